@@ -1,0 +1,276 @@
+//! Messages between services on the bus, and the envelope that carries them.
+//!
+//! Commands go to the media-controller through a durable queue; replies and events go to
+//! one service instance's own channel. Every message travels in an [`Envelope`]:
+//! `{id, type, sent_at, reply_to?, correlation_id?, traceparent?, payload}`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorBody, ErrorCode};
+use crate::stream::{Bandwidth, IceCandidate, StreamRecord, StreamState, ViewerState};
+
+/// The unit of transport on the bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Unique message id (UUID).
+    pub id: String,
+    /// RFC 3339 time the sender created the message.
+    pub sent_at: String,
+    /// Instance id whose channel should receive the reply to this command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// On replies: the `id` of the command answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// W3C trace context of the sender's span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// `type` and `payload` on the wire.
+    #[serde(flatten)]
+    pub message: Message,
+}
+
+/// Every message on the bus: `type` names the variant, `payload` holds its fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum Message {
+    // Commands to the media-controller.
+    StartStream(StartStream),
+    StopStream(StopStream),
+    AddViewer(AddViewer),
+    AddIceCandidate(AddIceCandidate),
+    RemoveViewer(RemoveViewer),
+    // Replies to commands.
+    StreamStarted(StreamStarted),
+    StreamStopped(StreamStopped),
+    ViewerAdded(ViewerAdded),
+    Done(Done),
+    Failed(ErrorBody),
+    // Events to the signaling instance that holds a viewer.
+    ViewerIceCandidate(ViewerIceCandidate),
+    ViewerStateChanged(ViewerStateChanged),
+    StreamStateChanged(StreamStateChanged),
+    StreamEnded(StreamEnded),
+    Renegotiate(Renegotiate),
+}
+
+impl Message {
+    /// The `type` string of this message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::StartStream(_) => "StartStream",
+            Message::StopStream(_) => "StopStream",
+            Message::AddViewer(_) => "AddViewer",
+            Message::AddIceCandidate(_) => "AddIceCandidate",
+            Message::RemoveViewer(_) => "RemoveViewer",
+            Message::StreamStarted(_) => "StreamStarted",
+            Message::StreamStopped(_) => "StreamStopped",
+            Message::ViewerAdded(_) => "ViewerAdded",
+            Message::Done(_) => "Done",
+            Message::Failed(_) => "Failed",
+            Message::ViewerIceCandidate(_) => "ViewerIceCandidate",
+            Message::ViewerStateChanged(_) => "ViewerStateChanged",
+            Message::StreamStateChanged(_) => "StreamStateChanged",
+            Message::StreamEnded(_) => "StreamEnded",
+            Message::Renegotiate(_) => "Renegotiate",
+        }
+    }
+
+    /// Whether this message is a command for the media-controller's queue.
+    pub fn is_command(&self) -> bool {
+        matches!(
+            self,
+            Message::StartStream(_) | Message::StopStream(_) | Message::AddViewer(_) | Message::AddIceCandidate(_) | Message::RemoveViewer(_)
+        )
+    }
+
+    /// A failure reply.
+    pub fn failed(code: ErrorCode, message: impl Into<String>) -> Self {
+        Message::Failed(ErrorBody::new(code, message))
+    }
+}
+
+/// Create the pipeline and RTP endpoint of a camera. Idempotent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartStream {
+    pub camera_id: String,
+    pub bandwidth: Bandwidth,
+}
+
+/// Release a camera's pipeline and tell its viewers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopStream {
+    pub camera_id: String,
+}
+
+/// Create a viewer's WebRTC endpoint and answer its offer. The slot is already reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddViewer {
+    pub viewer_id: String,
+    pub camera_id: String,
+    pub sdp_offer: String,
+    /// Signaling instance whose channel receives the viewer's events.
+    pub signaling_instance: String,
+}
+
+/// A browser ICE candidate for a viewer's endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddIceCandidate {
+    pub viewer_id: String,
+    pub candidate: IceCandidate,
+}
+
+/// Why a viewer goes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoveReason {
+    Left,
+    SocketClosed,
+    Failed,
+    InstanceDead,
+    ShuttingDown,
+}
+
+/// Release a viewer's endpoint and free its slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveViewer {
+    pub viewer_id: String,
+    pub camera_id: String,
+    pub reason: RemoveReason,
+}
+
+/// Reply to [`StartStream`]: the stream as now registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamStarted {
+    pub stream: StreamRecord,
+    /// False when the stream already existed and was returned unchanged.
+    pub created: bool,
+}
+
+/// Reply to [`StopStream`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamStopped {
+    pub camera_id: String,
+    pub viewers_released: u64,
+}
+
+/// Reply to [`AddViewer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewerAdded {
+    pub viewer_id: String,
+    pub sdp_answer: String,
+}
+
+/// Success reply with no data (AddIceCandidate, RemoveViewer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {}
+
+/// A media-server ICE candidate for the browser of `viewer_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewerIceCandidate {
+    pub viewer_id: String,
+    pub candidate: IceCandidate,
+}
+
+/// A viewer's connection state changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewerStateChanged {
+    pub viewer_id: String,
+    pub state: ViewerState,
+}
+
+/// The stream a viewer watches changed state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamStateChanged {
+    pub viewer_id: String,
+    pub camera_id: String,
+    pub state: StreamState,
+}
+
+/// The stream a viewer watched was stopped; its endpoint is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamEnded {
+    pub viewer_id: String,
+    pub camera_id: String,
+}
+
+/// The viewer's endpoint was recreated; the browser must send a new offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Renegotiate {
+    pub viewer_id: String,
+    pub camera_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roundtrip;
+    use crate::stream::tests_support::sample_stream;
+
+    fn envelope(message: Message) -> Envelope {
+        Envelope {
+            id: "0b6c6f0e-1a52-4d7e-9f0c-3a0d7d4f5a11".into(),
+            sent_at: "2026-11-24T01:00:00Z".into(),
+            reply_to: Some("api-1".into()),
+            correlation_id: None,
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            message,
+        }
+    }
+
+    fn candidate() -> IceCandidate {
+        IceCandidate { candidate: "candidate:1 1 UDP 2015363327 127.0.0.1 40128 typ host".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) }
+    }
+
+    fn every_message() -> Vec<Message> {
+        vec![
+            Message::StartStream(StartStream { camera_id: "cam".into(), bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 } }),
+            Message::StopStream(StopStream { camera_id: "cam".into() }),
+            Message::AddViewer(AddViewer { viewer_id: "v".into(), camera_id: "cam".into(), sdp_offer: "v=0\r\n".into(), signaling_instance: "sig-1".into() }),
+            Message::AddIceCandidate(AddIceCandidate { viewer_id: "v".into(), candidate: candidate() }),
+            Message::RemoveViewer(RemoveViewer { viewer_id: "v".into(), camera_id: "cam".into(), reason: RemoveReason::InstanceDead }),
+            Message::StreamStarted(StreamStarted { stream: sample_stream(), created: true }),
+            Message::StreamStopped(StreamStopped { camera_id: "cam".into(), viewers_released: 2 }),
+            Message::ViewerAdded(ViewerAdded { viewer_id: "v".into(), sdp_answer: "v=0\r\n".into() }),
+            Message::Done(Done {}),
+            Message::failed(ErrorCode::ControllerUnavailable, "no controller"),
+            Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: "v".into(), candidate: candidate() }),
+            Message::ViewerStateChanged(ViewerStateChanged { viewer_id: "v".into(), state: ViewerState::Connected }),
+            Message::StreamStateChanged(StreamStateChanged { viewer_id: "v".into(), camera_id: "cam".into(), state: StreamState::Stalled }),
+            Message::StreamEnded(StreamEnded { viewer_id: "v".into(), camera_id: "cam".into() }),
+            Message::Renegotiate(Renegotiate { viewer_id: "v".into(), camera_id: "cam".into() }),
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips_inside_an_envelope() {
+        for message in every_message() {
+            let env = envelope(message);
+            let v = serde_json::to_value(&env).unwrap();
+            assert_eq!(v["type"], env.message.kind(), "type tag of {v}");
+            assert!(v.get("payload").is_some(), "payload of {v}");
+            roundtrip(&env);
+        }
+    }
+
+    #[test]
+    fn envelope_has_the_documented_top_level_fields() {
+        let env = envelope(Message::StopStream(StopStream { camera_id: "cam".into() }));
+        let v = serde_json::to_value(&env).unwrap();
+        let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["id", "payload", "reply_to", "sent_at", "traceparent", "type"]);
+    }
+
+    #[test]
+    fn commands_are_told_apart_from_replies_and_events() {
+        let commands: Vec<_> = every_message().into_iter().filter(Message::is_command).map(|m| m.kind()).collect();
+        assert_eq!(commands, ["StartStream", "StopStream", "AddViewer", "AddIceCandidate", "RemoveViewer"]);
+    }
+
+    #[test]
+    fn an_unknown_type_is_rejected() {
+        let raw = r#"{"id":"x","sent_at":"t","type":"Explode","payload":{}}"#;
+        assert!(serde_json::from_str::<Envelope>(raw).is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! Wire types of camview, shared by every service and free of runtime dependencies.
+//!
+//! Invariant: anything that crosses a process boundary (HTTP body, WebSocket frame, bus
+//! envelope, Redis key) is defined here once, so services can never disagree on a name.
+
+pub mod bus;
+pub mod error;
+pub mod keys;
+pub mod kurento;
+pub mod rest;
+pub mod signaling;
+pub mod stream;
+
+pub use error::{ErrorBody, ErrorCode};
+
+#[cfg(test)]
+pub(crate) fn roundtrip<T>(value: &T) -> T
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let json = serde_json::to_string(value).expect("serialize");
+    let back: T = serde_json::from_str(&json).expect("deserialize");
+    assert_eq!(&back, value, "round trip changed the value: {json}");
+    back
+}

@@ -1,0 +1,203 @@
+//! Stream and viewer records: what the registry stores and the REST API shows.
+
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle of a camera stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// Pipeline exists, no media has arrived yet.
+    WaitingForMedia,
+    /// Media is flowing in from the camera.
+    Live,
+    /// Media stopped for longer than `STREAM_STALL_SECONDS`; viewers stay connected.
+    Stalled,
+}
+
+impl StreamState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamState::WaitingForMedia => "waiting_for_media",
+            StreamState::Live => "live",
+            StreamState::Stalled => "stalled",
+        }
+    }
+}
+
+/// Video codec a camera sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Codec {
+    H264,
+    VP8,
+}
+
+impl Codec {
+    /// Encoding name as in an SDP `rtpmap`.
+    pub fn rtpmap_name(self) -> &'static str {
+        match self {
+            Codec::H264 => "H264",
+            Codec::VP8 => "VP8",
+        }
+    }
+}
+
+/// Where a camera must send its RTP (RTCP goes to `port + 1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RtpTarget {
+    pub host: String,
+    pub port: u16,
+    pub codec: Codec,
+    pub payload_type: u8,
+}
+
+/// Bandwidth limits of a stream in kbps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bandwidth {
+    pub max_bandwidth: u32,
+    pub min_bandwidth: u32,
+}
+
+/// Figures a camera reports in its keepalive.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CameraStats {
+    /// Whether the camera is currently sending RTP.
+    #[serde(default)]
+    pub sending: bool,
+    #[serde(default)]
+    pub packets_sent: u64,
+    #[serde(default)]
+    pub bytes_sent: u64,
+    #[serde(default)]
+    pub frames_sent: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// The camera's side of a stream, as last reported through its keepalive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraStatus {
+    /// RFC 3339 time of the last keepalive.
+    pub last_seen: String,
+    pub stats: CameraStats,
+}
+
+/// A started stream as the registry holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    pub camera_id: String,
+    pub state: StreamState,
+    pub rtp: Option<RtpTarget>,
+    pub bandwidth: Bandwidth,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// Media-server handles, opaque outside the media-controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtp_endpoint_id: Option<String>,
+}
+
+/// Negotiation and connection state of one viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewerState {
+    /// Slot reserved, offer sent to the media-controller.
+    Joining,
+    /// Answer sent, ICE in progress.
+    Negotiating,
+    /// ICE connected, media flowing out.
+    Connected,
+    /// ICE or the media server failed for this viewer.
+    Failed,
+}
+
+/// One viewer of one stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewerRecord {
+    pub viewer_id: String,
+    pub camera_id: String,
+    /// Id of the signaling instance holding the viewer's WebSocket.
+    pub signaling_instance: String,
+    pub state: ViewerState,
+    /// RFC 3339.
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_id: Option<String>,
+}
+
+/// One ICE candidate as browsers and Kurento describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default)]
+    pub sdp_mid: Option<String>,
+    #[serde(default)]
+    pub sdp_m_line_index: Option<u32>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub(crate) fn sample_stream() -> StreamRecord {
+        StreamRecord {
+            camera_id: "56C1CADCF1FA4C6CAEBA3E2FD85EFEBF".into(),
+            state: StreamState::WaitingForMedia,
+            rtp: Some(RtpTarget { host: "192.0.2.10".into(), port: 40012, codec: Codec::H264, payload_type: 96 }),
+            bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+            created_at: "2026-11-24T01:00:00Z".into(),
+            updated_at: "2026-11-24T01:00:00Z".into(),
+            pipeline_id: Some("p_kurento.MediaPipeline".into()),
+            rtp_endpoint_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::sample_stream;
+    use super::*;
+    use crate::roundtrip;
+
+    #[test]
+    fn stream_record_round_trips_with_snake_case_state() {
+        let s = sample_stream();
+        roundtrip(&s);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["state"], "waiting_for_media");
+        assert_eq!(v["rtp"]["codec"], "H264");
+    }
+
+    #[test]
+    fn viewer_record_round_trips() {
+        roundtrip(&ViewerRecord {
+            viewer_id: "v1".into(),
+            camera_id: "cam".into(),
+            signaling_instance: "sig-1".into(),
+            state: ViewerState::Negotiating,
+            created_at: "2026-11-24T01:00:00Z".into(),
+            endpoint_id: None,
+        });
+    }
+
+    #[test]
+    fn ice_candidate_uses_browser_field_names() {
+        let c = IceCandidate { candidate: "candidate:1 1 UDP 1 127.0.0.1 5000 typ host".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["sdpMid"], "0");
+        assert_eq!(v["sdpMLineIndex"], 0);
+        roundtrip(&c);
+    }
+
+    #[test]
+    fn camera_stats_accept_an_empty_object() {
+        let s: CameraStats = serde_json::from_str("{}").unwrap();
+        assert_eq!(s, CameraStats::default());
+        roundtrip(&CameraStats { sending: true, packets_sent: 5, bytes_sent: 6000, frames_sent: 2, bitrate_kbps: Some(1.5), target: Some("1.2.3.4:5".into()) });
+    }
+}
