@@ -1,1 +1,14 @@
-//! placeholder
+//! Runtime code shared by camview services: the bus, the registry, config parsing and
+//! telemetry. Each has one trait and two implementations (Redis for split deployments,
+//! in-process for the all-in-one binary), checked by one contract test suite.
+
+pub mod bus;
+pub mod clock;
+pub mod config;
+pub mod registry;
+pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use bus::{Bus, BusClient, BusError, Delivery};
+pub use registry::{Registry, RegistryError, SlotReservation};

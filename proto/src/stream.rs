@@ -140,6 +140,15 @@ pub struct IceCandidate {
     pub sdp_m_line_index: Option<u32>,
 }
 
+/// What the active media-controller writes into the registry every few seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControllerHeartbeat {
+    pub instance_id: String,
+    pub kurento_connected: bool,
+    /// RFC 3339.
+    pub at: String,
+}
+
 #[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
@@ -192,6 +201,11 @@ mod tests {
         assert_eq!(v["sdpMid"], "0");
         assert_eq!(v["sdpMLineIndex"], 0);
         roundtrip(&c);
+    }
+
+    #[test]
+    fn controller_heartbeat_round_trips() {
+        roundtrip(&ControllerHeartbeat { instance_id: "mc-1".into(), kurento_connected: true, at: "t".into() });
     }
 
     #[test]

@@ -1,0 +1,66 @@
+//! The bus: a durable command queue to the media-controller plus one pub/sub channel per
+//! service instance for replies and events.
+//!
+//! Invariants every implementation keeps (checked by the contract suite):
+//! - a pushed command stays in the queue until acknowledged; a consumer that restarts
+//!   under the same name first gets back what it read but did not acknowledge;
+//! - a published envelope reaches every current subscriber of that instance channel, and
+//!   no other channel;
+//! - [`BusClient::request`] fails with [`BusError::Timeout`] when no reply comes in time.
+
+mod client;
+pub mod memory;
+pub mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use camview_proto::bus::Envelope;
+
+pub use client::{envelope, BusClient};
+
+/// One command read from the queue, to be acknowledged once handled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Queue position (Redis Stream entry id), passed back to [`Bus::ack_command`].
+    pub delivery_id: String,
+    pub envelope: Envelope,
+}
+
+/// Envelopes published to one instance channel, in order.
+pub type Subscription = tokio::sync::mpsc::Receiver<Envelope>;
+
+/// Errors of the bus layer.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("the bus is unavailable: {0}")]
+    Unavailable(String),
+    #[error("no reply to {kind} within {after:?}")]
+    Timeout { kind: &'static str, after: Duration },
+    #[error("malformed bus message: {0}")]
+    Malformed(String),
+    #[error("the bus client is closed")]
+    Closed,
+}
+
+/// Transport of bus envelopes. See the module docs for the invariants.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Appends a command to the media-controller's durable queue.
+    async fn push_command(&self, envelope: &Envelope) -> Result<(), BusError>;
+
+    /// Returns up to `max` commands for `consumer`: first those it read earlier but never
+    /// acknowledged (e.g. before a restart), then new ones, waiting up to `block` when
+    /// there are none. Only one consumer name is used at a time (the lease holder).
+    async fn read_commands(&self, consumer: &str, max: usize, block: Duration) -> Result<Vec<Delivery>, BusError>;
+
+    /// Marks a command as handled so it is never delivered again.
+    async fn ack_command(&self, delivery_id: &str) -> Result<(), BusError>;
+
+    /// Publishes an envelope on `instance_id`'s channel.
+    async fn publish(&self, instance_id: &str, envelope: &Envelope) -> Result<(), BusError>;
+
+    /// Receives what is published on `instance_id`'s channel from now on; implementations
+    /// resubscribe by themselves after a connection loss.
+    async fn subscribe(&self, instance_id: &str) -> Result<Subscription, BusError>;
+}

@@ -1,0 +1,181 @@
+//! Environment-variable parsing shared by every service: typed values, validated at
+//! start, with the variable's name in every error.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+/// A bad or missing configuration value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {name}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub name: String,
+    pub value: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &str, value: &str, reason: impl Into<String>) -> Self {
+        Self { name: name.into(), value: value.into(), reason: reason.into() }
+    }
+}
+
+/// Where configuration values come from; the process environment in production, a map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct Env;
+
+impl Source for Env {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Source for std::collections::HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        std::collections::HashMap::get(self, name).cloned()
+    }
+}
+
+impl<const N: usize> Source for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+}
+
+/// Typed, validated reads from a [`Source`]. Empty values count as unset.
+pub struct Reader<'a> {
+    source: &'a dyn Source,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(source: &'a dyn Source) -> Self {
+        Self { source }
+    }
+
+    /// The raw value, if set and not empty.
+    pub fn raw(&self, name: &str) -> Option<String> {
+        self.source.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// A string with a default.
+    pub fn string(&self, name: &str, default: &str) -> String {
+        self.raw(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// A value parsed with `FromStr`, or `default` when unset.
+    pub fn parse<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.raw(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|e: T::Err| ConfigError::new(name, &v, e.to_string())),
+        }
+    }
+
+    /// An optional value parsed with `FromStr`.
+    pub fn parse_opt<T>(&self, name: &str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        self.raw(name).map(|v| v.parse().map_err(|e: T::Err| ConfigError::new(name, &v, e.to_string()))).transpose()
+    }
+
+    /// An integer within `min..=max`.
+    pub fn ranged<T>(&self, name: &str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + Display + Copy,
+        T::Err: Display,
+    {
+        let v = self.parse(name, default)?;
+        if v < min || v > max {
+            return Err(ConfigError::new(name, &v.to_string(), format!("must be between {min} and {max}")));
+        }
+        Ok(v)
+    }
+
+    /// A boolean: true/false, 1/0, yes/no, on/off.
+    pub fn bool(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.raw(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) => match v.as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError::new(name, &v, "expected true or false")),
+            },
+        }
+    }
+
+    /// A comma-separated list; empty when unset.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.raw(name).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
+    }
+}
+
+/// `REDIS_URL` and the key prefix, as every Redis-backed service reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl RedisConfig {
+    pub fn from_reader(r: &Reader<'_>) -> Result<Self, ConfigError> {
+        let url = r.string("REDIS_URL", "redis://127.0.0.1:6379");
+        if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+            return Err(ConfigError::new("REDIS_URL", &url, "must start with redis://, rediss:// or unix://"));
+        }
+        let prefix = r.string("REDIS_KEY_PREFIX", camview_proto::keys::DEFAULT_PREFIX);
+        Ok(Self { url, prefix })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_number_names_the_variable() {
+        let src = [("API_SERVER_PORT", "eighty")];
+        let err = Reader::new(&src).parse::<u16>("API_SERVER_PORT", 8080).unwrap_err();
+        assert_eq!(err.name, "API_SERVER_PORT");
+        assert!(err.to_string().contains("API_SERVER_PORT"), "{err}");
+    }
+
+    #[test]
+    fn unset_and_empty_values_take_the_default() {
+        let src = [("A", "  ")];
+        let r = Reader::new(&src);
+        assert_eq!(r.parse::<u16>("A", 7).unwrap(), 7);
+        assert_eq!(r.parse::<u16>("B", 8).unwrap(), 8);
+    }
+
+    #[test]
+    fn ranged_values_outside_the_range_are_rejected() {
+        let src = [("MAX_VIEWERS_PER_STREAM", "0")];
+        let err = Reader::new(&src).ranged::<u32>("MAX_VIEWERS_PER_STREAM", 10, 1, 10_000).unwrap_err();
+        assert!(err.reason.contains("between 1 and 10000"), "{err}");
+    }
+
+    #[test]
+    fn booleans_and_lists_parse() {
+        let src = [("X", "yes"), ("Y", "maybe"), ("L", "stun:a:3478, stun:b:3478,")];
+        let r = Reader::new(&src);
+        assert!(r.bool("X", false).unwrap());
+        assert_eq!(r.bool("Y", false).unwrap_err().name, "Y");
+        assert_eq!(r.list("L"), ["stun:a:3478", "stun:b:3478"]);
+    }
+
+    #[test]
+    fn redis_url_must_be_a_redis_url() {
+        let src = [("REDIS_URL", "http://x")];
+        assert_eq!(RedisConfig::from_reader(&Reader::new(&src)).unwrap_err().name, "REDIS_URL");
+        let ok = RedisConfig::from_reader(&Reader::new(&[("REDIS_KEY_PREFIX", "t:")])).unwrap();
+        assert_eq!(ok, RedisConfig { url: "redis://127.0.0.1:6379".into(), prefix: "t:".into() });
+    }
+}

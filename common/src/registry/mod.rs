@@ -1,0 +1,97 @@
+//! The registry: streams, viewers, camera keepalives, instance liveness and the
+//! media-controller's heartbeat and lease, shared by every service instance.
+//!
+//! Invariants every implementation keeps (checked by the contract suite):
+//! - a stream's viewer slots never exceed the limit passed to
+//!   [`Registry::reserve_viewer_slot`], whatever the number of concurrent callers;
+//! - a slot is held by at most one viewer id and a viewer id holds at most one slot;
+//! - [`Registry::remove_viewer`] frees the slot, the record and every index entry at once;
+//! - the lease has at most one holder; it lapses when not renewed within its TTL.
+
+pub mod memory;
+pub mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use camview_proto::stream::{CameraStatus, ControllerHeartbeat, StreamRecord, ViewerRecord};
+
+/// Outcome of an atomic viewer-slot reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotReservation {
+    /// The viewer holds a slot (also when it already held one).
+    Reserved,
+    /// The stream already has `limit` viewers.
+    Full,
+    /// No such stream is started.
+    StreamNotFound,
+}
+
+/// Errors of the registry layer.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("the registry is unavailable: {0}")]
+    Unavailable(String),
+    #[error("corrupt registry entry {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+/// Shared state of a camview deployment. See the module docs for the invariants.
+#[async_trait]
+pub trait Registry: Send + Sync + 'static {
+    /// Succeeds when the backing store answers.
+    async fn ping(&self) -> Result<(), RegistryError>;
+
+    // Streams.
+    /// Creates or replaces a stream and adds it to the index.
+    async fn put_stream(&self, stream: &StreamRecord) -> Result<(), RegistryError>;
+    async fn get_stream(&self, camera_id: &str) -> Result<Option<StreamRecord>, RegistryError>;
+    /// Every started stream, sorted by camera id.
+    async fn list_streams(&self) -> Result<Vec<StreamRecord>, RegistryError>;
+    /// Removes a stream with its index entry and its slot set; true if it existed.
+    /// Viewer records are removed separately with [`Registry::remove_viewer`].
+    async fn delete_stream(&self, camera_id: &str) -> Result<bool, RegistryError>;
+
+    // Cameras.
+    /// Stores a camera's last keepalive (kept after its stream stops, so the API can show it).
+    async fn put_camera_status(&self, camera_id: &str, status: &CameraStatus) -> Result<(), RegistryError>;
+    async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError>;
+
+    // Viewer slots and records.
+    /// Atomically reserves a slot for `viewer_id` on a started stream, unless the stream
+    /// already has `limit` slots taken. Idempotent for a viewer that already holds one.
+    async fn reserve_viewer_slot(&self, camera_id: &str, viewer_id: &str, limit: u32) -> Result<SlotReservation, RegistryError>;
+    /// Number of slots taken on a stream.
+    async fn viewer_count(&self, camera_id: &str) -> Result<u64, RegistryError>;
+    /// Creates or replaces a viewer record and indexes it by camera and signaling instance.
+    async fn put_viewer(&self, viewer: &ViewerRecord) -> Result<(), RegistryError>;
+    async fn get_viewer(&self, viewer_id: &str) -> Result<Option<ViewerRecord>, RegistryError>;
+    /// Viewers of one stream, or of all streams; sorted by creation time then id.
+    async fn list_viewers(&self, camera_id: Option<&str>) -> Result<Vec<ViewerRecord>, RegistryError>;
+    /// Ids of the viewers held by one signaling instance.
+    async fn viewers_of_instance(&self, instance_id: &str) -> Result<Vec<String>, RegistryError>;
+    /// Frees the viewer's slot on `camera_id` and removes its record and index entries;
+    /// true if anything was removed. Works for a slot reserved without a record.
+    async fn remove_viewer(&self, camera_id: &str, viewer_id: &str) -> Result<bool, RegistryError>;
+
+    // Liveness of service instances.
+    /// Marks `instance_id` alive for `ttl` and remembers it in the instance index.
+    async fn refresh_liveness(&self, instance_id: &str, ttl: Duration) -> Result<(), RegistryError>;
+    async fn is_alive(&self, instance_id: &str) -> Result<bool, RegistryError>;
+    /// Every instance that registered liveness and was not forgotten.
+    async fn known_instances(&self) -> Result<Vec<String>, RegistryError>;
+    /// Drops an instance from the index (after its viewers were released).
+    async fn forget_instance(&self, instance_id: &str) -> Result<(), RegistryError>;
+
+    // Media-controller.
+    async fn put_controller_heartbeat(&self, heartbeat: &ControllerHeartbeat, ttl: Duration) -> Result<(), RegistryError>;
+    /// The last heartbeat, or None once it expired.
+    async fn get_controller_heartbeat(&self) -> Result<Option<ControllerHeartbeat>, RegistryError>;
+    /// Takes the lease if free, or renews it if `holder` already has it; true if `holder` holds it now.
+    async fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<bool, RegistryError>;
+    /// Gives the lease up if `holder` has it.
+    async fn release_lease(&self, holder: &str) -> Result<(), RegistryError>;
+    /// The media-server session id the active controller works in, for resuming it.
+    async fn put_media_session(&self, session_id: &str) -> Result<(), RegistryError>;
+    async fn get_media_session(&self) -> Result<Option<String>, RegistryError>;
+}
