@@ -1,0 +1,205 @@
+//! Engine settings, read from the environment and validated at start.
+//!
+//! Every error names the variable that was wrong, so a bad deployment stops with a message an
+//! operator can act on.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// How WebRtcEndpoints get their UDP ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebRtcPorts {
+    /// Every WebRtcEndpoint shares this port (0 = an ephemeral one, for tests), one socket per
+    /// host IP. Packets are demultiplexed by ICE ufrag (STUN) and then by remote address.
+    Shared(u16),
+    /// Each WebRtcEndpoint binds its own port from the RTP port range.
+    Range,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Kurento JSON-RPC WebSocket listener (`KMS_LISTEN_ADDR` or `ENGINE_WS_ADDR`).
+    pub ws_addr: SocketAddr,
+    /// WebSocket path without the leading `/` (`ENGINE_WS_PATH`, default `kurento`).
+    pub ws_path: String,
+    /// Address written into RtpEndpoint answers: where cameras send RTP (`EXTERNAL_IP`).
+    pub external_ip: IpAddr,
+    /// Address RtpEndpoint sockets bind to (`ENGINE_RTP_BIND_IP`, default 0.0.0.0).
+    pub rtp_bind_ip: IpAddr,
+    /// Inclusive UDP port range for RtpEndpoints (and WebRtcEndpoints in range mode)
+    /// (`KMS_MIN_PORT`, `KMS_MAX_PORT`).
+    pub min_port: u16,
+    pub max_port: u16,
+    /// `ENGINE_WEBRTC_PORT`: a port number (shared mode) or `range`.
+    pub webrtc_ports: WebRtcPorts,
+    /// Local addresses WebRTC sockets bind to and announce as host candidates
+    /// (`ENGINE_WEBRTC_IPS`, comma separated).
+    pub webrtc_ips: Vec<IpAddr>,
+    /// Public address announced as an extra (server-reflexive) candidate (`KMS_EXTERNAL_IPV4`).
+    pub announced_ipv4: Option<Ipv4Addr>,
+    /// Defaults of the WebRtcEndpoint properties of the same names (`KMS_STUN_IP`,
+    /// `KMS_STUN_PORT`, `KMS_TURN_URL`).
+    pub stun_address: String,
+    pub stun_port: i64,
+    pub turn_url: String,
+    /// Session garbage collector period (`ENGINE_GC_PERIOD_MS`, default 240000).
+    pub gc_period: Duration,
+    /// How long responses stay in the request cache (`ENGINE_REQUEST_CACHE_MS`, default 20000).
+    pub request_cache_ttl: Duration,
+    /// Silence after which media flow is reported NOT_FLOWING (`ENGINE_FLOW_TIMEOUT_MS`, default 2000).
+    pub flow_timeout: Duration,
+    /// Upper bound of the per-stream fast-start cache, in packets (`ENGINE_GOP_CACHE_PACKETS`).
+    pub gop_cache_packets: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {var}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Config {
+    /// Settings for tests: everything on loopback, ephemeral ports, tiny timers left at defaults.
+    pub fn for_tests() -> Self {
+        Config {
+            ws_addr: "127.0.0.1:0".parse().expect("literal address"),
+            ws_path: "kurento".into(),
+            external_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            rtp_bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            min_port: 20000,
+            max_port: 59999,
+            webrtc_ports: WebRtcPorts::Shared(0),
+            webrtc_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            announced_ipv4: None,
+            stun_address: String::new(),
+            stun_port: 3478,
+            turn_url: String::new(),
+            gc_period: Duration::from_secs(240),
+            request_cache_ttl: Duration::from_secs(20),
+            flow_timeout: Duration::from_secs(2),
+            gop_cache_packets: 4096,
+        }
+    }
+
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let ws_addr = match (get("KMS_LISTEN_ADDR"), get("ENGINE_WS_ADDR")) {
+            (Some(v), _) => parse("KMS_LISTEN_ADDR", &v)?,
+            (None, Some(v)) => parse("ENGINE_WS_ADDR", &v)?,
+            (None, None) => "0.0.0.0:8888".parse().expect("literal address"),
+        };
+        let ws_path = get("ENGINE_WS_PATH").unwrap_or_else(|| "kurento".into()).trim_start_matches('/').to_string();
+        let external_ip: IpAddr = opt("EXTERNAL_IP", get("EXTERNAL_IP"))?.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let rtp_bind_ip = opt("ENGINE_RTP_BIND_IP", get("ENGINE_RTP_BIND_IP"))?.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let min_port: u16 = opt("KMS_MIN_PORT", get("KMS_MIN_PORT"))?.unwrap_or(40000);
+        let max_port: u16 = opt("KMS_MAX_PORT", get("KMS_MAX_PORT"))?.unwrap_or(49999);
+        if min_port == 0 || max_port < min_port.saturating_add(1) {
+            return Err(ConfigError {
+                var: "KMS_MAX_PORT",
+                value: max_port.to_string(),
+                reason: format!("the range KMS_MIN_PORT..KMS_MAX_PORT ({min_port}..{max_port}) must hold at least two ports and start above 0"),
+            });
+        }
+        let webrtc_ports = match get("ENGINE_WEBRTC_PORT") {
+            None => WebRtcPorts::Shared(50000),
+            Some(v) if v.trim().eq_ignore_ascii_case("range") => WebRtcPorts::Range,
+            Some(v) => WebRtcPorts::Shared(parse("ENGINE_WEBRTC_PORT", &v)?),
+        };
+        let webrtc_ips = match get("ENGINE_WEBRTC_IPS") {
+            None => vec![if external_ip.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { external_ip }],
+            Some(v) => {
+                let ips = v.split(',').map(|s| parse::<IpAddr>("ENGINE_WEBRTC_IPS", s.trim())).collect::<Result<Vec<_>, _>>()?;
+                if ips.iter().any(|ip| ip.is_unspecified()) {
+                    return Err(ConfigError { var: "ENGINE_WEBRTC_IPS", value: v, reason: "list concrete interface addresses, not 0.0.0.0".into() });
+                }
+                ips
+            }
+        };
+        let ms = |var: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            let v: u64 = opt(var, get(var))?.unwrap_or(default);
+            if v == 0 {
+                return Err(ConfigError { var, value: "0".into(), reason: "must be above 0".into() });
+            }
+            Ok(Duration::from_millis(v))
+        };
+        Ok(Config {
+            ws_addr,
+            ws_path,
+            external_ip,
+            rtp_bind_ip,
+            min_port,
+            max_port,
+            webrtc_ports,
+            webrtc_ips,
+            announced_ipv4: opt("KMS_EXTERNAL_IPV4", get("KMS_EXTERNAL_IPV4"))?,
+            stun_address: get("KMS_STUN_IP").unwrap_or_default(),
+            stun_port: opt("KMS_STUN_PORT", get("KMS_STUN_PORT"))?.unwrap_or(3478),
+            turn_url: get("KMS_TURN_URL").unwrap_or_default(),
+            gc_period: ms("ENGINE_GC_PERIOD_MS", 240_000)?,
+            request_cache_ttl: ms("ENGINE_REQUEST_CACHE_MS", 20_000)?,
+            flow_timeout: ms("ENGINE_FLOW_TIMEOUT_MS", 2_000)?,
+            gop_cache_packets: opt("ENGINE_GOP_CACHE_PACKETS", get("ENGINE_GOP_CACHE_PACKETS"))?.unwrap_or(4096),
+        })
+    }
+}
+
+fn parse<T: std::str::FromStr>(var: &'static str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|e: T::Err| ConfigError { var, value: value.into(), reason: e.to_string() })
+}
+
+fn opt<T: std::str::FromStr>(var: &'static str, value: Option<String>) -> Result<Option<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.map(|v| parse(var, &v)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_kurento() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.ws_addr.port(), 8888);
+        assert_eq!(c.ws_path, "kurento");
+        assert_eq!(c.gc_period, Duration::from_secs(240));
+        assert_eq!(c.webrtc_ports, WebRtcPorts::Shared(50000));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(cfg(&[("KMS_LISTEN_ADDR", "nope")]).unwrap_err().var, "KMS_LISTEN_ADDR");
+        assert_eq!(cfg(&[("EXTERNAL_IP", "1.2.3")]).unwrap_err().var, "EXTERNAL_IP");
+        assert_eq!(cfg(&[("KMS_MIN_PORT", "5000"), ("KMS_MAX_PORT", "4000")]).unwrap_err().var, "KMS_MAX_PORT");
+        assert_eq!(cfg(&[("ENGINE_GC_PERIOD_MS", "0")]).unwrap_err().var, "ENGINE_GC_PERIOD_MS");
+        assert_eq!(cfg(&[("ENGINE_WEBRTC_IPS", "0.0.0.0")]).unwrap_err().var, "ENGINE_WEBRTC_IPS");
+        let e = cfg(&[("ENGINE_WEBRTC_PORT", "x")]).unwrap_err();
+        assert!(e.to_string().contains("ENGINE_WEBRTC_PORT"));
+    }
+
+    #[test]
+    fn range_mode_and_lists_parse() {
+        let c = cfg(&[("ENGINE_WEBRTC_PORT", "range"), ("ENGINE_WEBRTC_IPS", "127.0.0.1, 127.0.0.2"), ("ENGINE_WS_ADDR", "127.0.0.1:0")]).unwrap();
+        assert_eq!(c.webrtc_ports, WebRtcPorts::Range);
+        assert_eq!(c.webrtc_ips.len(), 2);
+        assert_eq!(c.ws_addr.port(), 0);
+    }
+}

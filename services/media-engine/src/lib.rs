@@ -1,0 +1,146 @@
+//! camview-media-engine: a Kurento-compatible (7.x JSON-RPC) media server that forwards camera
+//! RTP (H.264, VP8) to WebRTC viewers without transcoding.
+//!
+//! Start it in-process with [`Engine::start`] (port 0 in tests) or run it with [`run`].
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod events;
+pub mod media;
+pub mod rpc;
+pub mod sdp;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, ConfigError, WebRtcPorts};
+pub use rpc::CoreStats;
+
+use events::EventTx;
+use media::webrtc::WebRtcMux;
+use media::MediaCounters;
+use rpc::{Core, MediaCtx};
+
+/// Counters for tests and monitoring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineStats {
+    pub core: CoreStats,
+    pub rtp_packets_in: u64,
+    pub rtp_garbage_in: u64,
+    pub webrtc_packets_in: u64,
+    pub webrtc_unknown_in: u64,
+}
+
+/// A running engine.
+pub struct Engine {
+    core: Arc<Mutex<Core>>,
+    counters: Arc<MediaCounters>,
+    mux: Arc<WebRtcMux>,
+    ws_addr: SocketAddr,
+    path: String,
+    cancel: CancellationToken,
+}
+
+impl Engine {
+    /// Binds the WebSocket listener and the WebRTC sockets and starts serving.
+    pub async fn start(cfg: Config) -> anyhow::Result<Engine> {
+        let listener = TcpListener::bind(cfg.ws_addr).await.with_context(|| format!("KMS_LISTEN_ADDR/ENGINE_WS_ADDR: cannot listen on {}", cfg.ws_addr))?;
+        Self::start_on(listener, cfg).await
+    }
+
+    /// Serves on an already bound listener.
+    pub async fn start_on(listener: TcpListener, cfg: Config) -> anyhow::Result<Engine> {
+        let ws_addr = listener.local_addr()?;
+        let cfg = Arc::new(cfg);
+        let cancel = CancellationToken::new();
+        let counters = Arc::new(MediaCounters::default());
+        let mux = WebRtcMux::start(cfg.clone(), counters.clone(), cancel.clone()).context("cannot bind the WebRTC UDP port")?;
+        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
+        let ctx = MediaCtx { cfg: cfg.clone(), mux: mux.clone(), events: EventTx::new(etx), counters: counters.clone() };
+        let core = Arc::new(Mutex::new(Core::new(ctx)));
+
+        let c = core.clone();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    ev = erx.recv() => match ev {
+                        Some(ev) => c.lock().expect("core lock").route_event(ev),
+                        None => break,
+                    },
+                }
+            }
+        });
+        let c = core.clone();
+        let stop = cancel.clone();
+        let period = cfg.gc_period;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => c.lock().expect("core lock").collect_garbage(Instant::now()),
+                }
+            }
+        });
+        tokio::spawn(server::accept_loop(listener, core.clone(), cfg.ws_path.clone(), cancel.clone()));
+        tracing::info!(%ws_addr, webrtc = ?mux.shared_addrs(), "media engine listening");
+        Ok(Engine { core, counters, mux, ws_addr, path: cfg.ws_path.clone(), cancel })
+    }
+
+    pub fn ws_addr(&self) -> SocketAddr {
+        self.ws_addr
+    }
+
+    /// `ws://ADDR/kurento`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/{}", self.ws_addr, self.path)
+    }
+
+    /// The shared WebRTC sockets (empty in port-range mode).
+    pub fn webrtc_addrs(&self) -> Vec<SocketAddr> {
+        self.mux.shared_addrs()
+    }
+
+    pub fn server_id(&self) -> String {
+        self.core.lock().expect("core lock").server_id().to_string()
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let c = &self.counters;
+        EngineStats {
+            core: self.core.lock().expect("core lock").stats(),
+            rtp_packets_in: c.rtp_packets_in.load(Ordering::Relaxed),
+            rtp_garbage_in: c.rtp_garbage_in.load(Ordering::Relaxed),
+            webrtc_packets_in: c.webrtc_packets_in.load(Ordering::Relaxed),
+            webrtc_unknown_in: c.webrtc_unknown_in.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops every task; objects are dropped with the engine.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Runs until `shutdown` resolves.
+pub async fn run(cfg: Config, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let engine = Engine::start(cfg).await?;
+    shutdown.await;
+    engine.shutdown();
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Media plane: RTP in from cameras, WebRTC out to viewers.
+//!
+//! One task reads each camera socket and hands every packet (payload shared as `Arc<[u8]>`) to
+//! all viewers of that stream. Viewers are str0m `Rtc` instances behind their own mutex, fed by
+//! the WebRTC socket readers (one shared port demultiplexed by ICE ufrag and remote address, or
+//! one port per viewer) and by a per-viewer timer task.
+//!
+//! Lock order: a viewer's lock may be held while taking its source's cache lock, never the
+//! reverse; media code never takes the RPC core lock (events go through a channel).
+
+pub mod packet;
+pub mod ports;
+pub mod rtp_source;
+pub mod webrtc;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of the media plane, for tests and `getStats`.
+#[derive(Debug, Default)]
+pub struct MediaCounters {
+    pub rtp_packets_in: AtomicU64,
+    pub rtp_garbage_in: AtomicU64,
+    pub webrtc_packets_in: AtomicU64,
+    pub webrtc_unknown_in: AtomicU64,
+    pub rtp_packets_out: AtomicU64,
+}
+
+impl MediaCounters {
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}

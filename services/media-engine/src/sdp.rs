@@ -1,0 +1,366 @@
+//! SDP for the RtpEndpoint (camera offer -> engine answer) and the small edits made to str0m's
+//! answers for browsers.
+//!
+//! Invariant: nothing here panics on client input; a malformed offer is an `SdpError`.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+/// Video codecs the engine forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    H264,
+    Vp8,
+}
+
+impl VideoCodec {
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "H264",
+            VideoCodec::Vp8 => "VP8",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SdpError {
+    Empty,
+    Parse(String),
+}
+
+/// One m-line of an offer.
+#[derive(Debug, Clone, Default)]
+pub struct MediaLine {
+    pub media: String,
+    pub port: u16,
+    pub proto: String,
+    pub fmts: Vec<String>,
+    pub conn: Option<IpAddr>,
+    /// Attribute lines without the `a=` prefix.
+    pub attrs: Vec<String>,
+}
+
+impl MediaLine {
+    fn attr_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.attrs.iter().filter_map(move |a| a.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+    }
+
+    fn rtpmap(&self, pt: &str) -> Option<(String, u32)> {
+        let v = self.attr_values("rtpmap").find(|v| v.split_whitespace().next() == Some(pt))?;
+        let enc = v.split_whitespace().nth(1)?;
+        let mut it = enc.split('/');
+        let name = it.next()?.to_string();
+        let clock = it.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        Some((name, clock))
+    }
+
+    fn fmtp(&self, pt: &str) -> Option<String> {
+        self.attr_values("fmtp").find(|v| v.split_whitespace().next() == Some(pt)).map(|v| v.splitn(2, ' ').nth(1).unwrap_or("").trim().to_string())
+    }
+
+    fn direction(&self) -> Option<&str> {
+        self.attrs.iter().map(String::as_str).find(|a| matches!(*a, "sendonly" | "recvonly" | "sendrecv" | "inactive"))
+    }
+}
+
+/// A parsed offer.
+#[derive(Debug, Clone, Default)]
+pub struct Offer {
+    pub conn: Option<IpAddr>,
+    pub media: Vec<MediaLine>,
+}
+
+pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
+    if sdp.trim().is_empty() {
+        return Err(SdpError::Empty);
+    }
+    let mut offer = Offer::default();
+    let mut first = true;
+    for raw in sdp.lines() {
+        let line = raw.trim_end_matches('\r');
+        if line.is_empty() {
+            continue;
+        }
+        if first {
+            if line != "v=0" {
+                return Err(SdpError::Parse("the offer must start with v=0".into()));
+            }
+            first = false;
+            continue;
+        }
+        let (key, value) = line.split_once('=').ok_or_else(|| SdpError::Parse(format!("bad line {line:?}")))?;
+        match key {
+            "c" => {
+                let ip = parse_conn(value)?;
+                match offer.media.last_mut() {
+                    Some(m) => m.conn = Some(ip),
+                    None => offer.conn = Some(ip),
+                }
+            }
+            "m" => {
+                let mut it = value.split_whitespace();
+                let media = it.next().ok_or_else(|| SdpError::Parse("empty m-line".into()))?.to_string();
+                let port = it.next().and_then(|p| p.split('/').next()?.parse().ok()).ok_or_else(|| SdpError::Parse(format!("bad m-line port in {line:?}")))?;
+                let proto = it.next().ok_or_else(|| SdpError::Parse("m-line without protocol".into()))?.to_string();
+                let fmts: Vec<String> = it.map(str::to_string).collect();
+                if fmts.is_empty() {
+                    return Err(SdpError::Parse("m-line without formats".into()));
+                }
+                offer.media.push(MediaLine { media, port, proto, fmts, conn: None, attrs: vec![] });
+            }
+            "a" => {
+                if let Some(m) = offer.media.last_mut() {
+                    m.attrs.push(value.to_string());
+                }
+            }
+            k if k.len() == 1 => {}
+            _ => return Err(SdpError::Parse(format!("bad line {line:?}"))),
+        }
+    }
+    if first {
+        return Err(SdpError::Empty);
+    }
+    Ok(offer)
+}
+
+fn parse_conn(value: &str) -> Result<IpAddr, SdpError> {
+    let mut it = value.split_whitespace();
+    let (_net, _ty, addr) = (it.next(), it.next(), it.next());
+    addr.and_then(|a| a.split('/').next()?.parse().ok()).ok_or_else(|| SdpError::Parse(format!("bad c= line {value:?}")))
+}
+
+/// What the camera sends, as accepted from its offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraVideo {
+    pub pt: u8,
+    pub codec: VideoCodec,
+    /// The fmtp parameters as offered (copied into the answer).
+    pub fmtp: Option<String>,
+    pub profile_level_id: Option<u32>,
+    pub packetization_mode: u8,
+    /// Where PLI/FIR go: offer `c=` and `m=` port + 1, or `a=rtcp`.
+    pub rtcp_remote: Option<SocketAddr>,
+    /// `a=direction:active`: learn the camera's addresses from its packets.
+    pub comedia: bool,
+}
+
+/// The answer and, when the video line was accepted, the camera description.
+#[derive(Debug, Clone)]
+pub struct RtpAnswer {
+    pub sdp: String,
+    pub video: Option<CameraVideo>,
+}
+
+/// Parses an H.264 fmtp `profile-level-id` (6 hex digits).
+pub fn fmtp_param<'a>(fmtp: &'a str, key: &str) -> Option<&'a str> {
+    fmtp.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| k.trim().eq_ignore_ascii_case(key)).map(|(_, v)| v.trim())
+}
+
+pub fn parse_profile_level_id(v: &str) -> Option<u32> {
+    if v.len() != 6 {
+        return None;
+    }
+    u32::from_str_radix(v, 16).ok()
+}
+
+/// Builds the RtpEndpoint answer (PROTOCOL.md §7.3): offered profile mirrored, only H.264/VP8
+/// video kept in offer order, fmtp copied, direction inverted, unsupported lines rejected with
+/// port 0. `port` is the even RTP port the engine bound (RTCP on port + 1).
+pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_version: u64) -> RtpAnswer {
+    let ipv = if addr.is_ipv4() { "IP4" } else { "IP6" };
+    let mut out = String::new();
+    let _ = write!(out, "v=0\r\no=- {session_version} {session_version} IN {ipv} {addr}\r\ns=Kurento Media Server\r\nc=IN {ipv} {addr}\r\nt=0 0\r\n");
+    let mut video = None;
+    for m in &offer.media {
+        let profile_ok = m.proto == "RTP/AVP" || m.proto == "RTP/AVPF";
+        let accepted: Vec<(&String, VideoCodec)> = if profile_ok && m.media == "video" && video.is_none() && m.port != 0 {
+            m.fmts
+                .iter()
+                .filter_map(|pt| {
+                    let (name, clock) = m.rtpmap(pt)?;
+                    let codec = match name.to_ascii_uppercase().as_str() {
+                        "H264" => VideoCodec::H264,
+                        "VP8" => VideoCodec::Vp8,
+                        _ => return None,
+                    };
+                    (clock == 90000 && pt.parse::<u8>().is_ok_and(|p| p < 128)).then_some((pt, codec))
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        if accepted.is_empty() {
+            let _ = write!(out, "m={} 0 {} {}\r\n", m.media, m.proto, m.fmts.join(" "));
+            if let Some(mid) = m.attr_values("mid").next() {
+                let _ = write!(out, "a=mid:{mid}\r\n");
+            }
+            let _ = write!(out, "a=inactive\r\n");
+            continue;
+        }
+        let pts: Vec<&str> = accepted.iter().map(|(pt, _)| pt.as_str()).collect();
+        let _ = write!(out, "m=video {port} {} {}\r\n", m.proto, pts.join(" "));
+        if let Some(mid) = m.attr_values("mid").next() {
+            let _ = write!(out, "a=mid:{mid}\r\n");
+        }
+        let dir = match m.direction() {
+            Some("sendonly") => "recvonly",
+            Some("recvonly") => "sendonly",
+            Some("inactive") => "inactive",
+            _ => "sendrecv",
+        };
+        let _ = write!(out, "a={dir}\r\n");
+        let comedia = m.attr_values("direction").any(|d| d.trim() == "active");
+        if comedia {
+            let _ = write!(out, "a=direction:passive\r\n");
+        }
+        for (pt, codec) in &accepted {
+            let _ = write!(out, "a=rtpmap:{pt} {}/90000\r\n", codec.name());
+            if let Some(f) = m.fmtp(pt) {
+                let _ = write!(out, "a=fmtp:{pt} {f}\r\n");
+            }
+            if m.proto == "RTP/AVPF" {
+                for fb in m.attr_values("rtcp-fb").filter(|v| v.split_whitespace().next() == Some(pt.as_str())) {
+                    let kind = fb.splitn(2, ' ').nth(1).unwrap_or("").trim();
+                    if matches!(kind, "nack" | "nack pli" | "ccm fir" | "goog-remb") {
+                        let _ = write!(out, "a=rtcp-fb:{pt} {kind}\r\n");
+                    }
+                }
+            }
+        }
+        let _ = write!(out, "a=ssrc:{ssrc} cname:camview-media-engine\r\n");
+        let (pt, codec) = accepted[0];
+        let fmtp = m.fmtp(pt);
+        let profile_level_id = fmtp.as_deref().and_then(|f| fmtp_param(f, "profile-level-id")).and_then(parse_profile_level_id);
+        let packetization_mode = fmtp.as_deref().and_then(|f| fmtp_param(f, "packetization-mode")).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let conn = m.conn.or(offer.conn).filter(|ip| !ip.is_unspecified());
+        let rtcp_port = m.attr_values("rtcp").next().and_then(|v| v.split_whitespace().next()?.parse::<u16>().ok()).or_else(|| m.port.checked_add(1));
+        let rtcp_remote = match (conn, rtcp_port) {
+            (Some(ip), Some(p)) if !comedia && p > 1 => Some(SocketAddr::new(ip, p)),
+            _ => None,
+        };
+        video = Some(CameraVideo {
+            pt: pt.parse().expect("filtered above to a number below 128"),
+            codec,
+            fmtp,
+            profile_level_id,
+            packetization_mode,
+            rtcp_remote,
+            comedia,
+        });
+    }
+    RtpAnswer { sdp: out, video }
+}
+
+/// Removes `a=candidate` / `a=end-of-candidates` lines (Kurento answers carry candidates only
+/// when gathering ran before the offer was processed).
+pub fn strip_candidates(sdp: &str) -> String {
+    sdp.split("\r\n").filter(|l| !l.starts_with("a=candidate") && !l.starts_with("a=end-of-candidates")).collect::<Vec<_>>().join("\r\n")
+}
+
+/// Sets `profile-level-id` and `packetization-mode` of every H.264 payload type in `sdp` to
+/// what the camera really sends.
+pub fn force_h264_fmtp(sdp: &str, profile_level_id: u32, packetization_mode: u8) -> String {
+    let h264_pts: Vec<String> = sdp
+        .split("\r\n")
+        .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+        .filter(|v| v.to_ascii_uppercase().contains(" H264/"))
+        .filter_map(|v| v.split_whitespace().next().map(str::to_string))
+        .collect();
+    sdp.split("\r\n")
+        .map(|l| {
+            let Some(rest) = l.strip_prefix("a=fmtp:") else { return l.to_string() };
+            let Some((pt, params)) = rest.split_once(' ') else { return l.to_string() };
+            if !h264_pts.iter().any(|p| p == pt) {
+                return l.to_string();
+            }
+            let mut kept: Vec<String> = params
+                .split(';')
+                .map(str::trim)
+                .filter(|kv| !kv.is_empty())
+                .filter(|kv| {
+                    let k = kv.split('=').next().unwrap_or("").trim().to_ascii_lowercase();
+                    k != "profile-level-id" && k != "packetization-mode"
+                })
+                .map(str::to_string)
+                .collect();
+            kept.push(format!("packetization-mode={packetization_mode}"));
+            kept.push(format!("profile-level-id={profile_level_id:06x}"));
+            format!("a=fmtp:{pt} {}", kept.join(";"))
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// The codecs a browser offer carries in its first video line (upper-cased names).
+pub fn offered_video_codecs(offer: &Offer) -> Vec<String> {
+    offer
+        .media
+        .iter()
+        .find(|m| m.media == "video")
+        .map(|m| m.fmts.iter().filter_map(|pt| m.rtpmap(pt)).map(|(n, _)| n.to_ascii_uppercase()).collect())
+        .unwrap_or_default()
+}
+
+/// The first `a=mid` of the offer, used as `sdpMid` of our candidates.
+pub fn first_mid(offer: &Offer) -> Option<String> {
+    offer.media.first().and_then(|m| m.attr_values("mid").next()).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAMERA: &str = "v=0\r\no=- 0 0 IN IP4 192.0.2.50\r\ns=cam-01\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\nm=video 5004 RTP/AVPF 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=4d001f\r\na=rtcp-fb:96 nack pli\r\na=rtcp-fb:96 transport-cc\r\na=sendonly\r\n";
+
+    #[test]
+    fn camera_offer_gets_a_mirrored_answer() {
+        let offer = parse_offer(CAMERA).unwrap();
+        let a = rtp_answer(&offer, "192.0.2.10".parse().unwrap(), 40012, 7, 1);
+        assert!(a.sdp.contains("c=IN IP4 192.0.2.10\r\n"));
+        assert!(a.sdp.contains("m=video 40012 RTP/AVPF 96\r\n"));
+        assert!(a.sdp.contains("a=recvonly\r\n"));
+        assert!(a.sdp.contains("a=fmtp:96 packetization-mode=1;profile-level-id=4d001f\r\n"));
+        assert!(a.sdp.contains("a=rtcp-fb:96 nack pli\r\n"));
+        assert!(!a.sdp.contains("transport-cc"));
+        let v = a.video.unwrap();
+        assert_eq!((v.pt, v.codec, v.profile_level_id, v.packetization_mode), (96, VideoCodec::H264, Some(0x4d001f), 1));
+        assert_eq!(v.rtcp_remote, Some("192.0.2.50:5005".parse().unwrap()));
+    }
+
+    #[test]
+    fn unsupported_profiles_and_codecs_get_port_zero() {
+        let savp = CAMERA.replace("RTP/AVPF", "RTP/SAVPF");
+        let a = rtp_answer(&parse_offer(&savp).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1);
+        assert!(a.sdp.contains("m=video 0 RTP/SAVPF 96"));
+        assert!(a.video.is_none());
+        let h265 = CAMERA.replace("H264/90000", "H265/90000");
+        assert!(rtp_answer(&parse_offer(&h265).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1).video.is_none());
+    }
+
+    #[test]
+    fn rtcp_attribute_and_comedia_are_honoured() {
+        let o = CAMERA.replace("a=sendonly", "a=sendonly\r\na=rtcp:6000");
+        let v = rtp_answer(&parse_offer(&o).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1).video.unwrap();
+        assert_eq!(v.rtcp_remote, Some("192.0.2.50:6000".parse().unwrap()));
+        let o = CAMERA.replace("a=sendonly", "a=sendonly\r\na=direction:active");
+        let a = rtp_answer(&parse_offer(&o).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1);
+        assert!(a.sdp.contains("a=direction:passive"));
+        assert!(a.video.unwrap().comedia);
+    }
+
+    #[test]
+    fn garbage_is_a_parse_error() {
+        assert_eq!(parse_offer("").unwrap_err(), SdpError::Empty);
+        assert!(parse_offer("hello").is_err());
+        assert!(parse_offer("v=0\r\nm=video x RTP/AVP 96\r\n").is_err());
+        assert!(parse_offer("v=0\r\nm=video 5000 RTP/AVP\r\n").is_err());
+    }
+
+    #[test]
+    fn h264_fmtp_is_forced_to_the_camera_values() {
+        let sdp = "m=video 9 UDP/TLS/RTP/SAVPF 102 96\r\na=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\na=rtpmap:96 VP8/90000\r\na=fmtp:96 x=1\r\n";
+        let out = force_h264_fmtp(sdp, 0x4d001f, 1);
+        assert!(out.contains("a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"));
+        assert!(out.contains("a=fmtp:96 x=1"));
+    }
+}
