@@ -71,7 +71,7 @@ impl Default for CameraConfig {
 
 impl CameraConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let side_ok = |v: u32| (16..=MAX_DIMENSION).contains(&v) && v % 2 == 0;
+        let side_ok = |v: u32| (16..=MAX_DIMENSION).contains(&v) && v.is_multiple_of(2);
         if !side_ok(self.width) || !side_ok(self.height) {
             return Err(ConfigError::PictureSize(self.width, self.height));
         }

@@ -21,6 +21,7 @@ pub mod h264;
 pub mod keepalive;
 pub mod keyframe;
 pub mod pattern;
+pub mod probe;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;

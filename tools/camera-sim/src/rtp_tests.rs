@@ -31,7 +31,7 @@ fn small_nal_units_go_out_as_single_packets_with_the_marker_only_on_the_last() {
 fn a_large_nal_unit_is_split_into_fu_a_with_start_and_end_bits_and_reassembles_to_the_input() {
     let mut p = Packetizer::new(1, 0, 96, 1200);
     let big = nal(5, 5000);
-    let packets = p.packetize(&[big.clone()], 3000);
+    let packets = p.packetize(std::slice::from_ref(&big), 3000);
     let parsed = parse_all(&packets);
     assert_eq!(parsed.len(), 5);
     for (k, pkt) in parsed.iter().enumerate() {
