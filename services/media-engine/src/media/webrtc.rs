@@ -225,6 +225,7 @@ struct Inner {
     flow_out: bool,
     next_timeout: Instant,
     remote_addr: Option<SocketAddr>,
+    pair_selected: bool,
     source: Option<Weak<RtpSource>>,
 }
 
@@ -278,6 +279,7 @@ impl Viewer {
                 flow_out: false,
                 next_timeout: Instant::now() + Duration::from_secs(3600),
                 remote_addr: None,
+                pair_selected: false,
                 source: None,
             }),
             sockets,
@@ -514,7 +516,11 @@ impl Viewer {
                     IceConnectionState::Completed => "READY",
                     IceConnectionState::Disconnected => "DISCONNECTED",
                 };
-                if state == "CONNECTED" && g.ice_state != "READY" {
+                let ice = |state: &str| json!({"streamId": 1, "componentId": 1, "state": state});
+                if matches!(state, "CONNECTED" | "READY") && !g.pair_selected {
+                    // str0m may go from checking straight to completed; Kurento always reports
+                    // the selected pair and CONNECTED before READY.
+                    g.pair_selected = true;
                     let local = self.local_candidates.first().map(|c| c.to_sdp_string()).unwrap_or_default();
                     let remote = g.remote_addr.map(|a| format!("candidate:1 1 UDP 1 {} {} typ prflx", a.ip(), a.port())).unwrap_or_default();
                     self.events.emit(
@@ -522,9 +528,12 @@ impl Viewer {
                         "NewCandidatePairSelected",
                         json!({"candidatePair": {"__module__": "kurento", "__type__": "IceCandidatePair", "streamId": "1", "componentId": 1, "localCandidate": local, "remoteCandidate": remote}}),
                     );
+                    if state == "READY" {
+                        self.events.emit(&self.id, "IceComponentStateChanged", ice("CONNECTED"));
+                    }
                 }
                 g.ice_state = state;
-                self.events.emit(&self.id, "IceComponentStateChanged", json!({"streamId": 1, "componentId": 1, "state": state}));
+                self.events.emit(&self.id, "IceComponentStateChanged", ice(state));
                 if state == "DISCONNECTED" && g.connected {
                     g.connected = false;
                     self.events.state_change(&self.id, "MediaStateChanged", false);

@@ -1,1 +1,5 @@
-fn main(){}
+//! Integration tests of the media engine over a real WebSocket and real UDP.
+
+mod helpers;
+mod rpc;
+mod media;

@@ -1,0 +1,395 @@
+//! Media behaviours: RtpEndpoint negotiation and flow, a str0m WebRTC viewer receiving the
+//! camera's packets through the engine, fast start, PLI forwarding, bad packets.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use camview_media_engine::{Engine, WebRtcPorts};
+use serde_json::{json, Value};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+
+use crate::helpers::*;
+
+async fn pipeline_with_camera(c: &mut Client, cam: &mut FakeCamera) -> (String, String, String) {
+    let pipe = c.create("MediaPipeline", json!({})).await;
+    let rtp = c.create("RtpEndpoint", json!({"mediaPipeline": pipe})).await;
+    let answer = c.invoke(&rtp, "processOffer", json!({"offer": camera_offer(cam.port())})).await;
+    let answer = answer.as_str().unwrap().to_string();
+    cam.dest = SocketAddr::new("127.0.0.1".parse().unwrap(), video_port(&answer));
+    (pipe, rtp, answer)
+}
+
+#[tokio::test]
+async fn rtp_endpoint_answers_with_an_even_port_in_range_and_refuses_renegotiation() {
+    let engine = spawn_engine_with(|c| {
+        c.min_port = 31000;
+        c.max_port = 31999;
+        c.external_ip = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    let (_pipe, rtp, answer) = pipeline_with_camera(&mut c, &mut cam).await;
+    let port = video_port(&answer);
+    assert_eq!(port % 2, 0);
+    assert!((31000..=31999).contains(&port), "{port}");
+    assert!(answer.contains("c=IN IP4 127.0.0.1\r\n"));
+    assert!(answer.contains("a=recvonly"));
+    assert!(answer.contains("a=fmtp:96 packetization-mode=1;profile-level-id=42e01f"));
+    assert!(answer.contains("m=video") && answer.contains("RTP/AVPF 96"));
+    assert_eq!(c.invoke(&rtp, "getLocalSessionDescriptor", json!({})).await, json!(answer));
+    assert_eq!(c.invoke(&rtp, "getRemoteSessionDescriptor", json!({})).await, json!(camera_offer(cam.port())));
+    let e = c.invoke_err(&rtp, "processOffer", json!({"offer": camera_offer(cam.port())})).await;
+    assert_eq!((e["code"].as_i64(), e["data"]["type"].as_str()), (Some(40208), Some("SDP_END_POINT_ALREADY_NEGOTIATED")));
+
+    let pipe2 = c.create("MediaPipeline", json!({})).await;
+    let rtp2 = c.create("RtpEndpoint", json!({"mediaPipeline": pipe2})).await;
+    let savp = camera_offer(5000).replace("RTP/AVPF", "RTP/SAVPF");
+    let a = c.invoke(&rtp2, "processOffer", json!({"offer": savp})).await;
+    assert!(a.as_str().unwrap().contains("m=video 0 RTP/SAVPF 96"), "unsupported profile rejected with port 0: {a}");
+    let rtp3 = c.create("RtpEndpoint", json!({"mediaPipeline": pipe2})).await;
+    let e = c.invoke_err(&rtp3, "processOffer", json!({"offer": ""})).await;
+    assert_eq!(e["code"], 40201);
+    let e = c.invoke_err(&rtp3, "processOffer", json!({"offer": "hello world"})).await;
+    assert_eq!(e["code"], 40201);
+}
+
+#[tokio::test]
+async fn media_flow_events_follow_the_camera() {
+    let engine = spawn_engine_with(|c| c.flow_timeout = Duration::from_millis(300)).await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    let pipe = c.create("MediaPipeline", json!({})).await;
+    let rtp = c.create("RtpEndpoint", json!({"mediaPipeline": pipe})).await;
+    c.subscribe(&rtp, "MediaFlowInStateChanged").await;
+    c.subscribe(&rtp, "MediaFlowOutStateChanged").await;
+    let answer = c.invoke(&rtp, "processOffer", json!({"offer": camera_offer(cam.port())})).await;
+    cam.dest = SocketAddr::new("127.0.0.1".parse().unwrap(), video_port(answer.as_str().unwrap()));
+    cam.send_frames(3).await;
+    let ev = c.event("MediaFlowInStateChanged").await;
+    assert_eq!(ev["data"]["state"], "FLOWING");
+    assert_eq!(ev["data"]["mediaType"], "VIDEO");
+    assert_eq!(ev["data"]["padName"], "default");
+    assert_eq!(c.event("MediaFlowOutStateChanged").await["data"]["state"], "FLOWING");
+    assert_eq!(c.invoke(&rtp, "isMediaFlowingIn", json!({"mediaType": "VIDEO"})).await, true);
+    let ev = c.event_where("MediaFlowInStateChanged", |v| v["data"]["state"] == "NOT_FLOWING").await;
+    assert_eq!(ev["object"], json!(rtp));
+    let stats = c.invoke(&rtp, "getStats", json!({"mediaType": "VIDEO"})).await;
+    let inbound = stats.as_object().unwrap().values().find(|s| s["__type__"] == "RTCInboundRTPStreamStats").expect("inbound stats");
+    assert!(inbound["packetsReceived"].as_u64().unwrap() >= 7, "a keyframe of 5 packets and two P frames: {inbound}");
+    assert_eq!(inbound["ssrc"], "168496141");
+}
+
+#[tokio::test]
+async fn garbage_on_the_rtp_and_webrtc_ports_is_dropped_and_the_engine_keeps_working() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
+    let junk = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let webrtc = engine.webrtc_addrs()[0];
+    let samples: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0x80],
+        vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+        vec![0xa0, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff],
+        vec![0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0xde, 0xff, 0xff],
+        vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 24, 0xff, 0xff],
+        vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 28],
+        vec![0x00, 0x01, 0x00, 0x50, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 6, 0xff, 0xff],
+        vec![0x16, 0xfe, 0xfd, 0, 0, 0],
+        (0..1400).map(|i| (i * 7) as u8).collect(),
+    ];
+    for s in &samples {
+        junk.send_to(s, cam.dest).await.unwrap();
+        junk.send_to(s, webrtc).await.unwrap();
+    }
+    let deadline = Instant::now() + WAIT;
+    while engine.stats().webrtc_unknown_in < samples.len() as u64 - 1 || engine.stats().rtp_garbage_in < 4 {
+        assert!(Instant::now() < deadline, "garbage was not counted: {:?}", engine.stats());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Real packets still flow and RPC still answers.
+    let received = |s: &Value| s.as_object().unwrap().values().find(|s| s["__type__"] == "RTCInboundRTPStreamStats").unwrap()["packetsReceived"].as_u64().unwrap();
+    let before = received(&c.invoke(&rtp, "getStats", json!({})).await);
+    cam.send_frames(2).await;
+    let deadline = Instant::now() + WAIT;
+    while received(&c.invoke(&rtp, "getStats", json!({})).await) < before + 6 {
+        assert!(Instant::now() < deadline, "real packets after the garbage were not received");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.invoke(&rtp, "isMediaFlowingIn", json!({"mediaType": "VIDEO"})).await, true);
+    assert_eq!(c.invoke(&pipe, "getChildren", json!({})).await, json!([rtp]));
+}
+
+/// A WebRTC viewer built on str0m, as a browser would be.
+struct TestViewer {
+    rtc: Rtc,
+    sock: UdpSocket,
+    local: SocketAddr,
+    pending: Option<SdpPendingOffer>,
+    /// (seq, timestamp, first payload byte, payload length) of every RTP packet received.
+    received: Vec<(u64, u32, u8, usize)>,
+    connected_at: Option<Instant>,
+    first_packet_at: Option<Instant>,
+    rx_ssrc: Option<str0m::rtp::Ssrc>,
+}
+
+impl TestViewer {
+    async fn new(h264: bool) -> TestViewer {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = sock.local_addr().unwrap();
+        let mut b = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true);
+        if h264 {
+            b = b.enable_h264(true);
+        }
+        let mut rtc = b.build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        TestViewer { rtc, sock, local, pending: None, received: vec![], connected_at: None, first_packet_at: None, rx_ssrc: None }
+    }
+
+    fn offer(&mut self) -> String {
+        let mut api = self.rtc.sdp_api();
+        api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        self.pending = Some(pending);
+        offer.to_sdp_string()
+    }
+
+    fn accept(&mut self, answer: &str) {
+        let a = SdpAnswer::from_sdp_string(answer).unwrap();
+        self.rtc.sdp_api().accept_answer(self.pending.take().unwrap(), a).unwrap();
+    }
+
+    fn candidate(&self) -> Value {
+        json!({"candidate": Candidate::host(self.local, "udp").unwrap().to_sdp_string(), "sdpMid": "0", "sdpMLineIndex": 0})
+    }
+
+    fn request_keyframe(&mut self) {
+        let ssrc = self.rx_ssrc.expect("a packet was received");
+        if let Some(rx) = self.rtc.direct_api().stream_rx(&ssrc) {
+            rx.request_keyframe(KeyframeRequestKind::Pli);
+        }
+    }
+
+    /// Drives the `Rtc` until `done` holds or the time is up.
+    async fn drive_until(&mut self, done: impl Fn(&TestViewer) -> bool, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let timeout = loop {
+                match self.rtc.poll_output().unwrap() {
+                    Output::Timeout(t) => break t,
+                    Output::Transmit(t) => {
+                        self.sock.send_to(&t.contents, t.destination).await.unwrap();
+                    }
+                    Output::Event(Event::Connected) => self.connected_at = Some(Instant::now()),
+                    Output::Event(Event::RtpPacket(p)) => {
+                        self.first_packet_at.get_or_insert_with(Instant::now);
+                        self.rx_ssrc = Some(p.header.ssrc);
+                        self.received.push((*p.seq_no, p.header.timestamp, p.payload.first().copied().unwrap_or(0), p.payload.len()));
+                    }
+                    Output::Event(_) => {}
+                }
+            };
+            if done(self) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let wait = timeout.min(deadline).saturating_duration_since(now).max(Duration::from_millis(1));
+            match tokio::time::timeout(wait, self.sock.recv_from(&mut buf)).await {
+                Ok(Ok((n, src))) => {
+                    let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source: src, destination: self.local, contents: buf[..n].try_into().unwrap() });
+                    self.rtc.handle_input(input).unwrap();
+                }
+                _ => self.rtc.handle_input(Input::Timeout(Instant::now())).unwrap(),
+            }
+        }
+    }
+}
+
+/// Runs the camera in the background at ~100 frames/s until the flag is set.
+fn run_camera(mut cam: FakeCamera) -> (Arc<AtomicBool>, tokio::task::JoinHandle<FakeCamera>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let h = tokio::spawn(async move {
+        while !s.load(Ordering::Relaxed) {
+            cam.send_frame().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        cam
+    });
+    (stop, h)
+}
+
+/// Creates a WebRtcEndpoint, negotiates with a str0m viewer and exchanges candidates.
+async fn join(c: &mut Client, pipe: &str, rtp: &str, v: &mut TestViewer) -> (String, String) {
+    let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
+    for ev in ["IceCandidateFound", "IceGatheringDone", "IceComponentStateChanged", "NewCandidatePairSelected", "MediaFlowOutStateChanged", "MediaStateChanged"] {
+        c.subscribe(&web, ev).await;
+    }
+    c.invoke(rtp, "connect", json!({"sink": web, "mediaType": "VIDEO"})).await;
+    let offer = v.offer();
+    let answer = c.invoke(&web, "processOffer", json!({"offer": offer})).await.as_str().unwrap().to_string();
+    assert!(!answer.contains("a=candidate"), "no candidates before gatherCandidates");
+    v.accept(&answer);
+    c.invoke(&web, "gatherCandidates", json!({})).await;
+    let cand = c.event_where("IceCandidateFound", |e| e["object"] == json!(web)).await;
+    let cand = &cand["data"]["candidate"];
+    assert_eq!(cand["__type__"], "IceCandidate");
+    assert!(cand["sdpMid"].is_string() && cand["sdpMLineIndex"].is_i64());
+    let s = cand["candidate"].as_str().unwrap();
+    v.rtc.add_remote_candidate(Candidate::from_sdp_string(s).unwrap());
+    c.event_where("IceGatheringDone", |e| e["object"] == json!(web)).await;
+    c.invoke(&web, "addIceCandidate", json!({"candidate": v.candidate()})).await;
+    c.invoke(&web, "addIceCandidate", json!({"candidate": {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}})).await;
+    (web, answer)
+}
+
+#[tokio::test]
+async fn a_str0m_viewer_receives_the_camera_stream_through_the_engine() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    cam.gop = 20;
+    let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
+    let (stop, camera) = run_camera(cam);
+    let mut v = TestViewer::new(true).await;
+    let (web, answer) = join(&mut c, &pipe, &rtp, &mut v).await;
+    assert!(answer.contains("H264/90000"));
+    assert!(answer.contains("profile-level-id=42e01f"), "the answer names the camera's profile: {answer}");
+    assert!(answer.contains("packetization-mode=1"));
+
+    assert!(v.drive_until(|v| v.received.len() >= 60, WAIT).await, "received {} packets", v.received.len());
+    assert_eq!(v.received[0].2, 0x67, "the viewer starts with the SPS of a keyframe");
+    let seqs: Vec<u64> = v.received.iter().map(|r| r.0).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gapless rewritten sequence numbers");
+
+    assert_eq!(c.event_where("NewCandidatePairSelected", |e| e["object"] == json!(web)).await["data"]["candidatePair"]["componentId"], 1);
+    c.event_where("IceComponentStateChanged", |e| e["data"]["state"] == "CONNECTED").await;
+    assert_eq!(c.event_where("MediaStateChanged", |e| e["object"] == json!(web)).await["data"]["newState"], "CONNECTED");
+    assert_eq!(c.event_where("MediaFlowOutStateChanged", |e| e["object"] == json!(web)).await["data"]["state"], "FLOWING");
+    assert_eq!(c.invoke(&web, "getMediaState", json!({})).await, "CONNECTED");
+    let stats = c.invoke(&web, "getStats", json!({})).await;
+    let out = stats.as_object().unwrap().values().find(|s| s["__type__"] == "RTCOutboundRTPStreamStats").unwrap().clone();
+    assert!(out["packetsSent"].as_u64().unwrap() >= 60);
+
+    stop.store(true, Ordering::Relaxed);
+    camera.await.unwrap();
+    c.ok("release", json!({"object": pipe})).await;
+    assert_eq!(engine.stats().core.objects, 0);
+}
+
+#[tokio::test]
+async fn a_late_viewer_starts_from_the_cached_keyframe_and_two_viewers_share_one_port() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    cam.gop = 100_000; // one keyframe only, at the start
+    let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
+    let (stop, camera) = run_camera(cam);
+    tokio::time::sleep(Duration::from_millis(500)).await; // the keyframe is long gone
+
+    let mut v1 = TestViewer::new(true).await;
+    let (web1, _) = join(&mut c, &pipe, &rtp, &mut v1).await;
+    assert!(v1.drive_until(|v| v.received.len() >= 20, WAIT).await);
+    let first: Vec<u8> = v1.received.iter().take(3).map(|r| r.2).collect();
+    assert_eq!(first, [0x67, 0x68, 0x7c], "SPS, PPS, then the IDR's first FU-A");
+    let gap = v1.first_packet_at.unwrap().duration_since(v1.connected_at.unwrap());
+    assert!(gap < Duration::from_secs(1), "first packet {gap:?} after connecting");
+
+    let mut v2 = TestViewer::new(true).await;
+    let (web2, _) = join(&mut c, &pipe, &rtp, &mut v2).await;
+    assert!(v2.drive_until(|v| v.received.len() >= 20, WAIT).await);
+    assert_eq!(v2.received[0].2, 0x67);
+    let before = v1.received.len();
+    assert!(v1.drive_until(|v| v.received.len() >= before + 10, WAIT).await, "the first viewer keeps receiving");
+
+    let a1 = c.invoke(&web1, "getLocalSessionDescriptor", json!({})).await;
+    let a2 = c.invoke(&web2, "getLocalSessionDescriptor", json!({})).await;
+    assert!(a1.is_string() && a2.is_string());
+    assert_eq!(engine.webrtc_addrs().len(), 1, "one shared UDP port serves both viewers");
+    let fast = c.invoke(&web2, "getStats", json!({})).await;
+    let out = fast.as_object().unwrap().values().find(|s| s["__type__"] == "RTCOutboundRTPStreamStats").unwrap().clone();
+    assert!(out["fastStartPackets"].as_u64().unwrap() >= 5);
+
+    stop.store(true, Ordering::Relaxed);
+    camera.await.unwrap();
+}
+
+#[tokio::test]
+async fn keyframe_requests_reach_the_camera_as_one_coalesced_pli() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
+    cam.send_frames(2).await;
+    let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
+    c.invoke(&rtp, "connect", json!({"sink": web})).await;
+    for _ in 0..4 {
+        c.invoke(&web, "requestKeyframe", json!({})).await;
+    }
+    let mut buf = [0u8; 200];
+    let (n, _) = tokio::time::timeout(WAIT, cam.rtcp.recv_from(&mut buf)).await.expect("a PLI in time").unwrap();
+    assert_eq!(n, 12);
+    assert_eq!((buf[0], buf[1]), (0x81, 206), "RTCP PSFB with FMT=1 (PLI)");
+    assert_eq!(&buf[8..12], &0x0a0b0c0du32.to_be_bytes(), "addressed to the camera's SSRC");
+    assert!(tokio::time::timeout(Duration::from_millis(300), cam.rtcp.recv_from(&mut buf)).await.is_err(), "the other requests were coalesced");
+
+    // A str0m viewer's own PLI travels the same way.
+    let (stop, camera) = run_camera(cam);
+    let mut v = TestViewer::new(true).await;
+    join(&mut c, &pipe, &rtp, &mut v).await;
+    assert!(v.drive_until(|v| v.received.len() >= 5, WAIT).await);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    v.request_keyframe();
+    v.drive_until(|_| false, Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let cam = camera.await.unwrap();
+    let (n, _) = tokio::time::timeout(WAIT, cam.rtcp.recv_from(&mut buf)).await.expect("the viewer's PLI in time").unwrap();
+    assert_eq!((n, buf[1]), (12, 206));
+}
+
+#[tokio::test]
+async fn a_browser_offer_without_h264_gets_a_clear_error() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
+    let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
+    c.invoke(&rtp, "connect", json!({"sink": web})).await;
+    let mut v = TestViewer::new(false).await;
+    let e = c.invoke_err(&web, "processOffer", json!({"offer": v.offer()})).await;
+    assert_eq!((e["code"].as_i64(), e["data"]["type"].as_str()), (Some(40205), Some("SDP_END_POINT_PROCESS_OFFER_ERROR")));
+    assert!(e["message"].as_str().unwrap().contains("H264"), "{e}");
+}
+
+#[tokio::test]
+async fn range_mode_gives_each_viewer_its_own_port() {
+    let engine: Engine = spawn_engine_with(|c| {
+        c.webrtc_ports = WebRtcPorts::Range;
+        c.min_port = 32000;
+        c.max_port = 32999;
+    })
+    .await;
+    assert!(engine.webrtc_addrs().is_empty());
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
+    let (stop, camera) = run_camera(cam);
+    let mut v = TestViewer::new(true).await;
+    let (web, _) = join(&mut c, &pipe, &rtp, &mut v).await;
+    assert!(v.drive_until(|v| v.received.len() >= 10, WAIT).await);
+    c.subscribe(&web, "IceCandidateFound").await;
+    stop.store(true, Ordering::Relaxed);
+    camera.await.unwrap();
+}
