@@ -49,9 +49,9 @@ impl BusClient {
                         let _ = tx.send(env.message); // the requester may have timed out
                     }
                     None => {
-                        if events_tx.send(env).await.is_err() {
-                            tracing::debug!("bus events receiver dropped; stop routing");
-                            break;
+                        // Replies keep flowing even when the owner ignores events.
+                        if !events_tx.is_closed() && events_tx.send(env).await.is_err() {
+                            tracing::debug!("bus events receiver dropped; events are discarded");
                         }
                     }
                 }
