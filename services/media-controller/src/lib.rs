@@ -1,0 +1,4 @@
+//! camview media-controller: the only Kurento client of the system.
+#![forbid(unsafe_code)]
+
+pub mod kurento;
