@@ -44,19 +44,15 @@ pub struct Plane<'a> {
 }
 
 impl Plane<'_> {
-    fn set(&mut self, x: usize, y: usize, value: u8) {
-        if x < self.width && y < self.height {
-            if let Some(p) = self.data.get_mut(y * self.width + x) {
-                *p = value;
-            }
-        }
-    }
-
     /// Fills a rectangle, clipped to the plane.
     pub fn fill(&mut self, x: usize, y: usize, w: usize, h: usize, value: u8) {
-        for yy in y..(y + h).min(self.height) {
-            for xx in x..(x + w).min(self.width) {
-                self.set(xx, yy, value);
+        let x_end = x.saturating_add(w).min(self.width);
+        if x >= x_end {
+            return;
+        }
+        for row in y..y.saturating_add(h).min(self.height) {
+            if let Some(span) = self.data.get_mut(row * self.width + x..row * self.width + x_end) {
+                span.fill(value);
             }
         }
     }

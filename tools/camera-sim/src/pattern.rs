@@ -57,32 +57,27 @@ impl YUVSource for I420Frame {
 /// Renders frames of the test pattern into a reused buffer.
 #[derive(Debug)]
 pub struct TestPattern {
+    /// The static colour bars, copied under every frame's moving parts.
+    bars: I420Frame,
     frame: I420Frame,
     fps: u32,
 }
 
 impl TestPattern {
+    /// Sizes are rounded down to even and at least 2, as I420 needs.
     pub fn new(width: u32, height: u32, fps: u32) -> Self {
-        Self { frame: I420Frame::new(width as usize, height as usize), fps: fps.max(1) }
+        let even = |v: u32| (v.max(2) & !1) as usize;
+        let bars = colour_bars(even(width), even(height));
+        Self { frame: bars.clone(), bars, fps: fps.max(1) }
     }
 
     /// Draws frame `frame_number` stamped with `unix_millis` (wall clock) and returns it.
     pub fn render(&mut self, frame_number: u64, unix_millis: u128) -> &I420Frame {
         let (w, h) = (self.frame.width, self.frame.height);
         let (cw, ch) = (w / 2, h / 2);
-        for x in 0..w {
-            let (y, _, _) = BARS[x * BARS.len() / w];
-            for row in 0..h {
-                self.frame.y[row * w + x] = y;
-            }
-        }
-        for x in 0..cw {
-            let (_, u, v) = BARS[x * 2 * BARS.len() / w];
-            for row in 0..ch {
-                self.frame.u[row * cw + x] = u;
-                self.frame.v[row * cw + x] = v;
-            }
-        }
+        self.frame.y.copy_from_slice(&self.bars.y);
+        self.frame.u.copy_from_slice(&self.bars.u);
+        self.frame.v.copy_from_slice(&self.bars.v);
 
         // The box crosses the picture every 4 s and bounces back, so motion is steady at any fps.
         let side = (h / 6).max(4) & !1;
@@ -90,7 +85,7 @@ impl TestPattern {
         let period = 4 * u64::from(self.fps);
         let phase = frame_number % (2 * period);
         let pos = if phase < period { phase * travel / period } else { (2 * period - phase) * travel / period };
-        let (bx, by) = ((pos as usize) & !1, (h / 2 - side / 2) & !1);
+        let (bx, by) = ((pos as usize) & !1, (h / 2).saturating_sub(side / 2) & !1);
         let mut luma = Plane { data: &mut self.frame.y, width: w, height: h };
         luma.fill(bx, by, side, side, 235);
         for plane in [&mut self.frame.u, &mut self.frame.v] {
@@ -101,17 +96,35 @@ impl TestPattern {
         let line = 10 * scale;
         let mut luma = Plane { data: &mut self.frame.y, width: w, height: h };
         let margin = 2 * scale;
-        luma.text(margin, margin, "CAMERA SIM", scale);
-        luma.text(margin, margin + line, &format!("FRAME {frame_number:06}"), scale);
-        luma.text(margin, margin + 2 * line, &clock_text(unix_millis), scale);
-        // Text boxes are neutral grey in chroma so they read as black and white.
-        let text_rows = (margin + 3 * line) / 2;
-        let text_cols = (margin + 16 * 6 * scale) / 2;
+        let widths = [
+            luma.text(margin, margin, "CAMERA SIM", scale),
+            luma.text(margin, margin + line, &format!("FRAME {frame_number:06}"), scale),
+            luma.text(margin, margin + 2 * line, &clock_text(unix_millis), scale),
+        ];
+        // Text boxes are neutral in chroma so they read as black and white over any bar.
+        let text_cols = (margin + widths.iter().max().copied().unwrap_or(0)).div_ceil(2);
+        let text_rows = (margin + 2 * line + 8 * scale).div_ceil(2);
         for plane in [&mut self.frame.u, &mut self.frame.v] {
             Plane { data: plane, width: cw, height: ch }.fill(0, 0, text_cols, text_rows, 128);
         }
         &self.frame
     }
+}
+
+fn colour_bars(width: usize, height: usize) -> I420Frame {
+    let mut frame = I420Frame::new(width, height);
+    let luma_row: Vec<u8> = (0..width).map(|x| BARS[x * BARS.len() / width].0).collect();
+    for row in frame.y.chunks_mut(width) {
+        row.copy_from_slice(&luma_row);
+    }
+    let chroma_width = width / 2;
+    let u_row: Vec<u8> = (0..chroma_width).map(|x| BARS[x * 2 * BARS.len() / width].1).collect();
+    let v_row: Vec<u8> = (0..chroma_width).map(|x| BARS[x * 2 * BARS.len() / width].2).collect();
+    for (u, v) in frame.u.chunks_mut(chroma_width).zip(frame.v.chunks_mut(chroma_width)) {
+        u.copy_from_slice(&u_row);
+        v.copy_from_slice(&v_row);
+    }
+    frame
 }
 
 #[cfg(test)]
@@ -139,10 +152,12 @@ mod tests {
     }
 
     #[test]
-    fn the_smallest_picture_renders_without_panicking() {
-        let mut p = TestPattern::new(16, 16, 1);
-        for n in 0..20 {
-            p.render(n, 86_399_999);
+    fn tiny_and_odd_pictures_render_without_panicking() {
+        for (w, h) in [(16, 16), (0, 0), (3, 5)] {
+            let mut p = TestPattern::new(w, h, 1);
+            for n in 0..20 {
+                p.render(n, 86_399_999);
+            }
         }
     }
 }

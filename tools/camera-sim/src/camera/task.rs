@@ -138,7 +138,7 @@ impl CameraTask {
             // The encoder is dropped with the job; its result no longer matters.
             let _finished = job.await;
         }
-        tracing::info!(packets = self.stats.packets_sent, frames = self.stats.frames_sent, "camera stopped");
+        tracing::debug!(packets = self.stats.packets_sent, frames = self.stats.frames_sent, "camera task ended");
         Ok(())
     }
 
