@@ -14,6 +14,8 @@ use std::path::Path;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Module {
+    /// Absent in upstream's per-class `elements.<Class>.kmd.json` files.
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub remote_classes: Vec<RemoteClass>,
