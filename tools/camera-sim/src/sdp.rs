@@ -1,7 +1,7 @@
 //! The SDP offer a real camera (or its controller) would hand a media server: one send-only H.264
 //! video stream over RTP/AVPF with PLI/FIR feedback, described by the encoder's real SPS/PPS.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::h264::ParameterSets;
 
@@ -50,9 +50,49 @@ impl SdpOffer<'_> {
     }
 }
 
+/// Where a media server wants the video: the `c=` address (media-level overrides session-level)
+/// and the port of the first `m=video` line of its SDP answer. `None` when the answer has no
+/// usable video section (port 0 means rejected).
+pub fn answer_video_target(answer: &str) -> Option<SocketAddr> {
+    let mut session_ip: Option<IpAddr> = None;
+    let mut video: Option<(u16, Option<IpAddr>)> = None;
+    for line in answer.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("m=") {
+            if video.is_some() {
+                break;
+            }
+            let mut fields = rest.split_whitespace();
+            if fields.next() == Some("video") {
+                let port = fields.next()?.parse().ok().filter(|&p: &u16| p != 0)?;
+                video = Some((port, None));
+            }
+        } else if let Some(rest) = line.strip_prefix("c=") {
+            let ip = rest.split_whitespace().nth(2).and_then(|a| a.split('/').next()).and_then(|a| a.parse().ok());
+            match video.as_mut() {
+                Some((_, media_ip)) => *media_ip = ip,
+                None => session_ip = ip,
+            }
+        }
+    }
+    let (port, media_ip) = video?;
+    Some(SocketAddr::new(media_ip.or(session_ip)?, port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_video_target_is_read_from_a_kurento_style_answer() {
+        let answer = "v=0\r\no=- 3 0 IN IP4 10.0.0.5\r\ns=Kurento Media Server\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+                      m=video 41234 RTP/AVPF 96\r\na=rtpmap:96 H264/90000\r\na=recvonly\r\n";
+        assert_eq!(answer_video_target(answer), Some("10.0.0.5:41234".parse().unwrap()));
+        let media_level = "v=0\r\nc=IN IP4 0.0.0.0\r\nm=audio 5000 RTP/AVP 0\r\nm=video 6000 RTP/AVP 96\r\nc=IN IP4 192.0.2.1/127\r\n";
+        assert_eq!(answer_video_target(media_level), Some("192.0.2.1:6000".parse().unwrap()));
+        assert_eq!(answer_video_target("v=0\r\nc=IN IP4 1.2.3.4\r\nm=video 0 RTP/AVP 96\r\n"), None, "rejected");
+        assert_eq!(answer_video_target("garbage"), None);
+        assert_eq!(answer_video_target("m=video x RTP/AVP 96\nc=IN IP4 nope"), None);
+    }
 
     #[test]
     fn the_offer_announces_h264_with_the_real_profile_and_parameter_sets() {
