@@ -131,7 +131,7 @@ pub async fn run(config: KeepaliveConfig, camera: &CameraHandle, shutdown: impl 
             }
             Err(problem) => {
                 let retry = control.on_failure();
-                tracing::warn!(url = %url, error = %problem, retry_in_seconds = retry.as_secs(), "keepalive failed, API unreachable or refusing; retrying");
+                tracing::warn!(url = %url, error = %chain(&problem), retry_in_seconds = retry.as_secs(), "keepalive failed, API unreachable or refusing; retrying");
                 retry
             }
         };
@@ -145,10 +145,22 @@ pub async fn run(config: KeepaliveConfig, camera: &CameraHandle, shutdown: impl 
 /// Why one keepalive call did not yield an answer.
 #[derive(Debug, Error)]
 enum CallError {
-    #[error("request failed: {0}")]
+    #[error("request failed")]
     Request(#[from] reqwest::Error),
     #[error("API answered HTTP {0}")]
     Status(reqwest::StatusCode),
+}
+
+/// An error with its causes, because reqwest's own message hides them ("error sending request").
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 async fn call(client: &reqwest::Client, url: &reqwest::Url, body: &KeepaliveRequest) -> Result<KeepaliveResponse, CallError> {
