@@ -1,1 +1,202 @@
-//! To be written.
+//! Test harness: a real `redis-server` on a free loopback port, random key prefixes so
+//! tests share one server, and a deadline-polling helper.
+//!
+//! The server runs under a small `sh` wrapper that kills it when its stdin closes, so a
+//! server held in a `static` (whose `Drop` never runs) still dies with the test binary.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use camview_proto::keys::Keys;
+
+/// How long a fresh server may take to answer PING.
+const START_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Kills the server (`$1`) when stdin reaches EOF, i.e. when the test process exits.
+const WRAPPER: &str = r#"redis-server "$@" & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid"#;
+
+/// A `redis-server` child process listening on `127.0.0.1:port`.
+pub struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a dedicated server (for tests that restart it); panics if it cannot.
+    pub fn start() -> Self {
+        require_redis_server();
+        let dir = std::env::temp_dir().join(format!("camview-redis-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        let mut last_error = String::new();
+        // A free port can be taken between probing and binding; try a few.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = Self { port, dir: dir.clone(), child: None };
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("redis-server did not start: {last_error}");
+    }
+
+    /// One server per test binary, started on first use. Give each test its own
+    /// [`random_prefix`].
+    pub fn shared() -> &'static RedisServer {
+        static SHARED: OnceLock<RedisServer> = OnceLock::new();
+        SHARED.get_or_init(RedisServer::start)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:PORT/`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server and starts an empty one on the same port, so clients must
+    /// reconnect (and find their data gone: persistence is off).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn().unwrap_or_else(|e| panic!("redis-server did not restart on port {}: {e}", self.port));
+    }
+
+    /// Kills the server and waits until it is gone. [`RedisServer::restart`] brings it back.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            drop(child.stdin.take()); // the wrapper kills redis-server on EOF
+            let _ = child.wait();
+        }
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let log = self.dir.join("redis.log");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(WRAPPER)
+            .arg("redis-wrapper")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawn sh: {e}"))?;
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            if answers_ping(self.port) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                return Err(format!("exited with {status}; log:\n{log}"));
+            }
+            if Instant::now() > deadline {
+                drop(child.stdin.take());
+                let _ = child.wait();
+                return Err(format!("no PING answer on port {} within {START_DEADLINE:?}", self.port));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh key prefix such as `test-<uuid>:`.
+pub fn random_prefix() -> String {
+    format!("test-{}:", uuid::Uuid::new_v4())
+}
+
+/// [`Keys`] under a fresh [`random_prefix`].
+pub fn random_keys() -> Keys {
+    Keys::new(random_prefix())
+}
+
+/// Polls `check` every 20 ms until it returns true; panics naming `what` after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn require_redis_server() {
+    let found = std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join("redis-server").is_file()));
+    if !found {
+        panic!("redis-server is not on PATH: install it (e.g. `apt-get install redis-server`) to run these tests");
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind a loopback port");
+    listener.local_addr().expect("local addr of a bound listener").port()
+}
+
+fn answers_ping(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    stream.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_started_server_answers_ping_and_is_gone_after_drop() {
+        let server = RedisServer::start();
+        let port = server.port();
+        assert!(answers_ping(port));
+        drop(server);
+        assert!(!answers_ping(port));
+    }
+
+    #[test]
+    fn a_restarted_server_answers_on_the_same_port() {
+        let mut server = RedisServer::start();
+        let port = server.port();
+        server.stop();
+        assert!(!answers_ping(port));
+        server.restart();
+        assert_eq!(server.port(), port);
+        assert!(answers_ping(port));
+    }
+
+    #[test]
+    fn random_prefixes_differ() {
+        assert_ne!(random_prefix(), random_prefix());
+        assert!(random_prefix().starts_with("test-"));
+    }
+}

@@ -3,7 +3,8 @@
 //!
 //! Invariants every implementation keeps (checked by the contract suite):
 //! - a pushed command stays in the queue until acknowledged; a consumer that restarts
-//!   under the same name first gets back what it read but did not acknowledge;
+//!   under the same name (a new bus handle) first gets back what it read but did not
+//!   acknowledge; within one handle each command is handed out once;
 //! - a published envelope reaches every current subscriber of that instance channel, and
 //!   no other channel;
 //! - [`BusClient::request`] fails with [`BusError::Timeout`] when no reply comes in time.
@@ -18,6 +19,21 @@ use async_trait::async_trait;
 use camview_proto::bus::Envelope;
 
 pub use client::{envelope, BusClient};
+pub use memory::MemoryBus;
+pub use redis::RedisBus;
+
+/// Most commands kept in the queue; beyond it the oldest are dropped (Redis `MAXLEN ~`).
+pub const COMMAND_QUEUE_MAX_LEN: usize = 10_000;
+
+/// Envelopes buffered per subscription before the subscriber must catch up.
+pub const SUBSCRIPTION_CAPACITY: usize = 1024;
+
+/// Splits a delivery id (`<ms>-<seq>`, the Redis Stream id format) into its numbers.
+pub(crate) fn parse_delivery_id(id: &str) -> Result<(u64, u64), BusError> {
+    id.split_once('-')
+        .and_then(|(ms, seq)| Some((ms.parse().ok()?, seq.parse().ok()?)))
+        .ok_or_else(|| BusError::Malformed(format!("delivery id {id:?} is not <ms>-<seq>")))
+}
 
 /// One command read from the queue, to be acknowledged once handled.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,11 +66,14 @@ pub trait Bus: Send + Sync + 'static {
     async fn push_command(&self, envelope: &Envelope) -> Result<(), BusError>;
 
     /// Returns up to `max` commands for `consumer`: first those it read earlier but never
-    /// acknowledged (e.g. before a restart), then new ones, waiting up to `block` when
-    /// there are none. Only one consumer name is used at a time (the lease holder).
+    /// acknowledged (e.g. before a restart: the first reads of a new handle), then new
+    /// ones, waiting up to `block` when there are none. Only one consumer name is used at
+    /// a time (the lease holder). A command read and not acknowledged is not handed out
+    /// again by the same handle, so handling may run concurrently with the next read.
     async fn read_commands(&self, consumer: &str, max: usize, block: Duration) -> Result<Vec<Delivery>, BusError>;
 
     /// Marks a command as handled so it is never delivered again.
+    /// Fails with [`BusError::Malformed`] for an id that is not `<ms>-<seq>`.
     async fn ack_command(&self, delivery_id: &str) -> Result<(), BusError>;
 
     /// Publishes an envelope on `instance_id`'s channel.

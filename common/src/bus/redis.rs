@@ -1,1 +1,4 @@
-//! To be written.
+//! Redis bus: to be written.
+
+/// Placeholder until the Redis implementation lands.
+pub struct RedisBus;

@@ -1,1 +1,218 @@
-//! To be written.
+//! In-process registry for the all-in-one binary: one mutex over plain maps, so every
+//! operation (slot reservation included) is atomic. Expiring entries carry a
+//! `tokio::time::Instant` deadline checked on read, so tests may pause time.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use camview_proto::stream::{CameraStatus, ControllerHeartbeat, StreamRecord, ViewerRecord};
+use tokio::time::Instant;
+
+use super::{sort_viewers, Registry, RegistryError, SlotReservation};
+
+/// In-process [`Registry`]; share it behind an `Arc`.
+#[derive(Default)]
+pub struct MemoryRegistry {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    streams: BTreeMap<String, StreamRecord>,
+    /// Camera id -> viewer ids holding a slot.
+    slots: HashMap<String, BTreeSet<String>>,
+    cameras: HashMap<String, CameraStatus>,
+    viewers: HashMap<String, ViewerRecord>,
+    /// Signaling instance id -> viewer ids.
+    instance_viewers: HashMap<String, BTreeSet<String>>,
+    /// Instance id -> liveness deadline.
+    alive: HashMap<String, Instant>,
+    instances: BTreeSet<String>,
+    heartbeat: Option<(ControllerHeartbeat, Instant)>,
+    lease: Option<(String, Instant)>,
+    media_session: Option<String>,
+}
+
+impl MemoryRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every mutation below is a few map operations that cannot panic halfway in a way
+        // that breaks an invariant, so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl State {
+    fn unindex_viewer(&mut self, instance_id: &str, viewer_id: &str) -> bool {
+        let Some(set) = self.instance_viewers.get_mut(instance_id) else { return false };
+        let removed = set.remove(viewer_id);
+        if set.is_empty() {
+            self.instance_viewers.remove(instance_id);
+        }
+        removed
+    }
+}
+
+fn live<T>(entry: &Option<(T, Instant)>) -> Option<&T> {
+    entry.as_ref().filter(|(_, until)| *until > Instant::now()).map(|(v, _)| v)
+}
+
+#[async_trait]
+impl Registry for MemoryRegistry {
+    async fn ping(&self) -> Result<(), RegistryError> {
+        Ok(())
+    }
+
+    async fn put_stream(&self, stream: &StreamRecord) -> Result<(), RegistryError> {
+        self.state().streams.insert(stream.camera_id.clone(), stream.clone());
+        Ok(())
+    }
+
+    async fn get_stream(&self, camera_id: &str) -> Result<Option<StreamRecord>, RegistryError> {
+        Ok(self.state().streams.get(camera_id).cloned())
+    }
+
+    async fn list_streams(&self) -> Result<Vec<StreamRecord>, RegistryError> {
+        Ok(self.state().streams.values().cloned().collect())
+    }
+
+    async fn delete_stream(&self, camera_id: &str) -> Result<bool, RegistryError> {
+        let mut state = self.state();
+        state.slots.remove(camera_id);
+        Ok(state.streams.remove(camera_id).is_some())
+    }
+
+    async fn put_camera_status(&self, camera_id: &str, status: &CameraStatus) -> Result<(), RegistryError> {
+        self.state().cameras.insert(camera_id.to_owned(), status.clone());
+        Ok(())
+    }
+
+    async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError> {
+        Ok(self.state().cameras.get(camera_id).cloned())
+    }
+
+    async fn reserve_viewer_slot(&self, camera_id: &str, viewer_id: &str, limit: u32) -> Result<SlotReservation, RegistryError> {
+        let mut state = self.state();
+        if !state.streams.contains_key(camera_id) {
+            return Ok(SlotReservation::StreamNotFound);
+        }
+        let slots = state.slots.entry(camera_id.to_owned()).or_default();
+        if slots.contains(viewer_id) {
+            return Ok(SlotReservation::Reserved);
+        }
+        if slots.len() as u64 >= u64::from(limit) {
+            return Ok(SlotReservation::Full);
+        }
+        slots.insert(viewer_id.to_owned());
+        Ok(SlotReservation::Reserved)
+    }
+
+    async fn viewer_count(&self, camera_id: &str) -> Result<u64, RegistryError> {
+        Ok(self.state().slots.get(camera_id).map_or(0, |s| s.len() as u64))
+    }
+
+    async fn put_viewer(&self, viewer: &ViewerRecord) -> Result<(), RegistryError> {
+        let mut state = self.state();
+        let id = viewer.viewer_id.clone();
+        if let Some(old) = state.viewers.insert(id.clone(), viewer.clone()) {
+            if old.signaling_instance != viewer.signaling_instance {
+                state.unindex_viewer(&old.signaling_instance, &id);
+            }
+        }
+        state.instance_viewers.entry(viewer.signaling_instance.clone()).or_default().insert(id);
+        Ok(())
+    }
+
+    async fn get_viewer(&self, viewer_id: &str) -> Result<Option<ViewerRecord>, RegistryError> {
+        Ok(self.state().viewers.get(viewer_id).cloned())
+    }
+
+    async fn list_viewers(&self, camera_id: Option<&str>) -> Result<Vec<ViewerRecord>, RegistryError> {
+        let state = self.state();
+        let mut viewers: Vec<ViewerRecord> = match camera_id {
+            Some(camera_id) => state.slots.get(camera_id).into_iter().flatten().filter_map(|id| state.viewers.get(id).cloned()).collect(),
+            None => state.viewers.values().cloned().collect(),
+        };
+        sort_viewers(&mut viewers);
+        Ok(viewers)
+    }
+
+    async fn viewers_of_instance(&self, instance_id: &str) -> Result<Vec<String>, RegistryError> {
+        Ok(self.state().instance_viewers.get(instance_id).map(|s| s.iter().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn remove_viewer(&self, camera_id: &str, viewer_id: &str) -> Result<bool, RegistryError> {
+        let mut state = self.state();
+        let mut removed = false;
+        if let Some(slots) = state.slots.get_mut(camera_id) {
+            removed |= slots.remove(viewer_id);
+        }
+        if let Some(old) = state.viewers.remove(viewer_id) {
+            state.unindex_viewer(&old.signaling_instance, viewer_id);
+            removed = true;
+        }
+        Ok(removed)
+    }
+
+    async fn refresh_liveness(&self, instance_id: &str, ttl: Duration) -> Result<(), RegistryError> {
+        let mut state = self.state();
+        state.alive.insert(instance_id.to_owned(), Instant::now() + ttl);
+        state.instances.insert(instance_id.to_owned());
+        Ok(())
+    }
+
+    async fn is_alive(&self, instance_id: &str) -> Result<bool, RegistryError> {
+        Ok(self.state().alive.get(instance_id).is_some_and(|until| *until > Instant::now()))
+    }
+
+    async fn known_instances(&self) -> Result<Vec<String>, RegistryError> {
+        Ok(self.state().instances.iter().cloned().collect())
+    }
+
+    async fn forget_instance(&self, instance_id: &str) -> Result<(), RegistryError> {
+        self.state().instances.remove(instance_id);
+        Ok(())
+    }
+
+    async fn put_controller_heartbeat(&self, heartbeat: &ControllerHeartbeat, ttl: Duration) -> Result<(), RegistryError> {
+        self.state().heartbeat = Some((heartbeat.clone(), Instant::now() + ttl));
+        Ok(())
+    }
+
+    async fn get_controller_heartbeat(&self) -> Result<Option<ControllerHeartbeat>, RegistryError> {
+        Ok(live(&self.state().heartbeat).cloned())
+    }
+
+    async fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<bool, RegistryError> {
+        let mut state = self.state();
+        match live(&state.lease) {
+            Some(current) if current != holder => Ok(false),
+            _ => {
+                state.lease = Some((holder.to_owned(), Instant::now() + ttl));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<(), RegistryError> {
+        let mut state = self.state();
+        if live(&state.lease).is_some_and(|current| current == holder) {
+            state.lease = None;
+        }
+        Ok(())
+    }
+
+    async fn put_media_session(&self, session_id: &str) -> Result<(), RegistryError> {
+        self.state().media_session = Some(session_id.to_owned());
+        Ok(())
+    }
+
+    async fn get_media_session(&self) -> Result<Option<String>, RegistryError> {
+        Ok(self.state().media_session.clone())
+    }
+}

@@ -11,6 +11,9 @@
 pub mod memory;
 pub mod redis;
 
+pub use memory::MemoryRegistry;
+pub use redis::RedisRegistry;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -63,10 +66,12 @@ pub trait Registry: Send + Sync + 'static {
     async fn reserve_viewer_slot(&self, camera_id: &str, viewer_id: &str, limit: u32) -> Result<SlotReservation, RegistryError>;
     /// Number of slots taken on a stream.
     async fn viewer_count(&self, camera_id: &str) -> Result<u64, RegistryError>;
-    /// Creates or replaces a viewer record and indexes it by camera and signaling instance.
+    /// Creates or replaces a viewer record and indexes it by signaling instance. It is
+    /// listed under its camera through its slot, so reserve the slot first.
     async fn put_viewer(&self, viewer: &ViewerRecord) -> Result<(), RegistryError>;
     async fn get_viewer(&self, viewer_id: &str) -> Result<Option<ViewerRecord>, RegistryError>;
-    /// Viewers of one stream, or of all streams; sorted by creation time then id.
+    /// Viewers with a record that hold a slot of one stream, or every viewer record;
+    /// sorted by creation time then id.
     async fn list_viewers(&self, camera_id: Option<&str>) -> Result<Vec<ViewerRecord>, RegistryError>;
     /// Ids of the viewers held by one signaling instance.
     async fn viewers_of_instance(&self, instance_id: &str) -> Result<Vec<String>, RegistryError>;
@@ -94,4 +99,9 @@ pub trait Registry: Send + Sync + 'static {
     /// The media-server session id the active controller works in, for resuming it.
     async fn put_media_session(&self, session_id: &str) -> Result<(), RegistryError>;
     async fn get_media_session(&self) -> Result<Option<String>, RegistryError>;
+}
+
+/// The order of [`Registry::list_viewers`]: creation time, then id.
+pub(crate) fn sort_viewers(viewers: &mut [ViewerRecord]) {
+    viewers.sort_by(|a, b| (&a.created_at, &a.viewer_id).cmp(&(&b.created_at, &b.viewer_id)));
 }

@@ -1,1 +1,4 @@
-//! To be written.
+//! Redis registry: to be written.
+
+/// Placeholder until the Redis implementation lands.
+pub struct RedisRegistry;

@@ -1,0 +1,62 @@
+//! One contract suite for both implementations of the bus and the registry: every case
+//! below runs once against the in-process implementation (`memory::...`) and once against
+//! a real redis-server (`redis::...`), each Redis test under its own random key prefix.
+
+mod backend;
+mod bus;
+mod registry;
+
+/// Generates one `#[tokio::test]` per case for a backend, in a module named after it.
+macro_rules! contract {
+    ($module:ident, $backend:expr; $($group:ident :: $case:ident),* $(,)?) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = $backend;
+                    crate::$group::$case(&backend).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! contract_suite {
+    ($module:ident, $backend:expr) => {
+        contract!($module, $backend;
+            registry::ping_succeeds,
+            registry::a_stream_can_be_put_got_listed_and_deleted,
+            registry::put_stream_replaces_every_field,
+            registry::streams_are_listed_sorted_by_camera_id,
+            registry::camera_status_is_kept_per_camera,
+            registry::viewers_are_listed_by_camera_by_instance_and_all_sorted_by_creation,
+            registry::put_viewer_moves_the_viewer_to_its_new_instance,
+            registry::remove_viewer_frees_the_slot_the_record_and_every_index,
+            registry::remove_viewer_frees_a_slot_reserved_without_a_record,
+            registry::fifty_concurrent_reservations_against_limit_ten_yield_ten_reserved_and_forty_full,
+            registry::reserving_on_a_missing_stream_is_stream_not_found,
+            registry::reserving_again_with_the_same_viewer_is_idempotent_even_when_full,
+            registry::delete_stream_frees_its_slots,
+            registry::liveness_expires_after_its_ttl,
+            registry::known_instances_lists_registered_instances_until_forgotten,
+            registry::controller_heartbeat_expires_after_its_ttl,
+            registry::the_lease_is_exclusive_renewable_and_lapses_after_its_ttl,
+            registry::a_released_lease_can_be_taken_by_another_holder,
+            registry::the_media_session_is_stored,
+            bus::a_command_pushed_before_the_consumer_exists_is_delivered,
+            bus::commands_are_delivered_in_push_order_at_most_max_at_a_time,
+            bus::an_unacknowledged_command_is_redelivered_to_the_same_consumer_after_a_restart,
+            bus::an_acknowledged_command_never_comes_back,
+            bus::one_handle_hands_out_an_unacknowledged_command_once,
+            bus::read_commands_wakes_up_for_a_push_during_block,
+            bus::read_commands_returns_nothing_after_block_on_an_empty_queue,
+            bus::acknowledging_a_malformed_delivery_id_is_malformed,
+            bus::a_published_envelope_reaches_every_subscriber_of_that_instance_only,
+            bus::a_request_gets_the_reply_of_a_responder,
+            bus::a_request_times_out_when_nobody_answers,
+            bus::envelopes_that_are_not_replies_come_out_as_events,
+        );
+    };
+}
+
+contract_suite!(memory, crate::backend::Memory::new());

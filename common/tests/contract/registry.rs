@@ -1,0 +1,271 @@
+//! Registry cases: records, indexes, atomic slots, expiring entries and the lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use camview_common::testing::wait_until;
+use camview_common::SlotReservation;
+use camview_proto::stream::{Bandwidth, CameraStats, CameraStatus, Codec, ControllerHeartbeat, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
+
+use crate::backend::Backend;
+
+/// Long enough for a loaded CI box to act before it lapses, short enough to wait out.
+const SHORT_TTL: Duration = Duration::from_millis(300);
+const EXPIRY_DEADLINE: Duration = Duration::from_secs(5);
+
+pub fn stream(camera_id: &str) -> StreamRecord {
+    StreamRecord {
+        camera_id: camera_id.into(),
+        state: StreamState::Live,
+        rtp: Some(RtpTarget { host: "192.0.2.10".into(), port: 40012, codec: Codec::H264, payload_type: 96 }),
+        bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+        created_at: "2026-11-24T01:00:00.000Z".into(),
+        updated_at: "2026-11-24T01:00:05.000Z".into(),
+        pipeline_id: Some("p_kurento.MediaPipeline".into()),
+        rtp_endpoint_id: Some("r_kurento.RtpEndpoint".into()),
+    }
+}
+
+pub fn viewer(viewer_id: &str, camera_id: &str, instance: &str, created_at: &str) -> ViewerRecord {
+    ViewerRecord {
+        viewer_id: viewer_id.into(),
+        camera_id: camera_id.into(),
+        signaling_instance: instance.into(),
+        state: ViewerState::Negotiating,
+        created_at: created_at.into(),
+        endpoint_id: Some(format!("e_{viewer_id}")),
+    }
+}
+
+fn ids(viewers: &[ViewerRecord]) -> Vec<&str> {
+    viewers.iter().map(|v| v.viewer_id.as_str()).collect()
+}
+
+pub async fn ping_succeeds(b: &impl Backend) {
+    b.registry().await.ping().await.unwrap();
+}
+
+pub async fn a_stream_can_be_put_got_listed_and_deleted(b: &impl Backend) {
+    let r = b.registry().await;
+    assert_eq!(r.get_stream("cam1").await.unwrap(), None);
+    r.put_stream(&stream("cam1")).await.unwrap();
+    assert_eq!(r.get_stream("cam1").await.unwrap(), Some(stream("cam1")));
+    assert_eq!(r.list_streams().await.unwrap(), vec![stream("cam1")]);
+    assert!(r.delete_stream("cam1").await.unwrap());
+    assert!(!r.delete_stream("cam1").await.unwrap());
+    assert_eq!(r.get_stream("cam1").await.unwrap(), None);
+    assert!(r.list_streams().await.unwrap().is_empty());
+}
+
+pub async fn put_stream_replaces_every_field(b: &impl Backend) {
+    let r = b.registry().await;
+    r.put_stream(&stream("cam1")).await.unwrap();
+    let replaced = StreamRecord { state: StreamState::Stalled, rtp: None, pipeline_id: None, rtp_endpoint_id: None, ..stream("cam1") };
+    r.put_stream(&replaced).await.unwrap();
+    assert_eq!(r.get_stream("cam1").await.unwrap(), Some(replaced));
+}
+
+pub async fn streams_are_listed_sorted_by_camera_id(b: &impl Backend) {
+    let r = b.registry().await;
+    for camera in ["c3", "c1", "c2"] {
+        r.put_stream(&stream(camera)).await.unwrap();
+    }
+    let listed: Vec<String> = r.list_streams().await.unwrap().into_iter().map(|s| s.camera_id).collect();
+    assert_eq!(listed, ["c1", "c2", "c3"]);
+}
+
+pub async fn camera_status_is_kept_per_camera(b: &impl Backend) {
+    let r = b.registry().await;
+    assert_eq!(r.get_camera_status("cam1").await.unwrap(), None);
+    let status = CameraStatus {
+        last_seen: "2026-11-24T01:00:00.000Z".into(),
+        stats: CameraStats { sending: true, packets_sent: 10, bytes_sent: 12000, frames_sent: 3, bitrate_kbps: Some(1500.5), target: Some("192.0.2.10:40012".into()) },
+    };
+    r.put_camera_status("cam1", &status).await.unwrap();
+    r.put_camera_status("cam2", &CameraStatus { last_seen: "2026-11-24T01:00:01.000Z".into(), stats: CameraStats::default() }).await.unwrap();
+    assert_eq!(r.get_camera_status("cam1").await.unwrap(), Some(status.clone()));
+    let later = CameraStatus { last_seen: "2026-11-24T01:00:09.000Z".into(), stats: CameraStats::default() };
+    r.put_camera_status("cam1", &later).await.unwrap();
+    assert_eq!(r.get_camera_status("cam1").await.unwrap(), Some(later));
+}
+
+pub async fn viewers_are_listed_by_camera_by_instance_and_all_sorted_by_creation(b: &impl Backend) {
+    let r = b.registry().await;
+    r.put_stream(&stream("camA")).await.unwrap();
+    r.put_stream(&stream("camB")).await.unwrap();
+    let records = [
+        viewer("v3", "camA", "sig-1", "2026-11-24T01:00:03.000Z"),
+        viewer("v1", "camA", "sig-2", "2026-11-24T01:00:01.000Z"),
+        viewer("v2", "camB", "sig-1", "2026-11-24T01:00:02.000Z"),
+        viewer("v0", "camA", "sig-1", "2026-11-24T01:00:03.000Z"),
+    ];
+    for v in &records {
+        assert_eq!(r.reserve_viewer_slot(&v.camera_id, &v.viewer_id, 10).await.unwrap(), SlotReservation::Reserved);
+        r.put_viewer(v).await.unwrap();
+    }
+    assert_eq!(r.get_viewer("v2").await.unwrap(), Some(records[2].clone()));
+    assert_eq!(r.get_viewer("nobody").await.unwrap(), None);
+    assert_eq!(ids(&r.list_viewers(None).await.unwrap()), ["v1", "v2", "v0", "v3"]);
+    assert_eq!(ids(&r.list_viewers(Some("camA")).await.unwrap()), ["v1", "v0", "v3"]);
+    assert_eq!(ids(&r.list_viewers(Some("camB")).await.unwrap()), ["v2"]);
+    assert!(r.list_viewers(Some("camC")).await.unwrap().is_empty());
+    assert_eq!(r.viewers_of_instance("sig-1").await.unwrap(), ["v0", "v2", "v3"]);
+    assert_eq!(r.viewers_of_instance("sig-2").await.unwrap(), ["v1"]);
+    assert!(r.viewers_of_instance("sig-3").await.unwrap().is_empty());
+    assert_eq!(r.viewer_count("camA").await.unwrap(), 3);
+}
+
+pub async fn put_viewer_moves_the_viewer_to_its_new_instance(b: &impl Backend) {
+    let r = b.registry().await;
+    r.put_viewer(&viewer("v1", "cam", "sig-1", "2026-11-24T01:00:00.000Z")).await.unwrap();
+    let moved = ViewerRecord { state: ViewerState::Connected, endpoint_id: None, ..viewer("v1", "cam", "sig-2", "2026-11-24T01:00:00.000Z") };
+    r.put_viewer(&moved).await.unwrap();
+    assert!(r.viewers_of_instance("sig-1").await.unwrap().is_empty());
+    assert_eq!(r.viewers_of_instance("sig-2").await.unwrap(), ["v1"]);
+    assert_eq!(r.get_viewer("v1").await.unwrap(), Some(moved));
+}
+
+pub async fn remove_viewer_frees_the_slot_the_record_and_every_index(b: &impl Backend) {
+    let r = b.registry().await;
+    r.put_stream(&stream("cam")).await.unwrap();
+    for id in ["v1", "v2"] {
+        r.reserve_viewer_slot("cam", id, 2).await.unwrap();
+        r.put_viewer(&viewer(id, "cam", "sig-1", "2026-11-24T01:00:00.000Z")).await.unwrap();
+    }
+    assert_eq!(r.reserve_viewer_slot("cam", "v3", 2).await.unwrap(), SlotReservation::Full);
+
+    assert!(r.remove_viewer("cam", "v1").await.unwrap());
+
+    assert_eq!(r.get_viewer("v1").await.unwrap(), None);
+    assert_eq!(r.viewer_count("cam").await.unwrap(), 1);
+    assert_eq!(ids(&r.list_viewers(None).await.unwrap()), ["v2"]);
+    assert_eq!(ids(&r.list_viewers(Some("cam")).await.unwrap()), ["v2"]);
+    assert_eq!(r.viewers_of_instance("sig-1").await.unwrap(), ["v2"]);
+    assert_eq!(r.reserve_viewer_slot("cam", "v3", 2).await.unwrap(), SlotReservation::Reserved);
+    assert!(!r.remove_viewer("cam", "v1").await.unwrap(), "a second removal finds nothing");
+}
+
+pub async fn remove_viewer_frees_a_slot_reserved_without_a_record(b: &impl Backend) {
+    let r = b.registry().await;
+    r.put_stream(&stream("cam")).await.unwrap();
+    r.reserve_viewer_slot("cam", "v1", 1).await.unwrap();
+    assert!(r.remove_viewer("cam", "v1").await.unwrap());
+    assert_eq!(r.viewer_count("cam").await.unwrap(), 0);
+    assert!(!r.remove_viewer("cam", "never-reserved").await.unwrap());
+}
+
+pub async fn fifty_concurrent_reservations_against_limit_ten_yield_ten_reserved_and_forty_full(b: &impl Backend) {
+    let setup = b.registry().await;
+    setup.put_stream(&stream("cam")).await.unwrap();
+    // Several handles (separate connections for Redis), each used by several tasks.
+    let mut handles = Vec::new();
+    for _ in 0..10 {
+        handles.push(b.registry().await);
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(50));
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let r = handles[i % handles.len()].clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                r.reserve_viewer_slot("cam", &format!("viewer-{i}"), 10).await.unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let reserved = outcomes.iter().filter(|o| **o == SlotReservation::Reserved).count();
+    let full = outcomes.iter().filter(|o| **o == SlotReservation::Full).count();
+    assert_eq!((reserved, full), (10, 40));
+    assert_eq!(setup.viewer_count("cam").await.unwrap(), 10);
+}
+
+pub async fn reserving_on_a_missing_stream_is_stream_not_found(b: &impl Backend) {
+    let r = b.registry().await;
+    assert_eq!(r.reserve_viewer_slot("missing", "v1", 10).await.unwrap(), SlotReservation::StreamNotFound);
+    assert_eq!(r.viewer_count("missing").await.unwrap(), 0);
+}
+
+pub async fn reserving_again_with_the_same_viewer_is_idempotent_even_when_full(b: &impl Backend) {
+    let r = b.registry().await;
+    r.put_stream(&stream("cam")).await.unwrap();
+    assert_eq!(r.reserve_viewer_slot("cam", "v1", 1).await.unwrap(), SlotReservation::Reserved);
+    assert_eq!(r.reserve_viewer_slot("cam", "v1", 1).await.unwrap(), SlotReservation::Reserved);
+    assert_eq!(r.viewer_count("cam").await.unwrap(), 1);
+    assert_eq!(r.reserve_viewer_slot("cam", "v2", 1).await.unwrap(), SlotReservation::Full);
+}
+
+pub async fn delete_stream_frees_its_slots(b: &impl Backend) {
+    let r = b.registry().await;
+    r.put_stream(&stream("cam")).await.unwrap();
+    r.reserve_viewer_slot("cam", "v1", 1).await.unwrap();
+    assert!(r.delete_stream("cam").await.unwrap());
+    assert_eq!(r.viewer_count("cam").await.unwrap(), 0);
+    assert_eq!(r.reserve_viewer_slot("cam", "v2", 1).await.unwrap(), SlotReservation::StreamNotFound);
+    r.put_stream(&stream("cam")).await.unwrap();
+    assert_eq!(r.reserve_viewer_slot("cam", "v2", 1).await.unwrap(), SlotReservation::Reserved);
+}
+
+pub async fn liveness_expires_after_its_ttl(b: &impl Backend) {
+    let r = b.registry().await;
+    assert!(!r.is_alive("sig-1").await.unwrap());
+    r.refresh_liveness("sig-1", Duration::from_secs(60)).await.unwrap();
+    r.refresh_liveness("sig-2", SHORT_TTL).await.unwrap();
+    assert!(r.is_alive("sig-2").await.unwrap());
+    wait_until(EXPIRY_DEADLINE, "sig-2's liveness expires", || async { !r.is_alive("sig-2").await.unwrap() }).await;
+    assert!(r.is_alive("sig-1").await.unwrap());
+    assert_eq!(r.known_instances().await.unwrap(), ["sig-1", "sig-2"], "an expired instance stays known until forgotten");
+}
+
+pub async fn known_instances_lists_registered_instances_until_forgotten(b: &impl Backend) {
+    let r = b.registry().await;
+    assert!(r.known_instances().await.unwrap().is_empty());
+    for id in ["sig-b", "sig-a"] {
+        r.refresh_liveness(id, Duration::from_secs(60)).await.unwrap();
+    }
+    assert_eq!(r.known_instances().await.unwrap(), ["sig-a", "sig-b"]);
+    r.forget_instance("sig-b").await.unwrap();
+    r.forget_instance("never-seen").await.unwrap();
+    assert_eq!(r.known_instances().await.unwrap(), ["sig-a"]);
+}
+
+pub async fn controller_heartbeat_expires_after_its_ttl(b: &impl Backend) {
+    let r = b.registry().await;
+    assert_eq!(r.get_controller_heartbeat().await.unwrap(), None);
+    let beat = ControllerHeartbeat { instance_id: "mc-1".into(), kurento_connected: true, at: "2026-11-24T01:00:00.000Z".into() };
+    r.put_controller_heartbeat(&beat, SHORT_TTL).await.unwrap();
+    assert_eq!(r.get_controller_heartbeat().await.unwrap(), Some(beat));
+    wait_until(EXPIRY_DEADLINE, "the heartbeat expires", || async { r.get_controller_heartbeat().await.unwrap().is_none() }).await;
+}
+
+pub async fn the_lease_is_exclusive_renewable_and_lapses_after_its_ttl(b: &impl Backend) {
+    let r = b.registry().await;
+    let other = b.registry().await;
+    assert!(r.acquire_lease("mc-1", SHORT_TTL).await.unwrap());
+    assert!(!other.acquire_lease("mc-2", SHORT_TTL).await.unwrap(), "a second holder is refused");
+    assert!(r.acquire_lease("mc-1", Duration::from_secs(60)).await.unwrap(), "the holder renews");
+    assert!(!other.acquire_lease("mc-2", SHORT_TTL).await.unwrap());
+    assert!(r.acquire_lease("mc-1", SHORT_TTL).await.unwrap());
+    wait_until(EXPIRY_DEADLINE, "the unrenewed lease lapses and mc-2 takes it", || async { other.acquire_lease("mc-2", Duration::from_secs(60)).await.unwrap() }).await;
+    assert!(!r.acquire_lease("mc-1", SHORT_TTL).await.unwrap(), "the old holder lost it");
+}
+
+pub async fn a_released_lease_can_be_taken_by_another_holder(b: &impl Backend) {
+    let r = b.registry().await;
+    assert!(r.acquire_lease("mc-1", Duration::from_secs(60)).await.unwrap());
+    r.release_lease("mc-2").await.unwrap();
+    assert!(!r.acquire_lease("mc-2", Duration::from_secs(60)).await.unwrap(), "only the holder can release");
+    r.release_lease("mc-1").await.unwrap();
+    assert!(r.acquire_lease("mc-2", Duration::from_secs(60)).await.unwrap());
+}
+
+pub async fn the_media_session_is_stored(b: &impl Backend) {
+    let r = b.registry().await;
+    assert_eq!(r.get_media_session().await.unwrap(), None);
+    r.put_media_session("session-1").await.unwrap();
+    r.put_media_session("session-2").await.unwrap();
+    assert_eq!(b.registry().await.get_media_session().await.unwrap().as_deref(), Some("session-2"));
+}
