@@ -1,1 +1,3 @@
 mod descriptors;
+mod fake_kms;
+mod transport;
