@@ -212,6 +212,10 @@ struct Inner {
     local_sdp: Option<String>,
     remote_sdp: Option<String>,
     mid: String,
+    /// Host candidates of our sockets, plus a server-reflexive one per announced public IP.
+    candidates: Vec<Candidate>,
+    /// The first video codec of our answer (str0m reports the media itself only later).
+    answer_codec: Option<VideoCodec>,
     gather_requested: bool,
     gathered: bool,
     pending_remote: Vec<Candidate>,
@@ -233,7 +237,6 @@ pub struct Viewer {
     pub id: String,
     inner: Mutex<Inner>,
     sockets: Vec<Arc<UdpSocket>>,
-    local_candidates: Vec<Candidate>,
     mux: Arc<WebRtcMux>,
     events: EventTx,
     wake: Notify,
@@ -243,21 +246,9 @@ pub struct Viewer {
 
 impl Viewer {
     /// A viewer with its sockets and candidates; the `Rtc` is built when the offer arrives.
-    pub fn new(id: String, mux: &Arc<WebRtcMux>, events: EventTx, announced_ipv4: Option<IpAddr>) -> std::io::Result<Arc<Self>> {
+    pub fn new(id: String, mux: &Arc<WebRtcMux>, events: EventTx) -> std::io::Result<Arc<Self>> {
         let cancel = mux.cancel.child_token();
         let sockets = mux.sockets_for_viewer(&cancel)?;
-        let mut local_candidates = vec![];
-        for s in &sockets {
-            let addr = s.local_addr()?;
-            if let Ok(c) = Candidate::host(addr, "udp") {
-                local_candidates.push(c);
-            }
-            if let Some(ext) = announced_ipv4.filter(|ip| ip.is_ipv4() && addr.is_ipv4() && *ip != addr.ip()) {
-                if let Ok(c) = Candidate::server_reflexive(SocketAddr::new(ext, addr.port()), addr, "udp") {
-                    local_candidates.push(c);
-                }
-            }
-        }
         let rand_seq: u16 = rand::random();
         Ok(Arc::new(Viewer {
             id,
@@ -266,6 +257,8 @@ impl Viewer {
                 local_sdp: None,
                 remote_sdp: None,
                 mid: "0".into(),
+                candidates: vec![],
+                answer_codec: None,
                 gather_requested: false,
                 gathered: false,
                 pending_remote: vec![],
@@ -283,7 +276,6 @@ impl Viewer {
                 source: None,
             }),
             sockets,
-            local_candidates,
             mux: mux.clone(),
             events,
             wake: Notify::new(),
@@ -337,7 +329,7 @@ impl Viewer {
 
     /// Negotiates with a browser offer. `source` is the stream this viewer will carry, when
     /// known, so the answer names the camera's real codec parameters.
-    pub fn process_offer(self: &Arc<Self>, offer: &str, source: Option<&Arc<RtpSource>>) -> Result<String, OfferError> {
+    pub fn process_offer(self: &Arc<Self>, offer: &str, source: Option<&Arc<RtpSource>>, announced_ipv4: Option<IpAddr>) -> Result<String, OfferError> {
         let parsed = sdp::parse_offer(offer).map_err(|e| match e {
             sdp::SdpError::Empty => OfferError::Parse("Empty offer not valid".into()),
             sdp::SdpError::Parse(m) => OfferError::Parse(m),
@@ -364,7 +356,8 @@ impl Viewer {
             None => cfg = cfg.enable_h264(true).enable_vp8(true),
         }
         let mut rtc = cfg.build(Instant::now());
-        for c in &self.local_candidates {
+        g.candidates = self.candidates(announced_ipv4);
+        for c in &g.candidates {
             rtc.add_local_candidate(c.clone());
         }
         let sdp_offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Parse(e.to_string()))?;
@@ -381,6 +374,13 @@ impl Viewer {
             rtc.add_remote_candidate(c);
         }
         g.mid = sdp::first_mid(&parsed).unwrap_or_else(|| "0".into());
+        g.answer_codec = sdp::parse_offer(&answer).ok().and_then(|a| {
+            sdp::offered_video_codecs(&a).into_iter().find_map(|c| match c.as_str() {
+                "H264" => Some(VideoCodec::H264),
+                "VP8" => Some(VideoCodec::Vp8),
+                _ => None,
+            })
+        });
         g.rtc = Some(rtc);
         g.local_sdp = Some(answer.clone());
         g.remote_sdp = Some(offer.to_string());
@@ -392,6 +392,21 @@ impl Viewer {
         drop(g);
         tokio::spawn(self.clone().timer_loop());
         Ok(answer)
+    }
+
+    fn candidates(&self, announced_ipv4: Option<IpAddr>) -> Vec<Candidate> {
+        let mut out = vec![];
+        for addr in self.local_addrs() {
+            if let Ok(c) = Candidate::host(addr, "udp") {
+                out.push(c);
+            }
+            if let Some(ext) = announced_ipv4.filter(|ip| ip.is_ipv4() && addr.is_ipv4() && *ip != addr.ip()) {
+                if let Ok(c) = Candidate::server_reflexive(SocketAddr::new(ext, addr.port()), addr, "udp") {
+                    out.push(c);
+                }
+            }
+        }
+        out
     }
 
     /// `gatherCandidates`: candidates are known up front; they are announced now, or right
@@ -410,7 +425,7 @@ impl Viewer {
     fn emit_candidates(&self, g: &mut Inner) {
         g.gathered = true;
         self.events.emit(&self.id, "IceComponentStateChanged", json!({"streamId": 1, "componentId": 1, "state": "GATHERING"}));
-        for c in &self.local_candidates {
+        for c in &g.candidates {
             self.events.emit(&self.id, "IceCandidateFound", json!({"candidate": ice_candidate_json(&c.to_sdp_string(), &g.mid)}));
         }
         self.events.emit(&self.id, "IceGatheringDone", json!({}));
@@ -435,8 +450,10 @@ impl Viewer {
         Ok(())
     }
 
-    pub fn local_candidate_strings(&self) -> Vec<String> {
-        self.local_candidates.iter().map(|c| c.to_sdp_string()).collect()
+    /// The codec negotiated with the browser, once known.
+    pub fn negotiated_codec(&self) -> Option<VideoCodec> {
+        let g = self.lock();
+        g.tx.as_ref().map(|t| t.codec).or(g.answer_codec)
     }
 
     fn receive(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
@@ -521,7 +538,7 @@ impl Viewer {
                     // str0m may go from checking straight to completed; Kurento always reports
                     // the selected pair and CONNECTED before READY.
                     g.pair_selected = true;
-                    let local = self.local_candidates.first().map(|c| c.to_sdp_string()).unwrap_or_default();
+                    let local = g.candidates.first().map(|c| c.to_sdp_string()).unwrap_or_default();
                     let remote = g.remote_addr.map(|a| format!("candidate:1 1 UDP 1 {} {} typ prflx", a.ip(), a.port())).unwrap_or_default();
                     self.events.emit(
                         &self.id,

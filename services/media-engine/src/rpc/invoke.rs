@@ -277,7 +277,13 @@ impl Core {
             ObjMedia::WebRtc(v) => {
                 let v = v.clone();
                 let stream = self.stream_for(object);
-                let answer = v.process_offer(offer, stream.as_ref()).map_err(|e| match e {
+                // `externalIPv4` (property, else KMS_EXTERNAL_IPV4) is announced as a
+                // server-reflexive candidate beside the host ones.
+                let announced = match self.objects[object].props.get("externalIPv4").and_then(Value::as_str) {
+                    Some(s) => s.parse::<std::net::Ipv4Addr>().ok(),
+                    None => self.ctx.cfg.announced_ipv4,
+                };
+                let answer = v.process_offer(offer, stream.as_ref(), announced.map(std::net::IpAddr::V4)).map_err(|e| match e {
                     OfferError::Parse(m) => kerr(K::SdpParseError, m),
                     OfferError::Process(m) => kerr(K::SdpEndPointProcessOfferError, m),
                     OfferError::AlreadyNegotiated => kerr(K::SdpEndPointAlreadyNegotiated, "Endpoint already negotiated"),
@@ -339,6 +345,15 @@ impl Core {
         }
         if types.contains(&"VIDEO") {
             if let (ObjMedia::Rtp { source: Some(src), .. }, ObjMedia::WebRtc(v)) = (&self.objects[source].media, &self.objects[sink].media) {
+                if let Some(c) = v.negotiated_codec().filter(|c| *c != src.codec()) {
+                    // Kurento would transcode; this engine only forwards, so say so where the
+                    // controller listens for trouble.
+                    self.ctx.events.emit(
+                        sink,
+                        "Error",
+                        json!({"description": format!("the viewer negotiated {} but the camera sends {}; transcoding is not supported", c.name(), src.codec().name()), "errorCode": K::ConnectError.code(), "type": "CONNECT_ERROR"}),
+                    );
+                }
                 src.add_viewer(v.clone());
                 v.set_source(Some(src));
             }

@@ -358,8 +358,7 @@ impl Core {
                         ObjMedia::Rtp { negotiated: None, source: None }
                     }
                     _ => {
-                        let announced = self.ctx.cfg.announced_ipv4.map(std::net::IpAddr::V4);
-                        let v = Viewer::new(id.clone(), &self.ctx.mux, self.ctx.events.clone(), announced)
+                        let v = Viewer::new(id.clone(), &self.ctx.mux, self.ctx.events.clone())
                             .map_err(|e| kerr(K::NotEnoughResources, format!("cannot bind a WebRTC port: {e}")))?;
                         ObjMedia::WebRtc(v)
                     }

@@ -168,6 +168,10 @@ pub fn camera_offer(rtp_port: u16) -> String {
     )
 }
 
+pub fn camera_offer_vp8(rtp_port: u16) -> String {
+    format!("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video {rtp_port} RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\na=sendonly\r\n")
+}
+
 /// The `m=video` port of an SDP.
 pub fn video_port(sdp: &str) -> u16 {
     sdp.lines().find_map(|l| l.strip_prefix("m=video ")).and_then(|r| r.split_whitespace().next()?.parse().ok()).expect("m=video line")
@@ -183,6 +187,8 @@ pub struct FakeCamera {
     ts: u32,
     frame: u32,
     pub gop: u32,
+    /// Send VP8 (payload descriptor + key/delta frames) instead of H.264.
+    pub vp8: bool,
 }
 
 pub const SPS: &[u8] = &[0x67, 0x42, 0xe0, 0x1f, 0xda, 0x02, 0x80, 0xf6, 0x80];
@@ -198,7 +204,7 @@ impl FakeCamera {
                 continue;
             }
             if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", p + 1)).await {
-                return FakeCamera { rtp, rtcp, dest: "127.0.0.1:9".parse().unwrap(), seq: 1000, ts: 90000, frame: 0, gop: 30 };
+                return FakeCamera { rtp, rtcp, dest: "127.0.0.1:9".parse().unwrap(), seq: 1000, ts: 90000, frame: 0, gop: 30, vp8: false };
             }
         }
         panic!("no even port pair")
@@ -209,7 +215,8 @@ impl FakeCamera {
     }
 
     fn packet(&mut self, marker: bool, payload: &[u8]) -> Vec<u8> {
-        let mut v = vec![0x80, 96 | if marker { 0x80 } else { 0 }];
+        let pt = if self.vp8 { 100 } else { 96 };
+        let mut v = vec![0x80, pt | if marker { 0x80 } else { 0 }];
         v.extend_from_slice(&self.seq.to_be_bytes());
         v.extend_from_slice(&self.ts.to_be_bytes());
         v.extend_from_slice(&0x0a0b0c0du32.to_be_bytes());
@@ -222,7 +229,15 @@ impl FakeCamera {
     pub async fn send_frame(&mut self) -> bool {
         let key = self.frame % self.gop == 0;
         let mut pkts = vec![];
-        if key {
+        if self.vp8 {
+            // Payload descriptor S=1 PID=0, then the VP8 header (bit 0 clear = key frame).
+            let mut first = vec![0x10, if key { 0x00 } else { 0x01 }];
+            first.extend_from_slice(&[0x22; 800]);
+            let mut second = vec![0x00];
+            second.extend_from_slice(&[0x33; 300]);
+            pkts.push(self.packet(false, &first));
+            pkts.push(self.packet(true, &second));
+        } else if key {
             pkts.push(self.packet(false, SPS));
             pkts.push(self.packet(false, PPS));
             let body = vec![0xabu8; 3000];

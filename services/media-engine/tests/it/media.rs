@@ -393,3 +393,54 @@ async fn range_mode_gives_each_viewer_its_own_port() {
     stop.store(true, Ordering::Relaxed);
     camera.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_vp8_camera_reaches_a_viewer_without_transcoding() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    cam.vp8 = true;
+    cam.gop = 1000;
+    let pipe = c.create("MediaPipeline", json!({})).await;
+    let rtp = c.create("RtpEndpoint", json!({"mediaPipeline": pipe})).await;
+    let answer = c.invoke(&rtp, "processOffer", json!({"offer": camera_offer_vp8(cam.port())})).await;
+    let answer = answer.as_str().unwrap();
+    assert!(answer.contains("RTP/AVP 100") && answer.contains("a=rtpmap:100 VP8/90000"), "{answer}");
+    cam.dest = SocketAddr::new("127.0.0.1".parse().unwrap(), video_port(answer));
+    let (stop, camera) = run_camera(cam);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut v = TestViewer::new(true).await;
+    let (_web, answer) = join(&mut c, &pipe, &rtp, &mut v).await;
+    assert!(answer.contains("VP8/90000") && !answer.contains("H264"), "only the camera's codec is answered: {answer}");
+    assert!(v.drive_until(|v| v.received.len() >= 20, WAIT).await);
+    assert_eq!(&v.received[0].2, &0x10, "starts at the cached key frame");
+    stop.store(true, Ordering::Relaxed);
+    camera.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_codec_mismatch_on_connect_raises_an_error_event_and_external_ipv4_is_announced() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let pipe = c.create("MediaPipeline", json!({})).await;
+    let rtp = c.create("RtpEndpoint", json!({"mediaPipeline": pipe})).await;
+    let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
+    c.subscribe(&web, "Error").await;
+    c.subscribe(&web, "IceCandidateFound").await;
+    c.invoke(&web, "setExternalIPv4", json!({"externalIPv4": "198.51.100.1"})).await;
+    let mut v = TestViewer::new(false).await;
+    let answer = c.invoke(&web, "processOffer", json!({"offer": v.offer()})).await;
+    assert!(answer.as_str().unwrap().contains("VP8/90000"));
+    c.invoke(&web, "gatherCandidates", json!({})).await;
+    let srflx = c.event_where("IceCandidateFound", |e| e["data"]["candidate"]["candidate"].as_str().unwrap_or("").contains("198.51.100.1")).await;
+    assert!(srflx["data"]["candidate"]["candidate"].as_str().unwrap().contains("typ srflx"));
+
+    let cam = FakeCamera::new().await;
+    c.invoke(&rtp, "processOffer", json!({"offer": camera_offer(cam.port())})).await;
+    c.invoke(&rtp, "connect", json!({"sink": web, "mediaType": "VIDEO"})).await;
+    let ev = c.event("Error").await;
+    assert_eq!(ev["type"], "Error");
+    assert_eq!(ev["data"]["type"], "CONNECT_ERROR", "the Error event keeps its own type field");
+    assert_eq!(ev["data"]["errorCode"], 40004);
+    assert!(ev["data"]["description"].as_str().unwrap().contains("H264"));
+}
