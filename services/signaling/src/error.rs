@@ -1,0 +1,105 @@
+//! Why a client request failed, mapped once to the wire `error {code, message}`.
+//!
+//! Invariant: every failure a viewer can see goes through [`SessionError::to_message`],
+//! so a code is chosen in exactly one place.
+
+use camview_proto::error::ErrorBody;
+use camview_proto::signaling::ServerMessage;
+use camview_proto::ErrorCode;
+
+/// A failure reported to one viewer; the socket stays usable unless said otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("unknown message type {0:?}: expected join, ice or leave")]
+    UnknownType(String),
+    #[error("{0}")]
+    OutOfOrder(&'static str),
+    #[error("invalid SDP offer: {0}")]
+    InvalidSdp(&'static str),
+    #[error("invalid camera id: {0}")]
+    InvalidCameraId(&'static str),
+    #[error("invalid ICE candidate: {0}")]
+    InvalidCandidate(&'static str),
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("too many messages: slow down")]
+    RateLimited,
+    #[error("stream {camera} already has {limit} viewers")]
+    StreamFull { camera: String, limit: u32 },
+    #[error("stream {0} is not started")]
+    StreamNotFound(String),
+    /// A `Failed` reply of the media-controller, passed through.
+    #[error("{}", .0.message)]
+    Controller(ErrorBody),
+    #[error("the media-controller did not answer in time")]
+    ControllerUnavailable,
+    #[error("the registry is unavailable")]
+    RegistryUnavailable,
+    #[error("this signaling instance is shutting down: reconnect")]
+    ShuttingDown,
+    #[error("this signaling instance has too many connections: retry later")]
+    TooManyConnections,
+    #[error("internal error")]
+    Internal,
+}
+
+impl SessionError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SessionError::Malformed(_) => ErrorCode::MalformedMessage,
+            SessionError::UnknownType(_) => ErrorCode::UnknownMessageType,
+            SessionError::OutOfOrder(_) => ErrorCode::OutOfOrder,
+            SessionError::InvalidSdp(_) => ErrorCode::InvalidSdp,
+            SessionError::InvalidCameraId(_) => ErrorCode::InvalidCameraId,
+            SessionError::InvalidCandidate(_) => ErrorCode::InvalidCandidate,
+            SessionError::Unauthorized(_) => ErrorCode::Unauthorized,
+            SessionError::RateLimited => ErrorCode::RateLimited,
+            SessionError::StreamFull { .. } => ErrorCode::StreamFull,
+            SessionError::StreamNotFound(_) => ErrorCode::StreamNotFound,
+            SessionError::Controller(body) => body.code,
+            SessionError::ControllerUnavailable => ErrorCode::ControllerUnavailable,
+            SessionError::RegistryUnavailable => ErrorCode::RegistryUnavailable,
+            SessionError::ShuttingDown => ErrorCode::ShuttingDown,
+            SessionError::TooManyConnections => ErrorCode::TooManyConnections,
+            SessionError::Internal => ErrorCode::Internal,
+        }
+    }
+
+    /// The `error` frame sent to the viewer.
+    pub fn to_message(&self) -> ServerMessage {
+        ServerMessage::Error { code: self.code(), message: self.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_maps_to_its_protocol_code() {
+        let cases = [
+            (SessionError::Malformed("x".into()), "malformed_message"),
+            (SessionError::UnknownType("dance".into()), "unknown_message_type"),
+            (SessionError::OutOfOrder("join first"), "out_of_order"),
+            (SessionError::InvalidSdp("no m= line"), "invalid_sdp"),
+            (SessionError::InvalidCameraId("empty"), "invalid_camera_id"),
+            (SessionError::InvalidCandidate("empty"), "invalid_candidate"),
+            (SessionError::Unauthorized("no token".into()), "unauthorized"),
+            (SessionError::RateLimited, "rate_limited"),
+            (SessionError::StreamFull { camera: "c".into(), limit: 10 }, "stream_full"),
+            (SessionError::StreamNotFound("c".into()), "stream_not_found"),
+            (SessionError::Controller(ErrorBody::new(ErrorCode::MediaServerError, "kms")), "media_server_error"),
+            (SessionError::ControllerUnavailable, "controller_unavailable"),
+            (SessionError::ShuttingDown, "shutting_down"),
+            (SessionError::TooManyConnections, "too_many_connections"),
+        ];
+        for (err, code) in cases {
+            let v = serde_json::to_value(err.to_message()).unwrap();
+            assert_eq!(v["type"], "error");
+            assert_eq!(v["code"], code, "{err:?}");
+            assert!(!v["message"].as_str().unwrap().is_empty());
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! camview-signaling: the viewer WebSocket service.
+//!
+//! A browser connects to `ws(s)://HOST:8765/` (any path, `/ws` included) and speaks the
+//! protocol of [`camview_proto::signaling`]. Each connection runs a sans-IO
+//! [`session::ViewerSession`] driven by a thin actix-ws loop ([`ws`]); the [`hub::Hub`]
+//! shared by an instance's connections routes bus events by viewer id, runs joins and
+//! releases, and tracks connections for the limit and for shutdown.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod configuration;
+pub mod domain;
+pub mod error;
+pub mod rate;
+pub mod session;
