@@ -1,4 +1,356 @@
-//! Redis bus: to be written.
+//! Redis bus: commands on a Redis Stream read through a consumer group (so they survive a
+//! controller restart until acknowledged), replies and events on one pub/sub channel per
+//! instance.
+//!
+//! Commands go through reconnecting [`ConnectionManager`]s: one for quick commands and one
+//! for the blocking `XREADGROUP`, which would otherwise hold up everything queued behind
+//! it. Each subscription owns a pub/sub connection in a task that resubscribes after a
+//! connection loss.
 
-/// Placeholder until the Redis implementation lands.
-pub struct RedisBus;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use camview_proto::bus::Envelope;
+use camview_proto::keys::Keys;
+use futures::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{parse_delivery_id, Bus, BusError, Delivery, Subscription, COMMAND_QUEUE_MAX_LEN, SUBSCRIPTION_CAPACITY};
+
+/// The stream entry field holding the JSON envelope.
+const ENVELOPE_FIELD: &str = "envelope";
+/// Extra time a blocking read may take beyond its `block` before it counts as hung.
+const READ_GRACE: Duration = Duration::from_secs(5);
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+const RESUBSCRIBE_MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// [`Bus`] on Redis. Each instance is one "process": a consumer's unacknowledged backlog
+/// is handed out again by the first reads of a new instance.
+pub struct RedisBus {
+    client: Client,
+    keys: Keys,
+    conn: ConnectionManager,
+    reader: ConnectionManager,
+    /// Per consumer, how far this instance has re-read its pending entries.
+    recovery: Mutex<HashMap<String, Recovery>>,
+}
+
+#[derive(Clone)]
+enum Recovery {
+    /// Pending entries after this id are still to be handed out (`0` at first).
+    After(String),
+    /// Only new entries (`>`) from now on.
+    Done,
+}
+
+/// Reconnection settings shared by the command connections: give up on one attempt fast
+/// so callers see `Unavailable` within seconds while Redis is down.
+pub(crate) fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(3)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_secs(1))
+}
+
+fn unavailable(e: RedisError) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+impl RedisBus {
+    /// Connects to `url` and makes sure the command stream and its consumer group exist.
+    pub async fn connect(url: &str, keys: Keys) -> Result<Self, BusError> {
+        let client = Client::open(url).map_err(unavailable)?;
+        let conn = ConnectionManager::new_with_config(client.clone(), manager_config()).await.map_err(unavailable)?;
+        let reader = ConnectionManager::new_with_config(client.clone(), manager_config().set_response_timeout(None)).await.map_err(unavailable)?;
+        let bus = Self { client, keys, conn, reader, recovery: Mutex::default() };
+        bus.ensure_group().await?;
+        Ok(bus)
+    }
+
+    /// Creates the group from the stream's start, so commands pushed before any consumer
+    /// existed are delivered too. Also needed after Redis lost its data.
+    async fn ensure_group(&self) -> Result<(), BusError> {
+        let created: Result<(), RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(self.keys.commands_stream())
+            .arg(self.keys.commands_group())
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.conn.clone())
+            .await;
+        match created {
+            Err(e) if e.code() != Some("BUSYGROUP") => Err(unavailable(e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn xreadgroup(&self, consumer: &str, max: usize, block: Option<Duration>, from: &str) -> Result<Value, RedisError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP").arg(self.keys.commands_group()).arg(consumer).arg("COUNT").arg(max);
+        if let Some(block) = block {
+            cmd.arg("BLOCK").arg(block.as_millis().max(1) as u64);
+        }
+        cmd.arg("STREAMS").arg(self.keys.commands_stream()).arg(from);
+        let wait = block.unwrap_or_default() + READ_GRACE;
+        match tokio::time::timeout(wait, cmd.query_async(&mut self.reader.clone())).await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::from((redis::ErrorKind::Io, "XREADGROUP did not return in time"))),
+        }
+    }
+
+    /// Reads once, recreating the group if Redis lost it.
+    async fn read_entries(&self, consumer: &str, max: usize, block: Option<Duration>, from: &str) -> Result<Vec<Entry>, BusError> {
+        let reply = match self.xreadgroup(consumer, max, block, from).await {
+            Err(e) if e.code() == Some("NOGROUP") => {
+                tracing::warn!(stream = %self.keys.commands_stream(), "command consumer group is gone; recreating it");
+                self.ensure_group().await?;
+                self.xreadgroup(consumer, max, block, from).await
+            }
+            other => other,
+        }
+        .map_err(unavailable)?;
+        parse_read_reply(reply)
+    }
+
+    /// Turns entries into deliveries; entries that cannot be handled are acknowledged and
+    /// dropped so they do not come back forever.
+    async fn deliveries(&self, entries: Vec<Entry>) -> Result<Vec<Delivery>, BusError> {
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match entry.envelope() {
+                Ok(envelope) => out.push(Delivery { delivery_id: entry.id, envelope }),
+                Err(reason) => {
+                    tracing::warn!(delivery_id = %entry.id, %reason, "dropping a malformed command");
+                    self.ack_command(&entry.id).await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn recovery(&self, consumer: &str) -> Recovery {
+        let recovery = self.recovery.lock().unwrap_or_else(|p| p.into_inner());
+        recovery.get(consumer).cloned().unwrap_or(Recovery::After("0".into()))
+    }
+
+    fn set_recovery(&self, consumer: &str, state: Recovery) {
+        self.recovery.lock().unwrap_or_else(|p| p.into_inner()).insert(consumer.to_owned(), state);
+    }
+}
+
+/// One stream entry as read: its id and fields (`None` when deleted while pending).
+struct Entry {
+    id: String,
+    fields: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl Entry {
+    fn envelope(&self) -> Result<Envelope, String> {
+        let fields = self.fields.as_ref().ok_or("the entry was deleted")?;
+        let (_, raw) = fields.iter().find(|(k, _)| k == ENVELOPE_FIELD.as_bytes()).ok_or("no envelope field")?;
+        serde_json::from_slice(raw).map_err(|e| e.to_string())
+    }
+}
+
+/// Parses an `XREADGROUP` reply for one stream (RESP2 arrays or RESP3 maps).
+fn parse_read_reply(reply: Value) -> Result<Vec<Entry>, BusError> {
+    let malformed = |what: &str| BusError::Malformed(format!("XREADGROUP reply: {what}"));
+    let streams = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(streams) => streams.into_iter().map(|s| match s {
+            Value::Array(mut pair) if pair.len() == 2 => Ok(pair.remove(1)),
+            _ => Err(malformed("stream is not [name, entries]")),
+        }).collect::<Result<Vec<_>, _>>()?,
+        Value::Map(streams) => streams.into_iter().map(|(_, entries)| entries).collect(),
+        _ => return Err(malformed("not an array")),
+    };
+    let mut out = Vec::new();
+    for entries in streams {
+        let Value::Array(entries) = entries else { return Err(malformed("entries are not an array")) };
+        for entry in entries {
+            let Value::Array(mut parts) = entry else { return Err(malformed("entry is not an array")) };
+            if parts.len() != 2 {
+                return Err(malformed("entry is not [id, fields]"));
+            }
+            let fields = parts.pop().unwrap_or(Value::Nil); // invariant: len checked above
+            let id = bytes(parts.pop().unwrap_or(Value::Nil)).and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| malformed("entry id"))?;
+            let fields = match fields {
+                Value::Nil => None,
+                Value::Array(flat) => {
+                    let mut pairs = Vec::with_capacity(flat.len() / 2);
+                    let mut it = flat.into_iter();
+                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                        pairs.push((bytes(k).ok_or_else(|| malformed("field name"))?, bytes(v).ok_or_else(|| malformed("field value"))?));
+                    }
+                    Some(pairs)
+                }
+                Value::Map(map) => {
+                    let pairs: Option<Vec<_>> = map.into_iter().map(|(k, v)| Some((bytes(k)?, bytes(v)?))).collect();
+                    Some(pairs.ok_or_else(|| malformed("fields"))?)
+                }
+                _ => return Err(malformed("fields are not an array")),
+            };
+            out.push(Entry { id, fields });
+        }
+    }
+    Ok(out)
+}
+
+fn bytes(v: Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    async fn push_command(&self, envelope: &Envelope) -> Result<(), BusError> {
+        let json = serde_json::to_string(envelope).map_err(|e| BusError::Malformed(e.to_string()))?;
+        redis::cmd("XADD")
+            .arg(self.keys.commands_stream())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(COMMAND_QUEUE_MAX_LEN)
+            .arg("*")
+            .arg(ENVELOPE_FIELD)
+            .arg(json)
+            .query_async::<String>(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn read_commands(&self, consumer: &str, max: usize, block: Duration) -> Result<Vec<Delivery>, BusError> {
+        let max = max.max(1);
+        // First this consumer's pending entries (a previous process's unacknowledged
+        // reads), paged by id without blocking; then new entries.
+        while let Recovery::After(after) = self.recovery(consumer) {
+            let entries = self.read_entries(consumer, max, None, &after).await?;
+            let Some(last) = entries.last().map(|e| e.id.clone()) else {
+                self.set_recovery(consumer, Recovery::Done);
+                break;
+            };
+            self.set_recovery(consumer, Recovery::After(last));
+            let deliveries = self.deliveries(entries).await?;
+            if !deliveries.is_empty() {
+                return Ok(deliveries);
+            }
+        }
+        let block = (!block.is_zero()).then_some(block);
+        let entries = self.read_entries(consumer, max, block, ">").await?;
+        self.deliveries(entries).await
+    }
+
+    async fn ack_command(&self, delivery_id: &str) -> Result<(), BusError> {
+        parse_delivery_id(delivery_id)?;
+        let stream = self.keys.commands_stream();
+        redis::pipe()
+            .atomic()
+            .cmd("XACK")
+            .arg(&stream)
+            .arg(self.keys.commands_group())
+            .arg(delivery_id)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&stream)
+            .arg(delivery_id)
+            .ignore()
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn publish(&self, instance_id: &str, envelope: &Envelope) -> Result<(), BusError> {
+        let json = serde_json::to_string(envelope).map_err(|e| BusError::Malformed(e.to_string()))?;
+        redis::cmd("PUBLISH")
+            .arg(self.keys.instance_channel(instance_id))
+            .arg(json)
+            .query_async::<i64>(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn subscribe(&self, instance_id: &str) -> Result<Subscription, BusError> {
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_CAPACITY);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let channel = self.keys.instance_channel(instance_id);
+        tokio::spawn(run_subscription(self.client.clone(), channel, tx, ready_tx));
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(rx),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(BusError::Closed),
+        }
+    }
+}
+
+async fn subscribe_once(client: &Client, channel: &str) -> Result<redis::aio::PubSub, RedisError> {
+    let attempt = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok(pubsub)
+    };
+    tokio::time::timeout(SUBSCRIBE_TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| Err(RedisError::from((redis::ErrorKind::Io, "SUBSCRIBE did not complete in time"))))
+}
+
+/// Forwards `channel` to `tx` until the receiver is dropped, resubscribing after every
+/// connection loss. The first attempt's outcome goes to `ready`, so `subscribe` returns
+/// only once messages published from then on are received.
+async fn run_subscription(client: Client, channel: String, tx: mpsc::Sender<Envelope>, ready: oneshot::Sender<Result<(), RedisError>>) {
+    let mut ready = Some(ready);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match subscribe_once(&client, &channel).await {
+            Ok(pubsub) => {
+                if let Some(ready) = ready.take() {
+                    if ready.send(Ok(())).is_err() {
+                        return;
+                    }
+                } else {
+                    tracing::info!(%channel, "resubscribed");
+                }
+                backoff = Duration::from_millis(50);
+                let mut messages = pubsub.into_on_message();
+                loop {
+                    tokio::select! {
+                        msg = messages.next() => {
+                            let Some(msg) = msg else { break };
+                            match serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) {
+                                Ok(env) => {
+                                    if tx.send(env).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(e) => tracing::warn!(%channel, error = %e, "dropping a malformed envelope"),
+                            }
+                        }
+                        () = tx.closed() => return,
+                    }
+                }
+                tracing::warn!(%channel, "lost the pub/sub connection; resubscribing");
+            }
+            Err(e) => {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Err(e)); // the caller may have given up
+                    return;
+                }
+                tracing::debug!(%channel, error = %e, ?backoff, "resubscribe failed; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = tx.closed() => return,
+                }
+                backoff = (backoff * 2).min(RESUBSCRIBE_MAX_BACKOFF);
+            }
+        }
+    }
+}

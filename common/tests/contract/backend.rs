@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use camview_common::bus::MemoryBus;
-use camview_common::registry::MemoryRegistry;
+use camview_common::bus::{MemoryBus, RedisBus};
+use camview_common::registry::{MemoryRegistry, RedisRegistry};
+use camview_common::testing::{random_keys, RedisServer};
 use camview_common::{Bus, Registry};
+use camview_proto::keys::Keys;
 
 /// One deployment's shared state, reached through as many handles as a case asks for.
 #[async_trait]
@@ -35,5 +37,32 @@ impl Backend for Memory {
 
     async fn bus(&self) -> Arc<dyn Bus> {
         Arc::new(self.bus.reopen())
+    }
+}
+
+/// A real redis-server shared by the test binary, under a prefix of this test's own.
+pub struct Redis {
+    url: String,
+    keys: Keys,
+}
+
+impl Redis {
+    pub fn new() -> Self {
+        Self::on(RedisServer::shared())
+    }
+
+    fn on(server: &RedisServer) -> Self {
+        Self { url: server.url(), keys: random_keys() }
+    }
+}
+
+#[async_trait]
+impl Backend for Redis {
+    async fn registry(&self) -> Arc<dyn Registry> {
+        Arc::new(RedisRegistry::connect(&self.url, self.keys.clone()).await.expect("connect the registry"))
+    }
+
+    async fn bus(&self) -> Arc<dyn Bus> {
+        Arc::new(RedisBus::connect(&self.url, self.keys.clone()).await.expect("connect the bus"))
     }
 }

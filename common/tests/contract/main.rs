@@ -4,6 +4,7 @@
 
 mod backend;
 mod bus;
+mod redis_only;
 mod registry;
 
 /// Generates one `#[tokio::test]` per case for a backend, in a module named after it.
@@ -60,3 +61,4 @@ macro_rules! contract_suite {
 }
 
 contract_suite!(memory, crate::backend::Memory::new());
+contract_suite!(redis, crate::backend::Redis::new());

@@ -1,0 +1,158 @@
+//! Redis-only behaviour: reconnecting after the server restarts, and data in Redis that
+//! no camview writer produced (reported or skipped, never a panic).
+
+use std::time::Duration;
+
+use camview_common::bus::{envelope, RedisBus};
+use camview_common::registry::RedisRegistry;
+use camview_common::testing::{random_keys, wait_until, RedisServer};
+use camview_common::{Bus, Registry, RegistryError};
+use camview_proto::bus::{Envelope, Message, StopStream, StreamEnded};
+use camview_proto::keys::Keys;
+
+use crate::registry::stream;
+
+const CONSUMER: &str = "media-controller";
+/// Reconnection backs off up to a second between attempts; leave room on a busy box.
+const RECONNECT_DEADLINE: Duration = Duration::from_secs(15);
+
+fn command(camera_id: &str) -> Envelope {
+    envelope(Message::StopStream(StopStream { camera_id: camera_id.into() }), None, None)
+}
+
+fn event(viewer_id: &str) -> Envelope {
+    envelope(Message::StreamEnded(StreamEnded { viewer_id: viewer_id.into(), camera_id: "cam".into() }), None, None)
+}
+
+async fn raw_connection(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_keeps_working_after_redis_restarts() {
+    let mut server = RedisServer::start();
+    let registry = RedisRegistry::connect(&server.url(), random_keys()).await.unwrap();
+    registry.put_stream(&stream("before")).await.unwrap();
+
+    server.restart();
+
+    wait_until(RECONNECT_DEADLINE, "the registry writes again", || async { registry.put_stream(&stream("after")).await.is_ok() }).await;
+    assert_eq!(registry.get_stream("after").await.unwrap(), Some(stream("after")));
+    assert_eq!(registry.get_stream("before").await.unwrap(), None, "the restarted server has no persistence");
+    assert!(registry.acquire_lease("mc-1", Duration::from_secs(5)).await.unwrap(), "scripts are loaded again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_delivers_commands_again_after_redis_restarts() {
+    let mut server = RedisServer::start();
+    let keys = random_keys();
+    let producer = RedisBus::connect(&server.url(), keys.clone()).await.unwrap();
+    let consumer = RedisBus::connect(&server.url(), keys).await.unwrap();
+    assert!(consumer.read_commands(CONSUMER, 10, Duration::ZERO).await.unwrap().is_empty());
+
+    server.restart();
+
+    let sent = command("after-restart");
+    wait_until(RECONNECT_DEADLINE, "a command is pushed again", || async { producer.push_command(&sent).await.is_ok() }).await;
+    let deadline = tokio::time::Instant::now() + RECONNECT_DEADLINE;
+    let got = loop {
+        assert!(tokio::time::Instant::now() < deadline, "the consumer did not read the command after the restart");
+        match consumer.read_commands(CONSUMER, 10, Duration::from_millis(100)).await {
+            Ok(batch) if !batch.is_empty() => break batch.into_iter().map(|d| d.envelope).collect::<Vec<_>>(),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    assert_eq!(got, [sent]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_resubscribes_after_redis_restarts() {
+    let mut server = RedisServer::start();
+    let keys = random_keys();
+    let subscriber = RedisBus::connect(&server.url(), keys.clone()).await.unwrap();
+    let publisher = RedisBus::connect(&server.url(), keys).await.unwrap();
+    let mut sub = subscriber.subscribe("sig-1").await.unwrap();
+
+    server.restart();
+
+    // Pub/sub drops what is published while nobody listens: publish until one arrives.
+    let deadline = tokio::time::Instant::now() + RECONNECT_DEADLINE;
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "no envelope reached the subscription after the restart");
+        let sent = event("after-restart");
+        if publisher.publish("sig-1", &sent).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        if let Ok(got) = tokio::time::timeout(Duration::from_millis(200), sub.recv()).await {
+            assert_eq!(got.expect("the subscription stays open"), sent);
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_stream_entries_are_acknowledged_and_never_returned() {
+    let server = RedisServer::shared();
+    let keys = random_keys();
+    let bus = RedisBus::connect(&server.url(), keys.clone()).await.unwrap();
+    let mut raw = raw_connection(server).await;
+    let stream = keys.commands_stream();
+    redis::cmd("XADD").arg(&stream).arg("*").arg("envelope").arg("{not json").query_async::<String>(&mut raw).await.unwrap();
+    redis::cmd("XADD").arg(&stream).arg("*").arg("other").arg("field").query_async::<String>(&mut raw).await.unwrap();
+    let good = command("good");
+    bus.push_command(&good).await.unwrap();
+
+    let got = bus.read_commands(CONSUMER, 10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(got.into_iter().map(|d| d.envelope).collect::<Vec<_>>(), std::slice::from_ref(&good));
+    let pending: redis::Value = redis::cmd("XPENDING").arg(&stream).arg(keys.commands_group()).query_async(&mut raw).await.unwrap();
+    let redis::Value::Array(summary) = pending else { panic!("XPENDING summary: {pending:?}") };
+    assert_eq!(summary.first(), Some(&redis::Value::Int(1)), "only the good command is pending");
+
+    let restarted = RedisBus::connect(&server.url(), keys).await.unwrap();
+    let again = restarted.read_commands(CONSUMER, 10, Duration::from_millis(50)).await.unwrap();
+    assert_eq!(again.into_iter().map(|d| d.envelope).collect::<Vec<_>>(), [good]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_published_message_is_skipped() {
+    let server = RedisServer::shared();
+    let keys = random_keys();
+    let bus = RedisBus::connect(&server.url(), keys.clone()).await.unwrap();
+    let mut sub = bus.subscribe("sig-1").await.unwrap();
+    let mut raw = raw_connection(server).await;
+    redis::cmd("PUBLISH").arg(keys.instance_channel("sig-1")).arg("garbage").query_async::<i64>(&mut raw).await.unwrap();
+    let sent = event("v1");
+    bus.publish("sig-1", &sent).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), sub.recv()).await.expect("an envelope in time").unwrap();
+    assert_eq!(got, sent);
+}
+
+async fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, RegistryError>, key: &str) {
+    match result {
+        Err(RegistryError::Corrupt { key: k, .. }) => assert_eq!(k, key),
+        other => panic!("expected Corrupt at {key}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_registry_entries_are_reported_as_corrupt() {
+    let server = RedisServer::shared();
+    let keys: Keys = random_keys();
+    let registry = RedisRegistry::connect(&server.url(), keys.clone()).await.unwrap();
+    let mut raw = raw_connection(server).await;
+
+    registry.put_stream(&stream("bad-json")).await.unwrap();
+    redis::cmd("HSET").arg(keys.stream("bad-json")).arg("bandwidth").arg("{oops").query_async::<i64>(&mut raw).await.unwrap();
+    assert_corrupt(registry.get_stream("bad-json").await, &keys.stream("bad-json")).await;
+    assert_corrupt(registry.list_streams().await, &keys.stream("bad-json")).await;
+
+    redis::cmd("SET").arg(keys.camera("wrong-type")).arg("x").query_async::<()>(&mut raw).await.unwrap();
+    assert_corrupt(registry.get_camera_status("wrong-type").await, &keys.camera("wrong-type")).await;
+
+    redis::cmd("HSET").arg(keys.viewer("partial")).arg("viewer_id").arg("partial").query_async::<i64>(&mut raw).await.unwrap();
+    assert_corrupt(registry.get_viewer("partial").await, &keys.viewer("partial")).await;
+
+    redis::cmd("SET").arg(keys.controller_heartbeat()).arg("not json").query_async::<()>(&mut raw).await.unwrap();
+    assert_corrupt(registry.get_controller_heartbeat().await, &keys.controller_heartbeat()).await;
+}
