@@ -55,7 +55,7 @@ impl MediaLine {
     }
 
     fn fmtp(&self, pt: &str) -> Option<String> {
-        self.attr_values("fmtp").find(|v| v.split_whitespace().next() == Some(pt)).map(|v| v.splitn(2, ' ').nth(1).unwrap_or("").trim().to_string())
+        self.attr_values("fmtp").find(|v| v.split_whitespace().next() == Some(pt)).map(|v| v.split_once(' ').map_or("", |x| x.1).trim().to_string())
     }
 
     fn direction(&self) -> Option<&str> {
@@ -220,7 +220,7 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
             }
             if m.proto == "RTP/AVPF" {
                 for fb in m.attr_values("rtcp-fb").filter(|v| v.split_whitespace().next() == Some(pt.as_str())) {
-                    let kind = fb.splitn(2, ' ').nth(1).unwrap_or("").trim();
+                    let kind = fb.split_once(' ').map_or("", |x| x.1).trim();
                     if matches!(kind, "nack" | "nack pli" | "ccm fir" | "goog-remb") {
                         let _ = write!(out, "a=rtcp-fb:{pt} {kind}\r\n");
                     }

@@ -171,7 +171,7 @@ impl GopCache {
             self.last_pps = Some(pkt.clone());
         }
         let new_gop_start = info.keyframe_start || (info.has_sps && self.gop.first().is_none_or(|f| f.ts != pkt.ts));
-        if new_gop_start && !self.gop.first().is_some_and(|f| f.ts == pkt.ts) {
+        if new_gop_start && self.gop.first().is_none_or(|f| f.ts != pkt.ts) {
             self.gop.clear();
             self.gop_has_sps = false;
             self.truncated = false;

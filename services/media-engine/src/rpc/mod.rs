@@ -247,7 +247,7 @@ impl Core {
 
     fn cache_insert(&mut self, key: (String, String), now: Instant, resp: String) {
         self.cache_inserts += 1;
-        if self.cache_inserts % 256 == 0 {
+        if self.cache_inserts.is_multiple_of(256) {
             self.purge_cache(now);
         }
         self.cache.insert(key, (now, resp));

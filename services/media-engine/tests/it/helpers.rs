@@ -227,7 +227,7 @@ impl FakeCamera {
 
     /// Sends one frame; returns whether it was a keyframe.
     pub async fn send_frame(&mut self) -> bool {
-        let key = self.frame % self.gop == 0;
+        let key = self.frame.is_multiple_of(self.gop);
         let mut pkts = vec![];
         if self.vp8 {
             // Payload descriptor S=1 PID=0, then the VP8 header (bit 0 clear = key frame).
