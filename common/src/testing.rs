@@ -2,7 +2,8 @@
 //! tests share one server, and a deadline-polling helper.
 //!
 //! The server runs under a small `sh` wrapper that kills it when its stdin closes, so a
-//! server held in a `static` (whose `Drop` never runs) still dies with the test binary.
+//! server held in a `static` (whose `Drop` never runs) still dies with the test binary;
+//! the wrapper exits with the server, so a server that could not start is noticed.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -16,8 +17,14 @@ use camview_proto::keys::Keys;
 /// How long a fresh server may take to answer PING.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Kills the server (`$1`) when stdin reaches EOF, i.e. when the test process exits.
-const WRAPPER: &str = r#"redis-server "$@" & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid"#;
+/// Runs redis-server with the wrapper's arguments and kills it when stdin reaches EOF,
+/// i.e. when the harness drops it or the test process exits.
+/// (A background job's stdin is /dev/null, hence the copy on fd 3.)
+const WRAPPER: &str = r#"exec 3<&0; redis-server "$@" & pid=$!; (cat <&3 >/dev/null; kill $pid 2>/dev/null) & wait $pid"#;
+
+/// What redis-server logs once it accepts connections; tells our server from another
+/// process that might answer on the same port.
+const READY_LINE: &str = "Ready to accept connections";
 
 /// A `redis-server` child process listening on `127.0.0.1:port`.
 pub struct RedisServer {
@@ -78,6 +85,7 @@ impl RedisServer {
 
     fn spawn(&mut self) -> Result<(), String> {
         let log = self.dir.join("redis.log");
+        let _ = std::fs::remove_file(&log); // a restart must not read the previous run's log
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(WRAPPER)
@@ -94,7 +102,8 @@ impl RedisServer {
             .map_err(|e| format!("spawn sh: {e}"))?;
         let deadline = Instant::now() + START_DEADLINE;
         loop {
-            if answers_ping(self.port) {
+            let ready = std::fs::read_to_string(&log).is_ok_and(|l| l.contains(READY_LINE));
+            if ready && answers_ping(self.port) {
                 self.child = Some(child);
                 return Ok(());
             }

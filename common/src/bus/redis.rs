@@ -7,7 +7,7 @@
 //! it. Each subscription owns a pub/sub connection in a task that resubscribes after a
 //! connection loss.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -37,6 +37,9 @@ pub struct RedisBus {
     reader: ConnectionManager,
     /// Per consumer, how far this instance has re-read its pending entries.
     recovery: Mutex<HashMap<String, Recovery>>,
+    /// Ids this instance handed out and has not acknowledged, so a backlog re-read after
+    /// a connection loss does not hand them out twice.
+    handed_out: Mutex<HashSet<String>>,
 }
 
 #[derive(Clone)]
@@ -68,7 +71,7 @@ impl RedisBus {
         let client = Client::open(url).map_err(unavailable)?;
         let conn = ConnectionManager::new_with_config(client.clone(), manager_config()).await.map_err(unavailable)?;
         let reader = ConnectionManager::new_with_config(client.clone(), manager_config().set_response_timeout(None)).await.map_err(unavailable)?;
-        let bus = Self { client, keys, conn, reader, recovery: Mutex::default() };
+        let bus = Self { client, keys, conn, reader, recovery: Mutex::default(), handed_out: Mutex::default() };
         bus.ensure_group().await?;
         Ok(bus)
     }
@@ -118,13 +121,18 @@ impl RedisBus {
         parse_read_reply(reply)
     }
 
-    /// Turns entries into deliveries; entries that cannot be handled are acknowledged and
-    /// dropped so they do not come back forever.
+    /// Turns entries into deliveries, leaving out those this instance already handed out.
+    /// Entries that cannot be handled are acknowledged and dropped so they do not come
+    /// back forever.
     async fn deliveries(&self, entries: Vec<Entry>) -> Result<Vec<Delivery>, BusError> {
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
             match entry.envelope() {
-                Ok(envelope) => out.push(Delivery { delivery_id: entry.id, envelope }),
+                Ok(envelope) => {
+                    if self.handed_out.lock().unwrap_or_else(|p| p.into_inner()).insert(entry.id.clone()) {
+                        out.push(Delivery { delivery_id: entry.id, envelope });
+                    }
+                }
                 Err(reason) => {
                     tracing::warn!(delivery_id = %entry.id, %reason, "dropping a malformed command");
                     self.ack_command(&entry.id).await?;
@@ -245,14 +253,21 @@ impl Bus for RedisBus {
             }
         }
         let block = (!block.is_zero()).then_some(block);
-        let entries = self.read_entries(consumer, max, block, ">").await?;
-        self.deliveries(entries).await
+        match self.read_entries(consumer, max, block, ">").await {
+            Ok(entries) => self.deliveries(entries).await,
+            Err(e) => {
+                // Redis may have handed out entries in a reply that never arrived; they
+                // sit in this consumer's pending list, so look there again next time.
+                self.set_recovery(consumer, Recovery::After("0".into()));
+                Err(e)
+            }
+        }
     }
 
     async fn ack_command(&self, delivery_id: &str) -> Result<(), BusError> {
         parse_delivery_id(delivery_id)?;
         let stream = self.keys.commands_stream();
-        redis::pipe()
+        let acked = redis::pipe()
             .atomic()
             .cmd("XACK")
             .arg(&stream)
@@ -265,7 +280,11 @@ impl Bus for RedisBus {
             .ignore()
             .query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable);
+        if acked.is_ok() {
+            self.handed_out.lock().unwrap_or_else(|p| p.into_inner()).remove(delivery_id);
+        }
+        acked
     }
 
     async fn publish(&self, instance_id: &str, envelope: &Envelope) -> Result<(), BusError> {

@@ -99,6 +99,20 @@ pub async fn read_commands_wakes_up_for_a_push_during_block(b: &impl Backend) {
     assert_eq!(got.into_iter().map(|d| d.envelope).collect::<Vec<_>>(), [sent]);
 }
 
+pub async fn a_blocked_read_does_not_hold_up_pushes_on_the_same_handle(b: &impl Backend) {
+    let bus = b.bus().await;
+    assert!(bus.read_commands(CONSUMER, 10, NO_WAIT).await.unwrap().is_empty());
+    let reading = tokio::spawn({
+        let bus = bus.clone();
+        async move { bus.read_commands(CONSUMER, 10, Duration::from_secs(10)).await.unwrap() }
+    });
+    tokio::task::yield_now().await;
+    let sent = command("same-handle");
+    tokio::time::timeout(Duration::from_secs(1), bus.push_command(&sent)).await.expect("the push is not stuck behind the read").unwrap();
+    let got = tokio::time::timeout(EVENTUALLY, reading).await.expect("the blocked read returns in time").unwrap();
+    assert_eq!(got.into_iter().map(|d| d.envelope).collect::<Vec<_>>(), [sent]);
+}
+
 pub async fn read_commands_returns_nothing_after_block_on_an_empty_queue(b: &impl Backend) {
     let consumer = b.bus().await;
     let started = tokio::time::Instant::now();

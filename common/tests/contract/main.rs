@@ -50,6 +50,7 @@ macro_rules! contract_suite {
             bus::an_acknowledged_command_never_comes_back,
             bus::one_handle_hands_out_an_unacknowledged_command_once,
             bus::read_commands_wakes_up_for_a_push_during_block,
+            bus::a_blocked_read_does_not_hold_up_pushes_on_the_same_handle,
             bus::read_commands_returns_nothing_after_block_on_an_empty_queue,
             bus::acknowledging_a_malformed_delivery_id_is_malformed,
             bus::a_published_envelope_reaches_every_subscriber_of_that_instance_only,
