@@ -166,43 +166,43 @@ impl Entry {
     }
 }
 
-/// Parses an `XREADGROUP` reply for one stream (RESP2 arrays or RESP3 maps).
+/// Parses an `XREADGROUP` reply (RESP2 arrays or RESP3 maps).
 fn parse_read_reply(reply: Value) -> Result<Vec<Entry>, BusError> {
     let malformed = |what: &str| BusError::Malformed(format!("XREADGROUP reply: {what}"));
-    let streams = match reply {
+    let streams: Vec<Value> = match reply {
         Value::Nil => return Ok(Vec::new()),
-        Value::Array(streams) => streams.into_iter().map(|s| match s {
-            Value::Array(mut pair) if pair.len() == 2 => Ok(pair.remove(1)),
-            _ => Err(malformed("stream is not [name, entries]")),
-        }).collect::<Result<Vec<_>, _>>()?,
-        Value::Map(streams) => streams.into_iter().map(|(_, entries)| entries).collect(),
+        Value::Array(streams) => streams
+            .into_iter()
+            .map(|stream| match stream {
+                Value::Array(pair) => <[Value; 2]>::try_from(pair).map(|[_name, entries]| entries).map_err(|_| malformed("stream is not [name, entries]")),
+                _ => Err(malformed("stream is not an array")),
+            })
+            .collect::<Result<_, _>>()?,
+        Value::Map(streams) => streams.into_iter().map(|(_name, entries)| entries).collect(),
         _ => return Err(malformed("not an array")),
     };
     let mut out = Vec::new();
     for entries in streams {
         let Value::Array(entries) = entries else { return Err(malformed("entries are not an array")) };
         for entry in entries {
-            let Value::Array(mut parts) = entry else { return Err(malformed("entry is not an array")) };
-            if parts.len() != 2 {
-                return Err(malformed("entry is not [id, fields]"));
-            }
-            let fields = parts.pop().unwrap_or(Value::Nil); // invariant: len checked above
-            let id = bytes(parts.pop().unwrap_or(Value::Nil)).and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| malformed("entry id"))?;
-            let fields = match fields {
+            let Value::Array(parts) = entry else { return Err(malformed("entry is not an array")) };
+            let [id, fields] = <[Value; 2]>::try_from(parts).map_err(|_| malformed("entry is not [id, fields]"))?;
+            let id = bytes(id).and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| malformed("entry id"))?;
+            let pairs: Option<Vec<(Value, Value)>> = match fields {
                 Value::Nil => None,
                 Value::Array(flat) => {
-                    let mut pairs = Vec::with_capacity(flat.len() / 2);
-                    let mut it = flat.into_iter();
-                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                        pairs.push((bytes(k).ok_or_else(|| malformed("field name"))?, bytes(v).ok_or_else(|| malformed("field value"))?));
+                    if flat.len() % 2 != 0 {
+                        return Err(malformed("odd number of field names and values"));
                     }
-                    Some(pairs)
+                    let mut it = flat.into_iter();
+                    Some(std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect())
                 }
-                Value::Map(map) => {
-                    let pairs: Option<Vec<_>> = map.into_iter().map(|(k, v)| Some((bytes(k)?, bytes(v)?))).collect();
-                    Some(pairs.ok_or_else(|| malformed("fields"))?)
-                }
+                Value::Map(map) => Some(map),
                 _ => return Err(malformed("fields are not an array")),
+            };
+            let fields = match pairs {
+                None => None,
+                Some(pairs) => Some(pairs.into_iter().map(|(k, v)| Some((bytes(k)?, bytes(v)?))).collect::<Option<Vec<_>>>().ok_or_else(|| malformed("field"))?),
             };
             out.push(Entry { id, fields });
         }
@@ -370,6 +370,47 @@ async fn run_subscription(client: Client, channel: String, tx: mpsc::Sender<Enve
                 }
                 backoff = (backoff * 2).min(RESUBSCRIBE_MAX_BACKOFF);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_resp2_reply_with_a_deleted_entry_parses() {
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("camview:commands"),
+            Value::Array(vec![
+                Value::Array(vec![bulk("1-0"), Value::Array(vec![bulk(ENVELOPE_FIELD), bulk("{}")])]),
+                Value::Array(vec![bulk("2-0"), Value::Nil]),
+            ]),
+        ])]);
+        let entries = parse_read_reply(reply).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].id, "1-0");
+        assert_eq!(entries[0].fields, Some(vec![(b"envelope".to_vec(), b"{}".to_vec())]));
+        assert_eq!(entries[1].fields, None);
+        assert!(entries[1].envelope().is_err());
+    }
+
+    #[test]
+    fn a_resp3_reply_parses() {
+        let reply = Value::Map(vec![(bulk("s"), Value::Array(vec![Value::Array(vec![bulk("1-0"), Value::Map(vec![(bulk("k"), bulk("v"))])])]))]);
+        let entries = parse_read_reply(reply).unwrap();
+        assert_eq!(entries[0].fields, Some(vec![(b"k".to_vec(), b"v".to_vec())]));
+    }
+
+    #[test]
+    fn a_timed_out_read_is_empty_and_junk_is_malformed_not_a_panic() {
+        assert!(parse_read_reply(Value::Nil).unwrap().is_empty());
+        for junk in [Value::Int(3), Value::Array(vec![Value::Int(1)]), Value::Array(vec![Value::Array(vec![bulk("s"), Value::Array(vec![Value::Array(vec![bulk("1-0")])])])])] {
+            assert!(matches!(parse_read_reply(junk), Err(BusError::Malformed(_))));
         }
     }
 }
