@@ -61,7 +61,7 @@ impl WebRtcMux {
         });
         let mut socks = vec![];
         for s in shared {
-            socks.push(mux.spawn_reader(s)?);
+            socks.push(mux.spawn_reader(s, mux.cancel.clone())?);
         }
         let _ = mux.shared.set(socks);
         Ok(mux)
@@ -72,12 +72,12 @@ impl WebRtcMux {
         self.shared.get().into_iter().flatten().filter_map(|s| s.local_addr().ok()).collect()
     }
 
-    fn spawn_reader(self: &Arc<Self>, s: std::net::UdpSocket) -> std::io::Result<Arc<UdpSocket>> {
+    /// Starts a reader task for `s` that routes every datagram; it ends with `cancel`.
+    fn spawn_reader(self: &Arc<Self>, s: std::net::UdpSocket, cancel: CancellationToken) -> std::io::Result<Arc<UdpSocket>> {
         s.set_nonblocking(true)?;
         let sock = Arc::new(UdpSocket::from_std(s)?);
         let local = sock.local_addr()?;
         let weak = Arc::downgrade(self);
-        let cancel = self.cancel.clone();
         let reader = sock.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 2048];
@@ -101,35 +101,10 @@ impl WebRtcMux {
     fn sockets_for_viewer(self: &Arc<Self>, viewer_cancel: &CancellationToken) -> std::io::Result<Vec<Arc<UdpSocket>>> {
         match self.cfg.webrtc_ports {
             WebRtcPorts::Shared(_) => Ok(self.shared.get().cloned().unwrap_or_default()),
-            WebRtcPorts::Range => {
-                let socks = ports::bind_any_in_range(&self.cfg.webrtc_ips, self.cfg.min_port, self.cfg.max_port)?;
-                let mut out = vec![];
-                for s in socks {
-                    s.set_nonblocking(true)?;
-                    let sock = Arc::new(UdpSocket::from_std(s)?);
-                    let local = sock.local_addr()?;
-                    let reader = sock.clone();
-                    let weak = Arc::downgrade(self);
-                    let cancel = viewer_cancel.clone();
-                    tokio::spawn(async move {
-                        let mut buf = vec![0u8; 2048];
-                        loop {
-                            tokio::select! {
-                                _ = cancel.cancelled() => break,
-                                r = reader.recv_from(&mut buf) => {
-                                    let Ok((n, remote)) = r else { continue };
-                                    match weak.upgrade() {
-                                        Some(mux) => mux.route(local, remote, &buf[..n]),
-                                        None => break,
-                                    }
-                                }
-                            }
-                        }
-                    });
-                    out.push(sock);
-                }
-                Ok(out)
-            }
+            WebRtcPorts::Range => ports::bind_any_in_range(&self.cfg.webrtc_ips, self.cfg.min_port, self.cfg.max_port)?
+                .into_iter()
+                .map(|s| self.spawn_reader(s, viewer_cancel.clone()))
+                .collect(),
         }
     }
 
