@@ -70,7 +70,8 @@ impl RedisBus {
     pub async fn connect(url: &str, keys: Keys) -> Result<Self, BusError> {
         let client = Client::open(url).map_err(unavailable)?;
         let conn = ConnectionManager::new_with_config(client.clone(), manager_config()).await.map_err(unavailable)?;
-        let reader = ConnectionManager::new_with_config(client.clone(), manager_config().set_response_timeout(None)).await.map_err(unavailable)?;
+        // Only the media-controller reads commands: connect the reader on first use.
+        let reader = ConnectionManager::new_lazy_with_config(client.clone(), manager_config().set_response_timeout(None)).map_err(unavailable)?;
         let bus = Self { client, keys, conn, reader, recovery: Mutex::default(), handed_out: Mutex::default() };
         bus.ensure_group().await?;
         Ok(bus)

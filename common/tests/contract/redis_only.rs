@@ -156,3 +156,23 @@ async fn unreadable_registry_entries_are_reported_as_corrupt() {
     redis::cmd("SET").arg(keys.controller_heartbeat()).arg("not json").query_async::<()>(&mut raw).await.unwrap();
     assert_corrupt(registry.get_controller_heartbeat().await, &keys.controller_heartbeat()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_while_redis_is_down_fail_as_unavailable_within_seconds() {
+    let mut server = RedisServer::start();
+    let keys = random_keys();
+    let registry = RedisRegistry::connect(&server.url(), keys.clone()).await.unwrap();
+    let bus = RedisBus::connect(&server.url(), keys.clone()).await.unwrap();
+
+    server.stop();
+
+    let limit = Duration::from_secs(10);
+    let got = tokio::time::timeout(limit, registry.get_stream("cam")).await.expect("the registry gives up in time");
+    assert!(matches!(got, Err(RegistryError::Unavailable(_))), "{got:?}");
+    let pushed = tokio::time::timeout(limit, bus.push_command(&command("cam"))).await.expect("the bus gives up in time");
+    assert!(matches!(pushed, Err(camview_common::BusError::Unavailable(_))), "{pushed:?}");
+    let read = tokio::time::timeout(limit, bus.read_commands(CONSUMER, 1, Duration::from_millis(100))).await.expect("the read gives up in time");
+    assert!(matches!(read, Err(camview_common::BusError::Unavailable(_))), "{read:?}");
+    let connected = tokio::time::timeout(limit, RedisRegistry::connect(&server.url(), keys)).await.expect("connect gives up in time");
+    assert!(matches!(connected, Err(RegistryError::Unavailable(_))));
+}
