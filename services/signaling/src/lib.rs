@@ -14,3 +14,6 @@ pub mod domain;
 pub mod error;
 pub mod rate;
 pub mod session;
+pub mod hub;
+pub mod startup;
+pub mod ws;

@@ -40,7 +40,7 @@ pub struct JoinRequest {
 /// Result of a join, fed back into the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
-    Answered { viewer_id: String, sdp_answer: String },
+    Answered { viewer_id: String, camera: String, sdp_answer: String },
     /// The executor already freed the slot.
     Failed { viewer_id: String, error: SessionError },
 }
@@ -230,7 +230,7 @@ impl ViewerSession {
                 }
                 actions
             }
-            JoinOutcome::Answered { viewer_id, sdp_answer } => {
+            JoinOutcome::Answered { viewer_id, sdp_answer, .. } => {
                 let State::Joining { camera, early_candidates, early_events, leave_requested, .. } = std::mem::replace(&mut self.state, State::Idle) else {
                     return vec![];
                 };

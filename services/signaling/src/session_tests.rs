@@ -37,7 +37,7 @@ fn joined(s: &mut ViewerSession, camera: &str) -> String {
     let actions = text(s, join_frame(camera));
     let [Action::Join(req)] = actions.as_slice() else { panic!("{actions:?}") };
     let viewer_id = req.viewer_id.clone();
-    let actions = s.handle_join_outcome(JoinOutcome::Answered { viewer_id: viewer_id.clone(), sdp_answer: "v=0 answer".into() });
+    let actions = s.handle_join_outcome(JoinOutcome::Answered { camera: "cam1".into(), viewer_id: viewer_id.clone(), sdp_answer: "v=0 answer".into() });
     assert!(matches!(&actions[0], Action::Send(ServerMessage::Answer { .. })), "{actions:?}");
     viewer_id
 }
@@ -65,7 +65,7 @@ fn the_answer_is_sent_with_the_viewer_id_and_early_candidates_are_flushed_after_
     let id = req.viewer_id.clone();
     assert!(text(&mut s, ice_frame(CAND)).is_empty(), "buffered while joining");
     assert!(s.handle_bus(ice_event(&id, "candidate:9 1 udp 1 10.0.0.1 9 typ host")).is_empty(), "server candidate buffered too");
-    let actions = s.handle_join_outcome(JoinOutcome::Answered { viewer_id: id.clone(), sdp_answer: "v=0 a".into() });
+    let actions = s.handle_join_outcome(JoinOutcome::Answered { camera: "cam1".into(), viewer_id: id.clone(), sdp_answer: "v=0 a".into() });
     assert_eq!(actions[0], Action::Send(ServerMessage::Answer { viewer_id: id.clone(), sdp_answer: "v=0 a".into() }));
     assert_eq!(actions[1], Action::AddIce { viewer_id: id.clone(), candidate: candidate(CAND) });
     assert_eq!(actions[2], Action::Send(ServerMessage::Ice(candidate("candidate:9 1 udp 1 10.0.0.1 9 typ host"))));
@@ -123,7 +123,7 @@ fn leave_during_a_join_releases_the_viewer_once_it_is_answered() {
     let actions = text(&mut s, join_frame("cam1"));
     let [Action::Join(req)] = actions.as_slice() else { panic!() };
     assert!(text(&mut s, serde_json::json!({"type":"leave"})).is_empty());
-    let actions = s.handle_join_outcome(JoinOutcome::Answered { viewer_id: req.viewer_id.clone(), sdp_answer: "v=0".into() });
+    let actions = s.handle_join_outcome(JoinOutcome::Answered { camera: "cam1".into(), viewer_id: req.viewer_id.clone(), sdp_answer: "v=0".into() });
     assert_eq!(actions, vec![Action::Release { viewer_id: req.viewer_id.clone(), camera: "cam1".into(), reason: RemoveReason::Left }]);
 }
 

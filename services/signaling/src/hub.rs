@@ -1,0 +1,291 @@
+//! The hub: what one signaling instance's connections share.
+//!
+//! It routes bus events to sockets by viewer id, runs joins and releases against the
+//! registry and the bus, keeps the instance's liveness key fresh, bounds connections, and
+//! drives graceful shutdown.
+//!
+//! Invariants:
+//! - a viewer id is routed to at most one socket, and only from its join until its
+//!   release (or `Forget`); an event for an unrouted viewer is dropped with a debug log;
+//! - a slot reserved by a join is freed when the join fails, when the viewer is released,
+//!   or when the socket is gone by the time the answer arrives;
+//! - joins and releases run on the runtime that built the app (not on an HTTP worker) and
+//!   are tracked, so shutdown can wait for them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use camview_common::clock::now_rfc3339;
+use camview_common::{BusClient, BusError, Registry, SlotReservation};
+use camview_proto::bus::{AddIceCandidate, AddViewer, Envelope, Message, RemoveReason, RemoveViewer};
+use camview_proto::stream::{IceCandidate, ViewerRecord, ViewerState};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Auth;
+use crate::configuration::Settings;
+use crate::error::SessionError;
+use crate::session::{event_viewer_id, JoinOutcome, JoinRequest};
+
+/// Events waiting for one socket before new ones are dropped.
+pub const SOCKET_EVENT_BUFFER: usize = 256;
+
+/// Shared state of one signaling instance.
+pub struct Hub {
+    pub(crate) instance_id: String,
+    pub(crate) settings: Settings,
+    pub(crate) auth: Arc<Auth>,
+    registry: Arc<dyn Registry>,
+    bus: Arc<BusClient>,
+    routes: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    connections: Arc<Semaphore>,
+    shutdown: watch::Sender<bool>,
+    tasks: TaskTracker,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Hub {
+    pub(crate) fn new(instance_id: String, settings: Settings, registry: Arc<dyn Registry>, bus: Arc<BusClient>) -> Arc<Self> {
+        let auth = Arc::new(Auth::from_secret(settings.auth_jwt_secret.as_deref()));
+        let connections = Arc::new(Semaphore::new(settings.max_connections));
+        Arc::new(Self {
+            instance_id,
+            settings,
+            auth,
+            registry,
+            bus,
+            routes: Mutex::default(),
+            connections,
+            shutdown: watch::channel(false).0,
+            tasks: TaskTracker::new(),
+            runtime: tokio::runtime::Handle::current(),
+        })
+    }
+
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// A connection slot, or `None` when the instance is at `SIGNALING_MAX_CONNECTIONS`.
+    pub(crate) fn try_connect(&self) -> Option<OwnedSemaphorePermit> {
+        self.connections.clone().try_acquire_owned().ok()
+    }
+
+    /// Open WebSocket connections.
+    pub fn connection_count(&self) -> usize {
+        self.settings.max_connections - self.connections.available_permits()
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    fn routes(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Message>>> {
+        // invariant: no code panics while holding the lock (plain map operations only)
+        self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn route(&self, viewer_id: &str, to: mpsc::Sender<Message>) {
+        self.routes().insert(viewer_id.to_owned(), to);
+    }
+
+    pub(crate) fn unroute(&self, viewer_id: &str) {
+        self.routes().remove(viewer_id);
+    }
+
+    /// Hands one bus event to the socket of its viewer.
+    fn dispatch(&self, envelope: Envelope) {
+        let Some(viewer_id) = event_viewer_id(&envelope.message).map(str::to_owned) else {
+            tracing::debug!(kind = envelope.message.kind(), "ignoring a bus message that is not a viewer event");
+            return;
+        };
+        let Some(to) = self.routes().get(&viewer_id).cloned() else {
+            tracing::debug!(%viewer_id, kind = envelope.message.kind(), "event for a viewer not on this instance");
+            return;
+        };
+        if let Err(e) = to.try_send(envelope.message) {
+            tracing::warn!(%viewer_id, error = %e, "viewer socket is not keeping up; event dropped");
+        }
+    }
+
+    /// Routes bus events until the client's receiver ends.
+    pub(crate) async fn run_router(self: Arc<Self>, mut events: mpsc::Receiver<Envelope>) {
+        while let Some(envelope) = events.recv().await {
+            self.dispatch(envelope);
+        }
+        tracing::debug!("bus event stream ended");
+    }
+
+    /// Refreshes the liveness key every `TTL / 5` until shutdown.
+    pub(crate) async fn run_liveness(self: Arc<Self>) {
+        let mut shutdown = self.shutdown_signal();
+        let mut tick = tokio::time::interval(self.settings.liveness_interval());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = self.registry.refresh_liveness(&self.instance_id, self.settings.liveness_ttl).await {
+                tracing::warn!(error = %e, "could not refresh the liveness key");
+            }
+        }
+    }
+
+    /// Runs a join in the background; the outcome goes to `outcome`, and if the socket
+    /// is gone by then, the viewer is released here.
+    pub(crate) fn spawn_join(self: &Arc<Self>, request: JoinRequest, outcome: mpsc::Sender<JoinOutcome>) {
+        let hub = self.clone();
+        self.tasks.spawn_on(
+            async move {
+                let result = hub.join(&request).await;
+                let viewer_id = request.viewer_id.clone();
+                let out = match result {
+                    Ok(sdp_answer) => JoinOutcome::Answered { viewer_id, camera: request.camera.clone(), sdp_answer },
+                    Err(error) => JoinOutcome::Failed { viewer_id, error },
+                };
+                if let Err(mpsc::error::SendError(out)) = outcome.send(out).await {
+                    hub.unroute(&request.viewer_id);
+                    if let JoinOutcome::Answered { .. } = out {
+                        tracing::info!(viewer_id = %request.viewer_id, "socket closed during the join; releasing the viewer");
+                        hub.release(&request.viewer_id, &request.camera, RemoveReason::SocketClosed).await;
+                    }
+                }
+            },
+            &self.runtime,
+        );
+    }
+
+    #[tracing::instrument(name = "join", skip_all, fields(viewer_id = %request.viewer_id, camera = %request.camera))]
+    async fn join(&self, request: &JoinRequest) -> Result<String, SessionError> {
+        let limit = self.settings.max_viewers_per_stream;
+        let reservation = self.registry.reserve_viewer_slot(&request.camera, &request.viewer_id, limit).await.map_err(|e| {
+            tracing::error!(error = %e, "slot reservation failed");
+            SessionError::RegistryUnavailable
+        })?;
+        match reservation {
+            SlotReservation::Reserved => {}
+            SlotReservation::Full => return Err(SessionError::StreamFull { camera: request.camera.clone(), limit }),
+            SlotReservation::StreamNotFound => return Err(SessionError::StreamNotFound(request.camera.clone())),
+        }
+        let record = ViewerRecord {
+            viewer_id: request.viewer_id.clone(),
+            camera_id: request.camera.clone(),
+            signaling_instance: self.instance_id.clone(),
+            state: ViewerState::Joining,
+            created_at: now_rfc3339(),
+            endpoint_id: None,
+        };
+        if let Err(e) = self.registry.put_viewer(&record).await {
+            tracing::error!(error = %e, "could not record the viewer");
+            self.free_slot(&request.camera, &request.viewer_id).await;
+            return Err(SessionError::RegistryUnavailable);
+        }
+        let command = Message::AddViewer(AddViewer {
+            viewer_id: request.viewer_id.clone(),
+            camera_id: request.camera.clone(),
+            sdp_offer: request.sdp_offer.clone(),
+            signaling_instance: self.instance_id.clone(),
+        });
+        let error = match self.bus.request(command, self.settings.bus_request_timeout).await {
+            Ok(Message::ViewerAdded(added)) if added.viewer_id == request.viewer_id => {
+                tracing::info!("viewer answered");
+                return Ok(added.sdp_answer);
+            }
+            Ok(Message::Failed(body)) => {
+                tracing::warn!(code = %body.code, message = %body.message, "media-controller refused the viewer");
+                SessionError::Controller(body)
+            }
+            Ok(other) => {
+                tracing::error!(kind = other.kind(), "unexpected reply to AddViewer");
+                SessionError::Internal
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "AddViewer got no reply");
+                if matches!(e, BusError::Timeout { .. }) {
+                    // The controller may still process the command later: have it undo that too.
+                    let undo = RemoveViewer { viewer_id: request.viewer_id.clone(), camera_id: request.camera.clone(), reason: RemoveReason::Failed };
+                    if let Err(e) = self.bus.send(Message::RemoveViewer(undo)).await {
+                        tracing::warn!(error = %e, "could not queue RemoveViewer after a timeout");
+                    }
+                }
+                SessionError::ControllerUnavailable
+            }
+        };
+        self.free_slot(&request.camera, &request.viewer_id).await;
+        Err(error)
+    }
+
+    /// Frees a slot directly in the registry (idempotent).
+    async fn free_slot(&self, camera: &str, viewer_id: &str) {
+        if let Err(e) = self.registry.remove_viewer(camera, viewer_id).await {
+            tracing::error!(%viewer_id, %camera, error = %e, "could not free the viewer slot");
+        }
+    }
+
+    /// Forwards a browser candidate (fire and forget: the command queue is durable).
+    pub(crate) fn spawn_add_ice(self: &Arc<Self>, viewer_id: String, candidate: IceCandidate) {
+        let hub = self.clone();
+        self.tasks.spawn_on(
+            async move {
+                if let Err(e) = hub.bus.send(Message::AddIceCandidate(AddIceCandidate { viewer_id: viewer_id.clone(), candidate })).await {
+                    tracing::warn!(%viewer_id, error = %e, "could not forward an ICE candidate");
+                }
+            },
+            &self.runtime,
+        );
+    }
+
+    /// Releases a viewer in the background (see [`Hub::release`]).
+    pub(crate) fn spawn_release(self: &Arc<Self>, viewer_id: String, camera: String, reason: RemoveReason) {
+        self.unroute(&viewer_id);
+        let hub = self.clone();
+        self.tasks.spawn_on(async move { hub.release(&viewer_id, &camera, reason).await }, &self.runtime);
+    }
+
+    /// Asks the media-controller to remove the viewer (it frees the slot); if it does not
+    /// confirm in time, frees the slot here so the limit is not eaten by a dead viewer.
+    #[tracing::instrument(name = "release", skip(self))]
+    async fn release(&self, viewer_id: &str, camera: &str, reason: RemoveReason) {
+        self.unroute(viewer_id);
+        let timeout = match reason {
+            RemoveReason::ShuttingDown => self.settings.bus_request_timeout.min(self.settings.shutdown_grace / 2),
+            _ => self.settings.bus_request_timeout,
+        };
+        let command = Message::RemoveViewer(RemoveViewer { viewer_id: viewer_id.to_owned(), camera_id: camera.to_owned(), reason });
+        match self.bus.request(command, timeout).await {
+            Ok(Message::Done(_)) => tracing::info!("viewer released"),
+            Ok(Message::Failed(body)) => tracing::warn!(code = %body.code, message = %body.message, "RemoveViewer failed; freeing the slot here"),
+            Ok(other) => tracing::warn!(kind = other.kind(), "unexpected reply to RemoveViewer; freeing the slot here"),
+            Err(e) => tracing::warn!(error = %e, "RemoveViewer not confirmed; freeing the slot here"),
+        }
+        self.free_slot(camera, viewer_id).await;
+    }
+
+    /// Tells every connection to wrap up, then waits (up to `deadline`) for the sockets to
+    /// close and the releases to finish.
+    pub(crate) async fn drain(&self, deadline: Duration) {
+        self.shutdown.send_replace(true);
+        let start = tokio::time::Instant::now();
+        let all = u32::try_from(self.settings.max_connections).unwrap_or(u32::MAX);
+        // invariant: the semaphore is never closed, so acquire_many only fails on timeout
+        let sockets_closed = tokio::time::timeout(deadline, self.connections.acquire_many(all)).await;
+        match sockets_closed {
+            Ok(Ok(permits)) => drop(permits),
+            _ => tracing::warn!(open = self.connection_count(), "sockets still open at the shutdown deadline"),
+        }
+        self.tasks.close();
+        let left = deadline.saturating_sub(start.elapsed()).max(Duration::from_millis(100));
+        if tokio::time::timeout(left, self.tasks.wait()).await.is_err() {
+            tracing::warn!(pending = self.tasks.len(), "joins or releases still running at the shutdown deadline");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The thin actix-ws I/O loop of one viewer WebSocket.
+//!
+//! Reads frames, bus events, join outcomes, ping ticks and the shutdown signal, feeds them
+//! to the [`ViewerSession`] and performs the [`Action`]s it returns. All protocol
+//! decisions live in the session; this file only moves bytes and spawns work on the hub.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use camview_proto::signaling::{ServerMessage, MAX_FRAME_BYTES};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+use crate::error::SessionError;
+use crate::hub::{Hub, SOCKET_EVENT_BUFFER};
+use crate::rate::RateLimiter;
+use crate::session::{Action, CloseKind, JoinOutcome, ViewerSession};
+
+/// `GET` on any path: upgrade to a viewer WebSocket.
+pub async fn upgrade(req: HttpRequest, body: web::Payload, hub: web::Data<Hub>) -> Result<HttpResponse, actix_web::Error> {
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let stream = stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
+    let hub = hub.into_inner();
+    if hub.is_shutting_down() {
+        actix_web::rt::spawn(refuse(session, SessionError::ShuttingDown, CloseCode::Away));
+        return Ok(response);
+    }
+    match hub.try_connect() {
+        Some(permit) => {
+            actix_web::rt::spawn(run(hub, session, stream, permit));
+        }
+        None => {
+            tracing::warn!(limit = hub.settings.max_connections, "connection refused: too many connections");
+            actix_web::rt::spawn(refuse(session, SessionError::TooManyConnections, CloseCode::Again));
+        }
+    }
+    Ok(response)
+}
+
+/// Sends one error frame and closes.
+async fn refuse(mut session: Session, error: SessionError, code: CloseCode) {
+    if let Ok(text) = serde_json::to_string(&error.to_message()) {
+        let _ = session.text(text).await; // the client may already be gone
+    }
+    let _ = session.close(Some(CloseReason { code, description: Some(error.code().to_string()) })).await;
+}
+
+fn close_code(kind: CloseKind) -> CloseReason {
+    let (code, why) = match kind {
+        CloseKind::ClientGone => (CloseCode::Normal, "bye"),
+        CloseKind::TooBig => (CloseCode::Size, "frame larger than 64 KiB"),
+        CloseKind::Protocol => (CloseCode::Protocol, "websocket protocol error"),
+        CloseKind::Abuse => (CloseCode::Policy, "rate limit exceeded"),
+        CloseKind::Idle => (CloseCode::Away, "idle timeout"),
+        CloseKind::ShuttingDown => (CloseCode::Away, "shutting down"),
+    };
+    CloseReason { code, description: Some(why.into()) }
+}
+
+/// One connection, from upgrade to close. `_permit` holds its place under the limit.
+#[tracing::instrument(name = "viewer_socket", skip_all, fields(instance = %hub.instance_id))]
+async fn run(hub: Arc<Hub>, mut socket: Session, mut stream: AggregatedMessageStream, _permit: OwnedSemaphorePermit) {
+    let s = &hub.settings;
+    let mut session = ViewerSession::new(hub.auth.clone(), RateLimiter::new(s.rate_per_second, s.rate_burst, s.rate_close_after));
+    let (events_tx, mut events_rx) = mpsc::channel(SOCKET_EVENT_BUFFER);
+    let (outcome_tx, mut outcome_rx) = mpsc::channel::<JoinOutcome>(4);
+    let mut shutdown = hub.shutdown_signal();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + s.ping_interval, s.ping_interval);
+    let mut last_heard = Instant::now();
+    tracing::debug!("viewer socket open");
+
+    while !session.is_closed() {
+        let actions = tokio::select! {
+            frame = stream.recv() => match frame {
+                Some(Ok(AggregatedMessage::Text(text))) => {
+                    last_heard = Instant::now();
+                    session.handle_text(last_heard, &text)
+                }
+                Some(Ok(AggregatedMessage::Binary(_))) => {
+                    last_heard = Instant::now();
+                    session.handle_binary(last_heard)
+                }
+                Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                    last_heard = Instant::now();
+                    let _ = socket.pong(&bytes).await; // a failed pong shows up as a closed stream next
+                    vec![]
+                }
+                Some(Ok(AggregatedMessage::Pong(_))) => {
+                    last_heard = Instant::now();
+                    vec![]
+                }
+                Some(Ok(AggregatedMessage::Close(_))) | None => session.close(CloseKind::ClientGone),
+                Some(Err(ProtocolError::Overflow)) => {
+                    tracing::info!("frame over 64 KiB: closing with 1009");
+                    session.close(CloseKind::TooBig)
+                }
+                Some(Err(e)) => {
+                    tracing::info!(error = %e, "websocket protocol error: closing");
+                    session.close(CloseKind::Protocol)
+                }
+            },
+            Some(event) = events_rx.recv() => session.handle_bus(event),
+            Some(outcome) = outcome_rx.recv() => session.handle_join_outcome(outcome),
+            _ = ping.tick() => {
+                if last_heard.elapsed() > hub.settings.idle_timeout {
+                    tracing::info!("no frame or pong within the idle timeout: closing");
+                    session.close(CloseKind::Idle)
+                } else {
+                    let _ = socket.ping(b"camview").await;
+                    vec![]
+                }
+            }
+            _ = shutdown.wait_for(|stop| *stop) => session.close(CloseKind::ShuttingDown),
+        };
+        for action in actions {
+            perform(&hub, &mut socket, action, &events_tx, &outcome_tx).await;
+        }
+    }
+
+    // Outcomes that arrived but were never handled: those viewers have no socket now.
+    outcome_rx.close();
+    while let Ok(outcome) = outcome_rx.try_recv() {
+        match outcome {
+            JoinOutcome::Answered { viewer_id, camera, .. } => hub.spawn_release(viewer_id, camera, camview_proto::bus::RemoveReason::SocketClosed),
+            JoinOutcome::Failed { viewer_id, .. } => hub.unroute(&viewer_id),
+        }
+    }
+    tracing::debug!("viewer socket closed");
+}
+
+async fn perform(hub: &Arc<Hub>, socket: &mut Session, action: Action, events: &mpsc::Sender<camview_proto::bus::Message>, outcomes: &mpsc::Sender<JoinOutcome>) {
+    match action {
+        Action::Send(message) => send(socket, &message).await,
+        Action::Join(request) => {
+            hub.route(&request.viewer_id, events.clone());
+            hub.spawn_join(request, outcomes.clone());
+        }
+        Action::AddIce { viewer_id, candidate } => hub.spawn_add_ice(viewer_id, candidate),
+        Action::Release { viewer_id, camera, reason } => hub.spawn_release(viewer_id, camera, reason),
+        Action::Forget { viewer_id } => hub.unroute(&viewer_id),
+        Action::Close(kind) => {
+            let _ = socket.clone().close(Some(close_code(kind))).await; // already closed by the client is fine
+        }
+    }
+}
+
+async fn send(socket: &mut Session, message: &ServerMessage) {
+    match serde_json::to_string(message) {
+        Ok(text) => {
+            // A closed socket shows up as the end of the stream on the next read.
+            let _ = socket.text(text).await;
+        }
+        Err(e) => tracing::error!(error = %e, "could not serialize a server message"),
+    }
+}
