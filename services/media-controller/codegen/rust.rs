@@ -75,8 +75,9 @@ impl Gen<'_> {
         Ok(s)
     }
 
-    /// A REGISTER type with subtypes: the server tags values with `__type__`, unknown tags fall
-    /// back to the base type so a newer server does not break decoding.
+    /// A REGISTER type with subtypes: the server tags values with `__type__`; unknown tags fall
+    /// back to the base type, and anything that does not fit to raw JSON, so one unexpected entry
+    /// does not fail a whole call.
     fn any_type(&self, base: &ComplexType) -> String {
         let family: Vec<&str> = self
             .model
@@ -92,17 +93,18 @@ impl Gen<'_> {
         for f in &family {
             let _ = writeln!(s, "    {f}({f}),");
         }
-        s += "}\n\n";
+        s += "    /// Not shaped like its `__type__` or the base type (e.g. a newer server's type).\n    Other(serde_json::Value),\n}\n\n";
         let _ = writeln!(s, "impl<'de> serde::Deserialize<'de> for {any} {{");
         s += "    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {\n";
-        s += "        use serde::de::Error as _;\n        let value = serde_json::Value::deserialize(d)?;\n";
+        s += "        let value = serde_json::Value::deserialize(d)?;\n";
         s += "        let tag = value.get(\"__type__\").and_then(|t| t.as_str()).unwrap_or_default().to_owned();\n";
-        s += "        match tag.as_str() {\n";
+        s += "        let parsed = match tag.as_str() {\n";
         for f in &family {
-            let _ = writeln!(s, "            {f:?} => serde_json::from_value(value).map({any}::{f}).map_err(D::Error::custom),");
+            let _ = writeln!(s, "            {f:?} => serde_json::from_value(value.clone()).map({any}::{f}),");
         }
-        let _ = writeln!(s, "            _ => serde_json::from_value(value).map({any}::{}).map_err(D::Error::custom),", base.name);
-        s += "        }\n    }\n}\n\n";
+        let _ = writeln!(s, "            _ => serde_json::from_value(value.clone()).map({any}::{}),", base.name);
+        let _ = writeln!(s, "        }};\n        Ok(parsed.unwrap_or({any}::Other(value)))");
+        s += "    }\n}\n\n";
         s
     }
 

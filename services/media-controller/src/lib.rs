@@ -1,4 +1,5 @@
 //! camview media-controller: the only Kurento client of the system.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod kurento;

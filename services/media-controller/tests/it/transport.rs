@@ -108,13 +108,15 @@ async fn typed_results_decode_server_values_with_module_and_type_tags() {
                  "timestampMillis": 1732400001000_i64, "ssrc": "1234", "firCount": 0, "pliCount": 1, "nackCount": 0,
                  "packetsLost": 0, "fractionLost": 0.0, "packetsSent": 19778, "bytesSent": 1463634, "roundTripTime": 0.02},
         "el": {"__module__": "kurento", "__type__": "ElementStats", "id": "el", "type": "element", "timestampMillis": 1, "inputLatency": []},
-        "new": {"__module__": "kurento", "__type__": "SomethingNewer", "id": "new", "type": "endpoint", "timestampMillis": 1}
+        "new": {"__module__": "kurento", "__type__": "SomethingNewer", "id": "new", "type": "endpoint", "timestampMillis": 1},
+        "odd": {"__module__": "kurento", "__type__": "RTCCodec", "id": "odd", "type": "codec"}
     });
     let (got, _) = exchange(&mut peer, viewer.get_stats(Some(MediaType::Video)), stats).await;
     let got = got.expect("stats");
     assert!(matches!(&got["out1"], AnyStats::RTCOutboundRTPStreamStats(s) if s.packets_sent == 19778 && s.pli_count == 1));
     assert!(matches!(&got["el"], AnyStats::ElementStats(_)));
     assert!(matches!(&got["new"], AnyStats::Stats(s) if s.id == "new"), "unknown subtypes fall back to the base type");
+    assert!(matches!(&got["odd"], AnyStats::Other(v) if v["type"] == "codec"), "and then to raw JSON");
 
     let (flowing, req) = exchange(&mut peer, viewer.is_media_flowing_in(MediaType::Video), json!(true)).await;
     assert!(flowing.expect("flowing"));
