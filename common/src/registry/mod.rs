@@ -4,7 +4,8 @@
 //! Invariants every implementation keeps (checked by the contract suite):
 //! - a stream's viewer slots never exceed the limit passed to
 //!   [`Registry::reserve_viewer_slot`], whatever the number of concurrent callers;
-//! - a slot is held by at most one viewer id and a viewer id holds at most one slot;
+//! - a slot is held by at most one viewer id and a viewer id holds at most one slot of a
+//!   stream (viewer ids are fresh per join, so this is not checked across streams);
 //! - [`Registry::remove_viewer`] frees the slot, the record and every index entry at once;
 //! - the lease has at most one holder; it lapses when not renewed within its TTL.
 
