@@ -18,7 +18,7 @@ struct Claims {
 #[derive(Clone)]
 pub enum Auth {
     Off,
-    Hs256 { key: DecodingKey, validation: Validation },
+    Hs256 { key: Box<DecodingKey>, validation: Box<Validation> },
 }
 
 impl std::fmt::Debug for Auth {
@@ -39,7 +39,7 @@ impl Auth {
                 let mut validation = Validation::new(Algorithm::HS256);
                 validation.set_required_spec_claims(&["exp"]);
                 validation.leeway = 30;
-                Auth::Hs256 { key: DecodingKey::from_secret(secret.as_bytes()), validation }
+                Auth::Hs256 { key: Box::new(DecodingKey::from_secret(secret.as_bytes())), validation: Box::new(validation) }
             }
         }
     }

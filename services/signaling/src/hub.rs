@@ -108,8 +108,10 @@ impl Hub {
             tracing::debug!(%viewer_id, kind = envelope.message.kind(), "event for a viewer not on this instance");
             return;
         };
-        if let Err(e) = to.try_send(envelope.message) {
-            tracing::warn!(%viewer_id, error = %e, "viewer socket is not keeping up; event dropped");
+        match to.try_send(envelope.message) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(m)) => tracing::warn!(%viewer_id, kind = m.kind(), "viewer socket is not keeping up; event dropped"),
+            Err(mpsc::error::TrySendError::Closed(m)) => tracing::debug!(%viewer_id, kind = m.kind(), "viewer socket already closed; event dropped"),
         }
     }
 

@@ -47,3 +47,51 @@ async fn graceful_shutdown_tells_viewers_and_releases_their_slots() {
     elsewhere.send(serde_json::json!({"type": "dance"})).await;
     elsewhere.expect_error("unknown_message_type").await; // the other instance is untouched
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_shuts_down_gracefully_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let d = Deployment::new().await;
+    let _responder = Responder::start(&d);
+    d.start_stream("cam1").await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_camview-signaling"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SIGNALING_SERVER_HOST", "127.0.0.1")
+        .env("SIGNALING_SERVER_PORT", "0")
+        .env("REDIS_URL", &d.url)
+        .env("REDIS_KEY_PREFIX", d.keys.prefix())
+        .env("LOG_FORMAT", "json")
+        .env("SIGNALING_WORKERS", "1")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the binary");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let port = tokio::time::timeout(crate::helpers::WAIT, async {
+        while let Some(line) = lines.next_line().await.expect("read log") {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if let Some(port) = v["port"].as_u64() {
+                return port as u16;
+            }
+        }
+        panic!("the binary exited before listening");
+    })
+    .await
+    .expect("the binary listens in time");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let mut viewer = crate::helpers::Client::connect(port, "/").await;
+    viewer.join_ok("cam1").await;
+    viewer.expect("ice").await;
+    assert_eq!(d.viewer_count("cam1").await, 1);
+    let pid = child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+    assert!(status.success());
+    viewer.expect_error("shutting_down").await;
+    let exit = tokio::time::timeout(Duration::from_secs(6), child.wait()).await.expect("exits within the grace period").expect("wait");
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(d.viewer_count("cam1").await, 0);
+}
