@@ -44,6 +44,13 @@ impl Deployment {
         Self { url, keys, bus: Arc::new(bus), registry: Arc::new(registry) }
     }
 
+    /// The all-in-one mode: an in-process bus and registry shared with the "controller".
+    pub fn in_process() -> Self {
+        use camview_common::bus::memory::MemoryBus;
+        use camview_common::registry::memory::MemoryRegistry;
+        Self { url: String::new(), keys: Keys::default(), bus: Arc::new(MemoryBus::new()), registry: Arc::new(MemoryRegistry::new()) }
+    }
+
     /// Registers a started stream, as the media-controller does after `StartStream`.
     pub async fn start_stream(&self, camera: &str) {
         let now = camview_common::clock::now_rfc3339();
@@ -87,7 +94,7 @@ impl Deployment {
         let mut vars: std::collections::HashMap<String, String> = [
             ("SIGNALING_SERVER_HOST", "127.0.0.1"),
             ("SIGNALING_SERVER_PORT", "0"),
-            ("REDIS_URL", self.url.as_str()),
+            ("REDIS_URL", self.url.as_str()), // empty (in-process) counts as unset
             ("REDIS_KEY_PREFIX", self.keys.prefix()),
             ("BUS_REQUEST_TIMEOUT_MS", "3000"),
             ("SIGNALING_WORKERS", "1"),

@@ -185,3 +185,20 @@ async fn with_a_jwt_secret_a_join_needs_a_token_for_its_camera() {
     c.send(serde_json::json!({"type":"join","camera":"cam1","sdpOffer":crate::helpers::OFFER,"token":token("cam1")})).await;
     c.expect("answer").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_bus_and_registry_serve_joins_like_redis() {
+    let d = Deployment::in_process();
+    let _responder = Responder::start(&d);
+    d.start_stream("cam1").await;
+    let app = d.spawn_app(&[("MAX_VIEWERS_PER_STREAM", "1")]).await;
+    let mut c = app.connect().await;
+    let id = c.join_ok("cam1").await;
+    assert_eq!(c.expect("ice").await["candidate"], candidate_for(&id));
+    let mut full = app.connect().await;
+    full.join("cam1").await;
+    full.expect_error("stream_full").await;
+    c.close().await;
+    d.wait_viewer_count("cam1", 0).await;
+    full.join_ok("cam1").await;
+}
