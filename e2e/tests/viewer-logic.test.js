@@ -1,0 +1,183 @@
+'use strict';
+// Pure logic of the browser viewer (static/viewer-core.js), under Node without a browser.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const core = require('../../static/viewer-core.js');
+
+const loc = (href) => { const u = new URL(href); return { href: u.href, protocol: u.protocol, hostname: u.hostname, host: u.host, search: u.search }; };
+
+test('CONFIG is derived from the page location', () => {
+  const c = core.deriveConfig(loc('http://cams.example:8080/viewer?camera=CAM1'));
+  assert.equal(c.cameraId, 'CAM1');
+  assert.equal(c.apiUrl, 'http://cams.example:8080');
+  assert.equal(c.signalingUrl, 'ws://cams.example:8765/ws');
+  assert.equal(c.iceServers, null);
+  assert.equal(c.embed, false);
+  assert.equal(c.autostart, false);
+  const s = core.deriveConfig(loc('https://cams.example/viewer'));
+  assert.equal(s.apiUrl, 'https://cams.example:8080');
+  assert.equal(s.signalingUrl, 'wss://cams.example:8765/ws');
+  assert.equal(s.cameraId, '');
+  const v6 = core.deriveConfig(loc('http://[::1]:8080/viewer'));
+  assert.equal(v6.apiUrl, 'http://[::1]:8080');
+  assert.equal(v6.signalingUrl, 'ws://[::1]:8765/ws');
+});
+
+test('CAMVIEW_CONFIG overrides the defaults and query parameters override both', () => {
+  const o = { apiUrl: 'https://api.example/', signalingUrl: 'wss://sig.example/socket', cameraId: 'X', iceServers: [{ urls: ['stun:s'] }], token: 't0' };
+  const c = core.deriveConfig(loc('http://h/viewer'), o);
+  assert.equal(c.apiUrl, 'https://api.example');
+  assert.equal(c.signalingUrl, 'wss://sig.example/socket');
+  assert.equal(c.cameraId, 'X');
+  assert.deepEqual(c.iceServers, [{ urls: ['stun:s'] }]);
+  assert.equal(c.token, 't0');
+  const q = core.deriveConfig(loc('http://h:9000/viewer?camera=Y&api=/&signaling=/ws&token=t1&embed=1&autostart=1'), o);
+  assert.equal(q.cameraId, 'Y');
+  assert.equal(q.apiUrl, 'http://h:9000');
+  assert.equal(q.signalingUrl, 'ws://h:9000/ws');
+  assert.equal(q.token, 't1');
+  assert.equal(q.embed, true);
+  assert.equal(q.autostart, true);
+  const https = core.deriveConfig(loc('https://h/viewer?signaling=https://other:1/x&api=http://a:1/base/'));
+  assert.equal(https.signalingUrl, 'wss://other:1/x');
+  assert.equal(https.apiUrl, 'http://a:1/base');
+  assert.equal(core.deriveConfig(loc('http://h/viewer?embed=0')).embed, false);
+});
+
+test('links carry api, signaling and token over, and nothing else', () => {
+  assert.equal(core.viewerLink('C D', '?api=http://a:1&camera=old&x=1'), '/viewer?camera=C+D&api=http%3A%2F%2Fa%3A1');
+  assert.equal(core.viewerLink('c', '', { embed: '1', autostart: '1' }), '/viewer?camera=c&embed=1&autostart=1');
+});
+
+test('backoff doubles from 1 s up to 30 s with bounded jitter', () => {
+  const mid = () => 0.5;
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 20, 1000].map((n) => core.backoffDelay(n, mid)), [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000]);
+  assert.equal(core.backoffDelay(0, () => 0), 800);
+  assert.equal(core.backoffDelay(0, () => 0.999999), 1200);
+  assert.equal(core.backoffDelay(10, () => 0.999999), 30000, 'jitter never exceeds the cap');
+  assert.equal(core.backoffDelay(10, () => 0), 24000);
+  for (let i = 0; i < 200; i++) {
+    const d = core.backoffDelay(i % 8);
+    assert.ok(d >= 800 && d <= 30000, String(d));
+  }
+});
+
+test('signaling errors map to sentences and to retry decisions', () => {
+  const full = core.describeSignalingError('stream_full', 'stream c already has 10 viewers', 'joining');
+  assert.match(full.text, /already has the maximum number of viewers/);
+  assert.deepEqual([full.retry, full.fatal], [false, true]);
+  const nf = core.describeSignalingError('stream_not_found', 'stream c is not started', 'joining');
+  assert.match(nf.text, /stream is not started/);
+  assert.equal(nf.retry, false);
+  for (const code of ['shutting_down', 'too_many_connections']) {
+    const d = core.describeSignalingError(code, 'm', 'joined');
+    assert.deepEqual([d.retry, d.fatal], [true, true], code);
+  }
+  assert.match(core.describeSignalingError('shutting_down', '', 'joined').text, /restarting/);
+  const rl = core.describeSignalingError('rate_limited', 'too many messages', 'joined');
+  assert.match(rl.text, /Too many requests/);
+  assert.equal(rl.fatal, false, 'a rate limit after the answer only shows a notice');
+  assert.equal(core.describeSignalingError('rate_limited', '', 'joining').retry, true);
+  const unknown = core.describeSignalingError('dragons', 'here be', 'joining');
+  assert.equal(unknown.text, 'Server error dragons: here be');
+  assert.equal(core.describeSignalingError('unauthorized', 'x', 'joining').retry, false);
+  assert.equal(core.describeSignalingError('controller_unavailable', 'x', 'joining').retry, true);
+  assert.equal(core.describeSignalingError('invalid_candidate', 'x', 'joined').fatal, false);
+});
+
+test('every failure has a sentence a person understands', () => {
+  assert.match(core.uiText('ice_failed'), /UDP port\(s\) of the media server are reachable, or configure TURN/);
+  assert.equal(core.uiText('stalled'), 'The camera stopped sending; waiting for it to come back');
+  assert.equal(core.uiText('ended'), 'The stream was stopped');
+  assert.match(core.uiText('signaling_unreachable', { url: 'ws://h:8765/ws' }), /ws:\/\/h:8765\/ws cannot be reached/);
+  for (const [k, v] of Object.entries(core.TEXT)) {
+    if (k === 'unknown') continue;
+    assert.ok(v.length > 10 && /^[A-Z]/.test(v), k);
+  }
+});
+
+test('the API stream check', () => {
+  const ok = core.describeStreamCheck(200, { camera_id: 'c', state: 'live', viewers: 2 }, 'http://a');
+  assert.deepEqual([ok.ok, ok.state], [true, 'live']);
+  const nf = core.describeStreamCheck(404, { code: 'stream_not_found', message: 'stream c is not started' }, 'http://a');
+  assert.deepEqual([nf.ok, nf.retry, nf.key], [false, false, 'not_started']);
+  assert.match(nf.text, /^This camera's stream is not started/);
+  const down = core.describeStreamCheck(0, null, 'http://a:8080');
+  assert.deepEqual([down.retry, down.code], [true, 'api_unreachable']);
+  assert.match(down.text, /http:\/\/a:8080 cannot be reached/);
+  assert.equal(core.describeStreamCheck(503, { code: 'registry_unavailable', message: 'm' }).retry, true);
+  assert.equal(core.describeStreamCheck(400, { code: 'invalid_camera_id', message: 'm' }).key, 'invalid_camera_id');
+  assert.equal(core.describeStreamCheck(418, null).retry, false);
+});
+
+test('stream states: labels and overlays', () => {
+  assert.equal(core.overlayForState('live'), '');
+  assert.equal(core.overlayForState('stalled'), 'The camera stopped sending; waiting for it to come back');
+  assert.match(core.overlayForState('waiting_for_media'), /waiting/);
+  assert.equal(core.streamStateLabel('waiting_for_media'), 'waiting for media');
+});
+
+test('H.264 comes first in the codec preferences and nothing is dropped', () => {
+  const codecs = [
+    { mimeType: 'video/VP8' }, { mimeType: 'video/rtx' }, { mimeType: 'video/VP9', sdpFmtpLine: 'profile-id=0' },
+    { mimeType: 'video/H264', sdpFmtpLine: 'level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f' },
+    { mimeType: 'video/H264', sdpFmtpLine: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f' },
+    { mimeType: 'video/H264', sdpFmtpLine: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f' },
+    { mimeType: 'video/red' }, { mimeType: 'video/AV1' },
+  ];
+  const out = core.orderCodecs(codecs);
+  assert.equal(out.length, codecs.length);
+  assert.deepEqual(out.slice(0, 3).map((c) => c.sdpFmtpLine.match(/packetization-mode=\d;profile-level-id=\w+/)[0]),
+    ['packetization-mode=1;profile-level-id=42e01f', 'packetization-mode=1;profile-level-id=640c1f', 'packetization-mode=0;profile-level-id=42e01f']);
+  assert.equal(out[3].mimeType, 'video/VP8');
+  assert.deepEqual(out.slice(-2).map((c) => c.mimeType), ['video/rtx', 'video/red']);
+});
+
+function report({ t, bytes, frames, lost, rtt, fps, selectedVia = 'transport' }) {
+  const r = [
+    { id: 'IT1', type: 'inbound-rtp', kind: 'video', timestamp: t, bytesReceived: bytes, packetsReceived: 100, packetsLost: lost,
+      framesDecoded: frames, keyFramesDecoded: 1, frameWidth: 640, frameHeight: 480, codecId: 'C1', ...(fps === undefined ? {} : { framesPerSecond: fps }) },
+    { id: 'C1', type: 'codec', mimeType: 'video/H264' },
+    { id: 'CP0', type: 'candidate-pair', state: 'failed', currentRoundTripTime: 9 },
+    { id: 'CP1', type: 'candidate-pair', state: 'succeeded', nominated: true, currentRoundTripTime: rtt },
+  ];
+  if (selectedVia === 'transport') r.push({ id: 'T1', type: 'transport', selectedCandidatePairId: 'CP1' });
+  return r;
+}
+
+test('stats from two getStats snapshots', () => {
+  const a = core.snapshot(report({ t: 1000, bytes: 10000, frames: 30, lost: 0, rtt: 0.012 }));
+  const b = core.snapshot(new Map(report({ t: 3000, bytes: 260000, frames: 90, lost: 3, rtt: 0.0125 }).map((s) => [s.id, s])).values());
+  const first = core.computeStats(null, a);
+  assert.equal(first.bitrateKbps, null);
+  assert.equal(first.fps, null);
+  assert.equal(first.framesDecoded, 30);
+  const s = core.computeStats(a, b);
+  assert.equal(s.resolution, '640x480');
+  assert.equal(s.bitrateKbps, 1000); // 250000 bytes in 2 s
+  assert.equal(s.fps, 30); // 60 frames in 2 s
+  assert.equal(s.packetsLost, 3);
+  assert.equal(s.rttMs, 13);
+  assert.equal(s.framesDecoded, 90);
+  assert.equal(s.codec, 'H264');
+  const withFps = core.computeStats(a, core.snapshot(report({ t: 2000, bytes: 10000, frames: 30, lost: 0, rtt: 0.001, fps: 24.96, selectedVia: 'nominated' })));
+  assert.equal(withFps.fps, 25);
+  assert.equal(withFps.bitrateKbps, 0);
+  assert.equal(withFps.rttMs, 1, 'the nominated succeeded pair when no transport names one');
+  const empty = core.computeStats(null, core.snapshot([], 5));
+  assert.deepEqual([empty.resolution, empty.framesDecoded, empty.rttMs, empty.codec], [null, 0, null, null]);
+});
+
+test('last seen, grid cameras and columns', () => {
+  const now = Date.parse('2026-11-24T02:00:00Z');
+  assert.equal(core.formatAgo('2026-11-24T01:59:48Z', now), '12 s ago');
+  assert.equal(core.formatAgo('2026-11-24T01:57:00Z', now), '3 min ago');
+  assert.equal(core.formatAgo('2026-11-23T23:00:00Z', now), '3 h ago');
+  assert.equal(core.formatAgo(null, now), 'never');
+  assert.deepEqual(core.gridCameras('?cameras=a,b,,a, c'), ['a', 'b', 'c']);
+  assert.equal(core.gridCameras(''), null);
+  assert.equal(core.gridColumns(1, 1400), 1);
+  assert.equal(core.gridColumns(4, 1400), 2);
+  assert.equal(core.gridColumns(9, 1400), 3);
+  assert.equal(core.gridColumns(9, 390), 1);
+});

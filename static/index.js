@@ -1,0 +1,87 @@
+// camview stream list: GET {apiUrl}/streams every few seconds, each row links to the viewer.
+/* global CamviewCore */
+'use strict';
+(function () {
+  var core = CamviewCore;
+  var CONFIG = core.deriveConfig(window.location, window.CAMVIEW_CONFIG);
+  var REFRESH_MS = 3000;
+  var $ = function (id) { return document.getElementById(id); };
+  var pass = core.passThroughParams(location.search).toString();
+  var busy = false;
+  window.camviewList = { config: CONFIG, streams: null, lastError: null, refresh: refresh };
+
+  $('api-url').textContent = CONFIG.apiUrl;
+  $('link-json').href = CONFIG.apiUrl + '/streams';
+  $('link-health').href = CONFIG.apiUrl + '/health';
+  $('link-grid').href = '/static/grid.html' + (pass ? '?' + pass : '');
+  $('link-viewer').href = '/viewer' + (pass ? '?' + pass : '');
+
+  function cell(tr, label, content, cls) {
+    var td = document.createElement('td');
+    td.setAttribute('data-label', label);
+    if (cls) td.className = cls;
+    if (typeof content === 'string') td.textContent = content;
+    else if (content) td.appendChild(content);
+    tr.appendChild(td);
+    return td;
+  }
+
+  function render(streams) {
+    var rows = $('stream-rows');
+    rows.textContent = '';
+    streams.slice().sort(function (a, b) { return a.camera_id < b.camera_id ? -1 : 1; }).forEach(function (s) {
+      var tr = document.createElement('tr');
+      tr.setAttribute('data-camera', s.camera_id);
+      tr.setAttribute('data-state', s.state);
+      cell(tr, 'Camera', s.camera_id, 'cam');
+      var badge = document.createElement('span');
+      badge.className = 'badge';
+      badge.setAttribute('data-state', s.state);
+      badge.textContent = core.streamStateLabel(s.state);
+      cell(tr, 'State', badge);
+      cell(tr, 'Viewers', String(s.viewers || 0));
+      var seen = s.camera && s.camera.last_seen;
+      var td = cell(tr, 'Camera last seen', core.formatAgo(seen));
+      if (seen) td.title = seen;
+      var a = document.createElement('a');
+      a.className = 'btn primary';
+      a.href = core.viewerLink(s.camera_id, location.search);
+      a.textContent = 'Watch';
+      cell(tr, '', a);
+      rows.appendChild(tr);
+    });
+    $('streams').hidden = streams.length === 0;
+    $('empty').hidden = streams.length !== 0;
+  }
+
+  async function refresh() {
+    if (busy) return;
+    busy = true;
+    try {
+      var res = await fetch(CONFIG.apiUrl + '/streams', { headers: { accept: 'application/json' }, cache: 'no-store' });
+      var body = await res.json().catch(function () { return null; });
+      if (!res.ok || !body || !Array.isArray(body.streams)) {
+        throw new Error(body && body.code ? body.code + ': ' + body.message : 'HTTP ' + res.status);
+      }
+      window.camviewList.streams = body.streams;
+      window.camviewList.lastError = null;
+      render(body.streams);
+      $('list-error').hidden = true;
+      $('list-status').setAttribute('data-status', 'ok');
+      $('list-status').textContent = body.streams.length + ' stream(s) · updated ' + new Date().toLocaleTimeString();
+    } catch (e) {
+      var text = e instanceof TypeError ? 'The camview API at ' + CONFIG.apiUrl + ' cannot be reached; retrying' : 'The API answered with an error: ' + e.message;
+      window.camviewList.lastError = text;
+      $('list-error').textContent = text;
+      $('list-error').hidden = false;
+      $('list-status').setAttribute('data-status', 'error');
+      $('list-status').textContent = 'Not updated';
+    } finally {
+      busy = false;
+    }
+  }
+
+  $('refresh').addEventListener('click', refresh);
+  refresh();
+  setInterval(function () { if (!document.hidden) refresh(); }, REFRESH_MS);
+})();

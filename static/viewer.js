@@ -1,0 +1,572 @@
+// camview viewer: one camera over WebRTC, receive-only.
+// Flow: GET {apiUrl}/streams/{camera} -> WebSocket {signalingUrl} -> join {camera, sdpOffer}
+// -> answer -> trickle ICE both ways -> video. Never asks for the camera or microphone.
+// CONFIG: derived from location, overridable by window.CAMVIEW_CONFIG (set before this script)
+// and by the query parameters camera, api, signaling, token, embed, autostart.
+/* global CamviewCore */
+'use strict';
+
+var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
+
+(function () {
+  var core = CamviewCore;
+  var OPEN_TIMEOUT_MS = 10000;
+  var JOIN_TIMEOUT_MS = 20000;
+  var ICE_TIMEOUT_MS = 30000;
+  var DISCONNECTED_GRACE_MS = 15000;
+  var API_TIMEOUT_MS = 8000;
+
+  var $ = function (id) { return document.getElementById(id); };
+  var els = {
+    form: $('camera-form'), input: $('camera-input'), start: $('start'), stop: $('stop'),
+    stage: $('stage'), video: $('video'), overlay: $('overlay'), overlayText: $('overlay-text'),
+    status: $('status'), message: $('message'), embedCamera: $('embed-camera'), embedStart: $('embed-start'),
+    endpoints: $('endpoints'), linkList: $('link-list'),
+  };
+  var STEPS = ['api', 'signaling', 'ice', 'pc', 'video'];
+
+  // Everything about the current session; `gen` invalidates callbacks of torn-down attempts.
+  var S = {
+    running: false, gen: 0, retries: 0, ws: null, pc: null, iceServers: [],
+    phase: 'idle', viewerId: null, remoteSet: false, pendingRemote: [], pendingLocal: [], joinSent: false,
+    streamState: null, timers: {}, retryAt: null, prevSnap: null, firstFrame: false,
+  };
+
+  // What tests and curious people can read: window.camview.
+  var pub = {
+    config: CONFIG,
+    state: { status: 'idle', phase: 'idle', streamState: null, viewerId: null, retries: 0, lastError: null, steps: {} },
+    stats: null,
+    log: [],
+    get pc() { return S.pc; },
+    get ws() { return S.ws; },
+    start: function () { start(); },
+    stop: function () { stop(); },
+  };
+  window.camview = pub;
+  STEPS.forEach(function (s) { pub.state.steps[s] = 'idle'; });
+
+  function log(what, data) {
+    var line = { t: Math.round(performance.now()), what: what };
+    if (data !== undefined) line.data = data;
+    pub.log.push(line);
+    if (pub.log.length > 300) pub.log.shift();
+  }
+
+  // ---- UI helpers -------------------------------------------------------------------------
+  function setStep(name, state, detail) {
+    var li = $('state-' + name);
+    pub.state.steps[name] = state;
+    if (!li) return;
+    li.setAttribute('data-state', state);
+    li.querySelector('.detail').textContent = detail || '';
+  }
+
+  function resetSteps(from) {
+    var on = false;
+    STEPS.forEach(function (s) { if (s === from) on = true; if (on) setStep(s, 'idle', ''); });
+  }
+
+  var STATUS_TEXT = {
+    idle: 'Press Start Stream to watch.', connecting: 'Connecting…', playing: 'Playing',
+    stalled: 'Camera stalled', waiting: 'Waiting for the camera', reconnecting: 'Reconnecting…',
+    error: 'Stopped by an error', ended: 'Stream ended', stopped: 'Stopped',
+  };
+
+  function setStatus(status, text) {
+    pub.state.status = status;
+    els.status.setAttribute('data-status', status);
+    els.stage.setAttribute('data-status', status);
+    els.status.textContent = text || STATUS_TEXT[status] || status;
+    document.title = (CONFIG.cameraId ? CONFIG.cameraId + ' – ' : '') + 'camview viewer' + (status === 'playing' ? '' : ' (' + status + ')');
+  }
+
+  function showMessage(text, kind, code) {
+    els.message.textContent = text || '';
+    els.message.setAttribute('data-kind', kind || '');
+    els.message.setAttribute('data-code', code || '');
+    els.message.hidden = !text;
+    if (kind === 'error') pub.state.lastError = { code: code || null, text: text };
+  }
+
+  function setOverlay(text, spinning) {
+    els.overlayText.textContent = text || '';
+    els.overlay.hidden = !text;
+    els.overlay.classList.toggle('spinning', !!spinning);
+  }
+
+  function setStat(id, value, text) {
+    var el = $(id);
+    el.setAttribute('data-value', value === null || value === undefined ? '' : String(value));
+    el.textContent = value === null || value === undefined || value === '' ? '-' : text;
+  }
+
+  function renderStats(st) {
+    setStat('stat-resolution', st ? st.resolution : null, st && st.resolution);
+    setStat('stat-fps', st ? st.fps : null, st && st.fps + ' fps');
+    setStat('stat-bitrate', st ? st.bitrateKbps : null, st && st.bitrateKbps + ' kbps');
+    setStat('stat-lost', st ? st.packetsLost : null, st && String(st.packetsLost));
+    setStat('stat-rtt', st ? st.rttMs : null, st && st.rttMs + ' ms');
+    setStat('stat-frames', st ? st.framesDecoded : null, st && String(st.framesDecoded));
+    setStat('stat-codec', st ? st.codec : null, st && st.codec);
+  }
+
+  function renderStreamState() {
+    var s = S.streamState;
+    setStat('stat-stream', s, core.streamStateLabel(s));
+    pub.state.streamState = s;
+    if (!S.running) return;
+    var text = core.overlayForState(s);
+    if (text) setOverlay(text, true);
+    else if (S.firstFrame) setOverlay('');
+    if (s === 'stalled') setStatus('stalled');
+    else if (s === 'waiting_for_media' && !S.firstFrame) setStatus('waiting');
+    else if (S.firstFrame && pub.state.status !== 'reconnecting') setStatus('playing');
+  }
+
+  function setButtons() {
+    els.start.disabled = S.running;
+    els.stop.disabled = !S.running;
+    els.input.disabled = S.running;
+    els.embedStart.hidden = !CONFIG.embed || S.running;
+  }
+
+  function setPhase(p) {
+    S.phase = p;
+    pub.state.phase = p;
+  }
+
+  // ---- timers -----------------------------------------------------------------------------
+  function timer(name, ms, fn) {
+    clearTimer(name);
+    S.timers[name] = setTimeout(function () { delete S.timers[name]; fn(); }, ms);
+  }
+  function clearTimer(name) {
+    if (S.timers[name]) { clearTimeout(S.timers[name]); clearInterval(S.timers[name]); delete S.timers[name]; }
+  }
+  function clearTimers() { Object.keys(S.timers).forEach(clearTimer); }
+
+  // ---- session ----------------------------------------------------------------------------
+  function start() {
+    if (S.running) return;
+    var cam = (els.input.value || '').trim() || CONFIG.cameraId;
+    if (!cam) {
+      showMessage(core.uiText('no_camera'), 'info', 'no_camera');
+      els.input.focus();
+      return;
+    }
+    if (typeof RTCPeerConnection === 'undefined') {
+      showMessage(core.uiText('unsupported'), 'error', 'unsupported');
+      setStatus('error');
+      return;
+    }
+    if (cam !== CONFIG.cameraId) {
+      CONFIG.cameraId = cam;
+      try {
+        var q = new URLSearchParams(location.search);
+        q.set('camera', cam);
+        history.replaceState(null, '', location.pathname + '?' + q.toString());
+      } catch (e) { /* file:// or sandboxed: fine */ }
+    }
+    els.embedCamera.textContent = cam;
+    S.running = true;
+    S.retries = 0;
+    pub.state.retries = 0;
+    pub.state.lastError = null;
+    showMessage('');
+    setButtons();
+    log('start', cam);
+    connect();
+  }
+
+  function stop() {
+    if (!S.running && !S.ws && !S.pc) return;
+    log('stop');
+    sendLeave();
+    S.running = false;
+    teardown();
+    resetSteps('api');
+    setOverlay('');
+    showMessage('');
+    setStatus('stopped');
+    setButtons();
+  }
+
+  function sendLeave() {
+    if (S.ws && S.ws.readyState === WebSocket.OPEN && (S.phase === 'joining' || S.phase === 'joined')) {
+      try { S.ws.send(JSON.stringify({ type: 'leave' })); } catch (e) { /* closing anyway */ }
+    }
+  }
+
+  /** Closes the socket and the peer connection of the current attempt; later callbacks are ignored. */
+  function teardown() {
+    S.gen++;
+    clearTimers();
+    closePc();
+    if (S.ws) {
+      var ws = S.ws;
+      S.ws = null;
+      ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+      try { ws.close(1000, 'bye'); } catch (e) { /* already closed */ }
+    }
+    setPhase('idle');
+    S.viewerId = null;
+    pub.state.viewerId = null;
+  }
+
+  function closePc() {
+    clearTimer('stats');
+    clearTimer('ice');
+    clearTimer('disconnected');
+    if (S.pc) {
+      var pc = S.pc;
+      S.pc = null;
+      pc.onicecandidate = pc.ontrack = pc.oniceconnectionstatechange = pc.onconnectionstatechange = null;
+      try { pc.close(); } catch (e) { /* ignore */ }
+    }
+    S.remoteSet = false;
+    S.pendingRemote = [];
+    S.pendingLocal = [];
+    S.joinSent = false;
+    S.prevSnap = null;
+    S.firstFrame = false;
+    els.video.srcObject = null;
+  }
+
+  /**
+   * A failure. `info`: {text, code, retry}. With `retry` (and the viewer still running) a new
+   * attempt is scheduled with backoff; otherwise the session ends and the message stays.
+   */
+  function fail(info, endStatus) {
+    log('fail', { code: info.code, retry: !!info.retry });
+    if (!S.running) return;
+    if (info.retry) {
+      sendLeave();
+      teardown();
+      var delay = core.backoffDelay(S.retries, Math.random);
+      S.retries++;
+      pub.state.retries = S.retries;
+      S.retryAt = Date.now() + delay;
+      showMessage(info.text, 'error', info.code);
+      setStatus('reconnecting');
+      setOverlay(info.text, true);
+      var tick = function () {
+        var left = Math.max(0, Math.ceil((S.retryAt - Date.now()) / 1000));
+        setStatus('reconnecting', 'Reconnecting in ' + left + ' s (attempt ' + (S.retries + 1) + ')');
+      };
+      tick();
+      S.timers.countdown = setInterval(tick, 500);
+      timer('retry', delay, function () { clearTimer('countdown'); connect(); });
+      return;
+    }
+    if (endStatus !== 'ended') sendLeave();
+    S.running = false;
+    teardown();
+    showMessage(info.text, endStatus === 'ended' ? 'info' : 'error', info.code);
+    setOverlay(info.text, false);
+    setStatus(endStatus || 'error');
+    setButtons();
+  }
+
+  async function fetchJson(url) {
+    var ctl = typeof AbortController !== 'undefined' ? new AbortController() : null;
+    var t = ctl ? setTimeout(function () { ctl.abort(); }, API_TIMEOUT_MS) : null;
+    try {
+      var res = await fetch(url, { headers: { accept: 'application/json' }, cache: 'no-store', signal: ctl ? ctl.signal : undefined });
+      var body = null;
+      try { body = await res.json(); } catch (e) { body = null; }
+      return { status: res.status, body: body };
+    } catch (e) {
+      return { status: 0, body: null, error: String(e) };
+    } finally {
+      if (t) clearTimeout(t);
+    }
+  }
+
+  async function loadIceServers() {
+    if (Array.isArray(CONFIG.iceServers)) return CONFIG.iceServers;
+    var r = await fetchJson(CONFIG.apiUrl + '/ice-servers');
+    if (r.status === 200 && r.body && Array.isArray(r.body.iceServers)) {
+      return r.body.iceServers.filter(function (s) { return s && s.urls; });
+    }
+    log('ice-servers unavailable, using none', r.status);
+    return [];
+  }
+
+  async function connect() {
+    teardown();
+    var gen = S.gen;
+    setPhase('checking');
+    resetSteps('api');
+    setStatus(S.retries ? 'reconnecting' : 'connecting', S.retries ? 'Reconnecting…' : 'Connecting…');
+    var cam = CONFIG.cameraId;
+    setStep('api', 'working', 'GET /streams/' + cam);
+    var results = await Promise.all([fetchJson(CONFIG.apiUrl + '/streams/' + encodeURIComponent(cam)), loadIceServers()]);
+    if (gen !== S.gen || !S.running) return;
+    var check = core.describeStreamCheck(results[0].status, results[0].body, CONFIG.apiUrl);
+    S.iceServers = results[1];
+    if (!check.ok) {
+      setStep('api', 'failed', check.code === 'api_unreachable' ? 'unreachable' : results[0].status + ' ' + check.code);
+      fail(check);
+      return;
+    }
+    S.streamState = check.state;
+    setStep('api', 'ok', core.streamStateLabel(check.state) + ', ' + (check.stream.viewers || 0) + ' viewer(s)');
+    renderStreamState();
+    openSocket(gen);
+  }
+
+  function openSocket(gen) {
+    setPhase('signaling');
+    setStep('signaling', 'working', 'connecting');
+    var ws;
+    try {
+      ws = new WebSocket(CONFIG.signalingUrl);
+    } catch (e) {
+      setStep('signaling', 'failed', 'bad address');
+      fail({ text: core.uiText('signaling_unreachable', { url: CONFIG.signalingUrl }), code: 'signaling_unreachable', retry: false });
+      return;
+    }
+    S.ws = ws;
+    var opened = false;
+    timer('open', OPEN_TIMEOUT_MS, function () {
+      if (gen !== S.gen) return;
+      setStep('signaling', 'failed', 'timeout');
+      fail({ text: core.uiText('signaling_unreachable', { url: CONFIG.signalingUrl }), code: 'signaling_unreachable', retry: true });
+    });
+    ws.onopen = function () {
+      if (gen !== S.gen) return;
+      opened = true;
+      clearTimer('open');
+      setStep('signaling', 'ok', 'connected');
+      log('ws open');
+      startPeer(gen).catch(function (e) { peerError(gen, e); });
+    };
+    ws.onmessage = function (ev) {
+      if (gen !== S.gen) return;
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { log('bad frame', String(ev.data).slice(0, 100)); return; }
+      handleMessage(gen, msg);
+    };
+    ws.onclose = function (ev) {
+      if (gen !== S.gen) return;
+      log('ws close', { code: ev.code, reason: ev.reason });
+      setStep('signaling', 'failed', opened ? 'closed (' + ev.code + ')' : 'unreachable');
+      var key = opened ? 'signaling_closed' : 'signaling_unreachable';
+      fail({ text: core.uiText(key, { url: CONFIG.signalingUrl }), code: key, retry: true });
+    };
+  }
+
+  function peerError(gen, e) {
+    if (gen !== S.gen) return;
+    log('peer error', String(e));
+    setStep('pc', 'failed', String(e && e.name || e));
+    fail({ text: core.uiText('pc_failed', { message: String(e && e.message || e) }), code: 'pc_failed', retry: true });
+  }
+
+  function send(msg) {
+    if (S.ws && S.ws.readyState === WebSocket.OPEN) S.ws.send(JSON.stringify(msg));
+  }
+
+  function sendLocalCandidate(c) {
+    send({ type: 'ice', candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex });
+  }
+
+  /** New receive-only peer connection, offer, join. Used at connect and on `renegotiate`. */
+  async function startPeer(gen) {
+    closePc();
+    resetSteps('ice');
+    var pc = new RTCPeerConnection({ iceServers: S.iceServers });
+    S.pc = pc;
+    var tr = pc.addTransceiver('video', { direction: 'recvonly' });
+    try {
+      if (tr.setCodecPreferences && window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities) {
+        var caps = RTCRtpReceiver.getCapabilities('video');
+        if (caps && caps.codecs && caps.codecs.length) tr.setCodecPreferences(core.orderCodecs(caps.codecs));
+      }
+    } catch (e) { log('setCodecPreferences failed', String(e)); }
+
+    pc.onicecandidate = function (ev) {
+      if (gen !== S.gen || pc !== S.pc) return;
+      var c = ev.candidate;
+      if (!c || !c.candidate) return; // end of candidates: nothing to tell the server
+      var json = { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex };
+      if (S.joinSent) sendLocalCandidate(json);
+      else S.pendingLocal.push(json);
+    };
+    pc.ontrack = function (ev) {
+      if (gen !== S.gen || pc !== S.pc) return;
+      els.video.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
+      var p = els.video.play();
+      if (p && p.catch) p.catch(function (e) { log('play() refused', String(e)); });
+      setStep('video', 'working', 'track received, waiting for frames');
+    };
+    pc.oniceconnectionstatechange = function () {
+      if (gen !== S.gen || pc !== S.pc) return;
+      onIceState(gen, pc.iceConnectionState);
+    };
+    pc.onconnectionstatechange = function () {
+      if (gen !== S.gen || pc !== S.pc) return;
+      var st = pc.connectionState;
+      log('pc', st);
+      var map = { new: 'idle', connecting: 'working', connected: 'ok', disconnected: 'working', failed: 'failed', closed: 'idle' };
+      setStep('pc', map[st] || 'working', st);
+    };
+
+    setStep('pc', 'working', 'creating offer');
+    var offer = await pc.createOffer();
+    if (gen !== S.gen || pc !== S.pc) return;
+    await pc.setLocalDescription(offer);
+    if (gen !== S.gen || pc !== S.pc) return;
+    var join = { type: 'join', camera: CONFIG.cameraId, sdpOffer: pc.localDescription.sdp };
+    if (CONFIG.token) join.token = CONFIG.token;
+    send(join);
+    S.joinSent = true;
+    setPhase('joining');
+    setStep('pc', 'working', 'offer sent, waiting for the answer');
+    log('join sent');
+    S.pendingLocal.splice(0).forEach(sendLocalCandidate);
+    timer('join', JOIN_TIMEOUT_MS, function () {
+      if (gen !== S.gen) return;
+      setStep('pc', 'failed', 'no answer');
+      fail({ text: core.uiText('join_timeout'), code: 'join_timeout', retry: true });
+    });
+    S.timers.stats = setInterval(function () { pollStats(gen, pc); }, 1000);
+  }
+
+  function onIceState(gen, st) {
+    log('ice', st);
+    clearTimer('disconnected');
+    if (st === 'checking') setStep('ice', 'working', 'checking');
+    else if (st === 'connected' || st === 'completed') {
+      clearTimer('ice');
+      setStep('ice', 'ok', st);
+      S.retries = 0;
+      pub.state.retries = 0;
+      if (els.message.getAttribute('data-kind') === 'error') showMessage('');
+    } else if (st === 'disconnected') {
+      setStep('ice', 'working', 'disconnected, waiting');
+      timer('disconnected', DISCONNECTED_GRACE_MS, function () {
+        if (gen !== S.gen) return;
+        setStep('ice', 'failed', 'disconnected');
+        fail({ text: core.uiText('ice_failed'), code: 'ice_failed', retry: true });
+      });
+    } else if (st === 'failed') {
+      setStep('ice', 'failed', 'failed');
+      fail({ text: core.uiText('ice_failed'), code: 'ice_failed', retry: true });
+    }
+  }
+
+  function handleMessage(gen, msg) {
+    log('recv', msg.type);
+    switch (msg.type) {
+      case 'answer': return onAnswer(gen, msg);
+      case 'ice': return onRemoteCandidate(msg);
+      case 'streamState':
+        S.streamState = msg.state;
+        renderStreamState();
+        return;
+      case 'streamEnded':
+        setStep('api', 'failed', 'stream stopped');
+        fail({ text: core.uiText('ended'), code: 'stream_ended', retry: false }, 'ended');
+        return;
+      case 'renegotiate':
+        setStep('pc', 'working', 'server asked to renegotiate');
+        setPhase('renegotiating');
+        startPeer(gen).catch(function (e) { peerError(gen, e); });
+        return;
+      case 'error': {
+        var d = core.describeSignalingError(msg.code, msg.message, S.phase === 'joined' ? 'joined' : 'joining');
+        if (d.fatal) {
+          if (S.phase === 'joining') setStep('pc', 'failed', msg.code);
+          fail(d);
+        } else {
+          showMessage(d.text, 'warning', d.code);
+        }
+        return;
+      }
+      default:
+        log('unknown message type', msg.type);
+    }
+  }
+
+  async function onAnswer(gen, msg) {
+    if (S.phase !== 'joining' || !S.pc) { log('unexpected answer'); return; }
+    clearTimer('join');
+    var pc = S.pc;
+    S.viewerId = msg.viewerId || null;
+    pub.state.viewerId = S.viewerId;
+    setPhase('joined');
+    try {
+      await pc.setRemoteDescription({ type: 'answer', sdp: msg.sdpAnswer });
+    } catch (e) {
+      if (gen !== S.gen || pc !== S.pc) return;
+      setStep('pc', 'failed', 'bad answer');
+      fail({ text: core.uiText('pc_failed', { message: String(e && e.message || e) }), code: 'bad_answer', retry: true });
+      return;
+    }
+    if (gen !== S.gen || pc !== S.pc) return;
+    S.remoteSet = true;
+    setStep('pc', 'working', 'answer applied');
+    if (pub.state.steps.ice === 'idle') setStep('ice', 'working', 'gathering');
+    S.pendingRemote.splice(0).forEach(addRemote);
+    timer('ice', ICE_TIMEOUT_MS, function () {
+      if (gen !== S.gen) return;
+      setStep('ice', 'failed', 'timeout');
+      fail({ text: core.uiText('ice_timeout'), code: 'ice_timeout', retry: true });
+    });
+  }
+
+  function onRemoteCandidate(msg) {
+    var c = { candidate: msg.candidate || '', sdpMid: msg.sdpMid, sdpMLineIndex: msg.sdpMLineIndex };
+    if (c.sdpMid === null || c.sdpMid === undefined) delete c.sdpMid;
+    if (c.sdpMLineIndex === null || c.sdpMLineIndex === undefined) { if (c.sdpMid === undefined) c.sdpMLineIndex = 0; else delete c.sdpMLineIndex; }
+    if (!S.remoteSet) S.pendingRemote.push(c);
+    else addRemote(c);
+  }
+
+  function addRemote(c) {
+    if (!S.pc) return;
+    S.pc.addIceCandidate(c).catch(function (e) { log('addIceCandidate failed', String(e)); });
+  }
+
+  async function pollStats(gen, pc) {
+    if (gen !== S.gen || pc !== S.pc) return;
+    var report;
+    try { report = await pc.getStats(); } catch (e) { return; }
+    if (gen !== S.gen || pc !== S.pc) return;
+    var snap = core.snapshot(report.values(), performance.now());
+    var st = core.computeStats(S.prevSnap, snap);
+    S.prevSnap = snap;
+    pub.stats = st;
+    renderStats(st);
+    if (st.framesDecoded > 0 && !S.firstFrame) {
+      S.firstFrame = true;
+      log('first frame');
+    }
+    if (S.firstFrame) {
+      var w = els.video.videoWidth, h = els.video.videoHeight;
+      setStep('video', 'ok', (st.resolution || (w + 'x' + h)) + (st.fps !== null ? ', ' + st.fps + ' fps' : ''));
+      if (S.streamState !== 'stalled' && pub.state.status !== 'playing') {
+        if (S.streamState === 'waiting_for_media') S.streamState = 'live'; // frames prove it
+        renderStreamState();
+        setStatus('playing');
+      }
+    }
+  }
+
+  // ---- wiring -----------------------------------------------------------------------------
+  els.input.value = CONFIG.cameraId;
+  els.embedCamera.textContent = CONFIG.cameraId || 'no camera';
+  els.endpoints.textContent = 'API ' + CONFIG.apiUrl + ' · signaling ' + CONFIG.signalingUrl;
+  els.linkList.href = '/' + (core.passThroughParams(location.search).toString() ? '?' + core.passThroughParams(location.search).toString() : '');
+  if (CONFIG.embed) document.body.classList.add('embed');
+  els.form.addEventListener('submit', function (e) { e.preventDefault(); start(); });
+  els.stop.addEventListener('click', stop);
+  els.embedStart.addEventListener('click', start);
+  window.addEventListener('pagehide', function () { if (S.running) { sendLeave(); S.running = false; teardown(); } });
+  renderStats(null);
+  setStatus('idle', CONFIG.cameraId ? STATUS_TEXT.idle : core.uiText('no_camera'));
+  setButtons();
+  if (CONFIG.autostart && CONFIG.cameraId) start();
+})();
