@@ -1,1 +1,18 @@
-//! placeholder
+//! camview REST API: streams, viewers, health, the camera keepalive channel, ICE servers
+//! for browsers and the viewer pages. `main.rs` only reads the settings and runs
+//! [`startup::Application`].
+
+#![forbid(unsafe_code)]
+
+pub mod configuration;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod ice;
+mod redis_deps;
+pub mod request_span;
+pub mod routes;
+pub mod startup;
+
+pub use configuration::Settings;
+pub use startup::{Application, Deps};

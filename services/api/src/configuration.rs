@@ -1,0 +1,279 @@
+//! Settings of the API, read once from the environment and validated at start.
+//!
+//! Invariant: every bad value is reported as a [`ConfigError`] naming its variable; nothing
+//! is read from the current directory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use camview_common::config::{ConfigError, Reader, RedisConfig, Source};
+use camview_common::telemetry::LogFormat;
+
+/// STUN server offered to browsers when `STUN_SERVERS` is unset (`none` offers none).
+pub const DEFAULT_STUN_SERVER: &str = "stun:stun.l.google.com:19302";
+
+/// Everything `camview-api` needs to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `API_SERVER_HOST` (0.0.0.0).
+    pub host: String,
+    /// `API_SERVER_PORT` (8080); 0 picks a free port.
+    pub port: u16,
+    /// `REDIS_URL` + `REDIS_KEY_PREFIX`; None runs in single-process mode.
+    pub redis: Option<RedisConfig>,
+    /// `REDIS_KEY_PREFIX` (used for in-process mode too, only for symmetry).
+    pub key_prefix: String,
+    /// `BUS_REQUEST_TIMEOUT_MS` (5000): how long to wait for the media-controller.
+    pub bus_request_timeout: Duration,
+    /// `CAMERA_KEEPALIVE_SECONDS` (5): how often cameras should call keepalive.
+    pub camera_keepalive_seconds: u32,
+    /// `CONTROLLER_HEARTBEAT_MAX_AGE_SECONDS` (15): an older heartbeat counts as missing.
+    pub controller_heartbeat_max_age: Duration,
+    pub ice: IceSettings,
+    /// `STATIC_DIR`: serve the viewer pages from disk instead of the embedded copy.
+    pub static_dir: Option<PathBuf>,
+    /// `LOG_FORMAT` (pretty).
+    pub log_format: LogFormat,
+}
+
+/// ICE servers handed to browsers by `GET /ice-servers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceSettings {
+    /// `STUN_SERVERS`, comma-separated.
+    pub stun_servers: Vec<String>,
+    /// `TURN_URLS` + `TURN_SECRET` + `TURN_TTL_SECONDS`, all or nothing.
+    pub turn: Option<TurnSettings>,
+}
+
+/// TURN REST API (ephemeral credentials) settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TurnSettings {
+    pub urls: Vec<String>,
+    pub secret: String,
+    pub ttl: Duration,
+}
+
+impl std::fmt::Debug for TurnSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnSettings")
+            .field("urls", &self.urls)
+            .field("secret", &"<redacted>")
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&camview_common::config::Env)
+    }
+
+    /// Reads any [`Source`] (a map in tests).
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        let r = Reader::new(source);
+        let host = r.string("API_SERVER_HOST", "0.0.0.0");
+        if host.parse::<std::net::IpAddr>().is_err()
+            && !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            return Err(ConfigError::new(
+                "API_SERVER_HOST",
+                &host,
+                "expected an IP address or a host name",
+            ));
+        }
+        let port = r.parse::<u16>("API_SERVER_PORT", 8080)?;
+        let redis = match r.raw("REDIS_URL") {
+            Some(_) => Some(RedisConfig::from_reader(&r)?),
+            None => None,
+        };
+        let key_prefix = r.string("REDIS_KEY_PREFIX", camview_proto::keys::DEFAULT_PREFIX);
+        let timeout_ms = r.ranged::<u64>("BUS_REQUEST_TIMEOUT_MS", 5000, 10, 600_000)?;
+        let camera_keepalive_seconds = r.ranged::<u32>("CAMERA_KEEPALIVE_SECONDS", 5, 1, 3600)?;
+        let max_age = r.ranged::<u64>("CONTROLLER_HEARTBEAT_MAX_AGE_SECONDS", 15, 1, 3600)?;
+        let static_dir = r.raw("STATIC_DIR").map(PathBuf::from);
+        if let Some(dir) = &static_dir {
+            if !dir.is_dir() {
+                return Err(ConfigError::new(
+                    "STATIC_DIR",
+                    &dir.display().to_string(),
+                    "is not a directory",
+                ));
+            }
+        }
+        let log_format = r.parse::<LogFormat>("LOG_FORMAT", LogFormat::Pretty)?;
+        Ok(Self {
+            host,
+            port,
+            redis,
+            key_prefix,
+            bus_request_timeout: Duration::from_millis(timeout_ms),
+            camera_keepalive_seconds,
+            controller_heartbeat_max_age: Duration::from_secs(max_age),
+            ice: IceSettings::from_reader(&r)?,
+            static_dir,
+            log_format,
+        })
+    }
+
+    /// `host:port` to bind.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+impl IceSettings {
+    fn from_reader(r: &Reader<'_>) -> Result<Self, ConfigError> {
+        let stun_servers = match r.raw("STUN_SERVERS") {
+            None => vec![DEFAULT_STUN_SERVER.to_owned()],
+            Some(v) if v.eq_ignore_ascii_case("none") => vec![],
+            Some(_) => r.list("STUN_SERVERS"),
+        };
+        for url in &stun_servers {
+            if !(url.starts_with("stun:") || url.starts_with("stuns:")) {
+                return Err(ConfigError::new(
+                    "STUN_SERVERS",
+                    url,
+                    "each entry must start with stun: or stuns:",
+                ));
+            }
+        }
+        let urls = r.list("TURN_URLS");
+        for url in &urls {
+            if !(url.starts_with("turn:") || url.starts_with("turns:")) {
+                return Err(ConfigError::new(
+                    "TURN_URLS",
+                    url,
+                    "each entry must start with turn: or turns:",
+                ));
+            }
+        }
+        let secret = r.raw("TURN_SECRET");
+        let ttl = r.ranged::<u64>("TURN_TTL_SECONDS", 86_400, 60, 30 * 86_400)?;
+        let turn = match (urls.is_empty(), secret) {
+            (true, None) => None,
+            (false, Some(secret)) => Some(TurnSettings {
+                urls,
+                secret,
+                ttl: Duration::from_secs(ttl),
+            }),
+            (false, None) => {
+                return Err(ConfigError::new(
+                    "TURN_SECRET",
+                    "",
+                    "must be set when TURN_URLS is set",
+                ))
+            }
+            (true, Some(_)) => {
+                return Err(ConfigError::new(
+                    "TURN_URLS",
+                    "",
+                    "must be set when TURN_SECRET is set",
+                ))
+            }
+        };
+        Ok(Self { stun_servers, turn })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_source(&map)
+    }
+
+    #[test]
+    fn defaults_match_the_original_system() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.address(), "0.0.0.0:8080");
+        assert_eq!(s.redis, None);
+        assert_eq!(s.bus_request_timeout, Duration::from_millis(5000));
+        assert_eq!(s.camera_keepalive_seconds, 5);
+        assert_eq!(s.ice.stun_servers, [DEFAULT_STUN_SERVER]);
+        assert_eq!(s.ice.turn, None);
+        assert_eq!(s.static_dir, None);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (name, value) in [
+            ("API_SERVER_PORT", "eighty"),
+            ("API_SERVER_HOST", "not a host!"),
+            ("REDIS_URL", "http://localhost"),
+            ("BUS_REQUEST_TIMEOUT_MS", "0"),
+            ("CAMERA_KEEPALIVE_SECONDS", "-1"),
+            ("CONTROLLER_HEARTBEAT_MAX_AGE_SECONDS", "x"),
+            ("STUN_SERVERS", "http://x"),
+            ("TURN_URLS", "stun:x"),
+            ("TURN_TTL_SECONDS", "1"),
+            ("STATIC_DIR", "/definitely/not/here"),
+            ("LOG_FORMAT", "xml"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err();
+            assert_eq!(err.name, name, "{err}");
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn turn_needs_both_urls_and_secret() {
+        assert_eq!(
+            settings(&[("TURN_URLS", "turn:a:3478")]).unwrap_err().name,
+            "TURN_SECRET"
+        );
+        assert_eq!(
+            settings(&[("TURN_SECRET", "s")]).unwrap_err().name,
+            "TURN_URLS"
+        );
+        let s = settings(&[
+            ("TURN_URLS", "turn:a:3478,turns:b:5349"),
+            ("TURN_SECRET", "s"),
+            ("TURN_TTL_SECONDS", "600"),
+        ])
+        .unwrap();
+        let turn = s.ice.turn.unwrap();
+        assert_eq!(turn.urls, ["turn:a:3478", "turns:b:5349"]);
+        assert_eq!(turn.ttl, Duration::from_secs(600));
+        assert!(
+            !format!("{turn:?}").contains("\"s\""),
+            "the secret must not be printed"
+        );
+    }
+
+    #[test]
+    fn stun_servers_can_be_replaced_or_disabled() {
+        assert_eq!(
+            settings(&[("STUN_SERVERS", "stun:a:1, stun:b:2")])
+                .unwrap()
+                .ice
+                .stun_servers,
+            ["stun:a:1", "stun:b:2"]
+        );
+        assert!(settings(&[("STUN_SERVERS", "none")])
+            .unwrap()
+            .ice
+            .stun_servers
+            .is_empty());
+    }
+
+    #[test]
+    fn redis_is_used_only_when_redis_url_is_set() {
+        let s = settings(&[("REDIS_URL", "redis://r:6379"), ("REDIS_KEY_PREFIX", "t:")]).unwrap();
+        assert_eq!(
+            s.redis,
+            Some(RedisConfig {
+                url: "redis://r:6379".into(),
+                prefix: "t:".into()
+            })
+        );
+    }
+}

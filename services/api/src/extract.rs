@@ -1,0 +1,149 @@
+//! Request extractors that fail with [`ApiError`], so every rejection has the JSON error body.
+//!
+//! Invariants: a body is never buffered past [`BODY_LIMIT`]; an empty body is "no body"
+//! whatever its content type; a non-empty body must be declared as JSON.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::domain::CameraId;
+use crate::error::ApiError;
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// An optional JSON body: `None` when the request has no body.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("<not text>").to_owned());
+        let declared_length = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared_length.is_some_and(|n| n > BODY_LIMIT as u64) {
+                return Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT });
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::Payload(e.to_string()))?;
+                if body.len() + chunk.len() > BODY_LIMIT {
+                    return Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJson(None));
+            }
+            match content_type {
+                Some(ct) if is_json(&ct) => {}
+                Some(ct) => return Err(ApiError::UnsupportedMediaType(ct)),
+                None => return Err(ApiError::UnsupportedMediaType(String::new())),
+            }
+            parse_json(&body).map(|v| OptionalJson(Some(v)))
+        })
+    }
+}
+
+/// `application/json`, `application/*+json`, with or without parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Syntax errors are `invalid_json` (400); JSON of the wrong shape, including anything
+/// but an object at the top level, is `invalid_body` (422).
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ApiError::InvalidBody("expected a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::InvalidBody(e.to_string()))
+}
+
+/// The `{camera_id}` path segment, validated.
+#[derive(Debug)]
+pub struct CameraPath(pub CameraId);
+
+impl FromRequest for CameraPath {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let raw = req.match_info().get("camera_id").unwrap_or("");
+        std::future::ready(CameraId::parse(raw).map(CameraPath).map_err(|reason| {
+            ApiError::InvalidCameraId {
+                id: truncate(raw),
+                reason,
+            }
+        }))
+    }
+}
+
+/// Keeps error messages short when a client sends a huge id.
+fn truncate(raw: &str) -> String {
+    raw.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camview_proto::rest::StartStreamRequest;
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/x-www-form-urlencoded"));
+    }
+
+    #[test]
+    fn syntax_errors_and_shape_errors_get_different_codes() {
+        assert!(matches!(
+            parse_json::<StartStreamRequest>(b"{"),
+            Err(ApiError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            parse_json::<StartStreamRequest>(b"{\"max_bandwidth\": \"lots\"}"),
+            Err(ApiError::InvalidBody(_))
+        ));
+        assert!(matches!(
+            parse_json::<StartStreamRequest>(b"{\"max_bandwidth\": -1}"),
+            Err(ApiError::InvalidBody(_))
+        ));
+        assert!(matches!(
+            parse_json::<StartStreamRequest>(b"[1]"),
+            Err(ApiError::InvalidBody(_))
+        ));
+        assert!(matches!(
+            parse_json::<StartStreamRequest>(b"{\"speed\": 1}"),
+            Err(ApiError::InvalidBody(_))
+        ));
+    }
+}

@@ -1,0 +1,14 @@
+//! `/ice-servers`: the `iceServers` a browser passes to `RTCPeerConnection`.
+
+use actix_web::{web, HttpResponse};
+
+use crate::ice::ice_servers;
+use crate::startup::AppState;
+
+/// `GET /ice-servers`. TURN credentials are fresh on every call; never cache the answer.
+pub async fn get_ice_servers(state: web::Data<AppState>) -> HttpResponse {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(ice_servers(&state.ice, now))
+}

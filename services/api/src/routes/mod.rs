@@ -1,0 +1,8 @@
+//! HTTP handlers, one file per resource.
+
+pub mod cameras;
+pub mod health;
+pub mod ice_servers;
+pub mod pages;
+pub mod streams;
+pub mod viewers;

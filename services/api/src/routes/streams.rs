@@ -1,0 +1,119 @@
+//! `/streams`: list, show, start and stop camera streams.
+
+use actix_web::{web, HttpResponse};
+use camview_common::Registry;
+use camview_proto::bus::{Message, StartStream, StopStream};
+use camview_proto::rest::{StartStreamRequest, StopStreamResponse, StreamList, StreamView};
+use camview_proto::stream::StreamRecord;
+use camview_proto::ErrorCode;
+
+use crate::domain::bandwidth_from_request;
+use crate::error::ApiError;
+use crate::extract::{CameraPath, OptionalJson};
+use crate::startup::AppState;
+
+/// A registry record with its viewer count and the camera's last keepalive.
+#[tracing::instrument(skip_all, fields(camera_id = %record.camera_id))]
+pub async fn stream_view(
+    registry: &dyn Registry,
+    record: StreamRecord,
+) -> Result<StreamView, ApiError> {
+    let viewers = registry.viewer_count(&record.camera_id).await?;
+    let camera = registry.get_camera_status(&record.camera_id).await?;
+    Ok(StreamView::new(record, viewers, camera))
+}
+
+/// `GET /streams`.
+#[tracing::instrument(skip_all)]
+pub async fn list_streams(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let records = state.registry.list_streams().await?;
+    let mut streams = Vec::with_capacity(records.len());
+    for record in records {
+        streams.push(stream_view(state.registry.as_ref(), record).await?);
+    }
+    Ok(HttpResponse::Ok().json(StreamList {
+        count: streams.len(),
+        streams,
+    }))
+}
+
+/// `GET /streams/{camera_id}`.
+#[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
+pub async fn get_stream(
+    state: web::Data<AppState>,
+    camera: CameraPath,
+) -> Result<HttpResponse, ApiError> {
+    let record = state
+        .registry
+        .get_stream(camera.0.as_str())
+        .await?
+        .ok_or_else(|| ApiError::StreamNotFound(camera.0.to_string()))?;
+    Ok(HttpResponse::Ok().json(stream_view(state.registry.as_ref(), record).await?))
+}
+
+/// `POST /streams/{camera_id}/start`, body optional. Idempotent: starting a started stream
+/// answers 200 with the stream unchanged, exactly like the first start.
+#[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
+pub async fn start_stream(
+    state: web::Data<AppState>,
+    camera: CameraPath,
+    body: OptionalJson<StartStreamRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let bandwidth = bandwidth_from_request(&body.0.unwrap_or_default())?;
+    let command = Message::StartStream(StartStream {
+        camera_id: camera.0.to_string(),
+        bandwidth,
+    });
+    match state
+        .bus
+        .request(command, state.bus_request_timeout)
+        .await?
+    {
+        Message::StreamStarted(started) => {
+            tracing::info!(created = started.created, "stream started");
+            Ok(
+                HttpResponse::Ok()
+                    .json(stream_view(state.registry.as_ref(), started.stream).await?),
+            )
+        }
+        Message::Failed(body) => Err(ApiError::Controller(body)),
+        other => Err(ApiError::UnexpectedReply(other.kind())),
+    }
+}
+
+/// `POST /streams/{camera_id}/stop`: 404 for a stream that is not started.
+#[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
+pub async fn stop_stream(
+    state: web::Data<AppState>,
+    camera: CameraPath,
+) -> Result<HttpResponse, ApiError> {
+    let camera_id = camera.0.to_string();
+    if state.registry.get_stream(&camera_id).await?.is_none() {
+        return Err(ApiError::StreamNotFound(camera_id));
+    }
+    let command = Message::StopStream(StopStream {
+        camera_id: camera_id.clone(),
+    });
+    match state
+        .bus
+        .request(command, state.bus_request_timeout)
+        .await?
+    {
+        Message::StreamStopped(stopped) => {
+            tracing::info!(
+                viewers_released = stopped.viewers_released,
+                "stream stopped"
+            );
+            Ok(HttpResponse::Ok().json(StopStreamResponse {
+                camera_id: stopped.camera_id,
+                stopped: true,
+                viewers_released: stopped.viewers_released,
+            }))
+        }
+        Message::Failed(body) if body.code == ErrorCode::StreamNotFound => {
+            Err(ApiError::StreamNotFound(camera_id))
+        }
+        Message::Failed(body) => Err(ApiError::Controller(body)),
+        other => Err(ApiError::UnexpectedReply(other.kind())),
+    }
+}

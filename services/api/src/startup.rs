@@ -1,0 +1,178 @@
+//! Wiring: dependencies, the actix app, and the server bound to its own listener.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer, Resource};
+use anyhow::Context;
+use camview_common::bus::memory::MemoryBus;
+use camview_common::registry::memory::MemoryRegistry;
+use camview_common::{Bus, BusClient, BusError, Registry};
+
+use crate::configuration::{IceSettings, Settings};
+use crate::error::{method_not_allowed, not_found};
+pub use crate::redis_deps::redis_backend;
+use crate::request_span::request_span;
+use crate::routes::{cameras, health, ice_servers, pages, streams, viewers};
+
+/// What the API talks to. Inject in-process implementations for the all-in-one binary.
+#[derive(Clone)]
+pub struct Deps {
+    pub registry: Arc<dyn Registry>,
+    /// A started client; whoever started it must keep draining its events receiver
+    /// ([`Deps::start`] does).
+    pub bus: Arc<BusClient>,
+}
+
+impl Deps {
+    /// Starts a [`BusClient`] on `bus` under a fresh `api-<uuid>` instance id, and drains
+    /// the envelopes that are not replies (late replies after a timeout) in the background.
+    pub async fn start(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<Self, BusError> {
+        let instance_id = format!("api-{}", uuid::Uuid::new_v4());
+        let (client, mut events) = BusClient::start(bus, instance_id.clone()).await?;
+        tokio::spawn(async move {
+            while let Some(envelope) = events.recv().await {
+                tracing::debug!(
+                    kind = envelope.message.kind(),
+                    "ignoring a bus message that answers no pending request"
+                );
+            }
+        });
+        tracing::info!(instance_id, "bus client started");
+        Ok(Self {
+            registry,
+            bus: client,
+        })
+    }
+
+    /// In-process bus and registry: single-process mode, nothing is shared.
+    pub async fn in_process() -> Result<Self, BusError> {
+        Self::start(Arc::new(MemoryBus::new()), Arc::new(MemoryRegistry::new())).await
+    }
+
+    /// Redis when `REDIS_URL` is set, else in-process with a loud warning.
+    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        match &settings.redis {
+            Some(redis) => crate::redis_deps::connect(redis).await,
+            None => {
+                tracing::warn!(
+                    "REDIS_URL is not set: SINGLE-PROCESS MODE with an in-process bus and registry. \
+                     Streams can only be started if a media-controller runs in this same process; \
+                     set REDIS_URL to share state with the other services."
+                );
+                Ok(Self::in_process().await?)
+            }
+        }
+    }
+}
+
+/// What every handler can read.
+pub struct AppState {
+    pub registry: Arc<dyn Registry>,
+    pub bus: Arc<BusClient>,
+    pub bus_request_timeout: Duration,
+    pub camera_keepalive_seconds: u32,
+    pub controller_heartbeat_max_age: Duration,
+    pub ice: IceSettings,
+    pub static_dir: Option<PathBuf>,
+}
+
+/// The API server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `settings.address()` (port 0 picks a free one) and builds the server on `deps`.
+    pub async fn build(settings: Settings, deps: Deps) -> anyhow::Result<Self> {
+        let address = settings.address();
+        let listener = TcpListener::bind(&address)
+            .with_context(|| format!("binding API_SERVER_HOST:API_SERVER_PORT = {address}"))?;
+        let port = listener
+            .local_addr()
+            .context("reading the bound address")?
+            .port();
+        let state = web::Data::new(AppState {
+            registry: deps.registry,
+            bus: deps.bus,
+            bus_request_timeout: settings.bus_request_timeout,
+            camera_keepalive_seconds: settings.camera_keepalive_seconds,
+            controller_heartbeat_max_age: settings.controller_heartbeat_max_age,
+            ice: settings.ice,
+            static_dir: settings.static_dir,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(cors())
+                .wrap(from_fn(request_span))
+                .service(resource("/").route(web::get().to(pages::index)))
+                .service(resource("/viewer").route(web::get().to(pages::viewer)))
+                .service(resource("/static/{path:.*}").route(web::get().to(pages::asset)))
+                .service(resource("/health").route(web::get().to(health::health)))
+                .service(
+                    resource("/ice-servers").route(web::get().to(ice_servers::get_ice_servers)),
+                )
+                .service(resource("/streams").route(web::get().to(streams::list_streams)))
+                .service(resource("/streams/{camera_id}").route(web::get().to(streams::get_stream)))
+                .service(
+                    resource("/streams/{camera_id}/start")
+                        .route(web::post().to(streams::start_stream)),
+                )
+                .service(
+                    resource("/streams/{camera_id}/stop")
+                        .route(web::post().to(streams::stop_stream)),
+                )
+                .service(resource("/viewers").route(web::get().to(viewers::list_viewers)))
+                .service(
+                    resource("/viewers/{camera_id}").route(web::get().to(viewers::stream_viewers)),
+                )
+                .service(
+                    resource("/cameras/{camera_id}/keepalive")
+                        .route(web::post().to(cameras::keepalive)),
+                )
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)
+        .with_context(|| format!("listening on {address}"))?
+        .run();
+        tracing::info!(%address, port, "camview-api listening");
+        Ok(Self { port, server })
+    }
+
+    /// Reads the environment's choice of bus and registry ([`Deps::from_settings`]), then builds.
+    pub async fn build_from_settings(settings: Settings) -> anyhow::Result<Self> {
+        let deps = Deps::from_settings(&settings).await?;
+        Self::build(settings, deps).await
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// A resource whose other methods answer 405 with the JSON error body.
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// GET and POST from any origin: the viewer page may be served from elsewhere.
+fn cors() -> Cors {
+    Cors::default()
+        .allow_any_origin()
+        .allowed_methods(["GET", "POST"])
+        .allow_any_header()
+        .max_age(3600)
+}

@@ -1,0 +1,75 @@
+use serde_json::json;
+
+use crate::helpers::{ok_json, spawn_app};
+use crate::responder::RTP_HOST;
+
+#[tokio::test]
+async fn keepalive_answers_null_rtp_for_a_camera_without_a_stream() {
+    let app = spawn_app().await;
+    let answer = ok_json(app.post("/cameras/cam9/keepalive").await).await;
+    assert_eq!(
+        answer,
+        json!({"rtp": null, "keepalive_interval_seconds": 5})
+    );
+}
+
+#[tokio::test]
+async fn keepalive_returns_the_target_after_start_and_null_after_stop() {
+    let app = spawn_app().await;
+    let stream = ok_json(
+        app.post_json("/streams/cam1/start", &json!({"max_bandwidth": 2000}))
+            .await,
+    )
+    .await;
+
+    let answer = ok_json(
+        app.post_json(
+            "/cameras/cam1/keepalive",
+            &json!({"stats": {"sending": false}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        answer["rtp"],
+        json!({"host": RTP_HOST, "port": stream["rtp"]["port"], "codec": "H264", "payload_type": 96, "max_bandwidth": 2000})
+    );
+    assert_eq!(answer["keepalive_interval_seconds"], 5);
+
+    ok_json(app.stop("cam1").await).await;
+    let answer = ok_json(app.post("/cameras/cam1/keepalive").await).await;
+    assert_eq!(answer["rtp"], json!(null));
+}
+
+#[tokio::test]
+async fn keepalive_stats_show_in_the_stream() {
+    let app = spawn_app().await;
+    ok_json(app.start("cam2").await).await;
+    let stats = json!({"sending": true, "packets_sent": 1200, "bytes_sent": 1_500_000, "frames_sent": 300, "bitrate_kbps": 1850.5, "target": "192.0.2.10:40000"});
+    ok_json(
+        app.post_json("/cameras/cam2/keepalive", &json!({ "stats": stats }))
+            .await,
+    )
+    .await;
+
+    let stream = ok_json(app.get("/streams/cam2").await).await;
+    assert_eq!(stream["camera"]["stats"], stats);
+    let last_seen = stream["camera"]["last_seen"].as_str().expect("last_seen");
+    assert!(
+        camview_common::clock::parse_rfc3339(last_seen).is_some(),
+        "{last_seen}"
+    );
+    let list = ok_json(app.get("/streams").await).await;
+    assert_eq!(list["streams"][0]["camera"]["stats"], stats);
+}
+
+#[tokio::test]
+async fn keepalive_interval_comes_from_the_configuration() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![("CAMERA_KEEPALIVE_SECONDS", "9".into())],
+        ..Default::default()
+    })
+    .await;
+    let answer = ok_json(app.post("/cameras/cam/keepalive").await).await;
+    assert_eq!(answer["keepalive_interval_seconds"], 9);
+}

@@ -1,0 +1,13 @@
+//! Integration tests of camview-api: the real app on port 0, a real Redis, and a
+//! stand-in media-controller on the real bus.
+
+mod bad_input;
+mod config;
+mod health;
+mod helpers;
+mod in_process;
+mod keepalive;
+mod misc;
+mod responder;
+mod streams;
+mod viewers;

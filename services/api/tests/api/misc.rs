@@ -1,0 +1,138 @@
+//! ICE servers, the viewer pages and CORS.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{ok_json, spawn_app, spawn_app_with, Options};
+
+#[tokio::test]
+async fn ice_servers_lists_the_stun_servers_as_one_entry() {
+    let app = spawn_app().await;
+    let body = ok_json(app.get("/ice-servers").await).await;
+    assert_eq!(
+        body,
+        json!({"iceServers": [{"urls": ["stun:stun.test:3478"]}]})
+    );
+}
+
+#[tokio::test]
+async fn ice_servers_adds_ephemeral_turn_credentials_when_turn_is_configured() {
+    let app = spawn_app_with(Options {
+        env: vec![
+            (
+                "TURN_URLS",
+                "turn:turn.test:3478?transport=udp,turns:turn.test:5349".into(),
+            ),
+            ("TURN_SECRET", "north-sea-secret".into()),
+            ("TURN_TTL_SECONDS", "3600".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let response = app.get("/ice-servers").await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body = ok_json(response).await;
+    let turn = &body["iceServers"][1];
+    assert_eq!(
+        turn["urls"],
+        json!(["turn:turn.test:3478?transport=udp", "turns:turn.test:5349"])
+    );
+    let username = turn["username"].as_str().unwrap();
+    let (expiry, user) = username.split_once(':').unwrap();
+    assert_eq!(user, "camview");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let expiry: i64 = expiry.parse().unwrap();
+    assert!(
+        (expiry - now - 3600).abs() < 60,
+        "expiry {expiry}, now {now}"
+    );
+    let (_, expected) = camview_api::ice::turn_credentials("north-sea-secret", expiry);
+    assert_eq!(turn["credential"], expected);
+}
+
+#[tokio::test]
+async fn the_pages_are_served_from_the_embedded_static_folder() {
+    let app = spawn_app().await;
+    for path in [
+        "/",
+        "/viewer",
+        "/viewer?camera=cam1",
+        "/static/viewer.html",
+        "/static/index.html",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        assert!(response.text().await.unwrap().contains("camview"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn static_dir_overrides_the_embedded_pages() {
+    let dir = std::env::temp_dir().join(format!("camview-static-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("js")).unwrap();
+    std::fs::write(dir.join("viewer.html"), "<p>from disk</p>").unwrap();
+    std::fs::write(dir.join("js/app.js"), "console.log(1)").unwrap();
+    let app = spawn_app_with(Options {
+        env: vec![("STATIC_DIR", dir.display().to_string())],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        app.get("/viewer").await.text().await.unwrap(),
+        "<p>from disk</p>"
+    );
+    let js = app.get("/static/js/app.js").await;
+    assert_eq!(js.headers()["content-type"], "text/javascript");
+    assert_eq!(
+        app.get("/").await.status(),
+        404,
+        "index.html is not in the override folder"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn cors_allows_get_and_post_from_any_origin() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(format!("{}/streams", app.address))
+        .header("Origin", "http://viewer.example:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://viewer.example:8080"
+    );
+
+    let preflight = app
+        .client
+        .request(
+            Method::OPTIONS,
+            format!("{}/streams/cam/start", app.address),
+        )
+        .header("Origin", "http://elsewhere.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    let methods = preflight.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        methods.contains("POST") && methods.contains("GET"),
+        "{methods}"
+    );
+}

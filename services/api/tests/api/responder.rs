@@ -1,0 +1,181 @@
+//! A stand-in media-controller for the tests, speaking the real bus protocol: it reads
+//! commands from the queue, acknowledges them, updates the registry as the controller
+//! would, and replies on the requester's channel.
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use camview_common::clock::now_rfc3339;
+use camview_common::{Bus, BusClient, Registry};
+use camview_proto::bus::{Message, StartStream, StopStream, StreamStarted, StreamStopped};
+use camview_proto::stream::{Codec, ControllerHeartbeat, RtpTarget, StreamRecord, StreamState};
+use camview_proto::ErrorCode;
+use tokio::task::JoinHandle;
+
+/// Host every test stream's RTP target points at (TEST-NET-1).
+pub const RTP_HOST: &str = "192.0.2.10";
+
+/// Streams whose camera id starts with this are unknown to the responder even when the
+/// registry holds them (to test the controller's own `stream_not_found`).
+pub const GHOST_PREFIX: &str = "ghost-";
+
+/// The running responder; stops when dropped.
+pub struct Responder {
+    task: JoinHandle<()>,
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Responder {
+    pub fn start(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Self {
+        let task = tokio::spawn(async move {
+            let next_port = AtomicU16::new(40_000);
+            loop {
+                let deliveries = match bus
+                    .read_commands("test-responder", 16, Duration::from_millis(200))
+                    .await
+                {
+                    Ok(d) => d,
+                    Err(e) => {
+                        eprintln!("responder: read_commands failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                for delivery in deliveries {
+                    let reply =
+                        handle(registry.as_ref(), &delivery.envelope.message, &next_port).await;
+                    bus.ack_command(&delivery.delivery_id)
+                        .await
+                        .expect("responder: ack");
+                    BusClient::reply(bus.as_ref(), &delivery.envelope, reply)
+                        .await
+                        .expect("responder: reply");
+                }
+            }
+        });
+        Self { task }
+    }
+}
+
+/// Writes a fresh heartbeat, as the media-controller does every few seconds.
+pub async fn write_heartbeat(registry: &dyn Registry, kurento_connected: bool) {
+    let heartbeat = ControllerHeartbeat {
+        instance_id: "test-controller".into(),
+        kurento_connected,
+        at: now_rfc3339(),
+    };
+    registry
+        .put_controller_heartbeat(&heartbeat, Duration::from_secs(120))
+        .await
+        .expect("write heartbeat");
+}
+
+async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU16) -> Message {
+    match message {
+        Message::StartStream(StartStream {
+            camera_id,
+            bandwidth,
+        }) => {
+            if let Some(stream) = registry
+                .get_stream(camera_id)
+                .await
+                .expect("responder: get_stream")
+            {
+                return Message::StreamStarted(StreamStarted {
+                    stream,
+                    created: false,
+                });
+            }
+            let now = now_rfc3339();
+            let stream = StreamRecord {
+                camera_id: camera_id.clone(),
+                state: StreamState::WaitingForMedia,
+                rtp: Some(RtpTarget {
+                    host: RTP_HOST.into(),
+                    port: next_port.fetch_add(2, Ordering::Relaxed),
+                    codec: Codec::H264,
+                    payload_type: 96,
+                }),
+                bandwidth: *bandwidth,
+                created_at: now.clone(),
+                updated_at: now,
+                pipeline_id: Some(format!("pipeline-{camera_id}")),
+                rtp_endpoint_id: None,
+            };
+            registry
+                .put_stream(&stream)
+                .await
+                .expect("responder: put_stream");
+            Message::StreamStarted(StreamStarted {
+                stream,
+                created: true,
+            })
+        }
+        Message::StopStream(StopStream { camera_id }) => {
+            let disowned = camera_id.starts_with(GHOST_PREFIX);
+            if disowned
+                || registry
+                    .get_stream(camera_id)
+                    .await
+                    .expect("responder: get_stream")
+                    .is_none()
+            {
+                return Message::failed(
+                    ErrorCode::StreamNotFound,
+                    format!("no stream {camera_id}"),
+                );
+            }
+            let viewers = registry
+                .list_viewers(Some(camera_id))
+                .await
+                .expect("responder: list_viewers");
+            for v in &viewers {
+                registry
+                    .remove_viewer(camera_id, &v.viewer_id)
+                    .await
+                    .expect("responder: remove_viewer");
+            }
+            registry
+                .delete_stream(camera_id)
+                .await
+                .expect("responder: delete_stream");
+            Message::StreamStopped(StreamStopped {
+                camera_id: camera_id.clone(),
+                viewers_released: viewers.len() as u64,
+            })
+        }
+        other => Message::failed(
+            ErrorCode::Internal,
+            format!("the test responder does not handle {}", other.kind()),
+        ),
+    }
+}
+
+/// A stream record as the controller writes it, for tests that seed the registry by hand.
+pub fn sample_stream(camera_id: &str) -> StreamRecord {
+    let now = now_rfc3339();
+    StreamRecord {
+        camera_id: camera_id.into(),
+        state: StreamState::WaitingForMedia,
+        rtp: Some(RtpTarget {
+            host: RTP_HOST.into(),
+            port: 50_000,
+            codec: Codec::H264,
+            payload_type: 96,
+        }),
+        bandwidth: camview_proto::stream::Bandwidth {
+            max_bandwidth: 3000,
+            min_bandwidth: 300,
+        },
+        created_at: now.clone(),
+        updated_at: now,
+        pipeline_id: None,
+        rtp_endpoint_id: None,
+    }
+}
