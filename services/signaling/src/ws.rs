@@ -5,7 +5,7 @@
 //! decisions live in the session; this file only moves bytes and spawns work on the hub.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
@@ -16,6 +16,9 @@ use crate::error::SessionError;
 use crate::hub::{Hub, SOCKET_EVENT_BUFFER};
 use crate::rate::RateLimiter;
 use crate::session::{Action, CloseKind, JoinOutcome, ViewerSession};
+
+/// A client that does not take a frame within this time is treated as gone.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `GET` on any path: upgrade to a viewer WebSocket.
 pub async fn upgrade(req: HttpRequest, body: web::Payload, hub: web::Data<Hub>) -> Result<HttpResponse, actix_web::Error> {
@@ -91,7 +94,7 @@ async fn run(hub: Arc<Hub>, mut socket: Session, mut stream: AggregatedMessageSt
                     vec![]
                 }
                 Some(Ok(AggregatedMessage::Close(_))) | None => session.close(CloseKind::ClientGone),
-                Some(Err(ProtocolError::Overflow)) => {
+                Some(Err(e)) if is_oversize(&e) => {
                     tracing::info!("frame over 64 KiB: closing with 1009");
                     session.close(CloseKind::TooBig)
                 }
@@ -106,15 +109,30 @@ async fn run(hub: Arc<Hub>, mut socket: Session, mut stream: AggregatedMessageSt
                 if last_heard.elapsed() > hub.settings.idle_timeout {
                     tracing::info!("no frame or pong within the idle timeout: closing");
                     session.close(CloseKind::Idle)
+                } else if tokio::time::timeout(SEND_TIMEOUT, socket.ping(b"camview")).await.is_err() {
+                    session.close(CloseKind::ClientGone)
                 } else {
-                    let _ = socket.ping(b"camview").await;
                     vec![]
                 }
             }
             _ = shutdown.wait_for(|stop| *stop) => session.close(CloseKind::ShuttingDown),
         };
+        let mut stuck = false;
         for action in actions {
-            perform(&hub, &mut socket, action, &events_tx, &outcome_tx).await;
+            if stuck && matches!(action, Action::Send(_) | Action::Close(_)) {
+                continue;
+            }
+            if perform(&hub, &mut socket, action, &events_tx, &outcome_tx).await.is_err() {
+                stuck = true;
+            }
+        }
+        if stuck && !session.is_closed() {
+            tracing::info!("client does not read its frames: dropping the socket");
+            for action in session.close(CloseKind::ClientGone) {
+                if !matches!(action, Action::Send(_) | Action::Close(_)) {
+                    let _ = perform(&hub, &mut socket, action, &events_tx, &outcome_tx).await;
+                }
+            }
         }
     }
 
@@ -129,9 +147,28 @@ async fn run(hub: Arc<Hub>, mut socket: Session, mut stream: AggregatedMessageSt
     tracing::debug!("viewer socket closed");
 }
 
-async fn perform(hub: &Arc<Hub>, socket: &mut Session, action: Action, events: &mpsc::Sender<camview_proto::bus::Message>, outcomes: &mpsc::Sender<JoinOutcome>) {
+/// A frame (or a fragmented message) over [`MAX_FRAME_BYTES`].
+fn is_oversize(e: &ProtocolError) -> bool {
+    match e {
+        ProtocolError::Overflow => true,
+        // actix-ws reports an oversize fragmented message as an I/O error with this text.
+        ProtocolError::Io(io) => io.to_string().contains("maximum continuation size"),
+        _ => false,
+    }
+}
+
+/// The client did not take a frame within [`SEND_TIMEOUT`].
+struct Stuck;
+
+async fn perform(
+    hub: &Arc<Hub>,
+    socket: &mut Session,
+    action: Action,
+    events: &mpsc::Sender<camview_proto::bus::Message>,
+    outcomes: &mpsc::Sender<JoinOutcome>,
+) -> Result<(), Stuck> {
     match action {
-        Action::Send(message) => send(socket, &message).await,
+        Action::Send(message) => return send(socket, &message).await,
         Action::Join(request) => {
             hub.route(&request.viewer_id, events.clone());
             hub.spawn_join(request, outcomes.clone());
@@ -140,17 +177,24 @@ async fn perform(hub: &Arc<Hub>, socket: &mut Session, action: Action, events: &
         Action::Release { viewer_id, camera, reason } => hub.spawn_release(viewer_id, camera, reason),
         Action::Forget { viewer_id } => hub.unroute(&viewer_id),
         Action::Close(kind) => {
-            let _ = socket.clone().close(Some(close_code(kind))).await; // already closed by the client is fine
+            // Already closed by the client is fine.
+            let _ = tokio::time::timeout(SEND_TIMEOUT, socket.clone().close(Some(close_code(kind)))).await;
         }
     }
+    Ok(())
 }
 
-async fn send(socket: &mut Session, message: &ServerMessage) {
-    match serde_json::to_string(message) {
-        Ok(text) => {
-            // A closed socket shows up as the end of the stream on the next read.
-            let _ = socket.text(text).await;
+async fn send(socket: &mut Session, message: &ServerMessage) -> Result<(), Stuck> {
+    let text = match serde_json::to_string(message) {
+        Ok(text) => text,
+        Err(e) => {
+            tracing::error!(error = %e, "could not serialize a server message");
+            return Ok(());
         }
-        Err(e) => tracing::error!(error = %e, "could not serialize a server message"),
+    };
+    // A closed socket shows up as the end of the stream on the next read.
+    match tokio::time::timeout(SEND_TIMEOUT, socket.text(text)).await {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Stuck),
     }
 }

@@ -66,3 +66,21 @@ async fn a_frame_over_64_kib_closes_with_1009_and_other_viewers_are_unaffected()
     bystander.send(json!({"type": "dance"})).await;
     bystander.expect_error("unknown_message_type").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragmented_message_over_64_kib_also_closes_with_1009() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let d = Deployment::new().await;
+    let app = d.spawn_app(&[]).await;
+    let mut c = app.connect().await;
+    let half = "x".repeat(40 * 1024);
+    let first = Frame::message(half.clone(), OpCode::Data(Data::Text), false);
+    let rest = Frame::message(half, OpCode::Data(Data::Continue), true);
+    c.ws().send(WsMessage::Frame(first)).await.expect("send first fragment");
+    let _ = c.ws().send(WsMessage::Frame(rest)).await; // the server may already be closing
+    assert_eq!(c.expect_close().await, Some(CloseCode::Size));
+}

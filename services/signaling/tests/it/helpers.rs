@@ -149,6 +149,10 @@ impl Client {
         Self { ws }
     }
 
+    pub fn ws(&mut self) -> &mut WebSocketStream<MaybeTlsStream<TcpStream>> {
+        &mut self.ws
+    }
+
     pub async fn send_text(&mut self, text: impl Into<String>) {
         self.ws.send(WsMessage::text(text.into())).await.expect("send");
     }
