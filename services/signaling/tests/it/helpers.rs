@@ -37,7 +37,12 @@ pub struct Deployment {
 
 impl Deployment {
     pub async fn new() -> Self {
-        let url = RedisServer::shared().url();
+        Self::on(RedisServer::shared()).await
+    }
+
+    /// A deployment on a given Redis server (e.g. a dedicated one a test stops).
+    pub async fn on(server: &RedisServer) -> Self {
+        let url = server.url();
         let keys = random_keys();
         let bus = RedisBus::connect(&url, keys.clone()).await.expect("connect bus");
         let registry = RedisRegistry::connect(&url, keys.clone()).await.expect("connect registry");

@@ -202,3 +202,20 @@ async fn the_in_process_bus_and_registry_serve_joins_like_redis() {
     d.wait_viewer_count("cam1", 0).await;
     full.join_ok("cam1").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_while_redis_is_down_gets_registry_unavailable_and_the_socket_survives() {
+    let mut server = camview_common::testing::RedisServer::start();
+    let d = Deployment::on(&server).await;
+    let _responder = Responder::start(&d);
+    d.start_stream("cam1").await;
+    let app = d.spawn_app(&[]).await;
+    let mut c = app.connect().await;
+    server.stop();
+    c.join("cam1").await;
+    c.expect_error("registry_unavailable").await;
+    server.restart(); // empty: the stream is gone
+    d.start_stream("cam1").await;
+    let id = c.join_ok("cam1").await;
+    assert_eq!(d.viewer_count("cam1").await, 1, "{id} holds the only slot");
+}
