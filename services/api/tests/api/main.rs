@@ -2,7 +2,7 @@
 //! stand-in media-controller on the real bus.
 
 mod bad_input;
-mod config;
+mod binary;
 mod health;
 mod helpers;
 mod in_process;

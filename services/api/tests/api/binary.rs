@@ -1,0 +1,138 @@
+//! The `camview-api` binary: refuses bad configuration naming the variable, and serves in
+//! both Redis and single-process mode.
+
+use std::process::{Command, Stdio};
+
+fn run_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_camview-api"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run camview-api");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_binary_stops_with_the_variable_name_on_a_bad_port() {
+    let (code, stderr) = run_with(&[("API_SERVER_PORT", "eighty")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("API_SERVER_PORT"), "{stderr}");
+}
+
+#[test]
+fn the_binary_stops_with_the_variable_name_on_a_bad_redis_url() {
+    let (code, stderr) = run_with(&[
+        ("API_SERVER_PORT", "0"),
+        ("REDIS_URL", "http://localhost:6379"),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("REDIS_URL"), "{stderr}");
+}
+
+#[test]
+fn the_binary_stops_with_the_variable_name_on_a_bad_timeout() {
+    let (code, stderr) = run_with(&[("BUS_REQUEST_TIMEOUT_MS", "soon")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("BUS_REQUEST_TIMEOUT_MS"), "{stderr}");
+}
+
+/// Kills the child when the test ends, pass or fail.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the binary on a free port and waits until `/health` answers (any status).
+async fn serve_with(vars: &[(&str, &str)]) -> (Running, String) {
+    let port = free_port().to_string();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_camview-api"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd.env("API_SERVER_HOST", "127.0.0.1")
+        .env("API_SERVER_PORT", &port)
+        .env("RUST_LOG", "warn");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let child = Running(cmd.spawn().expect("spawn camview-api"));
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let url = format!("{base}/health");
+    camview_common::testing::wait_until(
+        std::time::Duration::from_secs(15),
+        "camview-api answers /health",
+        || {
+            let request = client.get(&url).send();
+            async move { request.await.is_ok() }
+        },
+    )
+    .await;
+    (child, base)
+}
+
+#[tokio::test]
+async fn the_binary_serves_on_redis_when_redis_url_is_set() {
+    let url = camview_common::testing::RedisServer::shared().url();
+    let prefix = camview_common::testing::random_prefix();
+    let (_child, base) = serve_with(&[("REDIS_URL", &url), ("REDIS_KEY_PREFIX", &prefix)]).await;
+    // No controller heartbeat under this prefix: degraded, but the registry answered.
+    let health: serde_json::Value = reqwest::get(format!("{base}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "degraded");
+    assert!(
+        !health["problems"][0].as_str().unwrap().contains("registry"),
+        "{health}"
+    );
+    assert_eq!(
+        reqwest::get(format!("{base}/streams"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_binary_serves_in_single_process_mode_without_redis_url() {
+    let (_child, base) = serve_with(&[("BUS_REQUEST_TIMEOUT_MS", "200")]).await;
+    assert_eq!(
+        reqwest::get(format!("{base}/streams"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let start = reqwest::Client::new()
+        .post(format!("{base}/streams/cam/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 503, "no media-controller in this process");
+}
