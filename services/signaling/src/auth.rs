@@ -18,7 +18,10 @@ struct Claims {
 #[derive(Clone)]
 pub enum Auth {
     Off,
-    Hs256 { key: Box<DecodingKey>, validation: Box<Validation> },
+    Hs256 {
+        key: Box<DecodingKey>,
+        validation: Box<Validation>,
+    },
 }
 
 impl std::fmt::Debug for Auth {
@@ -39,7 +42,10 @@ impl Auth {
                 let mut validation = Validation::new(Algorithm::HS256);
                 validation.set_required_spec_claims(&["exp"]);
                 validation.leeway = 30;
-                Auth::Hs256 { key: Box::new(DecodingKey::from_secret(secret.as_bytes())), validation: Box::new(validation) }
+                Auth::Hs256 {
+                    key: Box::new(DecodingKey::from_secret(secret.as_bytes())),
+                    validation: Box::new(validation),
+                }
             }
         }
     }
@@ -50,18 +56,23 @@ impl Auth {
 
     /// Allows a join for `camera` with `token`, or says why not.
     pub fn authorize(&self, token: Option<&str>, camera: &str) -> Result<(), SessionError> {
-        let Auth::Hs256 { key, validation } = self else { return Ok(()) };
+        let Auth::Hs256 { key, validation } = self else {
+            return Ok(());
+        };
         let Some(token) = token else {
             return Err(SessionError::Unauthorized("a token is required".into()));
         };
         if token.len() > 8 * 1024 {
             return Err(SessionError::Unauthorized("token is too long".into()));
         }
-        let data = decode::<Claims>(token, key, validation).map_err(|e| SessionError::Unauthorized(format!("invalid token: {e}")))?;
+        let data = decode::<Claims>(token, key, validation)
+            .map_err(|e| SessionError::Unauthorized(format!("invalid token: {e}")))?;
         if data.claims.camera == camera || data.claims.camera == "*" {
             Ok(())
         } else {
-            Err(SessionError::Unauthorized("token is not valid for this camera".into()))
+            Err(SessionError::Unauthorized(
+                "token is not valid for this camera".into(),
+            ))
         }
     }
 }
@@ -74,7 +85,12 @@ pub(crate) mod tests {
     pub(crate) fn token(secret: &str, camera: &str, exp_from_now: i64) -> String {
         let exp = jsonwebtoken::get_current_timestamp() as i64 + exp_from_now;
         let claims = serde_json::json!({"camera": camera, "exp": exp});
-        encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -85,14 +101,24 @@ pub(crate) mod tests {
     #[test]
     fn a_token_for_the_camera_or_for_every_camera_is_accepted() {
         let auth = Auth::from_secret(Some("s3cret"));
-        assert!(auth.authorize(Some(&token("s3cret", "cam", 60)), "cam").is_ok());
-        assert!(auth.authorize(Some(&token("s3cret", "*", 60)), "cam").is_ok());
+        assert!(auth
+            .authorize(Some(&token("s3cret", "cam", 60)), "cam")
+            .is_ok());
+        assert!(auth
+            .authorize(Some(&token("s3cret", "*", 60)), "cam")
+            .is_ok());
     }
 
     #[test]
     fn missing_foreign_expired_or_forged_tokens_are_refused() {
         let auth = Auth::from_secret(Some("s3cret"));
-        for t in [None, Some(token("s3cret", "other", 60)), Some(token("s3cret", "cam", -3600)), Some(token("wrong", "cam", 60)), Some("garbage".into())] {
+        for t in [
+            None,
+            Some(token("s3cret", "other", 60)),
+            Some(token("s3cret", "cam", -3600)),
+            Some(token("wrong", "cam", 60)),
+            Some("garbage".into()),
+        ] {
             let err = auth.authorize(t.as_deref(), "cam").unwrap_err();
             assert_eq!(err.code(), camview_proto::ErrorCode::Unauthorized, "{t:?}");
         }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use camview_common::config::{ConfigError, Env, RedisConfig, Reader, Source};
+use camview_common::config::{ConfigError, Env, Reader, RedisConfig, Source};
 use camview_common::telemetry::LogFormat;
 
 /// Everything the service reads from the environment.
@@ -52,14 +52,23 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("redis", &self.redis.as_ref().map(|r| (redact_url(&r.url), r.prefix.clone())))
+            .field(
+                "redis",
+                &self
+                    .redis
+                    .as_ref()
+                    .map(|r| (redact_url(&r.url), r.prefix.clone())),
+            )
             .field("key_prefix", &self.key_prefix)
             .field("max_viewers_per_stream", &self.max_viewers_per_stream)
             .field("bus_request_timeout", &self.bus_request_timeout)
             .field("auth", &self.auth_jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("liveness_ttl", &self.liveness_ttl)
             .field("max_connections", &self.max_connections)
-            .field("rate", &(self.rate_per_second, self.rate_burst, self.rate_close_after))
+            .field(
+                "rate",
+                &(self.rate_per_second, self.rate_burst, self.rate_close_after),
+            )
             .field("ping_interval", &self.ping_interval)
             .field("idle_timeout", &self.idle_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
@@ -85,35 +94,70 @@ impl Settings {
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         let r = Reader::new(source);
         if r.bool("SIGNALING_USE_SSL", false)? {
-            return Err(ConfigError::new("SIGNALING_USE_SSL", "true", "TLS is not served by camview-signaling: terminate it at a reverse proxy"));
+            return Err(ConfigError::new(
+                "SIGNALING_USE_SSL",
+                "true",
+                "TLS is not served by camview-signaling: terminate it at a reverse proxy",
+            ));
         }
         let redis = match r.raw("REDIS_URL") {
             Some(_) => Some(RedisConfig::from_reader(&r)?),
             None => None,
         };
         let key_prefix = r.string("REDIS_KEY_PREFIX", camview_proto::keys::DEFAULT_PREFIX);
-        let ping_interval = Duration::from_millis(r.ranged::<u64>("SIGNALING_PING_INTERVAL_MS", 10_000, 50, 3_600_000)?);
-        let idle_timeout = Duration::from_millis(r.ranged::<u64>("SIGNALING_IDLE_TIMEOUT_MS", 30_000, 100, 86_400_000)?);
+        let ping_interval = Duration::from_millis(r.ranged::<u64>(
+            "SIGNALING_PING_INTERVAL_MS",
+            10_000,
+            50,
+            3_600_000,
+        )?);
+        let idle_timeout = Duration::from_millis(r.ranged::<u64>(
+            "SIGNALING_IDLE_TIMEOUT_MS",
+            30_000,
+            100,
+            86_400_000,
+        )?);
         if idle_timeout <= ping_interval {
-            return Err(ConfigError::new("SIGNALING_IDLE_TIMEOUT_MS", &idle_timeout.as_millis().to_string(), "must be longer than SIGNALING_PING_INTERVAL_MS"));
+            return Err(ConfigError::new(
+                "SIGNALING_IDLE_TIMEOUT_MS",
+                &idle_timeout.as_millis().to_string(),
+                "must be longer than SIGNALING_PING_INTERVAL_MS",
+            ));
         }
-        let default_workers = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let default_workers = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2);
         Ok(Self {
             host: r.string("SIGNALING_SERVER_HOST", "0.0.0.0"),
             port: r.parse("SIGNALING_SERVER_PORT", 8765)?,
             redis,
             key_prefix,
             max_viewers_per_stream: r.ranged("MAX_VIEWERS_PER_STREAM", 10, 1, 10_000)?,
-            bus_request_timeout: Duration::from_millis(r.ranged::<u64>("BUS_REQUEST_TIMEOUT_MS", 5000, 10, 600_000)?),
+            bus_request_timeout: Duration::from_millis(r.ranged::<u64>(
+                "BUS_REQUEST_TIMEOUT_MS",
+                5000,
+                10,
+                600_000,
+            )?),
             auth_jwt_secret: r.raw("AUTH_JWT_SECRET"),
-            liveness_ttl: Duration::from_secs(r.ranged::<u64>("SIGNALING_LIVENESS_TTL_SECONDS", 10, 1, 3600)?),
+            liveness_ttl: Duration::from_secs(r.ranged::<u64>(
+                "SIGNALING_LIVENESS_TTL_SECONDS",
+                10,
+                1,
+                3600,
+            )?),
             max_connections: r.ranged("SIGNALING_MAX_CONNECTIONS", 1000, 1, 1_000_000)?,
             rate_per_second: r.ranged("SIGNALING_RATE_LIMIT_PER_SECOND", 50, 1, 100_000)?,
             rate_burst: r.ranged("SIGNALING_RATE_LIMIT_BURST", 100, 1, 100_000)?,
             rate_close_after: r.ranged("SIGNALING_RATE_LIMIT_CLOSE_AFTER", 100, 1, 1_000_000)?,
             ping_interval,
             idle_timeout,
-            shutdown_grace: Duration::from_millis(r.ranged::<u64>("SIGNALING_SHUTDOWN_GRACE_MS", 5000, 100, 600_000)?),
+            shutdown_grace: Duration::from_millis(r.ranged::<u64>(
+                "SIGNALING_SHUTDOWN_GRACE_MS",
+                5000,
+                100,
+                600_000,
+            )?),
             workers: r.ranged("SIGNALING_WORKERS", default_workers, 1, 256)?,
             log_format: r.parse("LOG_FORMAT", LogFormat::Pretty)?,
         })
@@ -135,7 +179,10 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: std::collections::HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Settings::from_source(&map)
     }
 
@@ -171,13 +218,21 @@ mod tests {
 
     #[test]
     fn the_idle_timeout_must_exceed_the_ping_interval() {
-        let err = settings(&[("SIGNALING_PING_INTERVAL_MS", "5000"), ("SIGNALING_IDLE_TIMEOUT_MS", "5000")]).unwrap_err();
+        let err = settings(&[
+            ("SIGNALING_PING_INTERVAL_MS", "5000"),
+            ("SIGNALING_IDLE_TIMEOUT_MS", "5000"),
+        ])
+        .unwrap_err();
         assert_eq!(err.name, "SIGNALING_IDLE_TIMEOUT_MS");
     }
 
     #[test]
     fn redis_is_used_only_when_redis_url_is_set() {
-        let s = settings(&[("REDIS_URL", "redis://:pw@r:6379"), ("REDIS_KEY_PREFIX", "x:")]).unwrap();
+        let s = settings(&[
+            ("REDIS_URL", "redis://:pw@r:6379"),
+            ("REDIS_KEY_PREFIX", "x:"),
+        ])
+        .unwrap();
         assert_eq!(s.redis.as_ref().unwrap().prefix, "x:");
         let shown = format!("{s:?}");
         assert!(!shown.contains("pw"), "{shown}");

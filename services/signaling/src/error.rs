@@ -69,7 +69,10 @@ impl SessionError {
 
     /// The `error` frame sent to the viewer.
     pub fn to_message(&self) -> ServerMessage {
-        ServerMessage::Error { code: self.code(), message: self.to_string() }
+        ServerMessage::Error {
+            code: self.code(),
+            message: self.to_string(),
+        }
     }
 }
 
@@ -81,17 +84,35 @@ mod tests {
     fn each_error_maps_to_its_protocol_code() {
         let cases = [
             (SessionError::Malformed("x".into()), "malformed_message"),
-            (SessionError::UnknownType("dance".into()), "unknown_message_type"),
+            (
+                SessionError::UnknownType("dance".into()),
+                "unknown_message_type",
+            ),
             (SessionError::OutOfOrder("join first"), "out_of_order"),
             (SessionError::InvalidSdp("no m= line"), "invalid_sdp"),
             (SessionError::InvalidCameraId("empty"), "invalid_camera_id"),
             (SessionError::InvalidCandidate("empty"), "invalid_candidate"),
-            (SessionError::Unauthorized("no token".into()), "unauthorized"),
+            (
+                SessionError::Unauthorized("no token".into()),
+                "unauthorized",
+            ),
             (SessionError::RateLimited, "rate_limited"),
-            (SessionError::StreamFull { camera: "c".into(), limit: 10 }, "stream_full"),
+            (
+                SessionError::StreamFull {
+                    camera: "c".into(),
+                    limit: 10,
+                },
+                "stream_full",
+            ),
             (SessionError::StreamNotFound("c".into()), "stream_not_found"),
-            (SessionError::Controller(ErrorBody::new(ErrorCode::MediaServerError, "kms")), "media_server_error"),
-            (SessionError::ControllerUnavailable, "controller_unavailable"),
+            (
+                SessionError::Controller(ErrorBody::new(ErrorCode::MediaServerError, "kms")),
+                "media_server_error",
+            ),
+            (
+                SessionError::ControllerUnavailable,
+                "controller_unavailable",
+            ),
             (SessionError::ShuttingDown, "shutting_down"),
             (SessionError::TooManyConnections, "too_many_connections"),
         ];

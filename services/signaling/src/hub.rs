@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use camview_common::clock::now_rfc3339;
 use camview_common::{BusClient, BusError, Registry, SlotReservation};
-use camview_proto::bus::{AddIceCandidate, AddViewer, Envelope, Message, RemoveReason, RemoveViewer};
+use camview_proto::bus::{
+    AddIceCandidate, AddViewer, Envelope, Message, RemoveReason, RemoveViewer,
+};
 use camview_proto::stream::{IceCandidate, ViewerRecord, ViewerState};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
@@ -26,6 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Auth;
 use crate::configuration::Settings;
 use crate::error::SessionError;
+use crate::metrics::Metrics;
 use crate::session::{event_viewer_id, JoinOutcome, JoinRequest};
 
 /// Events waiting for one socket before new ones are dropped.
@@ -43,10 +46,16 @@ pub struct Hub {
     shutdown: watch::Sender<bool>,
     tasks: TaskTracker,
     runtime: tokio::runtime::Handle,
+    pub(crate) metrics: Metrics,
 }
 
 impl Hub {
-    pub(crate) fn new(instance_id: String, settings: Settings, registry: Arc<dyn Registry>, bus: Arc<BusClient>) -> Arc<Self> {
+    pub(crate) fn new(
+        instance_id: String,
+        settings: Settings,
+        registry: Arc<dyn Registry>,
+        bus: Arc<BusClient>,
+    ) -> Arc<Self> {
         let auth = Arc::new(Auth::from_secret(settings.auth_jwt_secret.as_deref()));
         let connections = Arc::new(Semaphore::new(settings.max_connections));
         Arc::new(Self {
@@ -60,6 +69,7 @@ impl Hub {
             shutdown: watch::channel(false).0,
             tasks: TaskTracker::new(),
             runtime: tokio::runtime::Handle::current(),
+            metrics: Metrics::default(),
         })
     }
 
@@ -87,7 +97,9 @@ impl Hub {
 
     fn routes(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Message>>> {
         // invariant: no code panics while holding the lock (plain map operations only)
-        self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn route(&self, viewer_id: &str, to: mpsc::Sender<Message>) {
@@ -98,10 +110,27 @@ impl Hub {
         self.routes().remove(viewer_id);
     }
 
+    /// Viewers whose events are routed to a socket of this instance.
+    pub fn routed_viewers(&self) -> usize {
+        self.routes().len()
+    }
+
+    /// `GET /metrics` text.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(
+            &self.instance_id,
+            self.connection_count(),
+            self.routed_viewers(),
+        )
+    }
+
     /// Hands one bus event to the socket of its viewer.
     fn dispatch(&self, envelope: Envelope) {
         let Some(viewer_id) = event_viewer_id(&envelope.message).map(str::to_owned) else {
-            tracing::debug!(kind = envelope.message.kind(), "ignoring a bus message that is not a viewer event");
+            tracing::debug!(
+                kind = envelope.message.kind(),
+                "ignoring a bus message that is not a viewer event"
+            );
             return;
         };
         let Some(to) = self.routes().get(&viewer_id).cloned() else {
@@ -110,8 +139,12 @@ impl Hub {
         };
         match to.try_send(envelope.message) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(m)) => tracing::warn!(%viewer_id, kind = m.kind(), "viewer socket is not keeping up; event dropped"),
-            Err(mpsc::error::TrySendError::Closed(m)) => tracing::debug!(%viewer_id, kind = m.kind(), "viewer socket already closed; event dropped"),
+            Err(mpsc::error::TrySendError::Full(m)) => {
+                tracing::warn!(%viewer_id, kind = m.kind(), "viewer socket is not keeping up; event dropped")
+            }
+            Err(mpsc::error::TrySendError::Closed(m)) => {
+                tracing::debug!(%viewer_id, kind = m.kind(), "viewer socket already closed; event dropped")
+            }
         }
     }
 
@@ -136,7 +169,11 @@ impl Hub {
             if *shutdown.borrow() {
                 return;
             }
-            if let Err(e) = self.registry.refresh_liveness(&self.instance_id, self.settings.liveness_ttl).await {
+            if let Err(e) = self
+                .registry
+                .refresh_liveness(&self.instance_id, self.settings.liveness_ttl)
+                .await
+            {
                 tracing::warn!(error = %e, "could not refresh the liveness key");
             }
         }
@@ -144,11 +181,17 @@ impl Hub {
 
     /// Runs a join in the background; the outcome goes to `outcome`, and if the socket
     /// is gone by then, the viewer is released here.
-    pub(crate) fn spawn_join(self: &Arc<Self>, request: JoinRequest, outcome: mpsc::Sender<JoinOutcome>) {
+    pub(crate) fn spawn_join(
+        self: &Arc<Self>,
+        request: JoinRequest,
+        outcome: mpsc::Sender<JoinOutcome>,
+    ) {
         let hub = self.clone();
         self.tasks.spawn_on(
             async move {
+                let started = tokio::time::Instant::now();
                 let result = hub.join(&request).await;
+                hub.metrics.join_finished(result.as_ref().err().map(SessionError::code), started.elapsed());
                 let viewer_id = request.viewer_id.clone();
                 let out = match result {
                     Ok(sdp_answer) => JoinOutcome::Answered { viewer_id, camera: request.camera.clone(), sdp_answer },
@@ -169,14 +212,25 @@ impl Hub {
     #[tracing::instrument(name = "join", skip_all, fields(viewer_id = %request.viewer_id, camera = %request.camera))]
     async fn join(&self, request: &JoinRequest) -> Result<String, SessionError> {
         let limit = self.settings.max_viewers_per_stream;
-        let reservation = self.registry.reserve_viewer_slot(&request.camera, &request.viewer_id, limit).await.map_err(|e| {
-            tracing::error!(error = %e, "slot reservation failed");
-            SessionError::RegistryUnavailable
-        })?;
+        let reservation = self
+            .registry
+            .reserve_viewer_slot(&request.camera, &request.viewer_id, limit)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "slot reservation failed");
+                SessionError::RegistryUnavailable
+            })?;
         match reservation {
             SlotReservation::Reserved => {}
-            SlotReservation::Full => return Err(SessionError::StreamFull { camera: request.camera.clone(), limit }),
-            SlotReservation::StreamNotFound => return Err(SessionError::StreamNotFound(request.camera.clone())),
+            SlotReservation::Full => {
+                return Err(SessionError::StreamFull {
+                    camera: request.camera.clone(),
+                    limit,
+                })
+            }
+            SlotReservation::StreamNotFound => {
+                return Err(SessionError::StreamNotFound(request.camera.clone()))
+            }
         }
         let record = ViewerRecord {
             viewer_id: request.viewer_id.clone(),
@@ -197,7 +251,11 @@ impl Hub {
             sdp_offer: request.sdp_offer.clone(),
             signaling_instance: self.instance_id.clone(),
         });
-        let error = match self.bus.request(command, self.settings.bus_request_timeout).await {
+        let error = match self
+            .bus
+            .request(command, self.settings.bus_request_timeout)
+            .await
+        {
             Ok(Message::ViewerAdded(added)) if added.viewer_id == request.viewer_id => {
                 tracing::info!("viewer answered");
                 return Ok(added.sdp_answer);
@@ -214,7 +272,11 @@ impl Hub {
                 tracing::warn!(error = %e, "AddViewer got no reply");
                 if matches!(e, BusError::Timeout { .. }) {
                     // The controller may still process the command later: have it undo that too.
-                    let undo = RemoveViewer { viewer_id: request.viewer_id.clone(), camera_id: request.camera.clone(), reason: RemoveReason::Failed };
+                    let undo = RemoveViewer {
+                        viewer_id: request.viewer_id.clone(),
+                        camera_id: request.camera.clone(),
+                        reason: RemoveReason::Failed,
+                    };
                     if let Err(e) = self.bus.send(Message::RemoveViewer(undo)).await {
                         tracing::warn!(error = %e, "could not queue RemoveViewer after a timeout");
                     }
@@ -238,7 +300,14 @@ impl Hub {
         let hub = self.clone();
         self.tasks.spawn_on(
             async move {
-                if let Err(e) = hub.bus.send(Message::AddIceCandidate(AddIceCandidate { viewer_id: viewer_id.clone(), candidate })).await {
+                if let Err(e) = hub
+                    .bus
+                    .send(Message::AddIceCandidate(AddIceCandidate {
+                        viewer_id: viewer_id.clone(),
+                        candidate,
+                    }))
+                    .await
+                {
                     tracing::warn!(%viewer_id, error = %e, "could not forward an ICE candidate");
                 }
             },
@@ -247,10 +316,18 @@ impl Hub {
     }
 
     /// Releases a viewer in the background (see [`Hub::release`]).
-    pub(crate) fn spawn_release(self: &Arc<Self>, viewer_id: String, camera: String, reason: RemoveReason) {
+    pub(crate) fn spawn_release(
+        self: &Arc<Self>,
+        viewer_id: String,
+        camera: String,
+        reason: RemoveReason,
+    ) {
         self.unroute(&viewer_id);
         let hub = self.clone();
-        self.tasks.spawn_on(async move { hub.release(&viewer_id, &camera, reason).await }, &self.runtime);
+        self.tasks.spawn_on(
+            async move { hub.release(&viewer_id, &camera, reason).await },
+            &self.runtime,
+        );
     }
 
     /// Asks the media-controller to remove the viewer (it frees the slot); if it does not
@@ -259,17 +336,32 @@ impl Hub {
     async fn release(&self, viewer_id: &str, camera: &str, reason: RemoveReason) {
         self.unroute(viewer_id);
         let timeout = match reason {
-            RemoveReason::ShuttingDown => self.settings.bus_request_timeout.min(self.settings.shutdown_grace / 2),
+            RemoveReason::ShuttingDown => self
+                .settings
+                .bus_request_timeout
+                .min(self.settings.shutdown_grace / 2),
             _ => self.settings.bus_request_timeout,
         };
-        let command = Message::RemoveViewer(RemoveViewer { viewer_id: viewer_id.to_owned(), camera_id: camera.to_owned(), reason });
+        let command = Message::RemoveViewer(RemoveViewer {
+            viewer_id: viewer_id.to_owned(),
+            camera_id: camera.to_owned(),
+            reason,
+        });
         match self.bus.request(command, timeout).await {
             Ok(Message::Done(_)) => tracing::info!("viewer released"),
-            Ok(Message::Failed(body)) => tracing::warn!(code = %body.code, message = %body.message, "RemoveViewer failed; freeing the slot here"),
-            Ok(other) => tracing::warn!(kind = other.kind(), "unexpected reply to RemoveViewer; freeing the slot here"),
-            Err(e) => tracing::warn!(error = %e, "RemoveViewer not confirmed; freeing the slot here"),
+            Ok(Message::Failed(body)) => {
+                tracing::warn!(code = %body.code, message = %body.message, "RemoveViewer failed; freeing the slot here")
+            }
+            Ok(other) => tracing::warn!(
+                kind = other.kind(),
+                "unexpected reply to RemoveViewer; freeing the slot here"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "RemoveViewer not confirmed; freeing the slot here")
+            }
         }
         self.free_slot(camera, viewer_id).await;
+        self.metrics.released();
     }
 
     /// Tells every connection to wrap up, then waits (up to `deadline`) for the sockets to
@@ -279,15 +371,24 @@ impl Hub {
         let start = tokio::time::Instant::now();
         let all = u32::try_from(self.settings.max_connections).unwrap_or(u32::MAX);
         // invariant: the semaphore is never closed, so acquire_many only fails on timeout
-        let sockets_closed = tokio::time::timeout(deadline, self.connections.acquire_many(all)).await;
+        let sockets_closed =
+            tokio::time::timeout(deadline, self.connections.acquire_many(all)).await;
         match sockets_closed {
             Ok(Ok(permits)) => drop(permits),
-            _ => tracing::warn!(open = self.connection_count(), "sockets still open at the shutdown deadline"),
+            _ => tracing::warn!(
+                open = self.connection_count(),
+                "sockets still open at the shutdown deadline"
+            ),
         }
         self.tasks.close();
-        let left = deadline.saturating_sub(start.elapsed()).max(Duration::from_millis(100));
+        let left = deadline
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(100));
         if tokio::time::timeout(left, self.tasks.wait()).await.is_err() {
-            tracing::warn!(pending = self.tasks.len(), "joins or releases still running at the shutdown deadline");
+            tracing::warn!(
+                pending = self.tasks.len(),
+                "joins or releases still running at the shutdown deadline"
+            );
         }
     }
 }

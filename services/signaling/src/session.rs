@@ -20,7 +20,9 @@ use camview_proto::signaling::{ClientMessage, ServerMessage};
 use camview_proto::stream::{IceCandidate, ViewerState};
 
 use crate::auth::Auth;
-use crate::domain::{is_end_of_candidates, validate_camera_id, validate_candidate, validate_sdp_offer};
+use crate::domain::{
+    is_end_of_candidates, validate_camera_id, validate_candidate, validate_sdp_offer,
+};
 use crate::error::SessionError;
 use crate::rate::{RateLimiter, Verdict};
 
@@ -40,9 +42,16 @@ pub struct JoinRequest {
 /// Result of a join, fed back into the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
-    Answered { viewer_id: String, camera: String, sdp_answer: String },
+    Answered {
+        viewer_id: String,
+        camera: String,
+        sdp_answer: String,
+    },
     /// The executor already freed the slot.
-    Failed { viewer_id: String, error: SessionError },
+    Failed {
+        viewer_id: String,
+        error: SessionError,
+    },
 }
 
 /// Why the socket closes; the I/O loop maps it to a close code.
@@ -69,11 +78,20 @@ pub enum Action {
     /// Route bus events of `viewer_id` to this socket, then run the join.
     Join(JoinRequest),
     /// Forward a browser candidate to the media-controller.
-    AddIce { viewer_id: String, candidate: IceCandidate },
+    AddIce {
+        viewer_id: String,
+        candidate: IceCandidate,
+    },
     /// Stop routing, send `RemoveViewer`, make sure the slot is freed.
-    Release { viewer_id: String, camera: String, reason: RemoveReason },
+    Release {
+        viewer_id: String,
+        camera: String,
+        reason: RemoveReason,
+    },
     /// Stop routing events of a viewer the media-controller already removed.
-    Forget { viewer_id: String },
+    Forget {
+        viewer_id: String,
+    },
     /// Close the socket; the session accepts no more input.
     Close(CloseKind),
 }
@@ -81,10 +99,23 @@ pub enum Action {
 #[derive(Debug)]
 enum State {
     Idle,
-    Joining { viewer_id: String, camera: String, early_candidates: Vec<IceCandidate>, early_events: Vec<Message>, leave_requested: bool },
-    Joined { viewer_id: String, camera: String, viewer_state: Option<ViewerState> },
+    Joining {
+        viewer_id: String,
+        camera: String,
+        early_candidates: Vec<IceCandidate>,
+        early_events: Vec<Message>,
+        leave_requested: bool,
+    },
+    Joined {
+        viewer_id: String,
+        camera: String,
+        viewer_state: Option<ViewerState>,
+    },
     /// The media server lost the endpoint; the next `join` for `camera` reuses `viewer_id` (and its slot).
-    AwaitingReoffer { viewer_id: String, camera: String },
+    AwaitingReoffer {
+        viewer_id: String,
+        camera: String,
+    },
     Closed,
 }
 
@@ -98,13 +129,19 @@ pub struct ViewerSession {
 
 impl ViewerSession {
     pub fn new(auth: Arc<Auth>, limiter: RateLimiter) -> Self {
-        Self { auth, limiter, state: State::Idle }
+        Self {
+            auth,
+            limiter,
+            state: State::Idle,
+        }
     }
 
     /// The viewer id this socket currently speaks for, if any.
     pub fn viewer_id(&self) -> Option<&str> {
         match &self.state {
-            State::Joining { viewer_id, .. } | State::Joined { viewer_id, .. } | State::AwaitingReoffer { viewer_id, .. } => Some(viewer_id),
+            State::Joining { viewer_id, .. }
+            | State::Joined { viewer_id, .. }
+            | State::AwaitingReoffer { viewer_id, .. } => Some(viewer_id),
             State::Idle | State::Closed => None,
         }
     }
@@ -135,21 +172,32 @@ impl ViewerSession {
         if let Some(actions) = self.rate_limit(now) {
             return actions;
         }
-        vec![Action::Send(SessionError::Malformed("binary frames are not supported: send JSON text".into()).to_message())]
+        vec![Action::Send(
+            SessionError::Malformed("binary frames are not supported: send JSON text".into())
+                .to_message(),
+        )]
     }
 
     fn rate_limit(&mut self, now: Instant) -> Option<Vec<Action>> {
         match self.limiter.check(now) {
             Verdict::Allow => None,
-            Verdict::Limit { first_in_streak: true } => Some(vec![Action::Send(SessionError::RateLimited.to_message())]),
-            Verdict::Limit { first_in_streak: false } => Some(vec![]),
+            Verdict::Limit {
+                first_in_streak: true,
+            } => Some(vec![Action::Send(SessionError::RateLimited.to_message())]),
+            Verdict::Limit {
+                first_in_streak: false,
+            } => Some(vec![]),
             Verdict::Abuse => Some(self.close(CloseKind::Abuse)),
         }
     }
 
     fn handle_client(&mut self, message: ClientMessage) -> Vec<Action> {
         match message {
-            ClientMessage::Join { camera, sdp_offer, token } => self.join(camera, sdp_offer, token),
+            ClientMessage::Join {
+                camera,
+                sdp_offer,
+                token,
+            } => self.join(camera, sdp_offer, token),
             ClientMessage::Ice(candidate) => self.ice(candidate),
             ClientMessage::Leave => self.leave(),
         }
@@ -157,22 +205,47 @@ impl ViewerSession {
 
     fn join(&mut self, camera: String, sdp_offer: String, token: Option<String>) -> Vec<Action> {
         if matches!(self.state, State::Joining { .. } | State::Joined { .. }) {
-            return error(SessionError::OutOfOrder("this socket already joined: send leave first"));
+            return error(SessionError::OutOfOrder(
+                "this socket already joined: send leave first",
+            ));
         }
-        if let Err(e) = validate_camera_id(&camera).and_then(|()| validate_sdp_offer(&sdp_offer)).and_then(|()| self.auth.authorize(token.as_deref(), &camera)) {
+        if let Err(e) = validate_camera_id(&camera)
+            .and_then(|()| validate_sdp_offer(&sdp_offer))
+            .and_then(|()| self.auth.authorize(token.as_deref(), &camera))
+        {
             return error(e);
         }
         let mut actions = Vec::new();
         let viewer_id = match std::mem::replace(&mut self.state, State::Idle) {
-            State::AwaitingReoffer { viewer_id, camera: old } if old == camera => viewer_id,
-            State::AwaitingReoffer { viewer_id, camera: old } => {
-                actions.push(Action::Release { viewer_id, camera: old, reason: RemoveReason::Left });
+            State::AwaitingReoffer {
+                viewer_id,
+                camera: old,
+            } if old == camera => viewer_id,
+            State::AwaitingReoffer {
+                viewer_id,
+                camera: old,
+            } => {
+                actions.push(Action::Release {
+                    viewer_id,
+                    camera: old,
+                    reason: RemoveReason::Left,
+                });
                 new_viewer_id()
             }
             _ => new_viewer_id(),
         };
-        self.state = State::Joining { viewer_id: viewer_id.clone(), camera: camera.clone(), early_candidates: vec![], early_events: vec![], leave_requested: false };
-        actions.push(Action::Join(JoinRequest { viewer_id, camera, sdp_offer }));
+        self.state = State::Joining {
+            viewer_id: viewer_id.clone(),
+            camera: camera.clone(),
+            early_candidates: vec![],
+            early_events: vec![],
+            leave_requested: false,
+        };
+        actions.push(Action::Join(JoinRequest {
+            viewer_id,
+            camera,
+            sdp_offer,
+        }));
         actions
     }
 
@@ -181,18 +254,29 @@ impl ViewerSession {
             State::Idle | State::Closed => error(SessionError::OutOfOrder("send join before ice")),
             // Candidates of the lost endpoint: the browser will send new ones after its new offer.
             State::AwaitingReoffer { .. } => vec![],
-            State::Joining { early_candidates, .. } => {
+            State::Joining {
+                early_candidates, ..
+            } => {
                 if let Err(e) = validate_candidate(&candidate) {
-                    return if is_end_of_candidates(&candidate) { vec![] } else { error(e) };
+                    return if is_end_of_candidates(&candidate) {
+                        vec![]
+                    } else {
+                        error(e)
+                    };
                 }
                 if early_candidates.len() >= MAX_EARLY_CANDIDATES {
-                    return error(SessionError::InvalidCandidate("too many candidates before the answer"));
+                    return error(SessionError::InvalidCandidate(
+                        "too many candidates before the answer",
+                    ));
                 }
                 early_candidates.push(candidate);
                 vec![]
             }
             State::Joined { viewer_id, .. } => match validate_candidate(&candidate) {
-                Ok(()) => vec![Action::AddIce { viewer_id: viewer_id.clone(), candidate }],
+                Ok(()) => vec![Action::AddIce {
+                    viewer_id: viewer_id.clone(),
+                    candidate,
+                }],
                 Err(_) if is_end_of_candidates(&candidate) => vec![],
                 Err(e) => error(e),
             },
@@ -201,12 +285,31 @@ impl ViewerSession {
 
     fn leave(&mut self) -> Vec<Action> {
         match std::mem::replace(&mut self.state, State::Idle) {
-            State::Joining { viewer_id, camera, early_candidates, early_events, .. } => {
-                self.state = State::Joining { viewer_id, camera, early_candidates, early_events, leave_requested: true };
+            State::Joining {
+                viewer_id,
+                camera,
+                early_candidates,
+                early_events,
+                ..
+            } => {
+                self.state = State::Joining {
+                    viewer_id,
+                    camera,
+                    early_candidates,
+                    early_events,
+                    leave_requested: true,
+                };
                 vec![]
             }
-            State::Joined { viewer_id, camera, .. } | State::AwaitingReoffer { viewer_id, camera } => {
-                vec![Action::Release { viewer_id, camera, reason: RemoveReason::Left }]
+            State::Joined {
+                viewer_id, camera, ..
+            }
+            | State::AwaitingReoffer { viewer_id, camera } => {
+                vec![Action::Release {
+                    viewer_id,
+                    camera,
+                    reason: RemoveReason::Left,
+                }]
             }
             State::Closed => {
                 self.state = State::Closed;
@@ -218,28 +321,68 @@ impl ViewerSession {
 
     /// The join executor finished.
     pub fn handle_join_outcome(&mut self, outcome: JoinOutcome) -> Vec<Action> {
-        let State::Joining { viewer_id, .. } = &self.state else { return vec![] };
+        let State::Joining { viewer_id, .. } = &self.state else {
+            return vec![];
+        };
         let current = viewer_id.clone();
         match outcome {
-            JoinOutcome::Answered { viewer_id, .. } | JoinOutcome::Failed { viewer_id, .. } if viewer_id != current => vec![],
+            JoinOutcome::Answered { viewer_id, .. } | JoinOutcome::Failed { viewer_id, .. }
+                if viewer_id != current =>
+            {
+                vec![]
+            }
             JoinOutcome::Failed { viewer_id, error } => {
-                let State::Joining { leave_requested, .. } = std::mem::replace(&mut self.state, State::Idle) else { return vec![] };
+                let State::Joining {
+                    leave_requested, ..
+                } = std::mem::replace(&mut self.state, State::Idle)
+                else {
+                    return vec![];
+                };
                 let mut actions = vec![Action::Forget { viewer_id }];
                 if !leave_requested {
                     actions.push(Action::Send(error.to_message()));
                 }
                 actions
             }
-            JoinOutcome::Answered { viewer_id, sdp_answer, .. } => {
-                let State::Joining { camera, early_candidates, early_events, leave_requested, .. } = std::mem::replace(&mut self.state, State::Idle) else {
+            JoinOutcome::Answered {
+                viewer_id,
+                sdp_answer,
+                ..
+            } => {
+                let State::Joining {
+                    camera,
+                    early_candidates,
+                    early_events,
+                    leave_requested,
+                    ..
+                } = std::mem::replace(&mut self.state, State::Idle)
+                else {
                     return vec![];
                 };
                 if leave_requested {
-                    return vec![Action::Release { viewer_id, camera, reason: RemoveReason::Left }];
+                    return vec![Action::Release {
+                        viewer_id,
+                        camera,
+                        reason: RemoveReason::Left,
+                    }];
                 }
-                let mut actions = vec![Action::Send(ServerMessage::Answer { viewer_id: viewer_id.clone(), sdp_answer })];
-                actions.extend(early_candidates.into_iter().map(|candidate| Action::AddIce { viewer_id: viewer_id.clone(), candidate }));
-                self.state = State::Joined { viewer_id, camera, viewer_state: None };
+                let mut actions = vec![Action::Send(ServerMessage::Answer {
+                    viewer_id: viewer_id.clone(),
+                    sdp_answer,
+                })];
+                actions.extend(
+                    early_candidates
+                        .into_iter()
+                        .map(|candidate| Action::AddIce {
+                            viewer_id: viewer_id.clone(),
+                            candidate,
+                        }),
+                );
+                self.state = State::Joined {
+                    viewer_id,
+                    camera,
+                    viewer_state: None,
+                };
                 for event in early_events {
                     actions.extend(self.handle_bus(event));
                 }
@@ -250,7 +393,9 @@ impl ViewerSession {
 
     /// An event from the media-controller routed to this socket.
     pub fn handle_bus(&mut self, message: Message) -> Vec<Action> {
-        let Some(current) = self.viewer_id() else { return vec![] };
+        let Some(current) = self.viewer_id() else {
+            return vec![];
+        };
         if event_viewer_id(&message) != Some(current) {
             return vec![];
         }
@@ -261,9 +406,17 @@ impl ViewerSession {
                 }
                 vec![]
             }
-            State::Joined { viewer_id, viewer_state, .. } => match message {
-                Message::ViewerIceCandidate(e) => vec![Action::Send(ServerMessage::Ice(e.candidate))],
-                Message::StreamStateChanged(e) => vec![Action::Send(ServerMessage::StreamState { state: e.state })],
+            State::Joined {
+                viewer_id,
+                viewer_state,
+                ..
+            } => match message {
+                Message::ViewerIceCandidate(e) => {
+                    vec![Action::Send(ServerMessage::Ice(e.candidate))]
+                }
+                Message::StreamStateChanged(e) => {
+                    vec![Action::Send(ServerMessage::StreamState { state: e.state })]
+                }
                 Message::ViewerStateChanged(e) => {
                     tracing::info!(viewer_id = %viewer_id, state = ?e.state, "viewer state changed");
                     *viewer_state = Some(e.state);
@@ -271,14 +424,21 @@ impl ViewerSession {
                 }
                 Message::StreamEnded(_) => self.ended(),
                 Message::Renegotiate(_) => {
-                    let State::Joined { viewer_id, camera, .. } = std::mem::replace(&mut self.state, State::Idle) else { return vec![] };
+                    let State::Joined {
+                        viewer_id, camera, ..
+                    } = std::mem::replace(&mut self.state, State::Idle)
+                    else {
+                        return vec![];
+                    };
                     self.state = State::AwaitingReoffer { viewer_id, camera };
                     vec![Action::Send(ServerMessage::Renegotiate)]
                 }
                 _ => vec![],
             },
             State::AwaitingReoffer { .. } => match message {
-                Message::StreamStateChanged(e) => vec![Action::Send(ServerMessage::StreamState { state: e.state })],
+                Message::StreamStateChanged(e) => {
+                    vec![Action::Send(ServerMessage::StreamState { state: e.state })]
+                }
                 Message::StreamEnded(_) => self.ended(),
                 _ => vec![],
             },
@@ -290,20 +450,36 @@ impl ViewerSession {
     fn ended(&mut self) -> Vec<Action> {
         let viewer_id = self.viewer_id().unwrap_or_default().to_owned();
         self.state = State::Idle;
-        vec![Action::Send(ServerMessage::StreamEnded), Action::Forget { viewer_id }]
+        vec![
+            Action::Send(ServerMessage::StreamEnded),
+            Action::Forget { viewer_id },
+        ]
     }
 
     /// The socket ends (or must end) for `why`: release what this socket holds and close.
     pub fn close(&mut self, why: CloseKind) -> Vec<Action> {
         let mut actions = Vec::new();
         match why {
-            CloseKind::ShuttingDown => actions.push(Action::Send(SessionError::ShuttingDown.to_message())),
+            CloseKind::ShuttingDown => {
+                actions.push(Action::Send(SessionError::ShuttingDown.to_message()))
+            }
             CloseKind::Abuse => actions.push(Action::Send(SessionError::RateLimited.to_message())),
             _ => {}
         }
-        let reason = if why == CloseKind::ShuttingDown { RemoveReason::ShuttingDown } else { RemoveReason::SocketClosed };
+        let reason = if why == CloseKind::ShuttingDown {
+            RemoveReason::ShuttingDown
+        } else {
+            RemoveReason::SocketClosed
+        };
         match std::mem::replace(&mut self.state, State::Closed) {
-            State::Joined { viewer_id, camera, .. } | State::AwaitingReoffer { viewer_id, camera } => actions.push(Action::Release { viewer_id, camera, reason }),
+            State::Joined {
+                viewer_id, camera, ..
+            }
+            | State::AwaitingReoffer { viewer_id, camera } => actions.push(Action::Release {
+                viewer_id,
+                camera,
+                reason,
+            }),
             // The join executor releases a viewer whose socket is gone (see the module invariants).
             State::Joining { .. } | State::Idle => {}
             State::Closed => return vec![],
@@ -335,9 +511,16 @@ pub fn event_viewer_id(message: &Message) -> Option<&str> {
 
 /// Tells a frame that is not JSON (or lacks fields) from one of an unknown type.
 fn parse(text: &str) -> Result<ClientMessage, SessionError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| SessionError::Malformed(format!("not JSON: {e}")))?;
-    let Some(kind) = value.as_object().and_then(|o| o.get("type")).and_then(serde_json::Value::as_str) else {
-        return Err(SessionError::Malformed("expected a JSON object with a string field type".into()));
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| SessionError::Malformed(format!("not JSON: {e}")))?;
+    let Some(kind) = value
+        .as_object()
+        .and_then(|o| o.get("type"))
+        .and_then(serde_json::Value::as_str)
+    else {
+        return Err(SessionError::Malformed(
+            "expected a JSON object with a string field type".into(),
+        ));
     };
     if !matches!(kind, "join" | "ice" | "leave") {
         return Err(SessionError::UnknownType(kind.chars().take(32).collect()));

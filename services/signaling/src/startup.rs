@@ -37,13 +37,23 @@ impl Dependencies {
         match &settings.redis {
             Some(redis) => {
                 let keys = Keys::new(redis.prefix.clone());
-                let bus = RedisBus::connect(&redis.url, keys.clone()).await.context("connecting the bus to REDIS_URL")?;
-                let registry = RedisRegistry::connect(&redis.url, keys).await.context("connecting the registry to REDIS_URL")?;
-                Ok(Self { bus: Arc::new(bus), registry: Arc::new(registry) })
+                let bus = RedisBus::connect(&redis.url, keys.clone())
+                    .await
+                    .context("connecting the bus to REDIS_URL")?;
+                let registry = RedisRegistry::connect(&redis.url, keys)
+                    .await
+                    .context("connecting the registry to REDIS_URL")?;
+                Ok(Self {
+                    bus: Arc::new(bus),
+                    registry: Arc::new(registry),
+                })
             }
             None => {
                 tracing::warn!("REDIS_URL is not set: using an in-process bus and registry; no media-controller can reach this instance unless it runs in the same process");
-                Ok(Self { bus: Arc::new(MemoryBus::new()), registry: Arc::new(MemoryRegistry::new()) })
+                Ok(Self {
+                    bus: Arc::new(MemoryBus::new()),
+                    registry: Arc::new(MemoryRegistry::new()),
+                })
             }
         }
     }
@@ -93,10 +103,19 @@ impl Application {
         if settings.auth_jwt_secret.is_none() {
             tracing::warn!("AUTH_JWT_SECRET is not set: viewer authentication is OFF, anyone may join any stream");
         }
-        deps.registry.refresh_liveness(&instance_id, settings.liveness_ttl).await.context("registering liveness in the registry")?;
-        let (bus, events) = BusClient::start(deps.bus, instance_id.clone()).await.context("subscribing to this instance's bus channel")?;
-        let listener = TcpListener::bind(settings.address()).with_context(|| format!("binding {}", settings.address()))?;
-        let port = listener.local_addr().context("reading the bound address")?.port();
+        deps.registry
+            .refresh_liveness(&instance_id, settings.liveness_ttl)
+            .await
+            .context("registering liveness in the registry")?;
+        let (bus, events) = BusClient::start(deps.bus, instance_id.clone())
+            .await
+            .context("subscribing to this instance's bus channel")?;
+        let listener = TcpListener::bind(settings.address())
+            .with_context(|| format!("binding {}", settings.address()))?;
+        let port = listener
+            .local_addr()
+            .context("reading the bound address")?
+            .port();
         let workers = settings.workers;
         let hub = Hub::new(instance_id.clone(), settings, deps.registry, bus);
         tokio::spawn(hub.clone().run_router(events));
@@ -104,7 +123,11 @@ impl Application {
 
         let data = web::Data::from(hub.clone());
         let server = HttpServer::new(move || {
-            App::new().app_data(data.clone()).route("/healthz", web::get().to(health)).default_service(web::to(ws::upgrade))
+            App::new()
+                .app_data(data.clone())
+                .route("/healthz", web::get().to(health))
+                .route("/metrics", web::get().to(metrics))
+                .default_service(web::to(ws::upgrade))
         })
         .workers(workers)
         .disable_signals()
@@ -113,8 +136,15 @@ impl Application {
         .context("listening")?
         .run();
         tracing::info!(%instance_id, port, "signaling listening for viewer WebSockets on any path");
-        let handle = AppHandle { hub, server: server.handle() };
-        Ok(Self { port, server, handle })
+        let handle = AppHandle {
+            hub,
+            server: server.handle(),
+        };
+        Ok(Self {
+            port,
+            server,
+            handle,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -142,4 +172,11 @@ async fn health(hub: web::Data<Hub>) -> HttpResponse {
         "instance": hub.instance_id(),
         "connections": hub.connection_count(),
     }))
+}
+
+/// `GET /metrics`: Prometheus text (see [`crate::metrics`]).
+async fn metrics(hub: web::Data<Hub>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(hub.render_metrics())
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use actix_ws::{
+    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
+};
 use camview_proto::signaling::{ServerMessage, MAX_FRAME_BYTES};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
@@ -21,11 +23,19 @@ use crate::session::{Action, CloseKind, JoinOutcome, ViewerSession};
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `GET` on any path: upgrade to a viewer WebSocket.
-pub async fn upgrade(req: HttpRequest, body: web::Payload, hub: web::Data<Hub>) -> Result<HttpResponse, actix_web::Error> {
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    hub: web::Data<Hub>,
+) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let stream = stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
+    let stream = stream
+        .max_frame_size(MAX_FRAME_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME_BYTES);
     let hub = hub.into_inner();
     if hub.is_shutting_down() {
+        hub.metrics.connection_rejected();
         actix_web::rt::spawn(refuse(session, SessionError::ShuttingDown, CloseCode::Away));
         return Ok(response);
     }
@@ -34,8 +44,16 @@ pub async fn upgrade(req: HttpRequest, body: web::Payload, hub: web::Data<Hub>) 
             actix_web::rt::spawn(run(hub, session, stream, permit));
         }
         None => {
-            tracing::warn!(limit = hub.settings.max_connections, "connection refused: too many connections");
-            actix_web::rt::spawn(refuse(session, SessionError::TooManyConnections, CloseCode::Again));
+            tracing::warn!(
+                limit = hub.settings.max_connections,
+                "connection refused: too many connections"
+            );
+            hub.metrics.connection_rejected();
+            actix_web::rt::spawn(refuse(
+                session,
+                SessionError::TooManyConnections,
+                CloseCode::Again,
+            ));
         }
     }
     Ok(response)
@@ -46,7 +64,12 @@ async fn refuse(mut session: Session, error: SessionError, code: CloseCode) {
     if let Ok(text) = serde_json::to_string(&error.to_message()) {
         let _ = session.text(text).await; // the client may already be gone
     }
-    let _ = session.close(Some(CloseReason { code, description: Some(error.code().to_string()) })).await;
+    let _ = session
+        .close(Some(CloseReason {
+            code,
+            description: Some(error.code().to_string()),
+        }))
+        .await;
 }
 
 fn close_code(kind: CloseKind) -> CloseReason {
@@ -58,18 +81,32 @@ fn close_code(kind: CloseKind) -> CloseReason {
         CloseKind::Idle => (CloseCode::Away, "idle timeout"),
         CloseKind::ShuttingDown => (CloseCode::Away, "shutting down"),
     };
-    CloseReason { code, description: Some(why.into()) }
+    CloseReason {
+        code,
+        description: Some(why.into()),
+    }
 }
 
 /// One connection, from upgrade to close. `_permit` holds its place under the limit.
 #[tracing::instrument(name = "viewer_socket", skip_all, fields(instance = %hub.instance_id))]
-async fn run(hub: Arc<Hub>, mut socket: Session, mut stream: AggregatedMessageStream, _permit: OwnedSemaphorePermit) {
+async fn run(
+    hub: Arc<Hub>,
+    mut socket: Session,
+    mut stream: AggregatedMessageStream,
+    _permit: OwnedSemaphorePermit,
+) {
     let s = &hub.settings;
-    let mut session = ViewerSession::new(hub.auth.clone(), RateLimiter::new(s.rate_per_second, s.rate_burst, s.rate_close_after));
+    let mut session = ViewerSession::new(
+        hub.auth.clone(),
+        RateLimiter::new(s.rate_per_second, s.rate_burst, s.rate_close_after),
+    );
     let (events_tx, mut events_rx) = mpsc::channel(SOCKET_EVENT_BUFFER);
     let (outcome_tx, mut outcome_rx) = mpsc::channel::<JoinOutcome>(4);
     let mut shutdown = hub.shutdown_signal();
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + s.ping_interval, s.ping_interval);
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + s.ping_interval,
+        s.ping_interval,
+    );
     let mut last_heard = Instant::now();
     tracing::debug!("viewer socket open");
 
@@ -122,7 +159,10 @@ async fn run(hub: Arc<Hub>, mut socket: Session, mut stream: AggregatedMessageSt
             if stuck && matches!(action, Action::Send(_) | Action::Close(_)) {
                 continue;
             }
-            if perform(&hub, &mut socket, action, &events_tx, &outcome_tx).await.is_err() {
+            if perform(&hub, &mut socket, action, &events_tx, &outcome_tx)
+                .await
+                .is_err()
+            {
                 stuck = true;
             }
         }
@@ -140,7 +180,13 @@ async fn run(hub: Arc<Hub>, mut socket: Session, mut stream: AggregatedMessageSt
     outcome_rx.close();
     while let Ok(outcome) = outcome_rx.try_recv() {
         match outcome {
-            JoinOutcome::Answered { viewer_id, camera, .. } => hub.spawn_release(viewer_id, camera, camview_proto::bus::RemoveReason::SocketClosed),
+            JoinOutcome::Answered {
+                viewer_id, camera, ..
+            } => hub.spawn_release(
+                viewer_id,
+                camera,
+                camview_proto::bus::RemoveReason::SocketClosed,
+            ),
             JoinOutcome::Failed { viewer_id, .. } => hub.unroute(&viewer_id),
         }
     }
@@ -173,12 +219,21 @@ async fn perform(
             hub.route(&request.viewer_id, events.clone());
             hub.spawn_join(request, outcomes.clone());
         }
-        Action::AddIce { viewer_id, candidate } => hub.spawn_add_ice(viewer_id, candidate),
-        Action::Release { viewer_id, camera, reason } => hub.spawn_release(viewer_id, camera, reason),
+        Action::AddIce {
+            viewer_id,
+            candidate,
+        } => hub.spawn_add_ice(viewer_id, candidate),
+        Action::Release {
+            viewer_id,
+            camera,
+            reason,
+        } => hub.spawn_release(viewer_id, camera, reason),
         Action::Forget { viewer_id } => hub.unroute(&viewer_id),
         Action::Close(kind) => {
             // Already closed by the client is fine.
-            let _ = tokio::time::timeout(SEND_TIMEOUT, socket.clone().close(Some(close_code(kind)))).await;
+            let _ =
+                tokio::time::timeout(SEND_TIMEOUT, socket.clone().close(Some(close_code(kind))))
+                    .await;
         }
     }
     Ok(())

@@ -24,7 +24,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const WAIT: Duration = Duration::from_secs(10);
 
 pub const OFFER: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtpmap:96 H264/90000\r\n";
-pub const CANDIDATE: &str = "candidate:842163049 1 udp 1677729535 192.0.2.3 49203 typ srflx raddr 0.0.0.0 rport 0";
+pub const CANDIDATE: &str =
+    "candidate:842163049 1 udp 1677729535 192.0.2.3 49203 typ srflx raddr 0.0.0.0 rport 0";
 
 /// One deployment's shared state: a key prefix on the shared Redis.
 #[derive(Clone)]
@@ -44,16 +45,30 @@ impl Deployment {
     pub async fn on(server: &RedisServer) -> Self {
         let url = server.url();
         let keys = random_keys();
-        let bus = RedisBus::connect(&url, keys.clone()).await.expect("connect bus");
-        let registry = RedisRegistry::connect(&url, keys.clone()).await.expect("connect registry");
-        Self { url, keys, bus: Arc::new(bus), registry: Arc::new(registry) }
+        let bus = RedisBus::connect(&url, keys.clone())
+            .await
+            .expect("connect bus");
+        let registry = RedisRegistry::connect(&url, keys.clone())
+            .await
+            .expect("connect registry");
+        Self {
+            url,
+            keys,
+            bus: Arc::new(bus),
+            registry: Arc::new(registry),
+        }
     }
 
     /// The all-in-one mode: an in-process bus and registry shared with the "controller".
     pub fn in_process() -> Self {
         use camview_common::bus::memory::MemoryBus;
         use camview_common::registry::memory::MemoryRegistry;
-        Self { url: String::new(), keys: Keys::default(), bus: Arc::new(MemoryBus::new()), registry: Arc::new(MemoryRegistry::new()) }
+        Self {
+            url: String::new(),
+            keys: Keys::default(),
+            bus: Arc::new(MemoryBus::new()),
+            registry: Arc::new(MemoryRegistry::new()),
+        }
     }
 
     /// Registers a started stream, as the media-controller does after `StartStream`.
@@ -63,7 +78,10 @@ impl Deployment {
             camera_id: camera.into(),
             state: StreamState::Live,
             rtp: None,
-            bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+            bandwidth: Bandwidth {
+                max_bandwidth: 3000,
+                min_bandwidth: 300,
+            },
             created_at: now.clone(),
             updated_at: now,
             pipeline_id: None,
@@ -73,7 +91,10 @@ impl Deployment {
     }
 
     pub async fn viewer_count(&self, camera: &str) -> u64 {
-        self.registry.viewer_count(camera).await.expect("viewer count")
+        self.registry
+            .viewer_count(camera)
+            .await
+            .expect("viewer count")
     }
 
     /// Waits until `camera` has exactly `n` slots taken.
@@ -83,7 +104,13 @@ impl Deployment {
         camview_common::testing::wait_until(WAIT, &format!("{camera} has {n} viewers"), || {
             let registry = registry.clone();
             let camera = camera.clone();
-            async move { registry.viewer_count(&camera).await.map(|c| c == n).unwrap_or(false) }
+            async move {
+                registry
+                    .viewer_count(&camera)
+                    .await
+                    .map(|c| c == n)
+                    .unwrap_or(false)
+            }
         })
         .await;
     }
@@ -117,12 +144,19 @@ impl Deployment {
     /// Starts a signaling instance of this deployment on a free port.
     pub async fn spawn_app(&self, overrides: &[(&str, &str)]) -> TestApp {
         let settings = self.settings(overrides);
-        let deps = Dependencies { bus: self.bus.clone(), registry: self.registry.clone() };
+        let deps = Dependencies {
+            bus: self.bus.clone(),
+            registry: self.registry.clone(),
+        };
         let app = Application::build(settings, deps).await.expect("build app");
         let port = app.port();
         let handle = app.handle();
         let server = tokio::spawn(app.run_until_stopped());
-        TestApp { port, handle, server }
+        TestApp {
+            port,
+            handle,
+            server,
+        }
     }
 }
 
@@ -150,7 +184,10 @@ pub struct Client {
 impl Client {
     pub async fn connect(port: u16, path: &str) -> Self {
         let url = format!("ws://127.0.0.1:{port}{path}");
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url)).await.expect("connect in time").expect("connect");
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("connect");
         Self { ws }
     }
 
@@ -159,7 +196,10 @@ impl Client {
     }
 
     pub async fn send_text(&mut self, text: impl Into<String>) {
-        self.ws.send(WsMessage::text(text.into())).await.expect("send");
+        self.ws
+            .send(WsMessage::text(text.into()))
+            .await
+            .expect("send");
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -167,17 +207,25 @@ impl Client {
     }
 
     pub async fn join(&mut self, camera: &str) {
-        self.send(json!({"type": "join", "camera": camera, "sdpOffer": OFFER})).await;
+        self.send(json!({"type": "join", "camera": camera, "sdpOffer": OFFER}))
+            .await;
     }
 
     pub async fn ice(&mut self, candidate: &str) {
-        self.send(json!({"type": "ice", "candidate": candidate, "sdpMid": "0", "sdpMLineIndex": 0})).await;
+        self.send(
+            json!({"type": "ice", "candidate": candidate, "sdpMid": "0", "sdpMLineIndex": 0}),
+        )
+        .await;
     }
 
     /// The next JSON frame (pings and pongs are skipped); panics on close or timeout.
     pub async fn recv(&mut self) -> Value {
         loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next()).await.expect("a frame in time").expect("socket open").expect("frame");
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("socket open")
+                .expect("frame");
             match msg {
                 WsMessage::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON frame"),
                 WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
@@ -209,7 +257,10 @@ impl Client {
     /// Reads until the server closes; returns the close code (skipping other frames).
     pub async fn expect_close(&mut self) -> Option<CloseCode> {
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("close in time") {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("close in time")
+            {
                 Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| f.code),
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return None,
@@ -220,6 +271,9 @@ impl Client {
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
         // drain until the server acknowledges
-        let _ = tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
+        let _ = tokio::time::timeout(WAIT, async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
     }
 }

@@ -9,5 +9,6 @@ mod bad_input;
 mod helpers;
 mod joins;
 mod limits;
+mod observability;
 mod responder;
 mod shutdown;

@@ -29,7 +29,10 @@ pub struct Responder {
 
 /// The candidate the responder sends to `viewer_id`: its foundation is the viewer id.
 pub fn candidate_for(viewer_id: &str) -> String {
-    format!("candidate:{} 1 udp 2130706431 10.0.0.1 40000 typ host", viewer_id.replace('-', ""))
+    format!(
+        "candidate:{} 1 udp 2130706431 10.0.0.1 40000 typ host",
+        viewer_id.replace('-', "")
+    )
 }
 
 impl Responder {
@@ -56,7 +59,12 @@ impl Responder {
 
     async fn run(self, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) {
         loop {
-            let Ok(deliveries) = bus.read_commands("test-responder", 16, Duration::from_millis(200)).await else { continue };
+            let Ok(deliveries) = bus
+                .read_commands("test-responder", 16, Duration::from_millis(200))
+                .await
+            else {
+                continue;
+            };
             for d in deliveries {
                 bus.ack_command(&d.delivery_id).await.expect("ack");
                 let env = d.envelope;
@@ -64,18 +72,53 @@ impl Responder {
                 match &env.message {
                     Message::AddViewer(add) => {
                         if self.failing.lock().unwrap().contains(&add.camera_id) {
-                            BusClient::reply(bus.as_ref(), &env, Message::failed(ErrorCode::MediaServerError, "endpoint creation failed")).await.expect("reply");
+                            BusClient::reply(
+                                bus.as_ref(),
+                                &env,
+                                Message::failed(
+                                    ErrorCode::MediaServerError,
+                                    "endpoint creation failed",
+                                ),
+                            )
+                            .await
+                            .expect("reply");
                             continue;
                         }
                         let answer = format!("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=answer-for-{}\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", add.viewer_id);
-                        BusClient::reply(bus.as_ref(), &env, Message::ViewerAdded(ViewerAdded { viewer_id: add.viewer_id.clone(), sdp_answer: answer })).await.expect("reply");
-                        let candidate = IceCandidate { candidate: candidate_for(&add.viewer_id), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
-                        let event = Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: add.viewer_id.clone(), candidate });
-                        bus.publish(&add.signaling_instance, &camview_common::bus::envelope(event, None, None)).await.expect("publish");
+                        BusClient::reply(
+                            bus.as_ref(),
+                            &env,
+                            Message::ViewerAdded(ViewerAdded {
+                                viewer_id: add.viewer_id.clone(),
+                                sdp_answer: answer,
+                            }),
+                        )
+                        .await
+                        .expect("reply");
+                        let candidate = IceCandidate {
+                            candidate: candidate_for(&add.viewer_id),
+                            sdp_mid: Some("0".into()),
+                            sdp_m_line_index: Some(0),
+                        };
+                        let event = Message::ViewerIceCandidate(ViewerIceCandidate {
+                            viewer_id: add.viewer_id.clone(),
+                            candidate,
+                        });
+                        bus.publish(
+                            &add.signaling_instance,
+                            &camview_common::bus::envelope(event, None, None),
+                        )
+                        .await
+                        .expect("publish");
                     }
                     Message::RemoveViewer(remove) => {
-                        registry.remove_viewer(&remove.camera_id, &remove.viewer_id).await.expect("remove viewer");
-                        BusClient::reply(bus.as_ref(), &env, Message::Done(Done {})).await.expect("reply");
+                        registry
+                            .remove_viewer(&remove.camera_id, &remove.viewer_id)
+                            .await
+                            .expect("remove viewer");
+                        BusClient::reply(bus.as_ref(), &env, Message::Done(Done {}))
+                            .await
+                            .expect("reply");
                     }
                     _ => {}
                 }

@@ -26,14 +26,26 @@ async fn graceful_shutdown_tells_viewers_and_releases_their_slots() {
 
     let started = tokio::time::Instant::now();
     app.handle.shutdown().await;
-    assert!(started.elapsed() < Duration::from_secs(5), "shutdown took {:?}", started.elapsed());
-    tokio::time::timeout(Duration::from_secs(5), app.server).await.expect("server stops").expect("join").expect("serve");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    tokio::time::timeout(Duration::from_secs(5), app.server)
+        .await
+        .expect("server stops")
+        .expect("join")
+        .expect("serve");
 
     for c in [&mut a, &mut b] {
         c.expect_error("shutting_down").await;
         assert_eq!(c.expect_close().await, Some(CloseCode::Away));
     }
-    assert_eq!(d.viewer_count("cam1").await, 1, "only the viewer on the other instance remains");
+    assert_eq!(
+        d.viewer_count("cam1").await,
+        1,
+        "only the viewer on the other instance remains"
+    );
     let reasons: Vec<_> = responder
         .commands()
         .into_iter()
@@ -42,8 +54,16 @@ async fn graceful_shutdown_tells_viewers_and_releases_their_slots() {
             _ => None,
         })
         .collect();
-    assert_eq!(reasons, [RemoveReason::ShuttingDown, RemoveReason::ShuttingDown]);
-    assert!(tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/", app.port)).await.is_err(), "no longer accepting");
+    assert_eq!(
+        reasons,
+        [RemoveReason::ShuttingDown, RemoveReason::ShuttingDown]
+    );
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/", app.port))
+            .await
+            .is_err(),
+        "no longer accepting"
+    );
     elsewhere.send(serde_json::json!({"type": "dance"})).await;
     elsewhere.expect_error("unknown_message_type").await; // the other instance is untouched
 }
@@ -72,7 +92,9 @@ async fn the_binary_shuts_down_gracefully_on_sigterm() {
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let port = tokio::time::timeout(crate::helpers::WAIT, async {
         while let Some(line) = lines.next_line().await.expect("read log") {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             if let Some(port) = v["port"].as_u64() {
                 return port as u16;
             }
@@ -88,10 +110,16 @@ async fn the_binary_shuts_down_gracefully_on_sigterm() {
     viewer.expect("ice").await;
     assert_eq!(d.viewer_count("cam1").await, 1);
     let pid = child.id().expect("pid").to_string();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
     assert!(status.success());
     viewer.expect_error("shutting_down").await;
-    let exit = tokio::time::timeout(Duration::from_secs(6), child.wait()).await.expect("exits within the grace period").expect("wait");
+    let exit = tokio::time::timeout(Duration::from_secs(6), child.wait())
+        .await
+        .expect("exits within the grace period")
+        .expect("wait");
     assert!(exit.success(), "{exit:?}");
     assert_eq!(d.viewer_count("cam1").await, 0);
 }
