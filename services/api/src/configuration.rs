@@ -23,6 +23,8 @@ pub struct Settings {
     pub redis: Option<RedisConfig>,
     /// `REDIS_KEY_PREFIX` (used for in-process mode too, only for symmetry).
     pub key_prefix: String,
+    /// `REDIS_CONNECT_TIMEOUT_SECONDS` (30): how long to keep retrying Redis at start.
+    pub redis_connect_timeout: Duration,
     /// `BUS_REQUEST_TIMEOUT_MS` (5000): how long to wait for the media-controller.
     pub bus_request_timeout: Duration,
     /// `CAMERA_KEEPALIVE_SECONDS` (5): how often cameras should call keepalive.
@@ -90,6 +92,7 @@ impl Settings {
             None => None,
         };
         let key_prefix = r.string("REDIS_KEY_PREFIX", camview_proto::keys::DEFAULT_PREFIX);
+        let connect_timeout = r.ranged::<u64>("REDIS_CONNECT_TIMEOUT_SECONDS", 30, 0, 3600)?;
         let timeout_ms = r.ranged::<u64>("BUS_REQUEST_TIMEOUT_MS", 5000, 10, 600_000)?;
         let camera_keepalive_seconds = r.ranged::<u32>("CAMERA_KEEPALIVE_SECONDS", 5, 1, 3600)?;
         let max_age = r.ranged::<u64>("CONTROLLER_HEARTBEAT_MAX_AGE_SECONDS", 15, 1, 3600)?;
@@ -109,6 +112,7 @@ impl Settings {
             port,
             redis,
             key_prefix,
+            redis_connect_timeout: Duration::from_secs(connect_timeout),
             bus_request_timeout: Duration::from_millis(timeout_ms),
             camera_keepalive_seconds,
             controller_heartbeat_max_age: Duration::from_secs(max_age),
@@ -210,6 +214,7 @@ mod tests {
             ("API_SERVER_HOST", "not a host!"),
             ("REDIS_URL", "http://localhost"),
             ("BUS_REQUEST_TIMEOUT_MS", "0"),
+            ("REDIS_CONNECT_TIMEOUT_SECONDS", "forever"),
             ("CAMERA_KEEPALIVE_SECONDS", "-1"),
             ("CONTROLLER_HEARTBEAT_MAX_AGE_SECONDS", "x"),
             ("STUN_SERVERS", "http://x"),

@@ -58,7 +58,7 @@ impl Deps {
     /// Redis when `REDIS_URL` is set, else in-process with a loud warning.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         match &settings.redis {
-            Some(redis) => crate::redis_deps::connect(redis).await,
+            Some(redis) => crate::redis_deps::connect(redis, settings.redis_connect_timeout).await,
             None => {
                 tracing::warn!(
                     "REDIS_URL is not set: SINGLE-PROCESS MODE with an in-process bus and registry. \

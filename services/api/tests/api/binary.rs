@@ -136,3 +136,74 @@ async fn the_binary_serves_in_single_process_mode_without_redis_url() {
         .unwrap();
     assert_eq!(start.status(), 503, "no media-controller in this process");
 }
+
+#[test]
+fn the_binary_gives_up_naming_redis_when_redis_stays_unreachable() {
+    let dead = format!("redis://127.0.0.1:{}/", free_port());
+    let (code, stderr) = run_with(&[
+        ("API_SERVER_PORT", "0"),
+        ("REDIS_URL", &dead),
+        ("REDIS_CONNECT_TIMEOUT_SECONDS", "1"),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("REDIS_CONNECT_TIMEOUT_SECONDS=1"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_binary_waits_for_redis_that_starts_after_it() {
+    use std::io::BufRead;
+
+    let mut redis = camview_common::testing::RedisServer::start();
+    redis.stop();
+    let port = free_port().to_string();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_camview-api"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    cmd.env("API_SERVER_HOST", "127.0.0.1")
+        .env("API_SERVER_PORT", &port)
+        .env("REDIS_URL", redis.url());
+    cmd.env("REDIS_CONNECT_TIMEOUT_SECONDS", "30")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn");
+    let mut child = Running(cmd.spawn().expect("spawn camview-api"));
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Only bring Redis up once the API has seen it missing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("a 'not reachable yet' warning within 15 s");
+        if line.contains("Redis is not reachable yet") {
+            break;
+        }
+    }
+    redis.restart();
+    let streams = format!("http://127.0.0.1:{port}/streams");
+    camview_common::testing::wait_until(
+        std::time::Duration::from_secs(20),
+        "camview-api serves /streams",
+        || {
+            let request = reqwest::get(streams.clone());
+            async move { request.await.is_ok_and(|r| r.status() == 200) }
+        },
+    )
+    .await;
+}
