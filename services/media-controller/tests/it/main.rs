@@ -1,3 +1,4 @@
 mod descriptors;
+mod engine;
 mod fake_kms;
 mod transport;
