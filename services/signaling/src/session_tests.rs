@@ -364,3 +364,28 @@ fn with_auth_on_a_join_needs_a_token_for_its_camera() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn a_new_offer_for_another_camera_after_renegotiate_releases_the_old_viewer() {
+    let mut s = session();
+    let id = joined(&mut s, "cam1");
+    let reneg = Message::Renegotiate(Renegotiate {
+        viewer_id: id.clone(),
+        camera_id: "cam1".into(),
+    });
+    s.handle_bus(reneg);
+    let actions = text(&mut s, join_frame("cam2"));
+    assert_eq!(
+        actions[0],
+        Action::Release {
+            viewer_id: id.clone(),
+            camera: "cam1".into(),
+            reason: RemoveReason::Left
+        }
+    );
+    let Action::Join(req) = &actions[1] else {
+        panic!("{actions:?}")
+    };
+    assert_ne!(req.viewer_id, id);
+    assert_eq!(req.camera, "cam2");
+}

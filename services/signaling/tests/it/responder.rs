@@ -25,6 +25,8 @@ pub struct Responder {
     pub seen: Arc<Mutex<Seen>>,
     /// Cameras whose `AddViewer` is answered with `Failed{media_server_error}`.
     pub failing: Arc<Mutex<HashSet<String>>>,
+    /// When set, commands are read and acknowledged but never answered (a hung controller).
+    pub silent: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The candidate the responder sends to `viewer_id`: its foundation is the viewer id.
@@ -49,6 +51,10 @@ impl Responder {
         self.failing.lock().unwrap().insert(camera.to_owned());
     }
 
+    pub fn go_silent(&self) {
+        self.silent.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn commands(&self) -> Vec<Message> {
         self.seen.lock().unwrap().commands.clone()
     }
@@ -69,6 +75,9 @@ impl Responder {
                 bus.ack_command(&d.delivery_id).await.expect("ack");
                 let env = d.envelope;
                 self.seen.lock().unwrap().commands.push(env.message.clone());
+                if self.silent.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
                 match &env.message {
                     Message::AddViewer(add) => {
                         if self.failing.lock().unwrap().contains(&add.camera_id) {

@@ -68,6 +68,38 @@ async fn graceful_shutdown_tells_viewers_and_releases_their_slots() {
     elsewhere.expect_error("unknown_message_type").await; // the other instance is untouched
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_frees_the_slots_itself_when_the_controller_does_not_answer() {
+    let d = Deployment::new().await;
+    let responder = Responder::start(&d);
+    d.start_stream("cam1").await;
+    let app = d
+        .spawn_app(&[("SIGNALING_SHUTDOWN_GRACE_MS", "2000")])
+        .await;
+    let mut c = app.connect().await;
+    c.join_ok("cam1").await;
+    c.expect("ice").await;
+    responder.go_silent();
+    let started = tokio::time::Instant::now();
+    app.handle.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    c.expect_error("shutting_down").await;
+    assert_eq!(
+        d.viewer_count("cam1").await,
+        0,
+        "slot freed without the controller"
+    );
+    assert_eq!(
+        responder.count("RemoveViewer"),
+        1,
+        "the controller was still told"
+    );
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_shuts_down_gracefully_on_sigterm() {
