@@ -42,6 +42,8 @@ impl Auth {
                 let mut validation = Validation::new(Algorithm::HS256);
                 validation.set_required_spec_claims(&["exp"]);
                 validation.leeway = 30;
+                // Tokens are scoped by their `camera` claim; an `aud` set by the issuer is not checked.
+                validation.validate_aud = false;
                 Auth::Hs256 {
                     key: Box::new(DecodingKey::from_secret(secret.as_bytes())),
                     validation: Box::new(validation),
@@ -106,6 +108,21 @@ pub(crate) mod tests {
             .is_ok());
         assert!(auth
             .authorize(Some(&token("s3cret", "*", 60)), "cam")
+            .is_ok());
+    }
+
+    #[test]
+    fn a_token_with_an_audience_is_accepted() {
+        let exp = jsonwebtoken::get_current_timestamp() + 60;
+        let claims = serde_json::json!({"camera": "cam", "exp": exp, "aud": "camview-viewer"});
+        let t = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"s3cret"),
+        )
+        .unwrap();
+        assert!(Auth::from_secret(Some("s3cret"))
+            .authorize(Some(&t), "cam")
             .is_ok());
     }
 

@@ -201,7 +201,8 @@ impl Hub {
                     hub.unroute(&request.viewer_id);
                     if let JoinOutcome::Answered { .. } = out {
                         tracing::info!(viewer_id = %request.viewer_id, "socket closed during the join; releasing the viewer");
-                        hub.release(&request.viewer_id, &request.camera, RemoveReason::SocketClosed).await;
+                        let reason = if hub.is_shutting_down() { RemoveReason::ShuttingDown } else { RemoveReason::SocketClosed };
+                        hub.release(&request.viewer_id, &request.camera, reason).await;
                     }
                 }
             },

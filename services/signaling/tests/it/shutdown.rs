@@ -100,6 +100,21 @@ async fn shutdown_frees_the_slots_itself_when_the_controller_does_not_answer() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_during_a_join_still_leaves_no_slot_behind() {
+    let d = Deployment::new().await;
+    let responder = Responder::start(&d);
+    responder.go_silent();
+    d.start_stream("cam1").await;
+    let app = d.spawn_app(&[("BUS_REQUEST_TIMEOUT_MS", "500")]).await;
+    let mut c = app.connect().await;
+    c.join("cam1").await;
+    d.wait_viewer_count("cam1", 1).await; // reserved, AddViewer pending
+    app.handle.shutdown().await;
+    c.expect_error("shutting_down").await;
+    assert_eq!(d.viewer_count("cam1").await, 0);
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_shuts_down_gracefully_on_sigterm() {
