@@ -35,6 +35,7 @@ impl ClientConfig {
 enum Command {
     Call { method: &'static str, params: Map<String, Value>, timeout: Option<Duration>, reply: oneshot::Sender<CallResult> },
     Subscribe { object: String, event: &'static str, sink: mpsc::UnboundedSender<Value>, timeout: Option<Duration>, reply: oneshot::Sender<CallResult> },
+    Shutdown,
 }
 
 type CallResult = Result<Option<Value>, ClientError>;
@@ -110,6 +111,12 @@ impl KurentoClient {
     /// A clone whose calls (and handles created from it) use `timeout` instead of the default.
     pub fn with_request_timeout(&self, timeout: Duration) -> Self {
         Self { shared: self.shared.clone(), timeout: Some(timeout) }
+    }
+
+    /// Closes the socket for every clone: pending and later calls fail with `Closed`, event
+    /// streams end. Server-side objects stay until released or garbage-collected.
+    pub fn shutdown(&self) {
+        let _ = self.shared.commands.send(Command::Shutdown);
     }
 
     /// `create`: returns the new object's id.
@@ -216,7 +223,7 @@ async fn run(
                 match command {
                     Some(Command::Call { method, params, timeout, reply }) => core.call(now, method, params, timeout, reply),
                     Some(Command::Subscribe { object, event, sink, timeout, reply }) => core.subscribe(now, &object, event, sink, timeout, reply),
-                    None => core.shutdown(),
+                    Some(Command::Shutdown) | None => core.shutdown(),
                 }
             }
             opened = async { opening.as_mut().expect("branch enabled only while opening").await }, if opening.is_some() => {

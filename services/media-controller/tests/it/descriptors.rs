@@ -2,11 +2,7 @@
 //! (`shared/kurento/kmd/`): every class, method, parameter, property, event and complex type we
 //! declare exists there with the same name and type.
 
-#[path = "../../codegen/kmd.rs"]
-#[allow(dead_code)]
-mod kmd;
-
-use kmd::{Member, Model};
+use crate::codegen::kmd::{self, Member, Model};
 use std::path::PathBuf;
 
 fn manifest_dir() -> PathBuf {

@@ -1,3 +1,4 @@
+mod codegen;
 mod descriptors;
 mod engine;
 mod fake_kms;

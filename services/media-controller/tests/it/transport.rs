@@ -259,3 +259,18 @@ async fn a_silent_server_is_detected_by_ping_timeout_and_the_client_reconnects()
     assert!(matches!(next_state(&mut states).await, LinkState::Connected { resumed: true, .. }));
     drop(peer);
 }
+
+#[tokio::test]
+async fn shutdown_closes_the_socket_ends_streams_and_fails_later_calls() {
+    let mut kms = FakeKms::start().await;
+    let (client, mut peer) = connected(&mut kms, |_| {}).await;
+    let viewer = WebRtcEndpoint::attach(&client, W1);
+    let (stream, _) = exchange(&mut peer, viewer.subscribe::<IceGatheringDone>(), json!("sub-1")).await;
+    let mut stream = stream.expect("subscribed");
+    let mut states = client.connection_events();
+    client.shutdown();
+    assert_eq!(next_state(&mut states).await, LinkState::Closed);
+    let ended = tokio::time::timeout(PATIENCE, stream.recv()).await.expect("stream ends in time");
+    assert!(ended.is_none());
+    assert_eq!(MediaPipeline::create(&client).await.err(), Some(ClientError::Closed));
+}
