@@ -15,7 +15,17 @@ async fn main() -> anyhow::Result<()> {
     let client = KurentoClient::connect(settings.kurento).await.with_context(|| format!("connecting to the media server at {url}"))?;
     let info = ServerManager::attach(&client, SERVER_MANAGER_ID).get_info().await.context("reading the media server info")?;
     tracing::info!(version = %info.version, kind = %info.kind, capabilities = ?info.capabilities, "media server ready");
-    tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
+    shutdown_signal().await?;
     tracing::info!("shutting down");
+    client.shutdown();
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM from the container runtime.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        ctrl_c = tokio::signal::ctrl_c() => ctrl_c.context("waiting for ctrl-c"),
+        _ = term.recv() => Ok(()),
+    }
 }

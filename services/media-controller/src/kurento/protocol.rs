@@ -35,7 +35,8 @@ pub enum LinkState {
     /// The socket is down; reconnecting with backoff.
     Disconnected,
     /// The server no longer knows `session_id`: its objects are gone and must be recreated.
-    /// A `Connected { resumed: false, .. }` with a new session follows.
+    /// Calls pending at that moment fail with `SessionLost` and event streams end; a
+    /// `Connected { resumed: false, .. }` with a new session follows.
     SessionLost { session_id: String },
     /// The client was shut down.
     Closed,
