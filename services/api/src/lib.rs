@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod ice;
+pub mod metrics;
 mod redis_deps;
 pub mod request_span;
 pub mod routes;

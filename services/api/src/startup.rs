@@ -16,9 +16,10 @@ use camview_common::{Bus, BusClient, BusError, Registry};
 
 use crate::configuration::{IceSettings, Settings};
 use crate::error::{method_not_allowed, not_found};
+use crate::metrics::Metrics;
 pub use crate::redis_deps::redis_backend;
 use crate::request_span::request_span;
-use crate::routes::{cameras, health, ice_servers, pages, streams, viewers};
+use crate::routes::{cameras, health, ice_servers, metrics, pages, streams, viewers};
 
 /// What the API talks to. Inject in-process implementations for the all-in-one binary.
 #[derive(Clone)]
@@ -80,6 +81,7 @@ pub struct AppState {
     pub controller_heartbeat_max_age: Duration,
     pub ice: IceSettings,
     pub static_dir: Option<PathBuf>,
+    pub metrics: Metrics,
 }
 
 /// The API server, bound and ready to run.
@@ -106,6 +108,7 @@ impl Application {
             controller_heartbeat_max_age: settings.controller_heartbeat_max_age,
             ice: settings.ice,
             static_dir: settings.static_dir,
+            metrics: Metrics::default(),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -116,6 +119,7 @@ impl Application {
                 .service(resource("/viewer").route(web::get().to(pages::viewer)))
                 .service(resource("/static/{path:.*}").route(web::get().to(pages::asset)))
                 .service(resource("/health").route(web::get().to(health::health)))
+                .service(resource("/metrics").route(web::get().to(metrics::get_metrics)))
                 .service(
                     resource("/ice-servers").route(web::get().to(ice_servers::get_ice_servers)),
                 )

@@ -25,7 +25,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     if report.problems.is_empty() {
         HttpResponse::Ok().json(report)
     } else {
-        tracing::warn!(problems = ?report.problems, "degraded");
+        tracing::debug!(problems = ?report.problems, "degraded");
         HttpResponse::ServiceUnavailable().json(report)
     }
 }

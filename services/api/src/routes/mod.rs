@@ -3,6 +3,7 @@
 pub mod cameras;
 pub mod health;
 pub mod ice_servers;
+pub mod metrics;
 pub mod pages;
 pub mod streams;
 pub mod viewers;

@@ -1,7 +1,7 @@
 //! `/streams`: list, show, start and stop camera streams.
 
 use actix_web::{web, HttpResponse};
-use camview_common::Registry;
+use camview_common::{BusError, Registry};
 use camview_proto::bus::{Message, StartStream, StopStream};
 use camview_proto::rest::{StartStreamRequest, StopStreamResponse, StreamList, StreamView};
 use camview_proto::stream::StreamRecord;
@@ -10,6 +10,7 @@ use camview_proto::ErrorCode;
 use crate::domain::bandwidth_from_request;
 use crate::error::ApiError;
 use crate::extract::{CameraPath, OptionalJson};
+use crate::metrics::ControllerOutcome;
 use crate::startup::AppState;
 
 /// A registry record with its viewer count and the camera's last keepalive.
@@ -21,6 +22,21 @@ pub async fn stream_view(
     let viewers = registry.viewer_count(&record.camera_id).await?;
     let camera = registry.get_camera_status(&record.camera_id).await?;
     Ok(StreamView::new(record, viewers, camera))
+}
+
+/// Sends a command to the media-controller and waits for its reply, counting the outcome.
+#[tracing::instrument(skip_all, fields(command = message.kind()))]
+async fn ask_controller(state: &AppState, message: Message) -> Result<Message, ApiError> {
+    let kind = message.kind();
+    let result = state.bus.request(message, state.bus_request_timeout).await;
+    let outcome = match &result {
+        Ok(Message::Failed(_)) => ControllerOutcome::Failed,
+        Ok(_) => ControllerOutcome::Ok,
+        Err(BusError::Timeout { .. }) => ControllerOutcome::Timeout,
+        Err(_) => ControllerOutcome::Unavailable,
+    };
+    state.metrics.controller_request(kind, outcome);
+    Ok(result?)
 }
 
 /// `GET /streams`.
@@ -64,11 +80,7 @@ pub async fn start_stream(
         camera_id: camera.0.to_string(),
         bandwidth,
     });
-    match state
-        .bus
-        .request(command, state.bus_request_timeout)
-        .await?
-    {
+    match ask_controller(&state, command).await? {
         Message::StreamStarted(started) => {
             tracing::info!(created = started.created, "stream started");
             Ok(
@@ -94,11 +106,7 @@ pub async fn stop_stream(
     let command = Message::StopStream(StopStream {
         camera_id: camera_id.clone(),
     });
-    match state
-        .bus
-        .request(command, state.bus_request_timeout)
-        .await?
-    {
+    match ask_controller(&state, command).await? {
         Message::StreamStopped(stopped) => {
             tracing::info!(
                 viewers_released = stopped.viewers_released,

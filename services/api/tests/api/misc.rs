@@ -136,3 +136,28 @@ async fn cors_allows_get_and_post_from_any_origin() {
         "{methods}"
     );
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_controller_outcomes() {
+    let app = spawn_app().await;
+    ok_json(app.start("cam1").await).await;
+    app.get("/streams/cam1").await;
+    app.get("/streams/cam2").await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    assert!(text.contains(r#"camview_api_requests_total{method="GET",route="/streams/{camera_id}",status="200"} 1"#), "{text}");
+    assert!(text.contains(r#"camview_api_requests_total{method="GET",route="/streams/{camera_id}",status="404"} 1"#), "{text}");
+    assert!(
+        text.contains(
+            r#"camview_api_controller_requests_total{command="StartStream",outcome="ok"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("camview_streams_active 1"), "{text}");
+    assert!(!text.contains("cam1"), "camera ids never become labels");
+}
