@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod registry;
 pub mod telemetry;
+pub mod turn;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
