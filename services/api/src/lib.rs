@@ -14,6 +14,7 @@ mod redis_deps;
 pub mod request_span;
 pub mod routes;
 pub mod startup;
+pub mod trace_context;
 
 pub use configuration::Settings;
 pub use startup::{Application, Deps};

@@ -178,5 +178,6 @@ fn cors() -> Cors {
         .allow_any_origin()
         .allowed_methods(["GET", "POST"])
         .allow_any_header()
+        .expose_headers([crate::request_span::TRACE_ID_HEADER])
         .max_age(3600)
 }

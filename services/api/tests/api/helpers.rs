@@ -40,7 +40,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub registry: Arc<dyn Registry>,
-    _responder: Option<Responder>,
+    pub responder: Option<Responder>,
 }
 
 /// The app on the shared test Redis, with a responder and a heartbeat.
@@ -95,7 +95,7 @@ pub async fn spawn_on(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>, options: O
         address,
         client,
         registry,
-        _responder: responder,
+        responder,
     }
 }
 

@@ -3,12 +3,14 @@
 //! would, and replies on the requester's channel.
 
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use camview_common::clock::now_rfc3339;
 use camview_common::{Bus, BusClient, Registry};
-use camview_proto::bus::{Message, StartStream, StopStream, StreamStarted, StreamStopped};
+use camview_proto::bus::{
+    Envelope, Message, StartStream, StopStream, StreamStarted, StreamStopped,
+};
 use camview_proto::stream::{Codec, ControllerHeartbeat, RtpTarget, StreamRecord, StreamState};
 use camview_proto::ErrorCode;
 use tokio::task::JoinHandle;
@@ -23,6 +25,8 @@ pub const GHOST_PREFIX: &str = "ghost-";
 /// The running responder; stops when dropped.
 pub struct Responder {
     task: JoinHandle<()>,
+    /// Every command envelope received, in order.
+    pub seen: Arc<Mutex<Vec<Envelope>>>,
 }
 
 impl Drop for Responder {
@@ -33,6 +37,8 @@ impl Drop for Responder {
 
 impl Responder {
     pub fn start(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Self {
+        let seen: Arc<Mutex<Vec<Envelope>>> = Arc::default();
+        let record = seen.clone();
         let task = tokio::spawn(async move {
             let next_port = AtomicU16::new(40_000);
             loop {
@@ -48,6 +54,7 @@ impl Responder {
                     }
                 };
                 for delivery in deliveries {
+                    record.lock().unwrap().push(delivery.envelope.clone());
                     let reply =
                         handle(registry.as_ref(), &delivery.envelope.message, &next_port).await;
                     bus.ack_command(&delivery.delivery_id)
@@ -59,7 +66,7 @@ impl Responder {
                 }
             }
         });
-        Self { task }
+        Self { task, seen }
     }
 }
 

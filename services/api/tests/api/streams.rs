@@ -164,3 +164,36 @@ async fn get_stream_of_an_unknown_camera_returns_404() {
     let app = spawn_app().await;
     assert_error(app.get("/streams/nobody").await, 404, "stream_not_found").await;
 }
+
+#[tokio::test]
+async fn start_carries_the_callers_trace_into_the_bus_command() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(format!("{}/streams/traced/start", app.address))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["x-trace-id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    ok_json(response).await;
+    let seen = app.responder.as_ref().unwrap().seen.lock().unwrap().clone();
+    let traceparent = seen
+        .last()
+        .and_then(|e| e.traceparent.clone())
+        .expect("a traceparent on the command");
+    assert!(
+        traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{traceparent}"
+    );
+    assert_ne!(
+        traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "a new span id"
+    );
+}
