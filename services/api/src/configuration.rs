@@ -74,6 +74,13 @@ impl Settings {
     /// Reads any [`Source`] (a map in tests).
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         let r = Reader::new(source);
+        if r.bool("API_USE_SSL", false)? {
+            return Err(ConfigError::new(
+                "API_USE_SSL",
+                "true",
+                "TLS is not served by camview-api: terminate it at a reverse proxy",
+            ));
+        }
         let host = r.string("API_SERVER_HOST", "0.0.0.0");
         if host.parse::<std::net::IpAddr>().is_err()
             && !host
@@ -222,6 +229,8 @@ mod tests {
             ("TURN_TTL_SECONDS", "1"),
             ("STATIC_DIR", "/definitely/not/here"),
             ("LOG_FORMAT", "xml"),
+            ("API_USE_SSL", "true"),
+            ("API_USE_SSL", "perhaps"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{err}");

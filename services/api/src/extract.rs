@@ -114,6 +114,57 @@ mod tests {
     use super::*;
     use camview_proto::rest::StartStreamRequest;
 
+    async fn extract(
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<OptionalJson<StartStreamRequest>, ApiError> {
+        let mut req = actix_web::test::TestRequest::post();
+        if let Some(ct) = content_type {
+            req = req.insert_header((CONTENT_TYPE, ct));
+        }
+        // set_payload adds no content-length: this exercises the streaming limit.
+        let (req, mut payload) = req.set_payload(body).to_http_parts();
+        OptionalJson::<StartStreamRequest>::from_request(&req, &mut payload).await
+    }
+
+    #[actix_web::test]
+    async fn a_body_over_the_limit_is_refused_while_streaming() {
+        let big = vec![b' '; BODY_LIMIT + 1];
+        assert!(matches!(
+            extract(Some("application/json"), big).await,
+            Err(ApiError::PayloadTooLarge { .. })
+        ));
+        let at_limit = vec![b' '; BODY_LIMIT];
+        assert!(matches!(
+            extract(Some("application/json"), at_limit).await,
+            Ok(OptionalJson(None))
+        ));
+    }
+
+    #[actix_web::test]
+    async fn a_blank_body_is_no_body_whatever_its_content_type() {
+        assert!(matches!(
+            extract(Some("text/plain"), b" \n".to_vec()).await,
+            Ok(OptionalJson(None))
+        ));
+        assert!(matches!(
+            extract(None, vec![]).await,
+            Ok(OptionalJson(None))
+        ));
+        let parsed = extract(
+            Some("application/json"),
+            br#"{"max_bandwidth": 10}"#.to_vec(),
+        )
+        .await;
+        assert!(matches!(
+            parsed,
+            Ok(OptionalJson(Some(StartStreamRequest {
+                max_bandwidth: Some(10),
+                min_bandwidth: None
+            })))
+        ));
+    }
+
     #[test]
     fn json_content_types_are_recognised() {
         assert!(is_json("application/json"));
