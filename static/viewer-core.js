@@ -50,12 +50,14 @@
       token: null,
       embed: false,
       autostart: false,
+      timeouts: {}, // ms, see viewer.js: openMs, joinMs, iceMs, disconnectedMs, apiMs, noVideoMs
     };
     if (override.cameraId) cfg.cameraId = String(override.cameraId);
     if (override.apiUrl) cfg.apiUrl = resolveApiUrl(override.apiUrl, href);
     if (override.signalingUrl) cfg.signalingUrl = resolveSignalingUrl(override.signalingUrl, href);
     if (Array.isArray(override.iceServers)) cfg.iceServers = override.iceServers;
     if (override.token) cfg.token = String(override.token);
+    if (override.timeouts && typeof override.timeouts === 'object') cfg.timeouts = override.timeouts;
     if (override.embed !== undefined) cfg.embed = truthy(override.embed);
     if (override.autostart !== undefined) cfg.autostart = truthy(override.autostart);
     if (q.get('camera')) cfg.cameraId = q.get('camera').trim();
@@ -124,6 +126,7 @@
     invalid_sdp: 'The server refused what this browser offered ({message})',
     protocol: 'The viewer and the server disagree ({code}): {message}',
     unknown: 'Server error {code}: {message}',
+    no_video: 'Connected, but no video has arrived yet: the camera may not be sending',
     no_camera: 'Enter a camera id, then press Start',
     unsupported: 'This browser cannot play WebRTC video (RTCPeerConnection is missing)',
   };

@@ -10,11 +10,13 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
 
 (function () {
   var core = CamviewCore;
-  var OPEN_TIMEOUT_MS = 10000;
-  var JOIN_TIMEOUT_MS = 20000;
-  var ICE_TIMEOUT_MS = 30000;
-  var DISCONNECTED_GRACE_MS = 15000;
-  var API_TIMEOUT_MS = 8000;
+  var T = CONFIG.timeouts || {};
+  var OPEN_TIMEOUT_MS = T.openMs || 10000; // socket must open
+  var JOIN_TIMEOUT_MS = T.joinMs || 20000; // join -> answer
+  var ICE_TIMEOUT_MS = T.iceMs || 30000; // answer -> ICE connected
+  var DISCONNECTED_GRACE_MS = T.disconnectedMs || 15000; // ICE disconnected -> treated as failed
+  var API_TIMEOUT_MS = T.apiMs || 8000;
+  var NO_VIDEO_MS = T.noVideoMs || 10000; // ICE connected -> hint when no frame arrived
 
   var $ = function (id) { return document.getElementById(id); };
   var els = {
@@ -215,6 +217,7 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
 
   function closePc() {
     clearTimer('stats');
+    clearTimer('novideo');
     clearTimer('ice');
     clearTimer('disconnected');
     if (S.pc) {
@@ -229,6 +232,8 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     S.joinSent = false;
     S.prevSnap = null;
     S.firstFrame = false;
+    S.frozenPolls = 0;
+    S.lastFrames = -1;
     els.video.srcObject = null;
   }
 
@@ -442,6 +447,13 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     else if (st === 'connected' || st === 'completed') {
       clearTimer('ice');
       setStep('ice', 'ok', st);
+      if (!S.firstFrame) {
+        timer('novideo', NO_VIDEO_MS, function () {
+          if (gen !== S.gen || S.firstFrame) return;
+          setStep('video', 'working', 'no frame yet');
+          if (S.streamState !== 'stalled') setOverlay(core.uiText('no_video'), true);
+        });
+      }
       S.retries = 0;
       pub.state.retries = 0;
       if (els.message.getAttribute('data-kind') === 'error') showMessage('');
@@ -546,6 +558,19 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
       log('first frame');
     }
     if (S.firstFrame) {
+      // Frames stopped without a streamState from the server: say so, clear it when they resume.
+      var frozen = S.lastFrames === st.framesDecoded;
+      S.frozenPolls = frozen ? (S.frozenPolls || 0) + 1 : 0;
+      S.lastFrames = st.framesDecoded;
+      if (S.frozenPolls >= 4) {
+        if (S.streamState !== 'stalled' && pub.state.status !== 'waiting') {
+          setStep('video', 'working', 'no new frames');
+          setOverlay(core.uiText('no_video'), true);
+          setStatus('waiting', 'No video arriving');
+        }
+        return;
+      }
+      if (!frozen && pub.state.status === 'waiting') { renderStreamState(); setStatus('playing'); }
       var w = els.video.videoWidth, h = els.video.videoHeight;
       setStep('video', 'ok', (st.resolution || (w + 'x' + h)) + (st.fps !== null ? ', ' + st.fps + ' fps' : ''));
       if (S.streamState !== 'stalled' && pub.state.status !== 'playing') {

@@ -33,6 +33,16 @@ async function newPage(opts = DESKTOP) {
   return page;
 }
 
+/** The `i`-th signaling connection of `srv`, once it exists. */
+async function socketNo(srv, i = 0, ms = 10000) {
+  const end = Date.now() + ms;
+  while (srv.sockets.length <= i) {
+    if (Date.now() > end) throw new Error(`no signaling connection #${i} within ${ms} ms`);
+    await sleep(20);
+  }
+  return srv.sockets[i];
+}
+
 async function attr(page, sel, name) { return page.getAttribute(sel, name); }
 
 async function waitAttr(page, sel, name, value, ms = 10000) {
@@ -97,14 +107,14 @@ test('a full stream ends the session with its own message and no reconnect', { t
 });
 
 test('the join offer is receive-only with H.264 first; stalled, live and ended are shown', { timeout: 30000 }, async (t) => {
-  let sock;
-  const srv = await startViewerServer({ streams: { cam1: streamView('cam1') }, onSocket: (s) => { sock = s; } });
+  const srv = await startViewerServer({ streams: { cam1: streamView('cam1') } });
   t.after(() => srv.close());
   const page = await newPage();
   t.after(() => page.closeAll());
   await page.goto(srv.viewerUrl('camera=cam1&token=tok'));
   await page.click('#start');
   await page.waitForFunction(() => window.camview.state.phase === 'joining');
+  const sock = await socketNo(srv);
   const join = await sock.waitFor('join');
   assert.equal(join.camera, 'cam1');
   assert.equal(join.token, 'tok');
@@ -143,7 +153,7 @@ test('a dropped socket reconnects with backoff; renegotiate sends a new join; St
   await page.click('#start');
   await page.waitForFunction(() => window.camview.state.phase === 'joining');
   assert.match(await page.textContent('#overlay-text'), /waiting for the first video/);
-  const first = srv.sockets[0];
+  const first = await socketNo(srv);
   await first.waitFor('join');
   const t0 = Date.now();
   first.close(1001);
@@ -154,8 +164,7 @@ test('a dropped socket reconnects with backoff; renegotiate sends a new join; St
   await page.waitForFunction(() => window.camview.state.phase === 'joining', null, { timeout: 5000 });
   const waited = Date.now() - t0;
   assert.ok(waited >= 700 && waited < 4000, `first retry after about 1 s (took ${waited} ms)`);
-  assert.equal(srv.sockets.length, 2);
-  const second = srv.sockets[1];
+  const second = await socketNo(srv, 1);
   const join1 = await second.waitFor('join');
   const pc1 = await page.evaluate(() => { window.__oldPc = window.camview.pc; return window.camview.pc.signalingState; });
   assert.equal(pc1, 'have-local-offer');
@@ -173,6 +182,51 @@ test('a dropped socket reconnects with backoff; renegotiate sends a new join; St
   assert.equal(second.closed, true, 'Stop closes the socket');
   await sleep(1500);
   assert.equal(srv.sockets.length, 2, 'no reconnect after Stop');
+  assert.deepEqual(page.errors, []);
+});
+
+test('signaling that cannot be reached is reported and retried', { timeout: 30000 }, async (t) => {
+  const srv = await startViewerServer({ streams: { cam4: streamView('cam4') } });
+  t.after(() => srv.close());
+  const page = await newPage();
+  t.after(() => page.closeAll());
+  await page.goto(`${srv.origin}/viewer?api=/&signaling=ws://127.0.0.1:9/ws&camera=cam4`);
+  await page.click('#start');
+  await waitAttr(page, '#status', 'data-status', 'reconnecting');
+  assert.equal(await attr(page, '#state-signaling', 'data-state'), 'failed');
+  assert.equal(await page.textContent('#message'), 'The signaling server at ws://127.0.0.1:9/ws cannot be reached; retrying');
+  await page.waitForFunction(() => window.camview.state.retries >= 2, null, { timeout: 8000 });
+  assert.ok(srv.requests.filter((r) => r === 'GET /streams/cam4').length >= 2, 'each attempt checks the stream again');
+  await page.click('#stop');
+  await waitAttr(page, '#status', 'data-status', 'stopped');
+  const n = srv.requests.length;
+  await sleep(2500);
+  assert.equal(srv.requests.length, n, 'Stop cancels the pending retry');
+  const unexpected = page.errors.filter((e) => !/WebSocket connection to 'ws:\/\/127\.0\.0\.1:9\/ws' failed/.test(e.text));
+  assert.deepEqual(unexpected, []);
+});
+
+test('ICE that never connects shows the UDP/TURN hint and retries', { timeout: 30000 }, async (t) => {
+  const srv = await startViewerServer({ streams: { cam5: streamView('cam5') } });
+  t.after(() => srv.close());
+  const sender = await newPage();
+  t.after(() => sender.closeAll());
+  await sender.goto(srv.origin + '/blank');
+  const page = await newPage();
+  t.after(() => page.closeAll());
+  await page.addInitScript(() => { window.CAMVIEW_CONFIG = { timeouts: { iceMs: 1500 } }; });
+  await page.goto(srv.viewerUrl('camera=cam5'));
+  await page.click('#start');
+  const join = await (await socketNo(srv)).waitFor('join');
+  // A real answer, but no server candidates ever arrive and the viewer's go nowhere.
+  srv.sockets[0].send({ type: 'answer', viewerId: 'v', sdpAnswer: await senderAnswer(sender, join.sdpOffer) });
+  await waitAttr(page, '#state-ice', 'data-state', 'failed');
+  assert.match(await page.textContent('#message'), /check that UDP port\(s\) of the media server are reachable, or configure TURN/);
+  assert.equal(await attr(page, '#message', 'data-code'), 'ice_timeout');
+  assert.equal(await attr(page, '#status', 'data-status'), 'reconnecting');
+  await page.screenshot({ path: path.join(SHOTS, 'viewer-ice-failed-desktop.png') });
+  await srv.sockets[0].waitFor('leave', 3000);
+  await (await socketNo(srv, 1)).waitFor('join');
   assert.deepEqual(page.errors, []);
 });
 
@@ -199,8 +253,7 @@ async function senderAnswer(sender, offer) {
 }
 
 test('a receive-only WebRTC session plays, with ICE trickled both ways and live stats', { timeout: 60000 }, async (t) => {
-  let sock;
-  const srv = await startViewerServer({ streams: { cam3: streamView('cam3') }, onSocket: (s) => { sock = s; } });
+  const srv = await startViewerServer({ streams: { cam3: streamView('cam3') } });
   t.after(() => srv.close());
   const sender = await newPage();
   t.after(() => sender.closeAll());
@@ -211,6 +264,7 @@ test('a receive-only WebRTC session plays, with ICE trickled both ways and live 
   await page.goto(srv.viewerUrl('camera=cam3'));
   await grantMedia(page);
   await page.click('#start');
+  const sock = await socketNo(srv);
   const join = await sock.waitFor('join');
   const answer = await senderAnswer(sender, join.sdpOffer);
   // Candidates from the viewer before the answer must reach the "server" too.
@@ -253,6 +307,21 @@ test('a receive-only WebRTC session plays, with ICE trickled both ways and live 
   await page.screenshot({ path: path.join(SHOTS, 'viewer-playing-desktop.png') });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: path.join(SHOTS, 'viewer-playing-phone.png'), fullPage: true });
+
+  // Frames stop without a word from the server: the viewer says so, and recovers when they resume.
+  await sender.evaluate(() => { window.senderTrack = window.senderPc.getSenders()[0].track; return window.senderPc.getSenders()[0].replaceTrack(null); });
+  await waitAttr(page, '#status', 'data-status', 'waiting', 10000);
+  assert.equal(await page.textContent('#overlay-text'), 'Connected, but no video has arrived yet: the camera may not be sending');
+  await sender.evaluate(() => window.senderPc.getSenders()[0].replaceTrack(window.senderTrack));
+  await waitAttr(page, '#status', 'data-status', 'playing', 10000);
+  assert.equal(await page.isVisible('#overlay'), false);
+  // The server says the camera stalled while playing, then live again.
+  sock.send({ type: 'streamState', state: 'stalled' });
+  await waitAttr(page, '#status', 'data-status', 'stalled');
+  assert.equal(await page.textContent('#overlay-text'), 'The camera stopped sending; waiting for it to come back');
+  sock.send({ type: 'streamState', state: 'live' });
+  await waitAttr(page, '#status', 'data-status', 'playing');
+  assert.equal(await page.isVisible('#overlay'), false);
   assert.deepEqual(page.errors, []);
 });
 
