@@ -3,10 +3,7 @@
 //! The credential scheme is the one coturn's `use-auth-secret` checks:
 //! username = `<unix expiry>:camview`, credential = base64(HMAC-SHA1(secret, username)).
 
-use base64::Engine;
 use camview_proto::rest::{IceServer, IceServersResponse};
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 
 use crate::configuration::{IceSettings, TurnSettings};
 
@@ -15,13 +12,7 @@ pub const TURN_USER: &str = "camview";
 
 /// A TURN username and password valid until `expires_at` (unix seconds).
 pub fn turn_credentials(secret: &str, expires_at: i64) -> (String, String) {
-    let username = format!("{expires_at}:{TURN_USER}");
-    // Invariant: HMAC accepts keys of any length, so new_from_slice cannot fail.
-    let mut mac =
-        Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(username.as_bytes());
-    let credential = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    (username, credential)
+    camview_common::turn::credentials(secret, Some(TURN_USER), expires_at)
 }
 
 /// What `GET /ice-servers` answers at unix time `now`.
