@@ -69,6 +69,11 @@
     return cfg;
   }
 
+  /** The signaling service's rule for camera ids: 1-64 letters, digits, '_' or '-'. */
+  function validCameraId(id) {
+    return typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id);
+  }
+
   /** Query parameters (api, signaling, token) to carry over to links to other camview pages. */
   function passThroughParams(search) {
     var q = new URLSearchParams(search || '');
@@ -120,7 +125,7 @@
     rate_limited: 'Too many requests to the server; slowing down',
     too_many_connections: 'The signaling server is busy (too many connections); retrying',
     unauthorized: 'This camera needs a valid access token (add ?token=... to the address)',
-    invalid_camera_id: 'This camera id is not valid',
+    invalid_camera_id: "This camera id is not valid: use 1 to 64 letters, digits, '_' or '-'",
     media_unavailable: 'The media server is not available right now; retrying',
     internal: 'The server had an internal error; retrying',
     invalid_sdp: 'The server refused what this browser offered ({message})',
@@ -328,7 +333,7 @@
 
   var api = {
     API_PORT: API_PORT, SIGNALING_PORT: SIGNALING_PORT, SIGNALING_PATH: SIGNALING_PATH, TEXT: TEXT,
-    deriveConfig: deriveConfig, passThroughParams: passThroughParams, viewerLink: viewerLink,
+    deriveConfig: deriveConfig, validCameraId: validCameraId, passThroughParams: passThroughParams, viewerLink: viewerLink,
     backoffDelay: backoffDelay, uiText: uiText, describeSignalingError: describeSignalingError,
     describeStreamCheck: describeStreamCheck, streamStateLabel: streamStateLabel, overlayForState: overlayForState,
     orderCodecs: orderCodecs, snapshot: snapshot, computeStats: computeStats, formatAgo: formatAgo,

@@ -156,6 +156,11 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
       els.input.focus();
       return;
     }
+    if (!core.validCameraId(cam)) {
+      showMessage(core.uiText('invalid_camera_id'), 'error', 'invalid_camera_id');
+      setStatus('error');
+      return;
+    }
     if (typeof RTCPeerConnection === 'undefined') {
       showMessage(core.uiText('unsupported'), 'error', 'unsupported');
       setStatus('error');
@@ -305,6 +310,7 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     resetSteps('api');
     setStatus(S.retries ? 'reconnecting' : 'connecting', S.retries ? 'Reconnecting…' : 'Connecting…');
     var cam = CONFIG.cameraId;
+    renderStats(null);
     setStep('api', 'working', 'GET /streams/' + cam);
     if (els.overlay.hidden) setOverlay('Connecting…', true);
     var results = await Promise.all([fetchJson(CONFIG.apiUrl + '/streams/' + encodeURIComponent(cam)), loadIceServers()]);

@@ -44,6 +44,11 @@ test('CAMVIEW_CONFIG overrides the defaults and query parameters override both',
   assert.equal(core.deriveConfig(loc('http://h/viewer?embed=0')).embed, false);
 });
 
+test('camera ids follow the signaling rule', () => {
+  for (const ok of ['56C1CADCF1FA4C6CAEBA3E2FD85EFEBF', 'cam-1_a', 'x'.repeat(64)]) assert.equal(core.validCameraId(ok), true, ok);
+  for (const bad of ['', 'a b', 'a/b', '../x', 'x'.repeat(65), 'é', null]) assert.equal(core.validCameraId(bad), false, String(bad));
+});
+
 test('links carry api, signaling and token over, and nothing else', () => {
   assert.equal(core.viewerLink('C D', '?api=http://a:1&camera=old&x=1'), '/viewer?camera=C+D&api=http%3A%2F%2Fa%3A1');
   assert.equal(core.viewerLink('c', '', { embed: '1', autostart: '1' }), '/viewer?camera=c&embed=1&autostart=1');

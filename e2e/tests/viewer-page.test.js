@@ -78,12 +78,21 @@ test('the page loads cleanly; a camera that is not started says so and is not re
     assert.equal(await attr(page, '#message', 'data-code'), 'stream_not_found');
     assert.equal(await attr(page, '#state-signaling', 'data-state'), 'idle');
     assert.equal(await page.isEnabled('#start'), true, 'Start can be pressed again');
+    const before = srv.requests.length;
+    await page.fill('#camera-input', 'bad id/..');
+    await page.click('#start');
+    await waitAttr(page, '#message', 'data-code', 'invalid_camera_id');
+    assert.match(await page.textContent('#message'), /not valid/);
+    assert.equal(srv.requests.length, before, 'an invalid id is refused before any request');
+    await page.fill('#camera-input', 'NOPE');
+    await page.click('#start');
+    await waitAttr(page, '#message', 'data-code', 'stream_not_found');
     await page.screenshot({ path: path.join(SHOTS, `viewer-not-started-${name}.png`), fullPage: true });
     const unexpected = page.errors.filter((e) => !(e.text.startsWith('Failed to load resource') && e.url.includes('/streams/NOPE')));
     assert.deepEqual(unexpected, [], 'only the expected 404 is logged');
   }
   await sleep(1500);
-  assert.equal(srv.requests.filter((r) => r === 'GET /streams/NOPE').length, 2, 'one check per page, no retry');
+  assert.equal(srv.requests.filter((r) => r === 'GET /streams/NOPE').length, 4, 'one check per Start, no retry');
   assert.equal(srv.sockets.length, 0, 'no signaling connection for a stream that is not started');
 });
 
