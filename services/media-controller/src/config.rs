@@ -1,8 +1,11 @@
 //! Settings read from the environment at start; a bad value stops the service with its name.
 
 use crate::kurento::ClientConfig;
-use camview_common::config::{ConfigError, Reader, Source};
+use crate::service::media::IceSettings;
+use camview_common::config::{ConfigError, RedisConfig, Reader, Source};
 use camview_common::telemetry::LogFormat;
+use camview_proto::stream::Codec;
+use std::net::IpAddr;
 use std::time::Duration;
 
 pub const DEFAULT_KURENTO_WS_URL: &str = "ws://localhost:8888/kurento";
@@ -11,6 +14,39 @@ pub const DEFAULT_KURENTO_WS_URL: &str = "ws://localhost:8888/kurento";
 pub struct Settings {
     pub kurento: ClientConfig,
     pub log_format: LogFormat,
+    /// `EXTERNAL_IP`: the address cameras send RTP to, written into every RTP target.
+    pub external_ip: String,
+    /// `REDIS_URL`; None runs on the in-process bus and registry.
+    pub redis: Option<RedisConfig>,
+    /// `CAMERA_CODEC` and `CAMERA_PAYLOAD_TYPE`: what cameras send.
+    pub codec: Codec,
+    pub payload_type: u8,
+    /// `STUN_SERVERS` (the first entry: Kurento takes one IP literal).
+    pub stun: Option<(IpAddr, u16)>,
+    /// `TURN_URLS` + `TURN_SECRET`.
+    pub turn: Option<TurnSettings>,
+    /// `STREAM_STALL_SECONDS`.
+    pub stall_after: Duration,
+    /// `CONTROLLER_LEASE_TTL_SECONDS`.
+    pub lease_ttl: Duration,
+}
+
+/// A TURN server for media-server endpoints, with the TURN REST shared secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnSettings {
+    pub address: IpAddr,
+    pub port: u16,
+    pub transport: String,
+    pub secret: String,
+}
+
+impl TurnSettings {
+    /// Kurento's `turnUrl` (`user:password@ip:port?transport=udp`) with ephemeral
+    /// credentials valid until `expires_at` (unix seconds).
+    pub fn kurento_url(&self, expires_at: i64) -> String {
+        let (user, password) = camview_common::turn::credentials(&self.secret, None, expires_at);
+        format!("{user}:{password}@{}:{}?transport={}", self.address, self.port, self.transport)
+    }
 }
 
 impl Settings {
@@ -23,8 +59,61 @@ impl Settings {
         let mut kurento = ClientConfig::new(url);
         let timeout_ms = r.ranged("KURENTO_REQUEST_TIMEOUT_MS", 10_000u64, 100, 600_000)?;
         kurento.timing.request_timeout = Duration::from_millis(timeout_ms);
-        Ok(Self { kurento, log_format: r.parse("LOG_FORMAT", LogFormat::default())? })
+        let external_ip = r.string("EXTERNAL_IP", "127.0.0.1");
+        if external_ip.contains(|c: char| c.is_whitespace() || c == '/') || (external_ip.contains(':') && external_ip.parse::<IpAddr>().is_err()) {
+            return Err(ConfigError::new("EXTERNAL_IP", &external_ip, "must be an IP address or a host name"));
+        }
+        let redis = r.raw("REDIS_URL").map(|_| RedisConfig::from_reader(&r)).transpose()?;
+        let codec = match r.string("CAMERA_CODEC", "H264").to_ascii_uppercase().as_str() {
+            "H264" => Codec::H264,
+            "VP8" => Codec::VP8,
+            other => return Err(ConfigError::new("CAMERA_CODEC", other, "must be H264 or VP8")),
+        };
+        let stun = r.list("STUN_SERVERS").first().map(|s| parse_ice_url("STUN_SERVERS", s, &["stun:"])).transpose()?.map(|(ip, port, _)| (ip, port));
+        let turn = match (r.list("TURN_URLS").first(), r.raw("TURN_SECRET")) {
+            (Some(url), Some(secret)) => {
+                let (address, port, transport) = parse_ice_url("TURN_URLS", url, &["turn:", "turns:"])?;
+                Some(TurnSettings { address, port, transport, secret })
+            }
+            (Some(url), None) => return Err(ConfigError::new("TURN_SECRET", "", format!("is required with TURN_URLS={url}"))),
+            _ => None,
+        };
+        Ok(Self {
+            kurento,
+            log_format: r.parse("LOG_FORMAT", LogFormat::default())?,
+            external_ip,
+            redis,
+            codec,
+            payload_type: r.ranged::<u8>("CAMERA_PAYLOAD_TYPE", 96, 96, 127)?,
+            stun,
+            turn,
+            stall_after: Duration::from_secs(r.ranged::<u64>("STREAM_STALL_SECONDS", 5, 1, 3600)?),
+            lease_ttl: Duration::from_secs(r.ranged::<u64>("CONTROLLER_LEASE_TTL_SECONDS", 6, 2, 300)?),
+        })
     }
+
+    /// ICE settings for new viewer endpoints, with TURN credentials valid for a day from `now_unix`.
+    pub fn ice_settings(&self, now_unix: i64) -> IceSettings {
+        IceSettings {
+            stun_address: self.stun.map(|(ip, _)| ip.to_string()),
+            stun_port: self.stun.map(|(_, port)| port),
+            turn_url: self.turn.as_ref().map(|t| t.kurento_url(now_unix + 24 * 3600)),
+        }
+    }
+}
+
+/// `stun:1.2.3.4:3478` / `turn:1.2.3.4:3478?transport=tcp` -> (ip, port, transport).
+/// Kurento needs IP literals: a host name is refused at start, not silently at run time.
+fn parse_ice_url(name: &str, url: &str, schemes: &[&str]) -> Result<(IpAddr, u16, String), ConfigError> {
+    let rest = schemes.iter().find_map(|s| url.strip_prefix(s)).ok_or_else(|| ConfigError::new(name, url, format!("must start with {}", schemes.join(" or "))))?;
+    let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let transport = query.strip_prefix("transport=").unwrap_or("udp").to_owned();
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') => (h, p.parse::<u16>().map_err(|_| ConfigError::new(name, url, "bad port"))?),
+        _ => (hostport, 3478),
+    };
+    let ip = host.trim_matches(['[', ']']).parse::<IpAddr>().map_err(|_| ConfigError::new(name, url, "the media server needs an IP address, not a host name"))?;
+    Ok((ip, port, transport))
 }
 
 #[cfg(test)]
@@ -42,6 +131,32 @@ mod tests {
     fn a_non_websocket_url_is_rejected_with_the_variable_name() {
         let err = Settings::from_source(&[("KURENTO_WS_URL", "http://kms:8888/kurento")]).unwrap_err();
         assert_eq!(err.name, "KURENTO_WS_URL");
+    }
+
+    #[test]
+    fn stun_and_turn_urls_must_be_ip_literals() {
+        let e = Settings::from_source(&[("STUN_SERVERS", "stun:stun.example.org:3478")]).unwrap_err();
+        assert_eq!(e.name, "STUN_SERVERS");
+        let s = Settings::from_source(&[("STUN_SERVERS", "stun:192.0.2.7:3479"), ("TURN_URLS", "turn:192.0.2.8:3478?transport=tcp"), ("TURN_SECRET", "s3cret")]).unwrap();
+        let ice = s.ice_settings(1_700_000_000);
+        assert_eq!(ice.stun_address.as_deref(), Some("192.0.2.7"));
+        assert_eq!(ice.stun_port, Some(3479));
+        let turn = ice.turn_url.unwrap();
+        assert!(turn.starts_with("1700086400:"), "{turn}");
+        assert!(turn.ends_with("@192.0.2.8:3478?transport=tcp"), "{turn}");
+    }
+
+    #[test]
+    fn turn_urls_without_a_secret_are_refused() {
+        assert_eq!(Settings::from_source(&[("TURN_URLS", "turn:192.0.2.8:3478")]).unwrap_err().name, "TURN_SECRET");
+    }
+
+    #[test]
+    fn camera_codec_and_payload_type_are_validated() {
+        assert_eq!(Settings::from_source(&[("CAMERA_CODEC", "mjpeg")]).unwrap_err().name, "CAMERA_CODEC");
+        assert_eq!(Settings::from_source(&[("CAMERA_PAYLOAD_TYPE", "200")]).unwrap_err().name, "CAMERA_PAYLOAD_TYPE");
+        let s = Settings::from_source(&[("CAMERA_CODEC", "vp8"), ("STREAM_STALL_SECONDS", "3")]).unwrap();
+        assert_eq!((s.codec, s.payload_type, s.stall_after), (Codec::VP8, 96, Duration::from_secs(3)));
     }
 
     #[test]

@@ -3,3 +3,5 @@
 
 pub mod config;
 pub mod kurento;
+pub mod service;
+pub mod startup;

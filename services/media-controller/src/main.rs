@@ -1,23 +1,20 @@
-//! Connects to the media server and keeps the session alive. The bus-driven stream logic is
-//! designed separately and will plug in here.
+//! `camview-media-controller`: drives streams and viewers on the media server from bus commands.
 
 use anyhow::Context;
 use camview_common::config::Env;
 use camview_common::telemetry;
 use camview_media_controller::config::Settings;
-use camview_media_controller::kurento::{KurentoClient, ServerManager, SERVER_MANAGER_ID};
+use camview_media_controller::startup::{start, Dependencies};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_source(&Env).context("configuration")?;
     telemetry::init("camview-media-controller", settings.log_format);
-    let url = settings.kurento.url.clone();
-    let client = KurentoClient::connect(settings.kurento).await.with_context(|| format!("connecting to the media server at {url}"))?;
-    let info = ServerManager::attach(&client, SERVER_MANAGER_ID).get_info().await.context("reading the media server info")?;
-    tracing::info!(version = %info.version, kind = %info.kind, capabilities = ?info.capabilities, "media server ready");
+    let deps = Dependencies::connect(&settings).await?;
+    let controller = start(&settings, deps);
     shutdown_signal().await?;
     tracing::info!("shutting down");
-    client.shutdown();
+    controller.shutdown().await;
     Ok(())
 }
 

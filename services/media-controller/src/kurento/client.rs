@@ -144,6 +144,14 @@ impl KurentoClient {
         self.call("release", params).await.map(|_| ())
     }
 
+    /// `describe`: succeeds while the object exists; it also makes this session co-own the
+    /// object (PROTOCOL.md §3.5), which is how a restarted controller adopts live pipelines.
+    pub async fn describe(&self, object: &str) -> Result<(), ClientError> {
+        let mut params = Map::new();
+        params.insert("object".into(), object.into());
+        self.call("describe", params).await.map(|_| ())
+    }
+
     /// `subscribe` to event `E` of `object`. Prefer the generated `subscribe` on a handle,
     /// which only accepts events the class raises.
     pub async fn subscribe<E: KurentoEvent>(&self, object: &str) -> Result<EventStream<E>, ClientError> {

@@ -1,0 +1,418 @@
+//! Handling of bus commands and media events: the media-controller's behaviour.
+//!
+//! Invariants:
+//! - the registry is the source of truth for what should exist; media objects are created
+//!   from it and released when it says they are gone;
+//! - commands touching one camera run one at a time (a per-camera lock), different cameras
+//!   in parallel, so a slow media call on one stream never delays another;
+//! - every command gets exactly one reply (success or `Failed`) when it asked for one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use camview_common::bus::{envelope, Bus, BusClient};
+use camview_common::clock::now_rfc3339;
+use camview_common::registry::Registry;
+use camview_proto::bus::{
+    AddIceCandidate, AddViewer, Done, Envelope, Message, RemoveReason, RemoveViewer, Renegotiate, StartStream, StopStream, StreamEnded, StreamStarted,
+    StreamStateChanged, StreamStopped, ViewerAdded, ViewerIceCandidate, ViewerStateChanged,
+};
+use camview_proto::error::ErrorCode;
+use camview_proto::stream::{Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
+use tokio::sync::Mutex as AsyncMutex;
+
+use super::media::{FlowDirection, IceSettings, MediaError, MediaEvent, MediaServer, MediaStream, StreamSpec};
+use super::sdp;
+
+/// What the controller needs to know beyond its dependencies.
+#[derive(Debug, Clone)]
+pub struct ControllerSettings {
+    /// Address cameras send RTP to (`EXTERNAL_IP`), written into every RTP target.
+    pub external_ip: String,
+    pub codec: Codec,
+    pub payload_type: u8,
+    pub ice: IceSettings,
+    /// No media for this long turns a live stream `stalled`.
+    pub stall_after: Duration,
+}
+
+/// Errors of one command, mapped once to a `Failed` reply.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("stream {0} is not started")]
+    StreamNotFound(String),
+    #[error("viewer {0} not found")]
+    ViewerNotFound(String),
+    #[error("the media server rejected the request: {0}")]
+    Media(#[from] MediaError),
+    #[error("registry: {0}")]
+    Registry(#[from] camview_common::registry::RegistryError),
+    #[error("the media server answer has no usable video port")]
+    NoRtpPort,
+}
+
+impl CommandError {
+    fn reply(&self) -> Message {
+        let code = match self {
+            CommandError::StreamNotFound(_) => ErrorCode::StreamNotFound,
+            CommandError::ViewerNotFound(_) => ErrorCode::ViewerNotFound,
+            CommandError::Media(MediaError::Rejected { .. } | MediaError::NotFound(_)) | CommandError::NoRtpPort => ErrorCode::MediaServerError,
+            CommandError::Media(MediaError::Unavailable(_)) => ErrorCode::ControllerUnavailable,
+            CommandError::Registry(_) => ErrorCode::RegistryUnavailable,
+        };
+        Message::failed(code, self.to_string())
+    }
+}
+
+/// The media-controller's behaviour over its three dependencies.
+pub struct Controller {
+    registry: Arc<dyn Registry>,
+    bus: Arc<dyn Bus>,
+    media: Arc<dyn MediaServer>,
+    settings: ControllerSettings,
+    camera_locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    /// Pending `stalled` timers per camera, aborted when media flows again.
+    stall_timers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+}
+
+impl Controller {
+    pub fn new(registry: Arc<dyn Registry>, bus: Arc<dyn Bus>, media: Arc<dyn MediaServer>, settings: ControllerSettings) -> Arc<Self> {
+        Arc::new(Self { registry, bus, media, settings, camera_locks: Mutex::default(), stall_timers: Mutex::default() })
+    }
+
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.registry
+    }
+
+    pub fn media(&self) -> &Arc<dyn MediaServer> {
+        &self.media
+    }
+
+    fn camera_lock(&self, camera_id: &str) -> Arc<AsyncMutex<()>> {
+        self.camera_locks.lock().expect("camera lock table poisoned").entry(camera_id.to_owned()).or_default().clone()
+    }
+
+    /// Handles one command envelope and replies on its sender's channel.
+    #[tracing::instrument(skip_all, fields(kind = env.message.kind(), id = %env.id))]
+    pub async fn handle(self: &Arc<Self>, env: &Envelope) {
+        let result = match &env.message {
+            Message::StartStream(c) => self.start_stream(c).await,
+            Message::StopStream(c) => self.stop_stream(c).await,
+            Message::AddViewer(c) => self.add_viewer(c, env).await,
+            Message::AddIceCandidate(c) => self.add_ice_candidate(c).await,
+            Message::RemoveViewer(c) => self.remove_viewer(c).await,
+            other => {
+                tracing::warn!(kind = other.kind(), "not a command; ignored");
+                return;
+            }
+        };
+        let reply = result.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "command failed");
+            e.reply()
+        });
+        if let Err(e) = BusClient::reply(self.bus.as_ref(), env, reply).await {
+            tracing::warn!(error = %e, "could not send the reply");
+        }
+        if let Message::AddViewer(c) = &env.message {
+            self.after_viewer_answer(c).await;
+        }
+    }
+
+    async fn start_stream(&self, cmd: &StartStream) -> Result<Message, CommandError> {
+        let lock = self.camera_lock(&cmd.camera_id);
+        let _guard = lock.lock().await;
+        if let Some(stream) = self.registry.get_stream(&cmd.camera_id).await? {
+            return Ok(Message::StreamStarted(StreamStarted { stream, created: false }));
+        }
+        let stream = self.create_stream_objects(&cmd.camera_id, cmd.bandwidth, now_rfc3339()).await?;
+        Ok(Message::StreamStarted(StreamStarted { stream, created: true }))
+    }
+
+    /// Creates the media objects of a stream and registers it `waiting_for_media`.
+    async fn create_stream_objects(&self, camera_id: &str, bandwidth: camview_proto::stream::Bandwidth, created_at: String) -> Result<StreamRecord, CommandError> {
+        let spec = StreamSpec { camera_id: camera_id.to_owned(), bandwidth, offer: sdp::camera_offer(camera_id, self.settings.codec, self.settings.payload_type) };
+        let media = self.media.create_stream(&spec).await?;
+        let Some(port) = sdp::answer_video_port(&media.answer) else {
+            let _ = self.media.release(&media.pipeline_id).await;
+            return Err(CommandError::NoRtpPort);
+        };
+        let stream = StreamRecord {
+            camera_id: camera_id.to_owned(),
+            state: StreamState::WaitingForMedia,
+            // The answer's own address is wrong behind containers: cameras use EXTERNAL_IP.
+            rtp: Some(RtpTarget { host: self.settings.external_ip.clone(), port, codec: self.settings.codec, payload_type: self.settings.payload_type }),
+            bandwidth,
+            created_at,
+            updated_at: now_rfc3339(),
+            pipeline_id: Some(media.pipeline_id.clone()),
+            rtp_endpoint_id: Some(media.rtp_endpoint_id.clone()),
+        };
+        if let Err(e) = self.registry.put_stream(&stream).await {
+            let _ = self.media.release(&media.pipeline_id).await;
+            return Err(e.into());
+        }
+        tracing::info!(camera_id, port, "stream started");
+        Ok(stream)
+    }
+
+    async fn stop_stream(&self, cmd: &StopStream) -> Result<Message, CommandError> {
+        let lock = self.camera_lock(&cmd.camera_id);
+        let _guard = lock.lock().await;
+        let stream = self.registry.get_stream(&cmd.camera_id).await?.ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
+        let viewers = self.registry.list_viewers(Some(&cmd.camera_id)).await?;
+        for v in &viewers {
+            self.notify(&v.signaling_instance, Message::StreamEnded(StreamEnded { viewer_id: v.viewer_id.clone(), camera_id: v.camera_id.clone() })).await;
+            self.registry.remove_viewer(&v.camera_id, &v.viewer_id).await?;
+        }
+        if let Some(pipeline) = &stream.pipeline_id {
+            if let Err(e) = self.media.release(pipeline).await {
+                tracing::warn!(error = %e, pipeline, "could not release the pipeline; it will be collected with the session");
+            }
+        }
+        self.registry.delete_stream(&cmd.camera_id).await?;
+        self.cancel_stall_timer(&cmd.camera_id);
+        tracing::info!(camera_id = %cmd.camera_id, viewers = viewers.len(), "stream stopped");
+        Ok(Message::StreamStopped(StreamStopped { camera_id: cmd.camera_id.clone(), viewers_released: viewers.len() as u64 }))
+    }
+
+    async fn add_viewer(&self, cmd: &AddViewer, _env: &Envelope) -> Result<Message, CommandError> {
+        let lock = self.camera_lock(&cmd.camera_id);
+        let _guard = lock.lock().await;
+        let result = self.add_viewer_locked(cmd).await;
+        if result.is_err() {
+            // The slot was reserved by signaling; a failed join must not keep it.
+            let _ = self.registry.remove_viewer(&cmd.camera_id, &cmd.viewer_id).await;
+        }
+        result
+    }
+
+    async fn add_viewer_locked(&self, cmd: &AddViewer) -> Result<Message, CommandError> {
+        let stream = self.registry.get_stream(&cmd.camera_id).await?.ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
+        let media_stream = media_stream_of(&stream).ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
+        // A renegotiating viewer keeps its id and slot: its old endpoint goes first.
+        if let Some(old) = self.registry.get_viewer(&cmd.viewer_id).await?.and_then(|v| v.endpoint_id) {
+            if let Err(e) = self.media.release(&old).await {
+                tracing::warn!(error = %e, viewer_id = %cmd.viewer_id, "could not release the previous endpoint");
+            }
+        }
+        let viewer = self.media.create_viewer(&media_stream, &cmd.sdp_offer, &self.settings.ice).await?;
+        let record = ViewerRecord {
+            viewer_id: cmd.viewer_id.clone(),
+            camera_id: cmd.camera_id.clone(),
+            signaling_instance: cmd.signaling_instance.clone(),
+            state: ViewerState::Negotiating,
+            created_at: now_rfc3339(),
+            endpoint_id: Some(viewer.endpoint_id.clone()),
+        };
+        if let Err(e) = self.registry.put_viewer(&record).await {
+            let _ = self.media.release(&viewer.endpoint_id).await;
+            return Err(e.into());
+        }
+        Ok(Message::ViewerAdded(ViewerAdded { viewer_id: cmd.viewer_id.clone(), sdp_answer: viewer.answer }))
+    }
+
+    /// Gathers candidates only once the answer is on its way, so the browser never gets a
+    /// candidate before the description it belongs to; also tells the viewer the stream state.
+    async fn after_viewer_answer(&self, cmd: &AddViewer) {
+        let Ok(Some(viewer)) = self.registry.get_viewer(&cmd.viewer_id).await else { return };
+        let Some(endpoint) = viewer.endpoint_id.as_deref() else { return };
+        if let Err(e) = self.media.gather_candidates(endpoint).await {
+            tracing::warn!(error = %e, viewer_id = %cmd.viewer_id, "gatherCandidates failed");
+        }
+        if let Ok(Some(stream)) = self.registry.get_stream(&cmd.camera_id).await {
+            let msg = Message::StreamStateChanged(StreamStateChanged { viewer_id: viewer.viewer_id.clone(), camera_id: stream.camera_id, state: stream.state });
+            self.notify(&viewer.signaling_instance, msg).await;
+        }
+    }
+
+    async fn add_ice_candidate(&self, cmd: &AddIceCandidate) -> Result<Message, CommandError> {
+        let viewer = self.registry.get_viewer(&cmd.viewer_id).await?.ok_or_else(|| CommandError::ViewerNotFound(cmd.viewer_id.clone()))?;
+        let endpoint = viewer.endpoint_id.ok_or_else(|| CommandError::ViewerNotFound(cmd.viewer_id.clone()))?;
+        self.media.add_ice_candidate(&endpoint, &cmd.candidate).await?;
+        Ok(Message::Done(Done {}))
+    }
+
+    async fn remove_viewer(&self, cmd: &RemoveViewer) -> Result<Message, CommandError> {
+        let lock = self.camera_lock(&cmd.camera_id);
+        let _guard = lock.lock().await;
+        self.release_viewer(&cmd.camera_id, &cmd.viewer_id, cmd.reason).await?;
+        Ok(Message::Done(Done {}))
+    }
+
+    /// Releases a viewer's endpoint and frees its slot; a missing viewer is not an error.
+    pub async fn release_viewer(&self, camera_id: &str, viewer_id: &str, reason: RemoveReason) -> Result<(), CommandError> {
+        if let Some(endpoint) = self.registry.get_viewer(viewer_id).await?.and_then(|v| v.endpoint_id) {
+            if let Err(e) = self.media.release(&endpoint).await {
+                tracing::warn!(error = %e, viewer_id, "could not release the viewer endpoint");
+            }
+        }
+        self.registry.remove_viewer(camera_id, viewer_id).await?;
+        tracing::info!(camera_id, viewer_id, ?reason, "viewer released");
+        Ok(())
+    }
+
+    /// Publishes an event to a signaling instance; a lost event is logged, never fatal.
+    async fn notify(&self, instance: &str, message: Message) {
+        if let Err(e) = self.bus.publish(instance, &envelope(message, None, None)).await {
+            tracing::warn!(error = %e, instance, "could not publish an event");
+        }
+    }
+
+    /// Reacts to one media-server event.
+    pub async fn on_media_event(self: &Arc<Self>, event: MediaEvent) {
+        match event {
+            MediaEvent::IceCandidateFound { endpoint_id, candidate } => {
+                if let Some(v) = self.viewer_by_endpoint(&endpoint_id).await {
+                    self.notify(&v.signaling_instance, Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: v.viewer_id, candidate })).await;
+                }
+            }
+            MediaEvent::IceStateChanged { endpoint_id, state } => {
+                let new_state = match state.as_str() {
+                    "CONNECTED" | "READY" => ViewerState::Connected,
+                    "FAILED" => ViewerState::Failed,
+                    _ => return,
+                };
+                if let Some(mut v) = self.viewer_by_endpoint(&endpoint_id).await {
+                    if v.state != new_state {
+                        v.state = new_state;
+                        let _ = self.registry.put_viewer(&v).await;
+                        self.notify(&v.signaling_instance, Message::ViewerStateChanged(ViewerStateChanged { viewer_id: v.viewer_id, state: new_state })).await;
+                    }
+                }
+            }
+            MediaEvent::MediaFlow { element_id, direction: FlowDirection::In, flowing } => self.on_camera_flow(&element_id, flowing).await,
+            MediaEvent::MediaFlow { .. } => {}
+            MediaEvent::Error { object_id, description } => tracing::warn!(object_id, description, "media server error event"),
+            MediaEvent::Connected { resumed } => {
+                tracing::info!(resumed, "media server connected; reconciling");
+                if let Err(e) = self.reconcile().await {
+                    tracing::error!(error = %e, "reconciliation with the media server failed");
+                }
+            }
+            MediaEvent::Disconnected => tracing::warn!("media server connection lost"),
+        }
+    }
+
+    async fn viewer_by_endpoint(&self, endpoint_id: &str) -> Option<ViewerRecord> {
+        // Endpoint ids embed their pipeline id, which names the stream; scanning that
+        // stream's viewers keeps this bounded by the per-stream limit.
+        let streams = self.registry.list_streams().await.ok()?;
+        let stream = streams.into_iter().find(|s| s.pipeline_id.as_deref().is_some_and(|p| endpoint_id.starts_with(p)))?;
+        let viewers = self.registry.list_viewers(Some(&stream.camera_id)).await.ok()?;
+        viewers.into_iter().find(|v| v.endpoint_id.as_deref() == Some(endpoint_id))
+    }
+
+    /// Camera media arrives or stops: `live` at once, `stalled` after `stall_after` of silence.
+    async fn on_camera_flow(self: &Arc<Self>, rtp_endpoint_id: &str, flowing: bool) {
+        let Ok(streams) = self.registry.list_streams().await else { return };
+        let Some(stream) = streams.into_iter().find(|s| s.rtp_endpoint_id.as_deref() == Some(rtp_endpoint_id)) else { return };
+        let camera_id = stream.camera_id.clone();
+        if flowing {
+            self.cancel_stall_timer(&camera_id);
+            self.set_stream_state(&camera_id, StreamState::Live).await;
+        } else {
+            let this = Arc::clone(self);
+            let cam = camera_id.clone();
+            let stall_after = self.settings.stall_after;
+            let timer = tokio::spawn(async move {
+                tokio::time::sleep(stall_after).await;
+                this.set_stream_state(&cam, StreamState::Stalled).await;
+            });
+            if let Some(old) = self.stall_timers.lock().expect("stall timers poisoned").insert(camera_id, timer) {
+                old.abort();
+            }
+        }
+    }
+
+    fn cancel_stall_timer(&self, camera_id: &str) {
+        if let Some(t) = self.stall_timers.lock().expect("stall timers poisoned").remove(camera_id) {
+            t.abort();
+        }
+    }
+
+    /// Stores a stream's new state and tells each of its viewers.
+    async fn set_stream_state(&self, camera_id: &str, state: StreamState) {
+        let lock = self.camera_lock(camera_id);
+        let _guard = lock.lock().await;
+        let Ok(Some(mut stream)) = self.registry.get_stream(camera_id).await else { return };
+        if stream.state == state {
+            return;
+        }
+        stream.state = state;
+        stream.updated_at = now_rfc3339();
+        if self.registry.put_stream(&stream).await.is_err() {
+            return;
+        }
+        tracing::info!(camera_id, state = state.as_str(), "stream state changed");
+        for v in self.registry.list_viewers(Some(camera_id)).await.unwrap_or_default() {
+            let msg = Message::StreamStateChanged(StreamStateChanged { viewer_id: v.viewer_id.clone(), camera_id: camera_id.to_owned(), state });
+            self.notify(&v.signaling_instance, msg).await;
+        }
+    }
+
+    /// Makes the media server match the registry after (re)connecting or taking the lease:
+    /// objects that still exist are adopted (their events subscribed again), streams whose
+    /// objects are gone are recreated (the camera learns the new port on its next
+    /// keepalive) and viewers whose endpoint is gone are asked to renegotiate. Fails, to be
+    /// retried on the next connection, while the media server is unreachable.
+    pub async fn reconcile(&self) -> Result<(), CommandError> {
+        for stream in self.registry.list_streams().await? {
+            let lock = self.camera_lock(&stream.camera_id);
+            let _guard = lock.lock().await;
+            let alive = match media_stream_of(&stream) {
+                Some(ms) => self.media.adopt_stream(&ms).await?,
+                None => false,
+            };
+            let viewers = self.registry.list_viewers(Some(&stream.camera_id)).await?;
+            if alive {
+                for v in viewers {
+                    let endpoint_alive = match &v.endpoint_id {
+                        Some(e) => self.media.adopt_viewer(e).await?,
+                        None => false,
+                    };
+                    if !endpoint_alive {
+                        self.renegotiate(&v).await?;
+                    }
+                }
+                continue;
+            }
+            tracing::warn!(camera_id = %stream.camera_id, "stream objects lost on the media server; recreating");
+            self.create_stream_objects(&stream.camera_id, stream.bandwidth, stream.created_at.clone()).await?;
+            for v in viewers {
+                self.renegotiate(&v).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn renegotiate(&self, v: &ViewerRecord) -> Result<(), CommandError> {
+        self.registry.remove_viewer(&v.camera_id, &v.viewer_id).await?;
+        self.notify(&v.signaling_instance, Message::Renegotiate(Renegotiate { viewer_id: v.viewer_id.clone(), camera_id: v.camera_id.clone() })).await;
+        Ok(())
+    }
+
+    /// Releases the viewers of signaling instances whose liveness key expired.
+    pub async fn sweep_dead_instances(&self) -> Result<usize, CommandError> {
+        let mut released = 0;
+        for instance in self.registry.known_instances().await? {
+            if self.registry.is_alive(&instance).await? {
+                continue;
+            }
+            for viewer_id in self.registry.viewers_of_instance(&instance).await? {
+                if let Some(v) = self.registry.get_viewer(&viewer_id).await? {
+                    self.release_viewer(&v.camera_id, &v.viewer_id, RemoveReason::InstanceDead).await?;
+                    released += 1;
+                }
+            }
+            self.registry.forget_instance(&instance).await?;
+            tracing::info!(instance, "released the viewers of a dead signaling instance");
+        }
+        Ok(released)
+    }
+}
+
+/// The media objects a registered stream refers to.
+fn media_stream_of(stream: &StreamRecord) -> Option<MediaStream> {
+    Some(MediaStream { pipeline_id: stream.pipeline_id.clone()?, rtp_endpoint_id: stream.rtp_endpoint_id.clone()?, answer: String::new() })
+}

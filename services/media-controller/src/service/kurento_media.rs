@@ -1,0 +1,246 @@
+//! [`MediaServer`] over the generated Kurento client: the only place where the controller's
+//! operations become Kurento calls. Works unchanged against Kurento 7.x and the engine.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use camview_proto::stream::IceCandidate;
+use tokio::sync::broadcast;
+
+use super::media::{FlowDirection, IceSettings, MediaError, MediaEvent, MediaServer, MediaStream, MediaViewer, StreamSpec};
+use crate::kurento::{
+    events, ClientError, EventStream, IceCandidate as KurentoCandidate, KurentoClient, KurentoEvent, LinkState, MediaFlowState, MediaPipeline,
+    MediaType, RtpEndpoint, RtpEndpointParams, WebRtcEndpoint, WebRtcEndpointParams,
+};
+
+impl From<ClientError> for MediaError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Server(k) if k.code == 40101 => MediaError::NotFound(k.message),
+            ClientError::Server(k) => MediaError::Rejected { code: k.code, message: k.message },
+            other => MediaError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// The controller's media server: Kurento (or camview-media-engine) over JSON-RPC.
+pub struct KurentoMedia {
+    client: KurentoClient,
+    events: broadcast::Sender<MediaEvent>,
+    /// Objects whose events this session is subscribed to; emptied when the session is
+    /// lost, since subscriptions belong to the session.
+    subscribed: Arc<Mutex<HashSet<String>>>,
+}
+
+impl KurentoMedia {
+    /// Wraps a started client and turns its connection changes into [`MediaEvent`]s.
+    pub fn new(client: KurentoClient) -> Arc<Self> {
+        let (events, _) = broadcast::channel(4096);
+        let subscribed: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let mut link = client.connection_events();
+        let tx = events.clone();
+        let subs = subscribed.clone();
+        tokio::spawn(async move {
+            loop {
+                let state = match link.recv().await {
+                    Ok(s) => s,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                let event = match state {
+                    LinkState::Connected { resumed, .. } => {
+                        if !resumed {
+                            subs.lock().expect("subscriptions poisoned").clear();
+                        }
+                        MediaEvent::Connected { resumed }
+                    }
+                    LinkState::SessionLost { .. } => {
+                        subs.lock().expect("subscriptions poisoned").clear();
+                        MediaEvent::Disconnected
+                    }
+                    LinkState::Disconnected | LinkState::Closed => MediaEvent::Disconnected,
+                    LinkState::Connecting => continue,
+                };
+                let _ = tx.send(event);
+            }
+        });
+        Arc::new(Self { client, events, subscribed })
+    }
+
+    pub fn client(&self) -> &KurentoClient {
+        &self.client
+    }
+
+    /// Forwards one typed event stream into the shared event channel.
+    fn forward<E: KurentoEvent>(&self, mut stream: EventStream<E>, map: impl Fn(E) -> Option<MediaEvent> + Send + 'static) {
+        let tx = self.events.clone();
+        tokio::spawn(async move {
+            while let Some(e) = stream.recv().await {
+                if let Some(event) = map(e) {
+                    let _ = tx.send(event);
+                }
+            }
+        });
+    }
+
+    /// Subscribes once per object and session to the camera-side events of an RtpEndpoint.
+    async fn watch_rtp(&self, rtp: &RtpEndpoint) -> Result<(), MediaError> {
+        if !self.subscribed.lock().expect("subscriptions poisoned").insert(rtp.id().to_owned()) {
+            return Ok(());
+        }
+        let result = async {
+            self.forward(rtp.subscribe::<events::MediaFlowInStateChanged>().await?, |e| {
+                Some(MediaEvent::MediaFlow { element_id: e.source, direction: FlowDirection::In, flowing: e.state == MediaFlowState::Flowing })
+            });
+            self.forward(rtp.subscribe::<events::Error>().await?, |e| Some(MediaEvent::Error { object_id: e.source, description: e.description }));
+            Ok::<_, ClientError>(())
+        }
+        .await;
+        self.undo_on_error(rtp.id(), result)
+    }
+
+    /// Subscribes once per object and session to a viewer endpoint's ICE and flow events.
+    async fn watch_viewer(&self, ep: &WebRtcEndpoint) -> Result<(), MediaError> {
+        if !self.subscribed.lock().expect("subscriptions poisoned").insert(ep.id().to_owned()) {
+            return Ok(());
+        }
+        let result = async {
+            self.forward(ep.subscribe::<events::IceCandidateFound>().await?, |e| {
+                Some(MediaEvent::IceCandidateFound {
+                    endpoint_id: e.source,
+                    candidate: IceCandidate {
+                        candidate: e.candidate.candidate,
+                        sdp_mid: Some(e.candidate.sdp_mid),
+                        sdp_m_line_index: u32::try_from(e.candidate.sdp_m_line_index).ok(),
+                    },
+                })
+            });
+            self.forward(ep.subscribe::<events::IceComponentStateChanged>().await?, |e| {
+                Some(MediaEvent::IceStateChanged { endpoint_id: e.source, state: e.state.as_str().to_owned() })
+            });
+            self.forward(ep.subscribe::<events::IceGatheringDone>().await?, |_| None);
+            self.forward(ep.subscribe::<events::MediaFlowOutStateChanged>().await?, |e| {
+                Some(MediaEvent::MediaFlow { element_id: e.source, direction: FlowDirection::Out, flowing: e.state == MediaFlowState::Flowing })
+            });
+            self.forward(ep.subscribe::<events::Error>().await?, |e| Some(MediaEvent::Error { object_id: e.source, description: e.description }));
+            Ok::<_, ClientError>(())
+        }
+        .await;
+        self.undo_on_error(ep.id(), result)
+    }
+
+    fn undo_on_error(&self, id: &str, result: Result<(), ClientError>) -> Result<(), MediaError> {
+        result.map_err(|e| {
+            self.subscribed.lock().expect("subscriptions poisoned").remove(id);
+            e.into()
+        })
+    }
+
+    /// True if the object exists (describing it also makes this session co-own it).
+    async fn describe(&self, id: &str) -> Result<bool, MediaError> {
+        match self.client.describe(id).await {
+            Ok(()) => Ok(true),
+            Err(e) => match MediaError::from(e) {
+                MediaError::NotFound(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+/// Kurento bandwidth properties are `int` kbps.
+fn kbps(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl MediaServer for KurentoMedia {
+    async fn create_stream(&self, spec: &StreamSpec) -> Result<MediaStream, MediaError> {
+        let pipeline = MediaPipeline::create(&self.client).await?;
+        let result = async {
+            let rtp = RtpEndpoint::create(&self.client, &pipeline, RtpEndpointParams::default()).await?;
+            rtp.set_max_video_recv_bandwidth(kbps(spec.bandwidth.max_bandwidth)).await?;
+            rtp.set_min_video_send_bandwidth(kbps(spec.bandwidth.min_bandwidth)).await?;
+            rtp.set_max_video_send_bandwidth(kbps(spec.bandwidth.max_bandwidth)).await?;
+            self.watch_rtp(&rtp).await.map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })?;
+            let answer = rtp.process_offer(&spec.offer).await?;
+            Ok::<_, ClientError>(MediaStream { pipeline_id: pipeline.id().to_owned(), rtp_endpoint_id: rtp.id().to_owned(), answer })
+        }
+        .await;
+        if result.is_err() {
+            let _ = pipeline.release().await;
+        }
+        Ok(result?)
+    }
+
+    async fn create_viewer(&self, stream: &MediaStream, offer: &str, ice: &IceSettings) -> Result<MediaViewer, MediaError> {
+        let pipeline = MediaPipeline::attach(&self.client, &stream.pipeline_id);
+        let rtp = RtpEndpoint::attach(&self.client, &stream.rtp_endpoint_id);
+        let ep = WebRtcEndpoint::create(&self.client, &pipeline, WebRtcEndpointParams { recvonly: None, sendonly: Some(true) }).await?;
+        let result = async {
+            if let Some(addr) = &ice.stun_address {
+                ep.set_stun_server_address(addr).await?;
+            }
+            if let Some(port) = ice.stun_port {
+                ep.set_stun_server_port(i32::from(port)).await?;
+            }
+            if let Some(turn) = &ice.turn_url {
+                ep.set_turn_url(turn).await?;
+            }
+            self.watch_viewer(&ep).await.map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })?;
+            rtp.connect(&ep, Some(MediaType::Video)).await?;
+            let answer = ep.process_offer(offer).await?;
+            Ok::<_, ClientError>(MediaViewer { endpoint_id: ep.id().to_owned(), answer })
+        }
+        .await;
+        if result.is_err() {
+            let _ = ep.release().await;
+            self.subscribed.lock().expect("subscriptions poisoned").remove(ep.id());
+        }
+        Ok(result?)
+    }
+
+    async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError> {
+        Ok(WebRtcEndpoint::attach(&self.client, endpoint_id).gather_candidates().await?)
+    }
+
+    async fn add_ice_candidate(&self, endpoint_id: &str, c: &IceCandidate) -> Result<(), MediaError> {
+        let candidate = KurentoCandidate {
+            candidate: c.candidate.clone(),
+            sdp_mid: c.sdp_mid.clone().unwrap_or_default(),
+            sdp_m_line_index: c.sdp_m_line_index.and_then(|i| i32::try_from(i).ok()).unwrap_or(0),
+        };
+        Ok(WebRtcEndpoint::attach(&self.client, endpoint_id).add_ice_candidate(&candidate).await?)
+    }
+
+    async fn release(&self, object_id: &str) -> Result<(), MediaError> {
+        self.client.release(object_id).await?;
+        self.subscribed.lock().expect("subscriptions poisoned").retain(|id| !id.starts_with(object_id));
+        Ok(())
+    }
+
+    async fn adopt_stream(&self, stream: &MediaStream) -> Result<bool, MediaError> {
+        if !(self.describe(&stream.pipeline_id).await? && self.describe(&stream.rtp_endpoint_id).await?) {
+            return Ok(false);
+        }
+        self.watch_rtp(&RtpEndpoint::attach(&self.client, &stream.rtp_endpoint_id)).await?;
+        Ok(true)
+    }
+
+    async fn adopt_viewer(&self, endpoint_id: &str) -> Result<bool, MediaError> {
+        if !self.describe(endpoint_id).await? {
+            return Ok(false);
+        }
+        self.watch_viewer(&WebRtcEndpoint::attach(&self.client, endpoint_id)).await?;
+        Ok(true)
+    }
+
+    fn events(&self) -> broadcast::Receiver<MediaEvent> {
+        self.events.subscribe()
+    }
+
+    fn is_connected(&self) -> bool {
+        matches!(self.client.connection_state(), LinkState::Connected { .. })
+    }
+}

@@ -1,0 +1,100 @@
+//! The media-controller's port to a media server. The Kurento client implements it; the
+//! controller logic depends only on this trait, so it is unit-tested without a server.
+
+use async_trait::async_trait;
+use camview_proto::stream::{Bandwidth, IceCandidate};
+use tokio::sync::broadcast;
+
+/// What a camera sends, as the controller describes it in the RtpEndpoint offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSpec {
+    pub camera_id: String,
+    pub bandwidth: Bandwidth,
+    /// SDP offer describing the camera's stream.
+    pub offer: String,
+}
+
+/// Media-server objects of one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaStream {
+    pub pipeline_id: String,
+    pub rtp_endpoint_id: String,
+    /// The media server's SDP answer; its `m=video` port is where the camera sends.
+    pub answer: String,
+}
+
+/// STUN/TURN settings given to every viewer endpoint (IP literals, Kurento format).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IceSettings {
+    pub stun_address: Option<String>,
+    pub stun_port: Option<u16>,
+    /// `user:password@ip:port?transport=udp`.
+    pub turn_url: Option<String>,
+}
+
+/// A viewer's endpoint and its answer for the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaViewer {
+    pub endpoint_id: String,
+    pub answer: String,
+}
+
+/// Something the media server reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    IceCandidateFound { endpoint_id: String, candidate: IceCandidate },
+    /// Kurento's IceComponentStateChanged state (`CONNECTED`, `READY`, `FAILED`, ...).
+    IceStateChanged { endpoint_id: String, state: String },
+    /// MediaFlowInStateChanged / MediaFlowOutStateChanged.
+    MediaFlow { element_id: String, direction: FlowDirection, flowing: bool },
+    /// An error event of a media object.
+    Error { object_id: String, description: String },
+    /// The connection (re)opened; `resumed` is false for a new session, whose objects
+    /// (if any survive) must be adopted again.
+    Connected { resumed: bool },
+    Disconnected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowDirection {
+    In,
+    Out,
+}
+
+/// Failure of a media-server call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// The server answered with an error (Kurento code and message).
+    #[error("media server error {code}: {message}")]
+    Rejected { code: i64, message: String },
+    /// The object does not exist (any more).
+    #[error("media object {0} not found")]
+    NotFound(String),
+    #[error("media server unreachable: {0}")]
+    Unavailable(String),
+}
+
+/// Operations the controller needs from a media server.
+#[async_trait]
+pub trait MediaServer: Send + Sync + 'static {
+    /// Creates pipeline + RtpEndpoint, applies the bandwidth, subscribes to its flow events
+    /// and answers the camera offer.
+    async fn create_stream(&self, spec: &StreamSpec) -> Result<MediaStream, MediaError>;
+    /// Creates a WebRtcEndpoint in the stream's pipeline with the ICE settings, subscribes to
+    /// its ICE and flow events, connects the RtpEndpoint to it and answers the browser offer.
+    /// Candidates are gathered separately, after the answer reached the browser.
+    async fn create_viewer(&self, stream: &MediaStream, offer: &str, ice: &IceSettings) -> Result<MediaViewer, MediaError>;
+    async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError>;
+    async fn add_ice_candidate(&self, endpoint_id: &str, candidate: &IceCandidate) -> Result<(), MediaError>;
+    /// Releases an object (a pipeline takes its endpoints with it). Idempotent.
+    async fn release(&self, object_id: &str) -> Result<(), MediaError>;
+    /// Takes over a stream's objects left by an earlier session or process: true and its
+    /// events subscribed again when they still exist, false when they are gone.
+    async fn adopt_stream(&self, stream: &MediaStream) -> Result<bool, MediaError>;
+    /// Same for a viewer endpoint.
+    async fn adopt_viewer(&self, endpoint_id: &str) -> Result<bool, MediaError>;
+    /// Events of every object this controller subscribed to, plus connection changes.
+    fn events(&self) -> broadcast::Receiver<MediaEvent>;
+    /// Whether the connection to the media server is up now.
+    fn is_connected(&self) -> bool;
+}

@@ -1,0 +1,181 @@
+//! The media-controller's loops: lease, heartbeat, command consumption, media events and
+//! the sweep of dead signaling instances. Thin I/O around [`Controller`].
+//!
+//! Only the lease holder consumes commands; a standby keeps trying to take the lease and
+//! starts serving within one lease TTL of the active controller's death. Commands read but
+//! not acknowledged by a dead controller are redelivered to the next one (same consumer
+//! name), so nothing sent during a failover is lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use camview_common::bus::Bus;
+use camview_proto::stream::ControllerHeartbeat;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+
+use super::controller::Controller;
+use super::media::MediaEvent;
+
+/// Consumer name on the command queue: one for the role, since one holder consumes.
+pub const CONSUMER: &str = "active-controller";
+
+/// Timing of the loops.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    pub instance_id: String,
+    pub lease_ttl: Duration,
+    pub heartbeat_every: Duration,
+    pub sweep_every: Duration,
+}
+
+impl RunnerSettings {
+    pub fn new(instance_id: impl Into<String>) -> Self {
+        Self { instance_id: instance_id.into(), lease_ttl: Duration::from_secs(6), heartbeat_every: Duration::from_secs(2), sweep_every: Duration::from_secs(3) }
+    }
+}
+
+/// Runs the controller until `shutdown` turns true; gives the lease up on the way out.
+pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: RunnerSettings, mut shutdown: watch::Receiver<bool>) {
+    let registry = controller.registry().clone();
+    let (active_tx, active_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    // Lease: take it or renew it every third of its TTL.
+    {
+        let registry = registry.clone();
+        let settings = settings.clone();
+        let mut shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(settings.lease_ttl / 3);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                let held = registry.acquire_lease(&settings.instance_id, settings.lease_ttl).await.unwrap_or(false);
+                if held != *active_tx.borrow() {
+                    tracing::info!(instance = %settings.instance_id, active = held, "controller lease changed");
+                    let _ = active_tx.send(held);
+                }
+            }
+            let _ = registry.release_lease(&settings.instance_id).await;
+        });
+    }
+
+    // Heartbeat for /health, only while active.
+    {
+        let registry = registry.clone();
+        let media = controller.media().clone();
+        let settings = settings.clone();
+        let active = active_rx.clone();
+        let mut shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(settings.heartbeat_every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                if !*active.borrow() {
+                    continue;
+                }
+                let hb = ControllerHeartbeat { instance_id: settings.instance_id.clone(), kurento_connected: media.is_connected(), at: camview_common::clock::now_rfc3339() };
+                if let Err(e) = registry.put_controller_heartbeat(&hb, settings.heartbeat_every * 3).await {
+                    tracing::warn!(error = %e, "could not write the heartbeat");
+                }
+            }
+        });
+    }
+
+    // Media events, handled only while active (a standby has no objects).
+    {
+        let controller = controller.clone();
+        let mut events = controller.media().events();
+        let active = active_rx.clone();
+        let mut shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    e = events.recv() => e,
+                    _ = shutdown.changed() => break,
+                };
+                match event {
+                    Ok(event) if *active.borrow() || matches!(event, MediaEvent::Disconnected) => {
+                        let c = controller.clone();
+                        tokio::spawn(async move { c.on_media_event(event).await });
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "media events lagged"),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+
+    // Sweep dead signaling instances.
+    {
+        let controller = controller.clone();
+        let active = active_rx.clone();
+        let every = settings.sweep_every;
+        let mut shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                if *active.borrow() {
+                    if let Err(e) = controller.sweep_dead_instances().await {
+                        tracing::warn!(error = %e, "sweep of dead instances failed");
+                    }
+                }
+            }
+        });
+    }
+
+    // Commands: reconcile when becoming active, then consume.
+    let mut active = active_rx;
+    'serve: loop {
+        while !*active.borrow() {
+            if *shutdown.borrow() {
+                break 'serve;
+            }
+            tokio::select! {
+                r = active.changed() => if r.is_err() { break 'serve },
+                _ = shutdown.changed() => break 'serve,
+            }
+        }
+        if let Err(e) = controller.reconcile().await {
+            tracing::error!(error = %e, "reconciliation failed on taking the lease");
+        }
+        while *active.borrow() && !*shutdown.borrow() {
+            let batch = tokio::select! {
+                b = bus.read_commands(CONSUMER, 16, Duration::from_millis(500)) => b,
+                _ = shutdown.changed() => break,
+            };
+            match batch {
+                Ok(deliveries) => {
+                    // In order: a viewer's candidates must not overtake its AddViewer.
+                    for d in deliveries {
+                        controller.handle(&d.envelope).await;
+                        if let Err(e) = bus.ack_command(&d.delivery_id).await {
+                            tracing::warn!(error = %e, "could not acknowledge a command");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading commands failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    // Every loop watches `shutdown`; joining (not aborting) lets the lease be released.
+    while tasks.join_next().await.is_some() {}
+}

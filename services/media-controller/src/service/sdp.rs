@@ -1,0 +1,65 @@
+//! The SDP the controller writes for a camera, and what it reads from the answer.
+
+use camview_proto::stream::Codec;
+
+/// The RtpEndpoint offer describing a camera's stream: RTP/AVPF with NACK and PLI so the
+/// media server can ask the camera for keyframes, `sendonly` because cameras only send.
+pub fn camera_offer(camera_id: &str, codec: Codec, payload_type: u8) -> String {
+    let fmtp = match codec {
+        Codec::H264 => format!("a=fmtp:{payload_type} packetization-mode=1;profile-level-id=42e01f;level-asymmetry-allowed=1\r\n"),
+        Codec::VP8 => String::new(),
+    };
+    format!(
+        "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns={camera_id}\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
+         m=video 9 RTP/AVPF {payload_type}\r\na=rtpmap:{payload_type} {}/90000\r\n{fmtp}\
+         a=rtcp-fb:{payload_type} nack\r\na=rtcp-fb:{payload_type} nack pli\r\na=rtcp-fb:{payload_type} ccm fir\r\n\
+         a=direction:active\r\na=sendonly\r\n",
+        codec.rtpmap_name()
+    )
+}
+
+/// The port of the first accepted `m=video` line of an answer; None when it was rejected
+/// (port 0) or absent.
+pub fn answer_video_port(answer: &str) -> Option<u16> {
+    answer
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("m=video "))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u16>().ok())
+        .find(|port| *port != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_offer_describes_h264_over_avpf_with_pli() {
+        let offer = camera_offer("cam1", Codec::H264, 96);
+        assert!(offer.starts_with("v=0\r\n"));
+        assert!(offer.contains("m=video 9 RTP/AVPF 96\r\n"));
+        assert!(offer.contains("a=rtpmap:96 H264/90000\r\n"));
+        assert!(offer.contains("packetization-mode=1"));
+        assert!(offer.contains("a=rtcp-fb:96 nack pli\r\n"));
+        assert!(offer.contains("a=sendonly\r\n"));
+    }
+
+    #[test]
+    fn camera_offer_for_vp8_has_no_fmtp() {
+        let offer = camera_offer("cam1", Codec::VP8, 100);
+        assert!(offer.contains("a=rtpmap:100 VP8/90000\r\n"));
+        assert!(!offer.contains("fmtp"));
+    }
+
+    #[test]
+    fn answer_port_is_read_from_the_video_line() {
+        let answer = "v=0\r\no=- 1 1 IN IP4 172.17.0.2\r\ns=Kurento Media Server\r\nc=IN IP4 172.17.0.2\r\nt=0 0\r\nm=video 40012 RTP/AVPF 96\r\na=recvonly\r\n";
+        assert_eq!(answer_video_port(answer), Some(40012));
+    }
+
+    #[test]
+    fn a_rejected_or_missing_video_line_has_no_port() {
+        assert_eq!(answer_video_port("v=0\r\nm=video 0 RTP/AVP 96\r\n"), None);
+        assert_eq!(answer_video_port("v=0\r\nm=audio 5000 RTP/AVP 0\r\n"), None);
+        assert_eq!(answer_video_port("garbage"), None);
+    }
+}

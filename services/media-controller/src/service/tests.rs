@@ -1,0 +1,276 @@
+//! Controller behaviour against the in-process bus and registry and a recording media
+//! server (the real media server is exercised by the integration tests).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use camview_common::bus::memory::MemoryBus;
+use camview_common::bus::{envelope, Bus, BusClient};
+use camview_common::registry::memory::MemoryRegistry;
+use camview_common::registry::{Registry, SlotReservation};
+use camview_proto::bus::{AddIceCandidate, AddViewer, Message, RemoveReason, RemoveViewer, StartStream, StopStream};
+use camview_proto::error::ErrorCode;
+use camview_proto::stream::{Bandwidth, Codec, IceCandidate, StreamState, ViewerState};
+use tokio::sync::broadcast;
+
+use super::controller::{Controller, ControllerSettings};
+use super::media::*;
+
+/// Records calls and hands out ids like Kurento's; `fail_viewers` makes viewer creation fail.
+#[derive(Default)]
+struct RecordingMedia {
+    calls: Mutex<Vec<String>>,
+    released: Mutex<Vec<String>>,
+    fail_viewers: Mutex<bool>,
+    events: Mutex<Option<broadcast::Sender<MediaEvent>>>,
+}
+
+impl RecordingMedia {
+    fn new() -> Arc<Self> {
+        let (tx, _) = broadcast::channel(64);
+        let m = Self::default();
+        *m.events.lock().unwrap() = Some(tx);
+        Arc::new(m)
+    }
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl MediaServer for RecordingMedia {
+    async fn create_stream(&self, spec: &StreamSpec) -> Result<MediaStream, MediaError> {
+        self.calls.lock().unwrap().push(format!("create_stream {}", spec.camera_id));
+        let p = format!("{}_kurento.MediaPipeline", spec.camera_id);
+        Ok(MediaStream { rtp_endpoint_id: format!("{p}/rtp_kurento.RtpEndpoint"), pipeline_id: p, answer: "v=0\r\nm=video 40012 RTP/AVPF 96\r\n".into() })
+    }
+    async fn create_viewer(&self, stream: &MediaStream, offer: &str, _ice: &IceSettings) -> Result<MediaViewer, MediaError> {
+        if *self.fail_viewers.lock().unwrap() {
+            return Err(MediaError::Rejected { code: 40205, message: "no H264 in offer".into() });
+        }
+        let n = self.calls.lock().unwrap().len();
+        self.calls.lock().unwrap().push(format!("create_viewer {offer}"));
+        Ok(MediaViewer { endpoint_id: format!("{}/w{n}_kurento.WebRtcEndpoint", stream.pipeline_id), answer: format!("answer to {offer}") })
+    }
+    async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError> {
+        self.calls.lock().unwrap().push(format!("gather {endpoint_id}"));
+        Ok(())
+    }
+    async fn add_ice_candidate(&self, endpoint_id: &str, c: &IceCandidate) -> Result<(), MediaError> {
+        self.calls.lock().unwrap().push(format!("ice {endpoint_id} {}", c.candidate));
+        Ok(())
+    }
+    async fn release(&self, object_id: &str) -> Result<(), MediaError> {
+        self.released.lock().unwrap().push(object_id.to_owned());
+        Ok(())
+    }
+    async fn adopt_stream(&self, stream: &MediaStream) -> Result<bool, MediaError> {
+        Ok(!self.released.lock().unwrap().iter().any(|r| stream.pipeline_id.starts_with(r.as_str())))
+    }
+    async fn adopt_viewer(&self, endpoint_id: &str) -> Result<bool, MediaError> {
+        Ok(!self.released.lock().unwrap().iter().any(|r| endpoint_id.starts_with(r.as_str())))
+    }
+    fn events(&self) -> broadcast::Receiver<MediaEvent> {
+        self.events.lock().unwrap().as_ref().unwrap().subscribe()
+    }
+    fn is_connected(&self) -> bool {
+        true
+    }
+}
+
+struct Fixture {
+    controller: Arc<Controller>,
+    registry: Arc<dyn Registry>,
+    bus: Arc<dyn Bus>,
+    media: Arc<RecordingMedia>,
+}
+
+fn fixture() -> Fixture {
+    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let media = RecordingMedia::new();
+    let settings = ControllerSettings {
+        external_ip: "192.0.2.10".into(),
+        codec: Codec::H264,
+        payload_type: 96,
+        ice: IceSettings::default(),
+        stall_after: Duration::from_millis(50),
+    };
+    let controller = Controller::new(registry.clone(), bus.clone(), media.clone(), settings);
+    Fixture { controller, registry, bus, media }
+}
+
+/// Runs one command through the controller and returns its reply.
+async fn command(f: &Fixture, client: &BusClient, message: Message) -> Message {
+    let mut env = envelope(message, Some(client.instance_id().to_owned()), None);
+    env.reply_to = Some(client.instance_id().to_owned());
+    let c = f.controller.clone();
+    let handled = env.clone();
+    let (reply, _) = tokio::join!(client.request_envelope(env, Duration::from_secs(2)), async move {
+        // The request pushes the command; the controller handles the same envelope.
+        tokio::task::yield_now().await;
+        c.handle(&handled).await
+    });
+    reply.expect("a reply")
+}
+
+fn start(camera: &str) -> Message {
+    Message::StartStream(StartStream { camera_id: camera.into(), bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 } })
+}
+
+#[tokio::test]
+async fn start_registers_the_stream_with_the_external_ip_and_the_answer_port() {
+    let f = fixture();
+    let (client, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let Message::StreamStarted(s) = command(&f, &client, start("cam1")).await else { panic!("not started") };
+    assert!(s.created);
+    let rtp = s.stream.rtp.clone().unwrap();
+    assert_eq!((rtp.host.as_str(), rtp.port, rtp.payload_type), ("192.0.2.10", 40012, 96));
+    assert_eq!(s.stream.state, StreamState::WaitingForMedia);
+    assert_eq!(f.registry.get_stream("cam1").await.unwrap(), Some(s.stream));
+}
+
+#[tokio::test]
+async fn starting_a_started_stream_returns_it_unchanged() {
+    let f = fixture();
+    let (client, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let Message::StreamStarted(first) = command(&f, &client, start("cam1")).await else { panic!() };
+    let Message::StreamStarted(again) = command(&f, &client, start("cam1")).await else { panic!() };
+    assert!(!again.created);
+    assert_eq!(again.stream, first.stream);
+    assert_eq!(f.media.calls().iter().filter(|c| c.starts_with("create_stream")).count(), 1);
+}
+
+#[tokio::test]
+async fn stopping_an_unknown_stream_fails_with_stream_not_found() {
+    let f = fixture();
+    let (client, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let reply = command(&f, &client, Message::StopStream(StopStream { camera_id: "nope".into() })).await;
+    assert!(matches!(reply, Message::Failed(ref e) if e.code == ErrorCode::StreamNotFound), "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_viewer_gets_an_answer_then_candidates_are_gathered_and_stop_tells_it_the_stream_ended() {
+    let f = fixture();
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
+    command(&f, &api, start("cam1")).await;
+    assert_eq!(f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap(), SlotReservation::Reserved);
+    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "offer-1".into(), signaling_instance: "sig-1".into() });
+    let Message::ViewerAdded(added) = command(&f, &sig, add).await else { panic!("no answer") };
+    assert_eq!(added.sdp_answer, "answer to offer-1");
+    let calls = f.media.calls();
+    let create = calls.iter().position(|c| c == "create_viewer offer-1").unwrap();
+    let gather = calls.iter().position(|c| c.starts_with("gather ")).expect("candidates gathered");
+    assert!(gather > create);
+    let viewer = f.registry.get_viewer("v1").await.unwrap().unwrap();
+    assert_eq!(viewer.state, ViewerState::Negotiating);
+
+    let cand = IceCandidate { candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
+    let reply = command(&f, &sig, Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), candidate: cand })).await;
+    assert!(matches!(reply, Message::Done(_)));
+
+    let Message::StreamStopped(stopped) = command(&f, &api, Message::StopStream(StopStream { camera_id: "cam1".into() })).await else { panic!() };
+    assert_eq!(stopped.viewers_released, 1);
+    let ended = loop {
+        let env = tokio::time::timeout(Duration::from_secs(2), sig_events.recv()).await.unwrap().unwrap();
+        if let Message::StreamEnded(e) = env.message {
+            break e;
+        }
+    };
+    assert_eq!(ended.viewer_id, "v1");
+    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
+    assert!(f.registry.get_stream("cam1").await.unwrap().is_none());
+    assert!(f.media.released.lock().unwrap().iter().any(|r| r == "cam1_kurento.MediaPipeline"));
+}
+
+#[tokio::test]
+async fn a_failed_viewer_frees_its_slot_and_gets_a_media_server_error() {
+    let f = fixture();
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    command(&f, &api, start("cam1")).await;
+    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    *f.media.fail_viewers.lock().unwrap() = true;
+    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "o".into(), signaling_instance: "sig-1".into() });
+    let reply = command(&f, &api, add).await;
+    assert!(matches!(reply, Message::Failed(ref e) if e.code == ErrorCode::MediaServerError), "{reply:?}");
+    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn media_flow_makes_the_stream_live_and_silence_makes_it_stalled() {
+    let f = fixture();
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let Message::StreamStarted(s) = command(&f, &api, start("cam1")).await else { panic!() };
+    let rtp = s.stream.rtp_endpoint_id.unwrap();
+    f.controller.on_media_event(MediaEvent::MediaFlow { element_id: rtp.clone(), direction: FlowDirection::In, flowing: true }).await;
+    assert_eq!(f.registry.get_stream("cam1").await.unwrap().unwrap().state, StreamState::Live);
+    f.controller.on_media_event(MediaEvent::MediaFlow { element_id: rtp.clone(), direction: FlowDirection::In, flowing: false }).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while f.registry.get_stream("cam1").await.unwrap().unwrap().state != StreamState::Stalled {
+        assert!(tokio::time::Instant::now() < deadline, "never stalled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    f.controller.on_media_event(MediaEvent::MediaFlow { element_id: rtp, direction: FlowDirection::In, flowing: true }).await;
+    assert_eq!(f.registry.get_stream("cam1").await.unwrap().unwrap().state, StreamState::Live);
+}
+
+#[tokio::test]
+async fn viewers_of_a_dead_signaling_instance_are_released() {
+    let f = fixture();
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let (sig, _) = BusClient::start(f.bus.clone(), "sig-dead").await.unwrap();
+    command(&f, &api, start("cam1")).await;
+    f.registry.refresh_liveness("sig-dead", Duration::from_millis(20)).await.unwrap();
+    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "o".into(), signaling_instance: "sig-dead".into() });
+    command(&f, &sig, add).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while f.registry.is_alive("sig-dead").await.unwrap() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(f.controller.sweep_dead_instances().await.unwrap(), 1);
+    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
+    assert!(f.registry.known_instances().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_media_session_recreates_streams_and_asks_viewers_to_renegotiate() {
+    let f = fixture();
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
+    command(&f, &api, start("cam1")).await;
+    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "o".into(), signaling_instance: "sig-1".into() });
+    command(&f, &sig, add).await;
+    // The server lost the session: the pipeline is gone.
+    f.media.released.lock().unwrap().push("cam1_kurento.MediaPipeline".into());
+    f.controller.on_media_event(MediaEvent::Connected { resumed: false }).await;
+    assert_eq!(f.media.calls().iter().filter(|c| c.starts_with("create_stream")).count(), 2);
+    let renegotiate = loop {
+        let env = tokio::time::timeout(Duration::from_secs(2), sig_events.recv()).await.unwrap().unwrap();
+        if let Message::Renegotiate(r) = env.message {
+            break r;
+        }
+    };
+    assert_eq!(renegotiate.viewer_id, "v1");
+    assert!(f.registry.get_stream("cam1").await.unwrap().is_some());
+    let _ = f.controller.release_viewer("cam1", "gone", RemoveReason::Left).await;
+}
+
+#[tokio::test]
+async fn remove_viewer_releases_the_endpoint_and_the_slot() {
+    let f = fixture();
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    command(&f, &api, start("cam1")).await;
+    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "o".into(), signaling_instance: "api-1".into() });
+    command(&f, &api, add).await;
+    let endpoint = f.registry.get_viewer("v1").await.unwrap().unwrap().endpoint_id.unwrap();
+    let reply = command(&f, &api, Message::RemoveViewer(RemoveViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), reason: RemoveReason::Left })).await;
+    assert!(matches!(reply, Message::Done(_)));
+    assert!(f.media.released.lock().unwrap().contains(&endpoint));
+    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
+}

@@ -1,0 +1,98 @@
+//! Starting a media-controller: in its own binary, in the all-in-one binary and in tests.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use camview_common::bus::{Bus, MemoryBus, RedisBus};
+use camview_common::registry::{MemoryRegistry, RedisRegistry, Registry};
+use camview_proto::keys::Keys;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+use crate::kurento::KurentoClient;
+use crate::service::{run, Controller, ControllerSettings, KurentoMedia, RunnerSettings};
+
+/// The bus and registry a controller works with.
+#[derive(Clone)]
+pub struct Dependencies {
+    pub bus: Arc<dyn Bus>,
+    pub registry: Arc<dyn Registry>,
+}
+
+impl Dependencies {
+    /// Redis when `REDIS_URL` is set, otherwise fresh in-process ones (single process only).
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        match &settings.redis {
+            Some(redis) => {
+                let keys = Keys::new(redis.prefix.clone());
+                let bus = RedisBus::connect(&redis.url, keys.clone()).await.context("connecting the bus to Redis")?;
+                let registry = RedisRegistry::connect(&redis.url, keys).await.context("connecting the registry to Redis")?;
+                Ok(Self { bus: Arc::new(bus), registry: Arc::new(registry) })
+            }
+            None => {
+                tracing::warn!("REDIS_URL is not set: in-process bus and registry, nothing else can reach this controller");
+                Ok(Self { bus: Arc::new(MemoryBus::new()), registry: Arc::new(MemoryRegistry::new()) })
+            }
+        }
+    }
+}
+
+/// A running controller; dropping it does not stop it, [`ControllerHandle::shutdown`] does.
+pub struct ControllerHandle {
+    instance_id: String,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    client: KurentoClient,
+}
+
+impl ControllerHandle {
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Stops the loops, gives the lease up and closes the media-server connection.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "controller task failed");
+        }
+        self.client.shutdown();
+    }
+
+    /// Stops abruptly, as a crash would: no lease release, no cleanup.
+    pub fn abort(self) {
+        self.task.abort();
+        self.client.shutdown();
+    }
+}
+
+/// Connects to the media server (retrying in the background) and starts the loops.
+pub fn start(settings: &Settings, deps: Dependencies) -> ControllerHandle {
+    let instance_id = format!("media-controller-{}", uuid::Uuid::new_v4());
+    let client = KurentoClient::start(settings.kurento.clone());
+    let media = KurentoMedia::new(client.clone());
+    let now = time_now_unix();
+    let controller = Controller::new(
+        deps.registry.clone(),
+        deps.bus.clone(),
+        media,
+        ControllerSettings {
+            external_ip: settings.external_ip.clone(),
+            codec: settings.codec,
+            payload_type: settings.payload_type,
+            ice: settings.ice_settings(now),
+            stall_after: settings.stall_after,
+        },
+    );
+    let mut runner = RunnerSettings::new(instance_id.clone());
+    runner.lease_ttl = settings.lease_ttl;
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(run(controller, deps.bus, runner, stopped));
+    tracing::info!(instance = %instance_id, url = %settings.kurento.url, "media-controller started");
+    ControllerHandle { instance_id, stop, task, client }
+}
+
+fn time_now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

@@ -1,0 +1,205 @@
+//! The media-controller service end to end: a real Redis, the real camview-media-engine
+//! over its WebSocket, real RTP from camera-sim, commands sent over the real bus the way
+//! the API and signaling send them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use camera_sim::{Camera, CameraConfig};
+use camview_common::bus::{Bus, BusClient, RedisBus};
+use camview_common::registry::{Registry, RedisRegistry, SlotReservation};
+use camview_common::testing::{random_keys, wait_until, RedisServer};
+use camview_media_controller::config::Settings;
+use camview_media_controller::startup::{start, ControllerHandle, Dependencies};
+use camview_media_engine::{Config, Engine};
+use camview_proto::bus::{Message, StartStream, StopStream};
+use camview_proto::error::ErrorCode;
+use camview_proto::stream::{Bandwidth, StreamRecord, StreamState, ViewerRecord, ViewerState};
+
+const PATIENCE: Duration = Duration::from_secs(15);
+
+struct Stack {
+    engine: Engine,
+    deps: Dependencies,
+    api: Arc<BusClient>,
+    redis_url: String,
+    prefix: String,
+}
+
+async fn stack() -> Stack {
+    let engine = Engine::start(Config::for_tests()).await.expect("engine starts");
+    let redis = RedisServer::shared();
+    let keys = random_keys();
+    let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&redis.url(), keys.clone()).await.expect("bus"));
+    let registry: Arc<dyn Registry> = Arc::new(RedisRegistry::connect(&redis.url(), keys.clone()).await.expect("registry"));
+    let (api, _events) = BusClient::start(bus.clone(), "api-test").await.expect("bus client");
+    Stack { engine, deps: Dependencies { bus, registry }, api, redis_url: redis.url(), prefix: keys.prefix().to_owned() }
+}
+
+impl Stack {
+    /// A controller with its own Redis connections, as a separate process would have.
+    async fn controller(&self) -> ControllerHandle {
+        let ws = self.engine.ws_url();
+        let settings = Settings::from_source(&[
+            ("KURENTO_WS_URL", ws.as_str()),
+            ("EXTERNAL_IP", "127.0.0.1"),
+            ("STREAM_STALL_SECONDS", "1"),
+            ("CONTROLLER_LEASE_TTL_SECONDS", "2"),
+            ("REDIS_URL", self.redis_url.as_str()),
+            ("REDIS_KEY_PREFIX", self.prefix.as_str()),
+        ])
+        .expect("settings");
+        let deps = Dependencies::connect(&settings).await.expect("controller dependencies");
+        start(&settings, deps)
+    }
+
+    async fn start_stream(&self, camera: &str) -> StreamRecord {
+        let start = Message::StartStream(StartStream { camera_id: camera.into(), bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 } });
+        match self.api.request(start, PATIENCE).await.expect("a reply to StartStream") {
+            Message::StreamStarted(s) => s.stream,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    async fn state_of(&self, camera: &str) -> Option<StreamState> {
+        self.deps.registry.get_stream(camera).await.expect("registry").map(|s| s.state)
+    }
+
+    fn pipelines(&self) -> usize {
+        self.engine.stats().core.pipelines
+    }
+}
+
+fn target(stream: &StreamRecord) -> SocketAddr {
+    let rtp = stream.rtp.as_ref().expect("an RTP target");
+    format!("{}:{}", rtp.host, rtp.port).parse().expect("an address")
+}
+
+async fn camera_towards(stream: &StreamRecord) -> camera_sim::CameraHandle {
+    let config = CameraConfig { local_ip: "127.0.0.1".parse().unwrap(), target: Some(target(stream)), ..Default::default() };
+    Camera::start(config).await.expect("camera starts")
+}
+
+#[tokio::test]
+async fn a_started_stream_goes_live_with_camera_media_and_stop_releases_its_pipeline() {
+    let s = stack().await;
+    let controller = s.controller().await;
+    let stream = s.start_stream("cam-live").await;
+    let rtp = stream.rtp.clone().unwrap();
+    assert_eq!(rtp.host, "127.0.0.1", "the RTP target uses EXTERNAL_IP");
+    assert_eq!((rtp.payload_type, stream.state), (96, StreamState::WaitingForMedia));
+    assert_eq!(s.deps.registry.get_stream("cam-live").await.unwrap().as_ref(), Some(&stream));
+    assert_eq!(s.pipelines(), 1);
+
+    let again = s.start_stream("cam-live").await;
+    assert_eq!(again.rtp, stream.rtp, "start is idempotent");
+    assert_eq!(s.pipelines(), 1);
+
+    let camera = camera_towards(&stream).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-live").await == Some(StreamState::Live) }).await;
+
+    let stop = s.api.request(Message::StopStream(StopStream { camera_id: "cam-live".into() }), PATIENCE).await.unwrap();
+    assert!(matches!(stop, Message::StreamStopped(_)), "{stop:?}");
+    assert_eq!(s.state_of("cam-live").await, None);
+    assert_eq!(s.pipelines(), 0, "the engine released the pipeline");
+    let unknown = s.api.request(Message::StopStream(StopStream { camera_id: "cam-live".into() }), PATIENCE).await.unwrap();
+    assert!(matches!(unknown, Message::Failed(ref e) if e.code == ErrorCode::StreamNotFound), "{unknown:?}");
+    camera.stop().await.expect("camera stops");
+    controller.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_camera_pause_makes_the_stream_stalled_and_media_brings_it_back_live() {
+    let s = stack().await;
+    let controller = s.controller().await;
+    let stream = s.start_stream("cam-stall").await;
+    let camera = camera_towards(&stream).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-stall").await == Some(StreamState::Live) }).await;
+    camera.set_target(None);
+    wait_until(PATIENCE, "the stream is stalled", || async { s.state_of("cam-stall").await == Some(StreamState::Stalled) }).await;
+    camera.set_target(Some(target(&stream)));
+    wait_until(PATIENCE, "the stream is live again", || async { s.state_of("cam-stall").await == Some(StreamState::Live) }).await;
+    camera.stop().await.expect("camera stops");
+    controller.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_crashed_controller_is_replaced_and_the_live_stream_survives_on_the_engine() {
+    let s = stack().await;
+    let first = s.controller().await;
+    let stream = s.start_stream("cam-crash").await;
+    let camera = camera_towards(&stream).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-crash").await == Some(StreamState::Live) }).await;
+    first.abort();
+
+    // The new process adopts the pipeline instead of recreating it: same port, one pipeline.
+    let second = s.controller().await;
+    let again = s.start_stream("cam-crash").await;
+    assert_eq!(again.rtp, stream.rtp);
+    assert_eq!(s.pipelines(), 1);
+    let stop = s.api.request(Message::StopStream(StopStream { camera_id: "cam-crash".into() }), PATIENCE).await.unwrap();
+    assert!(matches!(stop, Message::StreamStopped(_)), "{stop:?}");
+    assert_eq!(s.pipelines(), 0);
+    camera.stop().await.expect("camera stops");
+    second.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_standby_controller_takes_over_when_the_active_one_dies() {
+    let s = stack().await;
+    let active = s.controller().await;
+    s.start_stream("cam-a").await;
+    let standby = s.controller().await;
+    active.abort();
+    // Answered by the standby once the dead controller's lease lapsed.
+    let stream = s.start_stream("cam-b").await;
+    assert_eq!(stream.state, StreamState::WaitingForMedia);
+    assert_eq!(s.pipelines(), 2);
+    standby.shutdown().await;
+}
+
+#[tokio::test]
+async fn streams_lost_with_the_media_server_are_recreated_and_viewers_asked_to_renegotiate() {
+    let s = stack().await;
+    let controller = s.controller().await;
+    let stream = s.start_stream("cam-lost").await;
+    let (sig, mut sig_events) = BusClient::start(s.deps.bus.clone(), "sig-lost").await.unwrap();
+    assert_eq!(s.deps.registry.reserve_viewer_slot("cam-lost", "v-lost", 10).await.unwrap(), SlotReservation::Reserved);
+    let viewer = ViewerRecord {
+        viewer_id: "v-lost".into(),
+        camera_id: "cam-lost".into(),
+        signaling_instance: sig.instance_id().into(),
+        state: ViewerState::Connected,
+        created_at: camview_common::clock::now_rfc3339(),
+        endpoint_id: Some(format!("{}/gone_kurento.WebRtcEndpoint", stream.pipeline_id.clone().unwrap())),
+    };
+    s.deps.registry.put_viewer(&viewer).await.unwrap();
+
+    // The media server loses every object (as after a restart).
+    let pipeline = stream.pipeline_id.clone().unwrap();
+    let kill = camview_media_controller::kurento::KurentoClient::connect(camview_media_controller::kurento::ClientConfig::new(s.engine.ws_url())).await.unwrap();
+    kill.release(&pipeline).await.unwrap();
+    kill.shutdown();
+    // Reconciliation runs when the controller (re)gains its connection or lease; a restart of
+    // the controller process triggers it here.
+    controller.abort();
+    let controller = s.controller().await;
+
+    let renegotiate = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(env) = sig_events.recv().await {
+                if let Message::Renegotiate(r) = env.message {
+                    return r;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the viewer is asked to renegotiate");
+    assert_eq!(renegotiate.viewer_id, "v-lost");
+    let recreated = s.deps.registry.get_stream("cam-lost").await.unwrap().expect("the stream is still registered");
+    assert_ne!(recreated.pipeline_id, stream.pipeline_id, "a new pipeline was created");
+    assert_eq!(s.pipelines(), 1);
+    controller.shutdown().await;
+}
