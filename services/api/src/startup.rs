@@ -161,6 +161,11 @@ impl Application {
         self.port
     }
 
+    /// Stops the server from elsewhere (the all-in-one binary's shutdown).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until SIGINT/SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await

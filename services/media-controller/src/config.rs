@@ -69,7 +69,9 @@ impl Settings {
             "VP8" => Codec::VP8,
             other => return Err(ConfigError::new("CAMERA_CODEC", other, "must be H264 or VP8")),
         };
-        let stun = r.list("STUN_SERVERS").first().map(|s| parse_ice_url("STUN_SERVERS", s, &["stun:"])).transpose()?.map(|(ip, port, _)| (ip, port));
+        // `none` turns STUN off, as the API reads it; only the first entry reaches the media server.
+        let stun_servers: Vec<String> = r.list("STUN_SERVERS").into_iter().filter(|s| !s.eq_ignore_ascii_case("none")).collect();
+        let stun = stun_servers.first().map(|s| parse_ice_url("STUN_SERVERS", s, &["stun:"])).transpose()?.map(|(ip, port, _)| (ip, port));
         let turn = match (r.list("TURN_URLS").first(), r.raw("TURN_SECRET")) {
             (Some(url), Some(secret)) => {
                 let (address, port, transport) = parse_ice_url("TURN_URLS", url, &["turn:", "turns:"])?;
@@ -144,6 +146,11 @@ mod tests {
         let turn = ice.turn_url.unwrap();
         assert!(turn.starts_with("1700086400:"), "{turn}");
         assert!(turn.ends_with("@192.0.2.8:3478?transport=tcp"), "{turn}");
+    }
+
+    #[test]
+    fn stun_servers_none_turns_stun_off() {
+        assert_eq!(Settings::from_source(&[("STUN_SERVERS", "none")]).unwrap().stun, None);
     }
 
     #[test]
