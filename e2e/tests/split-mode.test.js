@@ -163,7 +163,7 @@ stackTest('the camera pauses: both pages show the stall, then resume by themselv
   await waitFor('the stream to be live again', 10000, async () => (await api(`/streams/${CAMERA}`)).body.state === 'live');
 });
 
-stackTest('a signaling instance is SIGKILLed: its viewer is released, the other keeps playing', 60000, async (t) => {
+stackTest('a signaling instance is SIGKILLed: its viewer is released, the other keeps playing, the slot is free again', 60000, async (t) => {
   const { A: { page: a } } = pages;
   const [, sigB] = stack.signaling;
   sigB.service.signal('SIGKILL');
@@ -176,19 +176,29 @@ stackTest('a signaling instance is SIGKILLed: its viewer is released, the other 
   t.diagnostic(`viewer of the dead instance released ${Date.now() - killedAt} ms after SIGKILL`);
   assert.strictEqual(left.count, 1, JSON.stringify(left));
   assert.strictEqual(left.viewers[0].signaling_instance, stack.signaling[0].instance);
+  // The page on the dead instance lost its socket and keeps retrying it.
+  await pages.B.page.waitForSelector('#status[data-status="reconnecting"]', { timeout: 10000 });
   await pages.B.page.close();
   delete pages.B;
   const n = await frames(a);
   await a.waitForFunction((x) => Number(document.querySelector('#stat-frames')?.dataset.value || 0) > x + 30, n, { timeout: 15000 });
   assert.strictEqual(await status(a), 'playing');
+  // The released viewer's slot is free again: with MAX_VIEWERS_PER_STREAM=2 a new viewer
+  // through the surviving instance gets in and plays.
+  const d = await viewerPage('D', stack.signaling[0]);
+  await d.click('#start');
+  await d.waitForFunction(() => Number(document.querySelector('#stat-frames')?.dataset.value || 0) > 30, null, { timeout: 30000 });
+  const viewers = await api(`/viewers/${CAMERA}`);
+  assert.strictEqual(viewers.body.count, 2, JSON.stringify(viewers.body));
 });
 
-stackTest('the stream is stopped through the API while watching: the page ends, the camera stops', 60000, async () => {
-  const { A: { page: a } } = pages;
+stackTest('the stream is stopped through the API while watching: both pages end, the camera stops', 60000, async () => {
+  const { A: { page: a }, D: { page: d } } = pages;
   const cameraLogOffset = stack.camera.logs().length;
   const stopped = await post(`/streams/${CAMERA}/stop`);
   assert.strictEqual(stopped.status, 200, JSON.stringify(stopped));
-  await a.waitForSelector('#status[data-status="ended"]', { timeout: 15000 });
+  for (const page of [a, d]) await page.waitForSelector('#status[data-status="ended"]', { timeout: 15000 });
+  assert.strictEqual(await a.evaluate(() => document.querySelector('#message').dataset.code), 'stream_ended');
   await waitFor('no viewer left on the stream', 10000, async () => {
     const r = await api(`/viewers/${CAMERA}`);
     return r.status === 404 || (r.status === 200 && r.body.count === 0);
