@@ -1,6 +1,9 @@
+mod browsers;
 mod codegen;
 mod descriptors;
 mod engine;
 mod fake_kms;
+mod faults;
 mod service;
 mod transport;
+mod viewer;
