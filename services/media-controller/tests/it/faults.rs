@@ -26,7 +26,10 @@ async fn an_engine_restart_recreates_the_stream_and_asks_the_viewer_to_renegotia
     assert!(v.drive_until(PATIENCE, Viewer::told_to_renegotiate).await, "no Renegotiate; events: {:?}", v.events_seen);
     let after = s.stream("cam-restart").await.expect("the stream is still registered");
     assert_ne!(after.pipeline_id, before.pipeline_id, "a new pipeline on the new engine");
-    assert_eq!(after.state, StreamState::WaitingForMedia, "no media until the camera learns the new port");
+    if after.rtp.as_ref().map(|r| r.port) != before.rtp.as_ref().map(|r| r.port) {
+        // (The new engine picks a random port; on the rare draw of the old one, media flows at once.)
+        assert_eq!(after.state, StreamState::WaitingForMedia, "no media until the camera learns the new port");
+    }
     assert_eq!(after.created_at, before.created_at, "the same stream, recreated");
     assert_eq!(s.engine().stats().core.pipelines, 1);
     assert_eq!(s.deps.registry.get_viewer("v-restart").await.unwrap(), None, "the lost endpoint's viewer record is gone");
