@@ -2,6 +2,7 @@
 //! telemetry. Each has one trait and two implementations (Redis for split deployments,
 //! in-process for the all-in-one binary), checked by one contract test suite.
 
+pub mod backend;
 pub mod bus;
 pub mod clock;
 pub mod config;
@@ -11,5 +12,6 @@ pub mod turn;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use backend::{shutdown_signal, Backend, BackendError, DEFAULT_REDIS_CONNECT_TIMEOUT};
 pub use bus::{Bus, BusClient, BusError, Delivery};
 pub use registry::{Registry, RegistryError, SlotReservation};

@@ -10,7 +10,6 @@ pub mod error;
 pub mod extract;
 pub mod ice;
 pub mod metrics;
-mod redis_deps;
 pub mod request_span;
 pub mod routes;
 pub mod startup;

@@ -10,14 +10,11 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer, Resource};
 use anyhow::Context;
-use camview_common::bus::memory::MemoryBus;
-use camview_common::registry::memory::MemoryRegistry;
-use camview_common::{Bus, BusClient, BusError, Registry};
+use camview_common::{Backend, Bus, BusClient, BusError, Registry};
 
 use crate::configuration::{IceSettings, Settings};
 use crate::error::{method_not_allowed, not_found};
 use crate::metrics::Metrics;
-pub use crate::redis_deps::redis_backend;
 use crate::request_span::request_span;
 use crate::routes::{cameras, health, ice_servers, metrics, pages, streams, viewers};
 
@@ -53,20 +50,22 @@ impl Deps {
 
     /// In-process bus and registry: single-process mode, nothing is shared.
     pub async fn in_process() -> Result<Self, BusError> {
-        Self::start(Arc::new(MemoryBus::new()), Arc::new(MemoryRegistry::new())).await
+        let backend = Backend::in_process();
+        Self::start(backend.bus, backend.registry).await
     }
 
     /// Redis when `REDIS_URL` is set, else in-process with a loud warning.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         match &settings.redis {
-            Some(redis) => crate::redis_deps::connect(redis, settings.redis_connect_timeout).await,
+            Some(redis) => {
+                let backend = Backend::connect(Some(redis), settings.redis_connect_timeout).await
+                    .with_context(|| format!("REDIS_CONNECT_TIMEOUT_SECONDS={} elapsed", settings.redis_connect_timeout.as_secs()))?;
+                Ok(Self::start(backend.bus, backend.registry).await?)
+            }
             None => {
-                tracing::warn!(
-                    "REDIS_URL is not set: SINGLE-PROCESS MODE with an in-process bus and registry. \
-                     Streams can only be started if a media-controller runs in this same process; \
-                     set REDIS_URL to share state with the other services."
-                );
-                Ok(Self::in_process().await?)
+                tracing::warn!("REDIS_URL is not set: streams can only be started if a media-controller runs in this same process");
+                let backend = Backend::connect(None, settings.redis_connect_timeout).await?;
+                Ok(Self::start(backend.bus, backend.registry).await?)
             }
         }
     }

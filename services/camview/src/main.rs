@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
         println!("open http://{host}:{api_port}/viewer?camera={} in a browser and press Start", cli.demo_camera);
     }
 
-    shutdown_signal().await?;
+    camview_common::shutdown_signal().await;
     println!("camview: shutting down");
     if let Some(demo) = demo {
         demo.stop().await;
@@ -91,13 +91,4 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Ctrl-C, or SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C"),
-        _ = term.recv() => Ok(()),
-    }
 }

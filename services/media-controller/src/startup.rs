@@ -1,11 +1,5 @@
 //! Starting a media-controller: in its own binary, in the all-in-one binary and in tests.
 
-use std::sync::Arc;
-
-use anyhow::Context;
-use camview_common::bus::{Bus, MemoryBus, RedisBus};
-use camview_common::registry::{MemoryRegistry, RedisRegistry, Registry};
-use camview_proto::keys::Keys;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -14,29 +8,7 @@ use crate::kurento::KurentoClient;
 use crate::service::{run, Controller, ControllerSettings, KurentoMedia, RunnerSettings};
 
 /// The bus and registry a controller works with.
-#[derive(Clone)]
-pub struct Dependencies {
-    pub bus: Arc<dyn Bus>,
-    pub registry: Arc<dyn Registry>,
-}
-
-impl Dependencies {
-    /// Redis when `REDIS_URL` is set, otherwise fresh in-process ones (single process only).
-    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
-        match &settings.redis {
-            Some(redis) => {
-                let keys = Keys::new(redis.prefix.clone());
-                let bus = RedisBus::connect(&redis.url, keys.clone()).await.context("connecting the bus to Redis")?;
-                let registry = RedisRegistry::connect(&redis.url, keys).await.context("connecting the registry to Redis")?;
-                Ok(Self { bus: Arc::new(bus), registry: Arc::new(registry) })
-            }
-            None => {
-                tracing::warn!("REDIS_URL is not set: in-process bus and registry, nothing else can reach this controller");
-                Ok(Self { bus: Arc::new(MemoryBus::new()), registry: Arc::new(MemoryRegistry::new()) })
-            }
-        }
-    }
-}
+pub use camview_common::Backend as Dependencies;
 
 /// A running controller; dropping it does not stop it, [`ControllerHandle::shutdown`] does.
 pub struct ControllerHandle {

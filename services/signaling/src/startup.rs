@@ -11,12 +11,7 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
-use camview_common::bus::memory::MemoryBus;
-use camview_common::bus::redis::RedisBus;
-use camview_common::registry::memory::MemoryRegistry;
-use camview_common::registry::redis::RedisRegistry;
-use camview_common::{Bus, BusClient, Registry};
-use camview_proto::keys::Keys;
+use camview_common::BusClient;
 
 use crate::configuration::Settings;
 use crate::hub::Hub;
@@ -24,40 +19,8 @@ use crate::ws;
 
 /// The bus and registry an instance talks to: Redis in a split deployment, or in-process
 /// implementations shared with the other services of an all-in-one binary.
-#[derive(Clone)]
-pub struct Dependencies {
-    pub bus: Arc<dyn Bus>,
-    pub registry: Arc<dyn Registry>,
-}
-
-impl Dependencies {
-    /// Redis when `REDIS_URL` is set; otherwise a fresh in-process bus and registry, which
-    /// only make sense if the media-controller runs in this process (inject them instead).
-    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
-        match &settings.redis {
-            Some(redis) => {
-                let keys = Keys::new(redis.prefix.clone());
-                let bus = RedisBus::connect(&redis.url, keys.clone())
-                    .await
-                    .context("connecting the bus to REDIS_URL")?;
-                let registry = RedisRegistry::connect(&redis.url, keys)
-                    .await
-                    .context("connecting the registry to REDIS_URL")?;
-                Ok(Self {
-                    bus: Arc::new(bus),
-                    registry: Arc::new(registry),
-                })
-            }
-            None => {
-                tracing::warn!("REDIS_URL is not set: using an in-process bus and registry; no media-controller can reach this instance unless it runs in the same process");
-                Ok(Self {
-                    bus: Arc::new(MemoryBus::new()),
-                    registry: Arc::new(MemoryRegistry::new()),
-                })
-            }
-        }
-    }
-}
+/// The bus and registry an instance works with; the all-in-one binary injects in-process ones.
+pub use camview_common::Backend as Dependencies;
 
 /// A bound, not yet running signaling instance.
 pub struct Application {

@@ -55,9 +55,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
 /// Connects the Redis bus and registry under a fresh prefix.
 pub async fn redis_backend(url: &str) -> (Arc<dyn Bus>, Arc<dyn Registry>) {
-    camview_api::startup::redis_backend(url, &random_prefix())
+    let backend = camview_common::Backend::redis(url, camview_proto::keys::Keys::new(random_prefix()))
         .await
-        .expect("connect to the test redis")
+        .expect("connect to the test redis");
+    (backend.bus, backend.registry)
 }
 
 /// The app on the given bus and registry.

@@ -50,7 +50,7 @@ impl Stack {
             ("REDIS_KEY_PREFIX", self.prefix.as_str()),
         ])
         .expect("settings");
-        let deps = Dependencies::connect(&settings).await.expect("controller dependencies");
+        let deps = Dependencies::connect(settings.redis.as_ref(), Duration::from_secs(5)).await.expect("controller dependencies");
         start(&settings, deps)
     }
 
