@@ -119,6 +119,11 @@ impl Stack {
         self.stream(camera).await.map(|s| s.state)
     }
 
+    /// Pipelines alive on the engine.
+    pub fn pipelines(&self) -> usize {
+        self.engine().stats().core.pipelines
+    }
+
     /// Media objects alive on the engine (pipelines, endpoints).
     pub fn objects(&self) -> usize {
         self.engine().stats().core.objects

@@ -2,83 +2,17 @@
 //! over its WebSocket, real RTP from camera-sim, commands sent over the real bus the way
 //! the API and signaling send them.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
-use camera_sim::{Camera, CameraConfig};
-use camview_common::bus::{Bus, BusClient, RedisBus};
-use camview_common::registry::{Registry, RedisRegistry, SlotReservation};
-use camview_common::testing::{random_keys, wait_until, RedisServer};
-use camview_media_controller::config::Settings;
-use camview_media_controller::startup::{start, ControllerHandle, Dependencies};
-use camview_media_engine::{Config, Engine};
-use camview_proto::bus::{Message, StartStream, StopStream};
+use camview_common::bus::BusClient;
+use camview_common::registry::SlotReservation;
+use camview_common::testing::wait_until;
+use camview_proto::bus::{Message, StopStream};
 use camview_proto::error::ErrorCode;
-use camview_proto::stream::{Bandwidth, StreamRecord, StreamState, ViewerRecord, ViewerState};
+use camview_proto::stream::{StreamState, ViewerRecord, ViewerState};
 
-const PATIENCE: Duration = Duration::from_secs(15);
-
-struct Stack {
-    engine: Engine,
-    deps: Dependencies,
-    api: Arc<BusClient>,
-    redis_url: String,
-    prefix: String,
-}
+use crate::browsers::{camera_towards, target, Stack, Viewer, PATIENCE};
 
 async fn stack() -> Stack {
-    let engine = Engine::start(Config::for_tests()).await.expect("engine starts");
-    let redis = RedisServer::shared();
-    let keys = random_keys();
-    let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&redis.url(), keys.clone()).await.expect("bus"));
-    let registry: Arc<dyn Registry> = Arc::new(RedisRegistry::connect(&redis.url(), keys.clone()).await.expect("registry"));
-    let (api, _events) = BusClient::start(bus.clone(), "api-test").await.expect("bus client");
-    Stack { engine, deps: Dependencies { bus, registry }, api, redis_url: redis.url(), prefix: keys.prefix().to_owned() }
-}
-
-impl Stack {
-    /// A controller with its own Redis connections, as a separate process would have.
-    async fn controller(&self) -> ControllerHandle {
-        let ws = self.engine.ws_url();
-        let settings = Settings::from_source(&[
-            ("KURENTO_WS_URL", ws.as_str()),
-            ("EXTERNAL_IP", "127.0.0.1"),
-            ("STREAM_STALL_SECONDS", "1"),
-            ("CONTROLLER_LEASE_TTL_SECONDS", "2"),
-            ("REDIS_URL", self.redis_url.as_str()),
-            ("REDIS_KEY_PREFIX", self.prefix.as_str()),
-        ])
-        .expect("settings");
-        let deps = Dependencies::connect(settings.redis.as_ref(), Duration::from_secs(5)).await.expect("controller dependencies");
-        start(&settings, deps)
-    }
-
-    async fn start_stream(&self, camera: &str) -> StreamRecord {
-        let start = Message::StartStream(StartStream { camera_id: camera.into(), bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 } });
-        match self.api.request(start, PATIENCE).await.expect("a reply to StartStream") {
-            Message::StreamStarted(s) => s.stream,
-            other => panic!("unexpected reply {other:?}"),
-        }
-    }
-
-    async fn state_of(&self, camera: &str) -> Option<StreamState> {
-        self.deps.registry.get_stream(camera).await.expect("registry").map(|s| s.state)
-    }
-
-    fn pipelines(&self) -> usize {
-        self.engine.stats().core.pipelines
-    }
-}
-
-fn target(stream: &StreamRecord) -> SocketAddr {
-    let rtp = stream.rtp.as_ref().expect("an RTP target");
-    format!("{}:{}", rtp.host, rtp.port).parse().expect("an address")
-}
-
-async fn camera_towards(stream: &StreamRecord) -> camera_sim::CameraHandle {
-    let config = CameraConfig { local_ip: "127.0.0.1".parse().unwrap(), target: Some(target(stream)), ..Default::default() };
-    Camera::start(config).await.expect("camera starts")
+    Stack::start().await
 }
 
 #[tokio::test]
@@ -146,6 +80,31 @@ async fn a_crashed_controller_is_replaced_and_the_live_stream_survives_on_the_en
 }
 
 #[tokio::test]
+async fn a_crashed_controller_is_replaced_without_disturbing_a_watching_viewer() {
+    let s = stack().await;
+    let first = s.controller().await;
+    let stream = s.start_stream("cam-watch").await;
+    let camera = camera_towards(&stream).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-watch").await == Some(StreamState::Live) }).await;
+    let mut v = Viewer::new(&s, "sig-watch", "cam-watch", "v-watch", true).await;
+    v.join(&s).await;
+    assert!(v.drive_until(PATIENCE, |v| v.pictures.len() >= 5).await, "the viewer watches before the crash");
+    first.abort();
+
+    let second = s.controller().await;
+    let before = v.pictures.len();
+    assert!(v.drive_until(PATIENCE, |v| v.pictures.len() >= before + 10).await, "the viewer keeps watching through the failover");
+    assert!(!v.told_to_renegotiate(), "a surviving endpoint needs no renegotiation");
+    // The new controller adopted the endpoint: it can release it.
+    let objects = s.objects();
+    let left = v.leave().await;
+    assert!(matches!(left, Message::Done(_)), "{left:?}");
+    assert_eq!(s.objects(), objects - 1, "the new controller released the old controller's endpoint");
+    camera.stop().await.expect("camera stops");
+    second.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_standby_controller_takes_over_when_the_active_one_dies() {
     let s = stack().await;
     let active = s.controller().await;
@@ -178,7 +137,7 @@ async fn streams_lost_with_the_media_server_are_recreated_and_viewers_asked_to_r
 
     // The media server loses every object (as after a restart).
     let pipeline = stream.pipeline_id.clone().unwrap();
-    let kill = camview_media_controller::kurento::KurentoClient::connect(camview_media_controller::kurento::ClientConfig::new(s.engine.ws_url())).await.unwrap();
+    let kill = camview_media_controller::kurento::KurentoClient::connect(camview_media_controller::kurento::ClientConfig::new(s.engine().ws_url())).await.unwrap();
     kill.release(&pipeline).await.unwrap();
     kill.shutdown();
     // Reconciliation runs when the controller (re)gains its connection or lease; a restart of
