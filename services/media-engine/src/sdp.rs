@@ -251,6 +251,31 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
     RtpAnswer { sdp: out, video }
 }
 
+/// Payload types of the RtpEndpoint's generated offer.
+pub const OFFER_PT_H264: u8 = 96;
+pub const OFFER_PT_VP8: u8 = 97;
+
+/// The RtpEndpoint's `generateOffer`: receive-only H.264 (packetization-mode=1) and VP8 on the
+/// even `port` (RTCP on port + 1) of `addr`.
+pub fn rtp_offer(addr: IpAddr, port: u16, ssrc: u32, session_version: u64) -> String {
+    let ipv = if addr.is_ipv4() { "IP4" } else { "IP6" };
+    let (h, v) = (OFFER_PT_H264, OFFER_PT_VP8);
+    format!(
+        "v=0\r\no=- {session_version} {session_version} IN {ipv} {addr}\r\ns=Kurento Media Server\r\nc=IN {ipv} {addr}\r\nt=0 0\r\n\
+         m=video {port} RTP/AVPF {h} {v}\r\na=recvonly\r\n\
+         a=rtpmap:{h} H264/90000\r\na=fmtp:{h} packetization-mode=1\r\na=rtcp-fb:{h} nack pli\r\n\
+         a=rtpmap:{v} VP8/90000\r\na=rtcp-fb:{v} nack pli\r\n\
+         a=ssrc:{ssrc} cname:camview-media-engine\r\n"
+    )
+}
+
+/// What the camera will send, from its answer to `rtp_offer`: the first H.264/VP8 payload type
+/// of its video line, with its `c=`/port (or `a=rtcp`) for RTCP. `None`: video was rejected.
+pub fn rtp_answer_video(answer: &Offer) -> Option<CameraVideo> {
+    // The answer describes the camera's side exactly like an offer would: reuse the parser.
+    rtp_answer(answer, IpAddr::from([0, 0, 0, 0]), 0, 0, 0).video
+}
+
 /// Removes `a=candidate` / `a=end-of-candidates` lines (Kurento answers carry candidates only
 /// when gathering ran before the offer was processed).
 pub fn strip_candidates(sdp: &str) -> String {
@@ -346,6 +371,17 @@ mod tests {
         let a = rtp_answer(&parse_offer(&o).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1);
         assert!(a.sdp.contains("a=direction:passive"));
         assert!(a.video.unwrap().comedia);
+    }
+
+    #[test]
+    fn the_generated_offer_lists_h264_and_vp8_and_reads_the_camera_answer() {
+        let o = rtp_offer("192.0.2.10".parse().unwrap(), 40020, 7, 1);
+        assert!(o.contains("c=IN IP4 192.0.2.10\r\n") && o.contains("m=video 40020 RTP/AVPF 96 97\r\na=recvonly\r\n"), "{o}");
+        assert!(o.contains("a=fmtp:96 packetization-mode=1\r\n") && o.contains("a=rtpmap:97 VP8/90000\r\na=rtcp-fb:97 nack pli\r\n"), "{o}");
+        let answer = "v=0\r\no=- 0 0 IN IP4 192.0.2.50\r\ns=cam\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\nm=video 5004 RTP/AVPF 97\r\na=rtpmap:97 VP8/90000\r\na=sendonly\r\n";
+        let v = rtp_answer_video(&parse_offer(answer).unwrap()).unwrap();
+        assert_eq!((v.pt, v.codec, v.rtcp_remote), (97, VideoCodec::Vp8, Some("192.0.2.50:5005".parse().unwrap())));
+        assert!(rtp_answer_video(&parse_offer(&answer.replace("5004", "0")).unwrap()).is_none());
     }
 
     #[test]

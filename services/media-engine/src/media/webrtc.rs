@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use str0m::change::SdpOffer;
 use str0m::format::Codec;
-use str0m::media::MediaKind;
+use str0m::media::{MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
@@ -26,7 +25,10 @@ use super::rtp_source::RtpSource;
 use super::{ports, MediaCounters};
 use crate::config::{Config, WebRtcPorts};
 use crate::events::EventTx;
-use crate::sdp::{self, VideoCodec};
+use crate::sdp::VideoCodec;
+
+mod offer;
+pub use offer::AnswerError;
 
 /// Shares WebRTC UDP sockets between viewers and routes datagrams to them.
 pub struct WebRtcMux {
@@ -206,6 +208,9 @@ struct Inner {
     remote_addr: Option<SocketAddr>,
     pair_selected: bool,
     source: Option<Weak<RtpSource>>,
+    /// `generateOffer` ran: the offer waiting for its answer (taken by `processAnswer`).
+    offer_generated: bool,
+    pending_offer: Option<str0m::change::SdpPendingOffer>,
 }
 
 pub struct Viewer {
@@ -249,6 +254,8 @@ impl Viewer {
                 remote_addr: None,
                 pair_selected: false,
                 source: None,
+                offer_generated: false,
+                pending_offer: None,
             }),
             sockets,
             mux: mux.clone(),
@@ -302,73 +309,6 @@ impl Viewer {
         self.sockets.iter().filter_map(|s| s.local_addr().ok()).collect()
     }
 
-    /// Negotiates with a browser offer. `source` is the stream this viewer will carry, when
-    /// known, so the answer names the camera's real codec parameters.
-    pub fn process_offer(self: &Arc<Self>, offer: &str, source: Option<&Arc<RtpSource>>, announced_ipv4: Option<IpAddr>) -> Result<String, OfferError> {
-        let parsed = sdp::parse_offer(offer).map_err(|e| match e {
-            sdp::SdpError::Empty => OfferError::Parse("Empty offer not valid".into()),
-            sdp::SdpError::Parse(m) => OfferError::Parse(m),
-        })?;
-        let mut g = self.lock();
-        if g.rtc.is_some() {
-            return Err(OfferError::AlreadyNegotiated);
-        }
-        let offered = sdp::offered_video_codecs(&parsed);
-        let camera = source.map(|s| (s.codec(), s.profile_level_id(), s.video.packetization_mode));
-        if let Some((codec, _, _)) = camera {
-            if !offered.iter().any(|c| c == codec.name()) {
-                return Err(OfferError::Process(format!(
-                    "the browser offer has no {} payload type, and the camera sends {}; transcoding is not supported",
-                    codec.name(),
-                    codec.name()
-                )));
-            }
-        }
-        let mut cfg = Rtc::builder().set_rtp_mode(true).clear_codecs();
-        match camera {
-            Some((VideoCodec::H264, plid, pm)) => cfg.codec_config().add_h264(96.into(), None, pm == 1, plid.unwrap_or(0x42e01f)),
-            Some((VideoCodec::Vp8, _, _)) => cfg = cfg.enable_vp8(true),
-            None => cfg = cfg.enable_h264(true).enable_vp8(true),
-        }
-        let mut rtc = cfg.build(Instant::now());
-        g.candidates = self.candidates(announced_ipv4);
-        for c in &g.candidates {
-            rtc.add_local_candidate(c.clone());
-        }
-        let sdp_offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Parse(e.to_string()))?;
-        let answer = rtc.sdp_api().accept_offer(sdp_offer).map_err(|e| OfferError::Process(e.to_string()))?;
-        let mut answer = answer.to_sdp_string();
-        if let Some((VideoCodec::H264, plid, pm)) = camera {
-            answer = sdp::force_h264_fmtp(&answer, plid.unwrap_or(0x42e01f), pm);
-        }
-        if !g.gather_requested {
-            answer = sdp::strip_candidates(&answer);
-        }
-        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
-        for c in g.pending_remote.drain(..).collect::<Vec<_>>() {
-            rtc.add_remote_candidate(c);
-        }
-        g.mid = sdp::first_mid(&parsed).unwrap_or_else(|| "0".into());
-        g.answer_codec = sdp::parse_offer(&answer).ok().and_then(|a| {
-            sdp::offered_video_codecs(&a).into_iter().find_map(|c| match c.as_str() {
-                "H264" => Some(VideoCodec::H264),
-                "VP8" => Some(VideoCodec::Vp8),
-                _ => None,
-            })
-        });
-        g.rtc = Some(rtc);
-        g.local_sdp = Some(answer.clone());
-        g.remote_sdp = Some(offer.to_string());
-        self.mux.register(ufrag, self);
-        self.drain(&mut g);
-        if g.gather_requested && !g.gathered {
-            self.emit_candidates(&mut g);
-        }
-        drop(g);
-        tokio::spawn(self.clone().timer_loop());
-        Ok(answer)
-    }
-
     fn candidates(&self, announced_ipv4: Option<IpAddr>) -> Vec<Candidate> {
         let mut out = vec![];
         for addr in self.local_addrs() {
@@ -415,12 +355,14 @@ impl Viewer {
         let s = s.strip_prefix("a=").unwrap_or(s);
         let c = Candidate::from_sdp_string(s).map_err(|e| e.to_string())?;
         let mut g = self.lock();
+        // Before the answer of a generated offer arrives, remote candidates wait with the rest.
+        let waiting_for_answer = g.pending_offer.is_some();
         match g.rtc.as_mut() {
-            Some(rtc) => {
+            Some(rtc) if !waiting_for_answer => {
                 rtc.add_remote_candidate(c);
                 self.drain(&mut g);
             }
-            None => g.pending_remote.push(c),
+            _ => g.pending_remote.push(c),
         }
         Ok(())
     }
@@ -542,23 +484,7 @@ impl Viewer {
                     }
                 }
             }
-            Event::MediaAdded(m) if m.kind == MediaKind::Video && g.tx.is_none() => {
-                let Some(rtc) = g.rtc.as_mut() else { return };
-                let remote: Vec<_> = rtc.media(m.mid).map(|x| x.remote_pts().to_vec()).unwrap_or_default();
-                let pick = |codec: Codec| rtc.codec_config().params().iter().find(|p| remote.contains(&p.pt()) && p.spec().codec == codec).cloned();
-                let chosen = pick(Codec::H264).map(|p| (p, VideoCodec::H264)).or_else(|| pick(Codec::Vp8).map(|p| (p, VideoCodec::Vp8)));
-                let Some((pt, codec)) = chosen else { return };
-                let mut api = rtc.direct_api();
-                let ssrc = match api.stream_tx_by_mid(m.mid, None).map(|s| s.ssrc()) {
-                    Some(s) => s,
-                    None => {
-                        let s: Ssrc = rand::random::<u32>().into();
-                        api.declare_stream_tx(s, None, m.mid, None);
-                        s
-                    }
-                };
-                g.tx = Some(Tx { ssrc, pt, codec });
-            }
+            Event::MediaAdded(m) if m.kind == MediaKind::Video && g.tx.is_none() => setup_tx(g, m.mid),
             Event::KeyframeRequest(k) => {
                 match k.kind {
                     str0m::media::KeyframeRequestKind::Pli => self.stats.plis_received.fetch_add(1, Ordering::Relaxed),
@@ -664,6 +590,26 @@ impl Viewer {
         }
         self.drain(&mut g);
     }
+}
+
+/// Chooses the payload type (the first H.264/VP8 one both sides have) and the SSRC this viewer
+/// sends with on `mid`, once the remote description is known.
+fn setup_tx(g: &mut Inner, mid: Mid) {
+    let Some(rtc) = g.rtc.as_mut() else { return };
+    let remote: Vec<_> = rtc.media(mid).map(|x| x.remote_pts().to_vec()).unwrap_or_default();
+    let pick = |codec: Codec| rtc.codec_config().params().iter().find(|p| remote.contains(&p.pt()) && p.spec().codec == codec).cloned();
+    let chosen = pick(Codec::H264).map(|p| (p, VideoCodec::H264)).or_else(|| pick(Codec::Vp8).map(|p| (p, VideoCodec::Vp8)));
+    let Some((pt, codec)) = chosen else { return };
+    let mut api = rtc.direct_api();
+    let ssrc = match api.stream_tx_by_mid(mid, None).map(|s| s.ssrc()) {
+        Some(s) => s,
+        None => {
+            let s: Ssrc = rand::random::<u32>().into();
+            api.declare_stream_tx(s, None, mid, None);
+            s
+        }
+    };
+    g.tx = Some(Tx { ssrc, pt, codec });
 }
 
 /// Kurento's `IceCandidate` complex value.

@@ -8,10 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::classes::{accessor, Class, MEDIA_TYPES};
 use super::{kerr, not_found, now_millis, req_str, Core, ObjMedia, RpcResult, SERVER_MANAGER};
-use crate::media::ports;
 use crate::media::rtp_source::RtpSource;
-use crate::media::webrtc::OfferError;
-use crate::sdp;
 
 const VERSION: &str = "7.3.0";
 
@@ -185,19 +182,21 @@ impl Core {
                 self.process_offer(object, &offer)
             }
             "generateOffer" => {
-                if self.is_negotiated(object) {
-                    return Err(kerr(K::SdpEndPointAlreadyNegotiated, "Endpoint already negotiated"));
+                match m.get("options") {
+                    None | Some(Value::Null) | Some(Value::Object(_)) => {}
+                    Some(_) => return Err(marshall("'options' parameter should be a OfferOptions")),
                 }
-                Err(kerr(K::SdpEndPointGenerateOfferError, "generateOffer is not supported by this engine: send an offer with processOffer"))
+                self.generate_offer(object)
             }
             "processAnswer" => {
-                op_str(mandatory(&["answer"])?, "answer")?;
-                Err(kerr(K::SdpEndPointNotOfferGenerated, "Offer not generated. It is not possible to process an answer."))
+                let answer = op_str(mandatory(&["answer"])?, "answer")?.to_string();
+                self.process_answer(object, &answer)
             }
             "getLocalSessionDescriptor" | "getRemoteSessionDescriptor" => {
                 let local = op == "getLocalSessionDescriptor";
                 let sdp = match &self.objects[object].media {
                     ObjMedia::Rtp { negotiated: Some((l, r)), .. } => Some(if local { l.clone() } else { r.clone() }),
+                    ObjMedia::Rtp { offer: Some(o), .. } if local => Some(o.sdp.clone()),
                     ObjMedia::WebRtc(v) => if local { v.local_sdp() } else { v.remote_sdp() },
                     _ => None,
                 };
@@ -246,9 +245,10 @@ impl Core {
         }
     }
 
-    fn is_negotiated(&self, object: &str) -> bool {
+    /// An offer was processed or generated (a second negotiation is 40208).
+    pub(super) fn is_negotiated(&self, object: &str) -> bool {
         match &self.objects[object].media {
-            ObjMedia::Rtp { negotiated, .. } => negotiated.is_some(),
+            ObjMedia::Rtp { negotiated, offer, .. } => negotiated.is_some() || offer.is_some(),
             ObjMedia::WebRtc(v) => v.local_sdp().is_some(),
             ObjMedia::None => false,
         }
@@ -256,7 +256,7 @@ impl Core {
 
     /// The camera stream a WebRtcEndpoint will carry: its connected VIDEO source, else the
     /// single negotiated RtpEndpoint of its pipeline.
-    fn stream_for(&self, sink: &str) -> Option<Arc<RtpSource>> {
+    pub(super) fn stream_for(&self, sink: &str) -> Option<Arc<RtpSource>> {
         let src_of = |o: &super::Obj| match &o.media {
             ObjMedia::Rtp { source: Some(s), .. } => Some(s.clone()),
             _ => None,
@@ -269,68 +269,7 @@ impl Core {
         (sources.len() == 1).then(|| sources[0].clone())
     }
 
-    fn process_offer(&mut self, object: &str, offer: &str) -> RpcResult {
-        if self.is_negotiated(object) {
-            return Err(kerr(K::SdpEndPointAlreadyNegotiated, "Endpoint already negotiated"));
-        }
-        match &self.objects[object].media {
-            ObjMedia::WebRtc(v) => {
-                let v = v.clone();
-                let stream = self.stream_for(object);
-                // `externalIPv4` (property, else KMS_EXTERNAL_IPV4) is announced as a
-                // server-reflexive candidate beside the host ones.
-                let announced = match self.objects[object].props.get("externalIPv4").and_then(Value::as_str) {
-                    Some(s) => s.parse::<std::net::Ipv4Addr>().ok(),
-                    None => self.ctx.cfg.announced_ipv4,
-                };
-                let answer = v.process_offer(offer, stream.as_ref(), announced.map(std::net::IpAddr::V4)).map_err(|e| match e {
-                    OfferError::Parse(m) => kerr(K::SdpParseError, m),
-                    OfferError::Process(m) => kerr(K::SdpEndPointProcessOfferError, m),
-                    OfferError::AlreadyNegotiated => kerr(K::SdpEndPointAlreadyNegotiated, "Endpoint already negotiated"),
-                })?;
-                self.ctx.events.emit(object, "MediaSessionStarted", json!({}));
-                Ok(json!(answer))
-            }
-            ObjMedia::Rtp { .. } => {
-                let parsed = sdp::parse_offer(offer).map_err(|e| match e {
-                    sdp::SdpError::Empty => kerr(K::SdpParseError, "Empty offer not valid"),
-                    sdp::SdpError::Parse(m) => kerr(K::SdpParseError, format!("Error parsing SDP offer: {m}")),
-                })?;
-                let cfg = self.ctx.cfg.clone();
-                let probe = sdp::rtp_answer(&parsed, cfg.external_ip, 0, 0, 0);
-                let ssrc: u32 = rand::random();
-                let version = now_millis() as u64 / 1000;
-                let (answer, source) = match probe.video {
-                    None => (sdp::rtp_answer(&parsed, cfg.external_ip, 0, ssrc, version).sdp, None),
-                    Some(_) => {
-                        let (rtp, rtcp) = ports::bind_rtp_pair(cfg.rtp_bind_ip, cfg.min_port, cfg.max_port)
-                            .map_err(|e| kerr(K::SdpEndPointProcessOfferError, format!("cannot bind an RTP port: {e}")))?;
-                        let port = rtp.local_addr().map_err(|e| kerr(K::SdpEndPointProcessOfferError, e.to_string()))?.port();
-                        let a = sdp::rtp_answer(&parsed, cfg.external_ip, port, ssrc, version);
-                        let video = a.video.expect("the same offer was accepted by the probe");
-                        let src = RtpSource::start(object.to_string(), video, rtp, rtcp, ssrc, cfg.flow_timeout, cfg.gop_cache_packets, self.ctx.events.clone(), self.ctx.counters.clone())
-                            .map_err(|e| kerr(K::SdpEndPointProcessOfferError, format!("cannot start the RTP receiver: {e}")))?;
-                        (a.sdp, Some(src))
-                    }
-                };
-                let sinks: Vec<String> = self.objects[object].sinks.iter().filter(|(_, t)| *t == "VIDEO").map(|(s, _)| s.clone()).collect();
-                if let Some(src) = &source {
-                    for s in sinks {
-                        if let Some(ObjMedia::WebRtc(v)) = self.objects.get(&s).map(|o| &o.media) {
-                            src.add_viewer(v.clone());
-                            v.set_source(Some(src));
-                        }
-                    }
-                }
-                self.objects.get_mut(object).expect("looked up above").media = ObjMedia::Rtp { negotiated: Some((answer.clone(), offer.to_string())), source };
-                self.ctx.events.emit(object, "MediaSessionStarted", json!({}));
-                Ok(json!(answer))
-            }
-            ObjMedia::None => Err(kerr(K::MalformedTransaction, "Method 'processOffer' with 1 parameters not found")),
-        }
-    }
-
-    fn connect(&mut self, source: &str, sink: &str, types: &[&'static str]) {
+    pub(super) fn connect(&mut self, source: &str, sink: &str, types: &[&'static str]) {
         for t in types {
             // A sink has at most one source per media type: the new one replaces the old.
             let old: Vec<String> = self.objects.iter().filter(|(_, o)| o.sinks.iter().any(|(s, mt)| s == sink && mt == t)).map(|(k, _)| k.clone()).collect();

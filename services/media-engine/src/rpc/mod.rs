@@ -6,6 +6,7 @@
 
 mod classes;
 mod invoke;
+mod negotiate;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -53,7 +54,8 @@ struct Sub {
 
 pub(crate) enum ObjMedia {
     None,
-    Rtp { negotiated: Option<(String, String)>, source: Option<Arc<RtpSource>> },
+    /// `negotiated`: (local, remote) SDP; `offer`: set by `generateOffer`.
+    Rtp { negotiated: Option<(String, String)>, source: Option<Arc<RtpSource>>, offer: Option<negotiate::RtpOffer> },
     WebRtc(Arc<Viewer>),
 }
 
@@ -355,7 +357,7 @@ impl Core {
                         if ctor.get("crypto").is_some_and(|c| c.as_object().is_some_and(|m| !m.is_empty())) {
                             return Err(kerr(K::MediaObjectIllegalParamError, "SRTP (crypto) is not supported by this engine"));
                         }
-                        ObjMedia::Rtp { negotiated: None, source: None }
+                        ObjMedia::Rtp { negotiated: None, source: None, offer: None }
                     }
                     _ => {
                         let v = Viewer::new(id.clone(), &self.ctx.mux, self.ctx.events.clone())

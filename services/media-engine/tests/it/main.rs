@@ -3,3 +3,4 @@
 mod helpers;
 mod rpc;
 mod media;
+mod negotiate;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use camview_media_engine::{Engine, WebRtcPorts};
 use serde_json::{json, Value};
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
@@ -16,7 +16,7 @@ use tokio::net::UdpSocket;
 
 use crate::helpers::*;
 
-async fn pipeline_with_camera(c: &mut Client, cam: &mut FakeCamera) -> (String, String, String) {
+pub(crate) async fn pipeline_with_camera(c: &mut Client, cam: &mut FakeCamera) -> (String, String, String) {
     let pipe = c.create("MediaPipeline", json!({})).await;
     let rtp = c.create("RtpEndpoint", json!({"mediaPipeline": pipe})).await;
     let answer = c.invoke(&rtp, "processOffer", json!({"offer": camera_offer(cam.port())})).await;
@@ -129,20 +129,20 @@ async fn garbage_on_the_rtp_and_webrtc_ports_is_dropped_and_the_engine_keeps_wor
 }
 
 /// A WebRTC viewer built on str0m, as a browser would be.
-struct TestViewer {
-    rtc: Rtc,
+pub(crate) struct TestViewer {
+    pub(crate) rtc: Rtc,
     sock: UdpSocket,
     local: SocketAddr,
     pending: Option<SdpPendingOffer>,
     /// (seq, timestamp, first payload byte, payload length) of every RTP packet received.
-    received: Vec<(u64, u32, u8, usize)>,
+    pub(crate) received: Vec<(u64, u32, u8, usize)>,
     connected_at: Option<Instant>,
     first_packet_at: Option<Instant>,
     rx_ssrc: Option<str0m::rtp::Ssrc>,
 }
 
 impl TestViewer {
-    async fn new(h264: bool) -> TestViewer {
+    pub(crate) async fn new(h264: bool) -> TestViewer {
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let local = sock.local_addr().unwrap();
         let mut b = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true);
@@ -154,7 +154,7 @@ impl TestViewer {
         TestViewer { rtc, sock, local, pending: None, received: vec![], connected_at: None, first_packet_at: None, rx_ssrc: None }
     }
 
-    fn offer(&mut self) -> String {
+    pub(crate) fn offer(&mut self) -> String {
         let mut api = self.rtc.sdp_api();
         api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
         let (offer, pending) = api.apply().unwrap();
@@ -162,12 +162,18 @@ impl TestViewer {
         offer.to_sdp_string()
     }
 
-    fn accept(&mut self, answer: &str) {
+    pub(crate) fn accept(&mut self, answer: &str) {
         let a = SdpAnswer::from_sdp_string(answer).unwrap();
         self.rtc.sdp_api().accept_answer(self.pending.take().unwrap(), a).unwrap();
     }
 
-    fn candidate(&self) -> Value {
+    /// Answers an offer made by the engine (`generateOffer`).
+    pub(crate) fn answer(&mut self, offer: &str) -> String {
+        let o = SdpOffer::from_sdp_string(offer).unwrap();
+        self.rtc.sdp_api().accept_offer(o).unwrap().to_sdp_string()
+    }
+
+    pub(crate) fn candidate(&self) -> Value {
         json!({"candidate": Candidate::host(self.local, "udp").unwrap().to_sdp_string(), "sdpMid": "0", "sdpMLineIndex": 0})
     }
 
@@ -179,7 +185,7 @@ impl TestViewer {
     }
 
     /// Drives the `Rtc` until `done` holds or the time is up.
-    async fn drive_until(&mut self, done: impl Fn(&TestViewer) -> bool, limit: Duration) -> bool {
+    pub(crate) async fn drive_until(&mut self, done: impl Fn(&TestViewer) -> bool, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         let mut buf = vec![0u8; 2048];
         loop {
@@ -218,7 +224,7 @@ impl TestViewer {
 }
 
 /// Runs the camera in the background at ~100 frames/s until the flag is set.
-fn run_camera(mut cam: FakeCamera) -> (Arc<AtomicBool>, tokio::task::JoinHandle<FakeCamera>) {
+pub(crate) fn run_camera(mut cam: FakeCamera) -> (Arc<AtomicBool>, tokio::task::JoinHandle<FakeCamera>) {
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     let h = tokio::spawn(async move {

@@ -1,0 +1,192 @@
+//! SDP negotiation of a viewer: `processOffer` (the browser offers) and
+//! `generateOffer` + `processAnswer` (the engine offers). Either way the result is the same
+//! `Rtc`, so forwarding does not care who offered.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::{Rtc, RtcConfig};
+
+use super::{OfferError, Viewer};
+use crate::media::rtp_source::RtpSource;
+use crate::sdp::{self, VideoCodec};
+
+/// Why `process_answer` failed, as a Kurento error.
+#[derive(Debug)]
+pub enum AnswerError {
+    /// 40209: no offer was generated.
+    NotOffered,
+    /// 40210: the answer was already processed.
+    AlreadyProcessed,
+    /// 40201
+    Parse(String),
+    /// 40206
+    Process(String),
+}
+
+/// H.264 payload type of generated offers (VP8 keeps str0m's 96, RTX 97).
+const OFFER_H264_PT: u8 = 102;
+const DEFAULT_PROFILE_LEVEL_ID: u32 = 0x42e01f;
+
+type Camera = (VideoCodec, Option<u32>, u8);
+
+fn camera_of(source: Option<&Arc<RtpSource>>) -> Option<Camera> {
+    source.map(|s| (s.codec(), s.profile_level_id(), s.video.packetization_mode))
+}
+
+/// The first H.264/VP8 codec of an SDP's first video line.
+fn first_codec(sdp_text: &str) -> Option<VideoCodec> {
+    sdp::parse_offer(sdp_text).ok().and_then(|a| {
+        sdp::offered_video_codecs(&a).into_iter().find_map(|c| match c.as_str() {
+            "H264" => Some(VideoCodec::H264),
+            "VP8" => Some(VideoCodec::Vp8),
+            _ => None,
+        })
+    })
+}
+
+impl Viewer {
+    /// Negotiates with a browser offer. `source` is the stream this viewer will carry, when
+    /// known, so the answer names the camera's real codec parameters.
+    pub fn process_offer(self: &Arc<Self>, offer: &str, source: Option<&Arc<RtpSource>>, announced_ipv4: Option<IpAddr>) -> Result<String, OfferError> {
+        let parsed = sdp::parse_offer(offer).map_err(|e| match e {
+            sdp::SdpError::Empty => OfferError::Parse("Empty offer not valid".into()),
+            sdp::SdpError::Parse(m) => OfferError::Parse(m),
+        })?;
+        let mut g = self.lock();
+        if g.rtc.is_some() {
+            return Err(OfferError::AlreadyNegotiated);
+        }
+        let offered = sdp::offered_video_codecs(&parsed);
+        let camera = camera_of(source);
+        if let Some((codec, _, _)) = camera {
+            if !offered.iter().any(|c| c == codec.name()) {
+                return Err(OfferError::Process(format!(
+                    "the browser offer has no {} payload type, and the camera sends {}; transcoding is not supported",
+                    codec.name(),
+                    codec.name()
+                )));
+            }
+        }
+        let mut cfg = Rtc::builder().set_rtp_mode(true).clear_codecs();
+        match camera {
+            Some((VideoCodec::H264, plid, pm)) => cfg.codec_config().add_h264(96.into(), None, pm == 1, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID)),
+            Some((VideoCodec::Vp8, _, _)) => cfg = cfg.enable_vp8(true),
+            None => cfg = cfg.enable_h264(true).enable_vp8(true),
+        }
+        let mut rtc = cfg.build(Instant::now());
+        g.candidates = self.candidates(announced_ipv4);
+        for c in &g.candidates {
+            rtc.add_local_candidate(c.clone());
+        }
+        let sdp_offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Parse(e.to_string()))?;
+        let answer = rtc.sdp_api().accept_offer(sdp_offer).map_err(|e| OfferError::Process(e.to_string()))?;
+        let mut answer = answer.to_sdp_string();
+        if let Some((VideoCodec::H264, plid, pm)) = camera {
+            answer = sdp::force_h264_fmtp(&answer, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID), pm);
+        }
+        if !g.gather_requested {
+            answer = sdp::strip_candidates(&answer);
+        }
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        for c in g.pending_remote.drain(..).collect::<Vec<_>>() {
+            rtc.add_remote_candidate(c);
+        }
+        g.mid = sdp::first_mid(&parsed).unwrap_or_else(|| "0".into());
+        g.answer_codec = first_codec(&answer);
+        g.rtc = Some(rtc);
+        g.local_sdp = Some(answer.clone());
+        g.remote_sdp = Some(offer.to_string());
+        self.mux.register(ufrag, self);
+        self.drain(&mut g);
+        if g.gather_requested && !g.gathered {
+            self.emit_candidates(&mut g);
+        }
+        drop(g);
+        tokio::spawn(self.clone().timer_loop());
+        Ok(answer)
+    }
+
+    /// `generateOffer`: one `sendonly` video line with the codecs this viewer can be fed
+    /// (the camera's, when the stream is known; else H.264 packetization-mode=1 and VP8),
+    /// ICE credentials and fingerprint. Candidates follow `gatherCandidates` (trickle).
+    pub fn generate_offer(self: &Arc<Self>, source: Option<&Arc<RtpSource>>, announced_ipv4: Option<IpAddr>) -> Result<String, OfferError> {
+        let mut g = self.lock();
+        if g.rtc.is_some() {
+            return Err(OfferError::AlreadyNegotiated);
+        }
+        let camera = camera_of(source);
+        let mut cfg: RtcConfig = Rtc::builder().set_rtp_mode(true).clear_codecs();
+        let h264 = |cfg: &mut RtcConfig, plid: Option<u32>| cfg.codec_config().add_h264(OFFER_H264_PT.into(), None, true, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID));
+        match camera {
+            Some((VideoCodec::H264, plid, _)) => h264(&mut cfg, plid),
+            Some((VideoCodec::Vp8, _, _)) => cfg = cfg.enable_vp8(true),
+            None => {
+                h264(&mut cfg, None);
+                cfg = cfg.enable_vp8(true);
+            }
+        }
+        let mut rtc = cfg.build(Instant::now());
+        g.candidates = self.candidates(announced_ipv4);
+        for c in &g.candidates {
+            rtc.add_local_candidate(c.clone());
+        }
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, pending) = api.apply().ok_or_else(|| OfferError::Process("str0m produced no offer".into()))?;
+        let mut offer = offer.to_sdp_string();
+        if !g.gather_requested {
+            offer = sdp::strip_candidates(&offer);
+        }
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        g.mid = mid.to_string();
+        g.rtc = Some(rtc);
+        g.pending_offer = Some(pending);
+        g.offer_generated = true;
+        g.local_sdp = Some(offer.clone());
+        self.mux.register(ufrag, self);
+        self.drain(&mut g);
+        if g.gather_requested && !g.gathered {
+            self.emit_candidates(&mut g);
+        }
+        drop(g);
+        tokio::spawn(self.clone().timer_loop());
+        Ok(offer)
+    }
+
+    /// `processAnswer`: applies the peer's answer to the generated offer; returns the local
+    /// descriptor (the offer). From here on the viewer is like one negotiated by `processOffer`.
+    pub fn process_answer(&self, answer: &str) -> Result<String, AnswerError> {
+        let mut g = self.lock();
+        if !g.offer_generated {
+            return Err(AnswerError::NotOffered);
+        }
+        if g.remote_sdp.is_some() {
+            return Err(AnswerError::AlreadyProcessed);
+        }
+        sdp::parse_offer(answer).map_err(|e| match e {
+            sdp::SdpError::Empty => AnswerError::Parse("Empty answer not valid".into()),
+            sdp::SdpError::Parse(m) => AnswerError::Parse(format!("Error parsing SDP answer: {m}")),
+        })?;
+        let parsed = SdpAnswer::from_sdp_string(answer).map_err(|e| AnswerError::Parse(format!("Error parsing SDP answer: {e}")))?;
+        let pending = g.pending_offer.take().ok_or_else(|| AnswerError::Process("the offer was spent by a failed answer; create a new endpoint".into()))?;
+        let Some(rtc) = g.rtc.as_mut() else { return Err(AnswerError::Process("the endpoint has no session".into())) };
+        rtc.sdp_api().accept_answer(pending, parsed).map_err(|e| AnswerError::Process(e.to_string()))?;
+        for c in g.pending_remote.drain(..).collect::<Vec<_>>() {
+            if let Some(rtc) = g.rtc.as_mut() {
+                rtc.add_remote_candidate(c);
+            }
+        }
+        // str0m announces `MediaAdded` only for m-lines the remote side offered.
+        let mid = Mid::from(g.mid.as_str());
+        super::setup_tx(&mut g, mid);
+        g.answer_codec = first_codec(answer);
+        g.remote_sdp = Some(answer.to_string());
+        self.drain(&mut g);
+        self.wake.notify_one();
+        Ok(g.local_sdp.clone().unwrap_or_default())
+    }
+}

@@ -1,0 +1,176 @@
+//! SDP negotiation of endpoints: `processOffer`, `generateOffer`, `processAnswer`
+//! (PROTOCOL.md §6, §7.2–§7.4).
+
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+
+use camview_proto::kurento::{KurentoErrorCode as K, RpcError};
+use serde_json::{json, Value};
+
+use super::{kerr, now_millis, Core, ObjMedia, RpcResult};
+use crate::media::ports;
+use crate::media::rtp_source::RtpSource;
+use crate::media::webrtc::{AnswerError, OfferError};
+use crate::sdp::{self, CameraVideo};
+
+/// An RtpEndpoint's generated offer: its SDP and the RTP/RTCP sockets it names, held until the
+/// answer arrives (then `sockets` is `None`).
+pub(crate) struct RtpOffer {
+    pub sdp: String,
+    sockets: Option<(UdpSocket, UdpSocket)>,
+    ssrc: u32,
+}
+
+fn already_negotiated() -> RpcError {
+    kerr(K::SdpEndPointAlreadyNegotiated, "Endpoint already negotiated")
+}
+
+fn offer_error(e: OfferError) -> RpcError {
+    match e {
+        OfferError::Parse(m) => kerr(K::SdpParseError, m),
+        OfferError::Process(m) => kerr(K::SdpEndPointProcessOfferError, m),
+        OfferError::AlreadyNegotiated => already_negotiated(),
+    }
+}
+
+fn answer_error(e: AnswerError) -> RpcError {
+    match e {
+        AnswerError::NotOffered => kerr(K::SdpEndPointNotOfferGenerated, "Offer not generated. It is not possible to process an answer."),
+        AnswerError::AlreadyProcessed => kerr(K::SdpEndPointAnswerAlreadyProcessed, "Sdp Answer already processed"),
+        AnswerError::Parse(m) => kerr(K::SdpParseError, m),
+        AnswerError::Process(m) => kerr(K::SdpEndPointProcessAnswerError, m),
+    }
+}
+
+fn parse(text: &str, what: &str) -> Result<sdp::Offer, RpcError> {
+    sdp::parse_offer(text).map_err(|e| match e {
+        sdp::SdpError::Empty => kerr(K::SdpParseError, format!("Empty {what} not valid")),
+        sdp::SdpError::Parse(m) => kerr(K::SdpParseError, format!("Error parsing SDP {what}: {m}")),
+    })
+}
+
+impl Core {
+    /// `externalIPv4` (property, else KMS_EXTERNAL_IPV4), announced as a server-reflexive
+    /// candidate beside the host ones.
+    fn announced_ipv4(&self, object: &str) -> Option<IpAddr> {
+        let announced = match self.objects[object].props.get("externalIPv4").and_then(Value::as_str) {
+            Some(s) => s.parse::<Ipv4Addr>().ok(),
+            None => self.ctx.cfg.announced_ipv4,
+        };
+        announced.map(IpAddr::V4)
+    }
+
+    pub(super) fn process_offer(&mut self, object: &str, offer: &str) -> RpcResult {
+        if self.is_negotiated(object) {
+            return Err(already_negotiated());
+        }
+        match &self.objects[object].media {
+            ObjMedia::WebRtc(v) => {
+                let v = v.clone();
+                let stream = self.stream_for(object);
+                let answer = v.process_offer(offer, stream.as_ref(), self.announced_ipv4(object)).map_err(offer_error)?;
+                self.ctx.events.emit(object, "MediaSessionStarted", json!({}));
+                Ok(json!(answer))
+            }
+            ObjMedia::Rtp { .. } => {
+                let parsed = parse(offer, "offer")?;
+                let cfg = self.ctx.cfg.clone();
+                let probe = sdp::rtp_answer(&parsed, cfg.external_ip, 0, 0, 0);
+                let ssrc: u32 = rand::random();
+                let version = now_millis() as u64 / 1000;
+                let (answer, source) = match probe.video {
+                    None => (sdp::rtp_answer(&parsed, cfg.external_ip, 0, ssrc, version).sdp, None),
+                    Some(_) => {
+                        let (rtp, rtcp) = self.bind_rtp_pair(K::SdpEndPointProcessOfferError)?;
+                        let port = rtp.local_addr().map_err(|e| kerr(K::SdpEndPointProcessOfferError, e.to_string()))?.port();
+                        let a = sdp::rtp_answer(&parsed, cfg.external_ip, port, ssrc, version);
+                        let video = a.video.expect("the same offer was accepted by the probe");
+                        (a.sdp, Some(self.start_rtp_source(object, video, rtp, rtcp, ssrc, K::SdpEndPointProcessOfferError)?))
+                    }
+                };
+                self.rtp_negotiated(object, answer.clone(), offer.to_string(), source, None);
+                Ok(json!(answer))
+            }
+            ObjMedia::None => Err(kerr(K::MalformedTransaction, "Method 'processOffer' with 1 parameters not found")),
+        }
+    }
+
+    pub(super) fn generate_offer(&mut self, object: &str) -> RpcResult {
+        if self.is_negotiated(object) {
+            return Err(already_negotiated());
+        }
+        match &self.objects[object].media {
+            ObjMedia::WebRtc(v) => {
+                let v = v.clone();
+                let stream = self.stream_for(object);
+                let offer = v.generate_offer(stream.as_ref(), self.announced_ipv4(object)).map_err(|e| match e {
+                    OfferError::AlreadyNegotiated => already_negotiated(),
+                    OfferError::Parse(m) | OfferError::Process(m) => kerr(K::SdpEndPointGenerateOfferError, m),
+                })?;
+                Ok(json!(offer))
+            }
+            ObjMedia::Rtp { .. } => {
+                let (rtp, rtcp) = self.bind_rtp_pair(K::SdpEndPointGenerateOfferError)?;
+                let port = rtp.local_addr().map_err(|e| kerr(K::SdpEndPointGenerateOfferError, e.to_string()))?.port();
+                let ssrc: u32 = rand::random();
+                let offer = sdp::rtp_offer(self.ctx.cfg.external_ip, port, ssrc, now_millis() as u64 / 1000);
+                if let ObjMedia::Rtp { offer: slot, .. } = &mut self.objects.get_mut(object).expect("looked up above").media {
+                    *slot = Some(RtpOffer { sdp: offer.clone(), sockets: Some((rtp, rtcp)), ssrc });
+                }
+                Ok(json!(offer))
+            }
+            ObjMedia::None => Err(kerr(K::MalformedTransaction, "Method 'generateOffer' with 0 parameters not found")),
+        }
+    }
+
+    pub(super) fn process_answer(&mut self, object: &str, answer: &str) -> RpcResult {
+        match &self.objects[object].media {
+            ObjMedia::WebRtc(v) => {
+                let local = v.clone().process_answer(answer).map_err(answer_error)?;
+                self.ctx.events.emit(object, "MediaSessionStarted", json!({}));
+                Ok(json!(local))
+            }
+            ObjMedia::Rtp { offer: None, .. } => Err(answer_error(AnswerError::NotOffered)),
+            ObjMedia::Rtp { negotiated: Some(_), .. } => Err(answer_error(AnswerError::AlreadyProcessed)),
+            ObjMedia::Rtp { offer: Some(_), .. } => {
+                let video = sdp::rtp_answer_video(&parse(answer, "answer")?)
+                    .ok_or_else(|| kerr(K::SdpEndPointProcessAnswerError, "the answer accepts no H264 or VP8 video (or its video port is 0)"))?;
+                let Some(ObjMedia::Rtp { offer: Some(o), .. }) = self.objects.get_mut(object).map(|o| &mut o.media) else {
+                    return Err(answer_error(AnswerError::NotOffered));
+                };
+                let (sdp_offer, ssrc) = (o.sdp.clone(), o.ssrc);
+                let (rtp, rtcp) = o.sockets.take().ok_or_else(|| kerr(K::SdpEndPointProcessAnswerError, "the offer's ports were spent by a failed answer"))?;
+                let source = self.start_rtp_source(object, video, rtp, rtcp, ssrc, K::SdpEndPointProcessAnswerError)?;
+                let spent = RtpOffer { sdp: sdp_offer.clone(), sockets: None, ssrc };
+                self.rtp_negotiated(object, sdp_offer.clone(), answer.to_string(), Some(source), Some(spent));
+                Ok(json!(sdp_offer))
+            }
+            ObjMedia::None => Err(kerr(K::MalformedTransaction, "Method 'processAnswer' with 1 parameters not found")),
+        }
+    }
+
+    fn bind_rtp_pair(&self, code: K) -> Result<(UdpSocket, UdpSocket), RpcError> {
+        let cfg = &self.ctx.cfg;
+        ports::bind_rtp_pair(cfg.rtp_bind_ip, cfg.min_port, cfg.max_port).map_err(|e| kerr(code, format!("cannot bind an RTP port: {e}")))
+    }
+
+    fn start_rtp_source(&self, object: &str, video: CameraVideo, rtp: UdpSocket, rtcp: UdpSocket, ssrc: u32, code: K) -> Result<std::sync::Arc<RtpSource>, RpcError> {
+        let cfg = &self.ctx.cfg;
+        RtpSource::start(object.to_string(), video, rtp, rtcp, ssrc, cfg.flow_timeout, cfg.gop_cache_packets, self.ctx.events.clone(), self.ctx.counters.clone())
+            .map_err(|e| kerr(code, format!("cannot start the RTP receiver: {e}")))
+    }
+
+    /// Records a finished RtpEndpoint negotiation and feeds the already connected viewers.
+    fn rtp_negotiated(&mut self, object: &str, local: String, remote: String, source: Option<std::sync::Arc<RtpSource>>, offer: Option<RtpOffer>) {
+        let sinks: Vec<String> = self.objects[object].sinks.iter().filter(|(_, t)| *t == "VIDEO").map(|(s, _)| s.clone()).collect();
+        if let Some(src) = &source {
+            for s in sinks {
+                if let Some(ObjMedia::WebRtc(v)) = self.objects.get(&s).map(|o| &o.media) {
+                    src.add_viewer(v.clone());
+                    v.set_source(Some(src));
+                }
+            }
+        }
+        self.objects.get_mut(object).expect("looked up by the caller").media = ObjMedia::Rtp { negotiated: Some((local, remote)), source, offer };
+        self.ctx.events.emit(object, "MediaSessionStarted", json!({}));
+    }
+}
