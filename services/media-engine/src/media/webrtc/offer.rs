@@ -10,7 +10,7 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::{Rtc, RtcConfig};
 
-use super::{OfferError, Viewer};
+use super::{Inner, OfferError, Viewer};
 use crate::media::rtp_source::RtpSource;
 use crate::sdp::{self, VideoCodec};
 
@@ -100,6 +100,13 @@ impl Viewer {
         g.rtc = Some(rtc);
         g.local_sdp = Some(answer.clone());
         g.remote_sdp = Some(offer.to_string());
+        self.go_live(g, ufrag);
+        Ok(answer)
+    }
+
+    /// Once an `Rtc` exists: route its ufrag on the shared port, flush what it has to send,
+    /// trickle candidates if `gatherCandidates` came first, and start its timer.
+    fn go_live(self: &Arc<Self>, mut g: std::sync::MutexGuard<'_, Inner>, ufrag: String) {
         self.mux.register(ufrag, self);
         self.drain(&mut g);
         if g.gather_requested && !g.gathered {
@@ -107,7 +114,6 @@ impl Viewer {
         }
         drop(g);
         tokio::spawn(self.clone().timer_loop());
-        Ok(answer)
     }
 
     /// `generateOffer`: one `sendonly` video line with the codecs this viewer can be fed
@@ -147,13 +153,7 @@ impl Viewer {
         g.pending_offer = Some(pending);
         g.offer_generated = true;
         g.local_sdp = Some(offer.clone());
-        self.mux.register(ufrag, self);
-        self.drain(&mut g);
-        if g.gather_requested && !g.gathered {
-            self.emit_candidates(&mut g);
-        }
-        drop(g);
-        tokio::spawn(self.clone().timer_loop());
+        self.go_live(g, ufrag);
         Ok(offer)
     }
 
