@@ -99,7 +99,7 @@ impl Controller {
         let result = match &env.message {
             Message::StartStream(c) => self.start_stream(c).await,
             Message::StopStream(c) => self.stop_stream(c).await,
-            Message::AddViewer(c) => self.add_viewer(c, env).await,
+            Message::AddViewer(c) => self.add_viewer(c).await,
             Message::AddIceCandidate(c) => self.add_ice_candidate(c).await,
             Message::RemoveViewer(c) => self.remove_viewer(c).await,
             other => {
@@ -176,7 +176,7 @@ impl Controller {
         Ok(Message::StreamStopped(StreamStopped { camera_id: cmd.camera_id.clone(), viewers_released: viewers.len() as u64 }))
     }
 
-    async fn add_viewer(&self, cmd: &AddViewer, _env: &Envelope) -> Result<Message, CommandError> {
+    async fn add_viewer(&self, cmd: &AddViewer) -> Result<Message, CommandError> {
         let lock = self.camera_lock(&cmd.camera_id);
         let _guard = lock.lock().await;
         let result = self.add_viewer_locked(cmd).await;
