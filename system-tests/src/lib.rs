@@ -1,0 +1,1 @@
+//! Process-level test harness for camview (see the crate description).
