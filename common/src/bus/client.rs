@@ -10,14 +10,15 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Bus, BusError};
 use crate::clock::now_rfc3339;
 
-/// Builds an envelope with a fresh id.
+/// Builds an envelope with a fresh id, carrying the current span's trace context so the
+/// receiver continues the sender's trace.
 pub fn envelope(message: Message, reply_to: Option<String>, correlation_id: Option<String>) -> Envelope {
     Envelope {
         id: uuid::Uuid::new_v4().to_string(),
         sent_at: now_rfc3339(),
         reply_to,
         correlation_id,
-        traceparent: None,
+        traceparent: crate::telemetry::current_traceparent(),
         message,
     }
 }
@@ -73,9 +74,13 @@ impl BusClient {
         self.request_envelope(envelope(message, None, None), timeout).await
     }
 
-    /// Like [`BusClient::request`] with a prepared envelope (e.g. carrying `traceparent`).
+    /// Like [`BusClient::request`] with a prepared envelope (e.g. carrying `traceparent`; when
+    /// it carries none, the current span's is used).
     pub async fn request_envelope(&self, mut env: Envelope, timeout: Duration) -> Result<Message, BusError> {
         let kind = env.message.kind();
+        if env.traceparent.is_none() {
+            env.traceparent = crate::telemetry::current_traceparent();
+        }
         env.reply_to = Some(self.instance_id.clone());
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending lock poisoned").insert(env.id.clone(), tx);
@@ -102,7 +107,9 @@ impl BusClient {
     pub async fn reply(bus: &dyn Bus, request: &Envelope, message: Message) -> Result<(), BusError> {
         let Some(to) = &request.reply_to else { return Ok(()) };
         let mut env = envelope(message, None, Some(request.id.clone()));
-        env.traceparent = request.traceparent.clone();
+        if env.traceparent.is_none() {
+            env.traceparent = request.traceparent.clone();
+        }
         bus.publish(to, &env).await
     }
 }

@@ -1,0 +1,178 @@
+use opentelemetry::trace::{SpanId, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing_subscriber::layer::SubscriberExt;
+
+use super::*;
+
+/// A subscriber with the OTel layer whose finished spans land in the returned exporter.
+fn otel_subscriber() -> (impl tracing::Subscriber + Send + Sync, SdkTracerProvider, InMemorySpanExporter) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    (subscriber, provider, exporter)
+}
+
+#[test]
+fn log_format_parses_json_and_pretty_only() {
+    assert_eq!("JSON".parse::<LogFormat>().unwrap(), LogFormat::Json);
+    assert_eq!("pretty".parse::<LogFormat>().unwrap(), LogFormat::Pretty);
+    assert!("xml".parse::<LogFormat>().is_err());
+}
+
+#[test]
+fn a_traceparent_taken_from_one_span_makes_another_span_its_child_in_the_same_trace() {
+    let (subscriber, provider, exporter) = otel_subscriber();
+    tracing::subscriber::with_default(subscriber, || {
+        let sender = tracing::info_span!("join");
+        let traceparent = sender.in_scope(current_traceparent).expect("an entered span with the OTel layer has a traceparent");
+        assert_eq!(Some(&traceparent), traceparent_of(&sender).as_ref());
+        let receiver = tracing::info_span!("AddViewer");
+        assert!(link_parent(&receiver, Some(&traceparent)));
+        drop(receiver);
+        drop(sender);
+    });
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let join = spans.iter().find(|s| s.name == "join").expect("join exported");
+    let add = spans.iter().find(|s| s.name == "AddViewer").expect("AddViewer exported");
+    assert_eq!(add.span_context.trace_id(), join.span_context.trace_id());
+    assert_eq!(add.parent_span_id, join.span_context.span_id());
+    let parts: Vec<&str> = traceparent_of_parts(join);
+    assert_eq!(parts, ["00", &join.span_context.trace_id().to_string(), &join.span_context.span_id().to_string(), "01"]);
+}
+
+fn traceparent_of_parts(span: &opentelemetry_sdk::trace::SpanData) -> Vec<&'static str> {
+    let tp = format!("00-{}-{}-01", span.span_context.trace_id(), span.span_context.span_id());
+    Box::leak(tp.into_boxed_str()).split('-').collect()
+}
+
+#[test]
+fn a_malformed_or_missing_traceparent_is_ignored_and_the_span_starts_its_own_trace() {
+    let (subscriber, provider, exporter) = otel_subscriber();
+    tracing::subscriber::with_default(subscriber, || {
+        for (i, bad) in [None, Some("garbage"), Some("00-00000000000000000000000000000000-00f067aa0ba902b7-01")].into_iter().enumerate() {
+            let span = tracing::info_span!("consumer", i);
+            assert!(!link_parent(&span, bad), "{bad:?} must not become a parent");
+            assert!(traceparent_of(&span).is_some(), "the span still has its own context");
+        }
+    });
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 3);
+    assert!(spans.iter().all(|s| s.parent_span_id == SpanId::INVALID));
+}
+
+#[test]
+fn without_an_otel_layer_there_is_no_traceparent() {
+    let span = tracing::info_span!("plain");
+    assert_eq!(span.in_scope(current_traceparent), None);
+}
+
+#[test]
+fn envelopes_built_inside_a_span_carry_its_traceparent() {
+    let (subscriber, _provider, _exporter) = otel_subscriber();
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("join");
+        let env = span.in_scope(|| crate::bus::envelope(camview_proto::bus::Message::StopStream(camview_proto::bus::StopStream { camera_id: "cam-1".into() }), None, None));
+        assert_eq!(env.traceparent, traceparent_of(&span));
+        assert!(env.traceparent.is_some());
+    });
+}
+
+#[test]
+fn a_counter_made_with_meter_shows_in_prometheus_text_under_its_exact_name() {
+    let counter = meter("camview-test").u64_counter("camview_test_things_total").build();
+    counter.add(3, &[KeyValue::new("kind", "counted")]);
+    let text = prometheus_text();
+    assert!(text.contains("# TYPE camview_test_things_total counter"), "{text}");
+    assert!(text.contains("camview_test_things_total{kind=\"counted\"} 3"), "{text}");
+}
+
+#[test]
+fn a_seconds_histogram_keeps_its_name_and_uses_the_seconds_buckets() {
+    let h = meter("camview-test").f64_histogram("camview_test_wait_seconds").with_unit("s").with_boundaries(SECONDS_BUCKETS.to_vec()).build();
+    h.record(0.003, &[KeyValue::new("phase", "answer")]);
+    let text = prometheus_text();
+    assert!(text.contains("camview_test_wait_seconds_bucket{phase=\"answer\",le=\"0.005\"} 1"), "{text}");
+    assert!(text.contains("camview_test_wait_seconds_count{phase=\"answer\"} 1"), "{text}");
+}
+
+#[test]
+fn shared_error_and_bus_lag_instruments_use_the_catalog_names() {
+    record_error("test_only_code");
+    let mut env = crate::bus::envelope(camview_proto::bus::Message::StopStream(camview_proto::bus::StopStream { camera_id: "cam-1".into() }), None, None);
+    env.sent_at = crate::clock::now_rfc3339();
+    record_bus_lag(&env);
+    env.sent_at = "not a time".into();
+    record_bus_lag(&env); // skipped, not counted
+    let text = prometheus_text();
+    assert!(text.contains("camview_errors_total{code=\"test_only_code\"} 1"), "{text}");
+    let kind = env.message.kind();
+    assert!(text.contains(&format!("camview_bus_lag_seconds_count{{kind=\"{kind}\"}} 1")), "{text}");
+}
+
+#[test]
+fn telemetry_config_exports_only_to_a_configured_endpoint_and_names_bad_variables() {
+    let cfg = |pairs: &[(&str, &str)]| {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        TelemetryConfig::from_lookup(move |k| map.get(k).cloned())
+    };
+    let none = cfg(&[]).unwrap();
+    assert!(!none.traces_export_enabled() && !none.metrics_export_enabled());
+
+    let base = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"), ("OTEL_METRICS_EXPORTER", "none")]).unwrap();
+    assert!(base.traces_export_enabled());
+    assert!(!base.metrics_export_enabled());
+
+    let traces_only = cfg(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://c/v1/traces"), ("OTEL_SERVICE_NAME", "svc")]).unwrap();
+    assert!(traces_only.traces_export_enabled() && !traces_only.metrics_export_enabled());
+    assert_eq!(traces_only.service_name.as_deref(), Some("svc"));
+
+    let off = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_TRACES_EXPORTER", "NONE")]).unwrap();
+    assert!(!off.traces_export_enabled() && off.metrics_export_enabled());
+
+    assert!(!cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "  ")]).unwrap().traces_export_enabled(), "empty counts as unset");
+
+    let err = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]).unwrap_err();
+    assert!(err.to_string().contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{err}");
+    let err = cfg(&[("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://")]).unwrap_err();
+    assert!(err.to_string().contains("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"), "{err}");
+    let err = cfg(&[("OTEL_TRACES_EXPORTER", "jaeger")]).unwrap_err();
+    assert!(err.to_string().contains("OTEL_TRACES_EXPORTER") && err.to_string().contains("jaeger"), "{err}");
+
+    let warned = cfg(&[("OTEL_BSP_SCHEDULE_DELAY", "soon")]).unwrap();
+    assert!(warned.warnings.iter().any(|w| w.contains("OTEL_BSP_SCHEDULE_DELAY")), "{:?}", warned.warnings);
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut out)).await.expect("reply in time").unwrap();
+    out
+}
+
+#[tokio::test]
+async fn the_metrics_server_serves_prometheus_text_and_health_until_shut_down() {
+    let counter = meter("camview-test").u64_counter("camview_test_served_total").build();
+    counter.add(1, &[]);
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = healthy.clone();
+    let server = serve_metrics(std::net::TcpListener::bind("127.0.0.1:0").unwrap(), move || flag.load(std::sync::atomic::Ordering::SeqCst)).unwrap();
+    let addr = server.local_addr();
+
+    let metrics = http_get(addr, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.0 200") || metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{metrics}");
+    assert!(metrics.contains("camview_test_served_total 1"), "{metrics}");
+
+    let health = http_get(addr, "/healthz").await;
+    assert!(health.contains(" 200 ") && health.contains(r#"{"status":"ok"}"#), "{health}");
+    healthy.store(false, std::sync::atomic::Ordering::SeqCst);
+    let health = http_get(addr, "/healthz").await;
+    assert!(health.contains(" 503 ") && health.contains(r#"{"status":"unavailable"}"#), "{health}");
+
+    server.shutdown().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port is closed after shutdown");
+}
