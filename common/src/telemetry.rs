@@ -288,7 +288,9 @@ fn bus_lag() -> &'static Histogram<f64> {
     })
 }
 
-/// Records `camview_bus_lag_seconds{kind}` for an envelope being consumed now. Clock skew
+/// Records `camview_bus_lag_seconds{kind}` for an envelope being consumed now. [`crate::BusClient`]
+/// already does this for everything on an instance channel; call it for commands popped from
+/// the command queue. Clock skew
 /// between hosts can make the lag negative; it is then counted as 0. Unparsable `sent_at`
 /// values are skipped.
 pub fn record_bus_lag(envelope: &camview_proto::bus::Envelope) {

@@ -1,1 +1,345 @@
-//! Process-level test harness for camview (see the crate description).
+//! Process-level test harness: starts the real built binaries (`camview-api`,
+//! `camview-signaling`, `camview-media-controller`, `camview-media-engine`, `camera-sim`) as
+//! child processes on one real Redis with a random key prefix, and drives them the way a
+//! deployment is driven (HTTP, the signaling WebSocket, RTP).
+//!
+//! The binaries are found in `CAMVIEW_BIN_DIR` when set (scripts/test sets it), else next to
+//! the test executable (`target/<profile>/`); build them first with `cargo build --workspace`.
+//!
+//! Invariants: every child is killed when its [`Stack`] is dropped; a test that panics prints
+//! every child's captured output; every wait has a timeout.
+
+mod viewer;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use camview_common::testing::{random_prefix, wait_until, RedisServer};
+
+pub use viewer::{Viewer, ViewerError};
+
+/// How long a service may take to become ready, or a step of a scenario to happen.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The path of a workspace binary, or a panic telling how to build it.
+pub fn binary(name: &str) -> PathBuf {
+    let dir = match std::env::var_os("CAMVIEW_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            // invariant: test executables live in target/<profile>/deps/
+            let exe = std::env::current_exe().expect("the test executable's path");
+            let deps = exe.parent().expect("the test executable has a directory");
+            deps.parent().expect("target/<profile>/deps has a parent").to_path_buf()
+        }
+    };
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace` first (or set CAMVIEW_BIN_DIR to the directory holding the camview binaries)",
+        path.display()
+    );
+    path
+}
+
+/// A TCP port free on loopback right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+}
+
+/// One child process with its output captured line by line (stdout and stderr interleaved).
+pub struct Service {
+    pub name: &'static str,
+    child: Child,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Service {
+    /// Starts `binary` with exactly `env` (plus `PATH`) and `args`.
+    pub fn spawn(name: &'static str, binary_name: &str, args: &[&str], env: &HashMap<String, String>) -> Service {
+        let mut cmd = Command::new(binary(binary_name));
+        cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).envs(env).args(args);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {binary_name}: {e}"));
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let pipes: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().expect("piped stdout")),
+            Box::new(child.stderr.take().expect("piped stderr")),
+        ];
+        for pipe in pipes {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    output.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                }
+            });
+        }
+        Service { name, child, output }
+    }
+
+    /// Everything the process printed so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap_or_else(|p| p.into_inner()).join("\n")
+    }
+
+    /// `Some(status)` once the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Asks the process to stop (SIGTERM where available) and waits up to `grace` for it,
+    /// then kills it. Returns whether it stopped on its own.
+    pub async fn stop(&mut self, grace: Duration) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = tokio::time::Instant::now() + grace;
+        while tokio::time::Instant::now() < deadline {
+            if self.exited().is_some() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await; // polling a child's exit status
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Environment overrides for a [`Stack`]: `all` goes to every service, the others to one.
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    pub all: Vec<(String, String)>,
+    pub api: Vec<(String, String)>,
+    pub signaling: Vec<(String, String)>,
+    pub controller: Vec<(String, String)>,
+    pub engine: Vec<(String, String)>,
+}
+
+impl StackOptions {
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter().map(|(k, val)| ((*k).to_owned(), (*val).to_owned())).collect()
+    }
+    pub fn all(mut self, v: &[(&str, &str)]) -> Self {
+        self.all.extend(Self::pairs(v));
+        self
+    }
+    pub fn api(mut self, v: &[(&str, &str)]) -> Self {
+        self.api.extend(Self::pairs(v));
+        self
+    }
+    pub fn signaling(mut self, v: &[(&str, &str)]) -> Self {
+        self.signaling.extend(Self::pairs(v));
+        self
+    }
+    pub fn controller(mut self, v: &[(&str, &str)]) -> Self {
+        self.controller.extend(Self::pairs(v));
+        self
+    }
+    pub fn engine(mut self, v: &[(&str, &str)]) -> Self {
+        self.engine.extend(Self::pairs(v));
+        self
+    }
+}
+
+/// A split deployment on loopback: media-engine, media-controller, API and signaling as
+/// separate processes sharing one Redis key prefix. Ready when [`Stack::start`] returns.
+pub struct Stack {
+    pub redis_url: String,
+    pub key_prefix: String,
+    /// `http://127.0.0.1:<port>` of the API.
+    pub api_url: String,
+    /// `ws://127.0.0.1:<port>/` of signaling (its `/metrics` and `/healthz` are on the same port).
+    pub signaling_ws_url: String,
+    /// `http://127.0.0.1:<port>` of signaling.
+    pub signaling_url: String,
+    /// `http://<METRICS_ADDR>` of the media-controller and of the media-engine.
+    pub controller_metrics_url: String,
+    pub engine_metrics_url: String,
+    /// The engine's Kurento JSON-RPC WebSocket.
+    pub kurento_ws_url: String,
+    services: Vec<Service>,
+    http: reqwest::Client,
+}
+
+impl Stack {
+    /// [`Stack::start_with`] without overrides.
+    pub async fn start() -> Stack {
+        Stack::start_with(StackOptions::default()).await
+    }
+
+    /// Starts engine, controller, API and signaling, waiting for each to be ready: the
+    /// engine's WebSocket accepts, the API's `/health` reports the controller's heartbeat
+    /// (`ok`), signaling's `/healthz` answers 200.
+    pub async fn start_with(options: StackOptions) -> Stack {
+        let redis = RedisServer::shared();
+        let key_prefix = random_prefix();
+        let (api_port, signaling_port, engine_ws_port) = (free_port(), free_port(), free_port());
+        let (controller_metrics, engine_metrics) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+        let kurento_ws_url = format!("ws://127.0.0.1:{engine_ws_port}/kurento");
+        let base = |extra: &[(String, String)], own: Vec<(&str, String)>| {
+            let mut env: HashMap<String, String> = HashMap::from([("RUST_LOG".to_owned(), "info".to_owned())]);
+            env.extend(own.into_iter().map(|(k, v)| (k.to_owned(), v)));
+            env.extend(options.all.iter().cloned());
+            env.extend(extra.iter().cloned());
+            env
+        };
+        let mut stack = Stack {
+            redis_url: redis.url(),
+            key_prefix: key_prefix.clone(),
+            api_url: format!("http://127.0.0.1:{api_port}"),
+            signaling_ws_url: format!("ws://127.0.0.1:{signaling_port}/"),
+            signaling_url: format!("http://127.0.0.1:{signaling_port}"),
+            controller_metrics_url: format!("http://{controller_metrics}"),
+            engine_metrics_url: format!("http://{engine_metrics}"),
+            kurento_ws_url: kurento_ws_url.clone(),
+            services: Vec::new(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client"),
+        };
+        let engine_env = base(
+            &options.engine,
+            vec![
+                ("KMS_LISTEN_ADDR", format!("127.0.0.1:{engine_ws_port}")),
+                ("EXTERNAL_IP", "127.0.0.1".into()),
+                ("ENGINE_RTP_BIND_IP", "127.0.0.1".into()),
+                ("ENGINE_WEBRTC_PORT", "0".into()),
+                ("ENGINE_WEBRTC_IPS", "127.0.0.1".into()),
+                ("METRICS_ADDR", engine_metrics.clone()),
+            ],
+        );
+        stack.services.push(Service::spawn("media-engine", "camview-media-engine", &[], &engine_env));
+        stack.wait_for_tcp("media-engine", ("127.0.0.1", engine_ws_port)).await;
+
+        let redis_env = |own: Vec<(&'static str, String)>| {
+            let mut v = vec![("REDIS_URL", redis.url()), ("REDIS_KEY_PREFIX", key_prefix.clone())];
+            v.extend(own);
+            v
+        };
+        let controller_env = base(
+            &options.controller,
+            redis_env(vec![("KURENTO_WS_URL", kurento_ws_url.clone()), ("EXTERNAL_IP", "127.0.0.1".into()), ("METRICS_ADDR", controller_metrics)]),
+        );
+        stack.services.push(Service::spawn("media-controller", "camview-media-controller", &[], &controller_env));
+        let api_env = base(&options.api, redis_env(vec![("API_SERVER_HOST", "127.0.0.1".into()), ("API_SERVER_PORT", api_port.to_string())]));
+        stack.services.push(Service::spawn("api", "camview-api", &[], &api_env));
+        let signaling_env = base(
+            &options.signaling,
+            redis_env(vec![("SIGNALING_SERVER_HOST", "127.0.0.1".into()), ("SIGNALING_SERVER_PORT", signaling_port.to_string())]),
+        );
+        stack.services.push(Service::spawn("signaling", "camview-signaling", &[], &signaling_env));
+
+        let health = format!("{}/health", stack.api_url);
+        stack.wait_for_http("api /health reports the controller's heartbeat", &health, |body| body.contains("\"ok\"")).await;
+        let healthz = format!("{}/healthz", stack.signaling_url);
+        stack.wait_for_http("signaling /healthz", &healthz, |_| true).await;
+        stack
+    }
+
+    /// The running service called `name` ("api", "signaling", "media-controller", "media-engine", "camera").
+    pub fn service(&mut self, name: &str) -> &mut Service {
+        self.services.iter_mut().find(|s| s.name == name).unwrap_or_else(|| panic!("no service {name}"))
+    }
+
+    /// Captured output of every service, for failure messages.
+    pub fn all_output(&self) -> String {
+        self.services.iter().map(|s| format!("----- {} -----\n{}\n", s.name, s.output())).collect()
+    }
+
+    /// Panics with `what` and every service's output unless `check` holds within [`PATIENCE`].
+    async fn wait_for_http(&mut self, what: &str, url: &str, check: impl Fn(&str) -> bool) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(r) = self.http.get(url).send().await {
+                if r.status().is_success() && check(&r.text().await.unwrap_or_default()) {
+                    return;
+                }
+            }
+            self.fail_if_exited(what);
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what} ({url})\n{}", self.all_output());
+            tokio::time::sleep(Duration::from_millis(100)).await; // polling readiness
+        }
+    }
+
+    async fn wait_for_tcp(&mut self, what: &str, addr: (&str, u16)) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            self.fail_if_exited(what);
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what} to listen on {addr:?}\n{}", self.all_output());
+            tokio::time::sleep(Duration::from_millis(100)).await; // polling readiness
+        }
+    }
+
+    fn fail_if_exited(&mut self, what: &str) {
+        let dead: Vec<String> = self.services.iter_mut().filter_map(|s| s.exited().map(|st| format!("{} exited ({st})", s.name))).collect();
+        assert!(dead.is_empty(), "while waiting for {what}: {}\n{}", dead.join(", "), self.all_output());
+    }
+
+    /// `POST /streams/{camera}/start` on the API; returns the JSON answer.
+    pub async fn start_stream(&self, camera: &str) -> serde_json::Value {
+        let url = format!("{}/streams/{camera}/start", self.api_url);
+        let r = self.http.post(&url).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.all_output()));
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        assert!(status.is_success(), "POST {url} answered {status}: {body}\n{}", self.all_output());
+        body
+    }
+
+    /// Starts `camera-sim` in API mode for `camera` (small picture, cheap on shared cores).
+    pub fn start_camera(&mut self, camera: &str) {
+        let args = ["--api", &self.api_url, "--camera", camera, "--width", "320", "--height", "240", "--fps", "15", "--bitrate-kbps", "300", "--keyframe-interval-seconds", "1", "--local-ip", "127.0.0.1", "--keepalive-seconds", "1"];
+        let env = HashMap::from([("RUST_LOG".to_owned(), "info".to_owned())]);
+        let camera_sim = Service::spawn("camera", "camera-sim", &args, &env);
+        self.services.push(camera_sim);
+    }
+
+    /// The text of `GET <base>/metrics` (base: one of the `*_url` fields).
+    pub async fn metrics(&self, base: &str) -> String {
+        let url = format!("{base}/metrics");
+        let r = self.http.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", self.all_output()));
+        assert!(r.status().is_success(), "GET {url}: {}", r.status());
+        r.text().await.unwrap_or_default()
+    }
+
+    /// A viewer connected to signaling's WebSocket (not joined yet).
+    pub async fn viewer(&self) -> Viewer {
+        Viewer::connect(&self.signaling_ws_url).await.unwrap_or_else(|e| panic!("viewer: {e}\n{}", self.all_output()))
+    }
+
+    /// Waits until `check` holds (polling), panicking with every service's output on timeout.
+    pub async fn eventually<F, Fut>(&self, what: &str, check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        wait_until(PATIENCE, what, check).await; // a panic prints the output in Stack's Drop
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("captured service output:\n{}", self.all_output());
+        }
+        // Services are killed by their own Drop, camera and signaling first.
+        while let Some(service) = self.services.pop() {
+            drop(service);
+        }
+    }
+}
+
+/// Where a service listens, for tests that need the raw address.
+pub fn addr_of(url: &str) -> SocketAddr {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    host_port.parse().unwrap_or_else(|e| panic!("{url} has no socket address: {e}"))
+}

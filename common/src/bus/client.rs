@@ -27,6 +27,8 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Message>>>>;
 
 /// A service instance's view of the bus: it owns the instance channel, matches replies to
 /// requests by `correlation_id`, and hands every other envelope to the owner as an event.
+/// Every envelope arriving on the instance channel is counted in `camview_bus_lag_seconds`
+/// here, so owners do not record it again (only consumers of the command queue do).
 pub struct BusClient {
     bus: Arc<dyn Bus>,
     instance_id: String,
@@ -44,6 +46,7 @@ impl BusClient {
         let routing = pending.clone();
         tokio::spawn(async move {
             while let Some(env) = sub.recv().await {
+                crate::telemetry::record_bus_lag(&env);
                 let waiter = env.correlation_id.as_ref().and_then(|c| routing.lock().expect("pending lock poisoned").remove(c));
                 match waiter {
                     Some(tx) => {
