@@ -5,10 +5,11 @@ use crate::service::media::IceSettings;
 use camview_common::config::{ConfigError, RedisConfig, Reader, Source};
 use camview_common::telemetry::LogFormat;
 use camview_proto::stream::Codec;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 pub const DEFAULT_KURENTO_WS_URL: &str = "ws://localhost:8888/kurento";
+pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9464";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -29,6 +30,8 @@ pub struct Settings {
     pub stall_after: Duration,
     /// `CONTROLLER_LEASE_TTL_SECONDS`.
     pub lease_ttl: Duration,
+    /// `METRICS_ADDR`: where `GET /metrics` and `GET /healthz` are served.
+    pub metrics_addr: SocketAddr,
 }
 
 /// A TURN server for media-server endpoints, with the TURN REST shared secret.
@@ -91,6 +94,7 @@ impl Settings {
             turn,
             stall_after: Duration::from_secs(r.ranged::<u64>("STREAM_STALL_SECONDS", 5, 1, 3600)?),
             lease_ttl: Duration::from_secs(r.ranged::<u64>("CONTROLLER_LEASE_TTL_SECONDS", 6, 2, 300)?),
+            metrics_addr: r.parse("METRICS_ADDR", DEFAULT_METRICS_ADDR.parse().expect("literal address"))?,
         })
     }
 
@@ -127,6 +131,13 @@ mod tests {
         let settings = Settings::from_source(&[("UNRELATED", "x")]).unwrap();
         assert_eq!(settings.kurento.url, DEFAULT_KURENTO_WS_URL);
         assert_eq!(settings.kurento.timing.request_timeout, Duration::from_secs(10));
+        assert_eq!(settings.metrics_addr.to_string(), DEFAULT_METRICS_ADDR);
+    }
+
+    #[test]
+    fn a_bad_metrics_address_is_rejected_with_the_variable_name() {
+        assert_eq!(Settings::from_source(&[("METRICS_ADDR", "9464")]).unwrap_err().name, "METRICS_ADDR");
+        assert_eq!(Settings::from_source(&[("METRICS_ADDR", "127.0.0.1:0")]).unwrap().metrics_addr.port(), 0);
     }
 
     #[test]

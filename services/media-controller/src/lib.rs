@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod kurento;
+pub mod metrics;
 pub mod service;
 pub mod startup;

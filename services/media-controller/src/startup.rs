@@ -3,8 +3,11 @@
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use std::sync::Arc;
+
 use crate::config::Settings;
 use crate::kurento::KurentoClient;
+use crate::metrics::{ControllerMetrics, RpcMetrics, SCOPE};
 use crate::service::{run, Controller, ControllerSettings, KurentoMedia, RunnerSettings};
 
 /// The bus and registry a controller works with.
@@ -16,11 +19,22 @@ pub struct ControllerHandle {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     client: KurentoClient,
+    controller: Arc<Controller>,
 }
 
 impl ControllerHandle {
     pub fn instance_id(&self) -> &str {
         &self.instance_id
+    }
+
+    /// Connected to the media server and to the bus (leader or standby).
+    pub fn is_healthy(&self) -> bool {
+        self.controller.is_healthy()
+    }
+
+    /// The controller, for health checks that outlive this handle (e.g. `/healthz`).
+    pub fn controller(&self) -> &Arc<Controller> {
+        &self.controller
     }
 
     /// Stops the loops, gives the lease up and closes the media-server connection.
@@ -39,10 +53,25 @@ impl ControllerHandle {
     }
 }
 
-/// Connects to the media server (retrying in the background) and starts the loops.
+/// Serves `GET /metrics` (this process' metrics) and `GET /healthz` (the controller's health)
+/// on `METRICS_ADDR`.
+pub fn serve_metrics(settings: &Settings, controller: &ControllerHandle) -> anyhow::Result<camview_common::telemetry::MetricsServer> {
+    use anyhow::Context;
+    let listener = std::net::TcpListener::bind(settings.metrics_addr).with_context(|| format!("METRICS_ADDR: cannot listen on {}", settings.metrics_addr))?;
+    let health = controller.controller().clone();
+    camview_common::telemetry::serve_metrics(listener, move || health.is_healthy()).context("starting the metrics server")
+}
+
+/// Connects to the media server (retrying in the background) and starts the loops; metrics
+/// go to the process' meter provider.
 pub fn start(settings: &Settings, deps: Dependencies) -> ControllerHandle {
+    start_with_meter(settings, deps, &camview_common::telemetry::meter(SCOPE))
+}
+
+/// Like [`start`], with instruments from `meter` (tests read them through their own provider).
+pub fn start_with_meter(settings: &Settings, deps: Dependencies, meter: &opentelemetry::metrics::Meter) -> ControllerHandle {
     let instance_id = format!("media-controller-{}", uuid::Uuid::new_v4());
-    let client = KurentoClient::start(settings.kurento.clone());
+    let client = KurentoClient::start_with_metrics(settings.kurento.clone(), RpcMetrics::new(meter));
     let media = KurentoMedia::new(client.clone());
     let now = time_now_unix();
     let controller = Controller::new(
@@ -56,13 +85,14 @@ pub fn start(settings: &Settings, deps: Dependencies) -> ControllerHandle {
             ice: settings.ice_settings(now),
             stall_after: settings.stall_after,
         },
+        ControllerMetrics::new(meter),
     );
     let mut runner = RunnerSettings::new(instance_id.clone());
     runner.lease_ttl = settings.lease_ttl;
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(run(controller, deps.bus, runner, stopped));
+    let task = tokio::spawn(run(controller.clone(), deps.bus, runner, stopped));
     tracing::info!(instance = %instance_id, url = %settings.kurento.url, "media-controller started");
-    ControllerHandle { instance_id, stop, task, client }
+    ControllerHandle { instance_id, stop, task, client, controller }
 }
 
 fn time_now_unix() -> i64 {

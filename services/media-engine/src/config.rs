@@ -50,6 +50,8 @@ pub struct Config {
     pub flow_timeout: Duration,
     /// Upper bound of the per-stream fast-start cache, in packets (`ENGINE_GOP_CACHE_PACKETS`).
     pub gop_cache_packets: usize,
+    /// Where `GET /metrics` and `GET /healthz` are served (`METRICS_ADDR`, default 0.0.0.0:9465).
+    pub metrics_addr: SocketAddr,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,7 @@ impl Config {
             request_cache_ttl: Duration::from_secs(20),
             flow_timeout: Duration::from_secs(2),
             gop_cache_packets: 4096,
+            metrics_addr: "127.0.0.1:0".parse().expect("literal address"),
         }
     }
 
@@ -147,6 +150,7 @@ impl Config {
             request_cache_ttl: ms("ENGINE_REQUEST_CACHE_MS", 20_000)?,
             flow_timeout: ms("ENGINE_FLOW_TIMEOUT_MS", 2_000)?,
             gop_cache_packets: opt("ENGINE_GOP_CACHE_PACKETS", get("ENGINE_GOP_CACHE_PACKETS"))?.unwrap_or(4096),
+            metrics_addr: opt("METRICS_ADDR", get("METRICS_ADDR"))?.unwrap_or_else(|| "0.0.0.0:9465".parse().expect("literal address")),
         })
     }
 }
@@ -182,6 +186,7 @@ mod tests {
         assert_eq!(c.ws_path, "kurento");
         assert_eq!(c.gc_period, Duration::from_secs(240));
         assert_eq!(c.webrtc_ports, WebRtcPorts::Shared(50000));
+        assert_eq!(c.metrics_addr, "0.0.0.0:9465".parse().unwrap());
     }
 
     #[test]
@@ -191,6 +196,7 @@ mod tests {
         assert_eq!(cfg(&[("KMS_MIN_PORT", "5000"), ("KMS_MAX_PORT", "4000")]).unwrap_err().var, "KMS_MAX_PORT");
         assert_eq!(cfg(&[("ENGINE_GC_PERIOD_MS", "0")]).unwrap_err().var, "ENGINE_GC_PERIOD_MS");
         assert_eq!(cfg(&[("ENGINE_WEBRTC_IPS", "0.0.0.0")]).unwrap_err().var, "ENGINE_WEBRTC_IPS");
+        assert_eq!(cfg(&[("METRICS_ADDR", "9465")]).unwrap_err().var, "METRICS_ADDR");
         let e = cfg(&[("ENGINE_WEBRTC_PORT", "x")]).unwrap_err();
         assert!(e.to_string().contains("ENGINE_WEBRTC_PORT"));
     }

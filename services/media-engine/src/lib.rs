@@ -7,6 +7,7 @@
 pub mod config;
 pub mod events;
 pub mod media;
+pub mod metrics;
 pub mod rpc;
 pub mod sdp;
 mod server;
@@ -26,6 +27,7 @@ pub use rpc::CoreStats;
 use events::EventTx;
 use media::webrtc::WebRtcMux;
 use media::MediaCounters;
+use metrics::EngineMetrics;
 use rpc::{Core, MediaCtx};
 
 /// Counters for tests and monitoring.
@@ -36,6 +38,9 @@ pub struct EngineStats {
     pub rtp_garbage_in: u64,
     pub webrtc_packets_in: u64,
     pub webrtc_unknown_in: u64,
+    pub rtp_packets_out: u64,
+    pub rtp_bytes_in: u64,
+    pub rtp_bytes_out: u64,
 }
 
 /// A running engine.
@@ -46,6 +51,8 @@ pub struct Engine {
     ws_addr: SocketAddr,
     path: String,
     cancel: CancellationToken,
+    metrics_addr: SocketAddr,
+    _metrics: EngineMetrics,
 }
 
 impl Engine {
@@ -55,8 +62,14 @@ impl Engine {
         Self::start_on(listener, cfg).await
     }
 
-    /// Serves on an already bound listener.
+    /// Serves on an already bound listener; metrics go to the process' meter provider.
     pub async fn start_on(listener: TcpListener, cfg: Config) -> anyhow::Result<Engine> {
+        Self::start_on_with_meter(listener, cfg, &camview_common::telemetry::meter(metrics::SCOPE)).await
+    }
+
+    /// Like [`Engine::start_on`], with instruments from `meter` (tests read them through their
+    /// own provider).
+    pub async fn start_on_with_meter(listener: TcpListener, cfg: Config, meter: &opentelemetry::metrics::Meter) -> anyhow::Result<Engine> {
         let ws_addr = listener.local_addr()?;
         let cfg = Arc::new(cfg);
         let cancel = CancellationToken::new();
@@ -65,6 +78,7 @@ impl Engine {
         let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
         let ctx = MediaCtx { cfg: cfg.clone(), mux: mux.clone(), events: EventTx::new(etx), counters: counters.clone() };
         let core = Arc::new(Mutex::new(Core::new(ctx)));
+        let metrics = EngineMetrics::register(meter, Arc::downgrade(&core), &counters);
 
         let c = core.clone();
         let stop = cancel.clone();
@@ -93,7 +107,7 @@ impl Engine {
         });
         tokio::spawn(server::accept_loop(listener, core.clone(), cfg.ws_path.clone(), cancel.clone()));
         tracing::info!(%ws_addr, webrtc = ?mux.shared_addrs(), "media engine listening");
-        Ok(Engine { core, counters, mux, ws_addr, path: cfg.ws_path.clone(), cancel })
+        Ok(Engine { core, counters, mux, ws_addr, path: cfg.ws_path.clone(), cancel, metrics_addr: cfg.metrics_addr, _metrics: metrics })
     }
 
     pub fn ws_addr(&self) -> SocketAddr {
@@ -122,7 +136,18 @@ impl Engine {
             rtp_garbage_in: c.rtp_garbage_in.load(Ordering::Relaxed),
             webrtc_packets_in: c.webrtc_packets_in.load(Ordering::Relaxed),
             webrtc_unknown_in: c.webrtc_unknown_in.load(Ordering::Relaxed),
+            rtp_packets_out: c.rtp_packets_out.load(Ordering::Relaxed),
+            rtp_bytes_in: c.rtp_bytes_in.load(Ordering::Relaxed),
+            rtp_bytes_out: c.rtp_bytes_out.load(Ordering::Relaxed),
         }
+    }
+
+    /// Serves `GET /metrics` (this process' metrics) and `GET /healthz` (200 while the engine
+    /// runs) on `METRICS_ADDR`.
+    pub fn serve_metrics(&self) -> anyhow::Result<camview_common::telemetry::MetricsServer> {
+        let listener = std::net::TcpListener::bind(self.metrics_addr).with_context(|| format!("METRICS_ADDR: cannot listen on {}", self.metrics_addr))?;
+        let cancel = self.cancel.clone();
+        camview_common::telemetry::serve_metrics(listener, move || !cancel.is_cancelled()).context("starting the metrics server")
     }
 
     /// Stops every task; objects are dropped with the engine.
@@ -137,10 +162,13 @@ impl Drop for Engine {
     }
 }
 
-/// Runs until `shutdown` resolves.
+/// Runs, serving metrics on `METRICS_ADDR`, until `shutdown` resolves.
 pub async fn run(cfg: Config, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     let engine = Engine::start(cfg).await?;
+    let metrics = engine.serve_metrics()?;
+    tracing::info!(addr = %metrics.local_addr(), "metrics served on /metrics and /healthz");
     shutdown.await;
     engine.shutdown();
+    metrics.shutdown().await;
     Ok(())
 }

@@ -1,15 +1,17 @@
 //! `camview-media-engine`: settings from the environment, then serve until Ctrl-C / SIGTERM.
 
-use tracing_subscriber::EnvFilter;
+use camview_common::telemetry::{self, LogFormat};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
+    let log_format = match std::env::var("LOG_FORMAT").ok().filter(|v| !v.trim().is_empty()).map(|v| v.parse::<LogFormat>().map_err(|e| (v, e))) {
+        None => LogFormat::default(),
+        Some(Ok(f)) => f,
+        Some(Err((v, e))) => {
+            eprintln!("camview-media-engine: invalid LOG_FORMAT={v:?}: {e}");
+            std::process::exit(2);
+        }
+    };
     let cfg = match camview_media_engine::Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -17,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
+    let _telemetry = telemetry::init("camview-media-engine", log_format);
     camview_media_engine::run(cfg, async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {

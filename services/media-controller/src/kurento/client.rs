@@ -5,6 +5,7 @@ use super::event_stream::EventStream;
 use super::object::{KurentoEvent, Params};
 use super::protocol::{LinkState, Output, Protocol, Timing};
 use super::ClientError;
+use crate::metrics::RpcMetrics;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tracing::Instrument;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -44,6 +46,7 @@ struct Shared {
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<LinkState>,
     transitions: broadcast::Sender<LinkState>,
+    metrics: RpcMetrics,
 }
 
 /// Handle to the media server connection. Clones share the connection; the connection task
@@ -63,12 +66,17 @@ impl std::fmt::Debug for KurentoClient {
 
 impl KurentoClient {
     /// Starts the connection task and returns at once; the task connects and reconnects on its
-    /// own. Must be called inside a Tokio runtime.
+    /// own. Must be called inside a Tokio runtime. Requests are measured on the global meter.
     pub fn start(config: ClientConfig) -> Self {
+        Self::start_with_metrics(config, RpcMetrics::new(&opentelemetry::global::meter(crate::metrics::SCOPE)))
+    }
+
+    /// Like [`KurentoClient::start`], recording request latency and errors into `metrics`.
+    pub fn start_with_metrics(config: ClientConfig, metrics: RpcMetrics) -> Self {
         let (commands, rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(LinkState::Connecting);
         let (transitions, _) = broadcast::channel(64);
-        let shared = Arc::new(Shared { commands, state, transitions: transitions.clone() });
+        let shared = Arc::new(Shared { commands, state, transitions: transitions.clone(), metrics });
         tokio::spawn(run(config, rx, state_tx, transitions));
         Self { shared, timeout: None }
     }
@@ -157,8 +165,9 @@ impl KurentoClient {
     pub async fn subscribe<E: KurentoEvent>(&self, object: &str) -> Result<EventStream<E>, ClientError> {
         let (sink, events) = mpsc::unbounded_channel();
         let (reply, answer) = oneshot::channel();
+        let request = Request { method: "subscribe", object: Some(object.to_owned()), object_type: type_of(object), operation: Some(E::NAME.to_owned()) };
         let command = Command::Subscribe { object: object.to_owned(), event: E::NAME, sink, timeout: self.timeout, reply };
-        let value = self.send(command, answer).await?;
+        let value = self.traced(request, self.send(command, answer)).await?;
         let subscription: String = super::object::decode("subscribe", value)?;
         Ok(EventStream::new(self.clone(), object.to_owned(), subscription, events))
     }
@@ -172,13 +181,82 @@ impl KurentoClient {
 
     async fn call(&self, method: &'static str, params: Map<String, Value>) -> CallResult {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Call { method, params, timeout: self.timeout, reply }, answer).await
+        let request = Request::of(method, &params);
+        self.traced(request, self.send(Command::Call { method, params, timeout: self.timeout, reply }, answer)).await
+    }
+
+    /// Runs one request inside its CLIENT span (a child of the caller's span, which the
+    /// request future carries across the hop to the connection task) and measures it.
+    async fn traced(&self, request: Request, call: impl std::future::Future<Output = CallResult>) -> CallResult {
+        let span = tracing::info_span!(
+            "kurento",
+            otel.name = %request.span_name(),
+            otel.kind = "client",
+            rpc.system = "jsonrpc",
+            rpc.method = request.method,
+            kurento.object = request.object.as_deref(),
+            kurento.type = request.object_type.as_deref(),
+            kurento.operation = request.operation.as_deref(),
+            error.code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            otel.status_message = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let result = call.instrument(span.clone()).await;
+        let code = result.as_ref().err().map(ClientError::code_label);
+        if let (Some(code), Err(e)) = (&code, &result) {
+            span.record("error.code", code.as_ref());
+            span.record("otel.status_code", "ERROR");
+            span.record("otel.status_message", e.to_string());
+        }
+        let operation = match request.method {
+            "invoke" => request.operation.as_deref(),
+            "create" => request.object_type.as_deref(),
+            _ => None,
+        };
+        self.shared.metrics.record(request.method, operation.unwrap_or("-"), started.elapsed(), code.as_deref());
+        result
     }
 
     async fn send(&self, command: Command, answer: oneshot::Receiver<CallResult>) -> CallResult {
         self.shared.commands.send(command).map_err(|_| ClientError::Closed)?;
         answer.await.unwrap_or(Err(ClientError::Closed))
     }
+}
+
+/// What a request's span and metrics say about it.
+struct Request {
+    method: &'static str,
+    object: Option<String>,
+    /// The created type (`create`) or the target object's type.
+    object_type: Option<String>,
+    /// The invoked operation (`invoke`) or the event subscribed to.
+    operation: Option<String>,
+}
+
+impl Request {
+    fn of(method: &'static str, params: &Map<String, Value>) -> Self {
+        let text = |k: &str| params.get(k).and_then(Value::as_str).map(str::to_owned);
+        let object = text("object");
+        let object_type = if method == "create" { text("type") } else { object.as_deref().and_then(type_of) };
+        let operation = if method == "invoke" { text("operation") } else { None };
+        Self { method, object, object_type, operation }
+    }
+
+    /// `kurento create`, `kurento invoke processOffer`, ...
+    fn span_name(&self) -> String {
+        match (self.method, &self.operation) {
+            ("invoke", Some(op)) => format!("kurento invoke {op}"),
+            (method, _) => format!("kurento {method}"),
+        }
+    }
+}
+
+/// The class in a Kurento object id (`<pipeline>_kurento.MediaPipeline/<id>_kurento.WebRtcEndpoint`).
+fn type_of(object: &str) -> Option<String> {
+    let last = object.rsplit('/').next()?;
+    let (_, class) = last.rsplit_once('_')?;
+    Some(class.strip_prefix("kurento.").unwrap_or(class).to_owned()).filter(|c| !c.is_empty())
 }
 
 /// First request id: milliseconds since the epoch times 1000, so a restarted controller

@@ -40,6 +40,22 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Bounded label for metrics and spans: the Kurento symbol (or number) of a server error,
+    /// else the kind of transport failure.
+    pub fn code_label(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            ClientError::Server(e) => match e.kind {
+                Some(k) => k.symbol().into(),
+                None => e.code.to_string().into(),
+            },
+            ClientError::Timeout(_) => "timeout".into(),
+            ClientError::Disconnected => "disconnected".into(),
+            ClientError::SessionLost => "session_lost".into(),
+            ClientError::Closed => "closed".into(),
+            ClientError::Decode { .. } => "decode".into(),
+        }
+    }
+
     /// The Kurento code of a server error, if any.
     pub fn kurento_code(&self) -> Option<KurentoErrorCode> {
         match self {

@@ -7,11 +7,12 @@
 //!   in parallel, so a slow media call on one stream never delays another;
 //! - every command gets exactly one reply (success or `Failed`) when it asked for one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use camview_common::bus::{envelope, Bus, BusClient};
+use camview_common::bus::{envelope, Bus};
 use camview_common::clock::now_rfc3339;
 use camview_common::registry::Registry;
 use camview_proto::bus::{
@@ -21,7 +22,9 @@ use camview_proto::bus::{
 use camview_proto::error::ErrorCode;
 use camview_proto::stream::{Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
 use tokio::sync::Mutex as AsyncMutex;
+use tracing::Instrument;
 
+use crate::metrics::{ControllerMetrics, Outcome};
 use super::media::{FlowDirection, IceSettings, MediaError, MediaEvent, MediaServer, MediaStream, StreamSpec};
 use super::sdp;
 
@@ -53,15 +56,18 @@ pub enum CommandError {
 }
 
 impl CommandError {
-    fn reply(&self) -> Message {
-        let code = match self {
+    fn code(&self) -> ErrorCode {
+        match self {
             CommandError::StreamNotFound(_) => ErrorCode::StreamNotFound,
             CommandError::ViewerNotFound(_) => ErrorCode::ViewerNotFound,
             CommandError::Media(MediaError::Rejected { .. } | MediaError::NotFound(_)) | CommandError::NoRtpPort => ErrorCode::MediaServerError,
             CommandError::Media(MediaError::Unavailable(_)) => ErrorCode::ControllerUnavailable,
             CommandError::Registry(_) => ErrorCode::RegistryUnavailable,
-        };
-        Message::failed(code, self.to_string())
+        }
+    }
+
+    fn reply(&self) -> Message {
+        Message::failed(self.code(), self.to_string())
     }
 }
 
@@ -74,11 +80,37 @@ pub struct Controller {
     camera_locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
     /// Pending `stalled` timers per camera, aborted when media flows again.
     stall_timers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    metrics: ControllerMetrics,
+    /// Whether the last registry round trip (the lease renewal) succeeded.
+    bus_reachable: AtomicBool,
 }
 
 impl Controller {
-    pub fn new(registry: Arc<dyn Registry>, bus: Arc<dyn Bus>, media: Arc<dyn MediaServer>, settings: ControllerSettings) -> Arc<Self> {
-        Arc::new(Self { registry, bus, media, settings, camera_locks: Mutex::default(), stall_timers: Mutex::default() })
+    pub fn new(registry: Arc<dyn Registry>, bus: Arc<dyn Bus>, media: Arc<dyn MediaServer>, settings: ControllerSettings, metrics: ControllerMetrics) -> Arc<Self> {
+        Arc::new(Self {
+            registry,
+            bus,
+            media,
+            settings,
+            camera_locks: Mutex::default(),
+            stall_timers: Mutex::default(),
+            metrics,
+            bus_reachable: AtomicBool::new(false),
+        })
+    }
+
+    pub fn metrics(&self) -> &ControllerMetrics {
+        &self.metrics
+    }
+
+    /// Records whether the bus and registry answered the last round trip.
+    pub fn set_bus_reachable(&self, reachable: bool) {
+        self.bus_reachable.store(reachable, Ordering::Relaxed);
+    }
+
+    /// Healthy when connected to the media server and the bus, leader or standby alike.
+    pub fn is_healthy(&self) -> bool {
+        self.bus_reachable.load(Ordering::Relaxed) && self.media.is_connected()
     }
 
     pub fn registry(&self) -> &Arc<dyn Registry> {
@@ -93,30 +125,111 @@ impl Controller {
         self.camera_locks.lock().expect("camera lock table poisoned").entry(camera_id.to_owned()).or_default().clone()
     }
 
-    /// Handles one command envelope and replies on its sender's channel.
-    #[tracing::instrument(skip_all, fields(kind = env.message.kind(), id = %env.id))]
+    /// Handles one command envelope inside a span named after the command, whose parent is
+    /// the sender's trace context, and replies on its sender's channel.
     pub async fn handle(self: &Arc<Self>, env: &Envelope) {
+        let span = match &env.message {
+            Message::StartStream(c) => tracing::info_span!("StartStream", id = %env.id, camera_id = %c.camera_id),
+            Message::StopStream(c) => tracing::info_span!("StopStream", id = %env.id, camera_id = %c.camera_id),
+            Message::AddViewer(c) => tracing::info_span!("AddViewer", id = %env.id, camera_id = %c.camera_id, viewer_id = %c.viewer_id),
+            Message::AddIceCandidate(c) => tracing::info_span!("AddIceCandidate", id = %env.id, viewer_id = %c.viewer_id),
+            Message::RemoveViewer(c) => tracing::info_span!("RemoveViewer", id = %env.id, camera_id = %c.camera_id, viewer_id = %c.viewer_id),
+            other => {
+                tracing::warn!(kind = other.kind(), "not a command; ignored");
+                return;
+            }
+        };
+        camview_common::telemetry::link_parent(&span, env.traceparent.as_deref());
+        camview_common::telemetry::record_bus_lag(env);
+        self.handle_command(env).instrument(span).await;
+    }
+
+    async fn handle_command(self: &Arc<Self>, env: &Envelope) {
         let result = match &env.message {
             Message::StartStream(c) => self.start_stream(c).await,
             Message::StopStream(c) => self.stop_stream(c).await,
             Message::AddViewer(c) => self.add_viewer(c).await,
             Message::AddIceCandidate(c) => self.add_ice_candidate(c).await,
             Message::RemoveViewer(c) => self.remove_viewer(c).await,
-            other => {
-                tracing::warn!(kind = other.kind(), "not a command; ignored");
-                return;
-            }
+            _ => return,
         };
+        self.count_outcome(&env.message, &result);
         let reply = result.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "command failed");
             e.reply()
         });
-        if let Err(e) = BusClient::reply(self.bus.as_ref(), env, reply).await {
-            tracing::warn!(error = %e, "could not send the reply");
-        }
+        self.reply(env, reply).await;
         if let Message::AddViewer(c) = &env.message {
             self.after_viewer_answer(c).await;
         }
+        let camera = match &env.message {
+            Message::StartStream(c) => Some(&c.camera_id),
+            Message::StopStream(c) => Some(&c.camera_id),
+            Message::AddViewer(c) => Some(&c.camera_id),
+            Message::RemoveViewer(c) => Some(&c.camera_id),
+            _ => None,
+        };
+        if let Some(camera_id) = camera {
+            self.refresh_stream_gauge(camera_id).await;
+        }
+    }
+
+    fn count_outcome(&self, command: &Message, result: &Result<Message, CommandError>) {
+        let code = result.as_ref().err().map(|e| e.code().as_str());
+        if let Some(code) = code {
+            camview_common::telemetry::record_error(code);
+        }
+        let outcome = match (code, result) {
+            (Some(code), _) => Outcome::Failed(code),
+            (None, Ok(Message::StreamStarted(StreamStarted { created: false, .. }))) => Outcome::AlreadyStarted,
+            (None, _) => Outcome::Ok,
+        };
+        match command {
+            Message::StartStream(_) => self.metrics.stream_started(outcome),
+            Message::StopStream(_) => self.metrics.stream_stopped(outcome),
+            _ => {}
+        }
+    }
+
+    /// Answers `request` on its sender's channel, carrying the current trace context.
+    async fn reply(&self, request: &Envelope, message: Message) {
+        let Some(to) = &request.reply_to else { return };
+        let mut env = envelope(message, None, Some(request.id.clone()));
+        env.traceparent = camview_common::telemetry::current_traceparent().or_else(|| request.traceparent.clone());
+        if let Err(e) = self.bus.publish(to, &env).await {
+            tracing::warn!(error = %e, "could not send the reply");
+        }
+    }
+
+    /// Brings one stream's gauges in line with the registry (leader only).
+    async fn refresh_stream_gauge(&self, camera_id: &str) {
+        if !self.metrics.is_leader() {
+            return;
+        }
+        let viewers = match self.registry.get_stream(camera_id).await {
+            Ok(Some(_)) => match self.registry.list_viewers(Some(camera_id)).await {
+                Ok(v) => Some(v.len() as u64),
+                Err(_) => return,
+            },
+            Ok(None) => None,
+            Err(_) => return,
+        };
+        self.metrics.set_stream(camera_id, viewers);
+    }
+
+    /// Brings every stream gauge in line with the registry (leader only).
+    pub async fn refresh_gauges(&self) {
+        if !self.metrics.is_leader() {
+            return;
+        }
+        let (Ok(streams), Ok(viewers)) = (self.registry.list_streams().await, self.registry.list_viewers(None).await) else { return };
+        let mut counts: BTreeMap<String, u64> = streams.into_iter().map(|s| (s.camera_id, 0)).collect();
+        for v in viewers {
+            if let Some(n) = counts.get_mut(&v.camera_id) {
+                *n += 1;
+            }
+        }
+        self.metrics.set_all_streams(counts);
     }
 
     async fn start_stream(&self, cmd: &StartStream) -> Result<Message, CommandError> {
@@ -254,7 +367,9 @@ impl Controller {
 
     /// Publishes an event to a signaling instance; a lost event is logged, never fatal.
     async fn notify(&self, instance: &str, message: Message) {
-        if let Err(e) = self.bus.publish(instance, &envelope(message, None, None)).await {
+        let mut env = envelope(message, None, None);
+        env.traceparent = camview_common::telemetry::current_traceparent();
+        if let Err(e) = self.bus.publish(instance, &env).await {
             tracing::warn!(error = %e, instance, "could not publish an event");
         }
     }
@@ -275,6 +390,9 @@ impl Controller {
                 };
                 if let Some(mut v) = self.viewer_by_endpoint(&endpoint_id).await {
                     if v.state != new_state {
+                        if new_state == ViewerState::Failed {
+                            self.metrics.ice_failed();
+                        }
                         v.state = new_state;
                         let _ = self.registry.put_viewer(&v).await;
                         self.notify(&v.signaling_instance, Message::ViewerStateChanged(ViewerStateChanged { viewer_id: v.viewer_id, state: new_state })).await;
@@ -406,6 +524,7 @@ impl Controller {
                 }
             }
             self.registry.forget_instance(&instance).await?;
+            self.refresh_gauges().await;
             tracing::info!(instance, "released the viewers of a dead signaling instance");
         }
         Ok(released)

@@ -42,9 +42,11 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
     let (active_tx, active_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
-    // Lease: take it or renew it every third of its TTL.
+    // Lease: take it or renew it every third of its TTL. Its round trip also tells health
+    // whether the bus and registry answer.
     {
         let registry = registry.clone();
+        let controller = controller.clone();
         let settings = settings.clone();
         let mut shutdown = shutdown.clone();
         tasks.spawn(async move {
@@ -54,19 +56,24 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
                     _ = tick.tick() => {}
                     _ = shutdown.changed() => break,
                 }
-                let held = registry.acquire_lease(&settings.instance_id, settings.lease_ttl).await.unwrap_or(false);
+                let attempt = registry.acquire_lease(&settings.instance_id, settings.lease_ttl).await;
+                controller.set_bus_reachable(attempt.is_ok());
+                let held = attempt.unwrap_or(false);
+                controller.metrics().set_leader(held);
                 if held != *active_tx.borrow() {
                     tracing::info!(instance = %settings.instance_id, active = held, "controller lease changed");
                     let _ = active_tx.send(held);
                 }
             }
             let _ = registry.release_lease(&settings.instance_id).await;
+            controller.metrics().set_leader(false);
         });
     }
 
-    // Heartbeat for /health, only while active.
+    // Heartbeat for /health and the stream gauges, only while active.
     {
         let registry = registry.clone();
+        let controller = controller.clone();
         let media = controller.media().clone();
         let settings = settings.clone();
         let active = active_rx.clone();
@@ -85,6 +92,7 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
                 if let Err(e) = registry.put_controller_heartbeat(&hb, settings.heartbeat_every * 3).await {
                     tracing::warn!(error = %e, "could not write the heartbeat");
                 }
+                controller.refresh_gauges().await;
             }
         });
     }
@@ -151,6 +159,7 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
         if let Err(e) = controller.reconcile().await {
             tracing::error!(error = %e, "reconciliation failed on taking the lease");
         }
+        controller.refresh_gauges().await;
         while *active.borrow() && !*shutdown.borrow() {
             let batch = tokio::select! {
                 b = bus.read_commands(CONSUMER, 16, Duration::from_millis(500)) => b,

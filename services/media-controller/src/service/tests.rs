@@ -97,7 +97,7 @@ fn fixture() -> Fixture {
         ice: IceSettings::default(),
         stall_after: Duration::from_millis(50),
     };
-    let controller = Controller::new(registry.clone(), bus.clone(), media.clone(), settings);
+    let controller = Controller::new(registry.clone(), bus.clone(), media.clone(), settings, crate::metrics::ControllerMetrics::noop());
     Fixture { controller, registry, bus, media }
 }
 

@@ -15,14 +15,19 @@ pub mod webrtc;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Counters of the media plane, for tests and `getStats`.
+/// Counters of the media plane, for tests, `getStats` and the metrics (plain atomics on the
+/// hot path; the observable counters read them at collection time).
 #[derive(Debug, Default)]
 pub struct MediaCounters {
     pub rtp_packets_in: AtomicU64,
+    /// RTP payload bytes of `rtp_packets_in`.
+    pub rtp_bytes_in: AtomicU64,
     pub rtp_garbage_in: AtomicU64,
     pub webrtc_packets_in: AtomicU64,
     pub webrtc_unknown_in: AtomicU64,
+    /// RTP packets written to viewers, and their payload bytes.
     pub rtp_packets_out: AtomicU64,
+    pub rtp_bytes_out: AtomicU64,
 }
 
 impl MediaCounters {

@@ -217,6 +217,7 @@ impl RtpSource {
         self.stats.bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
         self.stats.ssrc.store(pkt.ssrc, Ordering::Relaxed);
         MediaCounters::add(&self.counters.rtp_packets_in, 1);
+        MediaCounters::add(&self.counters.rtp_bytes_in, pkt.payload.len() as u64);
         if !self.is_flowing() {
             self.set_flowing(true);
         }

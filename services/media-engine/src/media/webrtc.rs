@@ -554,6 +554,8 @@ impl Viewer {
         stream.write_rtp(RtpWrite::new(tx.pt.pt(), seq.into(), ts, Instant::now(), pkt.payload.clone()).marker(pkt.marker).nackable(true));
         self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes_sent.fetch_add(pkt.payload.len() as u64, Ordering::Relaxed);
+        MediaCounters::add(&self.mux.counters.rtp_packets_out, 1);
+        MediaCounters::add(&self.mux.counters.rtp_bytes_out, pkt.payload.len() as u64);
     }
 
     /// The source went silent: report flow stopped.

@@ -149,6 +149,23 @@ impl Core {
         }
     }
 
+    /// Sessions with a connected socket (the `camview_engine_sessions` gauge).
+    pub fn connected_sessions(&self) -> u64 {
+        self.sessions.values().filter(|s| s.conn.is_some()).count() as u64
+    }
+
+    /// Live media objects per class (the `camview_engine_media_objects` gauge); every media
+    /// class appears, with 0 when none is alive.
+    pub fn media_objects(&self) -> [(&'static str, u64); 3] {
+        let mut counts = [Class::MediaPipeline, Class::RtpEndpoint, Class::WebRtcEndpoint].map(|c| (c.name(), 0u64));
+        for o in self.objects.values() {
+            if let Some(slot) = counts.iter_mut().find(|(name, _)| *name == o.class.name()) {
+                slot.1 += 1;
+            }
+        }
+        counts
+    }
+
     pub fn add_conn(&mut self, id: u64, tx: UnboundedSender<String>) {
         self.conns.insert(id, Conn { tx, session: None });
     }
@@ -192,9 +209,9 @@ impl Core {
     pub fn handle(&mut self, conn: u64, text: &str, now: Instant) -> Option<String> {
         let v: Value = match serde_json::from_str(text) {
             Ok(v) => v,
-            Err(_) => return Some(frame(Response::err(Value::Null, RpcError::plain(jc::PARSE_ERROR, "Parse error")))),
+            Err(_) => return Some(error_frame(Value::Null, RpcError::plain(jc::PARSE_ERROR, "Parse error"))),
         };
-        let invalid = || Some(frame(Response::err(Value::Null, RpcError::plain(jc::INVALID_REQUEST, "Invalid JSON-RPC request."))));
+        let invalid = || Some(error_frame(Value::Null, RpcError::plain(jc::INVALID_REQUEST, "Invalid JSON-RPC request.")));
         let Value::Object(req) = v else { return invalid() };
         if req.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return invalid();
@@ -208,13 +225,13 @@ impl Core {
         let mut params = match req.get("params") {
             None | Some(Value::Null) => None,
             Some(Value::Object(p)) => Some(p.clone()),
-            Some(_) => return Some(frame(Response::err(id_v, invalid_params("'params' should be an object")))),
+            Some(_) => return Some(error_frame(id_v, invalid_params("'params' should be an object"))),
         };
         let bound = self.conns.get(&conn).and_then(|c| c.session.clone());
         let sid = match params.as_ref().and_then(|p| p.get("sessionId")) {
             None | Some(Value::Null) => bound,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Some(frame(Response::err(id_v, should_be("sessionId", "string")))),
+            Some(_) => return Some(error_frame(id_v, should_be("sessionId", "string"))),
         };
         if let (Some(p), Some(s)) = (params.as_mut(), sid.as_ref()) {
             p.insert("sessionId".into(), json!(s));
@@ -239,7 +256,12 @@ impl Core {
                 }
                 (frame(Response::ok(id_v, r)), rs)
             }
-            Err(e) => (frame(Response::err(id_v, e)), None),
+            Err(e) => {
+                if id.is_some() {
+                    count_error(&e);
+                }
+                (frame(Response::err(id_v, e)), None)
+            }
         };
         if let (Some(s), Some(i)) = (result_sid.or(sid), id.as_ref()) {
             self.cache_insert((s, i.to_string()), now, resp.clone());
@@ -522,6 +544,26 @@ fn invalid_params(msg: &str) -> RpcError {
 
 pub(crate) fn not_found(id: &str) -> RpcError {
     kerr(K::MediaObjectNotFound, format!("Object '{id}' not found"))
+}
+
+/// An error response, counted on `camview_errors_total` (every caller sends it).
+fn error_frame(id: Value, e: RpcError) -> String {
+    count_error(&e);
+    frame(Response::err(id, e))
+}
+
+/// Counts an error answered to a client by its Kurento type (`data.type`) or JSON-RPC code name.
+fn count_error(e: &RpcError) {
+    let code = match (e.kind(), e.code) {
+        (Some(kind), _) => kind,
+        (None, jc::PARSE_ERROR) => "PARSE_ERROR",
+        (None, jc::INVALID_REQUEST) => "INVALID_REQUEST",
+        (None, jc::METHOD_NOT_FOUND) => "METHOD_NOT_FOUND",
+        (None, jc::INVALID_PARAMS) => "INVALID_PARAMS",
+        (None, jc::INTERNAL_ERROR) => "INTERNAL_ERROR",
+        (None, _) => "SERVER_ERROR",
+    };
+    camview_common::telemetry::record_error(code);
 }
 
 fn frame(r: Response) -> String {

@@ -1,0 +1,78 @@
+//! The engine's instruments (names from `docs/observability.md`), all observable: packet and
+//! byte counts stay plain atomics on the media hot path ([`MediaCounters`]) and sessions and
+//! objects stay in the RPC core; the callbacks read them only when metrics are collected.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use opentelemetry::metrics::{Meter, ObservableCounter, ObservableGauge};
+use opentelemetry::KeyValue;
+
+use crate::media::MediaCounters;
+use crate::rpc::Core;
+
+/// Scope name of the engine's meter.
+pub const SCOPE: &str = "camview-media-engine";
+
+/// Keeps the engine's observable instruments registered.
+pub struct EngineMetrics {
+    _counters: [ObservableCounter<u64>; 2],
+    _gauges: [ObservableGauge<u64>; 2],
+}
+
+impl EngineMetrics {
+    /// Registers the instruments; they report nothing once the engine is dropped.
+    pub(crate) fn register(meter: &Meter, core: Weak<Mutex<Core>>, counters: &Arc<MediaCounters>) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (dir_in, dir_out) = ([KeyValue::new("direction", "in")], [KeyValue::new("direction", "out")]);
+        let c = Arc::downgrade(counters);
+        let (a_in, a_out) = (dir_in.clone(), dir_out.clone());
+        let packets = meter
+            .u64_observable_counter("camview_engine_packets_total")
+            .with_description("RTP packets in (from cameras) and out (to viewers)")
+            .with_callback(move |o| {
+                if let Some(c) = c.upgrade() {
+                    o.observe(c.rtp_packets_in.load(Relaxed), &a_in);
+                    o.observe(c.rtp_packets_out.load(Relaxed), &a_out);
+                }
+            })
+            .build();
+        let c = Arc::downgrade(counters);
+        let bytes = meter
+            .u64_observable_counter("camview_engine_bytes_total")
+            .with_unit("By")
+            .with_description("RTP payload bytes in and out")
+            .with_callback(move |o| {
+                if let Some(c) = c.upgrade() {
+                    o.observe(c.rtp_bytes_in.load(Relaxed), &dir_in);
+                    o.observe(c.rtp_bytes_out.load(Relaxed), &dir_out);
+                }
+            })
+            .build();
+        let k = core.clone();
+        let sessions = meter
+            .u64_observable_gauge("camview_engine_sessions")
+            .with_description("connected JSON-RPC sessions")
+            .with_callback(move |o| {
+                if let Some(core) = k.upgrade() {
+                    o.observe(lock(&core).connected_sessions(), &[]);
+                }
+            })
+            .build();
+        let objects = meter
+            .u64_observable_gauge("camview_engine_media_objects")
+            .with_description("live media objects by type")
+            .with_callback(move |o| {
+                if let Some(core) = core.upgrade() {
+                    for (class, n) in lock(&core).media_objects() {
+                        o.observe(n, &[KeyValue::new("type", class)]);
+                    }
+                }
+            })
+            .build();
+        Self { _counters: [packets, bytes], _gauges: [sessions, objects] }
+    }
+}
+
+fn lock(core: &Mutex<Core>) -> std::sync::MutexGuard<'_, Core> {
+    core.lock().expect("core lock")
+}
