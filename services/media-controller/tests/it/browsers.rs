@@ -12,7 +12,7 @@ use camview_common::bus::{Bus, BusClient, RedisBus};
 use camview_common::registry::{Registry, RedisRegistry, SlotReservation};
 use camview_common::testing::{random_keys, RedisServer};
 use camview_media_controller::config::Settings;
-use camview_media_controller::startup::{start, ControllerHandle, Dependencies};
+use camview_media_controller::startup::{start_with_meter, ControllerHandle, Dependencies};
 use camview_media_engine::{Config, Engine};
 use camview_proto::bus::{AddIceCandidate, AddViewer, Envelope, Message, RemoveReason, RemoveViewer, StartStream};
 use camview_proto::error::ErrorBody;
@@ -63,6 +63,25 @@ impl Stack {
 
     /// A controller with its own Redis connections, as a separate process would have.
     pub async fn controller(&self) -> ControllerHandle {
+        self.controller_with_meter(&camview_common::telemetry::meter(camview_media_controller::metrics::SCOPE)).await
+    }
+
+    /// Settings of the controllers this stack starts.
+    pub fn controller_settings(&self) -> Settings {
+        Settings::from_source(&[
+            ("KURENTO_WS_URL", self.ws_url.as_str()),
+            ("EXTERNAL_IP", "127.0.0.1"),
+            ("STREAM_STALL_SECONDS", "1"),
+            ("CONTROLLER_LEASE_TTL_SECONDS", "2"),
+            ("REDIS_URL", self.redis_url.as_str()),
+            ("REDIS_KEY_PREFIX", self.prefix.as_str()),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ])
+        .expect("settings")
+    }
+
+    /// [`Stack::controller`] whose instruments come from `meter`.
+    pub async fn controller_with_meter(&self, meter: &opentelemetry::metrics::Meter) -> ControllerHandle {
         let settings = Settings::from_source(&[
             ("KURENTO_WS_URL", self.ws_url.as_str()),
             ("EXTERNAL_IP", "127.0.0.1"),
@@ -75,7 +94,7 @@ impl Stack {
         let keys = Keys::new(self.prefix.clone());
         let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&self.redis_url, keys.clone()).await.expect("controller bus"));
         let registry: Arc<dyn Registry> = Arc::new(RedisRegistry::connect(&self.redis_url, keys).await.expect("controller registry"));
-        start(&settings, Dependencies { bus, registry })
+        start_with_meter(&settings, Dependencies { bus, registry }, meter)
     }
 
     /// Stops the engine (every object and session is lost with it) and starts a new one on

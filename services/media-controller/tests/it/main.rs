@@ -4,6 +4,8 @@ mod descriptors;
 mod engine;
 mod fake_kms;
 mod faults;
+mod observability;
 mod service;
+mod telemetry;
 mod transport;
 mod viewer;
