@@ -238,7 +238,7 @@ pub(crate) fn run_camera(mut cam: FakeCamera) -> (Arc<AtomicBool>, tokio::task::
 }
 
 /// Creates a WebRtcEndpoint, negotiates with a str0m viewer and exchanges candidates.
-async fn join(c: &mut Client, pipe: &str, rtp: &str, v: &mut TestViewer) -> (String, String) {
+pub(crate) async fn join(c: &mut Client, pipe: &str, rtp: &str, v: &mut TestViewer) -> (String, String) {
     let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
     for ev in ["IceCandidateFound", "IceGatheringDone", "IceComponentStateChanged", "NewCandidatePairSelected", "MediaFlowOutStateChanged", "MediaStateChanged"] {
         c.subscribe(&web, ev).await;
