@@ -9,6 +9,7 @@
 //! Invariants: every child is killed when its [`Stack`] is dropped; a test that panics prints
 //! every child's captured output; every wait has a timeout.
 
+pub mod scenario;
 mod viewer;
 
 use std::collections::HashMap;
