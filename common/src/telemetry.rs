@@ -114,10 +114,16 @@ pub fn init(service_name: &str, format: LogFormat) -> TelemetryGuard {
 /// Only the first call in a process installs anything; later calls return an inert guard.
 pub fn try_init(service_name: &str, format: LogFormat) -> Result<TelemetryGuard, TelemetryError> {
     let config = TelemetryConfig::from_lookup(|k| std::env::var(k).ok())?;
-    Ok(init_with(service_name, format, &config))
+    Ok(init_with(service_name, format, &config, false))
 }
 
-fn init_with(service_name: &str, format: LogFormat, config: &TelemetryConfig) -> TelemetryGuard {
+/// For test processes that check trace propagation: tracing with the OTel layer (nothing is
+/// exported) and the W3C propagator, logs through the test harness' capture. Idempotent.
+pub fn init_for_tests() {
+    drop(init_with("camview-test", LogFormat::Pretty, &TelemetryConfig::default(), true));
+}
+
+fn init_with(service_name: &str, format: LogFormat, config: &TelemetryConfig, test_writer: bool) -> TelemetryGuard {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     if INSTALLED.set(()).is_err() {
         return TelemetryGuard::default();
@@ -156,8 +162,9 @@ fn init_with(service_name: &str, format: LogFormat, config: &TelemetryConfig) ->
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt_layer = match format {
+        LogFormat::Pretty if test_writer => tracing_subscriber::fmt::layer().with_test_writer().boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
-        LogFormat::Json => json_layer().boxed(),
+        LogFormat::Json => json_layer(std::io::stdout).boxed(),
     };
     let installed = tracing_subscriber::registry().with(filter).with(otel_layer).with(fmt_layer).try_init().is_ok();
     if installed {
@@ -179,29 +186,44 @@ fn init_with(service_name: &str, format: LogFormat, config: &TelemetryConfig) ->
 }
 
 /// JSON lines in tracing-subscriber's flattened shape, plus top-level `trace_id` and `span_id`.
-fn json_layer<S>() -> json_subscriber::JsonLayer<S>
+fn json_layer<S, W>(make_writer: W) -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + 'static,
 {
-    let mut layer = json_subscriber::JsonLayer::stdout();
+    let dispatch = DispatchSlot::default();
+    let mut layer = json_subscriber::JsonLayer::new(make_writer);
     layer.with_timer("timestamp", tracing_subscriber::fmt::time::SystemTime);
     layer.with_level("level");
     layer.with_target("target");
     layer.with_flattened_event();
     layer.with_current_span("span");
-    layer.add_from_span("trace_id", |span| span_ids(span.id()).map(|(trace, _)| trace));
-    layer.add_from_span("span_id", |span| span_ids(span.id()).map(|(_, span)| span));
-    layer
+    let (for_trace, for_span) = (dispatch.clone(), dispatch.clone());
+    layer.add_from_span("trace_id", move |span| for_trace.ids(&span.id()).map(|(trace, _)| trace));
+    layer.add_from_span("span_id", move |span| for_span.ids(&span.id()).map(|(_, span)| span));
+    dispatch.and_then(layer)
 }
 
-/// The OTel trace and span ids of the tracing span `id` under the current dispatcher.
-fn span_ids(id: tracing::Id) -> Option<(String, String)> {
-    tracing::dispatcher::get_default(|dispatch| {
-        let cx = tracing_opentelemetry::get_otel_context(&id, dispatch)?;
+/// The subscriber's own dispatcher, kept to read a span's OTel ids while an event is being
+/// formatted (`tracing::dispatcher::get_default` yields no dispatcher inside a dispatch).
+#[derive(Clone, Default)]
+struct DispatchSlot(std::sync::Arc<OnceLock<tracing::dispatcher::WeakDispatch>>);
+
+impl<S: tracing::Subscriber> Layer<S> for DispatchSlot {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.0.set(subscriber.downgrade()); // one subscriber per layer
+    }
+}
+
+impl DispatchSlot {
+    /// The OTel trace and span ids of the tracing span `id`.
+    fn ids(&self, id: &tracing::Id) -> Option<(String, String)> {
+        let dispatch = self.0.get()?.upgrade()?;
+        let cx = tracing_opentelemetry::get_otel_context(id, &dispatch)?;
         let span = cx.span();
         let sc = span.span_context();
         sc.is_valid().then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
-    })
+    }
 }
 
 fn resource(service_name: &str) -> Resource {

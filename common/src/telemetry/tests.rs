@@ -23,7 +23,7 @@ fn log_format_parses_json_and_pretty_only() {
 #[test]
 fn a_traceparent_taken_from_one_span_makes_another_span_its_child_in_the_same_trace() {
     let (subscriber, provider, exporter) = otel_subscriber();
-    tracing::subscriber::with_default(subscriber, || {
+    let traceparent = tracing::subscriber::with_default(subscriber, || {
         let sender = tracing::info_span!("join");
         let traceparent = sender.in_scope(current_traceparent).expect("an entered span with the OTel layer has a traceparent");
         assert_eq!(Some(&traceparent), traceparent_of(&sender).as_ref());
@@ -31,6 +31,7 @@ fn a_traceparent_taken_from_one_span_makes_another_span_its_child_in_the_same_tr
         assert!(link_parent(&receiver, Some(&traceparent)));
         drop(receiver);
         drop(sender);
+        traceparent
     });
     provider.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
@@ -38,13 +39,7 @@ fn a_traceparent_taken_from_one_span_makes_another_span_its_child_in_the_same_tr
     let add = spans.iter().find(|s| s.name == "AddViewer").expect("AddViewer exported");
     assert_eq!(add.span_context.trace_id(), join.span_context.trace_id());
     assert_eq!(add.parent_span_id, join.span_context.span_id());
-    let parts: Vec<&str> = traceparent_of_parts(join);
-    assert_eq!(parts, ["00", &join.span_context.trace_id().to_string(), &join.span_context.span_id().to_string(), "01"]);
-}
-
-fn traceparent_of_parts(span: &opentelemetry_sdk::trace::SpanData) -> Vec<&'static str> {
-    let tp = format!("00-{}-{}-01", span.span_context.trace_id(), span.span_context.span_id());
-    Box::leak(tp.into_boxed_str()).split('-').collect()
+    assert_eq!(traceparent, format!("00-{}-{}-01", join.span_context.trace_id(), join.span_context.span_id()));
 }
 
 #[test]
@@ -175,4 +170,47 @@ async fn the_metrics_server_serves_prometheus_text_and_health_until_shut_down() 
 
     server.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port is closed after shutdown");
+}
+
+/// Collects what a layer writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn json_log_lines_carry_the_trace_and_span_id_of_the_current_span() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter).build();
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+        .with(json_layer(move || writer.clone()));
+    let traceparent = tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("outside any span");
+        let span = tracing::info_span!("join", camera_id = "cam-1");
+        span.in_scope(|| {
+            tracing::info!(viewer = "v1", "inside the join");
+            current_traceparent().unwrap()
+        })
+    });
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect(l)).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].get("trace_id").is_none(), "{text}");
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(lines[1]["trace_id"], parts[1], "{text}");
+    assert_eq!(lines[1]["span_id"], parts[2], "{text}");
+    assert_eq!(lines[1]["message"], "inside the join", "{text}");
+    assert_eq!(lines[1]["viewer"], "v1", "{text}");
+    assert_eq!(lines[1]["span"]["camera_id"], "cam-1", "{text}");
 }

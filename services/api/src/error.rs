@@ -131,6 +131,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        camview_common::telemetry::record_error(self.code().as_str());
         if status.is_server_error() {
             tracing::error!(error = %self.log_detail(), code = %self.code(), "request failed");
         } else {

@@ -13,7 +13,6 @@ pub mod metrics;
 pub mod request_span;
 pub mod routes;
 pub mod startup;
-pub mod trace_context;
 
 pub use configuration::Settings;
 pub use startup::{Application, Deps};

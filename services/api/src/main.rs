@@ -11,7 +11,8 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    camview_common::telemetry::init("camview-api", settings.log_format);
+    // Held to the end of main: dropping it flushes buffered spans and metrics.
+    let _telemetry = camview_common::telemetry::init("camview-api", settings.log_format);
     let app = match Application::build_from_settings(settings).await {
         Ok(app) => app,
         Err(e) => {

@@ -39,7 +39,9 @@ async fn main() -> anyhow::Result<()> {
     let lookup = env.clone();
     let engine_config = camview_media_engine::Config::from_lookup(move |k| lookup.get(k).cloned()).context("media-engine configuration")?;
     let api_settings = camview_api::Settings::from_source(&env).context("api configuration")?;
-    camview_common::telemetry::init("camview", api_settings.log_format);
+    // One telemetry setup for every service in this process: the API's /metrics shows all of
+    // their instruments. Held to the end of main: dropping it flushes spans and metrics.
+    let _telemetry = camview_common::telemetry::init("camview", api_settings.log_format);
 
     let engine = camview_media_engine::Engine::start(engine_config).await.context("starting the media engine")?;
     env.insert("KURENTO_WS_URL".into(), engine.ws_url());

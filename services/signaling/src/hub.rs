@@ -17,22 +17,33 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use camview_common::clock::now_rfc3339;
+use camview_common::telemetry;
 use camview_common::{BusClient, BusError, Registry, SlotReservation};
 use camview_proto::bus::{
     AddIceCandidate, AddViewer, Envelope, Message, RemoveReason, RemoveViewer,
 };
 use camview_proto::stream::{IceCandidate, ViewerRecord, ViewerState};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::auth::Auth;
 use crate::configuration::Settings;
 use crate::error::SessionError;
-use crate::metrics::Metrics;
+use crate::metrics::{JoinPhase, Metrics};
 use crate::session::{event_viewer_id, JoinOutcome, JoinRequest};
 
 /// Events waiting for one socket before new ones are dropped.
 pub const SOCKET_EVENT_BUFFER: usize = 256;
+
+/// What the hub remembers of a routed viewer's join: its trace, so later commands about the
+/// viewer (candidates, release) continue it, and when the offer arrived, until it connects.
+struct JoinTrace {
+    traceparent: Option<String>,
+    offer_at: Instant,
+    connected: bool,
+}
 
 /// Shared state of one signaling instance.
 pub struct Hub {
@@ -42,6 +53,7 @@ pub struct Hub {
     registry: Arc<dyn Registry>,
     bus: Arc<BusClient>,
     routes: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    joins: Mutex<HashMap<String, JoinTrace>>,
     connections: Arc<Semaphore>,
     shutdown: watch::Sender<bool>,
     tasks: TaskTracker,
@@ -65,6 +77,7 @@ impl Hub {
             registry,
             bus,
             routes: Mutex::default(),
+            joins: Mutex::default(),
             connections,
             shutdown: watch::channel(false).0,
             tasks: TaskTracker::new(),
@@ -102,26 +115,32 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn joins(&self) -> std::sync::MutexGuard<'_, HashMap<String, JoinTrace>> {
+        // invariant: no code panics while holding the lock (plain map operations only)
+        self.joins.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub(crate) fn route(&self, viewer_id: &str, to: mpsc::Sender<Message>) {
-        self.routes().insert(viewer_id.to_owned(), to);
+        if self.routes().insert(viewer_id.to_owned(), to).is_none() {
+            self.metrics.viewers_changed(1);
+        }
     }
 
     pub(crate) fn unroute(&self, viewer_id: &str) {
-        self.routes().remove(viewer_id);
+        if self.routes().remove(viewer_id).is_some() {
+            self.metrics.viewers_changed(-1);
+        }
+        self.joins().remove(viewer_id);
+    }
+
+    /// The `traceparent` of the viewer's `join` span, while the viewer is routed here.
+    fn join_traceparent(&self, viewer_id: &str) -> Option<String> {
+        self.joins().get(viewer_id).and_then(|j| j.traceparent.clone())
     }
 
     /// Viewers whose events are routed to a socket of this instance.
     pub fn routed_viewers(&self) -> usize {
         self.routes().len()
-    }
-
-    /// `GET /metrics` text.
-    pub fn render_metrics(&self) -> String {
-        self.metrics.render(
-            &self.instance_id,
-            self.connection_count(),
-            self.routed_viewers(),
-        )
     }
 
     /// Hands one bus event to the socket of its viewer.
@@ -133,6 +152,11 @@ impl Hub {
             );
             return;
         };
+        if let Message::ViewerStateChanged(e) = &envelope.message {
+            if e.state == ViewerState::Connected {
+                self.media_connected(&viewer_id);
+            }
+        }
         let Some(to) = self.routes().get(&viewer_id).cloned() else {
             tracing::debug!(%viewer_id, kind = envelope.message.kind(), "event for a viewer not on this instance");
             return;
@@ -146,6 +170,18 @@ impl Hub {
                 tracing::debug!(%viewer_id, kind = m.kind(), "viewer socket already closed; event dropped")
             }
         }
+    }
+
+    /// Times the `media` phase of a join the first time its viewer connects.
+    fn media_connected(&self, viewer_id: &str) {
+        let took = match self.joins().get_mut(viewer_id) {
+            Some(join) if !join.connected => {
+                join.connected = true;
+                join.offer_at.elapsed()
+            }
+            _ => return,
+        };
+        self.metrics.join_phase(JoinPhase::Media, took);
     }
 
     /// Routes bus events until the client's receiver ends.
@@ -189,20 +225,28 @@ impl Hub {
         let hub = self.clone();
         self.tasks.spawn_on(
             async move {
-                let started = tokio::time::Instant::now();
-                let result = hub.join(&request).await;
-                hub.metrics.join_finished(result.as_ref().err().map(SessionError::code), started.elapsed());
+                let offer_at = Instant::now();
+                // The root of the viewer's trace: the AddViewer envelope sent inside carries it.
+                let span = tracing::info_span!("join", camera_id = %request.camera, viewer_id = %request.viewer_id);
+                let traceparent = telemetry::traceparent_of(&span);
+                hub.joins().insert(request.viewer_id.clone(), JoinTrace { traceparent, offer_at, connected: false });
+                let result = hub.join(&request).instrument(span).await;
+                hub.metrics.join_finished(result.as_ref().err().map(SessionError::code));
+                if result.is_ok() {
+                    hub.metrics.join_phase(JoinPhase::Answer, offer_at.elapsed());
+                }
                 let viewer_id = request.viewer_id.clone();
                 let out = match result {
                     Ok(sdp_answer) => JoinOutcome::Answered { viewer_id, camera: request.camera.clone(), sdp_answer },
                     Err(error) => JoinOutcome::Failed { viewer_id, error },
                 };
                 if let Err(mpsc::error::SendError(out)) = outcome.send(out).await {
+                    let trace = hub.join_traceparent(&request.viewer_id);
                     hub.unroute(&request.viewer_id);
                     if let JoinOutcome::Answered { .. } = out {
                         tracing::info!(viewer_id = %request.viewer_id, "socket closed during the join; releasing the viewer");
                         let reason = if hub.is_shutting_down() { RemoveReason::ShuttingDown } else { RemoveReason::SocketClosed };
-                        hub.release(&request.viewer_id, &request.camera, reason).await;
+                        hub.release(&request.viewer_id, &request.camera, reason, trace).await;
                     }
                 }
             },
@@ -210,7 +254,7 @@ impl Hub {
         );
     }
 
-    #[tracing::instrument(name = "join", skip_all, fields(viewer_id = %request.viewer_id, camera = %request.camera))]
+    /// Runs inside the `join` span made by [`Hub::spawn_join`].
     async fn join(&self, request: &JoinRequest) -> Result<String, SessionError> {
         let limit = self.settings.max_viewers_per_stream;
         let reservation = self
@@ -299,6 +343,8 @@ impl Hub {
     /// Forwards a browser candidate (fire and forget: the command queue is durable).
     pub(crate) fn spawn_add_ice(self: &Arc<Self>, viewer_id: String, candidate: IceCandidate) {
         let hub = self.clone();
+        let span = tracing::info_span!("add_ice_candidate", viewer_id = %viewer_id);
+        telemetry::link_parent(&span, self.join_traceparent(&viewer_id).as_deref());
         self.tasks.spawn_on(
             async move {
                 if let Err(e) = hub
@@ -311,7 +357,8 @@ impl Hub {
                 {
                     tracing::warn!(%viewer_id, error = %e, "could not forward an ICE candidate");
                 }
-            },
+            }
+            .instrument(span),
             &self.runtime,
         );
     }
@@ -323,18 +370,25 @@ impl Hub {
         camera: String,
         reason: RemoveReason,
     ) {
+        let trace = self.join_traceparent(&viewer_id);
         self.unroute(&viewer_id);
         let hub = self.clone();
         self.tasks.spawn_on(
-            async move { hub.release(&viewer_id, &camera, reason).await },
+            async move { hub.release(&viewer_id, &camera, reason, trace).await },
             &self.runtime,
         );
     }
 
     /// Asks the media-controller to remove the viewer (it frees the slot); if it does not
     /// confirm in time, frees the slot here so the limit is not eaten by a dead viewer.
-    #[tracing::instrument(name = "release", skip(self))]
-    async fn release(&self, viewer_id: &str, camera: &str, reason: RemoveReason) {
+    /// `trace` is the `traceparent` of the viewer's join, which the release continues.
+    async fn release(&self, viewer_id: &str, camera: &str, reason: RemoveReason, trace: Option<String>) {
+        let span = tracing::info_span!("release", %viewer_id, camera_id = %camera, ?reason);
+        telemetry::link_parent(&span, trace.as_deref());
+        self.release_in_span(viewer_id, camera, reason).instrument(span).await
+    }
+
+    async fn release_in_span(&self, viewer_id: &str, camera: &str, reason: RemoveReason) {
         self.unroute(viewer_id);
         let timeout = match reason {
             RemoveReason::ShuttingDown => self
@@ -362,7 +416,7 @@ impl Hub {
             }
         }
         self.free_slot(camera, viewer_id).await;
-        self.metrics.released();
+        self.metrics.released(reason);
     }
 
     /// Tells every connection to wrap up, then waits (up to `deadline`) for the sockets to

@@ -9,7 +9,8 @@ use camview_signaling::startup::{Application, Dependencies};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("invalid configuration")?;
-    camview_common::telemetry::init("camview-signaling", settings.log_format);
+    // Held to the end of main: dropping it flushes buffered spans and metrics.
+    let _telemetry = camview_common::telemetry::init("camview-signaling", settings.log_format);
     tracing::info!(?settings, "starting");
     let deps = Dependencies::connect(settings.redis.as_ref(), DEFAULT_REDIS_CONNECT_TIMEOUT).await.context("connecting to Redis")?;
     let app = Application::build(settings, deps).await?;

@@ -1,157 +1,153 @@
-//! Prometheus text metrics of one instance, served on `GET /metrics`.
+//! Signaling's instruments (docs/observability.md), recorded through the shared OTel meter
+//! and served with every other instrument of the process on `GET /metrics`.
 //!
-//! Invariant: counters only grow; every name starts with `camview_`. Hand-written
-//! exposition keeps the dependency list short; the OTLP pipeline can scrape it.
+//! Invariants: label values come from bounded sets (error codes, remove reasons, phases);
+//! the two gauges are up-down counters moved by guards and route changes, so several hubs in
+//! one process (tests, all-in-one) add up instead of overwriting each other.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use camview_common::telemetry::{meter, SECONDS_BUCKETS};
+use camview_proto::bus::RemoveReason;
 use camview_proto::ErrorCode;
+use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
+use opentelemetry::KeyValue;
 
-/// Upper bounds (seconds) of the join-latency histogram.
-const JOIN_BUCKETS: [f64; 9] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Which part of a join [`Metrics::join_phase`] timed, from the viewer's offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinPhase {
+    /// The answer went to the browser.
+    Answer,
+    /// The media-controller reported the viewer connected (media flowing).
+    Media,
+}
 
-/// Join outcomes counted separately; any other code counts as `error`.
-const OUTCOMES: [&str; 5] = [
-    "answered",
-    "stream_full",
-    "stream_not_found",
-    "unauthorized",
-    "error",
-];
+/// Why a socket was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    Limit,
+    Shutdown,
+}
 
-#[derive(Default)]
 pub struct Metrics {
-    joins: [AtomicU64; OUTCOMES.len()],
-    join_buckets: [AtomicU64; JOIN_BUCKETS.len()],
-    join_count: AtomicU64,
-    join_micros_sum: AtomicU64,
-    releases: AtomicU64,
-    rejected_connections: AtomicU64,
+    connections: UpDownCounter<i64>,
+    viewers: UpDownCounter<i64>,
+    joins: Counter<u64>,
+    join_seconds: Histogram<f64>,
+    releases: Counter<u64>,
+    rejected: Counter<u64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let meter = meter("camview-signaling");
+        Metrics {
+            connections: meter.i64_up_down_counter("camview_signaling_connections").with_description("open viewer WebSockets").build(),
+            viewers: meter.i64_up_down_counter("camview_viewers_active").with_description("viewers held by this instance").build(),
+            joins: meter.u64_counter("camview_viewer_joins_total").with_description("joins by outcome (ok or the error code)").build(),
+            join_seconds: meter
+                .f64_histogram("camview_viewer_join_seconds")
+                .with_unit("s")
+                .with_description("from the viewer's offer to the answer sent, and to the viewer connected")
+                .with_boundaries(SECONDS_BUCKETS.to_vec())
+                .build(),
+            releases: meter.u64_counter("camview_signaling_releases_total").with_description("viewers released by this instance").build(),
+            rejected: meter.u64_counter("camview_signaling_rejected_connections_total").with_description("sockets refused (limit, shutdown)").build(),
+        }
+    }
+}
+
+/// Counts one open socket until dropped.
+pub struct OpenConnection(UpDownCounter<i64>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.add(-1, &[]);
+    }
 }
 
 impl Metrics {
-    /// A join finished with `outcome` (None = answered) after `took`.
-    pub fn join_finished(&self, outcome: Option<ErrorCode>, took: Duration) {
-        let label = match outcome {
-            None => "answered",
-            Some(ErrorCode::StreamFull) => "stream_full",
-            Some(ErrorCode::StreamNotFound) => "stream_not_found",
-            Some(ErrorCode::Unauthorized) => "unauthorized",
-            Some(_) => "error",
+    /// A join ended: `None` is success.
+    pub fn join_finished(&self, error: Option<ErrorCode>) {
+        let outcome = error.map_or("ok", ErrorCode::as_str);
+        self.joins.add(1, &[KeyValue::new("outcome", outcome)]);
+    }
+
+    pub fn join_phase(&self, phase: JoinPhase, took: Duration) {
+        let phase = match phase {
+            JoinPhase::Answer => "answer",
+            JoinPhase::Media => "media",
         };
-        let i = OUTCOMES
-            .iter()
-            .position(|o| *o == label)
-            .unwrap_or(OUTCOMES.len() - 1);
-        self.joins[i].fetch_add(1, Ordering::Relaxed);
-        let secs = took.as_secs_f64();
-        for (bound, bucket) in JOIN_BUCKETS.iter().zip(&self.join_buckets) {
-            if secs <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.join_count.fetch_add(1, Ordering::Relaxed);
-        self.join_micros_sum.fetch_add(
-            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.join_seconds.record(took.as_secs_f64(), &[KeyValue::new("phase", phase)]);
     }
 
-    pub fn released(&self) {
-        self.releases.fetch_add(1, Ordering::Relaxed);
+    pub fn released(&self, reason: RemoveReason) {
+        let reason = match reason {
+            RemoveReason::Left => "left",
+            RemoveReason::SocketClosed => "socket_closed",
+            RemoveReason::Failed => "failed",
+            RemoveReason::InstanceDead => "instance_dead",
+            RemoveReason::ShuttingDown => "shutting_down",
+        };
+        self.releases.add(1, &[KeyValue::new("reason", reason)]);
     }
 
-    pub fn connection_rejected(&self) {
-        self.rejected_connections.fetch_add(1, Ordering::Relaxed);
+    pub fn connection_rejected(&self, why: Rejection) {
+        let reason = match why {
+            Rejection::Limit => "limit",
+            Rejection::Shutdown => "shutdown",
+        };
+        self.rejected.add(1, &[KeyValue::new("reason", reason)]);
     }
 
-    /// The exposition text, with the live gauges passed in.
-    pub fn render(&self, instance: &str, connections: usize, viewers: usize) -> String {
-        let mut out = String::new();
-        let l = format!("instance=\"{instance}\"");
-        // invariant: writing to a String cannot fail
-        let _ = writeln!(out, "# HELP camview_signaling_connections Open viewer WebSockets.\n# TYPE camview_signaling_connections gauge");
-        let _ = writeln!(out, "camview_signaling_connections{{{l}}} {connections}");
-        let _ = writeln!(out, "# HELP camview_viewers_active Viewers held by this signaling instance.\n# TYPE camview_viewers_active gauge");
-        let _ = writeln!(out, "camview_viewers_active{{{l}}} {viewers}");
-        let _ = writeln!(out, "# HELP camview_signaling_joins_total Joins by outcome.\n# TYPE camview_signaling_joins_total counter");
-        for (name, n) in OUTCOMES.iter().zip(&self.joins) {
-            let _ = writeln!(
-                out,
-                "camview_signaling_joins_total{{{l},outcome=\"{name}\"}} {}",
-                n.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(out, "# HELP camview_viewer_join_seconds Time from join to answer or error.\n# TYPE camview_viewer_join_seconds histogram");
-        for (bound, n) in JOIN_BUCKETS.iter().zip(&self.join_buckets) {
-            let _ = writeln!(
-                out,
-                "camview_viewer_join_seconds_bucket{{{l},le=\"{bound}\"}} {}",
-                n.load(Ordering::Relaxed)
-            );
-        }
-        let count = self.join_count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "camview_viewer_join_seconds_bucket{{{l},le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "camview_viewer_join_seconds_sum{{{l}}} {}",
-            self.join_micros_sum.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "camview_viewer_join_seconds_count{{{l}}} {count}");
-        let _ = writeln!(out, "# HELP camview_signaling_releases_total Viewers released by this instance.\n# TYPE camview_signaling_releases_total counter");
-        let _ = writeln!(
-            out,
-            "camview_signaling_releases_total{{{l}}} {}",
-            self.releases.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(out, "# HELP camview_signaling_rejected_connections_total Sockets refused at the connection limit or during shutdown.\n# TYPE camview_signaling_rejected_connections_total counter");
-        let _ = writeln!(
-            out,
-            "camview_signaling_rejected_connections_total{{{l}}} {}",
-            self.rejected_connections.load(Ordering::Relaxed)
-        );
-        out
+    /// A socket opened; it counts until the guard is dropped.
+    pub fn connection_opened(&self) -> OpenConnection {
+        self.connections.add(1, &[]);
+        OpenConnection(self.connections.clone())
+    }
+
+    /// A viewer started (+1) or stopped (-1) being routed to a socket of this instance.
+    pub fn viewers_changed(&self, delta: i64) {
+        self.viewers.add(delta, &[]);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use camview_common::telemetry::prometheus_text;
 
+    fn value(text: &str, series: &str) -> f64 {
+        text.lines().find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' '))).map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
+    // One test owns these series in this binary's registry, so exact values hold.
     #[test]
-    fn joins_are_counted_by_outcome_and_timed_in_cumulative_buckets() {
+    fn joins_are_counted_by_outcome_phases_timed_and_gauges_follow_guards() {
         let m = Metrics::default();
-        m.join_finished(None, Duration::from_millis(30));
-        m.join_finished(Some(ErrorCode::StreamFull), Duration::from_millis(3));
-        m.join_finished(
-            Some(ErrorCode::ControllerUnavailable),
-            Duration::from_secs(20),
-        );
-        let text = m.render("sig-1", 2, 1);
-        assert!(
-            text.contains(
-                "camview_signaling_joins_total{instance=\"sig-1\",outcome=\"answered\"} 1"
-            ),
-            "{text}"
-        );
-        assert!(text.contains("outcome=\"stream_full\"} 1"));
-        assert!(text.contains("outcome=\"error\"} 1"));
-        assert!(
-            text.contains("camview_viewer_join_seconds_bucket{instance=\"sig-1\",le=\"0.01\"} 1")
-        );
-        assert!(
-            text.contains("camview_viewer_join_seconds_bucket{instance=\"sig-1\",le=\"0.05\"} 2")
-        );
-        assert!(text.contains("le=\"+Inf\"} 3"));
-        assert!(text.contains("camview_signaling_connections{instance=\"sig-1\"} 2"));
-        assert!(text
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .all(|l| l.starts_with("camview_")));
+        m.join_finished(None);
+        m.join_finished(Some(ErrorCode::StreamFull));
+        m.join_phase(JoinPhase::Answer, Duration::from_millis(30));
+        m.join_phase(JoinPhase::Media, Duration::from_millis(300));
+        m.released(RemoveReason::Left);
+        m.connection_rejected(Rejection::Limit);
+        let open = m.connection_opened();
+        let _second = m.connection_opened();
+        drop(open);
+        m.viewers_changed(1);
+        let text = prometheus_text();
+        for (series, want) in [
+            (r#"camview_viewer_joins_total{outcome="ok"}"#, 1.0),
+            (r#"camview_viewer_joins_total{outcome="stream_full"}"#, 1.0),
+            (r#"camview_viewer_join_seconds_bucket{phase="answer",le="0.05"}"#, 1.0),
+            (r#"camview_viewer_join_seconds_bucket{phase="media",le="0.25"}"#, 0.0),
+            (r#"camview_viewer_join_seconds_count{phase="media"}"#, 1.0),
+            (r#"camview_signaling_releases_total{reason="left"}"#, 1.0),
+            (r#"camview_signaling_rejected_connections_total{reason="limit"}"#, 1.0),
+            ("camview_signaling_connections", 1.0),
+            ("camview_viewers_active", 1.0),
+        ] {
+            assert_eq!(value(&text, series), want, "{series} in\n{text}");
+        }
     }
 }

@@ -137,9 +137,9 @@ async fn health(hub: web::Data<Hub>) -> HttpResponse {
     }))
 }
 
-/// `GET /metrics`: Prometheus text (see [`crate::metrics`]).
-async fn metrics(hub: web::Data<Hub>) -> HttpResponse {
+/// `GET /metrics`: Prometheus text of every instrument in this process (see [`crate::metrics`]).
+async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(hub.render_metrics())
+        .content_type(camview_common::telemetry::PROMETHEUS_CONTENT_TYPE)
+        .body(camview_common::telemetry::prometheus_text())
 }

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use crate::error::SessionError;
 use crate::hub::{Hub, SOCKET_EVENT_BUFFER};
+use crate::metrics::Rejection;
 use crate::rate::RateLimiter;
 use crate::session::{Action, CloseKind, JoinOutcome, ViewerSession};
 
@@ -35,7 +36,7 @@ pub async fn upgrade(
         .max_continuation_size(MAX_FRAME_BYTES);
     let hub = hub.into_inner();
     if hub.is_shutting_down() {
-        hub.metrics.connection_rejected();
+        hub.metrics.connection_rejected(Rejection::Shutdown);
         actix_web::rt::spawn(refuse(session, SessionError::ShuttingDown, CloseCode::Away));
         return Ok(response);
     }
@@ -48,7 +49,7 @@ pub async fn upgrade(
                 limit = hub.settings.max_connections,
                 "connection refused: too many connections"
             );
-            hub.metrics.connection_rejected();
+            hub.metrics.connection_rejected(Rejection::Limit);
             actix_web::rt::spawn(refuse(
                 session,
                 SessionError::TooManyConnections,
@@ -61,7 +62,7 @@ pub async fn upgrade(
 
 /// Sends one error frame and closes.
 async fn refuse(mut session: Session, error: SessionError, code: CloseCode) {
-    if let Ok(text) = serde_json::to_string(&error.to_message()) {
+    if let Some(text) = frame(&error.to_message()) {
         let _ = session.text(text).await; // the client may already be gone
     }
     let _ = session
@@ -95,6 +96,7 @@ async fn run(
     mut stream: AggregatedMessageStream,
     _permit: OwnedSemaphorePermit,
 ) {
+    let _open = hub.metrics.connection_opened();
     let s = &hub.settings;
     let mut session = ViewerSession::new(
         hub.auth.clone(),
@@ -239,14 +241,23 @@ async fn perform(
     Ok(())
 }
 
-async fn send(socket: &mut Session, message: &ServerMessage) -> Result<(), Stuck> {
-    let text = match serde_json::to_string(message) {
-        Ok(text) => text,
+/// The JSON text of a frame; every error frame is counted in `camview_errors_total` here,
+/// the one place errors become replies to a viewer.
+fn frame(message: &ServerMessage) -> Option<String> {
+    if let ServerMessage::Error { code, .. } = message {
+        camview_common::telemetry::record_error(code.as_str());
+    }
+    match serde_json::to_string(message) {
+        Ok(text) => Some(text),
         Err(e) => {
             tracing::error!(error = %e, "could not serialize a server message");
-            return Ok(());
+            None
         }
-    };
+    }
+}
+
+async fn send(socket: &mut Session, message: &ServerMessage) -> Result<(), Stuck> {
+    let Some(text) = frame(message) else { return Ok(()) };
     // A closed socket shows up as the end of the stream on the next read.
     match tokio::time::timeout(SEND_TIMEOUT, socket.text(text)).await {
         Ok(_) => Ok(()),

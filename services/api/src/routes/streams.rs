@@ -1,6 +1,6 @@
 //! `/streams`: list, show, start and stop camera streams.
 
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use camview_common::bus::envelope;
 use camview_common::{BusError, Registry};
 use camview_proto::bus::{Message, StartStream, StopStream};
@@ -13,7 +13,6 @@ use crate::error::ApiError;
 use crate::extract::{CameraPath, OptionalJson};
 use crate::metrics::ControllerOutcome;
 use crate::startup::AppState;
-use crate::trace_context::TraceContext;
 
 /// A registry record with its viewer count and the camera's last keepalive.
 #[tracing::instrument(skip_all, fields(camera_id = %record.camera_id))]
@@ -31,18 +30,11 @@ pub async fn stream_view(
 #[tracing::instrument(skip_all, fields(command = message.kind()))]
 async fn ask_controller(
     state: &AppState,
-    req: &HttpRequest,
     message: Message,
 ) -> Result<Message, ApiError> {
     let kind = message.kind();
-    let mut envelope = envelope(message, None, None);
-    envelope.traceparent = Some(
-        req.extensions()
-            .get::<TraceContext>()
-            .cloned()
-            .unwrap_or_default()
-            .child_traceparent(),
-    );
+    // Built inside this span, so it carries the request's trace context.
+    let envelope = envelope(message, None, None);
     let result = state
         .bus
         .request_envelope(envelope, state.bus_request_timeout)
@@ -90,7 +82,6 @@ pub async fn get_stream(
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn start_stream(
     state: web::Data<AppState>,
-    req: HttpRequest,
     camera: CameraPath,
     body: OptionalJson<StartStreamRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -99,7 +90,7 @@ pub async fn start_stream(
         camera_id: camera.0.to_string(),
         bandwidth,
     });
-    match ask_controller(&state, &req, command).await? {
+    match ask_controller(&state, command).await? {
         Message::StreamStarted(started) => {
             tracing::info!(created = started.created, "stream started");
             Ok(
@@ -116,7 +107,6 @@ pub async fn start_stream(
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn stop_stream(
     state: web::Data<AppState>,
-    req: HttpRequest,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
     let camera_id = camera.0.to_string();
@@ -126,7 +116,7 @@ pub async fn stop_stream(
     let command = Message::StopStream(StopStream {
         camera_id: camera_id.clone(),
     });
-    match ask_controller(&state, &req, command).await? {
+    match ask_controller(&state, command).await? {
         Message::StreamStopped(stopped) => {
             tracing::info!(
                 viewers_released = stopped.viewers_released,

@@ -63,6 +63,8 @@ pub async fn redis_backend(url: &str) -> (Arc<dyn Bus>, Arc<dyn Registry>) {
 
 /// The app on the given bus and registry.
 pub async fn spawn_on(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>, options: Options) -> TestApp {
+    // Trace propagation is part of the behaviour under test: spans need the OTel layer.
+    camview_common::telemetry::init_for_tests();
     let mut env: HashMap<String, String> = HashMap::from([
         ("API_SERVER_HOST".into(), "127.0.0.1".into()),
         ("API_SERVER_PORT".into(), "0".into()),

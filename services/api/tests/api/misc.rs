@@ -137,27 +137,41 @@ async fn cors_allows_get_and_post_from_any_origin() {
     );
 }
 
+/// The value of one series in Prometheus text, 0 when absent.
+fn series(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
+}
+
+async fn metrics_text(app: &crate::helpers::TestApp) -> String {
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    response.text().await.unwrap()
+}
+
+// Tests of this binary share one process registry and run in parallel: they compare series
+// before and after, and expect at least their own increments.
 #[tokio::test]
-async fn metrics_count_requests_by_route_and_controller_outcomes() {
+async fn metrics_count_requests_by_route_errors_by_code_and_controller_outcomes() {
     let app = spawn_app().await;
+    let watched = [
+        r#"camview_http_requests_total{method="GET",route="/streams/{camera_id}",status="200"}"#,
+        r#"camview_http_requests_total{method="GET",route="/streams/{camera_id}",status="404"}"#,
+        r#"camview_http_request_duration_seconds_count{method="GET",route="/streams/{camera_id}"}"#,
+        r#"camview_controller_requests_total{command="StartStream",outcome="ok"}"#,
+        r#"camview_errors_total{code="stream_not_found"}"#,
+        r#"camview_bus_lag_seconds_count{kind="StreamStarted"}"#,
+    ];
+    let before = metrics_text(&app).await;
     ok_json(app.start("cam1").await).await;
     app.get("/streams/cam1").await;
     app.get("/streams/cam2").await;
-    let response = app.get("/metrics").await;
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
-    let text = response.text().await.unwrap();
-    assert!(text.contains(r#"camview_api_requests_total{method="GET",route="/streams/{camera_id}",status="200"} 1"#), "{text}");
-    assert!(text.contains(r#"camview_api_requests_total{method="GET",route="/streams/{camera_id}",status="404"} 1"#), "{text}");
-    assert!(
-        text.contains(
-            r#"camview_api_controller_requests_total{command="StartStream",outcome="ok"} 1"#
-        ),
-        "{text}"
-    );
-    assert!(text.contains("camview_streams_active 1"), "{text}");
+    let text = metrics_text(&app).await;
+    for (name, least) in watched.iter().zip([1.0, 1.0, 2.0, 1.0, 1.0, 1.0]) {
+        let grew = series(&text, name) - series(&before, name);
+        assert!(grew >= least, "{name} grew by {grew}, expected at least {least}\n{text}");
+    }
     assert!(!text.contains("cam1"), "camera ids never become labels");
 }
