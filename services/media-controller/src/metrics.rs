@@ -114,11 +114,14 @@ impl ControllerMetrics {
             .with_description("1 on the leader, 0 on a standby")
             .with_callback(move |o| o.observe(u64::from(lock(&h).leader), &[]))
             .build();
+        let ice_failures = meter.u64_counter("camview_ice_failures_total").with_description("viewers whose ICE failed").build();
+        // Unlabelled, so it can start at 0: the series exists before the first failure.
+        ice_failures.add(0, &[]);
         Self {
             holdings,
             starts: meter.u64_counter("camview_stream_starts_total").with_description("stream starts by outcome").build(),
             stops: meter.u64_counter("camview_stream_stops_total").with_description("stream stops by outcome").build(),
-            ice_failures: meter.u64_counter("camview_ice_failures_total").with_description("viewers whose ICE failed").build(),
+            ice_failures,
             _gauges: Arc::new([streams, viewers, leader]),
         }
     }
