@@ -180,8 +180,8 @@ impl Stack {
     }
 
     /// Starts engine, controller, API and signaling, waiting for each to be ready: the
-    /// engine's WebSocket accepts, the API's `/health` reports the controller's heartbeat
-    /// (`ok`), signaling's `/healthz` answers 200.
+    /// engine's WebSocket accepts, the API's `/health` reports its dependencies healthy
+    /// (`healthy`), signaling's `/healthz` answers 200.
     pub async fn start_with(options: StackOptions) -> Stack {
         let redis = RedisServer::shared();
         let key_prefix = random_prefix();
@@ -240,7 +240,7 @@ impl Stack {
         stack.services.push(Service::spawn("signaling", "camview-signaling", &[], &signaling_env));
 
         let health = format!("{}/health", stack.api_url);
-        stack.wait_for_http("api /health reports the controller's heartbeat", &health, |body| body.contains("\"ok\"")).await;
+        stack.wait_for_http("api /health reports healthy (the controller's heartbeat and Kurento connection)", &health, |body| body.contains("\"healthy\"")).await;
         let healthz = format!("{}/healthz", stack.signaling_url);
         stack.wait_for_http("signaling /healthz", &healthz, |_| true).await;
         stack
