@@ -100,7 +100,7 @@ async fn gauge_reaches(metrics: &TestMetrics, name: &str, labels: &[(&str, &str)
 }
 
 #[tokio::test]
-async fn stream_and_viewer_gauges_follow_the_leader_and_a_standby_reports_none() {
+async fn stream_and_viewer_gauges_follow_the_leader_a_standby_reports_none_and_takes_them_over_on_failover() {
     let s = Stack::start().await;
     let (leader_metrics, standby_metrics) = (TestMetrics::new(), TestMetrics::new());
     let leader = s.controller_with_meter(&leader_metrics.meter()).await;
@@ -136,8 +136,16 @@ async fn stream_and_viewer_gauges_follow_the_leader_and_a_standby_reports_none()
     let again = s.api.request(Message::StopStream(StopStream { camera_id: "cam-gauges".into() }), PATIENCE).await.unwrap();
     assert!(matches!(again, Message::Failed(_)), "{again:?}");
     assert_eq!(leader_metrics.value("camview_stream_stops_total", &[("outcome", "stream_not_found")]), Some(1.0));
-    leader.shutdown().await;
+
+    // Failover: the standby takes the lease and reports the streams it now manages.
+    s.start_stream("cam-failover").await;
+    leader.abort();
+    gauge_reaches(&standby_metrics, "camview_controller_leader", &[], Some(1.0)).await;
+    gauge_reaches(&standby_metrics, "camview_streams_active", &[], Some(1.0)).await;
+    gauge_reaches(&standby_metrics, "camview_stream_viewers", &[("camera_id", "cam-failover")], Some(0.0)).await;
     standby.shutdown().await;
+    assert_eq!(standby_metrics.value("camview_controller_leader", &[]), Some(0.0), "a stopped controller gave the lease up");
+    assert_eq!(standby_metrics.value("camview_streams_active", &[]), Some(0.0));
 }
 
 #[tokio::test]
