@@ -143,6 +143,8 @@ impl Deployment {
 
     /// Starts a signaling instance of this deployment on a free port.
     pub async fn spawn_app(&self, overrides: &[(&str, &str)]) -> TestApp {
+        // Trace propagation is part of the behaviour under test: spans need the OTel layer.
+        camview_common::telemetry::init_for_tests();
         let settings = self.settings(overrides);
         let deps = Dependencies {
             bus: self.bus.clone(),

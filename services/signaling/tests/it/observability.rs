@@ -1,9 +1,11 @@
 //! `/healthz` and `/metrics`.
 
+use camview_proto::bus::{Message, ViewerStateChanged};
+use camview_proto::stream::ViewerState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{Deployment, WAIT};
-use crate::responder::Responder;
+use crate::responder::{candidate_for, Responder};
 
 /// A plain HTTP/1.0 GET; returns the status line and the body.
 async fn get(port: u16, path: &str) -> (String, String) {
@@ -69,4 +71,57 @@ async fn health_and_metrics_show_the_instance_its_sockets_its_joins_and_its_erro
     }
     assert!(series(&text, "camview_signaling_connections") >= 2.0, "{text}");
     assert!(series(&text, "camview_viewers_active") >= 1.0, "{text}");
+}
+
+/// The trace id of a `traceparent`.
+fn trace_id(traceparent: &str) -> &str {
+    traceparent.split('-').nth(1).expect("a W3C traceparent")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_about_one_viewer_continue_the_trace_of_its_join_and_its_connection_is_timed() {
+    let d = Deployment::new().await;
+    let responder = Responder::start(&d);
+    d.start_stream("traced").await;
+    let app = d.spawn_app(&[]).await;
+    let (_, before) = get(app.port, "/metrics").await;
+    let mut c = app.connect().await;
+    let viewer_id = c.join_ok("traced").await;
+    c.ice(&candidate_for("browser")).await;
+    d.publish(app.instance_id(), Message::ViewerStateChanged(ViewerStateChanged { viewer_id: viewer_id.clone(), state: ViewerState::Connected })).await;
+    let media = r#"camview_viewer_join_seconds_count{phase="media"}"#;
+    camview_common::testing::wait_until(WAIT, "the media phase is timed", || {
+        let port = app.port;
+        let before = series(&before, media);
+        async move { series(&get(port, "/metrics").await.1, media) > before }
+    })
+    .await;
+    c.send(serde_json::json!({"type": "leave"})).await;
+    camview_common::testing::wait_until(WAIT, "the responder saw RemoveViewer", || {
+        let seen = responder.count("RemoveViewer") > 0;
+        async move { seen }
+    })
+    .await;
+
+    let envelopes = responder.seen.lock().unwrap().envelopes.clone();
+    let about_viewer = |kind: &str| {
+        envelopes
+            .iter()
+            .find(|e| {
+                e.message.kind() == kind
+                    && match &e.message {
+                        Message::AddViewer(m) => m.viewer_id == viewer_id,
+                        Message::AddIceCandidate(m) => m.viewer_id == viewer_id,
+                        Message::RemoveViewer(m) => m.viewer_id == viewer_id,
+                        _ => false,
+                    }
+            })
+            .and_then(|e| e.traceparent.clone())
+            .unwrap_or_else(|| panic!("no {kind} with a traceparent for {viewer_id}"))
+    };
+    let (add, ice, remove) = (about_viewer("AddViewer"), about_viewer("AddIceCandidate"), about_viewer("RemoveViewer"));
+    assert_eq!(trace_id(&ice), trace_id(&add), "{add} / {ice}");
+    assert_eq!(trace_id(&remove), trace_id(&add), "{add} / {remove}");
+    assert_ne!(ice, add, "the candidate is sent from its own span");
+    assert_ne!(remove, add, "the release is its own span");
 }

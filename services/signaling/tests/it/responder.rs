@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use camview_common::{Bus, BusClient, Registry};
-use camview_proto::bus::{Done, Message, ViewerAdded, ViewerIceCandidate};
+use camview_proto::bus::{Done, Envelope, Message, ViewerAdded, ViewerIceCandidate};
 use camview_proto::stream::IceCandidate;
 use camview_proto::ErrorCode;
 
@@ -18,6 +18,8 @@ use crate::helpers::Deployment;
 #[derive(Default)]
 pub struct Seen {
     pub commands: Vec<Message>,
+    /// The same commands with their envelopes (trace context, timestamps).
+    pub envelopes: Vec<Envelope>,
 }
 
 #[derive(Clone, Default)]
@@ -74,7 +76,11 @@ impl Responder {
             for d in deliveries {
                 bus.ack_command(&d.delivery_id).await.expect("ack");
                 let env = d.envelope;
-                self.seen.lock().unwrap().commands.push(env.message.clone());
+                {
+                    let mut seen = self.seen.lock().unwrap();
+                    seen.commands.push(env.message.clone());
+                    seen.envelopes.push(env.clone());
+                }
                 if self.silent.load(std::sync::atomic::Ordering::SeqCst) {
                     continue;
                 }
