@@ -44,6 +44,13 @@ fn the_binary_stops_with_the_variable_name_on_a_bad_timeout() {
     assert!(stderr.contains("BUS_REQUEST_TIMEOUT_MS"), "{stderr}");
 }
 
+#[test]
+fn the_binary_stops_with_the_variable_name_on_a_bad_otlp_endpoint() {
+    let (code, stderr) = run_with(&[("API_SERVER_PORT", "0"), ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{stderr}");
+}
+
 /// Kills the child when the test ends, pass or fail.
 struct Running(std::process::Child);
 
