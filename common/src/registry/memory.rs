@@ -23,7 +23,8 @@ struct State {
     streams: BTreeMap<String, StreamRecord>,
     /// Camera id -> viewer ids holding a slot.
     slots: HashMap<String, BTreeSet<String>>,
-    cameras: HashMap<String, CameraStatus>,
+    /// Camera id -> last keepalive and its expiry.
+    cameras: HashMap<String, (CameraStatus, Instant)>,
     viewers: HashMap<String, ViewerRecord>,
     /// Signaling instance id -> viewer ids.
     instance_viewers: HashMap<String, BTreeSet<String>>,
@@ -87,13 +88,16 @@ impl Registry for MemoryRegistry {
         Ok(state.streams.remove(camera_id).is_some())
     }
 
-    async fn put_camera_status(&self, camera_id: &str, status: &CameraStatus) -> Result<(), RegistryError> {
-        self.state().cameras.insert(camera_id.to_owned(), status.clone());
+    async fn put_camera_status(&self, camera_id: &str, status: &CameraStatus, ttl: Duration) -> Result<(), RegistryError> {
+        let mut state = self.state();
+        let now = Instant::now();
+        state.cameras.retain(|_, (_, until)| *until > now);
+        state.cameras.insert(camera_id.to_owned(), (status.clone(), now + ttl));
         Ok(())
     }
 
     async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError> {
-        Ok(self.state().cameras.get(camera_id).cloned())
+        Ok(self.state().cameras.get(camera_id).filter(|(_, until)| *until > Instant::now()).map(|(s, _)| s.clone()))
     }
 
     async fn reserve_viewer_slot(&self, camera_id: &str, viewer_id: &str, limit: u32) -> Result<SlotReservation, RegistryError> {

@@ -57,8 +57,9 @@ pub trait Registry: Send + Sync + 'static {
     async fn delete_stream(&self, camera_id: &str) -> Result<bool, RegistryError>;
 
     // Cameras.
-    /// Stores a camera's last keepalive (kept after its stream stops, so the API can show it).
-    async fn put_camera_status(&self, camera_id: &str, status: &CameraStatus) -> Result<(), RegistryError>;
+    /// Stores a camera's last keepalive for `ttl` (it outlives the camera's stream, so the API can
+    /// show it; the TTL bounds what any caller with a valid id can leave behind).
+    async fn put_camera_status(&self, camera_id: &str, status: &CameraStatus, ttl: Duration) -> Result<(), RegistryError>;
     async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError>;
 
     // Viewer slots and records.

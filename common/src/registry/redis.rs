@@ -230,8 +230,13 @@ impl Registry for RedisRegistry {
         Ok(deleted + unindexed > 0)
     }
 
-    async fn put_camera_status(&self, camera_id: &str, status: &CameraStatus) -> Result<(), RegistryError> {
-        self.replace_hash(&self.keys.camera(camera_id), &codec::encode(status)?, |_| {}).await
+    async fn put_camera_status(&self, camera_id: &str, status: &CameraStatus, ttl: Duration) -> Result<(), RegistryError> {
+        let key = self.keys.camera(camera_id);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.replace_hash(&key, &codec::encode(status)?, |pipe| {
+            pipe.pexpire(&key, ttl_ms as i64).ignore();
+        })
+        .await
     }
 
     async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError> {

@@ -30,6 +30,7 @@ macro_rules! contract_suite {
             registry::put_stream_replaces_every_field,
             registry::streams_are_listed_sorted_by_camera_id,
             registry::camera_status_is_kept_per_camera,
+            registry::camera_status_expires_after_its_ttl_and_a_keepalive_renews_it,
             registry::viewers_are_listed_by_camera_by_instance_and_all_sorted_by_creation,
             registry::put_viewer_moves_the_viewer_to_its_new_instance,
             registry::remove_viewer_frees_the_slot_the_record_and_every_index,

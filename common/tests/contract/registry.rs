@@ -12,6 +12,7 @@ use crate::backend::Backend;
 /// Long enough for a loaded CI box to act before it lapses, short enough to wait out.
 const SHORT_TTL: Duration = Duration::from_millis(300);
 const EXPIRY_DEADLINE: Duration = Duration::from_secs(5);
+const LONG_TTL: Duration = Duration::from_secs(60);
 
 pub fn stream(camera_id: &str) -> StreamRecord {
     StreamRecord {
@@ -81,12 +82,24 @@ pub async fn camera_status_is_kept_per_camera(b: &impl Backend) {
         last_seen: "2026-11-24T01:00:00.000Z".into(),
         stats: CameraStats { sending: true, packets_sent: 10, bytes_sent: 12000, frames_sent: 3, bitrate_kbps: Some(1500.5), target: Some("192.0.2.10:40012".into()) },
     };
-    r.put_camera_status("cam1", &status).await.unwrap();
-    r.put_camera_status("cam2", &CameraStatus { last_seen: "2026-11-24T01:00:01.000Z".into(), stats: CameraStats::default() }).await.unwrap();
+    r.put_camera_status("cam1", &status, LONG_TTL).await.unwrap();
+    r.put_camera_status("cam2", &CameraStatus { last_seen: "2026-11-24T01:00:01.000Z".into(), stats: CameraStats::default() }, LONG_TTL).await.unwrap();
     assert_eq!(r.get_camera_status("cam1").await.unwrap(), Some(status.clone()));
     let later = CameraStatus { last_seen: "2026-11-24T01:00:09.000Z".into(), stats: CameraStats::default() };
-    r.put_camera_status("cam1", &later).await.unwrap();
+    r.put_camera_status("cam1", &later, LONG_TTL).await.unwrap();
     assert_eq!(r.get_camera_status("cam1").await.unwrap(), Some(later));
+}
+
+pub async fn camera_status_expires_after_its_ttl_and_a_keepalive_renews_it(b: &impl Backend) {
+    let r = b.registry().await;
+    let status = CameraStatus { last_seen: "2026-11-24T01:00:00.000Z".into(), stats: CameraStats::default() };
+    r.put_camera_status("kept", &status, LONG_TTL).await.unwrap();
+    r.put_camera_status("gone", &status, SHORT_TTL).await.unwrap();
+    assert_eq!(r.get_camera_status("gone").await.unwrap(), Some(status.clone()));
+    wait_until(EXPIRY_DEADLINE, "the short-lived camera status expires", || async { r.get_camera_status("gone").await.unwrap().is_none() }).await;
+    assert_eq!(r.get_camera_status("kept").await.unwrap(), Some(status.clone()), "another camera's status is untouched");
+    r.put_camera_status("gone", &status, LONG_TTL).await.unwrap();
+    assert_eq!(r.get_camera_status("gone").await.unwrap(), Some(status), "a new keepalive stores it again");
 }
 
 pub async fn viewers_are_listed_by_camera_by_instance_and_all_sorted_by_creation(b: &impl Backend) {

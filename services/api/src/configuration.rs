@@ -29,6 +29,9 @@ pub struct Settings {
     pub bus_request_timeout: Duration,
     /// `CAMERA_KEEPALIVE_SECONDS` (5): how often cameras should call keepalive.
     pub camera_keepalive_seconds: u32,
+    /// `CAMERA_STATUS_TTL_SECONDS` (86400): how long a camera's last keepalive is kept; at least
+    /// two keepalive intervals, so a live camera's status never lapses.
+    pub camera_status_ttl: Duration,
     /// `CONTROLLER_HEARTBEAT_MAX_AGE_SECONDS` (15): an older heartbeat counts as missing.
     pub controller_heartbeat_max_age: Duration,
     pub ice: IceSettings,
@@ -102,6 +105,14 @@ impl Settings {
         let connect_timeout = r.ranged::<u64>("REDIS_CONNECT_TIMEOUT_SECONDS", 30, 0, 3600)?;
         let timeout_ms = r.ranged::<u64>("BUS_REQUEST_TIMEOUT_MS", 5000, 10, 600_000)?;
         let camera_keepalive_seconds = r.ranged::<u32>("CAMERA_KEEPALIVE_SECONDS", 5, 1, 3600)?;
+        let status_ttl = r.ranged::<u64>("CAMERA_STATUS_TTL_SECONDS", 86_400, 1, 30 * 86_400)?;
+        if status_ttl < 2 * u64::from(camera_keepalive_seconds) {
+            return Err(ConfigError::new(
+                "CAMERA_STATUS_TTL_SECONDS",
+                &status_ttl.to_string(),
+                "must be at least twice CAMERA_KEEPALIVE_SECONDS",
+            ));
+        }
         let max_age = r.ranged::<u64>("CONTROLLER_HEARTBEAT_MAX_AGE_SECONDS", 15, 1, 3600)?;
         let static_dir = r.raw("STATIC_DIR").map(PathBuf::from);
         if let Some(dir) = &static_dir {
@@ -122,6 +133,7 @@ impl Settings {
             redis_connect_timeout: Duration::from_secs(connect_timeout),
             bus_request_timeout: Duration::from_millis(timeout_ms),
             camera_keepalive_seconds,
+            camera_status_ttl: Duration::from_secs(status_ttl),
             controller_heartbeat_max_age: Duration::from_secs(max_age),
             ice: IceSettings::from_reader(&r)?,
             static_dir,
@@ -209,6 +221,7 @@ mod tests {
         assert_eq!(s.redis, None);
         assert_eq!(s.bus_request_timeout, Duration::from_millis(5000));
         assert_eq!(s.camera_keepalive_seconds, 5);
+        assert_eq!(s.camera_status_ttl, Duration::from_secs(86_400));
         assert_eq!(s.ice.stun_servers, [DEFAULT_STUN_SERVER]);
         assert_eq!(s.ice.turn, None);
         assert_eq!(s.static_dir, None);
@@ -223,6 +236,7 @@ mod tests {
             ("BUS_REQUEST_TIMEOUT_MS", "0"),
             ("REDIS_CONNECT_TIMEOUT_SECONDS", "forever"),
             ("CAMERA_KEEPALIVE_SECONDS", "-1"),
+            ("CAMERA_STATUS_TTL_SECONDS", "0"),
             ("CONTROLLER_HEARTBEAT_MAX_AGE_SECONDS", "x"),
             ("STUN_SERVERS", "http://x"),
             ("TURN_URLS", "stun:x"),
@@ -236,6 +250,22 @@ mod tests {
             assert_eq!(err.name, name, "{err}");
             assert!(err.to_string().contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn a_camera_status_ttl_shorter_than_two_keepalives_is_refused() {
+        let err = settings(&[
+            ("CAMERA_KEEPALIVE_SECONDS", "30"),
+            ("CAMERA_STATUS_TTL_SECONDS", "59"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "CAMERA_STATUS_TTL_SECONDS", "{err}");
+        let ok = settings(&[
+            ("CAMERA_KEEPALIVE_SECONDS", "30"),
+            ("CAMERA_STATUS_TTL_SECONDS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(ok.camera_status_ttl, Duration::from_secs(60));
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub async fn keepalive(
         last_seen: now_rfc3339(),
         stats: request.stats,
     };
-    state.registry.put_camera_status(camera_id, &status).await?;
+    state
+        .registry
+        .put_camera_status(camera_id, &status, state.camera_status_ttl)
+        .await?;
     let rtp = state
         .registry
         .get_stream(camera_id)

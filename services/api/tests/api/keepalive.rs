@@ -73,3 +73,29 @@ async fn keepalive_interval_comes_from_the_configuration() {
     let answer = ok_json(app.post("/cameras/cam/keepalive").await).await;
     assert_eq!(answer["keepalive_interval_seconds"], 9);
 }
+
+#[tokio::test]
+async fn a_camera_status_is_forgotten_after_camera_status_ttl_seconds_without_keepalive() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![
+            ("CAMERA_KEEPALIVE_SECONDS", "1".into()),
+            ("CAMERA_STATUS_TTL_SECONDS", "2".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    ok_json(app.start("cam3").await).await;
+    ok_json(app.post("/cameras/cam3/keepalive").await).await;
+    let stream = ok_json(app.get("/streams/cam3").await).await;
+    assert!(stream["camera"]["last_seen"].is_string(), "{stream}");
+
+    camview_common::testing::wait_until(
+        std::time::Duration::from_secs(10),
+        "the camera status expires",
+        || async {
+            let stream = ok_json(app.get("/streams/cam3").await).await;
+            stream["camera"].is_null()
+        },
+    )
+    .await;
+}
