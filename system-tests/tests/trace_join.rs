@@ -1,7 +1,8 @@
 //! One viewer join is one trace (docs/observability.md): signaling's `join` span -> the
 //! media-controller's `AddViewer` span -> one client span per Kurento JSON-RPC call. The real
 //! binaries export over OTLP/HTTP to a receiver in this test that decodes the real protobuf
-//! `ExportTraceServiceRequest`.
+//! `ExportTraceServiceRequest`. The same receiver decodes `ExportMetricsServiceRequest` to show
+//! the catalog's instruments are pushed over OTLP too, not only served on `/metrics`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use camview_system_tests::{free_port, Stack, StackOptions, PATIENCE};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -46,10 +48,11 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// An OTLP/HTTP receiver on loopback: `POST /v1/traces` decodes and keeps every span,
-/// `POST /v1/metrics` is accepted and ignored.
+/// `POST /v1/metrics` decodes and keeps (service.name, metric name) of every metric.
 struct Receiver {
     url: String,
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    metrics: Arc<Mutex<Vec<(String, String)>>>,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -59,11 +62,14 @@ impl Receiver {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the receiver");
         let spans: Arc<Mutex<Vec<ReceivedSpan>>> = Arc::default();
         let store = spans.clone();
+        let metrics: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let metric_store = metrics.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = HttpServer::new(move || {
                     let store = store.clone();
+                    let metric_store = metric_store.clone();
                     App::new()
                         .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
                         .route(
@@ -96,7 +102,28 @@ impl Receiver {
                                 }
                             }),
                         )
-                        .route("/v1/metrics", web::post().to(|| async { HttpResponse::Ok().content_type("application/x-protobuf").body(Vec::new()) }))
+                        .route(
+                            "/v1/metrics",
+                            web::post().to(move |body: web::Bytes| {
+                                let metric_store = metric_store.clone();
+                                async move {
+                                    let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
+                                        return HttpResponse::BadRequest().body("not an ExportMetricsServiceRequest");
+                                    };
+                                    let mut received = metric_store.lock().unwrap();
+                                    for resource_metrics in request.resource_metrics {
+                                        let resource = resource_metrics.resource.map(|r| text_attributes(&r.attributes)).unwrap_or_default();
+                                        let service = resource.get("service.name").cloned().unwrap_or_default();
+                                        for scope in resource_metrics.scope_metrics {
+                                            for metric in scope.metrics {
+                                                received.push((service.clone(), metric.name));
+                                            }
+                                        }
+                                    }
+                                    HttpResponse::Ok().content_type("application/x-protobuf").body(ExportMetricsServiceResponse::default().encode_to_vec())
+                                }
+                            }),
+                        )
                 })
                 .workers(1)
                 .disable_signals()
@@ -108,11 +135,15 @@ impl Receiver {
             })
         });
         let server = rx.recv_timeout(Duration::from_secs(10)).expect("the receiver starts");
-        Receiver { url: format!("http://127.0.0.1:{port}"), spans, server }
+        Receiver { url: format!("http://127.0.0.1:{port}"), spans, metrics, server }
     }
 
     fn spans(&self) -> Vec<ReceivedSpan> {
         self.spans.lock().unwrap().clone()
+    }
+
+    fn has_metric(&self, service: &str, name: &str) -> bool {
+        self.metrics.lock().unwrap().iter().any(|(s, n)| s == service && n == name)
     }
 }
 
@@ -195,5 +226,34 @@ async fn one_viewer_join_is_one_trace_from_signaling_through_the_controller_to_k
     if let Err(why) = last {
         panic!("the join of {viewer_id} is not one trace: {why}\nreceived spans:\n{}\n{}", summary(&receiver.spans()), stack.all_output());
     }
+    viewer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_instruments_are_pushed_over_otlp_by_signaling_and_the_controller() {
+    let receiver = Receiver::start();
+    let otel: [(&str, &str); 3] = [("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url), ("OTEL_METRIC_EXPORT_INTERVAL", "200"), ("OTEL_TRACES_EXPORTER", "none")];
+    let stack = Stack::start_with(StackOptions::default().signaling(&otel).controller(&otel)).await;
+    let camera = "OTLP0METRICS";
+    stack.start_stream(camera).await;
+    let mut viewer = stack.viewer().await;
+    if let Err(e) = viewer.join(camera, PATIENCE).await {
+        panic!("the viewer could not join: {e}\n{}", stack.all_output());
+    }
+    let wanted = [
+        ("camview-signaling", "camview_viewer_joins_total"),
+        ("camview-signaling", "camview_viewer_join_seconds"),
+        ("camview-media-controller", "camview_kurento_rpc_seconds"),
+        ("camview-media-controller", "camview_streams_active"),
+    ];
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let missing = loop {
+        let missing: Vec<_> = wanted.iter().filter(|(service, name)| !receiver.has_metric(service, name)).collect();
+        if missing.is_empty() || tokio::time::Instant::now() >= deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await; // polling the receiver for exported metrics
+    };
+    assert!(missing.is_empty(), "not received over OTLP: {missing:?}\nreceived: {:?}\n{}", receiver.metrics.lock().unwrap(), stack.all_output());
     viewer.close().await;
 }
