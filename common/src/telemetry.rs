@@ -244,16 +244,33 @@ struct ProcessMetrics {
 
 static PROCESS_METRICS: OnceLock<ProcessMetrics> = OnceLock::new();
 
+/// A Prometheus reader and the fresh registry it fills. Names pass through unchanged (no unit or
+/// `_total` suffix), which is what keeps instrument names equal to the catalog's.
+pub(crate) fn prometheus_reader() -> (opentelemetry_prometheus::PrometheusExporter, prometheus::Registry) {
+    let registry = prometheus::Registry::new();
+    let reader = opentelemetry_prometheus::exporter()
+        .with_registry(registry.clone())
+        .without_units()
+        .without_counter_suffixes()
+        .scope_info_enabled(false)
+        .build()
+        .expect("a fresh registry accepts the exporter's collector"); // invariant: registered once per new registry
+    (reader, registry)
+}
+
+/// `registry` in the Prometheus text exposition format (0.0.4).
+pub(crate) fn encode_text(registry: &prometheus::Registry) -> String {
+    use prometheus::Encoder;
+    let mut out = Vec::new();
+    if let Err(e) = prometheus::TextEncoder::new().encode(&registry.gather(), &mut out) {
+        tracing::warn!(error = %e, "encoding Prometheus text failed");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
 impl ProcessMetrics {
     fn build(resource: Resource, otlp: Option<PeriodicReader<opentelemetry_otlp::MetricExporter>>) -> Self {
-        let registry = prometheus::Registry::new();
-        let prometheus_reader = opentelemetry_prometheus::exporter()
-            .with_registry(registry.clone())
-            .without_units()
-            .without_counter_suffixes()
-            .scope_info_enabled(false)
-            .build()
-            .expect("a fresh registry accepts the exporter's collector"); // invariant: registered once per new registry
+        let (prometheus_reader, registry) = prometheus_reader();
         let mut builder = SdkMeterProvider::builder().with_resource(resource).with_reader(prometheus_reader);
         if let Some(reader) = otlp {
             builder = builder.with_reader(reader);
@@ -273,13 +290,7 @@ pub fn meter(scope: &'static str) -> Meter {
 
 /// This process' metrics in the Prometheus text exposition format (0.0.4).
 pub fn prometheus_text() -> String {
-    use prometheus::Encoder;
-    let families = process_metrics().registry.gather();
-    let mut out = Vec::new();
-    if let Err(e) = prometheus::TextEncoder::new().encode(&families, &mut out) {
-        tracing::warn!(error = %e, "encoding Prometheus text failed");
-    }
-    String::from_utf8(out).unwrap_or_default()
+    encode_text(&process_metrics().registry)
 }
 
 /// Content type of [`prometheus_text`].

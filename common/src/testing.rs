@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use camview_proto::keys::Keys;
 
+mod metrics;
+pub use metrics::{sample, samples, Sample, TestMetrics};
+
 /// How long a fresh server may take to answer PING.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 

@@ -4,33 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// One sample line: `name{labels} value`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub value: f64,
-}
-
-/// Every sample of a Prometheus text exposition (comments skipped).
-pub fn samples(text: &str) -> Vec<Sample> {
-    text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).filter_map(parse_line).collect()
-}
-
-fn parse_line(line: &str) -> Option<Sample> {
-    let (series, value) = line.rsplit_once(' ')?;
-    let value = value.parse().ok()?;
-    let Some((name, rest)) = series.split_once('{') else {
-        return Some(Sample { name: series.to_owned(), labels: BTreeMap::new(), value });
-    };
-    let mut labels = BTreeMap::new();
-    // Label values here are route patterns, codes and ids: no escaped quotes or commas inside.
-    for pair in rest.trim_end_matches('}').split("\",").filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once("=\"")?;
-        labels.insert(k.to_owned(), v.trim_end_matches('"').to_owned());
-    }
-    Some(Sample { name: name.to_owned(), labels, value })
-}
+pub use camview_common::testing::{samples, Sample};
 
 /// The sum of the samples `name` carrying every label of `labels`, over all `texts` (e.g. every
 /// signaling instance); `None` when no such sample exists.
@@ -38,7 +12,7 @@ pub fn sum(texts: &[&str], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let matching: Vec<f64> = texts
         .iter()
         .flat_map(|t| samples(t))
-        .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+        .filter(|s| s.matches(name, labels))
         .map(|s| s.value)
         .collect();
     (!matching.is_empty()).then(|| matching.iter().sum())

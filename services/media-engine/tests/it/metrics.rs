@@ -4,68 +4,23 @@
 
 use std::sync::atomic::Ordering;
 
-use camview_common::testing::wait_until;
+use camview_common::testing::{sample, wait_until, TestMetrics};
 use camview_media_engine::{Config, Engine};
-use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 use serde_json::json;
 
 use crate::helpers::*;
 use crate::media::{join, pipeline_with_camera, run_camera, TestViewer};
 
-/// The engine's instruments rendered as Prometheus text the way `camview_common::telemetry` does.
-struct TestMetrics {
-    provider: SdkMeterProvider,
-    registry: prometheus::Registry,
-}
-
-impl TestMetrics {
-    fn new() -> Self {
-        let registry = prometheus::Registry::new();
-        let exporter = opentelemetry_prometheus::exporter()
-            .with_registry(registry.clone())
-            .without_units()
-            .without_counter_suffixes()
-            .without_target_info()
-            .scope_info_enabled(false)
-            .build()
-            .expect("a fresh registry accepts the exporter");
-        Self { provider: SdkMeterProvider::builder().with_reader(exporter).build(), registry }
-    }
-
-    fn text(&self) -> String {
-        use prometheus::Encoder;
-        let mut out = Vec::new();
-        prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("encodes");
-        String::from_utf8(out).expect("utf-8")
-    }
-
-    fn value(&self, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
-        sample(&self.text(), name, label)
-    }
-}
-
-/// The value of `name` (with `label`, if given) in Prometheus text.
-fn sample(text: &str, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
-    let wanted = label.map(|(k, v)| format!("{k}=\"{v}\""));
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let metric = series.split('{').next()?;
-        let matches = metric == name && wanted.as_ref().is_none_or(|w| series.contains(w.as_str()));
-        matches.then(|| value.parse().ok())?
-    })
-}
-
 async fn engine_with(metrics: &TestMetrics) -> Engine {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    Engine::start_on_with_meter(listener, Config::for_tests(), &metrics.provider.meter("test")).await.expect("engine starts")
+    Engine::start_on_with_meter(listener, Config::for_tests(), &metrics.meter()).await.expect("engine starts")
 }
 
 #[tokio::test]
 async fn rtp_packets_and_bytes_are_counted_in_from_the_camera_and_out_to_the_viewer_with_sessions_and_objects() {
     let metrics = TestMetrics::new();
     let engine = engine_with(&metrics).await;
-    assert_eq!(metrics.value("camview_engine_sessions", None), Some(0.0));
+    assert_eq!(metrics.value("camview_engine_sessions", &[]), Some(0.0));
     let mut c = Client::connect(&engine).await;
     let mut cam = FakeCamera::new().await;
     cam.gop = 20;
@@ -75,25 +30,25 @@ async fn rtp_packets_and_bytes_are_counted_in_from_the_camera_and_out_to_the_vie
     join(&mut c, &pipe, &rtp, &mut v).await;
     assert!(v.drive_until(|v| v.received.len() >= 30, WAIT).await, "received {} packets", v.received.len());
 
-    let received_in = metrics.value("camview_engine_packets_total", Some(("direction", "in"))).expect("packets in");
-    let sent_out = metrics.value("camview_engine_packets_total", Some(("direction", "out"))).expect("packets out");
+    let received_in = metrics.value("camview_engine_packets_total", &[("direction", "in")]).expect("packets in");
+    let sent_out = metrics.value("camview_engine_packets_total", &[("direction", "out")]).expect("packets out");
     assert!(received_in >= 30.0, "{received_in} packets in");
     assert!(sent_out >= v.received.len() as f64, "{sent_out} packets out, the viewer got {}", v.received.len());
-    assert!(metrics.value("camview_engine_bytes_total", Some(("direction", "in"))) > Some(0.0));
-    assert!(metrics.value("camview_engine_bytes_total", Some(("direction", "out"))) > Some(0.0));
-    assert_eq!(metrics.value("camview_engine_sessions", None), Some(1.0));
+    assert!(metrics.value("camview_engine_bytes_total", &[("direction", "in")]) > Some(0.0));
+    assert!(metrics.value("camview_engine_bytes_total", &[("direction", "out")]) > Some(0.0));
+    assert_eq!(metrics.value("camview_engine_sessions", &[]), Some(1.0));
     for class in ["MediaPipeline", "RtpEndpoint", "WebRtcEndpoint"] {
-        assert_eq!(metrics.value("camview_engine_media_objects", Some(("type", class))), Some(1.0), "{class}");
+        assert_eq!(metrics.value("camview_engine_media_objects", &[("type", class)]), Some(1.0), "{class}");
     }
 
     stop.store(true, Ordering::Relaxed);
     camera.await.unwrap();
     c.ok("release", json!({"object": pipe})).await;
     for class in ["MediaPipeline", "RtpEndpoint", "WebRtcEndpoint"] {
-        assert_eq!(metrics.value("camview_engine_media_objects", Some(("type", class))), Some(0.0), "{class} released");
+        assert_eq!(metrics.value("camview_engine_media_objects", &[("type", class)]), Some(0.0), "{class} released");
     }
     c.close().await;
-    wait_until(WAIT, "the closed session is no longer counted", || async { metrics.value("camview_engine_sessions", None) == Some(0.0) }).await;
+    wait_until(WAIT, "the closed session is no longer counted", || async { metrics.value("camview_engine_sessions", &[]) == Some(0.0) }).await;
 }
 
 #[tokio::test]
@@ -103,7 +58,7 @@ async fn error_replies_are_counted_by_kurento_type_on_metrics_and_healthz_follow
     let base = format!("http://{}", server.local_addr());
     let http = reqwest::Client::new();
     let scrape = || async { http.get(format!("{base}/metrics")).send().await.expect("scrape").text().await.expect("body") };
-    let not_found = Some(("code", "MEDIA_OBJECT_NOT_FOUND"));
+    let not_found = &[("code", "MEDIA_OBJECT_NOT_FOUND")];
     let before = sample(&scrape().await, "camview_errors_total", not_found).unwrap_or(0.0);
 
     let mut c = Client::connect(&engine).await;
