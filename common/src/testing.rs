@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use camview_proto::keys::Keys;
 
 mod metrics;
-pub use metrics::{sample, samples, Sample, TestMetrics};
+pub use metrics::{sample, samples, series, Sample, TestMetrics};
 
 /// How long a fresh server may take to answer PING.
 const START_DEADLINE: Duration = Duration::from_secs(10);

@@ -81,6 +81,14 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples(text).into_iter().find(|s| s.matches(name, labels)).map(|s| s.value)
 }
 
+/// The value of the series written exactly as `name{labels}` (labels in exposition order), for
+/// tests that compare a few whole series before and after.
+pub fn series(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a sample value is a number"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +103,14 @@ mod tests {
         assert_eq!(sample(TEXT, "camview_errors_total", &[("code", "c")]), None);
         assert_eq!(sample(TEXT, "camview_up", &[]), Some(1.0));
         assert_eq!(sample(TEXT, "camview_down", &[]), None);
+    }
+
+    #[test]
+    fn a_series_is_found_only_by_its_whole_name_and_labels() {
+        assert_eq!(series(TEXT, r#"camview_errors_total{code="b"}"#), Some(2.0));
+        assert_eq!(series(TEXT, r#"camview_errors_total{code="a"}"#), None);
+        assert_eq!(series(TEXT, "camview_up"), Some(1.0));
+        assert_eq!(series(TEXT, "camview_u"), None);
     }
 
     #[test]

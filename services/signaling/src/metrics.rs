@@ -118,7 +118,7 @@ mod tests {
     use camview_common::telemetry::prometheus_text;
 
     fn value(text: &str, series: &str) -> f64 {
-        text.lines().find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' '))).map_or(0.0, |v| v.trim().parse().unwrap())
+        camview_common::testing::series(text, series).unwrap_or(0.0)
     }
 
     // One test owns these series in this binary's registry, so exact values hold.

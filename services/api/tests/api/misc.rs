@@ -139,9 +139,7 @@ async fn cors_allows_get_and_post_from_any_origin() {
 
 /// The value of one series in Prometheus text, 0 when absent.
 fn series(text: &str, name_and_labels: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name_and_labels).and_then(|rest| rest.strip_prefix(' ')))
-        .map_or(0.0, |v| v.trim().parse().expect("a number"))
+    camview_common::testing::series(text, name_and_labels).unwrap_or(0.0)
 }
 
 async fn metrics_text(app: &crate::helpers::TestApp) -> String {

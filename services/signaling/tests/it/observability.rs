@@ -29,9 +29,7 @@ async fn get(port: u16, path: &str) -> (String, String) {
 
 /// The value of one series in Prometheus text, 0 when absent.
 fn series(text: &str, name_and_labels: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name_and_labels).and_then(|rest| rest.strip_prefix(' ')))
-        .map_or(0.0, |v| v.trim().parse().expect("a number"))
+    camview_common::testing::series(text, name_and_labels).unwrap_or(0.0)
 }
 
 // Tests of this binary share one process registry and run in parallel: counters are compared
