@@ -4,6 +4,8 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
+use crate::redis_client::{self, RedisTls};
+
 /// A bad or missing configuration value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {name}={value:?}: {reason}")]
@@ -117,11 +119,15 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// `REDIS_URL` and the key prefix, as every Redis-backed service reads them.
+/// `REDIS_URL`, the key prefix and the `REDIS_TLS_*` material, as every Redis-backed
+/// service reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
     pub url: String,
     pub prefix: String,
+    /// Certificates from the `REDIS_TLS_*` files; `None` when none is set (a `rediss://`
+    /// URL then trusts the system roots).
+    pub tls: Option<RedisTls>,
 }
 
 impl RedisConfig {
@@ -130,8 +136,15 @@ impl RedisConfig {
         if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
             return Err(ConfigError::new("REDIS_URL", &url, "must start with redis://, rediss:// or unix://"));
         }
+        redis_client::check_url(&url).map_err(|reason| ConfigError::new("REDIS_URL", &url, reason))?;
         let prefix = r.string("REDIS_KEY_PREFIX", camview_proto::keys::DEFAULT_PREFIX);
-        Ok(Self { url, prefix })
+        let tls = RedisTls::from_reader(r, &url)?;
+        Ok(Self { url, prefix, tls })
+    }
+
+    /// A client for this configuration (see [`redis_client::client`]).
+    pub fn client(&self) -> Result<redis::Client, redis::RedisError> {
+        redis_client::client(&self.url, self.tls.as_ref())
     }
 }
 
@@ -176,6 +189,6 @@ mod tests {
         let src = [("REDIS_URL", "http://x")];
         assert_eq!(RedisConfig::from_reader(&Reader::new(&src)).unwrap_err().name, "REDIS_URL");
         let ok = RedisConfig::from_reader(&Reader::new(&[("REDIS_KEY_PREFIX", "t:")])).unwrap();
-        assert_eq!(ok, RedisConfig { url: "redis://127.0.0.1:6379".into(), prefix: "t:".into() });
+        assert_eq!(ok, RedisConfig { url: "redis://127.0.0.1:6379".into(), prefix: "t:".into(), tls: None });
     }
 }

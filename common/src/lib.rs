@@ -6,6 +6,7 @@ pub mod backend;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod redis_client;
 pub mod registry;
 pub mod telemetry;
 pub mod turn;

@@ -66,9 +66,14 @@ fn unavailable(e: RedisError) -> BusError {
 }
 
 impl RedisBus {
-    /// Connects to `url` and makes sure the command stream and its consumer group exist.
+    /// Connects to `url` (no TLS material beyond the system roots) and makes sure the
+    /// command stream and its consumer group exist.
     pub async fn connect(url: &str, keys: Keys) -> Result<Self, BusError> {
-        let client = Client::open(url).map_err(unavailable)?;
+        Self::with_client(crate::redis_client::client(url, None).map_err(unavailable)?, keys).await
+    }
+
+    /// Like [`RedisBus::connect`], through a client from [`crate::redis_client::client`].
+    pub async fn with_client(client: Client, keys: Keys) -> Result<Self, BusError> {
         let conn = ConnectionManager::new_with_config(client.clone(), manager_config()).await.map_err(unavailable)?;
         // Only the media-controller reads commands: connect the reader on first use.
         let reader = ConnectionManager::new_lazy_with_config(client.clone(), manager_config().set_response_timeout(None)).map_err(unavailable)?;

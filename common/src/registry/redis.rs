@@ -122,9 +122,14 @@ fn px(ttl: Duration) -> u64 {
 }
 
 impl RedisRegistry {
-    /// Connects to `url`; the connection is re-established by itself after a loss.
+    /// Connects to `url` (no TLS material beyond the system roots); the connection is
+    /// re-established by itself after a loss.
     pub async fn connect(url: &str, keys: Keys) -> Result<Self, RegistryError> {
-        let client = Client::open(url).map_err(|e| RegistryError::Unavailable(e.to_string()))?;
+        Self::with_client(crate::redis_client::client(url, None).map_err(|e| RegistryError::Unavailable(e.to_string()))?, keys).await
+    }
+
+    /// Like [`RedisRegistry::connect`], through a client from [`crate::redis_client::client`].
+    pub async fn with_client(client: Client, keys: Keys) -> Result<Self, RegistryError> {
         let conn = ConnectionManager::new_with_config(client, manager_config()).await.map_err(|e| RegistryError::Unavailable(e.to_string()))?;
         Ok(Self { conn, keys })
     }

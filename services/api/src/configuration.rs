@@ -316,7 +316,8 @@ mod tests {
             s.redis,
             Some(RedisConfig {
                 url: "redis://r:6379".into(),
-                prefix: "t:".into()
+                prefix: "t:".into(),
+                tls: None
             })
         );
     }
