@@ -1,5 +1,6 @@
-//! Test harness: a real `redis-server` on a free loopback port, random key prefixes so
-//! tests share one server, and a deadline-polling helper.
+//! Test harness: a real `redis-server` on a free loopback port (plain, or TLS-only with
+//! certificates the test provides), random key prefixes so tests share one server, and a
+//! deadline-polling helper.
 //!
 //! The server runs under a small `sh` wrapper that kills it when its stdin closes, so a
 //! server held in a `static` (whose `Drop` never runs) still dies with the test binary;
@@ -34,11 +35,37 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    tls: Option<TlsMode>,
+}
+
+/// What a TLS-only server presents and whom it lets in (PEM files).
+#[derive(Debug, Clone)]
+pub struct TlsMode {
+    /// The server's certificate chain; its names must cover `127.0.0.1`.
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// The CA client certificates must chain to (redis-server wants one even when it does
+    /// not check clients).
+    pub ca_file: PathBuf,
+    /// Whether a client must present a certificate (`--tls-auth-clients yes`).
+    pub auth_clients: bool,
 }
 
 impl RedisServer {
     /// Starts a dedicated server (for tests that restart it); panics if it cannot.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a dedicated server that speaks only TLS, as `tls` says; its [`url`] is
+    /// `rediss://`. Panics if it cannot.
+    ///
+    /// [`url`]: RedisServer::url
+    pub fn start_tls(tls: TlsMode) -> Self {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<TlsMode>) -> Self {
         require_redis_server();
         let dir = std::env::temp_dir().join(format!("camview-redis-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
@@ -46,7 +73,7 @@ impl RedisServer {
         // A free port can be taken between probing and binding; try a few.
         for _ in 0..5 {
             let port = free_port();
-            let mut server = Self { port, dir: dir.clone(), child: None };
+            let mut server = Self { port, dir: dir.clone(), child: None, tls: tls.clone() };
             match server.spawn() {
                 Ok(()) => return server,
                 Err(e) => last_error = e,
@@ -66,9 +93,10 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:PORT/`
+    /// `redis://127.0.0.1:PORT/`, or `rediss://127.0.0.1:PORT/` in TLS mode.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
     /// Kills the server and starts an empty one on the same port, so clients must
@@ -89,11 +117,22 @@ impl RedisServer {
     fn spawn(&mut self) -> Result<(), String> {
         let log = self.dir.join("redis.log");
         let _ = std::fs::remove_file(&log); // a restart must not read the previous run's log
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(WRAPPER)
-            .arg("redis-wrapper")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(WRAPPER).arg("redis-wrapper");
+        match &self.tls {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(tls) => command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&tls.cert_file)
+                .arg("--tls-key-file")
+                .arg(&tls.key_file)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca_file)
+                .args(["--tls-auth-clients", if tls.auth_clients { "yes" } else { "no" }]),
+        };
+        let mut child = command
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
             .arg("--logfile")
@@ -106,7 +145,9 @@ impl RedisServer {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             let ready = std::fs::read_to_string(&log).is_ok_and(|l| l.contains(READY_LINE));
-            if ready && answers_ping(self.port) {
+            // A TLS port cannot take a plain PING: our own log line and an open port will do.
+            let answers = if self.tls.is_some() { accepts_connections(self.port) } else { answers_ping(self.port) };
+            if ready && answers {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -169,6 +210,10 @@ fn require_redis_server() {
 fn free_port() -> u16 {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind a loopback port");
     listener.local_addr().expect("local addr of a bound listener").port()
+}
+
+fn accepts_connections(port: u16) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_millis(200)).is_ok()
 }
 
 fn answers_ping(port: u16) -> bool {

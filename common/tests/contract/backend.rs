@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use camview_common::bus::{MemoryBus, RedisBus};
+use camview_common::redis_client::{self, RedisTls};
 use camview_common::registry::{MemoryRegistry, RedisRegistry};
 use camview_common::testing::{random_keys, RedisServer};
 use camview_common::{Bus, Registry};
@@ -44,25 +45,32 @@ impl Backend for Memory {
 pub struct Redis {
     url: String,
     keys: Keys,
+    tls: Option<RedisTls>,
 }
 
 impl Redis {
     pub fn new() -> Self {
-        Self::on(RedisServer::shared())
+        Self { url: RedisServer::shared().url(), keys: random_keys(), tls: None }
     }
 
-    fn on(server: &RedisServer) -> Self {
-        Self { url: server.url(), keys: random_keys() }
+    /// The TLS-only server shared by the test binary, trusting its test CA.
+    pub fn tls() -> Self {
+        let shared = crate::tls::SharedTlsServer::get();
+        Self { url: shared.server.url(), keys: random_keys(), tls: Some(shared.trust.clone()) }
+    }
+
+    fn client(&self) -> redis::Client {
+        redis_client::client(&self.url, self.tls.as_ref()).expect("a client for the test server")
     }
 }
 
 #[async_trait]
 impl Backend for Redis {
     async fn registry(&self) -> Arc<dyn Registry> {
-        Arc::new(RedisRegistry::connect(&self.url, self.keys.clone()).await.expect("connect the registry"))
+        Arc::new(RedisRegistry::with_client(self.client(), self.keys.clone()).await.expect("connect the registry"))
     }
 
     async fn bus(&self) -> Arc<dyn Bus> {
-        Arc::new(RedisBus::connect(&self.url, self.keys.clone()).await.expect("connect the bus"))
+        Arc::new(RedisBus::with_client(self.client(), self.keys.clone()).await.expect("connect the bus"))
     }
 }

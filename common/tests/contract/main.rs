@@ -1,11 +1,13 @@
 //! One contract suite for both implementations of the bus and the registry: every case
-//! below runs once against the in-process implementation (`memory::...`) and once against
-//! a real redis-server (`redis::...`), each Redis test under its own random key prefix.
+//! below runs once against the in-process implementation (`memory::...`), once against a
+//! real redis-server (`redis::...`) and once against one that speaks only TLS
+//! (`redis_tls::...`), each Redis test under its own random key prefix.
 
 mod backend;
 mod bus;
 mod redis_only;
 mod registry;
+mod tls;
 
 /// Generates one `#[tokio::test]` per case for a backend, in a module named after it.
 macro_rules! contract {
@@ -64,3 +66,4 @@ macro_rules! contract_suite {
 
 contract_suite!(memory, crate::backend::Memory::new());
 contract_suite!(redis, crate::backend::Redis::new());
+contract_suite!(redis_tls, crate::backend::Redis::tls());
