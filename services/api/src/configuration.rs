@@ -9,6 +9,8 @@ use std::time::Duration;
 use camview_common::config::{ConfigError, Reader, RedisConfig, Source};
 use camview_common::telemetry::LogFormat;
 
+use crate::domain::{PublicUrl, UrlKind};
+
 /// STUN server offered to browsers when `STUN_SERVERS` is unset (`none` offers none).
 pub const DEFAULT_STUN_SERVER: &str = "stun:stun.l.google.com:19302";
 
@@ -35,6 +37,8 @@ pub struct Settings {
     /// `CONTROLLER_HEARTBEAT_MAX_AGE_SECONDS` (15): an older heartbeat counts as missing.
     pub controller_heartbeat_max_age: Duration,
     pub ice: IceSettings,
+    /// `PUBLIC_API_URL`, `PUBLIC_SIGNALING_URL`: server defaults for the viewer pages.
+    pub public: PublicSettings,
     /// `STATIC_DIR`: serve the viewer pages from disk instead of the embedded copy.
     pub static_dir: Option<PathBuf>,
     /// `LOG_FORMAT` (pretty).
@@ -48,6 +52,34 @@ pub struct IceSettings {
     pub stun_servers: Vec<String>,
     /// `TURN_URLS` + `TURN_SECRET` + `TURN_TTL_SECONDS`, all or nothing.
     pub turn: Option<TurnSettings>,
+}
+
+/// Where browsers reach the services when that is not what the viewer derives from its own
+/// location (`http(s)://HOST:8080`, `ws(s)://HOST:8765/ws`), e.g. one HTTPS host with `/ws`
+/// routed to signaling. Served to the pages by `GET /config.js`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublicSettings {
+    /// `PUBLIC_API_URL`: an absolute http(s) URL or a path like `/`.
+    pub api_url: Option<PublicUrl>,
+    /// `PUBLIC_SIGNALING_URL`: an absolute ws(s)/http(s) URL or a path like `/ws`.
+    pub signaling_url: Option<PublicUrl>,
+}
+
+impl PublicSettings {
+    fn from_reader(r: &Reader<'_>) -> Result<Self, ConfigError> {
+        let read = |name: &str, kind| {
+            r.raw(name)
+                .map(|v| {
+                    PublicUrl::parse(&v, kind)
+                        .map_err(|e| ConfigError::new(name, &v, e.to_string()))
+                })
+                .transpose()
+        };
+        Ok(Self {
+            api_url: read("PUBLIC_API_URL", UrlKind::Api)?,
+            signaling_url: read("PUBLIC_SIGNALING_URL", UrlKind::Signaling)?,
+        })
+    }
 }
 
 /// TURN REST API (ephemeral credentials) settings.
@@ -136,6 +168,7 @@ impl Settings {
             camera_status_ttl: Duration::from_secs(status_ttl),
             controller_heartbeat_max_age: Duration::from_secs(max_age),
             ice: IceSettings::from_reader(&r)?,
+            public: PublicSettings::from_reader(&r)?,
             static_dir,
             log_format,
         })
@@ -225,6 +258,7 @@ mod tests {
         assert_eq!(s.ice.stun_servers, [DEFAULT_STUN_SERVER]);
         assert_eq!(s.ice.turn, None);
         assert_eq!(s.static_dir, None);
+        assert_eq!(s.public, PublicSettings::default());
     }
 
     #[test]
@@ -245,6 +279,10 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("API_USE_SSL", "true"),
             ("API_USE_SSL", "perhaps"),
+            ("PUBLIC_API_URL", "wss://cams.example/"),
+            ("PUBLIC_API_URL", "cams.example"),
+            ("PUBLIC_SIGNALING_URL", "ws"),
+            ("PUBLIC_SIGNALING_URL", "//cams.example/ws"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{err}");
@@ -307,6 +345,20 @@ mod tests {
             .ice
             .stun_servers
             .is_empty());
+    }
+
+    #[test]
+    fn public_urls_are_kept_as_written() {
+        let s = settings(&[
+            ("PUBLIC_API_URL", "/"),
+            ("PUBLIC_SIGNALING_URL", "wss://cams.example/ws"),
+        ])
+        .unwrap();
+        assert_eq!(s.public.api_url.unwrap().as_str(), "/");
+        assert_eq!(
+            s.public.signaling_url.unwrap().as_str(),
+            "wss://cams.example/ws"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::configuration::{IceSettings, Settings};
 use crate::error::{method_not_allowed, not_found};
 use crate::metrics::Metrics;
 use crate::request_span::request_span;
-use crate::routes::{cameras, health, ice_servers, metrics, pages, streams, viewers};
+use crate::routes::{cameras, config_js, health, ice_servers, metrics, pages, streams, viewers};
 
 /// What the API talks to. Inject in-process implementations for the all-in-one binary.
 #[derive(Clone)]
@@ -80,6 +80,8 @@ pub struct AppState {
     pub camera_status_ttl: Duration,
     pub controller_heartbeat_max_age: Duration,
     pub ice: IceSettings,
+    /// The body of `GET /config.js`, rendered from `PUBLIC_*` once at start.
+    pub config_js: String,
     pub static_dir: Option<PathBuf>,
     pub metrics: Metrics,
 }
@@ -108,6 +110,7 @@ impl Application {
             camera_status_ttl: settings.camera_status_ttl,
             controller_heartbeat_max_age: settings.controller_heartbeat_max_age,
             ice: settings.ice,
+            config_js: config_js::render(&settings.public),
             static_dir: settings.static_dir,
             metrics: Metrics::default(),
         });
@@ -119,6 +122,7 @@ impl Application {
                 .service(resource("/").route(web::get().to(pages::index)))
                 .service(resource("/viewer").route(web::get().to(pages::viewer)))
                 .service(resource("/static/{path:.*}").route(web::get().to(pages::asset)))
+                .service(resource("/config.js").route(web::get().to(config_js::config_js)))
                 .service(resource("/health").route(web::get().to(health::health)))
                 .service(resource("/metrics").route(web::get().to(metrics::get_metrics)))
                 .service(

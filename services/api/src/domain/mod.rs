@@ -1,7 +1,9 @@
-//! Validated request values: once built, they are known good.
+//! Validated values from requests and settings: once built, they are known good.
 
 mod bandwidth;
 mod camera_id;
+mod public_url;
 
 pub use bandwidth::{bandwidth_from_request, BandwidthError};
 pub use camera_id::{CameraId, CameraIdError};
+pub use public_url::{PublicUrl, PublicUrlError, UrlKind};

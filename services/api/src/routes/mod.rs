@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per resource.
 
 pub mod cameras;
+pub mod config_js;
 pub mod health;
 pub mod ice_servers;
 pub mod metrics;

@@ -51,6 +51,16 @@ fn the_binary_stops_with_the_variable_name_on_a_bad_otlp_endpoint() {
     assert!(stderr.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{stderr}");
 }
 
+#[test]
+fn the_binary_stops_with_the_variable_name_on_a_bad_public_signaling_url() {
+    let (code, stderr) = run_with(&[
+        ("API_SERVER_PORT", "0"),
+        ("PUBLIC_SIGNALING_URL", "cams.example/ws"),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("PUBLIC_SIGNALING_URL"), "{stderr}");
+}
+
 /// Kills the child when the test ends, pass or fail.
 struct Running(std::process::Child);
 

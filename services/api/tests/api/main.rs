@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod binary;
+mod config_js;
 mod health;
 mod helpers;
 mod in_process;
