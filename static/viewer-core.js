@@ -33,7 +33,10 @@
 
   /**
    * The viewer's CONFIG from the page location, `window.CAMVIEW_CONFIG` (`override`) and the query
-   * string. Precedence: query parameters > CAMVIEW_CONFIG > derived defaults.
+   * string. Precedence: query parameters > CAMVIEW_CONFIG > derived defaults. The API's
+   * `/config.js`, loaded before the scripts, puts the server's defaults (PUBLIC_API_URL,
+   * PUBLIC_SIGNALING_URL) into CAMVIEW_CONFIG under what the page set itself, so they rank
+   * between the page's own CAMVIEW_CONFIG and the derived defaults.
    * Query parameters: camera, api, signaling, token, embed, autostart.
    */
   function deriveConfig(loc, override) {

@@ -1,8 +1,9 @@
 // camview viewer: one camera over WebRTC, receive-only.
 // Flow: GET {apiUrl}/streams/{camera} -> WebSocket {signalingUrl} -> join {camera, sdpOffer}
 // -> answer -> trickle ICE both ways -> video. Never asks for the camera or microphone.
-// CONFIG: derived from location, overridable by window.CAMVIEW_CONFIG (set before this script)
-// and by the query parameters camera, api, signaling, token, embed, autostart.
+// CONFIG: derived from location, overridable by the API's /config.js defaults, by
+// window.CAMVIEW_CONFIG (set before the scripts) and by the query parameters camera, api,
+// signaling, token, embed, autostart (see deriveConfig in viewer-core.js).
 /* global CamviewCore */
 'use strict';
 

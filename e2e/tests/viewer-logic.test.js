@@ -2,6 +2,7 @@
 // Pure logic of the browser viewer (static/viewer-core.js), under Node without a browser.
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const vm = require('node:vm');
 const core = require('../../static/viewer-core.js');
 
 const loc = (href) => { const u = new URL(href); return { href: u.href, protocol: u.protocol, hostname: u.hostname, host: u.host, search: u.search }; };
@@ -42,6 +43,46 @@ test('CAMVIEW_CONFIG overrides the defaults and query parameters override both',
   assert.equal(https.signalingUrl, 'wss://other:1/x');
   assert.equal(https.apiUrl, 'http://a:1/base');
   assert.equal(core.deriveConfig(loc('http://h/viewer?embed=0')).embed, false);
+});
+
+/**
+ * Runs a /config.js body the way a page does (a classic script before the page's own), with
+ * `pageConfig` as what the page set in window.CAMVIEW_CONFIG beforehand (undefined: nothing);
+ * returns the window.CAMVIEW_CONFIG deriveConfig then reads.
+ */
+function afterServerConfig(script, pageConfig) {
+  const window = pageConfig === undefined ? {} : { CAMVIEW_CONFIG: pageConfig };
+  vm.runInNewContext(script, { window });
+  return window.CAMVIEW_CONFIG;
+}
+
+// What the API's GET /config.js answers for PUBLIC_API_URL=/ and PUBLIC_SIGNALING_URL=/ws
+// (services/api/tests/api/config_js.rs checks the server writes exactly this line), and with neither.
+const ONE_HOST_CONFIG_JS = 'window.CAMVIEW_CONFIG = Object.assign({"apiUrl":"/","signalingUrl":"/ws"}, window.CAMVIEW_CONFIG || {});';
+const EMPTY_CONFIG_JS = 'window.CAMVIEW_CONFIG = Object.assign({}, window.CAMVIEW_CONFIG || {});';
+
+test('server defaults from /config.js beat derived defaults, lose to the page config and to query parameters', () => {
+  const page = 'https://cams.example/viewer?camera=C';
+  const server = core.deriveConfig(loc(page), afterServerConfig(ONE_HOST_CONFIG_JS));
+  assert.equal(server.apiUrl, 'https://cams.example', 'PUBLIC_API_URL=/ is the page origin, not :8080');
+  assert.equal(server.signalingUrl, 'wss://cams.example/ws', 'PUBLIC_SIGNALING_URL=/ws on the same host, wss from https');
+
+  const pageConfig = { signalingUrl: 'wss://sig.example/socket', token: 't0' };
+  const merged = afterServerConfig(ONE_HOST_CONFIG_JS, pageConfig);
+  const withPage = core.deriveConfig(loc(page), merged);
+  assert.equal(withPage.signalingUrl, 'wss://sig.example/socket', 'the page config wins over the server');
+  assert.equal(withPage.apiUrl, 'https://cams.example', 'keys the page leaves unset keep the server default');
+  assert.equal(withPage.token, 't0');
+  assert.deepEqual(pageConfig, { signalingUrl: 'wss://sig.example/socket', token: 't0' }, "the page's object is left as it was");
+
+  const query = core.deriveConfig(loc(page + '&signaling=wss://q.example/x&api=https://qa.example:9/'), merged);
+  assert.equal(query.signalingUrl, 'wss://q.example/x', 'query parameters win over both');
+  assert.equal(query.apiUrl, 'https://qa.example:9');
+
+  const none = core.deriveConfig(loc(page), afterServerConfig(EMPTY_CONFIG_JS));
+  assert.equal(none.apiUrl, 'https://cams.example:8080', 'without PUBLIC_* the derived defaults stay');
+  assert.equal(none.signalingUrl, 'wss://cams.example:8765/ws');
+  assert.equal(core.deriveConfig(loc(page), afterServerConfig(EMPTY_CONFIG_JS, { apiUrl: '/' })).apiUrl, 'https://cams.example');
 });
 
 test('camera ids follow the signaling rule', () => {

@@ -22,12 +22,20 @@ let browser;
 test.before(async () => { browser = await launchBrowser(); });
 test.after(async () => { if (browser) await browser.close(); });
 
-/** A page that records console errors and page errors. */
+/**
+ * A page that records console errors and page errors. The stand-in has no /config.js, like a
+ * static host that is not the API: its 404 is expected and not recorded, so every test here
+ * also shows the pages work without the server's defaults.
+ */
 async function newPage(opts = DESKTOP) {
   const context = await browser.newContext(opts);
   const page = await context.newPage();
   page.errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') page.errors.push({ text: m.text(), url: (m.location() || {}).url || '' }); });
+  const noConfigJs = (text, url) => text.startsWith('Failed to load resource') && new URL(url, 'http://x').pathname === '/config.js';
+  page.on('console', (m) => {
+    const url = (m.location() || {}).url || '';
+    if (m.type() === 'error' && !noConfigJs(m.text(), url)) page.errors.push({ text: m.text(), url });
+  });
   page.on('pageerror', (e) => page.errors.push({ text: String(e), url: 'pageerror' }));
   page.closeAll = () => context.close();
   return page;
@@ -96,7 +104,11 @@ test('the page loads cleanly; a camera that is not started says so and is not re
   assert.equal(srv.sockets.length, 0, 'no signaling connection for a stream that is not started');
 });
 
-test('a full stream ends the session with its own message and no reconnect', { timeout: 30000 }, async (t) => {
+// What the API's /config.js says for PUBLIC_API_URL=/ and PUBLIC_SIGNALING_URL=/ws (the line
+// services/api/tests/api/config_js.rs expects from the server).
+const ONE_HOST_CONFIG_JS = 'window.CAMVIEW_CONFIG = Object.assign({"apiUrl":"/","signalingUrl":"/ws"}, window.CAMVIEW_CONFIG || {});';
+
+test('with api and signaling from the server\'s /config.js, a full stream ends the session with its own message and no reconnect', { timeout: 30000 }, async (t) => {
   const srv = await startViewerServer({
     streams: { full: streamView('full') },
     onSocket: async (s) => { await s.waitFor('join'); s.send({ type: 'error', code: 'stream_full', message: 'stream full already has 10 viewers' }); },
@@ -104,7 +116,13 @@ test('a full stream ends the session with its own message and no reconnect', { t
   t.after(() => srv.close());
   const page = await newPage();
   t.after(() => page.closeAll());
-  await page.goto(srv.viewerUrl('camera=full'));
+  // The API's answer in place of the stand-in's 404; no api/signaling query parameters, so the
+  // page reaches the stand-in (not HOST:8080 / HOST:8765) only through these server defaults.
+  await page.route('**/config.js', (route) => route.fulfill({ status: 200, contentType: 'text/javascript; charset=utf-8', body: ONE_HOST_CONFIG_JS }));
+  await page.goto(`${srv.origin}/viewer?camera=full`);
+  const cfg = await page.evaluate(() => window.camview.config);
+  assert.equal(cfg.apiUrl, srv.origin);
+  assert.equal(cfg.signalingUrl, srv.origin.replace('http', 'ws') + '/ws');
   await page.click('#start');
   await waitAttr(page, '#status', 'data-status', 'error');
   assert.equal(await page.textContent('#message'), 'This camera already has the maximum number of viewers. Try again later.');
@@ -112,6 +130,7 @@ test('a full stream ends the session with its own message and no reconnect', { t
   assert.equal(await attr(page, '#state-signaling', 'data-state'), 'ok');
   await sleep(2000);
   assert.equal(srv.sockets.length, 1, 'no reconnect after stream_full');
+  assert.equal(srv.sockets[0].url, '/ws', 'signaling on the page\'s own host under /ws');
   assert.deepEqual(page.errors, []);
 });
 

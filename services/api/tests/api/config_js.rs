@@ -1,5 +1,5 @@
 //! `GET /config.js`: the server's defaults for the viewer pages from `PUBLIC_API_URL` and
-//! `PUBLIC_SIGNALING_URL`.
+//! `PUBLIC_SIGNALING_URL`, and the pages that load it.
 
 use std::collections::HashMap;
 
@@ -113,5 +113,20 @@ fn bad_public_urls_are_refused_at_start_naming_the_variable() {
         let err = Settings::from_source(&env).expect_err(value);
         assert_eq!(err.name, name, "{err}");
         assert!(err.to_string().contains(name), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn every_page_loads_config_js_before_its_own_scripts() {
+    let app = spawn_app().await;
+    for path in ["/", "/viewer", "/static/grid.html"] {
+        let html = app.get(path).await.text().await.expect("read page");
+        let config = html
+            .find(r#"<script src="/config.js"></script>"#)
+            .unwrap_or_else(|| panic!("{path} does not load /config.js"));
+        let core = html
+            .find(r#"<script src="/static/viewer-core.js"></script>"#)
+            .unwrap_or_else(|| panic!("{path} does not load viewer-core.js"));
+        assert!(config < core, "{path} loads /config.js after its scripts");
     }
 }
