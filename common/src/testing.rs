@@ -1,6 +1,6 @@
 //! Test harness: a real `redis-server` on a free loopback port (plain, or TLS-only with
 //! certificates the test provides), random key prefixes so tests share one server, and a
-//! deadline-polling helper.
+//! deadline-polling helper. [`peer`] is a browser-like WebRTC peer.
 //!
 //! The server runs under a small `sh` wrapper that kills it when its stdin closes, so a
 //! server held in a `static` (whose `Drop` never runs) still dies with the test binary;
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use camview_proto::keys::Keys;
 
 mod metrics;
+pub mod peer;
 pub use metrics::{sample, samples, series, Sample, TestMetrics};
 
 /// How long a fresh server may take to answer PING.
