@@ -6,12 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use camview_common::testing::peer::{Codecs, TestPeer};
 use camview_media_engine::{Engine, WebRtcPorts};
 use serde_json::{json, Value};
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 
 use crate::helpers::*;
@@ -128,99 +125,19 @@ async fn garbage_on_the_rtp_and_webrtc_ports_is_dropped_and_the_engine_keeps_wor
     assert_eq!(c.invoke(&pipe, "getChildren", json!({})).await, json!([rtp]));
 }
 
-/// A WebRTC viewer built on str0m, as a browser would be.
-pub(crate) struct TestViewer {
-    pub(crate) rtc: Rtc,
-    sock: UdpSocket,
-    local: SocketAddr,
-    pending: Option<SdpPendingOffer>,
-    /// (seq, timestamp, first payload byte, payload length) of every RTP packet received.
-    pub(crate) received: Vec<(u64, u32, u8, usize)>,
-    connected_at: Option<Instant>,
-    first_packet_at: Option<Instant>,
-    rx_ssrc: Option<str0m::rtp::Ssrc>,
+/// The viewer's candidate as Kurento's `addIceCandidate` takes it.
+pub(crate) fn kurento_candidate(v: &TestPeer) -> Value {
+    json!({"candidate": v.candidate_sdp(), "sdpMid": "0", "sdpMLineIndex": 0})
 }
 
-impl TestViewer {
-    pub(crate) async fn new(h264: bool) -> TestViewer {
-        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let local = sock.local_addr().unwrap();
-        let mut b = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true);
-        if h264 {
-            b = b.enable_h264(true);
-        }
-        let mut rtc = b.build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
-        TestViewer { rtc, sock, local, pending: None, received: vec![], connected_at: None, first_packet_at: None, rx_ssrc: None }
-    }
+/// The first payload byte of each received packet (the NAL or VP8 descriptor that starts it).
+pub(crate) fn first_bytes(v: &TestPeer) -> Vec<u8> {
+    v.packets().iter().map(|p| p.payload.first().copied().unwrap_or(0)).collect()
+}
 
-    pub(crate) fn offer(&mut self) -> String {
-        let mut api = self.rtc.sdp_api();
-        api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-        let (offer, pending) = api.apply().unwrap();
-        self.pending = Some(pending);
-        offer.to_sdp_string()
-    }
-
-    pub(crate) fn accept(&mut self, answer: &str) {
-        let a = SdpAnswer::from_sdp_string(answer).unwrap();
-        self.rtc.sdp_api().accept_answer(self.pending.take().unwrap(), a).unwrap();
-    }
-
-    /// Answers an offer made by the engine (`generateOffer`).
-    pub(crate) fn answer(&mut self, offer: &str) -> String {
-        let o = SdpOffer::from_sdp_string(offer).unwrap();
-        self.rtc.sdp_api().accept_offer(o).unwrap().to_sdp_string()
-    }
-
-    pub(crate) fn candidate(&self) -> Value {
-        json!({"candidate": Candidate::host(self.local, "udp").unwrap().to_sdp_string(), "sdpMid": "0", "sdpMLineIndex": 0})
-    }
-
-    fn request_keyframe(&mut self) {
-        let ssrc = self.rx_ssrc.expect("a packet was received");
-        if let Some(rx) = self.rtc.direct_api().stream_rx(&ssrc) {
-            rx.request_keyframe(KeyframeRequestKind::Pli);
-        }
-    }
-
-    /// Drives the `Rtc` until `done` holds or the time is up.
-    pub(crate) async fn drive_until(&mut self, done: impl Fn(&TestViewer) -> bool, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        let mut buf = vec![0u8; 2048];
-        loop {
-            let timeout = loop {
-                match self.rtc.poll_output().unwrap() {
-                    Output::Timeout(t) => break t,
-                    Output::Transmit(t) => {
-                        self.sock.send_to(&t.contents, t.destination).await.unwrap();
-                    }
-                    Output::Event(Event::Connected) => self.connected_at = Some(Instant::now()),
-                    Output::Event(Event::RtpPacket(p)) => {
-                        self.first_packet_at.get_or_insert_with(Instant::now);
-                        self.rx_ssrc = Some(p.header.ssrc);
-                        self.received.push((*p.seq_no, p.header.timestamp, p.payload.first().copied().unwrap_or(0), p.payload.len()));
-                    }
-                    Output::Event(_) => {}
-                }
-            };
-            if done(self) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            let wait = timeout.min(deadline).saturating_duration_since(now).max(Duration::from_millis(1));
-            match tokio::time::timeout(wait, self.sock.recv_from(&mut buf)).await {
-                Ok(Ok((n, src))) => {
-                    let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source: src, destination: self.local, contents: buf[..n].try_into().unwrap() });
-                    self.rtc.handle_input(input).unwrap();
-                }
-                _ => self.rtc.handle_input(Input::Timeout(Instant::now())).unwrap(),
-            }
-        }
-    }
+/// The received packets' extended sequence numbers.
+pub(crate) fn seqs(v: &TestPeer) -> Vec<u64> {
+    v.packets().iter().map(|p| *p.seq_no).collect()
 }
 
 /// Runs the camera in the background at ~100 frames/s until the flag is set.
@@ -238,7 +155,7 @@ pub(crate) fn run_camera(mut cam: FakeCamera) -> (Arc<AtomicBool>, tokio::task::
 }
 
 /// Creates a WebRtcEndpoint, negotiates with a str0m viewer and exchanges candidates.
-pub(crate) async fn join(c: &mut Client, pipe: &str, rtp: &str, v: &mut TestViewer) -> (String, String) {
+pub(crate) async fn join(c: &mut Client, pipe: &str, rtp: &str, v: &mut TestPeer) -> (String, String) {
     let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
     for ev in ["IceCandidateFound", "IceGatheringDone", "IceComponentStateChanged", "NewCandidatePairSelected", "MediaFlowOutStateChanged", "MediaStateChanged"] {
         c.subscribe(&web, ev).await;
@@ -247,16 +164,16 @@ pub(crate) async fn join(c: &mut Client, pipe: &str, rtp: &str, v: &mut TestView
     let offer = v.offer();
     let answer = c.invoke(&web, "processOffer", json!({"offer": offer})).await.as_str().unwrap().to_string();
     assert!(!answer.contains("a=candidate"), "no candidates before gatherCandidates");
-    v.accept(&answer);
+    v.accept(&answer).unwrap();
     c.invoke(&web, "gatherCandidates", json!({})).await;
     let cand = c.event_where("IceCandidateFound", |e| e["object"] == json!(web)).await;
     let cand = &cand["data"]["candidate"];
     assert_eq!(cand["__type__"], "IceCandidate");
     assert!(cand["sdpMid"].is_string() && cand["sdpMLineIndex"].is_i64());
     let s = cand["candidate"].as_str().unwrap();
-    v.rtc.add_remote_candidate(Candidate::from_sdp_string(s).unwrap());
+    v.add_remote_candidate(s).unwrap();
     c.event_where("IceGatheringDone", |e| e["object"] == json!(web)).await;
-    c.invoke(&web, "addIceCandidate", json!({"candidate": v.candidate()})).await;
+    c.invoke(&web, "addIceCandidate", json!({"candidate": kurento_candidate(v)})).await;
     c.invoke(&web, "addIceCandidate", json!({"candidate": {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}})).await;
     (web, answer)
 }
@@ -269,15 +186,15 @@ async fn a_str0m_viewer_receives_the_camera_stream_through_the_engine() {
     cam.gop = 20;
     let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
     let (stop, camera) = run_camera(cam);
-    let mut v = TestViewer::new(true).await;
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
     let (web, answer) = join(&mut c, &pipe, &rtp, &mut v).await;
     assert!(answer.contains("H264/90000"));
     assert!(answer.contains("profile-level-id=42e01f"), "the answer names the camera's profile: {answer}");
     assert!(answer.contains("packetization-mode=1"));
 
-    assert!(v.drive_until(|v| v.received.len() >= 60, WAIT).await, "received {} packets", v.received.len());
-    assert_eq!(v.received[0].2, 0x67, "the viewer starts with the SPS of a keyframe");
-    let seqs: Vec<u64> = v.received.iter().map(|r| r.0).collect();
+    assert!(v.drive_until(WAIT, |v| v.packets().len() >= 60).await, "received {} packets", v.packets().len());
+    assert_eq!(first_bytes(&v)[0], 0x67, "the viewer starts with the SPS of a keyframe");
+    let seqs = seqs(&v);
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gapless rewritten sequence numbers");
 
     assert_eq!(c.event_where("NewCandidatePairSelected", |e| e["object"] == json!(web)).await["data"]["candidatePair"]["componentId"], 1);
@@ -305,20 +222,20 @@ async fn a_late_viewer_starts_from_the_cached_keyframe_and_two_viewers_share_one
     let (stop, camera) = run_camera(cam);
     tokio::time::sleep(Duration::from_millis(500)).await; // the keyframe is long gone
 
-    let mut v1 = TestViewer::new(true).await;
+    let mut v1 = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
     let (web1, _) = join(&mut c, &pipe, &rtp, &mut v1).await;
-    assert!(v1.drive_until(|v| v.received.len() >= 20, WAIT).await);
-    let first: Vec<u8> = v1.received.iter().take(3).map(|r| r.2).collect();
+    assert!(v1.drive_until(WAIT, |v| v.packets().len() >= 20).await);
+    let first: Vec<u8> = first_bytes(&v1).into_iter().take(3).collect();
     assert_eq!(first, [0x67, 0x68, 0x7c], "SPS, PPS, then the IDR's first FU-A");
-    let gap = v1.first_packet_at.unwrap().duration_since(v1.connected_at.unwrap());
+    let gap = v1.packets()[0].timestamp.duration_since(v1.connected_at().unwrap());
     assert!(gap < Duration::from_secs(1), "first packet {gap:?} after connecting");
 
-    let mut v2 = TestViewer::new(true).await;
+    let mut v2 = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
     let (web2, _) = join(&mut c, &pipe, &rtp, &mut v2).await;
-    assert!(v2.drive_until(|v| v.received.len() >= 20, WAIT).await);
-    assert_eq!(v2.received[0].2, 0x67);
-    let before = v1.received.len();
-    assert!(v1.drive_until(|v| v.received.len() >= before + 10, WAIT).await, "the first viewer keeps receiving");
+    assert!(v2.drive_until(WAIT, |v| v.packets().len() >= 20).await);
+    assert_eq!(first_bytes(&v2)[0], 0x67);
+    let before = v1.packets().len();
+    assert!(v1.drive_until(WAIT, |v| v.packets().len() >= before + 10).await, "the first viewer keeps receiving");
 
     let a1 = c.invoke(&web1, "getLocalSessionDescriptor", json!({})).await;
     let a2 = c.invoke(&web2, "getLocalSessionDescriptor", json!({})).await;
@@ -353,12 +270,12 @@ async fn keyframe_requests_reach_the_camera_as_one_coalesced_pli() {
 
     // A str0m viewer's own PLI travels the same way.
     let (stop, camera) = run_camera(cam);
-    let mut v = TestViewer::new(true).await;
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
     join(&mut c, &pipe, &rtp, &mut v).await;
-    assert!(v.drive_until(|v| v.received.len() >= 5, WAIT).await);
+    assert!(v.drive_until(WAIT, |v| v.packets().len() >= 5).await);
     tokio::time::sleep(Duration::from_millis(600)).await;
     v.request_keyframe();
-    v.drive_until(|_| false, Duration::from_millis(300)).await;
+    v.drive_until(Duration::from_millis(300), |_| false).await;
     stop.store(true, Ordering::Relaxed);
     let cam = camera.await.unwrap();
     let (n, _) = tokio::time::timeout(WAIT, cam.rtcp.recv_from(&mut buf)).await.expect("the viewer's PLI in time").unwrap();
@@ -373,7 +290,7 @@ async fn a_browser_offer_without_h264_gets_a_clear_error() {
     let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
     let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
     c.invoke(&rtp, "connect", json!({"sink": web})).await;
-    let mut v = TestViewer::new(false).await;
+    let mut v = TestPeer::bind(Codecs::Vp8).await.unwrap();
     let e = c.invoke_err(&web, "processOffer", json!({"offer": v.offer()})).await;
     assert_eq!((e["code"].as_i64(), e["data"]["type"].as_str()), (Some(40205), Some("SDP_END_POINT_PROCESS_OFFER_ERROR")));
     assert!(e["message"].as_str().unwrap().contains("H264"), "{e}");
@@ -392,9 +309,9 @@ async fn range_mode_gives_each_viewer_its_own_port() {
     let mut cam = FakeCamera::new().await;
     let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
     let (stop, camera) = run_camera(cam);
-    let mut v = TestViewer::new(true).await;
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
     let (web, _) = join(&mut c, &pipe, &rtp, &mut v).await;
-    assert!(v.drive_until(|v| v.received.len() >= 10, WAIT).await);
+    assert!(v.drive_until(WAIT, |v| v.packets().len() >= 10).await);
     c.subscribe(&web, "IceCandidateFound").await;
     stop.store(true, Ordering::Relaxed);
     camera.await.unwrap();
@@ -415,11 +332,11 @@ async fn a_vp8_camera_reaches_a_viewer_without_transcoding() {
     cam.dest = SocketAddr::new("127.0.0.1".parse().unwrap(), video_port(answer));
     let (stop, camera) = run_camera(cam);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut v = TestViewer::new(true).await;
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
     let (_web, answer) = join(&mut c, &pipe, &rtp, &mut v).await;
     assert!(answer.contains("VP8/90000") && !answer.contains("H264"), "only the camera's codec is answered: {answer}");
-    assert!(v.drive_until(|v| v.received.len() >= 20, WAIT).await);
-    assert_eq!(&v.received[0].2, &0x10, "starts at the cached key frame");
+    assert!(v.drive_until(WAIT, |v| v.packets().len() >= 20).await);
+    assert_eq!(&first_bytes(&v)[0], &0x10, "starts at the cached key frame");
     stop.store(true, Ordering::Relaxed);
     camera.await.unwrap();
 }
@@ -434,7 +351,7 @@ async fn a_codec_mismatch_on_connect_raises_an_error_event_and_external_ipv4_is_
     c.subscribe(&web, "Error").await;
     c.subscribe(&web, "IceCandidateFound").await;
     c.invoke(&web, "setExternalIPv4", json!({"externalIPv4": "198.51.100.1"})).await;
-    let mut v = TestViewer::new(false).await;
+    let mut v = TestPeer::bind(Codecs::Vp8).await.unwrap();
     let answer = c.invoke(&web, "processOffer", json!({"offer": v.offer()})).await;
     assert!(answer.as_str().unwrap().contains("VP8/90000"));
     c.invoke(&web, "gatherCandidates", json!({})).await;

@@ -4,12 +4,13 @@
 
 use std::sync::atomic::Ordering;
 
+use camview_common::testing::peer::{Codecs, TestPeer};
 use camview_common::testing::{sample, wait_until, TestMetrics};
 use camview_media_engine::{Config, Engine};
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::media::{join, pipeline_with_camera, run_camera, TestViewer};
+use crate::media::{join, pipeline_with_camera, run_camera};
 
 async fn engine_with(metrics: &TestMetrics) -> Engine {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -26,14 +27,14 @@ async fn rtp_packets_and_bytes_are_counted_in_from_the_camera_and_out_to_the_vie
     cam.gop = 20;
     let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
     let (stop, camera) = run_camera(cam);
-    let mut v = TestViewer::new(true).await;
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
     join(&mut c, &pipe, &rtp, &mut v).await;
-    assert!(v.drive_until(|v| v.received.len() >= 30, WAIT).await, "received {} packets", v.received.len());
+    assert!(v.drive_until(WAIT, |v| v.packets().len() >= 30).await, "received {} packets", v.packets().len());
 
     let received_in = metrics.value("camview_engine_packets_total", &[("direction", "in")]).expect("packets in");
     let sent_out = metrics.value("camview_engine_packets_total", &[("direction", "out")]).expect("packets out");
     assert!(received_in >= 30.0, "{received_in} packets in");
-    assert!(sent_out >= v.received.len() as f64, "{sent_out} packets out, the viewer got {}", v.received.len());
+    assert!(sent_out >= v.packets().len() as f64, "{sent_out} packets out, the viewer got {}", v.packets().len());
     assert!(metrics.value("camview_engine_bytes_total", &[("direction", "in")]) > Some(0.0));
     assert!(metrics.value("camview_engine_bytes_total", &[("direction", "out")]) > Some(0.0));
     assert_eq!(metrics.value("camview_engine_sessions", &[]), Some(1.0));

@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
+use camview_common::testing::peer::{Codecs, TestPeer};
 use serde_json::json;
-use str0m::Candidate;
 
 use crate::helpers::*;
-use crate::media::{pipeline_with_camera, run_camera, TestViewer};
+use crate::media::{first_bytes, kurento_candidate, pipeline_with_camera, run_camera, seqs};
 
 /// A camera's answer to the RtpEndpoint's offer: H.264 on pt 96, from `rtp_port`.
 fn camera_answer(rtp_port: u16) -> String {
@@ -42,7 +42,7 @@ async fn generate_offer_and_process_answer_follow_the_kurento_error_rules() {
     assert_eq!(c.invoke(&web, "getLocalSessionDescriptor", json!({})).await, json!(offer));
     assert_eq!(code_of(&mut c, &web, "getRemoteSessionDescriptor", json!({})).await, 40203);
     assert_eq!(code_of(&mut c, &web, "generateOffer", json!({})).await, 40208);
-    let mut v = TestViewer::new(true).await;
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
     assert_eq!(code_of(&mut c, &web, "processOffer", json!({"offer": v.offer()})).await, 40208);
     assert_eq!(code_of(&mut c, &web, "processAnswer", json!({"answer": ""})).await, 40201);
     assert_eq!(code_of(&mut c, &web, "processAnswer", json!({"answer": "not an sdp"})).await, 40201);
@@ -50,7 +50,7 @@ async fn generate_offer_and_process_answer_follow_the_kurento_error_rules() {
 
     // A WebRtcEndpoint negotiated by processOffer offers nothing and takes no answer.
     let web2 = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
-    c.invoke(&web2, "processOffer", json!({"offer": TestViewer::new(true).await.offer()})).await;
+    c.invoke(&web2, "processOffer", json!({"offer": TestPeer::bind(Codecs::Vp8AndH264).await.unwrap().offer()})).await;
     assert_eq!(code_of(&mut c, &web2, "generateOffer", json!({})).await, 40208);
     assert_eq!(code_of(&mut c, &web2, "processAnswer", json!({"answer": offer})).await, 40209);
 
@@ -97,21 +97,21 @@ async fn a_viewer_negotiated_by_generate_offer_receives_the_camera_stream() {
     c.invoke(&rtp, "connect", json!({"sink": web, "mediaType": "VIDEO"})).await;
     let offer = c.invoke(&web, "generateOffer", json!({})).await.as_str().unwrap().to_string();
     assert!(offer.contains("profile-level-id=42e01f") && !offer.contains("VP8"), "the offer carries the camera's codec only: {offer}");
-    let mut v = TestViewer::new(true).await;
-    let answer = v.answer(&offer);
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
+    let answer = v.answer(&offer).unwrap();
     assert_eq!(c.invoke(&web, "processAnswer", json!({"answer": answer})).await, json!(offer));
     assert_eq!(c.invoke(&web, "getRemoteSessionDescriptor", json!({})).await, json!(answer));
     assert_eq!(code_of(&mut c, &web, "processAnswer", json!({"answer": answer})).await, 40210);
 
     c.invoke(&web, "gatherCandidates", json!({})).await;
     let cand = c.event_where("IceCandidateFound", |e| e["object"] == json!(web)).await;
-    v.rtc.add_remote_candidate(Candidate::from_sdp_string(cand["data"]["candidate"]["candidate"].as_str().unwrap()).unwrap());
+    v.add_remote_candidate(cand["data"]["candidate"]["candidate"].as_str().unwrap()).unwrap();
     c.event_where("IceGatheringDone", |e| e["object"] == json!(web)).await;
-    c.invoke(&web, "addIceCandidate", json!({"candidate": v.candidate()})).await;
+    c.invoke(&web, "addIceCandidate", json!({"candidate": kurento_candidate(&v)})).await;
 
-    assert!(v.drive_until(|v| v.received.len() >= 60, WAIT).await, "received {} packets", v.received.len());
-    assert_eq!(v.received[0].2, 0x67, "the viewer starts with the SPS of a keyframe");
-    let seqs: Vec<u64> = v.received.iter().map(|r| r.0).collect();
+    assert!(v.drive_until(WAIT, |v| v.packets().len() >= 60).await, "received {} packets", v.packets().len());
+    assert_eq!(first_bytes(&v)[0], 0x67, "the viewer starts with the SPS of a keyframe");
+    let seqs = seqs(&v);
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gapless rewritten sequence numbers");
     assert_eq!(c.event_where("MediaFlowOutStateChanged", |e| e["object"] == json!(web)).await["data"]["state"], "FLOWING");
 
