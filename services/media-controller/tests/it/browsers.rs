@@ -1,6 +1,7 @@
 //! What the viewer and fault tests share: a stack whose engine can be restarted on the same
-//! WebSocket address, and a browser-like WebRTC viewer (str0m) that joins through the bus the
-//! way signaling does, with its own signaling instance channel for the controller's events.
+//! WebSocket address, and a browser-like WebRTC viewer (a `TestPeer`) that joins through the
+//! bus the way signaling does, with its own signaling instance channel for the controller's
+//! events.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use camera_sim::probe::{DecodedPicture, H264Probe};
 use camera_sim::{Camera, CameraConfig, CameraHandle};
 use camview_common::bus::{Bus, BusClient, RedisBus};
 use camview_common::registry::{Registry, RedisRegistry, SlotReservation};
+use camview_common::testing::peer::{Codecs, TestPeer};
 use camview_common::testing::{random_keys, RedisServer};
 use camview_media_controller::config::Settings;
 use camview_media_controller::startup::{start_with_meter, ControllerHandle, Dependencies};
@@ -18,11 +20,7 @@ use camview_proto::bus::{AddIceCandidate, AddViewer, Envelope, Message, RemoveRe
 use camview_proto::error::ErrorBody;
 use camview_proto::keys::Keys;
 use camview_proto::stream::{Bandwidth, IceCandidate, StreamRecord, StreamState, ViewerState};
-use str0m::change::{SdpAnswer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub const PATIENCE: Duration = Duration::from_secs(15);
@@ -173,24 +171,19 @@ pub async fn camera_towards(stream: &StreamRecord) -> CameraHandle {
     Camera::start(config).await.expect("camera starts")
 }
 
-/// A browser watching one camera: a str0m peer connection (recvonly video) plus the
-/// signaling instance channel on which the controller sends this viewer's events.
+/// A browser watching one camera: a [`TestPeer`] plus the signaling instance channel on which
+/// the controller sends this viewer's events, and an H.264 decoder over what the peer receives.
 pub struct Viewer {
     pub viewer_id: String,
     pub camera_id: String,
     pub sig: Arc<BusClient>,
     events: mpsc::Receiver<Envelope>,
-    rtc: Rtc,
-    sock: UdpSocket,
-    local: SocketAddr,
-    pending: Option<SdpPendingOffer>,
+    peer: TestPeer,
     probe: H264Probe,
-    /// RTP packets received over the peer connection.
-    pub packets: u64,
-    /// Pictures decoded from them.
+    /// How many of the peer's packets the probe has decoded.
+    probed: usize,
+    /// Pictures decoded from the received packets.
     pub pictures: Vec<DecodedPicture>,
-    /// ICE and DTLS are up on the browser side.
-    pub connected: bool,
     /// Remote candidates received in `ViewerIceCandidate` events.
     pub remote_candidates: usize,
     /// Every event the controller sent this viewer's signaling instance, in order.
@@ -202,38 +195,24 @@ impl Viewer {
     /// false offers VP8 only.
     pub async fn new(stack: &Stack, instance: &str, camera_id: &str, viewer_id: &str, h264: bool) -> Viewer {
         let (sig, events) = BusClient::start(stack.deps.bus.clone(), instance).await.expect("signaling bus client");
-        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let local = sock.local_addr().unwrap();
-        let mut builder = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true);
-        if h264 {
-            builder = builder.enable_h264(true);
-        }
-        let mut rtc = builder.build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        let codecs = if h264 { Codecs::Vp8AndH264 } else { Codecs::Vp8 };
         Viewer {
             viewer_id: viewer_id.into(),
             camera_id: camera_id.into(),
             sig,
             events,
-            rtc,
-            sock,
-            local,
-            pending: None,
+            peer: TestPeer::bind(codecs).await.expect("a loopback UDP socket"),
             probe: H264Probe::new().expect("an H.264 decoder"),
-            packets: 0,
+            probed: 0,
             pictures: vec![],
-            connected: false,
             remote_candidates: 0,
             events_seen: vec![],
         }
     }
 
-    fn offer(&mut self) -> String {
-        let mut api = self.rtc.sdp_api();
-        api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-        let (offer, pending) = api.apply().expect("an offer");
-        self.pending = Some(pending);
-        offer.to_sdp_string()
+    /// The peer connection: whether it is connected, what it received.
+    pub fn peer(&self) -> &TestPeer {
+        &self.peer
     }
 
     /// Reserves a slot as signaling does and sends `AddViewer` with a fresh offer; the
@@ -241,11 +220,10 @@ impl Viewer {
     pub async fn add(&mut self, stack: &Stack) -> Message {
         let reserved = stack.deps.registry.reserve_viewer_slot(&self.camera_id, &self.viewer_id, 10).await.expect("registry");
         assert_eq!(reserved, SlotReservation::Reserved);
-        let offer = self.offer();
         let add = Message::AddViewer(AddViewer {
             viewer_id: self.viewer_id.clone(),
             camera_id: self.camera_id.clone(),
-            sdp_offer: offer,
+            sdp_offer: self.peer.offer(),
             signaling_instance: self.sig.instance_id().into(),
         });
         self.sig.request(add, PATIENCE).await.expect("a reply to AddViewer")
@@ -261,9 +239,8 @@ impl Viewer {
             }
             other => panic!("AddViewer of {} failed: {other:?}", self.viewer_id),
         };
-        let parsed = SdpAnswer::from_sdp_string(&answer).expect("a valid SDP answer");
-        self.rtc.sdp_api().accept_answer(self.pending.take().expect("an offer is pending"), parsed).expect("the answer is accepted");
-        let candidate = IceCandidate { candidate: Candidate::host(self.local, "udp").unwrap().to_sdp_string(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
+        self.peer.accept(&answer).expect("the answer is accepted");
+        let candidate = IceCandidate { candidate: self.peer.candidate_sdp(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
         let add = Message::AddIceCandidate(AddIceCandidate { viewer_id: self.viewer_id.clone(), candidate });
         let reply = self.sig.request(add, PATIENCE).await.expect("a reply to AddIceCandidate");
         assert!(matches!(reply, Message::Done(_)), "{reply:?}");
@@ -288,86 +265,55 @@ impl Viewer {
     /// Drives the peer connection and the signaling events until `done` holds; false if
     /// `limit` passed first.
     pub async fn drive_until(&mut self, limit: Duration, done: impl Fn(&Viewer) -> bool) -> bool {
-        enum Woke {
-            Datagram(usize, SocketAddr),
-            Bus(Box<Envelope>),
-            Timer,
-        }
         let deadline = Instant::now() + limit;
-        let mut buf = vec![0u8; 2048];
         loop {
-            let timeout = loop {
-                match self.rtc.poll_output().expect("str0m output") {
-                    Output::Timeout(t) => break t,
-                    Output::Transmit(t) => {
-                        let _ = self.sock.send_to(&t.contents, t.destination).await;
-                    }
-                    Output::Event(Event::Connected) => self.connected = true,
-                    Output::Event(Event::RtpPacket(p)) => {
-                        self.packets += 1;
-                        let mut datagram = Vec::with_capacity(12 + p.payload.len());
-                        datagram.extend_from_slice(&[0x80, (u8::from(p.header.marker) << 7) | *p.header.payload_type]);
-                        datagram.extend_from_slice(&p.header.sequence_number.to_be_bytes());
-                        datagram.extend_from_slice(&p.header.timestamp.to_be_bytes());
-                        datagram.extend_from_slice(&(*p.header.ssrc).to_be_bytes());
-                        datagram.extend_from_slice(&p.payload);
-                        if let Ok(pictures) = self.probe.push(&datagram) {
-                            self.pictures.extend(pictures);
-                        }
-                    }
-                    Output::Event(_) => {}
-                }
-            };
+            self.decode_new_packets();
             if done(self) {
                 return true;
             }
-            let now = Instant::now();
-            if now >= deadline {
+            if Instant::now() >= deadline {
                 return false;
             }
-            let wait = timeout.min(deadline).saturating_duration_since(now).max(Duration::from_millis(1));
-            let woke = tokio::select! {
-                r = self.sock.recv_from(&mut buf) => match r {
-                    Ok((n, src)) => Woke::Datagram(n, src),
-                    Err(_) => Woke::Timer,
-                },
-                Some(env) = self.events.recv() => Woke::Bus(Box::new(env)),
-                _ = tokio::time::sleep(wait) => Woke::Timer,
-            };
-            match woke {
-                Woke::Datagram(n, source) => {
-                    let contents = buf[..n].try_into().expect("a datagram str0m can parse");
-                    let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination: self.local, contents });
-                    self.rtc.handle_input(input).expect("str0m input");
-                }
-                Woke::Bus(env) => {
-                    if let Message::ViewerIceCandidate(c) = &env.message {
-                        if c.viewer_id == self.viewer_id && !c.candidate.candidate.is_empty() {
-                            let candidate = Candidate::from_sdp_string(&c.candidate.candidate).expect("a parsable media-server candidate");
-                            self.rtc.add_remote_candidate(candidate);
-                            self.remote_candidates += 1;
-                        }
-                    }
-                    self.events_seen.push(env.message);
-                }
-                Woke::Timer => self.rtc.handle_input(Input::Timeout(Instant::now())).expect("str0m timeout"),
+            tokio::select! {
+                stepped = self.peer.step(deadline) => stepped.expect("str0m takes the engine's datagrams"),
+                Some(env) = self.events.recv() => self.on_event(env.message),
             }
         }
+    }
+
+    fn on_event(&mut self, message: Message) {
+        if let Message::ViewerIceCandidate(c) = &message {
+            if c.viewer_id == self.viewer_id && !c.candidate.candidate.is_empty() {
+                self.peer.add_remote_candidate(&c.candidate.candidate).expect("a parsable media-server candidate");
+                self.remote_candidates += 1;
+            }
+        }
+        self.events_seen.push(message);
+    }
+
+    /// Feeds the packets received since the last call to the H.264 probe, as RTP datagrams.
+    fn decode_new_packets(&mut self) {
+        for p in &self.peer.packets()[self.probed..] {
+            let mut datagram = Vec::with_capacity(12 + p.payload.len());
+            datagram.extend_from_slice(&[0x80, (u8::from(p.header.marker) << 7) | *p.header.payload_type]);
+            datagram.extend_from_slice(&p.header.sequence_number.to_be_bytes());
+            datagram.extend_from_slice(&p.header.timestamp.to_be_bytes());
+            datagram.extend_from_slice(&(*p.header.ssrc).to_be_bytes());
+            datagram.extend_from_slice(&p.payload);
+            if let Ok(pictures) = self.probe.push(&datagram) {
+                self.pictures.extend(pictures);
+            }
+        }
+        self.probed = self.peer.packets().len();
     }
 
     /// Starts over with a new peer connection (same viewer id and signaling instance), as a
     /// browser does when asked to renegotiate.
     pub async fn reset_peer_connection(&mut self) {
-        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        self.local = sock.local_addr().unwrap();
-        self.sock = sock;
-        self.rtc = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true).enable_h264(true).build(Instant::now());
-        self.rtc.add_local_candidate(Candidate::host(self.local, "udp").unwrap());
-        self.pending = None;
+        self.peer = TestPeer::bind(Codecs::Vp8AndH264).await.expect("a loopback UDP socket");
         self.probe = H264Probe::new().expect("an H.264 decoder");
-        self.packets = 0;
+        self.probed = 0;
         self.pictures.clear();
-        self.connected = false;
         self.remote_candidates = 0;
     }
 }

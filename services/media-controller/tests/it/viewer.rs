@@ -30,9 +30,9 @@ async fn a_viewer_joins_with_a_real_offer_receives_media_and_leaving_releases_it
     assert!(
         watched,
         "the viewer did not watch: connected={} remote candidates={} packets={} pictures={} events={:?}",
-        v.connected, v.remote_candidates, v.packets, v.pictures.len(), v.events_seen
+        v.peer().connected(), v.remote_candidates, v.peer().packets().len(), v.pictures.len(), v.events_seen
     );
-    assert!(v.connected && v.remote_candidates >= 1);
+    assert!(v.peer().connected() && v.remote_candidates >= 1);
     let first = v.pictures[0];
     assert_eq!((first.width, first.height), (320, 240), "the camera's own pictures, decoded");
     assert!(v.pictures.iter().any(|p| p.idr), "the viewer started from a keyframe");
