@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+use camview_common::testing::peer::{Codecs, TestPeer};
 use camview_system_tests::scenario::{dashboard_metrics, families, family_of, sum};
 use camview_system_tests::{Stack, StackOptions, Viewer, PATIENCE};
 use futures_util::{SinkExt, StreamExt};
-use str0m::media::{Direction, MediaKind};
-use str0m::Rtc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const CAMERA: &str = "metricscam1";
@@ -67,12 +66,8 @@ async fn until(stack: &Stack, what: &str, check: impl Fn(&Scrape) -> bool) -> Sc
 }
 
 /// A browser offering VP8 only, which the media server cannot feed from an H.264 camera.
-fn vp8_only_offer() -> String {
-    let mut rtc = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true).build(Instant::now());
-    let mut api = rtc.sdp_api();
-    api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-    let (offer, _) = api.apply().expect("an offer");
-    offer.to_sdp_string()
+async fn vp8_only_offer() -> String {
+    TestPeer::bind(Codecs::Vp8).await.expect("a loopback UDP socket").offer()
 }
 
 #[tokio::test]
@@ -120,7 +115,7 @@ async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_q
 
     // A browser that offers VP8 only is refused by the media server, and that shows as errors.
     let (mut refused, _) = tokio_tungstenite::connect_async(stack.signaling_ws_url.as_str()).await.expect("a fourth socket");
-    let join = serde_json::json!({"type": "join", "camera": CAMERA, "sdpOffer": vp8_only_offer()});
+    let join = serde_json::json!({"type": "join", "camera": CAMERA, "sdpOffer": vp8_only_offer().await});
     refused.send(WsMessage::text(join.to_string())).await.expect("join sent");
     let error = tokio::time::timeout(PATIENCE, async {
         while let Some(Ok(frame)) = refused.next().await {
