@@ -11,6 +11,8 @@
 
 use std::fmt;
 
+use url::{ParseError, Url};
+
 /// Longest accepted value.
 pub const MAX_LEN: usize = 2048;
 
@@ -43,6 +45,8 @@ pub enum PublicUrlError {
     Scheme { schemes: String },
     #[error("the URL has no host")]
     NoHost,
+    #[error("not a valid URL: {0}")]
+    Invalid(String),
     #[error("the port must be a number from 1 to 65535")]
     Port,
     #[error("user info (user:password@) would be published to every browser: leave it out")]
@@ -93,8 +97,24 @@ impl PublicUrl {
             {
                 return Err(PublicUrlError::Scheme { schemes: schemes() });
             }
-            let authority = rest.split(['/', '?']).next().unwrap_or_default();
-            check_authority(authority)?;
+            // WHATWG parsing, as the browser does; it would read `wss:///ws` as host `ws`, so an
+            // empty authority is refused before.
+            if rest.starts_with(['/', '?']) || rest.is_empty() {
+                return Err(PublicUrlError::NoHost);
+            }
+            let url = Url::parse(raw).map_err(|e| match e {
+                ParseError::InvalidPort => PublicUrlError::Port,
+                _ => PublicUrlError::Invalid(e.to_string()),
+            })?;
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(PublicUrlError::UserInfo);
+            }
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(PublicUrlError::NoHost);
+            }
+            if url.port() == Some(0) {
+                return Err(PublicUrlError::Port);
+            }
         }
         Ok(Self(raw.to_owned()))
     }
@@ -102,42 +122,6 @@ impl PublicUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// `host[:port]` or `[v6]:port`, without user info.
-fn check_authority(authority: &str) -> Result<(), PublicUrlError> {
-    if authority.contains('@') {
-        return Err(PublicUrlError::UserInfo);
-    }
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (addr, after) = v6.split_once(']').ok_or(PublicUrlError::NoHost)?;
-            if addr.parse::<std::net::Ipv6Addr>().is_err() {
-                return Err(PublicUrlError::NoHost);
-            }
-            match after {
-                "" => (addr, None),
-                _ => (
-                    addr,
-                    Some(after.strip_prefix(':').ok_or(PublicUrlError::Port)?),
-                ),
-            }
-        }
-        None => match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
-    };
-    if host.is_empty() {
-        return Err(PublicUrlError::NoHost);
-    }
-    if let Some(port) = port {
-        match port.parse::<u16>() {
-            Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => {}
-            _ => return Err(PublicUrlError::Port),
-        }
-    }
-    Ok(())
 }
 
 impl fmt::Display for PublicUrl {
@@ -209,13 +193,12 @@ mod tests {
             ("wss:/cams.example", not_absolute),
             ("wss://", E::NoHost),
             ("wss:///ws", E::NoHost),
-            ("wss://:8765/ws", E::NoHost),
-            ("wss://[nope]/ws", E::NoHost),
+            ("wss://:8765/ws", E::Invalid("empty host".into())),
+            ("wss://[nope]/ws", E::Invalid("invalid IPv6 address".into())),
             ("wss://h:0/ws", E::Port),
             ("wss://h:99999/ws", E::Port),
             ("wss://h:+1/ws", E::Port),
-            ("wss://h:/ws", E::Port),
-            ("wss://[::1]x/ws", E::Port),
+            ("wss://[::1]x/ws", E::Invalid("invalid IPv6 address".into())),
             ("wss://user:pw@h/ws", E::UserInfo),
             ("//evil.example/ws", E::NetworkPath),
             ("/\\evil.example/ws", E::BadCharacter),
