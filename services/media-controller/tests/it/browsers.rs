@@ -80,15 +80,7 @@ impl Stack {
 
     /// [`Stack::controller`] whose instruments come from `meter`.
     pub async fn controller_with_meter(&self, meter: &opentelemetry::metrics::Meter) -> ControllerHandle {
-        let settings = Settings::from_source(&[
-            ("KURENTO_WS_URL", self.ws_url.as_str()),
-            ("EXTERNAL_IP", "127.0.0.1"),
-            ("STREAM_STALL_SECONDS", "1"),
-            ("CONTROLLER_LEASE_TTL_SECONDS", "2"),
-            ("REDIS_URL", self.redis_url.as_str()),
-            ("REDIS_KEY_PREFIX", self.prefix.as_str()),
-        ])
-        .expect("settings");
+        let settings = self.controller_settings();
         let keys = Keys::new(self.prefix.clone());
         let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&self.redis_url, keys.clone()).await.expect("controller bus"));
         let registry: Arc<dyn Registry> = Arc::new(RedisRegistry::connect(&self.redis_url, keys).await.expect("controller registry"));
