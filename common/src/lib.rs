@@ -2,6 +2,7 @@
 //! telemetry. Each has one trait and two implementations (Redis for split deployments,
 //! in-process for the all-in-one binary), checked by one contract test suite.
 
+pub mod auth;
 pub mod backend;
 pub mod bus;
 pub mod clock;

@@ -52,6 +52,8 @@ pub enum Message {
     StreamStateChanged(StreamStateChanged),
     StreamEnded(StreamEnded),
     Renegotiate(Renegotiate),
+    // Broadcast to every signaling instance on the auth channel.
+    AccessRevoked(crate::auth::AccessRevoked),
 }
 
 impl Message {
@@ -73,6 +75,7 @@ impl Message {
             Message::StreamStateChanged(_) => "StreamStateChanged",
             Message::StreamEnded(_) => "StreamEnded",
             Message::Renegotiate(_) => "Renegotiate",
+            Message::AccessRevoked(_) => "AccessRevoked",
         }
     }
 

@@ -51,6 +51,11 @@ error_codes! {
     NotFound = ("not_found", 404),
     MethodNotAllowed = ("method_not_allowed", 405),
     Unauthorized = ("unauthorized", 401),
+    Forbidden = ("forbidden", 403),
+    UserExists = ("user_exists", 409),
+    UserNotFound = ("user_not_found", 404),
+    ShareNotFound = ("share_not_found", 404),
+    TooManyRequests = ("too_many_requests", 429),
     // Streams and viewers.
     StreamNotFound = ("stream_not_found", 404),
     StreamFull = ("stream_full", 409),

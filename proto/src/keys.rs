@@ -18,7 +18,35 @@ impl Default for Keys {
     }
 }
 
+/// Instance id of the channel every signaling instance subscribes to for revocations.
+pub const AUTH_EVENTS_INSTANCE: &str = "auth-events";
+
 impl Keys {
+    /// Hash: username -> JSON [`crate::auth::UserRecord`].
+    pub fn auth_users(&self) -> String {
+        format!("{}auth:users", self.prefix)
+    }
+
+    /// Hash: share id -> JSON [`crate::auth::ShareRecord`].
+    pub fn auth_shares(&self) -> String {
+        format!("{}auth:shares", self.prefix)
+    }
+
+    /// Hash: camera id -> JSON [`crate::auth::CameraSecretRecord`].
+    pub fn auth_camera_secrets(&self) -> String {
+        format!("{}auth:camera_secrets", self.prefix)
+    }
+
+    /// String: the generated HS256 key, base64 (set once, `NX`).
+    pub fn auth_signing_key(&self) -> String {
+        format!("{}auth:signing_key", self.prefix)
+    }
+
+    /// String with a TTL: a one-time login code's digest -> username.
+    pub fn auth_login_link(&self, code_sha256: &str) -> String {
+        format!("{}auth:link:{code_sha256}", self.prefix)
+    }
+
     pub fn new(prefix: impl Into<String>) -> Self {
         Self { prefix: prefix.into() }
     }

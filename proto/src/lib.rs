@@ -3,6 +3,7 @@
 //! Invariant: anything that crosses a process boundary (HTTP body, WebSocket frame, bus
 //! envelope, Redis key) is defined here once, so services can never disagree on a name.
 
+pub mod auth;
 pub mod bus;
 pub mod error;
 pub mod keys;

@@ -3,6 +3,7 @@
 //! real redis-server (`redis::...`) and once against one that speaks only TLS
 //! (`redis_tls::...`), each Redis test under its own random key prefix.
 
+mod auth_store;
 mod backend;
 mod bus;
 mod redis_only;
