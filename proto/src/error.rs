@@ -59,6 +59,7 @@ error_codes! {
     // Streams and viewers.
     StreamNotFound = ("stream_not_found", 404),
     StreamFull = ("stream_full", 409),
+    TooManyStreams = ("too_many_streams", 409),
     ViewerNotFound = ("viewer_not_found", 404),
     // Signaling protocol.
     MalformedMessage = ("malformed_message", 400),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub const DEFAULT_KURENTO_WS_URL: &str = "ws://localhost:8888/kurento";
 pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9464";
+pub const DEFAULT_MAX_STREAMS: u32 = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -28,6 +29,8 @@ pub struct Settings {
     pub turn: Option<TurnSettings>,
     /// `STREAM_STALL_SECONDS`.
     pub stall_after: Duration,
+    /// `MAX_STREAMS`: how many streams may be started at once.
+    pub max_streams: u32,
     /// `CONTROLLER_LEASE_TTL_SECONDS`.
     pub lease_ttl: Duration,
     /// `METRICS_ADDR`: where `GET /metrics` and `GET /healthz` are served.
@@ -93,6 +96,7 @@ impl Settings {
             stun,
             turn,
             stall_after: Duration::from_secs(r.ranged::<u64>("STREAM_STALL_SECONDS", 5, 1, 3600)?),
+            max_streams: r.ranged::<u32>("MAX_STREAMS", DEFAULT_MAX_STREAMS, 1, 10_000)?,
             lease_ttl: Duration::from_secs(r.ranged::<u64>("CONTROLLER_LEASE_TTL_SECONDS", 6, 2, 300)?),
             metrics_addr: r.parse("METRICS_ADDR", DEFAULT_METRICS_ADDR.parse().expect("literal address"))?,
         })
@@ -175,6 +179,17 @@ mod tests {
         assert_eq!(Settings::from_source(&[("CAMERA_PAYLOAD_TYPE", "200")]).unwrap_err().name, "CAMERA_PAYLOAD_TYPE");
         let s = Settings::from_source(&[("CAMERA_CODEC", "vp8"), ("STREAM_STALL_SECONDS", "3")]).unwrap();
         assert_eq!((s.codec, s.payload_type, s.stall_after), (Codec::VP8, 96, Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn max_streams_defaults_to_64_and_is_validated_with_its_name() {
+        assert_eq!(Settings::from_source(&[("UNRELATED", "x")]).unwrap().max_streams, 64);
+        assert_eq!(Settings::from_source(&[("MAX_STREAMS", "1")]).unwrap().max_streams, 1);
+        assert_eq!(Settings::from_source(&[("MAX_STREAMS", "10000")]).unwrap().max_streams, 10_000);
+        for bad in ["0", "10001", "-1", "many"] {
+            let e = Settings::from_source(&[("MAX_STREAMS", bad)]).unwrap_err();
+            assert_eq!(e.name, "MAX_STREAMS", "{bad:?}");
+        }
     }
 
     #[test]

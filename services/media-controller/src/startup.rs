@@ -84,6 +84,7 @@ pub fn start_with_meter(settings: &Settings, deps: Dependencies, meter: &opentel
             payload_type: settings.payload_type,
             ice: settings.ice_settings(now),
             stall_after: settings.stall_after,
+            max_streams: settings.max_streams,
         },
         ControllerMetrics::new(meter),
     );

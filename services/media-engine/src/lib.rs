@@ -36,6 +36,8 @@ pub struct EngineStats {
     pub core: CoreStats,
     pub rtp_packets_in: u64,
     pub rtp_garbage_in: u64,
+    /// Datagrams on camera sockets from another address than the camera's (dropped).
+    pub rtp_foreign_in: u64,
     pub webrtc_packets_in: u64,
     pub webrtc_unknown_in: u64,
     pub rtp_packets_out: u64,
@@ -134,6 +136,7 @@ impl Engine {
             core: self.core.lock().expect("core lock").stats(),
             rtp_packets_in: c.rtp_packets_in.load(Ordering::Relaxed),
             rtp_garbage_in: c.rtp_garbage_in.load(Ordering::Relaxed),
+            rtp_foreign_in: c.rtp_foreign_in.load(Ordering::Relaxed),
             webrtc_packets_in: c.webrtc_packets_in.load(Ordering::Relaxed),
             webrtc_unknown_in: c.webrtc_unknown_in.load(Ordering::Relaxed),
             rtp_packets_out: c.rtp_packets_out.load(Ordering::Relaxed),

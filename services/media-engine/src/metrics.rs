@@ -15,7 +15,7 @@ pub const SCOPE: &str = "camview-media-engine";
 
 /// Keeps the engine's observable instruments registered.
 pub struct EngineMetrics {
-    _counters: [ObservableCounter<u64>; 2],
+    _counters: [ObservableCounter<u64>; 3],
     _gauges: [ObservableGauge<u64>; 2],
 }
 
@@ -48,6 +48,16 @@ impl EngineMetrics {
                 }
             })
             .build();
+        let c = Arc::downgrade(counters);
+        let foreign = meter
+            .u64_observable_counter("camview_engine_rtp_foreign_packets_total")
+            .with_description("datagrams on camera sockets (RTP and RTCP) from another address than the camera's, dropped")
+            .with_callback(move |o| {
+                if let Some(c) = c.upgrade() {
+                    o.observe(c.rtp_foreign_in.load(Relaxed), &[]);
+                }
+            })
+            .build();
         let k = core.clone();
         let sessions = meter
             .u64_observable_gauge("camview_engine_sessions")
@@ -69,7 +79,7 @@ impl EngineMetrics {
                 }
             })
             .build();
-        Self { _counters: [packets, bytes], _gauges: [sessions, objects] }
+        Self { _counters: [packets, bytes, foreign], _gauges: [sessions, objects] }
     }
 }
 

@@ -142,6 +142,9 @@ pub struct CameraVideo {
     pub rtcp_remote: Option<SocketAddr>,
     /// `a=direction:active`: learn the camera's addresses from its packets.
     pub comedia: bool,
+    /// The camera's own unicast address from `c=` (not `0.0.0.0`/`::`, not multicast): its RTP
+    /// and RTCP are accepted only from this IP (see `media::rtp_source::SourceLatch`).
+    pub source_ip: Option<IpAddr>,
 }
 
 /// The answer and, when the video line was accepted, the camera description.
@@ -246,9 +249,18 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
             packetization_mode,
             rtcp_remote,
             comedia,
+            source_ip: conn.map(|ip| ip.to_canonical()).filter(|ip| is_unicast(*ip)),
         });
     }
     RtpAnswer { sdp: out, video }
+}
+
+/// A specific unicast address: not unspecified (already filtered), multicast or broadcast.
+fn is_unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !v4.is_unspecified() && !v4.is_multicast() && !v4.is_broadcast(),
+        IpAddr::V6(v6) => !v6.is_unspecified() && !v6.is_multicast(),
+    }
 }
 
 /// Payload types of the RtpEndpoint's generated offer.
@@ -382,6 +394,19 @@ mod tests {
         let v = rtp_answer_video(&parse_offer(answer).unwrap()).unwrap();
         assert_eq!((v.pt, v.codec, v.rtcp_remote), (97, VideoCodec::Vp8, Some("192.0.2.50:5005".parse().unwrap())));
         assert!(rtp_answer_video(&parse_offer(&answer.replace("5004", "0")).unwrap()).is_none());
+    }
+
+    #[test]
+    fn only_a_specific_unicast_connection_address_pins_the_camera_source() {
+        let source = |sdp: &str| rtp_answer(&parse_offer(sdp).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1).video.unwrap().source_ip;
+        assert_eq!(source(CAMERA), Some("192.0.2.50".parse().unwrap()));
+        assert_eq!(source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP4 0.0.0.0")), None);
+        assert_eq!(source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP4 239.1.2.3")), None, "multicast");
+        assert_eq!(source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP6 ::")), None);
+        assert_eq!(source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP6 2001:db8::5")), Some("2001:db8::5".parse().unwrap()));
+        assert_eq!(source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP6 ::ffff:192.0.2.5")), Some("192.0.2.5".parse().unwrap()), "IPv4-mapped");
+        let answer = "v=0\r\no=- 0 0 IN IP4 192.0.2.50\r\ns=cam\r\nc=IN IP4 192.0.2.51\r\nt=0 0\r\nm=video 5004 RTP/AVPF 97\r\na=rtpmap:97 VP8/90000\r\na=sendonly\r\n";
+        assert_eq!(rtp_answer_video(&parse_offer(answer).unwrap()).unwrap().source_ip, Some("192.0.2.51".parse().unwrap()), "processAnswer pins too");
     }
 
     #[test]

@@ -5,9 +5,13 @@
 //!   from it and released when it says they are gone;
 //! - commands touching one camera run one at a time (a per-camera lock), different cameras
 //!   in parallel, so a slow media call on one stream never delays another;
-//! - every command gets exactly one reply (success or `Failed`) when it asked for one.
+//! - every command gets exactly one reply (success or `Failed`) when it asked for one;
+//! - at most `max_streams` streams exist: the registry's streams plus those being created
+//!   (admitted, not yet registered) are counted under one admission lock, so starts of
+//!   different cameras in parallel cannot overshoot; only that count is serialized, not the
+//!   media calls.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,6 +42,8 @@ pub struct ControllerSettings {
     pub ice: IceSettings,
     /// No media for this long turns a live stream `stalled`.
     pub stall_after: Duration,
+    /// `MAX_STREAMS`: a start of a new stream beyond this many is refused (`too_many_streams`).
+    pub max_streams: u32,
 }
 
 /// Errors of one command, mapped once to a `Failed` reply.
@@ -53,6 +59,8 @@ pub enum CommandError {
     Registry(#[from] camview_common::registry::RegistryError),
     #[error("the media server answer has no usable video port")]
     NoRtpPort,
+    #[error("{0} streams are already started (MAX_STREAMS)")]
+    TooManyStreams(u32),
 }
 
 impl CommandError {
@@ -63,6 +71,7 @@ impl CommandError {
             CommandError::Media(MediaError::Rejected { .. } | MediaError::NotFound(_)) | CommandError::NoRtpPort => ErrorCode::MediaServerError,
             CommandError::Media(MediaError::Unavailable(_)) => ErrorCode::ControllerUnavailable,
             CommandError::Registry(_) => ErrorCode::RegistryUnavailable,
+            CommandError::TooManyStreams(_) => ErrorCode::TooManyStreams,
         }
     }
 
@@ -78,6 +87,10 @@ pub struct Controller {
     media: Arc<dyn MediaServer>,
     settings: ControllerSettings,
     camera_locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    /// Taken to count streams against `max_streams` and admit one more.
+    admission: AsyncMutex<()>,
+    /// Cameras admitted by the count whose stream is being created (not yet in the registry).
+    creating: Mutex<HashSet<String>>,
     /// Pending `stalled` timers per camera, aborted when media flows again.
     stall_timers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     metrics: ControllerMetrics,
@@ -93,6 +106,8 @@ impl Controller {
             media,
             settings,
             camera_locks: Mutex::default(),
+            admission: AsyncMutex::new(()),
+            creating: Mutex::default(),
             stall_timers: Mutex::default(),
             metrics,
             bus_reachable: AtomicBool::new(false),
@@ -238,8 +253,28 @@ impl Controller {
         if let Some(stream) = self.registry.get_stream(&cmd.camera_id).await? {
             return Ok(Message::StreamStarted(StreamStarted { stream, created: false }));
         }
+        let _creating = self.admit_new_stream(&cmd.camera_id).await?;
         let stream = self.create_stream_objects(&cmd.camera_id, cmd.bandwidth, now_rfc3339()).await?;
         Ok(Message::StreamStarted(StreamStarted { stream, created: true }))
+    }
+
+    /// Counts the streams that exist or are being created and, below `max_streams`, admits
+    /// `camera_id` as being created until the returned guard is dropped (after its stream is
+    /// registered, or its creation failed).
+    ///
+    /// The set of cameras being created is read before the registry: a creation that finishes
+    /// in between was registered before it left the set, so it is counted either way, once.
+    async fn admit_new_stream(&self, camera_id: &str) -> Result<CreatingGuard<'_>, CommandError> {
+        let _admission = self.admission.lock().await;
+        let mut counted = self.creating.lock().expect("creating set poisoned").clone();
+        counted.extend(self.registry.list_streams().await?.into_iter().map(|s| s.camera_id));
+        let max = self.settings.max_streams;
+        if counted.len() >= max as usize {
+            tracing::warn!(camera_id, max, "stream refused: MAX_STREAMS reached");
+            return Err(CommandError::TooManyStreams(max));
+        }
+        self.creating.lock().expect("creating set poisoned").insert(camera_id.to_owned());
+        Ok(CreatingGuard { set: &self.creating, camera_id: camera_id.to_owned() })
     }
 
     /// Creates the media objects of a stream and registers it `waiting_for_media`.
@@ -528,6 +563,19 @@ impl Controller {
             tracing::info!(instance, "released the viewers of a dead signaling instance");
         }
         Ok(released)
+    }
+}
+
+/// A camera admitted against `max_streams` whose stream is being created; leaves the set when
+/// dropped, whatever the outcome.
+struct CreatingGuard<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    camera_id: String,
+}
+
+impl Drop for CreatingGuard<'_> {
+    fn drop(&mut self) {
+        self.set.lock().expect("creating set poisoned").remove(&self.camera_id);
     }
 }
 

@@ -42,6 +42,8 @@ impl RecordingMedia {
 impl MediaServer for RecordingMedia {
     async fn create_stream(&self, spec: &StreamSpec) -> Result<MediaStream, MediaError> {
         self.calls.lock().unwrap().push(format!("create_stream {}", spec.camera_id));
+        // A media call takes time: other commands run meanwhile.
+        tokio::task::yield_now().await;
         let p = format!("{}_kurento.MediaPipeline", spec.camera_id);
         Ok(MediaStream { rtp_endpoint_id: format!("{p}/rtp_kurento.RtpEndpoint"), pipeline_id: p, answer: "v=0\r\nm=video 40012 RTP/AVPF 96\r\n".into() })
     }
@@ -87,6 +89,10 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with_max_streams(64)
+}
+
+fn fixture_with_max_streams(max_streams: u32) -> Fixture {
     let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
     let media = RecordingMedia::new();
@@ -96,6 +102,7 @@ fn fixture() -> Fixture {
         payload_type: 96,
         ice: IceSettings::default(),
         stall_after: Duration::from_millis(50),
+        max_streams,
     };
     let controller = Controller::new(registry.clone(), bus.clone(), media.clone(), settings, crate::metrics::ControllerMetrics::noop());
     Fixture { controller, registry, bus, media }
@@ -140,6 +147,24 @@ async fn starting_a_started_stream_returns_it_unchanged() {
     assert!(!again.created);
     assert_eq!(again.stream, first.stream);
     assert_eq!(f.media.calls().iter().filter(|c| c.starts_with("create_stream")).count(), 1);
+}
+
+#[tokio::test]
+async fn starts_of_different_cameras_in_parallel_never_overshoot_max_streams() {
+    let f = fixture_with_max_streams(2);
+    let starts = (0..6).map(|i| {
+        let c = f.controller.clone();
+        let env = envelope(start(&format!("cam{i}")), None, None);
+        tokio::spawn(async move { c.handle(&env).await })
+    });
+    for s in starts.collect::<Vec<_>>() {
+        s.await.unwrap();
+    }
+    assert_eq!(f.registry.list_streams().await.unwrap().len(), 2);
+    assert_eq!(f.media.calls().iter().filter(|c| c.starts_with("create_stream")).count(), 2, "refused starts touch no media");
+    let (client, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let reply = command(&f, &client, start("cam-late")).await;
+    assert!(matches!(reply, Message::Failed(ref e) if e.code == ErrorCode::TooManyStreams), "{reply:?}");
 }
 
 #[tokio::test]

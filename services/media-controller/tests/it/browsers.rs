@@ -80,11 +80,15 @@ impl Stack {
 
     /// [`Stack::controller`] whose instruments come from `meter`.
     pub async fn controller_with_meter(&self, meter: &opentelemetry::metrics::Meter) -> ControllerHandle {
-        let settings = self.controller_settings();
+        self.controller_with(&self.controller_settings(), meter).await
+    }
+
+    /// A controller with `settings` (start from [`Stack::controller_settings`]).
+    pub async fn controller_with(&self, settings: &Settings, meter: &opentelemetry::metrics::Meter) -> ControllerHandle {
         let keys = Keys::new(self.prefix.clone());
         let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&self.redis_url, keys.clone()).await.expect("controller bus"));
         let registry: Arc<dyn Registry> = Arc::new(RedisRegistry::connect(&self.redis_url, keys).await.expect("controller registry"));
-        start_with_meter(&settings, Dependencies { bus, registry }, meter)
+        start_with_meter(settings, Dependencies { bus, registry }, meter)
     }
 
     /// Stops the engine (every object and session is lost with it) and starts a new one on
@@ -113,11 +117,16 @@ impl Stack {
     }
 
     pub async fn start_stream(&self, camera: &str) -> StreamRecord {
-        let start = Message::StartStream(StartStream { camera_id: camera.into(), bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 } });
-        match self.api.request(start, PATIENCE).await.expect("a reply to StartStream") {
+        match self.request_start(camera).await {
             Message::StreamStarted(s) => s.stream,
             other => panic!("unexpected reply {other:?}"),
         }
+    }
+
+    /// The controller's reply to a StartStream for `camera`, whatever it is.
+    pub async fn request_start(&self, camera: &str) -> Message {
+        let start = Message::StartStream(StartStream { camera_id: camera.into(), bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 } });
+        self.api.request(start, PATIENCE).await.expect("a reply to StartStream")
     }
 
     pub async fn stream(&self, camera: &str) -> Option<StreamRecord> {

@@ -44,6 +44,37 @@ async fn a_started_stream_goes_live_with_camera_media_and_stop_releases_its_pipe
 }
 
 #[tokio::test]
+async fn a_start_beyond_max_streams_is_refused_with_too_many_streams_and_restarts_stay_idempotent() {
+    let s = stack().await;
+    let mut settings = s.controller_settings();
+    settings.max_streams = 2;
+    let controller = s.controller_with(&settings, &camview_common::telemetry::meter(camview_media_controller::metrics::SCOPE)).await;
+    let first = s.start_stream("cam-max-1").await;
+    s.start_stream("cam-max-2").await;
+
+    let refused = s.request_start("cam-max-3").await;
+    match &refused {
+        Message::Failed(e) => {
+            assert_eq!(e.code, ErrorCode::TooManyStreams);
+            assert_eq!(e.code.http_status(), 409);
+            assert!(e.message.contains('2'), "the message names the limit: {}", e.message);
+        }
+        other => panic!("a third stream was not refused: {other:?}"),
+    }
+    assert_eq!(s.state_of("cam-max-3").await, None, "nothing registered for the refused camera");
+    assert_eq!(s.pipelines(), 2, "nothing created on the media server for it");
+
+    let again = s.start_stream("cam-max-1").await;
+    assert_eq!(again, first, "restarting a started stream at the limit returns it unchanged");
+
+    let stop = s.api.request(Message::StopStream(StopStream { camera_id: "cam-max-2".into() }), PATIENCE).await.unwrap();
+    assert!(matches!(stop, Message::StreamStopped(_)), "{stop:?}");
+    let third = s.start_stream("cam-max-3").await;
+    assert_eq!(third.state, StreamState::WaitingForMedia, "a stop frees a place");
+    controller.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_camera_pause_makes_the_stream_stalled_and_media_brings_it_back_live() {
     let s = stack().await;
     let controller = s.controller().await;

@@ -23,6 +23,9 @@ pub struct MediaCounters {
     /// RTP payload bytes of `rtp_packets_in`.
     pub rtp_bytes_in: AtomicU64,
     pub rtp_garbage_in: AtomicU64,
+    /// Datagrams on camera sockets (RTP and RTCP) from another address than the camera's,
+    /// dropped unread (see `rtp_source`'s source latching).
+    pub rtp_foreign_in: AtomicU64,
     pub webrtc_packets_in: AtomicU64,
     pub webrtc_unknown_in: AtomicU64,
     /// RTP packets written to viewers, and their payload bytes.

@@ -1,9 +1,22 @@
 //! The receive side of an RtpEndpoint: one task per camera socket, fan-out to viewers, the
 //! fast-start cache, flow detection and coalesced PLI towards the camera.
+//!
+//! Invariant (source latching): once an RtpEndpoint has accepted media, every packet it
+//! forwards comes from one source address, the camera's. The RTP socket latches the address
+//! (IP and port) of the first valid RTP packet of the negotiated payload type; from then on a
+//! datagram from any other address is dropped before it is parsed and counted in
+//! `rtp_foreign_in` (`camview_engine_rtp_foreign_packets_total`). When the camera's SDP names a
+//! specific unicast `c=` address, only that IP is admitted from the start (any port of it until
+//! the latch). The RTCP socket follows the same rule on its own port: it admits only the
+//! camera's IP (the latched RTP source's, else the SDP's; with neither known yet, nothing) and
+//! latches the first valid RTCP packet's address. A latch never moves: a camera that changes
+//! its source port needs a new RtpEndpoint (stop and start the stream). The check costs one
+//! `SocketAddr` comparison per datagram; the latch state is owned by the receiving task, and
+//! the RTCP task reads the RTP latch through a `OnceLock` (no lock on the packet path).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
@@ -18,6 +31,46 @@ use crate::sdp::{CameraVideo, VideoCodec};
 /// Keyframe requests from many viewers within this window become one PLI.
 const PLI_COALESCE: Duration = Duration::from_millis(500);
 
+/// Which source address a camera socket accepts: the sans-IO core of source latching (see the
+/// module doc). The receiving task owns it; `admit` is the per-datagram check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLatch {
+    /// Only this IP is admitted before the latch (canonical: IPv4-mapped IPv6 as IPv4).
+    pinned_ip: Option<IpAddr>,
+    latched: Option<SocketAddr>,
+}
+
+impl SourceLatch {
+    /// A latch that admits any address until the first valid packet, or only `pinned_ip`.
+    pub fn new(pinned_ip: Option<IpAddr>) -> Self {
+        Self { pinned_ip: pinned_ip.map(|ip| ip.to_canonical()), latched: None }
+    }
+
+    /// Whether a datagram from `from` may be looked at: the latched address only, or before the
+    /// latch any address of the pinned IP (any address at all without one).
+    pub fn admit(&self, from: SocketAddr) -> bool {
+        match self.latched {
+            Some(source) => source == from,
+            None => self.pinned_ip.is_none_or(|ip| from.ip().to_canonical() == ip),
+        }
+    }
+
+    /// Records that an admitted datagram from `from` was valid; returns true when this call
+    /// latched (the first valid packet), false when the latch was already set.
+    pub fn latch(&mut self, from: SocketAddr) -> bool {
+        debug_assert!(self.admit(from), "only admitted datagrams latch");
+        if self.latched.is_some() {
+            return false;
+        }
+        self.latched = Some(from);
+        true
+    }
+
+    pub fn latched(&self) -> Option<SocketAddr> {
+        self.latched
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct SourceStats {
     pub packets: AtomicU64,
@@ -26,6 +79,8 @@ pub struct SourceStats {
     pub plis_sent: AtomicU64,
     pub keyframe_requests: AtomicU64,
     pub rtcp_packets: AtomicU64,
+    /// RTP and RTCP datagrams dropped because they came from another address than the camera's.
+    pub foreign: AtomicU64,
     pub ssrc: AtomicU32,
 }
 
@@ -36,6 +91,8 @@ pub struct RtpSource {
     sps_profile_level_id: Mutex<Option<u32>>,
     rtcp: Arc<UdpSocket>,
     rtcp_remote: Mutex<Option<SocketAddr>>,
+    /// The camera's RTP source address, set once by the RTP task when it latches.
+    rtp_source: OnceLock<SocketAddr>,
     own_ssrc: u32,
     viewers: RwLock<Vec<Arc<Viewer>>>,
     pub(crate) cache: Mutex<GopCache>,
@@ -75,6 +132,7 @@ impl RtpSource {
             local_port,
             sps_profile_level_id: Mutex::new(None),
             rtcp: rtcp.clone(),
+            rtp_source: OnceLock::new(),
             own_ssrc,
             viewers: RwLock::new(vec![]),
             stats: SourceStats::default(),
@@ -106,6 +164,11 @@ impl RtpSource {
 
     pub fn is_flowing(&self) -> bool {
         self.flowing.load(Ordering::Relaxed)
+    }
+
+    /// The camera's latched RTP source address, once its first valid packet arrived.
+    pub fn rtp_source(&self) -> Option<SocketAddr> {
+        self.rtp_source.get().copied()
     }
 
     pub fn rtcp_seen(&self) -> bool {
@@ -154,6 +217,7 @@ impl RtpSource {
     async fn rtp_loop(self: Arc<Self>, sock: UdpSocket, flow_timeout: Duration) {
         let mut buf = vec![0u8; 2048];
         let mut last_rx = Instant::now();
+        let mut latch = SourceLatch::new(self.video.source_ip);
         loop {
             let silence = tokio::time::sleep_until((last_rx + flow_timeout).into());
             tokio::select! {
@@ -161,7 +225,7 @@ impl RtpSource {
                 r = sock.recv_from(&mut buf) => {
                     // Errors here are ICMP reports of earlier sends; keep reading.
                     if let Ok((n, from)) = r {
-                        if self.on_datagram(&buf[..n], from) {
+                        if self.on_datagram(&buf[..n], from, &mut latch) {
                             last_rx = Instant::now();
                         }
                     }
@@ -173,13 +237,26 @@ impl RtpSource {
 
     async fn rtcp_loop(self: Arc<Self>, sock: Arc<UdpSocket>) {
         let mut buf = vec![0u8; 1500];
+        // Created once the camera's IP is known (its SDP, else the RTP latch); until then no
+        // RTCP is admitted.
+        let mut latch: Option<SourceLatch> = None;
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
                 r = sock.recv_from(&mut buf) => {
                     let Ok((n, from)) = r else { continue };
+                    if latch.is_none() {
+                        latch = self.rtp_source().map(|a| a.ip()).or(self.video.source_ip).map(|ip| SourceLatch::new(Some(ip)));
+                    }
+                    let Some(latch) = latch.as_mut().filter(|l| l.admit(from)) else {
+                        self.count_foreign();
+                        continue;
+                    };
                     if n < 8 || buf[0] >> 6 != 2 || !(200..=206).contains(&buf[1]) {
                         continue;
+                    }
+                    if latch.latch(from) {
+                        tracing::info!(endpoint = %self.id, source = %from, "RTCP source latched; RTCP from other addresses is dropped");
                     }
                     self.stats.rtcp_packets.fetch_add(1, Ordering::Relaxed);
                     if self.video.comedia {
@@ -206,13 +283,27 @@ impl RtpSource {
         }
     }
 
+    fn count_foreign(&self) {
+        self.stats.foreign.fetch_add(1, Ordering::Relaxed);
+        MediaCounters::add(&self.counters.rtp_foreign_in, 1);
+    }
+
     /// Handles one datagram; returns whether it was media of this stream.
-    fn on_datagram(&self, d: &[u8], _from: SocketAddr) -> bool {
+    fn on_datagram(&self, d: &[u8], from: SocketAddr, latch: &mut SourceLatch) -> bool {
+        if !latch.admit(from) {
+            self.count_foreign();
+            return false;
+        }
         let Some(pkt) = parse_rtp(d).filter(|p| p.pt == self.video.pt) else {
             self.stats.garbage.fetch_add(1, Ordering::Relaxed);
             MediaCounters::add(&self.counters.rtp_garbage_in, 1);
             return false;
         };
+        if latch.latch(from) {
+            // Only this task latches, once: the cell is empty here.
+            let _ = self.rtp_source.set(from);
+            tracing::info!(endpoint = %self.id, source = %from, "RTP source latched; packets from other addresses are dropped");
+        }
         self.stats.packets.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
         self.stats.ssrc.store(pkt.ssrc, Ordering::Relaxed);
@@ -231,5 +322,47 @@ impl RtpSource {
             v.on_rtp(&pkt, appended, self);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_unpinned_latch_takes_the_first_valid_source_and_then_only_that_address() {
+        let mut latch = SourceLatch::new(None);
+        assert!(latch.admit(addr("198.51.100.7:5004")), "anyone is admitted before the latch");
+        assert!(latch.admit(addr("203.0.113.9:6000")));
+        assert!(latch.latch(addr("198.51.100.7:5004")), "the first valid packet latches");
+        assert_eq!(latch.latched(), Some(addr("198.51.100.7:5004")));
+        assert!(latch.admit(addr("198.51.100.7:5004")));
+        assert!(!latch.admit(addr("198.51.100.7:5006")), "same IP, other port");
+        assert!(!latch.admit(addr("203.0.113.9:5004")), "other IP, same port");
+        assert!(!latch.latch(addr("198.51.100.7:5004")), "a latch is set once");
+        assert_eq!(latch.latched(), Some(addr("198.51.100.7:5004")));
+    }
+
+    #[test]
+    fn a_pinned_latch_admits_any_port_of_its_ip_until_the_first_packet() {
+        let mut latch = SourceLatch::new(Some("192.0.2.5".parse().unwrap()));
+        assert!(!latch.admit(addr("192.0.2.6:5004")), "another IP is never admitted");
+        assert!(latch.admit(addr("192.0.2.5:5004")));
+        assert!(latch.admit(addr("192.0.2.5:41000")));
+        assert!(latch.admit(addr("[::ffff:192.0.2.5]:41000")), "IPv4-mapped on a dual-stack socket");
+        assert!(latch.latch(addr("192.0.2.5:41000")));
+        assert!(!latch.admit(addr("192.0.2.5:5004")), "the port is latched too");
+        assert!(latch.admit(addr("192.0.2.5:41000")));
+    }
+
+    #[test]
+    fn an_ipv4_mapped_pin_matches_plain_ipv4_sources() {
+        let latch = SourceLatch::new(Some("::ffff:192.0.2.5".parse().unwrap()));
+        assert!(latch.admit(addr("192.0.2.5:5004")));
+        assert!(!latch.admit(addr("[2001:db8::5]:5004")));
     }
 }

@@ -329,7 +329,8 @@ impl Core {
                         "ssrc": st.ssrc.load(Ordering::Relaxed).to_string(), "codecId": s.codec().name(), "isRemote": false, "mediaTrackId": "video", "kind": "video",
                         "packetsReceived": st.packets.load(Ordering::Relaxed), "bytesReceived": st.bytes.load(Ordering::Relaxed), "packetsLost": 0, "jitter": 0, "fractionLost": 0,
                         "pliCount": st.plis_sent.load(Ordering::Relaxed), "firCount": 0, "nackCount": 0, "remb": 0, "sliCount": 0,
-                        "keyframeRequests": st.keyframe_requests.load(Ordering::Relaxed), "invalidPackets": st.garbage.load(Ordering::Relaxed), "viewers": s.viewer_count()}),
+                        "keyframeRequests": st.keyframe_requests.load(Ordering::Relaxed), "invalidPackets": st.garbage.load(Ordering::Relaxed),
+                        "foreignPackets": st.foreign.load(Ordering::Relaxed), "viewers": s.viewer_count()}),
                 );
             }
             ObjMedia::WebRtc(v) => {

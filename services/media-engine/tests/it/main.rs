@@ -5,3 +5,4 @@ mod metrics;
 mod rpc;
 mod media;
 mod negotiate;
+mod source_latch;
