@@ -9,8 +9,10 @@
 //! specific unicast `c=` address, only that IP is admitted from the start (any port of it until
 //! the latch). The RTCP socket follows the same rule on its own port: it admits only the
 //! camera's IP (the latched RTP source's, else the SDP's; with neither known yet, nothing) and
-//! latches the first valid RTCP packet's address. A latch never moves: a camera that changes
-//! its source port needs a new RtpEndpoint (stop and start the stream). The check costs one
+//! latches the first valid RTCP packet's address. A latch never moves to another IP (a camera
+//! with a new address needs a new RtpEndpoint: stop and start the stream); it moves to another
+//! port of the same IP only after the latched source was silent for the flow timeout (a camera
+//! that restarted its sender), so nobody can take over a live camera's stream. The check costs one
 //! `SocketAddr` comparison per datagram; the latch state is owned by the receiving task, and
 //! the RTCP task reads the RTP latch through a `OnceLock` (no lock on the packet path).
 
@@ -28,6 +30,9 @@ use super::MediaCounters;
 use crate::events::EventTx;
 use crate::sdp::{CameraVideo, VideoCodec};
 
+/// Cameras send RTCP every few seconds: after this much silence its port may move.
+const RTCP_PORT_MOVE_AFTER: Duration = Duration::from_secs(15);
+
 /// Keyframe requests from many viewers within this window become one PLI.
 const PLI_COALESCE: Duration = Duration::from_millis(500);
 
@@ -38,32 +43,53 @@ pub struct SourceLatch {
     /// Only this IP is admitted before the latch (canonical: IPv4-mapped IPv6 as IPv4).
     pinned_ip: Option<IpAddr>,
     latched: Option<SocketAddr>,
+    /// When the latched source last sent a valid packet.
+    last_valid: Option<Instant>,
+    /// After this much silence from the latched source, another port of the same IP may take
+    /// over (a camera that restarted its sender); another IP never may.
+    port_move_after: Duration,
+}
+
+/// What [`SourceLatch::latch`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latched {
+    /// The first valid packet: the latch is set.
+    First,
+    /// The camera's IP came back from another port after the latched one fell silent.
+    PortMoved,
+    /// The latched source again.
+    Same,
 }
 
 impl SourceLatch {
     /// A latch that admits any address until the first valid packet, or only `pinned_ip`.
-    pub fn new(pinned_ip: Option<IpAddr>) -> Self {
-        Self { pinned_ip: pinned_ip.map(|ip| ip.to_canonical()), latched: None }
+    pub fn new(pinned_ip: Option<IpAddr>, port_move_after: Duration) -> Self {
+        Self { pinned_ip: pinned_ip.map(|ip| ip.to_canonical()), latched: None, last_valid: None, port_move_after }
     }
 
-    /// Whether a datagram from `from` may be looked at: the latched address only, or before the
-    /// latch any address of the pinned IP (any address at all without one).
-    pub fn admit(&self, from: SocketAddr) -> bool {
+    /// Whether a datagram from `from` may be looked at: the latched address (or, once it has
+    /// been silent for `port_move_after`, another port of its IP), or before the latch any
+    /// address of the pinned IP (any address at all without one).
+    pub fn admit(&self, from: SocketAddr, now: Instant) -> bool {
         match self.latched {
-            Some(source) => source == from,
+            Some(source) if source == from => true,
+            Some(source) => {
+                source.ip().to_canonical() == from.ip().to_canonical()
+                    && self.last_valid.is_none_or(|t| now.saturating_duration_since(t) >= self.port_move_after)
+            }
             None => self.pinned_ip.is_none_or(|ip| from.ip().to_canonical() == ip),
         }
     }
 
-    /// Records that an admitted datagram from `from` was valid; returns true when this call
-    /// latched (the first valid packet), false when the latch was already set.
-    pub fn latch(&mut self, from: SocketAddr) -> bool {
-        debug_assert!(self.admit(from), "only admitted datagrams latch");
-        if self.latched.is_some() {
-            return false;
+    /// Records that an admitted datagram from `from` was valid.
+    pub fn latch(&mut self, from: SocketAddr, now: Instant) -> Latched {
+        debug_assert!(self.admit(from, now), "only admitted datagrams latch");
+        self.last_valid = Some(now);
+        match self.latched.replace(from) {
+            None => Latched::First,
+            Some(old) if old == from => Latched::Same,
+            Some(_) => Latched::PortMoved,
         }
-        self.latched = Some(from);
-        true
     }
 
     pub fn latched(&self) -> Option<SocketAddr> {
@@ -217,7 +243,7 @@ impl RtpSource {
     async fn rtp_loop(self: Arc<Self>, sock: UdpSocket, flow_timeout: Duration) {
         let mut buf = vec![0u8; 2048];
         let mut last_rx = Instant::now();
-        let mut latch = SourceLatch::new(self.video.source_ip);
+        let mut latch = SourceLatch::new(self.video.source_ip, flow_timeout);
         loop {
             let silence = tokio::time::sleep_until((last_rx + flow_timeout).into());
             tokio::select! {
@@ -246,16 +272,17 @@ impl RtpSource {
                 r = sock.recv_from(&mut buf) => {
                     let Ok((n, from)) = r else { continue };
                     if latch.is_none() {
-                        latch = self.rtp_source().map(|a| a.ip()).or(self.video.source_ip).map(|ip| SourceLatch::new(Some(ip)));
+                        latch = self.rtp_source().map(|a| a.ip()).or(self.video.source_ip).map(|ip| SourceLatch::new(Some(ip), RTCP_PORT_MOVE_AFTER));
                     }
-                    let Some(latch) = latch.as_mut().filter(|l| l.admit(from)) else {
+                    let now = Instant::now();
+                    let Some(latch) = latch.as_mut().filter(|l| l.admit(from, now)) else {
                         self.count_foreign();
                         continue;
                     };
                     if n < 8 || buf[0] >> 6 != 2 || !(200..=206).contains(&buf[1]) {
                         continue;
                     }
-                    if latch.latch(from) {
+                    if latch.latch(from, now) != Latched::Same {
                         tracing::info!(endpoint = %self.id, source = %from, "RTCP source latched; RTCP from other addresses is dropped");
                     }
                     self.stats.rtcp_packets.fetch_add(1, Ordering::Relaxed);
@@ -290,7 +317,8 @@ impl RtpSource {
 
     /// Handles one datagram; returns whether it was media of this stream.
     fn on_datagram(&self, d: &[u8], from: SocketAddr, latch: &mut SourceLatch) -> bool {
-        if !latch.admit(from) {
+        let now = Instant::now();
+        if !latch.admit(from, now) {
             self.count_foreign();
             return false;
         }
@@ -299,10 +327,15 @@ impl RtpSource {
             MediaCounters::add(&self.counters.rtp_garbage_in, 1);
             return false;
         };
-        if latch.latch(from) {
-            // Only this task latches, once: the cell is empty here.
-            let _ = self.rtp_source.set(from);
-            tracing::info!(endpoint = %self.id, source = %from, "RTP source latched; packets from other addresses are dropped");
+        match latch.latch(from, now) {
+            Latched::First => {
+                // Only this task latches, once: the cell is empty here. A later port move keeps
+                // the IP, which is all the RTCP side reads from it.
+                let _ = self.rtp_source.set(from);
+                tracing::info!(endpoint = %self.id, source = %from, "RTP source latched; packets from other addresses are dropped");
+            }
+            Latched::PortMoved => tracing::info!(endpoint = %self.id, source = %from, "RTP source moved to another port of the camera's address after silence"),
+            Latched::Same => {}
         }
         self.stats.packets.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
@@ -333,36 +366,54 @@ mod tests {
         s.parse().unwrap()
     }
 
+    const MOVE_AFTER: Duration = Duration::from_secs(2);
+
     #[test]
     fn an_unpinned_latch_takes_the_first_valid_source_and_then_only_that_address() {
-        let mut latch = SourceLatch::new(None);
-        assert!(latch.admit(addr("198.51.100.7:5004")), "anyone is admitted before the latch");
-        assert!(latch.admit(addr("203.0.113.9:6000")));
-        assert!(latch.latch(addr("198.51.100.7:5004")), "the first valid packet latches");
+        let t = Instant::now();
+        let mut latch = SourceLatch::new(None, MOVE_AFTER);
+        assert!(latch.admit(addr("198.51.100.7:5004"), t), "anyone is admitted before the latch");
+        assert!(latch.admit(addr("203.0.113.9:6000"), t));
+        assert_eq!(latch.latch(addr("198.51.100.7:5004"), t), Latched::First, "the first valid packet latches");
         assert_eq!(latch.latched(), Some(addr("198.51.100.7:5004")));
-        assert!(latch.admit(addr("198.51.100.7:5004")));
-        assert!(!latch.admit(addr("198.51.100.7:5006")), "same IP, other port");
-        assert!(!latch.admit(addr("203.0.113.9:5004")), "other IP, same port");
-        assert!(!latch.latch(addr("198.51.100.7:5004")), "a latch is set once");
+        assert!(latch.admit(addr("198.51.100.7:5004"), t));
+        assert!(!latch.admit(addr("198.51.100.7:5006"), t), "same IP, other port, while the camera sends");
+        assert!(!latch.admit(addr("203.0.113.9:5004"), t), "other IP, same port");
+        assert_eq!(latch.latch(addr("198.51.100.7:5004"), t), Latched::Same);
         assert_eq!(latch.latched(), Some(addr("198.51.100.7:5004")));
+    }
+
+    #[test]
+    fn a_silent_camera_may_come_back_from_another_port_of_its_ip_but_never_from_another_ip() {
+        let t = Instant::now();
+        let mut latch = SourceLatch::new(None, MOVE_AFTER);
+        latch.latch(addr("198.51.100.7:5004"), t);
+        let later = t + MOVE_AFTER;
+        assert!(!latch.admit(addr("203.0.113.9:5004"), later + Duration::from_secs(3600)), "another IP, however long the silence");
+        assert!(!latch.admit(addr("198.51.100.7:6000"), t + MOVE_AFTER / 2), "too early");
+        assert!(latch.admit(addr("198.51.100.7:6000"), later));
+        assert_eq!(latch.latch(addr("198.51.100.7:6000"), later), Latched::PortMoved);
+        assert!(!latch.admit(addr("198.51.100.7:5004"), later), "the old port is now the stranger");
     }
 
     #[test]
     fn a_pinned_latch_admits_any_port_of_its_ip_until_the_first_packet() {
-        let mut latch = SourceLatch::new(Some("192.0.2.5".parse().unwrap()));
-        assert!(!latch.admit(addr("192.0.2.6:5004")), "another IP is never admitted");
-        assert!(latch.admit(addr("192.0.2.5:5004")));
-        assert!(latch.admit(addr("192.0.2.5:41000")));
-        assert!(latch.admit(addr("[::ffff:192.0.2.5]:41000")), "IPv4-mapped on a dual-stack socket");
-        assert!(latch.latch(addr("192.0.2.5:41000")));
-        assert!(!latch.admit(addr("192.0.2.5:5004")), "the port is latched too");
-        assert!(latch.admit(addr("192.0.2.5:41000")));
+        let t = Instant::now();
+        let mut latch = SourceLatch::new(Some("192.0.2.5".parse().unwrap()), MOVE_AFTER);
+        assert!(!latch.admit(addr("192.0.2.6:5004"), t), "another IP is never admitted");
+        assert!(latch.admit(addr("192.0.2.5:5004"), t));
+        assert!(latch.admit(addr("192.0.2.5:41000"), t));
+        assert!(latch.admit(addr("[::ffff:192.0.2.5]:41000"), t), "IPv4-mapped on a dual-stack socket");
+        assert_eq!(latch.latch(addr("192.0.2.5:41000"), t), Latched::First);
+        assert!(!latch.admit(addr("192.0.2.5:5004"), t), "the port is latched too");
+        assert!(latch.admit(addr("192.0.2.5:41000"), t));
     }
 
     #[test]
     fn an_ipv4_mapped_pin_matches_plain_ipv4_sources() {
-        let latch = SourceLatch::new(Some("::ffff:192.0.2.5".parse().unwrap()));
-        assert!(latch.admit(addr("192.0.2.5:5004")));
-        assert!(!latch.admit(addr("[2001:db8::5]:5004")));
+        let t = Instant::now();
+        let latch = SourceLatch::new(Some("::ffff:192.0.2.5".parse().unwrap()), MOVE_AFTER);
+        assert!(latch.admit(addr("192.0.2.5:5004"), t));
+        assert!(!latch.admit(addr("[2001:db8::5]:5004"), t));
     }
 }
