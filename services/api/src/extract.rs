@@ -62,6 +62,25 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     }
 }
 
+/// A required JSON body: like [`OptionalJson`], but no body is `invalid_body` (422).
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let optional = OptionalJson::<T>::from_request(req, payload);
+        Box::pin(async move {
+            match optional.await? {
+                OptionalJson(Some(v)) => Ok(Json(v)),
+                OptionalJson(None) => Err(ApiError::InvalidBody("a JSON body is required".into())),
+            }
+        })
+    }
+}
+
 /// `application/json`, `application/*+json`, with or without parameters.
 fn is_json(content_type: &str) -> bool {
     let essence = content_type
