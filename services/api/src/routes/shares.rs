@@ -12,7 +12,7 @@ use camview_proto::auth::{CreateShareRequest, CreateShareResponse, ShareInfo, Sh
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::extract::{CameraPath, OptionalJson};
+use crate::extract::{AuthThen, CameraPath, OptionalJson};
 use crate::security::{rfc3339, Admin};
 use crate::startup::{resource, AppState};
 
@@ -63,7 +63,8 @@ pub fn public_base(public_api_url: Option<&str>, scheme: &str, host: &str) -> St
 
 /// `POST /cameras/{id}/shares` `{"expires_in_seconds"?}`: 201 with the link.
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
-pub async fn create_share(state: web::Data<AppState>, admin: Admin, req: HttpRequest, camera: CameraPath, body: OptionalJson<CreateShareRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn create_share(state: web::Data<AppState>, req: HttpRequest, camera: CameraPath, input: AuthThen<Admin, OptionalJson<CreateShareRequest>>) -> Result<HttpResponse, ApiError> {
+    let AuthThen(admin, body) = input;
     let ttl = match body.0.unwrap_or_default().expires_in_seconds {
         None => DEFAULT_SHARE_TTL,
         Some(s) if (MIN_SHARE_TTL.as_secs()..=MAX_SHARE_TTL.as_secs()).contains(&s) => Duration::from_secs(s),

@@ -10,7 +10,7 @@ use camview_proto::ErrorCode;
 
 use crate::domain::bandwidth_from_request;
 use crate::error::ApiError;
-use crate::extract::{CameraPath, OptionalJson};
+use crate::extract::{AuthThen, CameraPath, OptionalJson};
 use crate::metrics::ControllerOutcome;
 use crate::security::{Admin, Authenticated};
 use crate::startup::AppState;
@@ -87,10 +87,10 @@ pub async fn get_stream(
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn start_stream(
     state: web::Data<AppState>,
-    _admin: Admin,
     camera: CameraPath,
-    body: OptionalJson<StartStreamRequest>,
+    input: AuthThen<Admin, OptionalJson<StartStreamRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let AuthThen(_admin, body) = input;
     let bandwidth = bandwidth_from_request(&body.0.unwrap_or_default())?;
     let command = Message::StartStream(StartStream {
         camera_id: camera.0.to_string(),

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::domain::CameraId;
 use crate::error::ApiError;
-use crate::extract::Json;
+use crate::extract::{AuthThen, Json};
 use crate::routes::auth_routes::token_response;
 use crate::security::{Admin, Authenticated};
 use crate::startup::{resource, AppState};
@@ -62,8 +62,8 @@ pub async fn list_users(state: web::Data<AppState>, _admin: Admin) -> Result<Htt
 
 /// `POST /users`: 201 with the user; 409 `user_exists`.
 #[tracing::instrument(skip_all)]
-pub async fn create_user(state: web::Data<AppState>, admin: Admin, body: Json<CreateUserRequest>) -> Result<HttpResponse, ApiError> {
-    let req = body.0;
+pub async fn create_user(state: web::Data<AppState>, input: AuthThen<Admin, Json<CreateUserRequest>>) -> Result<HttpResponse, ApiError> {
+    let AuthThen(admin, Json(req)) = input;
     auth::check_username(&req.username).map_err(ApiError::InvalidBody)?;
     check_new_password(&req.password).map_err(ApiError::InvalidBody)?;
     check_grants(&req.grants)?;
@@ -97,7 +97,8 @@ pub async fn delete_user(state: web::Data<AppState>, admin: Admin, path: web::Pa
 /// `PUT /users/{username}/password`: admin, or the user themself. Ends the user's other
 /// tokens; a user changing their own password gets a new token (body and cookie).
 #[tracing::instrument(skip_all)]
-pub async fn set_password(state: web::Data<AppState>, who: Authenticated, path: web::Path<String>, body: Json<PasswordRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn set_password(state: web::Data<AppState>, path: web::Path<String>, input: AuthThen<Authenticated, Json<PasswordRequest>>) -> Result<HttpResponse, ApiError> {
+    let AuthThen(who, body) = input;
     let username = path.into_inner();
     let own = is_self(&who.0, &username);
     if !own && !who.0.is_admin() {
@@ -120,7 +121,8 @@ pub async fn set_password(state: web::Data<AppState>, who: Authenticated, path: 
 
 /// `PUT /users/{username}/grants` `{"grants": [...]}`: the whole new list.
 #[tracing::instrument(skip_all)]
-pub async fn set_grants(state: web::Data<AppState>, admin: Admin, path: web::Path<String>, body: Json<GrantsRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn set_grants(state: web::Data<AppState>, path: web::Path<String>, input: AuthThen<Admin, Json<GrantsRequest>>) -> Result<HttpResponse, ApiError> {
+    let AuthThen(admin, body) = input;
     let username = path.into_inner();
     check_grants(&body.0.grants)?;
     let store = state.auth.store();

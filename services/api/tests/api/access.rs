@@ -210,3 +210,31 @@ async fn the_in_process_store_keeps_users_in_the_data_directory() {
     let second = spawn_on(backend(open()), Options::default()).await;
     second.login("ann", "password-of-ann").await;
 }
+
+#[tokio::test]
+async fn every_change_that_takes_access_away_is_published_on_the_bus() {
+    use camview_proto::auth::Subject;
+    use camview_proto::bus::Message;
+
+    let app = spawn_app().await;
+    let mut events = app.bus.subscribe(camview_proto::keys::AUTH_EVENTS_INSTANCE).await.unwrap();
+    async fn next(events: &mut camview_common::bus::Subscription) -> Subject {
+        let envelope = tokio::time::timeout(std::time::Duration::from_secs(2), events.recv()).await.expect("a revocation within 2 s").expect("open");
+        match envelope.message {
+            Message::AccessRevoked(r) => r.subject,
+            other => panic!("unexpected {}", other.kind()),
+        }
+    }
+    let ann = || Subject::User { username: "ann".into() };
+    app.viewer("ann", &["cam1"]).await;
+    app.as_admin(Method::PUT, "/users/ann/grants").json(&json!({"grants": []})).send().await.unwrap();
+    assert_eq!(next(&mut events).await, ann(), "grants changed");
+    app.as_admin(Method::PUT, "/users/ann/password").json(&json!({"password": "another-password"})).send().await.unwrap();
+    assert_eq!(next(&mut events).await, ann(), "password changed");
+    app.as_admin(Method::DELETE, "/users/ann").send().await.unwrap();
+    assert_eq!(next(&mut events).await, ann(), "user deleted");
+    let share: Value = app.as_admin(Method::POST, "/cameras/cam1/shares").send().await.unwrap().json().await.unwrap();
+    let id = share["share"]["id"].as_str().unwrap();
+    app.as_admin(Method::DELETE, &format!("/shares/{id}")).send().await.unwrap();
+    assert_eq!(next(&mut events).await, Subject::Share { id: id.into() }, "share revoked");
+}
