@@ -169,6 +169,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                // The last wrap runs first: span, rate limit, CORS, then the cross-site check.
                 .wrap(from_fn(cross_site_check))
                 .wrap(cors(&cors_origins))
                 .wrap(from_fn(rate_limit))

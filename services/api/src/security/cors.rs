@@ -44,7 +44,7 @@ fn origin_allowed(origin: &str, own_scheme: &str, own_host: &str, state: &AppSta
             return true;
         }
     }
-    state.security.cors_allowed_origins.iter().any(|o| *o == origin)
+    state.security.cors_allowed_origins.contains(&origin)
 }
 
 /// Middleware: 403 `forbidden` for an unsafe request authenticated by the cookie whose

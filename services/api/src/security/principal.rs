@@ -59,7 +59,7 @@ fn request_token(req: &HttpRequest) -> Result<String, ApiError> {
 }
 
 fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>().cloned().ok_or_else(|| ApiError::UnexpectedReply("no application state"))
+    req.app_data::<web::Data<AppState>>().cloned().ok_or(ApiError::UnexpectedReply("no application state"))
 }
 
 /// The client's address: the peer, or behind a trusted proxy what it forwarded.

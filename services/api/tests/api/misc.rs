@@ -24,7 +24,7 @@ async fn ice_servers_adds_ephemeral_turn_credentials_when_turn_is_configured() {
                 "turn:turn.test:3478?transport=udp,turns:turn.test:5349".into(),
             ),
             ("TURN_SECRET", "north-sea-secret".into()),
-            ("TURN_TTL_SECONDS", "3600".into()),
+            ("TURN_CREDENTIAL_TTL_SECONDS", "3600".into()),
         ],
         ..Default::default()
     })
