@@ -11,11 +11,14 @@ use camview_common::telemetry::LogFormat;
 
 use crate::domain::{PublicUrl, UrlKind};
 
+mod security;
+pub use security::SecuritySettings;
+
 /// STUN server offered to browsers when `STUN_SERVERS` is unset (`none` offers none).
 pub const DEFAULT_STUN_SERVER: &str = "stun:stun.l.google.com:19302";
 
 /// Everything `camview-api` needs to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// `API_SERVER_HOST` (0.0.0.0).
     pub host: String,
@@ -43,6 +46,8 @@ pub struct Settings {
     pub static_dir: Option<PathBuf>,
     /// `LOG_FORMAT` (pretty).
     pub log_format: LogFormat,
+    /// Authentication, address lists, CORS and rate limits.
+    pub security: SecuritySettings,
 }
 
 /// ICE servers handed to browsers by `GET /ice-servers`.
@@ -50,7 +55,8 @@ pub struct Settings {
 pub struct IceSettings {
     /// `STUN_SERVERS`, comma-separated.
     pub stun_servers: Vec<String>,
-    /// `TURN_URLS` + `TURN_SECRET` + `TURN_TTL_SECONDS`, all or nothing.
+    /// `TURN_URLS` + `TURN_SECRET`, all or nothing, with credentials valid
+    /// `TURN_CREDENTIAL_TTL_SECONDS`.
     pub turn: Option<TurnSettings>,
 }
 
@@ -157,6 +163,9 @@ impl Settings {
             }
         }
         let log_format = r.parse::<LogFormat>("LOG_FORMAT", LogFormat::Pretty)?;
+        let public = PublicSettings::from_reader(&r)?;
+        let public_https = public.api_url.as_ref().is_some_and(|u| u.as_str().starts_with("https://"));
+        let security = SecuritySettings::from_reader(&r, public_https)?;
         Ok(Self {
             host,
             port,
@@ -168,9 +177,10 @@ impl Settings {
             camera_status_ttl: Duration::from_secs(status_ttl),
             controller_heartbeat_max_age: Duration::from_secs(max_age),
             ice: IceSettings::from_reader(&r)?,
-            public: PublicSettings::from_reader(&r)?,
+            public,
             static_dir,
             log_format,
+            security,
         })
     }
 
@@ -207,7 +217,13 @@ impl IceSettings {
             }
         }
         let secret = r.raw("TURN_SECRET");
-        let ttl = r.ranged::<u64>("TURN_TTL_SECONDS", 86_400, 60, 30 * 86_400)?;
+        // TURN_TTL_SECONDS is the older name, still read.
+        let ttl_name = if r.raw("TURN_CREDENTIAL_TTL_SECONDS").is_none() && r.raw("TURN_TTL_SECONDS").is_some() {
+            "TURN_TTL_SECONDS"
+        } else {
+            "TURN_CREDENTIAL_TTL_SECONDS"
+        };
+        let ttl = r.ranged::<u64>(ttl_name, 600, 60, 86_400)?;
         let turn = match (urls.is_empty(), secret) {
             (true, None) => None,
             (false, Some(secret)) => Some(TurnSettings {

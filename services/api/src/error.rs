@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use camview_common::auth::{AuthError, AuthStoreError};
 use camview_common::{BusError, RegistryError};
 use camview_proto::{ErrorBody, ErrorCode};
 
@@ -45,6 +46,37 @@ pub enum ApiError {
     UnexpectedReply(&'static str),
     #[error("reading the request body failed: {0}")]
     Payload(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the auth store failed")]
+    AuthStore(#[from] AuthStoreError),
+    #[error("user {0:?} already exists")]
+    UserExists(String),
+    #[error("no user {0:?}")]
+    UserNotFound(String),
+    #[error("no share {0:?}")]
+    ShareNotFound(String),
+    #[error("too many requests from this address: retry in {} s", retry_after_secs(*retry_after))]
+    RateLimited { retry_after: Duration },
+    #[error("too many failed attempts: retry in {} s", retry_after_secs(*retry_after))]
+    TooManyRequests { retry_after: Duration },
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated(m) => ApiError::Unauthorized(m),
+            AuthError::Forbidden(m) => ApiError::Forbidden(m),
+            AuthError::Store(s) => ApiError::AuthStore(s),
+        }
+    }
+}
+
+/// Whole seconds to announce in `Retry-After` (at least 1).
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
 }
 
 impl From<BusError> for ApiError {
@@ -75,6 +107,14 @@ impl ApiError {
             ApiError::Controller(body) => body.code,
             ApiError::UnexpectedReply(_) => ErrorCode::Internal,
             ApiError::Payload(_) => ErrorCode::InvalidBody,
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::AuthStore(_) => ErrorCode::RegistryUnavailable,
+            ApiError::UserExists(_) => ErrorCode::UserExists,
+            ApiError::UserNotFound(_) => ErrorCode::UserNotFound,
+            ApiError::ShareNotFound(_) => ErrorCode::ShareNotFound,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::TooManyRequests { .. } => ErrorCode::TooManyRequests,
         }
     }
 
@@ -84,6 +124,7 @@ impl ApiError {
         let message = match self {
             ApiError::Controller(body) if code.http_status() < 500 => body.message.clone(),
             ApiError::ControllerTimeout { .. } => self.to_string(),
+            ApiError::AuthStore(_) => "the user store is unavailable".to_owned(),
             _ if code.http_status() >= 500 => opaque_message(code).to_owned(),
             _ => self.to_string(),
         };
@@ -138,8 +179,17 @@ impl ResponseError for ApiError {
             tracing::debug!(error = %self, code = %self.code(), "request rejected");
         }
         let mut response = HttpResponse::build(status);
-        if matches!(self, ApiError::MethodNotAllowed) {
-            response.insert_header((actix_web::http::header::ALLOW, "GET, POST, OPTIONS"));
+        match self {
+            ApiError::MethodNotAllowed => {
+                response.insert_header((actix_web::http::header::ALLOW, "GET, POST, PUT, DELETE, OPTIONS"));
+            }
+            ApiError::Unauthorized(_) => {
+                response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer realm=\"camview\""));
+            }
+            ApiError::RateLimited { retry_after } | ApiError::TooManyRequests { retry_after } => {
+                response.insert_header((actix_web::http::header::RETRY_AFTER, retry_after_secs(*retry_after).to_string()));
+            }
+            _ => {}
         }
         response.json(self.body())
     }
@@ -199,6 +249,19 @@ mod tests {
     }
 
     #[test]
+    fn limits_announce_whole_seconds_to_wait_and_store_failures_hide_their_cause() {
+        assert_eq!(retry_after_secs(Duration::from_millis(10)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
+        assert_eq!(retry_after_secs(Duration::from_millis(3001)), 4);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        let r = ApiError::TooManyRequests { retry_after: Duration::from_millis(1500) }.error_response();
+        assert_eq!(r.headers().get(actix_web::http::header::RETRY_AFTER).unwrap(), "2");
+        let e = ApiError::from(AuthError::Store(AuthStoreError::Unavailable("redis://secret-host".into())));
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!e.body().message.contains("secret-host"));
+    }
+
+    #[test]
     fn controller_client_errors_keep_their_code_and_message() {
         let e = ApiError::Controller(ErrorBody::new(ErrorCode::StreamNotFound, "no stream cam1"));
         assert_eq!(e.status_code(), StatusCode::NOT_FOUND);
@@ -217,6 +280,12 @@ mod tests {
             (ApiError::PayloadTooLarge { limit: 16384 }, 413),
             (ApiError::NotFound, 404),
             (ApiError::MethodNotAllowed, 405),
+            (ApiError::Unauthorized("x".into()), 401),
+            (ApiError::Forbidden("x".into()), 403),
+            (ApiError::UserExists("x".into()), 409),
+            (ApiError::ShareNotFound("x".into()), 404),
+            (ApiError::RateLimited { retry_after: Duration::from_millis(10) }, 429),
+            (ApiError::TooManyRequests { retry_after: Duration::from_secs(3) }, 429),
         ];
         for (e, status) in cases {
             assert_eq!(e.status_code().as_u16(), status, "{e}");

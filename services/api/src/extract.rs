@@ -62,6 +62,50 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     }
 }
 
+/// A required JSON body: like [`OptionalJson`], but no body is `invalid_body` (422).
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let optional = OptionalJson::<T>::from_request(req, payload);
+        Box::pin(async move {
+            match optional.await? {
+                OptionalJson(Some(v)) => Ok(Json(v)),
+                OptionalJson(None) => Err(ApiError::InvalidBody("a JSON body is required".into())),
+            }
+        })
+    }
+}
+
+/// Two extractors run one after the other: `AuthThen(Admin, Json<T>)` checks who is asking
+/// before the body is read, so a caller without the right learns nothing from body errors.
+/// (Actix polls a handler's extractors together: the first to fail answers.)
+#[derive(Debug)]
+pub struct AuthThen<A, B>(pub A, pub B);
+
+impl<A, B> FromRequest for AuthThen<A, B>
+where
+    A: FromRequest<Error = ApiError> + 'static,
+    B: FromRequest<Error = ApiError> + 'static,
+{
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let a = A::from_request(&req, &mut Payload::None).await?;
+            let b = B::from_request(&req, &mut payload).await?;
+            Ok(AuthThen(a, b))
+        })
+    }
+}
+
 /// `application/json`, `application/*+json`, with or without parameters.
 fn is_json(content_type: &str) -> bool {
     let essence = content_type

@@ -5,18 +5,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer, Resource};
 use anyhow::Context;
+use camview_common::auth::{self, AdminBootstrap, Authenticator};
 use camview_common::{Backend, Bus, BusClient, BusError, Registry};
 
-use crate::configuration::{IceSettings, Settings};
+use crate::configuration::{IceSettings, SecuritySettings, Settings};
 use crate::error::{method_not_allowed, not_found};
 use crate::metrics::Metrics;
 use crate::request_span::request_span;
-use crate::routes::{cameras, config_js, health, ice_servers, metrics, pages, streams, viewers};
+use crate::routes::{auth_routes, cameras, config_js, health, ice_servers, metrics, pages, shares, streams, users, viewers};
+use crate::security::{cors, cross_site_check, rate_limit, Limits};
 
 /// What the API talks to. Inject in-process implementations for the all-in-one binary.
 #[derive(Clone)]
@@ -25,12 +26,14 @@ pub struct Deps {
     /// A started client; whoever started it must keep draining its events receiver
     /// ([`Deps::start`] does).
     pub bus: Arc<BusClient>,
+    /// Checks tokens against the users and shares in the auth store.
+    pub auth: Arc<Authenticator>,
 }
 
 impl Deps {
     /// Starts a [`BusClient`] on `bus` under a fresh `api-<uuid>` instance id, and drains
     /// the envelopes that are not replies (late replies after a timeout) in the background.
-    pub async fn start(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<Self, BusError> {
+    pub async fn start(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>, auth: Arc<Authenticator>) -> Result<Self, BusError> {
         let instance_id = format!("api-{}", uuid::Uuid::new_v4());
         let (client, mut events) = BusClient::start(bus, instance_id.clone()).await?;
         tokio::spawn(async move {
@@ -45,30 +48,59 @@ impl Deps {
         Ok(Self {
             registry,
             bus: client,
+            auth,
         })
     }
 
-    /// In-process bus and registry: single-process mode, nothing is shared.
-    pub async fn in_process() -> Result<Self, BusError> {
+    /// In-process bus and registry: single-process mode, nothing is shared but `auth`.
+    pub async fn in_process(auth: Arc<Authenticator>) -> Result<Self, BusError> {
         let backend = Backend::in_process();
-        Self::start(backend.bus, backend.registry).await
+        Self::start(backend.bus, backend.registry, auth).await
     }
 
-    /// Redis when `REDIS_URL` is set, else in-process with a loud warning.
+    /// Redis when `REDIS_URL` is set (users in Redis too), else in-process with a loud
+    /// warning and users in `CAMVIEW_DATA_DIR`.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        match &settings.redis {
-            Some(redis) => {
-                let backend = Backend::connect(Some(redis), settings.redis_connect_timeout).await
-                    .with_context(|| format!("REDIS_CONNECT_TIMEOUT_SECONDS={} elapsed", settings.redis_connect_timeout.as_secs()))?;
-                Ok(Self::start(backend.bus, backend.registry).await?)
-            }
+        let backend = match &settings.redis {
+            Some(redis) => Backend::connect(Some(redis), settings.redis_connect_timeout)
+                .await
+                .with_context(|| format!("REDIS_CONNECT_TIMEOUT_SECONDS={} elapsed", settings.redis_connect_timeout.as_secs()))?,
             None => {
                 tracing::warn!("REDIS_URL is not set: streams can only be started if a media-controller runs in this same process");
-                let backend = Backend::connect(None, settings.redis_connect_timeout).await?;
-                Ok(Self::start(backend.bus, backend.registry).await?)
+                Backend::connect(None, settings.redis_connect_timeout).await?
             }
-        }
+        };
+        let auth = open_auth(settings).await?;
+        Ok(Self::start(backend.bus, backend.registry, auth).await?)
     }
+}
+
+/// The auth store (Redis with `REDIS_URL`, else the file in `CAMVIEW_DATA_DIR`) and the
+/// authenticator on it.
+pub async fn open_auth(settings: &Settings) -> anyhow::Result<Arc<Authenticator>> {
+    let data_dir = &settings.security.data_dir;
+    let store = auth::store::open(settings.redis.as_ref(), data_dir)
+        .await
+        .with_context(|| match settings.redis {
+            Some(_) => "opening the user store in Redis (REDIS_URL)".to_owned(),
+            None => format!("opening the user store in CAMVIEW_DATA_DIR={}", data_dir.display()),
+        })?;
+    let authenticator = Authenticator::start(store, &settings.security.auth).await.context("reading the token signing key from the user store")?;
+    Ok(Arc::new(authenticator))
+}
+
+/// First start: creates the `admin` user (or sets its password from `CAMVIEW_ADMIN_PASSWORD`).
+async fn bootstrap_admin(auth: &Authenticator, password: Option<&str>) -> anyhow::Result<()> {
+    match auth::ensure_admin(auth.store().as_ref(), password).await.context("creating the admin user")? {
+        AdminBootstrap::Generated(pw) => tracing::warn!(
+            "created user \"{}\" with password {pw} (shown once; change it with camview user passwd {})",
+            auth::ADMIN_USERNAME,
+            auth::ADMIN_USERNAME
+        ),
+        AdminBootstrap::FromEnvironment => tracing::info!("the admin password is set from CAMVIEW_ADMIN_PASSWORD"),
+        AdminBootstrap::Unchanged => {}
+    }
+    Ok(())
 }
 
 /// What every handler can read.
@@ -84,6 +116,13 @@ pub struct AppState {
     pub config_js: String,
     pub static_dir: Option<PathBuf>,
     pub metrics: Metrics,
+    pub auth: Arc<Authenticator>,
+    pub security: SecuritySettings,
+    pub limits: Limits,
+    /// The origin of `PUBLIC_API_URL` when absolute (`https://host[:port]`).
+    pub public_api_origin: Option<String>,
+    /// `PUBLIC_API_URL` as written, for share links.
+    pub public_api_url: Option<String>,
 }
 
 /// The API server, bound and ready to run.
@@ -102,6 +141,14 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
+        bootstrap_admin(&deps.auth, settings.security.admin_password.as_deref()).await?;
+        let public_api_url = settings.public.api_url.as_ref().map(|u| u.as_str().to_owned());
+        let public_api_origin = public_api_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null");
+        let cors_origins = settings.security.cors_allowed_origins.clone();
         let state = web::Data::new(AppState {
             registry: deps.registry,
             bus: deps.bus,
@@ -113,14 +160,27 @@ impl Application {
             config_js: config_js::render(&settings.public),
             static_dir: settings.static_dir,
             metrics: Metrics::default(),
+            auth: deps.auth,
+            limits: Limits::new(&settings.security),
+            security: settings.security,
+            public_api_origin,
+            public_api_url,
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(cors())
+                // The last wrap runs first: span, rate limit, CORS, then the cross-site check.
+                .wrap(from_fn(cross_site_check))
+                .wrap(cors(&cors_origins))
+                .wrap(from_fn(rate_limit))
                 .wrap(from_fn(request_span))
                 .service(resource("/").route(web::get().to(pages::index)))
                 .service(resource("/viewer").route(web::get().to(pages::viewer)))
+                .service(resource("/login").route(web::get().to(pages::login)))
+                .service(resource("/share").route(web::get().to(pages::share)))
+                .configure(auth_routes::configure)
+                .configure(users::configure)
+                .configure(shares::configure)
                 .service(resource("/static/{path:.*}").route(web::get().to(pages::asset)))
                 .service(resource("/config.js").route(web::get().to(config_js::config_js)))
                 .service(resource("/health").route(web::get().to(health::health)))
@@ -178,16 +238,6 @@ impl Application {
 }
 
 /// A resource whose other methods answer 405 with the JSON error body.
-fn resource(path: &str) -> Resource {
+pub fn resource(path: &str) -> Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
-}
-
-/// GET and POST from any origin: the viewer page may be served from elsewhere.
-fn cors() -> Cors {
-    Cors::default()
-        .allow_any_origin()
-        .allowed_methods(["GET", "POST"])
-        .allow_any_header()
-        .expose_headers([crate::request_span::TRACE_ID_HEADER])
-        .max_age(3600)
 }

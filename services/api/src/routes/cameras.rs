@@ -1,23 +1,45 @@
 //! `/cameras/{camera_id}/keepalive`: the camera's control channel.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use camview_common::clock::now_rfc3339;
 use camview_proto::rest::{DesiredRtp, KeepaliveRequest, KeepaliveResponse};
 use camview_proto::stream::CameraStatus;
 
 use crate::error::ApiError;
 use crate::extract::{CameraPath, OptionalJson};
+use crate::security::{bearer_token, client_ip};
 use crate::startup::AppState;
 
+/// Whether this keepalive may speak for `camera_id`: a matching `Authorization: Bearer
+/// <secret>`, or no secret at all from `CAMERA_TRUSTED_NETWORKS`. A wrong secret is refused
+/// from anywhere.
+async fn camera_allowed(state: &AppState, req: &HttpRequest, camera_id: &str) -> Result<(), ApiError> {
+    match bearer_token(req) {
+        Some(Ok(secret)) => {
+            if state.auth.camera_secret_matches(camera_id, &secret).await? {
+                Ok(())
+            } else {
+                Err(ApiError::Unauthorized("wrong camera secret".into()))
+            }
+        }
+        Some(Err(e)) => Err(e),
+        None if state.security.camera_trusted_networks.contains(client_ip(req, state)) => Ok(()),
+        None => Err(ApiError::Unauthorized("a camera outside CAMERA_TRUSTED_NETWORKS must send `Authorization: Bearer <camera secret>`".into())),
+    }
+}
+
 /// `POST /cameras/{camera_id}/keepalive`: stores the camera's stats and answers where it
-/// must send RTP (`rtp: null` = do not send). The body is optional.
+/// must send RTP (`rtp: null` = do not send). The body is optional. Authenticated by the
+/// camera's secret or a trusted network (see `camera_allowed`).
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn keepalive(
     state: web::Data<AppState>,
+    req: HttpRequest,
     camera: CameraPath,
     body: OptionalJson<KeepaliveRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let camera_id = camera.0.as_str();
+    camera_allowed(&state, &req, camera_id).await?;
     let request = body.0.unwrap_or_default();
     let status = CameraStatus {
         last_seen: now_rfc3339(),

@@ -7,14 +7,16 @@ use camview_common::clock::parse_rfc3339;
 use camview_proto::rest::HealthResponse;
 use camview_proto::stream::ControllerHeartbeat;
 
+use crate::security::MaybeAuthenticated;
 use crate::startup::AppState;
 
 /// Longest a health check waits for the registry.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `GET /health`: 200 `healthy`, or 503 `degraded` with `problems`.
+/// `GET /health`: 200 `healthy`, or 503 `degraded`. Anonymous callers see only `status`;
+/// an admin's token shows the full report (counts and `problems`).
 #[tracing::instrument(skip_all)]
-pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+pub async fn health(state: web::Data<AppState>, who: MaybeAuthenticated) -> HttpResponse {
     let report = match tokio::time::timeout(HEALTH_TIMEOUT, check(&state)).await {
         Ok(report) => report,
         Err(_) => degraded(vec![format!(
@@ -22,11 +24,16 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             HEALTH_TIMEOUT.as_millis()
         )]),
     };
-    if report.problems.is_empty() {
-        HttpResponse::Ok().json(report)
+    let mut response = if report.problems.is_empty() {
+        HttpResponse::Ok()
     } else {
         tracing::debug!(problems = ?report.problems, "degraded");
-        HttpResponse::ServiceUnavailable().json(report)
+        HttpResponse::ServiceUnavailable()
+    };
+    if who.0.is_some_and(|p| p.is_admin()) {
+        response.json(report)
+    } else {
+        response.json(serde_json::json!({ "status": report.status }))
     }
 }
 

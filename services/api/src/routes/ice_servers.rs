@@ -3,10 +3,12 @@
 use actix_web::{web, HttpResponse};
 
 use crate::ice::ice_servers;
+use crate::security::Authenticated;
 use crate::startup::AppState;
 
-/// `GET /ice-servers`. TURN credentials are fresh on every call; never cache the answer.
-pub async fn get_ice_servers(state: web::Data<AppState>) -> HttpResponse {
+/// `GET /ice-servers` (logged in). TURN credentials are fresh on every call and live
+/// `TURN_CREDENTIAL_TTL_SECONDS`; never cache the answer.
+pub async fn get_ice_servers(state: web::Data<AppState>, _who: Authenticated) -> HttpResponse {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))

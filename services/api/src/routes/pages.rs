@@ -1,15 +1,18 @@
-//! The viewer pages: `/`, `/viewer` and `/static/*`, embedded in the binary, or read from
-//! `STATIC_DIR` when set.
+//! The viewer pages: `/`, `/viewer`, `/login`, `/share` and `/static/*`, embedded in the
+//! binary, or read from `STATIC_DIR` when set.
 //!
-//! Invariant: only plain relative paths (no `..`, no hidden files) are ever looked up.
+//! Invariants: only plain relative paths (no `..`, no hidden files) are ever looked up;
+//! `/` and `/viewer` need a valid session cookie, else they redirect to
+//! `/login?next=<path>` with a `next` that is always a path on this site.
 
 use std::borrow::Cow;
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{web, HttpResponse};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use actix_web::{web, HttpRequest, HttpResponse};
 use rust_embed::RustEmbed;
 
 use crate::error::ApiError;
+use crate::security::cookie_token;
 use crate::startup::AppState;
 
 /// The repository's `static/` folder, baked in at build time.
@@ -17,14 +20,52 @@ use crate::startup::AppState;
 #[folder = "../../static/"]
 struct Assets;
 
-/// `GET /`.
-pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    serve(&state, "index.html").await
+/// `GET /` (logged in).
+pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    serve_logged_in(&state, &req, "index.html").await
 }
 
-/// `GET /viewer` (`?camera=ID` is read by the page itself).
-pub async fn viewer(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    serve(&state, "viewer.html").await
+/// `GET /viewer` (logged in; `?camera=ID` is read by the page itself).
+pub async fn viewer(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    serve_logged_in(&state, &req, "viewer.html").await
+}
+
+/// `GET /login`.
+pub async fn login(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    serve(&state, "login.html").await
+}
+
+/// `GET /share` (the token rides in the fragment, read by the page).
+pub async fn share(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    serve(&state, "share.html").await
+}
+
+/// The page for a valid session cookie, else a redirect to the login page.
+async fn serve_logged_in(state: &AppState, req: &HttpRequest, page: &str) -> Result<HttpResponse, ApiError> {
+    let valid = match cookie_token(req) {
+        Some(token) => match state.auth.authenticate(&token).await {
+            Ok(_) => true,
+            Err(camview_common::auth::AuthError::Store(e)) => return Err(e.into()),
+            Err(_) => false,
+        },
+        None => false,
+    };
+    if !valid {
+        let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        return Ok(HttpResponse::Found()
+            .insert_header((LOCATION, login_location(here)))
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .finish());
+    }
+    serve(state, page).await
+}
+
+/// `/login?next=<here>`, with `here` kept only when it is a path on this site.
+fn login_location(here: &str) -> String {
+    let local = here.starts_with('/') && !here.starts_with("//") && !here.contains('\\');
+    let next = if local { here } else { "/" };
+    let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("/login?next={encoded}")
 }
 
 /// `GET /static/{path}`.
@@ -93,7 +134,17 @@ mod tests {
 
     #[test]
     fn the_placeholder_pages_are_embedded() {
-        assert!(Assets::get("index.html").is_some());
-        assert!(Assets::get("viewer.html").is_some());
+        for page in ["index.html", "viewer.html", "login.html", "share.html"] {
+            assert!(Assets::get(page).is_some(), "{page}");
+        }
+    }
+
+    #[test]
+    fn the_login_redirect_keeps_only_local_paths() {
+        assert_eq!(login_location("/viewer?camera=cam1"), "/login?next=%2Fviewer%3Fcamera%3Dcam1");
+        assert_eq!(login_location("/"), "/login?next=%2F");
+        for foreign in ["//evil.example/x", "https://evil.example", "/\\evil.example"] {
+            assert_eq!(login_location(foreign), "/login?next=%2F", "{foreign}");
+        }
     }
 }

@@ -10,8 +10,9 @@ use camview_proto::ErrorCode;
 
 use crate::domain::bandwidth_from_request;
 use crate::error::ApiError;
-use crate::extract::{CameraPath, OptionalJson};
+use crate::extract::{AuthThen, CameraPath, OptionalJson};
 use crate::metrics::ControllerOutcome;
+use crate::security::{Admin, Authenticated};
 use crate::startup::AppState;
 
 /// A registry record with its viewer count and the camera's last keepalive.
@@ -51,10 +52,10 @@ async fn ask_controller(
 
 /// `GET /streams`.
 #[tracing::instrument(skip_all)]
-pub async fn list_streams(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_streams(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
     let records = state.registry.list_streams().await?;
     let mut streams = Vec::with_capacity(records.len());
-    for record in records {
+    for record in records.into_iter().filter(|r| who.0.may_watch(&r.camera_id)) {
         streams.push(stream_view(state.registry.as_ref(), record).await?);
     }
     Ok(HttpResponse::Ok().json(StreamList {
@@ -67,8 +68,12 @@ pub async fn list_streams(state: web::Data<AppState>) -> Result<HttpResponse, Ap
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn get_stream(
     state: web::Data<AppState>,
+    who: Authenticated,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
+    if !who.0.may_watch(camera.0.as_str()) {
+        return Err(ApiError::Forbidden(format!("you may not watch camera {}", camera.0)));
+    }
     let record = state
         .registry
         .get_stream(camera.0.as_str())
@@ -83,8 +88,9 @@ pub async fn get_stream(
 pub async fn start_stream(
     state: web::Data<AppState>,
     camera: CameraPath,
-    body: OptionalJson<StartStreamRequest>,
+    input: AuthThen<Admin, OptionalJson<StartStreamRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let AuthThen(_admin, body) = input;
     let bandwidth = bandwidth_from_request(&body.0.unwrap_or_default())?;
     let command = Message::StartStream(StartStream {
         camera_id: camera.0.to_string(),
@@ -107,6 +113,7 @@ pub async fn start_stream(
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn stop_stream(
     state: web::Data<AppState>,
+    _admin: Admin,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
     let camera_id = camera.0.to_string();

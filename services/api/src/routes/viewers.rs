@@ -5,11 +5,12 @@ use camview_proto::rest::ViewerList;
 
 use crate::error::ApiError;
 use crate::extract::CameraPath;
+use crate::security::Admin;
 use crate::startup::AppState;
 
 /// `GET /viewers`: every viewer of every stream.
 #[tracing::instrument(skip_all)]
-pub async fn list_viewers(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_viewers(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let viewers = state.registry.list_viewers(None).await?;
     Ok(HttpResponse::Ok().json(ViewerList {
         count: viewers.len(),
@@ -21,6 +22,7 @@ pub async fn list_viewers(state: web::Data<AppState>) -> Result<HttpResponse, Ap
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn stream_viewers(
     state: web::Data<AppState>,
+    _admin: Admin,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
     let camera_id = camera.0.as_str();

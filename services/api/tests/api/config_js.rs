@@ -120,7 +120,7 @@ fn bad_public_urls_are_refused_at_start_naming_the_variable() {
 async fn every_page_loads_config_js_before_its_own_scripts() {
     let app = spawn_app().await;
     for path in ["/", "/viewer", "/static/grid.html"] {
-        let html = app.get(path).await.text().await.expect("read page");
+        let html = app.page(path).await.text().await.expect("read page");
         let config = html
             .find(r#"<script src="/config.js"></script>"#)
             .unwrap_or_else(|| panic!("{path} does not load /config.js"));

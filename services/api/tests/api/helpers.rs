@@ -1,15 +1,18 @@
 //! `spawn_app()`: the real application on port 0 against a real Redis (random key prefix
-//! per test) with a stand-in media-controller, plus typed request helpers.
+//! per test, users in the same prefix) with a stand-in media-controller, plus typed request
+//! helpers. The plain helpers (`get`, `post`, `start`, ...) carry the admin's bearer token;
+//! `anon` and `as_user` send other credentials.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use camview_api::{Application, Deps, Settings};
+use camview_common::auth::{AuthSettings, AuthStore, Authenticator, FileAuthStore, RedisAuthStore};
 use camview_common::testing::{random_prefix, RedisServer};
 use camview_common::{Bus, Registry};
-use reqwest::{Method, Response, StatusCode};
-use serde_json::Value;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
 
 use crate::responder::{write_heartbeat, Responder};
 
@@ -21,8 +24,24 @@ pub struct Options {
     pub heartbeat: bool,
     /// `BUS_REQUEST_TIMEOUT_MS`.
     pub bus_timeout_ms: u64,
-    /// Extra environment for the settings.
+    /// Extra environment for the settings (over the defaults below).
     pub env: Vec<(&'static str, String)>,
+}
+
+/// `CAMVIEW_ADMIN_PASSWORD` of every test app.
+pub const ADMIN_PASSWORD: &str = "admin-test-password";
+
+/// What an app runs on: bus, registry and the user store.
+pub struct TestBackend {
+    pub bus: Arc<dyn Bus>,
+    pub registry: Arc<dyn Registry>,
+    pub store: Arc<dyn AuthStore>,
+}
+
+/// A user store in a fresh temporary directory.
+pub fn file_store() -> Arc<dyn AuthStore> {
+    let dir = std::env::temp_dir().join(format!("camview-api-test-{}", uuid::Uuid::new_v4()));
+    Arc::new(FileAuthStore::open(&dir).expect("open a file store"))
 }
 
 impl Default for Options {
@@ -40,7 +59,11 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub registry: Arc<dyn Registry>,
+    pub store: Arc<dyn AuthStore>,
+    pub bus: Arc<dyn Bus>,
     pub responder: Option<Responder>,
+    /// A session token of `admin`.
+    pub admin: String,
 }
 
 /// The app on the shared test Redis, with a responder and a heartbeat.
@@ -49,20 +72,26 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
-    let (bus, registry) = redis_backend(&RedisServer::shared().url()).await;
-    spawn_on(bus, registry, options).await
+    spawn_on(redis_backend(&RedisServer::shared().url()).await, options).await
 }
 
-/// Connects the Redis bus and registry under a fresh prefix.
-pub async fn redis_backend(url: &str) -> (Arc<dyn Bus>, Arc<dyn Registry>) {
-    let backend = camview_common::Backend::redis(url, camview_proto::keys::Keys::new(random_prefix()))
-        .await
-        .expect("connect to the test redis");
-    (backend.bus, backend.registry)
+/// Connects the Redis bus, registry and user store under a fresh prefix.
+pub async fn redis_backend(url: &str) -> TestBackend {
+    redis_backend_at(url, &random_prefix()).await
 }
 
-/// The app on the given bus and registry.
-pub async fn spawn_on(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>, options: Options) -> TestApp {
+/// The same under `prefix` (a second app on the same prefix sees the same users).
+pub async fn redis_backend_at(url: &str, prefix: &str) -> TestBackend {
+    let keys = camview_proto::keys::Keys::new(prefix.to_owned());
+    let backend = camview_common::Backend::redis(url, keys.clone()).await.expect("connect to the test redis");
+    let client = redis::Client::open(url).expect("redis url");
+    let store = RedisAuthStore::with_client(client, keys).await.expect("connect the user store");
+    TestBackend { bus: backend.bus, registry: backend.registry, store: Arc::new(store) }
+}
+
+/// The app on the given backend.
+pub async fn spawn_on(backend: TestBackend, options: Options) -> TestApp {
+    let TestBackend { bus, registry, store } = backend;
     // Trace propagation is part of the behaviour under test: spans need the OTel layer.
     camview_common::telemetry::init_for_tests();
     let mut env: HashMap<String, String> = HashMap::from([
@@ -73,6 +102,10 @@ pub async fn spawn_on(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>, options: O
             options.bus_timeout_ms.to_string(),
         ),
         ("STUN_SERVERS".into(), "stun:stun.test:3478".into()),
+        ("CAMVIEW_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+        // Tests hammer the API from one address; the rate-limit tests set their own.
+        ("API_RATE_LIMIT_PER_SECOND".into(), "100000".into()),
+        ("API_RATE_LIMIT_BURST".into(), "100000".into()),
     ]);
     env.extend(options.env.into_iter().map(|(k, v)| (k.to_owned(), v)));
     let settings = Settings::from_source(&env).expect("test settings");
@@ -82,7 +115,10 @@ pub async fn spawn_on(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>, options: O
     let responder = options
         .responder
         .then(|| Responder::start(bus.clone(), registry.clone()));
-    let deps = Deps::start(bus.clone(), registry.clone())
+    let auth = Authenticator::start(store.clone(), &AuthSettings::from_reader(&camview_common::config::Reader::new(&env)).expect("auth settings"))
+        .await
+        .expect("start the authenticator");
+    let deps = Deps::start(bus.clone(), registry.clone(), Arc::new(auth))
         .await
         .expect("start the bus client");
     let app = Application::build(settings, deps)
@@ -92,23 +128,85 @@ pub async fn spawn_on(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>, options: O
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client");
-    TestApp {
+    let mut app = TestApp {
         address,
         client,
         registry,
+        store,
+        bus,
         responder,
-    }
+        admin: String::new(),
+    };
+    app.admin = app.login("admin", ADMIN_PASSWORD).await;
+    app
 }
 
 impl TestApp {
-    pub async fn request(&self, method: Method, path: &str) -> Response {
-        self.client
-            .request(method, format!("{}{path}", self.address))
+    /// A request to `path` with no credentials.
+    pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.address))
+    }
+
+    /// A request to `path` with `token` as bearer.
+    pub fn as_user(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.anon(method, path).bearer_auth(token)
+    }
+
+    /// A request to `path` as the admin.
+    pub fn as_admin(&self, method: Method, path: &str) -> RequestBuilder {
+        self.as_user(&self.admin, method, path)
+    }
+
+    /// A request to `path` with `token` in the session cookie (as a browser sends it).
+    pub fn with_cookie(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.anon(method, path).header(reqwest::header::COOKIE, format!("camview_token={token}"))
+    }
+
+    /// A page as the logged-in admin's browser gets it.
+    pub async fn page(&self, path: &str) -> Response {
+        self.with_cookie(&self.admin, Method::GET, path).send().await.expect("send request")
+    }
+
+    /// The admin's session token.
+    pub fn admin_token(&self) -> &str {
+        &self.admin
+    }
+
+    /// Logs in and returns the token (panics unless 200).
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let response = self.anon(Method::POST, "/auth/login").json(&json!({"username": username, "password": password})).send().await.expect("send login");
+        ok_json(response).await["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Creates a viewer with `grants` (password `password-of-<name>`) and logs it in.
+    pub async fn viewer(&self, username: &str, grants: &[&str]) -> String {
+        let password = format!("password-of-{username}");
+        let created = self
+            .as_admin(Method::POST, "/users")
+            .json(&json!({"username": username, "password": password, "role": "viewer", "grants": grants}))
             .send()
             .await
-            .expect("send request")
+            .expect("send");
+        assert_eq!(created.status(), 201, "{}", created.text().await.unwrap_or_default());
+        self.login(username, &password).await
+    }
+
+    /// The plain helpers' credentials: the admin's token, except for a camera's keepalive,
+    /// which comes as a camera on the (trusted) loopback does: without a secret.
+    fn default_creds(&self, method: Method, path: &str) -> RequestBuilder {
+        if path.split('?').next().unwrap_or(path).ends_with("/keepalive") {
+            self.anon(method, path)
+        } else {
+            self.as_admin(method, path)
+        }
+    }
+
+    /// A request as the admin (or a trusted camera, for keepalives).
+    pub async fn request(&self, method: Method, path: &str) -> Response {
+        self.default_creds(method, path).send().await.expect("send request")
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -120,12 +218,7 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(format!("{}{path}", self.address))
-            .json(body)
-            .send()
-            .await
-            .expect("send request")
+        self.default_creds(Method::POST, path).json(body).send().await.expect("send request")
     }
 
     pub async fn post_raw(
@@ -134,10 +227,7 @@ impl TestApp {
         content_type: Option<&str>,
         body: impl Into<reqwest::Body>,
     ) -> Response {
-        let mut req = self
-            .client
-            .post(format!("{}{path}", self.address))
-            .body(body);
+        let mut req = self.default_creds(Method::POST, path).body(body);
         if let Some(ct) = content_type {
             req = req.header(reqwest::header::CONTENT_TYPE, ct);
         }

@@ -1,6 +1,8 @@
 //! Integration tests of camview-api: the real app on port 0, a real Redis, and a
 //! stand-in media-controller on the real bus.
 
+mod access;
+mod attacker;
 mod bad_input;
 mod binary;
 mod config_js;

@@ -24,7 +24,7 @@ async fn ice_servers_adds_ephemeral_turn_credentials_when_turn_is_configured() {
                 "turn:turn.test:3478?transport=udp,turns:turn.test:5349".into(),
             ),
             ("TURN_SECRET", "north-sea-secret".into()),
-            ("TURN_TTL_SECONDS", "3600".into()),
+            ("TURN_CREDENTIAL_TTL_SECONDS", "3600".into()),
         ],
         ..Default::default()
     })
@@ -59,8 +59,10 @@ async fn the_pages_are_served_from_the_embedded_static_folder() {
         "/viewer?camera=cam1",
         "/static/viewer.html",
         "/static/index.html",
+        "/login",
+        "/share",
     ] {
-        let response = app.get(path).await;
+        let response = app.page(path).await;
         assert_eq!(response.status(), 200, "{path}");
         assert!(
             response.headers()["content-type"]
@@ -85,13 +87,13 @@ async fn static_dir_overrides_the_embedded_pages() {
     })
     .await;
     assert_eq!(
-        app.get("/viewer").await.text().await.unwrap(),
+        app.page("/viewer").await.text().await.unwrap(),
         "<p>from disk</p>"
     );
     let js = app.get("/static/js/app.js").await;
     assert_eq!(js.headers()["content-type"], "text/javascript");
     assert_eq!(
-        app.get("/").await.status(),
+        app.page("/").await.status(),
         404,
         "index.html is not in the override folder"
     );
@@ -99,42 +101,39 @@ async fn static_dir_overrides_the_embedded_pages() {
 }
 
 #[tokio::test]
-async fn cors_allows_get_and_post_from_any_origin() {
-    let app = spawn_app().await;
-    let response = app
-        .client
-        .get(format!("{}/streams", app.address))
-        .header("Origin", "http://viewer.example:8080")
-        .send()
-        .await
-        .unwrap();
+async fn cors_answers_listed_origins_with_credentials_and_never_a_wildcard() {
+    let app = spawn_app_with(Options {
+        env: vec![("CORS_ALLOWED_ORIGINS", "http://viewer.example:8080".into())],
+        ..Default::default()
+    })
+    .await;
+    let response = app.as_admin(Method::GET, "/streams").header("Origin", "http://viewer.example:8080").send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["access-control-allow-origin"],
-        "http://viewer.example:8080"
-    );
+    assert_eq!(response.headers()["access-control-allow-origin"], "http://viewer.example:8080");
+    assert_eq!(response.headers()["access-control-allow-credentials"], "true");
 
     let preflight = app
-        .client
-        .request(
-            Method::OPTIONS,
-            format!("{}/streams/cam/start", app.address),
-        )
-        .header("Origin", "http://elsewhere.example")
+        .anon(Method::OPTIONS, "/streams/cam/start")
+        .header("Origin", "http://viewer.example:8080")
         .header("Access-Control-Request-Method", "POST")
-        .header("Access-Control-Request-Headers", "content-type")
+        .header("Access-Control-Request-Headers", "content-type, authorization")
         .send()
         .await
         .unwrap();
     assert_eq!(preflight.status(), 200);
-    let methods = preflight.headers()["access-control-allow-methods"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        methods.contains("POST") && methods.contains("GET"),
-        "{methods}"
-    );
+    let methods = preflight.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    assert!(methods.contains("POST") && methods.contains("GET"), "{methods}");
+
+    let foreign = app.as_admin(Method::GET, "/streams").header("Origin", "http://elsewhere.example").send().await.unwrap();
+    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn without_an_allow_list_no_cors_header_is_sent() {
+    let app = spawn_app().await;
+    let response = app.as_admin(Method::GET, "/streams").header("Origin", "http://viewer.example:8080").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().keys().all(|k| !k.as_str().starts_with("access-control-")), "{:?}", response.headers());
 }
 
 /// The value of one series in Prometheus text, 0 when absent.

@@ -171,6 +171,7 @@ async fn start_carries_the_callers_trace_into_the_bus_command() {
     let response = app
         .client
         .post(format!("{}/streams/traced/start", app.address))
+        .bearer_auth(app.admin_token())
         .header(
             "traceparent",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
