@@ -27,6 +27,10 @@ pub enum JoinPhase {
 pub enum Rejection {
     Limit,
     Shutdown,
+    /// A foreign `Origin` on the upgrade (403, not upgraded).
+    Origin,
+    /// Too many upgrades from one client address (429, not upgraded).
+    RateLimited,
 }
 
 pub struct Metrics {
@@ -36,6 +40,7 @@ pub struct Metrics {
     join_seconds: Histogram<f64>,
     releases: Counter<u64>,
     rejected: Counter<u64>,
+    revoked: Counter<u64>,
 }
 
 impl Default for Metrics {
@@ -52,7 +57,8 @@ impl Default for Metrics {
                 .with_boundaries(SECONDS_BUCKETS.to_vec())
                 .build(),
             releases: meter.u64_counter("camview_signaling_releases_total").with_description("viewers released by this instance").build(),
-            rejected: meter.u64_counter("camview_signaling_rejected_connections_total").with_description("sockets refused (limit, shutdown)").build(),
+            rejected: meter.u64_counter("camview_signaling_rejected_connections_total").with_description("sockets refused (limit, shutdown, origin, rate_limited)").build(),
+            revoked: meter.u64_counter("camview_signaling_revoked_viewers_total").with_description("live viewers ended because their access was revoked").build(),
         }
     }
 }
@@ -96,8 +102,15 @@ impl Metrics {
         let reason = match why {
             Rejection::Limit => "limit",
             Rejection::Shutdown => "shutdown",
+            Rejection::Origin => "origin",
+            Rejection::RateLimited => "rate_limited",
         };
         self.rejected.add(1, &[KeyValue::new("reason", reason)]);
+    }
+
+    /// A live viewer was ended because it lost access.
+    pub fn viewer_revoked(&self) {
+        self.revoked.add(1, &[]);
     }
 
     /// A socket opened; it counts until the guard is dropped.
