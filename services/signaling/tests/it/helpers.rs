@@ -147,6 +147,16 @@ impl Deployment {
         self.registry.put_stream(&stream).await.expect("put stream");
     }
 
+    /// Waits until the registry answers again (after a Redis restart).
+    pub async fn wait_registry_up(&self) {
+        let registry = self.registry.clone();
+        camview_common::testing::wait_until(WAIT, "the registry answers", || {
+            let registry = registry.clone();
+            async move { registry.viewer_count("any").await.is_ok() }
+        })
+        .await;
+    }
+
     pub async fn viewer_count(&self, camera: &str) -> u64 {
         self.registry
             .viewer_count(camera)
