@@ -18,9 +18,15 @@ use crate::error::SessionError;
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// Who is joining `camera` with `token`, or why not.
-pub async fn authorize_join(auth: &Authenticator, token: Option<&str>, camera: &str) -> Result<Principal, SessionError> {
+pub async fn authorize_join(
+    auth: &Authenticator,
+    token: Option<&str>,
+    camera: &str,
+) -> Result<Principal, SessionError> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return Err(SessionError::Unauthorized("a token is required: log in, or send it in join".into()));
+        return Err(SessionError::Unauthorized(
+            "a token is required: log in, or send it in join".into(),
+        ));
     };
     if token.len() > MAX_TOKEN_BYTES {
         return Err(SessionError::Unauthorized("token is too long".into()));
@@ -28,7 +34,9 @@ pub async fn authorize_join(auth: &Authenticator, token: Option<&str>, camera: &
     let principal = auth.authenticate(token).await.map_err(from_auth_error)?;
     if !principal.may_watch(camera) {
         tracing::info!(principal = %principal.label(), camera_id = %camera, "join refused: camera not granted");
-        return Err(SessionError::Forbidden(format!("you may not watch camera {camera}")));
+        return Err(SessionError::Forbidden(format!(
+            "you may not watch camera {camera}"
+        )));
     }
     Ok(principal)
 }
@@ -47,7 +55,9 @@ pub fn from_auth_error(e: AuthError) -> SessionError {
 
 /// The `camview_token` cookie of the upgrade request, if any.
 pub fn cookie_token(req: &HttpRequest) -> Option<String> {
-    req.cookie(COOKIE_NAME).map(|c| c.value().to_owned()).filter(|v| !v.is_empty())
+    req.cookie(COOKIE_NAME)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -60,7 +70,8 @@ mod tests {
     use std::sync::Arc;
 
     async fn authenticator() -> (Authenticator, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("camview-signaling-auth-{}", uuid::Uuid::new_v4()));
+        let dir =
+            std::env::temp_dir().join(format!("camview-signaling-auth-{}", uuid::Uuid::new_v4()));
         let store = Arc::new(FileAuthStore::open(&dir).unwrap());
         let vars: std::collections::HashMap<String, String> = Default::default();
         let settings = AuthSettings::from_reader(&Reader::new(&vars)).unwrap();
@@ -70,17 +81,38 @@ mod tests {
     #[tokio::test]
     async fn a_join_needs_a_token_granting_its_camera() {
         let (auth, dir) = authenticator().await;
-        let user = new_user("alice", "correct horse battery", Role::Viewer, vec!["cam1".into()]).await;
+        let user = new_user(
+            "alice",
+            "correct horse battery",
+            Role::Viewer,
+            vec!["cam1".into()],
+        )
+        .await;
         auth.store().create_user(&user).await.unwrap();
         let token = auth.issue_session(&user).token;
         assert!(authorize_join(&auth, Some(&token), "cam1").await.is_ok());
         let code = |r: Result<Principal, SessionError>| r.unwrap_err().code();
-        assert_eq!(code(authorize_join(&auth, Some(&token), "cam2").await), ErrorCode::Forbidden);
-        assert_eq!(code(authorize_join(&auth, None, "cam1").await), ErrorCode::Unauthorized);
-        assert_eq!(code(authorize_join(&auth, Some(""), "cam1").await), ErrorCode::Unauthorized);
-        assert_eq!(code(authorize_join(&auth, Some("garbage"), "cam1").await), ErrorCode::Unauthorized);
+        assert_eq!(
+            code(authorize_join(&auth, Some(&token), "cam2").await),
+            ErrorCode::Forbidden
+        );
+        assert_eq!(
+            code(authorize_join(&auth, None, "cam1").await),
+            ErrorCode::Unauthorized
+        );
+        assert_eq!(
+            code(authorize_join(&auth, Some(""), "cam1").await),
+            ErrorCode::Unauthorized
+        );
+        assert_eq!(
+            code(authorize_join(&auth, Some("garbage"), "cam1").await),
+            ErrorCode::Unauthorized
+        );
         let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
-        assert_eq!(code(authorize_join(&auth, Some(&huge), "cam1").await), ErrorCode::Unauthorized);
+        assert_eq!(
+            code(authorize_join(&auth, Some(&huge), "cam1").await),
+            ErrorCode::Unauthorized
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -82,9 +82,15 @@ impl std::fmt::Debug for Settings {
             .field("auth", &self.auth)
             .field("data_dir", &self.data_dir)
             .field("origins", &self.origins)
-            .field("upgrade_rate", &(self.upgrade_rate_per_second, self.upgrade_burst))
+            .field(
+                "upgrade_rate",
+                &(self.upgrade_rate_per_second, self.upgrade_burst),
+            )
             .field("auth_recheck", &self.auth_recheck)
-            .field("metrics_allowed_networks", &self.metrics_allowed_networks.to_string())
+            .field(
+                "metrics_allowed_networks",
+                &self.metrics_allowed_networks.to_string(),
+            )
             .field("liveness_ttl", &self.liveness_ttl)
             .field("max_connections", &self.max_connections)
             .field(
@@ -148,17 +154,20 @@ impl Settings {
         }
         let mut allowed = Vec::new();
         for origin in r.list("SIGNALING_ALLOWED_ORIGINS") {
-            let parsed = parse_configured_origin(&origin).map_err(|e| ConfigError::new("SIGNALING_ALLOWED_ORIGINS", &origin, e))?;
+            let parsed = parse_configured_origin(&origin)
+                .map_err(|e| ConfigError::new("SIGNALING_ALLOWED_ORIGINS", &origin, e))?;
             allowed.push(parsed);
         }
         // A relative PUBLIC_API_URL (`/`) means the api shares this host: covered by the same-host rule.
         if let Some(api) = r.raw("PUBLIC_API_URL").filter(|u| u.contains("://")) {
-            let origin = parse_origin(&api).map_err(|e| ConfigError::new("PUBLIC_API_URL", &api, e))?;
+            let origin =
+                parse_origin(&api).map_err(|e| ConfigError::new("PUBLIC_API_URL", &api, e))?;
             allowed.push(origin);
         }
         let metrics_allowed_networks = match r.raw("METRICS_ALLOWED_NETWORKS") {
             None => Networks::loopback_and_private(),
-            Some(v) => Networks::parse(&v).map_err(|e| ConfigError::new("METRICS_ALLOWED_NETWORKS", &v, e))?,
+            Some(v) => Networks::parse(&v)
+                .map_err(|e| ConfigError::new("METRICS_ALLOWED_NETWORKS", &v, e))?,
         };
         let default_workers = std::thread::available_parallelism()
             .map(usize::from)
@@ -178,9 +187,19 @@ impl Settings {
             auth: AuthSettings::from_reader(&r)?,
             data_dir: camview_common::auth::store::default_data_dir(&r),
             origins: OriginPolicy::new(allowed),
-            upgrade_rate_per_second: r.ranged("SIGNALING_UPGRADE_RATE_PER_SECOND", 5, 1, 100_000)?,
+            upgrade_rate_per_second: r.ranged(
+                "SIGNALING_UPGRADE_RATE_PER_SECOND",
+                5,
+                1,
+                100_000,
+            )?,
             upgrade_burst: r.ranged("SIGNALING_UPGRADE_BURST", 20, 1, 100_000)?,
-            auth_recheck: Duration::from_secs(r.ranged::<u64>("SIGNALING_AUTH_RECHECK_SECONDS", 30, 1, 3600)?),
+            auth_recheck: Duration::from_secs(r.ranged::<u64>(
+                "SIGNALING_AUTH_RECHECK_SECONDS",
+                30,
+                1,
+                3600,
+            )?),
             metrics_allowed_networks,
             liveness_ttl: Duration::from_secs(r.ranged::<u64>(
                 "SIGNALING_LIVENESS_TTL_SECONDS",
@@ -241,8 +260,12 @@ mod tests {
         assert!(s.auth.jwt_secret.is_none());
         assert_eq!((s.upgrade_rate_per_second, s.upgrade_burst), (5, 20));
         assert_eq!(s.auth_recheck, Duration::from_secs(30));
-        assert!(s.metrics_allowed_networks.contains("10.1.2.3".parse().unwrap()));
-        assert!(!s.metrics_allowed_networks.contains("8.8.8.8".parse().unwrap()));
+        assert!(s
+            .metrics_allowed_networks
+            .contains("10.1.2.3".parse().unwrap()));
+        assert!(!s
+            .metrics_allowed_networks
+            .contains("8.8.8.8".parse().unwrap()));
     }
 
     #[test]
@@ -304,15 +327,31 @@ mod tests {
     #[test]
     fn allowed_origins_come_from_the_list_and_an_absolute_public_api_url() {
         let s = settings(&[
-            ("SIGNALING_ALLOWED_ORIGINS", "https://cams.example.com, http://lan.example:8080"),
+            (
+                "SIGNALING_ALLOWED_ORIGINS",
+                "https://cams.example.com, http://lan.example:8080",
+            ),
             ("PUBLIC_API_URL", "https://api.example.com/camview/"),
         ])
         .unwrap();
-        for allowed in ["https://cams.example.com", "http://lan.example:8080", "https://api.example.com"] {
-            assert!(s.origins.allows(Some(allowed), Some("signaling.example.com:8765")), "{allowed}");
+        for allowed in [
+            "https://cams.example.com",
+            "http://lan.example:8080",
+            "https://api.example.com",
+        ] {
+            assert!(
+                s.origins
+                    .allows(Some(allowed), Some("signaling.example.com:8765")),
+                "{allowed}"
+            );
         }
-        assert!(!s.origins.allows(Some("https://evil.example"), Some("signaling.example.com:8765")));
+        assert!(!s.origins.allows(
+            Some("https://evil.example"),
+            Some("signaling.example.com:8765")
+        ));
         let relative = settings(&[("PUBLIC_API_URL", "/")]).unwrap();
-        assert!(!relative.origins.allows(Some("https://evil.example"), Some("cams.example.com")));
+        assert!(!relative
+            .origins
+            .allows(Some("https://evil.example"), Some("cams.example.com")));
     }
 }

@@ -22,14 +22,20 @@ use crate::metrics::Rejection;
 /// The client's address: the peer, or the `X-Forwarded-For` entry a trusted proxy vouches for.
 pub fn client_address(req: &HttpRequest, settings: &Settings) -> IpAddr {
     // actix sets the peer for every TCP connection; the fallback only serves test requests.
-    let peer = req.peer_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
     client_ip(peer, forwarded, &settings.auth.trusted_proxies)
 }
 
 /// The JSON error reply of the REST API.
 pub fn error_reply(code: ErrorCode, message: &str) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(code.http_status()).unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let status = actix_web::http::StatusCode::from_u16(code.http_status())
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     HttpResponse::build(status).json(ErrorBody::new(code, message))
 }
 
@@ -38,20 +44,35 @@ pub fn check_upgrade(req: &HttpRequest, hub: &Hub) -> Result<(), HttpResponse> {
     let client = client_address(req, &hub.settings);
     if let Err(wait) = hub.take_upgrade(client) {
         hub.metrics.connection_rejected(Rejection::RateLimited);
+        // Debug only: a flood must not flood the log too (the refusals are counted).
         tracing::debug!(%client, "upgrade refused: over the upgrade rate");
-        tracing::warn!("a WebSocket upgrade was refused: too many upgrades from one client address");
-        let mut reply = error_reply(ErrorCode::RateLimited, "too many WebSocket upgrades from this address: retry later");
-        reply.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_secs(wait)));
+        let mut reply = error_reply(
+            ErrorCode::RateLimited,
+            "too many WebSocket upgrades from this address: retry later",
+        );
+        reply.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(retry_after_secs(wait)),
+        );
         return Err(reply);
     }
-    let origin = req.headers().get(header::ORIGIN).map(|v| v.to_str().unwrap_or("<not text>"));
-    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or("<not text>"));
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
     if !hub.settings.origins.allows(origin, host) {
         hub.metrics.connection_rejected(Rejection::Origin);
         let shown: String = origin.unwrap_or_default().chars().take(128).collect();
         tracing::debug!(%client, "upgrade refused: foreign origin");
         tracing::warn!(origin = %shown, "a WebSocket upgrade from a foreign Origin was refused (SIGNALING_ALLOWED_ORIGINS)");
-        return Err(error_reply(ErrorCode::Forbidden, "this page's origin may not open viewer sockets"));
+        return Err(error_reply(
+            ErrorCode::Forbidden,
+            "this page's origin may not open viewer sockets",
+        ));
     }
     Ok(())
 }
@@ -68,7 +89,10 @@ pub fn check_metrics(req: &HttpRequest, settings: &Settings) -> Result<(), HttpR
         Ok(())
     } else {
         tracing::debug!(%client, "metrics refused: not in METRICS_ALLOWED_NETWORKS");
-        Err(error_reply(ErrorCode::Forbidden, "metrics are served to METRICS_ALLOWED_NETWORKS only"))
+        Err(error_reply(
+            ErrorCode::Forbidden,
+            "metrics are served to METRICS_ALLOWED_NETWORKS only",
+        ))
     }
 }
 

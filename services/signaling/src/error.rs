@@ -89,7 +89,10 @@ mod tests {
     #[test]
     fn a_revoked_viewer_is_told_access_revoked() {
         let v = serde_json::to_value(SessionError::Revoked.to_message()).unwrap();
-        assert_eq!(v, serde_json::json!({"type": "error", "code": "unauthorized", "message": "access revoked"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "error", "code": "unauthorized", "message": "access revoked"})
+        );
     }
 
     #[test]

@@ -94,7 +94,11 @@ impl Hub {
         auth: Arc<Authenticator>,
     ) -> Arc<Self> {
         let connections = Arc::new(Semaphore::new(settings.max_connections));
-        let upgrades = KeyedBuckets::new(settings.upgrade_rate_per_second, settings.upgrade_burst, MAX_TRACKED_ADDRESSES);
+        let upgrades = KeyedBuckets::new(
+            settings.upgrade_rate_per_second,
+            settings.upgrade_burst,
+            MAX_TRACKED_ADDRESSES,
+        );
         Arc::new(Self {
             instance_id,
             settings,
@@ -139,11 +143,16 @@ impl Hub {
     /// Takes one upgrade token for `client`: `Err(wait)` when it is over its rate.
     pub(crate) fn take_upgrade(&self, client: IpAddr) -> Result<(), Duration> {
         // invariant: no code panics while holding the lock (a sans-IO bucket update)
-        let mut upgrades = self.upgrades.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut upgrades = self
+            .upgrades
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         upgrades.take(&client, std::time::Instant::now())
     }
 
-    pub(crate) fn routes(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<SocketEvent>>> {
+    pub(crate) fn routes(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<SocketEvent>>> {
         // invariant: no code panics while holding the lock (plain map operations only)
         self.routes
             .lock()
@@ -152,7 +161,9 @@ impl Hub {
 
     fn joins(&self) -> std::sync::MutexGuard<'_, HashMap<String, JoinTrace>> {
         // invariant: no code panics while holding the lock (plain map operations only)
-        self.joins.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.joins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn route(&self, viewer_id: &str, to: mpsc::Sender<SocketEvent>) {
@@ -171,7 +182,9 @@ impl Hub {
 
     /// The `traceparent` of the viewer's `join` span, while the viewer is routed here.
     fn join_traceparent(&self, viewer_id: &str) -> Option<String> {
-        self.joins().get(viewer_id).and_then(|j| j.traceparent.clone())
+        self.joins()
+            .get(viewer_id)
+            .and_then(|j| j.traceparent.clone())
     }
 
     /// Viewers whose events are routed to a socket of this instance.
@@ -296,7 +309,8 @@ impl Hub {
         if let Err(e) = self.authorize(request).await {
             if request.reoffer {
                 // The viewer held a slot and an endpoint from before `renegotiate`.
-                self.release_in_span(&request.viewer_id, &request.camera, RemoveReason::Left).await;
+                self.release_in_span(&request.viewer_id, &request.camera, RemoveReason::Left)
+                    .await;
             }
             return Err(e);
         }
@@ -426,10 +440,18 @@ impl Hub {
     /// Asks the media-controller to remove the viewer (it frees the slot); if it does not
     /// confirm in time, frees the slot here so the limit is not eaten by a dead viewer.
     /// `trace` is the `traceparent` of the viewer's join, which the release continues.
-    async fn release(&self, viewer_id: &str, camera: &str, reason: RemoveReason, trace: Option<String>) {
+    async fn release(
+        &self,
+        viewer_id: &str,
+        camera: &str,
+        reason: RemoveReason,
+        trace: Option<String>,
+    ) {
         let span = tracing::info_span!("release", %viewer_id, camera_id = %camera, ?reason);
         telemetry::link_parent(&span, trace.as_deref());
-        self.release_in_span(viewer_id, camera, reason).instrument(span).await
+        self.release_in_span(viewer_id, camera, reason)
+            .instrument(span)
+            .await
     }
 
     async fn release_in_span(&self, viewer_id: &str, camera: &str, reason: RemoveReason) {

@@ -28,13 +28,19 @@ impl OriginPolicy {
     /// Whether an upgrade with these `Origin` and `Host` headers may proceed.
     pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
         let Some(origin) = origin else { return true };
-        let Ok(origin) = url::Url::parse(origin.trim()) else { return false };
-        let Ok(normalized) = normalize(&origin) else { return false };
+        let Ok(origin) = url::Url::parse(origin.trim()) else {
+            return false;
+        };
+        let Ok(normalized) = normalize(&origin) else {
+            return false;
+        };
         if self.allowed.iter().any(|a| *a == normalized) {
             return true;
         }
         match (origin.host_str(), host.and_then(host_of)) {
-            (Some(origin_host), Some(request_host)) => origin_host.eq_ignore_ascii_case(&request_host),
+            (Some(origin_host), Some(request_host)) => {
+                origin_host.eq_ignore_ascii_case(&request_host)
+            }
             _ => false,
         }
     }
@@ -42,7 +48,8 @@ impl OriginPolicy {
 
 /// The origin of an absolute http(s) URL such as `PUBLIC_API_URL` (its path is ignored).
 pub fn parse_origin(text: &str) -> Result<Origin, String> {
-    let url = url::Url::parse(text.trim()).map_err(|e| format!("not an origin like https://cams.example.com: {e}"))?;
+    let url = url::Url::parse(text.trim())
+        .map_err(|e| format!("not an origin like https://cams.example.com: {e}"))?;
     normalize(&url)
 }
 
@@ -51,10 +58,16 @@ fn normalize(url: &url::Url) -> Result<Origin, String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err("the scheme must be http or https".into());
     }
-    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
         return Err("an origin has no user, query or fragment".into());
     }
-    let Some(host) = url.host_str() else { return Err("an origin needs a host".into()) };
+    let Some(host) = url.host_str() else {
+        return Err("an origin needs a host".into());
+    };
     Ok(match url.port() {
         // `url` already drops the scheme's default port.
         Some(port) => format!("{}://{}:{port}", url.scheme(), host.to_ascii_lowercase()),
@@ -70,7 +83,8 @@ fn host_of(header: &str) -> Option<String> {
 
 /// Checks that a configured origin has no path (`https://x/` is fine).
 pub fn parse_configured_origin(text: &str) -> Result<Origin, String> {
-    let url = url::Url::parse(text.trim()).map_err(|e| format!("not an origin like https://cams.example.com: {e}"))?;
+    let url = url::Url::parse(text.trim())
+        .map_err(|e| format!("not an origin like https://cams.example.com: {e}"))?;
     if url.path() != "/" && !url.path().is_empty() {
         return Err("an origin has no path: scheme://host[:port]".into());
     }
@@ -89,7 +103,10 @@ mod tests {
     #[test]
     fn the_same_host_on_any_port_or_scheme_is_allowed() {
         let p = OriginPolicy::default();
-        assert!(p.allows(Some("http://cams.example.com:8080"), Some("cams.example.com:8765")));
+        assert!(p.allows(
+            Some("http://cams.example.com:8080"),
+            Some("cams.example.com:8765")
+        ));
         assert!(p.allows(Some("https://CAMS.example.com"), Some("cams.example.com")));
         assert!(p.allows(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8765")));
         assert!(p.allows(Some("http://[::1]:8080"), Some("[::1]:8765")));
@@ -98,27 +115,67 @@ mod tests {
     #[test]
     fn a_foreign_or_unparsable_origin_is_refused() {
         let p = OriginPolicy::default();
-        for origin in ["https://evil.example", "null", "", "file:///x", "https://cams.example.com.evil.example", "chrome-extension://abc"] {
-            assert!(!p.allows(Some(origin), Some("cams.example.com:8765")), "{origin}");
+        for origin in [
+            "https://evil.example",
+            "null",
+            "",
+            "file:///x",
+            "https://cams.example.com.evil.example",
+            "chrome-extension://abc",
+        ] {
+            assert!(
+                !p.allows(Some(origin), Some("cams.example.com:8765")),
+                "{origin}"
+            );
         }
-        assert!(!p.allows(Some("https://cams.example.com"), None), "no Host header: only the list");
+        assert!(
+            !p.allows(Some("https://cams.example.com"), None),
+            "no Host header: only the list"
+        );
     }
 
     #[test]
     fn a_listed_origin_matches_on_scheme_host_and_port() {
-        let p = OriginPolicy::new(vec![parse_configured_origin("https://cams.example.com:443").unwrap()]);
-        assert!(p.allows(Some("https://cams.example.com"), Some("signaling.internal:8765")));
-        assert!(!p.allows(Some("http://cams.example.com"), Some("signaling.internal:8765")));
-        assert!(!p.allows(Some("https://cams.example.com:8443"), Some("signaling.internal:8765")));
+        let p = OriginPolicy::new(vec![parse_configured_origin(
+            "https://cams.example.com:443",
+        )
+        .unwrap()]);
+        assert!(p.allows(
+            Some("https://cams.example.com"),
+            Some("signaling.internal:8765")
+        ));
+        assert!(!p.allows(
+            Some("http://cams.example.com"),
+            Some("signaling.internal:8765")
+        ));
+        assert!(!p.allows(
+            Some("https://cams.example.com:8443"),
+            Some("signaling.internal:8765")
+        ));
     }
 
     #[test]
     fn configured_origins_must_be_bare_http_origins() {
-        assert_eq!(parse_configured_origin("https://Cams.Example.com/").unwrap(), "https://cams.example.com");
-        assert_eq!(parse_configured_origin("http://lan:8080").unwrap(), "http://lan:8080");
-        for bad in ["cams.example.com", "https://cams.example.com/app", "ws://cams.example.com", "https://u:p@cams.example.com", "https://x/?q"] {
+        assert_eq!(
+            parse_configured_origin("https://Cams.Example.com/").unwrap(),
+            "https://cams.example.com"
+        );
+        assert_eq!(
+            parse_configured_origin("http://lan:8080").unwrap(),
+            "http://lan:8080"
+        );
+        for bad in [
+            "cams.example.com",
+            "https://cams.example.com/app",
+            "ws://cams.example.com",
+            "https://u:p@cams.example.com",
+            "https://x/?q",
+        ] {
             assert!(parse_configured_origin(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_origin("https://api.example.com/camview/").unwrap(), "https://api.example.com");
+        assert_eq!(
+            parse_origin("https://api.example.com/camview/").unwrap(),
+            "https://api.example.com"
+        );
     }
 }

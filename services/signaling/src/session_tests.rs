@@ -389,7 +389,10 @@ fn a_viewer_revoked_while_joining_is_closed_and_left_to_the_executor() {
     };
     let actions = s.handle_revoked(&req.viewer_id);
     assert_eq!(error_code(&actions), Some(ErrorCode::Unauthorized));
-    assert!(!actions.iter().any(|a| matches!(a, Action::Release { .. })), "{actions:?}");
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Release { .. })),
+        "{actions:?}"
+    );
     assert_eq!(actions.last(), Some(&Action::Close(CloseKind::Revoked)));
 }
 

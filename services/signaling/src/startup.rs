@@ -35,15 +35,26 @@ impl Dependencies {
     /// `connect_timeout`); unset: an in-process bus and registry (warned) and the file auth
     /// store in `CAMVIEW_DATA_DIR` (or the XDG data directory).
     pub async fn connect(settings: &Settings, connect_timeout: Duration) -> anyhow::Result<Self> {
-        let Backend { bus, registry } = Backend::connect(settings.redis.as_ref(), connect_timeout).await.context("connecting to Redis")?;
+        let Backend { bus, registry } = Backend::connect(settings.redis.as_ref(), connect_timeout)
+            .await
+            .context("connecting to Redis")?;
         let store = store::open(settings.redis.as_ref(), &settings.data_dir)
             .await
             .with_context(|| match settings.redis {
                 Some(_) => "opening the auth store in Redis".to_owned(),
-                None => format!("opening the auth store in {} (CAMVIEW_DATA_DIR)", settings.data_dir.display()),
+                None => format!(
+                    "opening the auth store in {} (CAMVIEW_DATA_DIR)",
+                    settings.data_dir.display()
+                ),
             })?;
-        let auth = Authenticator::start(store, &settings.auth).await.context("reading the token signing key from the auth store")?;
-        Ok(Self { bus, registry, auth: Arc::new(auth) })
+        let auth = Authenticator::start(store, &settings.auth)
+            .await
+            .context("reading the token signing key from the auth store")?;
+        Ok(Self {
+            bus,
+            registry,
+            auth: Arc::new(auth),
+        })
     }
 }
 

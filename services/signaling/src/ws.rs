@@ -188,7 +188,8 @@ async fn run(
             tracing::info!("client does not read its frames: dropping the socket");
             for action in session.close(CloseKind::ClientGone) {
                 if !matches!(action, Action::Send(_) | Action::Close(_)) {
-                    let _ = perform(&hub, &mut socket, action, &events_tx, &outcome_tx, cookie).await;
+                    let _ =
+                        perform(&hub, &mut socket, action, &events_tx, &outcome_tx, cookie).await;
                 }
             }
         }
@@ -277,7 +278,9 @@ fn frame(message: &ServerMessage) -> Option<String> {
 }
 
 async fn send(socket: &mut Session, message: &ServerMessage) -> Result<(), Stuck> {
-    let Some(text) = frame(message) else { return Ok(()) };
+    let Some(text) = frame(message) else {
+        return Ok(());
+    };
     // A closed socket shows up as the end of the stream on the next read.
     match tokio::time::timeout(SEND_TIMEOUT, socket.text(text)).await {
         Ok(_) => Ok(()),

@@ -18,8 +18,8 @@ use camview_signaling::startup::{AppHandle, Application, Dependencies};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -66,9 +66,15 @@ impl Deployment {
         let registry = RedisRegistry::connect(&url, keys.clone())
             .await
             .expect("connect registry");
-        let redis = camview_common::config::RedisConfig { url: url.clone(), prefix: keys.prefix().to_owned(), tls: None };
+        let redis = camview_common::config::RedisConfig {
+            url: url.clone(),
+            prefix: keys.prefix().to_owned(),
+            tls: None,
+        };
         let unused = std::path::Path::new("/nonexistent");
-        let store = camview_common::auth::store::open(Some(&redis), unused).await.expect("auth store");
+        let store = camview_common::auth::store::open(Some(&redis), unused)
+            .await
+            .expect("auth store");
         Self::with(url, keys, Arc::new(bus), Arc::new(registry), store).await
     }
 
@@ -77,14 +83,40 @@ impl Deployment {
     pub async fn in_process() -> Self {
         use camview_common::bus::memory::MemoryBus;
         use camview_common::registry::memory::MemoryRegistry;
-        let dir = std::env::temp_dir().join(format!("camview-signaling-it-{}", uuid::Uuid::new_v4()));
+        let dir =
+            std::env::temp_dir().join(format!("camview-signaling-it-{}", uuid::Uuid::new_v4()));
         let store = FileAuthStore::open(&dir).expect("file auth store");
-        Self::with(String::new(), Keys::default(), Arc::new(MemoryBus::new()), Arc::new(MemoryRegistry::new()), Arc::new(store)).await
+        Self::with(
+            String::new(),
+            Keys::default(),
+            Arc::new(MemoryBus::new()),
+            Arc::new(MemoryRegistry::new()),
+            Arc::new(store),
+        )
+        .await
     }
 
-    async fn with(url: String, keys: Keys, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>, store: Arc<dyn AuthStore>) -> Self {
-        let auth = Arc::new(Authenticator::start(store.clone(), &auth_settings()).await.expect("authenticator"));
-        let mut d = Self { url, keys, bus, registry, store, auth, token: String::new() };
+    async fn with(
+        url: String,
+        keys: Keys,
+        bus: Arc<dyn Bus>,
+        registry: Arc<dyn Registry>,
+        store: Arc<dyn AuthStore>,
+    ) -> Self {
+        let auth = Arc::new(
+            Authenticator::start(store.clone(), &auth_settings())
+                .await
+                .expect("authenticator"),
+        );
+        let mut d = Self {
+            url,
+            keys,
+            bus,
+            registry,
+            store,
+            auth,
+            token: String::new(),
+        };
         d.token = d.user_token("viewer", &[ALL_CAMERAS]).await;
         d
     }
@@ -121,7 +153,11 @@ impl Deployment {
         let bus: Arc<dyn Bus> = if self.url.is_empty() {
             self.bus.clone()
         } else {
-            Arc::new(RedisBus::connect(&self.url, self.keys.clone()).await.expect("connect bus"))
+            Arc::new(
+                RedisBus::connect(&self.url, self.keys.clone())
+                    .await
+                    .expect("connect bus"),
+            )
         };
         camview_common::auth::publish_revocation(bus.as_ref(), subject)
             .await
@@ -216,7 +252,9 @@ impl Deployment {
         camview_common::telemetry::init_for_tests();
         let settings = self.settings(overrides);
         // Each instance reads the signing key from the store, as a separate process would.
-        let auth = Authenticator::start(self.store.clone(), &settings.auth).await.expect("authenticator");
+        let auth = Authenticator::start(self.store.clone(), &settings.auth)
+            .await
+            .expect("authenticator");
         let deps = Dependencies {
             bus: self.bus.clone(),
             registry: self.registry.clone(),
@@ -250,7 +288,9 @@ impl TestApp {
 
     /// A client whose joins carry the deployment's all-cameras viewer token.
     pub async fn connect(&self) -> Client {
-        Client::connect(self.port, "/").await.with_token(&self.token)
+        Client::connect(self.port, "/")
+            .await
+            .with_token(&self.token)
     }
 
     /// A client whose joins carry no token.
@@ -289,18 +329,29 @@ pub async fn raw_upgrade(port: u16, headers: &[(&str, &str)]) -> (u16, String, S
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let n = tokio::time::timeout(WAIT, s.read(&mut chunk)).await.expect("a reply in time").expect("read");
+        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
+            .await
+            .expect("a reply in time")
+            .expect("read");
         buf.extend_from_slice(&chunk[..n]);
         let text = String::from_utf8_lossy(&buf).to_string();
         if let Some(end) = text.find("\r\n\r\n") {
             let head = text[..end].to_owned();
-            let status: u16 = head.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status code");
+            let status: u16 = head
+                .split(' ')
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .expect("status code");
             if status == 101 {
                 return (status, head, String::new());
             }
             let length = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
                 .unwrap_or(0);
             if buf.len() >= end + 4 + length {
                 let body = text[end + 4..end + 4 + length].to_owned();
@@ -308,7 +359,10 @@ pub async fn raw_upgrade(port: u16, headers: &[(&str, &str)]) -> (u16, String, S
             }
         }
         if n == 0 {
-            panic!("connection closed before a full reply: {}", String::from_utf8_lossy(&buf));
+            panic!(
+                "connection closed before a full reply: {}",
+                String::from_utf8_lossy(&buf)
+            );
         }
     }
 }
@@ -328,17 +382,22 @@ impl Client {
 
     /// Connects with extra request headers (a cookie, an Origin).
     pub async fn connect_with_headers(port: u16, headers: &[(&str, &str)]) -> Self {
-        let mut request = format!("ws://127.0.0.1:{port}/").into_client_request().expect("a ws:// URL");
+        let mut request = format!("ws://127.0.0.1:{port}/")
+            .into_client_request()
+            .expect("a ws:// URL");
         for (k, v) in headers {
             request.headers_mut().insert(
-                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
+                    .expect("header name"),
                 v.parse().expect("header value"),
             );
         }
         Self::connect_request(request).await
     }
 
-    async fn connect_request(request: tokio_tungstenite::tungstenite::handshake::client::Request) -> Self {
+    async fn connect_request(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> Self {
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
             .await
             .expect("connect in time")

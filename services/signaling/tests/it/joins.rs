@@ -257,8 +257,8 @@ async fn a_join_while_redis_is_down_gets_registry_unavailable_and_the_socket_sur
     c.join("cam1").await;
     c.expect_error("registry_unavailable").await;
     server.restart(); // empty: the stream and the users are gone
-    // The join above failed at the auth store, so the registry's connection learns of the
-    // restart on its first use here: the first command may fail while it reconnects.
+                      // The join above failed at the auth store, so the registry's connection learns of the
+                      // restart on its first use here: the first command may fail while it reconnects.
     d.wait_registry_up().await;
     d.start_stream("cam1").await;
     // The instance keeps the signing key it read at start; the user must exist again.
