@@ -39,8 +39,8 @@ pub fn error_reply(code: ErrorCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(ErrorBody::new(code, message))
 }
 
-/// Lets an upgrade proceed, or answers 429 (with `Retry-After`) or 403.
-pub fn check_upgrade(req: &HttpRequest, hub: &Hub) -> Result<(), HttpResponse> {
+/// `None` lets an upgrade proceed; otherwise the 429 (with `Retry-After`) or 403 reply.
+pub fn upgrade_refusal(req: &HttpRequest, hub: &Hub) -> Option<HttpResponse> {
     let client = client_address(req, &hub.settings);
     if let Err(wait) = hub.take_upgrade(client) {
         hub.metrics.connection_rejected(Rejection::RateLimited);
@@ -54,7 +54,7 @@ pub fn check_upgrade(req: &HttpRequest, hub: &Hub) -> Result<(), HttpResponse> {
             header::RETRY_AFTER,
             header::HeaderValue::from(retry_after_secs(wait)),
         );
-        return Err(reply);
+        return Some(reply);
     }
     let origin = req
         .headers()
@@ -69,12 +69,12 @@ pub fn check_upgrade(req: &HttpRequest, hub: &Hub) -> Result<(), HttpResponse> {
         let shown: String = origin.unwrap_or_default().chars().take(128).collect();
         tracing::debug!(%client, "upgrade refused: foreign origin");
         tracing::warn!(origin = %shown, "a WebSocket upgrade from a foreign Origin was refused (SIGNALING_ALLOWED_ORIGINS)");
-        return Err(error_reply(
+        return Some(error_reply(
             ErrorCode::Forbidden,
             "this page's origin may not open viewer sockets",
         ));
     }
-    Ok(())
+    None
 }
 
 /// Whole seconds to wait, at least one.
@@ -82,14 +82,15 @@ fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
 }
 
-/// `/metrics` is for the monitoring network only (`METRICS_ALLOWED_NETWORKS`).
-pub fn check_metrics(req: &HttpRequest, settings: &Settings) -> Result<(), HttpResponse> {
+/// `/metrics` is for the monitoring network only (`METRICS_ALLOWED_NETWORKS`): `None`
+/// lets the request through, otherwise the 403 reply.
+pub fn metrics_refusal(req: &HttpRequest, settings: &Settings) -> Option<HttpResponse> {
     let client = client_address(req, settings);
     if settings.metrics_allowed_networks.contains(client) {
-        Ok(())
+        None
     } else {
         tracing::debug!(%client, "metrics refused: not in METRICS_ALLOWED_NETWORKS");
-        Err(error_reply(
+        Some(error_reply(
             ErrorCode::Forbidden,
             "metrics are served to METRICS_ALLOWED_NETWORKS only",
         ))

@@ -34,7 +34,7 @@ impl OriginPolicy {
         let Ok(normalized) = normalize(&origin) else {
             return false;
         };
-        if self.allowed.iter().any(|a| *a == normalized) {
+        if self.allowed.contains(&normalized) {
             return true;
         }
         match (origin.host_str(), host.and_then(host_of)) {

@@ -186,7 +186,7 @@ async fn health(hub: web::Data<Hub>) -> HttpResponse {
 /// `GET /metrics`: Prometheus text of every instrument in this process (see
 /// [`crate::metrics`]), for `METRICS_ALLOWED_NETWORKS` only (403 otherwise).
 async fn metrics(req: HttpRequest, hub: web::Data<Hub>) -> HttpResponse {
-    if let Err(refusal) = edge::check_metrics(&req, &hub.settings) {
+    if let Some(refusal) = edge::metrics_refusal(&req, &hub.settings) {
         return refusal;
     }
     HttpResponse::Ok()

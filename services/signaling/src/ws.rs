@@ -33,7 +33,7 @@ pub async fn upgrade(
     body: web::Payload,
     hub: web::Data<Hub>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if let Err(refusal) = edge::check_upgrade(&req, &hub) {
+    if let Some(refusal) = edge::upgrade_refusal(&req, &hub) {
         return Ok(refusal);
     }
     let cookie = crate::auth::cookie_token(&req);
