@@ -1,143 +1,118 @@
-//! Optional viewer tokens: HS256 JWTs whose `camera` claim names the camera (or `*`).
+//! Who may join: every `join` is authenticated with the shared
+//! [`camview_common::auth::Authenticator`] (always on) before a slot is reserved.
 //!
-//! Invariant: with a secret set, a join without a valid, unexpired token for its camera is
-//! refused; without one, every join is allowed (the service logs this loudly at start).
+//! The token comes from the `join` message's `token` field, else from the `camview_token`
+//! cookie sent on the upgrade. The check reads the auth store (async), so it runs in the
+//! join executor ([`crate::hub::Hub`]), never in the sans-IO session.
+//!
+//! Invariants: no token, a bad signature, an expired token, `alg: none`, a deleted user,
+//! a changed password or a revoked share -> `unauthorized`; a valid token without the
+//! camera in its grants -> `forbidden`; a token never reaches a log line.
 
-use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
+use actix_web::HttpRequest;
+use camview_common::auth::{AuthError, Authenticator, Principal, COOKIE_NAME};
 
 use crate::error::SessionError;
 
-/// Claims a viewer token must carry; `exp` is checked by the validation.
-#[derive(Debug, Deserialize)]
-struct Claims {
-    camera: String,
+/// Longest token accepted before it is even parsed.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Who is joining `camera` with `token`, or why not.
+pub async fn authorize_join(
+    auth: &Authenticator,
+    token: Option<&str>,
+    camera: &str,
+) -> Result<Principal, SessionError> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(SessionError::Unauthorized(
+            "a token is required: log in, or send it in join".into(),
+        ));
+    };
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(SessionError::Unauthorized("token is too long".into()));
+    }
+    let principal = auth.authenticate(token).await.map_err(from_auth_error)?;
+    if !principal.may_watch(camera) {
+        tracing::info!(principal = %principal.label(), camera_id = %camera, "join refused: camera not granted");
+        return Err(SessionError::Forbidden(format!(
+            "you may not watch camera {camera}"
+        )));
+    }
+    Ok(principal)
 }
 
-/// How joins are authorized.
-#[derive(Clone)]
-pub enum Auth {
-    Off,
-    Hs256 {
-        key: Box<DecodingKey>,
-        validation: Box<Validation>,
-    },
-}
-
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Auth::Off => "Auth::Off",
-            Auth::Hs256 { .. } => "Auth::Hs256",
-        })
+/// The one mapping of the shared auth errors to viewer errors.
+pub fn from_auth_error(e: AuthError) -> SessionError {
+    match e {
+        AuthError::Unauthenticated(msg) => SessionError::Unauthorized(msg),
+        AuthError::Forbidden(msg) => SessionError::Forbidden(msg),
+        AuthError::Store(e) => {
+            tracing::error!(error = %e, "the auth store is unavailable");
+            SessionError::RegistryUnavailable
+        }
     }
 }
 
-impl Auth {
-    /// `AUTH_JWT_SECRET` set: HS256 with a required `exp`; unset: off.
-    pub fn from_secret(secret: Option<&str>) -> Self {
-        match secret {
-            None => Auth::Off,
-            Some(secret) => {
-                let mut validation = Validation::new(Algorithm::HS256);
-                validation.set_required_spec_claims(&["exp"]);
-                validation.leeway = 30;
-                // Tokens are scoped by their `camera` claim; an `aud` set by the issuer is not checked.
-                validation.validate_aud = false;
-                Auth::Hs256 {
-                    key: Box::new(DecodingKey::from_secret(secret.as_bytes())),
-                    validation: Box::new(validation),
-                }
-            }
-        }
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        matches!(self, Auth::Hs256 { .. })
-    }
-
-    /// Allows a join for `camera` with `token`, or says why not.
-    pub fn authorize(&self, token: Option<&str>, camera: &str) -> Result<(), SessionError> {
-        let Auth::Hs256 { key, validation } = self else {
-            return Ok(());
-        };
-        let Some(token) = token else {
-            return Err(SessionError::Unauthorized("a token is required".into()));
-        };
-        if token.len() > 8 * 1024 {
-            return Err(SessionError::Unauthorized("token is too long".into()));
-        }
-        let data = decode::<Claims>(token, key, validation)
-            .map_err(|e| SessionError::Unauthorized(format!("invalid token: {e}")))?;
-        if data.claims.camera == camera || data.claims.camera == "*" {
-            Ok(())
-        } else {
-            Err(SessionError::Unauthorized(
-                "token is not valid for this camera".into(),
-            ))
-        }
-    }
+/// The `camview_token` cookie of the upgrade request, if any.
+pub fn cookie_token(req: &HttpRequest) -> Option<String> {
+    req.cookie(COOKIE_NAME)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use jsonwebtoken::{encode, EncodingKey, Header};
+    use camview_common::auth::{new_user, AuthSettings, FileAuthStore};
+    use camview_common::config::Reader;
+    use camview_proto::auth::Role;
+    use camview_proto::ErrorCode;
+    use std::sync::Arc;
 
-    pub(crate) fn token(secret: &str, camera: &str, exp_from_now: i64) -> String {
-        let exp = jsonwebtoken::get_current_timestamp() as i64 + exp_from_now;
-        let claims = serde_json::json!({"camera": camera, "exp": exp});
-        encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(secret.as_bytes()),
+    async fn authenticator() -> (Authenticator, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("camview-signaling-auth-{}", uuid::Uuid::new_v4()));
+        let store = Arc::new(FileAuthStore::open(&dir).unwrap());
+        let vars: std::collections::HashMap<String, String> = Default::default();
+        let settings = AuthSettings::from_reader(&Reader::new(&vars)).unwrap();
+        (Authenticator::start(store, &settings).await.unwrap(), dir)
+    }
+
+    #[tokio::test]
+    async fn a_join_needs_a_token_granting_its_camera() {
+        let (auth, dir) = authenticator().await;
+        let user = new_user(
+            "alice",
+            "correct horse battery",
+            Role::Viewer,
+            vec!["cam1".into()],
         )
-        .unwrap()
-    }
-
-    #[test]
-    fn without_a_secret_every_join_is_allowed() {
-        assert!(Auth::from_secret(None).authorize(None, "cam").is_ok());
-    }
-
-    #[test]
-    fn a_token_for_the_camera_or_for_every_camera_is_accepted() {
-        let auth = Auth::from_secret(Some("s3cret"));
-        assert!(auth
-            .authorize(Some(&token("s3cret", "cam", 60)), "cam")
-            .is_ok());
-        assert!(auth
-            .authorize(Some(&token("s3cret", "*", 60)), "cam")
-            .is_ok());
-    }
-
-    #[test]
-    fn a_token_with_an_audience_is_accepted() {
-        let exp = jsonwebtoken::get_current_timestamp() + 60;
-        let claims = serde_json::json!({"camera": "cam", "exp": exp, "aud": "camview-viewer"});
-        let t = encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(b"s3cret"),
-        )
-        .unwrap();
-        assert!(Auth::from_secret(Some("s3cret"))
-            .authorize(Some(&t), "cam")
-            .is_ok());
-    }
-
-    #[test]
-    fn missing_foreign_expired_or_forged_tokens_are_refused() {
-        let auth = Auth::from_secret(Some("s3cret"));
-        for t in [
-            None,
-            Some(token("s3cret", "other", 60)),
-            Some(token("s3cret", "cam", -3600)),
-            Some(token("wrong", "cam", 60)),
-            Some("garbage".into()),
-        ] {
-            let err = auth.authorize(t.as_deref(), "cam").unwrap_err();
-            assert_eq!(err.code(), camview_proto::ErrorCode::Unauthorized, "{t:?}");
-        }
+        .await;
+        auth.store().create_user(&user).await.unwrap();
+        let token = auth.issue_session(&user).token;
+        assert!(authorize_join(&auth, Some(&token), "cam1").await.is_ok());
+        let code = |r: Result<Principal, SessionError>| r.unwrap_err().code();
+        assert_eq!(
+            code(authorize_join(&auth, Some(&token), "cam2").await),
+            ErrorCode::Forbidden
+        );
+        assert_eq!(
+            code(authorize_join(&auth, None, "cam1").await),
+            ErrorCode::Unauthorized
+        );
+        assert_eq!(
+            code(authorize_join(&auth, Some(""), "cam1").await),
+            ErrorCode::Unauthorized
+        );
+        assert_eq!(
+            code(authorize_join(&auth, Some("garbage"), "cam1").await),
+            ErrorCode::Unauthorized
+        );
+        let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(
+            code(authorize_join(&auth, Some(&huge), "cam1").await),
+            ErrorCode::Unauthorized
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -3,10 +3,14 @@
 //! Invariant: every value is checked here; a bad value stops the service with the
 //! variable's name in the error (see [`camview_common::config::ConfigError`]).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use camview_common::auth::{AuthSettings, Networks};
 use camview_common::config::{ConfigError, Env, Reader, RedisConfig, Source};
 use camview_common::telemetry::LogFormat;
+
+use crate::origin::{parse_configured_origin, parse_origin, OriginPolicy};
 
 /// Everything the service reads from the environment.
 #[derive(Clone)]
@@ -23,8 +27,21 @@ pub struct Settings {
     pub max_viewers_per_stream: u32,
     /// `BUS_REQUEST_TIMEOUT_MS` (5000): how long to wait for the media-controller.
     pub bus_request_timeout: Duration,
-    /// `AUTH_JWT_SECRET`: HS256 secret for viewer tokens; auth is off when unset.
-    pub auth_jwt_secret: Option<String>,
+    /// `AUTH_JWT_SECRET`, `AUTH_TOKEN_TTL_SECONDS`, `TRUSTED_PROXIES` (shared with the api).
+    pub auth: AuthSettings,
+    /// Where the file auth store lives without `REDIS_URL` (`CAMVIEW_DATA_DIR`, ...).
+    pub data_dir: PathBuf,
+    /// Origins allowed on the WebSocket upgrade: `SIGNALING_ALLOWED_ORIGINS` plus the
+    /// origin of `PUBLIC_API_URL` (besides the request's own host, always allowed).
+    pub origins: OriginPolicy,
+    /// `SIGNALING_UPGRADE_RATE_PER_SECOND` (5) WebSocket upgrades per client address, sustained.
+    pub upgrade_rate_per_second: u32,
+    /// `SIGNALING_UPGRADE_BURST` (20) WebSocket upgrades per client address in a burst.
+    pub upgrade_burst: u32,
+    /// `SIGNALING_AUTH_RECHECK_SECONDS` (30): every live viewer's access is re-checked this often.
+    pub auth_recheck: Duration,
+    /// `METRICS_ALLOWED_NETWORKS` (loopback and private ranges): who may read `/metrics`.
+    pub metrics_allowed_networks: Networks,
     /// `SIGNALING_LIVENESS_TTL_SECONDS` (10); the key is refreshed every TTL / 5.
     pub liveness_ttl: Duration,
     /// `SIGNALING_MAX_CONNECTIONS` (1000) WebSockets per instance.
@@ -62,7 +79,18 @@ impl std::fmt::Debug for Settings {
             .field("key_prefix", &self.key_prefix)
             .field("max_viewers_per_stream", &self.max_viewers_per_stream)
             .field("bus_request_timeout", &self.bus_request_timeout)
-            .field("auth", &self.auth_jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("auth", &self.auth)
+            .field("data_dir", &self.data_dir)
+            .field("origins", &self.origins)
+            .field(
+                "upgrade_rate",
+                &(self.upgrade_rate_per_second, self.upgrade_burst),
+            )
+            .field("auth_recheck", &self.auth_recheck)
+            .field(
+                "metrics_allowed_networks",
+                &self.metrics_allowed_networks.to_string(),
+            )
             .field("liveness_ttl", &self.liveness_ttl)
             .field("max_connections", &self.max_connections)
             .field(
@@ -124,6 +152,23 @@ impl Settings {
                 "must be longer than SIGNALING_PING_INTERVAL_MS",
             ));
         }
+        let mut allowed = Vec::new();
+        for origin in r.list("SIGNALING_ALLOWED_ORIGINS") {
+            let parsed = parse_configured_origin(&origin)
+                .map_err(|e| ConfigError::new("SIGNALING_ALLOWED_ORIGINS", &origin, e))?;
+            allowed.push(parsed);
+        }
+        // A relative PUBLIC_API_URL (`/`) means the api shares this host: covered by the same-host rule.
+        if let Some(api) = r.raw("PUBLIC_API_URL").filter(|u| u.contains("://")) {
+            let origin =
+                parse_origin(&api).map_err(|e| ConfigError::new("PUBLIC_API_URL", &api, e))?;
+            allowed.push(origin);
+        }
+        let metrics_allowed_networks = match r.raw("METRICS_ALLOWED_NETWORKS") {
+            None => Networks::loopback_and_private(),
+            Some(v) => Networks::parse(&v)
+                .map_err(|e| ConfigError::new("METRICS_ALLOWED_NETWORKS", &v, e))?,
+        };
         let default_workers = std::thread::available_parallelism()
             .map(usize::from)
             .unwrap_or(2);
@@ -139,7 +184,23 @@ impl Settings {
                 10,
                 600_000,
             )?),
-            auth_jwt_secret: r.raw("AUTH_JWT_SECRET"),
+            auth: AuthSettings::from_reader(&r)?,
+            data_dir: camview_common::auth::store::default_data_dir(&r),
+            origins: OriginPolicy::new(allowed),
+            upgrade_rate_per_second: r.ranged(
+                "SIGNALING_UPGRADE_RATE_PER_SECOND",
+                5,
+                1,
+                100_000,
+            )?,
+            upgrade_burst: r.ranged("SIGNALING_UPGRADE_BURST", 20, 1, 100_000)?,
+            auth_recheck: Duration::from_secs(r.ranged::<u64>(
+                "SIGNALING_AUTH_RECHECK_SECONDS",
+                30,
+                1,
+                3600,
+            )?),
+            metrics_allowed_networks,
             liveness_ttl: Duration::from_secs(r.ranged::<u64>(
                 "SIGNALING_LIVENESS_TTL_SECONDS",
                 10,
@@ -196,7 +257,15 @@ mod tests {
         assert_eq!(s.liveness_interval(), Duration::from_secs(2));
         assert_eq!(s.max_connections, 1000);
         assert_eq!((s.rate_per_second, s.rate_burst), (50, 100));
-        assert!(s.auth_jwt_secret.is_none());
+        assert!(s.auth.jwt_secret.is_none());
+        assert_eq!((s.upgrade_rate_per_second, s.upgrade_burst), (5, 20));
+        assert_eq!(s.auth_recheck, Duration::from_secs(30));
+        assert!(s
+            .metrics_allowed_networks
+            .contains("10.1.2.3".parse().unwrap()));
+        assert!(!s
+            .metrics_allowed_networks
+            .contains("8.8.8.8".parse().unwrap()));
     }
 
     #[test]
@@ -210,6 +279,15 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("REDIS_URL", "http://redis"),
             ("SIGNALING_USE_SSL", "true"),
+            ("SIGNALING_ALLOWED_ORIGINS", "cams.example.com"),
+            ("SIGNALING_ALLOWED_ORIGINS", "https://cams.example.com/path"),
+            ("SIGNALING_UPGRADE_RATE_PER_SECOND", "0"),
+            ("SIGNALING_UPGRADE_BURST", "x"),
+            ("SIGNALING_AUTH_RECHECK_SECONDS", "0"),
+            ("SIGNALING_AUTH_RECHECK_SECONDS", "3601"),
+            ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/33"),
+            ("AUTH_JWT_SECRET", "short"),
+            ("PUBLIC_API_URL", "ftp://cams.example.com"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{err}");
@@ -240,8 +318,40 @@ mod tests {
 
     #[test]
     fn the_jwt_secret_is_never_printed() {
-        let s = settings(&[("AUTH_JWT_SECRET", "hunter2")]).unwrap();
-        assert_eq!(s.auth_jwt_secret.as_deref(), Some("hunter2"));
+        let secret = "hunter2-hunter2-hunter2-hunter2-hunter2";
+        let s = settings(&[("AUTH_JWT_SECRET", secret)]).unwrap();
+        assert_eq!(s.auth.jwt_secret.as_deref(), Some(secret));
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn allowed_origins_come_from_the_list_and_an_absolute_public_api_url() {
+        let s = settings(&[
+            (
+                "SIGNALING_ALLOWED_ORIGINS",
+                "https://cams.example.com, http://lan.example:8080",
+            ),
+            ("PUBLIC_API_URL", "https://api.example.com/camview/"),
+        ])
+        .unwrap();
+        for allowed in [
+            "https://cams.example.com",
+            "http://lan.example:8080",
+            "https://api.example.com",
+        ] {
+            assert!(
+                s.origins
+                    .allows(Some(allowed), Some("signaling.example.com:8765")),
+                "{allowed}"
+            );
+        }
+        assert!(!s.origins.allows(
+            Some("https://evil.example"),
+            Some("signaling.example.com:8765")
+        ));
+        let relative = settings(&[("PUBLIC_API_URL", "/")]).unwrap();
+        assert!(!relative
+            .origins
+            .allows(Some("https://evil.example"), Some("cams.example.com")));
     }
 }

@@ -24,6 +24,11 @@ pub enum SessionError {
     InvalidCandidate(&'static str),
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A live viewer lost its access (revoked share, deleted user, changed grants...).
+    #[error("access revoked")]
+    Revoked,
     #[error("too many messages: slow down")]
     RateLimited,
     #[error("stream {camera} already has {limit} viewers")]
@@ -54,7 +59,8 @@ impl SessionError {
             SessionError::InvalidSdp(_) => ErrorCode::InvalidSdp,
             SessionError::InvalidCameraId(_) => ErrorCode::InvalidCameraId,
             SessionError::InvalidCandidate(_) => ErrorCode::InvalidCandidate,
-            SessionError::Unauthorized(_) => ErrorCode::Unauthorized,
+            SessionError::Unauthorized(_) | SessionError::Revoked => ErrorCode::Unauthorized,
+            SessionError::Forbidden(_) => ErrorCode::Forbidden,
             SessionError::RateLimited => ErrorCode::RateLimited,
             SessionError::StreamFull { .. } => ErrorCode::StreamFull,
             SessionError::StreamNotFound(_) => ErrorCode::StreamNotFound,
@@ -81,6 +87,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_revoked_viewer_is_told_access_revoked() {
+        let v = serde_json::to_value(SessionError::Revoked.to_message()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "error", "code": "unauthorized", "message": "access revoked"})
+        );
+    }
+
+    #[test]
     fn each_error_maps_to_its_protocol_code() {
         let cases = [
             (SessionError::Malformed("x".into()), "malformed_message"),
@@ -96,6 +111,8 @@ mod tests {
                 SessionError::Unauthorized("no token".into()),
                 "unauthorized",
             ),
+            (SessionError::Forbidden("not granted".into()), "forbidden"),
+            (SessionError::Revoked, "unauthorized"),
             (SessionError::RateLimited, "rate_limited"),
             (
                 SessionError::StreamFull {

@@ -10,11 +10,19 @@
 //! - a slot reserved by a join is freed when the join fails, when the viewer is released,
 //!   or when the socket is gone by the time the answer arrives;
 //! - joins and releases run on the runtime that built the app (not on an HTTP worker) and
-//!   are tracked, so shutdown can wait for them.
+//!   are tracked, so shutdown can wait for them;
+//! - a join is authenticated before its slot is reserved, and from then until its release
+//!   the viewer's principal is kept (see [`crate::revocation`]) so revocations end it;
+//! - no lock is held across an await.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use camview_common::auth::limit::KeyedBuckets;
+use camview_common::auth::Authenticator;
 
 use camview_common::clock::now_rfc3339;
 use camview_common::telemetry;
@@ -28,14 +36,25 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::auth::Auth;
 use crate::configuration::Settings;
 use crate::error::SessionError;
 use crate::metrics::{JoinPhase, Metrics};
+use crate::revocation::Watch;
 use crate::session::{event_viewer_id, JoinOutcome, JoinRequest};
 
 /// Events waiting for one socket before new ones are dropped.
 pub const SOCKET_EVENT_BUFFER: usize = 256;
+/// Client addresses tracked by the upgrade rate limit.
+const MAX_TRACKED_ADDRESSES: usize = 100_000;
+
+/// What the hub hands to one socket.
+#[derive(Debug)]
+pub enum SocketEvent {
+    /// A bus event about the socket's viewer.
+    Bus(Message),
+    /// The viewer lost its access: end it.
+    Revoked { viewer_id: String },
+}
 
 /// What the hub remembers of a routed viewer's join: its trace, so later commands about the
 /// viewer (candidates, release) continue it, and when the offer arrived, until it connects.
@@ -49,11 +68,16 @@ struct JoinTrace {
 pub struct Hub {
     pub(crate) instance_id: String,
     pub(crate) settings: Settings,
-    pub(crate) auth: Arc<Auth>,
+    pub(crate) auth: Arc<Authenticator>,
     registry: Arc<dyn Registry>,
     bus: Arc<BusClient>,
-    routes: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    routes: Mutex<HashMap<String, mpsc::Sender<SocketEvent>>>,
     joins: Mutex<HashMap<String, JoinTrace>>,
+    /// Who each authenticated viewer is and what it watches, for revocations.
+    pub(crate) watches: Mutex<HashMap<String, Watch>>,
+    /// Bumped by every `AccessRevoked`: a join that saw it change re-checks its access.
+    pub(crate) revocation_generation: AtomicU64,
+    upgrades: Mutex<KeyedBuckets<IpAddr>>,
     connections: Arc<Semaphore>,
     shutdown: watch::Sender<bool>,
     tasks: TaskTracker,
@@ -67,9 +91,14 @@ impl Hub {
         settings: Settings,
         registry: Arc<dyn Registry>,
         bus: Arc<BusClient>,
+        auth: Arc<Authenticator>,
     ) -> Arc<Self> {
-        let auth = Arc::new(Auth::from_secret(settings.auth_jwt_secret.as_deref()));
         let connections = Arc::new(Semaphore::new(settings.max_connections));
+        let upgrades = KeyedBuckets::new(
+            settings.upgrade_rate_per_second,
+            settings.upgrade_burst,
+            MAX_TRACKED_ADDRESSES,
+        );
         Arc::new(Self {
             instance_id,
             settings,
@@ -78,6 +107,9 @@ impl Hub {
             bus,
             routes: Mutex::default(),
             joins: Mutex::default(),
+            watches: Mutex::default(),
+            revocation_generation: AtomicU64::new(0),
+            upgrades: Mutex::new(upgrades),
             connections,
             shutdown: watch::channel(false).0,
             tasks: TaskTracker::new(),
@@ -108,7 +140,19 @@ impl Hub {
         self.shutdown.subscribe()
     }
 
-    fn routes(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Message>>> {
+    /// Takes one upgrade token for `client`: `Err(wait)` when it is over its rate.
+    pub(crate) fn take_upgrade(&self, client: IpAddr) -> Result<(), Duration> {
+        // invariant: no code panics while holding the lock (a sans-IO bucket update)
+        let mut upgrades = self
+            .upgrades
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        upgrades.take(&client, std::time::Instant::now())
+    }
+
+    pub(crate) fn routes(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<SocketEvent>>> {
         // invariant: no code panics while holding the lock (plain map operations only)
         self.routes
             .lock()
@@ -117,10 +161,12 @@ impl Hub {
 
     fn joins(&self) -> std::sync::MutexGuard<'_, HashMap<String, JoinTrace>> {
         // invariant: no code panics while holding the lock (plain map operations only)
-        self.joins.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.joins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn route(&self, viewer_id: &str, to: mpsc::Sender<Message>) {
+    pub(crate) fn route(&self, viewer_id: &str, to: mpsc::Sender<SocketEvent>) {
         if self.routes().insert(viewer_id.to_owned(), to).is_none() {
             self.metrics.viewers_changed(1);
         }
@@ -131,11 +177,14 @@ impl Hub {
             self.metrics.viewers_changed(-1);
         }
         self.joins().remove(viewer_id);
+        self.watches().remove(viewer_id);
     }
 
     /// The `traceparent` of the viewer's `join` span, while the viewer is routed here.
     fn join_traceparent(&self, viewer_id: &str) -> Option<String> {
-        self.joins().get(viewer_id).and_then(|j| j.traceparent.clone())
+        self.joins()
+            .get(viewer_id)
+            .and_then(|j| j.traceparent.clone())
     }
 
     /// Viewers whose events are routed to a socket of this instance.
@@ -161,13 +210,14 @@ impl Hub {
             tracing::debug!(%viewer_id, kind = envelope.message.kind(), "event for a viewer not on this instance");
             return;
         };
-        match to.try_send(envelope.message) {
+        let kind = envelope.message.kind();
+        match to.try_send(SocketEvent::Bus(envelope.message)) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(m)) => {
-                tracing::warn!(%viewer_id, kind = m.kind(), "viewer socket is not keeping up; event dropped")
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(%viewer_id, kind, "viewer socket is not keeping up; event dropped")
             }
-            Err(mpsc::error::TrySendError::Closed(m)) => {
-                tracing::debug!(%viewer_id, kind = m.kind(), "viewer socket already closed; event dropped")
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::debug!(%viewer_id, kind, "viewer socket already closed; event dropped")
             }
         }
     }
@@ -256,6 +306,14 @@ impl Hub {
 
     /// Runs inside the `join` span made by [`Hub::spawn_join`].
     async fn join(&self, request: &JoinRequest) -> Result<String, SessionError> {
+        if let Err(e) = self.authorize(request).await {
+            if request.reoffer {
+                // The viewer held a slot and an endpoint from before `renegotiate`.
+                self.release_in_span(&request.viewer_id, &request.camera, RemoveReason::Left)
+                    .await;
+            }
+            return Err(e);
+        }
         let limit = self.settings.max_viewers_per_stream;
         let reservation = self
             .registry
@@ -382,10 +440,18 @@ impl Hub {
     /// Asks the media-controller to remove the viewer (it frees the slot); if it does not
     /// confirm in time, frees the slot here so the limit is not eaten by a dead viewer.
     /// `trace` is the `traceparent` of the viewer's join, which the release continues.
-    async fn release(&self, viewer_id: &str, camera: &str, reason: RemoveReason, trace: Option<String>) {
+    async fn release(
+        &self,
+        viewer_id: &str,
+        camera: &str,
+        reason: RemoveReason,
+        trace: Option<String>,
+    ) {
         let span = tracing::info_span!("release", %viewer_id, camera_id = %camera, ?reason);
         telemetry::link_parent(&span, trace.as_deref());
-        self.release_in_span(viewer_id, camera, reason).instrument(span).await
+        self.release_in_span(viewer_id, camera, reason)
+            .instrument(span)
+            .await
     }
 
     async fn release_in_span(&self, viewer_id: &str, camera: &str, reason: RemoveReason) {

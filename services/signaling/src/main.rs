@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
     // Held to the end of main: dropping it flushes buffered spans and metrics.
     let _telemetry = camview_common::telemetry::init("camview-signaling", settings.log_format);
     tracing::info!(?settings, "starting");
-    let deps = Dependencies::connect(settings.redis.as_ref(), DEFAULT_REDIS_CONNECT_TIMEOUT).await.context("connecting to Redis")?;
+    let deps = Dependencies::connect(&settings, DEFAULT_REDIS_CONNECT_TIMEOUT).await?;
     let app = Application::build(settings, deps).await?;
     let handle = app.handle();
     tokio::spawn(async move {

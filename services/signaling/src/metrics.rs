@@ -27,6 +27,10 @@ pub enum JoinPhase {
 pub enum Rejection {
     Limit,
     Shutdown,
+    /// A foreign `Origin` on the upgrade (403, not upgraded).
+    Origin,
+    /// Too many upgrades from one client address (429, not upgraded).
+    RateLimited,
 }
 
 pub struct Metrics {
@@ -36,23 +40,45 @@ pub struct Metrics {
     join_seconds: Histogram<f64>,
     releases: Counter<u64>,
     rejected: Counter<u64>,
+    revoked: Counter<u64>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let meter = meter("camview-signaling");
         Metrics {
-            connections: meter.i64_up_down_counter("camview_signaling_connections").with_description("open viewer WebSockets").build(),
-            viewers: meter.i64_up_down_counter("camview_viewers_active").with_description("viewers held by this instance").build(),
-            joins: meter.u64_counter("camview_viewer_joins_total").with_description("joins by outcome (ok or the error code)").build(),
+            connections: meter
+                .i64_up_down_counter("camview_signaling_connections")
+                .with_description("open viewer WebSockets")
+                .build(),
+            viewers: meter
+                .i64_up_down_counter("camview_viewers_active")
+                .with_description("viewers held by this instance")
+                .build(),
+            joins: meter
+                .u64_counter("camview_viewer_joins_total")
+                .with_description("joins by outcome (ok or the error code)")
+                .build(),
             join_seconds: meter
                 .f64_histogram("camview_viewer_join_seconds")
                 .with_unit("s")
-                .with_description("from the viewer's offer to the answer sent, and to the viewer connected")
+                .with_description(
+                    "from the viewer's offer to the answer sent, and to the viewer connected",
+                )
                 .with_boundaries(SECONDS_BUCKETS.to_vec())
                 .build(),
-            releases: meter.u64_counter("camview_signaling_releases_total").with_description("viewers released by this instance").build(),
-            rejected: meter.u64_counter("camview_signaling_rejected_connections_total").with_description("sockets refused (limit, shutdown)").build(),
+            releases: meter
+                .u64_counter("camview_signaling_releases_total")
+                .with_description("viewers released by this instance")
+                .build(),
+            rejected: meter
+                .u64_counter("camview_signaling_rejected_connections_total")
+                .with_description("sockets refused (limit, shutdown, origin, rate_limited)")
+                .build(),
+            revoked: meter
+                .u64_counter("camview_signaling_revoked_viewers_total")
+                .with_description("live viewers ended because their access was revoked")
+                .build(),
         }
     }
 }
@@ -78,7 +104,8 @@ impl Metrics {
             JoinPhase::Answer => "answer",
             JoinPhase::Media => "media",
         };
-        self.join_seconds.record(took.as_secs_f64(), &[KeyValue::new("phase", phase)]);
+        self.join_seconds
+            .record(took.as_secs_f64(), &[KeyValue::new("phase", phase)]);
     }
 
     pub fn released(&self, reason: RemoveReason) {
@@ -96,8 +123,15 @@ impl Metrics {
         let reason = match why {
             Rejection::Limit => "limit",
             Rejection::Shutdown => "shutdown",
+            Rejection::Origin => "origin",
+            Rejection::RateLimited => "rate_limited",
         };
         self.rejected.add(1, &[KeyValue::new("reason", reason)]);
+    }
+
+    /// A live viewer was ended because it lost access.
+    pub fn viewer_revoked(&self) {
+        self.revoked.add(1, &[]);
     }
 
     /// A socket opened; it counts until the guard is dropped.
@@ -139,11 +173,20 @@ mod tests {
         for (series, want) in [
             (r#"camview_viewer_joins_total{outcome="ok"}"#, 1.0),
             (r#"camview_viewer_joins_total{outcome="stream_full"}"#, 1.0),
-            (r#"camview_viewer_join_seconds_bucket{phase="answer",le="0.05"}"#, 1.0),
-            (r#"camview_viewer_join_seconds_bucket{phase="media",le="0.25"}"#, 0.0),
+            (
+                r#"camview_viewer_join_seconds_bucket{phase="answer",le="0.05"}"#,
+                1.0,
+            ),
+            (
+                r#"camview_viewer_join_seconds_bucket{phase="media",le="0.25"}"#,
+                0.0,
+            ),
             (r#"camview_viewer_join_seconds_count{phase="media"}"#, 1.0),
             (r#"camview_signaling_releases_total{reason="left"}"#, 1.0),
-            (r#"camview_signaling_rejected_connections_total{reason="limit"}"#, 1.0),
+            (
+                r#"camview_signaling_rejected_connections_total{reason="limit"}"#,
+                1.0,
+            ),
             ("camview_signaling_connections", 1.0),
             ("camview_viewers_active", 1.0),
         ] {

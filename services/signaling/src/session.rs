@@ -10,16 +10,17 @@
 //! - every viewer that may hold a slot is released exactly once: by `leave`, by the end
 //!   of the socket, or, while a join is still in flight, by the join executor itself
 //!   when the socket is gone (the session then emits nothing for it);
-//! - no input panics, and no input reaches another viewer.
+//! - no input panics, and no input reaches another viewer;
+//! - a `join` carries its token to the executor, which authenticates it against the auth
+//!   store (I/O) before anything is reserved; a refusal comes back as a failed outcome;
+//! - a revoked viewer is told `unauthorized: access revoked`, released and closed (4401).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use camview_proto::bus::{Message, RemoveReason};
 use camview_proto::signaling::{ClientMessage, ServerMessage};
 use camview_proto::stream::{IceCandidate, ViewerState};
 
-use crate::auth::Auth;
 use crate::domain::{
     is_end_of_candidates, validate_camera_id, validate_candidate, validate_sdp_offer,
 };
@@ -31,12 +32,29 @@ const MAX_EARLY_CANDIDATES: usize = 128;
 /// Bus events buffered while the answer is pending.
 const MAX_EARLY_EVENTS: usize = 256;
 
-/// What the join executor must do: reserve a slot, record the viewer, send `AddViewer`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the join executor must do: authenticate the token for the camera, reserve a slot,
+/// record the viewer, send `AddViewer`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct JoinRequest {
     pub viewer_id: String,
     pub camera: String,
     pub sdp_offer: String,
+    /// The `join`'s `token` field; the I/O loop falls back to the upgrade's cookie.
+    pub token: Option<String>,
+    /// A new offer after `renegotiate`: the viewer already holds its slot and endpoint.
+    pub reoffer: bool,
+}
+
+impl std::fmt::Debug for JoinRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinRequest")
+            .field("viewer_id", &self.viewer_id)
+            .field("camera", &self.camera)
+            .field("sdp_offer_bytes", &self.sdp_offer.len())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("reoffer", &self.reoffer)
+            .finish()
+    }
 }
 
 /// Result of a join, fed back into the session.
@@ -69,6 +87,8 @@ pub enum CloseKind {
     Idle,
     /// The instance is stopping (1001).
     ShuttingDown,
+    /// The viewer's access was revoked (4401).
+    Revoked,
 }
 
 /// What the I/O loop must do, in order.
@@ -122,15 +142,13 @@ enum State {
 /// One viewer WebSocket's protocol state.
 #[derive(Debug)]
 pub struct ViewerSession {
-    auth: Arc<Auth>,
     limiter: RateLimiter,
     state: State,
 }
 
 impl ViewerSession {
-    pub fn new(auth: Arc<Auth>, limiter: RateLimiter) -> Self {
+    pub fn new(limiter: RateLimiter) -> Self {
         Self {
-            auth,
             limiter,
             state: State::Idle,
         }
@@ -209,18 +227,15 @@ impl ViewerSession {
                 "this socket already joined: send leave first",
             ));
         }
-        if let Err(e) = validate_camera_id(&camera)
-            .and_then(|()| validate_sdp_offer(&sdp_offer))
-            .and_then(|()| self.auth.authorize(token.as_deref(), &camera))
-        {
+        if let Err(e) = validate_camera_id(&camera).and_then(|()| validate_sdp_offer(&sdp_offer)) {
             return error(e);
         }
         let mut actions = Vec::new();
-        let viewer_id = match std::mem::replace(&mut self.state, State::Idle) {
+        let (viewer_id, reoffer) = match std::mem::replace(&mut self.state, State::Idle) {
             State::AwaitingReoffer {
                 viewer_id,
                 camera: old,
-            } if old == camera => viewer_id,
+            } if old == camera => (viewer_id, true),
             State::AwaitingReoffer {
                 viewer_id,
                 camera: old,
@@ -230,9 +245,9 @@ impl ViewerSession {
                     camera: old,
                     reason: RemoveReason::Left,
                 });
-                new_viewer_id()
+                (new_viewer_id(), false)
             }
-            _ => new_viewer_id(),
+            _ => (new_viewer_id(), false),
         };
         self.state = State::Joining {
             viewer_id: viewer_id.clone(),
@@ -245,6 +260,8 @@ impl ViewerSession {
             viewer_id,
             camera,
             sdp_offer,
+            token,
+            reoffer,
         }));
         actions
     }
@@ -446,6 +463,15 @@ impl ViewerSession {
         }
     }
 
+    /// The hub found that `viewer_id`'s access was revoked: tell the viewer, release it
+    /// and close. A viewer whose join is still in flight is released by the executor.
+    pub fn handle_revoked(&mut self, viewer_id: &str) -> Vec<Action> {
+        if self.viewer_id() != Some(viewer_id) {
+            return vec![];
+        }
+        self.close(CloseKind::Revoked)
+    }
+
     /// The stream was stopped: the media-controller already removed the viewer.
     fn ended(&mut self) -> Vec<Action> {
         let viewer_id = self.viewer_id().unwrap_or_default().to_owned();
@@ -464,6 +490,7 @@ impl ViewerSession {
                 actions.push(Action::Send(SessionError::ShuttingDown.to_message()))
             }
             CloseKind::Abuse => actions.push(Action::Send(SessionError::RateLimited.to_message())),
+            CloseKind::Revoked => actions.push(Action::Send(SessionError::Revoked.to_message())),
             _ => {}
         }
         let reason = if why == CloseKind::ShuttingDown {

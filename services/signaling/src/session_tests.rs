@@ -10,7 +10,7 @@ use crate::domain::tests::{candidate, OFFER};
 const CAND: &str = "candidate:1 1 udp 2015363327 127.0.0.1 40128 typ host";
 
 fn session() -> ViewerSession {
-    ViewerSession::new(Arc::new(Auth::Off), RateLimiter::new(1000, 1000, 1000))
+    ViewerSession::new(RateLimiter::new(1000, 1000, 1000))
 }
 
 fn text(s: &mut ViewerSession, frame: serde_json::Value) -> Vec<Action> {
@@ -324,7 +324,7 @@ fn closing_while_joining_leaves_the_release_to_the_join_executor() {
 
 #[test]
 fn a_flood_is_rate_limited_once_then_closed() {
-    let mut s = ViewerSession::new(Arc::new(Auth::Off), RateLimiter::new(1, 2, 3));
+    let mut s = ViewerSession::new(RateLimiter::new(1, 2, 3));
     let now = Instant::now();
     let leave = r#"{"type":"leave"}"#;
     assert!(s.handle_text(now, leave).is_empty());
@@ -345,24 +345,55 @@ fn a_flood_is_rate_limited_once_then_closed() {
 }
 
 #[test]
-fn with_auth_on_a_join_needs_a_token_for_its_camera() {
-    let mut s = ViewerSession::new(
-        Arc::new(Auth::from_secret(Some("k"))),
-        RateLimiter::new(100, 100, 100),
-    );
-    assert_eq!(
-        error_code(&text(&mut s, join_frame("cam1"))),
-        Some(ErrorCode::Unauthorized)
-    );
-    let token = crate::auth::tests::token("k", "cam1", 60);
+fn a_join_hands_its_token_to_the_executor_and_never_prints_it() {
+    let mut s = session();
     let actions = text(
         &mut s,
-        serde_json::json!({"type":"join","camera":"cam1","sdpOffer":OFFER,"token":token}),
+        serde_json::json!({"type":"join","camera":"cam1","sdpOffer":OFFER,"token":"tok-secret"}),
     );
+    let [Action::Join(req)] = actions.as_slice() else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(req.token.as_deref(), Some("tok-secret"));
+    assert!(!req.reoffer);
+    assert!(!format!("{actions:?}").contains("tok-secret"));
+}
+
+#[test]
+fn a_revoked_viewer_is_told_released_and_closed() {
+    let mut s = session();
+    let id = joined(&mut s, "cam1");
+    assert!(s.handle_revoked("someone-else").is_empty());
+    let actions = s.handle_revoked(&id);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Send(crate::error::SessionError::Revoked.to_message()),
+            Action::Release {
+                viewer_id: id,
+                camera: "cam1".into(),
+                reason: RemoveReason::SocketClosed
+            },
+            Action::Close(CloseKind::Revoked),
+        ]
+    );
+    assert!(s.is_closed());
+}
+
+#[test]
+fn a_viewer_revoked_while_joining_is_closed_and_left_to_the_executor() {
+    let mut s = session();
+    let actions = text(&mut s, join_frame("cam1"));
+    let [Action::Join(req)] = actions.as_slice() else {
+        panic!("{actions:?}")
+    };
+    let actions = s.handle_revoked(&req.viewer_id);
+    assert_eq!(error_code(&actions), Some(ErrorCode::Unauthorized));
     assert!(
-        matches!(actions.as_slice(), [Action::Join(_)]),
+        !actions.iter().any(|a| matches!(a, Action::Release { .. })),
         "{actions:?}"
     );
+    assert_eq!(actions.last(), Some(&Action::Close(CloseKind::Revoked)));
 }
 
 #[test]

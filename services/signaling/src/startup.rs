@@ -8,19 +8,55 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
-use camview_common::BusClient;
+use camview_common::auth::{store, Authenticator};
+use camview_common::{Backend, Bus, BusClient, Registry};
 
 use crate::configuration::Settings;
 use crate::hub::Hub;
-use crate::ws;
+use crate::revocation::AUTH_EVENTS_INSTANCE;
+use crate::{edge, ws};
 
-/// The bus and registry an instance talks to: Redis in a split deployment, or in-process
-/// implementations shared with the other services of an all-in-one binary.
-/// The bus and registry an instance works with; the all-in-one binary injects in-process ones.
-pub use camview_common::Backend as Dependencies;
+/// The bus, registry and authenticator an instance works with: Redis in a split
+/// deployment, or in-process ones shared with the other services of an all-in-one binary.
+#[derive(Clone)]
+pub struct Dependencies {
+    pub bus: Arc<dyn Bus>,
+    pub registry: Arc<dyn Registry>,
+    pub auth: Arc<Authenticator>,
+}
+
+impl Dependencies {
+    /// `REDIS_URL` set: bus, registry and auth store on Redis (retried for up to
+    /// `connect_timeout`); unset: an in-process bus and registry (warned) and the file auth
+    /// store in `CAMVIEW_DATA_DIR` (or the XDG data directory).
+    pub async fn connect(settings: &Settings, connect_timeout: Duration) -> anyhow::Result<Self> {
+        let Backend { bus, registry } = Backend::connect(settings.redis.as_ref(), connect_timeout)
+            .await
+            .context("connecting to Redis")?;
+        let store = store::open(settings.redis.as_ref(), &settings.data_dir)
+            .await
+            .with_context(|| match settings.redis {
+                Some(_) => "opening the auth store in Redis".to_owned(),
+                None => format!(
+                    "opening the auth store in {} (CAMVIEW_DATA_DIR)",
+                    settings.data_dir.display()
+                ),
+            })?;
+        let auth = Authenticator::start(store, &settings.auth)
+            .await
+            .context("reading the token signing key from the auth store")?;
+        Ok(Self {
+            bus,
+            registry,
+            auth: Arc::new(auth),
+        })
+    }
+}
 
 /// A bound, not yet running signaling instance.
 pub struct Application {
@@ -46,6 +82,11 @@ impl AppHandle {
         self.hub.connection_count()
     }
 
+    /// Authenticated viewers (joining or joined) on this instance.
+    pub fn watched_viewers(&self) -> usize {
+        self.hub.watched_viewers()
+    }
+
     /// Graceful stop: refuse new sockets, send every viewer `error{shutting_down}` and
     /// close (1001), send `RemoveViewer{reason: shutting_down}` for each, wait for those
     /// (bounded by `SIGNALING_SHUTDOWN_GRACE_MS`), then stop the HTTP server.
@@ -63,13 +104,15 @@ impl Application {
     /// inside a tokio runtime, which then also runs joins and releases.
     pub async fn build(settings: Settings, deps: Dependencies) -> anyhow::Result<Self> {
         let instance_id = format!("signaling-{}", uuid::Uuid::new_v4());
-        if settings.auth_jwt_secret.is_none() {
-            tracing::warn!("AUTH_JWT_SECRET is not set: viewer authentication is OFF, anyone may join any stream");
-        }
         deps.registry
             .refresh_liveness(&instance_id, settings.liveness_ttl)
             .await
             .context("registering liveness in the registry")?;
+        let revocations = deps
+            .bus
+            .subscribe(AUTH_EVENTS_INSTANCE)
+            .await
+            .context("subscribing to the auth events bus channel")?;
         let (bus, events) = BusClient::start(deps.bus, instance_id.clone())
             .await
             .context("subscribing to this instance's bus channel")?;
@@ -80,9 +123,11 @@ impl Application {
             .context("reading the bound address")?
             .port();
         let workers = settings.workers;
-        let hub = Hub::new(instance_id.clone(), settings, deps.registry, bus);
+        let hub = Hub::new(instance_id.clone(), settings, deps.registry, bus, deps.auth);
         tokio::spawn(hub.clone().run_router(events));
         tokio::spawn(hub.clone().run_liveness());
+        tokio::spawn(hub.clone().run_revocations(revocations));
+        tokio::spawn(hub.clone().run_recheck());
 
         let data = web::Data::from(hub.clone());
         let server = HttpServer::new(move || {
@@ -128,7 +173,8 @@ impl Application {
     }
 }
 
-/// `GET /healthz`: instance id and open sockets, for container healthchecks.
+/// `GET /healthz` (public: probes use it): instance id and open sockets, for container
+/// healthchecks; no camera or viewer ids.
 async fn health(hub: web::Data<Hub>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "status": if hub.is_shutting_down() { "shutting_down" } else { "ok" },
@@ -137,8 +183,12 @@ async fn health(hub: web::Data<Hub>) -> HttpResponse {
     }))
 }
 
-/// `GET /metrics`: Prometheus text of every instrument in this process (see [`crate::metrics`]).
-async fn metrics() -> HttpResponse {
+/// `GET /metrics`: Prometheus text of every instrument in this process (see
+/// [`crate::metrics`]), for `METRICS_ALLOWED_NETWORKS` only (403 otherwise).
+async fn metrics(req: HttpRequest, hub: web::Data<Hub>) -> HttpResponse {
+    if let Some(refusal) = edge::metrics_refusal(&req, &hub.settings) {
+        return refusal;
+    }
     HttpResponse::Ok()
         .content_type(camview_common::telemetry::PROMETHEUS_CONTENT_TYPE)
         .body(camview_common::telemetry::prometheus_text())

@@ -14,21 +14,29 @@ use actix_ws::{
 use camview_proto::signaling::{ServerMessage, MAX_FRAME_BYTES};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
+use crate::edge;
 use crate::error::SessionError;
-use crate::hub::{Hub, SOCKET_EVENT_BUFFER};
+use crate::hub::{Hub, SocketEvent, SOCKET_EVENT_BUFFER};
 use crate::metrics::Rejection;
 use crate::rate::RateLimiter;
 use crate::session::{Action, CloseKind, JoinOutcome, ViewerSession};
 
 /// A client that does not take a frame within this time is treated as gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Close code of a viewer whose access was revoked (4000-4999: application codes; 401-like).
+pub const REVOKED_CLOSE_CODE: u16 = 4401;
 
-/// `GET` on any path: upgrade to a viewer WebSocket.
+/// `GET` on any path: upgrade to a viewer WebSocket, unless the client is over its upgrade
+/// rate (429) or the page's `Origin` is foreign (403); see [`crate::edge`].
 pub async fn upgrade(
     req: HttpRequest,
     body: web::Payload,
     hub: web::Data<Hub>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    if let Some(refusal) = edge::upgrade_refusal(&req, &hub) {
+        return Ok(refusal);
+    }
+    let cookie = crate::auth::cookie_token(&req);
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let stream = stream
         .max_frame_size(MAX_FRAME_BYTES)
@@ -42,7 +50,7 @@ pub async fn upgrade(
     }
     match hub.try_connect() {
         Some(permit) => {
-            actix_web::rt::spawn(run(hub, session, stream, permit));
+            actix_web::rt::spawn(run(hub, session, stream, permit, cookie));
         }
         None => {
             tracing::warn!(
@@ -81,6 +89,7 @@ fn close_code(kind: CloseKind) -> CloseReason {
         CloseKind::Abuse => (CloseCode::Policy, "rate limit exceeded"),
         CloseKind::Idle => (CloseCode::Away, "idle timeout"),
         CloseKind::ShuttingDown => (CloseCode::Away, "shutting down"),
+        CloseKind::Revoked => (CloseCode::Other(REVOKED_CLOSE_CODE), "access revoked"),
     };
     CloseReason {
         code,
@@ -88,20 +97,24 @@ fn close_code(kind: CloseKind) -> CloseReason {
     }
 }
 
-/// One connection, from upgrade to close. `_permit` holds its place under the limit.
+/// One connection, from upgrade to close. `_permit` holds its place under the limit;
+/// `cookie` is the upgrade's `camview_token`, used by joins without a `token` field.
 #[tracing::instrument(name = "viewer_socket", skip_all, fields(instance = %hub.instance_id))]
 async fn run(
     hub: Arc<Hub>,
     mut socket: Session,
     mut stream: AggregatedMessageStream,
     _permit: OwnedSemaphorePermit,
+    cookie: Option<String>,
 ) {
     let _open = hub.metrics.connection_opened();
     let s = &hub.settings;
-    let mut session = ViewerSession::new(
-        hub.auth.clone(),
-        RateLimiter::new(s.rate_per_second, s.rate_burst, s.rate_close_after),
-    );
+    let mut session = ViewerSession::new(RateLimiter::new(
+        s.rate_per_second,
+        s.rate_burst,
+        s.rate_close_after,
+    ));
+    let cookie = cookie.as_deref();
     let (events_tx, mut events_rx) = mpsc::channel(SOCKET_EVENT_BUFFER);
     let (outcome_tx, mut outcome_rx) = mpsc::channel::<JoinOutcome>(4);
     let mut shutdown = hub.shutdown_signal();
@@ -142,7 +155,10 @@ async fn run(
                     session.close(CloseKind::Protocol)
                 }
             },
-            Some(event) = events_rx.recv() => session.handle_bus(event),
+            Some(event) = events_rx.recv() => match event {
+                SocketEvent::Bus(message) => session.handle_bus(message),
+                SocketEvent::Revoked { viewer_id } => session.handle_revoked(&viewer_id),
+            },
             Some(outcome) = outcome_rx.recv() => session.handle_join_outcome(outcome),
             _ = ping.tick() => {
                 if last_heard.elapsed() > hub.settings.idle_timeout {
@@ -161,7 +177,7 @@ async fn run(
             if stuck && matches!(action, Action::Send(_) | Action::Close(_)) {
                 continue;
             }
-            if perform(&hub, &mut socket, action, &events_tx, &outcome_tx)
+            if perform(&hub, &mut socket, action, &events_tx, &outcome_tx, cookie)
                 .await
                 .is_err()
             {
@@ -172,7 +188,8 @@ async fn run(
             tracing::info!("client does not read its frames: dropping the socket");
             for action in session.close(CloseKind::ClientGone) {
                 if !matches!(action, Action::Send(_) | Action::Close(_)) {
-                    let _ = perform(&hub, &mut socket, action, &events_tx, &outcome_tx).await;
+                    let _ =
+                        perform(&hub, &mut socket, action, &events_tx, &outcome_tx, cookie).await;
                 }
             }
         }
@@ -212,12 +229,16 @@ async fn perform(
     hub: &Arc<Hub>,
     socket: &mut Session,
     action: Action,
-    events: &mpsc::Sender<camview_proto::bus::Message>,
+    events: &mpsc::Sender<SocketEvent>,
     outcomes: &mpsc::Sender<JoinOutcome>,
+    cookie: Option<&str>,
 ) -> Result<(), Stuck> {
     match action {
         Action::Send(message) => return send(socket, &message).await,
-        Action::Join(request) => {
+        Action::Join(mut request) => {
+            if request.token.is_none() {
+                request.token = cookie.map(str::to_owned);
+            }
             hub.route(&request.viewer_id, events.clone());
             hub.spawn_join(request, outcomes.clone());
         }
@@ -257,7 +278,9 @@ fn frame(message: &ServerMessage) -> Option<String> {
 }
 
 async fn send(socket: &mut Session, message: &ServerMessage) -> Result<(), Stuck> {
-    let Some(text) = frame(message) else { return Ok(()) };
+    let Some(text) = frame(message) else {
+        return Ok(());
+    };
     // A closed socket shows up as the end of the stream on the next read.
     match tokio::time::timeout(SEND_TIMEOUT, socket.text(text)).await {
         Ok(_) => Ok(()),

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use camview_common::auth::{AuthSettings, AuthStore, Authenticator, FileAuthStore};
 use camview_common::bus::redis::RedisBus;
 use camview_common::registry::redis::RedisRegistry;
 use camview_common::testing::{random_keys, RedisServer};
 use camview_common::{Bus, Registry};
+use camview_proto::auth::{Role, Subject, UserRecord, ALL_CAMERAS};
 use camview_proto::bus::Message;
 use camview_proto::keys::Keys;
 use camview_proto::stream::{Bandwidth, StreamRecord, StreamState};
@@ -16,6 +18,7 @@ use camview_signaling::startup::{AppHandle, Application, Dependencies};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -27,13 +30,25 @@ pub const OFFER: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=
 pub const CANDIDATE: &str =
     "candidate:842163049 1 udp 1677729535 192.0.2.3 49203 typ srflx raddr 0.0.0.0 rport 0";
 
-/// One deployment's shared state: a key prefix on the shared Redis.
+/// One deployment's shared state: a key prefix on the shared Redis, its auth store, and a
+/// token of a viewer granted every camera (what most tests join with).
 #[derive(Clone)]
 pub struct Deployment {
     pub url: String,
     pub keys: Keys,
     pub bus: Arc<dyn Bus>,
     pub registry: Arc<dyn Registry>,
+    pub store: Arc<dyn AuthStore>,
+    /// Issues tokens with the deployment's key (from the store, as every instance reads it).
+    pub auth: Arc<Authenticator>,
+    /// A session token of user `viewer`, granted `*`.
+    pub token: String,
+}
+
+/// Auth settings as an instance reads them from an empty environment.
+fn auth_settings() -> AuthSettings {
+    let vars: std::collections::HashMap<String, String> = Default::default();
+    AuthSettings::from_reader(&camview_common::config::Reader::new(&vars)).expect("auth settings")
 }
 
 impl Deployment {
@@ -51,24 +66,102 @@ impl Deployment {
         let registry = RedisRegistry::connect(&url, keys.clone())
             .await
             .expect("connect registry");
-        Self {
-            url,
-            keys,
-            bus: Arc::new(bus),
-            registry: Arc::new(registry),
-        }
+        let redis = camview_common::config::RedisConfig {
+            url: url.clone(),
+            prefix: keys.prefix().to_owned(),
+            tls: None,
+        };
+        let unused = std::path::Path::new("/nonexistent");
+        let store = camview_common::auth::store::open(Some(&redis), unused)
+            .await
+            .expect("auth store");
+        Self::with(url, keys, Arc::new(bus), Arc::new(registry), store).await
     }
 
-    /// The all-in-one mode: an in-process bus and registry shared with the "controller".
-    pub fn in_process() -> Self {
+    /// The all-in-one mode: an in-process bus and registry shared with the "controller",
+    /// and the file auth store in a fresh directory.
+    pub async fn in_process() -> Self {
         use camview_common::bus::memory::MemoryBus;
         use camview_common::registry::memory::MemoryRegistry;
-        Self {
-            url: String::new(),
-            keys: Keys::default(),
-            bus: Arc::new(MemoryBus::new()),
-            registry: Arc::new(MemoryRegistry::new()),
+        let dir =
+            std::env::temp_dir().join(format!("camview-signaling-it-{}", uuid::Uuid::new_v4()));
+        let store = FileAuthStore::open(&dir).expect("file auth store");
+        Self::with(
+            String::new(),
+            Keys::default(),
+            Arc::new(MemoryBus::new()),
+            Arc::new(MemoryRegistry::new()),
+            Arc::new(store),
+        )
+        .await
+    }
+
+    async fn with(
+        url: String,
+        keys: Keys,
+        bus: Arc<dyn Bus>,
+        registry: Arc<dyn Registry>,
+        store: Arc<dyn AuthStore>,
+    ) -> Self {
+        let auth = Arc::new(
+            Authenticator::start(store.clone(), &auth_settings())
+                .await
+                .expect("authenticator"),
+        );
+        let mut d = Self {
+            url,
+            keys,
+            bus,
+            registry,
+            store,
+            auth,
+            token: String::new(),
+        };
+        d.token = d.user_token("viewer", &[ALL_CAMERAS]).await;
+        d
+    }
+
+    /// Creates (or replaces) user `name` with role viewer and `grants`; returns a session token.
+    pub async fn user_token(&self, name: &str, grants: &[&str]) -> String {
+        let user = UserRecord {
+            username: name.into(),
+            role: Role::Viewer,
+            grants: grants.iter().map(|g| (*g).to_owned()).collect(),
+            password_hash: "not-used-by-signaling".into(),
+            token_version: 0,
+            created_at: camview_common::clock::now_rfc3339(),
+        };
+        if !self.store.create_user(&user).await.expect("create user") {
+            self.store.update_user(&user).await.expect("update user");
         }
+        self.auth.issue_session(&user).token
+    }
+
+    /// Creates a share of `camera`; returns its id and link token.
+    pub async fn share_token(&self, camera: &str) -> (String, String) {
+        let (share, issued) = self
+            .auth
+            .create_share(camera, "admin", Duration::from_secs(3600))
+            .await
+            .expect("create share");
+        (share.id, issued.token)
+    }
+
+    /// Tells every instance `subject`'s access changed, through a bus handle of its own (as
+    /// the api, another process, does).
+    pub async fn publish_revocation(&self, subject: Subject) {
+        let bus: Arc<dyn Bus> = if self.url.is_empty() {
+            self.bus.clone()
+        } else {
+            Arc::new(
+                RedisBus::connect(&self.url, self.keys.clone())
+                    .await
+                    .expect("connect bus"),
+            )
+        };
+        camview_common::auth::publish_revocation(bus.as_ref(), subject)
+            .await
+            .expect("publish revocation");
     }
 
     /// Registers a started stream, as the media-controller does after `StartStream`.
@@ -88,6 +181,16 @@ impl Deployment {
             rtp_endpoint_id: None,
         };
         self.registry.put_stream(&stream).await.expect("put stream");
+    }
+
+    /// Waits until the registry answers again (after a Redis restart).
+    pub async fn wait_registry_up(&self) {
+        let registry = self.registry.clone();
+        camview_common::testing::wait_until(WAIT, "the registry answers", || {
+            let registry = registry.clone();
+            async move { registry.viewer_count("any").await.is_ok() }
+        })
+        .await;
     }
 
     pub async fn viewer_count(&self, camera: &str) -> u64 {
@@ -131,6 +234,8 @@ impl Deployment {
             ("BUS_REQUEST_TIMEOUT_MS", "3000"),
             ("SIGNALING_WORKERS", "1"),
             ("SIGNALING_SHUTDOWN_GRACE_MS", "3000"),
+            // Tests open many sockets from 127.0.0.1; the upgrade limit has its own tests.
+            ("SIGNALING_UPGRADE_BURST", "100000"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -146,9 +251,14 @@ impl Deployment {
         // Trace propagation is part of the behaviour under test: spans need the OTel layer.
         camview_common::telemetry::init_for_tests();
         let settings = self.settings(overrides);
+        // Each instance reads the signing key from the store, as a separate process would.
+        let auth = Authenticator::start(self.store.clone(), &settings.auth)
+            .await
+            .expect("authenticator");
         let deps = Dependencies {
             bus: self.bus.clone(),
             registry: self.registry.clone(),
+            auth: Arc::new(auth),
         };
         let app = Application::build(settings, deps).await.expect("build app");
         let port = app.port();
@@ -158,6 +268,7 @@ impl Deployment {
             port,
             handle,
             server,
+            token: self.token.clone(),
         }
     }
 }
@@ -166,6 +277,8 @@ pub struct TestApp {
     pub port: u16,
     pub handle: AppHandle,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The deployment's all-cameras viewer token, used by [`TestApp::connect`].
+    pub token: String,
 }
 
 impl TestApp {
@@ -173,24 +286,128 @@ impl TestApp {
         self.handle.instance_id()
     }
 
+    /// A client whose joins carry the deployment's all-cameras viewer token.
     pub async fn connect(&self) -> Client {
+        Client::connect(self.port, "/")
+            .await
+            .with_token(&self.token)
+    }
+
+    /// A client whose joins carry no token.
+    pub async fn connect_anonymous(&self) -> Client {
         Client::connect(self.port, "/").await
+    }
+
+    /// A client whose joins carry `token`.
+    pub async fn connect_as(&self, token: &str) -> Client {
+        Client::connect(self.port, "/").await.with_token(token)
+    }
+
+    /// Sends a raw upgrade request with `headers` and returns the status line and the body
+    /// (or the status and nothing for a 101).
+    pub async fn raw_upgrade(&self, headers: &[(&str, &str)]) -> (u16, String, String) {
+        raw_upgrade(self.port, headers).await
+    }
+}
+
+/// A hand-written WebSocket upgrade (tungstenite cannot show a refused upgrade's body):
+/// returns the status, the response headers and the body.
+pub async fn raw_upgrade(port: u16, headers: &[(&str, &str)]) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::time::timeout(WAIT, TcpStream::connect(("127.0.0.1", port)))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let mut req = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
+            .await
+            .expect("a reply in time")
+            .expect("read");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = text[..end].to_owned();
+            let status: u16 = head
+                .split(' ')
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .expect("status code");
+            if status == 101 {
+                return (status, head, String::new());
+            }
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                let body = text[end + 4..end + 4 + length].to_owned();
+                return (status, head, body);
+            }
+        }
+        if n == 0 {
+            panic!(
+                "connection closed before a full reply: {}",
+                String::from_utf8_lossy(&buf)
+            );
+        }
     }
 }
 
 /// A browser stand-in.
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Sent in each `join` when set.
+    token: Option<String>,
 }
 
 impl Client {
     pub async fn connect(port: u16, path: &str) -> Self {
         let url = format!("ws://127.0.0.1:{port}{path}");
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        Self::connect_request(url.into_client_request().expect("a ws:// URL")).await
+    }
+
+    /// Connects with extra request headers (a cookie, an Origin).
+    pub async fn connect_with_headers(port: u16, headers: &[(&str, &str)]) -> Self {
+        let mut request = format!("ws://127.0.0.1:{port}/")
+            .into_client_request()
+            .expect("a ws:// URL");
+        for (k, v) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
+                    .expect("header name"),
+                v.parse().expect("header value"),
+            );
+        }
+        Self::connect_request(request).await
+    }
+
+    async fn connect_request(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> Self {
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
             .await
             .expect("connect in time")
             .expect("connect");
-        Self { ws }
+        Self { ws, token: None }
+    }
+
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
     }
 
     pub fn ws(&mut self) -> &mut WebSocketStream<MaybeTlsStream<TcpStream>> {
@@ -208,9 +425,18 @@ impl Client {
         self.send_text(frame.to_string()).await;
     }
 
+    /// Sends `join` for `camera`, with this client's token if it has one.
     pub async fn join(&mut self, camera: &str) {
-        self.send(json!({"type": "join", "camera": camera, "sdpOffer": OFFER}))
-            .await;
+        let token = self.token.clone();
+        self.join_with(camera, token.as_deref()).await;
+    }
+
+    pub async fn join_with(&mut self, camera: &str, token: Option<&str>) {
+        let mut frame = json!({"type": "join", "camera": camera, "sdpOffer": OFFER});
+        if let Some(token) = token {
+            frame["token"] = json!(token);
+        }
+        self.send(frame).await;
     }
 
     pub async fn ice(&mut self, candidate: &str) {

@@ -5,10 +5,13 @@
 //! Left for a later stage: SIGKILL of an instance (the media-controller releases viewers
 //! of instances whose liveness key expired) and the full path with the real controller.
 
+mod auth;
 mod bad_input;
+mod edge;
 mod helpers;
 mod joins;
 mod limits;
 mod observability;
 mod responder;
+mod revocation;
 mod shutdown;

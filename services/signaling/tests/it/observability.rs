@@ -8,7 +8,7 @@ use crate::helpers::{Deployment, WAIT};
 use crate::responder::{candidate_for, Responder};
 
 /// A plain HTTP/1.0 GET; returns the status line and the body.
-async fn get(port: u16, path: &str) -> (String, String) {
+pub async fn get(port: u16, path: &str) -> (String, String) {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");

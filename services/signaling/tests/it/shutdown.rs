@@ -152,7 +152,9 @@ async fn the_binary_shuts_down_gracefully_on_sigterm() {
     .expect("the binary listens in time");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-    let mut viewer = crate::helpers::Client::connect(port, "/").await;
+    let mut viewer = crate::helpers::Client::connect(port, "/")
+        .await
+        .with_token(&d.token);
     viewer.join_ok("cam1").await;
     viewer.expect("ice").await;
     assert_eq!(d.viewer_count("cam1").await, 1);
