@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use camview_common::testing::wait_until;
-use camview_system_tests::{cli, AllInOne, CliOutput, DataDir, Stack, ViewerError, PATIENCE};
+use camview_system_tests::{cli, AllInOne, CliOutput, DataDir, Stack, StackOptions, ViewerError, PATIENCE};
 use reqwest::{Method, StatusCode};
 
 const VIEWER_PASSWORD: &str = "viewer-password-1";
@@ -160,12 +160,28 @@ async fn cli_validation_errors_exit_2_and_failures_exit_1_without_touching_the_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_split_mode_a_user_added_with_the_cli_and_redis_url_logs_in_to_the_api_and_still_does_after_the_api_restarts() {
-    let mut stack = Stack::start().await;
+async fn in_split_mode_a_user_and_a_camera_secret_added_with_the_cli_and_redis_url_work_on_the_api_and_still_do_after_the_api_restarts() {
+    // Loopback is not a trusted camera network here, so the secret decides.
+    let mut stack = Stack::start_with(StackOptions::default().api(&[("CAMERA_TRUSTED_NETWORKS", "192.0.2.0/24")])).await;
     cli(&stack.cli_env(), &["user", "add", "grace", "--grant", "camsplit", "--password-stdin"], Some(VIEWER_PASSWORD)).ok();
-    stack.login("grace", VIEWER_PASSWORD).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.all_output()));
-    stack.restart("api").await;
-    stack.login("grace", VIEWER_PASSWORD).await.unwrap_or_else(|e| panic!("after the api restart: {e}\n{}", stack.all_output()));
+    let secret = secret_of(&cli(&stack.cli_env(), &["camera", "add", "camsplit"], None).ok());
+    for moment in ["before", "after"] {
+        stack.login("grace", VIEWER_PASSWORD).await.unwrap_or_else(|e| panic!("{moment} the api restart: {e}\n{}", stack.all_output()));
+        assert_eq!(split_keepalive(&stack, Some(&secret)).await, StatusCode::OK, "{moment} the api restart: the secret the CLI printed");
+        assert_eq!(split_keepalive(&stack, Some("wrong")).await, StatusCode::UNAUTHORIZED, "{moment} the api restart: a wrong secret");
+        if moment == "before" {
+            stack.restart("api").await;
+        }
+    }
+}
+
+/// A keepalive of `camsplit` to the split API.
+async fn split_keepalive(stack: &Stack, secret: Option<&str>) -> StatusCode {
+    let mut request = stack.http().post(format!("{}/cameras/camsplit/keepalive", stack.api_url)).json(&camview_proto::rest::KeepaliveRequest::default());
+    if let Some(secret) = secret {
+        request = request.bearer_auth(secret);
+    }
+    request.send().await.expect("POST keepalive").status()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
