@@ -6,9 +6,15 @@
 //! The binaries are found in `CAMVIEW_BIN_DIR` when set (scripts/test sets it), else next to
 //! the test executable (`target/<profile>/`); build them first with `cargo build --workspace`.
 //!
+//! Authentication is always on: the API starts with [`auth::ADMIN_PASSWORD`] as
+//! `CAMVIEW_ADMIN_PASSWORD`, the harness logs in as `admin` and sends the token with every API
+//! call and in every signaling `join`.
+//!
 //! Invariants: every child is killed when its [`Stack`] is dropped; a test that panics prints
 //! every child's captured output; every wait has a timeout.
 
+pub mod all_in_one;
+pub mod auth;
 pub mod scenario;
 mod viewer;
 
@@ -22,6 +28,8 @@ use std::time::Duration;
 
 use camview_common::testing::{random_prefix, wait_until, RedisServer};
 
+pub use all_in_one::AllInOne;
+pub use auth::{cli, login, CliOutput, DataDir, ADMIN_PASSWORD};
 pub use viewer::{Viewer, ViewerError};
 
 /// How long a service may take to become ready, or a step of a scenario to happen.
@@ -57,6 +65,10 @@ pub struct Service {
     pub name: &'static str,
     child: Child,
     output: Arc<Mutex<Vec<String>>>,
+    /// How it was started, for [`Service::restart`].
+    binary_name: String,
+    args: Vec<String>,
+    env: HashMap<String, String>,
 }
 
 impl Service {
@@ -79,7 +91,20 @@ impl Service {
                 }
             });
         }
-        Service { name, child, output }
+        Service { name, child, output, binary_name: binary_name.to_owned(), args: args.iter().map(|a| (*a).to_owned()).collect(), env: env.clone() }
+    }
+
+    /// Stops the process (SIGTERM, then kill) and starts it again the same way; the output of
+    /// the first run is kept above a marker line.
+    pub async fn restart(&mut self) {
+        self.stop(PATIENCE).await;
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let fresh = Service::spawn(self.name, &self.binary_name, &args, &self.env);
+        let earlier = self.output();
+        let old = std::mem::replace(self, fresh);
+        drop(old);
+        let mut output = self.output.lock().unwrap_or_else(|p| p.into_inner());
+        output.insert(0, format!("{earlier}\n----- {} restarted -----", self.name));
     }
 
     /// Everything the process printed so far.
@@ -169,6 +194,8 @@ pub struct Stack {
     pub engine_metrics_url: String,
     /// The engine's Kurento JSON-RPC WebSocket.
     pub kurento_ws_url: String,
+    /// A session token of `admin` (logged in with [`ADMIN_PASSWORD`]).
+    pub admin_token: String,
     services: Vec<Service>,
     http: reqwest::Client,
 }
@@ -204,6 +231,7 @@ impl Stack {
             controller_metrics_url: format!("http://{controller_metrics}"),
             engine_metrics_url: format!("http://{engine_metrics}"),
             kurento_ws_url: kurento_ws_url.clone(),
+            admin_token: String::new(),
             services: Vec::new(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client"),
         };
@@ -231,7 +259,10 @@ impl Stack {
             redis_env(vec![("KURENTO_WS_URL", kurento_ws_url.clone()), ("EXTERNAL_IP", "127.0.0.1".into()), ("METRICS_ADDR", controller_metrics)]),
         );
         stack.services.push(Service::spawn("media-controller", "camview-media-controller", &[], &controller_env));
-        let api_env = base(&options.api, redis_env(vec![("API_SERVER_HOST", "127.0.0.1".into()), ("API_SERVER_PORT", api_port.to_string())]));
+        let api_env = base(
+            &options.api,
+            redis_env(vec![("API_SERVER_HOST", "127.0.0.1".into()), ("API_SERVER_PORT", api_port.to_string()), ("CAMVIEW_ADMIN_PASSWORD", ADMIN_PASSWORD.into())]),
+        );
         stack.services.push(Service::spawn("api", "camview-api", &[], &api_env));
         let signaling_env = base(
             &options.signaling,
@@ -243,7 +274,33 @@ impl Stack {
         stack.wait_for_http("api /health reports healthy (the controller's heartbeat and Kurento connection)", &health, |body| body.contains("\"healthy\"")).await;
         let healthz = format!("{}/healthz", stack.signaling_url);
         stack.wait_for_http("signaling /healthz", &healthz, |_| true).await;
+        stack.admin_token = stack.login("admin", ADMIN_PASSWORD).await.unwrap_or_else(|e| panic!("admin login: {e}\n{}", stack.all_output()));
         stack
+    }
+
+    /// `POST /auth/login` on the API: the session token, or why not.
+    pub async fn login(&self, username: &str, password: &str) -> Result<String, String> {
+        login(&self.http, &self.api_url, username, password).await
+    }
+
+    /// Stops the service `name` and starts it again with the same settings; for the API,
+    /// waits until it reports healthy again.
+    pub async fn restart(&mut self, name: &str) {
+        self.service(name).restart().await;
+        if name == "api" {
+            let health = format!("{}/health", self.api_url);
+            self.wait_for_http("the restarted api /health reports healthy", &health, |body| body.contains("\"healthy\"")).await;
+        }
+    }
+
+    /// What a `camview user|camera` command needs to work on this stack's Redis store.
+    pub fn cli_env(&self) -> HashMap<String, String> {
+        HashMap::from([("REDIS_URL".to_owned(), self.redis_url.clone()), ("REDIS_KEY_PREFIX".to_owned(), self.key_prefix.clone())])
+    }
+
+    /// An HTTP client for the test's own requests.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The running service called `name` ("api", "signaling", "media-controller", "media-engine", "camera").
@@ -288,7 +345,7 @@ impl Stack {
     /// `POST /streams/{camera}/start` on the API; returns the JSON answer.
     pub async fn start_stream(&self, camera: &str) -> serde_json::Value {
         let url = format!("{}/streams/{camera}/start", self.api_url);
-        let r = self.http.post(&url).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.all_output()));
+        let r = self.http.post(&url).bearer_auth(&self.admin_token).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.all_output()));
         let status = r.status();
         let body: serde_json::Value = r.json().await.unwrap_or_default();
         assert!(status.is_success(), "POST {url} answered {status}: {body}\n{}", self.all_output());
@@ -303,17 +360,29 @@ impl Stack {
         self.services.push(camera_sim);
     }
 
-    /// The text of `GET <base>/metrics` (base: one of the `*_url` fields).
+    /// `POST /streams/{camera}/stop` on the API as admin; returns the status.
+    pub async fn stop_stream(&self, camera: &str) -> reqwest::StatusCode {
+        let url = format!("{}/streams/{camera}/stop", self.api_url);
+        self.http.post(&url).bearer_auth(&self.admin_token).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.all_output())).status()
+    }
+
+    /// The text of `GET <base>/metrics` (base: one of the `*_url` fields); the admin token is
+    /// sent along (the API's `/metrics` may need it, the others ignore it).
     pub async fn metrics(&self, base: &str) -> String {
         let url = format!("{base}/metrics");
-        let r = self.http.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", self.all_output()));
+        let r = self.http.get(&url).bearer_auth(&self.admin_token).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", self.all_output()));
         assert!(r.status().is_success(), "GET {url}: {}", r.status());
         r.text().await.unwrap_or_default()
     }
 
-    /// A viewer connected to signaling's WebSocket (not joined yet).
+    /// A viewer connected to signaling's WebSocket (not joined yet) that joins as admin.
     pub async fn viewer(&self) -> Viewer {
-        Viewer::connect(&self.signaling_ws_url).await.unwrap_or_else(|e| panic!("viewer: {e}\n{}", self.all_output()))
+        self.viewer_as(&self.admin_token).await
+    }
+
+    /// A viewer connected to signaling's WebSocket that joins with `token`.
+    pub async fn viewer_as(&self, token: &str) -> Viewer {
+        Viewer::connect_with_token(&self.signaling_ws_url, Some(token.to_owned())).await.unwrap_or_else(|e| panic!("viewer: {e}\n{}", self.all_output()))
     }
 
     /// Waits until `check` holds (polling), panicking with every service's output on timeout.

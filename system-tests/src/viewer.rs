@@ -33,16 +33,23 @@ pub struct Viewer {
     peer: TestPeer,
     /// The id signaling gave this viewer in its `answer`.
     pub viewer_id: Option<String>,
+    /// Sent as `token` in `join`.
+    token: Option<String>,
     /// Every server frame, in order.
     pub frames: Vec<serde_json::Value>,
 }
 
 impl Viewer {
-    /// Opens the WebSocket at `url` (e.g. [`crate::Stack::signaling_ws_url`]).
+    /// Opens the WebSocket at `url` (e.g. [`crate::Stack::signaling_ws_url`]); joins carry no token.
     pub async fn connect(url: &str) -> Result<Viewer, ViewerError> {
+        Self::connect_with_token(url, None).await
+    }
+
+    /// Opens the WebSocket at `url`; joins carry `token`.
+    pub async fn connect_with_token(url: &str, token: Option<String>) -> Result<Viewer, ViewerError> {
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
         let peer = TestPeer::bind(Codecs::Vp8AndH264).await?;
-        Ok(Viewer { ws, peer, viewer_id: None, frames: Vec::new() })
+        Ok(Viewer { ws, peer, viewer_id: None, token, frames: Vec::new() })
     }
 
     /// The peer connection: whether it is connected, what it received.
@@ -54,7 +61,10 @@ impl Viewer {
     /// frame becomes [`ViewerError::Refused`]); applies the answer and trickles this viewer's
     /// candidate. Returns the viewer id.
     pub async fn join(&mut self, camera: &str, limit: Duration) -> Result<String, ViewerError> {
-        let join = serde_json::json!({"type": "join", "camera": camera, "sdpOffer": self.peer.offer()});
+        let mut join = serde_json::json!({"type": "join", "camera": camera, "sdpOffer": self.peer.offer()});
+        if let Some(token) = &self.token {
+            join["token"] = token.clone().into();
+        }
         self.ws.send(WsMessage::text(join.to_string())).await?;
         let answer = self.next_frame_of("answer", limit).await?;
         let viewer_id = answer["viewerId"].as_str().unwrap_or_default().to_owned();

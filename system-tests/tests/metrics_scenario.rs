@@ -115,7 +115,7 @@ async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_q
 
     // A browser that offers VP8 only is refused by the media server, and that shows as errors.
     let (mut refused, _) = tokio_tungstenite::connect_async(stack.signaling_ws_url.as_str()).await.expect("a fourth socket");
-    let join = serde_json::json!({"type": "join", "camera": CAMERA, "sdpOffer": vp8_only_offer().await});
+    let join = serde_json::json!({"type": "join", "camera": CAMERA, "sdpOffer": vp8_only_offer().await, "token": stack.admin_token});
     refused.send(WsMessage::text(join.to_string())).await.expect("join sent");
     let error = tokio::time::timeout(PATIENCE, async {
         while let Some(Ok(frame)) = refused.next().await {
@@ -143,9 +143,8 @@ async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_q
     assert!(sum(&[&s.engine], "camview_errors_total", &[]) >= Some(1.0), "{}", s.engine);
 
     // Stop through the API.
-    let stop = format!("{}/streams/{CAMERA}/stop", stack.api_url);
-    let answer = reqwest::Client::new().post(&stop).send().await.expect("stop");
-    assert!(answer.status().is_success(), "POST {stop}: {}", answer.status());
+    let stopped = stack.stop_stream(CAMERA).await;
+    assert!(stopped.is_success(), "POST /streams/{CAMERA}/stop: {stopped}");
     let s = until(&stack, "the stream is stopped", |s| sum(&[&s.controller], "camview_streams_active", &[]) == Some(0.0)).await;
     s.remember(&mut seen);
     assert_eq!(sum(&[&s.controller], "camview_stream_stops_total", &[]), Some(1.0));

@@ -5,6 +5,11 @@
 //! HTTP loop around it. The loop never gives up: when the API is unreachable or answers with an
 //! error it logs that and retries, keeping the camera in its last desired state, as a real camera
 //! would keep streaming through a control-plane outage.
+//!
+//! With a [`CameraSecret`], every keepalive carries `Authorization: Bearer <secret>`; the
+//! secret never reaches a log line or a `Debug` output. A 401 (the API refused the secret)
+//! is logged as such and retried with a growing back-off, since retrying at once cannot help
+//! until an operator fixes the secret.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,6 +23,44 @@ use crate::CameraHandle;
 
 /// Longest interval an answer may set, so that a bogus value cannot silence the camera.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Longest wait between keepalives the API keeps refusing.
+pub const MAX_REFUSED_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A camera's keepalive secret. Invariant: its text leaves only in the `Authorization`
+/// header (marked sensitive); `Debug` shows `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CameraSecret(String);
+
+impl CameraSecret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The `Authorization` header value, marked sensitive so that HTTP client logs hide it.
+    pub fn authorization(&self) -> Result<reqwest::header::HeaderValue, KeepaliveError> {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.0)).map_err(|_| KeepaliveError::BadSecret)?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+impl std::fmt::Debug for CameraSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CameraSecret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for CameraSecret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("the camera secret is empty".into());
+        }
+        Ok(Self::new(s))
+    }
+}
 
 /// What the camera must do after an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,12 +78,14 @@ pub struct KeepaliveControl {
     current: Option<DesiredRtp>,
     interval: Duration,
     default_interval: Duration,
+    /// Delay after the last refusal of the secret (0: the last call was not refused).
+    refused_backoff: Duration,
 }
 
 impl KeepaliveControl {
     pub fn new(default_interval: Duration) -> Self {
         let default_interval = default_interval.clamp(Duration::from_secs(1), MAX_INTERVAL);
-        Self { current: None, interval: default_interval, default_interval }
+        Self { current: None, interval: default_interval, default_interval, refused_backoff: Duration::ZERO }
     }
 
     /// Delay before the next keepalive.
@@ -55,6 +100,7 @@ impl KeepaliveControl {
 
     /// Applies an answer; returns the action to take, if any.
     pub fn on_answer(&mut self, answer: &KeepaliveResponse) -> Option<Action> {
+        self.refused_backoff = Duration::ZERO;
         self.interval = Duration::from_secs(u64::from(answer.keepalive_interval_seconds)).clamp(Duration::from_secs(1), MAX_INTERVAL);
         match &answer.rtp {
             Some(desired) if desired.codec != Codec::H264 => {
@@ -77,6 +123,13 @@ impl KeepaliveControl {
         self.interval
     }
 
+    /// The API refused the camera's secret (401): keep the current state and wait longer after
+    /// each refusal in a row, from the configured interval up to [`MAX_REFUSED_BACKOFF`].
+    pub fn on_refused(&mut self) -> Duration {
+        self.refused_backoff = if self.refused_backoff.is_zero() { self.default_interval } else { (self.refused_backoff * 2).min(MAX_REFUSED_BACKOFF) };
+        self.refused_backoff
+    }
+
     /// The last start could not be carried out (unresolvable host); the next identical answer
     /// must try again.
     pub fn forget(&mut self) {
@@ -90,6 +143,8 @@ pub enum KeepaliveError {
     BadUrl(String),
     #[error("cannot build the HTTP client")]
     Client(#[source] reqwest::Error),
+    #[error("the camera secret cannot be sent in an HTTP header (it has control characters)")]
+    BadSecret,
 }
 
 /// Where to call and how often.
@@ -101,6 +156,8 @@ pub struct KeepaliveConfig {
     /// Interval until the API says otherwise, and the upper bound of retries.
     pub interval: Duration,
     pub request_timeout: Duration,
+    /// Sent as `Authorization: Bearer <secret>` with every keepalive.
+    pub secret: Option<CameraSecret>,
 }
 
 /// `{api}/cameras/{id}/keepalive` with the id percent-encoded as one path segment.
@@ -116,7 +173,7 @@ pub fn keepalive_url(api: &str, camera_id: &str) -> Result<reqwest::Url, Keepali
 /// Calls the keepalive endpoint until `shutdown` completes, steering `camera` by the answers.
 pub async fn run(config: KeepaliveConfig, camera: &CameraHandle, shutdown: impl Future<Output = ()>) -> Result<(), KeepaliveError> {
     let url = keepalive_url(&config.api, &config.camera_id)?;
-    let client = reqwest::Client::builder().timeout(config.request_timeout).build().map_err(KeepaliveError::Client)?;
+    let client = client(&config)?;
     let mut control = KeepaliveControl::new(config.interval);
     let max_bitrate = camera.config().bitrate_kbps;
     tokio::pin!(shutdown);
@@ -129,6 +186,12 @@ pub async fn run(config: KeepaliveConfig, camera: &CameraHandle, shutdown: impl 
                 }
                 control.interval()
             }
+            Err(CallError::Status(reqwest::StatusCode::UNAUTHORIZED)) => {
+                let retry = control.on_refused();
+                let secret = if config.secret.is_some() { "the camera secret was wrong" } else { "no camera secret was sent (--secret / CAMERA_SECRET)" };
+                tracing::error!(url = %url, retry_in_seconds = retry.as_secs(), "keepalive refused: the API refused the camera secret (401; {secret}); retrying with back-off");
+                retry
+            }
             Err(problem) => {
                 let retry = control.on_failure();
                 tracing::warn!(url = %url, error = %chain(&problem), retry_in_seconds = retry.as_secs(), "keepalive failed, API unreachable or refusing; retrying");
@@ -140,6 +203,15 @@ pub async fn run(config: KeepaliveConfig, camera: &CameraHandle, shutdown: impl 
             () = tokio::time::sleep(delay) => {}
         }
     }
+}
+
+/// The HTTP client of the keepalive loop: the timeout, and the secret as a default header.
+fn client(config: &KeepaliveConfig) -> Result<reqwest::Client, KeepaliveError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(secret) = &config.secret {
+        headers.insert(reqwest::header::AUTHORIZATION, secret.authorization()?);
+    }
+    reqwest::Client::builder().timeout(config.request_timeout).default_headers(headers).build().map_err(KeepaliveError::Client)
 }
 
 /// Why one keepalive call did not yield an answer.
@@ -267,6 +339,74 @@ mod tests {
         assert_eq!(c.current(), Some(&desired(5004)));
         c.forget();
         assert_eq!(c.on_answer(&answer(Some(desired(5004)), 5)), Some(Action::StartRtp(desired(5004))));
+    }
+
+    #[test]
+    fn refusals_back_off_from_the_interval_up_to_a_minute_and_an_answer_resets_them() {
+        let mut c = KeepaliveControl::new(Duration::from_secs(5));
+        c.on_answer(&answer(Some(desired(5004)), 5));
+        assert_eq!(c.on_refused(), Duration::from_secs(5));
+        assert_eq!(c.on_refused(), Duration::from_secs(10));
+        assert_eq!(c.on_refused(), Duration::from_secs(20));
+        assert_eq!(c.on_refused(), Duration::from_secs(40));
+        assert_eq!(c.on_refused(), MAX_REFUSED_BACKOFF);
+        assert_eq!(c.current(), Some(&desired(5004)), "a refusal keeps the camera as it was");
+        c.on_answer(&answer(Some(desired(5004)), 5));
+        assert_eq!(c.on_refused(), Duration::from_secs(5));
+    }
+
+    fn config(secret: Option<&str>) -> KeepaliveConfig {
+        KeepaliveConfig {
+            api: "http://127.0.0.1:8080".into(),
+            camera_id: "cam1".into(),
+            interval: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(5),
+            secret: secret.map(CameraSecret::new),
+        }
+    }
+
+    #[tokio::test]
+    async fn keepalives_carry_the_secret_as_a_bearer_authorization_header() {
+        let (listener, url) = {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", l.local_addr().unwrap());
+            (l, url)
+        };
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the client closed before sending its headers");
+                request.extend_from_slice(&buf[..n]);
+            }
+            socket.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await.unwrap();
+            String::from_utf8_lossy(&request).to_lowercase()
+        });
+        let cfg = KeepaliveConfig { api: url.clone(), ..config(Some("S3cr3t-value")) };
+        let answer = call(&client(&cfg).unwrap(), &keepalive_url(&url, "cam1").unwrap(), &KeepaliveRequest::default()).await;
+        assert!(matches!(answer, Err(CallError::Status(reqwest::StatusCode::UNAUTHORIZED))), "{answer:?}");
+        let request = tokio::time::timeout(Duration::from_secs(5), server).await.expect("the request arrives").unwrap();
+        assert!(request.contains("\r\nauthorization: bearer s3cr3t-value\r\n"), "{request}");
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output_and_its_header_is_marked_sensitive() {
+        let cfg = config(Some("S3cr3t-value"));
+        let text = format!("{cfg:?} {:?}", cfg.secret);
+        assert!(!text.contains("S3cr3t"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+        let header = cfg.secret.as_ref().unwrap().authorization().unwrap();
+        assert!(header.is_sensitive());
+        assert!(!format!("{header:?}").contains("S3cr3t"), "{header:?}");
+    }
+
+    #[test]
+    fn an_empty_secret_or_one_with_control_characters_is_refused() {
+        assert!("  ".parse::<CameraSecret>().is_err());
+        assert!(matches!(CameraSecret::new("a\nb").authorization(), Err(KeepaliveError::BadSecret)));
     }
 
     #[test]

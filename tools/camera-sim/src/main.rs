@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context;
-use camera_sim::keepalive::{self, KeepaliveConfig};
+use camera_sim::keepalive::{self, CameraSecret, KeepaliveConfig};
 use camera_sim::{Camera, CameraConfig};
 use clap::{ArgGroup, Parser};
 
@@ -22,6 +22,10 @@ struct Args {
     /// Camera id used in the keepalive URL.
     #[arg(long, env = "CAMERA_SIM_CAMERA")]
     camera: Option<String>,
+    /// The camera's secret (`camview camera add ID` prints it), sent with every keepalive as
+    /// `Authorization: Bearer <secret>`. Prefer CAMERA_SECRET: arguments show in `ps`.
+    #[arg(long, env = "CAMERA_SECRET", hide_env_values = true, requires = "api")]
+    secret: Option<CameraSecret>,
     /// Seconds between keepalives until the API answers with its own interval.
     #[arg(long, default_value_t = 5)]
     keepalive_seconds: u64,
@@ -117,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
                 camera_id,
                 interval: Duration::from_secs(args.keepalive_seconds.max(1)),
                 request_timeout: Duration::from_secs(5),
+                secret: args.secret,
             };
             keepalive::run(config, &camera, shutdown).await.context("keepalive")?;
         }
