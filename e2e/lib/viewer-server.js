@@ -1,5 +1,6 @@
 'use strict';
-// Stand-in for the camview API (static pages, GET /streams, GET /streams/{id}, GET /ice-servers)
+// Stand-in for the camview API (static pages, GET /streams, GET /streams/{id}, GET /ice-servers,
+// POST /auth/refresh, GET /auth/me, POST /auth/logout: always logged in)
 // and, on the same port, a scriptable fake signaling WebSocket, for viewer page tests.
 // Not the real services: end-to-end tests through them live elsewhere.
 const http = require('node:http');
@@ -58,6 +59,7 @@ class FakeSocket {
 function startViewerServer({ streams = {}, onSocket = () => {}, iceServers = [] } = {}) {
   const requests = [];
   const sockets = [];
+  const refreshes = { n: 0 };
   const server = http.createServer((req, res) => {
     const u = new URL(req.url, 'http://x');
     requests.push(`${req.method} ${u.pathname}`);
@@ -73,6 +75,13 @@ function startViewerServer({ streams = {}, onSocket = () => {}, iceServers = [] 
     if (u.pathname.startsWith('/static/')) return file(u.pathname.slice('/static/'.length));
     if (u.pathname === '/blank') { res.writeHead(200, { 'content-type': 'text/html' }); return res.end('<!doctype html><title>blank</title>'); }
     if (u.pathname === '/ice-servers') return json(200, { iceServers });
+    // The session as the real API keeps it (cookie login): always valid here, 15 min tokens.
+    if (u.pathname === '/auth/refresh' && req.method === 'POST') {
+      refreshes.n += 1;
+      return json(200, { token: `stand-in-token-${refreshes.n}`, expires_at: new Date(Date.now() + 900000).toISOString() });
+    }
+    if (u.pathname === '/auth/me') return json(200, { kind: 'user', username: 'tester', role: 'admin', grants: ['*'], expires_at: new Date(Date.now() + 900000).toISOString() });
+    if (u.pathname === '/auth/logout' && req.method === 'POST') { res.writeHead(204); return res.end(); }
     if (u.pathname === '/streams') return json(200, { streams: Object.values(streams), count: Object.keys(streams).length });
     const m = u.pathname.match(/^\/streams\/([^/]+)$/);
     if (m) {
