@@ -80,7 +80,7 @@ class Service {
 /**
  * Starts the whole split stack. Options: `signalingInstances` (2), `signalingEnv`, `apiEnv`,
  * `controllerEnv`, `engineEnv`, `camera` (a camera id: camera-sim keepalive mode follows it),
- * `cameraEnv`; for TLS `apiScheme: 'https'`, `signalingScheme: 'wss'` and a `fetch` that trusts
+ * `cameraEnv`, `publicUrls` (PUBLIC_API_URL=/ and PUBLIC_SIGNALING_URL=the first instance); for TLS `apiScheme: 'https'`, `signalingScheme: 'wss'` and a `fetch` that trusts
  * the test CA. The API starts with CAMVIEW_ADMIN_PASSWORD (lib/auth.js).
  * Resolves with {redisPort, apiUrl, signaling: [{port, url, instance}], prefix, services,
  * admin (a bearer-token client, lib/auth.js), token, ...}.
@@ -114,22 +114,28 @@ async function startStack(opts = {}) {
       STREAM_STALL_SECONDS: '2', CONTROLLER_LEASE_TTL_SECONDS: '2', ...opts.controllerEnv,
     });
 
-    // API.
+    // API. With `publicUrls`, /config.js tells the pages where the API ('/', the page's own
+    // origin) and the first signaling instance are, so pages opened without ?api=&signaling=
+    // (after the login page or a share link) find them.
     const apiPort = await freePort();
+    const sigPorts = [];
+    for (let i = 0; i < signalingInstances; i++) sigPorts.push(await freePort());
+    const sigUrl = (port) => `${opts.signalingScheme || 'ws'}://127.0.0.1:${port}/ws`;
+    const publicEnv = opts.publicUrls ? { PUBLIC_API_URL: '/', PUBLIC_SIGNALING_URL: sigUrl(sigPorts[0]) } : {};
     stack.api = add('api', binPath('camview-api'), [], {
       ...redisEnv, ...authEnv(), API_SERVER_HOST: '127.0.0.1', API_SERVER_PORT: String(apiPort), STUN_SERVERS: 'none',
-      CAMERA_KEEPALIVE_SECONDS: String(keepaliveSeconds), ...opts.apiEnv,
+      CAMERA_KEEPALIVE_SECONDS: String(keepaliveSeconds), ...publicEnv, ...opts.apiEnv,
     });
     stack.apiUrl = `${opts.apiScheme || 'http'}://127.0.0.1:${apiPort}`;
 
     // Signaling instances.
     for (let i = 0; i < signalingInstances; i++) {
-      const port = await freePort();
+      const port = sigPorts[i];
       const svc = add(`signaling-${i + 1}`, binPath('camview-signaling'), [], {
         ...redisEnv, SIGNALING_SERVER_HOST: '127.0.0.1', SIGNALING_SERVER_PORT: String(port),
         SIGNALING_LIVENESS_TTL_SECONDS: '3', ...opts.signalingEnv,
       });
-      stack.signaling.push({ port, url: `${opts.signalingScheme || 'ws'}://127.0.0.1:${port}/ws`, service: svc });
+      stack.signaling.push({ port, url: sigUrl(port), service: svc });
     }
 
     // Readiness: each signaling instance reports its id; the API is healthy once the
