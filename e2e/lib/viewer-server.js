@@ -11,6 +11,12 @@ const WebSocket = require('ws');
 const STATIC_DIR = path.resolve(__dirname, '../../static');
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png', '.svg': 'image/svg+xml' };
 
+// The API's Content-Security-Policy (services/api/src/security_headers.rs), so every page test
+// also proves the pages need no inline script or style: a violation is a console error.
+const CSP_BASE = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+  + "connect-src 'self' ws: wss: http: https:; object-src 'none'; base-uri 'none'; form-action 'self'";
+const csp = (u) => `${CSP_BASE}; frame-ancestors ${u.pathname === '/viewer' && ['', '1', 'true', 'yes', 'on'].includes(u.searchParams.get('embed')) ? "'self'" : "'none'"}`;
+
 function streamView(cameraId, state = 'live', extra = {}) {
   const now = new Date().toISOString();
   return {
@@ -67,7 +73,7 @@ function startViewerServer({ streams = {}, onSocket = () => {}, iceServers = [] 
     const file = (rel) => {
       const p = path.join(STATIC_DIR, rel);
       if (!p.startsWith(STATIC_DIR + path.sep) || !fs.existsSync(p)) return json(404, { code: 'not_found', message: 'no such page' });
-      res.writeHead(200, { 'content-type': TYPES[path.extname(p)] || 'application/octet-stream', 'cache-control': 'no-cache' });
+      res.writeHead(200, { 'content-type': TYPES[path.extname(p)] || 'application/octet-stream', 'cache-control': 'no-cache', 'content-security-policy': csp(u) });
       res.end(fs.readFileSync(p));
     };
     if (u.pathname === '/') return file('index.html');
