@@ -458,7 +458,11 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     var tok = await tokenP;
     if (gen !== S.gen || pc !== S.pc) return;
     if (tok.status === 401) { setStep('pc', 'failed', 'not logged in'); lostSession(); return; }
-    if (tok.status !== 200) {
+    // A session that may not be refreshed: join with the cookie alone (sent on the upgrade when
+    // signaling is on the same host, whatever its port).
+    var cookieOnly = tok.status === 403 || tok.status === 404 || tok.status === 405;
+    if (cookieOnly) log('no join token (' + tok.status + '): the cookie must do');
+    else if (tok.status !== 200) {
       setStep('pc', 'failed', 'no token');
       var key = tok.status === 0 ? 'api_unreachable' : 'api_error';
       var code = tok.body && tok.body.code ? tok.body.code : 'http_' + tok.status;
@@ -466,7 +470,8 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
       fail({ text: text, code: tok.status === 0 ? 'api_unreachable' : code, retry: true });
       return;
     }
-    var join = { type: 'join', camera: CONFIG.cameraId, sdpOffer: pc.localDescription.sdp, token: tok.token };
+    var join = { type: 'join', camera: CONFIG.cameraId, sdpOffer: pc.localDescription.sdp };
+    if (tok.token) join.token = tok.token;
     send(join);
     S.joinSent = true;
     setPhase('joining');
