@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use camview_common::config::{ConfigError, Reader, RedisConfig, Source};
 use camview_common::telemetry::LogFormat;
+use camview_common::tls::TlsSettings;
 
 use crate::domain::{PublicUrl, UrlKind};
+use crate::security_headers::EmbedSettings;
 
 /// STUN server offered to browsers when `STUN_SERVERS` is unset (`none` offers none).
 pub const DEFAULT_STUN_SERVER: &str = "stun:stun.l.google.com:19302";
@@ -43,6 +45,11 @@ pub struct Settings {
     pub static_dir: Option<PathBuf>,
     /// `LOG_FORMAT` (pretty).
     pub log_format: LogFormat,
+    /// `TLS_CERT_FILE` + `TLS_KEY_FILE` (or the legacy `API_USE_SSL` + `SSL_CERT` + `SSL_KEY`):
+    /// serve HTTPS here, with HSTS.
+    pub tls: Option<TlsSettings>,
+    /// `EMBED_ALLOWED_ORIGINS`: who may frame `/viewer?embed=1` besides this origin.
+    pub embed: EmbedSettings,
 }
 
 /// ICE servers handed to browsers by `GET /ice-servers`.
@@ -109,13 +116,6 @@ impl Settings {
     /// Reads any [`Source`] (a map in tests).
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         let r = Reader::new(source);
-        if r.bool("API_USE_SSL", false)? {
-            return Err(ConfigError::new(
-                "API_USE_SSL",
-                "true",
-                "TLS is not served by camview-api: terminate it at a reverse proxy",
-            ));
-        }
         let host = r.string("API_SERVER_HOST", "0.0.0.0");
         if host.parse::<std::net::IpAddr>().is_err()
             && !host
@@ -171,6 +171,8 @@ impl Settings {
             public: PublicSettings::from_reader(&r)?,
             static_dir,
             log_format,
+            tls: TlsSettings::from_reader_or_legacy(&r, "API_USE_SSL")?,
+            embed: EmbedSettings::from_reader(&r)?,
         })
     }
 
@@ -283,6 +285,8 @@ mod tests {
             ("PUBLIC_API_URL", "cams.example"),
             ("PUBLIC_SIGNALING_URL", "ws"),
             ("PUBLIC_SIGNALING_URL", "//cams.example/ws"),
+            ("TLS_CERT_FILE", "/definitely/not/here.pem"),
+            ("EMBED_ALLOWED_ORIGINS", "*"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{err}");

@@ -12,6 +12,7 @@ pub mod ice;
 pub mod metrics;
 pub mod request_span;
 pub mod routes;
+pub mod security_headers;
 pub mod startup;
 
 pub use configuration::Settings;

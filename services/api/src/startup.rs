@@ -16,6 +16,7 @@ use crate::configuration::{IceSettings, Settings};
 use crate::error::{method_not_allowed, not_found};
 use crate::metrics::Metrics;
 use crate::request_span::request_span;
+use crate::security_headers::SecurityHeaders;
 use crate::routes::{cameras, config_js, health, ice_servers, metrics, pages, streams, viewers};
 
 /// What the API talks to. Inject in-process implementations for the all-in-one binary.
@@ -114,11 +115,14 @@ impl Application {
             static_dir: settings.static_dir,
             metrics: Metrics::default(),
         });
+        let tls = settings.tls.as_ref().map(|t| t.server_config()).transpose()?;
+        let security_headers = SecurityHeaders::new(&settings.embed, tls.is_some());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(cors())
                 .wrap(from_fn(request_span))
+                .wrap(security_headers.clone())
                 .service(resource("/").route(web::get().to(pages::index)))
                 .service(resource("/viewer").route(web::get().to(pages::viewer)))
                 .service(resource("/static/{path:.*}").route(web::get().to(pages::asset)))
@@ -147,11 +151,14 @@ impl Application {
                         .route(web::post().to(cameras::keepalive)),
                 )
                 .default_service(web::to(not_found))
-        })
-        .listen(listener)
+        });
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
         .with_context(|| format!("listening on {address}"))?
         .run();
-        tracing::info!(%address, port, "camview-api listening");
+        tracing::info!(%address, port, tls = settings.tls.is_some(), "camview-api listening");
         Ok(Self { port, server })
     }
 

@@ -11,4 +11,5 @@ mod keepalive;
 mod misc;
 mod responder;
 mod streams;
+mod tls;
 mod viewers;
