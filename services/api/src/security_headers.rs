@@ -17,9 +17,10 @@
 use std::future::{ready, Ready};
 use std::sync::Arc;
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::error::InternalError;
 use actix_web::Error;
 use camview_common::config::{ConfigError, Reader};
 use futures_util::future::LocalBoxFuture;
@@ -120,7 +121,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Response = ServiceResponse<B>;
     type Error = Error;
     type Transform = SecurityHeadersService<S>;
     type InitError = ();
@@ -142,7 +143,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Response = ServiceResponse<B>;
     type Error = Error;
     type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
 
@@ -151,16 +152,20 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let embed = is_embed_request(req.path(), req.query_string());
         let headers = self.headers.clone();
-        let http_req = req.request().clone();
         let fut = self.service.call(req);
         Box::pin(async move {
-            // An error from an inner middleware becomes its response here, so it gets the headers too.
-            let mut res = match fut.await {
-                Ok(res) => res.map_into_left_body(),
-                Err(e) => ServiceResponse::from_err(e, http_req).map_into_right_body(),
-            };
-            headers.apply(res.headers_mut(), embed);
-            Ok(res)
+            match fut.await {
+                Ok(mut res) => {
+                    headers.apply(res.headers_mut(), embed);
+                    Ok(res)
+                }
+                // An error from an inner middleware: its response, with the headers too.
+                Err(e) => {
+                    let mut res = e.error_response();
+                    headers.apply(res.headers_mut(), embed);
+                    Err(InternalError::from_response(e.to_string(), res).into())
+                }
+            }
         })
     }
 }
