@@ -58,11 +58,12 @@ class FakeSocket {
 }
 
 /**
- * Starts the stand-in on 127.0.0.1. `streams`: camera id -> StreamView (absent: 404 like the API).
+ * Starts the stand-in on 127.0.0.1. `streams`: camera id -> StreamView (absent: 404 like the API);
+ * `forbidden`: camera ids answering 403 (not granted).
  * `onSocket(fake)`: called for each signaling connection. Resolves with
  * {url, origin, streams, sockets, requests, close()}.
  */
-function startViewerServer({ streams = {}, onSocket = () => {}, iceServers = [] } = {}) {
+function startViewerServer({ streams = {}, onSocket = () => {}, iceServers = [], forbidden = [] } = {}) {
   const requests = [];
   const sockets = [];
   const refreshes = { n: 0 };
@@ -92,6 +93,7 @@ function startViewerServer({ streams = {}, onSocket = () => {}, iceServers = [] 
     const m = u.pathname.match(/^\/streams\/([^/]+)$/);
     if (m) {
       const id = decodeURIComponent(m[1]);
+      if (forbidden.includes(id)) return json(403, { code: 'forbidden', message: `camera ${id} is not granted` });
       return streams[id] ? json(200, streams[id]) : json(404, { code: 'stream_not_found', message: `stream ${id} is not started` });
     }
     return json(404, { code: 'not_found', message: 'no such route' });
