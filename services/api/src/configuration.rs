@@ -285,13 +285,15 @@ mod tests {
             ("PUBLIC_API_URL", "cams.example"),
             ("PUBLIC_SIGNALING_URL", "ws"),
             ("PUBLIC_SIGNALING_URL", "//cams.example/ws"),
-            ("TLS_CERT_FILE", "/definitely/not/here.pem"),
             ("EMBED_ALLOWED_ORIGINS", "*"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{err}");
             assert!(err.to_string().contains(name), "{err}");
         }
+        let missing = "/definitely/not/here.pem";
+        let err = settings(&[("TLS_CERT_FILE", missing), ("TLS_KEY_FILE", missing)]).unwrap_err();
+        assert_eq!(err.name, "TLS_CERT_FILE", "{err}");
     }
 
     #[test]
