@@ -16,8 +16,8 @@ use crate::configuration::{IceSettings, Settings};
 use crate::error::{method_not_allowed, not_found};
 use crate::metrics::Metrics;
 use crate::request_span::request_span;
-use crate::security_headers::SecurityHeaders;
 use crate::routes::{cameras, config_js, health, ice_servers, metrics, pages, streams, viewers};
+use crate::security_headers::SecurityHeaders;
 
 /// What the API talks to. Inject in-process implementations for the all-in-one binary.
 #[derive(Clone)]

@@ -40,17 +40,37 @@ async fn https_is_served_with_hsts_and_a_replaced_certificate_is_used_without_a_
     let (first_ca, second_ca) = (TestCa::new("first CA"), TestCa::new("second CA"));
     let (cert, key) = first_ca.server("camview-api").write_to(&dir.0);
     let app = spawn_app_with(Options {
-        env: vec![("TLS_CERT_FILE", cert.display().to_string()), ("TLS_KEY_FILE", key.display().to_string())],
+        env: vec![
+            ("TLS_CERT_FILE", cert.display().to_string()),
+            ("TLS_KEY_FILE", key.display().to_string()),
+        ],
         ..Options::default()
     })
     .await;
     let https = app.address.replacen("http://", "https://", 1);
 
-    let res = client_trusting(&first_ca).get(format!("{https}/health")).send().await.expect("an HTTPS answer");
+    let res = client_trusting(&first_ca)
+        .get(format!("{https}/health"))
+        .send()
+        .await
+        .expect("an HTTPS answer");
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.headers()["strict-transport-security"], "max-age=31536000");
-    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
-    assert!(client_trusting(&second_ca).get(format!("{https}/health")).send().await.is_err(), "the second CA is not in use yet");
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    assert!(res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    assert!(
+        client_trusting(&second_ca)
+            .get(format!("{https}/health"))
+            .send()
+            .await
+            .is_err(),
+        "the second CA is not in use yet"
+    );
 
     // Renewal: new files in place (written beside and renamed over, as certbot and kubelet do).
     second_ca.server("camview-api").write_to(&dir.0);
@@ -69,7 +89,14 @@ async fn https_is_served_with_hsts_and_a_replaced_certificate_is_used_without_a_
             Err(e) => panic!("the new certificate was not served within 15 s: {e}"),
         }
     }
-    assert!(client_trusting(&first_ca).get(format!("{https}/health")).send().await.is_err(), "the old certificate is gone");
+    assert!(
+        client_trusting(&first_ca)
+            .get(format!("{https}/health"))
+            .send()
+            .await
+            .is_err(),
+        "the old certificate is gone"
+    );
 }
 
 #[tokio::test]
@@ -77,25 +104,51 @@ async fn plain_http_has_the_security_headers_but_no_hsts() {
     let app = spawn_app().await;
     let res = app.get("/health").await;
     let h = res.headers();
-    assert!(h.get("strict-transport-security").is_none(), "HSTS over plain HTTP would be ignored at best");
+    assert!(
+        h.get("strict-transport-security").is_none(),
+        "HSTS over plain HTTP would be ignored at best"
+    );
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["cross-origin-opener-policy"], "same-origin");
     let csp = h["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("object-src 'none'"), "{csp}");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("object-src 'none'"),
+        "{csp}"
+    );
     // Errors (an unknown route) carry them too.
-    assert_eq!(app.get("/no/such/route").await.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        app.get("/no/such/route").await.headers()["x-content-type-options"],
+        "nosniff"
+    );
 }
 
 #[tokio::test]
 async fn only_the_embed_mode_of_the_viewer_may_be_framed_and_only_by_the_listed_origins() {
-    let app = spawn_app_with(Options { env: vec![("EMBED_ALLOWED_ORIGINS", "https://portal.example".into())], ..Options::default() }).await;
-    let csp = |res: &reqwest::Response| res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let app = spawn_app_with(Options {
+        env: vec![("EMBED_ALLOWED_ORIGINS", "https://portal.example".into())],
+        ..Options::default()
+    })
+    .await;
+    let csp = |res: &reqwest::Response| {
+        res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
     let embed = app.get("/viewer?camera=c&embed=1").await;
-    assert!(csp(&embed).ends_with("frame-ancestors 'self' https://portal.example"), "{}", csp(&embed));
+    assert!(
+        csp(&embed).ends_with("frame-ancestors 'self' https://portal.example"),
+        "{}",
+        csp(&embed)
+    );
     assert!(embed.headers().get("x-frame-options").is_none());
     let normal = app.get("/viewer?camera=c").await;
-    assert!(csp(&normal).ends_with("frame-ancestors 'none'"), "{}", csp(&normal));
+    assert!(
+        csp(&normal).ends_with("frame-ancestors 'none'"),
+        "{}",
+        csp(&normal)
+    );
     assert_eq!(normal.headers()["x-frame-options"], "DENY");
 }
