@@ -40,9 +40,10 @@ async function startAllInOne() {
   child.stdout.on('data', (d) => { logs += d; });
   child.stderr.on('data', (d) => { logs += d; });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  // What it prints to open (the viewer, or a one-time login link to it) says it is ready.
+  // The services are up once it says so (the demo's "open ..." line, a viewer address or a
+  // one-time login link, follows once the demo camera runs: the test waits for its stream instead).
   await Promise.race([
-    waitFor('the address to open on stdout', 60000, () => /open https?:\/\/\S+/.test(logs)),
+    waitFor('"camview is running" on stdout', 60000, () => /camview is running: api https?:\/\//.test(logs)),
     exited.then((e) => { throw new Error(`camview exited early (${JSON.stringify(e)}): ${logs}`); }),
   ]);
   exited.then(() => data.cleanup());
