@@ -1,10 +1,11 @@
 // camview grid: several cameras at once, one embedded viewer iframe each.
 // /static/grid.html?cameras=a,b,c plays those; without `cameras` it plays every started stream
 // from GET {apiUrl}/streams and follows the list (new streams appear, stopped ones go).
-/* global CamviewCore */
+/* global CamviewCore, CamviewSession */
 'use strict';
 (function () {
   var core = CamviewCore;
+  var session = CamviewSession;
   var CONFIG = core.deriveConfig(window.location, window.CAMVIEW_CONFIG);
   var REFRESH_MS = 10000;
   var $ = function (id) { return document.getElementById(id); };
@@ -41,9 +42,10 @@
 
   async function refresh() {
     try {
-      var res = await fetch(CONFIG.apiUrl + '/streams', { headers: { accept: 'application/json' }, cache: 'no-store' });
-      var body = await res.json();
-      if (!res.ok || !Array.isArray(body.streams)) throw new Error('HTTP ' + res.status);
+      var res = await session.fetchJson(CONFIG.apiUrl + '/streams');
+      var body = res.body;
+      if (res.status === 401) return; // on the way to the login page
+      if (res.status !== 200 || !body || !Array.isArray(body.streams)) throw new Error(res.status ? 'HTTP ' + res.status : 'unreachable');
       $('grid-error').hidden = true;
       show(body.streams.map(function (s) { return s.camera_id; }).sort());
     } catch (e) {
@@ -52,6 +54,8 @@
     }
   }
 
+  session.init({ apiUrl: CONFIG.apiUrl });
+  session.refresh();
   window.addEventListener('resize', layout);
   if (fixed) show(fixed);
   else {

@@ -1,8 +1,10 @@
-// camview stream list: GET {apiUrl}/streams every few seconds, each row links to the viewer.
-/* global CamviewCore */
+// camview stream list: GET {apiUrl}/streams every few seconds (only the cameras this login may
+// watch), each row links to the viewer. Who is logged in, and a logout link.
+/* global CamviewCore, CamviewSession */
 'use strict';
 (function () {
   var core = CamviewCore;
+  var session = CamviewSession;
   var CONFIG = core.deriveConfig(window.location, window.CAMVIEW_CONFIG);
   var REFRESH_MS = 3000;
   var $ = function (id) { return document.getElementById(id); };
@@ -58,9 +60,11 @@
     if (busy) return;
     busy = true;
     try {
-      var res = await fetch(CONFIG.apiUrl + '/streams', { headers: { accept: 'application/json' }, cache: 'no-store' });
-      var body = await res.json().catch(function () { return null; });
-      if (!res.ok || !body || !Array.isArray(body.streams)) {
+      var res = await session.fetchJson(CONFIG.apiUrl + '/streams');
+      var body = res.body;
+      if (res.status === 401) return; // on the way to the login page
+      if (res.status === 0) throw new TypeError('unreachable');
+      if (res.status !== 200 || !body || !Array.isArray(body.streams)) {
         throw new Error(body && body.code ? body.code + ': ' + body.message : 'HTTP ' + res.status);
       }
       window.camviewList.streams = body.streams;
@@ -81,7 +85,19 @@
     }
   }
 
+  async function whoAmI() {
+    var r = await session.fetchJson(CONFIG.apiUrl + '/auth/me', { quiet401: true });
+    var s = r.status === 200 && r.body ? r.body : null;
+    if (!s) return;
+    $('who').textContent = s.kind === 'user' ? s.username + (s.role === 'admin' ? ' (admin)' : '') : 'share link';
+    $('who').hidden = false;
+  }
+
+  session.init({ apiUrl: CONFIG.apiUrl });
+  $('logout').addEventListener('click', function (e) { e.preventDefault(); session.logout(); });
   $('refresh').addEventListener('click', refresh);
+  session.refresh();
+  whoAmI();
   refresh();
   setInterval(function () { if (!document.hidden) refresh(); }, REFRESH_MS);
 })();

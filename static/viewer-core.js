@@ -127,7 +127,10 @@
     shutting_down: 'The server is restarting; reconnecting',
     rate_limited: 'Too many requests to the server; slowing down',
     too_many_connections: 'The signaling server is busy (too many connections); retrying',
-    unauthorized: 'This camera needs a valid access token (add ?token=... to the address)',
+    unauthorized: 'You are not logged in, or your session has ended: log in again',
+    access_revoked: 'Access revoked: this link or account no longer gives access to this camera',
+    forbidden: 'You do not have access to this camera',
+    share_revoked: 'This share link was revoked or has expired: ask for a new one',
     invalid_camera_id: "This camera id is not valid: use 1 to 64 letters, digits, '_' or '-'",
     media_unavailable: 'The media server is not available right now; retrying',
     internal: 'The server had an internal error; retrying',
@@ -161,7 +164,12 @@
     switch (code) {
       case 'stream_not_found': r = { key: 'not_started', retry: false, fatal: true }; break;
       case 'stream_full': r = { key: 'stream_full', retry: false, fatal: true }; break;
-      case 'unauthorized': r = { key: 'unauthorized', retry: false, fatal: true }; break;
+      case 'unauthorized':
+        // The server ends a live viewer whose access was taken away with this message.
+        if (/revoked/i.test(message || '')) r = { key: 'access_revoked', retry: false, fatal: true, code: 'access_revoked' };
+        else r = { key: 'unauthorized', retry: false, fatal: true };
+        break;
+      case 'forbidden': r = { key: 'forbidden', retry: false, fatal: true }; break;
       case 'invalid_camera_id': r = { key: 'invalid_camera_id', retry: false, fatal: true }; break;
       case 'invalid_sdp': r = { key: 'invalid_sdp', retry: false, fatal: true }; break;
       case 'shutting_down': r = { key: 'shutting_down', retry: true, fatal: true }; break;
@@ -177,7 +185,7 @@
       case 'invalid_candidate': r = { key: 'protocol', retry: joining, fatal: joining }; break;
       default: r = { key: 'unknown', retry: joining, fatal: joining };
     }
-    r.code = code;
+    r.code = r.code || code;
     r.text = uiText(r.key, vars);
     return r;
   }
@@ -191,7 +199,8 @@
     var message = body && body.message ? body.message : 'HTTP ' + status;
     if (status === 404) return { ok: false, key: 'not_started', text: uiText('not_started'), retry: false, code: code };
     if (status === 400 && code === 'invalid_camera_id') return { ok: false, key: 'invalid_camera_id', text: uiText('invalid_camera_id'), retry: false, code: code };
-    if (status === 401) return { ok: false, key: 'unauthorized', text: uiText('unauthorized'), retry: false, code: code };
+    if (status === 401) return { ok: false, key: 'unauthorized', text: uiText('unauthorized'), retry: false, code: code, login: true };
+    if (status === 403) return { ok: false, key: 'forbidden', text: uiText('forbidden'), retry: false, code: 'forbidden' };
     if (status === 0) return { ok: false, key: 'api_unreachable', text: uiText('api_unreachable', { url: apiUrl }), retry: true, code: 'api_unreachable' };
     if (status === 429 || status >= 500) return { ok: false, key: 'api_error', text: uiText('api_error', { code: code, message: message }) + '; retrying', retry: true, code: code };
     return { ok: false, key: 'api_error', text: uiText('api_error', { code: code, message: message }), retry: false, code: code };
@@ -334,6 +343,77 @@
     return Math.max(1, Math.min(max, Math.ceil(Math.sqrt(n))));
   }
 
+  // ---- login, share links, session refresh ----------------------------------------------
+
+  /** Where to go after logging in: `next` if it is a path on this site (`/...`, not `//` or `/\`), else `/`. */
+  function safeNext(next) {
+    if (typeof next !== 'string' || next.charAt(0) !== '/' || next.length > 2000) return '/';
+    var second = next.charAt(1);
+    if (second === '/' || second === '\\') return '/';
+    if (/[\u0000-\u001f\u007f]/.test(next)) return '/';
+    return next;
+  }
+
+  /** The login page for coming back to `pathAndQuery` afterwards. */
+  function loginUrl(pathAndQuery) {
+    var next = safeNext(pathAndQuery);
+    return next === '/' ? '/login' : '/login?next=' + encodeURIComponent(next);
+  }
+
+  /** A parameter of a `#a=1&b=2` fragment (share tokens and one-time codes ride there), or ''. */
+  function fragmentParam(hash, name) {
+    var v = new URLSearchParams(String(hash || '').replace(/^#/, '')).get(name);
+    return v ? v.trim() : '';
+  }
+
+  /** Whole seconds from a `Retry-After` header (seconds or an HTTP date), at least 1; null if absent. */
+  function retryAfterSeconds(header, nowMs) {
+    if (header === null || header === undefined || header === '') return null;
+    var n = Number(header);
+    if (!isNaN(n)) return Math.max(1, Math.ceil(n));
+    var t = Date.parse(header);
+    if (isNaN(t)) return null;
+    return Math.max(1, Math.ceil((t - (nowMs === undefined ? Date.now() : nowMs)) / 1000));
+  }
+
+  /** The sentence for a failed `POST /auth/login` (or `/auth/link`, `/auth/share`): {code, text}. */
+  function describeLoginFailure(status, body, retryAfter, what) {
+    what = what || 'login';
+    if (status === 0) return { code: 'unreachable', text: 'The camview server cannot be reached; check your connection and try again' };
+    if (status === 429) {
+      var s = retryAfter || 60;
+      return { code: 'too_many_requests', text: 'Too many attempts, try again in ' + s + ' s', retryAfter: s };
+    }
+    if (status === 401 || status === 404) {
+      if (what === 'link') return { code: 'invalid_link', text: 'This login link is not valid, has expired or was already used' };
+      if (what === 'share') return { code: 'share_revoked', text: uiText('share_revoked') };
+      return { code: 'wrong_credentials', text: 'Wrong username or password' };
+    }
+    if (status === 400) return { code: 'bad_request', text: 'Enter a username and a password' };
+    var code = body && body.code ? body.code : 'http_' + status;
+    return { code: code, text: 'The server answered with an error (' + code + '); try again later' };
+  }
+
+  /**
+   * Milliseconds until the session should be refreshed: 2/3 of what is left of a token expiring at
+   * `expiresAt` (RFC 3339) counted from `nowMs` (best the server's clock, from the reply's `Date`),
+   * at least `minMs` (5 s), at most a day. Unknown expiry: a minute.
+   */
+  function refreshDelay(expiresAt, nowMs, minMs) {
+    minMs = minMs === undefined ? 5000 : minMs;
+    var t = Date.parse(expiresAt);
+    if (isNaN(t)) return 60000;
+    var left = t - (nowMs === undefined ? Date.now() : nowMs);
+    return Math.round(Math.max(minMs, Math.min(86400000, left * 2 / 3)));
+  }
+
+  /** The viewer address for a share session: the camera from the answer, else the first grant. */
+  function shareViewerUrl(answer, me) {
+    var cam = answer && answer.camera ? answer.camera : (me && Array.isArray(me.grants) && me.grants.length ? me.grants[0] : '');
+    if (!validCameraId(cam)) return null;
+    return '/viewer?camera=' + encodeURIComponent(cam);
+  }
+
   var api = {
     API_PORT: API_PORT, SIGNALING_PORT: SIGNALING_PORT, SIGNALING_PATH: SIGNALING_PATH, TEXT: TEXT,
     deriveConfig: deriveConfig, validCameraId: validCameraId, passThroughParams: passThroughParams, viewerLink: viewerLink,
@@ -341,6 +421,8 @@
     describeStreamCheck: describeStreamCheck, streamStateLabel: streamStateLabel, overlayForState: overlayForState,
     orderCodecs: orderCodecs, snapshot: snapshot, computeStats: computeStats, formatAgo: formatAgo,
     gridCameras: gridCameras, gridColumns: gridColumns,
+    safeNext: safeNext, loginUrl: loginUrl, fragmentParam: fragmentParam, retryAfterSeconds: retryAfterSeconds,
+    describeLoginFailure: describeLoginFailure, refreshDelay: refreshDelay, shareViewerUrl: shareViewerUrl,
   };
   if (typeof module !== 'undefined' && module.exports) module.exports = api;
   else root.CamviewCore = api;

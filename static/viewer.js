@@ -1,16 +1,19 @@
 // camview viewer: one camera over WebRTC, receive-only.
-// Flow: GET {apiUrl}/streams/{camera} -> WebSocket {signalingUrl} -> join {camera, sdpOffer}
-// -> answer -> trickle ICE both ways -> video. Never asks for the camera or microphone.
+// Flow: GET {apiUrl}/streams/{camera} -> WebSocket {signalingUrl} -> POST {apiUrl}/auth/refresh
+// -> join {camera, sdpOffer, token} -> answer -> trickle ICE both ways -> video. Never asks for
+// the camera or microphone. Every API call carries the login cookie (session.js); a 401 sends
+// people to the login page (a share link's viewer and the embed mode show a message instead).
 // CONFIG: derived from location, overridable by the API's /config.js defaults, by
 // window.CAMVIEW_CONFIG (set before the scripts) and by the query parameters camera, api,
 // signaling, token, embed, autostart (see deriveConfig in viewer-core.js).
-/* global CamviewCore */
+/* global CamviewCore, CamviewSession */
 'use strict';
 
 var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
 
 (function () {
   var core = CamviewCore;
+  var session = CamviewSession;
   var T = CONFIG.timeouts || {};
   var OPEN_TIMEOUT_MS = T.openMs || 10000; // socket must open
   var JOIN_TIMEOUT_MS = T.joinMs || 20000; // join -> answer
@@ -279,19 +282,32 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     setButtons();
   }
 
-  async function fetchJson(url) {
-    var ctl = typeof AbortController !== 'undefined' ? new AbortController() : null;
-    var t = ctl ? setTimeout(function () { ctl.abort(); }, API_TIMEOUT_MS) : null;
-    try {
-      var res = await fetch(url, { headers: { accept: 'application/json' }, cache: 'no-store', signal: ctl ? ctl.signal : undefined });
-      var body = null;
-      try { body = await res.json(); } catch (e) { body = null; }
-      return { status: res.status, body: body };
-    } catch (e) {
-      return { status: 0, body: null, error: String(e) };
-    } finally {
-      if (t) clearTimeout(t);
+  /** GET with the login cookie; a 401 is the caller's to handle (see `lostSession`). */
+  function fetchJson(url) {
+    return session.fetchJson(url, { timeoutMs: API_TIMEOUT_MS, quiet401: true });
+  }
+
+  /**
+   * The session is gone (a 401 from the API): a share link's viewer and the embed mode say so;
+   * a logged-in page goes to the login page and comes back here afterwards.
+   */
+  function lostSession() {
+    var share = session.isShare();
+    if (share || CONFIG.embed) {
+      var key = share ? 'share_revoked' : 'unauthorized';
+      if (S.running) fail({ text: core.uiText(key), code: key, retry: false });
+      else { showMessage(core.uiText(key), 'error', key); setStatus('error'); }
+      return;
     }
+    S.running = false;
+    teardown();
+    session.toLogin();
+  }
+
+  /** The token for `join`: `?token=` when given, else a fresh one from `POST /auth/refresh`. */
+  function joinToken() {
+    if (CONFIG.token) return Promise.resolve({ status: 200, token: CONFIG.token });
+    return session.refresh({ quiet401: true });
   }
 
   async function loadIceServers() {
@@ -320,6 +336,7 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     S.iceServers = results[1];
     if (!check.ok) {
       setStep('api', 'failed', check.code === 'api_unreachable' ? 'unreachable' : results[0].status + ' ' + check.code);
+      if (check.login) { lostSession(); return; }
       fail(check);
       return;
     }
@@ -364,6 +381,12 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     ws.onclose = function (ev) {
       if (gen !== S.gen) return;
       log('ws close', { code: ev.code, reason: ev.reason });
+      if (ev.code === 4401) {
+        // Access taken away (without the error frame reaching us first): never reconnect.
+        setStep('signaling', 'failed', 'access revoked');
+        fail({ text: core.uiText('access_revoked'), code: 'access_revoked', retry: false });
+        return;
+      }
       setStep('signaling', 'failed', opened ? 'closed (' + ev.code + ')' : 'unreachable');
       var key = opened ? 'signaling_closed' : 'signaling_unreachable';
       fail({ text: core.uiText(key, { url: CONFIG.signalingUrl }), code: key, retry: true });
@@ -389,6 +412,7 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
   async function startPeer(gen) {
     closePc();
     resetSteps('ice');
+    var tokenP = joinToken();
     var pc = new RTCPeerConnection({ iceServers: S.iceServers });
     S.pc = pc;
     var tr = pc.addTransceiver('video', { direction: 'recvonly' });
@@ -431,8 +455,23 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     if (gen !== S.gen || pc !== S.pc) return;
     await pc.setLocalDescription(offer);
     if (gen !== S.gen || pc !== S.pc) return;
+    var tok = await tokenP;
+    if (gen !== S.gen || pc !== S.pc) return;
+    if (tok.status === 401) { setStep('pc', 'failed', 'not logged in'); lostSession(); return; }
+    // A session that may not be refreshed: join with the cookie alone (sent on the upgrade when
+    // signaling is on the same host, whatever its port).
+    var cookieOnly = tok.status === 403 || tok.status === 404 || tok.status === 405;
+    if (cookieOnly) log('no join token (' + tok.status + '): the cookie must do');
+    else if (tok.status !== 200) {
+      setStep('pc', 'failed', 'no token');
+      var key = tok.status === 0 ? 'api_unreachable' : 'api_error';
+      var code = tok.body && tok.body.code ? tok.body.code : 'http_' + tok.status;
+      var text = core.uiText(key, { url: CONFIG.apiUrl, code: code, message: tok.body && tok.body.message || '' });
+      fail({ text: text, code: tok.status === 0 ? 'api_unreachable' : code, retry: true });
+      return;
+    }
     var join = { type: 'join', camera: CONFIG.cameraId, sdpOffer: pc.localDescription.sdp };
-    if (CONFIG.token) join.token = CONFIG.token;
+    if (tok.token) join.token = tok.token;
     send(join);
     S.joinSent = true;
     setPhase('joining');
@@ -589,6 +628,9 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
   }
 
   // ---- wiring -----------------------------------------------------------------------------
+  session.init({ apiUrl: CONFIG.apiUrl, onUnauthorized: lostSession });
+  // Keeps the session (cookie) fresh while the page is open; a `?token=` page has no session.
+  if (!CONFIG.token) session.refresh();
   els.input.value = CONFIG.cameraId;
   els.embedCamera.textContent = CONFIG.cameraId || 'no camera';
   els.endpoints.textContent = 'API ' + CONFIG.apiUrl + ' · signaling ' + CONFIG.signalingUrl;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod redis_client;
 pub mod registry;
 pub mod telemetry;
+pub mod tls;
 pub mod turn;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -17,6 +17,7 @@ use camview_proto::keys::Keys;
 
 mod metrics;
 pub mod peer;
+pub mod tls_ca;
 pub use metrics::{sample, samples, series, Sample, TestMetrics};
 
 /// How long a fresh server may take to answer PING.

@@ -2,7 +2,7 @@
 """A scripted viewer for the compose smoke test.
 
 Opens N WebSockets to signaling (through the proxy), sends each a `join` with a real Chromium SDP
-offer, and requires an `answer` on every socket within the timeout; an `error` frame fails at once.
+offer and a login token (`--token`, or CAMVIEW_TOKEN: from POST /auth/login), and requires an `answer` on every socket within the timeout; an `error` frame fails at once.
 While all sockets are still open it runs an optional check command (the smoke script uses it to
 see that the proxy spread the viewers over the replicas), then sends `leave` and closes.
 Exit status: 0 when every viewer got an answer (and the check passed), 1 otherwise.
@@ -10,6 +10,7 @@ Exit status: 0 when every viewer got an answer (and the check passed), 1 otherwi
 import argparse
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,9 +18,12 @@ import time
 from websockets.sync.client import connect
 
 
-def join(stack, url, camera, offer, deadline):
+def join(stack, url, camera, offer, token, deadline):
     ws = stack.enter_context(connect(url, open_timeout=max(1.0, deadline - time.monotonic()), close_timeout=2))
-    ws.send(json.dumps({"type": "join", "camera": camera, "sdpOffer": offer}))
+    msg = {"type": "join", "camera": camera, "sdpOffer": offer}
+    if token:
+        msg["token"] = token
+    ws.send(json.dumps(msg))
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -41,6 +45,8 @@ def main():
     p.add_argument("--url", required=True)
     p.add_argument("--camera", required=True)
     p.add_argument("--offer", required=True, help="file holding the SDP offer")
+    p.add_argument("--token", default=os.environ.get("CAMVIEW_TOKEN", ""),
+                   help="login token sent in every join (default: $CAMVIEW_TOKEN)")
     p.add_argument("--viewers", type=int, default=1)
     p.add_argument("--timeout", type=float, default=20.0, help="seconds for every answer")
     p.add_argument("check", nargs=argparse.REMAINDER, help="command run while the sockets are open")
@@ -58,7 +64,7 @@ def run(a, stack, sockets, offer, deadline):
     try:
         for i in range(a.viewers):
             started = time.monotonic()
-            ws, viewer_id, sdp = join(stack, a.url, a.camera, offer, deadline)
+            ws, viewer_id, sdp = join(stack, a.url, a.camera, offer, a.token, deadline)
             sockets.append(ws)
             print(f"viewer {i + 1}: answer for {viewer_id} in {time.monotonic() - started:.2f}s "
                   f"({len(sdp)} bytes SDP)", flush=True)

@@ -9,17 +9,25 @@ const CHROMIUM_ARGS = [
   '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
-async function launchBrowser() {
-  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+/** `extraArgs`: e.g. `--ignore-certificate-errors-spki-list=<hash>` to trust a test certificate. */
+async function launchBrowser(extraArgs = []) {
+  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
+}
+
+/** Puts a session token where the API looks for it (the `camview_token` cookie) for `apiUrl`. */
+async function addSession(context, apiUrl, token) {
+  const u = new URL(apiUrl);
+  await context.addCookies([{ name: 'camview_token', value: token, domain: u.hostname, path: '/', httpOnly: true, secure: u.protocol === 'https:', sameSite: 'Strict' }]);
 }
 
 /**
- * Opens a page on `url` and grants it media permission the way the recipe needs: the TEST calls
+ * Opens a page on `url` (logged in when `session` = {apiUrl, token} is given) and grants it media permission the way the recipe needs: the TEST calls
  * getUserMedia (and stops the tracks) so Chromium gathers loopback ICE candidates; the viewer
  * code itself never asks for the camera.
  */
-async function openPage(browser, url) {
+async function openPage(browser, url, session = null) {
   const page = await browser.newPage();
+  if (session) await addSession(page.context(), session.apiUrl, session.token);
   await page.goto(url);
   await page.evaluate(async () => {
     try { const s = await navigator.mediaDevices.getUserMedia({ video: true }); s.getTracks().forEach((t) => t.stop()); } catch (e) { /* best effort */ }
@@ -27,4 +35,4 @@ async function openPage(browser, url) {
   return page;
 }
 
-module.exports = { launchBrowser, openPage, CHROMIUM_ARGS };
+module.exports = { launchBrowser, openPage, addSession, CHROMIUM_ARGS };

@@ -7,6 +7,7 @@ const { spawn } = require('node:child_process');
 const net = require('node:net');
 const crypto = require('node:crypto');
 const { freePort, binPath } = require('./engine');
+const { authEnv, adminClient } = require('./auth');
 
 async function waitFor(what, timeoutMs, check, everyMs = 200) {
   const deadline = Date.now() + timeoutMs;
@@ -29,8 +30,8 @@ function redisPing(port) {
   });
 }
 
-async function getJson(url) {
-  const r = await fetch(url, { signal: AbortSignal.timeout(3000) });
+async function getJson(url, token = null, fetchImpl = fetch) {
+  const r = await fetchImpl(url, { signal: AbortSignal.timeout(3000), headers: token ? { authorization: `Bearer ${token}` } : {} });
   return { status: r.status, body: await r.json().catch(() => null) };
 }
 
@@ -78,8 +79,11 @@ class Service {
 
 /**
  * Starts the whole split stack. Options: `signalingInstances` (2), `signalingEnv`, `apiEnv`,
- * `controllerEnv`, `engineEnv`, `camera` (a camera id: camera-sim keepalive mode follows it).
- * Resolves with {redisPort, apiUrl, signaling: [{port, url, instance}], prefix, services, ...}.
+ * `controllerEnv`, `engineEnv`, `camera` (a camera id: camera-sim keepalive mode follows it),
+ * `cameraEnv`, `publicUrls` (PUBLIC_API_URL=/ and PUBLIC_SIGNALING_URL=the first instance); for TLS `apiScheme: 'https'`, `signalingScheme: 'wss'` and a `fetch` that trusts
+ * the test CA. The API starts with CAMVIEW_ADMIN_PASSWORD (lib/auth.js).
+ * Resolves with {redisPort, apiUrl, signaling: [{port, url, instance}], prefix, services,
+ * admin (a bearer-token client, lib/auth.js), token, ...}.
  */
 async function startStack(opts = {}) {
   const { signalingInstances = 2, camera = null, keepaliveSeconds = 1 } = opts;
@@ -110,40 +114,49 @@ async function startStack(opts = {}) {
       STREAM_STALL_SECONDS: '2', CONTROLLER_LEASE_TTL_SECONDS: '2', ...opts.controllerEnv,
     });
 
-    // API.
+    // API. With `publicUrls`, /config.js tells the pages where the API ('/', the page's own
+    // origin) and the first signaling instance are, so pages opened without ?api=&signaling=
+    // (after the login page or a share link) find them.
     const apiPort = await freePort();
+    const sigPorts = [];
+    for (let i = 0; i < signalingInstances; i++) sigPorts.push(await freePort());
+    const sigUrl = (port) => `${opts.signalingScheme || 'ws'}://127.0.0.1:${port}/ws`;
+    const publicEnv = opts.publicUrls ? { PUBLIC_API_URL: '/', PUBLIC_SIGNALING_URL: sigUrl(sigPorts[0]) } : {};
     stack.api = add('api', binPath('camview-api'), [], {
-      ...redisEnv, API_SERVER_HOST: '127.0.0.1', API_SERVER_PORT: String(apiPort), STUN_SERVERS: 'none',
-      CAMERA_KEEPALIVE_SECONDS: String(keepaliveSeconds), ...opts.apiEnv,
+      ...redisEnv, ...authEnv(), API_SERVER_HOST: '127.0.0.1', API_SERVER_PORT: String(apiPort), STUN_SERVERS: 'none',
+      CAMERA_KEEPALIVE_SECONDS: String(keepaliveSeconds), ...publicEnv, ...opts.apiEnv,
     });
-    stack.apiUrl = `http://127.0.0.1:${apiPort}`;
+    stack.apiUrl = `${opts.apiScheme || 'http'}://127.0.0.1:${apiPort}`;
 
     // Signaling instances.
     for (let i = 0; i < signalingInstances; i++) {
-      const port = await freePort();
+      const port = sigPorts[i];
       const svc = add(`signaling-${i + 1}`, binPath('camview-signaling'), [], {
         ...redisEnv, SIGNALING_SERVER_HOST: '127.0.0.1', SIGNALING_SERVER_PORT: String(port),
         SIGNALING_LIVENESS_TTL_SECONDS: '3', ...opts.signalingEnv,
       });
-      stack.signaling.push({ port, url: `ws://127.0.0.1:${port}/ws`, service: svc });
+      stack.signaling.push({ port, url: sigUrl(port), service: svc });
     }
 
     // Readiness: each signaling instance reports its id; the API is healthy once the
     // controller's heartbeat is fresh and it reports the media server connected.
     for (const s of stack.signaling) {
       const health = await s.service.guard(waitFor(`${s.service.name} /healthz`, 20000, async () => {
-        const r = await getJson(`http://127.0.0.1:${s.port}/healthz`);
+        const r = await getJson(`${opts.signalingScheme === 'wss' ? 'https' : 'http'}://127.0.0.1:${s.port}/healthz`, null, opts.fetch);
         return r.status === 200 && r.body && r.body.status === 'ok' && r.body;
       }));
       s.instance = health.instance;
     }
     await stack.controller.guard(stack.api.guard(waitFor('GET /health to say healthy', 30000, async () => {
-      const r = await getJson(`${stack.apiUrl}/health`);
+      const r = await getJson(`${stack.apiUrl}/health`, null, opts.fetch);
       return r.status === 200;
     })));
+    // Everything but /health needs a login: the admin the API created from CAMVIEW_ADMIN_PASSWORD.
+    stack.admin = await adminClient(stack.apiUrl, opts.fetch);
+    stack.token = stack.admin.token;
 
     if (camera) {
-      stack.camera = add('camera-sim', binPath('camera-sim'), ['--api', stack.apiUrl, '--camera', camera, '--keepalive-seconds', String(keepaliveSeconds), '--local-ip', '127.0.0.1'], {});
+      stack.camera = add('camera-sim', binPath('camera-sim'), ['--api', stack.apiUrl, '--camera', camera, '--keepalive-seconds', String(keepaliveSeconds), '--local-ip', '127.0.0.1'], opts.cameraEnv || {});
     }
     return stack;
   } catch (e) {

@@ -1,5 +1,6 @@
 'use strict';
-// Stand-in for the camview API (static pages, GET /streams, GET /streams/{id}, GET /ice-servers)
+// Stand-in for the camview API (static pages, GET /streams, GET /streams/{id}, GET /ice-servers,
+// POST /auth/refresh, GET /auth/me, POST /auth/logout: always logged in)
 // and, on the same port, a scriptable fake signaling WebSocket, for viewer page tests.
 // Not the real services: end-to-end tests through them live elsewhere.
 const http = require('node:http');
@@ -9,6 +10,12 @@ const WebSocket = require('ws');
 
 const STATIC_DIR = path.resolve(__dirname, '../../static');
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png', '.svg': 'image/svg+xml' };
+
+// The API's Content-Security-Policy (services/api/src/security_headers.rs), so every page test
+// also proves the pages need no inline script or style: a violation is a console error.
+const CSP_BASE = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+  + "connect-src 'self' ws: wss: http: https:; object-src 'none'; base-uri 'none'; form-action 'self'";
+const csp = (u) => `${CSP_BASE}; frame-ancestors ${u.pathname === '/viewer' && ['', '1', 'true', 'yes', 'on'].includes(u.searchParams.get('embed')) ? "'self'" : "'none'"}`;
 
 function streamView(cameraId, state = 'live', extra = {}) {
   const now = new Date().toISOString();
@@ -51,13 +58,15 @@ class FakeSocket {
 }
 
 /**
- * Starts the stand-in on 127.0.0.1. `streams`: camera id -> StreamView (absent: 404 like the API).
+ * Starts the stand-in on 127.0.0.1. `streams`: camera id -> StreamView (absent: 404 like the API);
+ * `forbidden`: camera ids answering 403 (not granted).
  * `onSocket(fake)`: called for each signaling connection. Resolves with
  * {url, origin, streams, sockets, requests, close()}.
  */
-function startViewerServer({ streams = {}, onSocket = () => {}, iceServers = [] } = {}) {
+function startViewerServer({ streams = {}, onSocket = () => {}, iceServers = [], forbidden = [] } = {}) {
   const requests = [];
   const sockets = [];
+  const refreshes = { n: 0 };
   const server = http.createServer((req, res) => {
     const u = new URL(req.url, 'http://x');
     requests.push(`${req.method} ${u.pathname}`);
@@ -65,7 +74,7 @@ function startViewerServer({ streams = {}, onSocket = () => {}, iceServers = [] 
     const file = (rel) => {
       const p = path.join(STATIC_DIR, rel);
       if (!p.startsWith(STATIC_DIR + path.sep) || !fs.existsSync(p)) return json(404, { code: 'not_found', message: 'no such page' });
-      res.writeHead(200, { 'content-type': TYPES[path.extname(p)] || 'application/octet-stream', 'cache-control': 'no-cache' });
+      res.writeHead(200, { 'content-type': TYPES[path.extname(p)] || 'application/octet-stream', 'cache-control': 'no-cache', 'content-security-policy': csp(u) });
       res.end(fs.readFileSync(p));
     };
     if (u.pathname === '/') return file('index.html');
@@ -73,10 +82,18 @@ function startViewerServer({ streams = {}, onSocket = () => {}, iceServers = [] 
     if (u.pathname.startsWith('/static/')) return file(u.pathname.slice('/static/'.length));
     if (u.pathname === '/blank') { res.writeHead(200, { 'content-type': 'text/html' }); return res.end('<!doctype html><title>blank</title>'); }
     if (u.pathname === '/ice-servers') return json(200, { iceServers });
+    // The session as the real API keeps it (cookie login): always valid here, 15 min tokens.
+    if (u.pathname === '/auth/refresh' && req.method === 'POST') {
+      refreshes.n += 1;
+      return json(200, { token: `stand-in-token-${refreshes.n}`, expires_at: new Date(Date.now() + 900000).toISOString() });
+    }
+    if (u.pathname === '/auth/me') return json(200, { kind: 'user', username: 'tester', role: 'admin', grants: ['*'], expires_at: new Date(Date.now() + 900000).toISOString() });
+    if (u.pathname === '/auth/logout' && req.method === 'POST') { res.writeHead(204); return res.end(); }
     if (u.pathname === '/streams') return json(200, { streams: Object.values(streams), count: Object.keys(streams).length });
     const m = u.pathname.match(/^\/streams\/([^/]+)$/);
     if (m) {
       const id = decodeURIComponent(m[1]);
+      if (forbidden.includes(id)) return json(403, { code: 'forbidden', message: `camera ${id} is not granted` });
       return streams[id] ? json(200, streams[id]) : json(404, { code: 'stream_not_found', message: `stream ${id} is not started` });
     }
     return json(404, { code: 'not_found', message: 'no such route' });

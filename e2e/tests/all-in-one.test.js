@@ -8,6 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { freePort, binPath } = require('../lib/engine');
 const { launchBrowser, openPage } = require('../lib/browser');
+const { authEnv, login, tempDataDir } = require('../lib/auth');
 
 const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'target', 'screenshots');
 
@@ -23,6 +24,7 @@ async function waitFor(what, timeoutMs, check) {
 
 async function startAllInOne() {
   const [api, signaling, kms, webrtc] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const data = tempDataDir();
   let logs = '';
   const child = spawn(binPath('camview'), ['--demo'], {
     env: {
@@ -31,18 +33,24 @@ async function startAllInOne() {
       SIGNALING_SERVER_HOST: '127.0.0.1', SIGNALING_SERVER_PORT: String(signaling),
       KMS_LISTEN_ADDR: `127.0.0.1:${kms}`, ENGINE_WEBRTC_PORT: String(webrtc), ENGINE_RTP_BIND_IP: '127.0.0.1',
       KMS_MIN_PORT: '42000', KMS_MAX_PORT: '42999', EXTERNAL_IP: '127.0.0.1', STUN_SERVERS: 'none',
-      NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG || 'info',
+      NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG || 'info', ...authEnv(data.dir),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.on('data', (d) => { logs += d; });
   child.stderr.on('data', (d) => { logs += d; });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const url = await Promise.race([
-    waitFor('the viewer URL on stdout', 60000, () => (logs.match(/open (http:\/\/\S+\/viewer\?camera=\S+)/) || [])[1]),
+  // The services are up once it says so (the demo's "open ..." line, a viewer address or a
+  // one-time login link, follows once the demo camera runs: the test waits for its stream instead).
+  await Promise.race([
+    waitFor('"camview is running" on stdout', 60000, () => /camview is running: api https?:\/\//.test(logs)),
     exited.then((e) => { throw new Error(`camview exited early (${JSON.stringify(e)}): ${logs}`); }),
   ]);
-  return { api, signaling, url, child, exited, logs: () => logs };
+  exited.then(() => data.cleanup());
+  const apiUrl = `http://127.0.0.1:${api}`;
+  const token = await login(apiUrl);
+  const get = async (p) => (await fetch(`${apiUrl}${p}`, { headers: { authorization: `Bearer ${token}` } }));
+  return { api, apiUrl, token, get, signaling, url: `${apiUrl}/viewer?camera=demo`, child, exited, logs: () => logs };
 }
 
 test('camview --demo plays the simulated camera in Chromium and shuts down cleanly', { timeout: 180000 }, async () => {
@@ -50,10 +58,10 @@ test('camview --demo plays the simulated camera in Chromium and shuts down clean
   const browser = await launchBrowser();
   try {
     await waitFor('the demo stream to be live', 30000, async () => {
-      const r = await fetch(`http://127.0.0.1:${app.api}/streams/demo`);
+      const r = await app.get('/streams/demo');
       return r.ok && (await r.json()).state === 'live';
     });
-    const page = await openPage(browser, `${app.url}&api=http://127.0.0.1:${app.api}&signaling=ws://127.0.0.1:${app.signaling}/ws`);
+    const page = await openPage(browser, `${app.url}&api=http://127.0.0.1:${app.api}&signaling=ws://127.0.0.1:${app.signaling}/ws`, app);
     await page.click('#start');
     await page.waitForFunction(() => Number(document.querySelector('#stat-frames')?.dataset.value || 0) > 30, null, { timeout: 45000 });
     const shown = await page.evaluate(() => ({
@@ -68,14 +76,14 @@ test('camview --demo plays the simulated camera in Chromium and shuts down clean
     assert.match(shown.resolution, /640\D+480/);
     assert.ok(shown.fps > 0, JSON.stringify(shown));
     assert.deepStrictEqual(shown.steps, ['ok', 'ok', 'ok', 'ok']);
-    const viewers = await (await fetch(`http://127.0.0.1:${app.api}/viewers/demo`)).json();
+    const viewers = await (await app.get('/viewers/demo')).json();
     assert.strictEqual(viewers.count, 1, JSON.stringify(viewers));
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: path.join(SCREENSHOTS, 'all-in-one-viewer.png') });
 
     await page.click('#stop');
     await page.waitForFunction(() => document.querySelector('#status').dataset.status === 'stopped', null, { timeout: 10000 });
-    await waitFor('the viewer slot to be freed', 10000, async () => (await (await fetch(`http://127.0.0.1:${app.api}/viewers/demo`)).json()).count === 0);
+    await waitFor('the viewer slot to be freed', 10000, async () => (await (await app.get('/viewers/demo')).json()).count === 0);
   } catch (e) {
     console.error(app.logs().slice(-6000));
     throw e;

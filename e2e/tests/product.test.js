@@ -10,6 +10,7 @@ const path = require('node:path');
 const WebSocket = require('ws');
 const { freePort, binPath } = require('../lib/engine');
 const { launchBrowser, openPage } = require('../lib/browser');
+const { authEnv, login, tempDataDir } = require('../lib/auth');
 
 const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'target', 'screenshots');
 const CAMERA = 'cam-ffmpeg';
@@ -28,6 +29,7 @@ async function startCamview() {
   const [api, signaling, kms, webrtc] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const env = { ...process.env };
   delete env.MAX_VIEWERS_PER_STREAM; // the default limit is what is tested
+  const data = tempDataDir();
   let logs = '';
   const child = spawn(binPath('camview'), [], {
     env: {
@@ -36,7 +38,7 @@ async function startCamview() {
       SIGNALING_SERVER_HOST: '127.0.0.1', SIGNALING_SERVER_PORT: String(signaling),
       KMS_LISTEN_ADDR: `127.0.0.1:${kms}`, ENGINE_WEBRTC_PORT: String(webrtc), ENGINE_RTP_BIND_IP: '127.0.0.1',
       KMS_MIN_PORT: '44000', KMS_MAX_PORT: '44999', EXTERNAL_IP: '127.0.0.1', STUN_SERVERS: 'none',
-      NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG || 'info',
+      NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG || 'info', ...authEnv(data.dir),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -50,15 +52,17 @@ async function startCamview() {
     exited.then((e) => { throw new Error(`camview exited early (${JSON.stringify(e)}): ${logs}`); }),
   ]);
   await waitFor('GET /health', 20000, async () => (await fetch(`http://127.0.0.1:${api}/health`, { signal: AbortSignal.timeout(2000) })).ok);
+  const token = await login(`http://127.0.0.1:${api}`);
   const stop = async () => {
-    if (exitInfo) return exitInfo;
+    if (exitInfo) { data.cleanup(); return exitInfo; }
     child.kill('SIGTERM');
     const t = setTimeout(() => { if (!exitInfo) child.kill('SIGKILL'); }, 10000);
     const info = await exited;
     clearTimeout(t);
+    data.cleanup();
     return info;
   };
-  return { api, signaling, child, stop, logs: () => logs, apiUrl: `http://127.0.0.1:${api}`, wsUrl: `ws://127.0.0.1:${signaling}/ws` };
+  return { api, signaling, child, stop, token, logs: () => logs, apiUrl: `http://127.0.0.1:${api}`, wsUrl: `ws://127.0.0.1:${signaling}/ws` };
 }
 
 /** The README's quick-start ffmpeg command, verbatim, pointed at 127.0.0.1:`port`. */
@@ -84,8 +88,9 @@ function startReadmeFfmpeg(port) {
   };
 }
 
+/** GET as the admin (the token of `app`, logged in at start). */
 async function getJson(url) {
-  const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  const r = await fetch(url, { signal: AbortSignal.timeout(5000), headers: { authorization: `Bearer ${app.token}` } });
   return { status: r.status, body: await r.json().catch(() => null) };
 }
 
@@ -96,7 +101,7 @@ function rawViewer(wsUrl, offer) {
   const closed = new Promise((resolve) => ws.once('close', resolve));
   const joined = new Promise((resolve, reject) => {
     ws.once('error', reject);
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'join', camera: CAMERA, sdpOffer: offer })));
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'join', camera: CAMERA, sdpOffer: offer, token: app.token })));
     ws.on('message', (data) => {
       let m;
       try { m = JSON.parse(String(data)); } catch (e) { return; }
@@ -136,7 +141,7 @@ test.after(async () => {
 test("a real camera's RTP from ffmpeg, sent to a stream started with curl, plays in Chromium", { timeout: 60000 }, async () => {
   let camera;
   try {
-    const started = await fetch(`${app.apiUrl}/streams/${CAMERA}/start`, { method: 'POST', signal: AbortSignal.timeout(10000) });
+    const started = await fetch(`${app.apiUrl}/streams/${CAMERA}/start`, { method: 'POST', signal: AbortSignal.timeout(10000), headers: { authorization: `Bearer ${app.token}` } });
     assert.ok(started.ok, `POST /streams/${CAMERA}/start -> ${started.status} ${await started.text()}`);
     const stream = await waitFor('the stream to advertise an RTP port', 15000, async () => {
       const { status, body } = await getJson(`${app.apiUrl}/streams/${CAMERA}`);
@@ -146,7 +151,7 @@ test("a real camera's RTP from ffmpeg, sent to a stream started with curl, plays
     camera = startReadmeFfmpeg(stream.rtp.port);
     await waitFor('the stream to be live', 20000, async () => (await getJson(`${app.apiUrl}/streams/${CAMERA}`)).body?.state === 'live');
 
-    const page = await openPage(browser, `${app.apiUrl}/viewer?camera=${CAMERA}&api=${app.apiUrl}&signaling=${app.wsUrl}`);
+    const page = await openPage(browser, `${app.apiUrl}/viewer?camera=${CAMERA}&api=${app.apiUrl}&signaling=${app.wsUrl}`, app);
     try {
       await page.click('#start');
       await page.waitForFunction(() => Number(document.querySelector('#stat-frames')?.dataset.value || 0) > 30, null, { timeout: 30000 });
@@ -207,7 +212,7 @@ test('the eleventh viewer of a stream sees stream full', { timeout: 60000 }, asy
     await waitFor('10 viewers registered', 10000, async () => (await getJson(`${app.apiUrl}/viewers/${CAMERA}`)).body?.count === 10);
 
     const viewerUrl = `${app.apiUrl}/viewer?camera=${CAMERA}&api=${app.apiUrl}&signaling=${app.wsUrl}`;
-    const full = await openPage(browser, viewerUrl);
+    const full = await openPage(browser, viewerUrl, app);
     pages.push(full);
     await full.click('#start');
     await full.waitForSelector('#message[data-code="stream_full"]', { timeout: 15000 });
@@ -224,7 +229,7 @@ test('the eleventh viewer of a stream sees stream full', { timeout: 60000 }, asy
     raw[0].ws.send(JSON.stringify({ type: 'leave' }));
     await raw[0].close();
     await waitFor('the slot to be freed', 10000, async () => (await getJson(`${app.apiUrl}/viewers/${CAMERA}`)).body?.count === 9);
-    const next = await openPage(browser, viewerUrl);
+    const next = await openPage(browser, viewerUrl, app);
     pages.push(next);
     await next.click('#start');
     await next.waitForFunction(() => document.querySelector('#state-signaling')?.dataset.state === 'ok', null, { timeout: 15000 });

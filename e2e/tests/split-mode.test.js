@@ -4,7 +4,8 @@
 // keepalive mode, each its own process. Chromium watches through both signaling instances.
 // One stack for the whole file; the cases run in order and build on each other:
 // two viewers play -> a third is refused (stream full) -> the camera pauses and resumes ->
-// a signaling instance dies -> the stream is stopped through the API.
+// a signaling instance dies -> the stream is stopped through the API. The API is used as the
+// admin (bearer token); the pages carry the admin's session cookie.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
@@ -26,14 +27,14 @@ let stack;
 let browser;
 const pages = {}; // name -> { page, signaling }
 
-const api = (p) => getJson(`${stack.apiUrl}${p}`);
-const post = async (p) => { const r = await fetch(`${stack.apiUrl}${p}`, { method: 'POST' }); return { status: r.status, body: await r.json().catch(() => null) }; };
+const api = (p) => getJson(`${stack.apiUrl}${p}`, stack.token);
+const post = (p) => stack.admin.post(p);
 const frames = (page) => page.evaluate(() => Number(document.querySelector('#stat-frames')?.dataset.value || 0));
 const status = (page) => page.evaluate(() => document.querySelector('#status').dataset.status);
 
 async function viewerPage(name, signaling) {
   const url = `${stack.apiUrl}/viewer?camera=${CAMERA}&api=${stack.apiUrl}&signaling=${signaling.url}`;
-  const page = await openPage(browser, url);
+  const page = await openPage(browser, url, { apiUrl: stack.apiUrl, token: stack.token });
   pages[name] = { page, signaling };
   return page;
 }
@@ -109,7 +110,7 @@ function rawJoin(url) {
     const ws = new WebSocket(url);
     const t = setTimeout(() => { ws.terminate(); reject(new Error(`no answer from ${url} in 10 s`)); }, 10000);
     ws.once('error', (e) => { clearTimeout(t); reject(e); });
-    ws.once('open', () => ws.send(JSON.stringify({ type: 'join', camera: CAMERA, sdpOffer: 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n' })));
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'join', camera: CAMERA, token: stack.token, sdpOffer: 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n' })));
     ws.on('message', (data) => { clearTimeout(t); ws.close(); resolve(JSON.parse(String(data))); });
   });
 }

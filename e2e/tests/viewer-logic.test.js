@@ -227,3 +227,68 @@ test('last seen, grid cameras and columns', () => {
   assert.equal(core.gridColumns(9, 1400), 3);
   assert.equal(core.gridColumns(9, 390), 1);
 });
+
+test('access taken away ends the viewer with its own sentence and no reconnect; forbidden names the camera', () => {
+  const revoked = core.describeSignalingError('unauthorized', 'access revoked', 'joined');
+  assert.deepEqual([revoked.code, revoked.retry, revoked.fatal], ['access_revoked', false, true]);
+  assert.match(revoked.text, /^Access revoked/);
+  const noLogin = core.describeSignalingError('unauthorized', 'missing token', 'joining');
+  assert.deepEqual([noLogin.code, noLogin.retry, noLogin.fatal], ['unauthorized', false, true]);
+  assert.match(noLogin.text, /log in again/);
+  const forbidden = core.describeSignalingError('forbidden', 'camera b is not granted', 'joining');
+  assert.deepEqual([forbidden.code, forbidden.retry, forbidden.fatal], ['forbidden', false, true]);
+  assert.equal(forbidden.text, 'You do not have access to this camera');
+  const check403 = core.describeStreamCheck(403, { code: 'forbidden', message: 'm' }, 'http://a');
+  assert.deepEqual([check403.ok, check403.retry, check403.key, check403.text], [false, false, 'forbidden', 'You do not have access to this camera']);
+  const check401 = core.describeStreamCheck(401, { code: 'unauthorized', message: 'm' }, 'http://a');
+  assert.deepEqual([check401.retry, check401.login], [false, true], 'a 401 sends people to the login page');
+});
+
+test('after logging in only a path on this site is followed', () => {
+  assert.equal(core.safeNext('/viewer?camera=a&api=/'), '/viewer?camera=a&api=/');
+  assert.equal(core.safeNext('/'), '/');
+  for (const bad of ['//evil.example/x', '/\\evil.example', 'https://evil.example/', 'javascript:alert(1)', 'viewer', '', null, undefined, '/a\nb', '/' + 'x'.repeat(3000)]) {
+    assert.equal(core.safeNext(bad), '/', String(bad));
+  }
+  assert.equal(core.loginUrl('/viewer?camera=a&x=1'), '/login?next=%2Fviewer%3Fcamera%3Da%26x%3D1');
+  assert.equal(core.loginUrl('/'), '/login');
+  assert.equal(core.loginUrl('//evil'), '/login');
+  const back = new URLSearchParams(core.loginUrl('/viewer?camera=a&x=1').split('?')[1]).get('next');
+  assert.equal(core.safeNext(back), '/viewer?camera=a&x=1', 'the login page gets the same path back');
+});
+
+test('login failures say what happened and how long to wait', () => {
+  assert.equal(core.describeLoginFailure(401, { code: 'unauthorized' }).text, 'Wrong username or password');
+  const limited = core.describeLoginFailure(429, { code: 'too_many_requests' }, core.retryAfterSeconds('17'));
+  assert.deepEqual([limited.code, limited.text, limited.retryAfter], ['too_many_requests', 'Too many attempts, try again in 17 s', 17]);
+  assert.equal(core.describeLoginFailure(429, null, null).retryAfter, 60, 'no Retry-After: a minute');
+  assert.match(core.describeLoginFailure(0, null).text, /cannot be reached/);
+  assert.match(core.describeLoginFailure(401, null, null, 'link').text, /login link is not valid/);
+  assert.match(core.describeLoginFailure(401, null, null, 'share').text, /share link was revoked or has expired/);
+  assert.match(core.describeLoginFailure(503, { code: 'store_unavailable' }).text, /store_unavailable/);
+  assert.equal(core.retryAfterSeconds(null), null);
+  assert.equal(core.retryAfterSeconds('0.2'), 1);
+  assert.equal(core.retryAfterSeconds('Thu, 01 Jan 2026 00:00:30 GMT', Date.parse('2026-01-01T00:00:00Z')), 30);
+});
+
+test('the session is refreshed at two thirds of what is left of the token', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  assert.equal(core.refreshDelay('2026-01-01T00:15:00Z', now), 600000);
+  assert.equal(core.refreshDelay('2026-01-01T00:00:03Z', now), 5000, 'never more often than every 5 s');
+  assert.equal(core.refreshDelay('2025-12-31T00:00:00Z', now), 5000, 'an expired token is refreshed soon, not in a loop');
+  assert.equal(core.refreshDelay('2026-01-01T00:00:03Z', now, 1000), 2000);
+  assert.equal(core.refreshDelay('2027-01-01T00:00:00Z', now), 86400000, 'capped at a day');
+  assert.equal(core.refreshDelay('garbage', now), 60000);
+});
+
+test('share links: the token and codes come from the fragment, the camera from the answer or the grants', () => {
+  assert.equal(core.fragmentParam('#token=aaa.bbb.ccc', 'token'), 'aaa.bbb.ccc');
+  assert.equal(core.fragmentParam('#code=XYZ&x=1', 'code'), 'XYZ');
+  assert.equal(core.fragmentParam('', 'token'), '');
+  assert.equal(core.fragmentParam('#other=1', 'token'), '');
+  assert.equal(core.shareViewerUrl({ camera: 'cam-1' }, null), '/viewer?camera=cam-1');
+  assert.equal(core.shareViewerUrl({ token: 't' }, { grants: ['cam2'] }), '/viewer?camera=cam2');
+  assert.equal(core.shareViewerUrl({ token: 't' }, { grants: [] }), null);
+  assert.equal(core.shareViewerUrl({ token: 't' }, { grants: ['*'] }), null, 'a share names one camera, never all');
+  assert.equal(core.shareViewerUrl({ camera: '../x' }, null), null);
+});

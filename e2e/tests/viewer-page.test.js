@@ -172,6 +172,39 @@ test('the join offer is receive-only with H.264 first; stalled, live and ended a
   assert.deepEqual(page.errors, []);
 });
 
+test('each join carries a fresh session token; access revoked ends the viewer without reconnecting; a camera not granted says so', { timeout: 30000 }, async (t) => {
+  const srv = await startViewerServer({ streams: { cam5: streamView('cam5') }, forbidden: ['secret'] });
+  t.after(() => srv.close());
+  const page = await newPage();
+  t.after(() => page.closeAll());
+  await page.goto(srv.viewerUrl('camera=cam5'));
+  await page.click('#start');
+  const sock = await socketNo(srv);
+  const join = await sock.waitFor('join');
+  assert.match(join.token, /^stand-in-token-\d+$/, 'the token of a POST /auth/refresh made for this join');
+  const refreshes = srv.requests.filter((r) => r === 'POST /auth/refresh').length;
+  assert.ok(refreshes >= 2, `one refresh on load, one before the join (saw ${refreshes})`);
+  sock.send({ type: 'error', code: 'unauthorized', message: 'access revoked' });
+  sock.close(4401);
+  await waitAttr(page, '#message', 'data-code', 'access_revoked');
+  assert.equal(await attr(page, '#status', 'data-status'), 'error');
+  assert.match(await page.textContent('#message'), /^Access revoked/);
+  await page.screenshot({ path: path.join(SHOTS, 'viewer-access-revoked-desktop.png') });
+  await sleep(2000);
+  assert.equal(srv.sockets.length, 1, 'no reconnect after the access was revoked');
+  assert.equal(await page.isEnabled('#start'), true);
+
+  await page.fill('#camera-input', 'secret');
+  await page.click('#start');
+  await waitAttr(page, '#message', 'data-code', 'forbidden');
+  assert.equal(await page.textContent('#message'), 'You do not have access to this camera');
+  await sleep(1500);
+  assert.equal(srv.requests.filter((r) => r === 'GET /streams/secret').length, 1, 'not retried');
+  assert.equal(srv.sockets.length, 1, 'no signaling for a camera not granted');
+  const unexpected = page.errors.filter((e) => !(e.text.startsWith('Failed to load resource') && e.text.includes('403')));
+  assert.deepEqual(unexpected, []);
+});
+
 test('a dropped socket reconnects with backoff; renegotiate sends a new join; Stop sends leave', { timeout: 40000 }, async (t) => {
   const srv = await startViewerServer({ streams: { cam2: streamView('cam2', 'waiting_for_media') } });
   t.after(() => srv.close());

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use camview_common::config::{ConfigError, Reader, RedisConfig, Source};
 use camview_common::telemetry::LogFormat;
+use camview_common::tls::TlsSettings;
 
 use crate::domain::{PublicUrl, UrlKind};
+use crate::security_headers::EmbedSettings;
 
 mod security;
 pub use security::SecuritySettings;
@@ -48,6 +50,11 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Authentication, address lists, CORS and rate limits.
     pub security: SecuritySettings,
+    /// `TLS_CERT_FILE` + `TLS_KEY_FILE` (or the legacy `API_USE_SSL` + `SSL_CERT` + `SSL_KEY`):
+    /// serve HTTPS here, with HSTS.
+    pub tls: Option<TlsSettings>,
+    /// `EMBED_ALLOWED_ORIGINS`: who may frame `/viewer?embed=1` besides this origin.
+    pub embed: EmbedSettings,
 }
 
 /// ICE servers handed to browsers by `GET /ice-servers`.
@@ -115,13 +122,6 @@ impl Settings {
     /// Reads any [`Source`] (a map in tests).
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         let r = Reader::new(source);
-        if r.bool("API_USE_SSL", false)? {
-            return Err(ConfigError::new(
-                "API_USE_SSL",
-                "true",
-                "TLS is not served by camview-api: terminate it at a reverse proxy",
-            ));
-        }
         let host = r.string("API_SERVER_HOST", "0.0.0.0");
         if host.parse::<std::net::IpAddr>().is_err()
             && !host
@@ -166,6 +166,7 @@ impl Settings {
         let public = PublicSettings::from_reader(&r)?;
         let public_https = public.api_url.as_ref().is_some_and(|u| u.as_str().starts_with("https://"));
         let security = SecuritySettings::from_reader(&r, public_https)?;
+        let tls = TlsSettings::from_reader_or_legacy(&r, "API_USE_SSL")?;
         Ok(Self {
             host,
             port,
@@ -180,7 +181,9 @@ impl Settings {
             public,
             static_dir,
             log_format,
-            security,
+            security: SecuritySettings { cookie_secure: security.cookie_secure || tls.is_some(), ..security },
+            tls,
+            embed: EmbedSettings::from_reader(&r)?,
         })
     }
 
@@ -299,11 +302,15 @@ mod tests {
             ("PUBLIC_API_URL", "cams.example"),
             ("PUBLIC_SIGNALING_URL", "ws"),
             ("PUBLIC_SIGNALING_URL", "//cams.example/ws"),
+            ("EMBED_ALLOWED_ORIGINS", "*"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{err}");
             assert!(err.to_string().contains(name), "{err}");
         }
+        let missing = "/definitely/not/here.pem";
+        let err = settings(&[("TLS_CERT_FILE", missing), ("TLS_KEY_FILE", missing)]).unwrap_err();
+        assert_eq!(err.name, "TLS_CERT_FILE", "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod request_span;
 pub mod routes;
 pub mod security;
+pub mod security_headers;
 pub mod startup;
 
 pub use configuration::Settings;

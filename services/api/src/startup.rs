@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::request_span::request_span;
 use crate::routes::{auth_routes, cameras, config_js, health, ice_servers, metrics, pages, shares, streams, users, viewers};
 use crate::security::{cors, cross_site_check, rate_limit, Limits};
+use crate::security_headers::SecurityHeaders;
 
 /// What the API talks to. Inject in-process implementations for the all-in-one binary.
 #[derive(Clone)]
@@ -166,6 +167,8 @@ impl Application {
             public_api_origin,
             public_api_url,
         });
+        let tls = settings.tls.as_ref().map(|t| t.server_config()).transpose()?;
+        let security_headers = SecurityHeaders::new(&settings.embed, tls.is_some());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -174,6 +177,7 @@ impl Application {
                 .wrap(cors(&cors_origins))
                 .wrap(from_fn(rate_limit))
                 .wrap(from_fn(request_span))
+                .wrap(security_headers.clone())
                 .service(resource("/").route(web::get().to(pages::index)))
                 .service(resource("/viewer").route(web::get().to(pages::viewer)))
                 .service(resource("/login").route(web::get().to(pages::login)))
@@ -207,11 +211,14 @@ impl Application {
                         .route(web::post().to(cameras::keepalive)),
                 )
                 .default_service(web::to(not_found))
-        })
-        .listen(listener)
+        });
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
         .with_context(|| format!("listening on {address}"))?
         .run();
-        tracing::info!(%address, port, "camview-api listening");
+        tracing::info!(%address, port, tls = settings.tls.is_some(), "camview-api listening");
         Ok(Self { port, server })
     }
 

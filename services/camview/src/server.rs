@@ -41,6 +41,10 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
     let _telemetry = camview_common::telemetry::init("camview", api_settings.log_format);
 
     let auth = open_auth(&env).await?;
+    let api_tls = api_settings.tls.is_some();
+    if cli.demo && api_tls {
+        anyhow::bail!("--demo serves plain HTTP on loopback: unset TLS_CERT_FILE/TLS_KEY_FILE for the demo");
+    }
 
     let engine = camview_media_engine::Engine::start(engine_config).await.context("starting the media engine")?;
     env.insert("KURENTO_WS_URL".into(), engine.ws_url());
@@ -68,13 +72,14 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
     let api_task = tokio::spawn(api.run_until_stopped());
     let signaling_task = tokio::spawn(signaling.run_until_stopped());
     let host = env.get("EXTERNAL_IP").cloned().unwrap_or_else(|| "127.0.0.1".into());
-    println!("camview is running: api http://{host}:{api_port}/  signaling ws://{host}:{signaling_port}/  media server {}", engine.ws_url());
+    let (http, ws) = if api_tls { ("https", "wss") } else { ("http", "ws") };
+    println!("camview is running: api {http}://{host}:{api_port}/  signaling {ws}://{host}:{signaling_port}/  media server {}", engine.ws_url());
 
     let demo = if cli.demo { Some(demo::start(&auth, &format!("http://127.0.0.1:{api_port}"), &cli.demo_camera).await?) } else { None };
     if demo.is_some() {
         let code = auth.create_login_code(auth::ADMIN_USERNAME).await.context("creating the demo login link")?;
         println!(
-            "open http://{host}:{api_port}/login#code={code} to log in as admin (one-time link, valid {} minutes), then http://{host}:{api_port}/viewer?camera={}",
+            "open {http}://{host}:{api_port}/login#code={code} to log in as admin (one-time link, valid {} minutes), then {http}://{host}:{api_port}/viewer?camera={}",
             auth::LOGIN_CODE_TTL.as_secs() / 60,
             cli.demo_camera
         );

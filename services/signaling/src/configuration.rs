@@ -9,6 +9,7 @@ use std::time::Duration;
 use camview_common::auth::{AuthSettings, Networks};
 use camview_common::config::{ConfigError, Env, Reader, RedisConfig, Source};
 use camview_common::telemetry::LogFormat;
+use camview_common::tls::TlsSettings;
 
 use crate::origin::{parse_configured_origin, parse_origin, OriginPolicy};
 
@@ -62,6 +63,9 @@ pub struct Settings {
     pub workers: usize,
     /// `LOG_FORMAT` (pretty).
     pub log_format: LogFormat,
+    /// `TLS_CERT_FILE` + `TLS_KEY_FILE` (or the legacy `SIGNALING_USE_SSL` + `SSL_CERT` +
+    /// `SSL_KEY`): serve WSS here.
+    pub tls: Option<TlsSettings>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -102,6 +106,7 @@ impl std::fmt::Debug for Settings {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("workers", &self.workers)
             .field("log_format", &self.log_format)
+            .field("tls", &self.tls.as_ref().map(|t| &t.cert_file))
             .finish()
     }
 }
@@ -121,13 +126,6 @@ impl Settings {
 
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         let r = Reader::new(source);
-        if r.bool("SIGNALING_USE_SSL", false)? {
-            return Err(ConfigError::new(
-                "SIGNALING_USE_SSL",
-                "true",
-                "TLS is not served by camview-signaling: terminate it at a reverse proxy",
-            ));
-        }
         let redis = match r.raw("REDIS_URL") {
             Some(_) => Some(RedisConfig::from_reader(&r)?),
             None => None,
@@ -221,6 +219,7 @@ impl Settings {
             )?),
             workers: r.ranged("SIGNALING_WORKERS", default_workers, 1, 256)?,
             log_format: r.parse("LOG_FORMAT", LogFormat::Pretty)?,
+            tls: TlsSettings::from_reader_or_legacy(&r, "SIGNALING_USE_SSL")?,
         })
     }
 

@@ -123,6 +123,7 @@ impl Application {
             .context("reading the bound address")?
             .port();
         let workers = settings.workers;
+        let tls = settings.tls.as_ref().map(|t| t.server_config()).transpose()?;
         let hub = Hub::new(instance_id.clone(), settings, deps.registry, bus, deps.auth);
         tokio::spawn(hub.clone().run_router(events));
         tokio::spawn(hub.clone().run_liveness());
@@ -139,11 +140,15 @@ impl Application {
         })
         .workers(workers)
         .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)
+        .shutdown_timeout(1);
+        let wss = tls.is_some();
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
         .context("listening")?
         .run();
-        tracing::info!(%instance_id, port, "signaling listening for viewer WebSockets on any path");
+        tracing::info!(%instance_id, port, wss, "signaling listening for viewer WebSockets on any path");
         let handle = AppHandle {
             hub,
             server: server.handle(),

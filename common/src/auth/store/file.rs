@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,7 +64,7 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> AuthStoreError {
 impl FileAuthStore {
     /// Opens (creating `dir` with mode 0700 if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, AuthStoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| io_err("creating", dir, e))?;
         let store = Self {
             inner: Arc::new(Inner { path: dir.join("auth.json"), lock_path: dir.join("auth.lock"), cache: Mutex::new(None) }),
         };

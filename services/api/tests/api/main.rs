@@ -13,4 +13,5 @@ mod keepalive;
 mod misc;
 mod responder;
 mod streams;
+mod tls;
 mod viewers;
