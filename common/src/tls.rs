@@ -179,16 +179,18 @@ fn provider() -> CryptoProvider {
 }
 
 /// What identifies a version of the files: modification time and size of each.
-type Stamp = Option<(SystemTime, u64, SystemTime, u64)>;
+type Stamp = Option<((SystemTime, u64, u64), (SystemTime, u64, u64))>;
 
 fn stamp(settings: &TlsSettings) -> Stamp {
     let meta = |p: &Path| {
         std::fs::metadata(p)
             .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())))
+            .and_then(|m| Some((m.modified().ok()?, m.len(), std::os::unix::fs::MetadataExt::ino(&m))))
     };
+    // The inode too: file times have the kernel's coarse clock (a few ms), so two renames in
+    // a row can leave the same time and size; a rename always brings a new inode.
     let (c, k) = (meta(&settings.cert_file)?, meta(&settings.key_file)?);
-    Some((c.0, c.1, k.0, k.1))
+    Some((c, k))
 }
 
 /// The current certificate, re-read when the files change (checked at most every `reload_check`).

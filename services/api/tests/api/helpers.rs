@@ -118,7 +118,8 @@ pub async fn spawn_on(backend: TestBackend, options: Options) -> TestApp {
     let auth = Authenticator::start(store.clone(), &AuthSettings::from_reader(&camview_common::config::Reader::new(&env)).expect("auth settings"))
         .await
         .expect("start the authenticator");
-    let deps = Deps::start(bus.clone(), registry.clone(), Arc::new(auth))
+    let auth = Arc::new(auth);
+    let deps = Deps::start(bus.clone(), registry.clone(), auth.clone())
         .await
         .expect("start the bus client");
     let app = Application::build(settings, deps)
@@ -140,7 +141,10 @@ pub async fn spawn_on(backend: TestBackend, options: Options) -> TestApp {
         responder,
         admin: String::new(),
     };
-    app.admin = app.login("admin", ADMIN_PASSWORD).await;
+    // Issued directly, not through /auth/login: the app may serve only HTTPS (tls.rs), and
+    // logging in is what the auth tests prove.
+    let admin = app.store.get_user("admin").await.expect("read admin").expect("admin is created at start");
+    app.admin = auth.issue_session(&admin).token;
     app
 }
 

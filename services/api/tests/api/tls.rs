@@ -63,6 +63,15 @@ async fn https_is_served_with_hsts_and_a_replaced_certificate_is_used_without_a_
         .to_str()
         .unwrap()
         .contains("script-src 'self'"));
+    let login = client_trusting(&first_ca)
+        .post(format!("{https}/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": crate::helpers::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("a login over HTTPS");
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "the session cookie is Secure under TLS: {cookie}");
     assert!(
         client_trusting(&second_ca)
             .get(format!("{https}/health"))
