@@ -10,20 +10,29 @@ use crate::extract::{CameraPath, OptionalJson};
 use crate::security::{bearer_token, client_ip};
 use crate::startup::AppState;
 
+/// How a keepalive proved it speaks for its camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CameraProof {
+    /// The camera's own secret: an admin registered this camera.
+    Secret,
+    /// No secret, from `CAMERA_TRUSTED_NETWORKS`.
+    TrustedNetwork,
+}
+
 /// Whether this keepalive may speak for `camera_id`: a matching `Authorization: Bearer
 /// <secret>`, or no secret at all from `CAMERA_TRUSTED_NETWORKS`. A wrong secret is refused
 /// from anywhere.
-async fn camera_allowed(state: &AppState, req: &HttpRequest, camera_id: &str) -> Result<(), ApiError> {
+async fn camera_allowed(state: &AppState, req: &HttpRequest, camera_id: &str) -> Result<CameraProof, ApiError> {
     match bearer_token(req) {
         Some(Ok(secret)) => {
             if state.auth.camera_secret_matches(camera_id, &secret).await? {
-                Ok(())
+                Ok(CameraProof::Secret)
             } else {
                 Err(ApiError::Unauthorized("wrong camera secret".into()))
             }
         }
         Some(Err(e)) => Err(e),
-        None if state.security.camera_trusted_networks.contains(client_ip(req, state)) => Ok(()),
+        None if state.security.camera_trusted_networks.contains(client_ip(req, state)) => Ok(CameraProof::TrustedNetwork),
         None => Err(ApiError::Unauthorized("a camera outside CAMERA_TRUSTED_NETWORKS must send `Authorization: Bearer <camera secret>`".into())),
     }
 }
@@ -31,6 +40,10 @@ async fn camera_allowed(state: &AppState, req: &HttpRequest, camera_id: &str) ->
 /// `POST /cameras/{camera_id}/keepalive`: stores the camera's stats and answers where it
 /// must send RTP (`rtp: null` = do not send). The body is optional. Authenticated by the
 /// camera's secret or a trusted network (see `camera_allowed`).
+///
+/// Invariant: a status is stored only for a known camera, one with a started stream or a
+/// registered secret, so the number of stored statuses is bounded by what admins created
+/// (`MAX_STREAMS` streams plus the cameras given a secret), whatever ids a trusted network sends.
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn keepalive(
     state: web::Data<AppState>,
@@ -39,20 +52,20 @@ pub async fn keepalive(
     body: OptionalJson<KeepaliveRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let camera_id = camera.0.as_str();
-    camera_allowed(&state, &req, camera_id).await?;
+    let proof = camera_allowed(&state, &req, camera_id).await?;
     let request = body.0.unwrap_or_default();
-    let status = CameraStatus {
-        last_seen: now_rfc3339(),
-        stats: request.stats,
-    };
-    state
-        .registry
-        .put_camera_status(camera_id, &status, state.camera_status_ttl)
-        .await?;
-    let rtp = state
-        .registry
-        .get_stream(camera_id)
-        .await?
+    let stream = state.registry.get_stream(camera_id).await?;
+    if stream.is_some() || proof == CameraProof::Secret {
+        let status = CameraStatus {
+            last_seen: now_rfc3339(),
+            stats: request.stats,
+        };
+        state
+            .registry
+            .put_camera_status(camera_id, &status, state.camera_status_ttl)
+            .await?;
+    }
+    let rtp = stream
         .and_then(|stream| {
             let max_bandwidth = stream.bandwidth.max_bandwidth;
             stream.rtp.map(|t| DesiredRtp {

@@ -14,6 +14,21 @@ async fn keepalive_answers_null_rtp_for_a_camera_without_a_stream() {
 }
 
 #[tokio::test]
+async fn keepalives_for_unknown_camera_ids_store_nothing_so_statuses_stay_bounded() {
+    let app = spawn_app().await;
+    for i in 0..20 {
+        ok_json(app.post(&format!("/cameras/flood{i}/keepalive")).await).await;
+    }
+    for i in 0..20 {
+        assert!(app.registry.get_camera_status(&format!("flood{i}")).await.unwrap().is_none(), "flood{i} left a status behind");
+    }
+    // A known camera (started stream) is remembered.
+    ok_json(app.start("known").await).await;
+    ok_json(app.post("/cameras/known/keepalive").await).await;
+    assert!(app.registry.get_camera_status("known").await.unwrap().is_some());
+}
+
+#[tokio::test]
 async fn keepalive_returns_the_target_after_start_and_null_after_stop() {
     let app = spawn_app().await;
     let stream = ok_json(
