@@ -4,6 +4,7 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
+use crate::auth::Networks;
 use crate::redis_client::{self, RedisTls};
 
 /// A bad or missing configuration value.
@@ -113,6 +114,42 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A comma-separated list of networks ([`Networks::parse`]: CIDRs, addresses or `none`),
+    /// or `default` when unset.
+    pub fn networks(&self, name: &str, default: Networks) -> Result<Networks, ConfigError> {
+        match self.raw(name) {
+            None => Ok(default),
+            Some(v) => Networks::parse(&v).map_err(|e| ConfigError::new(name, &v, e)),
+        }
+    }
+
+    /// A comma-separated list of browser origins, each `http(s)://host[:port]` without
+    /// credentials, path, query or fragment, normalized as browsers send them (lower case,
+    /// default port dropped); empty when unset. `*` is refused: these lists guard requests
+    /// that carry credentials.
+    pub fn origins(&self, name: &str) -> Result<Vec<String>, ConfigError> {
+        self.list(name)
+            .into_iter()
+            .map(|item| {
+                let bad = |why: &str| ConfigError::new(name, &item, format!("{why}; expected origins like https://cams.example.com or http://host:8000, comma separated"));
+                if item == "*" {
+                    return Err(bad("`*` is refused: requests carry credentials, list each origin"));
+                }
+                let url = url::Url::parse(&item).map_err(|e| bad(&format!("not an absolute URL ({e})")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(bad("the scheme must be http or https"));
+                }
+                if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
+                    return Err(bad("an origin needs a host and has no credentials"));
+                }
+                if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+                    return Err(bad("an origin has no path, query or fragment"));
+                }
+                Ok(url.origin().ascii_serialization())
+            })
+            .collect()
+    }
+
     /// A comma-separated list; empty when unset.
     pub fn list(&self, name: &str) -> Vec<String> {
         self.raw(name).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
@@ -190,5 +227,24 @@ mod tests {
         assert_eq!(RedisConfig::from_reader(&Reader::new(&src)).unwrap_err().name, "REDIS_URL");
         let ok = RedisConfig::from_reader(&Reader::new(&[("REDIS_KEY_PREFIX", "t:")])).unwrap();
         assert_eq!(ok, RedisConfig { url: "redis://127.0.0.1:6379".into(), prefix: "t:".into(), tls: None });
+    }
+
+    #[test]
+    fn origins_are_normalized_and_anything_but_a_bare_http_origin_names_the_variable() {
+        let src = [("O", "https://Cams.Example, http://localhost:3000/, https://x.example:443")];
+        assert_eq!(Reader::new(&src).origins("O").unwrap(), ["https://cams.example", "http://localhost:3000", "https://x.example"]);
+        assert!(Reader::new(&[("O", "")]).origins("O").unwrap().is_empty());
+        for bad in ["*", "https://a.example,*", "a.example", "ftp://a.example", "https://a.example/path", "https://u:p@a.example", "https://a.example/?q", "null", "ws://a.example"] {
+            let err = Reader::new(&[("O", bad)]).origins("O").unwrap_err();
+            assert_eq!(err.name, "O", "{bad}");
+        }
+    }
+
+    #[test]
+    fn networks_default_when_unset_and_name_the_variable_when_bad() {
+        let lan = Networks::loopback_and_private();
+        assert_eq!(Reader::new(&[("N", "")]).networks("N", lan.clone()).unwrap(), lan);
+        assert!(Reader::new(&[("N", "none")]).networks("N", lan.clone()).unwrap().is_empty());
+        assert_eq!(Reader::new(&[("N", "10.0.0.0/33")]).networks("N", lan).unwrap_err().name, "N");
     }
 }

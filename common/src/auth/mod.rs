@@ -71,10 +71,7 @@ impl AuthSettings {
             }
         }
         let token_ttl = Duration::from_secs(r.ranged::<u64>("AUTH_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL.as_secs(), 60, 86_400)?);
-        let trusted_proxies = match r.raw("TRUSTED_PROXIES") {
-            None => Networks::none(),
-            Some(v) => Networks::parse(&v).map_err(|e| ConfigError::new("TRUSTED_PROXIES", &v, e))?,
-        };
+        let trusted_proxies = r.networks("TRUSTED_PROXIES", Networks::none())?;
         Ok(Self { jwt_secret, token_ttl, trusted_proxies })
     }
 }

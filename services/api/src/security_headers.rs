@@ -39,24 +39,7 @@ impl EmbedSettings {
     /// A comma list of http(s) origins, each without path, query or credentials; empty (the
     /// default) lets only this origin (the grid page) frame the viewer.
     pub fn from_reader(r: &Reader<'_>) -> Result<Self, ConfigError> {
-        const VAR: &str = "EMBED_ALLOWED_ORIGINS";
-        let mut allowed_origins = Vec::new();
-        for raw in r.list(VAR) {
-            let bad = |why: &str| {
-                ConfigError::new(VAR, &raw, format!("{why}; expected origins like https://example.com or http://host:8000, comma separated"))
-            };
-            let url = url::Url::parse(&raw).map_err(|_| bad("not an absolute URL"))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(bad("the scheme must be http or https"));
-            }
-            if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
-                return Err(bad("needs a host and no credentials"));
-            }
-            if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-                return Err(bad("an origin has no path, query or fragment"));
-            }
-            allowed_origins.push(url.origin().ascii_serialization());
-        }
+        let allowed_origins = r.origins("EMBED_ALLOWED_ORIGINS")?;
         Ok(Self { allowed_origins })
     }
 }

@@ -11,7 +11,7 @@ use camview_common::config::{ConfigError, Env, Reader, RedisConfig, Source};
 use camview_common::telemetry::LogFormat;
 use camview_common::tls::TlsSettings;
 
-use crate::origin::{parse_configured_origin, parse_origin, OriginPolicy};
+use crate::origin::{parse_origin, OriginPolicy};
 
 /// Everything the service reads from the environment.
 #[derive(Clone)]
@@ -150,23 +150,15 @@ impl Settings {
                 "must be longer than SIGNALING_PING_INTERVAL_MS",
             ));
         }
-        let mut allowed = Vec::new();
-        for origin in r.list("SIGNALING_ALLOWED_ORIGINS") {
-            let parsed = parse_configured_origin(&origin)
-                .map_err(|e| ConfigError::new("SIGNALING_ALLOWED_ORIGINS", &origin, e))?;
-            allowed.push(parsed);
-        }
+        let mut allowed = r.origins("SIGNALING_ALLOWED_ORIGINS")?;
         // A relative PUBLIC_API_URL (`/`) means the api shares this host: covered by the same-host rule.
         if let Some(api) = r.raw("PUBLIC_API_URL").filter(|u| u.contains("://")) {
             let origin =
                 parse_origin(&api).map_err(|e| ConfigError::new("PUBLIC_API_URL", &api, e))?;
             allowed.push(origin);
         }
-        let metrics_allowed_networks = match r.raw("METRICS_ALLOWED_NETWORKS") {
-            None => Networks::loopback_and_private(),
-            Some(v) => Networks::parse(&v)
-                .map_err(|e| ConfigError::new("METRICS_ALLOWED_NETWORKS", &v, e))?,
-        };
+        let metrics_allowed_networks =
+            r.networks("METRICS_ALLOWED_NETWORKS", Networks::loopback_and_private())?;
         let default_workers = std::thread::available_parallelism()
             .map(usize::from)
             .unwrap_or(2);

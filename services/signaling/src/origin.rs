@@ -81,16 +81,6 @@ fn host_of(header: &str) -> Option<String> {
     url.host_str().map(str::to_owned)
 }
 
-/// Checks that a configured origin has no path (`https://x/` is fine).
-pub fn parse_configured_origin(text: &str) -> Result<Origin, String> {
-    let url = url::Url::parse(text.trim())
-        .map_err(|e| format!("not an origin like https://cams.example.com: {e}"))?;
-    if url.path() != "/" && !url.path().is_empty() {
-        return Err("an origin has no path: scheme://host[:port]".into());
-    }
-    normalize(&url)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,10 +126,11 @@ mod tests {
 
     #[test]
     fn a_listed_origin_matches_on_scheme_host_and_port() {
-        let p = OriginPolicy::new(vec![parse_configured_origin(
-            "https://cams.example.com:443",
-        )
-        .unwrap()]);
+        let src = [("SIGNALING_ALLOWED_ORIGINS", "https://cams.example.com:443")];
+        let listed = camview_common::config::Reader::new(&src)
+            .origins("SIGNALING_ALLOWED_ORIGINS")
+            .unwrap();
+        let p = OriginPolicy::new(listed);
         assert!(p.allows(
             Some("https://cams.example.com"),
             Some("signaling.internal:8765")
@@ -155,24 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn configured_origins_must_be_bare_http_origins() {
-        assert_eq!(
-            parse_configured_origin("https://Cams.Example.com/").unwrap(),
-            "https://cams.example.com"
-        );
-        assert_eq!(
-            parse_configured_origin("http://lan:8080").unwrap(),
-            "http://lan:8080"
-        );
-        for bad in [
-            "cams.example.com",
-            "https://cams.example.com/app",
-            "ws://cams.example.com",
-            "https://u:p@cams.example.com",
-            "https://x/?q",
-        ] {
-            assert!(parse_configured_origin(bad).is_err(), "{bad}");
-        }
+    fn the_public_api_url_counts_by_its_origin() {
         assert_eq!(
             parse_origin("https://api.example.com/camview/").unwrap(),
             "https://api.example.com"

@@ -68,12 +68,6 @@ impl SecuritySettings {
                 return Err(ConfigError::new("CAMVIEW_ADMIN_PASSWORD", "<redacted>", format!("must have at least {MIN_PASSWORD_LEN} characters")));
             }
         }
-        let networks = |name: &str| -> Result<Networks, ConfigError> {
-            match r.raw(name) {
-                None => Ok(Networks::loopback_and_private()),
-                Some(v) => Networks::parse(&v).map_err(|e| ConfigError::new(name, &v, e)),
-            }
-        };
         let rate_limit_per_second = r.ranged::<u32>("API_RATE_LIMIT_PER_SECOND", 20, 1, 100_000)?;
         let rate_limit_burst = r.ranged::<u32>("API_RATE_LIMIT_BURST", 60, 1, 1_000_000)?;
         let login_free_failures = r.ranged::<u32>("LOGIN_FREE_FAILURES", 5, 0, 1000)?;
@@ -82,9 +76,9 @@ impl SecuritySettings {
             auth,
             data_dir: default_data_dir(r),
             admin_password,
-            camera_trusted_networks: networks("CAMERA_TRUSTED_NETWORKS")?,
-            cors_allowed_origins: cors_origins(r)?,
-            metrics_allowed_networks: networks("METRICS_ALLOWED_NETWORKS")?,
+            camera_trusted_networks: r.networks("CAMERA_TRUSTED_NETWORKS", Networks::loopback_and_private())?,
+            cors_allowed_origins: r.origins("CORS_ALLOWED_ORIGINS")?,
+            metrics_allowed_networks: r.networks("METRICS_ALLOWED_NETWORKS", Networks::loopback_and_private())?,
             rate_limit_per_second,
             rate_limit_burst,
             login_free_failures,
@@ -92,25 +86,6 @@ impl SecuritySettings {
             cookie_secure: r.raw("TLS_CERT_FILE").is_some() || public_api_https,
         })
     }
-}
-
-/// `CORS_ALLOWED_ORIGINS`: comma-separated `http(s)://host[:port]`, normalized to
-/// lower case without a trailing slash; `*` is refused (credentials are used).
-fn cors_origins(r: &Reader<'_>) -> Result<Vec<String>, ConfigError> {
-    const NAME: &str = "CORS_ALLOWED_ORIGINS";
-    let mut out = Vec::new();
-    for item in r.list(NAME) {
-        if item == "*" {
-            return Err(ConfigError::new(NAME, &item, "`*` is refused: requests carry credentials; list each origin (https://host:port)"));
-        }
-        let url = url::Url::parse(&item).map_err(|e| ConfigError::new(NAME, &item, format!("not an origin (https://host:port): {e}")))?;
-        let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none() && url.username().is_empty() && url.password().is_none();
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || !bare || item.trim_end_matches('/').matches('/').count() != 2 {
-            return Err(ConfigError::new(NAME, &item, "each entry must be an origin: http(s)://host[:port], no path"));
-        }
-        out.push(url.origin().ascii_serialization());
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
