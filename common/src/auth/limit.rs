@@ -11,6 +11,11 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
+/// Whole seconds to announce in `Retry-After` for a wait: rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
+}
+
 /// A token bucket per key: `burst` at once, `per_second` sustained.
 #[derive(Debug)]
 pub struct KeyedBuckets<K> {
@@ -109,6 +114,15 @@ impl<K: Hash + Eq + Clone> FailureBackoff<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds_and_is_never_zero() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(10)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_secs(Duration::from_millis(2100)), 3);
+        assert_eq!(retry_after_secs(Duration::from_millis(3001)), 4);
+    }
 
     #[test]
     fn a_bucket_allows_its_burst_then_refills_at_its_rate() {

@@ -10,6 +10,7 @@
 //! - revocations are also broadcast on the bus ([`publish_revocation`]) so live viewers of
 //!   the subject are ended by whichever signaling instance holds them.
 
+pub mod http;
 pub mod limit;
 pub mod net;
 pub mod password;
@@ -202,7 +203,7 @@ impl Authenticator {
 
     /// A session token for `user`.
     pub fn issue_session(&self, user: &UserRecord) -> Issued {
-        let now = store::now_unix();
+        let now = crate::clock::now_unix();
         let exp = now + self.token_ttl.as_secs();
         let claims = Claims {
             iss: token::ISSUER.into(),
@@ -220,7 +221,7 @@ impl Authenticator {
 
     /// A token for a share, expiring at `min(now + ttl, share expiry)`.
     pub fn issue_share(&self, share: &ShareRecord, ttl: Option<Duration>) -> Issued {
-        let now = store::now_unix();
+        let now = crate::clock::now_unix();
         let exp = ttl.map_or(share.expires_at, |t| (now + t.as_secs()).min(share.expires_at));
         let claims = Claims {
             iss: token::ISSUER.into(),
@@ -252,7 +253,7 @@ impl Authenticator {
 
     /// Creates a share of `camera_id` for `ttl` and its link token.
     pub async fn create_share(&self, camera_id: &str, created_by: &str, ttl: Duration) -> Result<(ShareRecord, Issued), AuthStoreError> {
-        let now = store::now_unix();
+        let now = crate::clock::now_unix();
         let share = ShareRecord {
             id: uuid::Uuid::new_v4().simple().to_string(),
             camera_id: camera_id.to_owned(),
@@ -271,7 +272,7 @@ impl Authenticator {
         if share.revoked_at.is_some() {
             return Err(AuthError::Unauthenticated("this share link was revoked".into()));
         }
-        if share.expires_at <= store::now_unix() {
+        if share.expires_at <= crate::clock::now_unix() {
             return Err(AuthError::Unauthenticated("this share link has expired".into()));
         }
         Ok(share)
@@ -323,7 +324,7 @@ impl Authenticator {
                 .store
                 .get_share(id)
                 .await?
-                .is_some_and(|s| s.revoked_at.is_none() && s.expires_at > store::now_unix() && s.camera_id == camera_id)),
+                .is_some_and(|s| s.revoked_at.is_none() && s.expires_at > crate::clock::now_unix() && s.camera_id == camera_id)),
         }
     }
 

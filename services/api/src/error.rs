@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use camview_common::auth::limit::retry_after_secs;
 use camview_common::auth::{AuthError, AuthStoreError};
 use camview_common::{BusError, RegistryError};
 use camview_proto::{ErrorBody, ErrorCode};
@@ -72,11 +73,6 @@ impl From<AuthError> for ApiError {
             AuthError::Store(s) => ApiError::AuthStore(s),
         }
     }
-}
-
-/// Whole seconds to announce in `Retry-After` (at least 1).
-pub fn retry_after_secs(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
 }
 
 impl From<BusError> for ApiError {
@@ -250,10 +246,6 @@ mod tests {
 
     #[test]
     fn limits_announce_whole_seconds_to_wait_and_store_failures_hide_their_cause() {
-        assert_eq!(retry_after_secs(Duration::from_millis(10)), 1);
-        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
-        assert_eq!(retry_after_secs(Duration::from_millis(3001)), 4);
-        assert_eq!(retry_after_secs(Duration::ZERO), 1);
         let r = ApiError::TooManyRequests { retry_after: Duration::from_millis(1500) }.error_response();
         assert_eq!(r.headers().get(actix_web::http::header::RETRY_AFTER).unwrap(), "2");
         let e = ApiError::from(AuthError::Store(AuthStoreError::Unavailable("redis://secret-host".into())));

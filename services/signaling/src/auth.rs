@@ -9,13 +9,10 @@
 //! a changed password or a revoked share -> `unauthorized`; a valid token without the
 //! camera in its grants -> `forbidden`; a token never reaches a log line.
 
-use actix_web::HttpRequest;
-use camview_common::auth::{AuthError, Authenticator, Principal, COOKIE_NAME};
+use camview_common::auth::token::MAX_TOKEN_LEN;
+use camview_common::auth::{AuthError, Authenticator, Principal};
 
 use crate::error::SessionError;
-
-/// Longest token accepted before it is even parsed.
-const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// Who is joining `camera` with `token`, or why not.
 pub async fn authorize_join(
@@ -28,7 +25,7 @@ pub async fn authorize_join(
             "a token is required: log in, or send it in join".into(),
         ));
     };
-    if token.len() > MAX_TOKEN_BYTES {
+    if token.len() > MAX_TOKEN_LEN {
         return Err(SessionError::Unauthorized("token is too long".into()));
     }
     let principal = auth.authenticate(token).await.map_err(from_auth_error)?;
@@ -51,13 +48,6 @@ pub fn from_auth_error(e: AuthError) -> SessionError {
             SessionError::RegistryUnavailable
         }
     }
-}
-
-/// The `camview_token` cookie of the upgrade request, if any.
-pub fn cookie_token(req: &HttpRequest) -> Option<String> {
-    req.cookie(COOKIE_NAME)
-        .map(|c| c.value().to_owned())
-        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -108,7 +98,7 @@ mod tests {
             code(authorize_join(&auth, Some("garbage"), "cam1").await),
             ErrorCode::Unauthorized
         );
-        let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
+        let huge = "a".repeat(MAX_TOKEN_LEN + 1);
         assert_eq!(
             code(authorize_join(&auth, Some(&huge), "cam1").await),
             ErrorCode::Unauthorized

@@ -6,12 +6,12 @@
 //! when the peer is in `TRUSTED_PROXIES`; no log line carries a token or a cookie, and
 //! client addresses are logged at debug level only.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+use std::net::IpAddr;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
-use camview_common::auth::client_ip;
+use camview_common::auth::http::request_client_ip;
+use camview_common::auth::limit::retry_after_secs;
 use camview_proto::error::ErrorBody;
 use camview_proto::ErrorCode;
 
@@ -19,17 +19,9 @@ use crate::configuration::Settings;
 use crate::hub::Hub;
 use crate::metrics::Rejection;
 
-/// The client's address: the peer, or the `X-Forwarded-For` entry a trusted proxy vouches for.
-pub fn client_address(req: &HttpRequest, settings: &Settings) -> IpAddr {
-    // actix sets the peer for every TCP connection; the fallback only serves test requests.
-    let peer = req
-        .peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    client_ip(peer, forwarded, &settings.auth.trusted_proxies)
+/// The client's address ([`request_client_ip`] behind `TRUSTED_PROXIES`).
+fn client_address(req: &HttpRequest, settings: &Settings) -> IpAddr {
+    request_client_ip(req, &settings.auth.trusted_proxies)
 }
 
 /// The JSON error reply of the REST API.
@@ -77,11 +69,6 @@ pub fn upgrade_refusal(req: &HttpRequest, hub: &Hub) -> Option<HttpResponse> {
     None
 }
 
-/// Whole seconds to wait, at least one.
-fn retry_after_secs(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
-}
-
 /// `/metrics` is for the monitoring network only (`METRICS_ALLOWED_NETWORKS`): `None`
 /// lets the request through, otherwise the 403 reply.
 pub fn metrics_refusal(req: &HttpRequest, settings: &Settings) -> Option<HttpResponse> {
@@ -94,18 +81,5 @@ pub fn metrics_refusal(req: &HttpRequest, settings: &Settings) -> Option<HttpRes
             ErrorCode::Forbidden,
             "metrics are served to METRICS_ALLOWED_NETWORKS only",
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        assert_eq!(retry_after_secs(Duration::ZERO), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(200)), 1);
-        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
-        assert_eq!(retry_after_secs(Duration::from_millis(2100)), 3);
     }
 }

@@ -64,9 +64,7 @@ pub trait AuthStore: Send + Sync + 'static {
 /// Days an expired share is kept for the list before it is pruned.
 pub(crate) const SHARE_RETENTION_SECS: u64 = 24 * 3600;
 
-pub(crate) fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+pub(crate) use crate::clock::now_unix;
 
 /// Whether a share is long past its expiry and can go.
 pub(crate) fn prunable(share: &ShareRecord, now: u64) -> bool {

@@ -10,7 +10,8 @@ use camview_proto::auth::{LinkLoginRequest, LoginRequest, MeResponse, ShareLogin
 
 use crate::error::ApiError;
 use crate::extract::Json;
-use crate::security::{client_ip, removal_cookie, rfc3339, session_cookie, Authenticated};
+use camview_common::clock::unix_to_rfc3339;
+use crate::security::{client_ip, removal_cookie, session_cookie, Authenticated};
 use crate::startup::{resource, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -27,7 +28,7 @@ pub fn token_response(state: &AppState, issued: &Issued) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .cookie(session_cookie(&issued.token, issued.expires_at, state.security.cookie_secure))
-        .json(TokenResponse { token: issued.token.clone(), expires_at: rfc3339(issued.expires_at) })
+        .json(TokenResponse { token: issued.token.clone(), expires_at: unix_to_rfc3339(issued.expires_at) })
 }
 
 /// `POST /auth/login` `{"username","password"}`.
@@ -110,7 +111,7 @@ pub async fn me(who: Authenticated) -> HttpResponse {
         subject: p.subject,
         role: p.role,
         grants: p.grants,
-        expires_at: rfc3339(p.expires_at),
+        expires_at: unix_to_rfc3339(p.expires_at),
     })
 }
 

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::extract::{AuthThen, CameraPath, OptionalJson};
-use crate::security::{rfc3339, Admin};
+use camview_common::clock::unix_to_rfc3339;
+use crate::security::Admin;
 use crate::startup::{resource, AppState};
 
 /// Shortest share lifetime.
@@ -45,7 +46,7 @@ fn info(s: &ShareRecord) -> ShareInfo {
         camera_id: s.camera_id.clone(),
         created_by: s.created_by.clone(),
         created_at: s.created_at.clone(),
-        expires_at: rfc3339(s.expires_at),
+        expires_at: unix_to_rfc3339(s.expires_at),
         revoked: s.revoked_at.is_some(),
     }
 }

@@ -5,7 +5,7 @@ use camview_common::auth::COOKIE_NAME;
 
 /// The cookie carrying `token` until `expires_at` (unix seconds).
 pub fn session_cookie(token: &str, expires_at: u64, secure: bool) -> Cookie<'static> {
-    let now = super::unix_now();
+    let now = camview_common::clock::now_unix();
     let max_age = i64::try_from(expires_at.saturating_sub(now)).unwrap_or(i64::MAX);
     Cookie::build(COOKIE_NAME, token.to_owned())
         .http_only(true)
@@ -29,7 +29,7 @@ mod tests {
 
     #[test]
     fn the_cookie_is_http_only_strict_and_scoped_to_the_site() {
-        let now = crate::security::unix_now();
+        let now = camview_common::clock::now_unix();
         let text = session_cookie("tok", now + 900, false).to_string();
         for part in ["camview_token=tok", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=9"] {
             assert!(text.contains(part), "{part} in {text}");

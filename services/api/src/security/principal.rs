@@ -9,7 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
 use camview_common::auth::token::MAX_TOKEN_LEN;
-use camview_common::auth::{Principal, COOKIE_NAME};
+use camview_common::auth::Principal;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -45,10 +45,7 @@ pub fn bearer_token(req: &HttpRequest) -> Option<Result<String, ApiError>> {
     Some(Ok(token.to_owned()))
 }
 
-/// The token in the session cookie, if any.
-pub fn cookie_token(req: &HttpRequest) -> Option<String> {
-    req.cookie(COOKIE_NAME).map(|c| c.value().to_owned()).filter(|v| !v.is_empty() && v.len() <= MAX_TOKEN_LEN)
-}
+pub use camview_common::auth::http::cookie_token;
 
 /// The bearer token, else the cookie's.
 fn request_token(req: &HttpRequest) -> Result<String, ApiError> {
@@ -64,9 +61,7 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
 
 /// The client's address: the peer, or behind a trusted proxy what it forwarded.
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
-    let peer = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    camview_common::auth::client_ip(peer, forwarded, &state.security.auth.trusted_proxies)
+    camview_common::auth::http::request_client_ip(req, &state.security.auth.trusted_proxies)
 }
 
 async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
@@ -126,6 +121,7 @@ impl FromRequest for MaybeAuthenticated {
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+    use camview_common::auth::COOKIE_NAME;
 
     #[test]
     fn the_bearer_header_wins_and_other_schemes_are_refused() {
