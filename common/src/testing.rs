@@ -20,6 +20,32 @@ pub mod peer;
 pub mod tls_ca;
 pub use metrics::{sample, samples, series, Sample, TestMetrics};
 
+/// Every REST route that needs a login (method, path with sample ids), for the suites that
+/// prove a stranger is refused everywhere: the api's attacker suite and the outsider probes
+/// against the real binaries. A new protected route belongs here.
+pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
+    ("POST", "/auth/logout"),
+    ("GET", "/auth/me"),
+    ("POST", "/auth/refresh"),
+    ("GET", "/streams"),
+    ("GET", "/streams/cam1"),
+    ("POST", "/streams/cam1/start"),
+    ("POST", "/streams/cam1/stop"),
+    ("GET", "/viewers"),
+    ("GET", "/viewers/cam1"),
+    ("GET", "/ice-servers"),
+    ("GET", "/users"),
+    ("POST", "/users"),
+    ("DELETE", "/users/admin"),
+    ("PUT", "/users/admin/password"),
+    ("PUT", "/users/admin/grants"),
+    ("POST", "/cameras/cam1/shares"),
+    ("GET", "/cameras/cam1/shares"),
+    ("DELETE", "/shares/abc"),
+    ("POST", "/cameras/cam1/secret"),
+    ("DELETE", "/cameras/cam1/secret"),
+];
+
 /// How long a fresh server may take to answer PING.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 

@@ -8,35 +8,13 @@
 use base64::Engine;
 use camview_system_tests::all_in_one::AllInOne;
 use camview_system_tests::auth::DataDir;
+use camview_common::testing::PROTECTED_ROUTES as PROTECTED;
 use camview_system_tests::{Stack, StackOptions};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-
-/// Every route that needs a login or the admin role.
-const PROTECTED: &[(&str, &str)] = &[
-    ("GET", "/streams"),
-    ("GET", "/streams/cam1"),
-    ("POST", "/streams/cam1/start"),
-    ("POST", "/streams/cam1/stop"),
-    ("GET", "/viewers"),
-    ("GET", "/viewers/cam1"),
-    ("GET", "/ice-servers"),
-    ("GET", "/users"),
-    ("POST", "/users"),
-    ("DELETE", "/users/admin"),
-    ("PUT", "/users/admin/password"),
-    ("PUT", "/users/admin/grants"),
-    ("POST", "/cameras/cam1/shares"),
-    ("GET", "/cameras/cam1/shares"),
-    ("DELETE", "/shares/s1"),
-    ("POST", "/cameras/cam1/secret"),
-    ("DELETE", "/cameras/cam1/secret"),
-    ("GET", "/auth/me"),
-    ("POST", "/auth/refresh"),
-];
 
 /// The probes send a few hundred requests from one address: lift the per-address REST limit
 /// (the login back-off under test is separate from it).

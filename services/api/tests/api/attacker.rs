@@ -3,35 +3,12 @@
 
 use base64::Engine;
 use camview_common::auth::{Claims, TokenKeys, TokenKind};
+use camview_common::testing::PROTECTED_ROUTES as PROTECTED;
 use camview_proto::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, ok_json, spawn_app, spawn_app_with, Options, TestApp};
-
-/// Every route that needs a login, with its method.
-const PROTECTED: &[(&str, &str)] = &[
-    ("POST", "/auth/logout"),
-    ("GET", "/auth/me"),
-    ("POST", "/auth/refresh"),
-    ("GET", "/streams"),
-    ("GET", "/streams/cam1"),
-    ("POST", "/streams/cam1/start"),
-    ("POST", "/streams/cam1/stop"),
-    ("GET", "/viewers"),
-    ("GET", "/viewers/cam1"),
-    ("GET", "/ice-servers"),
-    ("GET", "/users"),
-    ("POST", "/users"),
-    ("DELETE", "/users/admin"),
-    ("PUT", "/users/admin/password"),
-    ("PUT", "/users/admin/grants"),
-    ("POST", "/cameras/cam1/shares"),
-    ("GET", "/cameras/cam1/shares"),
-    ("DELETE", "/shares/abc"),
-    ("POST", "/cameras/cam1/secret"),
-    ("DELETE", "/cameras/cam1/secret"),
-];
 
 /// Admin-only routes a viewer must be refused.
 const ADMIN_ONLY: &[(&str, &str)] = &[
