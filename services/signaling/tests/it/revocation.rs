@@ -30,6 +30,19 @@ async fn expect_revoked(c: &mut Client) -> Instant {
     Instant::now()
 }
 
+/// Publishes a revocation of `subject` and checks that `c` is ended for it within
+/// [`WITHIN`] of the publish.
+async fn revoke_and_expect_ended_in_time(d: &Deployment, subject: Subject, c: &mut Client) {
+    let published = Instant::now();
+    d.publish_revocation(subject).await;
+    let ended = expect_revoked(c).await;
+    assert!(
+        ended - published < WITHIN,
+        "ended after {:?}",
+        ended - published
+    );
+}
+
 /// The viewer is still served: an event published now is its very next frame.
 async fn expect_still_watching(
     d: &Deployment,
@@ -64,15 +77,7 @@ async fn revoking_a_share_ends_its_live_viewer_on_another_instance_within_two_se
     let mut share = d.store.get_share(&revoked_id).await.unwrap().unwrap();
     share.revoked_at = Some(camview_common::clock::now_rfc3339());
     d.store.put_share(&share).await.unwrap();
-    let published = Instant::now();
-    d.publish_revocation(Subject::Share { id: revoked_id })
-        .await;
-    let ended = expect_revoked(&mut doomed).await;
-    assert!(
-        ended - published < WITHIN,
-        "ended after {:?}",
-        ended - published
-    );
+    revoke_and_expect_ended_in_time(&d, Subject::Share { id: revoked_id }, &mut doomed).await;
     d.wait_viewer_count("cam1", 2).await;
     assert_eq!(
         responder.count("RemoveViewer"),
@@ -96,17 +101,14 @@ async fn deleting_a_user_ends_its_viewers_and_spares_the_others() {
     let (mut doomed, _) = watching(&first, &frank, "cam1").await;
     let (mut other, other_id) = watching(&second, &d.token, "cam1").await;
     assert!(d.store.delete_user("frank").await.unwrap());
-    let published = Instant::now();
-    d.publish_revocation(Subject::User {
-        username: "frank".into(),
-    })
+    revoke_and_expect_ended_in_time(
+        &d,
+        Subject::User {
+            username: "frank".into(),
+        },
+        &mut doomed,
+    )
     .await;
-    let ended = expect_revoked(&mut doomed).await;
-    assert!(
-        ended - published < WITHIN,
-        "ended after {:?}",
-        ended - published
-    );
     d.wait_viewer_count("cam1", 1).await;
     expect_still_watching(&d, &second, &mut other, &other_id, "cam1").await;
     let mut again = first.connect_as(&frank).await;
@@ -127,17 +129,14 @@ async fn a_grant_change_ends_only_viewers_of_cameras_no_longer_granted() {
     let mut user = d.store.get_user("grace").await.unwrap().unwrap();
     user.grants = vec!["cam1".into()];
     d.store.update_user(&user).await.unwrap();
-    let published = Instant::now();
-    d.publish_revocation(Subject::User {
-        username: "grace".into(),
-    })
+    revoke_and_expect_ended_in_time(
+        &d,
+        Subject::User {
+            username: "grace".into(),
+        },
+        &mut on_cam2,
+    )
     .await;
-    let ended = expect_revoked(&mut on_cam2).await;
-    assert!(
-        ended - published < WITHIN,
-        "ended after {:?}",
-        ended - published
-    );
     d.wait_viewer_count("cam2", 0).await;
     expect_still_watching(&d, &app, &mut on_cam1, &cam1_id, "cam1").await;
     assert_eq!(d.viewer_count("cam1").await, 1);
