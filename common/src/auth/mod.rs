@@ -144,6 +144,19 @@ impl std::fmt::Debug for Issued {
     }
 }
 
+/// Why a service could not start authentication.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("opening the auth store in {place}")]
+    Store {
+        place: String,
+        #[source]
+        source: AuthStoreError,
+    },
+    #[error("reading the token signing key from the auth store")]
+    SigningKey(#[source] AuthStoreError),
+}
+
 /// Issues and checks tokens against the store.
 pub struct Authenticator {
     store: Arc<dyn AuthStore>,
@@ -159,6 +172,17 @@ impl Authenticator {
             None => store.signing_key().await?,
         };
         Ok(Self { store, keys: TokenKeys::from_secret(&key), token_ttl: settings.token_ttl })
+    }
+
+    /// Opens the deployment's store ([`store::open`]: Redis when `redis` is set, else the
+    /// file in `data_dir`) and starts on it; errors name the store.
+    pub async fn open(redis: Option<&crate::config::RedisConfig>, data_dir: &std::path::Path, settings: &AuthSettings) -> Result<Self, OpenError> {
+        let place = match redis {
+            Some(_) => "Redis (REDIS_URL)".to_owned(),
+            None => format!("CAMVIEW_DATA_DIR={}", data_dir.display()),
+        };
+        let store = store::open(redis, data_dir).await.map_err(|source| OpenError::Store { place, source })?;
+        Self::start(store, settings).await.map_err(OpenError::SigningKey)
     }
 
     pub fn store(&self) -> &Arc<dyn AuthStore> {

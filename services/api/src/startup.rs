@@ -79,15 +79,7 @@ impl Deps {
 /// The auth store (Redis with `REDIS_URL`, else the file in `CAMVIEW_DATA_DIR`) and the
 /// authenticator on it.
 pub async fn open_auth(settings: &Settings) -> anyhow::Result<Arc<Authenticator>> {
-    let data_dir = &settings.security.data_dir;
-    let store = auth::store::open(settings.redis.as_ref(), data_dir)
-        .await
-        .with_context(|| match settings.redis {
-            Some(_) => "opening the user store in Redis (REDIS_URL)".to_owned(),
-            None => format!("opening the user store in CAMVIEW_DATA_DIR={}", data_dir.display()),
-        })?;
-    let authenticator = Authenticator::start(store, &settings.security.auth).await.context("reading the token signing key from the user store")?;
-    Ok(Arc::new(authenticator))
+    Ok(Arc::new(Authenticator::open(settings.redis.as_ref(), &settings.security.data_dir, &settings.security.auth).await?))
 }
 
 /// First start: creates the `admin` user (or sets its password from `CAMVIEW_ADMIN_PASSWORD`).

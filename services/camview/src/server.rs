@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use camview_common::auth::{self, AuthSettings, AuthStore, Authenticator, FileAuthStore};
+use camview_common::auth::{self, AuthSettings, Authenticator};
 use camview_common::bus::{Bus, MemoryBus};
 use camview_common::config::Reader;
 use camview_common::registry::{MemoryRegistry, Registry};
@@ -109,8 +109,7 @@ async fn open_auth(env: &HashMap<String, String>) -> anyhow::Result<Arc<Authenti
     let reader = Reader::new(env);
     let settings = AuthSettings::from_reader(&reader).context("auth configuration")?;
     let data_dir = auth::store::default_data_dir(&reader);
-    let store = FileAuthStore::open(&data_dir).with_context(|| format!("opening the data directory {} (CAMVIEW_DATA_DIR)", data_dir.display()))?;
-    tracing::info!(data_dir = %data_dir.display(), file = %store.path().display(), "users, grants and camera secrets are kept in the data directory (CAMVIEW_DATA_DIR)");
-    let store: Arc<dyn AuthStore> = Arc::new(store);
-    Ok(Arc::new(Authenticator::start(store, &settings).await.context("starting authentication")?))
+    let authenticator = Authenticator::open(None, &data_dir, &settings).await?;
+    tracing::info!(data_dir = %data_dir.display(), "users, grants and camera secrets are kept in the data directory (CAMVIEW_DATA_DIR)");
+    Ok(Arc::new(authenticator))
 }

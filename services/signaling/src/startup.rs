@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
-use camview_common::auth::{store, Authenticator};
+use camview_common::auth::Authenticator;
 use camview_common::{Backend, Bus, BusClient, Registry};
 
 use crate::configuration::Settings;
@@ -38,18 +38,9 @@ impl Dependencies {
         let Backend { bus, registry } = Backend::connect(settings.redis.as_ref(), connect_timeout)
             .await
             .context("connecting to Redis")?;
-        let store = store::open(settings.redis.as_ref(), &settings.data_dir)
-            .await
-            .with_context(|| match settings.redis {
-                Some(_) => "opening the auth store in Redis".to_owned(),
-                None => format!(
-                    "opening the auth store in {} (CAMVIEW_DATA_DIR)",
-                    settings.data_dir.display()
-                ),
-            })?;
-        let auth = Authenticator::start(store, &settings.auth)
-            .await
-            .context("reading the token signing key from the auth store")?;
+        let auth =
+            Authenticator::open(settings.redis.as_ref(), &settings.data_dir, &settings.auth)
+                .await?;
         Ok(Self {
             bus,
             registry,
