@@ -40,9 +40,11 @@ pub enum Message {
     AddViewer(AddViewer),
     AddIceCandidate(AddIceCandidate),
     RemoveViewer(RemoveViewer),
+    CameraSeen(CameraSeen),
     // Replies to commands.
     StreamStarted(StreamStarted),
     StreamStopped(StreamStopped),
+    CameraSourceSet(CameraSourceSet),
     ViewerAdded(ViewerAdded),
     Done(Done),
     Failed(ErrorBody),
@@ -65,8 +67,10 @@ impl Message {
             Message::AddViewer(_) => "AddViewer",
             Message::AddIceCandidate(_) => "AddIceCandidate",
             Message::RemoveViewer(_) => "RemoveViewer",
+            Message::CameraSeen(_) => "CameraSeen",
             Message::StreamStarted(_) => "StreamStarted",
             Message::StreamStopped(_) => "StreamStopped",
+            Message::CameraSourceSet(_) => "CameraSourceSet",
             Message::ViewerAdded(_) => "ViewerAdded",
             Message::Done(_) => "Done",
             Message::Failed(_) => "Failed",
@@ -83,7 +87,12 @@ impl Message {
     pub fn is_command(&self) -> bool {
         matches!(
             self,
-            Message::StartStream(_) | Message::StopStream(_) | Message::AddViewer(_) | Message::AddIceCandidate(_) | Message::RemoveViewer(_)
+            Message::StartStream(_)
+                | Message::StopStream(_)
+                | Message::AddViewer(_)
+                | Message::AddIceCandidate(_)
+                | Message::RemoveViewer(_)
+                | Message::CameraSeen(_)
         )
     }
 
@@ -148,6 +157,26 @@ pub struct StreamStarted {
     pub stream: StreamRecord,
     /// False when the stream already existed and was returned unchanged.
     pub created: bool,
+}
+
+/// An authenticated keepalive of a started stream's camera arrived from `source` (its IP
+/// address, as the api sees it behind `TRUSTED_PROXIES`). Sent by the api only when `source`
+/// differs from the stream's `camera_source`. The first one is recorded; one from another
+/// address re-latches the camera's RTP source: a new RtpEndpoint (new port, accepting the
+/// first source that sends to it) replaces the old one under every viewer, so the camera's
+/// media is taken from its new address only once a keepalive from it proved the camera moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraSeen {
+    pub camera_id: String,
+    pub source: String,
+}
+
+/// Reply to [`CameraSeen`]: the stream as now registered (its RTP target is where the camera
+/// must send), and whether its RTP source was re-latched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraSourceSet {
+    pub stream: StreamRecord,
+    pub relatched: bool,
 }
 
 /// Reply to [`StopStream`].
@@ -232,8 +261,10 @@ mod tests {
             Message::AddViewer(AddViewer { viewer_id: "v".into(), camera_id: "cam".into(), sdp_offer: "v=0\r\n".into(), signaling_instance: "sig-1".into() }),
             Message::AddIceCandidate(AddIceCandidate { viewer_id: "v".into(), candidate: candidate() }),
             Message::RemoveViewer(RemoveViewer { viewer_id: "v".into(), camera_id: "cam".into(), reason: RemoveReason::InstanceDead }),
+            Message::CameraSeen(CameraSeen { camera_id: "cam".into(), source: "192.0.2.7".into() }),
             Message::StreamStarted(StreamStarted { stream: sample_stream(), created: true }),
             Message::StreamStopped(StreamStopped { camera_id: "cam".into(), viewers_released: 2 }),
+            Message::CameraSourceSet(CameraSourceSet { stream: sample_stream(), relatched: true }),
             Message::ViewerAdded(ViewerAdded { viewer_id: "v".into(), sdp_answer: "v=0\r\n".into() }),
             Message::Done(Done {}),
             Message::failed(ErrorCode::ControllerUnavailable, "no controller"),
@@ -268,7 +299,7 @@ mod tests {
     #[test]
     fn commands_are_told_apart_from_replies_and_events() {
         let commands: Vec<_> = every_message().into_iter().filter(Message::is_command).map(|m| m.kind()).collect();
-        assert_eq!(commands, ["StartStream", "StopStream", "AddViewer", "AddIceCandidate", "RemoveViewer"]);
+        assert_eq!(commands, ["StartStream", "StopStream", "AddViewer", "AddIceCandidate", "RemoveViewer", "CameraSeen"]);
     }
 
     #[test]

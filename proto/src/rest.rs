@@ -168,6 +168,7 @@ mod tests {
             updated_at: "t1".into(),
             pipeline_id: None,
             rtp_endpoint_id: None,
+            camera_source: None,
         };
         let camera = CameraStatus { last_seen: "t2".into(), stats: CameraStats { sending: true, ..Default::default() } };
         let view = StreamView::new(record, 3, Some(camera));

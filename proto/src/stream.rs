@@ -99,6 +99,11 @@ pub struct StreamRecord {
     pub pipeline_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtp_endpoint_id: Option<String>,
+    /// IP address the camera's last accepted keepalive came from (set by the media-controller
+    /// on [`crate::bus::CameraSeen`]); a keepalive from another address re-latches the
+    /// camera's RTP source. Internal: not part of the REST view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera_source: Option<String>,
 }
 
 /// Negotiation and connection state of one viewer.
@@ -163,6 +168,7 @@ pub(crate) mod tests_support {
             updated_at: "2026-11-24T01:00:00Z".into(),
             pipeline_id: Some("p_kurento.MediaPipeline".into()),
             rtp_endpoint_id: None,
+            camera_source: None,
         }
     }
 }

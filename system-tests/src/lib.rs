@@ -354,7 +354,13 @@ impl Stack {
 
     /// Starts `camera-sim` in API mode for `camera` (small picture, cheap on shared cores).
     pub fn start_camera(&mut self, camera: &str) {
-        let args = ["--api", &self.api_url, "--camera", camera, "--width", "320", "--height", "240", "--fps", "15", "--bitrate-kbps", "300", "--keyframe-interval-seconds", "1", "--local-ip", "127.0.0.1", "--keepalive-seconds", "1"];
+        self.start_camera_at(camera, "127.0.0.1");
+    }
+
+    /// [`Stack::start_camera`] with the camera's RTP and keepalives leaving from `local_ip`
+    /// (any 127.0.0.0/8 address is on the loopback), as a camera at that address.
+    pub fn start_camera_at(&mut self, camera: &str, local_ip: &str) {
+        let args = ["--api", &self.api_url, "--camera", camera, "--width", "320", "--height", "240", "--fps", "15", "--bitrate-kbps", "300", "--keyframe-interval-seconds", "1", "--local-ip", local_ip, "--keepalive-seconds", "1"];
         let env = HashMap::from([("RUST_LOG".to_owned(), "info".to_owned())]);
         let camera_sim = Service::spawn("camera", "camera-sim", &args, &env);
         self.services.push(camera_sim);

@@ -201,3 +201,44 @@ async fn in_split_mode_a_grant_revoked_with_the_cli_ends_the_users_live_viewer_w
         other => panic!("the viewer was not told within 2 s that its access was revoked: {other:?}\n{}", stack.all_output()),
     }
 }
+
+/// The engine's count of datagrams dropped on camera sockets for coming from another address
+/// than the latched camera's.
+async fn foreign_packets(stack: &Stack) -> f64 {
+    camview_system_tests::scenario::sum(&[&stack.metrics(&stack.engine_metrics_url).await], "camview_engine_rtp_foreign_packets_total", &[]).unwrap_or(0.0)
+}
+
+async fn rtp_port(stack: &Stack, camera: &str) -> u16 {
+    let r = stack.http().get(format!("{}/streams/{camera}", stack.api_url)).bearer_auth(&stack.admin_token).send().await.expect("GET /streams/{camera}");
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.expect("a JSON stream");
+    body["rtp"]["port"].as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or_else(|| panic!("no rtp port in {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_whose_keepalive_comes_from_a_new_address_is_relatched_there_its_viewer_plays_on_and_the_old_address_is_shut_out() {
+    let mut stack = Stack::start().await;
+    stack.start_stream("cammove").await;
+    stack.start_camera_at("cammove", "127.0.0.1");
+    let mut viewer = stack.viewer().await;
+    viewer.join("cammove", PATIENCE).await.unwrap_or_else(|e| panic!("join: {e}\n{}", stack.all_output()));
+    viewer.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media from the first address: {e}\n{}", stack.all_output()));
+    let first_port = rtp_port(&stack, "cammove").await;
+
+    // The camera moves: it stops at 127.0.0.1 and comes back at 127.0.0.2 (RTP and keepalive).
+    assert!(stack.service("camera").stop(Duration::from_secs(5)).await, "the first camera stops");
+    let before = viewer.peer().packets().len();
+    stack.start_camera_at("cammove", "127.0.0.2");
+    // Without a re-latch its packets would be dropped at the old latch: the viewer would starve.
+    viewer.wait_for_media(before + 60, PATIENCE).await.unwrap_or_else(|e| panic!("media from the new address: {e}\n{}", stack.all_output()));
+    let new_port = rtp_port(&stack, "cammove").await;
+    assert_ne!(new_port, first_port, "the re-latched stream has a new RTP port");
+
+    // The old address is now the stranger: its datagrams to the new port are counted and dropped.
+    let foreign_before = foreign_packets(&stack).await;
+    let old = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for _ in 0..20 {
+        old.send_to(&[0x80, 96, 0, 1, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef, 0x65], ("127.0.0.1", new_port)).await.unwrap();
+    }
+    wait_until(PATIENCE, "the engine counts the old address's packets as foreign", || async { foreign_packets(&stack).await >= foreign_before + 20.0 }).await;
+}

@@ -24,6 +24,7 @@ pub fn stream(camera_id: &str) -> StreamRecord {
         updated_at: "2026-11-24T01:00:05.000Z".into(),
         pipeline_id: Some("p_kurento.MediaPipeline".into()),
         rtp_endpoint_id: Some("r_kurento.RtpEndpoint".into()),
+        camera_source: None,
     }
 }
 

@@ -56,6 +56,7 @@ pub async fn start(authenticator: &Authenticator, api: &str, camera_id: &str) ->
         interval: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),
         secret: Some(CameraSecret::new(secret)),
+        local_ip: None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -158,6 +158,8 @@ pub struct KeepaliveConfig {
     pub request_timeout: Duration,
     /// Sent as `Authorization: Bearer <secret>` with every keepalive.
     pub secret: Option<CameraSecret>,
+    /// The local address keepalives leave from (`--local-ip`, when not unspecified).
+    pub local_ip: Option<std::net::IpAddr>,
 }
 
 /// `{api}/cameras/{id}/keepalive` with the id percent-encoded as one path segment.
@@ -211,7 +213,12 @@ fn client(config: &KeepaliveConfig) -> Result<reqwest::Client, KeepaliveError> {
     if let Some(secret) = &config.secret {
         headers.insert(reqwest::header::AUTHORIZATION, secret.authorization()?);
     }
-    reqwest::Client::builder().timeout(config.request_timeout).default_headers(headers).build().map_err(KeepaliveError::Client)
+    reqwest::Client::builder()
+        .timeout(config.request_timeout)
+        .default_headers(headers)
+        .local_address(config.local_ip)
+        .build()
+        .map_err(KeepaliveError::Client)
 }
 
 /// Why one keepalive call did not yield an answer.
@@ -362,6 +369,7 @@ mod tests {
             interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
             secret: secret.map(CameraSecret::new),
+            local_ip: None,
         }
     }
 

@@ -122,6 +122,8 @@ async fn main() -> anyhow::Result<()> {
                 interval: Duration::from_secs(args.keepalive_seconds.max(1)),
                 request_timeout: Duration::from_secs(5),
                 secret: args.secret,
+                // A real camera's keepalive leaves from the address its RTP does.
+                local_ip: Some(args.local_ip).filter(|ip| !ip.is_unspecified()),
             };
             keepalive::run(config, &camera, shutdown).await.context("keepalive")?;
         }

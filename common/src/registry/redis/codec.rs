@@ -92,6 +92,7 @@ mod tests {
             updated_at: "2026-11-24T01:00:00.000Z".into(),
             pipeline_id: None,
             rtp_endpoint_id: None,
+            camera_source: None,
         });
         assert_eq!(field(&fields, "camera_id"), Some("1234"));
         assert_eq!(field(&fields, "state"), Some("waiting_for_media"));
@@ -110,6 +111,7 @@ mod tests {
             updated_at: "t".into(),
             pipeline_id: Some("p".into()),
             rtp_endpoint_id: Some("r".into()),
+            camera_source: None,
         });
         assert_eq!(field(&fields, "rtp"), None);
     }

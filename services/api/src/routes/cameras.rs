@@ -2,13 +2,16 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use camview_common::clock::now_rfc3339;
+use camview_proto::bus::{CameraSeen, Message};
 use camview_proto::rest::{DesiredRtp, KeepaliveRequest, KeepaliveResponse};
-use camview_proto::stream::CameraStatus;
+use camview_proto::stream::{CameraStatus, StreamRecord};
+use camview_proto::ErrorCode;
 
 use crate::error::ApiError;
 use crate::extract::{CameraPath, OptionalJson};
 use crate::security::{bearer_token, client_ip};
 use crate::startup::AppState;
+use super::streams::ask_controller;
 
 /// How a keepalive proved it speaks for its camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +57,10 @@ pub async fn keepalive(
     let camera_id = camera.0.as_str();
     let proof = camera_allowed(&state, &req, camera_id).await?;
     let request = body.0.unwrap_or_default();
-    let stream = state.registry.get_stream(camera_id).await?;
+    let mut stream = state.registry.get_stream(camera_id).await?;
+    if let Some(record) = stream.take() {
+        stream = camera_seen(&state, &req, record).await;
+    }
     if stream.is_some() || proof == CameraProof::Secret {
         let status = CameraStatus {
             last_seen: now_rfc3339(),
@@ -80,4 +86,29 @@ pub async fn keepalive(
         rtp,
         keepalive_interval_seconds: state.camera_keepalive_seconds,
     }))
+}
+
+/// Tells the media-controller where an accepted keepalive of a started stream came from, when
+/// that is not the address it knows: the first one is recorded, a new one re-latches the
+/// camera's RTP source on a new port (see the controller's `camera_source`). Answers the
+/// stream as it now is, `None` if it was stopped meanwhile. A controller that cannot answer
+/// leaves the stream as it was (the next keepalive asks again): a keepalive never fails for it.
+async fn camera_seen(state: &AppState, req: &HttpRequest, stream: StreamRecord) -> Option<StreamRecord> {
+    let source = client_ip(req, state).to_canonical().to_string();
+    if stream.camera_source.as_deref() == Some(source.as_str()) {
+        return Some(stream);
+    }
+    let command = Message::CameraSeen(CameraSeen { camera_id: stream.camera_id.clone(), source });
+    match ask_controller(state, command).await {
+        Ok(Message::CameraSourceSet(set)) => Some(set.stream),
+        Ok(Message::Failed(body)) if body.code == ErrorCode::StreamNotFound => None,
+        Ok(other) => {
+            tracing::warn!(reply = other.kind(), "the controller did not record the camera's address; retried on the next keepalive");
+            Some(stream)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the controller did not record the camera's address; retried on the next keepalive");
+            Some(stream)
+        }
+    }
 }

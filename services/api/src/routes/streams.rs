@@ -29,7 +29,7 @@ pub async fn stream_view(
 /// Sends a command to the media-controller in the request's trace and waits for its
 /// reply, counting the outcome.
 #[tracing::instrument(skip_all, fields(command = message.kind()))]
-async fn ask_controller(
+pub(crate) async fn ask_controller(
     state: &AppState,
     message: Message,
 ) -> Result<Message, ApiError> {

@@ -1,6 +1,8 @@
-use serde_json::json;
+use camview_proto::bus::Message;
+use reqwest::Method;
+use serde_json::{json, Value};
 
-use crate::helpers::{ok_json, spawn_app};
+use crate::helpers::{ok_json, spawn_app, spawn_app_with, Options};
 use crate::responder::RTP_HOST;
 
 #[tokio::test]
@@ -113,4 +115,25 @@ async fn a_camera_status_is_forgotten_after_camera_status_ttl_seconds_without_ke
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_keepalive_from_a_new_camera_address_asks_the_controller_once_and_answers_the_relatched_port() {
+    let app = spawn_app_with(Options { env: vec![("TRUSTED_PROXIES", "127.0.0.1".into())], ..Default::default() }).await;
+    let started = ok_json(app.start("camx").await).await;
+    let from = |ip: &'static str| app.anon(Method::POST, "/cameras/camx/keepalive").header("x-forwarded-for", ip).send();
+    let seen_commands = || app.responder.as_ref().unwrap().seen.lock().unwrap().iter().filter(|e| matches!(e.message, Message::CameraSeen(_))).count();
+
+    let first: Value = from("192.168.1.20").await.unwrap().json().await.unwrap();
+    assert_eq!(first["rtp"]["port"], started["rtp"]["port"], "the first address is recorded, the port kept");
+    let again: Value = from("192.168.1.20").await.unwrap().json().await.unwrap();
+    assert_eq!(again["rtp"]["port"], started["rtp"]["port"]);
+    assert_eq!(seen_commands(), 1, "a keepalive from the known address does not bother the controller");
+
+    let moved: Value = from("192.168.1.21").await.unwrap().json().await.unwrap();
+    assert_ne!(moved["rtp"]["port"], started["rtp"]["port"], "the moved camera is told its new port at once");
+    assert_eq!(seen_commands(), 2);
+    let stream = ok_json(app.get("/streams/camx").await).await;
+    assert_eq!(stream["rtp"]["port"], moved["rtp"]["port"]);
+    assert!(stream.get("camera_source").is_none(), "the camera's address stays internal: {stream}");
 }

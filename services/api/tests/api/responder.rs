@@ -9,7 +9,8 @@ use std::time::Duration;
 use camview_common::clock::now_rfc3339;
 use camview_common::{Bus, BusClient, Registry};
 use camview_proto::bus::{
-    Envelope, Message, StartStream, StopStream, StreamStarted, StreamStopped,
+    CameraSeen, CameraSourceSet, Envelope, Message, StartStream, StopStream, StreamStarted,
+    StreamStopped,
 };
 use camview_proto::stream::{Codec, ControllerHeartbeat, RtpTarget, StreamRecord, StreamState};
 use camview_proto::ErrorCode;
@@ -114,6 +115,7 @@ async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU1
                 updated_at: now,
                 pipeline_id: Some(format!("pipeline-{camera_id}")),
                 rtp_endpoint_id: None,
+                camera_source: None,
             };
             registry
                 .put_stream(&stream)
@@ -157,6 +159,22 @@ async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU1
                 viewers_released: viewers.len() as u64,
             })
         }
+        // The controller's rule: the first address is recorded, a new one re-latches the
+        // camera on a new port.
+        Message::CameraSeen(CameraSeen { camera_id, source }) => {
+            let Some(mut stream) = registry.get_stream(camera_id).await.expect("responder: get_stream") else {
+                return Message::failed(ErrorCode::StreamNotFound, format!("no stream {camera_id}"));
+            };
+            let relatched = stream.camera_source.as_ref().is_some_and(|known| known != source);
+            if relatched {
+                if let Some(rtp) = stream.rtp.as_mut() {
+                    rtp.port = next_port.fetch_add(2, Ordering::Relaxed);
+                }
+            }
+            stream.camera_source = Some(source.clone());
+            registry.put_stream(&stream).await.expect("responder: put_stream");
+            Message::CameraSourceSet(CameraSourceSet { stream, relatched })
+        }
         other => Message::failed(
             ErrorCode::Internal,
             format!("the test responder does not handle {}", other.kind()),
@@ -184,5 +202,6 @@ pub fn sample_stream(camera_id: &str) -> StreamRecord {
         updated_at: now,
         pipeline_id: None,
         rtp_endpoint_id: None,
+        camera_source: None,
     }
 }

@@ -32,6 +32,8 @@ use crate::metrics::{ControllerMetrics, Outcome};
 use super::media::{FlowDirection, IceSettings, MediaError, MediaEvent, MediaServer, MediaStream, StreamSpec};
 use super::sdp;
 
+mod camera_source;
+
 /// What the controller needs to know beyond its dependencies.
 #[derive(Debug, Clone)]
 pub struct ControllerSettings {
@@ -149,6 +151,7 @@ impl Controller {
             Message::AddViewer(c) => tracing::info_span!("AddViewer", id = %env.id, camera_id = %c.camera_id, viewer_id = %c.viewer_id),
             Message::AddIceCandidate(c) => tracing::info_span!("AddIceCandidate", id = %env.id, viewer_id = %c.viewer_id),
             Message::RemoveViewer(c) => tracing::info_span!("RemoveViewer", id = %env.id, camera_id = %c.camera_id, viewer_id = %c.viewer_id),
+            Message::CameraSeen(c) => tracing::info_span!("CameraSeen", id = %env.id, camera_id = %c.camera_id),
             other => {
                 tracing::warn!(kind = other.kind(), "not a command; ignored");
                 return;
@@ -166,6 +169,7 @@ impl Controller {
             Message::AddViewer(c) => self.add_viewer(c).await,
             Message::AddIceCandidate(c) => self.add_ice_candidate(c).await,
             Message::RemoveViewer(c) => self.remove_viewer(c).await,
+            Message::CameraSeen(c) => self.camera_seen(c).await,
             _ => return,
         };
         self.count_outcome(&env.message, &result);
@@ -295,6 +299,7 @@ impl Controller {
             updated_at: now_rfc3339(),
             pipeline_id: Some(media.pipeline_id.clone()),
             rtp_endpoint_id: Some(media.rtp_endpoint_id.clone()),
+            camera_source: None,
         };
         if let Err(e) = self.registry.put_stream(&stream).await {
             let _ = self.media.release(&media.pipeline_id).await;

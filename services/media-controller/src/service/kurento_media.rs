@@ -137,6 +137,26 @@ impl KurentoMedia {
         })
     }
 
+    /// An RtpEndpoint in `pipeline` with the stream's bandwidth and events, answering the
+    /// camera's offer; released again if any step fails.
+    async fn create_camera_endpoint(&self, pipeline: &MediaPipeline, spec: &StreamSpec) -> Result<MediaStream, MediaError> {
+        let rtp = RtpEndpoint::create(&self.client, pipeline, RtpEndpointParams::default()).await?;
+        let result = async {
+            rtp.set_max_video_recv_bandwidth(kbps(spec.bandwidth.max_bandwidth)).await?;
+            rtp.set_min_video_send_bandwidth(kbps(spec.bandwidth.min_bandwidth)).await?;
+            rtp.set_max_video_send_bandwidth(kbps(spec.bandwidth.max_bandwidth)).await?;
+            self.watch_rtp(&rtp).await.map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })?;
+            let answer = rtp.process_offer(&spec.offer).await?;
+            Ok::<_, ClientError>(MediaStream { pipeline_id: pipeline.id().to_owned(), rtp_endpoint_id: rtp.id().to_owned(), answer })
+        }
+        .await;
+        if result.is_err() {
+            let _ = rtp.release().await;
+            self.subscribed.lock().expect("subscriptions poisoned").remove(rtp.id());
+        }
+        Ok(result?)
+    }
+
     /// True if the object exists (describing it also makes this session co-own it).
     async fn describe(&self, id: &str) -> Result<bool, MediaError> {
         match self.client.describe(id).await {
@@ -158,20 +178,31 @@ fn kbps(v: u32) -> i32 {
 impl MediaServer for KurentoMedia {
     async fn create_stream(&self, spec: &StreamSpec) -> Result<MediaStream, MediaError> {
         let pipeline = MediaPipeline::create(&self.client).await?;
-        let result = async {
-            let rtp = RtpEndpoint::create(&self.client, &pipeline, RtpEndpointParams::default()).await?;
-            rtp.set_max_video_recv_bandwidth(kbps(spec.bandwidth.max_bandwidth)).await?;
-            rtp.set_min_video_send_bandwidth(kbps(spec.bandwidth.min_bandwidth)).await?;
-            rtp.set_max_video_send_bandwidth(kbps(spec.bandwidth.max_bandwidth)).await?;
-            self.watch_rtp(&rtp).await.map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })?;
-            let answer = rtp.process_offer(&spec.offer).await?;
-            Ok::<_, ClientError>(MediaStream { pipeline_id: pipeline.id().to_owned(), rtp_endpoint_id: rtp.id().to_owned(), answer })
-        }
-        .await;
+        let result = self.create_camera_endpoint(&pipeline, spec).await;
         if result.is_err() {
             let _ = pipeline.release().await;
         }
-        Ok(result?)
+        result
+    }
+
+    async fn replace_camera_endpoint(&self, stream: &MediaStream, spec: &StreamSpec, viewer_endpoints: &[String]) -> Result<MediaStream, MediaError> {
+        let pipeline = MediaPipeline::attach(&self.client, &stream.pipeline_id);
+        let new = self.create_camera_endpoint(&pipeline, spec).await?;
+        let rtp = RtpEndpoint::attach(&self.client, &new.rtp_endpoint_id);
+        for endpoint in viewer_endpoints {
+            if let Err(e) = rtp.connect(&WebRtcEndpoint::attach(&self.client, endpoint), Some(MediaType::Video)).await {
+                let e = MediaError::from(e);
+                if matches!(e, MediaError::NotFound(_)) {
+                    continue; // a viewer leaving meanwhile is no reason to keep the old source
+                }
+                let _ = self.release(&new.rtp_endpoint_id).await;
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.release(&stream.rtp_endpoint_id).await {
+            tracing::warn!(error = %e, "could not release the replaced RtpEndpoint; it goes with its pipeline");
+        }
+        Ok(new)
     }
 
     async fn create_viewer(&self, stream: &MediaStream, offer: &str, ice: &IceSettings) -> Result<MediaViewer, MediaError> {

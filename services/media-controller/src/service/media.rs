@@ -84,6 +84,12 @@ pub trait MediaServer: Send + Sync + 'static {
     /// its ICE and flow events, connects the RtpEndpoint to it and answers the browser offer.
     /// Candidates are gathered separately, after the answer reached the browser.
     async fn create_viewer(&self, stream: &MediaStream, offer: &str, ice: &IceSettings) -> Result<MediaViewer, MediaError>;
+    /// Gives a stream a new RtpEndpoint in its pipeline (bandwidth applied, events subscribed,
+    /// `spec.offer` answered), connects it to each of `viewer_endpoints` (a sink's new source
+    /// replaces its old one, so viewers keep their sessions) and releases the old endpoint.
+    /// Returns the stream's objects with the new endpoint and its answer. On failure the new
+    /// endpoint is released and the old one left as it was.
+    async fn replace_camera_endpoint(&self, stream: &MediaStream, spec: &StreamSpec, viewer_endpoints: &[String]) -> Result<MediaStream, MediaError>;
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError>;
     async fn add_ice_candidate(&self, endpoint_id: &str, candidate: &IceCandidate) -> Result<(), MediaError>;
     /// Releases an object (a pipeline takes its endpoints with it). Idempotent.

@@ -9,7 +9,7 @@ use camview_common::bus::memory::MemoryBus;
 use camview_common::bus::{envelope, Bus, BusClient};
 use camview_common::registry::memory::MemoryRegistry;
 use camview_common::registry::{Registry, SlotReservation};
-use camview_proto::bus::{AddIceCandidate, AddViewer, Message, RemoveReason, RemoveViewer, StartStream, StopStream};
+use camview_proto::bus::{AddIceCandidate, AddViewer, CameraSeen, Message, RemoveReason, RemoveViewer, StartStream, StopStream};
 use camview_proto::error::ErrorCode;
 use camview_proto::stream::{Bandwidth, Codec, IceCandidate, StreamState, ViewerState};
 use tokio::sync::broadcast;
@@ -54,6 +54,13 @@ impl MediaServer for RecordingMedia {
         let n = self.calls.lock().unwrap().len();
         self.calls.lock().unwrap().push(format!("create_viewer {offer}"));
         Ok(MediaViewer { endpoint_id: format!("{}/w{n}_kurento.WebRtcEndpoint", stream.pipeline_id), answer: format!("answer to {offer}") })
+    }
+    async fn replace_camera_endpoint(&self, stream: &MediaStream, spec: &StreamSpec, viewers: &[String]) -> Result<MediaStream, MediaError> {
+        let n = self.calls.lock().unwrap().len();
+        self.calls.lock().unwrap().push(format!("replace_camera_endpoint {} under [{}]", spec.camera_id, viewers.join(",")));
+        self.released.lock().unwrap().push(stream.rtp_endpoint_id.clone());
+        let answer = format!("v=0\r\nm=video {} RTP/AVPF 96\r\n", 41000 + n);
+        Ok(MediaStream { pipeline_id: stream.pipeline_id.clone(), rtp_endpoint_id: format!("{}/rtp{n}_kurento.RtpEndpoint", stream.pipeline_id), answer })
     }
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError> {
         self.calls.lock().unwrap().push(format!("gather {endpoint_id}"));
@@ -298,4 +305,64 @@ async fn remove_viewer_releases_the_endpoint_and_the_slot() {
     assert!(matches!(reply, Message::Done(_)));
     assert!(f.media.released.lock().unwrap().contains(&endpoint));
     assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
+}
+
+fn seen(camera: &str, source: &str) -> Message {
+    Message::CameraSeen(CameraSeen { camera_id: camera.into(), source: source.into() })
+}
+
+#[tokio::test]
+async fn the_first_keepalive_address_is_recorded_and_the_same_address_again_changes_nothing() {
+    let f = fixture();
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let Message::StreamStarted(started) = command(&f, &api, start("cam1")).await else { panic!("not started") };
+    let Message::CameraSourceSet(first) = command(&f, &api, seen("cam1", "192.0.2.7")).await else { panic!("no reply") };
+    assert!(!first.relatched);
+    assert_eq!(first.stream.camera_source.as_deref(), Some("192.0.2.7"));
+    assert_eq!(first.stream.rtp, started.stream.rtp, "recording the first address keeps the port");
+    let Message::CameraSourceSet(again) = command(&f, &api, seen("cam1", "192.0.2.7")).await else { panic!("no reply") };
+    assert!(!again.relatched);
+    assert!(!f.media.calls().iter().any(|c| c.starts_with("replace_camera_endpoint")));
+    assert_eq!(f.registry.get_stream("cam1").await.unwrap().unwrap().camera_source.as_deref(), Some("192.0.2.7"));
+}
+
+#[tokio::test]
+async fn a_keepalive_from_a_new_address_gives_the_stream_a_new_camera_endpoint_under_its_viewers_and_a_new_port() {
+    let f = fixture();
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
+    let Message::StreamStarted(started) = command(&f, &api, start("cam1")).await else { panic!("not started") };
+    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "offer-1".into(), signaling_instance: "sig-1".into() });
+    command(&f, &sig, add).await;
+    let endpoint = f.registry.get_viewer("v1").await.unwrap().unwrap().endpoint_id.unwrap();
+    command(&f, &api, seen("cam1", "192.0.2.7")).await;
+
+    let Message::CameraSourceSet(moved) = command(&f, &api, seen("cam1", "198.51.100.9")).await else { panic!("no reply") };
+    assert!(moved.relatched);
+    let old_rtp = started.stream.rtp_endpoint_id.clone().unwrap();
+    assert_ne!(moved.stream.rtp_endpoint_id.as_deref(), Some(old_rtp.as_str()));
+    assert_ne!(moved.stream.rtp.as_ref().unwrap().port, started.stream.rtp.as_ref().unwrap().port, "the camera is told a new port");
+    assert_eq!(moved.stream.state, StreamState::WaitingForMedia);
+    assert_eq!(moved.stream.camera_source.as_deref(), Some("198.51.100.9"));
+    assert_eq!(f.registry.get_stream("cam1").await.unwrap(), Some(moved.stream.clone()));
+    assert!(f.media.calls().contains(&format!("replace_camera_endpoint cam1 under [{endpoint}]")), "{:?}", f.media.calls());
+    assert!(f.media.released.lock().unwrap().contains(&old_rtp));
+    // The viewer keeps its endpoint and slot, and hears that media must come again.
+    assert_eq!(f.registry.get_viewer("v1").await.unwrap().unwrap().endpoint_id, Some(endpoint));
+    let state = loop {
+        let env = tokio::time::timeout(Duration::from_secs(2), sig_events.recv()).await.unwrap().unwrap();
+        if let Message::StreamStateChanged(s) = env.message {
+            break s;
+        }
+    };
+    assert_eq!((state.viewer_id.as_str(), state.state), ("v1", StreamState::WaitingForMedia));
+}
+
+#[tokio::test]
+async fn a_keepalive_address_for_a_stream_that_is_not_started_is_stream_not_found() {
+    let f = fixture();
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let Message::Failed(e) = command(&f, &api, seen("nope", "192.0.2.7")).await else { panic!("not refused") };
+    assert_eq!(e.code, ErrorCode::StreamNotFound);
 }

@@ -179,6 +179,7 @@ impl Deployment {
             updated_at: now,
             pipeline_id: None,
             rtp_endpoint_id: None,
+            camera_source: None,
         };
         self.registry.put_stream(&stream).await.expect("put stream");
     }

@@ -122,7 +122,7 @@ impl Write for Logs {
 }
 
 fn config(api: &FakeApi) -> KeepaliveConfig {
-    KeepaliveConfig { api: api.base.clone(), camera_id: "CAM-1".into(), interval: Duration::from_secs(1), request_timeout: Duration::from_secs(5), secret: None }
+    KeepaliveConfig { api: api.base.clone(), camera_id: "CAM-1".into(), interval: Duration::from_secs(1), request_timeout: Duration::from_secs(5), secret: None, local_ip: None }
 }
 
 #[tokio::test]
