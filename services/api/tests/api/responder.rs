@@ -160,7 +160,7 @@ async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU1
             })
         }
         // The controller's rule: the first address is recorded, a new one re-latches the
-        // camera on a new port.
+        // camera on a new port (streams here are never `live`, which would keep the latch).
         Message::CameraSeen(CameraSeen { camera_id, source }) => {
             let Some(mut stream) = registry.get_stream(camera_id).await.expect("responder: get_stream") else {
                 return Message::failed(ErrorCode::StreamNotFound, format!("no stream {camera_id}"));

@@ -9,6 +9,7 @@ use camview_common::bus::memory::MemoryBus;
 use camview_common::bus::{envelope, Bus, BusClient};
 use camview_common::registry::memory::MemoryRegistry;
 use camview_common::registry::{Registry, SlotReservation};
+use camview_common::testing::wait_until;
 use camview_proto::bus::{AddIceCandidate, AddViewer, CameraSeen, Message, RemoveReason, RemoveViewer, StartStream, StopStream};
 use camview_proto::error::ErrorCode;
 use camview_proto::stream::{Bandwidth, Codec, IceCandidate, StreamState, ViewerState};
@@ -327,7 +328,7 @@ async fn the_first_keepalive_address_is_recorded_and_the_same_address_again_chan
 }
 
 #[tokio::test]
-async fn a_keepalive_from_a_new_address_gives_the_stream_a_new_camera_endpoint_under_its_viewers_and_a_new_port() {
+async fn a_keepalive_from_a_new_address_once_media_stopped_gives_the_stream_a_new_camera_endpoint_under_its_viewers_and_a_new_port() {
     let f = fixture();
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
@@ -337,7 +338,18 @@ async fn a_keepalive_from_a_new_address_gives_the_stream_a_new_camera_endpoint_u
     command(&f, &sig, add).await;
     let endpoint = f.registry.get_viewer("v1").await.unwrap().unwrap().endpoint_id.unwrap();
     command(&f, &api, seen("cam1", "192.0.2.7")).await;
+    let rtp_id = started.stream.rtp_endpoint_id.clone().unwrap();
 
+    // While media flows from the latched source, a keepalive from elsewhere changes nothing.
+    f.controller.on_media_event(MediaEvent::MediaFlow { element_id: rtp_id.clone(), direction: FlowDirection::In, flowing: true }).await;
+    let Message::CameraSourceSet(live) = command(&f, &api, seen("cam1", "198.51.100.9")).await else { panic!("no reply") };
+    assert!(!live.relatched);
+    assert_eq!(live.stream.camera_source.as_deref(), Some("192.0.2.7"), "not recorded: the next keepalive asks again");
+    assert!(!f.media.calls().iter().any(|c| c.starts_with("replace_camera_endpoint")));
+
+    // The camera's media stops at the old latch: the stream stalls, and the new address wins.
+    f.controller.on_media_event(MediaEvent::MediaFlow { element_id: rtp_id, direction: FlowDirection::In, flowing: false }).await;
+    wait_until(Duration::from_secs(2), "the stream stalls", || async { f.registry.get_stream("cam1").await.unwrap().unwrap().state == StreamState::Stalled }).await;
     let Message::CameraSourceSet(moved) = command(&f, &api, seen("cam1", "198.51.100.9")).await else { panic!("no reply") };
     assert!(moved.relatched);
     let old_rtp = started.stream.rtp_endpoint_id.clone().unwrap();

@@ -5,8 +5,9 @@
 //! DHCP lease, a failover link) would stay shut out, and a packet from anyone else must never
 //! move the latch. So the latch moves only on proof: an authenticated keepalive (the camera's
 //! secret, or a trusted network) from a new address. The api reports such a keepalive as
-//! `CameraSeen`; the first address after a start is recorded, and a later, different one
-//! gets the stream a new RtpEndpoint (new port, fresh latch) connected under every viewer in
+//! `CameraSeen`; the first address after a start is recorded, and a later, different one,
+//! once the stream is no longer `live` (media from the old latch stopped: `waiting_for_media`
+//! or `stalled`), gets the stream a new RtpEndpoint (new port, fresh latch) connected under every viewer in
 //! place of the old one. Viewers keep their WebRTC sessions; the camera learns the new port
 //! in the answer to that same keepalive. This uses only Kurento operations (create, connect,
 //! release), so it works the same against Kurento.
@@ -26,6 +27,10 @@ impl Controller {
         let mut stream = self.registry.get_stream(&cmd.camera_id).await?.ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
         let relatch = match stream.camera_source.as_deref() {
             Some(known) if known == cmd.source => return Ok(Message::CameraSourceSet(CameraSourceSet { stream, relatched: false })),
+            // Media flows from the latched source: the camera has not moved, or its media stops
+            // at the old latch and the stream leaves `live`; a keepalive never disturbs a live
+            // stream. The address is not recorded, so the next keepalive asks again.
+            Some(_) if stream.state == StreamState::Live => return Ok(Message::CameraSourceSet(CameraSourceSet { stream, relatched: false })),
             Some(_) => true,
             None => false,
         };
