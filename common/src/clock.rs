@@ -10,6 +10,18 @@ pub fn now_rfc3339() -> String {
     now.format(&Rfc3339).unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
+/// Now plus `d`, as RFC 3339 with milliseconds (a deadline on the wire).
+pub fn rfc3339_after(d: std::time::Duration) -> String {
+    let t = OffsetDateTime::now_utc() + d;
+    let t = t.replace_millisecond(t.millisecond()).unwrap_or(t); // invariant: millisecond() is always valid
+    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Whether an RFC 3339 deadline has passed; an unreadable one counts as passed.
+pub fn is_past(deadline: &str) -> bool {
+    parse_rfc3339(deadline).is_none_or(|t| t < OffsetDateTime::now_utc())
+}
+
 /// Seconds since the Unix epoch (what tokens and shares count expiry in).
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)

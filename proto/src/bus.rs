@@ -25,6 +25,11 @@ pub struct Envelope {
     /// W3C trace context of the sender's span.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// On commands sent as requests: RFC 3339 time after which the sender no longer waits for
+    /// the reply. The media-controller drops a command it reads after this time unexecuted,
+    /// so a start that already answered 503 never happens later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
     /// `type` and `payload` on the wire.
     #[serde(flatten)]
     pub message: Message,
@@ -129,6 +134,11 @@ pub struct AddViewer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddIceCandidate {
     pub viewer_id: String,
+    /// The viewer's camera: the controller runs one camera's commands in order, so the
+    /// candidate follows its `AddViewer`. Empty from older senders (then run in order with
+    /// every other such command).
+    #[serde(default)]
+    pub camera_id: String,
     pub candidate: IceCandidate,
 }
 
@@ -246,6 +256,7 @@ mod tests {
             reply_to: Some("api-1".into()),
             correlation_id: None,
             traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            expires_at: None,
             message,
         }
     }
@@ -259,7 +270,7 @@ mod tests {
             Message::StartStream(StartStream { camera_id: "cam".into(), bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 } }),
             Message::StopStream(StopStream { camera_id: "cam".into() }),
             Message::AddViewer(AddViewer { viewer_id: "v".into(), camera_id: "cam".into(), sdp_offer: "v=0\r\n".into(), signaling_instance: "sig-1".into() }),
-            Message::AddIceCandidate(AddIceCandidate { viewer_id: "v".into(), candidate: candidate() }),
+            Message::AddIceCandidate(AddIceCandidate { viewer_id: "v".into(), camera_id: "cam".into(), candidate: candidate() }),
             Message::RemoveViewer(RemoveViewer { viewer_id: "v".into(), camera_id: "cam".into(), reason: RemoveReason::InstanceDead }),
             Message::CameraSeen(CameraSeen { camera_id: "cam".into(), source: "192.0.2.7".into() }),
             Message::StreamStarted(StreamStarted { stream: sample_stream(), created: true }),

@@ -19,6 +19,7 @@ pub fn envelope(message: Message, reply_to: Option<String>, correlation_id: Opti
         reply_to,
         correlation_id,
         traceparent: crate::telemetry::current_traceparent(),
+        expires_at: None,
         message,
     }
 }
@@ -85,6 +86,9 @@ impl BusClient {
             env.traceparent = crate::telemetry::current_traceparent();
         }
         env.reply_to = Some(self.instance_id.clone());
+        if env.expires_at.is_none() {
+            env.expires_at = Some(crate::clock::rfc3339_after(timeout));
+        }
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending lock poisoned").insert(env.id.clone(), tx);
         if let Err(e) = self.bus.push_command(&env).await {

@@ -85,6 +85,7 @@ pub struct ControllerMetrics {
     starts: Counter<u64>,
     stops: Counter<u64>,
     ice_failures: Counter<u64>,
+    dropped: Counter<u64>,
     /// Kept so the callbacks stay registered as long as the metrics live.
     _gauges: Arc<[ObservableGauge<u64>; 3]>,
 }
@@ -122,6 +123,10 @@ impl ControllerMetrics {
             starts: meter.u64_counter("camview_stream_starts_total").with_description("stream starts by outcome").build(),
             stops: meter.u64_counter("camview_stream_stops_total").with_description("stream stops by outcome").build(),
             ice_failures,
+            dropped: meter
+                .u64_counter("camview_controller_commands_dropped_total")
+                .with_description("commands not executed, by reason: expired (read after the sender's deadline) or panicked")
+                .build(),
             _gauges: Arc::new([streams, viewers, leader]),
         }
     }
@@ -178,6 +183,11 @@ impl ControllerMetrics {
 
     pub fn ice_failed(&self) {
         self.ice_failures.add(1, &[]);
+    }
+
+    /// A command that did not run to its end: `expired` or `panicked`.
+    pub fn command_dropped(&self, reason: &'static str) {
+        self.dropped.add(1, &[KeyValue::new("reason", reason)]);
     }
 }
 

@@ -399,7 +399,7 @@ impl Hub {
     }
 
     /// Forwards a browser candidate (fire and forget: the command queue is durable).
-    pub(crate) fn spawn_add_ice(self: &Arc<Self>, viewer_id: String, candidate: IceCandidate) {
+    pub(crate) fn spawn_add_ice(self: &Arc<Self>, viewer_id: String, camera: String, candidate: IceCandidate) {
         let hub = self.clone();
         let span = tracing::info_span!("add_ice_candidate", viewer_id = %viewer_id);
         telemetry::link_parent(&span, self.join_traceparent(&viewer_id).as_deref());
@@ -409,6 +409,7 @@ impl Hub {
                     .bus
                     .send(Message::AddIceCandidate(AddIceCandidate {
                         viewer_id: viewer_id.clone(),
+                        camera_id: camera,
                         candidate,
                     }))
                     .await

@@ -100,6 +100,7 @@ pub enum Action {
     /// Forward a browser candidate to the media-controller.
     AddIce {
         viewer_id: String,
+        camera: String,
         candidate: IceCandidate,
     },
     /// Stop routing, send `RemoveViewer`, make sure the slot is freed.
@@ -289,9 +290,10 @@ impl ViewerSession {
                 early_candidates.push(candidate);
                 vec![]
             }
-            State::Joined { viewer_id, .. } => match validate_candidate(&candidate) {
+            State::Joined { viewer_id, camera, .. } => match validate_candidate(&candidate) {
                 Ok(()) => vec![Action::AddIce {
                     viewer_id: viewer_id.clone(),
+                    camera: camera.clone(),
                     candidate,
                 }],
                 Err(_) if is_end_of_candidates(&candidate) => vec![],
@@ -392,6 +394,7 @@ impl ViewerSession {
                         .into_iter()
                         .map(|candidate| Action::AddIce {
                             viewer_id: viewer_id.clone(),
+                            camera: camera.clone(),
                             candidate,
                         }),
                 );

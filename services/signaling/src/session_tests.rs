@@ -104,6 +104,7 @@ fn the_answer_is_sent_with_the_viewer_id_and_early_candidates_are_flushed_after_
         actions[1],
         Action::AddIce {
             viewer_id: id.clone(),
+            camera: "cam1".into(),
             candidate: candidate(CAND)
         }
     );
@@ -177,6 +178,7 @@ fn bad_frames_get_their_error_code_and_the_socket_still_joins() {
         text(&mut s, ice_frame(CAND)),
         vec![Action::AddIce {
             viewer_id: id,
+            camera: "cam1".into(),
             candidate: candidate(CAND)
         }]
     );

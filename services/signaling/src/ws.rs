@@ -244,8 +244,9 @@ async fn perform(
         }
         Action::AddIce {
             viewer_id,
+            camera,
             candidate,
-        } => hub.spawn_add_ice(viewer_id, candidate),
+        } => hub.spawn_add_ice(viewer_id, camera, candidate),
         Action::Release {
             viewer_id,
             camera,

@@ -20,19 +20,23 @@ use camview_common::bus::{envelope, Bus};
 use camview_common::clock::now_rfc3339;
 use camview_common::registry::Registry;
 use camview_proto::bus::{
-    AddIceCandidate, AddViewer, Done, Envelope, Message, RemoveReason, RemoveViewer, Renegotiate, StartStream, StopStream, StreamEnded, StreamStarted,
-    StreamStateChanged, StreamStopped, ViewerAdded, ViewerIceCandidate, ViewerStateChanged,
+    Envelope, Message, RemoveReason, Renegotiate, StartStream, StopStream, StreamEnded, StreamStarted,
+    StreamStopped,
 };
 use camview_proto::error::ErrorCode;
-use camview_proto::stream::{Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
+use camview_proto::stream::{Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord};
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::Instrument;
 
 use crate::metrics::{ControllerMetrics, Outcome};
-use super::media::{FlowDirection, IceSettings, MediaError, MediaEvent, MediaServer, MediaStream, StreamSpec};
+use super::media::{IceSettings, MediaError, MediaServer, MediaStream, StreamSpec};
 use super::sdp;
 
 mod camera_source;
+mod events;
+mod viewers;
+
+use viewers::ViewerRoute;
 
 /// What the controller needs to know beyond its dependencies.
 #[derive(Debug, Clone)]
@@ -98,6 +102,8 @@ pub struct Controller {
     metrics: ControllerMetrics,
     /// Whether the last registry round trip (the lease renewal) succeeded.
     bus_reachable: AtomicBool,
+    /// Endpoint -> viewer, so media events need no registry scan.
+    viewers: viewers::ViewerIndex,
 }
 
 impl Controller {
@@ -113,6 +119,7 @@ impl Controller {
             stall_timers: Mutex::default(),
             metrics,
             bus_reachable: AtomicBool::new(false),
+            viewers: viewers::ViewerIndex::default(),
         })
     }
 
@@ -159,14 +166,40 @@ impl Controller {
         };
         camview_common::telemetry::link_parent(&span, env.traceparent.as_deref());
         camview_common::telemetry::record_bus_lag(env);
+        if let Some(deadline) = env.expires_at.as_deref().filter(|d| camview_common::clock::is_past(d)) {
+            // The sender gave up waiting (and answered its caller an error): running it now
+            // would do what the caller was told did not happen.
+            let _entered = span.enter();
+            tracing::warn!(deadline, "command read after its sender's deadline; dropped unexecuted");
+            self.metrics.command_dropped("expired");
+            return;
+        }
         self.handle_command(env).instrument(span).await;
     }
 
+    /// The lane a command runs in: its camera, so one camera's commands keep their order
+    /// while different cameras run in parallel.
+    pub fn lane_of(message: &Message) -> &str {
+        match message {
+            Message::StartStream(c) => &c.camera_id,
+            Message::StopStream(c) => &c.camera_id,
+            Message::AddViewer(c) => &c.camera_id,
+            Message::AddIceCandidate(c) => &c.camera_id,
+            Message::RemoveViewer(c) => &c.camera_id,
+            Message::CameraSeen(c) => &c.camera_id,
+            _ => "",
+        }
+    }
+
     async fn handle_command(self: &Arc<Self>, env: &Envelope) {
+        let mut joined = None;
         let result = match &env.message {
             Message::StartStream(c) => self.start_stream(c).await,
             Message::StopStream(c) => self.stop_stream(c).await,
-            Message::AddViewer(c) => self.add_viewer(c).await,
+            Message::AddViewer(c) => self.add_viewer(c).await.map(|(answer, j)| {
+                joined = Some(j);
+                answer
+            }),
             Message::AddIceCandidate(c) => self.add_ice_candidate(c).await,
             Message::RemoveViewer(c) => self.remove_viewer(c).await,
             Message::CameraSeen(c) => self.camera_seen(c).await,
@@ -178,8 +211,8 @@ impl Controller {
             e.reply()
         });
         self.reply(env, reply).await;
-        if let Message::AddViewer(c) = &env.message {
-            self.after_viewer_answer(c).await;
+        if let Some(joined) = joined {
+            self.after_viewer_answer(joined).await;
         }
         let camera = match &env.message {
             Message::StartStream(c) => Some(&c.camera_id),
@@ -226,8 +259,8 @@ impl Controller {
             return;
         }
         let viewers = match self.registry.get_stream(camera_id).await {
-            Ok(Some(_)) => match self.registry.list_viewers(Some(camera_id)).await {
-                Ok(v) => Some(v.len() as u64),
+            Ok(Some(_)) => match self.registry.viewer_count(camera_id).await {
+                Ok(n) => Some(n),
                 Err(_) => return,
             },
             Ok(None) => None,
@@ -317,6 +350,9 @@ impl Controller {
         for v in &viewers {
             self.notify(&v.signaling_instance, Message::StreamEnded(StreamEnded { viewer_id: v.viewer_id.clone(), camera_id: v.camera_id.clone() })).await;
             self.registry.remove_viewer(&v.camera_id, &v.viewer_id).await?;
+            if let Some(endpoint) = &v.endpoint_id {
+                self.viewers.remove(endpoint);
+            }
         }
         if let Some(pipeline) = &stream.pipeline_id {
             if let Err(e) = self.media.release(pipeline).await {
@@ -329,183 +365,12 @@ impl Controller {
         Ok(Message::StreamStopped(StreamStopped { camera_id: cmd.camera_id.clone(), viewers_released: viewers.len() as u64 }))
     }
 
-    async fn add_viewer(&self, cmd: &AddViewer) -> Result<Message, CommandError> {
-        let lock = self.camera_lock(&cmd.camera_id);
-        let _guard = lock.lock().await;
-        let result = self.add_viewer_locked(cmd).await;
-        if result.is_err() {
-            // The slot was reserved by signaling; a failed join must not keep it.
-            let _ = self.registry.remove_viewer(&cmd.camera_id, &cmd.viewer_id).await;
-        }
-        result
-    }
-
-    async fn add_viewer_locked(&self, cmd: &AddViewer) -> Result<Message, CommandError> {
-        let stream = self.registry.get_stream(&cmd.camera_id).await?.ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
-        let media_stream = media_stream_of(&stream).ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
-        // A renegotiating viewer keeps its id and slot: its old endpoint goes first.
-        if let Some(old) = self.registry.get_viewer(&cmd.viewer_id).await?.and_then(|v| v.endpoint_id) {
-            if let Err(e) = self.media.release(&old).await {
-                tracing::warn!(error = %e, viewer_id = %cmd.viewer_id, "could not release the previous endpoint");
-            }
-        }
-        let viewer = self.media.create_viewer(&media_stream, &cmd.sdp_offer, &self.settings.ice).await?;
-        let record = ViewerRecord {
-            viewer_id: cmd.viewer_id.clone(),
-            camera_id: cmd.camera_id.clone(),
-            signaling_instance: cmd.signaling_instance.clone(),
-            state: ViewerState::Negotiating,
-            created_at: now_rfc3339(),
-            endpoint_id: Some(viewer.endpoint_id.clone()),
-        };
-        if let Err(e) = self.registry.put_viewer(&record).await {
-            let _ = self.media.release(&viewer.endpoint_id).await;
-            return Err(e.into());
-        }
-        Ok(Message::ViewerAdded(ViewerAdded { viewer_id: cmd.viewer_id.clone(), sdp_answer: viewer.answer }))
-    }
-
-    /// Gathers candidates only once the answer is on its way, so the browser never gets a
-    /// candidate before the description it belongs to; also tells the viewer the stream state.
-    async fn after_viewer_answer(&self, cmd: &AddViewer) {
-        let Ok(Some(viewer)) = self.registry.get_viewer(&cmd.viewer_id).await else { return };
-        let Some(endpoint) = viewer.endpoint_id.as_deref() else { return };
-        if let Err(e) = self.media.gather_candidates(endpoint).await {
-            tracing::warn!(error = %e, viewer_id = %cmd.viewer_id, "gatherCandidates failed");
-        }
-        if let Ok(Some(stream)) = self.registry.get_stream(&cmd.camera_id).await {
-            let msg = Message::StreamStateChanged(StreamStateChanged { viewer_id: viewer.viewer_id.clone(), camera_id: stream.camera_id, state: stream.state });
-            self.notify(&viewer.signaling_instance, msg).await;
-        }
-    }
-
-    async fn add_ice_candidate(&self, cmd: &AddIceCandidate) -> Result<Message, CommandError> {
-        let viewer = self.registry.get_viewer(&cmd.viewer_id).await?.ok_or_else(|| CommandError::ViewerNotFound(cmd.viewer_id.clone()))?;
-        let endpoint = viewer.endpoint_id.ok_or_else(|| CommandError::ViewerNotFound(cmd.viewer_id.clone()))?;
-        self.media.add_ice_candidate(&endpoint, &cmd.candidate).await?;
-        Ok(Message::Done(Done {}))
-    }
-
-    async fn remove_viewer(&self, cmd: &RemoveViewer) -> Result<Message, CommandError> {
-        let lock = self.camera_lock(&cmd.camera_id);
-        let _guard = lock.lock().await;
-        self.release_viewer(&cmd.camera_id, &cmd.viewer_id, cmd.reason).await?;
-        Ok(Message::Done(Done {}))
-    }
-
-    /// Releases a viewer's endpoint and frees its slot; a missing viewer is not an error.
-    pub async fn release_viewer(&self, camera_id: &str, viewer_id: &str, reason: RemoveReason) -> Result<(), CommandError> {
-        if let Some(endpoint) = self.registry.get_viewer(viewer_id).await?.and_then(|v| v.endpoint_id) {
-            if let Err(e) = self.media.release(&endpoint).await {
-                tracing::warn!(error = %e, viewer_id, "could not release the viewer endpoint");
-            }
-        }
-        self.registry.remove_viewer(camera_id, viewer_id).await?;
-        tracing::info!(camera_id, viewer_id, ?reason, "viewer released");
-        Ok(())
-    }
-
     /// Publishes an event to a signaling instance; a lost event is logged, never fatal.
     async fn notify(&self, instance: &str, message: Message) {
         let mut env = envelope(message, None, None);
         env.traceparent = camview_common::telemetry::current_traceparent();
         if let Err(e) = self.bus.publish(instance, &env).await {
             tracing::warn!(error = %e, instance, "could not publish an event");
-        }
-    }
-
-    /// Reacts to one media-server event.
-    pub async fn on_media_event(self: &Arc<Self>, event: MediaEvent) {
-        match event {
-            MediaEvent::IceCandidateFound { endpoint_id, candidate } => {
-                if let Some(v) = self.viewer_by_endpoint(&endpoint_id).await {
-                    self.notify(&v.signaling_instance, Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: v.viewer_id, candidate })).await;
-                }
-            }
-            MediaEvent::IceStateChanged { endpoint_id, state } => {
-                let new_state = match state.as_str() {
-                    "CONNECTED" | "READY" => ViewerState::Connected,
-                    "FAILED" => ViewerState::Failed,
-                    _ => return,
-                };
-                if let Some(mut v) = self.viewer_by_endpoint(&endpoint_id).await {
-                    if v.state != new_state {
-                        if new_state == ViewerState::Failed {
-                            self.metrics.ice_failed();
-                        }
-                        v.state = new_state;
-                        let _ = self.registry.put_viewer(&v).await;
-                        self.notify(&v.signaling_instance, Message::ViewerStateChanged(ViewerStateChanged { viewer_id: v.viewer_id, state: new_state })).await;
-                    }
-                }
-            }
-            MediaEvent::MediaFlow { element_id, direction: FlowDirection::In, flowing } => self.on_camera_flow(&element_id, flowing).await,
-            MediaEvent::MediaFlow { .. } => {}
-            MediaEvent::Error { object_id, description } => tracing::warn!(object_id, description, "media server error event"),
-            MediaEvent::Connected { resumed } => {
-                tracing::info!(resumed, "media server connected; reconciling");
-                if let Err(e) = self.reconcile().await {
-                    tracing::error!(error = %e, "reconciliation with the media server failed");
-                }
-            }
-            MediaEvent::Disconnected => tracing::warn!("media server connection lost"),
-        }
-    }
-
-    async fn viewer_by_endpoint(&self, endpoint_id: &str) -> Option<ViewerRecord> {
-        // Endpoint ids embed their pipeline id, which names the stream; scanning that
-        // stream's viewers keeps this bounded by the per-stream limit.
-        let streams = self.registry.list_streams().await.ok()?;
-        let stream = streams.into_iter().find(|s| s.pipeline_id.as_deref().is_some_and(|p| endpoint_id.starts_with(p)))?;
-        let viewers = self.registry.list_viewers(Some(&stream.camera_id)).await.ok()?;
-        viewers.into_iter().find(|v| v.endpoint_id.as_deref() == Some(endpoint_id))
-    }
-
-    /// Camera media arrives or stops: `live` at once, `stalled` after `stall_after` of silence.
-    async fn on_camera_flow(self: &Arc<Self>, rtp_endpoint_id: &str, flowing: bool) {
-        let Ok(streams) = self.registry.list_streams().await else { return };
-        let Some(stream) = streams.into_iter().find(|s| s.rtp_endpoint_id.as_deref() == Some(rtp_endpoint_id)) else { return };
-        let camera_id = stream.camera_id.clone();
-        if flowing {
-            self.cancel_stall_timer(&camera_id);
-            self.set_stream_state(&camera_id, StreamState::Live).await;
-        } else {
-            let this = Arc::clone(self);
-            let cam = camera_id.clone();
-            let stall_after = self.settings.stall_after;
-            let timer = tokio::spawn(async move {
-                tokio::time::sleep(stall_after).await;
-                this.set_stream_state(&cam, StreamState::Stalled).await;
-            });
-            if let Some(old) = self.stall_timers.lock().expect("stall timers poisoned").insert(camera_id, timer) {
-                old.abort();
-            }
-        }
-    }
-
-    fn cancel_stall_timer(&self, camera_id: &str) {
-        if let Some(t) = self.stall_timers.lock().expect("stall timers poisoned").remove(camera_id) {
-            t.abort();
-        }
-    }
-
-    /// Stores a stream's new state and tells each of its viewers.
-    async fn set_stream_state(&self, camera_id: &str, state: StreamState) {
-        let lock = self.camera_lock(camera_id);
-        let _guard = lock.lock().await;
-        let Ok(Some(mut stream)) = self.registry.get_stream(camera_id).await else { return };
-        if stream.state == state {
-            return;
-        }
-        stream.state = state;
-        stream.updated_at = now_rfc3339();
-        if self.registry.put_stream(&stream).await.is_err() {
-            return;
-        }
-        tracing::info!(camera_id, state = state.as_str(), "stream state changed");
-        for v in self.registry.list_viewers(Some(camera_id)).await.unwrap_or_default() {
-            let msg = Message::StreamStateChanged(StreamStateChanged { viewer_id: v.viewer_id.clone(), camera_id: camera_id.to_owned(), state });
-            self.notify(&v.signaling_instance, msg).await;
         }
     }
 
@@ -529,7 +394,9 @@ impl Controller {
                         Some(e) => self.media.adopt_viewer(e).await?,
                         None => false,
                     };
-                    if !endpoint_alive {
+                    if endpoint_alive {
+                        self.viewers.insert(v.endpoint_id.as_deref().unwrap_or_default(), ViewerRoute::from(&v));
+                    } else {
                         self.renegotiate(&v).await?;
                     }
                 }
@@ -546,6 +413,9 @@ impl Controller {
 
     async fn renegotiate(&self, v: &ViewerRecord) -> Result<(), CommandError> {
         self.registry.remove_viewer(&v.camera_id, &v.viewer_id).await?;
+        if let Some(endpoint) = &v.endpoint_id {
+            self.viewers.remove(endpoint);
+        }
         self.notify(&v.signaling_instance, Message::Renegotiate(Renegotiate { viewer_id: v.viewer_id.clone(), camera_id: v.camera_id.clone() })).await;
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 pub mod controller;
 pub mod kurento_media;
+pub mod lanes;
 pub mod media;
 pub mod runner;
 pub mod sdp;

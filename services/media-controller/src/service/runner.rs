@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 
 use super::controller::Controller;
+use super::lanes::Lanes;
 use super::media::MediaEvent;
 
 /// Consumer name on the command queue: one for the role, since one holder consumes.
@@ -28,11 +29,13 @@ pub struct RunnerSettings {
     pub lease_ttl: Duration,
     pub heartbeat_every: Duration,
     pub sweep_every: Duration,
+    /// Commands handled at once (different cameras); the reader waits when this many run.
+    pub max_in_flight: usize,
 }
 
 impl RunnerSettings {
     pub fn new(instance_id: impl Into<String>) -> Self {
-        Self { instance_id: instance_id.into(), lease_ttl: Duration::from_secs(6), heartbeat_every: Duration::from_secs(2), sweep_every: Duration::from_secs(3) }
+        Self { instance_id: instance_id.into(), lease_ttl: Duration::from_secs(6), heartbeat_every: Duration::from_secs(2), sweep_every: Duration::from_secs(3), max_in_flight: 256 }
     }
 }
 
@@ -160,6 +163,8 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
             tracing::error!(error = %e, "reconciliation failed on taking the lease");
         }
         controller.refresh_gauges().await;
+        let metrics = controller.metrics().clone();
+        let mut lanes = Lanes::new(settings.max_in_flight, move || metrics.command_dropped("panicked"));
         while *active.borrow() && !*shutdown.borrow() {
             let batch = tokio::select! {
                 b = bus.read_commands(CONSUMER, 16, Duration::from_millis(500)) => b,
@@ -167,12 +172,20 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
             };
             match batch {
                 Ok(deliveries) => {
-                    // In order: a viewer's candidates must not overtake its AddViewer.
+                    // One camera's commands in order (a viewer's candidates after its
+                    // AddViewer), different cameras in parallel.
                     for d in deliveries {
-                        controller.handle(&d.envelope).await;
-                        if let Err(e) = bus.ack_command(&d.delivery_id).await {
-                            tracing::warn!(error = %e, "could not acknowledge a command");
-                        }
+                        let controller = controller.clone();
+                        let bus = bus.clone();
+                        let lane = Controller::lane_of(&d.envelope.message).to_owned();
+                        lanes
+                            .push(&lane, async move {
+                                controller.handle(&d.envelope).await;
+                                if let Err(e) = bus.ack_command(&d.delivery_id).await {
+                                    tracing::warn!(error = %e, "could not acknowledge a command");
+                                }
+                            })
+                            .await;
                     }
                 }
                 Err(e) => {
@@ -181,6 +194,8 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
                 }
             }
         }
+        // Commands already started finish (and are acknowledged) before standing by.
+        lanes.drain().await;
         if *shutdown.borrow() {
             break;
         }

@@ -201,7 +201,7 @@ async fn a_viewer_gets_an_answer_then_candidates_are_gathered_and_stop_tells_it_
     assert_eq!(viewer.state, ViewerState::Negotiating);
 
     let cand = IceCandidate { candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
-    let reply = command(&f, &sig, Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), candidate: cand })).await;
+    let reply = command(&f, &sig, Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), camera_id: "cam1".into(), candidate: cand })).await;
     assert!(matches!(reply, Message::Done(_)));
 
     let Message::StreamStopped(stopped) = command(&f, &api, Message::StopStream(StopStream { camera_id: "cam1".into() })).await else { panic!() };
@@ -377,4 +377,33 @@ async fn a_keepalive_address_for_a_stream_that_is_not_started_is_stream_not_foun
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let Message::Failed(e) = command(&f, &api, seen("nope", "192.0.2.7")).await else { panic!("not refused") };
     assert_eq!(e.code, ErrorCode::StreamNotFound);
+}
+
+#[tokio::test]
+async fn a_command_read_after_its_senders_deadline_is_dropped_unexecuted() {
+    let f = fixture();
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let mut env = envelope(start("late"), Some(api.instance_id().to_owned()), None);
+    env.expires_at = Some("2026-01-01T00:00:00.000Z".into()); // long past
+    let c = f.controller.clone();
+    let handled = env.clone();
+    let (reply, _) = tokio::join!(api.request_envelope(env, Duration::from_millis(300)), async move {
+        tokio::task::yield_now().await;
+        c.handle(&handled).await
+    });
+    assert!(reply.is_err(), "no reply to an expired command: {reply:?}");
+    assert!(f.registry.get_stream("late").await.unwrap().is_none(), "the expired start did not happen");
+    assert!(f.media.calls().is_empty());
+
+    // The same command within its deadline runs.
+    assert!(matches!(command(&f, &api, start("late")).await, Message::StreamStarted(_)));
+}
+
+#[test]
+fn commands_run_in_their_cameras_lane_candidates_included() {
+    let cand = IceCandidate { candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(), sdp_mid: None, sdp_m_line_index: Some(0) };
+    let ice = Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), camera_id: "cam1".into(), candidate: cand });
+    assert_eq!(Controller::lane_of(&ice), "cam1");
+    assert_eq!(Controller::lane_of(&start("cam2")), "cam2");
+    assert_eq!(Controller::lane_of(&seen("cam3", "192.0.2.1")), "cam3");
 }

@@ -242,7 +242,7 @@ impl Viewer {
         };
         self.peer.accept(&answer).expect("the answer is accepted");
         let candidate = IceCandidate { candidate: self.peer.candidate_sdp(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
-        let add = Message::AddIceCandidate(AddIceCandidate { viewer_id: self.viewer_id.clone(), candidate });
+        let add = Message::AddIceCandidate(AddIceCandidate { viewer_id: self.viewer_id.clone(), camera_id: self.camera_id.clone(), candidate });
         let reply = self.sig.request(add, PATIENCE).await.expect("a reply to AddIceCandidate");
         assert!(matches!(reply, Message::Done(_)), "{reply:?}");
         answer
