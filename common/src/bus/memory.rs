@@ -108,15 +108,12 @@ impl Bus for MemoryBus {
     async fn push_command(&self, envelope: &Envelope) -> Result<(), BusError> {
         {
             let mut state = self.state();
+            if state.queue.len() + state.pending.len() >= COMMAND_QUEUE_MAX_LEN {
+                return Err(BusError::QueueFull { max: COMMAND_QUEUE_MAX_LEN });
+            }
             state.next_seq += 1;
             let seq = state.next_seq;
             state.queue.push_back((seq, envelope.clone()));
-            if state.queue.len() > COMMAND_QUEUE_MAX_LEN {
-                // Same bound as the Redis stream's MAXLEN: a controller that is gone for
-                // that long will reconcile from the registry instead.
-                state.queue.pop_front();
-                tracing::warn!(max = COMMAND_QUEUE_MAX_LEN, "command queue full; dropped the oldest command");
-            }
         }
         self.shared.pushed.notify_waiters();
         Ok(())

@@ -22,7 +22,8 @@ pub use client::{envelope, BusClient};
 pub use memory::MemoryBus;
 pub use redis::RedisBus;
 
-/// Most commands kept in the queue; beyond it the oldest are dropped (Redis `MAXLEN ~`).
+/// Most commands waiting in the queue (pushed and not yet acknowledged); a push beyond it is
+/// refused to its sender ([`BusError::QueueFull`]), never made room for by dropping another.
 pub const COMMAND_QUEUE_MAX_LEN: usize = 10_000;
 
 /// Envelopes buffered per subscription before the subscriber must catch up.
@@ -57,12 +58,15 @@ pub enum BusError {
     Malformed(String),
     #[error("the bus client is closed")]
     Closed,
+    #[error("the media-controller's command queue is full ({max} commands waiting)")]
+    QueueFull { max: usize },
 }
 
 /// Transport of bus envelopes. See the module docs for the invariants.
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
-    /// Appends a command to the media-controller's durable queue.
+    /// Appends a command to the media-controller's durable queue; refuses it with
+    /// [`BusError::QueueFull`] while [`COMMAND_QUEUE_MAX_LEN`] commands are unacknowledged.
     async fn push_command(&self, envelope: &Envelope) -> Result<(), BusError>;
 
     /// Returns up to `max` commands for `consumer`: first those it read earlier but never

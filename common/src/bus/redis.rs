@@ -23,6 +23,11 @@ use super::{parse_delivery_id, Bus, BusError, Delivery, Subscription, COMMAND_QU
 
 /// The stream entry field holding the JSON envelope.
 const ENVELOPE_FIELD: &str = "envelope";
+/// XADD only below a length: KEYS[1] the stream, ARGV max, field, value; nil when full.
+const PUSH_BOUNDED: &str = r"
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
+return redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[3])
+";
 /// Extra time a blocking read may take beyond its `block` before it counts as hung.
 const READ_GRACE: Duration = Duration::from_secs(5);
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -228,18 +233,20 @@ fn bytes(v: Value) -> Option<Vec<u8>> {
 impl Bus for RedisBus {
     async fn push_command(&self, envelope: &Envelope) -> Result<(), BusError> {
         let json = serde_json::to_string(envelope).map_err(|e| BusError::Malformed(e.to_string()))?;
-        redis::cmd("XADD")
-            .arg(self.keys.commands_stream())
-            .arg("MAXLEN")
-            .arg("~")
+        // Acknowledged commands are deleted (see `ack_command`), so the stream's length is
+        // what waits: checked and appended in one script, nothing is ever trimmed.
+        let added: Option<String> = redis::Script::new(PUSH_BOUNDED)
+            .key(self.keys.commands_stream())
             .arg(COMMAND_QUEUE_MAX_LEN)
-            .arg("*")
             .arg(ENVELOPE_FIELD)
             .arg(json)
-            .query_async::<String>(&mut self.conn.clone())
+            .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        Ok(())
+        match added {
+            Some(_) => Ok(()),
+            None => Err(BusError::QueueFull { max: COMMAND_QUEUE_MAX_LEN }),
+        }
     }
 
     async fn read_commands(&self, consumer: &str, max: usize, block: Duration) -> Result<Vec<Delivery>, BusError> {

@@ -48,6 +48,27 @@ pub async fn commands_are_delivered_in_push_order_at_most_max_at_a_time(b: &impl
     assert_eq!(got, sent);
 }
 
+pub async fn a_full_command_queue_refuses_the_next_command_and_drops_none_of_those_waiting(b: &impl Backend) {
+    use camview_common::bus::COMMAND_QUEUE_MAX_LEN;
+    let producer = b.bus().await;
+    let first = command("first");
+    producer.push_command(&first).await.unwrap();
+    for i in 1..COMMAND_QUEUE_MAX_LEN {
+        producer.push_command(&command(&format!("cam{i}"))).await.unwrap();
+    }
+    let refused = producer.push_command(&command("one-too-many")).await;
+    assert!(matches!(refused, Err(BusError::QueueFull { max: COMMAND_QUEUE_MAX_LEN })), "{refused:?}");
+
+    // Nothing waiting was dropped to make room: the oldest is still delivered first.
+    let consumer = b.bus().await;
+    let got = consumer.read_commands(CONSUMER, 1, EVENTUALLY).await.unwrap();
+    assert_eq!(got[0].envelope, first);
+    // Read is not done: only an acknowledged command frees its place.
+    assert!(matches!(producer.push_command(&command("still-full")).await, Err(BusError::QueueFull { .. })));
+    consumer.ack_command(&got[0].delivery_id).await.unwrap();
+    producer.push_command(&command("fits-again")).await.unwrap();
+}
+
 pub async fn an_unacknowledged_command_is_redelivered_to_the_same_consumer_after_a_restart(b: &impl Backend) {
     let producer = b.bus().await;
     let (handled, unhandled) = (command("handled"), command("unhandled"));

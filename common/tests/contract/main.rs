@@ -52,6 +52,7 @@ macro_rules! contract_suite {
             bus::commands_are_delivered_in_push_order_at_most_max_at_a_time,
             bus::an_unacknowledged_command_is_redelivered_to_the_same_consumer_after_a_restart,
             bus::an_acknowledged_command_never_comes_back,
+            bus::a_full_command_queue_refuses_the_next_command_and_drops_none_of_those_waiting,
             bus::one_handle_hands_out_an_unacknowledged_command_once,
             bus::read_commands_wakes_up_for_a_push_during_block,
             bus::a_blocked_read_does_not_hold_up_pushes_on_the_same_handle,

@@ -33,6 +33,10 @@ pub struct Settings {
     pub max_streams: u32,
     /// `CONTROLLER_LEASE_TTL_SECONDS`.
     pub lease_ttl: Duration,
+    /// `SIGNALING_LIVENESS_TTL_SECONDS` (10, as signaling reads it): after the registry was
+    /// unreachable, instances are judged dead only once this long has passed since it came
+    /// back, so every live instance had the chance to refresh its key.
+    pub liveness_ttl: Duration,
     /// `METRICS_ADDR`: where `GET /metrics` and `GET /healthz` are served.
     pub metrics_addr: SocketAddr,
 }
@@ -98,6 +102,7 @@ impl Settings {
             stall_after: Duration::from_secs(r.ranged::<u64>("STREAM_STALL_SECONDS", 5, 1, 3600)?),
             max_streams: r.ranged::<u32>("MAX_STREAMS", DEFAULT_MAX_STREAMS, 1, 10_000)?,
             lease_ttl: Duration::from_secs(r.ranged::<u64>("CONTROLLER_LEASE_TTL_SECONDS", 6, 2, 300)?),
+            liveness_ttl: Duration::from_secs(r.ranged::<u64>("SIGNALING_LIVENESS_TTL_SECONDS", 10, 1, 3600)?),
             metrics_addr: r.parse("METRICS_ADDR", DEFAULT_METRICS_ADDR.parse().expect("literal address"))?,
         })
     }

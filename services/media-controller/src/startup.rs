@@ -90,6 +90,7 @@ pub fn start_with_meter(settings: &Settings, deps: Dependencies, meter: &opentel
     );
     let mut runner = RunnerSettings::new(instance_id.clone());
     runner.lease_ttl = settings.lease_ttl;
+    runner.liveness_grace = settings.liveness_ttl;
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(run(controller.clone(), deps.bus, runner, stopped));
     tracing::info!(instance = %instance_id, url = %settings.kurento.url, "media-controller started");

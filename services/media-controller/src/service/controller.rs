@@ -102,6 +102,8 @@ pub struct Controller {
     metrics: ControllerMetrics,
     /// Whether the last registry round trip (the lease renewal) succeeded.
     bus_reachable: AtomicBool,
+    /// Since when the registry has answered every round trip (None while it does not).
+    reachable_since: Mutex<Option<std::time::Instant>>,
     /// Endpoint -> viewer, so media events need no registry scan.
     viewers: viewers::ViewerIndex,
 }
@@ -119,6 +121,7 @@ impl Controller {
             stall_timers: Mutex::default(),
             metrics,
             bus_reachable: AtomicBool::new(false),
+            reachable_since: Mutex::new(None),
             viewers: viewers::ViewerIndex::default(),
         })
     }
@@ -130,6 +133,19 @@ impl Controller {
     /// Records whether the bus and registry answered the last round trip.
     pub fn set_bus_reachable(&self, reachable: bool) {
         self.bus_reachable.store(reachable, Ordering::Relaxed);
+        let mut since = self.reachable_since.lock().unwrap_or_else(|e| e.into_inner());
+        match (reachable, *since) {
+            (true, None) => *since = Some(std::time::Instant::now()),
+            (false, _) => *since = None,
+            (true, Some(_)) => {}
+        }
+    }
+
+    /// Whether the registry has answered every round trip for at least `grace`: only then
+    /// may a missing liveness key mean a dead instance rather than one that could not
+    /// refresh it during an outage.
+    pub fn bus_reachable_for(&self, grace: Duration) -> bool {
+        self.reachable_since.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|t| t.elapsed() >= grace)
     }
 
     /// Healthy when connected to the media server and the bus, leader or standby alike.

@@ -106,7 +106,15 @@ impl KurentoMedia {
             return Ok(());
         }
         let result = async {
-            self.forward(ep.subscribe::<events::IceCandidateFound>().await?, |e| {
+            // Five subscriptions in one round trip's time, not five.
+            let (found, state, gathered, flow, error) = tokio::try_join!(
+                ep.subscribe::<events::IceCandidateFound>(),
+                ep.subscribe::<events::IceComponentStateChanged>(),
+                ep.subscribe::<events::IceGatheringDone>(),
+                ep.subscribe::<events::MediaFlowOutStateChanged>(),
+                ep.subscribe::<events::Error>(),
+            )?;
+            self.forward(found, |e| {
                 Some(MediaEvent::IceCandidateFound {
                     endpoint_id: e.source,
                     candidate: IceCandidate {
@@ -116,14 +124,12 @@ impl KurentoMedia {
                     },
                 })
             });
-            self.forward(ep.subscribe::<events::IceComponentStateChanged>().await?, |e| {
-                Some(MediaEvent::IceStateChanged { endpoint_id: e.source, state: e.state.as_str().to_owned() })
-            });
-            self.forward(ep.subscribe::<events::IceGatheringDone>().await?, |_| None);
-            self.forward(ep.subscribe::<events::MediaFlowOutStateChanged>().await?, |e| {
+            self.forward(state, |e| Some(MediaEvent::IceStateChanged { endpoint_id: e.source, state: e.state.as_str().to_owned() }));
+            self.forward(gathered, |_| None);
+            self.forward(flow, |e| {
                 Some(MediaEvent::MediaFlow { element_id: e.source, direction: FlowDirection::Out, flowing: e.state == MediaFlowState::Flowing })
             });
-            self.forward(ep.subscribe::<events::Error>().await?, |e| Some(MediaEvent::Error { object_id: e.source, description: e.description }));
+            self.forward(error, |e| Some(MediaEvent::Error { object_id: e.source, description: e.description }));
             Ok::<_, ClientError>(())
         }
         .await;
@@ -210,17 +216,21 @@ impl MediaServer for KurentoMedia {
         let rtp = RtpEndpoint::attach(&self.client, &stream.rtp_endpoint_id);
         let ep = WebRtcEndpoint::create(&self.client, &pipeline, WebRtcEndpointParams { recvonly: None, sendonly: Some(true) }).await?;
         let result = async {
-            if let Some(addr) = &ice.stun_address {
-                ep.set_stun_server_address(addr).await?;
-            }
-            if let Some(port) = ice.stun_port {
-                ep.set_stun_server_port(i32::from(port)).await?;
-            }
-            if let Some(turn) = &ice.turn_url {
-                ep.set_turn_url(turn).await?;
-            }
-            self.watch_viewer(&ep).await.map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })?;
-            rtp.connect(&ep, Some(MediaType::Video)).await?;
+            let ice_settings = async {
+                if let Some(addr) = &ice.stun_address {
+                    ep.set_stun_server_address(addr).await?;
+                }
+                if let Some(port) = ice.stun_port {
+                    ep.set_stun_server_port(i32::from(port)).await?;
+                }
+                if let Some(turn) = &ice.turn_url {
+                    ep.set_turn_url(turn).await?;
+                }
+                Ok::<_, ClientError>(())
+            };
+            let watch = async { self.watch_viewer(&ep).await.map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() }) };
+            // Independent calls in parallel; the offer is answered once all are done.
+            tokio::try_join!(ice_settings, watch, rtp.connect(&ep, Some(MediaType::Video)))?;
             let answer = ep.process_offer(offer).await?;
             Ok::<_, ClientError>(MediaViewer { endpoint_id: ep.id().to_owned(), answer })
         }

@@ -29,13 +29,16 @@ pub struct RunnerSettings {
     pub lease_ttl: Duration,
     pub heartbeat_every: Duration,
     pub sweep_every: Duration,
+    /// How long the registry must have been reachable before dead instances are swept
+    /// (the signaling liveness TTL): after an outage, live instances refresh first.
+    pub liveness_grace: Duration,
     /// Commands handled at once (different cameras); the reader waits when this many run.
     pub max_in_flight: usize,
 }
 
 impl RunnerSettings {
     pub fn new(instance_id: impl Into<String>) -> Self {
-        Self { instance_id: instance_id.into(), lease_ttl: Duration::from_secs(6), heartbeat_every: Duration::from_secs(2), sweep_every: Duration::from_secs(3), max_in_flight: 256 }
+        Self { instance_id: instance_id.into(), lease_ttl: Duration::from_secs(6), heartbeat_every: Duration::from_secs(2), sweep_every: Duration::from_secs(3), liveness_grace: Duration::from_secs(10), max_in_flight: 256 }
     }
 }
 
@@ -130,6 +133,7 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
         let controller = controller.clone();
         let active = active_rx.clone();
         let every = settings.sweep_every;
+        let grace = settings.liveness_grace;
         let mut shutdown = shutdown.clone();
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -138,7 +142,7 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
                     _ = tick.tick() => {}
                     _ = shutdown.changed() => break,
                 }
-                if *active.borrow() {
+                if *active.borrow() && controller.bus_reachable_for(grace) {
                     if let Err(e) = controller.sweep_dead_instances().await {
                         tracing::warn!(error = %e, "sweep of dead instances failed");
                     }

@@ -407,3 +407,14 @@ fn commands_run_in_their_cameras_lane_candidates_included() {
     assert_eq!(Controller::lane_of(&start("cam2")), "cam2");
     assert_eq!(Controller::lane_of(&seen("cam3", "192.0.2.1")), "cam3");
 }
+
+#[tokio::test]
+async fn dead_instances_are_judged_only_once_the_registry_answered_for_the_grace_after_an_outage() {
+    let f = fixture();
+    assert!(!f.controller.bus_reachable_for(Duration::ZERO), "never reached yet");
+    f.controller.set_bus_reachable(true);
+    assert!(f.controller.bus_reachable_for(Duration::ZERO));
+    assert!(!f.controller.bus_reachable_for(Duration::from_secs(60)), "instances had no time to refresh");
+    f.controller.set_bus_reachable(false);
+    assert!(!f.controller.bus_reachable_for(Duration::ZERO), "an outage restarts the grace");
+}
