@@ -8,6 +8,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod redis_client;
+pub mod redis_conn;
 pub mod registry;
 pub mod telemetry;
 pub mod tls;

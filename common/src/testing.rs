@@ -64,6 +64,8 @@ pub struct RedisServer {
     dir: PathBuf,
     child: Option<Child>,
     tls: Option<TlsMode>,
+    /// Append-only file on (fsync always): a restart comes back with the data.
+    persistent: bool,
 }
 
 /// What a TLS-only server presents and whom it lets in (PEM files).
@@ -82,7 +84,13 @@ pub struct TlsMode {
 impl RedisServer {
     /// Starts a dedicated server (for tests that restart it); panics if it cannot.
     pub fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(None, false)
+    }
+
+    /// Starts a dedicated server that keeps its data in an append-only file (fsync on every
+    /// write), so [`RedisServer::restart`] brings the data back, as a production Redis does.
+    pub fn start_persistent() -> Self {
+        Self::start_with(None, true)
     }
 
     /// Starts a dedicated server that speaks only TLS, as `tls` says; its [`url`] is
@@ -90,10 +98,10 @@ impl RedisServer {
     ///
     /// [`url`]: RedisServer::url
     pub fn start_tls(tls: TlsMode) -> Self {
-        Self::start_with(Some(tls))
+        Self::start_with(Some(tls), false)
     }
 
-    fn start_with(tls: Option<TlsMode>) -> Self {
+    fn start_with(tls: Option<TlsMode>, persistent: bool) -> Self {
         require_redis_server();
         let dir = std::env::temp_dir().join(format!("camview-redis-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
@@ -101,7 +109,7 @@ impl RedisServer {
         // A free port can be taken between probing and binding; try a few.
         for _ in 0..5 {
             let port = free_port();
-            let mut server = Self { port, dir: dir.clone(), child: None, tls: tls.clone() };
+            let mut server = Self { port, dir: dir.clone(), child: None, tls: tls.clone(), persistent };
             match server.spawn() {
                 Ok(()) => return server,
                 Err(e) => last_error = e,
@@ -127,8 +135,8 @@ impl RedisServer {
         format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
-    /// Kills the server and starts an empty one on the same port, so clients must
-    /// reconnect (and find their data gone: persistence is off).
+    /// Kills the server and starts it again on the same port, so clients must reconnect
+    /// (and find their data gone, unless it was started persistent).
     pub fn restart(&mut self) {
         self.stop();
         self.spawn().unwrap_or_else(|e| panic!("redis-server did not restart on port {}: {e}", self.port));
@@ -160,7 +168,8 @@ impl RedisServer {
                 .args(["--tls-auth-clients", if tls.auth_clients { "yes" } else { "no" }]),
         };
         let mut child = command
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--save", ""])
+            .args(if self.persistent { ["--appendonly", "yes", "--appendfsync", "always"] } else { ["--appendonly", "no", "--appendfsync", "everysec"] })
             .arg("--dir")
             .arg(&self.dir)
             .arg("--logfile")

@@ -150,6 +150,9 @@ pub struct StackOptions {
     pub signaling: Vec<(String, String)>,
     pub controller: Vec<(String, String)>,
     pub engine: Vec<(String, String)>,
+    /// A Redis of the stack's own with an append-only file, for tests that kill and restart
+    /// it ([`Stack::redis`]); otherwise the test binary's shared server.
+    pub own_redis: bool,
 }
 
 impl StackOptions {
@@ -176,6 +179,10 @@ impl StackOptions {
         self.engine.extend(Self::pairs(v));
         self
     }
+    pub fn own_redis(mut self) -> Self {
+        self.own_redis = true;
+        self
+    }
 }
 
 /// A split deployment on loopback: media-engine, media-controller, API and signaling as
@@ -198,6 +205,7 @@ pub struct Stack {
     pub admin_token: String,
     services: Vec<Service>,
     http: reqwest::Client,
+    own_redis: Option<RedisServer>,
 }
 
 impl Stack {
@@ -210,7 +218,8 @@ impl Stack {
     /// engine's WebSocket accepts, the API's `/health` reports its dependencies healthy
     /// (`healthy`), signaling's `/healthz` answers 200.
     pub async fn start_with(options: StackOptions) -> Stack {
-        let redis = RedisServer::shared();
+        let own_redis = options.own_redis.then(RedisServer::start_persistent);
+        let redis_url = own_redis.as_ref().map_or_else(|| RedisServer::shared().url(), RedisServer::url);
         let key_prefix = random_prefix();
         let (api_port, signaling_port, engine_ws_port) = (free_port(), free_port(), free_port());
         let (controller_metrics, engine_metrics) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
@@ -223,7 +232,7 @@ impl Stack {
             env
         };
         let mut stack = Stack {
-            redis_url: redis.url(),
+            redis_url: redis_url.clone(),
             key_prefix: key_prefix.clone(),
             api_url: format!("http://127.0.0.1:{api_port}"),
             signaling_ws_url: format!("ws://127.0.0.1:{signaling_port}/"),
@@ -233,6 +242,7 @@ impl Stack {
             kurento_ws_url: kurento_ws_url.clone(),
             admin_token: String::new(),
             services: Vec::new(),
+            own_redis,
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client"),
         };
         let engine_env = base(
@@ -250,7 +260,7 @@ impl Stack {
         stack.wait_for_tcp("media-engine", ("127.0.0.1", engine_ws_port)).await;
 
         let redis_env = |own: Vec<(&'static str, String)>| {
-            let mut v = vec![("REDIS_URL", redis.url()), ("REDIS_KEY_PREFIX", key_prefix.clone())];
+            let mut v = vec![("REDIS_URL", redis_url.clone()), ("REDIS_KEY_PREFIX", key_prefix.clone())];
             v.extend(own);
             v
         };
@@ -291,6 +301,11 @@ impl Stack {
             let health = format!("{}/health", self.api_url);
             self.wait_for_http("the restarted api /health reports healthy", &health, |body| body.contains("\"healthy\"")).await;
         }
+    }
+
+    /// The stack's own Redis (started with [`StackOptions::own_redis`]), to stop and restart.
+    pub fn redis(&mut self) -> &mut RedisServer {
+        self.own_redis.as_mut().expect("the stack was started with StackOptions::own_redis")
     }
 
     /// What a `camview user|camera` command needs to work on this stack's Redis store.

@@ -2,7 +2,7 @@
 //! controller restart until acknowledged), replies and events on one pub/sub channel per
 //! instance.
 //!
-//! Commands go through reconnecting [`ConnectionManager`]s: one for quick commands and one
+//! Commands go through reconnecting [`RedisConn`]s: one for quick commands and one
 //! for the blocking `XREADGROUP`, which would otherwise hold up everything queued behind
 //! it. Each subscription owns a pub/sub connection in a task that resubscribes after a
 //! connection loss.
@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use camview_proto::bus::Envelope;
 use camview_proto::keys::Keys;
 use futures::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use crate::redis_conn::{manager_config, RedisConn};
 use redis::{Client, RedisError, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -38,8 +38,8 @@ const RESUBSCRIBE_MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub struct RedisBus {
     client: Client,
     keys: Keys,
-    conn: ConnectionManager,
-    reader: ConnectionManager,
+    conn: RedisConn,
+    reader: RedisConn,
     /// Per consumer, how far this instance has re-read its pending entries.
     recovery: Mutex<HashMap<String, Recovery>>,
     /// Ids this instance handed out and has not acknowledged, so a backlog re-read after
@@ -55,17 +55,6 @@ enum Recovery {
     Done,
 }
 
-/// Reconnection settings shared by the command connections: give up on one attempt fast
-/// so callers see `Unavailable` within seconds while Redis is down.
-pub(crate) fn manager_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(3)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_secs(1))
-}
-
 fn unavailable(e: RedisError) -> BusError {
     BusError::Unavailable(e.to_string())
 }
@@ -79,9 +68,9 @@ impl RedisBus {
 
     /// Like [`RedisBus::connect`], through a client from [`crate::redis_client::client`].
     pub async fn with_client(client: Client, keys: Keys) -> Result<Self, BusError> {
-        let conn = ConnectionManager::new_with_config(client.clone(), manager_config()).await.map_err(unavailable)?;
+        let conn = RedisConn::connect(client.clone()).await.map_err(unavailable)?;
         // Only the media-controller reads commands: connect the reader on first use.
-        let reader = ConnectionManager::new_lazy_with_config(client.clone(), manager_config().set_response_timeout(None)).map_err(unavailable)?;
+        let reader = RedisConn::lazy(client.clone(), manager_config().set_response_timeout(None)).map_err(unavailable)?;
         let bus = Self { client, keys, conn, reader, recovery: Mutex::default(), handed_out: Mutex::default() };
         bus.ensure_group().await?;
         Ok(bus)

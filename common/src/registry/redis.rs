@@ -15,12 +15,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use camview_proto::keys::Keys;
 use camview_proto::stream::{CameraStatus, ControllerHeartbeat, StreamRecord, ViewerRecord};
-use redis::aio::ConnectionManager;
+use crate::redis_conn::RedisConn;
 use redis::{Client, ErrorKind, RedisError, Script};
 
 use self::codec::HashRecord;
 use super::{sort_viewers, Registry, RegistryError, SlotReservation};
-use crate::bus::redis::manager_config;
 
 /// How often a read-then-script update is retried when the data moved underneath it.
 const OPTIMISTIC_RETRIES: usize = 5;
@@ -103,7 +102,7 @@ static RELEASE_LEASE: LazyLock<Script> = LazyLock::new(|| {
 /// [`Registry`] on Redis, through one reconnecting multiplexed connection. Cheap to
 /// share behind an `Arc`.
 pub struct RedisRegistry {
-    conn: ConnectionManager,
+    conn: RedisConn,
     keys: Keys,
 }
 
@@ -130,7 +129,7 @@ impl RedisRegistry {
 
     /// Like [`RedisRegistry::connect`], through a client from [`crate::redis_client::client`].
     pub async fn with_client(client: Client, keys: Keys) -> Result<Self, RegistryError> {
-        let conn = ConnectionManager::new_with_config(client, manager_config()).await.map_err(|e| RegistryError::Unavailable(e.to_string()))?;
+        let conn = RedisConn::connect(client).await.map_err(|e| RegistryError::Unavailable(e.to_string()))?;
         Ok(Self { conn, keys })
     }
 
@@ -138,7 +137,7 @@ impl RedisRegistry {
         &self.keys
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> RedisConn {
         self.conn.clone()
     }
 

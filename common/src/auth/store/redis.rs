@@ -7,18 +7,17 @@ use async_trait::async_trait;
 use base64::Engine;
 use camview_proto::auth::{CameraSecretRecord, ShareRecord, UserRecord};
 use camview_proto::keys::Keys;
-use redis::aio::ConnectionManager;
+use crate::redis_conn::RedisConn;
 use redis::{AsyncCommands, Client};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{now_unix, prunable, sort_shares, AuthStore, AuthStoreError};
-use crate::bus::redis::manager_config;
 
 /// Users, shares and secrets in Redis under the deployment's key prefix.
 #[derive(Clone)]
 pub struct RedisAuthStore {
-    conn: ConnectionManager,
+    conn: RedisConn,
     keys: Keys,
 }
 
@@ -40,7 +39,7 @@ fn decode<T: DeserializeOwned>(key: &str, field: &str, raw: &str) -> Result<T, A
 impl RedisAuthStore {
     /// Connects through `client` (see [`crate::redis_client`]).
     pub async fn with_client(client: Client, keys: Keys) -> Result<Self, AuthStoreError> {
-        let conn = ConnectionManager::new_with_config(client, manager_config()).await?;
+        let conn = RedisConn::connect(client).await?;
         Ok(Self { conn, keys })
     }
 

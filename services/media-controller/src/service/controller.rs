@@ -24,7 +24,7 @@ use camview_proto::bus::{
     StreamStopped,
 };
 use camview_proto::error::ErrorCode;
-use camview_proto::stream::{Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord};
+use camview_proto::stream::{Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::Instrument;
 
@@ -408,6 +408,10 @@ impl Controller {
                 for v in viewers {
                     let endpoint_alive = match &v.endpoint_id {
                         Some(e) => self.media.adopt_viewer(e).await?,
+                        // Still joining: its AddViewer is queued and runs after this (or
+                        // expires, and its signaling frees the slot). Asking it to
+                        // renegotiate now would free the slot under a join in flight.
+                        None if v.state == ViewerState::Joining => continue,
                         None => false,
                     };
                     if endpoint_alive {
@@ -420,8 +424,8 @@ impl Controller {
             }
             tracing::warn!(camera_id = %stream.camera_id, "stream objects lost on the media server; recreating");
             self.create_stream_objects(&stream.camera_id, stream.bandwidth, stream.created_at.clone()).await?;
-            for v in viewers {
-                self.renegotiate(&v).await?;
+            for v in viewers.iter().filter(|v| v.endpoint_id.is_some() || v.state != ViewerState::Joining) {
+                self.renegotiate(v).await?;
             }
         }
         Ok(())

@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod kurento_media;
 pub mod lanes;
+pub mod lease;
 pub mod media;
 pub mod runner;
 pub mod sdp;

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use super::controller::Controller;
 use super::lanes::Lanes;
+use super::lease::{LeaseHold, Renewal};
 use super::media::MediaEvent;
 
 /// Consumer name on the command queue: one for the role, since one holder consumes.
@@ -48,23 +49,31 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
     let (active_tx, active_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
-    // Lease: take it or renew it every third of its TTL. Its round trip also tells health
-    // whether the bus and registry answer.
+    // Lease: take it or renew it every third of its TTL (see `LeaseHold`). Its round trip
+    // also tells health whether the bus and registry answer.
     {
         let registry = registry.clone();
         let controller = controller.clone();
         let settings = settings.clone();
         let mut shutdown = shutdown.clone();
         tasks.spawn(async move {
-            let mut tick = tokio::time::interval(settings.lease_ttl / 3);
+            let mut lease = LeaseHold::new(settings.lease_ttl);
+            let mut first = true;
             loop {
+                let wait = if std::mem::take(&mut first) { Duration::ZERO } else { lease.next_renewal_in() };
                 tokio::select! {
-                    _ = tick.tick() => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.changed() => break,
                 }
+                let started = std::time::Instant::now();
                 let attempt = registry.acquire_lease(&settings.instance_id, settings.lease_ttl).await;
                 controller.set_bus_reachable(attempt.is_ok());
-                let held = attempt.unwrap_or(false);
+                let renewal = match attempt {
+                    Ok(true) => Renewal::Held,
+                    Ok(false) => Renewal::TakenByAnother,
+                    Err(_) => Renewal::Unreachable,
+                };
+                let held = lease.on_renewal(started, renewal, std::time::Instant::now());
                 controller.metrics().set_leader(held);
                 if held != *active_tx.borrow() {
                     tracing::info!(instance = %settings.instance_id, active = held, "controller lease changed");

@@ -418,3 +418,31 @@ async fn dead_instances_are_judged_only_once_the_registry_answered_for_the_grace
     f.controller.set_bus_reachable(false);
     assert!(!f.controller.bus_reachable_for(Duration::ZERO), "an outage restarts the grace");
 }
+
+#[tokio::test]
+async fn a_viewer_still_joining_when_the_controller_reconciles_keeps_its_slot_and_gets_its_answer() {
+    let f = fixture();
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
+    command(&f, &api, start("cam1")).await;
+    // Signaling reserved the slot and recorded the viewer; its AddViewer waits in the queue
+    // while the controller takes the lease and reconciles.
+    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    let joining = camview_proto::stream::ViewerRecord {
+        viewer_id: "v1".into(),
+        camera_id: "cam1".into(),
+        signaling_instance: "sig-1".into(),
+        state: ViewerState::Joining,
+        created_at: camview_common::clock::now_rfc3339(),
+        endpoint_id: None,
+    };
+    f.registry.put_viewer(&joining).await.unwrap();
+    f.controller.reconcile().await.unwrap();
+    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 1, "the slot of the join in flight is kept");
+
+    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "o".into(), signaling_instance: "sig-1".into() });
+    assert!(matches!(command(&f, &sig, add).await, Message::ViewerAdded(_)));
+    // Events reach the instance in order: a renegotiate from the reconciliation would come first.
+    let first = tokio::time::timeout(Duration::from_secs(2), sig_events.recv()).await.unwrap().unwrap();
+    assert!(matches!(first.message, Message::StreamStateChanged(_)), "{:?}", first.message);
+}
