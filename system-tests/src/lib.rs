@@ -98,6 +98,18 @@ impl Service {
     /// the first run is kept above a marker line.
     pub async fn restart(&mut self) {
         self.stop(PATIENCE).await;
+        self.start_again();
+    }
+
+    /// Kills the process with SIGKILL (no clean-up of any kind, as a crash) and starts it
+    /// again the same way.
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.start_again();
+    }
+
+    fn start_again(&mut self) {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         let fresh = Service::spawn(self.name, &self.binary_name, &args, &self.env);
         let earlier = self.output();
@@ -306,6 +318,27 @@ impl Stack {
     /// The stack's own Redis (started with [`StackOptions::own_redis`]), to stop and restart.
     pub fn redis(&mut self) -> &mut RedisServer {
         self.own_redis.as_mut().expect("the stack was started with StackOptions::own_redis")
+    }
+
+    /// SIGKILLs the service `name` and starts it again; waits until it serves again (the
+    /// engine's WebSocket, the api's health, signaling's healthz).
+    pub async fn kill_and_restart(&mut self, name: &str) {
+        self.service(name).kill_and_restart();
+        match name {
+            "media-engine" => {
+                let addr = addr_of(&self.kurento_ws_url);
+                self.wait_for_tcp("the restarted media-engine", ("127.0.0.1", addr.port())).await;
+            }
+            "api" => {
+                let health = format!("{}/health", self.api_url);
+                self.wait_for_http("the restarted api /health reports healthy", &health, |body| body.contains("\"healthy\"")).await;
+            }
+            "signaling" => {
+                let healthz = format!("{}/healthz", self.signaling_url);
+                self.wait_for_http("the restarted signaling /healthz", &healthz, |_| true).await;
+            }
+            _ => {}
+        }
     }
 
     /// What a `camview user|camera` command needs to work on this stack's Redis store.

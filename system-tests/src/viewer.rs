@@ -75,6 +75,18 @@ impl Viewer {
         Ok(viewer_id)
     }
 
+    /// Answers a `renegotiate` as a browser does: a new peer connection, a fresh offer, the
+    /// same camera (signaling keeps the viewer's id and slot).
+    pub async fn rejoin(&mut self, camera: &str, limit: Duration) -> Result<String, ViewerError> {
+        self.peer = TestPeer::bind(Codecs::Vp8AndH264).await?;
+        self.join(camera, limit).await
+    }
+
+    /// Whether signaling asked this viewer to renegotiate since its last join.
+    pub fn asked_to_renegotiate(&self) -> bool {
+        self.frames.iter().rev().take_while(|f| f["type"] != "answer" && f.get("sdpAnswer").is_none()).any(|f| f["type"] == "renegotiate")
+    }
+
     /// Reads frames until one of `kind` arrives (earlier `ice` frames are applied).
     async fn next_frame_of(&mut self, kind: &'static str, limit: Duration) -> Result<serde_json::Value, ViewerError> {
         let deadline = tokio::time::Instant::now() + limit;

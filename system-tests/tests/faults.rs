@@ -61,3 +61,57 @@ async fn after_redis_restarts_from_its_append_only_file_the_watching_viewer_keep
     assert!(matches!(settled, Err(ViewerError::Timeout(..))), "the first viewer was ended: {settled:?}\n{}", stack.all_output());
     assert_eq!(viewer_count(&stack, "camfault").await, 2, "no viewer was released and no slot leaked\n{}", stack.all_output());
 }
+
+/// A stack with a short liveness TTL, a live camera and one viewer playing it.
+async fn watched_stack(camera: &str) -> (Stack, Viewer) {
+    let mut stack = Stack::start_with(StackOptions::default().all(&[("SIGNALING_LIVENESS_TTL_SECONDS", "3")])).await;
+    stack.start_stream(camera).await;
+    stack.start_camera(camera);
+    let (mut viewer, _) = join_when_possible(&stack, camera, PATIENCE).await;
+    viewer.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media: {e}\n{}", stack.all_output()));
+    (stack, viewer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_engine_is_killed_and_restarted_the_stream_is_recreated_and_the_viewer_renegotiates_and_plays_again() {
+    let (mut stack, mut viewer) = watched_stack("camengine").await;
+    let killed = Instant::now();
+    stack.kill_and_restart("media-engine").await;
+    // The controller reconciles: the stream's objects are gone, so it recreates them (the
+    // camera learns the new port from its next keepalive) and asks the viewer to renegotiate.
+    viewer.drive_until(PATIENCE, "renegotiate", Viewer::asked_to_renegotiate).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.all_output()));
+    viewer.rejoin("camengine", PATIENCE).await.unwrap_or_else(|e| panic!("rejoin: {e}\n{}", stack.all_output()));
+    viewer.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media after the restart: {e}\n{}", stack.all_output()));
+    eprintln!("the viewer played again {:?} after the engine was killed", killed.elapsed());
+    assert_eq!(viewer_count(&stack, "camengine").await, 1, "one viewer, no leaked slot\n{}", stack.all_output());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_signaling_is_killed_the_viewer_reconnects_and_plays_and_its_old_slot_is_freed() {
+    let (mut stack, viewer) = watched_stack("camsig").await;
+    let killed = Instant::now();
+    stack.kill_and_restart("signaling").await;
+    drop(viewer); // its WebSocket died with the process: the page reconnects with a new one
+    let (mut again, _) = join_when_possible(&stack, "camsig", PATIENCE).await;
+    again.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media after the restart: {e}\n{}", stack.all_output()));
+    eprintln!("the viewer played again {:?} after signaling was killed", killed.elapsed());
+    // The dead instance's viewer is released once its liveness key expired (TTL 3 s).
+    let mut released = false;
+    for _ in 0..60 {
+        if viewer_count(&stack, "camsig").await == 1 {
+            released = true;
+            break;
+        }
+        let _ = again.drive_until(Duration::from_millis(500), "the sweep", |_| false).await; // keeps the peer running
+    }
+    assert!(released, "the killed instance's viewer slot was never freed\n{}", stack.all_output());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_killed_and_restarted_never_interrupts_a_viewer_and_serves_again() {
+    let (mut stack, mut viewer) = watched_stack("camapi").await;
+    stack.kill_and_restart("api").await;
+    let before = viewer.peer().packets().len();
+    viewer.wait_for_media(before + 30, PATIENCE).await.unwrap_or_else(|e| panic!("media during the api restart: {e}\n{}", stack.all_output()));
+    assert_eq!(viewer_count(&stack, "camapi").await, 1, "the restarted api sees the viewer\n{}", stack.all_output());
+}
