@@ -27,15 +27,14 @@ impl Controller {
                 };
                 let Some(route) = self.viewer_by_endpoint(&endpoint_id).await else { return };
                 let Ok(Some(mut v)) = self.registry.get_viewer(&route.viewer_id).await else { return };
-                if v.endpoint_id.as_deref() == Some(endpoint_id.as_str()) {
-                    if v.state != new_state {
-                        if new_state == ViewerState::Failed {
-                            self.metrics.ice_failed();
-                        }
-                        v.state = new_state;
-                        let _ = self.registry.put_viewer(&v).await;
-                        self.notify(&v.signaling_instance, Message::ViewerStateChanged(ViewerStateChanged { viewer_id: v.viewer_id, state: new_state })).await;
+                // The record may already belong to a newer endpoint (renegotiated).
+                if v.endpoint_id.as_deref() == Some(endpoint_id.as_str()) && v.state != new_state {
+                    if new_state == ViewerState::Failed {
+                        self.metrics.ice_failed();
                     }
+                    v.state = new_state;
+                    let _ = self.registry.put_viewer(&v).await;
+                    self.notify(&v.signaling_instance, Message::ViewerStateChanged(ViewerStateChanged { viewer_id: v.viewer_id, state: new_state })).await;
                 }
             }
             MediaEvent::MediaFlow { element_id, direction: FlowDirection::In, flowing } => self.on_camera_flow(&element_id, flowing).await,
