@@ -141,4 +141,38 @@ mod tests {
         assert_eq!(keys.verify(&"x".repeat(MAX_TOKEN_LEN + 1)), Err(TokenError::TooLong));
         assert_eq!(keys.verify("garbage"), Err(TokenError::Invalid));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const KEY: &[u8] = b"k1k1k1k1k1k1k1k1k1k1k1k1k1k1k1k1";
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+            /// Any text, including JWT-shaped text, is refused without a panic.
+            #[test]
+            fn arbitrary_text_never_verifies(text in prop_oneof!["[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,200}\\.[A-Za-z0-9_-]{0,60}", any::<String>()]) {
+                prop_assert!(TokenKeys::from_secret(KEY).verify(&text).is_err());
+            }
+
+            /// A valid token with any one character changed is refused (or, when the change
+            /// decodes to the same bytes, verifies to the same claims).
+            #[test]
+            fn a_token_with_one_character_changed_is_refused(at in any::<prop::sample::Index>(), with in "[A-Za-z0-9_.=-]") {
+                let keys = TokenKeys::from_secret(KEY);
+                let token = keys.sign(&claims(60));
+                let i = at.index(token.len());
+                let mut bytes = token.clone().into_bytes();
+                bytes[i] = with.as_bytes()[0];
+                let changed = String::from_utf8(bytes).unwrap();
+                match keys.verify(&changed) {
+                    Ok(c) => prop_assert_eq!(c, claims_of(&token)),
+                    Err(_) => {}
+                }
+            }
+        }
+    }
 }

@@ -561,3 +561,7 @@ fn parse(text: &str) -> Result<ClientMessage, SessionError> {
 #[cfg(test)]
 #[path = "session_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "session_props.rs"]
+mod props;

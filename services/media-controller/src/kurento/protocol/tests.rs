@@ -290,3 +290,65 @@ fn shutdown_fails_pending_calls_and_refuses_new_ones() {
     assert_eq!(late.try_recv().unwrap(), Err(ClientError::Closed));
     assert_eq!(states(&drain(&mut p)), vec![LinkState::Closed]);
 }
+
+mod props {
+    //! Whatever the media server sends, the protocol core never panics and never leaves a
+    //! call hanging: once its timeout has passed, every call has its answer or its error.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::from),
+            "[ -~]{0,24}".prop_map(Value::from),
+            Just(json!({"sessionId": "sid-2"})),
+            Just(json!({"value": {"type": "IceCandidateFound", "object": "o", "data": {"source": "o", "candidate": 5}}})),
+            Just(json!({"code": 40101, "message": "gone", "data": {"type": "MEDIA_OBJECT_NOT_FOUND"}})),
+            Just(json!([1, {"a": null}])),
+        ]
+    }
+
+    /// Frames shaped like JSON-RPC 2.0 (ids near the calls in flight), or any text at all.
+    fn frame() -> impl Strategy<Value = String> {
+        let id = prop_oneof![(FIRST_ID..FIRST_ID + 8).prop_map(Value::from), any::<i64>().prop_map(Value::from), "[a-z0-9]{0,6}".prop_map(Value::from)];
+        let keys = prop::collection::vec((prop_oneof![Just("result"), Just("error"), Just("method"), Just("params"), Just("jsonrpc")], value()), 0..4);
+        let shaped = (prop::option::of(id), keys, prop::option::of(Just("onEvent"))).prop_map(|(id, fields, event)| {
+            let mut v = json!({});
+            if let Some(id) = id {
+                v["id"] = id;
+            }
+            for (k, val) in fields {
+                v[k] = val;
+            }
+            if let Some(m) = event {
+                v["method"] = m.into();
+            }
+            v.to_string()
+        });
+        prop_oneof![3 => shaped, 1 => any::<String>()]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn no_frame_from_the_server_panics_the_protocol_or_leaves_a_call_unanswered(frames in prop::collection::vec(frame(), 1..30)) {
+            let now = Instant::now();
+            let mut p = connected(now);
+            let mut calls: Vec<_> = (0..4).map(|_| call(&mut p, now, "create")).collect();
+            drain(&mut p);
+            for (i, text) in frames.iter().enumerate() {
+                p.frame(now + Duration::from_millis(i as u64), text);
+                drain(&mut p);
+            }
+            p.tick(now + Duration::from_secs(3600));
+            drain(&mut p);
+            for rx in &mut calls {
+                prop_assert!(!matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)), "a call hangs after its timeout");
+            }
+        }
+    }
+}
