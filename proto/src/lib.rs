@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod bus;
+pub mod camera_id;
 pub mod error;
 pub mod keys;
 pub mod kurento;

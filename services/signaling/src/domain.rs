@@ -3,12 +3,11 @@
 //! Invariant: a value that passes is bounded in size and safe to put in a Redis key, a
 //! bus envelope and a log line; nothing here panics on any input.
 
+use camview_proto::camera_id::CameraId;
 use camview_proto::stream::IceCandidate;
 
 use crate::error::SessionError;
 
-/// Longest camera id (same rule as the REST API).
-pub const MAX_CAMERA_ID_LEN: usize = 64;
 /// Largest SDP offer accepted (a real browser offer is a few KiB).
 pub const MAX_SDP_BYTES: usize = 48 * 1024;
 /// Longest ICE candidate line.
@@ -18,25 +17,11 @@ pub const MAX_SDP_MID_LEN: usize = 64;
 /// Highest `sdpMLineIndex` accepted.
 pub const MAX_M_LINE_INDEX: u32 = 64;
 
-/// 1 to 64 characters out of `[A-Za-z0-9_-]`.
+/// The camera-id rule of every entry point ([`CameraId`]).
 pub fn validate_camera_id(raw: &str) -> Result<(), SessionError> {
-    if raw.is_empty() {
-        return Err(SessionError::InvalidCameraId("camera id is empty"));
-    }
-    if raw.len() > MAX_CAMERA_ID_LEN {
-        return Err(SessionError::InvalidCameraId(
-            "camera id is longer than 64 characters",
-        ));
-    }
-    if !raw
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(SessionError::InvalidCameraId(
-            "camera id may only contain letters, digits, '_' and '-'",
-        ));
-    }
-    Ok(())
+    CameraId::parse(raw)
+        .map(|_| ())
+        .map_err(|e| SessionError::InvalidCameraId(e.message()))
 }
 
 /// An SDP offer: starts with `v=0`, has at least one `m=` line, bounded, no NUL bytes.

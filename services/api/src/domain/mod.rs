@@ -1,9 +1,8 @@
 //! Validated values from requests and settings: once built, they are known good.
 
 mod bandwidth;
-mod camera_id;
 mod public_url;
 
 pub use bandwidth::{bandwidth_from_request, BandwidthError};
-pub use camera_id::{CameraId, CameraIdError};
+pub use camview_proto::camera_id::{CameraId, CameraIdError};
 pub use public_url::{PublicUrl, PublicUrlError, UrlKind};

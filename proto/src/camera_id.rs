@@ -1,4 +1,4 @@
-//! A camera id as the API accepts it.
+//! A camera id, the one rule every entry point applies (the api's paths, signaling's `join`).
 //!
 //! Invariant: 1 to 64 characters out of `[A-Za-z0-9_-]`, so it is safe in Redis key names,
 //! URLs and log lines.
@@ -21,6 +21,17 @@ pub enum CameraIdError {
     TooLong,
     #[error("camera id may only contain letters, digits, '_' and '-'")]
     BadCharacter,
+}
+
+impl CameraIdError {
+    /// The reason, as a static text (for error types that carry `&'static str`).
+    pub fn message(&self) -> &'static str {
+        match self {
+            CameraIdError::Empty => "camera id is empty",
+            CameraIdError::TooLong => "camera id is longer than 64 characters",
+            CameraIdError::BadCharacter => "camera id may only contain letters, digits, '_' and '-'",
+        }
+    }
 }
 
 impl CameraId {
@@ -89,6 +100,13 @@ mod tests {
                 Err(CameraIdError::BadCharacter),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn each_error_message_is_its_display() {
+        for e in [CameraIdError::Empty, CameraIdError::TooLong, CameraIdError::BadCharacter] {
+            assert_eq!(e.message(), e.to_string());
         }
     }
 
