@@ -117,6 +117,6 @@ impl BusClient {
         if env.traceparent.is_none() {
             env.traceparent = request.traceparent.clone();
         }
-        bus.publish(to, &env).await
+        bus.publish_reply(to, &env).await
     }
 }

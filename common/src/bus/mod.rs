@@ -83,6 +83,13 @@ pub trait Bus: Send + Sync + 'static {
     /// Publishes an envelope on `instance_id`'s channel.
     async fn publish(&self, instance_id: &str, envelope: &Envelope) -> Result<(), BusError>;
 
+    /// Publishes a reply: like [`Bus::publish`], but while nobody listens on the channel (the
+    /// requester's subscription is reconnecting after a Redis restart) it tries again for a
+    /// moment, since the requester is waiting for exactly this message.
+    async fn publish_reply(&self, instance_id: &str, envelope: &Envelope) -> Result<(), BusError> {
+        self.publish(instance_id, envelope).await
+    }
+
     /// Receives what is published on `instance_id`'s channel from now on; implementations
     /// resubscribe by themselves after a connection loss.
     async fn subscribe(&self, instance_id: &str) -> Result<Subscription, BusError>;

@@ -31,7 +31,9 @@ return redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[3])
 /// Extra time a blocking read may take beyond its `block` before it counts as hung.
 const READ_GRACE: Duration = Duration::from_secs(5);
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
-const RESUBSCRIBE_MAX_BACKOFF: Duration = Duration::from_secs(2);
+const RESUBSCRIBE_MAX_BACKOFF: Duration = Duration::from_millis(250);
+/// How long a reply waits for its requester's subscription to come back (see `publish_reply`).
+const REPLY_GRACE: Duration = Duration::from_secs(1);
 
 /// [`Bus`] on Redis. Each instance is one "process": a consumer's unacknowledged backlog
 /// is handed out again by the first reads of a new instance.
@@ -290,13 +292,16 @@ impl Bus for RedisBus {
     }
 
     async fn publish(&self, instance_id: &str, envelope: &Envelope) -> Result<(), BusError> {
-        let json = serde_json::to_string(envelope).map_err(|e| BusError::Malformed(e.to_string()))?;
-        redis::cmd("PUBLISH")
-            .arg(self.keys.instance_channel(instance_id))
-            .arg(json)
-            .query_async::<i64>(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
+        self.publish_counted(instance_id, envelope).await.map(|_| ())
+    }
+
+    async fn publish_reply(&self, instance_id: &str, envelope: &Envelope) -> Result<(), BusError> {
+        let deadline = tokio::time::Instant::now() + REPLY_GRACE;
+        // PUBLISH answers how many subscribers got the message: none means the requester's
+        // subscription is between connections (it resubscribes within RESUBSCRIBE_MAX_BACKOFF).
+        while self.publish_counted(instance_id, envelope).await? == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await; // the subscriber's reconnection has no event to wait on
+        }
         Ok(())
     }
 
@@ -310,6 +315,14 @@ impl Bus for RedisBus {
             Ok(Err(e)) => Err(unavailable(e)),
             Err(_) => Err(BusError::Closed),
         }
+    }
+}
+
+impl RedisBus {
+    /// PUBLISH, answering how many subscribers received it.
+    async fn publish_counted(&self, instance_id: &str, envelope: &Envelope) -> Result<i64, BusError> {
+        let json = serde_json::to_string(envelope).map_err(|e| BusError::Malformed(e.to_string()))?;
+        redis::cmd("PUBLISH").arg(self.keys.instance_channel(instance_id)).arg(json).query_async::<i64>(&mut self.conn.clone()).await.map_err(unavailable)
     }
 }
 

@@ -264,7 +264,7 @@ impl Controller {
         let Some(to) = &request.reply_to else { return };
         let mut env = envelope(message, None, Some(request.id.clone()));
         env.traceparent = camview_common::telemetry::current_traceparent().or_else(|| request.traceparent.clone());
-        if let Err(e) = self.bus.publish(to, &env).await {
+        if let Err(e) = self.bus.publish_reply(to, &env).await {
             tracing::warn!(error = %e, "could not send the reply");
         }
     }
