@@ -78,8 +78,12 @@ impl Backend {
     /// Connects both through `client` under `keys`, once.
     async fn redis_with(client: redis::Client, keys: Keys) -> Result<Self, BackendError> {
         let waited = Duration::ZERO;
-        let bus = RedisBus::with_client(client.clone(), keys.clone()).await.map_err(|source| BackendError::Bus { waited, source })?;
-        let registry = RedisRegistry::with_client(client, keys).await.map_err(|source| BackendError::Registry { waited, source })?;
+        let bus = RedisBus::with_client(client.clone(), keys.clone())
+            .await
+            .map_err(|source| BackendError::Bus { waited, source })?;
+        let registry = RedisRegistry::with_client(client, keys)
+            .await
+            .map_err(|source| BackendError::Registry { waited, source })?;
         Ok(Self { bus: Arc::new(bus), registry: Arc::new(registry) })
     }
 

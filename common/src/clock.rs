@@ -29,7 +29,10 @@ pub fn now_unix() -> u64 {
 
 /// Unix seconds as RFC 3339 (the wire format of every time); out-of-range values give the epoch.
 pub fn unix_to_rfc3339(unix: u64) -> String {
-    let t = i64::try_from(unix).ok().and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let t = i64::try_from(unix)
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -46,7 +49,10 @@ mod tests {
     fn unix_seconds_format_as_rfc3339() {
         assert_eq!(unix_to_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(unix_to_rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert!((parse_rfc3339(&unix_to_rfc3339(now_unix())).unwrap() - OffsetDateTime::now_utc()).whole_seconds().abs() < 5);
+        assert!(
+            (parse_rfc3339(&unix_to_rfc3339(now_unix())).unwrap() - OffsetDateTime::now_utc()).whole_seconds().abs()
+                < 5
+        );
     }
 
     #[test]

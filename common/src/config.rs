@@ -152,7 +152,9 @@ impl<'a> Reader<'a> {
 
     /// A comma-separated list; empty when unset.
     pub fn list(&self, name: &str) -> Vec<String> {
-        self.raw(name).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
+        self.raw(name)
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -232,9 +234,22 @@ mod tests {
     #[test]
     fn origins_are_normalized_and_anything_but_a_bare_http_origin_names_the_variable() {
         let src = [("O", "https://Cams.Example, http://localhost:3000/, https://x.example:443")];
-        assert_eq!(Reader::new(&src).origins("O").unwrap(), ["https://cams.example", "http://localhost:3000", "https://x.example"]);
+        assert_eq!(
+            Reader::new(&src).origins("O").unwrap(),
+            ["https://cams.example", "http://localhost:3000", "https://x.example"]
+        );
         assert!(Reader::new(&[("O", "")]).origins("O").unwrap().is_empty());
-        for bad in ["*", "https://a.example,*", "a.example", "ftp://a.example", "https://a.example/path", "https://u:p@a.example", "https://a.example/?q", "null", "ws://a.example"] {
+        for bad in [
+            "*",
+            "https://a.example,*",
+            "a.example",
+            "ftp://a.example",
+            "https://a.example/path",
+            "https://u:p@a.example",
+            "https://a.example/?q",
+            "null",
+            "ws://a.example",
+        ] {
             let err = Reader::new(&[("O", bad)]).origins("O").unwrap_err();
             assert_eq!(err.name, "O", "{bad}");
         }

@@ -11,10 +11,10 @@ pub mod redis_client;
 pub mod redis_conn;
 pub mod registry;
 pub mod telemetry;
-pub mod tls;
-pub mod turn;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod tls;
+pub mod turn;
 
 pub use backend::{shutdown_signal, Backend, BackendError, DEFAULT_REDIS_CONNECT_TIMEOUT};
 pub use bus::{Bus, BusClient, BusError, Delivery};

@@ -38,7 +38,10 @@ pub struct ClientIdentity {
 
 impl std::fmt::Debug for ClientIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientIdentity").field("cert_pem", &format!("{} bytes", self.cert_pem.len())).field("key_pem", &"<redacted>").finish()
+        f.debug_struct("ClientIdentity")
+            .field("cert_pem", &format!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &"<redacted>")
+            .finish()
     }
 }
 
@@ -49,15 +52,25 @@ impl RedisTls {
     pub fn from_reader(r: &Reader<'_>, url: &str) -> Result<Option<Self>, ConfigError> {
         let (ca, cert, key) = (r.raw(TLS_CA_FILE), r.raw(TLS_CERT_FILE), r.raw(TLS_KEY_FILE));
         let set = [(TLS_CA_FILE, &ca), (TLS_CERT_FILE, &cert), (TLS_KEY_FILE, &key)];
-        let Some((name, path)) = set.iter().find_map(|(name, v)| v.as_ref().map(|p| (*name, p))) else { return Ok(None) };
+        let Some((name, path)) = set.iter().find_map(|(name, v)| v.as_ref().map(|p| (*name, p))) else {
+            return Ok(None);
+        };
         if !url.starts_with("rediss://") {
-            return Err(ConfigError::new(name, path, format!("TLS settings need a rediss:// REDIS_URL, not {}", scheme(url))));
+            return Err(ConfigError::new(
+                name,
+                path,
+                format!("TLS settings need a rediss:// REDIS_URL, not {}", scheme(url)),
+            ));
         }
         let ca_pem = ca.map(|path| read_ca(&path)).transpose()?;
         let client = match (cert, key) {
             (None, None) => None,
-            (Some(_), None) => return Err(ConfigError::new(TLS_KEY_FILE, "", format!("must be set when {TLS_CERT_FILE} is"))),
-            (None, Some(_)) => return Err(ConfigError::new(TLS_CERT_FILE, "", format!("must be set when {TLS_KEY_FILE} is"))),
+            (Some(_), None) => {
+                return Err(ConfigError::new(TLS_KEY_FILE, "", format!("must be set when {TLS_CERT_FILE} is")))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(TLS_CERT_FILE, "", format!("must be set when {TLS_KEY_FILE} is")))
+            }
             (Some(cert), Some(key)) => Some(read_identity(&cert, &key)?),
         };
         Ok(Some(Self { ca_pem, client }))
@@ -65,7 +78,10 @@ impl RedisTls {
 
     fn certificates(&self) -> TlsCertificates {
         TlsCertificates {
-            client_tls: self.client.as_ref().map(|c| ClientTlsConfig { client_cert: c.cert_pem.clone(), client_key: c.key_pem.clone() }),
+            client_tls: self
+                .client
+                .as_ref()
+                .map(|c| ClientTlsConfig { client_cert: c.cert_pem.clone(), client_key: c.key_pem.clone() }),
             root_cert: self.ca_pem.clone(),
         }
     }
@@ -125,7 +141,9 @@ fn read(name: &str, path: &str) -> Result<Vec<u8>, ConfigError> {
 
 /// PEM certificates in `pem`; at least one, all well-formed.
 fn certificates(name: &str, path: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let certs = CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>().map_err(|e| ConfigError::new(name, path, format!("not valid PEM: {e}")))?;
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError::new(name, path, format!("not valid PEM: {e}")))?;
     if certs.is_empty() {
         return Err(ConfigError::new(name, path, "no PEM CERTIFICATE in the file"));
     }
@@ -136,7 +154,9 @@ fn read_ca(path: &str) -> Result<Vec<u8>, ConfigError> {
     let pem = read(TLS_CA_FILE, path)?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in certificates(TLS_CA_FILE, path, &pem)? {
-        roots.add(cert).map_err(|e| ConfigError::new(TLS_CA_FILE, path, format!("not a usable CA certificate: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| ConfigError::new(TLS_CA_FILE, path, format!("not a usable CA certificate: {e}")))?;
     }
     Ok(pem)
 }
@@ -145,10 +165,12 @@ fn read_identity(cert_path: &str, key_path: &str) -> Result<ClientIdentity, Conf
     let cert_pem = read(TLS_CERT_FILE, cert_path)?;
     let chain = certificates(TLS_CERT_FILE, cert_path, &cert_pem)?;
     let key_pem = read(TLS_KEY_FILE, key_path)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| ConfigError::new(TLS_KEY_FILE, key_path, format!("no usable PEM private key: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| ConfigError::new(TLS_KEY_FILE, key_path, format!("no usable PEM private key: {e}")))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    rustls::sign::CertifiedKey::from_der(chain, key, &provider)
-        .map_err(|e| ConfigError::new(TLS_KEY_FILE, key_path, format!("does not go with the certificate in {TLS_CERT_FILE}: {e}")))?;
+    rustls::sign::CertifiedKey::from_der(chain, key, &provider).map_err(|e| {
+        ConfigError::new(TLS_KEY_FILE, key_path, format!("does not go with the certificate in {TLS_CERT_FILE}: {e}"))
+    })?;
     Ok(ClientIdentity { cert_pem, key_pem })
 }
 
@@ -198,12 +220,16 @@ mod tests {
     /// A self-signed certificate and its key, as PEM.
     fn cert_and_key() -> (String, String) {
         let key = rcgen::KeyPair::generate().expect("a key");
-        let cert = rcgen::CertificateParams::new(vec!["camview-test".to_owned()]).expect("params").self_signed(&key).expect("a certificate");
+        let cert = rcgen::CertificateParams::new(vec!["camview-test".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("a certificate");
         (pem("CERTIFICATE", cert.der()), pem("PRIVATE KEY", &key.serialize_der()))
     }
 
     fn read(vars: &[(&str, &str)]) -> Result<RedisConfig, ConfigError> {
-        let env: std::collections::HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env: std::collections::HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         RedisConfig::from_reader(&Reader::new(&env))
     }
 
@@ -242,7 +268,10 @@ mod tests {
     fn tls_files_with_a_plain_redis_url_are_refused_naming_the_tls_variable() {
         let err = error_naming(&[("REDIS_URL", "redis://r:6379"), (TLS_CA_FILE, "/etc/ssl/ca.pem")], TLS_CA_FILE);
         assert!(err.reason.contains("rediss://"), "{err}");
-        error_naming(&[("REDIS_URL", "unix:///run/redis.sock"), (TLS_CERT_FILE, "/c.pem"), (TLS_KEY_FILE, "/k.pem")], TLS_CERT_FILE);
+        error_naming(
+            &[("REDIS_URL", "unix:///run/redis.sock"), (TLS_CERT_FILE, "/c.pem"), (TLS_KEY_FILE, "/k.pem")],
+            TLS_CERT_FILE,
+        );
         error_naming(&[(TLS_KEY_FILE, "/k.pem")], TLS_KEY_FILE); // the default URL is redis://
     }
 
@@ -256,7 +285,10 @@ mod tests {
     #[test]
     fn a_ca_file_without_pem_certificates_is_refused_naming_redis_tls_ca_file() {
         let dir = Dir::new();
-        let err = error_naming(&[("REDIS_URL", TLS_URL), (TLS_CA_FILE, &dir.write("ca.pem", "not a certificate\n"))], TLS_CA_FILE);
+        let err = error_naming(
+            &[("REDIS_URL", TLS_URL), (TLS_CA_FILE, &dir.write("ca.pem", "not a certificate\n"))],
+            TLS_CA_FILE,
+        );
         assert!(err.reason.contains("no PEM CERTIFICATE"), "{err}");
         let broken = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
         error_naming(&[("REDIS_URL", TLS_URL), (TLS_CA_FILE, &dir.write("broken.pem", broken))], TLS_CA_FILE);
@@ -274,14 +306,25 @@ mod tests {
     fn a_missing_client_certificate_file_is_refused_naming_redis_tls_cert_file() {
         let dir = Dir::new();
         let (_, key) = cert_and_key();
-        error_naming(&[("REDIS_URL", TLS_URL), (TLS_CERT_FILE, &dir.missing("c.pem")), (TLS_KEY_FILE, &dir.write("k.pem", &key))], TLS_CERT_FILE);
+        error_naming(
+            &[
+                ("REDIS_URL", TLS_URL),
+                (TLS_CERT_FILE, &dir.missing("c.pem")),
+                (TLS_KEY_FILE, &dir.write("k.pem", &key)),
+            ],
+            TLS_CERT_FILE,
+        );
     }
 
     #[test]
     fn a_key_file_without_a_pem_key_is_refused_naming_redis_tls_key_file() {
         let dir = Dir::new();
         let (cert, _) = cert_and_key();
-        let vars = [("REDIS_URL", TLS_URL), (TLS_CERT_FILE, &dir.write("c.pem", &cert)), (TLS_KEY_FILE, &dir.write("k.pem", &cert))];
+        let vars = [
+            ("REDIS_URL", TLS_URL),
+            (TLS_CERT_FILE, &dir.write("c.pem", &cert)),
+            (TLS_KEY_FILE, &dir.write("k.pem", &cert)),
+        ];
         error_naming(&vars, TLS_KEY_FILE);
     }
 
@@ -290,7 +333,11 @@ mod tests {
         let dir = Dir::new();
         let (cert, _) = cert_and_key();
         let (_, other_key) = cert_and_key();
-        let vars = [("REDIS_URL", TLS_URL), (TLS_CERT_FILE, &dir.write("c.pem", &cert)), (TLS_KEY_FILE, &dir.write("k.pem", &other_key))];
+        let vars = [
+            ("REDIS_URL", TLS_URL),
+            (TLS_CERT_FILE, &dir.write("c.pem", &cert)),
+            (TLS_KEY_FILE, &dir.write("k.pem", &other_key)),
+        ];
         let err = error_naming(&vars, TLS_KEY_FILE);
         assert!(err.reason.contains(TLS_CERT_FILE), "{err}");
     }

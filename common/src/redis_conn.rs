@@ -55,7 +55,12 @@ impl ConnectionLike for RedisConn {
         })
     }
 
-    fn req_packed_commands<'a>(&'a mut self, pipeline: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
             match self.0.req_packed_commands(pipeline, offset, count).await {
                 Err(e) if e.is_connection_dropped() => {

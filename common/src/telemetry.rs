@@ -58,7 +58,8 @@ impl FromStr for LogFormat {
 
 /// Histogram buckets (seconds) for latencies from sub-millisecond bus hops to multi-second joins;
 /// the SDK's default buckets are meant for milliseconds.
-pub const SECONDS_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+pub const SECONDS_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// Instrumentation scope of the instruments defined in this crate.
 const SCOPE: &str = "camview";
@@ -300,7 +301,12 @@ pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 /// Count where an error becomes a reply, once per reply.
 pub fn errors_total() -> &'static Counter<u64> {
     static C: OnceLock<Counter<u64>> = OnceLock::new();
-    C.get_or_init(|| meter(SCOPE).u64_counter("camview_errors_total").with_description("errors answered to a client, bus peer or Kurento client, by error code").build())
+    C.get_or_init(|| {
+        meter(SCOPE)
+            .u64_counter("camview_errors_total")
+            .with_description("errors answered to a client, bus peer or Kurento client, by error code")
+            .build()
+    })
 }
 
 /// Counts one error reply with `code` on [`errors_total`].

@@ -52,7 +52,8 @@ const START_DEADLINE: Duration = Duration::from_secs(10);
 /// Runs redis-server with the wrapper's arguments and kills it when stdin reaches EOF,
 /// i.e. when the harness drops it or the test process exits.
 /// (A background job's stdin is /dev/null, hence the copy on fd 3.)
-const WRAPPER: &str = r#"exec 3<&0; redis-server "$@" & pid=$!; (cat <&3 >/dev/null; kill $pid 2>/dev/null) & wait $pid"#;
+const WRAPPER: &str =
+    r#"exec 3<&0; redis-server "$@" & pid=$!; (cat <&3 >/dev/null; kill $pid 2>/dev/null) & wait $pid"#;
 
 /// What redis-server logs once it accepts connections; tells our server from another
 /// process that might answer on the same port.
@@ -169,7 +170,11 @@ impl RedisServer {
         };
         let mut child = command
             .args(["--bind", "127.0.0.1", "--save", ""])
-            .args(if self.persistent { ["--appendonly", "yes", "--appendfsync", "always"] } else { ["--appendonly", "no", "--appendfsync", "everysec"] })
+            .args(if self.persistent {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "everysec"]
+            })
             .arg("--dir")
             .arg(&self.dir)
             .arg("--logfile")
@@ -238,7 +243,8 @@ where
 }
 
 fn require_redis_server() {
-    let found = std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join("redis-server").is_file()));
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join("redis-server").is_file()));
     if !found {
         panic!("redis-server is not on PATH: install it (e.g. `apt-get install redis-server`) to run these tests");
     }

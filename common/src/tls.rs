@@ -66,17 +66,12 @@ impl TlsSettings {
 
     /// [`Self::from_reader`], else the original system's `use_ssl_var` (`API_USE_SSL` or
     /// `SIGNALING_USE_SSL`) = true with `SSL_CERT` and `SSL_KEY` (both required then).
-    pub fn from_reader_or_legacy(
-        r: &Reader<'_>,
-        use_ssl_var: &str,
-    ) -> Result<Option<Self>, ConfigError> {
+    pub fn from_reader_or_legacy(r: &Reader<'_>, use_ssl_var: &str) -> Result<Option<Self>, ConfigError> {
         let legacy = r.bool(use_ssl_var, false)?;
         match Self::from_reader(r)? {
             Some(s) => {
                 if legacy {
-                    tracing::warn!(
-                        "{use_ssl_var} is ignored: TLS_CERT_FILE and TLS_KEY_FILE are set"
-                    );
+                    tracing::warn!("{use_ssl_var} is ignored: TLS_CERT_FILE and TLS_KEY_FILE are set");
                 }
                 Ok(Some(s))
             }
@@ -92,26 +87,14 @@ impl TlsSettings {
         }
     }
 
-    fn from_vars(
-        r: &Reader<'_>,
-        cert_var: &'static str,
-        key_var: &'static str,
-    ) -> Result<Option<Self>, ConfigError> {
+    fn from_vars(r: &Reader<'_>, cert_var: &'static str, key_var: &'static str) -> Result<Option<Self>, ConfigError> {
         let settings = match (r.raw(cert_var), r.raw(key_var)) {
             (None, None) => return Ok(None),
             (Some(_), None) => {
-                return Err(ConfigError::new(
-                    key_var,
-                    "",
-                    format!("must be set when {cert_var} is set"),
-                ))
+                return Err(ConfigError::new(key_var, "", format!("must be set when {cert_var} is set")))
             }
             (None, Some(_)) => {
-                return Err(ConfigError::new(
-                    cert_var,
-                    "",
-                    format!("must be set when {key_var} is set"),
-                ))
+                return Err(ConfigError::new(cert_var, "", format!("must be set when {key_var} is set")))
             }
             (Some(cert), Some(key)) => Self {
                 cert_file: PathBuf::from(cert),
@@ -127,20 +110,10 @@ impl TlsSettings {
 
     /// Reads and parses both files now.
     pub fn load(&self) -> Result<CertifiedKey, TlsError> {
-        let cert_err = |reason: String| TlsError {
-            var: self.cert_var,
-            path: self.cert_file.clone(),
-            reason,
-        };
-        let key_err = |reason: String| TlsError {
-            var: self.key_var,
-            path: self.key_file.clone(),
-            reason,
-        };
-        let cert_pem =
-            std::fs::read(&self.cert_file).map_err(|e| cert_err(format!("cannot be read: {e}")))?;
-        let key_pem =
-            std::fs::read(&self.key_file).map_err(|e| key_err(format!("cannot be read: {e}")))?;
+        let cert_err = |reason: String| TlsError { var: self.cert_var, path: self.cert_file.clone(), reason };
+        let key_err = |reason: String| TlsError { var: self.key_var, path: self.key_file.clone(), reason };
+        let cert_pem = std::fs::read(&self.cert_file).map_err(|e| cert_err(format!("cannot be read: {e}")))?;
+        let key_pem = std::fs::read(&self.key_file).map_err(|e| key_err(format!("cannot be read: {e}")))?;
         let chain = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| cert_err(format!("is not a PEM certificate chain: {e}")))?;
@@ -149,12 +122,8 @@ impl TlsSettings {
         }
         let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|e| key_err(format!("holds no PEM private key (PKCS#8, RSA or EC): {e}")))?;
-        CertifiedKey::from_der(chain, key, &provider()).map_err(|e| {
-            key_err(format!(
-                "does not fit the certificate in {}: {e}",
-                self.cert_file.display()
-            ))
-        })
+        CertifiedKey::from_der(chain, key, &provider())
+            .map_err(|e| key_err(format!("does not fit the certificate in {}: {e}", self.cert_file.display())))
     }
 
     /// A rustls server configuration (TLS 1.2 and 1.3, no client certificates) whose certificate
@@ -163,11 +132,7 @@ impl TlsSettings {
         let resolver = ReloadingCert::new(self.clone())?;
         let config = ServerConfig::builder_with_provider(Arc::new(provider()))
             .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError {
-                var: self.cert_var,
-                path: self.cert_file.clone(),
-                reason: e.to_string(),
-            })?
+            .map_err(|e| TlsError { var: self.cert_var, path: self.cert_file.clone(), reason: e.to_string() })?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(resolver));
         Ok(config)
@@ -213,14 +178,7 @@ impl ReloadingCert {
     pub fn new(settings: TlsSettings) -> Result<Self, TlsError> {
         let seen = stamp(&settings);
         let current = Arc::new(settings.load()?);
-        Ok(Self {
-            settings,
-            state: Mutex::new(ReloadState {
-                current,
-                seen,
-                checked_at: Instant::now(),
-            }),
-        })
+        Ok(Self { settings, state: Mutex::new(ReloadState { current, seen, checked_at: Instant::now() }) })
     }
 
     /// The certificate to present now; looks at the files first if `reload_check` has passed.

@@ -20,10 +20,7 @@ impl Drop for Dir {
 }
 
 fn read(vars: &[(&str, &Path)]) -> Result<Option<TlsSettings>, ConfigError> {
-    let map: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.display().to_string()))
-        .collect();
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), v.display().to_string())).collect();
     TlsSettings::from_reader(&Reader::new(&map))
 }
 
@@ -40,14 +37,8 @@ fn neither_variable_means_no_tls() {
 fn one_variable_without_the_other_names_the_missing_one() {
     let dir = Dir::new();
     let (cert, key) = TestCa::new("ca").server("one").write_to(&dir.0);
-    assert_eq!(
-        read(&[("TLS_CERT_FILE", &cert)]).unwrap_err().name,
-        "TLS_KEY_FILE"
-    );
-    assert_eq!(
-        read(&[("TLS_KEY_FILE", &key)]).unwrap_err().name,
-        "TLS_CERT_FILE"
-    );
+    assert_eq!(read(&[("TLS_CERT_FILE", &cert)]).unwrap_err().name, "TLS_KEY_FILE");
+    assert_eq!(read(&[("TLS_KEY_FILE", &key)]).unwrap_err().name, "TLS_CERT_FILE");
 }
 
 #[test]
@@ -55,17 +46,11 @@ fn a_good_pair_is_read_at_start() {
     let dir = Dir::new();
     let leaf = TestCa::new("ca").server("one");
     let (cert, key) = leaf.write_to(&dir.0);
-    let s = read(&[("TLS_CERT_FILE", &cert), ("TLS_KEY_FILE", &key)])
-        .unwrap()
-        .expect("TLS on");
+    let s = read(&[("TLS_CERT_FILE", &cert), ("TLS_KEY_FILE", &key)]).unwrap().expect("TLS on");
     assert_eq!(s.cert_file, cert);
     let loaded = s.load().unwrap();
     assert_eq!(leaf_der(&loaded), leaf.cert_der);
-    assert_eq!(
-        loaded.cert.len(),
-        2,
-        "the chain keeps the CA after the leaf"
-    );
+    assert_eq!(loaded.cert.len(), 2, "the chain keeps the CA after the leaf");
     s.server_config().expect("a server config");
 }
 
@@ -100,36 +85,15 @@ fn the_legacy_use_ssl_variables_map_onto_the_same_files() {
     let (cert, key) = TestCa::new("ca").server("one").write_to(&dir.0);
     let (c, k) = (cert.display().to_string(), key.display().to_string());
     let legacy = |vars: &[(&str, &str)]| {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
         TlsSettings::from_reader_or_legacy(&Reader::new(&map), "API_USE_SSL")
     };
-    let s = legacy(&[("API_USE_SSL", "true"), ("SSL_CERT", &c), ("SSL_KEY", &k)])
-        .unwrap()
-        .expect("TLS on");
-    assert_eq!(
-        (s.cert_file.clone(), s.key_file.clone()),
-        (cert.clone(), key.clone())
-    );
-    assert_eq!(
-        legacy(&[("API_USE_SSL", "true")]).unwrap_err().name,
-        "API_USE_SSL"
-    );
-    assert_eq!(
-        legacy(&[("API_USE_SSL", "true"), ("SSL_CERT", &c)])
-            .unwrap_err()
-            .name,
-        "SSL_KEY"
-    );
-    assert_eq!(
-        legacy(&[("API_USE_SSL", "false"), ("SSL_CERT", &c), ("SSL_KEY", &k)]).unwrap(),
-        None
-    );
-    let modern = legacy(&[("TLS_CERT_FILE", &c), ("TLS_KEY_FILE", &k)])
-        .unwrap()
-        .expect("TLS on");
+    let s = legacy(&[("API_USE_SSL", "true"), ("SSL_CERT", &c), ("SSL_KEY", &k)]).unwrap().expect("TLS on");
+    assert_eq!((s.cert_file.clone(), s.key_file.clone()), (cert.clone(), key.clone()));
+    assert_eq!(legacy(&[("API_USE_SSL", "true")]).unwrap_err().name, "API_USE_SSL");
+    assert_eq!(legacy(&[("API_USE_SSL", "true"), ("SSL_CERT", &c)]).unwrap_err().name, "SSL_KEY");
+    assert_eq!(legacy(&[("API_USE_SSL", "false"), ("SSL_CERT", &c), ("SSL_KEY", &k)]).unwrap(), None);
+    let modern = legacy(&[("TLS_CERT_FILE", &c), ("TLS_KEY_FILE", &k)]).unwrap().expect("TLS on");
     assert_eq!(modern.cert_var, "TLS_CERT_FILE");
 }
 
@@ -139,9 +103,7 @@ fn a_replaced_pair_is_served_after_the_check_interval_and_a_bad_one_keeps_the_ol
     let ca = TestCa::new("ca");
     let first = ca.server("first");
     let (cert, key) = first.write_to(&dir.0);
-    let mut s = read(&[("TLS_CERT_FILE", &cert), ("TLS_KEY_FILE", &key)])
-        .unwrap()
-        .expect("TLS on");
+    let mut s = read(&[("TLS_CERT_FILE", &cert), ("TLS_KEY_FILE", &key)]).unwrap().expect("TLS on");
     s.reload_check = Duration::from_secs(5);
     let reloading = ReloadingCert::new(s).unwrap();
     let t0 = Instant::now();
@@ -154,33 +116,17 @@ fn a_replaced_pair_is_served_after_the_check_interval_and_a_bad_one_keeps_the_ol
         first.cert_der,
         "not looked at before the interval"
     );
-    assert_eq!(
-        leaf_der(&reloading.current_at(t0 + Duration::from_secs(6))),
-        second.cert_der,
-        "reloaded after it"
-    );
+    assert_eq!(leaf_der(&reloading.current_at(t0 + Duration::from_secs(6))), second.cert_der, "reloaded after it");
 
     // Half a renewal (a new certificate, the old key) does not load: the last good pair stays.
     let third = ca.server("third");
     replace(&cert, third.cert_pem.as_bytes());
-    assert_eq!(
-        leaf_der(&reloading.current_at(t0 + Duration::from_secs(12))),
-        second.cert_der
-    );
+    assert_eq!(leaf_der(&reloading.current_at(t0 + Duration::from_secs(12))), second.cert_der);
     // ... until the key follows.
     replace(&key, third.key_pem.as_bytes());
-    assert_eq!(
-        leaf_der(&reloading.current_at(t0 + Duration::from_secs(18))),
-        third.cert_der
-    );
+    assert_eq!(leaf_der(&reloading.current_at(t0 + Duration::from_secs(18))), third.cert_der);
 
     // Garbage keeps the last good one too.
-    replace(
-        &cert,
-        b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n",
-    );
-    assert_eq!(
-        leaf_der(&reloading.current_at(t0 + Duration::from_secs(24))),
-        third.cert_der
-    );
+    replace(&cert, b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n");
+    assert_eq!(leaf_der(&reloading.current_at(t0 + Duration::from_secs(24))), third.cert_der);
 }

@@ -262,16 +262,36 @@ mod tests {
     }
 
     fn candidate() -> IceCandidate {
-        IceCandidate { candidate: "candidate:1 1 UDP 2015363327 127.0.0.1 40128 typ host".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) }
+        IceCandidate {
+            candidate: "candidate:1 1 UDP 2015363327 127.0.0.1 40128 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+        }
     }
 
     fn every_message() -> Vec<Message> {
         vec![
-            Message::StartStream(StartStream { camera_id: "cam".into(), bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 } }),
+            Message::StartStream(StartStream {
+                camera_id: "cam".into(),
+                bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+            }),
             Message::StopStream(StopStream { camera_id: "cam".into() }),
-            Message::AddViewer(AddViewer { viewer_id: "v".into(), camera_id: "cam".into(), sdp_offer: "v=0\r\n".into(), signaling_instance: "sig-1".into() }),
-            Message::AddIceCandidate(AddIceCandidate { viewer_id: "v".into(), camera_id: "cam".into(), candidate: candidate() }),
-            Message::RemoveViewer(RemoveViewer { viewer_id: "v".into(), camera_id: "cam".into(), reason: RemoveReason::InstanceDead }),
+            Message::AddViewer(AddViewer {
+                viewer_id: "v".into(),
+                camera_id: "cam".into(),
+                sdp_offer: "v=0\r\n".into(),
+                signaling_instance: "sig-1".into(),
+            }),
+            Message::AddIceCandidate(AddIceCandidate {
+                viewer_id: "v".into(),
+                camera_id: "cam".into(),
+                candidate: candidate(),
+            }),
+            Message::RemoveViewer(RemoveViewer {
+                viewer_id: "v".into(),
+                camera_id: "cam".into(),
+                reason: RemoveReason::InstanceDead,
+            }),
             Message::CameraSeen(CameraSeen { camera_id: "cam".into(), source: "192.0.2.7".into() }),
             Message::StreamStarted(StreamStarted { stream: sample_stream(), created: true }),
             Message::StreamStopped(StreamStopped { camera_id: "cam".into(), viewers_released: 2 }),
@@ -281,7 +301,11 @@ mod tests {
             Message::failed(ErrorCode::ControllerUnavailable, "no controller"),
             Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: "v".into(), candidate: candidate() }),
             Message::ViewerStateChanged(ViewerStateChanged { viewer_id: "v".into(), state: ViewerState::Connected }),
-            Message::StreamStateChanged(StreamStateChanged { viewer_id: "v".into(), camera_id: "cam".into(), state: StreamState::Stalled }),
+            Message::StreamStateChanged(StreamStateChanged {
+                viewer_id: "v".into(),
+                camera_id: "cam".into(),
+                state: StreamState::Stalled,
+            }),
             Message::StreamEnded(StreamEnded { viewer_id: "v".into(), camera_id: "cam".into() }),
             Message::Renegotiate(Renegotiate { viewer_id: "v".into(), camera_id: "cam".into() }),
         ]
@@ -310,7 +334,10 @@ mod tests {
     #[test]
     fn commands_are_told_apart_from_replies_and_events() {
         let commands: Vec<_> = every_message().into_iter().filter(Message::is_command).map(|m| m.kind()).collect();
-        assert_eq!(commands, ["StartStream", "StopStream", "AddViewer", "AddIceCandidate", "RemoveViewer", "CameraSeen"]);
+        assert_eq!(
+            commands,
+            ["StartStream", "StopStream", "AddViewer", "AddIceCandidate", "RemoveViewer", "CameraSeen"]
+        );
     }
 
     #[test]

@@ -158,11 +158,13 @@ mod tests {
 
     #[test]
     fn request_and_responses_round_trip() {
-        let req = Request::new(7, "invoke", json!({"object": "P/W1", "operation": "gatherCandidates", "sessionId": "sid-1"}));
+        let req =
+            Request::new(7, "invoke", json!({"object": "P/W1", "operation": "gatherCandidates", "sessionId": "sid-1"}));
         assert_eq!(serde_json::to_value(&req).unwrap()["jsonrpc"], "2.0");
         roundtrip(&req);
         roundtrip(&Response::ok(json!(7), json!({"sessionId": "sid-1", "value": null})));
-        let err = Response::err(json!(7), RpcError::kurento(KurentoErrorCode::MediaObjectNotFound, "Object 'abc' not found"));
+        let err =
+            Response::err(json!(7), RpcError::kurento(KurentoErrorCode::MediaObjectNotFound, "Object 'abc' not found"));
         assert_eq!(
             serde_json::to_value(&err).unwrap(),
             json!({"id":7,"jsonrpc":"2.0","error":{"code":40101,"message":"Object 'abc' not found","data":{"type":"MEDIA_OBJECT_NOT_FOUND"}}})

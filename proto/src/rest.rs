@@ -148,7 +148,13 @@ mod tests {
 
     #[test]
     fn health_has_the_original_shape() {
-        let h = HealthResponse { status: "healthy".into(), kurento_connected: true, active_streams: 1, total_viewers: 2, problems: vec![] };
+        let h = HealthResponse {
+            status: "healthy".into(),
+            kurento_connected: true,
+            active_streams: 1,
+            total_viewers: 2,
+            problems: vec![],
+        };
         assert_eq!(
             serde_json::to_value(&h).unwrap(),
             serde_json::json!({"status":"healthy","kurento_connected":true,"active_streams":1,"total_viewers":2})
@@ -170,7 +176,8 @@ mod tests {
             rtp_endpoint_id: None,
             camera_source: None,
         };
-        let camera = CameraStatus { last_seen: "t2".into(), stats: CameraStats { sending: true, ..Default::default() } };
+        let camera =
+            CameraStatus { last_seen: "t2".into(), stats: CameraStats { sending: true, ..Default::default() } };
         let view = StreamView::new(record, 3, Some(camera));
         assert_eq!(view.max_bandwidth, 2000);
         roundtrip(&StreamList { streams: vec![view], count: 1 });
@@ -198,7 +205,13 @@ mod tests {
         assert_eq!(req, KeepaliveRequest::default());
         roundtrip(&KeepaliveRequest { stats: CameraStats { sending: true, packets_sent: 10, ..Default::default() } });
         let on = KeepaliveResponse {
-            rtp: Some(DesiredRtp { host: "h".into(), port: 1, codec: Codec::H264, payload_type: 96, max_bandwidth: 3000 }),
+            rtp: Some(DesiredRtp {
+                host: "h".into(),
+                port: 1,
+                codec: Codec::H264,
+                payload_type: 96,
+                max_bandwidth: 3000,
+            }),
             keepalive_interval_seconds: 5,
         };
         roundtrip(&on);
@@ -210,7 +223,11 @@ mod tests {
     #[test]
     fn ice_servers_use_browser_field_names() {
         let r = IceServersResponse {
-            ice_servers: vec![IceServer { urls: vec!["turn:1.2.3.4:3478".into()], username: Some("1700000000:v".into()), credential: Some("x".into()) }],
+            ice_servers: vec![IceServer {
+                urls: vec!["turn:1.2.3.4:3478".into()],
+                username: Some("1700000000:v".into()),
+                credential: Some("x".into()),
+            }],
         };
         assert!(serde_json::to_value(&r).unwrap().get("iceServers").is_some());
         roundtrip(&r);

@@ -42,13 +42,21 @@ pub enum ClientMessage {
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerMessage {
     #[serde(rename_all = "camelCase")]
-    Answer { viewer_id: String, sdp_answer: String },
+    Answer {
+        viewer_id: String,
+        sdp_answer: String,
+    },
     Ice(IceCandidate),
-    StreamState { state: StreamState },
+    StreamState {
+        state: StreamState,
+    },
     StreamEnded,
     /// The media server lost the viewer's endpoint: send a new `join`.
     Renegotiate,
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 #[cfg(test)]
@@ -60,14 +68,22 @@ mod tests {
     fn join_uses_the_documented_field_names() {
         let raw = r#"{"type":"join","camera":"56C1CADCF1FA4C6CAEBA3E2FD85EFEBF","sdpOffer":"v=0..."}"#;
         let m: ClientMessage = serde_json::from_str(raw).unwrap();
-        assert_eq!(m, ClientMessage::Join { camera: "56C1CADCF1FA4C6CAEBA3E2FD85EFEBF".into(), sdp_offer: "v=0...".into(), token: None });
+        assert_eq!(
+            m,
+            ClientMessage::Join {
+                camera: "56C1CADCF1FA4C6CAEBA3E2FD85EFEBF".into(),
+                sdp_offer: "v=0...".into(),
+                token: None
+            }
+        );
         roundtrip(&m);
         roundtrip(&ClientMessage::Join { camera: "c".into(), sdp_offer: "o".into(), token: Some("jwt".into()) });
     }
 
     #[test]
     fn ice_and_leave_round_trip() {
-        let raw = r#"{"type":"ice","candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}"#;
+        let raw =
+            r#"{"type":"ice","candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}"#;
         let m: ClientMessage = serde_json::from_str(raw).unwrap();
         roundtrip(&m);
         assert_eq!(serde_json::to_value(ClientMessage::Leave).unwrap(), serde_json::json!({"type":"leave"}));
@@ -78,7 +94,14 @@ mod tests {
     fn every_server_message_round_trips_with_its_type() {
         let all = [
             (ServerMessage::Answer { viewer_id: "v".into(), sdp_answer: "v=0".into() }, "answer"),
-            (ServerMessage::Ice(IceCandidate { candidate: "c".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) }), "ice"),
+            (
+                ServerMessage::Ice(IceCandidate {
+                    candidate: "c".into(),
+                    sdp_mid: Some("0".into()),
+                    sdp_m_line_index: Some(0),
+                }),
+                "ice",
+            ),
             (ServerMessage::StreamState { state: StreamState::Live }, "streamState"),
             (ServerMessage::StreamEnded, "streamEnded"),
             (ServerMessage::Renegotiate, "renegotiate"),
@@ -88,7 +111,8 @@ mod tests {
             assert_eq!(serde_json::to_value(&m).unwrap()["type"], ty);
             roundtrip(&m);
         }
-        let answer = serde_json::to_value(ServerMessage::Answer { viewer_id: "v".into(), sdp_answer: "s".into() }).unwrap();
+        let answer =
+            serde_json::to_value(ServerMessage::Answer { viewer_id: "v".into(), sdp_answer: "s".into() }).unwrap();
         assert_eq!(answer, serde_json::json!({"type":"answer","viewerId":"v","sdpAnswer":"s"}));
     }
 

@@ -202,7 +202,11 @@ mod tests {
 
     #[test]
     fn ice_candidate_uses_browser_field_names() {
-        let c = IceCandidate { candidate: "candidate:1 1 UDP 1 127.0.0.1 5000 typ host".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
+        let c = IceCandidate {
+            candidate: "candidate:1 1 UDP 1 127.0.0.1 5000 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+        };
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["sdpMid"], "0");
         assert_eq!(v["sdpMLineIndex"], 0);
@@ -218,6 +222,13 @@ mod tests {
     fn camera_stats_accept_an_empty_object() {
         let s: CameraStats = serde_json::from_str("{}").unwrap();
         assert_eq!(s, CameraStats::default());
-        roundtrip(&CameraStats { sending: true, packets_sent: 5, bytes_sent: 6000, frames_sent: 2, bitrate_kbps: Some(1.5), target: Some("1.2.3.4:5".into()) });
+        roundtrip(&CameraStats {
+            sending: true,
+            packets_sent: 5,
+            bytes_sent: 6000,
+            frames_sent: 2,
+            bitrate_kbps: Some(1.5),
+            target: Some("1.2.3.4:5".into()),
+        });
     }
 }

@@ -73,15 +73,27 @@ impl AllInOne {
             if let Some(status) = self.service.exited() {
                 panic!("camview exited ({status}) before it was ready:\n{}", self.service.output());
             }
-            assert!(tokio::time::Instant::now() < deadline, "camview not healthy within {PATIENCE:?}:\n{}", self.service.output());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "camview not healthy within {PATIENCE:?}:\n{}",
+                self.service.output()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await; // polling readiness
         }
-        self.admin_token = self.login("admin", ADMIN_PASSWORD).await.unwrap_or_else(|e| panic!("admin login: {e}\n{}", self.service.output()));
+        self.admin_token = self
+            .login("admin", ADMIN_PASSWORD)
+            .await
+            .unwrap_or_else(|e| panic!("admin login: {e}\n{}", self.service.output()));
     }
 
     /// `camview <args>` against this server's data directory.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {
-        let env: HashMap<String, String> = self.env.iter().filter(|(k, _)| k.as_str() == "CAMVIEW_DATA_DIR").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let env: HashMap<String, String> = self
+            .env
+            .iter()
+            .filter(|(k, _)| k.as_str() == "CAMVIEW_DATA_DIR")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         cli(&env, args, stdin)
     }
 
@@ -90,7 +102,12 @@ impl AllInOne {
     }
 
     /// `method path` on the API with `token` as bearer (none when `None`): status and JSON body.
-    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> (reqwest::StatusCode, serde_json::Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
         let url = format!("{}{path}", self.api_url);
         let mut request = self.http.request(method.clone(), &url);
         if let Some(token) = token {
@@ -110,7 +127,11 @@ impl AllInOne {
             if status.is_success() {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "POST {path} as admin: {status} {body}\n{}", self.service.output());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "POST {path} as admin: {status} {body}\n{}",
+                self.service.output()
+            );
             tokio::time::sleep(Duration::from_millis(250)).await; // the controller takes its lease; within the API's rate limit
         }
     }

@@ -97,5 +97,9 @@ pub fn cli(env: &HashMap<String, String>, args: &[&str], stdin: Option<&str>) ->
             panic!("camview {args:?} did not exit within {:?}", crate::PATIENCE);
         }
     };
-    CliOutput { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+    CliOutput {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }

@@ -57,7 +57,10 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// A TCP port free on loopback right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 /// One child process with its output captured line by line (stdout and stderr interleaved).
@@ -91,7 +94,14 @@ impl Service {
                 }
             });
         }
-        Service { name, child, output, binary_name: binary_name.to_owned(), args: args.iter().map(|a| (*a).to_owned()).collect(), env: env.clone() }
+        Service {
+            name,
+            child,
+            output,
+            binary_name: binary_name.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env: env.clone(),
+        }
     }
 
     /// Stops the process (SIGTERM, then kill) and starts it again the same way; the output of
@@ -234,7 +244,8 @@ impl Stack {
         let redis_url = own_redis.as_ref().map_or_else(|| RedisServer::shared().url(), RedisServer::url);
         let key_prefix = random_prefix();
         let (api_port, signaling_port, engine_ws_port) = (free_port(), free_port(), free_port());
-        let (controller_metrics, engine_metrics) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+        let (controller_metrics, engine_metrics) =
+            (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
         let kurento_ws_url = format!("ws://127.0.0.1:{engine_ws_port}/kurento");
         let base = |extra: &[(String, String)], own: Vec<(&str, String)>| {
             let mut env: HashMap<String, String> = HashMap::from([("RUST_LOG".to_owned(), "info".to_owned())]);
@@ -278,25 +289,45 @@ impl Stack {
         };
         let controller_env = base(
             &options.controller,
-            redis_env(vec![("KURENTO_WS_URL", kurento_ws_url.clone()), ("EXTERNAL_IP", "127.0.0.1".into()), ("METRICS_ADDR", controller_metrics)]),
+            redis_env(vec![
+                ("KURENTO_WS_URL", kurento_ws_url.clone()),
+                ("EXTERNAL_IP", "127.0.0.1".into()),
+                ("METRICS_ADDR", controller_metrics),
+            ]),
         );
         stack.services.push(Service::spawn("media-controller", "camview-media-controller", &[], &controller_env));
         let api_env = base(
             &options.api,
-            redis_env(vec![("API_SERVER_HOST", "127.0.0.1".into()), ("API_SERVER_PORT", api_port.to_string()), ("CAMVIEW_ADMIN_PASSWORD", ADMIN_PASSWORD.into())]),
+            redis_env(vec![
+                ("API_SERVER_HOST", "127.0.0.1".into()),
+                ("API_SERVER_PORT", api_port.to_string()),
+                ("CAMVIEW_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+            ]),
         );
         stack.services.push(Service::spawn("api", "camview-api", &[], &api_env));
         let signaling_env = base(
             &options.signaling,
-            redis_env(vec![("SIGNALING_SERVER_HOST", "127.0.0.1".into()), ("SIGNALING_SERVER_PORT", signaling_port.to_string())]),
+            redis_env(vec![
+                ("SIGNALING_SERVER_HOST", "127.0.0.1".into()),
+                ("SIGNALING_SERVER_PORT", signaling_port.to_string()),
+            ]),
         );
         stack.services.push(Service::spawn("signaling", "camview-signaling", &[], &signaling_env));
 
         let health = format!("{}/health", stack.api_url);
-        stack.wait_for_http("api /health reports healthy (the controller's heartbeat and Kurento connection)", &health, |body| body.contains("\"healthy\"")).await;
+        stack
+            .wait_for_http(
+                "api /health reports healthy (the controller's heartbeat and Kurento connection)",
+                &health,
+                |body| body.contains("\"healthy\""),
+            )
+            .await;
         let healthz = format!("{}/healthz", stack.signaling_url);
         stack.wait_for_http("signaling /healthz", &healthz, |_| true).await;
-        stack.admin_token = stack.login("admin", ADMIN_PASSWORD).await.unwrap_or_else(|e| panic!("admin login: {e}\n{}", stack.all_output()));
+        stack.admin_token = stack
+            .login("admin", ADMIN_PASSWORD)
+            .await
+            .unwrap_or_else(|e| panic!("admin login: {e}\n{}", stack.all_output()));
         stack
     }
 
@@ -311,7 +342,10 @@ impl Stack {
         self.service(name).restart().await;
         if name == "api" {
             let health = format!("{}/health", self.api_url);
-            self.wait_for_http("the restarted api /health reports healthy", &health, |body| body.contains("\"healthy\"")).await;
+            self.wait_for_http("the restarted api /health reports healthy", &health, |body| {
+                body.contains("\"healthy\"")
+            })
+            .await;
         }
     }
 
@@ -331,7 +365,10 @@ impl Stack {
             }
             "api" => {
                 let health = format!("{}/health", self.api_url);
-                self.wait_for_http("the restarted api /health reports healthy", &health, |body| body.contains("\"healthy\"")).await;
+                self.wait_for_http("the restarted api /health reports healthy", &health, |body| {
+                    body.contains("\"healthy\"")
+                })
+                .await;
             }
             "signaling" => {
                 let healthz = format!("{}/healthz", self.signaling_url);
@@ -343,7 +380,10 @@ impl Stack {
 
     /// What a `camview user|camera` command needs to work on this stack's Redis store.
     pub fn cli_env(&self) -> HashMap<String, String> {
-        HashMap::from([("REDIS_URL".to_owned(), self.redis_url.clone()), ("REDIS_KEY_PREFIX".to_owned(), self.key_prefix.clone())])
+        HashMap::from([
+            ("REDIS_URL".to_owned(), self.redis_url.clone()),
+            ("REDIS_KEY_PREFIX".to_owned(), self.key_prefix.clone()),
+        ])
     }
 
     /// An HTTP client for the test's own requests.
@@ -371,7 +411,11 @@ impl Stack {
                 }
             }
             self.fail_if_exited(what);
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what} ({url})\n{}", self.all_output());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what} ({url})\n{}",
+                self.all_output()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await; // polling readiness
         }
     }
@@ -380,20 +424,31 @@ impl Stack {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while tokio::net::TcpStream::connect(addr).await.is_err() {
             self.fail_if_exited(what);
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what} to listen on {addr:?}\n{}", self.all_output());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what} to listen on {addr:?}\n{}",
+                self.all_output()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await; // polling readiness
         }
     }
 
     fn fail_if_exited(&mut self, what: &str) {
-        let dead: Vec<String> = self.services.iter_mut().filter_map(|s| s.exited().map(|st| format!("{} exited ({st})", s.name))).collect();
+        let dead: Vec<String> =
+            self.services.iter_mut().filter_map(|s| s.exited().map(|st| format!("{} exited ({st})", s.name))).collect();
         assert!(dead.is_empty(), "while waiting for {what}: {}\n{}", dead.join(", "), self.all_output());
     }
 
     /// `POST /streams/{camera}/start` on the API; returns the JSON answer.
     pub async fn start_stream(&self, camera: &str) -> serde_json::Value {
         let url = format!("{}/streams/{camera}/start", self.api_url);
-        let r = self.http.post(&url).bearer_auth(&self.admin_token).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.all_output()));
+        let r = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.all_output()));
         let status = r.status();
         let body: serde_json::Value = r.json().await.unwrap_or_default();
         assert!(status.is_success(), "POST {url} answered {status}: {body}\n{}", self.all_output());
@@ -408,7 +463,26 @@ impl Stack {
     /// [`Stack::start_camera`] with the camera's RTP and keepalives leaving from `local_ip`
     /// (any 127.0.0.0/8 address is on the loopback), as a camera at that address.
     pub fn start_camera_at(&mut self, camera: &str, local_ip: &str) {
-        let args = ["--api", &self.api_url, "--camera", camera, "--width", "320", "--height", "240", "--fps", "15", "--bitrate-kbps", "300", "--keyframe-interval-seconds", "1", "--local-ip", local_ip, "--keepalive-seconds", "1"];
+        let args = [
+            "--api",
+            &self.api_url,
+            "--camera",
+            camera,
+            "--width",
+            "320",
+            "--height",
+            "240",
+            "--fps",
+            "15",
+            "--bitrate-kbps",
+            "300",
+            "--keyframe-interval-seconds",
+            "1",
+            "--local-ip",
+            local_ip,
+            "--keepalive-seconds",
+            "1",
+        ];
         let env = HashMap::from([("RUST_LOG".to_owned(), "info".to_owned())]);
         let camera_sim = Service::spawn("camera", "camera-sim", &args, &env);
         self.services.push(camera_sim);
@@ -417,14 +491,26 @@ impl Stack {
     /// `POST /streams/{camera}/stop` on the API as admin; returns the status.
     pub async fn stop_stream(&self, camera: &str) -> reqwest::StatusCode {
         let url = format!("{}/streams/{camera}/stop", self.api_url);
-        self.http.post(&url).bearer_auth(&self.admin_token).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.all_output())).status()
+        self.http
+            .post(&url)
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.all_output()))
+            .status()
     }
 
     /// The text of `GET <base>/metrics` (base: one of the `*_url` fields); the admin token is
     /// sent along (the API's `/metrics` may need it, the others ignore it).
     pub async fn metrics(&self, base: &str) -> String {
         let url = format!("{base}/metrics");
-        let r = self.http.get(&url).bearer_auth(&self.admin_token).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", self.all_output()));
+        let r = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", self.all_output()));
         assert!(r.status().is_success(), "GET {url}: {}", r.status());
         r.text().await.unwrap_or_default()
     }
@@ -436,7 +522,9 @@ impl Stack {
 
     /// A viewer connected to signaling's WebSocket that joins with `token`.
     pub async fn viewer_as(&self, token: &str) -> Viewer {
-        Viewer::connect_with_token(&self.signaling_ws_url, Some(token.to_owned())).await.unwrap_or_else(|e| panic!("viewer: {e}\n{}", self.all_output()))
+        Viewer::connect_with_token(&self.signaling_ws_url, Some(token.to_owned()))
+            .await
+            .unwrap_or_else(|e| panic!("viewer: {e}\n{}", self.all_output()))
     }
 
     /// Waits until `check` holds (polling), panicking with every service's output on timeout.

@@ -9,12 +9,8 @@ pub use camview_common::testing::{samples, Sample};
 /// The sum of the samples `name` carrying every label of `labels`, over all `texts` (e.g. every
 /// signaling instance); `None` when no such sample exists.
 pub fn sum(texts: &[&str], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let matching: Vec<f64> = texts
-        .iter()
-        .flat_map(|t| samples(t))
-        .filter(|s| s.matches(name, labels))
-        .map(|s| s.value)
-        .collect();
+    let matching: Vec<f64> =
+        texts.iter().flat_map(|t| samples(t)).filter(|s| s.matches(name, labels)).map(|s| s.value).collect();
     (!matching.is_empty()).then(|| matching.iter().sum())
 }
 
@@ -68,7 +64,8 @@ pub fn dashboard_exprs(dashboard: &serde_json::Value) -> Vec<String> {
 
 /// `camview_*` names each dashboard under `dir` queries: file name -> tokens.
 pub fn dashboard_metrics(dir: &Path) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read the dashboards directory {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read the dashboards directory {}: {e}", dir.display()))?;
     let mut found = BTreeMap::new();
     for entry in entries {
         let path = entry.map_err(|e| e.to_string())?.path();
@@ -76,7 +73,8 @@ pub fn dashboard_metrics(dir: &Path) -> Result<BTreeMap<String, BTreeSet<String>
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
         let tokens = dashboard_exprs(&json).iter().flat_map(|e| metric_tokens(e)).collect();
         found.insert(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), tokens);
     }
@@ -124,7 +122,10 @@ mod tests {
     #[test]
     fn promql_tokens_are_the_camview_metric_names() {
         let expr = r#"sum(rate(camview_kurento_rpc_seconds_bucket{job="x"}[5m])) / ignoring(le) camview_streams_active + mycamview_nope"#;
-        assert_eq!(metric_tokens(expr).into_iter().collect::<Vec<_>>(), ["camview_kurento_rpc_seconds_bucket", "camview_streams_active"]);
+        assert_eq!(
+            metric_tokens(expr).into_iter().collect::<Vec<_>>(),
+            ["camview_kurento_rpc_seconds_bucket", "camview_streams_active"]
+        );
         let dashboard = serde_json::json!({"panels": [{"type": "row", "panels": [{"targets": [{"expr": "camview_a"}]}]}, {"targets": [{"expr": "camview_b"}]}]});
         assert_eq!(dashboard_exprs(&dashboard), ["camview_a", "camview_b"]);
     }

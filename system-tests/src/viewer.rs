@@ -84,14 +84,20 @@ impl Viewer {
 
     /// Whether signaling asked this viewer to renegotiate since its last join.
     pub fn asked_to_renegotiate(&self) -> bool {
-        self.frames.iter().rev().take_while(|f| f["type"] != "answer" && f.get("sdpAnswer").is_none()).any(|f| f["type"] == "renegotiate")
+        self.frames
+            .iter()
+            .rev()
+            .take_while(|f| f["type"] != "answer" && f.get("sdpAnswer").is_none())
+            .any(|f| f["type"] == "renegotiate")
     }
 
     /// Reads frames until one of `kind` arrives (earlier `ice` frames are applied).
     async fn next_frame_of(&mut self, kind: &'static str, limit: Duration) -> Result<serde_json::Value, ViewerError> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.map_err(|_| ViewerError::Timeout(limit, kind))?;
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .map_err(|_| ViewerError::Timeout(limit, kind))?;
             let Some(frame) = self.take_frame(frame)? else { continue };
             if frame["type"] == kind {
                 return Ok(frame);
@@ -103,7 +109,10 @@ impl Viewer {
     }
 
     /// Records one WebSocket item; `Ok(None)` for control frames.
-    fn take_frame(&mut self, item: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>) -> Result<Option<serde_json::Value>, ViewerError> {
+    fn take_frame(
+        &mut self,
+        item: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<Option<serde_json::Value>, ViewerError> {
         match item {
             None => Err(ViewerError::Closed),
             Some(Err(e)) => Err(e.into()),
@@ -124,7 +133,12 @@ impl Viewer {
     }
 
     /// Runs the peer connection and the WebSocket until `done` holds or `limit` passes.
-    pub async fn drive_until(&mut self, limit: Duration, what: &'static str, done: impl Fn(&Viewer) -> bool) -> Result<(), ViewerError> {
+    pub async fn drive_until(
+        &mut self,
+        limit: Duration,
+        what: &'static str,
+        done: impl Fn(&Viewer) -> bool,
+    ) -> Result<(), ViewerError> {
         let deadline = Instant::now() + limit;
         loop {
             if done(self) {
@@ -148,7 +162,10 @@ impl Viewer {
 
     /// Runs until ICE/DTLS connect and `packets` RTP packets arrived.
     pub async fn wait_for_media(&mut self, packets: usize, limit: Duration) -> Result<(), ViewerError> {
-        self.drive_until(limit, "connected with RTP flowing", |v| v.peer.connected() && v.peer.packets().len() >= packets).await
+        self.drive_until(limit, "connected with RTP flowing", |v| {
+            v.peer.connected() && v.peer.packets().len() >= packets
+        })
+        .await
     }
 
     /// Sends `leave`.
@@ -164,5 +181,8 @@ impl Viewer {
 }
 
 fn refused(frame: &serde_json::Value) -> ViewerError {
-    ViewerError::Refused { code: frame["code"].as_str().unwrap_or_default().to_owned(), message: frame["message"].as_str().unwrap_or_default().to_owned() }
+    ViewerError::Refused {
+        code: frame["code"].as_str().unwrap_or_default().to_owned(),
+        message: frame["message"].as_str().unwrap_or_default().to_owned(),
+    }
 }

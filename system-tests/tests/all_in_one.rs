@@ -8,7 +8,8 @@ use camview_system_tests::{AllInOne, DataDir, PATIENCE};
 async fn the_all_in_one_api_metrics_show_the_instruments_of_every_service_in_the_process() {
     let data = DataDir::new();
     let camview = AllInOne::start(&data, &[("RUST_LOG", "warn")], &[]).await;
-    let (_socket, _) = tokio_tungstenite::connect_async(camview.signaling_ws_url.as_str()).await.expect("a signaling WebSocket");
+    let (_socket, _) =
+        tokio_tungstenite::connect_async(camview.signaling_ws_url.as_str()).await.expect("a signaling WebSocket");
 
     let http = reqwest::Client::new();
     let metrics = || async {

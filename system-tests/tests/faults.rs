@@ -24,7 +24,13 @@ async fn join_when_possible(stack: &Stack, camera: &str, limit: Duration) -> (Vi
 }
 
 async fn viewer_count(stack: &Stack, camera: &str) -> u64 {
-    let r = stack.http().get(format!("{}/streams/{camera}", stack.api_url)).bearer_auth(&stack.admin_token).send().await.expect("GET /streams");
+    let r = stack
+        .http()
+        .get(format!("{}/streams/{camera}", stack.api_url))
+        .bearer_auth(&stack.admin_token)
+        .send()
+        .await
+        .expect("GET /streams");
     let body: serde_json::Value = r.json().await.expect("a JSON stream");
     body["viewers"].as_u64().unwrap_or_else(|| panic!("no viewer count in {body}"))
 }
@@ -55,11 +61,23 @@ async fn after_redis_restarts_from_its_append_only_file_the_watching_viewer_keep
     // The sweep must not have taken the first viewer for dead while its instance could not
     // refresh its liveness key: it plays on, and both are counted.
     let before = watching.peer().packets().len();
-    watching.wait_for_media(before + 20, PATIENCE).await.unwrap_or_else(|e| panic!("the first viewer after the outage: {e}\n{}", stack.all_output()));
+    watching
+        .wait_for_media(before + 20, PATIENCE)
+        .await
+        .unwrap_or_else(|e| panic!("the first viewer after the outage: {e}\n{}", stack.all_output()));
     let sweep_window = Duration::from_secs(5); // > the liveness TTL: a wrong sweep would have run
     let settled = watching.drive_until(sweep_window, "the sweep window", |_| false).await;
-    assert!(matches!(settled, Err(ViewerError::Timeout(..))), "the first viewer was ended: {settled:?}\n{}", stack.all_output());
-    assert_eq!(viewer_count(&stack, "camfault").await, 2, "no viewer was released and no slot leaked\n{}", stack.all_output());
+    assert!(
+        matches!(settled, Err(ViewerError::Timeout(..))),
+        "the first viewer was ended: {settled:?}\n{}",
+        stack.all_output()
+    );
+    assert_eq!(
+        viewer_count(&stack, "camfault").await,
+        2,
+        "no viewer was released and no slot leaked\n{}",
+        stack.all_output()
+    );
 }
 
 /// A stack with a short liveness TTL, a live camera and one viewer playing it.
@@ -73,15 +91,22 @@ async fn watched_stack(camera: &str) -> (Stack, Viewer) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_the_engine_is_killed_and_restarted_the_stream_is_recreated_and_the_viewer_renegotiates_and_plays_again() {
+async fn after_the_engine_is_killed_and_restarted_the_stream_is_recreated_and_the_viewer_renegotiates_and_plays_again()
+{
     let (mut stack, mut viewer) = watched_stack("camengine").await;
     let killed = Instant::now();
     stack.kill_and_restart("media-engine").await;
     // The controller reconciles: the stream's objects are gone, so it recreates them (the
     // camera learns the new port from its next keepalive) and asks the viewer to renegotiate.
-    viewer.drive_until(PATIENCE, "renegotiate", Viewer::asked_to_renegotiate).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.all_output()));
+    viewer
+        .drive_until(PATIENCE, "renegotiate", Viewer::asked_to_renegotiate)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", stack.all_output()));
     viewer.rejoin("camengine", PATIENCE).await.unwrap_or_else(|e| panic!("rejoin: {e}\n{}", stack.all_output()));
-    viewer.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media after the restart: {e}\n{}", stack.all_output()));
+    viewer
+        .wait_for_media(20, PATIENCE)
+        .await
+        .unwrap_or_else(|e| panic!("media after the restart: {e}\n{}", stack.all_output()));
     eprintln!("the viewer played again {:?} after the engine was killed", killed.elapsed());
     assert_eq!(viewer_count(&stack, "camengine").await, 1, "one viewer, no leaked slot\n{}", stack.all_output());
 }
@@ -93,7 +118,10 @@ async fn after_signaling_is_killed_the_viewer_reconnects_and_plays_and_its_old_s
     stack.kill_and_restart("signaling").await;
     drop(viewer); // its WebSocket died with the process: the page reconnects with a new one
     let (mut again, _) = join_when_possible(&stack, "camsig", PATIENCE).await;
-    again.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media after the restart: {e}\n{}", stack.all_output()));
+    again
+        .wait_for_media(20, PATIENCE)
+        .await
+        .unwrap_or_else(|e| panic!("media after the restart: {e}\n{}", stack.all_output()));
     eprintln!("the viewer played again {:?} after signaling was killed", killed.elapsed());
     // The dead instance's viewer is released once its liveness key expired (TTL 3 s).
     let mut released = false;
@@ -102,7 +130,8 @@ async fn after_signaling_is_killed_the_viewer_reconnects_and_plays_and_its_old_s
             released = true;
             break;
         }
-        let _ = again.drive_until(Duration::from_millis(500), "the sweep", |_| false).await; // keeps the peer running
+        let _ = again.drive_until(Duration::from_millis(500), "the sweep", |_| false).await;
+        // keeps the peer running
     }
     assert!(released, "the killed instance's viewer slot was never freed\n{}", stack.all_output());
 }
@@ -112,6 +141,9 @@ async fn the_api_killed_and_restarted_never_interrupts_a_viewer_and_serves_again
     let (mut stack, mut viewer) = watched_stack("camapi").await;
     stack.kill_and_restart("api").await;
     let before = viewer.peer().packets().len();
-    viewer.wait_for_media(before + 30, PATIENCE).await.unwrap_or_else(|e| panic!("media during the api restart: {e}\n{}", stack.all_output()));
+    viewer
+        .wait_for_media(before + 30, PATIENCE)
+        .await
+        .unwrap_or_else(|e| panic!("media during the api restart: {e}\n{}", stack.all_output()));
     assert_eq!(viewer_count(&stack, "camapi").await, 1, "the restarted api sees the viewer\n{}", stack.all_output());
 }

@@ -72,7 +72,8 @@ async fn vp8_only_offer() -> String {
 
 #[tokio::test]
 async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_query_only_exposed_metrics() {
-    let mut stack = Stack::start_with(StackOptions::default().signaling(&[("SIGNALING_MAX_CONNECTIONS", SIGNALING_LIMIT)])).await;
+    let mut stack =
+        Stack::start_with(StackOptions::default().signaling(&[("SIGNALING_MAX_CONNECTIONS", SIGNALING_LIMIT)])).await;
     let cam = [("camera_id", CAMERA)];
     // Metric families seen in any scrape of the session (a stream's series end with it).
     let mut seen = BTreeMap::new();
@@ -80,14 +81,22 @@ async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_q
     // Start through the API; the camera follows its keepalive answer and sends RTP.
     stack.start_stream(CAMERA).await;
     stack.start_camera(CAMERA);
-    let s = until(&stack, "camera RTP reaches the engine", |s| sum(&[&s.engine], "camview_engine_packets_total", &[("direction", "in")]) > Some(0.0)).await;
+    let s = until(&stack, "camera RTP reaches the engine", |s| {
+        sum(&[&s.engine], "camview_engine_packets_total", &[("direction", "in")]) > Some(0.0)
+    })
+    .await;
     s.remember(&mut seen);
     assert_eq!(sum(&[&s.controller], "camview_streams_active", &[]), Some(1.0));
     assert_eq!(sum(&[&s.controller], "camview_stream_starts_total", &[]), Some(1.0));
     assert_eq!(sum(&[&s.controller], "camview_stream_starts_total", &[("outcome", "ok")]), Some(1.0));
     assert_eq!(sum(&[&s.controller], "camview_controller_leader", &[]), Some(1.0));
     assert!(sum(&[&s.engine], "camview_engine_bytes_total", &[("direction", "in")]) > Some(0.0));
-    assert!(sum(&[&s.api], "camview_http_requests_total", &[("method", "POST"), ("route", "/streams/{camera_id}/start")]) >= Some(1.0), "{}", s.api);
+    assert!(
+        sum(&[&s.api], "camview_http_requests_total", &[("method", "POST"), ("route", "/streams/{camera_id}/start")])
+            >= Some(1.0),
+        "{}",
+        s.api
+    );
 
     // Three viewers join; the first one watches.
     let mut viewers: Vec<Viewer> = Vec::new();
@@ -98,12 +107,23 @@ async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_q
     }
     viewers[0].wait_for_media(5, PATIENCE).await.unwrap_or_else(|e| panic!("media: {e}\n{}", stack.all_output()));
     let s = until(&stack, "three viewers are counted", |s| {
-        sum(&[&s.controller], "camview_stream_viewers", &cam) == Some(3.0) && sum(&[&s.engine], "camview_engine_packets_total", &[("direction", "out")]) > Some(0.0)
+        sum(&[&s.controller], "camview_stream_viewers", &cam) == Some(3.0)
+            && sum(&[&s.engine], "camview_engine_packets_total", &[("direction", "out")]) > Some(0.0)
     })
     .await;
     s.remember(&mut seen);
-    assert_eq!(sum(&[&s.signaling], "camview_viewer_joins_total", &[("outcome", "ok")]), Some(3.0), "summed over signaling instances");
-    assert!(sum(&[&s.controller], "camview_kurento_rpc_seconds_count", &[("method", "invoke"), ("operation", "processOffer")]) >= Some(3.0));
+    assert_eq!(
+        sum(&[&s.signaling], "camview_viewer_joins_total", &[("outcome", "ok")]),
+        Some(3.0),
+        "summed over signaling instances"
+    );
+    assert!(
+        sum(
+            &[&s.controller],
+            "camview_kurento_rpc_seconds_count",
+            &[("method", "invoke"), ("operation", "processOffer")]
+        ) >= Some(3.0)
+    );
     assert!(sum(&[&s.engine], "camview_engine_bytes_total", &[("direction", "out")]) > Some(0.0));
     assert_eq!(sum(&[&s.engine], "camview_engine_media_objects", &[("type", "WebRtcEndpoint")]), Some(3.0));
     let errors = sum(&s.all(), "camview_errors_total", &[]);
@@ -111,15 +131,22 @@ async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_q
 
     // One leaves.
     viewers[2].leave().await.expect("leave");
-    until(&stack, "the leaver is no longer counted", |s| sum(&[&s.controller], "camview_stream_viewers", &cam) == Some(2.0)).await.remember(&mut seen);
+    until(&stack, "the leaver is no longer counted", |s| {
+        sum(&[&s.controller], "camview_stream_viewers", &cam) == Some(2.0)
+    })
+    .await
+    .remember(&mut seen);
 
     // A browser that offers VP8 only is refused by the media server, and that shows as errors.
-    let (mut refused, _) = tokio_tungstenite::connect_async(stack.signaling_ws_url.as_str()).await.expect("a fourth socket");
+    let (mut refused, _) =
+        tokio_tungstenite::connect_async(stack.signaling_ws_url.as_str()).await.expect("a fourth socket");
     let join = serde_json::json!({"type": "join", "camera": CAMERA, "sdpOffer": vp8_only_offer().await, "token": stack.admin_token});
     refused.send(WsMessage::text(join.to_string())).await.expect("join sent");
     let error = tokio::time::timeout(PATIENCE, async {
         while let Some(Ok(frame)) = refused.next().await {
-            let Ok(frame) = serde_json::from_str::<serde_json::Value>(frame.to_text().unwrap_or_default()) else { continue };
+            let Ok(frame) = serde_json::from_str::<serde_json::Value>(frame.to_text().unwrap_or_default()) else {
+                continue;
+            };
             if frame["type"] == "error" {
                 return frame;
             }
@@ -139,13 +166,19 @@ async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_q
     })
     .await;
     s.remember(&mut seen);
-    assert!(sum(&[&s.controller], "camview_errors_total", &[("code", "media_server_error")]) >= Some(1.0), "{}", s.controller);
+    assert!(
+        sum(&[&s.controller], "camview_errors_total", &[("code", "media_server_error")]) >= Some(1.0),
+        "{}",
+        s.controller
+    );
     assert!(sum(&[&s.engine], "camview_errors_total", &[]) >= Some(1.0), "{}", s.engine);
 
     // Stop through the API.
     let stopped = stack.stop_stream(CAMERA).await;
     assert!(stopped.is_success(), "POST /streams/{CAMERA}/stop: {stopped}");
-    let s = until(&stack, "the stream is stopped", |s| sum(&[&s.controller], "camview_streams_active", &[]) == Some(0.0)).await;
+    let s =
+        until(&stack, "the stream is stopped", |s| sum(&[&s.controller], "camview_streams_active", &[]) == Some(0.0))
+            .await;
     s.remember(&mut seen);
     assert_eq!(sum(&[&s.controller], "camview_stream_stops_total", &[]), Some(1.0));
     assert_eq!(sum(&[&s.controller], "camview_stream_stops_total", &[("outcome", "ok")]), Some(1.0));
@@ -162,7 +195,12 @@ async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_q
         .filter(|(_, token)| !exposed.contains_key(&family_of(token, &exposed)))
         .map(|(file, token)| format!("{file}: {token}"))
         .collect();
-    assert!(missing.is_empty(), "dashboards query metrics no service exposes:\n{}\nexposed: {:?}", missing.join("\n"), exposed.keys());
+    assert!(
+        missing.is_empty(),
+        "dashboards query metrics no service exposes:\n{}\nexposed: {:?}",
+        missing.join("\n"),
+        exposed.keys()
+    );
 
     for v in viewers {
         v.close().await;

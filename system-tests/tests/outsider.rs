@@ -6,9 +6,9 @@
 //! is slowed down. Each probe's message names the property it proves.
 
 use base64::Engine;
+use camview_common::testing::PROTECTED_ROUTES as PROTECTED;
 use camview_system_tests::all_in_one::AllInOne;
 use camview_system_tests::auth::DataDir;
-use camview_common::testing::PROTECTED_ROUTES as PROTECTED;
 use camview_system_tests::{Stack, StackOptions};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
@@ -31,12 +31,26 @@ fn forged_tokens() -> Vec<(&'static str, String)> {
     let claims = json!({"iss": "camview", "sub": "admin", "kind": "session", "role": "admin", "grants": [], "ver": 0, "iat": now, "exp": now + 600, "jti": "x"});
     vec![
         ("alg none", format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims))),
-        ("a made-up signature", format!("{}.{}.{}", b64(&json!({"alg": "HS256", "typ": "JWT"})), b64(&claims), b64(&json!("not a signature")))),
+        (
+            "a made-up signature",
+            format!(
+                "{}.{}.{}",
+                b64(&json!({"alg": "HS256", "typ": "JWT"})),
+                b64(&claims),
+                b64(&json!("not a signature"))
+            ),
+        ),
         ("garbage", "garbage".to_owned()),
     ]
 }
 
-async fn status_of(http: &reqwest::Client, api: &str, method: &str, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+async fn status_of(
+    http: &reqwest::Client,
+    api: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
     let mut req = http.request(Method::from_bytes(method.as_bytes()).unwrap(), format!("{api}{path}"));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -78,7 +92,10 @@ async fn probe(api: &str, signaling_ws: &str, admin_token: &str) {
     }
     let (status, body) = status_of(&http, api, "GET", "/health", None).await;
     assert!(status.is_success(), "health answers anonymously");
-    assert!(body.get("active_streams").is_none() && body.get("total_viewers").is_none(), "anonymous health tells no counts: {body}");
+    assert!(
+        body.get("active_streams").is_none() && body.get("total_viewers").is_none(),
+        "anonymous health tells no counts: {body}"
+    );
     let (_, body) = status_of(&http, api, "GET", "/health", Some(admin_token)).await;
     assert!(body.get("active_streams").is_some(), "an admin sees the full health: {body}");
 
@@ -86,7 +103,9 @@ async fn probe(api: &str, signaling_ws: &str, admin_token: &str) {
     let mut request = signaling_ws.into_client_request().unwrap();
     request.headers_mut().insert("Origin", "https://evil.example".parse().unwrap());
     match tokio_tungstenite::connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 403, "a foreign Origin is refused before the upgrade"),
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 403, "a foreign Origin is refused before the upgrade")
+        }
         other => panic!("a foreign Origin must not upgrade: {:?}", other.map(|(_, r)| r.status())),
     }
     // A join without a token is refused, and so is one with a forged token.
@@ -99,19 +118,37 @@ async fn probe(api: &str, signaling_ws: &str, admin_token: &str) {
         ws.send(Message::Text(join.to_string().into())).await.unwrap();
         let answer = next_json(&mut ws).await;
         assert_eq!(answer["type"], "error", "{answer}");
-        assert_eq!(answer["code"], "unauthorized", "a join needs a valid token ({}): {answer}", if token.is_some() { "forged" } else { "none" });
+        assert_eq!(
+            answer["code"],
+            "unauthorized",
+            "a join needs a valid token ({}): {answer}",
+            if token.is_some() { "forged" } else { "none" }
+        );
     }
 
     // A wrong camera secret is refused even from loopback, a trusted network.
-    let res = http.post(format!("{api}/cameras/cam1/keepalive")).bearer_auth("not-the-secret").json(&json!({})).send().await.unwrap();
+    let res = http
+        .post(format!("{api}/cameras/cam1/keepalive"))
+        .bearer_auth("not-the-secret")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a wrong camera secret is refused from anywhere");
 
     // Guessing passwords is slowed down: 429 with Retry-After within a few attempts.
     let mut limited = None;
     for attempt in 0..12 {
-        let res = http.post(format!("{api}/auth/login")).json(&json!({"username": "admin", "password": format!("guess-{attempt}")})).send().await.unwrap();
+        let res = http
+            .post(format!("{api}/auth/login"))
+            .json(&json!({"username": "admin", "password": format!("guess-{attempt}")}))
+            .send()
+            .await
+            .unwrap();
         if res.status() == StatusCode::TOO_MANY_REQUESTS {
-            limited = Some(res.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()));
+            limited = Some(
+                res.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()),
+            );
             break;
         }
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a wrong password is 401");

@@ -12,7 +12,8 @@ const VIEWER_PASSWORD: &str = "viewer-password-1";
 
 /// The secret `camview camera add` printed.
 fn secret_of(out: &CliOutput) -> String {
-    let line = out.stdout.lines().find(|l| l.contains(": secret ")).unwrap_or_else(|| panic!("no secret printed: {out:?}"));
+    let line =
+        out.stdout.lines().find(|l| l.contains(": secret ")).unwrap_or_else(|| panic!("no secret printed: {out:?}"));
     line.rsplit(' ').next().expect("a last word").to_owned()
 }
 
@@ -20,7 +21,12 @@ fn secret_of(out: &CliOutput) -> String {
 async fn visible_streams(camview: &AllInOne, token: &str) -> Vec<String> {
     let (status, body) = camview.call(Method::GET, "/streams", Some(token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let mut ids: Vec<String> = body["streams"].as_array().into_iter().flatten().filter_map(|s| s["camera_id"].as_str().map(str::to_owned)).collect();
+    let mut ids: Vec<String> = body["streams"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["camera_id"].as_str().map(str::to_owned))
+        .collect();
     ids.sort();
     ids
 }
@@ -29,13 +35,23 @@ async fn visible_streams(camview: &AllInOne, token: &str) -> Vec<String> {
 async fn a_viewer_created_with_the_cli_logs_in_and_sees_only_the_camera_granted_to_it() {
     let data = DataDir::new();
     let camview = AllInOne::start(&data, &[], &[]).await;
-    let added = camview.cli(&["user", "add", "alice", "--role", "viewer", "--grant", "camgranted", "--password-stdin"], Some(&format!("{VIEWER_PASSWORD}\n"))).ok();
+    let added = camview
+        .cli(
+            &["user", "add", "alice", "--role", "viewer", "--grant", "camgranted", "--password-stdin"],
+            Some(&format!("{VIEWER_PASSWORD}\n")),
+        )
+        .ok();
     assert!(!added.stdout.contains(VIEWER_PASSWORD), "the password is not echoed: {added:?}");
     camview.start_stream("camgranted").await;
     camview.start_stream("camother").await;
-    assert_eq!(visible_streams(&camview, &camview.admin_token).await, ["camgranted", "camother"], "admin sees every stream");
+    assert_eq!(
+        visible_streams(&camview, &camview.admin_token).await,
+        ["camgranted", "camother"],
+        "admin sees every stream"
+    );
 
-    let alice = camview.login("alice", VIEWER_PASSWORD).await.unwrap_or_else(|e| panic!("{e}\n{}", camview.service.output()));
+    let alice =
+        camview.login("alice", VIEWER_PASSWORD).await.unwrap_or_else(|e| panic!("{e}\n{}", camview.service.output()));
     assert_eq!(visible_streams(&camview, &alice).await, ["camgranted"]);
     let (status, _) = camview.call(Method::GET, "/streams/camgranted", Some(&alice)).await;
     assert_eq!(status, StatusCode::OK);
@@ -45,7 +61,11 @@ async fn a_viewer_created_with_the_cli_logs_in_and_sees_only_the_camera_granted_
     assert_eq!(status, StatusCode::FORBIDDEN, "a viewer cannot stop streams");
 
     let listed = camview.cli(&["user", "list"], None).ok();
-    let alice_line = listed.stdout.lines().find(|l| l.starts_with("alice ")).unwrap_or_else(|| panic!("alice is listed: {listed:?}"));
+    let alice_line = listed
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("alice "))
+        .unwrap_or_else(|| panic!("alice is listed: {listed:?}"));
     assert!(alice_line.contains("viewer") && alice_line.contains("camgranted"), "{alice_line}");
     assert!(!listed.stdout.contains("argon2"), "no hash in the list: {listed:?}");
 }
@@ -55,7 +75,11 @@ async fn a_user_added_without_a_terminal_or_stdin_password_gets_a_generated_one_
     let data = DataDir::new();
     let camview = AllInOne::start(&data, &[], &[]).await;
     let added = camview.cli(&["user", "add", "carol", "--grant", "*"], None).ok();
-    let line = added.stdout.lines().find(|l| l.starts_with("password: ")).unwrap_or_else(|| panic!("a generated password: {added:?}"));
+    let line = added
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("password: "))
+        .unwrap_or_else(|| panic!("a generated password: {added:?}"));
     let password = line.trim_start_matches("password: ").split(' ').next().expect("the password");
     camview.login("carol", password).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(!camview.service.output().contains(password), "the server never logs the password");
@@ -85,7 +109,10 @@ async fn users_grants_and_camera_secrets_survive_a_restart_of_the_all_in_one_bin
     camview.restart().await;
     camview.start_stream("camkept").await;
     camview.start_stream("camnot").await;
-    let dave = camview.login("dave", VIEWER_PASSWORD).await.unwrap_or_else(|e| panic!("dave after the restart: {e}\n{}", camview.service.output()));
+    let dave = camview
+        .login("dave", VIEWER_PASSWORD)
+        .await
+        .unwrap_or_else(|e| panic!("dave after the restart: {e}\n{}", camview.service.output()));
     assert_eq!(visible_streams(&camview, &dave).await, ["camkept"], "the grant survived");
     assert_eq!(camview.keepalive("camkept", Some(&secret)).await, StatusCode::OK, "the secret survived");
     assert_eq!(camview.keepalive("camkept", Some("wrong")).await, StatusCode::UNAUTHORIZED);
@@ -100,12 +127,20 @@ async fn a_password_changed_or_a_user_deleted_with_the_cli_stops_its_tokens_and_
     assert_eq!(camview.call(Method::GET, "/auth/me", Some(&old)).await.0, StatusCode::OK);
 
     camview.cli(&["user", "passwd", "erin", "--password-stdin"], Some("a-new-password\n")).ok();
-    assert_eq!(camview.call(Method::GET, "/auth/me", Some(&old)).await.0, StatusCode::UNAUTHORIZED, "the old session ended");
+    assert_eq!(
+        camview.call(Method::GET, "/auth/me", Some(&old)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the old session ended"
+    );
     assert!(camview.login("erin", VIEWER_PASSWORD).await.is_err(), "the old password is refused");
     let new = camview.login("erin", "a-new-password").await.unwrap_or_else(|e| panic!("{e}"));
 
     camview.cli(&["user", "delete", "erin"], None).ok();
-    assert_eq!(camview.call(Method::GET, "/auth/me", Some(&new)).await.0, StatusCode::UNAUTHORIZED, "a deleted user's session ended");
+    assert_eq!(
+        camview.call(Method::GET, "/auth/me", Some(&new)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "a deleted user's session ended"
+    );
     assert!(camview.login("erin", "a-new-password").await.is_err());
 }
 
@@ -116,7 +151,8 @@ async fn the_demo_prints_a_one_time_login_link_for_admin_that_works_once() {
     let mut code = String::new();
     wait_until(PATIENCE, "the demo prints its login link", || {
         let output = camview.service.output();
-        let found = output.split("/login#code=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_owned);
+        let found =
+            output.split("/login#code=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_owned);
         let done = found.is_some();
         if let Some(found) = found {
             code = found;
@@ -160,15 +196,29 @@ async fn cli_validation_errors_exit_2_and_failures_exit_1_without_touching_the_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_split_mode_a_user_and_a_camera_secret_added_with_the_cli_and_redis_url_work_on_the_api_and_still_do_after_the_api_restarts() {
+async fn in_split_mode_a_user_and_a_camera_secret_added_with_the_cli_and_redis_url_work_on_the_api_and_still_do_after_the_api_restarts(
+) {
     // Loopback is not a trusted camera network here, so the secret decides.
-    let mut stack = Stack::start_with(StackOptions::default().api(&[("CAMERA_TRUSTED_NETWORKS", "192.0.2.0/24")])).await;
-    cli(&stack.cli_env(), &["user", "add", "grace", "--grant", "camsplit", "--password-stdin"], Some(VIEWER_PASSWORD)).ok();
+    let mut stack =
+        Stack::start_with(StackOptions::default().api(&[("CAMERA_TRUSTED_NETWORKS", "192.0.2.0/24")])).await;
+    cli(&stack.cli_env(), &["user", "add", "grace", "--grant", "camsplit", "--password-stdin"], Some(VIEWER_PASSWORD))
+        .ok();
     let secret = secret_of(&cli(&stack.cli_env(), &["camera", "add", "camsplit"], None).ok());
     for moment in ["before", "after"] {
-        stack.login("grace", VIEWER_PASSWORD).await.unwrap_or_else(|e| panic!("{moment} the api restart: {e}\n{}", stack.all_output()));
-        assert_eq!(split_keepalive(&stack, Some(&secret)).await, StatusCode::OK, "{moment} the api restart: the secret the CLI printed");
-        assert_eq!(split_keepalive(&stack, Some("wrong")).await, StatusCode::UNAUTHORIZED, "{moment} the api restart: a wrong secret");
+        stack
+            .login("grace", VIEWER_PASSWORD)
+            .await
+            .unwrap_or_else(|e| panic!("{moment} the api restart: {e}\n{}", stack.all_output()));
+        assert_eq!(
+            split_keepalive(&stack, Some(&secret)).await,
+            StatusCode::OK,
+            "{moment} the api restart: the secret the CLI printed"
+        );
+        assert_eq!(
+            split_keepalive(&stack, Some("wrong")).await,
+            StatusCode::UNAUTHORIZED,
+            "{moment} the api restart: a wrong secret"
+        );
         if moment == "before" {
             stack.restart("api").await;
         }
@@ -177,7 +227,10 @@ async fn in_split_mode_a_user_and_a_camera_secret_added_with_the_cli_and_redis_u
 
 /// A keepalive of `camsplit` to the split API.
 async fn split_keepalive(stack: &Stack, secret: Option<&str>) -> StatusCode {
-    let mut request = stack.http().post(format!("{}/cameras/camsplit/keepalive", stack.api_url)).json(&camview_proto::rest::KeepaliveRequest::default());
+    let mut request = stack
+        .http()
+        .post(format!("{}/cameras/camsplit/keepalive", stack.api_url))
+        .json(&camview_proto::rest::KeepaliveRequest::default());
     if let Some(secret) = secret {
         request = request.bearer_auth(secret);
     }
@@ -187,7 +240,8 @@ async fn split_keepalive(stack: &Stack, secret: Option<&str>) -> StatusCode {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_split_mode_a_grant_revoked_with_the_cli_ends_the_users_live_viewer_within_2_seconds() {
     let mut stack = Stack::start().await;
-    cli(&stack.cli_env(), &["user", "add", "heidi", "--grant", "camlive", "--password-stdin"], Some(VIEWER_PASSWORD)).ok();
+    cli(&stack.cli_env(), &["user", "add", "heidi", "--grant", "camlive", "--password-stdin"], Some(VIEWER_PASSWORD))
+        .ok();
     let token = stack.login("heidi", VIEWER_PASSWORD).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.all_output()));
     stack.start_stream("camlive").await;
     stack.start_camera("camlive");
@@ -198,31 +252,48 @@ async fn in_split_mode_a_grant_revoked_with_the_cli_ends_the_users_live_viewer_w
     let ended = viewer.drive_until(Duration::from_secs(2), "the viewer is ended", |_| false).await;
     match ended {
         Err(ViewerError::Refused { code, message }) => assert_eq!(code, "unauthorized", "{message}"),
-        other => panic!("the viewer was not told within 2 s that its access was revoked: {other:?}\n{}", stack.all_output()),
+        other => {
+            panic!("the viewer was not told within 2 s that its access was revoked: {other:?}\n{}", stack.all_output())
+        }
     }
 }
 
 /// The engine's count of datagrams dropped on camera sockets for coming from another address
 /// than the latched camera's.
 async fn foreign_packets(stack: &Stack) -> f64 {
-    camview_system_tests::scenario::sum(&[&stack.metrics(&stack.engine_metrics_url).await], "camview_engine_rtp_foreign_packets_total", &[]).unwrap_or(0.0)
+    camview_system_tests::scenario::sum(
+        &[&stack.metrics(&stack.engine_metrics_url).await],
+        "camview_engine_rtp_foreign_packets_total",
+        &[],
+    )
+    .unwrap_or(0.0)
 }
 
 async fn rtp_port(stack: &Stack, camera: &str) -> u16 {
-    let r = stack.http().get(format!("{}/streams/{camera}", stack.api_url)).bearer_auth(&stack.admin_token).send().await.expect("GET /streams/{camera}");
+    let r = stack
+        .http()
+        .get(format!("{}/streams/{camera}", stack.api_url))
+        .bearer_auth(&stack.admin_token)
+        .send()
+        .await
+        .expect("GET /streams/{camera}");
     assert_eq!(r.status(), StatusCode::OK);
     let body: serde_json::Value = r.json().await.expect("a JSON stream");
     body["rtp"]["port"].as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or_else(|| panic!("no rtp port in {body}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_camera_whose_keepalive_comes_from_a_new_address_is_relatched_there_its_viewer_plays_on_and_the_old_address_is_shut_out() {
+async fn a_camera_whose_keepalive_comes_from_a_new_address_is_relatched_there_its_viewer_plays_on_and_the_old_address_is_shut_out(
+) {
     let mut stack = Stack::start().await;
     stack.start_stream("cammove").await;
     stack.start_camera_at("cammove", "127.0.0.1");
     let mut viewer = stack.viewer().await;
     viewer.join("cammove", PATIENCE).await.unwrap_or_else(|e| panic!("join: {e}\n{}", stack.all_output()));
-    viewer.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media from the first address: {e}\n{}", stack.all_output()));
+    viewer
+        .wait_for_media(20, PATIENCE)
+        .await
+        .unwrap_or_else(|e| panic!("media from the first address: {e}\n{}", stack.all_output()));
     let first_port = rtp_port(&stack, "cammove").await;
 
     // The camera moves: it stops at 127.0.0.1 and comes back at 127.0.0.2 (RTP and keepalive).
@@ -230,7 +301,10 @@ async fn a_camera_whose_keepalive_comes_from_a_new_address_is_relatched_there_it
     let before = viewer.peer().packets().len();
     stack.start_camera_at("cammove", "127.0.0.2");
     // Without a re-latch its packets would be dropped at the old latch: the viewer would starve.
-    viewer.wait_for_media(before + 60, PATIENCE).await.unwrap_or_else(|e| panic!("media from the new address: {e}\n{}", stack.all_output()));
+    viewer
+        .wait_for_media(before + 60, PATIENCE)
+        .await
+        .unwrap_or_else(|e| panic!("media from the new address: {e}\n{}", stack.all_output()));
     let new_port = rtp_port(&stack, "cammove").await;
     assert_ne!(new_port, first_port, "the re-latched stream has a new RTP port");
 
@@ -238,7 +312,12 @@ async fn a_camera_whose_keepalive_comes_from_a_new_address_is_relatched_there_it
     let foreign_before = foreign_packets(&stack).await;
     let old = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     for _ in 0..20 {
-        old.send_to(&[0x80, 96, 0, 1, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef, 0x65], ("127.0.0.1", new_port)).await.unwrap();
+        old.send_to(&[0x80, 96, 0, 1, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef, 0x65], ("127.0.0.1", new_port))
+            .await
+            .unwrap();
     }
-    wait_until(PATIENCE, "the engine counts the old address's packets as foreign", || async { foreign_packets(&stack).await >= foreign_before + 20.0 }).await;
+    wait_until(PATIENCE, "the engine counts the old address's packets as foreign", || async {
+        foreign_packets(&stack).await >= foreign_before + 20.0
+    })
+    .await;
 }

@@ -82,7 +82,10 @@ impl Receiver {
                                     };
                                     let mut received = store.lock().unwrap();
                                     for resource_spans in request.resource_spans {
-                                        let resource = resource_spans.resource.map(|r| text_attributes(&r.attributes)).unwrap_or_default();
+                                        let resource = resource_spans
+                                            .resource
+                                            .map(|r| text_attributes(&r.attributes))
+                                            .unwrap_or_default();
                                         let service = resource.get("service.name").cloned().unwrap_or_default();
                                         for scope in resource_spans.scope_spans {
                                             for span in scope.spans {
@@ -98,7 +101,9 @@ impl Receiver {
                                             }
                                         }
                                     }
-                                    HttpResponse::Ok().content_type("application/x-protobuf").body(ExportTraceServiceResponse::default().encode_to_vec())
+                                    HttpResponse::Ok()
+                                        .content_type("application/x-protobuf")
+                                        .body(ExportTraceServiceResponse::default().encode_to_vec())
                                 }
                             }),
                         )
@@ -112,7 +117,10 @@ impl Receiver {
                                     };
                                     let mut received = metric_store.lock().unwrap();
                                     for resource_metrics in request.resource_metrics {
-                                        let resource = resource_metrics.resource.map(|r| text_attributes(&r.attributes)).unwrap_or_default();
+                                        let resource = resource_metrics
+                                            .resource
+                                            .map(|r| text_attributes(&r.attributes))
+                                            .unwrap_or_default();
                                         let service = resource.get("service.name").cloned().unwrap_or_default();
                                         for scope in resource_metrics.scope_metrics {
                                             for metric in scope.metrics {
@@ -120,7 +128,9 @@ impl Receiver {
                                             }
                                         }
                                     }
-                                    HttpResponse::Ok().content_type("application/x-protobuf").body(ExportMetricsServiceResponse::default().encode_to_vec())
+                                    HttpResponse::Ok()
+                                        .content_type("application/x-protobuf")
+                                        .body(ExportMetricsServiceResponse::default().encode_to_vec())
                                 }
                             }),
                         )
@@ -157,7 +167,11 @@ impl Drop for Receiver {
 fn one_trace(spans: &[ReceivedSpan], viewer_id: &str) -> Result<(), String> {
     let join = spans
         .iter()
-        .find(|s| s.service == "camview-signaling" && s.name == "join" && s.attributes.get("viewer_id").map(String::as_str) == Some(viewer_id))
+        .find(|s| {
+            s.service == "camview-signaling"
+                && s.name == "join"
+                && s.attributes.get("viewer_id").map(String::as_str) == Some(viewer_id)
+        })
         .ok_or("no `join` span from camview-signaling for this viewer")?;
     for attribute in ["camera_id", "viewer_id"] {
         if !join.attributes.contains_key(attribute) {
@@ -165,13 +179,17 @@ fn one_trace(spans: &[ReceivedSpan], viewer_id: &str) -> Result<(), String> {
         }
     }
     let trace: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.trace_id == join.trace_id).collect();
-    let signaling_ids: Vec<&str> = trace.iter().filter(|s| s.service == "camview-signaling").map(|s| s.span_id.as_str()).collect();
+    let signaling_ids: Vec<&str> =
+        trace.iter().filter(|s| s.service == "camview-signaling").map(|s| s.span_id.as_str()).collect();
     let add_viewer = trace
         .iter()
         .find(|s| s.service == "camview-media-controller" && s.name == "AddViewer")
         .ok_or("no `AddViewer` span from camview-media-controller in the join's trace")?;
     if !signaling_ids.contains(&add_viewer.parent_span_id.as_str()) {
-        return Err(format!("AddViewer's parent {} is not a signaling span of the trace {signaling_ids:?}", add_viewer.parent_span_id));
+        return Err(format!(
+            "AddViewer's parent {} is not a signaling span of the trace {signaling_ids:?}",
+            add_viewer.parent_span_id
+        ));
     }
     let by_id: HashMap<&str, &ReceivedSpan> = trace.iter().map(|s| (s.span_id.as_str(), *s)).collect();
     let under_add_viewer = |span: &ReceivedSpan| {
@@ -184,9 +202,13 @@ fn one_trace(spans: &[ReceivedSpan], viewer_id: &str) -> Result<(), String> {
         }
         false
     };
-    let kurento: Vec<&&ReceivedSpan> = trace.iter().filter(|s| s.service == "camview-media-controller" && s.name.starts_with("kurento ")).collect();
+    let kurento: Vec<&&ReceivedSpan> =
+        trace.iter().filter(|s| s.service == "camview-media-controller" && s.name.starts_with("kurento ")).collect();
     for wanted in ["kurento create", "kurento invoke processOffer"] {
-        let span = kurento.iter().find(|s| s.name == wanted).ok_or_else(|| format!("no `{wanted}` span in the join's trace"))?;
+        let span = kurento
+            .iter()
+            .find(|s| s.name == wanted)
+            .ok_or_else(|| format!("no `{wanted}` span in the join's trace"))?;
         if span.kind != SpanKind::Client as i32 {
             return Err(format!("`{wanted}` is not a client span (kind {})", span.kind));
         }
@@ -198,13 +220,25 @@ fn one_trace(spans: &[ReceivedSpan], viewer_id: &str) -> Result<(), String> {
 }
 
 fn summary(spans: &[ReceivedSpan]) -> String {
-    spans.iter().map(|s| format!("{} {:?} trace={} span={} parent={} kind={}\n", s.service, s.name, s.trace_id, s.span_id, s.parent_span_id, s.kind)).collect()
+    spans
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {:?} trace={} span={} parent={} kind={}\n",
+                s.service, s.name, s.trace_id, s.span_id, s.parent_span_id, s.kind
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_viewer_join_is_one_trace_from_signaling_through_the_controller_to_kurento_calls() {
     let receiver = Receiver::start();
-    let otel: [(&str, &str); 3] = [("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url), ("OTEL_BSP_SCHEDULE_DELAY", "100"), ("OTEL_METRICS_EXPORTER", "none")];
+    let otel: [(&str, &str); 3] = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+    ];
     let stack = Stack::start_with(StackOptions::default().signaling(&otel).controller(&otel)).await;
     let camera = "TRACE0CAMERA";
     stack.start_stream(camera).await;
@@ -224,7 +258,11 @@ async fn one_viewer_join_is_one_trace_from_signaling_through_the_controller_to_k
         tokio::time::sleep(Duration::from_millis(100)).await; // polling the receiver for exported spans
     }
     if let Err(why) = last {
-        panic!("the join of {viewer_id} is not one trace: {why}\nreceived spans:\n{}\n{}", summary(&receiver.spans()), stack.all_output());
+        panic!(
+            "the join of {viewer_id} is not one trace: {why}\nreceived spans:\n{}\n{}",
+            summary(&receiver.spans()),
+            stack.all_output()
+        );
     }
     viewer.close().await;
 }
@@ -232,7 +270,11 @@ async fn one_viewer_join_is_one_trace_from_signaling_through_the_controller_to_k
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_catalog_instruments_are_pushed_over_otlp_by_signaling_and_the_controller() {
     let receiver = Receiver::start();
-    let otel: [(&str, &str); 3] = [("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url), ("OTEL_METRIC_EXPORT_INTERVAL", "200"), ("OTEL_TRACES_EXPORTER", "none")];
+    let otel: [(&str, &str); 3] = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+    ];
     let stack = Stack::start_with(StackOptions::default().signaling(&otel).controller(&otel)).await;
     let camera = "OTLP0METRICS";
     stack.start_stream(camera).await;
@@ -254,6 +296,11 @@ async fn the_catalog_instruments_are_pushed_over_otlp_by_signaling_and_the_contr
         }
         tokio::time::sleep(Duration::from_millis(100)).await; // polling the receiver for exported metrics
     };
-    assert!(missing.is_empty(), "not received over OTLP: {missing:?}\nreceived: {:?}\n{}", receiver.metrics.lock().unwrap(), stack.all_output());
+    assert!(
+        missing.is_empty(),
+        "not received over OTLP: {missing:?}\nreceived: {:?}\n{}",
+        receiver.metrics.lock().unwrap(),
+        stack.all_output()
+    );
     viewer.close().await;
 }

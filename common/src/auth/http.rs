@@ -30,9 +30,15 @@ mod tests {
 
     #[test]
     fn the_forwarded_address_counts_only_from_a_trusted_proxy() {
-        let req = TestRequest::default().peer_addr("10.0.0.2:5000".parse().unwrap()).insert_header(("x-forwarded-for", "198.51.100.4")).to_http_request();
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "198.51.100.4"))
+            .to_http_request();
         assert_eq!(request_client_ip(&req, &Networks::none()), "10.0.0.2".parse::<IpAddr>().unwrap());
-        assert_eq!(request_client_ip(&req, &Networks::parse("10.0.0.0/8").unwrap()), "198.51.100.4".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            request_client_ip(&req, &Networks::parse("10.0.0.0/8").unwrap()),
+            "198.51.100.4".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

@@ -27,7 +27,12 @@ pub struct KeyedBuckets<K> {
 
 impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
     pub fn new(per_second: u32, burst: u32, max_keys: usize) -> Self {
-        Self { per_second: f64::from(per_second.max(1)), burst: f64::from(burst.max(1)), max_keys: max_keys.max(1), buckets: HashMap::new() }
+        Self {
+            per_second: f64::from(per_second.max(1)),
+            burst: f64::from(burst.max(1)),
+            max_keys: max_keys.max(1),
+            buckets: HashMap::new(),
+        }
     }
 
     /// Takes one token for `key`: `Ok` if allowed, or `Err(wait)` until the next token.
@@ -54,7 +59,8 @@ impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
     /// Drops buckets that have refilled completely: they hold no information.
     fn evict_full(&mut self, now: Instant) {
         let (per_second, burst) = (self.per_second, self.burst);
-        self.buckets.retain(|_, (tokens, at)| *tokens + now.saturating_duration_since(*at).as_secs_f64() * per_second < burst);
+        self.buckets
+            .retain(|_, (tokens, at)| *tokens + now.saturating_duration_since(*at).as_secs_f64() * per_second < burst);
     }
 
     pub fn tracked(&self) -> usize {

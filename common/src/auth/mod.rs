@@ -68,10 +68,15 @@ impl AuthSettings {
         let jwt_secret = r.raw("AUTH_JWT_SECRET");
         if let Some(s) = &jwt_secret {
             if s.len() < MIN_SECRET_LEN {
-                return Err(ConfigError::new("AUTH_JWT_SECRET", "<redacted>", format!("must be at least {MIN_SECRET_LEN} bytes (e.g. `openssl rand -base64 48`)")));
+                return Err(ConfigError::new(
+                    "AUTH_JWT_SECRET",
+                    "<redacted>",
+                    format!("must be at least {MIN_SECRET_LEN} bytes (e.g. `openssl rand -base64 48`)"),
+                ));
             }
         }
-        let token_ttl = Duration::from_secs(r.ranged::<u64>("AUTH_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL.as_secs(), 60, 86_400)?);
+        let token_ttl =
+            Duration::from_secs(r.ranged::<u64>("AUTH_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL.as_secs(), 60, 86_400)?);
         let trusted_proxies = r.networks("TRUSTED_PROXIES", Networks::none())?;
         Ok(Self { jwt_secret, token_ttl, trusted_proxies })
     }
@@ -176,7 +181,11 @@ impl Authenticator {
 
     /// Opens the deployment's store ([`store::open`]: Redis when `redis` is set, else the
     /// file in `data_dir`) and starts on it; errors name the store.
-    pub async fn open(redis: Option<&crate::config::RedisConfig>, data_dir: &std::path::Path, settings: &AuthSettings) -> Result<Self, OpenError> {
+    pub async fn open(
+        redis: Option<&crate::config::RedisConfig>,
+        data_dir: &std::path::Path,
+        settings: &AuthSettings,
+    ) -> Result<Self, OpenError> {
         let place = match redis {
             Some(_) => "Redis (REDIS_URL)".to_owned(),
             None => format!("CAMVIEW_DATA_DIR={}", data_dir.display()),
@@ -265,7 +274,11 @@ impl Authenticator {
     pub async fn refresh(&self, principal: &Principal) -> Result<Issued, AuthError> {
         match &principal.subject {
             Subject::User { username } => {
-                let user = self.store.get_user(username).await?.ok_or_else(|| AuthError::Unauthenticated("the user no longer exists".into()))?;
+                let user = self
+                    .store
+                    .get_user(username)
+                    .await?
+                    .ok_or_else(|| AuthError::Unauthenticated("the user no longer exists".into()))?;
                 Ok(self.issue_session(&user))
             }
             Subject::Share { id } => {
@@ -276,7 +289,12 @@ impl Authenticator {
     }
 
     /// Creates a share of `camera_id` for `ttl` and its link token.
-    pub async fn create_share(&self, camera_id: &str, created_by: &str, ttl: Duration) -> Result<(ShareRecord, Issued), AuthStoreError> {
+    pub async fn create_share(
+        &self,
+        camera_id: &str,
+        created_by: &str,
+        ttl: Duration,
+    ) -> Result<(ShareRecord, Issued), AuthStoreError> {
         let now = crate::clock::now_unix();
         let share = ShareRecord {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -292,7 +310,11 @@ impl Authenticator {
     }
 
     async fn live_share(&self, id: &str) -> Result<ShareRecord, AuthError> {
-        let share = self.store.get_share(id).await?.ok_or_else(|| AuthError::Unauthenticated("this share link no longer exists".into()))?;
+        let share = self
+            .store
+            .get_share(id)
+            .await?
+            .ok_or_else(|| AuthError::Unauthenticated("this share link no longer exists".into()))?;
         if share.revoked_at.is_some() {
             return Err(AuthError::Unauthenticated("this share link was revoked".into()));
         }
@@ -342,20 +364,23 @@ impl Authenticator {
         };
         match &principal.subject {
             Subject::User { username } => Ok(self.store.get_user(username).await?.is_some_and(|u| {
-                token_version.is_none_or(|v| v == u.token_version) && (u.role == Role::Admin || u.grants.iter().any(|g| g == ALL_CAMERAS || g == camera_id))
+                token_version.is_none_or(|v| v == u.token_version)
+                    && (u.role == Role::Admin || u.grants.iter().any(|g| g == ALL_CAMERAS || g == camera_id))
             })),
-            Subject::Share { id } => Ok(self
-                .store
-                .get_share(id)
-                .await?
-                .is_some_and(|s| s.revoked_at.is_none() && s.expires_at > crate::clock::now_unix() && s.camera_id == camera_id)),
+            Subject::Share { id } => Ok(self.store.get_share(id).await?.is_some_and(|s| {
+                s.revoked_at.is_none() && s.expires_at > crate::clock::now_unix() && s.camera_id == camera_id
+            })),
         }
     }
 
     /// Checks a camera's keepalive secret: `Ok(true)` if the camera has one and `secret`
     /// matches, `Ok(false)` otherwise.
     pub async fn camera_secret_matches(&self, camera_id: &str, secret: &str) -> Result<bool, AuthStoreError> {
-        Ok(self.store.get_camera_secret(camera_id).await?.is_some_and(|r| password::secret_matches(secret, &r.secret_sha256)))
+        Ok(self
+            .store
+            .get_camera_secret(camera_id)
+            .await?
+            .is_some_and(|r| password::secret_matches(secret, &r.secret_sha256)))
     }
 }
 
@@ -375,14 +400,23 @@ pub async fn new_camera_secret(store: &dyn AuthStore, camera_id: &str) -> Result
 /// A new user record with a hashed password (hashing runs off the executor).
 pub async fn new_user(username: &str, password: &str, role: Role, grants: Vec<String>) -> UserRecord {
     let pw = password.to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await.expect("argon2 hashing does not panic");
-    UserRecord { username: username.to_owned(), role, grants, password_hash, token_version: 0, created_at: crate::clock::now_rfc3339() }
+    let password_hash =
+        tokio::task::spawn_blocking(move || password::hash(&pw)).await.expect("argon2 hashing does not panic");
+    UserRecord {
+        username: username.to_owned(),
+        role,
+        grants,
+        password_hash,
+        token_version: 0,
+        created_at: crate::clock::now_rfc3339(),
+    }
 }
 
 /// Sets a new password and raises the token version, so older tokens stop working.
 pub async fn set_password(user: &mut UserRecord, password: &str) {
     let pw = password.to_owned();
-    user.password_hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await.expect("argon2 hashing does not panic");
+    user.password_hash =
+        tokio::task::spawn_blocking(move || password::hash(&pw)).await.expect("argon2 hashing does not panic");
     user.token_version += 1;
 }
 
@@ -429,7 +463,8 @@ pub async fn ensure_admin(store: &dyn AuthStore, password: Option<&str>) -> Resu
         match store.get_user(ADMIN_USERNAME).await? {
             Some(mut admin) => {
                 let (pw2, phc) = (pw.to_owned(), admin.password_hash.clone());
-                let same = tokio::task::spawn_blocking(move || password::verify(&pw2, Some(&phc))).await.unwrap_or(false);
+                let same =
+                    tokio::task::spawn_blocking(move || password::verify(&pw2, Some(&phc))).await.unwrap_or(false);
                 if !same || admin.role != Role::Admin {
                     set_password(&mut admin, pw).await;
                     admin.role = Role::Admin;

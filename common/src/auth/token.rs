@@ -133,7 +133,11 @@ mod tests {
         assert_eq!(keys.verify(&keys.sign(&claims(-60))), Err(TokenError::Expired));
         // alg: none, the claims of a valid token, no signature.
         let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        let none = format!("{}.{}.", b64(&serde_json::json!({"alg":"none","typ":"JWT"})), b64(&serde_json::to_value(claims(60)).unwrap()));
+        let none = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg":"none","typ":"JWT"})),
+            b64(&serde_json::to_value(claims(60)).unwrap())
+        );
         assert_eq!(keys.verify(&none), Err(TokenError::Invalid));
         let mut foreign = claims(60);
         foreign.iss = "someone-else".into();

@@ -39,7 +39,10 @@ pub struct BusClient {
 impl BusClient {
     /// Subscribes to `instance_id`'s channel and starts routing. Envelopes that are not
     /// replies to a pending request come out of the returned receiver.
-    pub async fn start(bus: Arc<dyn Bus>, instance_id: impl Into<String>) -> Result<(Arc<Self>, mpsc::Receiver<Envelope>), BusError> {
+    pub async fn start(
+        bus: Arc<dyn Bus>,
+        instance_id: impl Into<String>,
+    ) -> Result<(Arc<Self>, mpsc::Receiver<Envelope>), BusError> {
         let instance_id = instance_id.into();
         let mut sub = bus.subscribe(&instance_id).await?;
         let pending: Pending = Arc::default();
@@ -48,7 +51,8 @@ impl BusClient {
         tokio::spawn(async move {
             while let Some(env) = sub.recv().await {
                 crate::telemetry::record_bus_lag(&env);
-                let waiter = env.correlation_id.as_ref().and_then(|c| routing.lock().expect("pending lock poisoned").remove(c));
+                let waiter =
+                    env.correlation_id.as_ref().and_then(|c| routing.lock().expect("pending lock poisoned").remove(c));
                 match waiter {
                     Some(tx) => {
                         let _ = tx.send(env.message); // the requester may have timed out

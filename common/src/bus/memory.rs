@@ -83,7 +83,10 @@ impl MemoryBus {
                 .collect();
             if let Some((last, _)) = backlog.last() {
                 *cursor = Recovery::After(*last);
-                return backlog.into_iter().map(|(seq, envelope)| Delivery { delivery_id: delivery_id(seq), envelope }).collect();
+                return backlog
+                    .into_iter()
+                    .map(|(seq, envelope)| Delivery { delivery_id: delivery_id(seq), envelope })
+                    .collect();
             }
             *cursor = Recovery::Done;
         }

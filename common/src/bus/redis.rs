@@ -11,11 +11,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::redis_conn::{manager_config, RedisConn};
 use async_trait::async_trait;
 use camview_proto::bus::Envelope;
 use camview_proto::keys::Keys;
 use futures::StreamExt;
-use crate::redis_conn::{manager_config, RedisConn};
 use redis::{Client, RedisError, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -72,7 +72,8 @@ impl RedisBus {
     pub async fn with_client(client: Client, keys: Keys) -> Result<Self, BusError> {
         let conn = RedisConn::connect(client.clone()).await.map_err(unavailable)?;
         // Only the media-controller reads commands: connect the reader on first use.
-        let reader = RedisConn::lazy(client.clone(), manager_config().set_response_timeout(None)).map_err(unavailable)?;
+        let reader =
+            RedisConn::lazy(client.clone(), manager_config().set_response_timeout(None)).map_err(unavailable)?;
         let bus = Self { client, keys, conn, reader, recovery: Mutex::default(), handed_out: Mutex::default() };
         bus.ensure_group().await?;
         Ok(bus)
@@ -95,7 +96,13 @@ impl RedisBus {
         }
     }
 
-    async fn xreadgroup(&self, consumer: &str, max: usize, block: Option<Duration>, from: &str) -> Result<Value, RedisError> {
+    async fn xreadgroup(
+        &self,
+        consumer: &str,
+        max: usize,
+        block: Option<Duration>,
+        from: &str,
+    ) -> Result<Value, RedisError> {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP").arg(self.keys.commands_group()).arg(consumer).arg("COUNT").arg(max);
         if let Some(block) = block {
@@ -110,7 +117,13 @@ impl RedisBus {
     }
 
     /// Reads once, recreating the group if Redis lost it.
-    async fn read_entries(&self, consumer: &str, max: usize, block: Option<Duration>, from: &str) -> Result<Vec<Entry>, BusError> {
+    async fn read_entries(
+        &self,
+        consumer: &str,
+        max: usize,
+        block: Option<Duration>,
+        from: &str,
+    ) -> Result<Vec<Entry>, BusError> {
         let reply = match self.xreadgroup(consumer, max, block, from).await {
             Err(e) if e.code() == Some("NOGROUP") => {
                 tracing::warn!(stream = %self.keys.commands_stream(), "command consumer group is gone; recreating it");
@@ -176,7 +189,9 @@ fn parse_read_reply(reply: Value) -> Result<Vec<Entry>, BusError> {
         Value::Array(streams) => streams
             .into_iter()
             .map(|stream| match stream {
-                Value::Array(pair) => <[Value; 2]>::try_from(pair).map(|[_name, entries]| entries).map_err(|_| malformed("stream is not [name, entries]")),
+                Value::Array(pair) => <[Value; 2]>::try_from(pair)
+                    .map(|[_name, entries]| entries)
+                    .map_err(|_| malformed("stream is not [name, entries]")),
                 _ => Err(malformed("stream is not an array")),
             })
             .collect::<Result<_, _>>()?,
@@ -204,7 +219,13 @@ fn parse_read_reply(reply: Value) -> Result<Vec<Entry>, BusError> {
             };
             let fields = match pairs {
                 None => None,
-                Some(pairs) => Some(pairs.into_iter().map(|(k, v)| Some((bytes(k)?, bytes(v)?))).collect::<Option<Vec<_>>>().ok_or_else(|| malformed("field"))?),
+                Some(pairs) => Some(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| Some((bytes(k)?, bytes(v)?)))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| malformed("field"))?,
+                ),
             };
             out.push(Entry { id, fields });
         }
@@ -322,7 +343,12 @@ impl RedisBus {
     /// PUBLISH, answering how many subscribers received it.
     async fn publish_counted(&self, instance_id: &str, envelope: &Envelope) -> Result<i64, BusError> {
         let json = serde_json::to_string(envelope).map_err(|e| BusError::Malformed(e.to_string()))?;
-        redis::cmd("PUBLISH").arg(self.keys.instance_channel(instance_id)).arg(json).query_async::<i64>(&mut self.conn.clone()).await.map_err(unavailable)
+        redis::cmd("PUBLISH")
+            .arg(self.keys.instance_channel(instance_id))
+            .arg(json)
+            .query_async::<i64>(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -340,7 +366,12 @@ async fn subscribe_once(client: &Client, channel: &str) -> Result<redis::aio::Pu
 /// Forwards `channel` to `tx` until the receiver is dropped, resubscribing after every
 /// connection loss. The first attempt's outcome goes to `ready`, so `subscribe` returns
 /// only once messages published from then on are received.
-async fn run_subscription(client: Client, channel: String, tx: mpsc::Sender<Envelope>, ready: oneshot::Sender<Result<(), RedisError>>) {
+async fn run_subscription(
+    client: Client,
+    channel: String,
+    tx: mpsc::Sender<Envelope>,
+    ready: oneshot::Sender<Result<(), RedisError>>,
+) {
     let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -416,7 +447,10 @@ mod tests {
 
     #[test]
     fn a_resp3_reply_parses() {
-        let reply = Value::Map(vec![(bulk("s"), Value::Array(vec![Value::Array(vec![bulk("1-0"), Value::Map(vec![(bulk("k"), bulk("v"))])])]))]);
+        let reply = Value::Map(vec![(
+            bulk("s"),
+            Value::Array(vec![Value::Array(vec![bulk("1-0"), Value::Map(vec![(bulk("k"), bulk("v"))])])]),
+        )]);
         let entries = parse_read_reply(reply).unwrap();
         assert_eq!(entries[0].fields, Some(vec![(b"k".to_vec(), b"v".to_vec())]));
     }
@@ -424,7 +458,11 @@ mod tests {
     #[test]
     fn a_timed_out_read_is_empty_and_junk_is_malformed_not_a_panic() {
         assert!(parse_read_reply(Value::Nil).unwrap().is_empty());
-        for junk in [Value::Int(3), Value::Array(vec![Value::Int(1)]), Value::Array(vec![Value::Array(vec![bulk("s"), Value::Array(vec![Value::Array(vec![bulk("1-0")])])])])] {
+        for junk in [
+            Value::Int(3),
+            Value::Array(vec![Value::Int(1)]),
+            Value::Array(vec![Value::Array(vec![bulk("s"), Value::Array(vec![Value::Array(vec![bulk("1-0")])])])]),
+        ] {
             assert!(matches!(parse_read_reply(junk), Err(BusError::Malformed(_))));
         }
     }

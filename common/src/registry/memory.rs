@@ -88,7 +88,12 @@ impl Registry for MemoryRegistry {
         Ok(state.streams.remove(camera_id).is_some())
     }
 
-    async fn put_camera_status(&self, camera_id: &str, status: &CameraStatus, ttl: Duration) -> Result<(), RegistryError> {
+    async fn put_camera_status(
+        &self,
+        camera_id: &str,
+        status: &CameraStatus,
+        ttl: Duration,
+    ) -> Result<(), RegistryError> {
         let mut state = self.state();
         let now = Instant::now();
         state.cameras.retain(|_, (_, until)| *until > now);
@@ -100,7 +105,12 @@ impl Registry for MemoryRegistry {
         Ok(self.state().cameras.get(camera_id).filter(|(_, until)| *until > Instant::now()).map(|(s, _)| s.clone()))
     }
 
-    async fn reserve_viewer_slot(&self, camera_id: &str, viewer_id: &str, limit: u32) -> Result<SlotReservation, RegistryError> {
+    async fn reserve_viewer_slot(
+        &self,
+        camera_id: &str,
+        viewer_id: &str,
+        limit: u32,
+    ) -> Result<SlotReservation, RegistryError> {
         let mut state = self.state();
         if !state.streams.contains_key(camera_id) {
             return Ok(SlotReservation::StreamNotFound);
@@ -139,7 +149,13 @@ impl Registry for MemoryRegistry {
     async fn list_viewers(&self, camera_id: Option<&str>) -> Result<Vec<ViewerRecord>, RegistryError> {
         let state = self.state();
         let mut viewers: Vec<ViewerRecord> = match camera_id {
-            Some(camera_id) => state.slots.get(camera_id).into_iter().flatten().filter_map(|id| state.viewers.get(id).cloned()).collect(),
+            Some(camera_id) => state
+                .slots
+                .get(camera_id)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| state.viewers.get(id).cloned())
+                .collect(),
             None => state.viewers.values().cloned().collect(),
         };
         sort_viewers(&mut viewers);
@@ -183,7 +199,11 @@ impl Registry for MemoryRegistry {
         Ok(())
     }
 
-    async fn put_controller_heartbeat(&self, heartbeat: &ControllerHeartbeat, ttl: Duration) -> Result<(), RegistryError> {
+    async fn put_controller_heartbeat(
+        &self,
+        heartbeat: &ControllerHeartbeat,
+        ttl: Duration,
+    ) -> Result<(), RegistryError> {
         self.state().heartbeat = Some((heartbeat.clone(), Instant::now() + ttl));
         Ok(())
     }

@@ -59,13 +59,23 @@ pub trait Registry: Send + Sync + 'static {
     // Cameras.
     /// Stores a camera's last keepalive for `ttl` (it outlives the camera's stream, so the API can
     /// show it; the TTL bounds what any caller with a valid id can leave behind).
-    async fn put_camera_status(&self, camera_id: &str, status: &CameraStatus, ttl: Duration) -> Result<(), RegistryError>;
+    async fn put_camera_status(
+        &self,
+        camera_id: &str,
+        status: &CameraStatus,
+        ttl: Duration,
+    ) -> Result<(), RegistryError>;
     async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError>;
 
     // Viewer slots and records.
     /// Atomically reserves a slot for `viewer_id` on a started stream, unless the stream
     /// already has `limit` slots taken. Idempotent for a viewer that already holds one.
-    async fn reserve_viewer_slot(&self, camera_id: &str, viewer_id: &str, limit: u32) -> Result<SlotReservation, RegistryError>;
+    async fn reserve_viewer_slot(
+        &self,
+        camera_id: &str,
+        viewer_id: &str,
+        limit: u32,
+    ) -> Result<SlotReservation, RegistryError>;
     /// Number of slots taken on a stream.
     async fn viewer_count(&self, camera_id: &str) -> Result<u64, RegistryError>;
     /// Creates or replaces a viewer record and indexes it by signaling instance. It is
@@ -91,7 +101,11 @@ pub trait Registry: Send + Sync + 'static {
     async fn forget_instance(&self, instance_id: &str) -> Result<(), RegistryError>;
 
     // Media-controller.
-    async fn put_controller_heartbeat(&self, heartbeat: &ControllerHeartbeat, ttl: Duration) -> Result<(), RegistryError>;
+    async fn put_controller_heartbeat(
+        &self,
+        heartbeat: &ControllerHeartbeat,
+        ttl: Duration,
+    ) -> Result<(), RegistryError>;
     /// The last heartbeat, or None once it expired.
     async fn get_controller_heartbeat(&self) -> Result<Option<ControllerHeartbeat>, RegistryError>;
     /// Takes the lease if free, or renews it if `holder` already has it; true if `holder` holds it now.

@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use crate::redis_conn::RedisConn;
 use async_trait::async_trait;
 use camview_proto::keys::Keys;
 use camview_proto::stream::{CameraStatus, ControllerHeartbeat, StreamRecord, ViewerRecord};
-use crate::redis_conn::RedisConn;
 use redis::{Client, ErrorKind, RedisError, Script};
 
 use self::codec::HashRecord;
@@ -109,7 +109,9 @@ pub struct RedisRegistry {
 /// Maps a Redis error; data Redis holds but we cannot read is `Corrupt`, not `Unavailable`.
 fn error_at(key: &str) -> impl FnOnce(RedisError) -> RegistryError + '_ {
     move |e| match e.kind() {
-        ErrorKind::Parse | ErrorKind::UnexpectedReturnType => RegistryError::Corrupt { key: key.to_owned(), reason: e.to_string() },
+        ErrorKind::Parse | ErrorKind::UnexpectedReturnType => {
+            RegistryError::Corrupt { key: key.to_owned(), reason: e.to_string() }
+        }
         _ if e.code() == Some("WRONGTYPE") => RegistryError::Corrupt { key: key.to_owned(), reason: e.to_string() },
         _ => RegistryError::Unavailable(e.to_string()),
     }
@@ -124,7 +126,11 @@ impl RedisRegistry {
     /// Connects to `url` (no TLS material beyond the system roots); the connection is
     /// re-established by itself after a loss.
     pub async fn connect(url: &str, keys: Keys) -> Result<Self, RegistryError> {
-        Self::with_client(crate::redis_client::client(url, None).map_err(|e| RegistryError::Unavailable(e.to_string()))?, keys).await
+        Self::with_client(
+            crate::redis_client::client(url, None).map_err(|e| RegistryError::Unavailable(e.to_string()))?,
+            keys,
+        )
+        .await
     }
 
     /// Like [`RedisRegistry::connect`], through a client from [`crate::redis_client::client`].
@@ -142,7 +148,8 @@ impl RedisRegistry {
     }
 
     async fn get_record<T: HashRecord>(&self, key: &str) -> Result<Option<T>, RegistryError> {
-        let fields: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query_async(&mut self.conn()).await.map_err(error_at(key))?;
+        let fields: HashMap<String, String> =
+            redis::cmd("HGETALL").arg(key).query_async(&mut self.conn()).await.map_err(error_at(key))?;
         codec::decode(key, fields)
     }
 
@@ -155,7 +162,8 @@ impl RedisRegistry {
         for key in keys {
             pipe.cmd("HGETALL").arg(key);
         }
-        let replies: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn()).await.map_err(error_at(&keys[0]))?;
+        let replies: Vec<HashMap<String, String>> =
+            pipe.query_async(&mut self.conn()).await.map_err(error_at(&keys[0]))?;
         let mut records = Vec::with_capacity(replies.len());
         for (key, fields) in keys.iter().zip(replies) {
             records.extend(codec::decode(key, fields)?);
@@ -164,7 +172,12 @@ impl RedisRegistry {
     }
 
     /// Replaces the hash at `key` with `fields` in one transaction, plus `extra` commands.
-    async fn replace_hash(&self, key: &str, fields: &[(String, String)], extra: impl FnOnce(&mut redis::Pipeline)) -> Result<(), RegistryError> {
+    async fn replace_hash(
+        &self,
+        key: &str,
+        fields: &[(String, String)],
+        extra: impl FnOnce(&mut redis::Pipeline),
+    ) -> Result<(), RegistryError> {
         let mut pipe = redis::pipe();
         pipe.atomic().del(key).ignore();
         if !fields.is_empty() {
@@ -175,14 +188,20 @@ impl RedisRegistry {
     }
 
     async fn members(&self, key: &str) -> Result<Vec<String>, RegistryError> {
-        let mut members: Vec<String> = redis::cmd("SMEMBERS").arg(key).query_async(&mut self.conn()).await.map_err(error_at(key))?;
+        let mut members: Vec<String> =
+            redis::cmd("SMEMBERS").arg(key).query_async(&mut self.conn()).await.map_err(error_at(key))?;
         members.sort();
         Ok(members)
     }
 
     /// The signaling instance stored on a viewer's record, `""` when there is none.
     async fn viewer_instance(&self, viewer_key: &str) -> Result<String, RegistryError> {
-        let instance: Option<String> = redis::cmd("HGET").arg(viewer_key).arg("signaling_instance").query_async(&mut self.conn()).await.map_err(error_at(viewer_key))?;
+        let instance: Option<String> = redis::cmd("HGET")
+            .arg(viewer_key)
+            .arg("signaling_instance")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(error_at(viewer_key))?;
         Ok(instance.unwrap_or_default())
     }
 
@@ -194,7 +213,10 @@ impl RedisRegistry {
 #[async_trait]
 impl Registry for RedisRegistry {
     async fn ping(&self) -> Result<(), RegistryError> {
-        redis::cmd("PING").query_async::<String>(&mut self.conn()).await.map_err(|e| RegistryError::Unavailable(e.to_string()))?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.conn())
+            .await
+            .map_err(|e| RegistryError::Unavailable(e.to_string()))?;
         Ok(())
     }
 
@@ -234,7 +256,12 @@ impl Registry for RedisRegistry {
         Ok(deleted + unindexed > 0)
     }
 
-    async fn put_camera_status(&self, camera_id: &str, status: &CameraStatus, ttl: Duration) -> Result<(), RegistryError> {
+    async fn put_camera_status(
+        &self,
+        camera_id: &str,
+        status: &CameraStatus,
+        ttl: Duration,
+    ) -> Result<(), RegistryError> {
         let key = self.keys.camera(camera_id);
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.replace_hash(&key, &codec::encode(status)?, |pipe| {
@@ -247,7 +274,12 @@ impl Registry for RedisRegistry {
         self.get_record(&self.keys.camera(camera_id)).await
     }
 
-    async fn reserve_viewer_slot(&self, camera_id: &str, viewer_id: &str, limit: u32) -> Result<SlotReservation, RegistryError> {
+    async fn reserve_viewer_slot(
+        &self,
+        camera_id: &str,
+        viewer_id: &str,
+        limit: u32,
+    ) -> Result<SlotReservation, RegistryError> {
         let slots = self.keys.stream_viewers(camera_id);
         let code: i64 = RESERVE_SLOT
             .key(self.keys.stream(camera_id))
@@ -320,7 +352,8 @@ impl Registry for RedisRegistry {
             if !instance.is_empty() {
                 call.key(self.keys.instance_viewers(&instance));
             }
-            let removed: i64 = call.arg(viewer_id).arg(&instance).invoke_async(&mut self.conn()).await.map_err(error_at(&key))?;
+            let removed: i64 =
+                call.arg(viewer_id).arg(&instance).invoke_async(&mut self.conn()).await.map_err(error_at(&key))?;
             if removed >= 0 {
                 return Ok(removed > 0);
             }
@@ -359,21 +392,43 @@ impl Registry for RedisRegistry {
         redis::cmd("SREM").arg(&key).arg(instance_id).query_async::<()>(&mut self.conn()).await.map_err(error_at(&key))
     }
 
-    async fn put_controller_heartbeat(&self, heartbeat: &ControllerHeartbeat, ttl: Duration) -> Result<(), RegistryError> {
+    async fn put_controller_heartbeat(
+        &self,
+        heartbeat: &ControllerHeartbeat,
+        ttl: Duration,
+    ) -> Result<(), RegistryError> {
         let key = self.keys.controller_heartbeat();
-        let json = serde_json::to_string(heartbeat).map_err(|e| RegistryError::Corrupt { key: key.clone(), reason: e.to_string() })?;
-        redis::cmd("SET").arg(&key).arg(json).arg("PX").arg(px(ttl)).query_async::<()>(&mut self.conn()).await.map_err(error_at(&key))
+        let json = serde_json::to_string(heartbeat)
+            .map_err(|e| RegistryError::Corrupt { key: key.clone(), reason: e.to_string() })?;
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(json)
+            .arg("PX")
+            .arg(px(ttl))
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(error_at(&key))
     }
 
     async fn get_controller_heartbeat(&self) -> Result<Option<ControllerHeartbeat>, RegistryError> {
         let key = self.keys.controller_heartbeat();
-        let raw: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut self.conn()).await.map_err(error_at(&key))?;
-        raw.map(|raw| serde_json::from_str(&raw).map_err(|e| RegistryError::Corrupt { key: key.clone(), reason: e.to_string() })).transpose()
+        let raw: Option<String> =
+            redis::cmd("GET").arg(&key).query_async(&mut self.conn()).await.map_err(error_at(&key))?;
+        raw.map(|raw| {
+            serde_json::from_str(&raw).map_err(|e| RegistryError::Corrupt { key: key.clone(), reason: e.to_string() })
+        })
+        .transpose()
     }
 
     async fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<bool, RegistryError> {
         let key = self.keys.controller_lease();
-        let held: i64 = ACQUIRE_LEASE.key(&key).arg(holder).arg(px(ttl)).invoke_async(&mut self.conn()).await.map_err(error_at(&key))?;
+        let held: i64 = ACQUIRE_LEASE
+            .key(&key)
+            .arg(holder)
+            .arg(px(ttl))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(error_at(&key))?;
         Ok(held == 1)
     }
 

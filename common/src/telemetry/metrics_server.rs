@@ -48,7 +48,10 @@ impl Drop for MetricsServer {
 
 /// Serves this process' [`prometheus_text`] on `GET /metrics` and `health()` on `GET /healthz`
 /// (200 `{"status":"ok"}` or 503 `{"status":"unavailable"}`) from `listener`.
-pub fn serve_metrics(listener: std::net::TcpListener, health: impl Fn() -> bool + Send + Sync + 'static) -> std::io::Result<MetricsServer> {
+pub fn serve_metrics(
+    listener: std::net::TcpListener,
+    health: impl Fn() -> bool + Send + Sync + 'static,
+) -> std::io::Result<MetricsServer> {
     let addr = listener.local_addr()?;
     let health: Arc<dyn Fn() -> bool + Send + Sync> = Arc::new(health);
     let (started_tx, started_rx) = std::sync::mpsc::channel();
@@ -57,7 +60,12 @@ pub fn serve_metrics(listener: std::net::TcpListener, health: impl Fn() -> bool 
             let server = HttpServer::new(move || {
                 let health = health.clone();
                 App::new()
-                    .route("/metrics", web::get().to(|| async { HttpResponse::Ok().content_type(PROMETHEUS_CONTENT_TYPE).body(prometheus_text()) }))
+                    .route(
+                        "/metrics",
+                        web::get().to(|| async {
+                            HttpResponse::Ok().content_type(PROMETHEUS_CONTENT_TYPE).body(prometheus_text())
+                        }),
+                    )
                     .route(
                         "/healthz",
                         web::get().to(move || {
@@ -66,7 +74,8 @@ pub fn serve_metrics(listener: std::net::TcpListener, health: impl Fn() -> bool 
                                 if healthy {
                                     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
                                 } else {
-                                    HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable"}))
+                                    HttpResponse::ServiceUnavailable()
+                                        .json(serde_json::json!({"status": "unavailable"}))
                                 }
                             }
                         }),

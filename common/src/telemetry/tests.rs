@@ -9,7 +9,8 @@ use super::*;
 fn otel_subscriber() -> (impl tracing::Subscriber + Send + Sync, SdkTracerProvider, InMemorySpanExporter) {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-    let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     (subscriber, provider, exporter)
 }
 
@@ -25,7 +26,8 @@ fn a_traceparent_taken_from_one_span_makes_another_span_its_child_in_the_same_tr
     let (subscriber, provider, exporter) = otel_subscriber();
     let traceparent = tracing::subscriber::with_default(subscriber, || {
         let sender = tracing::info_span!("join");
-        let traceparent = sender.in_scope(current_traceparent).expect("an entered span with the OTel layer has a traceparent");
+        let traceparent =
+            sender.in_scope(current_traceparent).expect("an entered span with the OTel layer has a traceparent");
         assert_eq!(Some(&traceparent), traceparent_of(&sender).as_ref());
         let receiver = tracing::info_span!("AddViewer");
         assert!(link_parent(&receiver, Some(&traceparent)));
@@ -46,7 +48,10 @@ fn a_traceparent_taken_from_one_span_makes_another_span_its_child_in_the_same_tr
 fn a_malformed_or_missing_traceparent_is_ignored_and_the_span_starts_its_own_trace() {
     let (subscriber, provider, exporter) = otel_subscriber();
     tracing::subscriber::with_default(subscriber, || {
-        for (i, bad) in [None, Some("garbage"), Some("00-00000000000000000000000000000000-00f067aa0ba902b7-01")].into_iter().enumerate() {
+        for (i, bad) in [None, Some("garbage"), Some("00-00000000000000000000000000000000-00f067aa0ba902b7-01")]
+            .into_iter()
+            .enumerate()
+        {
             let span = tracing::info_span!("consumer", i);
             assert!(!link_parent(&span, bad), "{bad:?} must not become a parent");
             assert!(traceparent_of(&span).is_some(), "the span still has its own context");
@@ -69,7 +74,13 @@ fn envelopes_built_inside_a_span_carry_its_traceparent() {
     let (subscriber, _provider, _exporter) = otel_subscriber();
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("join");
-        let env = span.in_scope(|| crate::bus::envelope(camview_proto::bus::Message::StopStream(camview_proto::bus::StopStream { camera_id: "cam-1".into() }), None, None));
+        let env = span.in_scope(|| {
+            crate::bus::envelope(
+                camview_proto::bus::Message::StopStream(camview_proto::bus::StopStream { camera_id: "cam-1".into() }),
+                None,
+                None,
+            )
+        });
         assert_eq!(env.traceparent, traceparent_of(&span));
         assert!(env.traceparent.is_some());
     });
@@ -86,7 +97,11 @@ fn a_counter_made_with_meter_shows_in_prometheus_text_under_its_exact_name() {
 
 #[test]
 fn a_seconds_histogram_keeps_its_name_and_uses_the_seconds_buckets() {
-    let h = meter("camview-test").f64_histogram("camview_test_wait_seconds").with_unit("s").with_boundaries(SECONDS_BUCKETS.to_vec()).build();
+    let h = meter("camview-test")
+        .f64_histogram("camview_test_wait_seconds")
+        .with_unit("s")
+        .with_boundaries(SECONDS_BUCKETS.to_vec())
+        .build();
     h.record(0.003, &[KeyValue::new("phase", "answer")]);
     let text = prometheus_text();
     assert!(text.contains("camview_test_wait_seconds_bucket{phase=\"answer\",le=\"0.005\"} 1"), "{text}");
@@ -96,7 +111,11 @@ fn a_seconds_histogram_keeps_its_name_and_uses_the_seconds_buckets() {
 #[test]
 fn shared_error_and_bus_lag_instruments_use_the_catalog_names() {
     record_error("test_only_code");
-    let mut env = crate::bus::envelope(camview_proto::bus::Message::StopStream(camview_proto::bus::StopStream { camera_id: "cam-1".into() }), None, None);
+    let mut env = crate::bus::envelope(
+        camview_proto::bus::Message::StopStream(camview_proto::bus::StopStream { camera_id: "cam-1".into() }),
+        None,
+        None,
+    );
     env.sent_at = crate::clock::now_rfc3339();
     record_bus_lag(&env);
     env.sent_at = "not a time".into();
@@ -116,11 +135,13 @@ fn telemetry_config_exports_only_to_a_configured_endpoint_and_names_bad_variable
     let none = cfg(&[]).unwrap();
     assert!(!none.traces_export_enabled() && !none.metrics_export_enabled());
 
-    let base = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"), ("OTEL_METRICS_EXPORTER", "none")]).unwrap();
+    let base =
+        cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"), ("OTEL_METRICS_EXPORTER", "none")]).unwrap();
     assert!(base.traces_export_enabled());
     assert!(!base.metrics_export_enabled());
 
-    let traces_only = cfg(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://c/v1/traces"), ("OTEL_SERVICE_NAME", "svc")]).unwrap();
+    let traces_only =
+        cfg(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://c/v1/traces"), ("OTEL_SERVICE_NAME", "svc")]).unwrap();
     assert!(traces_only.traces_export_enabled() && !traces_only.metrics_export_enabled());
     assert_eq!(traces_only.service_name.as_deref(), Some("svc"));
 
@@ -144,7 +165,10 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
     let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut out)).await.expect("reply in time").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut out))
+        .await
+        .expect("reply in time")
+        .unwrap();
     out
 }
 
@@ -154,7 +178,10 @@ async fn the_metrics_server_serves_prometheus_text_and_health_until_shut_down() 
     counter.add(1, &[]);
     let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let flag = healthy.clone();
-    let server = serve_metrics(std::net::TcpListener::bind("127.0.0.1:0").unwrap(), move || flag.load(std::sync::atomic::Ordering::SeqCst)).unwrap();
+    let server = serve_metrics(std::net::TcpListener::bind("127.0.0.1:0").unwrap(), move || {
+        flag.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .unwrap();
     let addr = server.local_addr();
 
     let metrics = http_get(addr, "/metrics").await;

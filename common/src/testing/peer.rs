@@ -42,7 +42,12 @@ impl TestPeer {
     pub async fn bind(codecs: Codecs) -> std::io::Result<TestPeer> {
         let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let local = sock.local_addr()?;
-        let mut rtc = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true).enable_h264(codecs == Codecs::Vp8AndH264).build(Instant::now());
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_vp8(true)
+            .enable_h264(codecs == Codecs::Vp8AndH264)
+            .build(Instant::now());
         rtc.add_local_candidate(host_candidate(local));
         Ok(TestPeer { rtc, sock, local, pending: None, connected_at: None, packets: Vec::new() })
     }
@@ -118,7 +123,10 @@ impl TestPeer {
             Ok(received) => {
                 let (n, source) = received?;
                 let contents = buf[..n].try_into()?;
-                let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination: self.local, contents });
+                let input = Input::Receive(
+                    Instant::now(),
+                    Receive { proto: Protocol::Udp, source, destination: self.local, contents },
+                );
                 self.rtc.handle_input(input)?;
             }
             Err(_elapsed) => self.rtc.handle_input(Input::Timeout(Instant::now()))?,
@@ -181,7 +189,10 @@ mod tests {
         server.add_remote_candidate(&viewer.candidate_sdp()).unwrap();
 
         let limit = Duration::from_secs(10);
-        let (v, s) = tokio::join!(viewer.drive_until(limit, TestPeer::connected), server.drive_until(limit, TestPeer::connected));
+        let (v, s) = tokio::join!(
+            viewer.drive_until(limit, TestPeer::connected),
+            server.drive_until(limit, TestPeer::connected)
+        );
         assert!(v && s, "viewer connected: {v}, server connected: {s}");
         assert!(viewer.packets().is_empty(), "nobody sends media");
     }

@@ -25,11 +25,25 @@ pub async fn redis_store() -> Arc<dyn AuthStore> {
 }
 
 fn user(name: &str, role: Role) -> UserRecord {
-    UserRecord { username: name.into(), role, grants: vec!["cam1".into()], password_hash: "$argon2id$x".into(), token_version: 0, created_at: "2026-01-01T00:00:00Z".into() }
+    UserRecord {
+        username: name.into(),
+        role,
+        grants: vec!["cam1".into()],
+        password_hash: "$argon2id$x".into(),
+        token_version: 0,
+        created_at: "2026-01-01T00:00:00Z".into(),
+    }
 }
 
 fn share(id: &str, camera: &str, expires_at: u64) -> ShareRecord {
-    ShareRecord { id: id.into(), camera_id: camera.into(), created_by: "admin".into(), created_at: format!("2026-01-01T00:00:0{id}Z"), expires_at, revoked_at: None }
+    ShareRecord {
+        id: id.into(),
+        camera_id: camera.into(),
+        created_by: "admin".into(),
+        created_at: format!("2026-01-01T00:00:0{id}Z"),
+        expires_at,
+        revoked_at: None,
+    }
 }
 
 fn now() -> u64 {
@@ -54,10 +68,12 @@ pub async fn a_user_is_created_once_updated_listed_and_deleted(s: Arc<dyn AuthSt
 }
 
 pub async fn concurrent_creates_of_one_name_succeed_once(s: Arc<dyn AuthStore>) {
-    let tasks: Vec<_> = (0..8).map(|_| {
-        let s = s.clone();
-        tokio::spawn(async move { s.create_user(&user("admin", Role::Admin)).await.unwrap() })
-    }).collect();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.create_user(&user("admin", Role::Admin)).await.unwrap() })
+        })
+        .collect();
     let mut created = 0;
     for t in tasks {
         created += usize::from(t.await.unwrap());
@@ -80,7 +96,8 @@ pub async fn shares_are_listed_per_camera_and_long_expired_ones_pruned(s: Arc<dy
 }
 
 pub async fn camera_secrets_are_stored_listed_and_deleted(s: Arc<dyn AuthStore>) {
-    let rec = |id: &str| CameraSecretRecord { camera_id: id.into(), secret_sha256: "ab".into(), created_at: "t".into() };
+    let rec =
+        |id: &str| CameraSecretRecord { camera_id: id.into(), secret_sha256: "ab".into(), created_at: "t".into() };
     s.put_camera_secret(&rec("b")).await.unwrap();
     s.put_camera_secret(&rec("a")).await.unwrap();
     assert_eq!(s.get_camera_secret("a").await.unwrap(), Some(rec("a")));
@@ -98,7 +115,8 @@ pub async fn a_login_code_works_once(s: Arc<dyn AuthStore>) {
 }
 
 pub async fn the_signing_key_is_created_once_and_shared(s: Arc<dyn AuthStore>) {
-    let keys: Vec<Vec<u8>> = futures::future::join_all((0..4).map(|_| s.signing_key())).await.into_iter().map(Result::unwrap).collect();
+    let keys: Vec<Vec<u8>> =
+        futures::future::join_all((0..4).map(|_| s.signing_key())).await.into_iter().map(Result::unwrap).collect();
     assert_eq!(keys[0].len(), 32);
     assert!(keys.iter().all(|k| *k == keys[0]));
     assert_eq!(s.signing_key().await.unwrap(), keys[0]);
@@ -166,7 +184,8 @@ mod authenticator {
     use camview_proto::auth::{Role, Subject};
 
     async fn authenticator() -> Authenticator {
-        let settings = AuthSettings { jwt_secret: None, token_ttl: Duration::from_secs(60), trusted_proxies: Networks::none() };
+        let settings =
+            AuthSettings { jwt_secret: None, token_ttl: Duration::from_secs(60), trusted_proxies: Networks::none() };
         Authenticator::start(super::file_store().await, &settings).await.unwrap()
     }
 
@@ -253,7 +272,10 @@ mod authenticator {
         assert_eq!(auth::ensure_admin(store.as_ref(), None).await.unwrap(), auth::AdminBootstrap::Unchanged);
         let admin = store.get_user("admin").await.unwrap().unwrap();
         assert!(auth::password::verify(&generated, Some(&admin.password_hash)));
-        assert_eq!(auth::ensure_admin(store.as_ref(), Some("from-the-env")).await.unwrap(), auth::AdminBootstrap::FromEnvironment);
+        assert_eq!(
+            auth::ensure_admin(store.as_ref(), Some("from-the-env")).await.unwrap(),
+            auth::AdminBootstrap::FromEnvironment
+        );
         let admin = store.get_user("admin").await.unwrap().unwrap();
         assert!(auth::password::verify("from-the-env", Some(&admin.password_hash)));
         assert_eq!(admin.token_version, 1, "old sessions end");

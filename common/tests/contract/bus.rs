@@ -129,7 +129,10 @@ pub async fn a_blocked_read_does_not_hold_up_pushes_on_the_same_handle(b: &impl 
     });
     tokio::task::yield_now().await;
     let sent = command("same-handle");
-    tokio::time::timeout(Duration::from_secs(1), bus.push_command(&sent)).await.expect("the push is not stuck behind the read").unwrap();
+    tokio::time::timeout(Duration::from_secs(1), bus.push_command(&sent))
+        .await
+        .expect("the push is not stuck behind the read")
+        .unwrap();
     let got = tokio::time::timeout(EVENTUALLY, reading).await.expect("the blocked read returns in time").unwrap();
     assert_eq!(got.into_iter().map(|d| d.envelope).collect::<Vec<_>>(), [sent]);
 }
@@ -184,7 +187,10 @@ pub async fn a_request_gets_the_reply_of_a_responder(b: &impl Backend) {
 
 pub async fn a_request_times_out_when_nobody_answers(b: &impl Backend) {
     let (client, _events) = BusClient::start(b.bus().await, "api-1").await.unwrap();
-    let err = client.request(Message::StopStream(StopStream { camera_id: "cam".into() }), Duration::from_millis(100)).await.unwrap_err();
+    let err = client
+        .request(Message::StopStream(StopStream { camera_id: "cam".into() }), Duration::from_millis(100))
+        .await
+        .unwrap_err();
     assert!(matches!(err, BusError::Timeout { kind: "StopStream", .. }), "{err:?}");
 }
 

@@ -36,7 +36,10 @@ async fn the_registry_keeps_working_after_redis_restarts() {
 
     server.restart();
 
-    wait_until(RECONNECT_DEADLINE, "the registry writes again", || async { registry.put_stream(&stream("after")).await.is_ok() }).await;
+    wait_until(RECONNECT_DEADLINE, "the registry writes again", || async {
+        registry.put_stream(&stream("after")).await.is_ok()
+    })
+    .await;
     assert_eq!(registry.get_stream("after").await.unwrap(), Some(stream("after")));
     assert_eq!(registry.get_stream("before").await.unwrap(), None, "the restarted server has no persistence");
     assert!(registry.acquire_lease("mc-1", Duration::from_secs(5)).await.unwrap(), "scripts are loaded again");
@@ -53,7 +56,10 @@ async fn the_bus_delivers_commands_again_after_redis_restarts() {
     server.restart();
 
     let sent = command("after-restart");
-    wait_until(RECONNECT_DEADLINE, "a command is pushed again", || async { producer.push_command(&sent).await.is_ok() }).await;
+    wait_until(RECONNECT_DEADLINE, "a command is pushed again", || async {
+        producer.push_command(&sent).await.is_ok()
+    })
+    .await;
     let deadline = tokio::time::Instant::now() + RECONNECT_DEADLINE;
     let got = loop {
         assert!(tokio::time::Instant::now() < deadline, "the consumer did not read the command after the restart");
@@ -98,14 +104,22 @@ async fn malformed_stream_entries_are_acknowledged_and_never_returned() {
     let bus = RedisBus::connect(&server.url(), keys.clone()).await.unwrap();
     let mut raw = raw_connection(server).await;
     let stream = keys.commands_stream();
-    redis::cmd("XADD").arg(&stream).arg("*").arg("envelope").arg("{not json").query_async::<String>(&mut raw).await.unwrap();
+    redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("envelope")
+        .arg("{not json")
+        .query_async::<String>(&mut raw)
+        .await
+        .unwrap();
     redis::cmd("XADD").arg(&stream).arg("*").arg("other").arg("field").query_async::<String>(&mut raw).await.unwrap();
     let good = command("good");
     bus.push_command(&good).await.unwrap();
 
     let got = bus.read_commands(CONSUMER, 10, Duration::from_secs(5)).await.unwrap();
     assert_eq!(got.into_iter().map(|d| d.envelope).collect::<Vec<_>>(), std::slice::from_ref(&good));
-    let pending: redis::Value = redis::cmd("XPENDING").arg(&stream).arg(keys.commands_group()).query_async(&mut raw).await.unwrap();
+    let pending: redis::Value =
+        redis::cmd("XPENDING").arg(&stream).arg(keys.commands_group()).query_async(&mut raw).await.unwrap();
     let redis::Value::Array(summary) = pending else { panic!("XPENDING summary: {pending:?}") };
     assert_eq!(summary.first(), Some(&redis::Value::Int(1)), "only the good command is pending");
 
@@ -121,7 +135,12 @@ async fn a_malformed_published_message_is_skipped() {
     let bus = RedisBus::connect(&server.url(), keys.clone()).await.unwrap();
     let mut sub = bus.subscribe("sig-1").await.unwrap();
     let mut raw = raw_connection(server).await;
-    redis::cmd("PUBLISH").arg(keys.instance_channel("sig-1")).arg("garbage").query_async::<i64>(&mut raw).await.unwrap();
+    redis::cmd("PUBLISH")
+        .arg(keys.instance_channel("sig-1"))
+        .arg("garbage")
+        .query_async::<i64>(&mut raw)
+        .await
+        .unwrap();
     let sent = event("v1");
     bus.publish("sig-1", &sent).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(5), sub.recv()).await.expect("an envelope in time").unwrap();
@@ -143,14 +162,26 @@ async fn unreadable_registry_entries_are_reported_as_corrupt() {
     let mut raw = raw_connection(server).await;
 
     registry.put_stream(&stream("bad-json")).await.unwrap();
-    redis::cmd("HSET").arg(keys.stream("bad-json")).arg("bandwidth").arg("{oops").query_async::<i64>(&mut raw).await.unwrap();
+    redis::cmd("HSET")
+        .arg(keys.stream("bad-json"))
+        .arg("bandwidth")
+        .arg("{oops")
+        .query_async::<i64>(&mut raw)
+        .await
+        .unwrap();
     assert_corrupt(registry.get_stream("bad-json").await, &keys.stream("bad-json")).await;
     assert_corrupt(registry.list_streams().await, &keys.stream("bad-json")).await;
 
     redis::cmd("SET").arg(keys.camera("wrong-type")).arg("x").query_async::<()>(&mut raw).await.unwrap();
     assert_corrupt(registry.get_camera_status("wrong-type").await, &keys.camera("wrong-type")).await;
 
-    redis::cmd("HSET").arg(keys.viewer("partial")).arg("viewer_id").arg("partial").query_async::<i64>(&mut raw).await.unwrap();
+    redis::cmd("HSET")
+        .arg(keys.viewer("partial"))
+        .arg("viewer_id")
+        .arg("partial")
+        .query_async::<i64>(&mut raw)
+        .await
+        .unwrap();
     assert_corrupt(registry.get_viewer("partial").await, &keys.viewer("partial")).await;
 
     redis::cmd("SET").arg(keys.controller_heartbeat()).arg("not json").query_async::<()>(&mut raw).await.unwrap();
@@ -169,10 +200,15 @@ async fn calls_while_redis_is_down_fail_as_unavailable_within_seconds() {
     let limit = Duration::from_secs(10);
     let got = tokio::time::timeout(limit, registry.get_stream("cam")).await.expect("the registry gives up in time");
     assert!(matches!(got, Err(RegistryError::Unavailable(_))), "{got:?}");
-    let pushed = tokio::time::timeout(limit, bus.push_command(&command("cam"))).await.expect("the bus gives up in time");
+    let pushed =
+        tokio::time::timeout(limit, bus.push_command(&command("cam"))).await.expect("the bus gives up in time");
     assert!(matches!(pushed, Err(camview_common::BusError::Unavailable(_))), "{pushed:?}");
-    let read = tokio::time::timeout(limit, bus.read_commands(CONSUMER, 1, Duration::from_millis(100))).await.expect("the read gives up in time");
+    let read = tokio::time::timeout(limit, bus.read_commands(CONSUMER, 1, Duration::from_millis(100)))
+        .await
+        .expect("the read gives up in time");
     assert!(matches!(read, Err(camview_common::BusError::Unavailable(_))), "{read:?}");
-    let connected = tokio::time::timeout(limit, RedisRegistry::connect(&server.url(), keys)).await.expect("connect gives up in time");
+    let connected = tokio::time::timeout(limit, RedisRegistry::connect(&server.url(), keys))
+        .await
+        .expect("connect gives up in time");
     assert!(matches!(connected, Err(RegistryError::Unavailable(_))));
 }

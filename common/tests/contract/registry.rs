@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use camview_common::testing::wait_until;
 use camview_common::SlotReservation;
-use camview_proto::stream::{Bandwidth, CameraStats, CameraStatus, Codec, ControllerHeartbeat, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
+use camview_proto::stream::{
+    Bandwidth, CameraStats, CameraStatus, Codec, ControllerHeartbeat, RtpTarget, StreamRecord, StreamState,
+    ViewerRecord, ViewerState,
+};
 
 use crate::backend::Backend;
 
@@ -62,7 +65,13 @@ pub async fn a_stream_can_be_put_got_listed_and_deleted(b: &impl Backend) {
 pub async fn put_stream_replaces_every_field(b: &impl Backend) {
     let r = b.registry().await;
     r.put_stream(&stream("cam1")).await.unwrap();
-    let replaced = StreamRecord { state: StreamState::Stalled, rtp: None, pipeline_id: None, rtp_endpoint_id: None, ..stream("cam1") };
+    let replaced = StreamRecord {
+        state: StreamState::Stalled,
+        rtp: None,
+        pipeline_id: None,
+        rtp_endpoint_id: None,
+        ..stream("cam1")
+    };
     r.put_stream(&replaced).await.unwrap();
     assert_eq!(r.get_stream("cam1").await.unwrap(), Some(replaced));
 }
@@ -81,10 +90,23 @@ pub async fn camera_status_is_kept_per_camera(b: &impl Backend) {
     assert_eq!(r.get_camera_status("cam1").await.unwrap(), None);
     let status = CameraStatus {
         last_seen: "2026-11-24T01:00:00.000Z".into(),
-        stats: CameraStats { sending: true, packets_sent: 10, bytes_sent: 12000, frames_sent: 3, bitrate_kbps: Some(1500.5), target: Some("192.0.2.10:40012".into()) },
+        stats: CameraStats {
+            sending: true,
+            packets_sent: 10,
+            bytes_sent: 12000,
+            frames_sent: 3,
+            bitrate_kbps: Some(1500.5),
+            target: Some("192.0.2.10:40012".into()),
+        },
     };
     r.put_camera_status("cam1", &status, LONG_TTL).await.unwrap();
-    r.put_camera_status("cam2", &CameraStatus { last_seen: "2026-11-24T01:00:01.000Z".into(), stats: CameraStats::default() }, LONG_TTL).await.unwrap();
+    r.put_camera_status(
+        "cam2",
+        &CameraStatus { last_seen: "2026-11-24T01:00:01.000Z".into(), stats: CameraStats::default() },
+        LONG_TTL,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.get_camera_status("cam1").await.unwrap(), Some(status.clone()));
     let later = CameraStatus { last_seen: "2026-11-24T01:00:09.000Z".into(), stats: CameraStats::default() };
     r.put_camera_status("cam1", &later, LONG_TTL).await.unwrap();
@@ -97,8 +119,15 @@ pub async fn camera_status_expires_after_its_ttl_and_a_keepalive_renews_it(b: &i
     r.put_camera_status("kept", &status, LONG_TTL).await.unwrap();
     r.put_camera_status("gone", &status, SHORT_TTL).await.unwrap();
     assert_eq!(r.get_camera_status("gone").await.unwrap(), Some(status.clone()));
-    wait_until(EXPIRY_DEADLINE, "the short-lived camera status expires", || async { r.get_camera_status("gone").await.unwrap().is_none() }).await;
-    assert_eq!(r.get_camera_status("kept").await.unwrap(), Some(status.clone()), "another camera's status is untouched");
+    wait_until(EXPIRY_DEADLINE, "the short-lived camera status expires", || async {
+        r.get_camera_status("gone").await.unwrap().is_none()
+    })
+    .await;
+    assert_eq!(
+        r.get_camera_status("kept").await.unwrap(),
+        Some(status.clone()),
+        "another camera's status is untouched"
+    );
     r.put_camera_status("gone", &status, LONG_TTL).await.unwrap();
     assert_eq!(r.get_camera_status("gone").await.unwrap(), Some(status), "a new keepalive stores it again");
 }
@@ -132,7 +161,11 @@ pub async fn viewers_are_listed_by_camera_by_instance_and_all_sorted_by_creation
 pub async fn put_viewer_moves_the_viewer_to_its_new_instance(b: &impl Backend) {
     let r = b.registry().await;
     r.put_viewer(&viewer("v1", "cam", "sig-1", "2026-11-24T01:00:00.000Z")).await.unwrap();
-    let moved = ViewerRecord { state: ViewerState::Connected, endpoint_id: None, ..viewer("v1", "cam", "sig-2", "2026-11-24T01:00:00.000Z") };
+    let moved = ViewerRecord {
+        state: ViewerState::Connected,
+        endpoint_id: None,
+        ..viewer("v1", "cam", "sig-2", "2026-11-24T01:00:00.000Z")
+    };
     r.put_viewer(&moved).await.unwrap();
     assert!(r.viewers_of_instance("sig-1").await.unwrap().is_empty());
     assert_eq!(r.viewers_of_instance("sig-2").await.unwrap(), ["v1"]);
@@ -231,7 +264,11 @@ pub async fn liveness_expires_after_its_ttl(b: &impl Backend) {
     assert!(r.is_alive("sig-2").await.unwrap());
     wait_until(EXPIRY_DEADLINE, "sig-2's liveness expires", || async { !r.is_alive("sig-2").await.unwrap() }).await;
     assert!(r.is_alive("sig-1").await.unwrap());
-    assert_eq!(r.known_instances().await.unwrap(), ["sig-1", "sig-2"], "an expired instance stays known until forgotten");
+    assert_eq!(
+        r.known_instances().await.unwrap(),
+        ["sig-1", "sig-2"],
+        "an expired instance stays known until forgotten"
+    );
 }
 
 pub async fn known_instances_lists_registered_instances_until_forgotten(b: &impl Backend) {
@@ -249,10 +286,17 @@ pub async fn known_instances_lists_registered_instances_until_forgotten(b: &impl
 pub async fn controller_heartbeat_expires_after_its_ttl(b: &impl Backend) {
     let r = b.registry().await;
     assert_eq!(r.get_controller_heartbeat().await.unwrap(), None);
-    let beat = ControllerHeartbeat { instance_id: "mc-1".into(), kurento_connected: true, at: "2026-11-24T01:00:00.000Z".into() };
+    let beat = ControllerHeartbeat {
+        instance_id: "mc-1".into(),
+        kurento_connected: true,
+        at: "2026-11-24T01:00:00.000Z".into(),
+    };
     r.put_controller_heartbeat(&beat, SHORT_TTL).await.unwrap();
     assert_eq!(r.get_controller_heartbeat().await.unwrap(), Some(beat));
-    wait_until(EXPIRY_DEADLINE, "the heartbeat expires", || async { r.get_controller_heartbeat().await.unwrap().is_none() }).await;
+    wait_until(EXPIRY_DEADLINE, "the heartbeat expires", || async {
+        r.get_controller_heartbeat().await.unwrap().is_none()
+    })
+    .await;
 }
 
 pub async fn the_lease_is_exclusive_renewable_and_lapses_after_its_ttl(b: &impl Backend) {
@@ -263,7 +307,10 @@ pub async fn the_lease_is_exclusive_renewable_and_lapses_after_its_ttl(b: &impl 
     assert!(r.acquire_lease("mc-1", Duration::from_secs(60)).await.unwrap(), "the holder renews");
     assert!(!other.acquire_lease("mc-2", SHORT_TTL).await.unwrap());
     assert!(r.acquire_lease("mc-1", SHORT_TTL).await.unwrap());
-    wait_until(EXPIRY_DEADLINE, "the unrenewed lease lapses and mc-2 takes it", || async { other.acquire_lease("mc-2", Duration::from_secs(60)).await.unwrap() }).await;
+    wait_until(EXPIRY_DEADLINE, "the unrenewed lease lapses and mc-2 takes it", || async {
+        other.acquire_lease("mc-2", Duration::from_secs(60)).await.unwrap()
+    })
+    .await;
     assert!(!r.acquire_lease("mc-1", SHORT_TTL).await.unwrap(), "the old holder lost it");
 }
 

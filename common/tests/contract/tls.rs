@@ -14,7 +14,10 @@ use camview_common::redis_client::RedisTls;
 use camview_common::testing::{random_prefix, RedisServer, TlsMode};
 use camview_common::{Backend, BackendError, DEFAULT_REDIS_CONNECT_TIMEOUT};
 use camview_proto::bus::{Message, StreamEnded};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
 
 use crate::registry::stream;
 
@@ -39,7 +42,8 @@ impl TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
         params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let key = KeyPair::generate().expect("a CA key");
         Self { issuer: CertifiedIssuer::self_signed(params, key).expect("a self-signed CA") }
     }
@@ -70,7 +74,8 @@ impl TestCa {
 
 fn pem(label: &str, der: &[u8]) -> String {
     let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("base64 is ASCII")).collect();
+    let lines: Vec<&str> =
+        body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("base64 is ASCII")).collect();
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
@@ -113,7 +118,8 @@ fn tls_server(files: &Files, server_ca: &TestCa, client_ca: &TestCa, auth_client
 
 /// The configuration a service would read from these variables.
 fn config(vars: &[(&str, &Path)], url: &str) -> RedisConfig {
-    let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), v.display().to_string())).collect();
+    let mut env: HashMap<String, String> =
+        vars.iter().map(|(k, v)| ((*k).to_owned(), v.display().to_string())).collect();
     env.insert("REDIS_URL".into(), url.into());
     env.insert("REDIS_KEY_PREFIX".into(), random_prefix());
     RedisConfig::from_reader(&Reader::new(&env)).expect("a valid Redis configuration")
@@ -132,16 +138,21 @@ async fn assert_round_trips(backend: &Backend) {
     backend.registry.put_stream(&stream("cam-tls")).await.expect("put over TLS");
     assert_eq!(backend.registry.get_stream("cam-tls").await.expect("get over TLS"), Some(stream("cam-tls")));
     let mut sub = backend.bus.subscribe("sig-tls").await.expect("subscribe over TLS");
-    let sent = envelope(Message::StreamEnded(StreamEnded { viewer_id: "v1".into(), camera_id: "cam-tls".into() }), None, None);
+    let sent =
+        envelope(Message::StreamEnded(StreamEnded { viewer_id: "v1".into(), camera_id: "cam-tls".into() }), None, None);
     backend.bus.publish("sig-tls", &sent).await.expect("publish over TLS");
-    let got = tokio::time::timeout(EVENTUALLY, sub.recv()).await.expect("the envelope in time").expect("subscription open");
+    let got =
+        tokio::time::timeout(EVENTUALLY, sub.recv()).await.expect("the envelope in time").expect("subscription open");
     assert_eq!(got, sent);
 }
 
 fn assert_tls_failure_mentioning(err: &BackendError, cause: &str) {
     let text = err.to_string();
     assert!(matches!(err, BackendError::Tls { .. }), "a TLS failure, not {text}");
-    assert!(text.contains("TLS") && text.contains(cause), "the error should say TLS failed because of {cause:?}: {text}");
+    assert!(
+        text.contains("TLS") && text.contains(cause),
+        "the error should say TLS failed because of {cause:?}: {text}"
+    );
 }
 
 /// The TLS-only server the contract suite's `redis_tls` cases share, and the trust that
@@ -184,7 +195,10 @@ async fn a_server_certificate_from_another_ca_is_refused_at_once_with_a_tls_erro
     let server = tls_server(&files, &rogue, &rogue, false);
     let ca_file = files.write("ca.pem", &trusted.cert_pem());
 
-    let err = connect(&config(&[("REDIS_TLS_CA_FILE", &ca_file)], &server.url())).await.err().expect("the server must be refused");
+    let err = connect(&config(&[("REDIS_TLS_CA_FILE", &ca_file)], &server.url()))
+        .await
+        .err()
+        .expect("the server must be refused");
 
     assert_tls_failure_mentioning(&err, "invalid peer certificate: UnknownIssuer");
 }
@@ -207,7 +221,10 @@ async fn a_server_that_requires_client_certificates_refuses_a_client_without_one
     let server = tls_server(&files, &ca, &ca, true);
     let ca_file = files.write("ca.pem", &ca.cert_pem());
 
-    let err = connect(&config(&[("REDIS_TLS_CA_FILE", &ca_file)], &server.url())).await.err().expect("no client certificate, no entry");
+    let err = connect(&config(&[("REDIS_TLS_CA_FILE", &ca_file)], &server.url()))
+        .await
+        .err()
+        .expect("no client certificate, no entry");
 
     assert_tls_failure_mentioning(&err, "CertificateRequired");
 }

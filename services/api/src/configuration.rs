@@ -82,10 +82,7 @@ impl PublicSettings {
     fn from_reader(r: &Reader<'_>) -> Result<Self, ConfigError> {
         let read = |name: &str, kind| {
             r.raw(name)
-                .map(|v| {
-                    PublicUrl::parse(&v, kind)
-                        .map_err(|e| ConfigError::new(name, &v, e.to_string()))
-                })
+                .map(|v| PublicUrl::parse(&v, kind).map_err(|e| ConfigError::new(name, &v, e.to_string())))
                 .transpose()
         };
         Ok(Self {
@@ -124,15 +121,9 @@ impl Settings {
         let r = Reader::new(source);
         let host = r.string("API_SERVER_HOST", "0.0.0.0");
         if host.parse::<std::net::IpAddr>().is_err()
-            && !host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         {
-            return Err(ConfigError::new(
-                "API_SERVER_HOST",
-                &host,
-                "expected an IP address or a host name",
-            ));
+            return Err(ConfigError::new("API_SERVER_HOST", &host, "expected an IP address or a host name"));
         }
         let port = r.parse::<u16>("API_SERVER_PORT", 8080)?;
         let redis = match r.raw("REDIS_URL") {
@@ -155,11 +146,7 @@ impl Settings {
         let static_dir = r.raw("STATIC_DIR").map(PathBuf::from);
         if let Some(dir) = &static_dir {
             if !dir.is_dir() {
-                return Err(ConfigError::new(
-                    "STATIC_DIR",
-                    &dir.display().to_string(),
-                    "is not a directory",
-                ));
+                return Err(ConfigError::new("STATIC_DIR", &dir.display().to_string(), "is not a directory"));
             }
         }
         let log_format = r.parse::<LogFormat>("LOG_FORMAT", LogFormat::Pretty)?;
@@ -202,21 +189,13 @@ impl IceSettings {
         };
         for url in &stun_servers {
             if !(url.starts_with("stun:") || url.starts_with("stuns:")) {
-                return Err(ConfigError::new(
-                    "STUN_SERVERS",
-                    url,
-                    "each entry must start with stun: or stuns:",
-                ));
+                return Err(ConfigError::new("STUN_SERVERS", url, "each entry must start with stun: or stuns:"));
             }
         }
         let urls = r.list("TURN_URLS");
         for url in &urls {
             if !(url.starts_with("turn:") || url.starts_with("turns:")) {
-                return Err(ConfigError::new(
-                    "TURN_URLS",
-                    url,
-                    "each entry must start with turn: or turns:",
-                ));
+                return Err(ConfigError::new("TURN_URLS", url, "each entry must start with turn: or turns:"));
             }
         }
         let secret = r.raw("TURN_SECRET");
@@ -229,25 +208,9 @@ impl IceSettings {
         let ttl = r.ranged::<u64>(ttl_name, 600, 60, 86_400)?;
         let turn = match (urls.is_empty(), secret) {
             (true, None) => None,
-            (false, Some(secret)) => Some(TurnSettings {
-                urls,
-                secret,
-                ttl: Duration::from_secs(ttl),
-            }),
-            (false, None) => {
-                return Err(ConfigError::new(
-                    "TURN_SECRET",
-                    "",
-                    "must be set when TURN_URLS is set",
-                ))
-            }
-            (true, Some(_)) => {
-                return Err(ConfigError::new(
-                    "TURN_URLS",
-                    "",
-                    "must be set when TURN_SECRET is set",
-                ))
-            }
+            (false, Some(secret)) => Some(TurnSettings { urls, secret, ttl: Duration::from_secs(ttl) }),
+            (false, None) => return Err(ConfigError::new("TURN_SECRET", "", "must be set when TURN_URLS is set")),
+            (true, Some(_)) => return Err(ConfigError::new("TURN_URLS", "", "must be set when TURN_SECRET is set")),
         };
         Ok(Self { stun_servers, turn })
     }
@@ -259,10 +222,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Settings::from_source(&map)
     }
 
@@ -315,85 +275,44 @@ mod tests {
 
     #[test]
     fn a_camera_status_ttl_shorter_than_two_keepalives_is_refused() {
-        let err = settings(&[
-            ("CAMERA_KEEPALIVE_SECONDS", "30"),
-            ("CAMERA_STATUS_TTL_SECONDS", "59"),
-        ])
-        .unwrap_err();
+        let err = settings(&[("CAMERA_KEEPALIVE_SECONDS", "30"), ("CAMERA_STATUS_TTL_SECONDS", "59")]).unwrap_err();
         assert_eq!(err.name, "CAMERA_STATUS_TTL_SECONDS", "{err}");
-        let ok = settings(&[
-            ("CAMERA_KEEPALIVE_SECONDS", "30"),
-            ("CAMERA_STATUS_TTL_SECONDS", "60"),
-        ])
-        .unwrap();
+        let ok = settings(&[("CAMERA_KEEPALIVE_SECONDS", "30"), ("CAMERA_STATUS_TTL_SECONDS", "60")]).unwrap();
         assert_eq!(ok.camera_status_ttl, Duration::from_secs(60));
     }
 
     #[test]
     fn turn_needs_both_urls_and_secret() {
-        assert_eq!(
-            settings(&[("TURN_URLS", "turn:a:3478")]).unwrap_err().name,
-            "TURN_SECRET"
-        );
-        assert_eq!(
-            settings(&[("TURN_SECRET", "s")]).unwrap_err().name,
-            "TURN_URLS"
-        );
-        let s = settings(&[
-            ("TURN_URLS", "turn:a:3478,turns:b:5349"),
-            ("TURN_SECRET", "s"),
-            ("TURN_TTL_SECONDS", "600"),
-        ])
-        .unwrap();
+        assert_eq!(settings(&[("TURN_URLS", "turn:a:3478")]).unwrap_err().name, "TURN_SECRET");
+        assert_eq!(settings(&[("TURN_SECRET", "s")]).unwrap_err().name, "TURN_URLS");
+        let s =
+            settings(&[("TURN_URLS", "turn:a:3478,turns:b:5349"), ("TURN_SECRET", "s"), ("TURN_TTL_SECONDS", "600")])
+                .unwrap();
         let turn = s.ice.turn.unwrap();
         assert_eq!(turn.urls, ["turn:a:3478", "turns:b:5349"]);
         assert_eq!(turn.ttl, Duration::from_secs(600));
-        assert!(
-            !format!("{turn:?}").contains("\"s\""),
-            "the secret must not be printed"
-        );
+        assert!(!format!("{turn:?}").contains("\"s\""), "the secret must not be printed");
     }
 
     #[test]
     fn stun_servers_can_be_replaced_or_disabled() {
         assert_eq!(
-            settings(&[("STUN_SERVERS", "stun:a:1, stun:b:2")])
-                .unwrap()
-                .ice
-                .stun_servers,
+            settings(&[("STUN_SERVERS", "stun:a:1, stun:b:2")]).unwrap().ice.stun_servers,
             ["stun:a:1", "stun:b:2"]
         );
-        assert!(settings(&[("STUN_SERVERS", "none")])
-            .unwrap()
-            .ice
-            .stun_servers
-            .is_empty());
+        assert!(settings(&[("STUN_SERVERS", "none")]).unwrap().ice.stun_servers.is_empty());
     }
 
     #[test]
     fn public_urls_are_kept_as_written() {
-        let s = settings(&[
-            ("PUBLIC_API_URL", "/"),
-            ("PUBLIC_SIGNALING_URL", "wss://cams.example/ws"),
-        ])
-        .unwrap();
+        let s = settings(&[("PUBLIC_API_URL", "/"), ("PUBLIC_SIGNALING_URL", "wss://cams.example/ws")]).unwrap();
         assert_eq!(s.public.api_url.unwrap().as_str(), "/");
-        assert_eq!(
-            s.public.signaling_url.unwrap().as_str(),
-            "wss://cams.example/ws"
-        );
+        assert_eq!(s.public.signaling_url.unwrap().as_str(), "wss://cams.example/ws");
     }
 
     #[test]
     fn redis_is_used_only_when_redis_url_is_set() {
         let s = settings(&[("REDIS_URL", "redis://r:6379"), ("REDIS_KEY_PREFIX", "t:")]).unwrap();
-        assert_eq!(
-            s.redis,
-            Some(RedisConfig {
-                url: "redis://r:6379".into(),
-                prefix: "t:".into(),
-                tls: None
-            })
-        );
+        assert_eq!(s.redis, Some(RedisConfig { url: "redis://r:6379".into(), prefix: "t:".into(), tls: None }));
     }
 }

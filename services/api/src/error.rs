@@ -96,9 +96,7 @@ impl ApiError {
             ApiError::StreamNotFound(_) => ErrorCode::StreamNotFound,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
-            ApiError::ControllerTimeout { .. } | ApiError::Bus(_) => {
-                ErrorCode::ControllerUnavailable
-            }
+            ApiError::ControllerTimeout { .. } | ApiError::Bus(_) => ErrorCode::ControllerUnavailable,
             ApiError::Registry(_) => ErrorCode::RegistryUnavailable,
             ApiError::Controller(body) => body.code,
             ApiError::UnexpectedReply(_) => ErrorCode::Internal,
@@ -183,7 +181,8 @@ impl ResponseError for ApiError {
                 response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer realm=\"camview\""));
             }
             ApiError::RateLimited { retry_after } | ApiError::TooManyRequests { retry_after } => {
-                response.insert_header((actix_web::http::header::RETRY_AFTER, retry_after_secs(*retry_after).to_string()));
+                response
+                    .insert_header((actix_web::http::header::RETRY_AFTER, retry_after_secs(*retry_after).to_string()));
             }
             _ => {}
         }
@@ -207,41 +206,21 @@ mod tests {
 
     #[test]
     fn a_timeout_says_how_long_the_api_waited() {
-        let e = ApiError::from(BusError::Timeout {
-            kind: "StartStream",
-            after: Duration::from_millis(300),
-        });
+        let e = ApiError::from(BusError::Timeout { kind: "StartStream", after: Duration::from_millis(300) });
         assert_eq!(e.code(), ErrorCode::ControllerUnavailable);
         assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(
-            e.body().message,
-            "the media-controller did not answer within 300 ms"
-        );
+        assert_eq!(e.body().message, "the media-controller did not answer within 300 ms");
     }
 
     #[test]
     fn server_errors_hide_their_cause() {
-        let e = ApiError::from(RegistryError::Unavailable(
-            "redis://secret-host:6379 refused".into(),
-        ));
+        let e = ApiError::from(RegistryError::Unavailable("redis://secret-host:6379 refused".into()));
         assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(
-            e.body(),
-            ErrorBody::new(
-                ErrorCode::RegistryUnavailable,
-                "the registry is unavailable"
-            )
-        );
-        let e = ApiError::Controller(ErrorBody::new(
-            ErrorCode::MediaServerError,
-            "kurento at 10.0.0.2 said no",
-        ));
+        assert_eq!(e.body(), ErrorBody::new(ErrorCode::RegistryUnavailable, "the registry is unavailable"));
+        let e = ApiError::Controller(ErrorBody::new(ErrorCode::MediaServerError, "kurento at 10.0.0.2 said no"));
         assert_eq!(e.status_code(), StatusCode::BAD_GATEWAY);
         assert!(!e.body().message.contains("10.0.0.2"));
-        assert!(
-            e.log_detail().contains("10.0.0.2"),
-            "the log keeps the cause"
-        );
+        assert!(e.log_detail().contains("10.0.0.2"), "the log keeps the cause");
     }
 
     #[test]
@@ -257,10 +236,7 @@ mod tests {
     fn controller_client_errors_keep_their_code_and_message() {
         let e = ApiError::Controller(ErrorBody::new(ErrorCode::StreamNotFound, "no stream cam1"));
         assert_eq!(e.status_code(), StatusCode::NOT_FOUND);
-        assert_eq!(
-            e.body(),
-            ErrorBody::new(ErrorCode::StreamNotFound, "no stream cam1")
-        );
+        assert_eq!(e.body(), ErrorBody::new(ErrorCode::StreamNotFound, "no stream cam1"));
     }
 
     #[test]

@@ -27,15 +27,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap_or("<not text>").to_owned());
-        let declared_length = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let content_type = req.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("<not text>").to_owned());
+        let declared_length =
+            req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
             if declared_length.is_some_and(|n| n > BODY_LIMIT as u64) {
@@ -108,21 +102,14 @@ where
 
 /// `application/json`, `application/*+json`, with or without parameters.
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Syntax errors are `invalid_json` (400); JSON of the wrong shape, including anything
 /// but an object at the top level, is `invalid_body` (422).
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     if !value.is_object() {
         return Err(ApiError::InvalidBody("expected a JSON object".into()));
     }
@@ -139,12 +126,11 @@ impl FromRequest for CameraPath {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let raw = req.match_info().get("camera_id").unwrap_or("");
-        std::future::ready(CameraId::parse(raw).map(CameraPath).map_err(|reason| {
-            ApiError::InvalidCameraId {
-                id: truncate(raw),
-                reason,
-            }
-        }))
+        std::future::ready(
+            CameraId::parse(raw)
+                .map(CameraPath)
+                .map_err(|reason| ApiError::InvalidCameraId { id: truncate(raw), reason }),
+        )
     }
 }
 
@@ -158,10 +144,7 @@ mod tests {
     use super::*;
     use camview_proto::rest::StartStreamRequest;
 
-    async fn extract(
-        content_type: Option<&str>,
-        body: Vec<u8>,
-    ) -> Result<OptionalJson<StartStreamRequest>, ApiError> {
+    async fn extract(content_type: Option<&str>, body: Vec<u8>) -> Result<OptionalJson<StartStreamRequest>, ApiError> {
         let mut req = actix_web::test::TestRequest::post();
         if let Some(ct) = content_type {
             req = req.insert_header((CONTENT_TYPE, ct));
@@ -174,38 +157,19 @@ mod tests {
     #[actix_web::test]
     async fn a_body_over_the_limit_is_refused_while_streaming() {
         let big = vec![b' '; BODY_LIMIT + 1];
-        assert!(matches!(
-            extract(Some("application/json"), big).await,
-            Err(ApiError::PayloadTooLarge { .. })
-        ));
+        assert!(matches!(extract(Some("application/json"), big).await, Err(ApiError::PayloadTooLarge { .. })));
         let at_limit = vec![b' '; BODY_LIMIT];
-        assert!(matches!(
-            extract(Some("application/json"), at_limit).await,
-            Ok(OptionalJson(None))
-        ));
+        assert!(matches!(extract(Some("application/json"), at_limit).await, Ok(OptionalJson(None))));
     }
 
     #[actix_web::test]
     async fn a_blank_body_is_no_body_whatever_its_content_type() {
-        assert!(matches!(
-            extract(Some("text/plain"), b" \n".to_vec()).await,
-            Ok(OptionalJson(None))
-        ));
-        assert!(matches!(
-            extract(None, vec![]).await,
-            Ok(OptionalJson(None))
-        ));
-        let parsed = extract(
-            Some("application/json"),
-            br#"{"max_bandwidth": 10}"#.to_vec(),
-        )
-        .await;
+        assert!(matches!(extract(Some("text/plain"), b" \n".to_vec()).await, Ok(OptionalJson(None))));
+        assert!(matches!(extract(None, vec![]).await, Ok(OptionalJson(None))));
+        let parsed = extract(Some("application/json"), br#"{"max_bandwidth": 10}"#.to_vec()).await;
         assert!(matches!(
             parsed,
-            Ok(OptionalJson(Some(StartStreamRequest {
-                max_bandwidth: Some(10),
-                min_bandwidth: None
-            })))
+            Ok(OptionalJson(Some(StartStreamRequest { max_bandwidth: Some(10), min_bandwidth: None })))
         ));
     }
 
@@ -220,25 +184,13 @@ mod tests {
 
     #[test]
     fn syntax_errors_and_shape_errors_get_different_codes() {
-        assert!(matches!(
-            parse_json::<StartStreamRequest>(b"{"),
-            Err(ApiError::InvalidJson(_))
-        ));
+        assert!(matches!(parse_json::<StartStreamRequest>(b"{"), Err(ApiError::InvalidJson(_))));
         assert!(matches!(
             parse_json::<StartStreamRequest>(b"{\"max_bandwidth\": \"lots\"}"),
             Err(ApiError::InvalidBody(_))
         ));
-        assert!(matches!(
-            parse_json::<StartStreamRequest>(b"{\"max_bandwidth\": -1}"),
-            Err(ApiError::InvalidBody(_))
-        ));
-        assert!(matches!(
-            parse_json::<StartStreamRequest>(b"[1]"),
-            Err(ApiError::InvalidBody(_))
-        ));
-        assert!(matches!(
-            parse_json::<StartStreamRequest>(b"{\"speed\": 1}"),
-            Err(ApiError::InvalidBody(_))
-        ));
+        assert!(matches!(parse_json::<StartStreamRequest>(b"{\"max_bandwidth\": -1}"), Err(ApiError::InvalidBody(_))));
+        assert!(matches!(parse_json::<StartStreamRequest>(b"[1]"), Err(ApiError::InvalidBody(_))));
+        assert!(matches!(parse_json::<StartStreamRequest>(b"{\"speed\": 1}"), Err(ApiError::InvalidBody(_))));
     }
 }

@@ -19,20 +19,12 @@ pub fn turn_credentials(secret: &str, expires_at: i64) -> (String, String) {
 pub fn ice_servers(settings: &IceSettings, now: i64) -> IceServersResponse {
     let mut ice_servers = Vec::new();
     if !settings.stun_servers.is_empty() {
-        ice_servers.push(IceServer {
-            urls: settings.stun_servers.clone(),
-            username: None,
-            credential: None,
-        });
+        ice_servers.push(IceServer { urls: settings.stun_servers.clone(), username: None, credential: None });
     }
     if let Some(TurnSettings { urls, secret, ttl }) = &settings.turn {
         let expires_at = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
         let (username, credential) = turn_credentials(secret, expires_at);
-        ice_servers.push(IceServer {
-            urls: urls.clone(),
-            username: Some(username),
-            credential: Some(credential),
-        });
+        ice_servers.push(IceServer { urls: urls.clone(), username: Some(username), credential: Some(credential) });
     }
     IceServersResponse { ice_servers }
 }
@@ -62,33 +54,14 @@ mod tests {
         };
         let r = ice_servers(&settings, 1_700_000_000);
         assert_eq!(r.ice_servers.len(), 2);
-        assert_eq!(
-            r.ice_servers[0],
-            IceServer {
-                urls: vec!["stun:a:3478".into()],
-                username: None,
-                credential: None
-            }
-        );
-        assert_eq!(
-            r.ice_servers[1].username.as_deref(),
-            Some("1700086400:camview")
-        );
-        assert_eq!(
-            r.ice_servers[1].credential.as_deref(),
-            Some("r+jgpMvHOmjmzDpc1uoYFqFA4Ak=")
-        );
+        assert_eq!(r.ice_servers[0], IceServer { urls: vec!["stun:a:3478".into()], username: None, credential: None });
+        assert_eq!(r.ice_servers[1].username.as_deref(), Some("1700086400:camview"));
+        assert_eq!(r.ice_servers[1].credential.as_deref(), Some("r+jgpMvHOmjmzDpc1uoYFqFA4Ak="));
     }
 
     #[test]
     fn no_servers_configured_gives_an_empty_list() {
-        let r = ice_servers(
-            &IceSettings {
-                stun_servers: vec![],
-                turn: None,
-            },
-            0,
-        );
+        let r = ice_servers(&IceSettings { stun_servers: vec![], turn: None }, 0);
         assert!(r.ice_servers.is_empty());
     }
 }

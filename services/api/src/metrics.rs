@@ -42,7 +42,10 @@ impl Default for Metrics {
     fn default() -> Self {
         let meter = meter("camview-api");
         Metrics {
-            requests: meter.u64_counter("camview_http_requests_total").with_description("HTTP requests by route pattern").build(),
+            requests: meter
+                .u64_counter("camview_http_requests_total")
+                .with_description("HTTP requests by route pattern")
+                .build(),
             duration: meter
                 .f64_histogram("camview_http_request_duration_seconds")
                 .with_unit("s")
@@ -92,10 +95,24 @@ mod tests {
         m.request_finished("GET", Some("/unit/{a}"), 200, Duration::from_millis(30));
         m.request_finished("BREW", Some("/unit/brew"), 404, Duration::from_millis(1));
         let text = prometheus_text();
-        assert!(text.contains(r#"camview_http_requests_total{method="GET",route="/unit/{a}",status="200"} 2"#), "{text}");
-        assert!(text.contains(r#"camview_http_requests_total{method="other",route="/unit/brew",status="404"} 1"#), "{text}");
-        assert!(text.contains(r#"camview_http_request_duration_seconds_bucket{method="GET",route="/unit/{a}",le="0.005"} 1"#), "{text}");
-        assert!(text.contains(r#"camview_http_request_duration_seconds_count{method="GET",route="/unit/{a}"} 2"#), "{text}");
+        assert!(
+            text.contains(r#"camview_http_requests_total{method="GET",route="/unit/{a}",status="200"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"camview_http_requests_total{method="other",route="/unit/brew",status="404"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"camview_http_request_duration_seconds_bucket{method="GET",route="/unit/{a}",le="0.005"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"camview_http_request_duration_seconds_count{method="GET",route="/unit/{a}"} 2"#),
+            "{text}"
+        );
     }
 
     #[test]
@@ -103,6 +120,9 @@ mod tests {
         let m = Metrics::default();
         m.controller_request("UnitCommand", ControllerOutcome::Timeout);
         let text = prometheus_text();
-        assert!(text.contains(r#"camview_controller_requests_total{command="UnitCommand",outcome="timeout"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"camview_controller_requests_total{command="UnitCommand",outcome="timeout"} 1"#),
+            "{text}"
+        );
     }
 }

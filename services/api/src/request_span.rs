@@ -20,7 +20,10 @@ pub const TRACE_ID_HEADER: &str = "x-trace-id";
 /// `x-trace-id`, logs status and latency when done and counts the request in
 /// [`crate::metrics`]. Bus commands sent while handling it carry the span's trace context.
 /// Client addresses are not logged.
-pub async fn request_span(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn request_span(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let span = tracing::info_span!(
         "http_request",
         otel.name = %format!("{} {}", req.method(), req.match_pattern().unwrap_or_else(|| "unmatched".into())),
@@ -31,7 +34,8 @@ pub async fn request_span(req: ServiceRequest, next: Next<impl MessageBody>) -> 
     );
     let incoming = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
     telemetry::link_parent(&span, incoming);
-    let trace_header = telemetry::traceparent_of(&span).and_then(|tp| tp.split('-').nth(1).and_then(|id| HeaderValue::from_str(id).ok()));
+    let trace_header = telemetry::traceparent_of(&span)
+        .and_then(|tp| tp.split('-').nth(1).and_then(|id| HeaderValue::from_str(id).ok()));
     let method = req.method().clone();
     let started = std::time::Instant::now();
     let mut result = next.call(req).instrument(span.clone()).await;

@@ -60,22 +60,11 @@ pub struct SecurityHeaders {
 impl SecurityHeaders {
     /// `tls`: this server serves HTTPS itself (adds HSTS).
     pub fn new(embed: &EmbedSettings, tls: bool) -> Self {
-        let value = |s: &str| {
-            HeaderValue::from_str(s).expect("header values are built from validated ASCII origins")
-        };
+        let value = |s: &str| HeaderValue::from_str(s).expect("header values are built from validated ASCII origins");
         let mut common = vec![
-            (
-                HeaderName::from_static("x-content-type-options"),
-                HeaderValue::from_static("nosniff"),
-            ),
-            (
-                HeaderName::from_static("referrer-policy"),
-                HeaderValue::from_static("no-referrer"),
-            ),
-            (
-                HeaderName::from_static("cross-origin-opener-policy"),
-                HeaderValue::from_static("same-origin"),
-            ),
+            (HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff")),
+            (HeaderName::from_static("referrer-policy"), HeaderValue::from_static("no-referrer")),
+            (HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
         ];
         if tls {
             common.push((
@@ -85,44 +74,23 @@ impl SecurityHeaders {
         }
         let csp = HeaderName::from_static("content-security-policy");
         let mut normal = common.clone();
-        normal.push((
-            csp.clone(),
-            value(&format!("{BASE_POLICY}; frame-ancestors 'none'")),
-        ));
-        normal.push((
-            HeaderName::from_static("x-frame-options"),
-            HeaderValue::from_static("DENY"),
-        ));
+        normal.push((csp.clone(), value(&format!("{BASE_POLICY}; frame-ancestors 'none'"))));
+        normal.push((HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY")));
         let mut ancestors = String::from("'self'");
         for origin in &embed.allowed_origins {
             ancestors.push(' ');
             ancestors.push_str(origin);
         }
         let mut embed_headers = common;
-        embed_headers.push((
-            csp,
-            value(&format!("{BASE_POLICY}; frame-ancestors {ancestors}")),
-        ));
+        embed_headers.push((csp, value(&format!("{BASE_POLICY}; frame-ancestors {ancestors}"))));
         if embed.allowed_origins.is_empty() {
-            embed_headers.push((
-                HeaderName::from_static("x-frame-options"),
-                HeaderValue::from_static("SAMEORIGIN"),
-            ));
+            embed_headers.push((HeaderName::from_static("x-frame-options"), HeaderValue::from_static("SAMEORIGIN")));
         }
-        Self {
-            policy: Arc::new(Policy {
-                normal,
-                embed: embed_headers,
-            }),
-        }
+        Self { policy: Arc::new(Policy { normal, embed: embed_headers }) }
     }
 
     fn apply(&self, headers: &mut HeaderMap, embed: bool) {
-        let set = if embed {
-            &self.policy.embed
-        } else {
-            &self.policy.normal
-        };
+        let set = if embed { &self.policy.embed } else { &self.policy.normal };
         for (name, value) in set {
             headers.insert(name.clone(), value.clone());
         }
@@ -148,10 +116,7 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(SecurityHeadersService {
-            service,
-            headers: self.clone(),
-        }))
+        ready(Ok(SecurityHeadersService { service, headers: self.clone() }))
     }
 }
 
@@ -199,8 +164,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn embed(value: &str) -> Result<EmbedSettings, ConfigError> {
-        let map: HashMap<String, String> =
-            [("EMBED_ALLOWED_ORIGINS".to_owned(), value.to_owned())].into();
+        let map: HashMap<String, String> = [("EMBED_ALLOWED_ORIGINS".to_owned(), value.to_owned())].into();
         EmbedSettings::from_reader(&Reader::new(&map))
     }
 
@@ -208,14 +172,8 @@ mod tests {
     fn embed_origins_are_normalised_and_bad_ones_name_the_variable() {
         assert_eq!(embed("").unwrap().allowed_origins, Vec::<String>::new());
         assert_eq!(
-            embed("https://a.example, http://b.example:8000/, HTTPS://C.Example:443")
-                .unwrap()
-                .allowed_origins,
-            [
-                "https://a.example",
-                "http://b.example:8000",
-                "https://c.example"
-            ]
+            embed("https://a.example, http://b.example:8000/, HTTPS://C.Example:443").unwrap().allowed_origins,
+            ["https://a.example", "http://b.example:8000", "https://c.example"]
         );
         for bad in [
             "*",
@@ -250,72 +208,31 @@ mod tests {
 
     #[test]
     fn framing_is_refused_except_in_embed_mode_for_the_listed_origins() {
-        let h = SecurityHeaders::new(
-            &EmbedSettings {
-                allowed_origins: vec!["https://a.example".into()],
-            },
-            false,
-        );
+        let h = SecurityHeaders::new(&EmbedSettings { allowed_origins: vec!["https://a.example".into()] }, false);
         let normal = headers(&h, false);
-        let csp = normal
-            .get("content-security-policy")
-            .unwrap()
-            .to_str()
-            .unwrap();
+        let csp = normal.get("content-security-policy").unwrap().to_str().unwrap();
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-        assert!(
-            csp.contains("script-src 'self';") && !csp.contains("unsafe"),
-            "{csp}"
-        );
+        assert!(csp.contains("script-src 'self';") && !csp.contains("unsafe"), "{csp}");
         assert_eq!(normal.get("x-frame-options").unwrap(), "DENY");
         assert_eq!(normal.get("referrer-policy").unwrap(), "no-referrer");
         assert_eq!(normal.get("x-content-type-options").unwrap(), "nosniff");
-        assert_eq!(
-            normal.get("cross-origin-opener-policy").unwrap(),
-            "same-origin"
-        );
+        assert_eq!(normal.get("cross-origin-opener-policy").unwrap(), "same-origin");
         assert!(normal.get("strict-transport-security").is_none());
 
         let embedded = headers(&h, true);
-        let csp = embedded
-            .get("content-security-policy")
-            .unwrap()
-            .to_str()
-            .unwrap();
-        assert!(
-            csp.ends_with("frame-ancestors 'self' https://a.example"),
-            "{csp}"
-        );
-        assert!(
-            embedded.get("x-frame-options").is_none(),
-            "X-Frame-Options cannot name another origin"
-        );
+        let csp = embedded.get("content-security-policy").unwrap().to_str().unwrap();
+        assert!(csp.ends_with("frame-ancestors 'self' https://a.example"), "{csp}");
+        assert!(embedded.get("x-frame-options").is_none(), "X-Frame-Options cannot name another origin");
 
-        let same_origin_only = headers(
-            &SecurityHeaders::new(&EmbedSettings::default(), false),
-            true,
-        );
-        let csp = same_origin_only
-            .get("content-security-policy")
-            .unwrap()
-            .to_str()
-            .unwrap();
+        let same_origin_only = headers(&SecurityHeaders::new(&EmbedSettings::default(), false), true);
+        let csp = same_origin_only.get("content-security-policy").unwrap().to_str().unwrap();
         assert!(csp.ends_with("frame-ancestors 'self'"), "{csp}");
-        assert_eq!(
-            same_origin_only.get("x-frame-options").unwrap(),
-            "SAMEORIGIN"
-        );
+        assert_eq!(same_origin_only.get("x-frame-options").unwrap(), "SAMEORIGIN");
     }
 
     #[test]
     fn hsts_is_sent_only_when_serving_tls() {
-        let tls = headers(
-            &SecurityHeaders::new(&EmbedSettings::default(), true),
-            false,
-        );
-        assert_eq!(
-            tls.get("strict-transport-security").unwrap(),
-            "max-age=31536000"
-        );
+        let tls = headers(&SecurityHeaders::new(&EmbedSettings::default(), true), false);
+        assert_eq!(tls.get("strict-transport-security").unwrap(), "max-age=31536000");
     }
 }

@@ -16,7 +16,9 @@ use crate::configuration::{IceSettings, SecuritySettings, Settings};
 use crate::error::{method_not_allowed, not_found};
 use crate::metrics::Metrics;
 use crate::request_span::request_span;
-use crate::routes::{auth_routes, cameras, config_js, health, ice_servers, metrics, pages, shares, streams, users, viewers};
+use crate::routes::{
+    auth_routes, cameras, config_js, health, ice_servers, metrics, pages, shares, streams, users, viewers,
+};
 use crate::security::{cors, cross_site_check, rate_limit, Limits};
 use crate::security_headers::SecurityHeaders;
 
@@ -34,7 +36,11 @@ pub struct Deps {
 impl Deps {
     /// Starts a [`BusClient`] on `bus` under a fresh `api-<uuid>` instance id, and drains
     /// the envelopes that are not replies (late replies after a timeout) in the background.
-    pub async fn start(bus: Arc<dyn Bus>, registry: Arc<dyn Registry>, auth: Arc<Authenticator>) -> Result<Self, BusError> {
+    pub async fn start(
+        bus: Arc<dyn Bus>,
+        registry: Arc<dyn Registry>,
+        auth: Arc<Authenticator>,
+    ) -> Result<Self, BusError> {
         let instance_id = format!("api-{}", uuid::Uuid::new_v4());
         let (client, mut events) = BusClient::start(bus, instance_id.clone()).await?;
         tokio::spawn(async move {
@@ -46,11 +52,7 @@ impl Deps {
             }
         });
         tracing::info!(instance_id, "bus client started");
-        Ok(Self {
-            registry,
-            bus: client,
-            auth,
-        })
+        Ok(Self { registry, bus: client, auth })
     }
 
     /// In-process bus and registry: single-process mode, nothing is shared but `auth`.
@@ -63,11 +65,13 @@ impl Deps {
     /// warning and users in `CAMVIEW_DATA_DIR`.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let backend = match &settings.redis {
-            Some(redis) => Backend::connect(Some(redis), settings.redis_connect_timeout)
-                .await
-                .with_context(|| format!("REDIS_CONNECT_TIMEOUT_SECONDS={} elapsed", settings.redis_connect_timeout.as_secs()))?,
+            Some(redis) => Backend::connect(Some(redis), settings.redis_connect_timeout).await.with_context(|| {
+                format!("REDIS_CONNECT_TIMEOUT_SECONDS={} elapsed", settings.redis_connect_timeout.as_secs())
+            })?,
             None => {
-                tracing::warn!("REDIS_URL is not set: streams can only be started if a media-controller runs in this same process");
+                tracing::warn!(
+                    "REDIS_URL is not set: streams can only be started if a media-controller runs in this same process"
+                );
                 Backend::connect(None, settings.redis_connect_timeout).await?
             }
         };
@@ -79,7 +83,9 @@ impl Deps {
 /// The auth store (Redis with `REDIS_URL`, else the file in `CAMVIEW_DATA_DIR`) and the
 /// authenticator on it.
 pub async fn open_auth(settings: &Settings) -> anyhow::Result<Arc<Authenticator>> {
-    Ok(Arc::new(Authenticator::open(settings.redis.as_ref(), &settings.security.data_dir, &settings.security.auth).await?))
+    Ok(Arc::new(
+        Authenticator::open(settings.redis.as_ref(), &settings.security.data_dir, &settings.security.auth).await?,
+    ))
 }
 
 /// First start: creates the `admin` user (or sets its password from `CAMVIEW_ADMIN_PASSWORD`).
@@ -130,10 +136,7 @@ impl Application {
         let address = settings.address();
         let listener = TcpListener::bind(&address)
             .with_context(|| format!("binding API_SERVER_HOST:API_SERVER_PORT = {address}"))?;
-        let port = listener
-            .local_addr()
-            .context("reading the bound address")?
-            .port();
+        let port = listener.local_addr().context("reading the bound address")?.port();
         bootstrap_admin(&deps.auth, settings.security.admin_password.as_deref()).await?;
         let public_api_url = settings.public.api_url.as_ref().map(|u| u.as_str().to_owned());
         let public_api_origin = public_api_url
@@ -181,27 +184,14 @@ impl Application {
                 .service(resource("/config.js").route(web::get().to(config_js::config_js)))
                 .service(resource("/health").route(web::get().to(health::health)))
                 .service(resource("/metrics").route(web::get().to(metrics::get_metrics)))
-                .service(
-                    resource("/ice-servers").route(web::get().to(ice_servers::get_ice_servers)),
-                )
+                .service(resource("/ice-servers").route(web::get().to(ice_servers::get_ice_servers)))
                 .service(resource("/streams").route(web::get().to(streams::list_streams)))
                 .service(resource("/streams/{camera_id}").route(web::get().to(streams::get_stream)))
-                .service(
-                    resource("/streams/{camera_id}/start")
-                        .route(web::post().to(streams::start_stream)),
-                )
-                .service(
-                    resource("/streams/{camera_id}/stop")
-                        .route(web::post().to(streams::stop_stream)),
-                )
+                .service(resource("/streams/{camera_id}/start").route(web::post().to(streams::start_stream)))
+                .service(resource("/streams/{camera_id}/stop").route(web::post().to(streams::stop_stream)))
                 .service(resource("/viewers").route(web::get().to(viewers::list_viewers)))
-                .service(
-                    resource("/viewers/{camera_id}").route(web::get().to(viewers::stream_viewers)),
-                )
-                .service(
-                    resource("/cameras/{camera_id}/keepalive")
-                        .route(web::post().to(cameras::keepalive)),
-                )
+                .service(resource("/viewers/{camera_id}").route(web::get().to(viewers::stream_viewers)))
+                .service(resource("/cameras/{camera_id}/keepalive").route(web::post().to(cameras::keepalive)))
                 .default_service(web::to(not_found))
         });
         let server = match tls {

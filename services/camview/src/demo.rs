@@ -33,7 +33,9 @@ pub async fn start(authenticator: &Authenticator, api: &str, camera_id: &str) ->
     // The api created `admin` at its start (ensure_admin) if there was no user.
     let admin = authenticator.store().get_user(auth::ADMIN_USERNAME).await.context("reading the admin user")?;
     let token = admin.map(|a| authenticator.issue_session(&a).token);
-    let secret = auth::new_camera_secret(authenticator.store().as_ref(), camera_id).await.context("giving the demo camera a secret")?;
+    let secret = auth::new_camera_secret(authenticator.store().as_ref(), camera_id)
+        .await
+        .context("giving the demo camera a secret")?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let mut request = client.post(&url);
@@ -42,14 +44,23 @@ pub async fn start(authenticator: &Authenticator, api: &str, camera_id: &str) ->
         }
         match request.send().await {
             Ok(r) if r.status().is_success() => break,
-            Ok(r) if tokio::time::Instant::now() < deadline => tracing::info!(status = %r.status(), "demo stream not started yet; retrying"),
-            Err(e) if tokio::time::Instant::now() < deadline => tracing::info!(error = %e, "demo stream not started yet; retrying"),
-            Ok(r) => anyhow::bail!("starting the demo stream failed: {} {}", r.status(), r.text().await.unwrap_or_default()),
+            Ok(r) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(status = %r.status(), "demo stream not started yet; retrying")
+            }
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(error = %e, "demo stream not started yet; retrying")
+            }
+            Ok(r) => {
+                anyhow::bail!("starting the demo stream failed: {} {}", r.status(), r.text().await.unwrap_or_default())
+            }
             Err(e) => return Err(e).context("starting the demo stream"),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let camera: CameraHandle = Camera::start(CameraConfig { local_ip: "127.0.0.1".parse().expect("literal"), ..Default::default() }).await.context("starting the demo camera")?;
+    let camera: CameraHandle =
+        Camera::start(CameraConfig { local_ip: "127.0.0.1".parse().expect("literal"), ..Default::default() })
+            .await
+            .context("starting the demo camera")?;
     let config = KeepaliveConfig {
         api: api.to_owned(),
         camera_id: camera_id.to_owned(),

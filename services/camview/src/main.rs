@@ -12,8 +12,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Debug, Parser)]
-#[command(version, about = "camview: camera livestreams in the browser, all services in one process", args_conflicts_with_subcommands = true)]
-#[command(after_help = "Without a subcommand, runs the server. The subcommands manage the store of the server in CAMVIEW_DATA_DIR, or of a split deployment when REDIS_URL is set.")]
+#[command(
+    version,
+    about = "camview: camera livestreams in the browser, all services in one process",
+    args_conflicts_with_subcommands = true
+)]
+#[command(
+    after_help = "Without a subcommand, runs the server. The subcommands manage the store of the server in CAMVIEW_DATA_DIR, or of a split deployment when REDIS_URL is set."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<cli::Command>,

@@ -24,7 +24,8 @@ pub struct Options {
 
 pub async fn run(cli: Options) -> anyhow::Result<()> {
     if cli.demo {
-        camview_api::domain::CameraId::parse(&cli.demo_camera).with_context(|| format!("--demo-camera {:?}", cli.demo_camera))?;
+        camview_api::domain::CameraId::parse(&cli.demo_camera)
+            .with_context(|| format!("--demo-camera {:?}", cli.demo_camera))?;
     }
     let mut env: HashMap<String, String> = std::env::vars().collect();
     for (k, v) in ALL_IN_ONE_DEFAULTS {
@@ -34,7 +35,8 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
         eprintln!("camview: REDIS_URL is ignored: the all-in-one binary uses its in-process bus; run the separate services for Redis");
     }
     let lookup = env.clone();
-    let engine_config = camview_media_engine::Config::from_lookup(move |k| lookup.get(k).cloned()).context("media-engine configuration")?;
+    let engine_config = camview_media_engine::Config::from_lookup(move |k| lookup.get(k).cloned())
+        .context("media-engine configuration")?;
     let api_settings = camview_api::Settings::from_source(&env).context("api configuration")?;
     // One telemetry setup for every service in this process: the API's /metrics shows all of
     // their instruments. Held to the end of main: dropping it flushes spans and metrics.
@@ -48,8 +50,10 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
 
     let engine = camview_media_engine::Engine::start(engine_config).await.context("starting the media engine")?;
     env.insert("KURENTO_WS_URL".into(), engine.ws_url());
-    let controller_settings = camview_media_controller::config::Settings::from_source(&env).context("media-controller configuration")?;
-    let signaling_settings = camview_signaling::configuration::Settings::from_source(&env).context("signaling configuration")?;
+    let controller_settings =
+        camview_media_controller::config::Settings::from_source(&env).context("media-controller configuration")?;
+    let signaling_settings =
+        camview_signaling::configuration::Settings::from_source(&env).context("signaling configuration")?;
 
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
     let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
@@ -63,7 +67,9 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
     )
     .await
     .context("starting signaling")?;
-    let api_deps = camview_api::Deps::start(bus.clone(), registry.clone(), auth.clone()).await.context("connecting the api to the bus")?;
+    let api_deps = camview_api::Deps::start(bus.clone(), registry.clone(), auth.clone())
+        .await
+        .context("connecting the api to the bus")?;
     let api = camview_api::Application::build(api_settings, api_deps).await.context("starting the api")?;
 
     let (api_port, signaling_port) = (api.port(), signaling.port());
@@ -75,7 +81,11 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
     let (http, ws) = if api_tls { ("https", "wss") } else { ("http", "ws") };
     println!("camview is running: api {http}://{host}:{api_port}/  signaling {ws}://{host}:{signaling_port}/  media server {}", engine.ws_url());
 
-    let demo = if cli.demo { Some(demo::start(&auth, &format!("http://127.0.0.1:{api_port}"), &cli.demo_camera).await?) } else { None };
+    let demo = if cli.demo {
+        Some(demo::start(&auth, &format!("http://127.0.0.1:{api_port}"), &cli.demo_camera).await?)
+    } else {
+        None
+    };
     if demo.is_some() {
         let code = auth.create_login_code(auth::ADMIN_USERNAME).await.context("creating the demo login link")?;
         println!(

@@ -2,7 +2,7 @@
 
 use crate::kurento::ClientConfig;
 use crate::service::media::IceSettings;
-use camview_common::config::{ConfigError, RedisConfig, Reader, Source};
+use camview_common::config::{ConfigError, Reader, RedisConfig, Source};
 use camview_common::telemetry::LogFormat;
 use camview_proto::stream::Codec;
 use std::net::{IpAddr, SocketAddr};
@@ -70,7 +70,9 @@ impl Settings {
         let timeout_ms = r.ranged("KURENTO_REQUEST_TIMEOUT_MS", 10_000u64, 100, 600_000)?;
         kurento.timing.request_timeout = Duration::from_millis(timeout_ms);
         let external_ip = r.string("EXTERNAL_IP", "127.0.0.1");
-        if external_ip.contains(|c: char| c.is_whitespace() || c == '/') || (external_ip.contains(':') && external_ip.parse::<IpAddr>().is_err()) {
+        if external_ip.contains(|c: char| c.is_whitespace() || c == '/')
+            || (external_ip.contains(':') && external_ip.parse::<IpAddr>().is_err())
+        {
             return Err(ConfigError::new("EXTERNAL_IP", &external_ip, "must be an IP address or a host name"));
         }
         let redis = r.raw("REDIS_URL").map(|_| RedisConfig::from_reader(&r)).transpose()?;
@@ -80,14 +82,21 @@ impl Settings {
             other => return Err(ConfigError::new("CAMERA_CODEC", other, "must be H264 or VP8")),
         };
         // `none` turns STUN off, as the API reads it; only the first entry reaches the media server.
-        let stun_servers: Vec<String> = r.list("STUN_SERVERS").into_iter().filter(|s| !s.eq_ignore_ascii_case("none")).collect();
-        let stun = stun_servers.first().map(|s| parse_ice_url("STUN_SERVERS", s, &["stun:"])).transpose()?.map(|(ip, port, _)| (ip, port));
+        let stun_servers: Vec<String> =
+            r.list("STUN_SERVERS").into_iter().filter(|s| !s.eq_ignore_ascii_case("none")).collect();
+        let stun = stun_servers
+            .first()
+            .map(|s| parse_ice_url("STUN_SERVERS", s, &["stun:"]))
+            .transpose()?
+            .map(|(ip, port, _)| (ip, port));
         let turn = match (r.list("TURN_URLS").first(), r.raw("TURN_SECRET")) {
             (Some(url), Some(secret)) => {
                 let (address, port, transport) = parse_ice_url("TURN_URLS", url, &["turn:", "turns:"])?;
                 Some(TurnSettings { address, port, transport, secret })
             }
-            (Some(url), None) => return Err(ConfigError::new("TURN_SECRET", "", format!("is required with TURN_URLS={url}"))),
+            (Some(url), None) => {
+                return Err(ConfigError::new("TURN_SECRET", "", format!("is required with TURN_URLS={url}")))
+            }
             _ => None,
         };
         Ok(Self {
@@ -120,14 +129,22 @@ impl Settings {
 /// `stun:1.2.3.4:3478` / `turn:1.2.3.4:3478?transport=tcp` -> (ip, port, transport).
 /// Kurento needs IP literals: a host name is refused at start, not silently at run time.
 fn parse_ice_url(name: &str, url: &str, schemes: &[&str]) -> Result<(IpAddr, u16, String), ConfigError> {
-    let rest = schemes.iter().find_map(|s| url.strip_prefix(s)).ok_or_else(|| ConfigError::new(name, url, format!("must start with {}", schemes.join(" or "))))?;
+    let rest = schemes
+        .iter()
+        .find_map(|s| url.strip_prefix(s))
+        .ok_or_else(|| ConfigError::new(name, url, format!("must start with {}", schemes.join(" or "))))?;
     let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
     let transport = query.strip_prefix("transport=").unwrap_or("udp").to_owned();
     let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(':') => (h, p.parse::<u16>().map_err(|_| ConfigError::new(name, url, "bad port"))?),
+        Some((h, p)) if !h.ends_with(':') => {
+            (h, p.parse::<u16>().map_err(|_| ConfigError::new(name, url, "bad port"))?)
+        }
         _ => (hostport, 3478),
     };
-    let ip = host.trim_matches(['[', ']']).parse::<IpAddr>().map_err(|_| ConfigError::new(name, url, "the media server needs an IP address, not a host name"))?;
+    let ip = host
+        .trim_matches(['[', ']'])
+        .parse::<IpAddr>()
+        .map_err(|_| ConfigError::new(name, url, "the media server needs an IP address, not a host name"))?;
     Ok((ip, port, transport))
 }
 
@@ -159,7 +176,12 @@ mod tests {
     fn stun_and_turn_urls_must_be_ip_literals() {
         let e = Settings::from_source(&[("STUN_SERVERS", "stun:stun.example.org:3478")]).unwrap_err();
         assert_eq!(e.name, "STUN_SERVERS");
-        let s = Settings::from_source(&[("STUN_SERVERS", "stun:192.0.2.7:3479"), ("TURN_URLS", "turn:192.0.2.8:3478?transport=tcp"), ("TURN_SECRET", "s3cret")]).unwrap();
+        let s = Settings::from_source(&[
+            ("STUN_SERVERS", "stun:192.0.2.7:3479"),
+            ("TURN_URLS", "turn:192.0.2.8:3478?transport=tcp"),
+            ("TURN_SECRET", "s3cret"),
+        ])
+        .unwrap();
         let ice = s.ice_settings(1_700_000_000);
         assert_eq!(ice.stun_address.as_deref(), Some("192.0.2.7"));
         assert_eq!(ice.stun_port, Some(3479));

@@ -10,7 +10,9 @@ use camview_media_controller::startup::{serve_metrics, start, Dependencies};
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_source(&Env).context("configuration")?;
     let _telemetry = telemetry::init("camview-media-controller", settings.log_format);
-    let deps = Dependencies::connect(settings.redis.as_ref(), DEFAULT_REDIS_CONNECT_TIMEOUT).await.context("connecting to Redis")?;
+    let deps = Dependencies::connect(settings.redis.as_ref(), DEFAULT_REDIS_CONNECT_TIMEOUT)
+        .await
+        .context("connecting to Redis")?;
     let controller = start(&settings, deps);
     let metrics = serve_metrics(&settings, &controller)?;
     tracing::info!(addr = %metrics.local_addr(), "metrics served on /metrics and /healthz");

@@ -44,7 +44,10 @@ impl RpcMetrics {
                 .with_description("Kurento JSON-RPC latency, seconds")
                 .with_boundaries(SECONDS_BUCKETS.to_vec())
                 .build(),
-            errors: meter.u64_counter("camview_kurento_rpc_errors_total").with_description("Kurento JSON-RPC error replies and transport failures").build(),
+            errors: meter
+                .u64_counter("camview_kurento_rpc_errors_total")
+                .with_description("Kurento JSON-RPC error replies and transport failures")
+                .build(),
         }
     }
 
@@ -115,17 +118,23 @@ impl ControllerMetrics {
             .with_description("1 on the leader, 0 on a standby")
             .with_callback(move |o| o.observe(u64::from(lock(&h).leader), &[]))
             .build();
-        let ice_failures = meter.u64_counter("camview_ice_failures_total").with_description("viewers whose ICE failed").build();
+        let ice_failures =
+            meter.u64_counter("camview_ice_failures_total").with_description("viewers whose ICE failed").build();
         // Unlabelled, so it can start at 0: the series exists before the first failure.
         ice_failures.add(0, &[]);
         Self {
             holdings,
-            starts: meter.u64_counter("camview_stream_starts_total").with_description("stream starts by outcome").build(),
+            starts: meter
+                .u64_counter("camview_stream_starts_total")
+                .with_description("stream starts by outcome")
+                .build(),
             stops: meter.u64_counter("camview_stream_stops_total").with_description("stream stops by outcome").build(),
             ice_failures,
             dropped: meter
                 .u64_counter("camview_controller_commands_dropped_total")
-                .with_description("commands not executed, by reason: expired (read after the sender's deadline) or panicked")
+                .with_description(
+                    "commands not executed, by reason: expired (read after the sender's deadline) or panicked",
+                )
                 .build(),
             _gauges: Arc::new([streams, viewers, leader]),
         }
@@ -133,7 +142,10 @@ impl ControllerMetrics {
 
     /// Metrics that record into a no-op meter (unit tests of the controller logic).
     pub fn noop() -> Self {
-        Self::new(&opentelemetry::metrics::MeterProvider::meter(&opentelemetry::metrics::noop::NoopMeterProvider::new(), SCOPE))
+        Self::new(&opentelemetry::metrics::MeterProvider::meter(
+            &opentelemetry::metrics::noop::NoopMeterProvider::new(),
+            SCOPE,
+        ))
     }
 
     /// Taking or losing the lease; a standby manages nothing.

@@ -55,11 +55,16 @@ impl ControllerHandle {
 
 /// Serves `GET /metrics` (this process' metrics) and `GET /healthz` (the controller's health)
 /// on `METRICS_ADDR`.
-pub fn serve_metrics(settings: &Settings, controller: &ControllerHandle) -> anyhow::Result<camview_common::telemetry::MetricsServer> {
+pub fn serve_metrics(
+    settings: &Settings,
+    controller: &ControllerHandle,
+) -> anyhow::Result<camview_common::telemetry::MetricsServer> {
     use anyhow::Context;
-    let listener = std::net::TcpListener::bind(settings.metrics_addr).with_context(|| format!("METRICS_ADDR: cannot listen on {}", settings.metrics_addr))?;
+    let listener = std::net::TcpListener::bind(settings.metrics_addr)
+        .with_context(|| format!("METRICS_ADDR: cannot listen on {}", settings.metrics_addr))?;
     let health = controller.controller().clone();
-    camview_common::telemetry::serve_metrics(listener, move || health.is_healthy()).context("starting the metrics server")
+    camview_common::telemetry::serve_metrics(listener, move || health.is_healthy())
+        .context("starting the metrics server")
 }
 
 /// Connects to the media server (retrying in the background) and starts the loops; metrics
@@ -69,7 +74,11 @@ pub fn start(settings: &Settings, deps: Dependencies) -> ControllerHandle {
 }
 
 /// Like [`start`], with instruments from `meter` (tests read them through their own provider).
-pub fn start_with_meter(settings: &Settings, deps: Dependencies, meter: &opentelemetry::metrics::Meter) -> ControllerHandle {
+pub fn start_with_meter(
+    settings: &Settings,
+    deps: Dependencies,
+    meter: &opentelemetry::metrics::Meter,
+) -> ControllerHandle {
     let instance_id = format!("media-controller-{}", uuid::Uuid::new_v4());
     let client = KurentoClient::start_with_metrics(settings.kurento.clone(), RpcMetrics::new(meter));
     let media = KurentoMedia::new(client.clone());

@@ -21,9 +21,7 @@ pub async fn authorize_join(
     camera: &str,
 ) -> Result<Principal, SessionError> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return Err(SessionError::Unauthorized(
-            "a token is required: log in, or send it in join".into(),
-        ));
+        return Err(SessionError::Unauthorized("a token is required: log in, or send it in join".into()));
     };
     if token.len() > MAX_TOKEN_LEN {
         return Err(SessionError::Unauthorized("token is too long".into()));
@@ -31,9 +29,7 @@ pub async fn authorize_join(
     let principal = auth.authenticate(token).await.map_err(from_auth_error)?;
     if !principal.may_watch(camera) {
         tracing::info!(principal = %principal.label(), camera_id = %camera, "join refused: camera not granted");
-        return Err(SessionError::Forbidden(format!(
-            "you may not watch camera {camera}"
-        )));
+        return Err(SessionError::Forbidden(format!("you may not watch camera {camera}")));
     }
     Ok(principal)
 }
@@ -60,8 +56,7 @@ mod tests {
     use std::sync::Arc;
 
     async fn authenticator() -> (Authenticator, std::path::PathBuf) {
-        let dir =
-            std::env::temp_dir().join(format!("camview-signaling-auth-{}", uuid::Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("camview-signaling-auth-{}", uuid::Uuid::new_v4()));
         let store = Arc::new(FileAuthStore::open(&dir).unwrap());
         let vars: std::collections::HashMap<String, String> = Default::default();
         let settings = AuthSettings::from_reader(&Reader::new(&vars)).unwrap();
@@ -71,38 +66,17 @@ mod tests {
     #[tokio::test]
     async fn a_join_needs_a_token_granting_its_camera() {
         let (auth, dir) = authenticator().await;
-        let user = new_user(
-            "alice",
-            "correct horse battery",
-            Role::Viewer,
-            vec!["cam1".into()],
-        )
-        .await;
+        let user = new_user("alice", "correct horse battery", Role::Viewer, vec!["cam1".into()]).await;
         auth.store().create_user(&user).await.unwrap();
         let token = auth.issue_session(&user).token;
         assert!(authorize_join(&auth, Some(&token), "cam1").await.is_ok());
         let code = |r: Result<Principal, SessionError>| r.unwrap_err().code();
-        assert_eq!(
-            code(authorize_join(&auth, Some(&token), "cam2").await),
-            ErrorCode::Forbidden
-        );
-        assert_eq!(
-            code(authorize_join(&auth, None, "cam1").await),
-            ErrorCode::Unauthorized
-        );
-        assert_eq!(
-            code(authorize_join(&auth, Some(""), "cam1").await),
-            ErrorCode::Unauthorized
-        );
-        assert_eq!(
-            code(authorize_join(&auth, Some("garbage"), "cam1").await),
-            ErrorCode::Unauthorized
-        );
+        assert_eq!(code(authorize_join(&auth, Some(&token), "cam2").await), ErrorCode::Forbidden);
+        assert_eq!(code(authorize_join(&auth, None, "cam1").await), ErrorCode::Unauthorized);
+        assert_eq!(code(authorize_join(&auth, Some(""), "cam1").await), ErrorCode::Unauthorized);
+        assert_eq!(code(authorize_join(&auth, Some("garbage"), "cam1").await), ErrorCode::Unauthorized);
         let huge = "a".repeat(MAX_TOKEN_LEN + 1);
-        assert_eq!(
-            code(authorize_join(&auth, Some(&huge), "cam1").await),
-            ErrorCode::Unauthorized
-        );
+        assert_eq!(code(authorize_join(&auth, Some(&huge), "cam1").await), ErrorCode::Unauthorized);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

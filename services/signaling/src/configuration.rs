@@ -73,34 +73,19 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field(
-                "redis",
-                &self
-                    .redis
-                    .as_ref()
-                    .map(|r| (redact_url(&r.url), r.prefix.clone())),
-            )
+            .field("redis", &self.redis.as_ref().map(|r| (redact_url(&r.url), r.prefix.clone())))
             .field("key_prefix", &self.key_prefix)
             .field("max_viewers_per_stream", &self.max_viewers_per_stream)
             .field("bus_request_timeout", &self.bus_request_timeout)
             .field("auth", &self.auth)
             .field("data_dir", &self.data_dir)
             .field("origins", &self.origins)
-            .field(
-                "upgrade_rate",
-                &(self.upgrade_rate_per_second, self.upgrade_burst),
-            )
+            .field("upgrade_rate", &(self.upgrade_rate_per_second, self.upgrade_burst))
             .field("auth_recheck", &self.auth_recheck)
-            .field(
-                "metrics_allowed_networks",
-                &self.metrics_allowed_networks.to_string(),
-            )
+            .field("metrics_allowed_networks", &self.metrics_allowed_networks.to_string())
             .field("liveness_ttl", &self.liveness_ttl)
             .field("max_connections", &self.max_connections)
-            .field(
-                "rate",
-                &(self.rate_per_second, self.rate_burst, self.rate_close_after),
-            )
+            .field("rate", &(self.rate_per_second, self.rate_burst, self.rate_close_after))
             .field("ping_interval", &self.ping_interval)
             .field("idle_timeout", &self.idle_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
@@ -131,18 +116,10 @@ impl Settings {
             None => None,
         };
         let key_prefix = r.string("REDIS_KEY_PREFIX", camview_proto::keys::DEFAULT_PREFIX);
-        let ping_interval = Duration::from_millis(r.ranged::<u64>(
-            "SIGNALING_PING_INTERVAL_MS",
-            10_000,
-            50,
-            3_600_000,
-        )?);
-        let idle_timeout = Duration::from_millis(r.ranged::<u64>(
-            "SIGNALING_IDLE_TIMEOUT_MS",
-            30_000,
-            100,
-            86_400_000,
-        )?);
+        let ping_interval =
+            Duration::from_millis(r.ranged::<u64>("SIGNALING_PING_INTERVAL_MS", 10_000, 50, 3_600_000)?);
+        let idle_timeout =
+            Duration::from_millis(r.ranged::<u64>("SIGNALING_IDLE_TIMEOUT_MS", 30_000, 100, 86_400_000)?);
         if idle_timeout <= ping_interval {
             return Err(ConfigError::new(
                 "SIGNALING_IDLE_TIMEOUT_MS",
@@ -153,50 +130,26 @@ impl Settings {
         let mut allowed = r.origins("SIGNALING_ALLOWED_ORIGINS")?;
         // A relative PUBLIC_API_URL (`/`) means the api shares this host: covered by the same-host rule.
         if let Some(api) = r.raw("PUBLIC_API_URL").filter(|u| u.contains("://")) {
-            let origin =
-                parse_origin(&api).map_err(|e| ConfigError::new("PUBLIC_API_URL", &api, e))?;
+            let origin = parse_origin(&api).map_err(|e| ConfigError::new("PUBLIC_API_URL", &api, e))?;
             allowed.push(origin);
         }
-        let metrics_allowed_networks =
-            r.networks("METRICS_ALLOWED_NETWORKS", Networks::loopback_and_private())?;
-        let default_workers = std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(2);
+        let metrics_allowed_networks = r.networks("METRICS_ALLOWED_NETWORKS", Networks::loopback_and_private())?;
+        let default_workers = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
         Ok(Self {
             host: r.string("SIGNALING_SERVER_HOST", "0.0.0.0"),
             port: r.parse("SIGNALING_SERVER_PORT", 8765)?,
             redis,
             key_prefix,
             max_viewers_per_stream: r.ranged("MAX_VIEWERS_PER_STREAM", 10, 1, 10_000)?,
-            bus_request_timeout: Duration::from_millis(r.ranged::<u64>(
-                "BUS_REQUEST_TIMEOUT_MS",
-                5000,
-                10,
-                600_000,
-            )?),
+            bus_request_timeout: Duration::from_millis(r.ranged::<u64>("BUS_REQUEST_TIMEOUT_MS", 5000, 10, 600_000)?),
             auth: AuthSettings::from_reader(&r)?,
             data_dir: camview_common::auth::store::default_data_dir(&r),
             origins: OriginPolicy::new(allowed),
-            upgrade_rate_per_second: r.ranged(
-                "SIGNALING_UPGRADE_RATE_PER_SECOND",
-                5,
-                1,
-                100_000,
-            )?,
+            upgrade_rate_per_second: r.ranged("SIGNALING_UPGRADE_RATE_PER_SECOND", 5, 1, 100_000)?,
             upgrade_burst: r.ranged("SIGNALING_UPGRADE_BURST", 20, 1, 100_000)?,
-            auth_recheck: Duration::from_secs(r.ranged::<u64>(
-                "SIGNALING_AUTH_RECHECK_SECONDS",
-                30,
-                1,
-                3600,
-            )?),
+            auth_recheck: Duration::from_secs(r.ranged::<u64>("SIGNALING_AUTH_RECHECK_SECONDS", 30, 1, 3600)?),
             metrics_allowed_networks,
-            liveness_ttl: Duration::from_secs(r.ranged::<u64>(
-                "SIGNALING_LIVENESS_TTL_SECONDS",
-                10,
-                1,
-                3600,
-            )?),
+            liveness_ttl: Duration::from_secs(r.ranged::<u64>("SIGNALING_LIVENESS_TTL_SECONDS", 10, 1, 3600)?),
             max_connections: r.ranged("SIGNALING_MAX_CONNECTIONS", 1000, 1, 1_000_000)?,
             rate_per_second: r.ranged("SIGNALING_RATE_LIMIT_PER_SECOND", 50, 1, 100_000)?,
             rate_burst: r.ranged("SIGNALING_RATE_LIMIT_BURST", 100, 1, 100_000)?,
@@ -231,10 +184,8 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: std::collections::HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: std::collections::HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Settings::from_source(&map)
     }
 
@@ -251,12 +202,8 @@ mod tests {
         assert!(s.auth.jwt_secret.is_none());
         assert_eq!((s.upgrade_rate_per_second, s.upgrade_burst), (5, 20));
         assert_eq!(s.auth_recheck, Duration::from_secs(30));
-        assert!(s
-            .metrics_allowed_networks
-            .contains("10.1.2.3".parse().unwrap()));
-        assert!(!s
-            .metrics_allowed_networks
-            .contains("8.8.8.8".parse().unwrap()));
+        assert!(s.metrics_allowed_networks.contains("10.1.2.3".parse().unwrap()));
+        assert!(!s.metrics_allowed_networks.contains("8.8.8.8".parse().unwrap()));
     }
 
     #[test]
@@ -287,21 +234,14 @@ mod tests {
 
     #[test]
     fn the_idle_timeout_must_exceed_the_ping_interval() {
-        let err = settings(&[
-            ("SIGNALING_PING_INTERVAL_MS", "5000"),
-            ("SIGNALING_IDLE_TIMEOUT_MS", "5000"),
-        ])
-        .unwrap_err();
+        let err =
+            settings(&[("SIGNALING_PING_INTERVAL_MS", "5000"), ("SIGNALING_IDLE_TIMEOUT_MS", "5000")]).unwrap_err();
         assert_eq!(err.name, "SIGNALING_IDLE_TIMEOUT_MS");
     }
 
     #[test]
     fn redis_is_used_only_when_redis_url_is_set() {
-        let s = settings(&[
-            ("REDIS_URL", "redis://:pw@r:6379"),
-            ("REDIS_KEY_PREFIX", "x:"),
-        ])
-        .unwrap();
+        let s = settings(&[("REDIS_URL", "redis://:pw@r:6379"), ("REDIS_KEY_PREFIX", "x:")]).unwrap();
         assert_eq!(s.redis.as_ref().unwrap().prefix, "x:");
         let shown = format!("{s:?}");
         assert!(!shown.contains("pw"), "{shown}");
@@ -318,31 +258,15 @@ mod tests {
     #[test]
     fn allowed_origins_come_from_the_list_and_an_absolute_public_api_url() {
         let s = settings(&[
-            (
-                "SIGNALING_ALLOWED_ORIGINS",
-                "https://cams.example.com, http://lan.example:8080",
-            ),
+            ("SIGNALING_ALLOWED_ORIGINS", "https://cams.example.com, http://lan.example:8080"),
             ("PUBLIC_API_URL", "https://api.example.com/camview/"),
         ])
         .unwrap();
-        for allowed in [
-            "https://cams.example.com",
-            "http://lan.example:8080",
-            "https://api.example.com",
-        ] {
-            assert!(
-                s.origins
-                    .allows(Some(allowed), Some("signaling.example.com:8765")),
-                "{allowed}"
-            );
+        for allowed in ["https://cams.example.com", "http://lan.example:8080", "https://api.example.com"] {
+            assert!(s.origins.allows(Some(allowed), Some("signaling.example.com:8765")), "{allowed}");
         }
-        assert!(!s.origins.allows(
-            Some("https://evil.example"),
-            Some("signaling.example.com:8765")
-        ));
+        assert!(!s.origins.allows(Some("https://evil.example"), Some("signaling.example.com:8765")));
         let relative = settings(&[("PUBLIC_API_URL", "/")]).unwrap();
-        assert!(!relative
-            .origins
-            .allows(Some("https://evil.example"), Some("cams.example.com")));
+        assert!(!relative.origins.allows(Some("https://evil.example"), Some("cams.example.com")));
     }
 }

@@ -19,9 +19,7 @@ pub const MAX_M_LINE_INDEX: u32 = 64;
 
 /// The camera-id rule of every entry point ([`CameraId`]).
 pub fn validate_camera_id(raw: &str) -> Result<(), SessionError> {
-    CameraId::parse(raw)
-        .map(|_| ())
-        .map_err(|e| SessionError::InvalidCameraId(e.message()))
+    CameraId::parse(raw).map(|_| ()).map_err(|e| SessionError::InvalidCameraId(e.message()))
 }
 
 /// An SDP offer: starts with `v=0`, has at least one `m=` line, bounded, no NUL bytes.
@@ -51,19 +49,13 @@ pub fn is_end_of_candidates(c: &IceCandidate) -> bool {
 pub fn validate_candidate(c: &IceCandidate) -> Result<(), SessionError> {
     let line = c.candidate.strip_prefix("a=").unwrap_or(&c.candidate);
     if line.len() > MAX_CANDIDATE_BYTES {
-        return Err(SessionError::InvalidCandidate(
-            "candidate is longer than 1024 bytes",
-        ));
+        return Err(SessionError::InvalidCandidate("candidate is longer than 1024 bytes"));
     }
     if line.bytes().any(|b| b.is_ascii_control()) {
-        return Err(SessionError::InvalidCandidate(
-            "candidate contains control characters",
-        ));
+        return Err(SessionError::InvalidCandidate("candidate contains control characters"));
     }
     let Some(rest) = line.strip_prefix("candidate:") else {
-        return Err(SessionError::InvalidCandidate(
-            "a candidate starts with candidate:",
-        ));
+        return Err(SessionError::InvalidCandidate("a candidate starts with candidate:"));
     };
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
     if fields.len() < 8 || fields[6] != "typ" {
@@ -71,31 +63,17 @@ pub fn validate_candidate(c: &IceCandidate) -> Result<(), SessionError> {
             "expected foundation component transport priority address port typ type",
         ));
     }
-    if fields[1].parse::<u8>().is_err()
-        || fields[3].parse::<u32>().is_err()
-        || fields[5].parse::<u16>().is_err()
-    {
-        return Err(SessionError::InvalidCandidate(
-            "component, priority and port must be numbers",
-        ));
+    if fields[1].parse::<u8>().is_err() || fields[3].parse::<u32>().is_err() || fields[5].parse::<u16>().is_err() {
+        return Err(SessionError::InvalidCandidate("component, priority and port must be numbers"));
     }
     if c.sdp_mid.is_none() && c.sdp_m_line_index.is_none() {
-        return Err(SessionError::InvalidCandidate(
-            "sdpMid or sdpMLineIndex is required",
-        ));
+        return Err(SessionError::InvalidCandidate("sdpMid or sdpMLineIndex is required"));
     }
-    if c.sdp_mid
-        .as_ref()
-        .is_some_and(|m| m.len() > MAX_SDP_MID_LEN || m.bytes().any(|b| b.is_ascii_control()))
-    {
-        return Err(SessionError::InvalidCandidate(
-            "sdpMid is too long or has control characters",
-        ));
+    if c.sdp_mid.as_ref().is_some_and(|m| m.len() > MAX_SDP_MID_LEN || m.bytes().any(|b| b.is_ascii_control())) {
+        return Err(SessionError::InvalidCandidate("sdpMid is too long or has control characters"));
     }
     if c.sdp_m_line_index.is_some_and(|i| i > MAX_M_LINE_INDEX) {
-        return Err(SessionError::InvalidCandidate(
-            "sdpMLineIndex is out of range",
-        ));
+        return Err(SessionError::InvalidCandidate("sdpMLineIndex is out of range"));
     }
     Ok(())
 }
@@ -104,14 +82,11 @@ pub fn validate_candidate(c: &IceCandidate) -> Result<(), SessionError> {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n";
+    pub(crate) const OFFER: &str =
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n";
 
     pub(crate) fn candidate(line: &str) -> IceCandidate {
-        IceCandidate {
-            candidate: line.into(),
-            sdp_mid: Some("0".into()),
-            sdp_m_line_index: Some(0),
-        }
+        IceCandidate { candidate: line.into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) }
     }
 
     #[test]
@@ -119,29 +94,15 @@ pub(crate) mod tests {
         assert!(validate_camera_id("56C1CADCF1FA4C6CAEBA3E2FD85EFEBF").is_ok());
         assert!(validate_camera_id("cam_1-a").is_ok());
         for bad in ["", "a b", "../x", "cam:1", &"x".repeat(65), "caméra"] {
-            assert!(
-                matches!(
-                    validate_camera_id(bad),
-                    Err(SessionError::InvalidCameraId(_))
-                ),
-                "{bad:?}"
-            );
+            assert!(matches!(validate_camera_id(bad), Err(SessionError::InvalidCameraId(_))), "{bad:?}");
         }
     }
 
     #[test]
     fn an_offer_needs_a_version_line_and_a_media_line() {
         assert!(validate_sdp_offer(OFFER).is_ok());
-        for bad in [
-            "",
-            "hello",
-            "v=0\r\ns=-\r\n",
-            "o=- 1 2 IN IP4 x\r\nm=video 9 x 96\r\n",
-        ] {
-            assert!(
-                matches!(validate_sdp_offer(bad), Err(SessionError::InvalidSdp(_))),
-                "{bad:?}"
-            );
+        for bad in ["", "hello", "v=0\r\ns=-\r\n", "o=- 1 2 IN IP4 x\r\nm=video 9 x 96\r\n"] {
+            assert!(matches!(validate_sdp_offer(bad), Err(SessionError::InvalidSdp(_))), "{bad:?}");
         }
         let huge = format!("{OFFER}{}", "a=x\r\n".repeat(MAX_SDP_BYTES / 5));
         assert!(validate_sdp_offer(&huge).is_err());
@@ -149,11 +110,11 @@ pub(crate) mod tests {
 
     #[test]
     fn browser_candidates_pass_and_garbage_does_not() {
-        assert!(validate_candidate(&candidate("candidate:842163049 1 udp 1677729535 192.0.2.3 49203 typ srflx raddr 0.0.0.0 rport 0 generation 0")).is_ok());
         assert!(validate_candidate(&candidate(
-            "a=candidate:1 1 UDP 2015363327 127.0.0.1 40128 typ host"
+            "candidate:842163049 1 udp 1677729535 192.0.2.3 49203 typ srflx raddr 0.0.0.0 rport 0 generation 0"
         ))
         .is_ok());
+        assert!(validate_candidate(&candidate("a=candidate:1 1 UDP 2015363327 127.0.0.1 40128 typ host")).is_ok());
         for bad in [
             "hello",
             "candidate:",
@@ -161,13 +122,7 @@ pub(crate) mod tests {
             "candidate:1 1 udp 1 1.2.3.4 70000 typ host",
             "candidate:1 1 udp 1 1.2.3.4 5 host x",
         ] {
-            assert!(
-                matches!(
-                    validate_candidate(&candidate(bad)),
-                    Err(SessionError::InvalidCandidate(_))
-                ),
-                "{bad:?}"
-            );
+            assert!(matches!(validate_candidate(&candidate(bad)), Err(SessionError::InvalidCandidate(_))), "{bad:?}");
         }
         let no_mid = IceCandidate {
             candidate: "candidate:1 1 udp 1 1.2.3.4 5 typ host".into(),

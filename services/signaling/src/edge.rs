@@ -38,33 +38,19 @@ pub fn upgrade_refusal(req: &HttpRequest, hub: &Hub) -> Option<HttpResponse> {
         hub.metrics.connection_rejected(Rejection::RateLimited);
         // Debug only: a flood must not flood the log too (the refusals are counted).
         tracing::debug!(%client, "upgrade refused: over the upgrade rate");
-        let mut reply = error_reply(
-            ErrorCode::RateLimited,
-            "too many WebSocket upgrades from this address: retry later",
-        );
-        reply.headers_mut().insert(
-            header::RETRY_AFTER,
-            header::HeaderValue::from(retry_after_secs(wait)),
-        );
+        let mut reply =
+            error_reply(ErrorCode::RateLimited, "too many WebSocket upgrades from this address: retry later");
+        reply.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_secs(wait)));
         return Some(reply);
     }
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .map(|v| v.to_str().unwrap_or("<not text>"));
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
+    let origin = req.headers().get(header::ORIGIN).map(|v| v.to_str().unwrap_or("<not text>"));
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
     if !hub.settings.origins.allows(origin, host) {
         hub.metrics.connection_rejected(Rejection::Origin);
         let shown: String = origin.unwrap_or_default().chars().take(128).collect();
         tracing::debug!(%client, "upgrade refused: foreign origin");
         tracing::warn!(origin = %shown, "a WebSocket upgrade from a foreign Origin was refused (SIGNALING_ALLOWED_ORIGINS)");
-        return Some(error_reply(
-            ErrorCode::Forbidden,
-            "this page's origin may not open viewer sockets",
-        ));
+        return Some(error_reply(ErrorCode::Forbidden, "this page's origin may not open viewer sockets"));
     }
     None
 }
@@ -77,9 +63,6 @@ pub fn metrics_refusal(req: &HttpRequest, settings: &Settings) -> Option<HttpRes
         None
     } else {
         tracing::debug!(%client, "metrics refused: not in METRICS_ALLOWED_NETWORKS");
-        Some(error_reply(
-            ErrorCode::Forbidden,
-            "metrics are served to METRICS_ALLOWED_NETWORKS only",
-        ))
+        Some(error_reply(ErrorCode::Forbidden, "metrics are served to METRICS_ALLOWED_NETWORKS only"))
     }
 }

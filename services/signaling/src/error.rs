@@ -75,10 +75,7 @@ impl SessionError {
 
     /// The `error` frame sent to the viewer.
     pub fn to_message(&self) -> ServerMessage {
-        ServerMessage::Error {
-            code: self.code(),
-            message: self.to_string(),
-        }
+        ServerMessage::Error { code: self.code(), message: self.to_string() }
     }
 }
 
@@ -89,47 +86,26 @@ mod tests {
     #[test]
     fn a_revoked_viewer_is_told_access_revoked() {
         let v = serde_json::to_value(SessionError::Revoked.to_message()).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"type": "error", "code": "unauthorized", "message": "access revoked"})
-        );
+        assert_eq!(v, serde_json::json!({"type": "error", "code": "unauthorized", "message": "access revoked"}));
     }
 
     #[test]
     fn each_error_maps_to_its_protocol_code() {
         let cases = [
             (SessionError::Malformed("x".into()), "malformed_message"),
-            (
-                SessionError::UnknownType("dance".into()),
-                "unknown_message_type",
-            ),
+            (SessionError::UnknownType("dance".into()), "unknown_message_type"),
             (SessionError::OutOfOrder("join first"), "out_of_order"),
             (SessionError::InvalidSdp("no m= line"), "invalid_sdp"),
             (SessionError::InvalidCameraId("empty"), "invalid_camera_id"),
             (SessionError::InvalidCandidate("empty"), "invalid_candidate"),
-            (
-                SessionError::Unauthorized("no token".into()),
-                "unauthorized",
-            ),
+            (SessionError::Unauthorized("no token".into()), "unauthorized"),
             (SessionError::Forbidden("not granted".into()), "forbidden"),
             (SessionError::Revoked, "unauthorized"),
             (SessionError::RateLimited, "rate_limited"),
-            (
-                SessionError::StreamFull {
-                    camera: "c".into(),
-                    limit: 10,
-                },
-                "stream_full",
-            ),
+            (SessionError::StreamFull { camera: "c".into(), limit: 10 }, "stream_full"),
             (SessionError::StreamNotFound("c".into()), "stream_not_found"),
-            (
-                SessionError::Controller(ErrorBody::new(ErrorCode::MediaServerError, "kms")),
-                "media_server_error",
-            ),
-            (
-                SessionError::ControllerUnavailable,
-                "controller_unavailable",
-            ),
+            (SessionError::Controller(ErrorBody::new(ErrorCode::MediaServerError, "kms")), "media_server_error"),
+            (SessionError::ControllerUnavailable, "controller_unavailable"),
             (SessionError::ShuttingDown, "shutting_down"),
             (SessionError::TooManyConnections, "too_many_connections"),
         ];

@@ -27,9 +27,7 @@ use camview_common::auth::Authenticator;
 use camview_common::clock::now_rfc3339;
 use camview_common::telemetry;
 use camview_common::{BusClient, BusError, Registry, SlotReservation};
-use camview_proto::bus::{
-    AddIceCandidate, AddViewer, Envelope, Message, RemoveReason, RemoveViewer,
-};
+use camview_proto::bus::{AddIceCandidate, AddViewer, Envelope, Message, RemoveReason, RemoveViewer};
 use camview_proto::stream::{IceCandidate, ViewerRecord, ViewerState};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -94,11 +92,8 @@ impl Hub {
         auth: Arc<Authenticator>,
     ) -> Arc<Self> {
         let connections = Arc::new(Semaphore::new(settings.max_connections));
-        let upgrades = KeyedBuckets::new(
-            settings.upgrade_rate_per_second,
-            settings.upgrade_burst,
-            MAX_TRACKED_ADDRESSES,
-        );
+        let upgrades =
+            KeyedBuckets::new(settings.upgrade_rate_per_second, settings.upgrade_burst, MAX_TRACKED_ADDRESSES);
         Arc::new(Self {
             instance_id,
             settings,
@@ -143,27 +138,18 @@ impl Hub {
     /// Takes one upgrade token for `client`: `Err(wait)` when it is over its rate.
     pub(crate) fn take_upgrade(&self, client: IpAddr) -> Result<(), Duration> {
         // invariant: no code panics while holding the lock (a sans-IO bucket update)
-        let mut upgrades = self
-            .upgrades
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut upgrades = self.upgrades.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         upgrades.take(&client, std::time::Instant::now())
     }
 
-    pub(crate) fn routes(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<SocketEvent>>> {
+    pub(crate) fn routes(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<SocketEvent>>> {
         // invariant: no code panics while holding the lock (plain map operations only)
-        self.routes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn joins(&self) -> std::sync::MutexGuard<'_, HashMap<String, JoinTrace>> {
         // invariant: no code panics while holding the lock (plain map operations only)
-        self.joins
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.joins.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn route(&self, viewer_id: &str, to: mpsc::Sender<SocketEvent>) {
@@ -182,9 +168,7 @@ impl Hub {
 
     /// The `traceparent` of the viewer's `join` span, while the viewer is routed here.
     fn join_traceparent(&self, viewer_id: &str) -> Option<String> {
-        self.joins()
-            .get(viewer_id)
-            .and_then(|j| j.traceparent.clone())
+        self.joins().get(viewer_id).and_then(|j| j.traceparent.clone())
     }
 
     /// Viewers whose events are routed to a socket of this instance.
@@ -195,10 +179,7 @@ impl Hub {
     /// Hands one bus event to the socket of its viewer.
     fn dispatch(&self, envelope: Envelope) {
         let Some(viewer_id) = event_viewer_id(&envelope.message).map(str::to_owned) else {
-            tracing::debug!(
-                kind = envelope.message.kind(),
-                "ignoring a bus message that is not a viewer event"
-            );
+            tracing::debug!(kind = envelope.message.kind(), "ignoring a bus message that is not a viewer event");
             return;
         };
         if let Message::ViewerStateChanged(e) = &envelope.message {
@@ -255,11 +236,7 @@ impl Hub {
             if *shutdown.borrow() {
                 return;
             }
-            if let Err(e) = self
-                .registry
-                .refresh_liveness(&self.instance_id, self.settings.liveness_ttl)
-                .await
-            {
+            if let Err(e) = self.registry.refresh_liveness(&self.instance_id, self.settings.liveness_ttl).await {
                 tracing::warn!(error = %e, "could not refresh the liveness key");
             }
         }
@@ -267,11 +244,7 @@ impl Hub {
 
     /// Runs a join in the background; the outcome goes to `outcome`, and if the socket
     /// is gone by then, the viewer is released here.
-    pub(crate) fn spawn_join(
-        self: &Arc<Self>,
-        request: JoinRequest,
-        outcome: mpsc::Sender<JoinOutcome>,
-    ) {
+    pub(crate) fn spawn_join(self: &Arc<Self>, request: JoinRequest, outcome: mpsc::Sender<JoinOutcome>) {
         let hub = self.clone();
         self.tasks.spawn_on(
             async move {
@@ -309,31 +282,20 @@ impl Hub {
         if let Err(e) = self.authorize(request).await {
             if request.reoffer {
                 // The viewer held a slot and an endpoint from before `renegotiate`.
-                self.release_in_span(&request.viewer_id, &request.camera, RemoveReason::Left)
-                    .await;
+                self.release_in_span(&request.viewer_id, &request.camera, RemoveReason::Left).await;
             }
             return Err(e);
         }
         let limit = self.settings.max_viewers_per_stream;
-        let reservation = self
-            .registry
-            .reserve_viewer_slot(&request.camera, &request.viewer_id, limit)
-            .await
-            .map_err(|e| {
+        let reservation =
+            self.registry.reserve_viewer_slot(&request.camera, &request.viewer_id, limit).await.map_err(|e| {
                 tracing::error!(error = %e, "slot reservation failed");
                 SessionError::RegistryUnavailable
             })?;
         match reservation {
             SlotReservation::Reserved => {}
-            SlotReservation::Full => {
-                return Err(SessionError::StreamFull {
-                    camera: request.camera.clone(),
-                    limit,
-                })
-            }
-            SlotReservation::StreamNotFound => {
-                return Err(SessionError::StreamNotFound(request.camera.clone()))
-            }
+            SlotReservation::Full => return Err(SessionError::StreamFull { camera: request.camera.clone(), limit }),
+            SlotReservation::StreamNotFound => return Err(SessionError::StreamNotFound(request.camera.clone())),
         }
         let record = ViewerRecord {
             viewer_id: request.viewer_id.clone(),
@@ -354,11 +316,7 @@ impl Hub {
             sdp_offer: request.sdp_offer.clone(),
             signaling_instance: self.instance_id.clone(),
         });
-        let error = match self
-            .bus
-            .request(command, self.settings.bus_request_timeout)
-            .await
-        {
+        let error = match self.bus.request(command, self.settings.bus_request_timeout).await {
             Ok(Message::ViewerAdded(added)) if added.viewer_id == request.viewer_id => {
                 tracing::info!("viewer answered");
                 return Ok(added.sdp_answer);
@@ -423,45 +381,26 @@ impl Hub {
     }
 
     /// Releases a viewer in the background (see [`Hub::release`]).
-    pub(crate) fn spawn_release(
-        self: &Arc<Self>,
-        viewer_id: String,
-        camera: String,
-        reason: RemoveReason,
-    ) {
+    pub(crate) fn spawn_release(self: &Arc<Self>, viewer_id: String, camera: String, reason: RemoveReason) {
         let trace = self.join_traceparent(&viewer_id);
         self.unroute(&viewer_id);
         let hub = self.clone();
-        self.tasks.spawn_on(
-            async move { hub.release(&viewer_id, &camera, reason, trace).await },
-            &self.runtime,
-        );
+        self.tasks.spawn_on(async move { hub.release(&viewer_id, &camera, reason, trace).await }, &self.runtime);
     }
 
     /// Asks the media-controller to remove the viewer (it frees the slot); if it does not
     /// confirm in time, frees the slot here so the limit is not eaten by a dead viewer.
     /// `trace` is the `traceparent` of the viewer's join, which the release continues.
-    async fn release(
-        &self,
-        viewer_id: &str,
-        camera: &str,
-        reason: RemoveReason,
-        trace: Option<String>,
-    ) {
+    async fn release(&self, viewer_id: &str, camera: &str, reason: RemoveReason, trace: Option<String>) {
         let span = tracing::info_span!("release", %viewer_id, camera_id = %camera, ?reason);
         telemetry::link_parent(&span, trace.as_deref());
-        self.release_in_span(viewer_id, camera, reason)
-            .instrument(span)
-            .await
+        self.release_in_span(viewer_id, camera, reason).instrument(span).await
     }
 
     async fn release_in_span(&self, viewer_id: &str, camera: &str, reason: RemoveReason) {
         self.unroute(viewer_id);
         let timeout = match reason {
-            RemoveReason::ShuttingDown => self
-                .settings
-                .bus_request_timeout
-                .min(self.settings.shutdown_grace / 2),
+            RemoveReason::ShuttingDown => self.settings.bus_request_timeout.min(self.settings.shutdown_grace / 2),
             _ => self.settings.bus_request_timeout,
         };
         let command = Message::RemoveViewer(RemoveViewer {
@@ -474,10 +413,7 @@ impl Hub {
             Ok(Message::Failed(body)) => {
                 tracing::warn!(code = %body.code, message = %body.message, "RemoveViewer failed; freeing the slot here")
             }
-            Ok(other) => tracing::warn!(
-                kind = other.kind(),
-                "unexpected reply to RemoveViewer; freeing the slot here"
-            ),
+            Ok(other) => tracing::warn!(kind = other.kind(), "unexpected reply to RemoveViewer; freeing the slot here"),
             Err(e) => {
                 tracing::warn!(error = %e, "RemoveViewer not confirmed; freeing the slot here")
             }
@@ -493,24 +429,15 @@ impl Hub {
         let start = tokio::time::Instant::now();
         let all = u32::try_from(self.settings.max_connections).unwrap_or(u32::MAX);
         // invariant: the semaphore is never closed, so acquire_many only fails on timeout
-        let sockets_closed =
-            tokio::time::timeout(deadline, self.connections.acquire_many(all)).await;
+        let sockets_closed = tokio::time::timeout(deadline, self.connections.acquire_many(all)).await;
         match sockets_closed {
             Ok(Ok(permits)) => drop(permits),
-            _ => tracing::warn!(
-                open = self.connection_count(),
-                "sockets still open at the shutdown deadline"
-            ),
+            _ => tracing::warn!(open = self.connection_count(), "sockets still open at the shutdown deadline"),
         }
         self.tasks.close();
-        let left = deadline
-            .saturating_sub(start.elapsed())
-            .max(Duration::from_millis(100));
+        let left = deadline.saturating_sub(start.elapsed()).max(Duration::from_millis(100));
         if tokio::time::timeout(left, self.tasks.wait()).await.is_err() {
-            tracing::warn!(
-                pending = self.tasks.len(),
-                "joins or releases still running at the shutdown deadline"
-            );
+            tracing::warn!(pending = self.tasks.len(), "joins or releases still running at the shutdown deadline");
         }
     }
 }

@@ -62,9 +62,7 @@ impl Default for Metrics {
             join_seconds: meter
                 .f64_histogram("camview_viewer_join_seconds")
                 .with_unit("s")
-                .with_description(
-                    "from the viewer's offer to the answer sent, and to the viewer connected",
-                )
+                .with_description("from the viewer's offer to the answer sent, and to the viewer connected")
                 .with_boundaries(SECONDS_BUCKETS.to_vec())
                 .build(),
             releases: meter
@@ -104,8 +102,7 @@ impl Metrics {
             JoinPhase::Answer => "answer",
             JoinPhase::Media => "media",
         };
-        self.join_seconds
-            .record(took.as_secs_f64(), &[KeyValue::new("phase", phase)]);
+        self.join_seconds.record(took.as_secs_f64(), &[KeyValue::new("phase", phase)]);
     }
 
     pub fn released(&self, reason: RemoveReason) {
@@ -173,20 +170,11 @@ mod tests {
         for (series, want) in [
             (r#"camview_viewer_joins_total{outcome="ok"}"#, 1.0),
             (r#"camview_viewer_joins_total{outcome="stream_full"}"#, 1.0),
-            (
-                r#"camview_viewer_join_seconds_bucket{phase="answer",le="0.05"}"#,
-                1.0,
-            ),
-            (
-                r#"camview_viewer_join_seconds_bucket{phase="media",le="0.25"}"#,
-                0.0,
-            ),
+            (r#"camview_viewer_join_seconds_bucket{phase="answer",le="0.05"}"#, 1.0),
+            (r#"camview_viewer_join_seconds_bucket{phase="media",le="0.25"}"#, 0.0),
             (r#"camview_viewer_join_seconds_count{phase="media"}"#, 1.0),
             (r#"camview_signaling_releases_total{reason="left"}"#, 1.0),
-            (
-                r#"camview_signaling_rejected_connections_total{reason="limit"}"#,
-                1.0,
-            ),
+            (r#"camview_signaling_rejected_connections_total{reason="limit"}"#, 1.0),
             ("camview_signaling_connections", 1.0),
             ("camview_viewers_active", 1.0),
         ] {

@@ -38,9 +38,7 @@ impl OriginPolicy {
             return true;
         }
         match (origin.host_str(), host.and_then(host_of)) {
-            (Some(origin_host), Some(request_host)) => {
-                origin_host.eq_ignore_ascii_case(&request_host)
-            }
+            (Some(origin_host), Some(request_host)) => origin_host.eq_ignore_ascii_case(&request_host),
             _ => false,
         }
     }
@@ -48,8 +46,7 @@ impl OriginPolicy {
 
 /// The origin of an absolute http(s) URL such as `PUBLIC_API_URL` (its path is ignored).
 pub fn parse_origin(text: &str) -> Result<Origin, String> {
-    let url = url::Url::parse(text.trim())
-        .map_err(|e| format!("not an origin like https://cams.example.com: {e}"))?;
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("not an origin like https://cams.example.com: {e}"))?;
     normalize(&url)
 }
 
@@ -58,11 +55,7 @@ fn normalize(url: &url::Url) -> Result<Origin, String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err("the scheme must be http or https".into());
     }
-    if !url.username().is_empty()
-        || url.password().is_some()
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
         return Err("an origin has no user, query or fragment".into());
     }
     let Some(host) = url.host_str() else {
@@ -93,10 +86,7 @@ mod tests {
     #[test]
     fn the_same_host_on_any_port_or_scheme_is_allowed() {
         let p = OriginPolicy::default();
-        assert!(p.allows(
-            Some("http://cams.example.com:8080"),
-            Some("cams.example.com:8765")
-        ));
+        assert!(p.allows(Some("http://cams.example.com:8080"), Some("cams.example.com:8765")));
         assert!(p.allows(Some("https://CAMS.example.com"), Some("cams.example.com")));
         assert!(p.allows(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8765")));
         assert!(p.allows(Some("http://[::1]:8080"), Some("[::1]:8765")));
@@ -113,43 +103,23 @@ mod tests {
             "https://cams.example.com.evil.example",
             "chrome-extension://abc",
         ] {
-            assert!(
-                !p.allows(Some(origin), Some("cams.example.com:8765")),
-                "{origin}"
-            );
+            assert!(!p.allows(Some(origin), Some("cams.example.com:8765")), "{origin}");
         }
-        assert!(
-            !p.allows(Some("https://cams.example.com"), None),
-            "no Host header: only the list"
-        );
+        assert!(!p.allows(Some("https://cams.example.com"), None), "no Host header: only the list");
     }
 
     #[test]
     fn a_listed_origin_matches_on_scheme_host_and_port() {
         let src = [("SIGNALING_ALLOWED_ORIGINS", "https://cams.example.com:443")];
-        let listed = camview_common::config::Reader::new(&src)
-            .origins("SIGNALING_ALLOWED_ORIGINS")
-            .unwrap();
+        let listed = camview_common::config::Reader::new(&src).origins("SIGNALING_ALLOWED_ORIGINS").unwrap();
         let p = OriginPolicy::new(listed);
-        assert!(p.allows(
-            Some("https://cams.example.com"),
-            Some("signaling.internal:8765")
-        ));
-        assert!(!p.allows(
-            Some("http://cams.example.com"),
-            Some("signaling.internal:8765")
-        ));
-        assert!(!p.allows(
-            Some("https://cams.example.com:8443"),
-            Some("signaling.internal:8765")
-        ));
+        assert!(p.allows(Some("https://cams.example.com"), Some("signaling.internal:8765")));
+        assert!(!p.allows(Some("http://cams.example.com"), Some("signaling.internal:8765")));
+        assert!(!p.allows(Some("https://cams.example.com:8443"), Some("signaling.internal:8765")));
     }
 
     #[test]
     fn the_public_api_url_counts_by_its_origin() {
-        assert_eq!(
-            parse_origin("https://api.example.com/camview/").unwrap(),
-            "https://api.example.com"
-        );
+        assert_eq!(parse_origin("https://api.example.com/camview/").unwrap(), "https://api.example.com");
     }
 }

@@ -53,9 +53,7 @@ impl RateLimiter {
         if self.streak > self.close_after {
             Verdict::Abuse
         } else {
-            Verdict::Limit {
-                first_in_streak: self.streak == 1,
-            }
+            Verdict::Limit { first_in_streak: self.streak == 1 }
         }
     }
 }
@@ -70,18 +68,8 @@ mod tests {
         let t0 = Instant::now();
         let mut r = RateLimiter::new(1, 3, 2);
         assert_eq!([r.check(t0), r.check(t0), r.check(t0)], [Verdict::Allow; 3]);
-        assert_eq!(
-            r.check(t0),
-            Verdict::Limit {
-                first_in_streak: true
-            }
-        );
-        assert_eq!(
-            r.check(t0),
-            Verdict::Limit {
-                first_in_streak: false
-            }
-        );
+        assert_eq!(r.check(t0), Verdict::Limit { first_in_streak: true });
+        assert_eq!(r.check(t0), Verdict::Limit { first_in_streak: false });
         assert_eq!(r.check(t0), Verdict::Abuse);
     }
 
@@ -95,12 +83,7 @@ mod tests {
         assert_eq!(r.check(t0 + Duration::from_millis(100)), Verdict::Allow);
         let later = t0 + Duration::from_secs(60);
         assert_eq!([r.check(later), r.check(later)], [Verdict::Allow; 2]);
-        assert!(matches!(
-            r.check(later),
-            Verdict::Limit {
-                first_in_streak: true
-            }
-        ));
+        assert!(matches!(r.check(later), Verdict::Limit { first_in_streak: true }));
         // time going backwards neither panics nor refills
         assert!(matches!(r.check(t0), Verdict::Limit { .. }));
     }

@@ -44,27 +44,18 @@ pub struct Watch {
 }
 
 impl Hub {
-    pub(crate) fn watches(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Watch>> {
+    pub(crate) fn watches(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Watch>> {
         // invariant: no code panics while holding the lock (plain map operations only)
-        self.watches
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.watches.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Authenticates a join and remembers its principal until the viewer is unrouted.
     pub(crate) async fn authorize(&self, request: &JoinRequest) -> Result<(), SessionError> {
         let generation = self.revocation_generation.load(Ordering::SeqCst);
-        let principal =
-            authorize_join(&self.auth, request.token.as_deref(), &request.camera).await?;
+        let principal = authorize_join(&self.auth, request.token.as_deref(), &request.camera).await?;
         tracing::info!(principal = %principal.label(), "join authorized");
-        let watch = Watch {
-            principal,
-            camera: request.camera.clone(),
-        };
-        self.watches()
-            .insert(request.viewer_id.clone(), watch.clone());
+        let watch = Watch { principal, camera: request.camera.clone() };
+        self.watches().insert(request.viewer_id.clone(), watch.clone());
         if self.revocation_generation.load(Ordering::SeqCst) != generation
             && !self.allowed(&request.viewer_id, &watch).await
         {
@@ -83,19 +74,14 @@ impl Hub {
     pub(crate) async fn run_revocations(self: Arc<Self>, mut events: Subscription) {
         while let Some(envelope) = events.recv().await {
             let Message::AccessRevoked(revoked) = envelope.message else {
-                tracing::debug!(
-                    kind = envelope.message.kind(),
-                    "ignoring a message on the auth events channel"
-                );
+                tracing::debug!(kind = envelope.message.kind(), "ignoring a message on the auth events channel");
                 continue;
             };
             self.revocation_generation.fetch_add(1, Ordering::SeqCst);
             let hub = self.clone();
             tokio::spawn(async move { hub.recheck(Some(&revoked.subject)).await });
         }
-        tracing::warn!(
-            "the auth events subscription ended: revocations now wait for the periodic re-check"
-        );
+        tracing::warn!("the auth events subscription ended: revocations now wait for the periodic re-check");
     }
 
     /// Re-checks every viewer each `SIGNALING_AUTH_RECHECK_SECONDS` until shutdown.
@@ -140,11 +126,7 @@ impl Hub {
 
     /// Whether the viewer keeps its access; a store failure keeps it until the next check.
     async fn allowed(&self, viewer_id: &str, watch: &Watch) -> bool {
-        match self
-            .auth
-            .still_allowed(&watch.principal, &watch.camera)
-            .await
-        {
+        match self.auth.still_allowed(&watch.principal, &watch.camera).await {
             Ok(allowed) => allowed,
             Err(e) => {
                 tracing::warn!(%viewer_id, error = %e, "could not re-check a viewer's access; keeping it for now");
@@ -159,9 +141,7 @@ impl Hub {
         tracing::info!(%viewer_id, principal = %watch.principal.label(), camera_id = %watch.camera, "access revoked: ending the viewer");
         self.metrics.viewer_revoked();
         let Some(socket) = socket else { return };
-        let event = SocketEvent::Revoked {
-            viewer_id: viewer_id.to_owned(),
-        };
+        let event = SocketEvent::Revoked { viewer_id: viewer_id.to_owned() };
         match tokio::time::timeout(REVOKE_SEND_TIMEOUT, socket.send(event)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => tracing::debug!(%viewer_id, "socket already closed"),

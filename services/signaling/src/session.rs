@@ -21,9 +21,7 @@ use camview_proto::bus::{Message, RemoveReason};
 use camview_proto::signaling::{ClientMessage, ServerMessage};
 use camview_proto::stream::{IceCandidate, ViewerState};
 
-use crate::domain::{
-    is_end_of_candidates, validate_camera_id, validate_candidate, validate_sdp_offer,
-};
+use crate::domain::{is_end_of_candidates, validate_camera_id, validate_candidate, validate_sdp_offer};
 use crate::error::SessionError;
 use crate::rate::{RateLimiter, Verdict};
 
@@ -149,10 +147,7 @@ pub struct ViewerSession {
 
 impl ViewerSession {
     pub fn new(limiter: RateLimiter) -> Self {
-        Self {
-            limiter,
-            state: State::Idle,
-        }
+        Self { limiter, state: State::Idle }
     }
 
     /// The viewer id this socket currently speaks for, if any.
@@ -192,31 +187,24 @@ impl ViewerSession {
             return actions;
         }
         vec![Action::Send(
-            SessionError::Malformed("binary frames are not supported: send JSON text".into())
-                .to_message(),
+            SessionError::Malformed("binary frames are not supported: send JSON text".into()).to_message(),
         )]
     }
 
     fn rate_limit(&mut self, now: Instant) -> Option<Vec<Action>> {
         match self.limiter.check(now) {
             Verdict::Allow => None,
-            Verdict::Limit {
-                first_in_streak: true,
-            } => Some(vec![Action::Send(SessionError::RateLimited.to_message())]),
-            Verdict::Limit {
-                first_in_streak: false,
-            } => Some(vec![]),
+            Verdict::Limit { first_in_streak: true } => {
+                Some(vec![Action::Send(SessionError::RateLimited.to_message())])
+            }
+            Verdict::Limit { first_in_streak: false } => Some(vec![]),
             Verdict::Abuse => Some(self.close(CloseKind::Abuse)),
         }
     }
 
     fn handle_client(&mut self, message: ClientMessage) -> Vec<Action> {
         match message {
-            ClientMessage::Join {
-                camera,
-                sdp_offer,
-                token,
-            } => self.join(camera, sdp_offer, token),
+            ClientMessage::Join { camera, sdp_offer, token } => self.join(camera, sdp_offer, token),
             ClientMessage::Ice(candidate) => self.ice(candidate),
             ClientMessage::Leave => self.leave(),
         }
@@ -224,28 +212,16 @@ impl ViewerSession {
 
     fn join(&mut self, camera: String, sdp_offer: String, token: Option<String>) -> Vec<Action> {
         if matches!(self.state, State::Joining { .. } | State::Joined { .. }) {
-            return error(SessionError::OutOfOrder(
-                "this socket already joined: send leave first",
-            ));
+            return error(SessionError::OutOfOrder("this socket already joined: send leave first"));
         }
         if let Err(e) = validate_camera_id(&camera).and_then(|()| validate_sdp_offer(&sdp_offer)) {
             return error(e);
         }
         let mut actions = Vec::new();
         let (viewer_id, reoffer) = match std::mem::replace(&mut self.state, State::Idle) {
-            State::AwaitingReoffer {
-                viewer_id,
-                camera: old,
-            } if old == camera => (viewer_id, true),
-            State::AwaitingReoffer {
-                viewer_id,
-                camera: old,
-            } => {
-                actions.push(Action::Release {
-                    viewer_id,
-                    camera: old,
-                    reason: RemoveReason::Left,
-                });
+            State::AwaitingReoffer { viewer_id, camera: old } if old == camera => (viewer_id, true),
+            State::AwaitingReoffer { viewer_id, camera: old } => {
+                actions.push(Action::Release { viewer_id, camera: old, reason: RemoveReason::Left });
                 (new_viewer_id(), false)
             }
             _ => (new_viewer_id(), false),
@@ -257,13 +233,7 @@ impl ViewerSession {
             early_events: vec![],
             leave_requested: false,
         };
-        actions.push(Action::Join(JoinRequest {
-            viewer_id,
-            camera,
-            sdp_offer,
-            token,
-            reoffer,
-        }));
+        actions.push(Action::Join(JoinRequest { viewer_id, camera, sdp_offer, token, reoffer }));
         actions
     }
 
@@ -272,30 +242,18 @@ impl ViewerSession {
             State::Idle | State::Closed => error(SessionError::OutOfOrder("send join before ice")),
             // Candidates of the lost endpoint: the browser will send new ones after its new offer.
             State::AwaitingReoffer { .. } => vec![],
-            State::Joining {
-                early_candidates, ..
-            } => {
+            State::Joining { early_candidates, .. } => {
                 if let Err(e) = validate_candidate(&candidate) {
-                    return if is_end_of_candidates(&candidate) {
-                        vec![]
-                    } else {
-                        error(e)
-                    };
+                    return if is_end_of_candidates(&candidate) { vec![] } else { error(e) };
                 }
                 if early_candidates.len() >= MAX_EARLY_CANDIDATES {
-                    return error(SessionError::InvalidCandidate(
-                        "too many candidates before the answer",
-                    ));
+                    return error(SessionError::InvalidCandidate("too many candidates before the answer"));
                 }
                 early_candidates.push(candidate);
                 vec![]
             }
             State::Joined { viewer_id, camera, .. } => match validate_candidate(&candidate) {
-                Ok(()) => vec![Action::AddIce {
-                    viewer_id: viewer_id.clone(),
-                    camera: camera.clone(),
-                    candidate,
-                }],
+                Ok(()) => vec![Action::AddIce { viewer_id: viewer_id.clone(), camera: camera.clone(), candidate }],
                 Err(_) if is_end_of_candidates(&candidate) => vec![],
                 Err(e) => error(e),
             },
@@ -304,31 +262,13 @@ impl ViewerSession {
 
     fn leave(&mut self) -> Vec<Action> {
         match std::mem::replace(&mut self.state, State::Idle) {
-            State::Joining {
-                viewer_id,
-                camera,
-                early_candidates,
-                early_events,
-                ..
-            } => {
-                self.state = State::Joining {
-                    viewer_id,
-                    camera,
-                    early_candidates,
-                    early_events,
-                    leave_requested: true,
-                };
+            State::Joining { viewer_id, camera, early_candidates, early_events, .. } => {
+                self.state =
+                    State::Joining { viewer_id, camera, early_candidates, early_events, leave_requested: true };
                 vec![]
             }
-            State::Joined {
-                viewer_id, camera, ..
-            }
-            | State::AwaitingReoffer { viewer_id, camera } => {
-                vec![Action::Release {
-                    viewer_id,
-                    camera,
-                    reason: RemoveReason::Left,
-                }]
+            State::Joined { viewer_id, camera, .. } | State::AwaitingReoffer { viewer_id, camera } => {
+                vec![Action::Release { viewer_id, camera, reason: RemoveReason::Left }]
             }
             State::Closed => {
                 self.state = State::Closed;
@@ -345,16 +285,11 @@ impl ViewerSession {
         };
         let current = viewer_id.clone();
         match outcome {
-            JoinOutcome::Answered { viewer_id, .. } | JoinOutcome::Failed { viewer_id, .. }
-                if viewer_id != current =>
-            {
+            JoinOutcome::Answered { viewer_id, .. } | JoinOutcome::Failed { viewer_id, .. } if viewer_id != current => {
                 vec![]
             }
             JoinOutcome::Failed { viewer_id, error } => {
-                let State::Joining {
-                    leave_requested, ..
-                } = std::mem::replace(&mut self.state, State::Idle)
-                else {
+                let State::Joining { leave_requested, .. } = std::mem::replace(&mut self.state, State::Idle) else {
                     return vec![];
                 };
                 let mut actions = vec![Action::Forget { viewer_id }];
@@ -363,46 +298,23 @@ impl ViewerSession {
                 }
                 actions
             }
-            JoinOutcome::Answered {
-                viewer_id,
-                sdp_answer,
-                ..
-            } => {
-                let State::Joining {
-                    camera,
-                    early_candidates,
-                    early_events,
-                    leave_requested,
-                    ..
-                } = std::mem::replace(&mut self.state, State::Idle)
+            JoinOutcome::Answered { viewer_id, sdp_answer, .. } => {
+                let State::Joining { camera, early_candidates, early_events, leave_requested, .. } =
+                    std::mem::replace(&mut self.state, State::Idle)
                 else {
                     return vec![];
                 };
                 if leave_requested {
-                    return vec![Action::Release {
-                        viewer_id,
-                        camera,
-                        reason: RemoveReason::Left,
-                    }];
+                    return vec![Action::Release { viewer_id, camera, reason: RemoveReason::Left }];
                 }
-                let mut actions = vec![Action::Send(ServerMessage::Answer {
+                let mut actions =
+                    vec![Action::Send(ServerMessage::Answer { viewer_id: viewer_id.clone(), sdp_answer })];
+                actions.extend(early_candidates.into_iter().map(|candidate| Action::AddIce {
                     viewer_id: viewer_id.clone(),
-                    sdp_answer,
-                })];
-                actions.extend(
-                    early_candidates
-                        .into_iter()
-                        .map(|candidate| Action::AddIce {
-                            viewer_id: viewer_id.clone(),
-                            camera: camera.clone(),
-                            candidate,
-                        }),
-                );
-                self.state = State::Joined {
-                    viewer_id,
-                    camera,
-                    viewer_state: None,
-                };
+                    camera: camera.clone(),
+                    candidate,
+                }));
+                self.state = State::Joined { viewer_id, camera, viewer_state: None };
                 for event in early_events {
                     actions.extend(self.handle_bus(event));
                 }
@@ -426,11 +338,7 @@ impl ViewerSession {
                 }
                 vec![]
             }
-            State::Joined {
-                viewer_id,
-                viewer_state,
-                ..
-            } => match message {
+            State::Joined { viewer_id, viewer_state, .. } => match message {
                 Message::ViewerIceCandidate(e) => {
                     vec![Action::Send(ServerMessage::Ice(e.candidate))]
                 }
@@ -444,9 +352,7 @@ impl ViewerSession {
                 }
                 Message::StreamEnded(_) => self.ended(),
                 Message::Renegotiate(_) => {
-                    let State::Joined {
-                        viewer_id, camera, ..
-                    } = std::mem::replace(&mut self.state, State::Idle)
+                    let State::Joined { viewer_id, camera, .. } = std::mem::replace(&mut self.state, State::Idle)
                     else {
                         return vec![];
                     };
@@ -479,37 +385,24 @@ impl ViewerSession {
     fn ended(&mut self) -> Vec<Action> {
         let viewer_id = self.viewer_id().unwrap_or_default().to_owned();
         self.state = State::Idle;
-        vec![
-            Action::Send(ServerMessage::StreamEnded),
-            Action::Forget { viewer_id },
-        ]
+        vec![Action::Send(ServerMessage::StreamEnded), Action::Forget { viewer_id }]
     }
 
     /// The socket ends (or must end) for `why`: release what this socket holds and close.
     pub fn close(&mut self, why: CloseKind) -> Vec<Action> {
         let mut actions = Vec::new();
         match why {
-            CloseKind::ShuttingDown => {
-                actions.push(Action::Send(SessionError::ShuttingDown.to_message()))
-            }
+            CloseKind::ShuttingDown => actions.push(Action::Send(SessionError::ShuttingDown.to_message())),
             CloseKind::Abuse => actions.push(Action::Send(SessionError::RateLimited.to_message())),
             CloseKind::Revoked => actions.push(Action::Send(SessionError::Revoked.to_message())),
             _ => {}
         }
-        let reason = if why == CloseKind::ShuttingDown {
-            RemoveReason::ShuttingDown
-        } else {
-            RemoveReason::SocketClosed
-        };
+        let reason =
+            if why == CloseKind::ShuttingDown { RemoveReason::ShuttingDown } else { RemoveReason::SocketClosed };
         match std::mem::replace(&mut self.state, State::Closed) {
-            State::Joined {
-                viewer_id, camera, ..
+            State::Joined { viewer_id, camera, .. } | State::AwaitingReoffer { viewer_id, camera } => {
+                actions.push(Action::Release { viewer_id, camera, reason })
             }
-            | State::AwaitingReoffer { viewer_id, camera } => actions.push(Action::Release {
-                viewer_id,
-                camera,
-                reason,
-            }),
             // The join executor releases a viewer whose socket is gone (see the module invariants).
             State::Joining { .. } | State::Idle => {}
             State::Closed => return vec![],
@@ -541,16 +434,10 @@ pub fn event_viewer_id(message: &Message) -> Option<&str> {
 
 /// Tells a frame that is not JSON (or lacks fields) from one of an unknown type.
 fn parse(text: &str) -> Result<ClientMessage, SessionError> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| SessionError::Malformed(format!("not JSON: {e}")))?;
-    let Some(kind) = value
-        .as_object()
-        .and_then(|o| o.get("type"))
-        .and_then(serde_json::Value::as_str)
-    else {
-        return Err(SessionError::Malformed(
-            "expected a JSON object with a string field type".into(),
-        ));
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| SessionError::Malformed(format!("not JSON: {e}")))?;
+    let Some(kind) = value.as_object().and_then(|o| o.get("type")).and_then(serde_json::Value::as_str) else {
+        return Err(SessionError::Malformed("expected a JSON object with a string field type".into()));
     };
     if !matches!(kind, "join" | "ice" | "leave") {
         return Err(SessionError::UnknownType(kind.chars().take(32).collect()));

@@ -41,7 +41,21 @@ fn field_value() -> impl Strategy<Value = serde_json::Value> {
 /// Frames shaped like the protocol's, with fields right, wrong or missing.
 fn frame() -> impl Strategy<Value = String> {
     let kind = prop_oneof![Just("join".to_owned()), Just("ice".to_owned()), Just("leave".to_owned()), "[a-z]{0,8}"];
-    let keys = prop::collection::vec((prop_oneof![Just("camera"), Just("sdpOffer"), Just("candidate"), Just("sdpMid"), Just("sdpMLineIndex"), Just("token"), Just("extra")], field_value()), 0..6);
+    let keys = prop::collection::vec(
+        (
+            prop_oneof![
+                Just("camera"),
+                Just("sdpOffer"),
+                Just("candidate"),
+                Just("sdpMid"),
+                Just("sdpMLineIndex"),
+                Just("token"),
+                Just("extra")
+            ],
+            field_value(),
+        ),
+        0..6,
+    );
     (kind, keys).prop_map(|(kind, fields)| {
         let mut v = serde_json::json!({ "type": kind });
         for (k, value) in fields {

@@ -35,36 +35,26 @@ fn error_code(actions: &[Action]) -> Option<ErrorCode> {
 /// Joins and answers; returns the viewer id.
 fn joined(s: &mut ViewerSession, camera: &str) -> String {
     let actions = text(s, join_frame(camera));
-    let [Action::Join(req)] = actions.as_slice() else {
-        panic!("{actions:?}")
-    };
+    let [Action::Join(req)] = actions.as_slice() else { panic!("{actions:?}") };
     let viewer_id = req.viewer_id.clone();
     let actions = s.handle_join_outcome(JoinOutcome::Answered {
         camera: "cam1".into(),
         viewer_id: viewer_id.clone(),
         sdp_answer: "v=0 answer".into(),
     });
-    assert!(
-        matches!(&actions[0], Action::Send(ServerMessage::Answer { .. })),
-        "{actions:?}"
-    );
+    assert!(matches!(&actions[0], Action::Send(ServerMessage::Answer { .. })), "{actions:?}");
     viewer_id
 }
 
 fn ice_event(viewer_id: &str, line: &str) -> Message {
-    Message::ViewerIceCandidate(ViewerIceCandidate {
-        viewer_id: viewer_id.into(),
-        candidate: candidate(line),
-    })
+    Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: viewer_id.into(), candidate: candidate(line) })
 }
 
 #[test]
 fn a_valid_join_asks_the_executor_to_join_with_a_fresh_viewer_id() {
     let mut s = session();
     let actions = text(&mut s, join_frame("cam1"));
-    let [Action::Join(req)] = actions.as_slice() else {
-        panic!("{actions:?}")
-    };
+    let [Action::Join(req)] = actions.as_slice() else { panic!("{actions:?}") };
     assert_eq!(req.camera, "cam1");
     assert_eq!(req.sdp_offer, OFFER);
     assert!(uuid::Uuid::parse_str(&req.viewer_id).is_ok());
@@ -75,17 +65,11 @@ fn a_valid_join_asks_the_executor_to_join_with_a_fresh_viewer_id() {
 fn the_answer_is_sent_with_the_viewer_id_and_early_candidates_are_flushed_after_it() {
     let mut s = session();
     let actions = text(&mut s, join_frame("cam1"));
-    let [Action::Join(req)] = actions.as_slice() else {
-        panic!()
-    };
+    let [Action::Join(req)] = actions.as_slice() else { panic!() };
     let id = req.viewer_id.clone();
+    assert!(text(&mut s, ice_frame(CAND)).is_empty(), "buffered while joining");
     assert!(
-        text(&mut s, ice_frame(CAND)).is_empty(),
-        "buffered while joining"
-    );
-    assert!(
-        s.handle_bus(ice_event(&id, "candidate:9 1 udp 1 10.0.0.1 9 typ host"))
-            .is_empty(),
+        s.handle_bus(ice_event(&id, "candidate:9 1 udp 1 10.0.0.1 9 typ host")).is_empty(),
         "server candidate buffered too"
     );
     let actions = s.handle_join_outcome(JoinOutcome::Answered {
@@ -93,27 +77,9 @@ fn the_answer_is_sent_with_the_viewer_id_and_early_candidates_are_flushed_after_
         viewer_id: id.clone(),
         sdp_answer: "v=0 a".into(),
     });
-    assert_eq!(
-        actions[0],
-        Action::Send(ServerMessage::Answer {
-            viewer_id: id.clone(),
-            sdp_answer: "v=0 a".into()
-        })
-    );
-    assert_eq!(
-        actions[1],
-        Action::AddIce {
-            viewer_id: id.clone(),
-            camera: "cam1".into(),
-            candidate: candidate(CAND)
-        }
-    );
-    assert_eq!(
-        actions[2],
-        Action::Send(ServerMessage::Ice(candidate(
-            "candidate:9 1 udp 1 10.0.0.1 9 typ host"
-        )))
-    );
+    assert_eq!(actions[0], Action::Send(ServerMessage::Answer { viewer_id: id.clone(), sdp_answer: "v=0 a".into() }));
+    assert_eq!(actions[1], Action::AddIce { viewer_id: id.clone(), camera: "cam1".into(), candidate: candidate(CAND) });
+    assert_eq!(actions[2], Action::Send(ServerMessage::Ice(candidate("candidate:9 1 udp 1 10.0.0.1 9 typ host"))));
     assert_eq!(actions.len(), 3);
 }
 
@@ -121,22 +87,12 @@ fn the_answer_is_sent_with_the_viewer_id_and_early_candidates_are_flushed_after_
 fn a_failed_join_reports_the_code_and_lets_the_socket_join_again() {
     let mut s = session();
     let actions = text(&mut s, join_frame("cam1"));
-    let [Action::Join(req)] = actions.as_slice() else {
-        panic!()
-    };
+    let [Action::Join(req)] = actions.as_slice() else { panic!() };
     let actions = s.handle_join_outcome(JoinOutcome::Failed {
         viewer_id: req.viewer_id.clone(),
-        error: SessionError::StreamFull {
-            camera: "cam1".into(),
-            limit: 10,
-        },
+        error: SessionError::StreamFull { camera: "cam1".into(), limit: 10 },
     });
-    assert_eq!(
-        actions[0],
-        Action::Forget {
-            viewer_id: req.viewer_id.clone()
-        }
-    );
+    assert_eq!(actions[0], Action::Forget { viewer_id: req.viewer_id.clone() });
     assert_eq!(error_code(&actions), Some(ErrorCode::StreamFull));
     assert!(s.viewer_id().is_none());
     joined(&mut s, "cam1");
@@ -151,41 +107,22 @@ fn bad_frames_get_their_error_code_and_the_socket_still_joins() {
         (r#"{"type":"join"}"#.into(), ErrorCode::MalformedMessage),
         (r#"{"type":"dance"}"#.into(), ErrorCode::UnknownMessageType),
         (ice_frame(CAND).to_string(), ErrorCode::OutOfOrder),
-        (
-            serde_json::json!({"type":"join","camera":"cam1","sdpOffer":"hello"}).to_string(),
-            ErrorCode::InvalidSdp,
-        ),
+        (serde_json::json!({"type":"join","camera":"cam1","sdpOffer":"hello"}).to_string(), ErrorCode::InvalidSdp),
         (join_frame("../etc").to_string(), ErrorCode::InvalidCameraId),
     ];
     for (frame, code) in cases {
         let actions = s.handle_text(Instant::now(), &frame);
         assert_eq!(error_code(&actions), Some(code), "{frame}");
     }
-    assert_eq!(
-        error_code(&s.handle_binary(Instant::now())),
-        Some(ErrorCode::MalformedMessage)
-    );
+    assert_eq!(error_code(&s.handle_binary(Instant::now())), Some(ErrorCode::MalformedMessage));
     let id = joined(&mut s, "cam1");
-    assert_eq!(
-        error_code(&text(&mut s, ice_frame("hello"))),
-        Some(ErrorCode::InvalidCandidate)
-    );
-    assert_eq!(
-        error_code(&text(&mut s, join_frame("cam1"))),
-        Some(ErrorCode::OutOfOrder)
-    );
+    assert_eq!(error_code(&text(&mut s, ice_frame("hello"))), Some(ErrorCode::InvalidCandidate));
+    assert_eq!(error_code(&text(&mut s, join_frame("cam1"))), Some(ErrorCode::OutOfOrder));
     assert_eq!(
         text(&mut s, ice_frame(CAND)),
-        vec![Action::AddIce {
-            viewer_id: id,
-            camera: "cam1".into(),
-            candidate: candidate(CAND)
-        }]
+        vec![Action::AddIce { viewer_id: id, camera: "cam1".into(), candidate: candidate(CAND) }]
     );
-    assert!(
-        text(&mut s, ice_frame("")).is_empty(),
-        "end of candidates is dropped"
-    );
+    assert!(text(&mut s, ice_frame("")).is_empty(), "end of candidates is dropped");
 }
 
 #[test]
@@ -194,16 +131,9 @@ fn leave_releases_the_viewer_and_a_new_join_gets_a_new_id() {
     let id = joined(&mut s, "cam1");
     assert_eq!(
         text(&mut s, serde_json::json!({"type":"leave"})),
-        vec![Action::Release {
-            viewer_id: id.clone(),
-            camera: "cam1".into(),
-            reason: RemoveReason::Left
-        }]
+        vec![Action::Release { viewer_id: id.clone(), camera: "cam1".into(), reason: RemoveReason::Left }]
     );
-    assert!(
-        text(&mut s, serde_json::json!({"type":"leave"})).is_empty(),
-        "leave when idle is harmless"
-    );
+    assert!(text(&mut s, serde_json::json!({"type":"leave"})).is_empty(), "leave when idle is harmless");
     assert_ne!(joined(&mut s, "cam1"), id);
 }
 
@@ -211,9 +141,7 @@ fn leave_releases_the_viewer_and_a_new_join_gets_a_new_id() {
 fn leave_during_a_join_releases_the_viewer_once_it_is_answered() {
     let mut s = session();
     let actions = text(&mut s, join_frame("cam1"));
-    let [Action::Join(req)] = actions.as_slice() else {
-        panic!()
-    };
+    let [Action::Join(req)] = actions.as_slice() else { panic!() };
     assert!(text(&mut s, serde_json::json!({"type":"leave"})).is_empty());
     let actions = s.handle_join_outcome(JoinOutcome::Answered {
         camera: "cam1".into(),
@@ -222,11 +150,7 @@ fn leave_during_a_join_releases_the_viewer_once_it_is_answered() {
     });
     assert_eq!(
         actions,
-        vec![Action::Release {
-            viewer_id: req.viewer_id.clone(),
-            camera: "cam1".into(),
-            reason: RemoveReason::Left
-        }]
+        vec![Action::Release { viewer_id: req.viewer_id.clone(), camera: "cam1".into(), reason: RemoveReason::Left }]
     );
 }
 
@@ -234,57 +158,28 @@ fn leave_during_a_join_releases_the_viewer_once_it_is_answered() {
 fn server_events_become_frames_and_events_of_other_viewers_are_ignored() {
     let mut s = session();
     let id = joined(&mut s, "cam1");
-    assert_eq!(
-        s.handle_bus(ice_event(&id, CAND)),
-        vec![Action::Send(ServerMessage::Ice(candidate(CAND)))]
-    );
+    assert_eq!(s.handle_bus(ice_event(&id, CAND)), vec![Action::Send(ServerMessage::Ice(candidate(CAND)))]);
     assert!(s.handle_bus(ice_event("someone-else", CAND)).is_empty());
     let state = Message::StreamStateChanged(StreamStateChanged {
         viewer_id: id.clone(),
         camera_id: "cam1".into(),
         state: StreamState::Stalled,
     });
-    assert_eq!(
-        s.handle_bus(state),
-        vec![Action::Send(ServerMessage::StreamState {
-            state: StreamState::Stalled
-        })]
-    );
-    let ended = Message::StreamEnded(StreamEnded {
-        viewer_id: id.clone(),
-        camera_id: "cam1".into(),
-    });
-    assert_eq!(
-        s.handle_bus(ended),
-        vec![
-            Action::Send(ServerMessage::StreamEnded),
-            Action::Forget { viewer_id: id }
-        ]
-    );
+    assert_eq!(s.handle_bus(state), vec![Action::Send(ServerMessage::StreamState { state: StreamState::Stalled })]);
+    let ended = Message::StreamEnded(StreamEnded { viewer_id: id.clone(), camera_id: "cam1".into() });
+    assert_eq!(s.handle_bus(ended), vec![Action::Send(ServerMessage::StreamEnded), Action::Forget { viewer_id: id }]);
     assert!(s.viewer_id().is_none());
-    assert_eq!(
-        s.close(CloseKind::ClientGone),
-        vec![Action::Close(CloseKind::ClientGone)],
-        "nothing left to release"
-    );
+    assert_eq!(s.close(CloseKind::ClientGone), vec![Action::Close(CloseKind::ClientGone)], "nothing left to release");
 }
 
 #[test]
 fn renegotiate_keeps_the_viewer_id_for_the_next_offer() {
     let mut s = session();
     let id = joined(&mut s, "cam1");
-    let reneg = Message::Renegotiate(Renegotiate {
-        viewer_id: id.clone(),
-        camera_id: "cam1".into(),
-    });
-    assert_eq!(
-        s.handle_bus(reneg),
-        vec![Action::Send(ServerMessage::Renegotiate)]
-    );
+    let reneg = Message::Renegotiate(Renegotiate { viewer_id: id.clone(), camera_id: "cam1".into() });
+    assert_eq!(s.handle_bus(reneg), vec![Action::Send(ServerMessage::Renegotiate)]);
     let actions = text(&mut s, join_frame("cam1"));
-    let [Action::Join(req)] = actions.as_slice() else {
-        panic!("{actions:?}")
-    };
+    let [Action::Join(req)] = actions.as_slice() else { panic!("{actions:?}") };
     assert_eq!(req.viewer_id, id);
 }
 
@@ -296,32 +191,19 @@ fn closing_a_joined_socket_releases_its_viewer_and_shutdown_says_so_first() {
     assert_eq!(error_code(&actions), Some(ErrorCode::ShuttingDown));
     assert_eq!(
         actions[1],
-        Action::Release {
-            viewer_id: id,
-            camera: "cam1".into(),
-            reason: RemoveReason::ShuttingDown
-        }
+        Action::Release { viewer_id: id, camera: "cam1".into(), reason: RemoveReason::ShuttingDown }
     );
     assert_eq!(actions[2], Action::Close(CloseKind::ShuttingDown));
     assert!(s.is_closed());
-    assert!(
-        s.close(CloseKind::ClientGone).is_empty(),
-        "closing twice does nothing"
-    );
-    assert!(
-        text(&mut s, join_frame("cam1")).is_empty(),
-        "no input after close"
-    );
+    assert!(s.close(CloseKind::ClientGone).is_empty(), "closing twice does nothing");
+    assert!(text(&mut s, join_frame("cam1")).is_empty(), "no input after close");
 }
 
 #[test]
 fn closing_while_joining_leaves_the_release_to_the_join_executor() {
     let mut s = session();
     text(&mut s, join_frame("cam1"));
-    assert_eq!(
-        s.close(CloseKind::ClientGone),
-        vec![Action::Close(CloseKind::ClientGone)]
-    );
+    assert_eq!(s.close(CloseKind::ClientGone), vec![Action::Close(CloseKind::ClientGone)]);
 }
 
 #[test]
@@ -331,31 +213,20 @@ fn a_flood_is_rate_limited_once_then_closed() {
     let leave = r#"{"type":"leave"}"#;
     assert!(s.handle_text(now, leave).is_empty());
     assert!(s.handle_text(now, leave).is_empty());
-    assert_eq!(
-        error_code(&s.handle_text(now, leave)),
-        Some(ErrorCode::RateLimited)
-    );
+    assert_eq!(error_code(&s.handle_text(now, leave)), Some(ErrorCode::RateLimited));
     assert!(s.handle_text(now, leave).is_empty());
     assert!(s.handle_text(now, leave).is_empty());
     let actions = s.handle_text(now, leave);
-    assert_eq!(
-        actions.last(),
-        Some(&Action::Close(CloseKind::Abuse)),
-        "{actions:?}"
-    );
+    assert_eq!(actions.last(), Some(&Action::Close(CloseKind::Abuse)), "{actions:?}");
     assert!(s.is_closed());
 }
 
 #[test]
 fn a_join_hands_its_token_to_the_executor_and_never_prints_it() {
     let mut s = session();
-    let actions = text(
-        &mut s,
-        serde_json::json!({"type":"join","camera":"cam1","sdpOffer":OFFER,"token":"tok-secret"}),
-    );
-    let [Action::Join(req)] = actions.as_slice() else {
-        panic!("{actions:?}")
-    };
+    let actions =
+        text(&mut s, serde_json::json!({"type":"join","camera":"cam1","sdpOffer":OFFER,"token":"tok-secret"}));
+    let [Action::Join(req)] = actions.as_slice() else { panic!("{actions:?}") };
     assert_eq!(req.token.as_deref(), Some("tok-secret"));
     assert!(!req.reoffer);
     assert!(!format!("{actions:?}").contains("tok-secret"));
@@ -371,11 +242,7 @@ fn a_revoked_viewer_is_told_released_and_closed() {
         actions,
         vec![
             Action::Send(crate::error::SessionError::Revoked.to_message()),
-            Action::Release {
-                viewer_id: id,
-                camera: "cam1".into(),
-                reason: RemoveReason::SocketClosed
-            },
+            Action::Release { viewer_id: id, camera: "cam1".into(), reason: RemoveReason::SocketClosed },
             Action::Close(CloseKind::Revoked),
         ]
     );
@@ -386,15 +253,10 @@ fn a_revoked_viewer_is_told_released_and_closed() {
 fn a_viewer_revoked_while_joining_is_closed_and_left_to_the_executor() {
     let mut s = session();
     let actions = text(&mut s, join_frame("cam1"));
-    let [Action::Join(req)] = actions.as_slice() else {
-        panic!("{actions:?}")
-    };
+    let [Action::Join(req)] = actions.as_slice() else { panic!("{actions:?}") };
     let actions = s.handle_revoked(&req.viewer_id);
     assert_eq!(error_code(&actions), Some(ErrorCode::Unauthorized));
-    assert!(
-        !actions.iter().any(|a| matches!(a, Action::Release { .. })),
-        "{actions:?}"
-    );
+    assert!(!actions.iter().any(|a| matches!(a, Action::Release { .. })), "{actions:?}");
     assert_eq!(actions.last(), Some(&Action::Close(CloseKind::Revoked)));
 }
 
@@ -402,23 +264,14 @@ fn a_viewer_revoked_while_joining_is_closed_and_left_to_the_executor() {
 fn a_new_offer_for_another_camera_after_renegotiate_releases_the_old_viewer() {
     let mut s = session();
     let id = joined(&mut s, "cam1");
-    let reneg = Message::Renegotiate(Renegotiate {
-        viewer_id: id.clone(),
-        camera_id: "cam1".into(),
-    });
+    let reneg = Message::Renegotiate(Renegotiate { viewer_id: id.clone(), camera_id: "cam1".into() });
     s.handle_bus(reneg);
     let actions = text(&mut s, join_frame("cam2"));
     assert_eq!(
         actions[0],
-        Action::Release {
-            viewer_id: id.clone(),
-            camera: "cam1".into(),
-            reason: RemoveReason::Left
-        }
+        Action::Release { viewer_id: id.clone(), camera: "cam1".into(), reason: RemoveReason::Left }
     );
-    let Action::Join(req) = &actions[1] else {
-        panic!("{actions:?}")
-    };
+    let Action::Join(req) = &actions[1] else { panic!("{actions:?}") };
     assert_ne!(req.viewer_id, id);
     assert_eq!(req.camera, "cam2");
 }

@@ -35,17 +35,10 @@ impl Dependencies {
     /// `connect_timeout`); unset: an in-process bus and registry (warned) and the file auth
     /// store in `CAMVIEW_DATA_DIR` (or the XDG data directory).
     pub async fn connect(settings: &Settings, connect_timeout: Duration) -> anyhow::Result<Self> {
-        let Backend { bus, registry } = Backend::connect(settings.redis.as_ref(), connect_timeout)
-            .await
-            .context("connecting to Redis")?;
-        let auth =
-            Authenticator::open(settings.redis.as_ref(), &settings.data_dir, &settings.auth)
-                .await?;
-        Ok(Self {
-            bus,
-            registry,
-            auth: Arc::new(auth),
-        })
+        let Backend { bus, registry } =
+            Backend::connect(settings.redis.as_ref(), connect_timeout).await.context("connecting to Redis")?;
+        let auth = Authenticator::open(settings.redis.as_ref(), &settings.data_dir, &settings.auth).await?;
+        Ok(Self { bus, registry, auth: Arc::new(auth) })
     }
 }
 
@@ -99,20 +92,14 @@ impl Application {
             .refresh_liveness(&instance_id, settings.liveness_ttl)
             .await
             .context("registering liveness in the registry")?;
-        let revocations = deps
-            .bus
-            .subscribe(AUTH_EVENTS_INSTANCE)
-            .await
-            .context("subscribing to the auth events bus channel")?;
+        let revocations =
+            deps.bus.subscribe(AUTH_EVENTS_INSTANCE).await.context("subscribing to the auth events bus channel")?;
         let (bus, events) = BusClient::start(deps.bus, instance_id.clone())
             .await
             .context("subscribing to this instance's bus channel")?;
-        let listener = TcpListener::bind(settings.address())
-            .with_context(|| format!("binding {}", settings.address()))?;
-        let port = listener
-            .local_addr()
-            .context("reading the bound address")?
-            .port();
+        let listener =
+            TcpListener::bind(settings.address()).with_context(|| format!("binding {}", settings.address()))?;
+        let port = listener.local_addr().context("reading the bound address")?.port();
         let workers = settings.workers;
         let tls = settings.tls.as_ref().map(|t| t.server_config()).transpose()?;
         let hub = Hub::new(instance_id.clone(), settings, deps.registry, bus, deps.auth);
@@ -140,15 +127,8 @@ impl Application {
         .context("listening")?
         .run();
         tracing::info!(%instance_id, port, wss, "signaling listening for viewer WebSockets on any path");
-        let handle = AppHandle {
-            hub,
-            server: server.handle(),
-        };
-        Ok(Self {
-            port,
-            server,
-            handle,
-        })
+        let handle = AppHandle { hub, server: server.handle() };
+        Ok(Self { port, server, handle })
     }
 
     pub fn port(&self) -> u16 {

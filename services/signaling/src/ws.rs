@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{
-    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
-};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
 use camview_proto::signaling::{ServerMessage, MAX_FRAME_BYTES};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
@@ -38,10 +36,8 @@ pub async fn upgrade(
     }
     let cookie = camview_common::auth::http::cookie_token(&req);
     let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let stream = stream
-        .max_frame_size(MAX_FRAME_BYTES)
-        .aggregate_continuations()
-        .max_continuation_size(MAX_FRAME_BYTES);
+    let stream =
+        stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
     let hub = hub.into_inner();
     if hub.is_shutting_down() {
         hub.metrics.connection_rejected(Rejection::Shutdown);
@@ -53,16 +49,9 @@ pub async fn upgrade(
             actix_web::rt::spawn(run(hub, session, stream, permit, cookie));
         }
         None => {
-            tracing::warn!(
-                limit = hub.settings.max_connections,
-                "connection refused: too many connections"
-            );
+            tracing::warn!(limit = hub.settings.max_connections, "connection refused: too many connections");
             hub.metrics.connection_rejected(Rejection::Limit);
-            actix_web::rt::spawn(refuse(
-                session,
-                SessionError::TooManyConnections,
-                CloseCode::Again,
-            ));
+            actix_web::rt::spawn(refuse(session, SessionError::TooManyConnections, CloseCode::Again));
         }
     }
     Ok(response)
@@ -73,12 +62,7 @@ async fn refuse(mut session: Session, error: SessionError, code: CloseCode) {
     if let Some(text) = frame(&error.to_message()) {
         let _ = session.text(text).await; // the client may already be gone
     }
-    let _ = session
-        .close(Some(CloseReason {
-            code,
-            description: Some(error.code().to_string()),
-        }))
-        .await;
+    let _ = session.close(Some(CloseReason { code, description: Some(error.code().to_string()) })).await;
 }
 
 fn close_code(kind: CloseKind) -> CloseReason {
@@ -91,10 +75,7 @@ fn close_code(kind: CloseKind) -> CloseReason {
         CloseKind::ShuttingDown => (CloseCode::Away, "shutting down"),
         CloseKind::Revoked => (CloseCode::Other(REVOKED_CLOSE_CODE), "access revoked"),
     };
-    CloseReason {
-        code,
-        description: Some(why.into()),
-    }
+    CloseReason { code, description: Some(why.into()) }
 }
 
 /// One connection, from upgrade to close. `_permit` holds its place under the limit;
@@ -109,19 +90,12 @@ async fn run(
 ) {
     let _open = hub.metrics.connection_opened();
     let s = &hub.settings;
-    let mut session = ViewerSession::new(RateLimiter::new(
-        s.rate_per_second,
-        s.rate_burst,
-        s.rate_close_after,
-    ));
+    let mut session = ViewerSession::new(RateLimiter::new(s.rate_per_second, s.rate_burst, s.rate_close_after));
     let cookie = cookie.as_deref();
     let (events_tx, mut events_rx) = mpsc::channel(SOCKET_EVENT_BUFFER);
     let (outcome_tx, mut outcome_rx) = mpsc::channel::<JoinOutcome>(4);
     let mut shutdown = hub.shutdown_signal();
-    let mut ping = tokio::time::interval_at(
-        tokio::time::Instant::now() + s.ping_interval,
-        s.ping_interval,
-    );
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + s.ping_interval, s.ping_interval);
     let mut last_heard = Instant::now();
     tracing::debug!("viewer socket open");
 
@@ -177,10 +151,7 @@ async fn run(
             if stuck && matches!(action, Action::Send(_) | Action::Close(_)) {
                 continue;
             }
-            if perform(&hub, &mut socket, action, &events_tx, &outcome_tx, cookie)
-                .await
-                .is_err()
-            {
+            if perform(&hub, &mut socket, action, &events_tx, &outcome_tx, cookie).await.is_err() {
                 stuck = true;
             }
         }
@@ -188,8 +159,7 @@ async fn run(
             tracing::info!("client does not read its frames: dropping the socket");
             for action in session.close(CloseKind::ClientGone) {
                 if !matches!(action, Action::Send(_) | Action::Close(_)) {
-                    let _ =
-                        perform(&hub, &mut socket, action, &events_tx, &outcome_tx, cookie).await;
+                    let _ = perform(&hub, &mut socket, action, &events_tx, &outcome_tx, cookie).await;
                 }
             }
         }
@@ -199,13 +169,9 @@ async fn run(
     outcome_rx.close();
     while let Ok(outcome) = outcome_rx.try_recv() {
         match outcome {
-            JoinOutcome::Answered {
-                viewer_id, camera, ..
-            } => hub.spawn_release(
-                viewer_id,
-                camera,
-                camview_proto::bus::RemoveReason::SocketClosed,
-            ),
+            JoinOutcome::Answered { viewer_id, camera, .. } => {
+                hub.spawn_release(viewer_id, camera, camview_proto::bus::RemoveReason::SocketClosed)
+            }
             JoinOutcome::Failed { viewer_id, .. } => hub.unroute(&viewer_id),
         }
     }
@@ -242,22 +208,12 @@ async fn perform(
             hub.route(&request.viewer_id, events.clone());
             hub.spawn_join(request, outcomes.clone());
         }
-        Action::AddIce {
-            viewer_id,
-            camera,
-            candidate,
-        } => hub.spawn_add_ice(viewer_id, camera, candidate),
-        Action::Release {
-            viewer_id,
-            camera,
-            reason,
-        } => hub.spawn_release(viewer_id, camera, reason),
+        Action::AddIce { viewer_id, camera, candidate } => hub.spawn_add_ice(viewer_id, camera, candidate),
+        Action::Release { viewer_id, camera, reason } => hub.spawn_release(viewer_id, camera, reason),
         Action::Forget { viewer_id } => hub.unroute(&viewer_id),
         Action::Close(kind) => {
             // Already closed by the client is fine.
-            let _ =
-                tokio::time::timeout(SEND_TIMEOUT, socket.clone().close(Some(close_code(kind))))
-                    .await;
+            let _ = tokio::time::timeout(SEND_TIMEOUT, socket.clone().close(Some(close_code(kind)))).await;
         }
     }
     Ok(())

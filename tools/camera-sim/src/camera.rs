@@ -91,10 +91,18 @@ impl Camera {
     pub async fn start(config: CameraConfig) -> Result<CameraHandle, CameraError> {
         config.validate()?;
         let (rtp, rtcp) = bind_pair(config.local_ip, config.local_port).await?;
-        let local_rtp = rtp.local_addr().map_err(|source| CameraError::Bind { what: "RTP", addr: SocketAddr::new(config.local_ip, 0), source })?;
+        let local_rtp = rtp.local_addr().map_err(|source| CameraError::Bind {
+            what: "RTP",
+            addr: SocketAddr::new(config.local_ip, 0),
+            source,
+        })?;
         let local_rtcp = SocketAddr::new(local_rtp.ip(), local_rtp.port() + 1);
 
-        let settings = EncoderSettings { fps: config.fps, bitrate_kbps: config.bitrate_kbps, keyframe_period: config.keyframe_period_frames() };
+        let settings = EncoderSettings {
+            fps: config.fps,
+            bitrate_kbps: config.bitrate_kbps,
+            keyframe_period: config.keyframe_period_frames(),
+        };
         let (width, height, fps) = (config.width, config.height, config.fps);
         let (encoder, pattern, parameter_sets) = tokio::task::spawn_blocking(move || {
             let mut encoder = H264Encoder::new(settings)?;
@@ -121,7 +129,16 @@ impl Camera {
         });
         let task = tokio::spawn(state.run());
         tracing::info!(rtp = %local_rtp, ssrc, width, height, fps, "camera started");
-        Ok(CameraHandle { control: control_tx, stats: stats_rx, task, local_rtp, local_rtcp, ssrc, parameter_sets, config })
+        Ok(CameraHandle {
+            control: control_tx,
+            stats: stats_rx,
+            task,
+            local_rtp,
+            local_rtcp,
+            ssrc,
+            parameter_sets,
+            config,
+        })
     }
 }
 
@@ -146,7 +163,11 @@ impl CameraHandle {
 
     /// Waits until the counters satisfy `condition`, returning them, or `None` after `timeout`
     /// (or when the camera stopped). Lets tests wait on events instead of sleeping.
-    pub async fn wait_for(&self, timeout: Duration, mut condition: impl FnMut(&SenderStats) -> bool) -> Option<SenderStats> {
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        mut condition: impl FnMut(&SenderStats) -> bool,
+    ) -> Option<SenderStats> {
         let mut rx = self.stats.clone();
         let result = tokio::time::timeout(timeout, rx.wait_for(|s| condition(s))).await;
         match result {
@@ -240,7 +261,10 @@ async fn bind_pair(ip: IpAddr, port: Option<u16>) -> Result<(UdpSocket, UdpSocke
     }
     for _ in 0..64 {
         let rtcp = bind("RTCP", 0).await?;
-        let rtcp_port = rtcp.local_addr().map_err(|source| CameraError::Bind { what: "RTCP", addr: SocketAddr::new(ip, 0), source })?.port();
+        let rtcp_port = rtcp
+            .local_addr()
+            .map_err(|source| CameraError::Bind { what: "RTCP", addr: SocketAddr::new(ip, 0), source })?
+            .port();
         if rtcp_port % 2 == 1 {
             if let Ok(rtp) = bind("RTP", rtcp_port - 1).await {
                 return Ok((rtp, rtcp));

@@ -120,7 +120,10 @@ mod tests {
         assert_eq!(CameraConfig { height: 8, ..base.clone() }.validate(), Err(ConfigError::PictureSize(640, 8)));
         assert_eq!(CameraConfig { fps: 0, ..base.clone() }.validate(), Err(ConfigError::FrameRate(0)));
         assert_eq!(CameraConfig { bitrate_kbps: 1, ..base.clone() }.validate(), Err(ConfigError::Bitrate(1)));
-        assert_eq!(CameraConfig { keyframe_interval: Duration::ZERO, ..base.clone() }.validate(), Err(ConfigError::KeyframeInterval));
+        assert_eq!(
+            CameraConfig { keyframe_interval: Duration::ZERO, ..base.clone() }.validate(),
+            Err(ConfigError::KeyframeInterval)
+        );
         assert_eq!(CameraConfig { payload_type: 8, ..base.clone() }.validate(), Err(ConfigError::PayloadType(8)));
         assert_eq!(CameraConfig { mtu: 20, ..base.clone() }.validate(), Err(ConfigError::Mtu(20)));
         assert_eq!(CameraConfig { local_port: Some(5005), ..base }.validate(), Err(ConfigError::OddLocalPort(5005)));

@@ -78,7 +78,8 @@ impl H264Encoder {
             .complexity(Complexity::Low)
             // The machines running tests are shared; one thread per camera is plenty.
             .num_threads(1);
-        let inner = Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| EncodeError::Init(e.to_string()))?;
+        let inner = Encoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|e| EncodeError::Init(e.to_string()))?;
         Ok(Self { inner, settings, parameter_sets: None })
     }
 
@@ -92,7 +93,12 @@ impl H264Encoder {
     }
 
     /// Encodes one picture; `force_idr` makes it a keyframe.
-    pub fn encode(&mut self, frame: &I420Frame, frame_number: u64, force_idr: bool) -> Result<EncodedFrame, EncodeError> {
+    pub fn encode(
+        &mut self,
+        frame: &I420Frame,
+        frame_number: u64,
+        force_idr: bool,
+    ) -> Result<EncodedFrame, EncodeError> {
         if force_idr {
             self.inner.force_intra_frame();
         }

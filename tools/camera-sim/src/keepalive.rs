@@ -39,7 +39,8 @@ impl CameraSecret {
 
     /// The `Authorization` header value, marked sensitive so that HTTP client logs hide it.
     pub fn authorization(&self) -> Result<reqwest::header::HeaderValue, KeepaliveError> {
-        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.0)).map_err(|_| KeepaliveError::BadSecret)?;
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.0))
+            .map_err(|_| KeepaliveError::BadSecret)?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -101,7 +102,8 @@ impl KeepaliveControl {
     /// Applies an answer; returns the action to take, if any.
     pub fn on_answer(&mut self, answer: &KeepaliveResponse) -> Option<Action> {
         self.refused_backoff = Duration::ZERO;
-        self.interval = Duration::from_secs(u64::from(answer.keepalive_interval_seconds)).clamp(Duration::from_secs(1), MAX_INTERVAL);
+        self.interval = Duration::from_secs(u64::from(answer.keepalive_interval_seconds))
+            .clamp(Duration::from_secs(1), MAX_INTERVAL);
         match &answer.rtp {
             Some(desired) if desired.codec != Codec::H264 => {
                 self.current = None;
@@ -126,7 +128,11 @@ impl KeepaliveControl {
     /// The API refused the camera's secret (401): keep the current state and wait longer after
     /// each refusal in a row, from the configured interval up to [`MAX_REFUSED_BACKOFF`].
     pub fn on_refused(&mut self) -> Duration {
-        self.refused_backoff = if self.refused_backoff.is_zero() { self.default_interval } else { (self.refused_backoff * 2).min(MAX_REFUSED_BACKOFF) };
+        self.refused_backoff = if self.refused_backoff.is_zero() {
+            self.default_interval
+        } else {
+            (self.refused_backoff * 2).min(MAX_REFUSED_BACKOFF)
+        };
         self.refused_backoff
     }
 
@@ -168,12 +174,20 @@ pub fn keepalive_url(api: &str, camera_id: &str) -> Result<reqwest::Url, Keepali
     if !matches!(url.scheme(), "http" | "https") {
         return Err(KeepaliveError::BadUrl(api.into()));
     }
-    url.path_segments_mut().map_err(|()| KeepaliveError::BadUrl(api.into()))?.pop_if_empty().extend(["cameras", camera_id, "keepalive"]);
+    url.path_segments_mut().map_err(|()| KeepaliveError::BadUrl(api.into()))?.pop_if_empty().extend([
+        "cameras",
+        camera_id,
+        "keepalive",
+    ]);
     Ok(url)
 }
 
 /// Calls the keepalive endpoint until `shutdown` completes, steering `camera` by the answers.
-pub async fn run(config: KeepaliveConfig, camera: &CameraHandle, shutdown: impl Future<Output = ()>) -> Result<(), KeepaliveError> {
+pub async fn run(
+    config: KeepaliveConfig,
+    camera: &CameraHandle,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), KeepaliveError> {
     let url = keepalive_url(&config.api, &config.camera_id)?;
     let client = client(&config)?;
     let mut control = KeepaliveControl::new(config.interval);
@@ -190,7 +204,11 @@ pub async fn run(config: KeepaliveConfig, camera: &CameraHandle, shutdown: impl 
             }
             Err(CallError::Status(reqwest::StatusCode::UNAUTHORIZED)) => {
                 let retry = control.on_refused();
-                let secret = if config.secret.is_some() { "the camera secret was wrong" } else { "no camera secret was sent (--secret / CAMERA_SECRET)" };
+                let secret = if config.secret.is_some() {
+                    "the camera secret was wrong"
+                } else {
+                    "no camera secret was sent (--secret / CAMERA_SECRET)"
+                };
                 tracing::error!(url = %url, retry_in_seconds = retry.as_secs(), "keepalive refused: the API refused the camera secret (401; {secret}); retrying with back-off");
                 retry
             }
@@ -242,7 +260,11 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-async fn call(client: &reqwest::Client, url: &reqwest::Url, body: &KeepaliveRequest) -> Result<KeepaliveResponse, CallError> {
+async fn call(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    body: &KeepaliveRequest,
+) -> Result<KeepaliveResponse, CallError> {
     let response = client.post(url.clone()).json(body).send().await?;
     if !response.status().is_success() {
         return Err(CallError::Status(response.status()));
@@ -390,11 +412,15 @@ mod tests {
                 assert!(n > 0, "the client closed before sending its headers");
                 request.extend_from_slice(&buf[..n]);
             }
-            socket.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await.unwrap();
+            socket
+                .write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
             String::from_utf8_lossy(&request).to_lowercase()
         });
         let cfg = KeepaliveConfig { api: url.clone(), ..config(Some("S3cr3t-value")) };
-        let answer = call(&client(&cfg).unwrap(), &keepalive_url(&url, "cam1").unwrap(), &KeepaliveRequest::default()).await;
+        let answer =
+            call(&client(&cfg).unwrap(), &keepalive_url(&url, "cam1").unwrap(), &KeepaliveRequest::default()).await;
         assert!(matches!(answer, Err(CallError::Status(reqwest::StatusCode::UNAUTHORIZED))), "{answer:?}");
         let request = tokio::time::timeout(Duration::from_secs(5), server).await.expect("the request arrives").unwrap();
         assert!(request.contains("\r\nauthorization: bearer s3cr3t-value\r\n"), "{request}");
@@ -419,8 +445,14 @@ mod tests {
 
     #[test]
     fn the_keepalive_url_appends_the_path_and_encodes_the_camera_id() {
-        assert_eq!(keepalive_url("http://api:8080", "CAM1").unwrap().as_str(), "http://api:8080/cameras/CAM1/keepalive");
-        assert_eq!(keepalive_url("http://api:8080/v1/", "a b").unwrap().as_str(), "http://api:8080/v1/cameras/a%20b/keepalive");
+        assert_eq!(
+            keepalive_url("http://api:8080", "CAM1").unwrap().as_str(),
+            "http://api:8080/cameras/CAM1/keepalive"
+        );
+        assert_eq!(
+            keepalive_url("http://api:8080/v1/", "a b").unwrap().as_str(),
+            "http://api:8080/v1/cameras/a%20b/keepalive"
+        );
         assert!(keepalive_url("api:8080", "x").is_err());
         assert!(keepalive_url("not a url", "x").is_err());
     }

@@ -75,7 +75,8 @@ async fn main() -> anyhow::Result<()> {
         Some(target) => Some(resolve(target).await?),
         None => None,
     };
-    let keyframe_interval = Duration::try_from_secs_f64(args.keyframe_interval_seconds).context("--keyframe-interval-seconds")?;
+    let keyframe_interval =
+        Duration::try_from_secs_f64(args.keyframe_interval_seconds).context("--keyframe-interval-seconds")?;
     let config = CameraConfig {
         width: args.width,
         height: args.height,
@@ -143,6 +144,12 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn resolve(target: &str) -> anyhow::Result<SocketAddr> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(target).await.with_context(|| format!("resolving --target {target}"))?.collect();
-    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied().with_context(|| format!("--target {target} resolves to nothing"))
+    let addrs: Vec<SocketAddr> =
+        tokio::net::lookup_host(target).await.with_context(|| format!("resolving --target {target}"))?.collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .with_context(|| format!("--target {target} resolves to nothing"))
 }

@@ -83,7 +83,14 @@ impl H264Probe {
                         }
                     }
                     let mean_luma = (sum / (width * height).max(1) as u64) as u8;
-                    pictures.push(DecodedPicture { width, height, rtp_timestamp: unit.timestamp, idr, mean_luma, luma_hash });
+                    pictures.push(DecodedPicture {
+                        width,
+                        height,
+                        rtp_timestamp: unit.timestamp,
+                        idr,
+                        mean_luma,
+                        luma_hash,
+                    });
                 }
                 Ok(None) => {}
                 Err(_) => self.decode_errors += 1,

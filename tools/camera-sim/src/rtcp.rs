@@ -43,12 +43,22 @@ pub enum RtcpError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rtcp {
     /// A receiver lost the picture and asks for a keyframe.
-    Pli { sender_ssrc: u32, media_ssrc: u32 },
+    Pli {
+        sender_ssrc: u32,
+        media_ssrc: u32,
+    },
     /// A full intra request; `sequence` lets the sender ignore repeats.
-    Fir { sender_ssrc: u32, media_ssrc: u32, sequence: u8 },
+    Fir {
+        sender_ssrc: u32,
+        media_ssrc: u32,
+        sequence: u8,
+    },
     SenderReport(SenderReport),
     /// Anything else, by packet type and format/count field.
-    Other { packet_type: u8, format: u8 },
+    Other {
+        packet_type: u8,
+        format: u8,
+    },
 }
 
 impl Rtcp {
@@ -93,7 +103,9 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Rtcp>, RtcpError> {
         let packet = buf.get(offset..offset + len).ok_or(RtcpError::Truncated(offset))?;
         let body = &packet[4..];
         out.push(match (packet_type, format) {
-            (PT_PSFB, FMT_PLI) if body.len() >= 8 => Rtcp::Pli { sender_ssrc: be32(body, 0), media_ssrc: be32(body, 4) },
+            (PT_PSFB, FMT_PLI) if body.len() >= 8 => {
+                Rtcp::Pli { sender_ssrc: be32(body, 0), media_ssrc: be32(body, 4) }
+            }
             // One FCI entry per requested source; the camera has one, so the first is enough.
             (PT_PSFB, FMT_FIR) if body.len() >= 16 => {
                 Rtcp::Fir { sender_ssrc: be32(body, 0), media_ssrc: be32(body, 8), sequence: body[12] }
@@ -185,7 +197,10 @@ mod tests {
     #[test]
     fn a_compound_receiver_report_with_pli_yields_the_pli() {
         let parsed = parse(&RR_AND_PLI).unwrap();
-        assert_eq!(parsed, vec![Rtcp::Other { packet_type: PT_RR, format: 1 }, Rtcp::Pli { sender_ssrc: 1, media_ssrc: 0x5ef1_a23b }]);
+        assert_eq!(
+            parsed,
+            vec![Rtcp::Other { packet_type: PT_RR, format: 1 }, Rtcp::Pli { sender_ssrc: 1, media_ssrc: 0x5ef1_a23b }]
+        );
         assert!(parsed[1].wants_keyframe());
         assert!(is_rtcp(&RR_AND_PLI));
     }
@@ -204,11 +219,15 @@ mod tests {
     #[test]
     fn remb_and_nack_are_ignored_as_other_packets() {
         let remb = [
-            0x8f, 0xce, 0x00, 0x05, 0, 0, 0, 1, 0, 0, 0, 0, b'R', b'E', b'M', b'B', 0x01, 0x0a, 0xbc, 0xde, 0x5e, 0xf1, 0xa2, 0x3b,
+            0x8f, 0xce, 0x00, 0x05, 0, 0, 0, 1, 0, 0, 0, 0, b'R', b'E', b'M', b'B', 0x01, 0x0a, 0xbc, 0xde, 0x5e, 0xf1,
+            0xa2, 0x3b,
         ];
         let nack = [0x81, 0xcd, 0x00, 0x03, 0, 0, 0, 1, 0x5e, 0xf1, 0xa2, 0x3b, 0x00, 0x10, 0x00, 0x00];
         let parsed = parse(&[&remb[..], &nack[..]].concat()).unwrap();
-        assert_eq!(parsed, vec![Rtcp::Other { packet_type: PT_PSFB, format: 15 }, Rtcp::Other { packet_type: PT_RTPFB, format: 1 }]);
+        assert_eq!(
+            parsed,
+            vec![Rtcp::Other { packet_type: PT_PSFB, format: 15 }, Rtcp::Other { packet_type: PT_RTPFB, format: 1 }]
+        );
         assert!(parsed.iter().all(|p| !p.wants_keyframe()));
     }
 
@@ -227,14 +246,21 @@ mod tests {
         // A PLI whose length field claims fewer words than a PLI needs.
         assert_eq!(parse(&[0x81, 0xce, 0x00, 0x01, 0, 0, 0, 1]), Err(RtcpError::Truncated(0)));
         for seed in 0u32..2000 {
-            let junk: Vec<u8> = (0..(seed % 64)).map(|i| (seed.wrapping_mul(2_654_435_761).rotate_left(i) >> 24) as u8).collect();
+            let junk: Vec<u8> =
+                (0..(seed % 64)).map(|i| (seed.wrapping_mul(2_654_435_761).rotate_left(i) >> 24) as u8).collect();
             let _ = parse(&junk);
         }
     }
 
     #[test]
     fn a_sender_report_round_trips_with_a_padded_cname() {
-        let report = SenderReport { ssrc: 0xdead_beef, ntp_time: ntp_time(SystemTime::now()), rtp_timestamp: 90_000, packet_count: 12, octet_count: 3456 };
+        let report = SenderReport {
+            ssrc: 0xdead_beef,
+            ntp_time: ntp_time(SystemTime::now()),
+            rtp_timestamp: 90_000,
+            packet_count: 12,
+            octet_count: 3456,
+        };
         for cname in ["", "a", "camera-sim", "camera-sim@host"] {
             let bytes = sender_report(&report, cname);
             assert_eq!(bytes.len() % 4, 0);

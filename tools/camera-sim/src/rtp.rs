@@ -94,7 +94,13 @@ impl Packetizer {
     /// `mtu` is the largest RTP payload in bytes; values below 16 are raised to 16 so that
     /// FU-A fragments always carry data.
     pub fn new(ssrc: u32, initial_sequence: u16, payload_type: u8, mtu: usize) -> Self {
-        Self { ssrc, payload_type: payload_type & 0x7f, next_sequence: initial_sequence, mtu: mtu.max(16), stap_a: false }
+        Self {
+            ssrc,
+            payload_type: payload_type & 0x7f,
+            next_sequence: initial_sequence,
+            mtu: mtu.max(16),
+            stap_a: false,
+        }
     }
 
     /// Aggregates consecutive small NAL units (SPS + PPS before an IDR) into STAP-A packets.

@@ -60,11 +60,8 @@ fn a_nal_unit_of_exactly_the_mtu_is_not_fragmented() {
 #[test]
 fn sequence_numbers_wrap_from_65535_to_0() {
     let mut p = Packetizer::new(1, 65534, 96, 1200);
-    let parsed_seq: Vec<u16> = p
-        .packetize(&[nal(5, 3000)], 0)
-        .iter()
-        .map(|b| RtpPacket::parse(b).unwrap().sequence)
-        .collect();
+    let parsed_seq: Vec<u16> =
+        p.packetize(&[nal(5, 3000)], 0).iter().map(|b| RtpPacket::parse(b).unwrap().sequence).collect();
     assert_eq!(parsed_seq, vec![65534, 65535, 0]);
     assert_eq!(p.next_sequence(), 1);
 }
@@ -107,7 +104,14 @@ fn malformed_packets_are_errors_not_panics() {
     assert!(RtpPacket::parse(&[0xa0, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 200]).is_err());
     let mut d = Depacketizer::new();
     let header = [0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
-    for payload in [&[][..], &[NAL_STAP_A, 0, 9, 1][..], &[NAL_STAP_A, 0][..], &[NAL_FU_A][..], &[NAL_FU_A, 0x05, 1][..], &[30][..]] {
+    for payload in [
+        &[][..],
+        &[NAL_STAP_A, 0, 9, 1][..],
+        &[NAL_STAP_A, 0][..],
+        &[NAL_FU_A][..],
+        &[NAL_FU_A, 0x05, 1][..],
+        &[30][..],
+    ] {
         let mut buf = header.to_vec();
         buf.extend_from_slice(payload);
         assert!(d.push(&RtpPacket::parse(&buf).unwrap()).is_err(), "{payload:?}");

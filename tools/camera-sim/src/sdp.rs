@@ -110,7 +110,9 @@ mod tests {
         assert!(lines.contains(&"c=IN IP4 192.0.2.7"));
         assert!(lines.contains(&"m=video 40000 RTP/AVPF 96"));
         assert!(lines.contains(&"a=rtpmap:96 H264/90000"));
-        assert!(lines.contains(&"a=fmtp:96 packetization-mode=1;profile-level-id=42c01e;sprop-parameter-sets=Z0LAHto=,aM48gA=="));
+        assert!(lines.contains(
+            &"a=fmtp:96 packetization-mode=1;profile-level-id=42c01e;sprop-parameter-sets=Z0LAHto=,aM48gA=="
+        ));
         assert!(lines.contains(&"a=rtcp:40001"));
         assert!(lines.contains(&"a=rtcp-fb:96 nack pli"));
         assert!(lines.contains(&"a=sendonly"));

@@ -66,7 +66,11 @@ impl FileAuthStore {
     pub fn open(dir: &Path) -> Result<Self, AuthStoreError> {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| io_err("creating", dir, e))?;
         let store = Self {
-            inner: Arc::new(Inner { path: dir.join("auth.json"), lock_path: dir.join("auth.lock"), cache: Mutex::new(None) }),
+            inner: Arc::new(Inner {
+                path: dir.join("auth.json"),
+                lock_path: dir.join("auth.lock"),
+                cache: Mutex::new(None),
+            }),
         };
         store.inner.load()?;
         Ok(store)
@@ -84,7 +88,10 @@ impl FileAuthStore {
             .map_err(|e| AuthStoreError::Unavailable(format!("auth store task failed: {e}")))?
     }
 
-    async fn write<R: Send + 'static>(&self, f: impl FnOnce(&mut State) -> R + Send + 'static) -> Result<R, AuthStoreError> {
+    async fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut State) -> R + Send + 'static,
+    ) -> Result<R, AuthStoreError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || inner.modify(f))
             .await
@@ -95,7 +102,11 @@ impl FileAuthStore {
 impl Inner {
     fn stamp(&self) -> Result<Option<Stamp>, AuthStoreError> {
         match std::fs::metadata(&self.path) {
-            Ok(m) => Ok(Some(Stamp { ino: m.ino(), len: m.len(), mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()) })),
+            Ok(m) => Ok(Some(Stamp {
+                ino: m.ino(),
+                len: m.len(),
+                mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            })),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("reading", &self.path, e)),
         }
@@ -216,7 +227,11 @@ impl AuthStore for FileAuthStore {
         let now = now_unix();
         let mut out: Vec<ShareRecord> = self
             .read(move |s| {
-                s.shares.values().filter(|sh| !prunable(sh, now) && camera.as_ref().is_none_or(|c| *c == sh.camera_id)).cloned().collect()
+                s.shares
+                    .values()
+                    .filter(|sh| !prunable(sh, now) && camera.as_ref().is_none_or(|c| *c == sh.camera_id))
+                    .cloned()
+                    .collect()
             })
             .await?;
         sort_shares(&mut out);

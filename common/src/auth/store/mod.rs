@@ -90,7 +90,10 @@ pub fn default_data_dir(r: &crate::config::Reader<'_>) -> std::path::PathBuf {
 
 /// The store a service uses: Redis when `redis` is set (split mode), else the file in
 /// `data_dir` (the all-in-one binary and single-process runs).
-pub async fn open(redis: Option<&crate::config::RedisConfig>, data_dir: &std::path::Path) -> Result<std::sync::Arc<dyn AuthStore>, AuthStoreError> {
+pub async fn open(
+    redis: Option<&crate::config::RedisConfig>,
+    data_dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn AuthStore>, AuthStoreError> {
     match redis {
         Some(cfg) => {
             let client = cfg.client().map_err(|e| AuthStoreError::Unavailable(e.to_string()))?;

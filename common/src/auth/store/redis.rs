@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use crate::redis_conn::RedisConn;
 use async_trait::async_trait;
 use base64::Engine;
 use camview_proto::auth::{CameraSecretRecord, ShareRecord, UserRecord};
 use camview_proto::keys::Keys;
-use crate::redis_conn::RedisConn;
 use redis::{AsyncCommands, Client};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -33,7 +33,8 @@ fn encode<T: Serialize>(v: &T) -> String {
 }
 
 fn decode<T: DeserializeOwned>(key: &str, field: &str, raw: &str) -> Result<T, AuthStoreError> {
-    serde_json::from_str(raw).map_err(|e| AuthStoreError::Corrupt { key: format!("{key}[{field}]"), reason: e.to_string() })
+    serde_json::from_str(raw)
+        .map_err(|e| AuthStoreError::Corrupt { key: format!("{key}[{field}]"), reason: e.to_string() })
 }
 
 impl RedisAuthStore {
@@ -69,7 +70,12 @@ impl AuthStore for RedisAuthStore {
         let script = redis::Script::new(
             "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end return 0",
         );
-        let n: i64 = script.key(self.keys.auth_users()).arg(&user.username).arg(encode(user)).invoke_async(&mut self.conn.clone()).await?;
+        let n: i64 = script
+            .key(self.keys.auth_users())
+            .arg(&user.username)
+            .arg(encode(user))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
         Ok(n == 1)
     }
 
@@ -79,7 +85,8 @@ impl AuthStore for RedisAuthStore {
     }
 
     async fn list_users(&self) -> Result<Vec<UserRecord>, AuthStoreError> {
-        let mut users: Vec<UserRecord> = self.hvals(self.keys.auth_users()).await?.into_iter().map(|(_, u)| u).collect();
+        let mut users: Vec<UserRecord> =
+            self.hvals(self.keys.auth_users()).await?.into_iter().map(|(_, u)| u).collect();
         users.sort_by(|a, b| a.username.cmp(&b.username));
         Ok(users)
     }
@@ -122,13 +129,15 @@ impl AuthStore for RedisAuthStore {
     }
 
     async fn list_camera_secrets(&self) -> Result<Vec<CameraSecretRecord>, AuthStoreError> {
-        let mut all: Vec<CameraSecretRecord> = self.hvals(self.keys.auth_camera_secrets()).await?.into_iter().map(|(_, s)| s).collect();
+        let mut all: Vec<CameraSecretRecord> =
+            self.hvals(self.keys.auth_camera_secrets()).await?.into_iter().map(|(_, s)| s).collect();
         all.sort_by(|a, b| a.camera_id.cmp(&b.camera_id));
         Ok(all)
     }
 
     async fn put_login_code(&self, code_sha256: &str, username: &str, ttl: Duration) -> Result<(), AuthStoreError> {
-        let _: () = self.conn.clone().set_ex(self.keys.auth_login_link(code_sha256), username, ttl.as_secs().max(1)).await?;
+        let _: () =
+            self.conn.clone().set_ex(self.keys.auth_login_link(code_sha256), username, ttl.as_secs().max(1)).await?;
         Ok(())
     }
 
@@ -139,7 +148,8 @@ impl AuthStore for RedisAuthStore {
     async fn signing_key(&self) -> Result<Vec<u8>, AuthStoreError> {
         let key = self.keys.auth_signing_key();
         let fresh = crate::auth::password::random_token(32);
-        let _: Option<String> = redis::cmd("SET").arg(&key).arg(&fresh).arg("NX").query_async(&mut self.conn.clone()).await?;
+        let _: Option<String> =
+            redis::cmd("SET").arg(&key).arg(&fresh).arg("NX").query_async(&mut self.conn.clone()).await?;
         let stored: Option<String> = self.conn.clone().get(&key).await?;
         let stored = stored.ok_or_else(|| AuthStoreError::Unavailable(format!("{key} vanished right after SET NX")))?;
         base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -29,9 +29,13 @@ impl HashRecord for camview_proto::stream::CameraStatus {
 
 /// Field/value pairs for `HSET`.
 pub(crate) fn encode<T: HashRecord>(record: &T) -> Result<Vec<(String, String)>, RegistryError> {
-    let value = serde_json::to_value(record).map_err(|e| RegistryError::Corrupt { key: std::any::type_name::<T>().into(), reason: e.to_string() })?;
+    let value = serde_json::to_value(record)
+        .map_err(|e| RegistryError::Corrupt { key: std::any::type_name::<T>().into(), reason: e.to_string() })?;
     let Value::Object(map) = value else {
-        return Err(RegistryError::Corrupt { key: std::any::type_name::<T>().into(), reason: "not a JSON object".into() });
+        return Err(RegistryError::Corrupt {
+            key: std::any::type_name::<T>().into(),
+            reason: "not a JSON object".into(),
+        });
     };
     Ok(map
         .into_iter()
@@ -66,7 +70,9 @@ pub(crate) fn decode<T: HashRecord>(key: &str, fields: HashMap<String, String>) 
 
 #[cfg(test)]
 mod tests {
-    use camview_proto::stream::{Bandwidth, CameraStats, CameraStatus, Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
+    use camview_proto::stream::{
+        Bandwidth, CameraStats, CameraStatus, Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState,
+    };
 
     use super::*;
 
@@ -127,12 +133,16 @@ mod tests {
             endpoint_id: None,
         });
         assert_eq!(field(&fields, "signaling_instance"), Some("sig-1"));
-        round_trip(CameraStatus { last_seen: "t".into(), stats: CameraStats { sending: true, bitrate_kbps: Some(2.5), ..CameraStats::default() } });
+        round_trip(CameraStatus {
+            last_seen: "t".into(),
+            stats: CameraStats { sending: true, bitrate_kbps: Some(2.5), ..CameraStats::default() },
+        });
     }
 
     #[test]
     fn bad_json_or_a_missing_field_is_corrupt_not_a_panic() {
-        let bad_json: HashMap<String, String> = [("camera_id", "c"), ("bandwidth", "{oops")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let bad_json: HashMap<String, String> =
+            [("camera_id", "c"), ("bandwidth", "{oops")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         assert!(matches!(decode::<StreamRecord>("k", bad_json), Err(RegistryError::Corrupt { .. })));
         let missing: HashMap<String, String> = [("viewer_id".to_string(), "v".to_string())].into_iter().collect();
         assert!(matches!(decode::<ViewerRecord>("k", missing), Err(RegistryError::Corrupt { .. })));

@@ -65,7 +65,11 @@ impl SecuritySettings {
         let admin_password = r.raw("CAMVIEW_ADMIN_PASSWORD");
         if let Some(pw) = &admin_password {
             if pw.chars().count() < MIN_PASSWORD_LEN {
-                return Err(ConfigError::new("CAMVIEW_ADMIN_PASSWORD", "<redacted>", format!("must have at least {MIN_PASSWORD_LEN} characters")));
+                return Err(ConfigError::new(
+                    "CAMVIEW_ADMIN_PASSWORD",
+                    "<redacted>",
+                    format!("must have at least {MIN_PASSWORD_LEN} characters"),
+                ));
             }
         }
         let rate_limit_per_second = r.ranged::<u32>("API_RATE_LIMIT_PER_SECOND", 20, 1, 100_000)?;

@@ -21,9 +21,7 @@ pub enum BandwidthError {
 /// Applies the defaults (3000/300 kbps) and checks the bounds.
 pub fn bandwidth_from_request(request: &StartStreamRequest) -> Result<Bandwidth, BandwidthError> {
     let max = request.max_bandwidth.unwrap_or(DEFAULT_MAX_BANDWIDTH_KBPS);
-    let min = request
-        .min_bandwidth
-        .unwrap_or(DEFAULT_MIN_BANDWIDTH_KBPS.min(max));
+    let min = request.min_bandwidth.unwrap_or(DEFAULT_MIN_BANDWIDTH_KBPS.min(max));
     for (name, value) in [("max_bandwidth", max), ("min_bandwidth", min)] {
         if value == 0 {
             return Err(BandwidthError::NotPositive(name));
@@ -35,10 +33,7 @@ pub fn bandwidth_from_request(request: &StartStreamRequest) -> Result<Bandwidth,
     if min > max {
         return Err(BandwidthError::MinAboveMax { min, max });
     }
-    Ok(Bandwidth {
-        max_bandwidth: max,
-        min_bandwidth: min,
-    })
+    Ok(Bandwidth { max_bandwidth: max, min_bandwidth: min })
 }
 
 #[cfg(test)]
@@ -46,31 +41,19 @@ mod tests {
     use super::*;
 
     fn req(max: Option<u32>, min: Option<u32>) -> StartStreamRequest {
-        StartStreamRequest {
-            max_bandwidth: max,
-            min_bandwidth: min,
-        }
+        StartStreamRequest { max_bandwidth: max, min_bandwidth: min }
     }
 
     #[test]
     fn an_empty_request_gets_the_defaults() {
-        assert_eq!(
-            bandwidth_from_request(&req(None, None)),
-            Ok(Bandwidth {
-                max_bandwidth: 3000,
-                min_bandwidth: 300
-            })
-        );
+        assert_eq!(bandwidth_from_request(&req(None, None)), Ok(Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 }));
     }
 
     #[test]
     fn explicit_limits_are_kept() {
         assert_eq!(
             bandwidth_from_request(&req(Some(1000), Some(1000))),
-            Ok(Bandwidth {
-                max_bandwidth: 1000,
-                min_bandwidth: 1000
-            })
+            Ok(Bandwidth { max_bandwidth: 1000, min_bandwidth: 1000 })
         );
     }
 
@@ -78,23 +61,14 @@ mod tests {
     fn a_low_max_alone_lowers_the_default_min() {
         assert_eq!(
             bandwidth_from_request(&req(Some(200), None)),
-            Ok(Bandwidth {
-                max_bandwidth: 200,
-                min_bandwidth: 200
-            })
+            Ok(Bandwidth { max_bandwidth: 200, min_bandwidth: 200 })
         );
     }
 
     #[test]
     fn zero_too_high_and_inverted_limits_are_rejected() {
-        assert_eq!(
-            bandwidth_from_request(&req(Some(0), None)),
-            Err(BandwidthError::NotPositive("max_bandwidth"))
-        );
-        assert_eq!(
-            bandwidth_from_request(&req(None, Some(0))),
-            Err(BandwidthError::NotPositive("min_bandwidth"))
-        );
+        assert_eq!(bandwidth_from_request(&req(Some(0), None)), Err(BandwidthError::NotPositive("max_bandwidth")));
+        assert_eq!(bandwidth_from_request(&req(None, Some(0))), Err(BandwidthError::NotPositive("min_bandwidth")));
         assert_eq!(
             bandwidth_from_request(&req(Some(MAX_BANDWIDTH_KBPS + 1), None)),
             Err(BandwidthError::TooHigh("max_bandwidth"))

@@ -53,9 +53,7 @@ pub enum PublicUrlError {
     UserInfo,
     #[error("a path must start with a single / (//host names another host: write the scheme)")]
     NetworkPath,
-    #[error(
-        "whitespace, control characters and backslashes are not allowed (percent-encode them)"
-    )]
+    #[error("whitespace, control characters and backslashes are not allowed (percent-encode them)")]
     BadCharacter,
     #[error("a fragment (#...) is not allowed")]
     Fragment,
@@ -70,10 +68,7 @@ impl PublicUrl {
         if raw.len() > MAX_LEN {
             return Err(PublicUrlError::TooLong);
         }
-        if raw
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
-        {
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
             return Err(PublicUrlError::BadCharacter);
         }
         if raw.contains('#') {
@@ -87,14 +82,9 @@ impl PublicUrl {
             return Err(PublicUrlError::NetworkPath);
         }
         if !raw.starts_with('/') {
-            let (scheme, rest) = raw
-                .split_once("://")
-                .ok_or_else(|| PublicUrlError::NotAbsolute { schemes: schemes() })?;
-            if !kind
-                .schemes()
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(scheme))
-            {
+            let (scheme, rest) =
+                raw.split_once("://").ok_or_else(|| PublicUrlError::NotAbsolute { schemes: schemes() })?;
+            if !kind.schemes().iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
                 return Err(PublicUrlError::Scheme { schemes: schemes() });
             }
             // WHATWG parsing, as the browser does; it would read `wss:///ws` as host `ws`, so an
@@ -144,11 +134,7 @@ mod tests {
             "HTTPS://cams.example",
             "http://[::1]:8080",
         ] {
-            assert_eq!(
-                PublicUrl::parse(ok, UrlKind::Api).map(|u| u.0),
-                Ok(ok.to_owned()),
-                "{ok}"
-            );
+            assert_eq!(PublicUrl::parse(ok, UrlKind::Api).map(|u| u.0), Ok(ok.to_owned()), "{ok}");
         }
         for ok in [
             "/ws",
@@ -170,22 +156,14 @@ mod tests {
             ("ftp://cams.example/", UrlKind::Signaling),
             ("javascript://x/%0aalert(1)", UrlKind::Signaling),
         ] {
-            assert!(
-                matches!(
-                    PublicUrl::parse(raw, kind),
-                    Err(PublicUrlError::Scheme { .. })
-                ),
-                "{raw}"
-            );
+            assert!(matches!(PublicUrl::parse(raw, kind), Err(PublicUrlError::Scheme { .. })), "{raw}");
         }
     }
 
     #[test]
     fn everything_else_is_rejected_with_its_reason() {
         use PublicUrlError as E;
-        let not_absolute = E::NotAbsolute {
-            schemes: "ws, wss, http, https".into(),
-        };
+        let not_absolute = E::NotAbsolute { schemes: "ws, wss, http, https".into() };
         for (raw, want) in [
             ("ws", not_absolute.clone()),
             ("cams.example/ws", not_absolute.clone()),
@@ -208,11 +186,7 @@ mod tests {
             ("/ws#x", E::Fragment),
             (&"/x".repeat(MAX_LEN), E::TooLong),
         ] {
-            assert_eq!(
-                PublicUrl::parse(raw, UrlKind::Signaling),
-                Err(want),
-                "{raw:?}"
-            );
+            assert_eq!(PublicUrl::parse(raw, UrlKind::Signaling), Err(want), "{raw:?}");
         }
         assert_eq!(PublicUrl::parse("/api?x=1", UrlKind::Api), Err(E::Query));
     }

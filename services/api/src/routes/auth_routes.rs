@@ -10,9 +10,9 @@ use camview_proto::auth::{LinkLoginRequest, LoginRequest, MeResponse, ShareLogin
 
 use crate::error::ApiError;
 use crate::extract::Json;
-use camview_common::clock::unix_to_rfc3339;
 use crate::security::{client_ip, removal_cookie, session_cookie, Authenticated};
 use crate::startup::{resource, AppState};
+use camview_common::clock::unix_to_rfc3339;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/auth/login").route(web::post().to(login)))
@@ -33,7 +33,11 @@ pub fn token_response(state: &AppState, issued: &Issued) -> HttpResponse {
 
 /// `POST /auth/login` `{"username","password"}`.
 #[tracing::instrument(skip_all)]
-pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.0;
     let ip = client_ip(&req, &state);
     state.limits.login_allowed(ip, Some(&username))?;
@@ -56,7 +60,11 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<Logi
 
 /// `POST /auth/link` `{"code"}`: a one-time login link.
 #[tracing::instrument(skip_all)]
-pub async fn link(state: web::Data<AppState>, req: HttpRequest, body: Json<LinkLoginRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn link(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<LinkLoginRequest>,
+) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req, &state);
     state.limits.login_allowed(ip, None)?;
     match state.auth.login_with_code(&body.0.code).await {
@@ -76,7 +84,11 @@ pub async fn link(state: web::Data<AppState>, req: HttpRequest, body: Json<LinkL
 
 /// `POST /auth/share` `{"token"}`: a share link's token for a cookie session of that share.
 #[tracing::instrument(skip_all)]
-pub async fn share(state: web::Data<AppState>, req: HttpRequest, body: Json<ShareLoginRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn share(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<ShareLoginRequest>,
+) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req, &state);
     state.limits.login_allowed(ip, None)?;
     let principal = match state.auth.authenticate(&body.0.token).await {
@@ -92,7 +104,12 @@ pub async fn share(state: web::Data<AppState>, req: HttpRequest, body: Json<Shar
     let Subject::Share { id } = &principal.subject else {
         return Err(ApiError::Unauthorized("this is not a share link token".into()));
     };
-    let share = state.auth.store().get_share(id).await?.ok_or_else(|| ApiError::Unauthorized("this share link no longer exists".into()))?;
+    let share = state
+        .auth
+        .store()
+        .get_share(id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("this share link no longer exists".into()))?;
     let issued = state.auth.issue_share(&share, Some(state.auth.token_ttl()));
     tracing::info!(share = %share.id, camera_id = %share.camera_id, "share link opened");
     Ok(token_response(&state, &issued))

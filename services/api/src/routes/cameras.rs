@@ -7,11 +7,11 @@ use camview_proto::rest::{DesiredRtp, KeepaliveRequest, KeepaliveResponse};
 use camview_proto::stream::{CameraStatus, StreamRecord};
 use camview_proto::ErrorCode;
 
+use super::streams::ask_controller;
 use crate::error::ApiError;
 use crate::extract::{CameraPath, OptionalJson};
 use crate::security::{bearer_token, client_ip};
 use crate::startup::AppState;
-use super::streams::ask_controller;
 
 /// How a keepalive proved it speaks for its camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +35,12 @@ async fn camera_allowed(state: &AppState, req: &HttpRequest, camera_id: &str) ->
             }
         }
         Some(Err(e)) => Err(e),
-        None if state.security.camera_trusted_networks.contains(client_ip(req, state)) => Ok(CameraProof::TrustedNetwork),
-        None => Err(ApiError::Unauthorized("a camera outside CAMERA_TRUSTED_NETWORKS must send `Authorization: Bearer <camera secret>`".into())),
+        None if state.security.camera_trusted_networks.contains(client_ip(req, state)) => {
+            Ok(CameraProof::TrustedNetwork)
+        }
+        None => Err(ApiError::Unauthorized(
+            "a camera outside CAMERA_TRUSTED_NETWORKS must send `Authorization: Bearer <camera secret>`".into(),
+        )),
     }
 }
 
@@ -62,30 +66,20 @@ pub async fn keepalive(
         stream = camera_seen(&state, &req, record).await;
     }
     if stream.is_some() || proof == CameraProof::Secret {
-        let status = CameraStatus {
-            last_seen: now_rfc3339(),
-            stats: request.stats,
-        };
-        state
-            .registry
-            .put_camera_status(camera_id, &status, state.camera_status_ttl)
-            .await?;
+        let status = CameraStatus { last_seen: now_rfc3339(), stats: request.stats };
+        state.registry.put_camera_status(camera_id, &status, state.camera_status_ttl).await?;
     }
-    let rtp = stream
-        .and_then(|stream| {
-            let max_bandwidth = stream.bandwidth.max_bandwidth;
-            stream.rtp.map(|t| DesiredRtp {
-                host: t.host,
-                port: t.port,
-                codec: t.codec,
-                payload_type: t.payload_type,
-                max_bandwidth,
-            })
-        });
-    Ok(HttpResponse::Ok().json(KeepaliveResponse {
-        rtp,
-        keepalive_interval_seconds: state.camera_keepalive_seconds,
-    }))
+    let rtp = stream.and_then(|stream| {
+        let max_bandwidth = stream.bandwidth.max_bandwidth;
+        stream.rtp.map(|t| DesiredRtp {
+            host: t.host,
+            port: t.port,
+            codec: t.codec,
+            payload_type: t.payload_type,
+            max_bandwidth,
+        })
+    });
+    Ok(HttpResponse::Ok().json(KeepaliveResponse { rtp, keepalive_interval_seconds: state.camera_keepalive_seconds }))
 }
 
 /// Tells the media-controller where an accepted keepalive of a started stream came from, when
@@ -103,7 +97,10 @@ async fn camera_seen(state: &AppState, req: &HttpRequest, stream: StreamRecord) 
         Ok(Message::CameraSourceSet(set)) => Some(set.stream),
         Ok(Message::Failed(body)) if body.code == ErrorCode::StreamNotFound => None,
         Ok(other) => {
-            tracing::warn!(reply = other.kind(), "the controller did not record the camera's address; retried on the next keepalive");
+            tracing::warn!(
+                reply = other.kind(),
+                "the controller did not record the camera's address; retried on the next keepalive"
+            );
             Some(stream)
         }
         Err(e) => {

@@ -24,10 +24,7 @@ pub async fn config_js(state: web::Data<AppState>) -> HttpResponse {
 /// The body of `/config.js` for `public`, built once at start.
 pub fn render(public: &PublicSettings) -> String {
     let mut defaults = serde_json::Map::new();
-    for (key, url) in [
-        ("apiUrl", &public.api_url),
-        ("signalingUrl", &public.signaling_url),
-    ] {
+    for (key, url) in [("apiUrl", &public.api_url), ("signalingUrl", &public.signaling_url)] {
         if let Some(url) = url {
             defaults.insert(key.to_owned(), url.as_str().into());
         }

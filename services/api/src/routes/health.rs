@@ -19,10 +19,7 @@ pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn health(state: web::Data<AppState>, who: MaybeAuthenticated) -> HttpResponse {
     let report = match tokio::time::timeout(HEALTH_TIMEOUT, check(&state)).await {
         Ok(report) => report,
-        Err(_) => degraded(vec![format!(
-            "the registry did not answer within {} ms",
-            HEALTH_TIMEOUT.as_millis()
-        )]),
+        Err(_) => degraded(vec![format!("the registry did not answer within {} ms", HEALTH_TIMEOUT.as_millis())]),
     };
     let mut response = if report.problems.is_empty() {
         HttpResponse::Ok()
@@ -78,26 +75,15 @@ async fn check(state: &AppState) -> HealthResponse {
         }
     };
     let now = time::OffsetDateTime::now_utc();
-    let kurento_connected =
-        match controller_problem(heartbeat.as_ref(), now, state.controller_heartbeat_max_age) {
-            Some(problem) => {
-                problems.push(problem);
-                false
-            }
-            None => true,
-        };
-    let status = if problems.is_empty() {
-        "healthy"
-    } else {
-        "degraded"
+    let kurento_connected = match controller_problem(heartbeat.as_ref(), now, state.controller_heartbeat_max_age) {
+        Some(problem) => {
+            problems.push(problem);
+            false
+        }
+        None => true,
     };
-    HealthResponse {
-        status: status.into(),
-        kurento_connected,
-        active_streams,
-        total_viewers,
-        problems,
-    }
+    let status = if problems.is_empty() { "healthy" } else { "degraded" };
+    HealthResponse { status: status.into(), kurento_connected, active_streams, total_viewers, problems }
 }
 
 /// What is wrong with the media-controller as its heartbeat tells, if anything.
@@ -110,14 +96,11 @@ fn controller_problem(
         return Some("no media-controller heartbeat: the media-controller is not running".into());
     };
     match parse_rfc3339(&hb.at) {
-        Some(at) if (now - at).whole_milliseconds() > max_age.as_millis() as i128 => Some(format!(
-            "the media-controller heartbeat is older than {} s",
-            max_age.as_secs()
-        )),
-        None => Some("the media-controller heartbeat has no valid time".into()),
-        Some(_) if !hb.kurento_connected => {
-            Some("the media-controller is not connected to the media server".into())
+        Some(at) if (now - at).whole_milliseconds() > max_age.as_millis() as i128 => {
+            Some(format!("the media-controller heartbeat is older than {} s", max_age.as_secs()))
         }
+        None => Some("the media-controller heartbeat has no valid time".into()),
+        Some(_) if !hb.kurento_connected => Some("the media-controller is not connected to the media server".into()),
         Some(_) => None,
     }
 }
@@ -128,42 +111,25 @@ mod tests {
     use time::format_description::well_known::Rfc3339;
 
     fn hb(at: time::OffsetDateTime, kurento_connected: bool) -> ControllerHeartbeat {
-        ControllerHeartbeat {
-            instance_id: "mc-1".into(),
-            kurento_connected,
-            at: at.format(&Rfc3339).unwrap(),
-        }
+        ControllerHeartbeat { instance_id: "mc-1".into(), kurento_connected, at: at.format(&Rfc3339).unwrap() }
     }
 
     #[test]
     fn a_fresh_connected_heartbeat_is_healthy() {
         let now = time::OffsetDateTime::now_utc();
-        assert_eq!(
-            controller_problem(Some(&hb(now, true)), now, Duration::from_secs(15)),
-            None
-        );
+        assert_eq!(controller_problem(Some(&hb(now, true)), now, Duration::from_secs(15)), None);
     }
 
     #[test]
     fn a_missing_stale_or_disconnected_heartbeat_is_a_problem() {
         let now = time::OffsetDateTime::now_utc();
         let max = Duration::from_secs(15);
-        assert!(controller_problem(None, now, max)
+        assert!(controller_problem(None, now, max).unwrap().contains("not running"));
+        assert!(controller_problem(Some(&hb(now - time::Duration::seconds(16), true)), now, max)
             .unwrap()
-            .contains("not running"));
-        assert!(
-            controller_problem(Some(&hb(now - time::Duration::seconds(16), true)), now, max)
-                .unwrap()
-                .contains("older than 15 s")
-        );
-        assert!(controller_problem(Some(&hb(now, false)), now, max)
-            .unwrap()
-            .contains("not connected"));
-        let bad = ControllerHeartbeat {
-            instance_id: "mc".into(),
-            kurento_connected: true,
-            at: "yesterday".into(),
-        };
+            .contains("older than 15 s"));
+        assert!(controller_problem(Some(&hb(now, false)), now, max).unwrap().contains("not connected"));
+        let bad = ControllerHeartbeat { instance_id: "mc".into(), kurento_connected: true, at: "yesterday".into() };
         assert!(controller_problem(Some(&bad), now, max).is_some());
     }
 }

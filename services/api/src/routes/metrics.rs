@@ -9,7 +9,11 @@ use crate::security::{client_ip, MaybeAuthenticated};
 use crate::startup::AppState;
 
 /// `GET /metrics`: for clients in `METRICS_ALLOWED_NETWORKS`, or with an admin's token.
-pub async fn get_metrics(state: web::Data<AppState>, req: HttpRequest, who: MaybeAuthenticated) -> Result<HttpResponse, ApiError> {
+pub async fn get_metrics(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: MaybeAuthenticated,
+) -> Result<HttpResponse, ApiError> {
     let admin = who.0.is_some_and(|p| p.is_admin());
     if !admin && !state.security.metrics_allowed_networks.contains(client_ip(&req, &state)) {
         return Err(ApiError::Forbidden("metrics are served to METRICS_ALLOWED_NETWORKS or an admin".into()));

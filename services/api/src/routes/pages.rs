@@ -69,10 +69,7 @@ fn login_location(here: &str) -> String {
 }
 
 /// `GET /static/{path}`.
-pub async fn asset(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn asset(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     serve(&state, &path.into_inner()).await
 }
 
@@ -104,9 +101,7 @@ fn is_safe(path: &str) -> bool {
         && path.split('/').all(|seg| {
             !seg.is_empty()
                 && !seg.starts_with('.')
-                && seg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         })
 }
 
@@ -118,16 +113,7 @@ mod tests {
     fn only_plain_relative_paths_are_served() {
         assert!(is_safe("viewer.html"));
         assert!(is_safe("js/viewer.js"));
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../Cargo.toml",
-            "a/../../b",
-            ".env",
-            "a//b",
-            "a\\b",
-            "a b",
-        ] {
+        for bad in ["", "/etc/passwd", "../Cargo.toml", "a/../../b", ".env", "a//b", "a\\b", "a b"] {
             assert!(!is_safe(bad), "{bad:?}");
         }
     }

@@ -13,17 +13,23 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::extract::{AuthThen, CameraPath, OptionalJson};
-use camview_common::clock::unix_to_rfc3339;
 use crate::security::Admin;
 use crate::startup::{resource, AppState};
+use camview_common::clock::unix_to_rfc3339;
 
 /// Shortest share lifetime.
 pub const MIN_SHARE_TTL: Duration = Duration::from_secs(60);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/cameras/{camera_id}/shares").route(web::get().to(list_shares)).route(web::post().to(create_share)))
-        .service(resource("/shares/{share_id}").route(web::delete().to(revoke_share)))
-        .service(resource("/cameras/{camera_id}/secret").route(web::post().to(rotate_secret)).route(web::delete().to(delete_secret)));
+    cfg.service(
+        resource("/cameras/{camera_id}/shares").route(web::get().to(list_shares)).route(web::post().to(create_share)),
+    )
+    .service(resource("/shares/{share_id}").route(web::delete().to(revoke_share)))
+    .service(
+        resource("/cameras/{camera_id}/secret")
+            .route(web::post().to(rotate_secret))
+            .route(web::delete().to(delete_secret)),
+    );
 }
 
 /// `GET /cameras/{id}/shares`.
@@ -64,13 +70,22 @@ pub fn public_base(public_api_url: Option<&str>, scheme: &str, host: &str) -> St
 
 /// `POST /cameras/{id}/shares` `{"expires_in_seconds"?}`: 201 with the link.
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
-pub async fn create_share(state: web::Data<AppState>, req: HttpRequest, camera: CameraPath, input: AuthThen<Admin, OptionalJson<CreateShareRequest>>) -> Result<HttpResponse, ApiError> {
+pub async fn create_share(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    camera: CameraPath,
+    input: AuthThen<Admin, OptionalJson<CreateShareRequest>>,
+) -> Result<HttpResponse, ApiError> {
     let AuthThen(admin, body) = input;
     let ttl = match body.0.unwrap_or_default().expires_in_seconds {
         None => DEFAULT_SHARE_TTL,
         Some(s) if (MIN_SHARE_TTL.as_secs()..=MAX_SHARE_TTL.as_secs()).contains(&s) => Duration::from_secs(s),
         Some(_) => {
-            return Err(ApiError::InvalidBody(format!("expires_in_seconds must be between {} and {}", MIN_SHARE_TTL.as_secs(), MAX_SHARE_TTL.as_secs())));
+            return Err(ApiError::InvalidBody(format!(
+                "expires_in_seconds must be between {} and {}",
+                MIN_SHARE_TTL.as_secs(),
+                MAX_SHARE_TTL.as_secs()
+            )));
         }
     };
     let created_by = match &admin.0.subject {
@@ -81,23 +96,34 @@ pub async fn create_share(state: web::Data<AppState>, req: HttpRequest, camera: 
     let conn = req.connection_info().clone();
     let base = public_base(state.public_api_url.as_deref(), conn.scheme(), conn.host());
     tracing::info!(share = %share.id, by = %created_by, ttl_seconds = ttl.as_secs(), "share created");
-    Ok(HttpResponse::Created().insert_header((actix_web::http::header::CACHE_CONTROL, "no-store")).json(CreateShareResponse {
-        share: info(&share),
-        url: format!("{base}/share#token={}", issued.token),
-        token: issued.token,
-    }))
+    Ok(HttpResponse::Created().insert_header((actix_web::http::header::CACHE_CONTROL, "no-store")).json(
+        CreateShareResponse {
+            share: info(&share),
+            url: format!("{base}/share#token={}", issued.token),
+            token: issued.token,
+        },
+    ))
 }
 
 /// `GET /cameras/{id}/shares`: revoked and expired ones included (until pruned).
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
-pub async fn list_shares(state: web::Data<AppState>, _admin: Admin, camera: CameraPath) -> Result<HttpResponse, ApiError> {
-    let shares: Vec<ShareInfo> = state.auth.store().list_shares(Some(camera.0.as_str())).await?.iter().map(info).collect();
+pub async fn list_shares(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    camera: CameraPath,
+) -> Result<HttpResponse, ApiError> {
+    let shares: Vec<ShareInfo> =
+        state.auth.store().list_shares(Some(camera.0.as_str())).await?.iter().map(info).collect();
     Ok(HttpResponse::Ok().json(ShareList { count: shares.len(), shares }))
 }
 
 /// `DELETE /shares/{id}`: revokes; the link and its sessions stop working at once.
 #[tracing::instrument(skip_all)]
-pub async fn revoke_share(state: web::Data<AppState>, admin: Admin, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke_share(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let not_found = || ApiError::ShareNotFound(id.chars().take(80).collect());
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -117,7 +143,11 @@ pub async fn revoke_share(state: web::Data<AppState>, admin: Admin, path: web::P
 
 /// `POST /cameras/{id}/secret`: a new keepalive secret (replacing any), shown once.
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
-pub async fn rotate_secret(state: web::Data<AppState>, admin: Admin, camera: CameraPath) -> Result<HttpResponse, ApiError> {
+pub async fn rotate_secret(
+    state: web::Data<AppState>,
+    admin: Admin,
+    camera: CameraPath,
+) -> Result<HttpResponse, ApiError> {
     let secret = auth::new_camera_secret(state.auth.store().as_ref(), camera.0.as_str()).await?;
     tracing::info!(by = %admin.0.label(), "camera secret set");
     Ok(HttpResponse::Ok()
@@ -127,7 +157,11 @@ pub async fn rotate_secret(state: web::Data<AppState>, admin: Admin, camera: Cam
 
 /// `DELETE /cameras/{id}/secret`: the camera is then accepted only from trusted networks.
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
-pub async fn delete_secret(state: web::Data<AppState>, admin: Admin, camera: CameraPath) -> Result<HttpResponse, ApiError> {
+pub async fn delete_secret(
+    state: web::Data<AppState>,
+    admin: Admin,
+    camera: CameraPath,
+) -> Result<HttpResponse, ApiError> {
     if !state.auth.store().delete_camera_secret(camera.0.as_str()).await? {
         return Err(ApiError::NotFound);
     }

@@ -17,10 +17,7 @@ use crate::startup::AppState;
 
 /// A registry record with its viewer count and the camera's last keepalive.
 #[tracing::instrument(skip_all, fields(camera_id = %record.camera_id))]
-pub async fn stream_view(
-    registry: &dyn Registry,
-    record: StreamRecord,
-) -> Result<StreamView, ApiError> {
+pub async fn stream_view(registry: &dyn Registry, record: StreamRecord) -> Result<StreamView, ApiError> {
     let viewers = registry.viewer_count(&record.camera_id).await?;
     let camera = registry.get_camera_status(&record.camera_id).await?;
     Ok(StreamView::new(record, viewers, camera))
@@ -29,17 +26,11 @@ pub async fn stream_view(
 /// Sends a command to the media-controller in the request's trace and waits for its
 /// reply, counting the outcome.
 #[tracing::instrument(skip_all, fields(command = message.kind()))]
-pub(crate) async fn ask_controller(
-    state: &AppState,
-    message: Message,
-) -> Result<Message, ApiError> {
+pub(crate) async fn ask_controller(state: &AppState, message: Message) -> Result<Message, ApiError> {
     let kind = message.kind();
     // Built inside this span, so it carries the request's trace context.
     let envelope = envelope(message, None, None);
-    let result = state
-        .bus
-        .request_envelope(envelope, state.bus_request_timeout)
-        .await;
+    let result = state.bus.request_envelope(envelope, state.bus_request_timeout).await;
     let outcome = match &result {
         Ok(Message::Failed(_)) => ControllerOutcome::Failed,
         Ok(_) => ControllerOutcome::Ok,
@@ -58,10 +49,7 @@ pub async fn list_streams(state: web::Data<AppState>, who: Authenticated) -> Res
     for record in records.into_iter().filter(|r| who.0.may_watch(&r.camera_id)) {
         streams.push(stream_view(state.registry.as_ref(), record).await?);
     }
-    Ok(HttpResponse::Ok().json(StreamList {
-        count: streams.len(),
-        streams,
-    }))
+    Ok(HttpResponse::Ok().json(StreamList { count: streams.len(), streams }))
 }
 
 /// `GET /streams/{camera_id}`.
@@ -92,17 +80,11 @@ pub async fn start_stream(
 ) -> Result<HttpResponse, ApiError> {
     let AuthThen(_admin, body) = input;
     let bandwidth = bandwidth_from_request(&body.0.unwrap_or_default())?;
-    let command = Message::StartStream(StartStream {
-        camera_id: camera.0.to_string(),
-        bandwidth,
-    });
+    let command = Message::StartStream(StartStream { camera_id: camera.0.to_string(), bandwidth });
     match ask_controller(&state, command).await? {
         Message::StreamStarted(started) => {
             tracing::info!(created = started.created, "stream started");
-            Ok(
-                HttpResponse::Ok()
-                    .json(stream_view(state.registry.as_ref(), started.stream).await?),
-            )
+            Ok(HttpResponse::Ok().json(stream_view(state.registry.as_ref(), started.stream).await?))
         }
         Message::Failed(body) => Err(ApiError::Controller(body)),
         other => Err(ApiError::UnexpectedReply(other.kind())),
@@ -120,24 +102,17 @@ pub async fn stop_stream(
     if state.registry.get_stream(&camera_id).await?.is_none() {
         return Err(ApiError::StreamNotFound(camera_id));
     }
-    let command = Message::StopStream(StopStream {
-        camera_id: camera_id.clone(),
-    });
+    let command = Message::StopStream(StopStream { camera_id: camera_id.clone() });
     match ask_controller(&state, command).await? {
         Message::StreamStopped(stopped) => {
-            tracing::info!(
-                viewers_released = stopped.viewers_released,
-                "stream stopped"
-            );
+            tracing::info!(viewers_released = stopped.viewers_released, "stream stopped");
             Ok(HttpResponse::Ok().json(StopStreamResponse {
                 camera_id: stopped.camera_id,
                 stopped: true,
                 viewers_released: stopped.viewers_released,
             }))
         }
-        Message::Failed(body) if body.code == ErrorCode::StreamNotFound => {
-            Err(ApiError::StreamNotFound(camera_id))
-        }
+        Message::Failed(body) if body.code == ErrorCode::StreamNotFound => Err(ApiError::StreamNotFound(camera_id)),
         Message::Failed(body) => Err(ApiError::Controller(body)),
         other => Err(ApiError::UnexpectedReply(other.kind())),
     }

@@ -41,7 +41,12 @@ pub fn check_grants(grants: &[String]) -> Result<(), ApiError> {
     }
     for g in grants {
         if g != ALL_CAMERAS {
-            CameraId::parse(g).map_err(|e| ApiError::InvalidBody(format!("grant {:?}: {e} (or \"*\" for every camera)", g.chars().take(80).collect::<String>())))?;
+            CameraId::parse(g).map_err(|e| {
+                ApiError::InvalidBody(format!(
+                    "grant {:?}: {e} (or \"*\" for every camera)",
+                    g.chars().take(80).collect::<String>()
+                ))
+            })?;
         }
     }
     Ok(())
@@ -62,7 +67,10 @@ pub async fn list_users(state: web::Data<AppState>, _admin: Admin) -> Result<Htt
 
 /// `POST /users`: 201 with the user; 409 `user_exists`.
 #[tracing::instrument(skip_all)]
-pub async fn create_user(state: web::Data<AppState>, input: AuthThen<Admin, Json<CreateUserRequest>>) -> Result<HttpResponse, ApiError> {
+pub async fn create_user(
+    state: web::Data<AppState>,
+    input: AuthThen<Admin, Json<CreateUserRequest>>,
+) -> Result<HttpResponse, ApiError> {
     let AuthThen(admin, Json(req)) = input;
     auth::check_username(&req.username).map_err(ApiError::InvalidBody)?;
     check_new_password(&req.password).map_err(ApiError::InvalidBody)?;
@@ -81,7 +89,11 @@ fn is_self(p: &Principal, username: &str) -> bool {
 
 /// `DELETE /users/{username}`: not yourself.
 #[tracing::instrument(skip_all)]
-pub async fn delete_user(state: web::Data<AppState>, admin: Admin, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
     if is_self(&admin.0, &username) {
         return Err(ApiError::Forbidden("you cannot delete yourself".into()));
@@ -97,7 +109,11 @@ pub async fn delete_user(state: web::Data<AppState>, admin: Admin, path: web::Pa
 /// `PUT /users/{username}/password`: admin, or the user themself. Ends the user's other
 /// tokens; a user changing their own password gets a new token (body and cookie).
 #[tracing::instrument(skip_all)]
-pub async fn set_password(state: web::Data<AppState>, path: web::Path<String>, input: AuthThen<Authenticated, Json<PasswordRequest>>) -> Result<HttpResponse, ApiError> {
+pub async fn set_password(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    input: AuthThen<Authenticated, Json<PasswordRequest>>,
+) -> Result<HttpResponse, ApiError> {
     let AuthThen(who, body) = input;
     let username = path.into_inner();
     let own = is_self(&who.0, &username);
@@ -121,7 +137,11 @@ pub async fn set_password(state: web::Data<AppState>, path: web::Path<String>, i
 
 /// `PUT /users/{username}/grants` `{"grants": [...]}`: the whole new list.
 #[tracing::instrument(skip_all)]
-pub async fn set_grants(state: web::Data<AppState>, path: web::Path<String>, input: AuthThen<Admin, Json<GrantsRequest>>) -> Result<HttpResponse, ApiError> {
+pub async fn set_grants(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    input: AuthThen<Admin, Json<GrantsRequest>>,
+) -> Result<HttpResponse, ApiError> {
     let AuthThen(admin, body) = input;
     let username = path.into_inner();
     check_grants(&body.0.grants)?;

@@ -12,10 +12,7 @@ use crate::startup::AppState;
 #[tracing::instrument(skip_all)]
 pub async fn list_viewers(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let viewers = state.registry.list_viewers(None).await?;
-    Ok(HttpResponse::Ok().json(ViewerList {
-        count: viewers.len(),
-        viewers,
-    }))
+    Ok(HttpResponse::Ok().json(ViewerList { count: viewers.len(), viewers }))
 }
 
 /// `GET /viewers/{camera_id}`: viewers of one stream; 404 when the stream is not started.
@@ -30,8 +27,5 @@ pub async fn stream_viewers(
     if viewers.is_empty() && state.registry.get_stream(camera_id).await?.is_none() {
         return Err(ApiError::StreamNotFound(camera_id.to_owned()));
     }
-    Ok(HttpResponse::Ok().json(ViewerList {
-        count: viewers.len(),
-        viewers,
-    }))
+    Ok(HttpResponse::Ok().json(ViewerList { count: viewers.len(), viewers }))
 }

@@ -85,7 +85,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Middleware: at most `API_RATE_LIMIT_*` requests per client address; over it, 429
 /// `rate_limited` with `Retry-After`.
-pub async fn rate_limit(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+pub async fn rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
         let ip = super::client_ip(req.request(), &state);
         if let Err(retry_after) = state.limits.take_request(ip) {
@@ -116,7 +119,10 @@ mod tests {
         assert!(l.login_allowed(a, Some("ann")).is_ok(), "one free failure");
         l.login_failed(a, Some("ann"));
         assert!(matches!(l.login_allowed(a, Some("bob")), Err(ApiError::TooManyRequests { .. })), "the address waits");
-        assert!(matches!(l.login_allowed(b, Some("ann")), Err(ApiError::TooManyRequests { .. })), "the username waits from anywhere");
+        assert!(
+            matches!(l.login_allowed(b, Some("ann")), Err(ApiError::TooManyRequests { .. })),
+            "the username waits from anywhere"
+        );
         assert!(l.login_allowed(b, Some("bob")).is_ok());
         l.login_succeeded("ann");
         assert!(l.login_allowed(b, Some("ann")).is_ok(), "a success clears the username");

@@ -51,7 +51,9 @@ pub use camview_common::auth::http::cookie_token;
 fn request_token(req: &HttpRequest) -> Result<String, ApiError> {
     match bearer_token(req) {
         Some(result) => result,
-        None => cookie_token(req).ok_or_else(|| ApiError::Unauthorized("log in first: no token in the Authorization header or the session cookie".into())),
+        None => cookie_token(req).ok_or_else(|| {
+            ApiError::Unauthorized("log in first: no token in the Authorization header or the session cookie".into())
+        }),
     }
 }
 
@@ -125,7 +127,10 @@ mod tests {
 
     #[test]
     fn the_bearer_header_wins_and_other_schemes_are_refused() {
-        let req = TestRequest::default().insert_header((AUTHORIZATION, "Bearer abc")).cookie(actix_web::cookie::Cookie::new(COOKIE_NAME, "xyz")).to_http_request();
+        let req = TestRequest::default()
+            .insert_header((AUTHORIZATION, "Bearer abc"))
+            .cookie(actix_web::cookie::Cookie::new(COOKIE_NAME, "xyz"))
+            .to_http_request();
         assert_eq!(request_token(&req).unwrap(), "abc");
         let req = TestRequest::default().cookie(actix_web::cookie::Cookie::new(COOKIE_NAME, "xyz")).to_http_request();
         assert_eq!(request_token(&req).unwrap(), "xyz");

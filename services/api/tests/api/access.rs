@@ -13,7 +13,12 @@ use crate::helpers::{assert_error, ok_json, redis_backend_at, spawn_app, spawn_a
 #[tokio::test]
 async fn login_answers_the_token_and_sets_it_in_a_strict_http_only_cookie() {
     let app = spawn_app().await;
-    let response = app.anon(Method::POST, "/auth/login").json(&json!({"username": "admin", "password": "admin-test-password"})).send().await.unwrap();
+    let response = app
+        .anon(Method::POST, "/auth/login")
+        .json(&json!({"username": "admin", "password": "admin-test-password"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
     let body: Value = response.json().await.unwrap();
@@ -34,8 +39,15 @@ async fn login_answers_the_token_and_sets_it_in_a_strict_http_only_cookie() {
 
 #[tokio::test]
 async fn the_cookie_is_secure_when_the_public_url_is_https() {
-    let app = spawn_app_with(Options { env: vec![("PUBLIC_API_URL", "https://cams.example/".into())], ..Default::default() }).await;
-    let response = app.anon(Method::POST, "/auth/login").json(&json!({"username": "admin", "password": "admin-test-password"})).send().await.unwrap();
+    let app =
+        spawn_app_with(Options { env: vec![("PUBLIC_API_URL", "https://cams.example/".into())], ..Default::default() })
+            .await;
+    let response = app
+        .anon(Method::POST, "/auth/login")
+        .json(&json!({"username": "admin", "password": "admin-test-password"}))
+        .send()
+        .await
+        .unwrap();
     assert!(response.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
 }
 
@@ -68,7 +80,8 @@ async fn a_viewer_sees_only_its_granted_streams() {
     assert_eq!(app.as_user(&viewer, Method::GET, "/ice-servers").send().await.unwrap().status(), 200);
 
     // New grants apply to the same token at once.
-    let updated = app.as_admin(Method::PUT, "/users/ann/grants").json(&json!({"grants": ["camB"]})).send().await.unwrap();
+    let updated =
+        app.as_admin(Method::PUT, "/users/ann/grants").json(&json!({"grants": ["camB"]})).send().await.unwrap();
     assert_eq!(ok_json(updated).await["grants"], json!(["camB"]));
     let list = ok_json(app.as_user(&viewer, Method::GET, "/streams").send().await.unwrap()).await;
     assert_eq!(list["streams"][0]["camera_id"], "camB");
@@ -83,7 +96,12 @@ async fn a_share_token_plays_its_camera_and_opens_a_cookie_session() {
     let app = spawn_app().await;
     ok_json(app.start("cam1").await).await;
     ok_json(app.start("cam2").await).await;
-    let created = app.as_admin(Method::POST, "/cameras/cam1/shares").json(&json!({"expires_in_seconds": 3600})).send().await.unwrap();
+    let created = app
+        .as_admin(Method::POST, "/cameras/cam1/shares")
+        .json(&json!({"expires_in_seconds": 3600}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();
     let token = created["token"].as_str().unwrap();
@@ -113,7 +131,9 @@ async fn a_share_token_plays_its_camera_and_opens_a_cookie_session() {
 
 #[tokio::test]
 async fn share_links_use_public_api_url_and_refuse_odd_lifetimes() {
-    let app = spawn_app_with(Options { env: vec![("PUBLIC_API_URL", "https://cams.example/".into())], ..Default::default() }).await;
+    let app =
+        spawn_app_with(Options { env: vec![("PUBLIC_API_URL", "https://cams.example/".into())], ..Default::default() })
+            .await;
     let created: Value = app.as_admin(Method::POST, "/cameras/cam1/shares").send().await.unwrap().json().await.unwrap();
     assert!(created["url"].as_str().unwrap().starts_with("https://cams.example/share#token=ey"), "{created}");
     for bad in [json!({"expires_in_seconds": 10}), json!({"expires_in_seconds": 31 * 86_400}), json!({"expires": 1})] {
@@ -126,7 +146,12 @@ async fn share_links_use_public_api_url_and_refuse_odd_lifetimes() {
 async fn users_are_created_validated_and_listed_without_their_hashes() {
     let app = spawn_app().await;
     app.viewer("ann", &["cam1"]).await;
-    let again = app.as_admin(Method::POST, "/users").json(&json!({"username": "ann", "password": "another-password", "role": "viewer"})).send().await.unwrap();
+    let again = app
+        .as_admin(Method::POST, "/users")
+        .json(&json!({"username": "ann", "password": "another-password", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
     assert_error(again, 409, "user_exists").await;
     for bad in [
         json!({"username": "bad name", "password": "long-enough-pw", "role": "viewer"}),
@@ -139,7 +164,10 @@ async fn users_are_created_validated_and_listed_without_their_hashes() {
     let list = ok_json(app.get("/users").await).await;
     assert_eq!(list["count"], 2);
     assert_eq!(list["users"][0]["username"], "admin");
-    assert_eq!(list["users"][1], json!({"username": "ann", "role": "viewer", "grants": ["cam1"], "created_at": list["users"][1]["created_at"]}));
+    assert_eq!(
+        list["users"][1],
+        json!({"username": "ann", "role": "viewer", "grants": ["cam1"], "created_at": list["users"][1]["created_at"]})
+    );
     assert!(!list.to_string().contains("argon2"));
     let missing = app.as_admin(Method::PUT, "/users/nobody/grants").json(&json!({"grants": []})).send().await.unwrap();
     assert_error(missing, 404, "user_not_found").await;
@@ -149,20 +177,32 @@ async fn users_are_created_validated_and_listed_without_their_hashes() {
 async fn an_admin_resets_a_password_and_the_user_logs_in_with_it() {
     let app = spawn_app().await;
     let old = app.viewer("bob", &["*"]).await;
-    let reset = app.as_admin(Method::PUT, "/users/bob/password").json(&json!({"password": "set-by-the-admin"})).send().await.unwrap();
+    let reset = app
+        .as_admin(Method::PUT, "/users/bob/password")
+        .json(&json!({"password": "set-by-the-admin"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(reset.status(), StatusCode::NO_CONTENT);
     assert_error(app.as_user(&old, Method::GET, "/auth/me").send().await.unwrap(), 401, "unauthorized").await;
     app.login("bob", "set-by-the-admin").await;
-    let short = app.as_admin(Method::PUT, "/users/bob/password").json(&json!({"password": "short"})).send().await.unwrap();
+    let short =
+        app.as_admin(Method::PUT, "/users/bob/password").json(&json!({"password": "short"})).send().await.unwrap();
     assert_error(short, 422, "invalid_body").await;
 }
 
 #[tokio::test]
 async fn a_one_time_login_link_works_once() {
     let app = spawn_app().await;
-    let auth = Authenticator::start(app.store.clone(), &AuthSettings::from_reader(&camview_common::config::Reader::new(&std::collections::HashMap::<String, String>::new())).unwrap())
-        .await
-        .unwrap();
+    let auth = Authenticator::start(
+        app.store.clone(),
+        &AuthSettings::from_reader(&camview_common::config::Reader::new(
+            &std::collections::HashMap::<String, String>::new(),
+        ))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
     let code = auth.create_login_code("admin").await.unwrap();
     let first = app.anon(Method::POST, "/auth/link").json(&json!({"code": code})).send().await.unwrap();
     assert!(first.headers()["set-cookie"].to_str().unwrap().starts_with("camview_token=ey"));
@@ -183,22 +223,37 @@ async fn users_grants_shares_and_camera_secrets_survive_a_restart() {
     ok_json(first.start("cam1").await).await;
 
     // A second app on the same Redis prefix: another instance, or the same after a restart.
-    let second = spawn_on(redis_backend_at(&url, &prefix).await, Options { env: vec![("TRUSTED_PROXIES", "127.0.0.1".into())], ..Default::default() }).await;
-    assert_eq!(second.as_user(&viewer, Method::GET, "/streams/cam1").send().await.unwrap().status(), 200, "the old token is still valid");
+    let second = spawn_on(
+        redis_backend_at(&url, &prefix).await,
+        Options { env: vec![("TRUSTED_PROXIES", "127.0.0.1".into())], ..Default::default() },
+    )
+    .await;
+    assert_eq!(
+        second.as_user(&viewer, Method::GET, "/streams/cam1").send().await.unwrap().status(),
+        200,
+        "the old token is still valid"
+    );
     let token = second.login("ann", "password-of-ann").await;
     let me = ok_json(second.as_user(&token, Method::GET, "/auth/me").send().await.unwrap()).await;
     assert_eq!(me["grants"], json!(["cam1"]));
     let share_token = share["token"].as_str().unwrap();
     assert_eq!(second.as_user(share_token, Method::GET, "/streams/cam1").send().await.unwrap().status(), 200);
     assert_eq!(ok_json(second.get("/cameras/cam1/shares").await).await["count"], 1);
-    let keepalive = second.as_user(&secret, Method::POST, "/cameras/cam1/keepalive").header("x-forwarded-for", "203.0.113.7").send().await.unwrap();
+    let keepalive = second
+        .as_user(&secret, Method::POST, "/cameras/cam1/keepalive")
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(keepalive.status(), 200, "the camera secret survived");
 }
 
 #[tokio::test]
 async fn the_in_process_store_keeps_users_in_the_data_directory() {
     let dir = std::env::temp_dir().join(format!("camview-api-data-{}", uuid::Uuid::new_v4()));
-    let open = || Arc::new(camview_common::auth::FileAuthStore::open(&dir).unwrap()) as Arc<dyn camview_common::auth::AuthStore>;
+    let open = || {
+        Arc::new(camview_common::auth::FileAuthStore::open(&dir).unwrap()) as Arc<dyn camview_common::auth::AuthStore>
+    };
     let backend = |store| crate::helpers::TestBackend {
         bus: Arc::new(camview_common::bus::memory::MemoryBus::new()),
         registry: Arc::new(camview_common::registry::memory::MemoryRegistry::new()),
@@ -219,7 +274,10 @@ async fn every_change_that_takes_access_away_is_published_on_the_bus() {
     let app = spawn_app().await;
     let mut events = app.bus.subscribe(camview_proto::keys::AUTH_EVENTS_INSTANCE).await.unwrap();
     async fn next(events: &mut camview_common::bus::Subscription) -> Subject {
-        let envelope = tokio::time::timeout(std::time::Duration::from_secs(2), events.recv()).await.expect("a revocation within 2 s").expect("open");
+        let envelope = tokio::time::timeout(std::time::Duration::from_secs(2), events.recv())
+            .await
+            .expect("a revocation within 2 s")
+            .expect("open");
         match envelope.message {
             Message::AccessRevoked(r) => r.subject,
             other => panic!("unexpected {}", other.kind()),
@@ -229,7 +287,11 @@ async fn every_change_that_takes_access_away_is_published_on_the_bus() {
     app.viewer("ann", &["cam1"]).await;
     app.as_admin(Method::PUT, "/users/ann/grants").json(&json!({"grants": []})).send().await.unwrap();
     assert_eq!(next(&mut events).await, ann(), "grants changed");
-    app.as_admin(Method::PUT, "/users/ann/password").json(&json!({"password": "another-password"})).send().await.unwrap();
+    app.as_admin(Method::PUT, "/users/ann/password")
+        .json(&json!({"password": "another-password"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(next(&mut events).await, ann(), "password changed");
     app.as_admin(Method::DELETE, "/users/ann").send().await.unwrap();
     assert_eq!(next(&mut events).await, ann(), "user deleted");

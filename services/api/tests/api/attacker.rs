@@ -73,7 +73,15 @@ async fn an_expired_token_is_refused_everywhere() {
     let key = app.store.signing_key().await.unwrap();
     let expired = forge(&key, "admin", Role::Admin, -3600);
     assert_all_refused(&app, Some(&expired), "with an expired token").await;
-    assert!(app.as_user(&forge(&key, "admin", Role::Admin, 3600), Method::GET, "/users").send().await.unwrap().status().is_success(), "the same token unexpired works: the forge is right");
+    assert!(
+        app.as_user(&forge(&key, "admin", Role::Admin, 3600), Method::GET, "/users")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success(),
+        "the same token unexpired works: the forge is right"
+    );
 }
 
 #[tokio::test]
@@ -89,7 +97,10 @@ async fn a_token_with_alg_none_is_refused() {
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = json!({"iss": "camview", "sub": "admin", "kind": "session", "role": "admin", "grants": ["*"], "ver": 0, "iat": now, "exp": now + 3600, "jti": "x"});
-    for token in [format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims)), format!("{}.{}", b64(&json!({"alg": "none"})), b64(&claims))] {
+    for token in [
+        format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims)),
+        format!("{}.{}", b64(&json!({"alg": "none"})), b64(&claims)),
+    ] {
         assert_all_refused(&app, Some(&token), "with alg none").await;
     }
 }
@@ -125,7 +136,8 @@ async fn a_viewer_token_is_refused_for_another_camera_and_for_admin_routes() {
     let viewer = app.viewer("ann", &["camA"]).await;
     assert_eq!(app.as_user(&viewer, Method::GET, "/streams/camA").send().await.unwrap().status(), 200);
     assert_error(app.as_user(&viewer, Method::GET, "/streams/camB").send().await.unwrap(), 403, "forbidden").await;
-    assert_error(app.as_user(&viewer, Method::GET, "/streams/never-started").send().await.unwrap(), 403, "forbidden").await;
+    assert_error(app.as_user(&viewer, Method::GET, "/streams/never-started").send().await.unwrap(), 403, "forbidden")
+        .await;
     for (m, path) in ADMIN_ONLY {
         let response = app.as_user(&viewer, method(m), path).send().await.unwrap();
         assert_eq!(response.status(), 403, "{m} {path}");
@@ -147,7 +159,8 @@ async fn a_revoked_share_stops_working_at_once() {
     assert_error(app.as_user(token, Method::GET, "/streams/cam1").send().await.unwrap(), 401, "unauthorized").await;
     let exchange = app.anon(Method::POST, "/auth/share").json(&json!({"token": token})).send().await.unwrap();
     assert_error(exchange, 401, "unauthorized").await;
-    assert_error(app.as_admin(Method::DELETE, "/shares/no-such-share").send().await.unwrap(), 404, "share_not_found").await;
+    assert_error(app.as_admin(Method::DELETE, "/shares/no-such-share").send().await.unwrap(), 404, "share_not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -166,9 +179,19 @@ async fn a_password_change_ends_the_old_token() {
     let app = spawn_app().await;
     let old = app.viewer("cid", &["*"]).await;
     let other = app.viewer("dee", &["*"]).await;
-    let refused = app.as_user(&other, Method::PUT, "/users/cid/password").json(&json!({"password": "taken-over-now"})).send().await.unwrap();
+    let refused = app
+        .as_user(&other, Method::PUT, "/users/cid/password")
+        .json(&json!({"password": "taken-over-now"}))
+        .send()
+        .await
+        .unwrap();
     assert_error(refused, 403, "forbidden").await;
-    let changed = app.as_user(&old, Method::PUT, "/users/cid/password").json(&json!({"password": "a-brand-new-password"})).send().await.unwrap();
+    let changed = app
+        .as_user(&old, Method::PUT, "/users/cid/password")
+        .json(&json!({"password": "a-brand-new-password"}))
+        .send()
+        .await
+        .unwrap();
     let fresh = ok_json(changed).await["token"].as_str().unwrap().to_owned();
     assert_error(app.as_user(&old, Method::GET, "/auth/me").send().await.unwrap(), 401, "unauthorized").await;
     assert_eq!(app.as_user(&fresh, Method::GET, "/auth/me").send().await.unwrap().status(), 200);
@@ -178,7 +201,9 @@ async fn a_password_change_ends_the_old_token() {
 #[tokio::test]
 async fn a_login_brute_force_is_answered_429_with_retry_after() {
     let app = spawn_app().await;
-    let attempt = |password: &'static str| app.anon(Method::POST, "/auth/login").json(&json!({"username": "admin", "password": password})).send();
+    let attempt = |password: &'static str| {
+        app.anon(Method::POST, "/auth/login").json(&json!({"username": "admin", "password": password})).send()
+    };
     for _ in 0..5 {
         assert_error(attempt("guess-guess").await.unwrap(), 401, "unauthorized").await;
     }
@@ -194,18 +219,33 @@ async fn a_login_brute_force_is_answered_429_with_retry_after() {
 async fn oversized_and_malformed_auth_bodies_are_refused() {
     let app = spawn_app().await;
     let big = format!("{{\"username\": \"admin\", \"password\": \"{}\"}}", "x".repeat(17 * 1024));
-    let post = |path: &'static str, body: String| app.anon(Method::POST, path).header("content-type", "application/json").body(body).send();
+    let post = |path: &'static str, body: String| {
+        app.anon(Method::POST, path).header("content-type", "application/json").body(body).send()
+    };
     for path in ["/auth/login", "/auth/link", "/auth/share"] {
         assert_error(post(path, big.clone()).await.unwrap(), 413, "payload_too_large").await;
         assert_error(post(path, "{".into()).await.unwrap(), 400, "invalid_json").await;
         assert_error(post(path, "[]".into()).await.unwrap(), 422, "invalid_body").await;
         assert_error(post(path, "".into()).await.unwrap(), 422, "invalid_body").await;
     }
-    assert_error(post("/auth/login", r#"{"username": "admin", "password": "x", "role": "admin"}"#.into()).await.unwrap(), 422, "invalid_body").await;
-    assert_error(post("/auth/login", r#"{"username": 1, "password": []}"#.into()).await.unwrap(), 422, "invalid_body").await;
-    let form = app.anon(Method::POST, "/auth/login").header("content-type", "application/x-www-form-urlencoded").body("username=admin&password=x").send().await.unwrap();
+    assert_error(
+        post("/auth/login", r#"{"username": "admin", "password": "x", "role": "admin"}"#.into()).await.unwrap(),
+        422,
+        "invalid_body",
+    )
+    .await;
+    assert_error(post("/auth/login", r#"{"username": 1, "password": []}"#.into()).await.unwrap(), 422, "invalid_body")
+        .await;
+    let form = app
+        .anon(Method::POST, "/auth/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("username=admin&password=x")
+        .send()
+        .await
+        .unwrap();
     assert_error(form, 415, "unsupported_media_type").await;
-    let users = app.as_admin(Method::POST, "/users").header("content-type", "application/json").body(big).send().await.unwrap();
+    let users =
+        app.as_admin(Method::POST, "/users").header("content-type", "application/json").body(big).send().await.unwrap();
     assert_error(users, 413, "payload_too_large").await;
 }
 
@@ -234,15 +274,31 @@ const OUTSIDER: &str = "203.0.113.50";
 #[tokio::test]
 async fn a_keepalive_without_a_secret_from_an_untrusted_address_is_refused() {
     let app = behind_proxy(vec![]).await;
-    let outside = app.anon(Method::POST, "/cameras/cam1/keepalive").header("x-forwarded-for", OUTSIDER).send().await.unwrap();
+    let outside =
+        app.anon(Method::POST, "/cameras/cam1/keepalive").header("x-forwarded-for", OUTSIDER).send().await.unwrap();
     assert_error(outside, 401, "unauthorized").await;
-    let lan = app.anon(Method::POST, "/cameras/cam1/keepalive").header("x-forwarded-for", "192.168.1.20").send().await.unwrap();
+    let lan = app
+        .anon(Method::POST, "/cameras/cam1/keepalive")
+        .header("x-forwarded-for", "192.168.1.20")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(lan.status(), 200, "a LAN camera without a secret keeps working");
     let secret = ok_json(app.post("/cameras/cam1/secret").await).await["secret"].as_str().unwrap().to_owned();
-    let with_secret = app.as_user(&secret, Method::POST, "/cameras/cam1/keepalive").header("x-forwarded-for", OUTSIDER).send().await.unwrap();
+    let with_secret = app
+        .as_user(&secret, Method::POST, "/cameras/cam1/keepalive")
+        .header("x-forwarded-for", OUTSIDER)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(with_secret.status(), 200, "the secret works from anywhere");
     assert_eq!(app.as_admin(Method::DELETE, "/cameras/cam1/secret").send().await.unwrap().status(), 204);
-    let revoked = app.as_user(&secret, Method::POST, "/cameras/cam1/keepalive").header("x-forwarded-for", OUTSIDER).send().await.unwrap();
+    let revoked = app
+        .as_user(&secret, Method::POST, "/cameras/cam1/keepalive")
+        .header("x-forwarded-for", OUTSIDER)
+        .send()
+        .await
+        .unwrap();
     assert_error(revoked, 401, "unauthorized").await;
 }
 
@@ -285,13 +341,34 @@ async fn a_cors_preflight_from_a_foreign_origin_gets_no_allow_origin() {
 #[tokio::test]
 async fn a_cookie_request_from_a_foreign_origin_is_refused() {
     let app = spawn_app().await;
-    let foreign = app.with_cookie(&app.admin, Method::POST, "/streams/cam1/start").header("Origin", "https://evil.example").send().await.unwrap();
+    let foreign = app
+        .with_cookie(&app.admin, Method::POST, "/streams/cam1/start")
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert_error(foreign, 403, "forbidden").await;
-    let login = app.anon(Method::POST, "/auth/login").header("Origin", "https://evil.example").json(&json!({"username": "admin", "password": "admin-test-password"})).send().await.unwrap();
+    let login = app
+        .anon(Method::POST, "/auth/login")
+        .header("Origin", "https://evil.example")
+        .json(&json!({"username": "admin", "password": "admin-test-password"}))
+        .send()
+        .await
+        .unwrap();
     assert_error(login, 403, "forbidden").await;
-    let own = app.with_cookie(&app.admin, Method::POST, "/streams/cam1/start").header("Origin", &app.address).send().await.unwrap();
+    let own = app
+        .with_cookie(&app.admin, Method::POST, "/streams/cam1/start")
+        .header("Origin", &app.address)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(own.status(), 200, "the page's own origin may");
-    let bearer = app.as_admin(Method::POST, "/streams/cam2/start").header("Origin", "https://evil.example").send().await.unwrap();
+    let bearer = app
+        .as_admin(Method::POST, "/streams/cam2/start")
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bearer.status(), 200, "a bearer token cannot be sent by another site: no cookie, no check");
 }
 

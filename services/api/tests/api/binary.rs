@@ -14,10 +14,7 @@ fn run_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run camview-api");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -29,10 +26,7 @@ fn the_binary_stops_with_the_variable_name_on_a_bad_port() {
 
 #[test]
 fn the_binary_stops_with_the_variable_name_on_a_bad_redis_url() {
-    let (code, stderr) = run_with(&[
-        ("API_SERVER_PORT", "0"),
-        ("REDIS_URL", "http://localhost:6379"),
-    ]);
+    let (code, stderr) = run_with(&[("API_SERVER_PORT", "0"), ("REDIS_URL", "http://localhost:6379")]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("REDIS_URL"), "{stderr}");
 }
@@ -53,10 +47,7 @@ fn the_binary_stops_with_the_variable_name_on_a_bad_otlp_endpoint() {
 
 #[test]
 fn the_binary_stops_with_the_variable_name_on_a_bad_public_signaling_url() {
-    let (code, stderr) = run_with(&[
-        ("API_SERVER_PORT", "0"),
-        ("PUBLIC_SIGNALING_URL", "cams.example/ws"),
-    ]);
+    let (code, stderr) = run_with(&[("API_SERVER_PORT", "0"), ("PUBLIC_SIGNALING_URL", "cams.example/ws")]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("PUBLIC_SIGNALING_URL"), "{stderr}");
 }
@@ -72,11 +63,7 @@ impl Drop for Running {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Starts the binary on a free port and waits until `/health` answers (any status).
@@ -101,14 +88,10 @@ async fn serve_with(vars: &[(&str, &str)]) -> (Running, String) {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let url = format!("{base}/health");
-    camview_common::testing::wait_until(
-        std::time::Duration::from_secs(15),
-        "camview-api answers /health",
-        || {
-            let request = client.get(&url).send();
-            async move { request.await.is_ok() }
-        },
-    )
+    camview_common::testing::wait_until(std::time::Duration::from_secs(15), "camview-api answers /health", || {
+        let request = client.get(&url).send();
+        async move { request.await.is_ok() }
+    })
     .await;
     (child, base)
 }
@@ -136,20 +119,10 @@ async fn the_binary_serves_on_redis_when_redis_url_is_set() {
     let token = admin_token(&base).await;
     let client = reqwest::Client::new();
     // No controller heartbeat under this prefix: degraded, but the registry answered.
-    let health: serde_json::Value = client
-        .get(format!("{base}/health"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value =
+        client.get(format!("{base}/health")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "degraded");
-    assert!(
-        !health["problems"][0].as_str().unwrap().contains("registry"),
-        "{health}"
-    );
+    assert!(!health["problems"][0].as_str().unwrap().contains("registry"), "{health}");
     let streams = client.get(format!("{base}/streams")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(streams.status(), 200);
     assert_eq!(reqwest::get(format!("{base}/streams")).await.unwrap().status(), 401, "anonymous");
@@ -162,28 +135,17 @@ async fn the_binary_serves_in_single_process_mode_without_redis_url() {
     let client = reqwest::Client::new();
     let streams = client.get(format!("{base}/streams")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(streams.status(), 200);
-    let start = client
-        .post(format!("{base}/streams/cam/start"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let start = client.post(format!("{base}/streams/cam/start")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(start.status(), 503, "no media-controller in this process");
 }
 
 #[test]
 fn the_binary_gives_up_naming_redis_when_redis_stays_unreachable() {
     let dead = format!("redis://127.0.0.1:{}/", free_port());
-    let (code, stderr) = run_with(&[
-        ("API_SERVER_PORT", "0"),
-        ("REDIS_URL", &dead),
-        ("REDIS_CONNECT_TIMEOUT_SECONDS", "1"),
-    ]);
+    let (code, stderr) =
+        run_with(&[("API_SERVER_PORT", "0"), ("REDIS_URL", &dead), ("REDIS_CONNECT_TIMEOUT_SECONDS", "1")]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(
-        stderr.contains("REDIS_CONNECT_TIMEOUT_SECONDS=1"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("REDIS_CONNECT_TIMEOUT_SECONDS=1"), "{stderr}");
 }
 
 #[tokio::test]
@@ -199,20 +161,13 @@ async fn the_binary_waits_for_redis_that_starts_after_it() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    cmd.env("API_SERVER_HOST", "127.0.0.1")
-        .env("API_SERVER_PORT", &port)
-        .env("REDIS_URL", redis.url());
-    cmd.env("REDIS_CONNECT_TIMEOUT_SECONDS", "30")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn");
+    cmd.env("API_SERVER_HOST", "127.0.0.1").env("API_SERVER_PORT", &port).env("REDIS_URL", redis.url());
+    cmd.env("REDIS_CONNECT_TIMEOUT_SECONDS", "30").env("LOG_FORMAT", "json").env("RUST_LOG", "warn");
     let mut child = Running(cmd.spawn().expect("spawn camview-api"));
     let stdout = child.0.stdout.take().expect("piped stdout");
     let (lines_tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
             if lines_tx.send(line).is_err() {
                 break;
             }
@@ -222,23 +177,17 @@ async fn the_binary_waits_for_redis_that_starts_after_it() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .expect("a 'not reachable yet' warning within 15 s");
+        let line = lines.recv_timeout(left).expect("a 'not reachable yet' warning within 15 s");
         if line.contains("Redis is not reachable yet") {
             break;
         }
     }
     redis.restart();
     let health = format!("http://127.0.0.1:{port}/health");
-    camview_common::testing::wait_until(
-        std::time::Duration::from_secs(20),
-        "camview-api serves /health",
-        || {
-            let request = reqwest::get(health.clone());
-            async move { request.await.is_ok() }
-        },
-    )
+    camview_common::testing::wait_until(std::time::Duration::from_secs(20), "camview-api serves /health", || {
+        let request = reqwest::get(health.clone());
+        async move { request.await.is_ok() }
+    })
     .await;
 }
 

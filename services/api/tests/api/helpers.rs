@@ -46,12 +46,7 @@ pub fn file_store() -> Arc<dyn AuthStore> {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            responder: true,
-            heartbeat: true,
-            bus_timeout_ms: 5000,
-            env: vec![],
-        }
+        Self { responder: true, heartbeat: true, bus_timeout_ms: 5000, env: vec![] }
     }
 }
 
@@ -97,10 +92,7 @@ pub async fn spawn_on(backend: TestBackend, options: Options) -> TestApp {
     let mut env: HashMap<String, String> = HashMap::from([
         ("API_SERVER_HOST".into(), "127.0.0.1".into()),
         ("API_SERVER_PORT".into(), "0".into()),
-        (
-            "BUS_REQUEST_TIMEOUT_MS".into(),
-            options.bus_timeout_ms.to_string(),
-        ),
+        ("BUS_REQUEST_TIMEOUT_MS".into(), options.bus_timeout_ms.to_string()),
         ("STUN_SERVERS".into(), "stun:stun.test:3478".into()),
         ("CAMVIEW_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
         // Tests hammer the API from one address; the rate-limit tests set their own.
@@ -112,19 +104,16 @@ pub async fn spawn_on(backend: TestBackend, options: Options) -> TestApp {
     if options.heartbeat {
         write_heartbeat(registry.as_ref(), true).await;
     }
-    let responder = options
-        .responder
-        .then(|| Responder::start(bus.clone(), registry.clone()));
-    let auth = Authenticator::start(store.clone(), &AuthSettings::from_reader(&camview_common::config::Reader::new(&env)).expect("auth settings"))
-        .await
-        .expect("start the authenticator");
+    let responder = options.responder.then(|| Responder::start(bus.clone(), registry.clone()));
+    let auth = Authenticator::start(
+        store.clone(),
+        &AuthSettings::from_reader(&camview_common::config::Reader::new(&env)).expect("auth settings"),
+    )
+    .await
+    .expect("start the authenticator");
     let auth = Arc::new(auth);
-    let deps = Deps::start(bus.clone(), registry.clone(), auth.clone())
-        .await
-        .expect("start the bus client");
-    let app = Application::build(settings, deps)
-        .await
-        .expect("build the app");
+    let deps = Deps::start(bus.clone(), registry.clone(), auth.clone()).await.expect("start the bus client");
+    let app = Application::build(settings, deps).await.expect("build the app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
@@ -132,15 +121,7 @@ pub async fn spawn_on(backend: TestBackend, options: Options) -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client");
-    let mut app = TestApp {
-        address,
-        client,
-        registry,
-        store,
-        bus,
-        responder,
-        admin: String::new(),
-    };
+    let mut app = TestApp { address, client, registry, store, bus, responder, admin: String::new() };
     // Issued directly, not through /auth/login: the app may serve only HTTPS (tls.rs), and
     // logging in is what the auth tests prove.
     let admin = app.store.get_user("admin").await.expect("read admin").expect("admin is created at start");
@@ -181,7 +162,12 @@ impl TestApp {
 
     /// Logs in and returns the token (panics unless 200).
     pub async fn login(&self, username: &str, password: &str) -> String {
-        let response = self.anon(Method::POST, "/auth/login").json(&json!({"username": username, "password": password})).send().await.expect("send login");
+        let response = self
+            .anon(Method::POST, "/auth/login")
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("send login");
         ok_json(response).await["token"].as_str().expect("a token").to_owned()
     }
 
@@ -225,12 +211,7 @@ impl TestApp {
         self.default_creds(Method::POST, path).json(body).send().await.expect("send request")
     }
 
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        content_type: Option<&str>,
-        body: impl Into<reqwest::Body>,
-    ) -> Response {
+    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Response {
         let mut req = self.default_creds(Method::POST, path).body(body);
         if let Some(ct) = content_type {
             req = req.header(reqwest::header::CONTENT_TYPE, ct);
@@ -248,11 +229,7 @@ impl TestApp {
 
     /// Asserts the server still answers a plain request.
     pub async fn assert_still_serving(&self) {
-        assert_eq!(
-            self.get("/streams").await.status(),
-            StatusCode::OK,
-            "the server stopped serving"
-        );
+        assert_eq!(self.get("/streams").await.status(), StatusCode::OK, "the server stopped serving");
     }
 }
 
@@ -261,10 +238,7 @@ pub async fn assert_error(response: Response, status: u16, code: &str) -> Value 
     assert_eq!(response.status().as_u16(), status, "status");
     let body: Value = response.json().await.expect("an error body in JSON");
     assert_eq!(body["code"], code, "{body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     body
 }
 

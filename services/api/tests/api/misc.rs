@@ -9,20 +9,14 @@ use crate::helpers::{ok_json, spawn_app, spawn_app_with, Options};
 async fn ice_servers_lists_the_stun_servers_as_one_entry() {
     let app = spawn_app().await;
     let body = ok_json(app.get("/ice-servers").await).await;
-    assert_eq!(
-        body,
-        json!({"iceServers": [{"urls": ["stun:stun.test:3478"]}]})
-    );
+    assert_eq!(body, json!({"iceServers": [{"urls": ["stun:stun.test:3478"]}]}));
 }
 
 #[tokio::test]
 async fn ice_servers_adds_ephemeral_turn_credentials_when_turn_is_configured() {
     let app = spawn_app_with(Options {
         env: vec![
-            (
-                "TURN_URLS",
-                "turn:turn.test:3478?transport=udp,turns:turn.test:5349".into(),
-            ),
+            ("TURN_URLS", "turn:turn.test:3478?transport=udp,turns:turn.test:5349".into()),
             ("TURN_SECRET", "north-sea-secret".into()),
             ("TURN_CREDENTIAL_TTL_SECONDS", "3600".into()),
         ],
@@ -33,19 +27,13 @@ async fn ice_servers_adds_ephemeral_turn_credentials_when_turn_is_configured() {
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body = ok_json(response).await;
     let turn = &body["iceServers"][1];
-    assert_eq!(
-        turn["urls"],
-        json!(["turn:turn.test:3478?transport=udp", "turns:turn.test:5349"])
-    );
+    assert_eq!(turn["urls"], json!(["turn:turn.test:3478?transport=udp", "turns:turn.test:5349"]));
     let username = turn["username"].as_str().unwrap();
     let (expiry, user) = username.split_once(':').unwrap();
     assert_eq!(user, "camview");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let expiry: i64 = expiry.parse().unwrap();
-    assert!(
-        (expiry - now - 3600).abs() < 60,
-        "expiry {expiry}, now {now}"
-    );
+    assert!((expiry - now - 3600).abs() < 60, "expiry {expiry}, now {now}");
     let (_, expected) = camview_api::ice::turn_credentials("north-sea-secret", expiry);
     assert_eq!(turn["credential"], expected);
 }
@@ -53,24 +41,11 @@ async fn ice_servers_adds_ephemeral_turn_credentials_when_turn_is_configured() {
 #[tokio::test]
 async fn the_pages_are_served_from_the_embedded_static_folder() {
     let app = spawn_app().await;
-    for path in [
-        "/",
-        "/viewer",
-        "/viewer?camera=cam1",
-        "/static/viewer.html",
-        "/static/index.html",
-        "/login",
-        "/share",
-    ] {
+    for path in ["/", "/viewer", "/viewer?camera=cam1", "/static/viewer.html", "/static/index.html", "/login", "/share"]
+    {
         let response = app.page(path).await;
         assert_eq!(response.status(), 200, "{path}");
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/html"),
-            "{path}"
-        );
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
         assert!(response.text().await.unwrap().contains("camview"), "{path}");
     }
 }
@@ -81,22 +56,12 @@ async fn static_dir_overrides_the_embedded_pages() {
     std::fs::create_dir_all(dir.join("js")).unwrap();
     std::fs::write(dir.join("viewer.html"), "<p>from disk</p>").unwrap();
     std::fs::write(dir.join("js/app.js"), "console.log(1)").unwrap();
-    let app = spawn_app_with(Options {
-        env: vec![("STATIC_DIR", dir.display().to_string())],
-        ..Default::default()
-    })
-    .await;
-    assert_eq!(
-        app.page("/viewer").await.text().await.unwrap(),
-        "<p>from disk</p>"
-    );
+    let app =
+        spawn_app_with(Options { env: vec![("STATIC_DIR", dir.display().to_string())], ..Default::default() }).await;
+    assert_eq!(app.page("/viewer").await.text().await.unwrap(), "<p>from disk</p>");
     let js = app.get("/static/js/app.js").await;
     assert_eq!(js.headers()["content-type"], "text/javascript");
-    assert_eq!(
-        app.page("/").await.status(),
-        404,
-        "index.html is not in the override folder"
-    );
+    assert_eq!(app.page("/").await.status(), 404, "index.html is not in the override folder");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -107,7 +72,8 @@ async fn cors_answers_listed_origins_with_credentials_and_never_a_wildcard() {
         ..Default::default()
     })
     .await;
-    let response = app.as_admin(Method::GET, "/streams").header("Origin", "http://viewer.example:8080").send().await.unwrap();
+    let response =
+        app.as_admin(Method::GET, "/streams").header("Origin", "http://viewer.example:8080").send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["access-control-allow-origin"], "http://viewer.example:8080");
     assert_eq!(response.headers()["access-control-allow-credentials"], "true");
@@ -124,14 +90,16 @@ async fn cors_answers_listed_origins_with_credentials_and_never_a_wildcard() {
     let methods = preflight.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
     assert!(methods.contains("POST") && methods.contains("GET"), "{methods}");
 
-    let foreign = app.as_admin(Method::GET, "/streams").header("Origin", "http://elsewhere.example").send().await.unwrap();
+    let foreign =
+        app.as_admin(Method::GET, "/streams").header("Origin", "http://elsewhere.example").send().await.unwrap();
     assert!(foreign.headers().get("access-control-allow-origin").is_none());
 }
 
 #[tokio::test]
 async fn without_an_allow_list_no_cors_header_is_sent() {
     let app = spawn_app().await;
-    let response = app.as_admin(Method::GET, "/streams").header("Origin", "http://viewer.example:8080").send().await.unwrap();
+    let response =
+        app.as_admin(Method::GET, "/streams").header("Origin", "http://viewer.example:8080").send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers().keys().all(|k| !k.as_str().starts_with("access-control-")), "{:?}", response.headers());
 }

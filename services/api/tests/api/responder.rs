@@ -9,8 +9,7 @@ use std::time::Duration;
 use camview_common::clock::now_rfc3339;
 use camview_common::{Bus, BusClient, Registry};
 use camview_proto::bus::{
-    CameraSeen, CameraSourceSet, Envelope, Message, StartStream, StopStream, StreamStarted,
-    StreamStopped,
+    CameraSeen, CameraSourceSet, Envelope, Message, StartStream, StopStream, StreamStarted, StreamStopped,
 };
 use camview_proto::stream::{Codec, ControllerHeartbeat, RtpTarget, StreamRecord, StreamState};
 use camview_proto::ErrorCode;
@@ -43,10 +42,7 @@ impl Responder {
         let task = tokio::spawn(async move {
             let next_port = AtomicU16::new(40_000);
             loop {
-                let deliveries = match bus
-                    .read_commands("test-responder", 16, Duration::from_millis(200))
-                    .await
-                {
+                let deliveries = match bus.read_commands("test-responder", 16, Duration::from_millis(200)).await {
                     Ok(d) => d,
                     Err(e) => {
                         eprintln!("responder: read_commands failed: {e}");
@@ -56,14 +52,9 @@ impl Responder {
                 };
                 for delivery in deliveries {
                     record.lock().unwrap().push(delivery.envelope.clone());
-                    let reply =
-                        handle(registry.as_ref(), &delivery.envelope.message, &next_port).await;
-                    bus.ack_command(&delivery.delivery_id)
-                        .await
-                        .expect("responder: ack");
-                    BusClient::reply(bus.as_ref(), &delivery.envelope, reply)
-                        .await
-                        .expect("responder: reply");
+                    let reply = handle(registry.as_ref(), &delivery.envelope.message, &next_port).await;
+                    bus.ack_command(&delivery.delivery_id).await.expect("responder: ack");
+                    BusClient::reply(bus.as_ref(), &delivery.envelope, reply).await.expect("responder: reply");
                 }
             }
         });
@@ -73,32 +64,15 @@ impl Responder {
 
 /// Writes a fresh heartbeat, as the media-controller does every few seconds.
 pub async fn write_heartbeat(registry: &dyn Registry, kurento_connected: bool) {
-    let heartbeat = ControllerHeartbeat {
-        instance_id: "test-controller".into(),
-        kurento_connected,
-        at: now_rfc3339(),
-    };
-    registry
-        .put_controller_heartbeat(&heartbeat, Duration::from_secs(120))
-        .await
-        .expect("write heartbeat");
+    let heartbeat = ControllerHeartbeat { instance_id: "test-controller".into(), kurento_connected, at: now_rfc3339() };
+    registry.put_controller_heartbeat(&heartbeat, Duration::from_secs(120)).await.expect("write heartbeat");
 }
 
 async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU16) -> Message {
     match message {
-        Message::StartStream(StartStream {
-            camera_id,
-            bandwidth,
-        }) => {
-            if let Some(stream) = registry
-                .get_stream(camera_id)
-                .await
-                .expect("responder: get_stream")
-            {
-                return Message::StreamStarted(StreamStarted {
-                    stream,
-                    created: false,
-                });
+        Message::StartStream(StartStream { camera_id, bandwidth }) => {
+            if let Some(stream) = registry.get_stream(camera_id).await.expect("responder: get_stream") {
+                return Message::StreamStarted(StreamStarted { stream, created: false });
             }
             let now = now_rfc3339();
             let stream = StreamRecord {
@@ -117,43 +91,19 @@ async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU1
                 rtp_endpoint_id: None,
                 camera_source: None,
             };
-            registry
-                .put_stream(&stream)
-                .await
-                .expect("responder: put_stream");
-            Message::StreamStarted(StreamStarted {
-                stream,
-                created: true,
-            })
+            registry.put_stream(&stream).await.expect("responder: put_stream");
+            Message::StreamStarted(StreamStarted { stream, created: true })
         }
         Message::StopStream(StopStream { camera_id }) => {
             let disowned = camera_id.starts_with(GHOST_PREFIX);
-            if disowned
-                || registry
-                    .get_stream(camera_id)
-                    .await
-                    .expect("responder: get_stream")
-                    .is_none()
-            {
-                return Message::failed(
-                    ErrorCode::StreamNotFound,
-                    format!("no stream {camera_id}"),
-                );
+            if disowned || registry.get_stream(camera_id).await.expect("responder: get_stream").is_none() {
+                return Message::failed(ErrorCode::StreamNotFound, format!("no stream {camera_id}"));
             }
-            let viewers = registry
-                .list_viewers(Some(camera_id))
-                .await
-                .expect("responder: list_viewers");
+            let viewers = registry.list_viewers(Some(camera_id)).await.expect("responder: list_viewers");
             for v in &viewers {
-                registry
-                    .remove_viewer(camera_id, &v.viewer_id)
-                    .await
-                    .expect("responder: remove_viewer");
+                registry.remove_viewer(camera_id, &v.viewer_id).await.expect("responder: remove_viewer");
             }
-            registry
-                .delete_stream(camera_id)
-                .await
-                .expect("responder: delete_stream");
+            registry.delete_stream(camera_id).await.expect("responder: delete_stream");
             Message::StreamStopped(StreamStopped {
                 camera_id: camera_id.clone(),
                 viewers_released: viewers.len() as u64,
@@ -175,10 +125,7 @@ async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU1
             registry.put_stream(&stream).await.expect("responder: put_stream");
             Message::CameraSourceSet(CameraSourceSet { stream, relatched })
         }
-        other => Message::failed(
-            ErrorCode::Internal,
-            format!("the test responder does not handle {}", other.kind()),
-        ),
+        other => Message::failed(ErrorCode::Internal, format!("the test responder does not handle {}", other.kind())),
     }
 }
 
@@ -188,16 +135,8 @@ pub fn sample_stream(camera_id: &str) -> StreamRecord {
     StreamRecord {
         camera_id: camera_id.into(),
         state: StreamState::WaitingForMedia,
-        rtp: Some(RtpTarget {
-            host: RTP_HOST.into(),
-            port: 50_000,
-            codec: Codec::H264,
-            payload_type: 96,
-        }),
-        bandwidth: camview_proto::stream::Bandwidth {
-            max_bandwidth: 3000,
-            min_bandwidth: 300,
-        },
+        rtp: Some(RtpTarget { host: RTP_HOST.into(), port: 50_000, codec: Codec::H264, payload_type: 96 }),
+        bandwidth: camview_proto::stream::Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
         created_at: now.clone(),
         updated_at: now,
         pipeline_id: None,

@@ -28,30 +28,18 @@ async fn the_original_curl_flow_starts_lists_and_stops_a_stream() {
     assert_eq!(one, started);
 
     let stopped = ok_json(app.stop(CAMERA).await).await;
-    assert_eq!(
-        stopped,
-        json!({"camera_id": CAMERA, "stopped": true, "viewers_released": 0})
-    );
+    assert_eq!(stopped, json!({"camera_id": CAMERA, "stopped": true, "viewers_released": 0}));
 
     let list = ok_json(app.get("/streams").await).await;
     assert_eq!(list, json!({"streams": [], "count": 0}));
-    assert_error(
-        app.get(&format!("/streams/{CAMERA}")).await,
-        404,
-        "stream_not_found",
-    )
-    .await;
+    assert_error(app.get(&format!("/streams/{CAMERA}")).await, 404, "stream_not_found").await;
 }
 
 #[tokio::test]
 async fn start_is_idempotent_and_returns_the_stream_unchanged() {
     let app = spawn_app().await;
     let first = ok_json(app.start("cam1").await).await;
-    let second = ok_json(
-        app.post_json("/streams/cam1/start", &json!({"max_bandwidth": 1000}))
-            .await,
-    )
-    .await;
+    let second = ok_json(app.post_json("/streams/cam1/start", &json!({"max_bandwidth": 1000})).await).await;
     assert_eq!(first, second);
     assert_eq!(ok_json(app.get("/streams").await).await["count"], 1);
 }
@@ -59,14 +47,9 @@ async fn start_is_idempotent_and_returns_the_stream_unchanged() {
 #[tokio::test]
 async fn start_passes_the_requested_bandwidth_to_the_controller() {
     let app = spawn_app().await;
-    let started = ok_json(
-        app.post_json(
-            "/streams/cam2/start",
-            &json!({"max_bandwidth": 1500, "min_bandwidth": 500}),
-        )
-        .await,
-    )
-    .await;
+    let started =
+        ok_json(app.post_json("/streams/cam2/start", &json!({"max_bandwidth": 1500, "min_bandwidth": 500})).await)
+            .await;
     assert_eq!(started["max_bandwidth"], 1500);
     assert_eq!(started["min_bandwidth"], 500);
 }
@@ -74,83 +57,41 @@ async fn start_passes_the_requested_bandwidth_to_the_controller() {
 #[tokio::test]
 async fn start_accepts_an_empty_body_with_or_without_a_content_type() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.post_raw("/streams/a/start", Some("application/json"), "")
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.post_raw("/streams/b/start", None, "").await.status(),
-        200
-    );
-    assert_eq!(
-        app.post_raw(
-            "/streams/c/start",
-            Some("application/x-www-form-urlencoded"),
-            ""
-        )
-        .await
-        .status(),
-        200
-    );
-    assert_eq!(
-        app.post_json("/streams/d/start", &json!({})).await.status(),
-        200
-    );
+    assert_eq!(app.post_raw("/streams/a/start", Some("application/json"), "").await.status(), 200);
+    assert_eq!(app.post_raw("/streams/b/start", None, "").await.status(), 200);
+    assert_eq!(app.post_raw("/streams/c/start", Some("application/x-www-form-urlencoded"), "").await.status(), 200);
+    assert_eq!(app.post_json("/streams/d/start", &json!({})).await.status(), 200);
 }
 
 #[tokio::test]
 async fn stop_of_an_unknown_stream_returns_404() {
     let app = spawn_app().await;
     let body = assert_error(app.stop("never-started").await, 404, "stream_not_found").await;
-    assert!(
-        body["message"].as_str().unwrap().contains("never-started"),
-        "{body}"
-    );
+    assert!(body["message"].as_str().unwrap().contains("never-started"), "{body}");
 }
 
 #[tokio::test]
 async fn stop_maps_the_controllers_stream_not_found_to_404() {
     let app = spawn_app().await;
     // In the registry, but unknown to the controller (the responder disowns "ghost-" ids).
-    app.registry
-        .put_stream(&crate::responder::sample_stream("ghost-1"))
-        .await
-        .unwrap();
+    app.registry.put_stream(&crate::responder::sample_stream("ghost-1")).await.unwrap();
     assert_error(app.stop("ghost-1").await, 404, "stream_not_found").await;
 }
 
 #[tokio::test]
 async fn start_returns_503_within_the_timeout_when_no_controller_answers() {
-    let app = spawn_app_with(Options {
-        responder: false,
-        bus_timeout_ms: 300,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(Options { responder: false, bus_timeout_ms: 300, ..Default::default() }).await;
     let began = Instant::now();
     let body = assert_error(app.start(CAMERA).await, 503, "controller_unavailable").await;
     let took = began.elapsed();
-    assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
-        "took {took:?}"
-    );
-    assert_eq!(
-        body["message"],
-        "the media-controller did not answer within 300 ms"
-    );
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(body["message"], "the media-controller did not answer within 300 ms");
     app.assert_still_serving().await;
 }
 
 #[tokio::test]
 async fn stop_returns_503_within_the_timeout_when_no_controller_answers() {
-    let app = spawn_app_with(Options {
-        responder: false,
-        bus_timeout_ms: 300,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(Options { responder: false, bus_timeout_ms: 300, ..Default::default() }).await;
     // Put a stream in the registry by hand so the stop reaches the bus.
     let record = crate::responder::sample_stream("orphan");
     app.registry.put_stream(&record).await.unwrap();
@@ -172,29 +113,14 @@ async fn start_carries_the_callers_trace_into_the_bus_command() {
         .client
         .post(format!("{}/streams/traced/start", app.address))
         .bearer_auth(app.admin_token())
-        .header(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )
+        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        response.headers()["x-trace-id"],
-        "4bf92f3577b34da6a3ce929d0e0e4736"
-    );
+    assert_eq!(response.headers()["x-trace-id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     ok_json(response).await;
     let seen = app.responder.as_ref().unwrap().seen.lock().unwrap().clone();
-    let traceparent = seen
-        .last()
-        .and_then(|e| e.traceparent.clone())
-        .expect("a traceparent on the command");
-    assert!(
-        traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
-        "{traceparent}"
-    );
-    assert_ne!(
-        traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        "a new span id"
-    );
+    let traceparent = seen.last().and_then(|e| e.traceparent.clone()).expect("a traceparent on the command");
+    assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
+    assert_ne!(traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "a new span id");
 }

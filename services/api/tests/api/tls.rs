@@ -40,29 +40,16 @@ async fn https_is_served_with_hsts_and_a_replaced_certificate_is_used_without_a_
     let (first_ca, second_ca) = (TestCa::new("first CA"), TestCa::new("second CA"));
     let (cert, key) = first_ca.server("camview-api").write_to(&dir.0);
     let app = spawn_app_with(Options {
-        env: vec![
-            ("TLS_CERT_FILE", cert.display().to_string()),
-            ("TLS_KEY_FILE", key.display().to_string()),
-        ],
+        env: vec![("TLS_CERT_FILE", cert.display().to_string()), ("TLS_KEY_FILE", key.display().to_string())],
         ..Options::default()
     })
     .await;
     let https = app.address.replacen("http://", "https://", 1);
 
-    let res = client_trusting(&first_ca)
-        .get(format!("{https}/health"))
-        .send()
-        .await
-        .expect("an HTTPS answer");
+    let res = client_trusting(&first_ca).get(format!("{https}/health")).send().await.expect("an HTTPS answer");
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        res.headers()["strict-transport-security"],
-        "max-age=31536000"
-    );
-    assert!(res.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .contains("script-src 'self'"));
+    assert_eq!(res.headers()["strict-transport-security"], "max-age=31536000");
+    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
     let login = client_trusting(&first_ca)
         .post(format!("{https}/auth/login"))
         .json(&serde_json::json!({"username": "admin", "password": crate::helpers::ADMIN_PASSWORD}))
@@ -71,13 +58,12 @@ async fn https_is_served_with_hsts_and_a_replaced_certificate_is_used_without_a_
         .expect("a login over HTTPS");
     assert_eq!(login.status(), StatusCode::OK);
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "the session cookie is Secure under TLS: {cookie}");
     assert!(
-        client_trusting(&second_ca)
-            .get(format!("{https}/health"))
-            .send()
-            .await
-            .is_err(),
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "the session cookie is Secure under TLS: {cookie}"
+    );
+    assert!(
+        client_trusting(&second_ca).get(format!("{https}/health")).send().await.is_err(),
         "the second CA is not in use yet"
     );
 
@@ -99,11 +85,7 @@ async fn https_is_served_with_hsts_and_a_replaced_certificate_is_used_without_a_
         }
     }
     assert!(
-        client_trusting(&first_ca)
-            .get(format!("{https}/health"))
-            .send()
-            .await
-            .is_err(),
+        client_trusting(&first_ca).get(format!("{https}/health")).send().await.is_err(),
         "the old certificate is gone"
     );
 }
@@ -113,24 +95,15 @@ async fn plain_http_has_the_security_headers_but_no_hsts() {
     let app = spawn_app().await;
     let res = app.get("/health").await;
     let h = res.headers();
-    assert!(
-        h.get("strict-transport-security").is_none(),
-        "HSTS over plain HTTP would be ignored at best"
-    );
+    assert!(h.get("strict-transport-security").is_none(), "HSTS over plain HTTP would be ignored at best");
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["cross-origin-opener-policy"], "same-origin");
     let csp = h["content-security-policy"].to_str().unwrap();
-    assert!(
-        csp.contains("frame-ancestors 'none'") && csp.contains("object-src 'none'"),
-        "{csp}"
-    );
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("object-src 'none'"), "{csp}");
     // Errors (an unknown route) carry them too.
-    assert_eq!(
-        app.get("/no/such/route").await.headers()["x-content-type-options"],
-        "nosniff"
-    );
+    assert_eq!(app.get("/no/such/route").await.headers()["x-content-type-options"], "nosniff");
 }
 
 #[tokio::test]
@@ -140,24 +113,11 @@ async fn only_the_embed_mode_of_the_viewer_may_be_framed_and_only_by_the_listed_
         ..Options::default()
     })
     .await;
-    let csp = |res: &reqwest::Response| {
-        res.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .to_owned()
-    };
+    let csp = |res: &reqwest::Response| res.headers()["content-security-policy"].to_str().unwrap().to_owned();
     let embed = app.get("/viewer?camera=c&embed=1").await;
-    assert!(
-        csp(&embed).ends_with("frame-ancestors 'self' https://portal.example"),
-        "{}",
-        csp(&embed)
-    );
+    assert!(csp(&embed).ends_with("frame-ancestors 'self' https://portal.example"), "{}", csp(&embed));
     assert!(embed.headers().get("x-frame-options").is_none());
     let normal = app.get("/viewer?camera=c").await;
-    assert!(
-        csp(&normal).ends_with("frame-ancestors 'none'"),
-        "{}",
-        csp(&normal)
-    );
+    assert!(csp(&normal).ends_with("frame-ancestors 'none'"), "{}", csp(&normal));
     assert_eq!(normal.headers()["x-frame-options"], "DENY");
 }

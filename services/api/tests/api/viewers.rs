@@ -28,11 +28,7 @@ async fn viewers_are_listed_overall_and_per_stream_and_counted_in_the_stream() {
     assert_eq!(all["count"], 3);
     let a = ok_json(app.get("/viewers/camA").await).await;
     assert_eq!(a["count"], 2);
-    assert!(a["viewers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|v| v["camera_id"] == "camA"));
+    assert!(a["viewers"].as_array().unwrap().iter().all(|v| v["camera_id"] == "camA"));
     assert_eq!(ok_json(app.get("/streams/camA").await).await["viewers"], 2);
 
     let stopped = ok_json(app.stop("camA").await).await;
@@ -44,14 +40,8 @@ async fn viewers_are_listed_overall_and_per_stream_and_counted_in_the_stream() {
 async fn viewers_of_a_started_stream_without_viewers_is_an_empty_list() {
     let app = spawn_app().await;
     ok_json(app.start("quiet").await).await;
-    assert_eq!(
-        ok_json(app.get("/viewers/quiet").await).await,
-        json!({"viewers": [], "count": 0})
-    );
-    assert_eq!(
-        ok_json(app.get("/viewers").await).await,
-        json!({"viewers": [], "count": 0})
-    );
+    assert_eq!(ok_json(app.get("/viewers/quiet").await).await, json!({"viewers": [], "count": 0}));
+    assert_eq!(ok_json(app.get("/viewers").await).await, json!({"viewers": [], "count": 0}));
 }
 
 #[tokio::test]

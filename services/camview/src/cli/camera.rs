@@ -89,8 +89,15 @@ mod tests {
 
     #[test]
     fn the_camera_table_never_shows_a_digest() {
-        let rec = CameraSecretRecord { camera_id: "cam1".into(), secret_sha256: "abcdef0123".into(), created_at: "2026-01-01T00:00:00Z".into() };
+        let rec = CameraSecretRecord {
+            camera_id: "cam1".into(),
+            secret_sha256: "abcdef0123".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
         let text = table(&[rec]);
-        assert!(text.contains("cam1") && text.contains("2026-01-01T00:00:00Z") && !text.contains("abcdef0123"), "{text}");
+        assert!(
+            text.contains("cam1") && text.contains("2026-01-01T00:00:00Z") && !text.contains("abcdef0123"),
+            "{text}"
+        );
     }
 }

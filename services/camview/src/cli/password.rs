@@ -40,7 +40,9 @@ pub fn generate() -> String {
 /// The first line of `input` without its line ending (`\n` or `\r\n`).
 fn read_line(mut input: impl BufRead) -> Result<String, CliError> {
     let mut line = String::new();
-    input.read_line(&mut line).map_err(|e| CliError::Runtime(format!("reading the password from standard input: {e}")))?;
+    input
+        .read_line(&mut line)
+        .map_err(|e| CliError::Runtime(format!("reading the password from standard input: {e}")))?;
     let line = line.strip_suffix('\n').unwrap_or(&line);
     let line = line.strip_suffix('\r').unwrap_or(line);
     if line.is_empty() {
@@ -50,7 +52,8 @@ fn read_line(mut input: impl BufRead) -> Result<String, CliError> {
 }
 
 fn prompt(text: &str) -> Result<String, CliError> {
-    rpassword::prompt_password(text).map_err(|e| CliError::Runtime(format!("reading the password from the terminal: {e}")))
+    rpassword::prompt_password(text)
+        .map_err(|e| CliError::Runtime(format!("reading the password from the terminal: {e}")))
 }
 
 #[cfg(test)]

@@ -30,7 +30,11 @@ impl Target {
         let data_dir = auth::store::default_data_dir(reader);
         let store = match tokio::time::timeout(REDIS_TIMEOUT, auth::store::open(redis.as_ref(), &data_dir)).await {
             Ok(store) => store?,
-            Err(_) => return Err(CliError::Runtime(format!("the store did not answer within {REDIS_TIMEOUT:?} (is Redis at REDIS_URL running?)"))),
+            Err(_) => {
+                return Err(CliError::Runtime(format!(
+                    "the store did not answer within {REDIS_TIMEOUT:?} (is Redis at REDIS_URL running?)"
+                )))
+            }
         };
         Ok(Self { store, redis })
     }

@@ -67,7 +67,9 @@ pub enum UserCommand {
 
 pub async fn run(command: UserCommand, target: &Target) -> Result<(), CliError> {
     match command {
-        UserCommand::Add { name, role, grants, password_stdin } => add(target, &name, role.into(), grants, password_stdin).await,
+        UserCommand::Add { name, role, grants, password_stdin } => {
+            add(target, &name, role.into(), grants, password_stdin).await
+        }
         UserCommand::Passwd { name, password_stdin } => passwd(target, &name, password_stdin).await,
         UserCommand::Grant { name, cameras } => grant(target, &name, &cameras).await,
         UserCommand::Revoke { name, cameras } => revoke(target, &name, &cameras).await,
@@ -96,7 +98,11 @@ fn check_grants(cameras: &[String]) -> Result<Vec<String>, CliError> {
 
 async fn existing(target: &Target, name: &str) -> Result<UserRecord, CliError> {
     check_name(name)?;
-    target.store.get_user(name).await?.ok_or_else(|| CliError::Runtime(format!("no user {name:?} (see camview user list)")))
+    target
+        .store
+        .get_user(name)
+        .await?
+        .ok_or_else(|| CliError::Runtime(format!("no user {name:?} (see camview user list)")))
 }
 
 async fn save(target: &Target, user: &UserRecord) -> Result<(), CliError> {
@@ -107,11 +113,19 @@ async fn save(target: &Target, user: &UserRecord) -> Result<(), CliError> {
     }
 }
 
-async fn add(target: &Target, name: &str, role: Role, grants: Vec<String>, password_stdin: bool) -> Result<(), CliError> {
+async fn add(
+    target: &Target,
+    name: &str,
+    role: Role,
+    grants: Vec<String>,
+    password_stdin: bool,
+) -> Result<(), CliError> {
     check_name(name)?;
     let grants = check_grants(&grants)?;
     if target.store.get_user(name).await?.is_some() {
-        return Err(CliError::Runtime(format!("user {name:?} already exists (camview user passwd|grant to change it)")));
+        return Err(CliError::Runtime(format!(
+            "user {name:?} already exists (camview user passwd|grant to change it)"
+        )));
     }
     let new = obtain(name, password_stdin)?;
     let user = auth::new_user(name, &new.password, role, grants).await;
@@ -233,11 +247,18 @@ mod tests {
 
     #[test]
     fn the_user_table_shows_names_roles_and_grants_but_never_a_hash() {
-        let text = table(&[user("admin", Role::Admin, &[]), user("alice", Role::Viewer, &["cam1", "cam2"]), user("bob", Role::Viewer, &[])]);
+        let text = table(&[
+            user("admin", Role::Admin, &[]),
+            user("alice", Role::Viewer, &["cam1", "cam2"]),
+            user("bob", Role::Viewer, &[]),
+        ]);
         assert!(!text.contains("argon2") && !text.contains("SECRET"), "{text}");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
-        assert!(lines[2].starts_with("alice") && lines[2].contains("viewer") && lines[2].ends_with("cam1,cam2"), "{text}");
+        assert!(
+            lines[2].starts_with("alice") && lines[2].contains("viewer") && lines[2].ends_with("cam1,cam2"),
+            "{text}"
+        );
         assert!(lines[3].ends_with('-'), "{text}");
     }
 

@@ -35,8 +35,19 @@ impl ClientConfig {
 }
 
 enum Command {
-    Call { method: &'static str, params: Map<String, Value>, timeout: Option<Duration>, reply: oneshot::Sender<CallResult> },
-    Subscribe { object: String, event: &'static str, sink: mpsc::UnboundedSender<Value>, timeout: Option<Duration>, reply: oneshot::Sender<CallResult> },
+    Call {
+        method: &'static str,
+        params: Map<String, Value>,
+        timeout: Option<Duration>,
+        reply: oneshot::Sender<CallResult>,
+    },
+    Subscribe {
+        object: String,
+        event: &'static str,
+        sink: mpsc::UnboundedSender<Value>,
+        timeout: Option<Duration>,
+        reply: oneshot::Sender<CallResult>,
+    },
     Shutdown,
 }
 
@@ -137,7 +148,12 @@ impl KurentoClient {
     }
 
     /// `invoke`: returns `result.value` (absent for void operations).
-    pub async fn invoke(&self, object: &str, operation: &str, operation_params: Params) -> Result<Option<Value>, ClientError> {
+    pub async fn invoke(
+        &self,
+        object: &str,
+        operation: &str,
+        operation_params: Params,
+    ) -> Result<Option<Value>, ClientError> {
         let mut params = Map::new();
         params.insert("object".into(), object.into());
         params.insert("operation".into(), operation.into());
@@ -165,8 +181,14 @@ impl KurentoClient {
     pub async fn subscribe<E: KurentoEvent>(&self, object: &str) -> Result<EventStream<E>, ClientError> {
         let (sink, events) = mpsc::unbounded_channel();
         let (reply, answer) = oneshot::channel();
-        let request = Request { method: "subscribe", object: Some(object.to_owned()), object_type: type_of(object), operation: Some(E::NAME.to_owned()) };
-        let command = Command::Subscribe { object: object.to_owned(), event: E::NAME, sink, timeout: self.timeout, reply };
+        let request = Request {
+            method: "subscribe",
+            object: Some(object.to_owned()),
+            object_type: type_of(object),
+            operation: Some(E::NAME.to_owned()),
+        };
+        let command =
+            Command::Subscribe { object: object.to_owned(), event: E::NAME, sink, timeout: self.timeout, reply };
         let value = self.traced(request, self.send(command, answer)).await?;
         let subscription: String = super::object::decode("subscribe", value)?;
         Ok(EventStream::new(self.clone(), object.to_owned(), subscription, events))

@@ -21,7 +21,12 @@ pub struct EventStream<E> {
 }
 
 impl<E: KurentoEvent> EventStream<E> {
-    pub(crate) fn new(client: KurentoClient, object: String, subscription: String, rx: mpsc::UnboundedReceiver<Value>) -> Self {
+    pub(crate) fn new(
+        client: KurentoClient,
+        object: String,
+        subscription: String,
+        rx: mpsc::UnboundedReceiver<Value>,
+    ) -> Self {
         Self { object, subscription, client, rx, _event: PhantomData }
     }
 

@@ -162,14 +162,29 @@ impl Protocol {
     }
 
     /// Queues a request; `reply` receives `result.value` or the error.
-    pub fn call(&mut self, now: Instant, method: &str, params: Map<String, Value>, timeout: Option<Duration>, reply: Reply) {
+    pub fn call(
+        &mut self,
+        now: Instant,
+        method: &str,
+        params: Map<String, Value>,
+        timeout: Option<Duration>,
+        reply: Reply,
+    ) {
         if self.link == Link::Closed {
             let _ = reply.send(Err(ClientError::Closed));
             return;
         }
         let timeout = timeout.unwrap_or(self.timing.request_timeout);
         let id = self.take_id();
-        let call = Call { method: method.to_owned(), params, reply, timeout, deadline: now + timeout, sent_at: None, first_sent_at: None };
+        let call = Call {
+            method: method.to_owned(),
+            params,
+            reply,
+            timeout,
+            deadline: now + timeout,
+            sent_at: None,
+            first_sent_at: None,
+        };
         self.calls.insert(id, call);
         if self.link == Link::Up {
             self.send_call(id, now);
@@ -178,7 +193,15 @@ impl Protocol {
 
     /// Registers `sink` before the `subscribe` request goes out, since the server may send the
     /// first event before the response.
-    pub fn subscribe(&mut self, now: Instant, object: &str, event: &str, sink: EventSink, timeout: Option<Duration>, reply: Reply) {
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        object: &str,
+        event: &str,
+        sink: EventSink,
+        timeout: Option<Duration>,
+        reply: Reply,
+    ) {
         self.subscribers.entry((object.to_owned(), event.to_owned())).or_default().push(sink);
         let mut params = Map::new();
         params.insert("type".into(), event.into());
@@ -289,7 +312,9 @@ impl Protocol {
                 let call = self.calls.remove(&id).expect("entry was just found");
                 let outcome = match (response.error, response.result) {
                     (Some(error), _) => Err(ClientError::Server(error.into())),
-                    (None, result) => Ok(result.and_then(|mut r| r.get_mut("value").map(Value::take)).filter(|v| !v.is_null())),
+                    (None, result) => {
+                        Ok(result.and_then(|mut r| r.get_mut("value").map(Value::take)).filter(|v| !v.is_null()))
+                    }
                 };
                 let _ = call.reply.send(outcome);
             }
@@ -400,7 +425,8 @@ impl Protocol {
         self.next_ping = None;
         let in_flight: Vec<u64> = self.calls.iter().filter(|(_, c)| c.sent_at.is_some()).map(|(id, _)| *id).collect();
         for id in in_flight {
-            let resendable = self.calls[&id].first_sent_at.is_some_and(|sent| now.duration_since(sent) < REQUEST_CACHE_TTL);
+            let resendable =
+                self.calls[&id].first_sent_at.is_some_and(|sent| now.duration_since(sent) < REQUEST_CACHE_TTL);
             if resendable {
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.sent_at = None;
@@ -409,7 +435,8 @@ impl Protocol {
                 let _ = call.reply.send(Err(ClientError::Disconnected));
             }
         }
-        let backoff = self.timing.backoff_min.saturating_mul(1 << self.failed_attempts.min(16)).min(self.timing.backoff_max);
+        let backoff =
+            self.timing.backoff_min.saturating_mul(1 << self.failed_attempts.min(16)).min(self.timing.backoff_max);
         self.failed_attempts += 1;
         self.link = Link::Down { retry_at: now + backoff };
         self.report(LinkState::Disconnected);

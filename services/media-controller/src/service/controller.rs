@@ -20,17 +20,16 @@ use camview_common::bus::{envelope, Bus};
 use camview_common::clock::now_rfc3339;
 use camview_common::registry::Registry;
 use camview_proto::bus::{
-    Envelope, Message, RemoveReason, Renegotiate, StartStream, StopStream, StreamEnded, StreamStarted,
-    StreamStopped,
+    Envelope, Message, RemoveReason, Renegotiate, StartStream, StopStream, StreamEnded, StreamStarted, StreamStopped,
 };
 use camview_proto::error::ErrorCode;
 use camview_proto::stream::{Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::Instrument;
 
-use crate::metrics::{ControllerMetrics, Outcome};
 use super::media::{IceSettings, MediaError, MediaServer, MediaStream, StreamSpec};
 use super::sdp;
+use crate::metrics::{ControllerMetrics, Outcome};
 
 mod camera_source;
 mod events;
@@ -74,7 +73,9 @@ impl CommandError {
         match self {
             CommandError::StreamNotFound(_) => ErrorCode::StreamNotFound,
             CommandError::ViewerNotFound(_) => ErrorCode::ViewerNotFound,
-            CommandError::Media(MediaError::Rejected { .. } | MediaError::NotFound(_)) | CommandError::NoRtpPort => ErrorCode::MediaServerError,
+            CommandError::Media(MediaError::Rejected { .. } | MediaError::NotFound(_)) | CommandError::NoRtpPort => {
+                ErrorCode::MediaServerError
+            }
             CommandError::Media(MediaError::Unavailable(_)) => ErrorCode::ControllerUnavailable,
             CommandError::Registry(_) => ErrorCode::RegistryUnavailable,
             CommandError::TooManyStreams(_) => ErrorCode::TooManyStreams,
@@ -109,7 +110,13 @@ pub struct Controller {
 }
 
 impl Controller {
-    pub fn new(registry: Arc<dyn Registry>, bus: Arc<dyn Bus>, media: Arc<dyn MediaServer>, settings: ControllerSettings, metrics: ControllerMetrics) -> Arc<Self> {
+    pub fn new(
+        registry: Arc<dyn Registry>,
+        bus: Arc<dyn Bus>,
+        media: Arc<dyn MediaServer>,
+        settings: ControllerSettings,
+        metrics: ControllerMetrics,
+    ) -> Arc<Self> {
         Arc::new(Self {
             registry,
             bus,
@@ -171,9 +178,15 @@ impl Controller {
         let span = match &env.message {
             Message::StartStream(c) => tracing::info_span!("StartStream", id = %env.id, camera_id = %c.camera_id),
             Message::StopStream(c) => tracing::info_span!("StopStream", id = %env.id, camera_id = %c.camera_id),
-            Message::AddViewer(c) => tracing::info_span!("AddViewer", id = %env.id, camera_id = %c.camera_id, viewer_id = %c.viewer_id),
-            Message::AddIceCandidate(c) => tracing::info_span!("AddIceCandidate", id = %env.id, viewer_id = %c.viewer_id),
-            Message::RemoveViewer(c) => tracing::info_span!("RemoveViewer", id = %env.id, camera_id = %c.camera_id, viewer_id = %c.viewer_id),
+            Message::AddViewer(c) => {
+                tracing::info_span!("AddViewer", id = %env.id, camera_id = %c.camera_id, viewer_id = %c.viewer_id)
+            }
+            Message::AddIceCandidate(c) => {
+                tracing::info_span!("AddIceCandidate", id = %env.id, viewer_id = %c.viewer_id)
+            }
+            Message::RemoveViewer(c) => {
+                tracing::info_span!("RemoveViewer", id = %env.id, camera_id = %c.camera_id, viewer_id = %c.viewer_id)
+            }
             Message::CameraSeen(c) => tracing::info_span!("CameraSeen", id = %env.id, camera_id = %c.camera_id),
             other => {
                 tracing::warn!(kind = other.kind(), "not a command; ignored");
@@ -290,7 +303,10 @@ impl Controller {
         if !self.metrics.is_leader() {
             return;
         }
-        let (Ok(streams), Ok(viewers)) = (self.registry.list_streams().await, self.registry.list_viewers(None).await) else { return };
+        let (Ok(streams), Ok(viewers)) = (self.registry.list_streams().await, self.registry.list_viewers(None).await)
+        else {
+            return;
+        };
         let mut counts: BTreeMap<String, u64> = streams.into_iter().map(|s| (s.camera_id, 0)).collect();
         for v in viewers {
             if let Some(n) = counts.get_mut(&v.camera_id) {
@@ -331,8 +347,17 @@ impl Controller {
     }
 
     /// Creates the media objects of a stream and registers it `waiting_for_media`.
-    async fn create_stream_objects(&self, camera_id: &str, bandwidth: camview_proto::stream::Bandwidth, created_at: String) -> Result<StreamRecord, CommandError> {
-        let spec = StreamSpec { camera_id: camera_id.to_owned(), bandwidth, offer: sdp::camera_offer(camera_id, self.settings.codec, self.settings.payload_type) };
+    async fn create_stream_objects(
+        &self,
+        camera_id: &str,
+        bandwidth: camview_proto::stream::Bandwidth,
+        created_at: String,
+    ) -> Result<StreamRecord, CommandError> {
+        let spec = StreamSpec {
+            camera_id: camera_id.to_owned(),
+            bandwidth,
+            offer: sdp::camera_offer(camera_id, self.settings.codec, self.settings.payload_type),
+        };
         let media = self.media.create_stream(&spec).await?;
         let Some(port) = sdp::answer_video_port(&media.answer) else {
             let _ = self.media.release(&media.pipeline_id).await;
@@ -342,7 +367,12 @@ impl Controller {
             camera_id: camera_id.to_owned(),
             state: StreamState::WaitingForMedia,
             // The answer's own address is wrong behind containers: cameras use EXTERNAL_IP.
-            rtp: Some(RtpTarget { host: self.settings.external_ip.clone(), port, codec: self.settings.codec, payload_type: self.settings.payload_type }),
+            rtp: Some(RtpTarget {
+                host: self.settings.external_ip.clone(),
+                port,
+                codec: self.settings.codec,
+                payload_type: self.settings.payload_type,
+            }),
             bandwidth,
             created_at,
             updated_at: now_rfc3339(),
@@ -361,10 +391,18 @@ impl Controller {
     async fn stop_stream(&self, cmd: &StopStream) -> Result<Message, CommandError> {
         let lock = self.camera_lock(&cmd.camera_id);
         let _guard = lock.lock().await;
-        let stream = self.registry.get_stream(&cmd.camera_id).await?.ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
+        let stream = self
+            .registry
+            .get_stream(&cmd.camera_id)
+            .await?
+            .ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
         let viewers = self.registry.list_viewers(Some(&cmd.camera_id)).await?;
         for v in &viewers {
-            self.notify(&v.signaling_instance, Message::StreamEnded(StreamEnded { viewer_id: v.viewer_id.clone(), camera_id: v.camera_id.clone() })).await;
+            self.notify(
+                &v.signaling_instance,
+                Message::StreamEnded(StreamEnded { viewer_id: v.viewer_id.clone(), camera_id: v.camera_id.clone() }),
+            )
+            .await;
             self.registry.remove_viewer(&v.camera_id, &v.viewer_id).await?;
             if let Some(endpoint) = &v.endpoint_id {
                 self.viewers.remove(endpoint);
@@ -378,7 +416,10 @@ impl Controller {
         self.registry.delete_stream(&cmd.camera_id).await?;
         self.cancel_stall_timer(&cmd.camera_id);
         tracing::info!(camera_id = %cmd.camera_id, viewers = viewers.len(), "stream stopped");
-        Ok(Message::StreamStopped(StreamStopped { camera_id: cmd.camera_id.clone(), viewers_released: viewers.len() as u64 }))
+        Ok(Message::StreamStopped(StreamStopped {
+            camera_id: cmd.camera_id.clone(),
+            viewers_released: viewers.len() as u64,
+        }))
     }
 
     /// Publishes an event to a signaling instance; a lost event is logged, never fatal.
@@ -436,7 +477,11 @@ impl Controller {
         if let Some(endpoint) = &v.endpoint_id {
             self.viewers.remove(endpoint);
         }
-        self.notify(&v.signaling_instance, Message::Renegotiate(Renegotiate { viewer_id: v.viewer_id.clone(), camera_id: v.camera_id.clone() })).await;
+        self.notify(
+            &v.signaling_instance,
+            Message::Renegotiate(Renegotiate { viewer_id: v.viewer_id.clone(), camera_id: v.camera_id.clone() }),
+        )
+        .await;
         Ok(())
     }
 
@@ -476,5 +521,9 @@ impl Drop for CreatingGuard<'_> {
 
 /// The media objects a registered stream refers to.
 fn media_stream_of(stream: &StreamRecord) -> Option<MediaStream> {
-    Some(MediaStream { pipeline_id: stream.pipeline_id.clone()?, rtp_endpoint_id: stream.rtp_endpoint_id.clone()?, answer: String::new() })
+    Some(MediaStream {
+        pipeline_id: stream.pipeline_id.clone()?,
+        rtp_endpoint_id: stream.rtp_endpoint_id.clone()?,
+        answer: String::new(),
+    })
 }

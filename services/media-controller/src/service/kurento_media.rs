@@ -8,10 +8,12 @@ use async_trait::async_trait;
 use camview_proto::stream::IceCandidate;
 use tokio::sync::broadcast;
 
-use super::media::{FlowDirection, IceSettings, MediaError, MediaEvent, MediaServer, MediaStream, MediaViewer, StreamSpec};
+use super::media::{
+    FlowDirection, IceSettings, MediaError, MediaEvent, MediaServer, MediaStream, MediaViewer, StreamSpec,
+};
 use crate::kurento::{
-    events, ClientError, EventStream, IceCandidate as KurentoCandidate, KurentoClient, KurentoEvent, LinkState, MediaFlowState, MediaPipeline,
-    MediaType, RtpEndpoint, RtpEndpointParams, WebRtcEndpoint, WebRtcEndpointParams,
+    events, ClientError, EventStream, IceCandidate as KurentoCandidate, KurentoClient, KurentoEvent, LinkState,
+    MediaFlowState, MediaPipeline, MediaType, RtpEndpoint, RtpEndpointParams, WebRtcEndpoint, WebRtcEndpointParams,
 };
 
 impl From<ClientError> for MediaError {
@@ -73,7 +75,11 @@ impl KurentoMedia {
     }
 
     /// Forwards one typed event stream into the shared event channel.
-    fn forward<E: KurentoEvent>(&self, mut stream: EventStream<E>, map: impl Fn(E) -> Option<MediaEvent> + Send + 'static) {
+    fn forward<E: KurentoEvent>(
+        &self,
+        mut stream: EventStream<E>,
+        map: impl Fn(E) -> Option<MediaEvent> + Send + 'static,
+    ) {
         let tx = self.events.clone();
         tokio::spawn(async move {
             while let Some(e) = stream.recv().await {
@@ -91,9 +97,15 @@ impl KurentoMedia {
         }
         let result = async {
             self.forward(rtp.subscribe::<events::MediaFlowInStateChanged>().await?, |e| {
-                Some(MediaEvent::MediaFlow { element_id: e.source, direction: FlowDirection::In, flowing: e.state == MediaFlowState::Flowing })
+                Some(MediaEvent::MediaFlow {
+                    element_id: e.source,
+                    direction: FlowDirection::In,
+                    flowing: e.state == MediaFlowState::Flowing,
+                })
             });
-            self.forward(rtp.subscribe::<events::Error>().await?, |e| Some(MediaEvent::Error { object_id: e.source, description: e.description }));
+            self.forward(rtp.subscribe::<events::Error>().await?, |e| {
+                Some(MediaEvent::Error { object_id: e.source, description: e.description })
+            });
             Ok::<_, ClientError>(())
         }
         .await;
@@ -124,10 +136,16 @@ impl KurentoMedia {
                     },
                 })
             });
-            self.forward(state, |e| Some(MediaEvent::IceStateChanged { endpoint_id: e.source, state: e.state.as_str().to_owned() }));
+            self.forward(state, |e| {
+                Some(MediaEvent::IceStateChanged { endpoint_id: e.source, state: e.state.as_str().to_owned() })
+            });
             self.forward(gathered, |_| None);
             self.forward(flow, |e| {
-                Some(MediaEvent::MediaFlow { element_id: e.source, direction: FlowDirection::Out, flowing: e.state == MediaFlowState::Flowing })
+                Some(MediaEvent::MediaFlow {
+                    element_id: e.source,
+                    direction: FlowDirection::Out,
+                    flowing: e.state == MediaFlowState::Flowing,
+                })
             });
             self.forward(error, |e| Some(MediaEvent::Error { object_id: e.source, description: e.description }));
             Ok::<_, ClientError>(())
@@ -145,15 +163,25 @@ impl KurentoMedia {
 
     /// An RtpEndpoint in `pipeline` with the stream's bandwidth and events, answering the
     /// camera's offer; released again if any step fails.
-    async fn create_camera_endpoint(&self, pipeline: &MediaPipeline, spec: &StreamSpec) -> Result<MediaStream, MediaError> {
+    async fn create_camera_endpoint(
+        &self,
+        pipeline: &MediaPipeline,
+        spec: &StreamSpec,
+    ) -> Result<MediaStream, MediaError> {
         let rtp = RtpEndpoint::create(&self.client, pipeline, RtpEndpointParams::default()).await?;
         let result = async {
             rtp.set_max_video_recv_bandwidth(kbps(spec.bandwidth.max_bandwidth)).await?;
             rtp.set_min_video_send_bandwidth(kbps(spec.bandwidth.min_bandwidth)).await?;
             rtp.set_max_video_send_bandwidth(kbps(spec.bandwidth.max_bandwidth)).await?;
-            self.watch_rtp(&rtp).await.map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })?;
+            self.watch_rtp(&rtp)
+                .await
+                .map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })?;
             let answer = rtp.process_offer(&spec.offer).await?;
-            Ok::<_, ClientError>(MediaStream { pipeline_id: pipeline.id().to_owned(), rtp_endpoint_id: rtp.id().to_owned(), answer })
+            Ok::<_, ClientError>(MediaStream {
+                pipeline_id: pipeline.id().to_owned(),
+                rtp_endpoint_id: rtp.id().to_owned(),
+                answer,
+            })
         }
         .await;
         if result.is_err() {
@@ -191,7 +219,12 @@ impl MediaServer for KurentoMedia {
         result
     }
 
-    async fn replace_camera_endpoint(&self, stream: &MediaStream, spec: &StreamSpec, viewer_endpoints: &[String]) -> Result<MediaStream, MediaError> {
+    async fn replace_camera_endpoint(
+        &self,
+        stream: &MediaStream,
+        spec: &StreamSpec,
+        viewer_endpoints: &[String],
+    ) -> Result<MediaStream, MediaError> {
         let pipeline = MediaPipeline::attach(&self.client, &stream.pipeline_id);
         let new = self.create_camera_endpoint(&pipeline, spec).await?;
         let rtp = RtpEndpoint::attach(&self.client, &new.rtp_endpoint_id);
@@ -211,10 +244,20 @@ impl MediaServer for KurentoMedia {
         Ok(new)
     }
 
-    async fn create_viewer(&self, stream: &MediaStream, offer: &str, ice: &IceSettings) -> Result<MediaViewer, MediaError> {
+    async fn create_viewer(
+        &self,
+        stream: &MediaStream,
+        offer: &str,
+        ice: &IceSettings,
+    ) -> Result<MediaViewer, MediaError> {
         let pipeline = MediaPipeline::attach(&self.client, &stream.pipeline_id);
         let rtp = RtpEndpoint::attach(&self.client, &stream.rtp_endpoint_id);
-        let ep = WebRtcEndpoint::create(&self.client, &pipeline, WebRtcEndpointParams { recvonly: None, sendonly: Some(true) }).await?;
+        let ep = WebRtcEndpoint::create(
+            &self.client,
+            &pipeline,
+            WebRtcEndpointParams { recvonly: None, sendonly: Some(true) },
+        )
+        .await?;
         let result = async {
             let ice_settings = async {
                 if let Some(addr) = &ice.stun_address {
@@ -228,7 +271,11 @@ impl MediaServer for KurentoMedia {
                 }
                 Ok::<_, ClientError>(())
             };
-            let watch = async { self.watch_viewer(&ep).await.map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() }) };
+            let watch = async {
+                self.watch_viewer(&ep)
+                    .await
+                    .map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })
+            };
             // Independent calls in parallel; the offer is answered once all are done.
             tokio::try_join!(ice_settings, watch, rtp.connect(&ep, Some(MediaType::Video)))?;
             let answer = ep.process_offer(offer).await?;

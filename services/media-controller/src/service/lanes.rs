@@ -32,7 +32,12 @@ pub struct Lanes {
 impl Lanes {
     /// `on_panic` runs after a piece of work panicked (the caller counts it).
     pub fn new(limit: usize, on_panic: impl Fn() + Send + Sync + 'static) -> Self {
-        Self { tails: HashMap::new(), slots: Arc::new(Semaphore::new(limit.max(1))), panics: Arc::default(), on_panic: Arc::new(on_panic) }
+        Self {
+            tails: HashMap::new(),
+            slots: Arc::new(Semaphore::new(limit.max(1))),
+            panics: Arc::default(),
+            on_panic: Arc::new(on_panic),
+        }
     }
 
     /// Queues `work` behind the earlier work of `key`, after waiting for a free slot.
@@ -95,18 +100,22 @@ mod tests {
         let log: Arc<Mutex<Vec<&'static str>>> = Arc::default();
         let (release, held) = oneshot::channel::<()>();
         let l = log.clone();
-        lanes.push("cam1", async move {
-            let _ = held.await;
-            l.lock().unwrap().push("cam1 first");
-        }).await;
+        lanes
+            .push("cam1", async move {
+                let _ = held.await;
+                l.lock().unwrap().push("cam1 first");
+            })
+            .await;
         let l = log.clone();
         lanes.push("cam1", async move { l.lock().unwrap().push("cam1 second") }).await;
         let (done_tx, done_rx) = oneshot::channel();
         let l = log.clone();
-        lanes.push("cam2", async move {
-            l.lock().unwrap().push("cam2");
-            let _ = done_tx.send(());
-        }).await;
+        lanes
+            .push("cam2", async move {
+                l.lock().unwrap().push("cam2");
+                let _ = done_tx.send(());
+            })
+            .await;
         tokio::time::timeout(Duration::from_secs(2), done_rx).await.expect("cam2 is not held up by cam1").unwrap();
         assert_eq!(*log.lock().unwrap(), ["cam2"]);
         release.send(()).unwrap();
@@ -118,13 +127,17 @@ mod tests {
     async fn push_waits_for_a_free_slot_when_the_limit_is_in_flight() {
         let mut lanes = Lanes::new(1, || {});
         let (release, held) = oneshot::channel::<()>();
-        lanes.push("cam1", async move {
-            let _ = held.await;
-        }).await;
+        lanes
+            .push("cam1", async move {
+                let _ = held.await;
+            })
+            .await;
         let blocked = tokio::time::timeout(Duration::from_millis(100), lanes.push("cam2", async {})).await;
         assert!(blocked.is_err(), "a second push waits while the only slot is taken");
         release.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(2), lanes.push("cam2", async {})).await.expect("the slot is free again");
+        tokio::time::timeout(Duration::from_secs(2), lanes.push("cam2", async {}))
+            .await
+            .expect("the slot is free again");
         lanes.drain().await;
     }
 
@@ -133,9 +146,11 @@ mod tests {
         let mut lanes = Lanes::new(4, || {});
         lanes.push("cam1", async { panic!("bad input") }).await;
         let (tx, rx) = oneshot::channel();
-        lanes.push("cam1", async move {
-            let _ = tx.send(());
-        }).await;
+        lanes
+            .push("cam1", async move {
+                let _ = tx.send(());
+            })
+            .await;
         tokio::time::timeout(Duration::from_secs(2), rx).await.expect("the next command ran").unwrap();
         lanes.drain().await;
         assert_eq!(lanes.panics(), 1);

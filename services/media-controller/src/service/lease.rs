@@ -69,7 +69,10 @@ mod tests {
         assert!(lease.on_renewal(t0 + Duration::from_secs(2), Renewal::Unreachable, t0 + Duration::from_secs(2)));
         assert_eq!(lease.next_renewal_in(), Duration::from_millis(500), "retried sooner while failing");
         assert!(lease.on_renewal(t0 + Duration::from_secs(5), Renewal::Unreachable, t0 + Duration::from_millis(5900)));
-        assert!(!lease.on_renewal(t0 + Duration::from_secs(6), Renewal::Unreachable, t0 + Duration::from_secs(6)), "past the TTL another may hold it");
+        assert!(
+            !lease.on_renewal(t0 + Duration::from_secs(6), Renewal::Unreachable, t0 + Duration::from_secs(6)),
+            "past the TTL another may hold it"
+        );
         assert!(lease.on_renewal(t0 + Duration::from_secs(7), Renewal::Held, t0 + Duration::from_secs(7)));
         assert_eq!(lease.next_renewal_in(), Duration::from_secs(2));
     }

@@ -42,16 +42,31 @@ pub struct MediaViewer {
 /// Something the media server reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
-    IceCandidateFound { endpoint_id: String, candidate: IceCandidate },
+    IceCandidateFound {
+        endpoint_id: String,
+        candidate: IceCandidate,
+    },
     /// Kurento's IceComponentStateChanged state (`CONNECTED`, `READY`, `FAILED`, ...).
-    IceStateChanged { endpoint_id: String, state: String },
+    IceStateChanged {
+        endpoint_id: String,
+        state: String,
+    },
     /// MediaFlowInStateChanged / MediaFlowOutStateChanged.
-    MediaFlow { element_id: String, direction: FlowDirection, flowing: bool },
+    MediaFlow {
+        element_id: String,
+        direction: FlowDirection,
+        flowing: bool,
+    },
     /// An error event of a media object.
-    Error { object_id: String, description: String },
+    Error {
+        object_id: String,
+        description: String,
+    },
     /// The connection (re)opened; `resumed` is false for a new session, whose objects
     /// (if any survive) must be adopted again.
-    Connected { resumed: bool },
+    Connected {
+        resumed: bool,
+    },
     Disconnected,
 }
 
@@ -83,13 +98,23 @@ pub trait MediaServer: Send + Sync + 'static {
     /// Creates a WebRtcEndpoint in the stream's pipeline with the ICE settings, subscribes to
     /// its ICE and flow events, connects the RtpEndpoint to it and answers the browser offer.
     /// Candidates are gathered separately, after the answer reached the browser.
-    async fn create_viewer(&self, stream: &MediaStream, offer: &str, ice: &IceSettings) -> Result<MediaViewer, MediaError>;
+    async fn create_viewer(
+        &self,
+        stream: &MediaStream,
+        offer: &str,
+        ice: &IceSettings,
+    ) -> Result<MediaViewer, MediaError>;
     /// Gives a stream a new RtpEndpoint in its pipeline (bandwidth applied, events subscribed,
     /// `spec.offer` answered), connects it to each of `viewer_endpoints` (a sink's new source
     /// replaces its old one, so viewers keep their sessions) and releases the old endpoint.
     /// Returns the stream's objects with the new endpoint and its answer. On failure the new
     /// endpoint is released and the old one left as it was.
-    async fn replace_camera_endpoint(&self, stream: &MediaStream, spec: &StreamSpec, viewer_endpoints: &[String]) -> Result<MediaStream, MediaError>;
+    async fn replace_camera_endpoint(
+        &self,
+        stream: &MediaStream,
+        spec: &StreamSpec,
+        viewer_endpoints: &[String],
+    ) -> Result<MediaStream, MediaError>;
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError>;
     async fn add_ice_candidate(&self, endpoint_id: &str, candidate: &IceCandidate) -> Result<(), MediaError>;
     /// Releases an object (a pipeline takes its endpoints with it). Idempotent.

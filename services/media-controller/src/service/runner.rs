@@ -14,7 +14,6 @@ use camview_proto::stream::ControllerHeartbeat;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-
 use super::controller::Controller;
 use super::lanes::Lanes;
 use super::lease::{LeaseHold, Renewal};
@@ -39,12 +38,24 @@ pub struct RunnerSettings {
 
 impl RunnerSettings {
     pub fn new(instance_id: impl Into<String>) -> Self {
-        Self { instance_id: instance_id.into(), lease_ttl: Duration::from_secs(6), heartbeat_every: Duration::from_secs(2), sweep_every: Duration::from_secs(3), liveness_grace: Duration::from_secs(10), max_in_flight: 256 }
+        Self {
+            instance_id: instance_id.into(),
+            lease_ttl: Duration::from_secs(6),
+            heartbeat_every: Duration::from_secs(2),
+            sweep_every: Duration::from_secs(3),
+            liveness_grace: Duration::from_secs(10),
+            max_in_flight: 256,
+        }
     }
 }
 
 /// Runs the controller until `shutdown` turns true; gives the lease up on the way out.
-pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: RunnerSettings, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    controller: Arc<Controller>,
+    bus: Arc<dyn Bus>,
+    settings: RunnerSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let registry = controller.registry().clone();
     let (active_tx, active_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -103,7 +114,11 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
                 if !*active.borrow() {
                     continue;
                 }
-                let hb = ControllerHeartbeat { instance_id: settings.instance_id.clone(), kurento_connected: media.is_connected(), at: camview_common::clock::now_rfc3339() };
+                let hb = ControllerHeartbeat {
+                    instance_id: settings.instance_id.clone(),
+                    kurento_connected: media.is_connected(),
+                    at: camview_common::clock::now_rfc3339(),
+                };
                 if let Err(e) = registry.put_controller_heartbeat(&hb, settings.heartbeat_every * 3).await {
                     tracing::warn!(error = %e, "could not write the heartbeat");
                 }
@@ -130,7 +145,9 @@ pub async fn run(controller: Arc<Controller>, bus: Arc<dyn Bus>, settings: Runne
                         tokio::spawn(async move { c.on_media_event(event).await });
                     }
                     Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "media events lagged"),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "media events lagged")
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
             }

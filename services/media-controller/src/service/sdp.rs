@@ -6,7 +6,9 @@ use camview_proto::stream::Codec;
 /// media server can ask the camera for keyframes, `sendonly` because cameras only send.
 pub fn camera_offer(camera_id: &str, codec: Codec, payload_type: u8) -> String {
     let fmtp = match codec {
-        Codec::H264 => format!("a=fmtp:{payload_type} packetization-mode=1;profile-level-id=42e01f;level-asymmetry-allowed=1\r\n"),
+        Codec::H264 => {
+            format!("a=fmtp:{payload_type} packetization-mode=1;profile-level-id=42e01f;level-asymmetry-allowed=1\r\n")
+        }
         Codec::VP8 => String::new(),
     };
     format!(

@@ -10,7 +10,9 @@ use camview_common::bus::{envelope, Bus, BusClient};
 use camview_common::registry::memory::MemoryRegistry;
 use camview_common::registry::{Registry, SlotReservation};
 use camview_common::testing::wait_until;
-use camview_proto::bus::{AddIceCandidate, AddViewer, CameraSeen, Message, RemoveReason, RemoveViewer, StartStream, StopStream};
+use camview_proto::bus::{
+    AddIceCandidate, AddViewer, CameraSeen, Message, RemoveReason, RemoveViewer, StartStream, StopStream,
+};
 use camview_proto::error::ErrorCode;
 use camview_proto::stream::{Bandwidth, Codec, IceCandidate, StreamState, ViewerState};
 use tokio::sync::broadcast;
@@ -46,22 +48,47 @@ impl MediaServer for RecordingMedia {
         // A media call takes time: other commands run meanwhile.
         tokio::task::yield_now().await;
         let p = format!("{}_kurento.MediaPipeline", spec.camera_id);
-        Ok(MediaStream { rtp_endpoint_id: format!("{p}/rtp_kurento.RtpEndpoint"), pipeline_id: p, answer: "v=0\r\nm=video 40012 RTP/AVPF 96\r\n".into() })
+        Ok(MediaStream {
+            rtp_endpoint_id: format!("{p}/rtp_kurento.RtpEndpoint"),
+            pipeline_id: p,
+            answer: "v=0\r\nm=video 40012 RTP/AVPF 96\r\n".into(),
+        })
     }
-    async fn create_viewer(&self, stream: &MediaStream, offer: &str, _ice: &IceSettings) -> Result<MediaViewer, MediaError> {
+    async fn create_viewer(
+        &self,
+        stream: &MediaStream,
+        offer: &str,
+        _ice: &IceSettings,
+    ) -> Result<MediaViewer, MediaError> {
         if *self.fail_viewers.lock().unwrap() {
             return Err(MediaError::Rejected { code: 40205, message: "no H264 in offer".into() });
         }
         let n = self.calls.lock().unwrap().len();
         self.calls.lock().unwrap().push(format!("create_viewer {offer}"));
-        Ok(MediaViewer { endpoint_id: format!("{}/w{n}_kurento.WebRtcEndpoint", stream.pipeline_id), answer: format!("answer to {offer}") })
+        Ok(MediaViewer {
+            endpoint_id: format!("{}/w{n}_kurento.WebRtcEndpoint", stream.pipeline_id),
+            answer: format!("answer to {offer}"),
+        })
     }
-    async fn replace_camera_endpoint(&self, stream: &MediaStream, spec: &StreamSpec, viewers: &[String]) -> Result<MediaStream, MediaError> {
+    async fn replace_camera_endpoint(
+        &self,
+        stream: &MediaStream,
+        spec: &StreamSpec,
+        viewers: &[String],
+    ) -> Result<MediaStream, MediaError> {
         let n = self.calls.lock().unwrap().len();
-        self.calls.lock().unwrap().push(format!("replace_camera_endpoint {} under [{}]", spec.camera_id, viewers.join(",")));
+        self.calls.lock().unwrap().push(format!(
+            "replace_camera_endpoint {} under [{}]",
+            spec.camera_id,
+            viewers.join(",")
+        ));
         self.released.lock().unwrap().push(stream.rtp_endpoint_id.clone());
         let answer = format!("v=0\r\nm=video {} RTP/AVPF 96\r\n", 41000 + n);
-        Ok(MediaStream { pipeline_id: stream.pipeline_id.clone(), rtp_endpoint_id: format!("{}/rtp{n}_kurento.RtpEndpoint", stream.pipeline_id), answer })
+        Ok(MediaStream {
+            pipeline_id: stream.pipeline_id.clone(),
+            rtp_endpoint_id: format!("{}/rtp{n}_kurento.RtpEndpoint", stream.pipeline_id),
+            answer,
+        })
     }
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError> {
         self.calls.lock().unwrap().push(format!("gather {endpoint_id}"));
@@ -112,7 +139,13 @@ fn fixture_with_max_streams(max_streams: u32) -> Fixture {
         stall_after: Duration::from_millis(50),
         max_streams,
     };
-    let controller = Controller::new(registry.clone(), bus.clone(), media.clone(), settings, crate::metrics::ControllerMetrics::noop());
+    let controller = Controller::new(
+        registry.clone(),
+        bus.clone(),
+        media.clone(),
+        settings,
+        crate::metrics::ControllerMetrics::noop(),
+    );
     Fixture { controller, registry, bus, media }
 }
 
@@ -131,7 +164,10 @@ async fn command(f: &Fixture, client: &BusClient, message: Message) -> Message {
 }
 
 fn start(camera: &str) -> Message {
-    Message::StartStream(StartStream { camera_id: camera.into(), bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 } })
+    Message::StartStream(StartStream {
+        camera_id: camera.into(),
+        bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+    })
 }
 
 #[tokio::test]
@@ -169,7 +205,11 @@ async fn starts_of_different_cameras_in_parallel_never_overshoot_max_streams() {
         s.await.unwrap();
     }
     assert_eq!(f.registry.list_streams().await.unwrap().len(), 2);
-    assert_eq!(f.media.calls().iter().filter(|c| c.starts_with("create_stream")).count(), 2, "refused starts touch no media");
+    assert_eq!(
+        f.media.calls().iter().filter(|c| c.starts_with("create_stream")).count(),
+        2,
+        "refused starts touch no media"
+    );
     let (client, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let reply = command(&f, &client, start("cam-late")).await;
     assert!(matches!(reply, Message::Failed(ref e) if e.code == ErrorCode::TooManyStreams), "{reply:?}");
@@ -190,7 +230,12 @@ async fn a_viewer_gets_an_answer_then_candidates_are_gathered_and_stop_tells_it_
     let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
     assert_eq!(f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap(), SlotReservation::Reserved);
-    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "offer-1".into(), signaling_instance: "sig-1".into() });
+    let add = Message::AddViewer(AddViewer {
+        viewer_id: "v1".into(),
+        camera_id: "cam1".into(),
+        sdp_offer: "offer-1".into(),
+        signaling_instance: "sig-1".into(),
+    });
     let Message::ViewerAdded(added) = command(&f, &sig, add).await else { panic!("no answer") };
     assert_eq!(added.sdp_answer, "answer to offer-1");
     let calls = f.media.calls();
@@ -200,11 +245,24 @@ async fn a_viewer_gets_an_answer_then_candidates_are_gathered_and_stop_tells_it_
     let viewer = f.registry.get_viewer("v1").await.unwrap().unwrap();
     assert_eq!(viewer.state, ViewerState::Negotiating);
 
-    let cand = IceCandidate { candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
-    let reply = command(&f, &sig, Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), camera_id: "cam1".into(), candidate: cand })).await;
+    let cand = IceCandidate {
+        candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+    };
+    let reply = command(
+        &f,
+        &sig,
+        Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), camera_id: "cam1".into(), candidate: cand }),
+    )
+    .await;
     assert!(matches!(reply, Message::Done(_)));
 
-    let Message::StreamStopped(stopped) = command(&f, &api, Message::StopStream(StopStream { camera_id: "cam1".into() })).await else { panic!() };
+    let Message::StreamStopped(stopped) =
+        command(&f, &api, Message::StopStream(StopStream { camera_id: "cam1".into() })).await
+    else {
+        panic!()
+    };
     assert_eq!(stopped.viewers_released, 1);
     let ended = loop {
         let env = tokio::time::timeout(Duration::from_secs(2), sig_events.recv()).await.unwrap().unwrap();
@@ -225,7 +283,12 @@ async fn a_failed_viewer_frees_its_slot_and_gets_a_media_server_error() {
     command(&f, &api, start("cam1")).await;
     f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
     *f.media.fail_viewers.lock().unwrap() = true;
-    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "o".into(), signaling_instance: "sig-1".into() });
+    let add = Message::AddViewer(AddViewer {
+        viewer_id: "v1".into(),
+        camera_id: "cam1".into(),
+        sdp_offer: "o".into(),
+        signaling_instance: "sig-1".into(),
+    });
     let reply = command(&f, &api, add).await;
     assert!(matches!(reply, Message::Failed(ref e) if e.code == ErrorCode::MediaServerError), "{reply:?}");
     assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
@@ -237,15 +300,21 @@ async fn media_flow_makes_the_stream_live_and_silence_makes_it_stalled() {
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let Message::StreamStarted(s) = command(&f, &api, start("cam1")).await else { panic!() };
     let rtp = s.stream.rtp_endpoint_id.unwrap();
-    f.controller.on_media_event(MediaEvent::MediaFlow { element_id: rtp.clone(), direction: FlowDirection::In, flowing: true }).await;
+    f.controller
+        .on_media_event(MediaEvent::MediaFlow { element_id: rtp.clone(), direction: FlowDirection::In, flowing: true })
+        .await;
     assert_eq!(f.registry.get_stream("cam1").await.unwrap().unwrap().state, StreamState::Live);
-    f.controller.on_media_event(MediaEvent::MediaFlow { element_id: rtp.clone(), direction: FlowDirection::In, flowing: false }).await;
+    f.controller
+        .on_media_event(MediaEvent::MediaFlow { element_id: rtp.clone(), direction: FlowDirection::In, flowing: false })
+        .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     while f.registry.get_stream("cam1").await.unwrap().unwrap().state != StreamState::Stalled {
         assert!(tokio::time::Instant::now() < deadline, "never stalled");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    f.controller.on_media_event(MediaEvent::MediaFlow { element_id: rtp, direction: FlowDirection::In, flowing: true }).await;
+    f.controller
+        .on_media_event(MediaEvent::MediaFlow { element_id: rtp, direction: FlowDirection::In, flowing: true })
+        .await;
     assert_eq!(f.registry.get_stream("cam1").await.unwrap().unwrap().state, StreamState::Live);
 }
 
@@ -257,7 +326,12 @@ async fn viewers_of_a_dead_signaling_instance_are_released() {
     command(&f, &api, start("cam1")).await;
     f.registry.refresh_liveness("sig-dead", Duration::from_millis(20)).await.unwrap();
     f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
-    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "o".into(), signaling_instance: "sig-dead".into() });
+    let add = Message::AddViewer(AddViewer {
+        viewer_id: "v1".into(),
+        camera_id: "cam1".into(),
+        sdp_offer: "o".into(),
+        signaling_instance: "sig-dead".into(),
+    });
     command(&f, &sig, add).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     while f.registry.is_alive("sig-dead").await.unwrap() {
@@ -276,7 +350,12 @@ async fn a_lost_media_session_recreates_streams_and_asks_viewers_to_renegotiate(
     let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
     f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
-    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "o".into(), signaling_instance: "sig-1".into() });
+    let add = Message::AddViewer(AddViewer {
+        viewer_id: "v1".into(),
+        camera_id: "cam1".into(),
+        sdp_offer: "o".into(),
+        signaling_instance: "sig-1".into(),
+    });
     command(&f, &sig, add).await;
     // The server lost the session: the pipeline is gone.
     f.media.released.lock().unwrap().push("cam1_kurento.MediaPipeline".into());
@@ -299,10 +378,24 @@ async fn remove_viewer_releases_the_endpoint_and_the_slot() {
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
     f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
-    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "o".into(), signaling_instance: "api-1".into() });
+    let add = Message::AddViewer(AddViewer {
+        viewer_id: "v1".into(),
+        camera_id: "cam1".into(),
+        sdp_offer: "o".into(),
+        signaling_instance: "api-1".into(),
+    });
     command(&f, &api, add).await;
     let endpoint = f.registry.get_viewer("v1").await.unwrap().unwrap().endpoint_id.unwrap();
-    let reply = command(&f, &api, Message::RemoveViewer(RemoveViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), reason: RemoveReason::Left })).await;
+    let reply = command(
+        &f,
+        &api,
+        Message::RemoveViewer(RemoveViewer {
+            viewer_id: "v1".into(),
+            camera_id: "cam1".into(),
+            reason: RemoveReason::Left,
+        }),
+    )
+    .await;
     assert!(matches!(reply, Message::Done(_)));
     assert!(f.media.released.lock().unwrap().contains(&endpoint));
     assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
@@ -317,48 +410,81 @@ async fn the_first_keepalive_address_is_recorded_and_the_same_address_again_chan
     let f = fixture();
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let Message::StreamStarted(started) = command(&f, &api, start("cam1")).await else { panic!("not started") };
-    let Message::CameraSourceSet(first) = command(&f, &api, seen("cam1", "192.0.2.7")).await else { panic!("no reply") };
+    let Message::CameraSourceSet(first) = command(&f, &api, seen("cam1", "192.0.2.7")).await else {
+        panic!("no reply")
+    };
     assert!(!first.relatched);
     assert_eq!(first.stream.camera_source.as_deref(), Some("192.0.2.7"));
     assert_eq!(first.stream.rtp, started.stream.rtp, "recording the first address keeps the port");
-    let Message::CameraSourceSet(again) = command(&f, &api, seen("cam1", "192.0.2.7")).await else { panic!("no reply") };
+    let Message::CameraSourceSet(again) = command(&f, &api, seen("cam1", "192.0.2.7")).await else {
+        panic!("no reply")
+    };
     assert!(!again.relatched);
     assert!(!f.media.calls().iter().any(|c| c.starts_with("replace_camera_endpoint")));
     assert_eq!(f.registry.get_stream("cam1").await.unwrap().unwrap().camera_source.as_deref(), Some("192.0.2.7"));
 }
 
 #[tokio::test]
-async fn a_keepalive_from_a_new_address_once_media_stopped_gives_the_stream_a_new_camera_endpoint_under_its_viewers_and_a_new_port() {
+async fn a_keepalive_from_a_new_address_once_media_stopped_gives_the_stream_a_new_camera_endpoint_under_its_viewers_and_a_new_port(
+) {
     let f = fixture();
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
     let Message::StreamStarted(started) = command(&f, &api, start("cam1")).await else { panic!("not started") };
     f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
-    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "offer-1".into(), signaling_instance: "sig-1".into() });
+    let add = Message::AddViewer(AddViewer {
+        viewer_id: "v1".into(),
+        camera_id: "cam1".into(),
+        sdp_offer: "offer-1".into(),
+        signaling_instance: "sig-1".into(),
+    });
     command(&f, &sig, add).await;
     let endpoint = f.registry.get_viewer("v1").await.unwrap().unwrap().endpoint_id.unwrap();
     command(&f, &api, seen("cam1", "192.0.2.7")).await;
     let rtp_id = started.stream.rtp_endpoint_id.clone().unwrap();
 
     // While media flows from the latched source, a keepalive from elsewhere changes nothing.
-    f.controller.on_media_event(MediaEvent::MediaFlow { element_id: rtp_id.clone(), direction: FlowDirection::In, flowing: true }).await;
-    let Message::CameraSourceSet(live) = command(&f, &api, seen("cam1", "198.51.100.9")).await else { panic!("no reply") };
+    f.controller
+        .on_media_event(MediaEvent::MediaFlow {
+            element_id: rtp_id.clone(),
+            direction: FlowDirection::In,
+            flowing: true,
+        })
+        .await;
+    let Message::CameraSourceSet(live) = command(&f, &api, seen("cam1", "198.51.100.9")).await else {
+        panic!("no reply")
+    };
     assert!(!live.relatched);
     assert_eq!(live.stream.camera_source.as_deref(), Some("192.0.2.7"), "not recorded: the next keepalive asks again");
     assert!(!f.media.calls().iter().any(|c| c.starts_with("replace_camera_endpoint")));
 
     // The camera's media stops at the old latch: the stream stalls, and the new address wins.
-    f.controller.on_media_event(MediaEvent::MediaFlow { element_id: rtp_id, direction: FlowDirection::In, flowing: false }).await;
-    wait_until(Duration::from_secs(2), "the stream stalls", || async { f.registry.get_stream("cam1").await.unwrap().unwrap().state == StreamState::Stalled }).await;
-    let Message::CameraSourceSet(moved) = command(&f, &api, seen("cam1", "198.51.100.9")).await else { panic!("no reply") };
+    f.controller
+        .on_media_event(MediaEvent::MediaFlow { element_id: rtp_id, direction: FlowDirection::In, flowing: false })
+        .await;
+    wait_until(Duration::from_secs(2), "the stream stalls", || async {
+        f.registry.get_stream("cam1").await.unwrap().unwrap().state == StreamState::Stalled
+    })
+    .await;
+    let Message::CameraSourceSet(moved) = command(&f, &api, seen("cam1", "198.51.100.9")).await else {
+        panic!("no reply")
+    };
     assert!(moved.relatched);
     let old_rtp = started.stream.rtp_endpoint_id.clone().unwrap();
     assert_ne!(moved.stream.rtp_endpoint_id.as_deref(), Some(old_rtp.as_str()));
-    assert_ne!(moved.stream.rtp.as_ref().unwrap().port, started.stream.rtp.as_ref().unwrap().port, "the camera is told a new port");
+    assert_ne!(
+        moved.stream.rtp.as_ref().unwrap().port,
+        started.stream.rtp.as_ref().unwrap().port,
+        "the camera is told a new port"
+    );
     assert_eq!(moved.stream.state, StreamState::WaitingForMedia);
     assert_eq!(moved.stream.camera_source.as_deref(), Some("198.51.100.9"));
     assert_eq!(f.registry.get_stream("cam1").await.unwrap(), Some(moved.stream.clone()));
-    assert!(f.media.calls().contains(&format!("replace_camera_endpoint cam1 under [{endpoint}]")), "{:?}", f.media.calls());
+    assert!(
+        f.media.calls().contains(&format!("replace_camera_endpoint cam1 under [{endpoint}]")),
+        "{:?}",
+        f.media.calls()
+    );
     assert!(f.media.released.lock().unwrap().contains(&old_rtp));
     // The viewer keeps its endpoint and slot, and hears that media must come again.
     assert_eq!(f.registry.get_viewer("v1").await.unwrap().unwrap().endpoint_id, Some(endpoint));
@@ -401,8 +527,13 @@ async fn a_command_read_after_its_senders_deadline_is_dropped_unexecuted() {
 
 #[test]
 fn commands_run_in_their_cameras_lane_candidates_included() {
-    let cand = IceCandidate { candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(), sdp_mid: None, sdp_m_line_index: Some(0) };
-    let ice = Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), camera_id: "cam1".into(), candidate: cand });
+    let cand = IceCandidate {
+        candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
+        sdp_mid: None,
+        sdp_m_line_index: Some(0),
+    };
+    let ice =
+        Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), camera_id: "cam1".into(), candidate: cand });
     assert_eq!(Controller::lane_of(&ice), "cam1");
     assert_eq!(Controller::lane_of(&start("cam2")), "cam2");
     assert_eq!(Controller::lane_of(&seen("cam3", "192.0.2.1")), "cam3");
@@ -440,7 +571,12 @@ async fn a_viewer_still_joining_when_the_controller_reconciles_keeps_its_slot_an
     f.controller.reconcile().await.unwrap();
     assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 1, "the slot of the join in flight is kept");
 
-    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "o".into(), signaling_instance: "sig-1".into() });
+    let add = Message::AddViewer(AddViewer {
+        viewer_id: "v1".into(),
+        camera_id: "cam1".into(),
+        sdp_offer: "o".into(),
+        signaling_instance: "sig-1".into(),
+    });
     assert!(matches!(command(&f, &sig, add).await, Message::ViewerAdded(_)));
     // Events reach the instance in order: a renegotiate from the reconciliation would come first.
     let first = tokio::time::timeout(Duration::from_secs(2), sig_events.recv()).await.unwrap().unwrap();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use camera_sim::probe::{DecodedPicture, H264Probe};
 use camera_sim::{Camera, CameraConfig, CameraHandle};
 use camview_common::bus::{Bus, BusClient, RedisBus};
-use camview_common::registry::{Registry, RedisRegistry, SlotReservation};
+use camview_common::registry::{RedisRegistry, Registry, SlotReservation};
 use camview_common::testing::peer::{Codecs, TestPeer};
 use camview_common::testing::{random_keys, RedisServer};
 use camview_media_controller::config::Settings;
@@ -42,7 +42,8 @@ impl Stack {
         let redis = RedisServer::shared();
         let keys = random_keys();
         let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&redis.url(), keys.clone()).await.expect("bus"));
-        let registry: Arc<dyn Registry> = Arc::new(RedisRegistry::connect(&redis.url(), keys.clone()).await.expect("registry"));
+        let registry: Arc<dyn Registry> =
+            Arc::new(RedisRegistry::connect(&redis.url(), keys.clone()).await.expect("registry"));
         let (api, _events) = BusClient::start(bus.clone(), "api-test").await.expect("bus client");
         Stack {
             ws_addr: engine.ws_addr(),
@@ -84,10 +85,16 @@ impl Stack {
     }
 
     /// A controller with `settings` (start from [`Stack::controller_settings`]).
-    pub async fn controller_with(&self, settings: &Settings, meter: &opentelemetry::metrics::Meter) -> ControllerHandle {
+    pub async fn controller_with(
+        &self,
+        settings: &Settings,
+        meter: &opentelemetry::metrics::Meter,
+    ) -> ControllerHandle {
         let keys = Keys::new(self.prefix.clone());
-        let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&self.redis_url, keys.clone()).await.expect("controller bus"));
-        let registry: Arc<dyn Registry> = Arc::new(RedisRegistry::connect(&self.redis_url, keys).await.expect("controller registry"));
+        let bus: Arc<dyn Bus> =
+            Arc::new(RedisBus::connect(&self.redis_url, keys.clone()).await.expect("controller bus"));
+        let registry: Arc<dyn Registry> =
+            Arc::new(RedisRegistry::connect(&self.redis_url, keys).await.expect("controller registry"));
         start_with_meter(settings, Dependencies { bus, registry }, meter)
     }
 
@@ -125,7 +132,10 @@ impl Stack {
 
     /// The controller's reply to a StartStream for `camera`, whatever it is.
     pub async fn request_start(&self, camera: &str) -> Message {
-        let start = Message::StartStream(StartStream { camera_id: camera.into(), bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 } });
+        let start = Message::StartStream(StartStream {
+            camera_id: camera.into(),
+            bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+        });
         self.api.request(start, PATIENCE).await.expect("a reply to StartStream")
     }
 
@@ -219,7 +229,8 @@ impl Viewer {
     /// Reserves a slot as signaling does and sends `AddViewer` with a fresh offer; the
     /// controller's reply (`ViewerAdded` or `Failed`).
     pub async fn add(&mut self, stack: &Stack) -> Message {
-        let reserved = stack.deps.registry.reserve_viewer_slot(&self.camera_id, &self.viewer_id, 10).await.expect("registry");
+        let reserved =
+            stack.deps.registry.reserve_viewer_slot(&self.camera_id, &self.viewer_id, 10).await.expect("registry");
         assert_eq!(reserved, SlotReservation::Reserved);
         let add = Message::AddViewer(AddViewer {
             viewer_id: self.viewer_id.clone(),
@@ -241,8 +252,13 @@ impl Viewer {
             other => panic!("AddViewer of {} failed: {other:?}", self.viewer_id),
         };
         self.peer.accept(&answer).expect("the answer is accepted");
-        let candidate = IceCandidate { candidate: self.peer.candidate_sdp(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
-        let add = Message::AddIceCandidate(AddIceCandidate { viewer_id: self.viewer_id.clone(), camera_id: self.camera_id.clone(), candidate });
+        let candidate =
+            IceCandidate { candidate: self.peer.candidate_sdp(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
+        let add = Message::AddIceCandidate(AddIceCandidate {
+            viewer_id: self.viewer_id.clone(),
+            camera_id: self.camera_id.clone(),
+            candidate,
+        });
         let reply = self.sig.request(add, PATIENCE).await.expect("a reply to AddIceCandidate");
         assert!(matches!(reply, Message::Done(_)), "{reply:?}");
         answer
@@ -250,13 +266,19 @@ impl Viewer {
 
     /// Sends `RemoveViewer` as signaling does when the browser leaves.
     pub async fn leave(&self) -> Message {
-        let remove = Message::RemoveViewer(RemoveViewer { viewer_id: self.viewer_id.clone(), camera_id: self.camera_id.clone(), reason: RemoveReason::Left });
+        let remove = Message::RemoveViewer(RemoveViewer {
+            viewer_id: self.viewer_id.clone(),
+            camera_id: self.camera_id.clone(),
+            reason: RemoveReason::Left,
+        });
         self.sig.request(remove, PATIENCE).await.expect("a reply to RemoveViewer")
     }
 
     /// Whether the controller told this viewer its connection reached `state`.
     pub fn told_state(&self, state: ViewerState) -> bool {
-        self.events_seen.iter().any(|m| matches!(m, Message::ViewerStateChanged(c) if c.viewer_id == self.viewer_id && c.state == state))
+        self.events_seen
+            .iter()
+            .any(|m| matches!(m, Message::ViewerStateChanged(c) if c.viewer_id == self.viewer_id && c.state == state))
     }
 
     pub fn told_to_renegotiate(&self) -> bool {

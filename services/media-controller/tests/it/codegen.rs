@@ -45,7 +45,10 @@ fn inherited_members_are_flattened_and_read_only_properties_get_no_setter() {
         assert!(leaf.contains(expected), "`{expected}` missing from:\n{leaf}");
     }
     assert!(!code.contains("set_media_state"), "read-only properties have no setter");
-    assert!(!code[..code.find("pub struct Leaf").expect("Leaf")].contains("pub async fn create"), "abstract classes cannot be created");
+    assert!(
+        !code[..code.find("pub struct Leaf").expect("Leaf")].contains("pub async fn create"),
+        "abstract classes cannot be created"
+    );
 }
 
 #[test]

@@ -40,7 +40,10 @@ fn conformance_problems(ours: &Model, reference: &Model) -> Vec<String> {
             problems.push(format!("class {} extends {:?}, upstream {:?}", class.name, class.extends, upstream.extends));
         }
         if class.is_abstract != upstream.is_abstract {
-            problems.push(format!("class {} abstract={}, upstream {}", class.name, class.is_abstract, upstream.is_abstract));
+            problems.push(format!(
+                "class {} abstract={}, upstream {}",
+                class.name, class.is_abstract, upstream.is_abstract
+            ));
         }
         match (&class.constructor, &upstream.constructor) {
             (Some(ctor), Some(up)) => compare_params(&at("constructor"), &ctor.params, &up.params, &mut problems),
@@ -53,7 +56,8 @@ fn conformance_problems(ours: &Model, reference: &Model) -> Vec<String> {
                 continue;
             };
             compare_params(&at(&method.name), &method.params, &up.params, &mut problems);
-            let (ret, up_ret) = (method.returns.as_ref().map(|r| &r.type_name), up.returns.as_ref().map(|r| &r.type_name));
+            let (ret, up_ret) =
+                (method.returns.as_ref().map(|r| &r.type_name), up.returns.as_ref().map(|r| &r.type_name));
             if ret != up_ret {
                 problems.push(format!("method {} returns {ret:?}, upstream {up_ret:?}", at(&method.name)));
             }
@@ -65,7 +69,8 @@ fn conformance_problems(ours: &Model, reference: &Model) -> Vec<String> {
             };
             compare_type(&at(&property.name), property, up, &mut problems);
             if (up.read_only || up.is_final) && !(property.read_only || property.is_final) {
-                problems.push(format!("property {} is read-only upstream; a setter would be rejected", at(&property.name)));
+                problems
+                    .push(format!("property {} is read-only upstream; a setter would be rejected", at(&property.name)));
             }
         }
         for event in &class.events {
@@ -80,7 +85,10 @@ fn conformance_problems(ours: &Model, reference: &Model) -> Vec<String> {
             continue;
         };
         if ty.type_format != up.type_format || ty.extends != up.extends {
-            problems.push(format!("complex type {} is {} extends {:?}, upstream {} extends {:?}", ty.name, ty.type_format, ty.extends, up.type_format, up.extends));
+            problems.push(format!(
+                "complex type {} is {} extends {:?}, upstream {} extends {:?}",
+                ty.name, ty.type_format, ty.extends, up.type_format, up.extends
+            ));
         }
         if ty.is_enum() && ty.values != up.values {
             problems.push(format!("enum {} has values {:?}, upstream {:?}", ty.name, ty.values, up.values));
@@ -144,7 +152,9 @@ fn our_descriptors_declare_the_flow_the_controller_needs() {
     for class in ["MediaPipeline", "RtpEndpoint", "WebRtcEndpoint", "BaseRtpEndpoint", "SdpEndpoint", "MediaElement"] {
         assert!(ours.classes.contains_key(class), "{class} missing");
     }
-    for event in ["IceCandidateFound", "IceGatheringDone", "IceComponentStateChanged", "MediaFlowInStateChanged", "Error"] {
+    for event in
+        ["IceCandidateFound", "IceGatheringDone", "IceComponentStateChanged", "MediaFlowInStateChanged", "Error"]
+    {
         assert!(ours.events.contains_key(event), "{event} missing");
     }
 }

@@ -4,8 +4,8 @@
 use crate::fake_kms::PATIENCE;
 use camview_media_controller::kurento::events::{IceCandidateFound, MediaFlowOutStateChanged};
 use camview_media_controller::kurento::{
-    AnyStats, ClientConfig, KurentoClient, MediaFlowState, MediaPipeline, MediaType, RtpEndpoint, ServerManager, WebRtcEndpoint,
-    SERVER_MANAGER_ID,
+    AnyStats, ClientConfig, KurentoClient, MediaFlowState, MediaPipeline, MediaType, RtpEndpoint, ServerManager,
+    WebRtcEndpoint, SERVER_MANAGER_ID,
 };
 use camview_media_engine::{Config, Engine};
 use camview_proto::kurento::KurentoErrorCode;
@@ -21,7 +21,10 @@ fn camera_offer(port: u16) -> String {
 }
 
 fn answer_port(sdp: &str) -> u16 {
-    sdp.lines().find_map(|l| l.strip_prefix("m=video ")).and_then(|rest| rest.split(' ').next()?.parse().ok()).expect("m=video port in the answer")
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("m=video "))
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .expect("m=video port in the answer")
 }
 
 /// One RTP packet carrying a single H.264 NAL unit.
@@ -51,7 +54,11 @@ async fn the_generated_client_drives_a_camera_pipeline_on_the_media_engine() {
     let camera = UdpSocket::bind("127.0.0.1:0").await.expect("camera socket");
     let answer = rtp.process_offer(&camera_offer(camera.local_addr().expect("bound").port())).await.expect("answer");
     let target = SocketAddr::from(([127, 0, 0, 1], answer_port(&answer)));
-    let nals: [&[u8]; 3] = [&[0x67, 0x42, 0xe0, 0x1f, 0xda, 0x02, 0x80, 0xf6, 0x80], &[0x68, 0xce, 0x3c, 0x80], &[0x65, 0x88, 0x84, 0x00, 0x33]];
+    let nals: [&[u8]; 3] = [
+        &[0x67, 0x42, 0xe0, 0x1f, 0xda, 0x02, 0x80, 0xf6, 0x80],
+        &[0x68, 0xce, 0x3c, 0x80],
+        &[0x65, 0x88, 0x84, 0x00, 0x33],
+    ];
     for (i, nal) in nals.iter().enumerate() {
         camera.send_to(&rtp_packet(1000 + i as u16, 90_000, nal), target).await.expect("send rtp");
     }
@@ -60,7 +67,10 @@ async fn the_generated_client_drives_a_camera_pipeline_on_the_media_engine() {
     assert_eq!(event.source, rtp.id());
     assert!(rtp.is_media_flowing_in(MediaType::Video).await.expect("isMediaFlowingIn"));
     let stats = rtp.get_stats(Some(MediaType::Video)).await.expect("stats");
-    assert!(stats.values().any(|s| matches!(s, AnyStats::RTCInboundRTPStreamStats(s) if s.packets_received >= 3)), "{stats:?}");
+    assert!(
+        stats.values().any(|s| matches!(s, AnyStats::RTCInboundRTPStreamStats(s) if s.packets_received >= 3)),
+        "{stats:?}"
+    );
 
     let viewer = WebRtcEndpoint::create(&client, &pipeline, Default::default()).await.expect("viewer");
     viewer.set_stun_server_address("192.0.2.10").await.expect("stun address");

@@ -15,7 +15,8 @@ async fn an_engine_restart_recreates_the_stream_and_asks_the_viewer_to_renegotia
     let controller = s.controller().await;
     let before = s.start_stream("cam-restart").await;
     let camera = camera_towards(&before).await;
-    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-restart").await == Some(StreamState::Live) }).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-restart").await == Some(StreamState::Live) })
+        .await;
     let mut v = Viewer::new(&s, "sig-restart", "cam-restart", "v-restart", true).await;
     v.join(&s).await;
     assert!(v.drive_until(PATIENCE, |v| v.pictures.len() >= 3).await, "the viewer watches before the restart");
@@ -32,17 +33,28 @@ async fn an_engine_restart_recreates_the_stream_and_asks_the_viewer_to_renegotia
     }
     assert_eq!(after.created_at, before.created_at, "the same stream, recreated");
     assert_eq!(s.engine().stats().core.pipelines, 1);
-    assert_eq!(s.deps.registry.get_viewer("v-restart").await.unwrap(), None, "the lost endpoint's viewer record is gone");
+    assert_eq!(
+        s.deps.registry.get_viewer("v-restart").await.unwrap(),
+        None,
+        "the lost endpoint's viewer record is gone"
+    );
     assert_eq!(s.slots("cam-restart").await, 0, "its slot is free for the new offer");
 
     // The camera learns the new port (its next keepalive, here set directly).
     camera.set_target(Some(target(&after)));
-    wait_until(PATIENCE, "the stream is live again", || async { s.state_of("cam-restart").await == Some(StreamState::Live) }).await;
+    wait_until(PATIENCE, "the stream is live again", || async {
+        s.state_of("cam-restart").await == Some(StreamState::Live)
+    })
+    .await;
 
     // The browser renegotiates with a new offer and watches again.
     v.reset_peer_connection().await;
     v.join(&s).await;
-    assert!(v.drive_until(PATIENCE, |v| v.pictures.len() >= 3).await, "the renegotiated viewer receives media: {} packets", v.peer().packets().len());
+    assert!(
+        v.drive_until(PATIENCE, |v| v.pictures.len() >= 3).await,
+        "the renegotiated viewer receives media: {} packets",
+        v.peer().packets().len()
+    );
     assert_eq!(s.objects(), 3, "pipeline, RtpEndpoint and the new WebRtcEndpoint");
 
     camera.stop().await.expect("camera stops");
@@ -55,10 +67,14 @@ async fn a_media_server_error_on_one_viewer_does_not_touch_the_others() {
     let controller = s.controller().await;
     let stream = s.start_stream("cam-mixed").await;
     let camera = camera_towards(&stream).await;
-    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-mixed").await == Some(StreamState::Live) }).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-mixed").await == Some(StreamState::Live) })
+        .await;
     let mut good = Viewer::new(&s, "sig-good", "cam-mixed", "v-good", true).await;
     good.join(&s).await;
-    assert!(good.drive_until(PATIENCE, |v| v.pictures.len() >= 3 && v.told_state(ViewerState::Connected)).await, "the first viewer watches");
+    assert!(
+        good.drive_until(PATIENCE, |v| v.pictures.len() >= 3 && v.told_state(ViewerState::Connected)).await,
+        "the first viewer watches"
+    );
     let objects = s.objects();
 
     // A browser that cannot decode H.264 offers VP8 only; the engine refuses the offer.
@@ -95,11 +111,17 @@ async fn viewers_of_a_signaling_instance_whose_liveness_expired_are_released() {
     // The instance stops refreshing its liveness after this: it died.
     s.deps.registry.refresh_liveness("sig-dying", Duration::from_secs(1)).await.unwrap();
 
-    wait_until(PATIENCE, "the dead instance's viewer is released", || async { s.deps.registry.get_viewer("v-orphan").await.unwrap().is_none() }).await;
+    wait_until(PATIENCE, "the dead instance's viewer is released", || async {
+        s.deps.registry.get_viewer("v-orphan").await.unwrap().is_none()
+    })
+    .await;
     assert_eq!(s.objects(), stream_objects + 1, "its endpoint is gone from the engine, the live instance's one is not");
     assert_eq!(s.slots("cam-orphan").await, 1, "its slot is free");
     assert!(s.deps.registry.get_viewer("v-alive").await.unwrap().is_some(), "the live instance keeps its viewer");
-    wait_until(PATIENCE, "the dead instance is forgotten", || async { !s.deps.registry.known_instances().await.unwrap().iter().any(|i| i == "sig-dying") }).await;
+    wait_until(PATIENCE, "the dead instance is forgotten", || async {
+        !s.deps.registry.known_instances().await.unwrap().iter().any(|i| i == "sig-dying")
+    })
+    .await;
 
     controller.shutdown().await;
 }

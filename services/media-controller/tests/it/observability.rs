@@ -21,7 +21,8 @@ async fn each_kurento_request_is_a_client_span_under_the_callers_span_and_is_mea
     let traces = TestTraces::install();
     let metrics = TestMetrics::new();
     let engine = Engine::start(Config::for_tests()).await.expect("engine starts");
-    let client = KurentoClient::start_with_metrics(ClientConfig::new(engine.ws_url()), RpcMetrics::new(&metrics.meter()));
+    let client =
+        KurentoClient::start_with_metrics(ClientConfig::new(engine.ws_url()), RpcMetrics::new(&metrics.meter()));
     client.wait_connected(PATIENCE).await.expect("connected");
 
     let command = tracing::info_span!("AddViewer");
@@ -56,9 +57,18 @@ async fn each_kurento_request_is_a_client_span_under_the_callers_span_and_is_mea
     assert_eq!(attribute(&offer, "error.code").as_deref(), Some(code.as_ref()));
     assert!(matches!(offer.status, Status::Error { .. }), "{:?}", offer.status);
 
-    assert_eq!(metrics.value("camview_kurento_rpc_seconds_count", &[("method", "create"), ("operation", "MediaPipeline")]), Some(1.0));
-    assert_eq!(metrics.value("camview_kurento_rpc_seconds_count", &[("method", "invoke"), ("operation", "processOffer")]), Some(1.0));
-    assert_eq!(metrics.value("camview_kurento_rpc_errors_total", &[("method", "invoke"), ("code", code.as_ref())]), Some(1.0));
+    assert_eq!(
+        metrics.value("camview_kurento_rpc_seconds_count", &[("method", "create"), ("operation", "MediaPipeline")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        metrics.value("camview_kurento_rpc_seconds_count", &[("method", "invoke"), ("operation", "processOffer")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        metrics.value("camview_kurento_rpc_errors_total", &[("method", "invoke"), ("code", code.as_ref())]),
+        Some(1.0)
+    );
     client.shutdown();
     engine.shutdown();
 }
@@ -71,7 +81,10 @@ async fn a_command_runs_in_a_span_named_after_it_under_the_senders_trace_and_its
     let mut replies = s.deps.bus.subscribe("api-traced").await.expect("subscribe");
     let sender_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut env = envelope(
-        Message::StartStream(StartStream { camera_id: "cam-traced".into(), bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 } }),
+        Message::StartStream(StartStream {
+            camera_id: "cam-traced".into(),
+            bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+        }),
         Some("api-traced".into()),
         None,
     );
@@ -87,7 +100,11 @@ async fn a_command_runs_in_a_span_named_after_it_under_the_senders_trace_and_its
     assert_eq!(command.parent_span_id.to_string(), "00f067aa0ba902b7");
     assert_eq!(attribute(&command, "camera_id").as_deref(), Some("cam-traced"));
     let reply_parent = reply.traceparent.expect("the reply carries a traceparent");
-    assert_eq!(reply_parent, format!("00-{sender_trace}-{}-01", command.span_context.span_id()), "the reply continues the command's span");
+    assert_eq!(
+        reply_parent,
+        format!("00-{sender_trace}-{}-01", command.span_context.span_id()),
+        "the reply continues the command's span"
+    );
     let offer = traces.named("kurento invoke processOffer").pop().expect("the camera offer went to the engine");
     assert_eq!(offer.parent_span_id, command.span_context.span_id());
     controller.shutdown().await;
@@ -111,7 +128,10 @@ async fn stream_and_viewer_gauges_follow_the_leader_a_standby_reports_none_and_t
     assert_eq!(leader_metrics.value("camview_controller_leader", &[]), Some(1.0));
     assert_eq!(leader_metrics.value("camview_stream_starts_total", &[("outcome", "ok")]), Some(1.0));
     assert_eq!(leader_metrics.value("camview_stream_viewers", &stream), Some(0.0));
-    wait_until(PATIENCE, "the standby reports itself", || async { standby_metrics.value("camview_controller_leader", &[]).is_some() }).await;
+    wait_until(PATIENCE, "the standby reports itself", || async {
+        standby_metrics.value("camview_controller_leader", &[]).is_some()
+    })
+    .await;
     assert_eq!(standby_metrics.value("camview_controller_leader", &[]), Some(0.0));
     assert_eq!(standby_metrics.value("camview_streams_active", &[]), Some(0.0), "a standby manages no stream");
 
@@ -124,16 +144,22 @@ async fn stream_and_viewer_gauges_follow_the_leader_a_standby_reports_none_and_t
         viewers.push(v);
     }
     gauge_reaches(&leader_metrics, "camview_stream_viewers", &stream, Some(2.0)).await;
-    assert!(leader_metrics.value("camview_kurento_rpc_seconds_count", &[("method", "invoke"), ("operation", "processOffer")]) >= Some(3.0));
+    assert!(
+        leader_metrics
+            .value("camview_kurento_rpc_seconds_count", &[("method", "invoke"), ("operation", "processOffer")])
+            >= Some(3.0)
+    );
     viewers[0].leave().await;
     gauge_reaches(&leader_metrics, "camview_stream_viewers", &stream, Some(1.0)).await;
 
-    let stop = s.api.request(Message::StopStream(StopStream { camera_id: "cam-gauges".into() }), PATIENCE).await.unwrap();
+    let stop =
+        s.api.request(Message::StopStream(StopStream { camera_id: "cam-gauges".into() }), PATIENCE).await.unwrap();
     assert!(matches!(stop, Message::StreamStopped(_)), "{stop:?}");
     gauge_reaches(&leader_metrics, "camview_streams_active", &[], Some(0.0)).await;
     gauge_reaches(&leader_metrics, "camview_stream_viewers", &stream, None).await;
     assert_eq!(leader_metrics.value("camview_stream_stops_total", &[("outcome", "ok")]), Some(1.0));
-    let again = s.api.request(Message::StopStream(StopStream { camera_id: "cam-gauges".into() }), PATIENCE).await.unwrap();
+    let again =
+        s.api.request(Message::StopStream(StopStream { camera_id: "cam-gauges".into() }), PATIENCE).await.unwrap();
     assert!(matches!(again, Message::Failed(_)), "{again:?}");
     assert_eq!(leader_metrics.value("camview_stream_stops_total", &[("outcome", "stream_not_found")]), Some(1.0));
 
@@ -144,7 +170,11 @@ async fn stream_and_viewer_gauges_follow_the_leader_a_standby_reports_none_and_t
     gauge_reaches(&standby_metrics, "camview_streams_active", &[], Some(1.0)).await;
     gauge_reaches(&standby_metrics, "camview_stream_viewers", &[("camera_id", "cam-failover")], Some(0.0)).await;
     standby.shutdown().await;
-    assert_eq!(standby_metrics.value("camview_controller_leader", &[]), Some(0.0), "a stopped controller gave the lease up");
+    assert_eq!(
+        standby_metrics.value("camview_controller_leader", &[]),
+        Some(0.0),
+        "a stopped controller gave the lease up"
+    );
     assert_eq!(standby_metrics.value("camview_streams_active", &[]), Some(0.0));
 }
 

@@ -31,13 +31,15 @@ async fn a_started_stream_goes_live_with_camera_media_and_stop_releases_its_pipe
     assert_eq!(s.pipelines(), 1);
 
     let camera = camera_towards(&stream).await;
-    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-live").await == Some(StreamState::Live) }).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-live").await == Some(StreamState::Live) })
+        .await;
 
     let stop = s.api.request(Message::StopStream(StopStream { camera_id: "cam-live".into() }), PATIENCE).await.unwrap();
     assert!(matches!(stop, Message::StreamStopped(_)), "{stop:?}");
     assert_eq!(s.state_of("cam-live").await, None);
     assert_eq!(s.pipelines(), 0, "the engine released the pipeline");
-    let unknown = s.api.request(Message::StopStream(StopStream { camera_id: "cam-live".into() }), PATIENCE).await.unwrap();
+    let unknown =
+        s.api.request(Message::StopStream(StopStream { camera_id: "cam-live".into() }), PATIENCE).await.unwrap();
     assert!(matches!(unknown, Message::Failed(ref e) if e.code == ErrorCode::StreamNotFound), "{unknown:?}");
     camera.stop().await.expect("camera stops");
     controller.shutdown().await;
@@ -48,7 +50,8 @@ async fn a_start_beyond_max_streams_is_refused_with_too_many_streams_and_restart
     let s = stack().await;
     let mut settings = s.controller_settings();
     settings.max_streams = 2;
-    let controller = s.controller_with(&settings, &camview_common::telemetry::meter(camview_media_controller::metrics::SCOPE)).await;
+    let controller =
+        s.controller_with(&settings, &camview_common::telemetry::meter(camview_media_controller::metrics::SCOPE)).await;
     let first = s.start_stream("cam-max-1").await;
     s.start_stream("cam-max-2").await;
 
@@ -67,7 +70,8 @@ async fn a_start_beyond_max_streams_is_refused_with_too_many_streams_and_restart
     let again = s.start_stream("cam-max-1").await;
     assert_eq!(again, first, "restarting a started stream at the limit returns it unchanged");
 
-    let stop = s.api.request(Message::StopStream(StopStream { camera_id: "cam-max-2".into() }), PATIENCE).await.unwrap();
+    let stop =
+        s.api.request(Message::StopStream(StopStream { camera_id: "cam-max-2".into() }), PATIENCE).await.unwrap();
     assert!(matches!(stop, Message::StreamStopped(_)), "{stop:?}");
     let third = s.start_stream("cam-max-3").await;
     assert_eq!(third.state, StreamState::WaitingForMedia, "a stop frees a place");
@@ -80,11 +84,18 @@ async fn a_camera_pause_makes_the_stream_stalled_and_media_brings_it_back_live()
     let controller = s.controller().await;
     let stream = s.start_stream("cam-stall").await;
     let camera = camera_towards(&stream).await;
-    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-stall").await == Some(StreamState::Live) }).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-stall").await == Some(StreamState::Live) })
+        .await;
     camera.set_target(None);
-    wait_until(PATIENCE, "the stream is stalled", || async { s.state_of("cam-stall").await == Some(StreamState::Stalled) }).await;
+    wait_until(PATIENCE, "the stream is stalled", || async {
+        s.state_of("cam-stall").await == Some(StreamState::Stalled)
+    })
+    .await;
     camera.set_target(Some(target(&stream)));
-    wait_until(PATIENCE, "the stream is live again", || async { s.state_of("cam-stall").await == Some(StreamState::Live) }).await;
+    wait_until(PATIENCE, "the stream is live again", || async {
+        s.state_of("cam-stall").await == Some(StreamState::Live)
+    })
+    .await;
     camera.stop().await.expect("camera stops");
     controller.shutdown().await;
 }
@@ -95,7 +106,8 @@ async fn a_crashed_controller_is_replaced_and_the_live_stream_survives_on_the_en
     let first = s.controller().await;
     let stream = s.start_stream("cam-crash").await;
     let camera = camera_towards(&stream).await;
-    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-crash").await == Some(StreamState::Live) }).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-crash").await == Some(StreamState::Live) })
+        .await;
     first.abort();
 
     // The new process adopts the pipeline instead of recreating it: same port, one pipeline.
@@ -103,7 +115,8 @@ async fn a_crashed_controller_is_replaced_and_the_live_stream_survives_on_the_en
     let again = s.start_stream("cam-crash").await;
     assert_eq!(again.rtp, stream.rtp);
     assert_eq!(s.pipelines(), 1);
-    let stop = s.api.request(Message::StopStream(StopStream { camera_id: "cam-crash".into() }), PATIENCE).await.unwrap();
+    let stop =
+        s.api.request(Message::StopStream(StopStream { camera_id: "cam-crash".into() }), PATIENCE).await.unwrap();
     assert!(matches!(stop, Message::StreamStopped(_)), "{stop:?}");
     assert_eq!(s.pipelines(), 0);
     camera.stop().await.expect("camera stops");
@@ -116,7 +129,8 @@ async fn a_crashed_controller_is_replaced_without_disturbing_a_watching_viewer()
     let first = s.controller().await;
     let stream = s.start_stream("cam-watch").await;
     let camera = camera_towards(&stream).await;
-    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-watch").await == Some(StreamState::Live) }).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-watch").await == Some(StreamState::Live) })
+        .await;
     let mut v = Viewer::new(&s, "sig-watch", "cam-watch", "v-watch", true).await;
     v.join(&s).await;
     assert!(v.drive_until(PATIENCE, |v| v.pictures.len() >= 5).await, "the viewer watches before the crash");
@@ -124,7 +138,10 @@ async fn a_crashed_controller_is_replaced_without_disturbing_a_watching_viewer()
 
     let second = s.controller().await;
     let before = v.pictures.len();
-    assert!(v.drive_until(PATIENCE, |v| v.pictures.len() >= before + 10).await, "the viewer keeps watching through the failover");
+    assert!(
+        v.drive_until(PATIENCE, |v| v.pictures.len() >= before + 10).await,
+        "the viewer keeps watching through the failover"
+    );
     assert!(!v.told_to_renegotiate(), "a surviving endpoint needs no renegotiation");
     // The new controller adopted the endpoint: it can release it.
     let objects = s.objects();
@@ -168,7 +185,11 @@ async fn streams_lost_with_the_media_server_are_recreated_and_viewers_asked_to_r
 
     // The media server loses every object (as after a restart).
     let pipeline = stream.pipeline_id.clone().unwrap();
-    let kill = camview_media_controller::kurento::KurentoClient::connect(camview_media_controller::kurento::ClientConfig::new(s.engine().ws_url())).await.unwrap();
+    let kill = camview_media_controller::kurento::KurentoClient::connect(
+        camview_media_controller::kurento::ClientConfig::new(s.engine().ws_url()),
+    )
+    .await
+    .unwrap();
     kill.release(&pipeline).await.unwrap();
     kill.shutdown();
     // Reconciliation runs when the controller (re)gains its connection or lease; a restart of

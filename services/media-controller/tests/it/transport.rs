@@ -3,8 +3,8 @@
 use crate::fake_kms::{event_data, param, FakeKms, Peer, PATIENCE};
 use camview_media_controller::kurento::events::{IceCandidateFound, IceGatheringDone, MediaFlowInStateChanged};
 use camview_media_controller::kurento::{
-    AnyStats, ClientConfig, ClientError, IceCandidate, IceComponentState, KurentoClient, LinkState, MediaFlowState, MediaPipeline,
-    MediaType, RtpEndpoint, RtpEndpointParams, Timing, WebRtcEndpoint,
+    AnyStats, ClientConfig, ClientError, IceCandidate, IceComponentState, KurentoClient, LinkState, MediaFlowState,
+    MediaPipeline, MediaType, RtpEndpoint, RtpEndpointParams, Timing, WebRtcEndpoint,
 };
 use camview_proto::kurento::{KurentoErrorCode, Request};
 use serde_json::{json, Value};
@@ -60,7 +60,8 @@ async fn generated_handles_send_kmd_wire_names_with_the_session_id() {
     let pipeline = pipeline.expect("pipeline");
     assert_eq!(req.params, Some(json!({"type": "MediaPipeline", "constructorParams": {}, "sessionId": "sid-1"})));
 
-    let (rtp, req) = exchange(&mut peer, RtpEndpoint::create(&client, &pipeline, RtpEndpointParams::default()), json!(RTP)).await;
+    let (rtp, req) =
+        exchange(&mut peer, RtpEndpoint::create(&client, &pipeline, RtpEndpointParams::default()), json!(RTP)).await;
     let rtp = rtp.expect("rtp endpoint");
     assert_eq!(param(&req, "constructorParams"), json!({"mediaPipeline": P}), "unset options are omitted");
 
@@ -73,7 +74,8 @@ async fn generated_handles_send_kmd_wire_names_with_the_session_id() {
     assert_eq!(answer.expect("answer"), "v=0 answer");
     assert_eq!(param(&req, "operationParams"), json!({"offer": "v=0 offer"}));
 
-    let (viewer, _) = exchange(&mut peer, WebRtcEndpoint::create(&client, &pipeline, Default::default()), json!(W1)).await;
+    let (viewer, _) =
+        exchange(&mut peer, WebRtcEndpoint::create(&client, &pipeline, Default::default()), json!(W1)).await;
     let viewer = viewer.expect("viewer");
     let (linked, req) = exchange(&mut peer, rtp.connect(&viewer, Some(MediaType::Video)), Value::Null).await;
     linked.expect("connect");
@@ -82,7 +84,11 @@ async fn generated_handles_send_kmd_wire_names_with_the_session_id() {
     linked.expect("connect all media");
     assert_eq!(param(&req, "operationParams"), json!({"sink": W1}), "an unset optional parameter is omitted");
 
-    let candidate = IceCandidate { candidate: "candidate:1 1 udp 1 192.0.2.7 5000 typ host".into(), sdp_mid: "0".into(), sdp_m_line_index: 0 };
+    let candidate = IceCandidate {
+        candidate: "candidate:1 1 udp 1 192.0.2.7 5000 typ host".into(),
+        sdp_mid: "0".into(),
+        sdp_m_line_index: 0,
+    };
     let (added, req) = exchange(&mut peer, viewer.add_ice_candidate(&candidate), Value::Null).await;
     added.expect("addIceCandidate");
     assert_eq!(param(&req, "operationParams")["candidate"]["sdpMLineIndex"], 0);
@@ -113,7 +119,9 @@ async fn typed_results_decode_server_values_with_module_and_type_tags() {
     });
     let (got, _) = exchange(&mut peer, viewer.get_stats(Some(MediaType::Video)), stats).await;
     let got = got.expect("stats");
-    assert!(matches!(&got["out1"], AnyStats::RTCOutboundRTPStreamStats(s) if s.packets_sent == 19778 && s.pli_count == 1));
+    assert!(
+        matches!(&got["out1"], AnyStats::RTCOutboundRTPStreamStats(s) if s.packets_sent == 19778 && s.pli_count == 1)
+    );
     assert!(matches!(&got["el"], AnyStats::ElementStats(_)));
     assert!(matches!(&got["new"], AnyStats::Stats(s) if s.id == "new"), "unknown subtypes fall back to the base type");
     assert!(matches!(&got["odd"], AnyStats::Other(v) if v["type"] == "codec"), "and then to raw JSON");
@@ -177,7 +185,11 @@ async fn a_dropped_socket_resumes_the_old_session_and_events_keep_flowing() {
     let resumed = LinkState::Connected { session_id: "sid-1".into(), server_id: Some("srv-1".into()), resumed: true };
     assert_eq!(next_state(&mut states).await, resumed);
 
-    let data = event_data(RTP, "MediaFlowInStateChanged", json!({"state": "FLOWING", "padName": "default", "mediaType": "VIDEO"}));
+    let data = event_data(
+        RTP,
+        "MediaFlowInStateChanged",
+        json!({"state": "FLOWING", "padName": "default", "mediaType": "VIDEO"}),
+    );
     peer.event(RTP, "MediaFlowInStateChanged", data);
     let event = tokio::time::timeout(PATIENCE, stream.recv()).await.expect("event in time").expect("event");
     assert_eq!((event.state, event.media_type), (MediaFlowState::Flowing, MediaType::Video));
@@ -219,7 +231,9 @@ async fn invalid_session_after_a_reconnect_reports_session_lost_then_a_new_sessi
     assert_eq!(next_state(&mut states).await, LinkState::SessionLost { session_id: "sid-1".into() });
     let fresh = peer.accept_session("sid-2", "srv-2").await;
     assert_eq!(fresh.params, Some(json!({})), "a new session is requested");
-    assert!(matches!(next_state(&mut states).await, LinkState::Connected { session_id, resumed: false, .. } if session_id == "sid-2"));
+    assert!(
+        matches!(next_state(&mut states).await, LinkState::Connected { session_id, resumed: false, .. } if session_id == "sid-2")
+    );
     let ended = tokio::time::timeout(PATIENCE, stream.recv()).await.expect("stream ends in time");
     assert!(ended.is_none(), "event streams of the lost session end");
 

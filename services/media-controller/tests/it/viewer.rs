@@ -13,7 +13,8 @@ async fn a_viewer_joins_with_a_real_offer_receives_media_and_leaving_releases_it
     let controller = s.controller().await;
     let stream = s.start_stream("cam-view").await;
     let camera = camera_towards(&stream).await;
-    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-view").await == Some(StreamState::Live) }).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-view").await == Some(StreamState::Live) })
+        .await;
     let stream_objects = s.objects();
     assert_eq!(stream_objects, 2, "a pipeline and its RtpEndpoint");
 
@@ -23,14 +24,21 @@ async fn a_viewer_joins_with_a_real_offer_receives_media_and_leaving_releases_it
     let record = s.deps.registry.get_viewer("v-view").await.unwrap().expect("a viewer record");
     assert_eq!((record.signaling_instance.as_str(), record.camera_id.as_str()), ("sig-view", "cam-view"));
     let endpoint = record.endpoint_id.clone().expect("an endpoint id");
-    assert!(endpoint.starts_with(stream.pipeline_id.as_deref().unwrap()), "the endpoint lives in the stream's pipeline: {endpoint}");
+    assert!(
+        endpoint.starts_with(stream.pipeline_id.as_deref().unwrap()),
+        "the endpoint lives in the stream's pipeline: {endpoint}"
+    );
     assert_eq!(s.objects(), stream_objects + 1, "one WebRtcEndpoint for the viewer");
 
     let watched = v.drive_until(PATIENCE, |v| v.pictures.len() >= 10 && v.told_state(ViewerState::Connected)).await;
     assert!(
         watched,
         "the viewer did not watch: connected={} remote candidates={} packets={} pictures={} events={:?}",
-        v.peer().connected(), v.remote_candidates, v.peer().packets().len(), v.pictures.len(), v.events_seen
+        v.peer().connected(),
+        v.remote_candidates,
+        v.peer().packets().len(),
+        v.pictures.len(),
+        v.events_seen
     );
     assert!(v.peer().connected() && v.remote_candidates >= 1);
     let first = v.pictures[0];

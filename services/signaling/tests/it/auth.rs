@@ -79,8 +79,7 @@ async fn tokens_signed_with_another_key_expired_or_with_alg_none_are_unauthorize
     d.start_stream("cam1").await;
     let app = d.spawn_app(&[]).await;
     let real_key = d.store.signing_key().await.unwrap();
-    let other_key = TokenKeys::from_secret(b"another-deployment-key-0123456789abcdef")
-        .sign(&claims("viewer", 600));
+    let other_key = TokenKeys::from_secret(b"another-deployment-key-0123456789abcdef").sign(&claims("viewer", 600));
     let expired = TokenKeys::from_secret(&real_key).sign(&claims("viewer", -3600));
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims("viewer", 600)).unwrap());
@@ -96,10 +95,7 @@ async fn tokens_signed_with_another_key_expired_or_with_alg_none_are_unauthorize
     ] {
         c.join_with("cam1", Some(&token)).await;
         let v = c.expect_error("unauthorized").await;
-        assert!(
-            !v["message"].as_str().unwrap().contains(&token),
-            "{what}: the token is not echoed"
-        );
+        assert!(!v["message"].as_str().unwrap().contains(&token), "{what}: the token is not echoed");
     }
     // The same claims signed with the deployment's key are accepted: the refusals above
     // are about the key, the expiry and the algorithm, not the claims.

@@ -16,40 +16,18 @@ async fn every_bad_input_gets_its_error_code_and_the_socket_still_joins() {
     let cases = [
         ("{not json".to_owned(), "malformed_message"),
         ("42".to_owned(), "malformed_message"),
-        (
-            json!({"type": "join", "camera": "cam1"}).to_string(),
-            "malformed_message",
-        ),
+        (json!({"type": "join", "camera": "cam1"}).to_string(), "malformed_message"),
         (json!({"type": "dance"}).to_string(), "unknown_message_type"),
-        (
-            json!({"type": "ice", "candidate": CANDIDATE, "sdpMid": "0", "sdpMLineIndex": 0})
-                .to_string(),
-            "out_of_order",
-        ),
-        (
-            json!({"type": "join", "camera": "cam1", "sdpOffer": "hello"}).to_string(),
-            "invalid_sdp",
-        ),
-        (
-            json!({"type": "join", "camera": "cam1", "sdpOffer": "v=0\r\ns=-\r\n"}).to_string(),
-            "invalid_sdp",
-        ),
-        (
-            json!({"type": "join", "camera": "../../etc/passwd", "sdpOffer": OFFER}).to_string(),
-            "invalid_camera_id",
-        ),
-        (
-            json!({"type": "join", "camera": "", "sdpOffer": OFFER}).to_string(),
-            "invalid_camera_id",
-        ),
+        (json!({"type": "ice", "candidate": CANDIDATE, "sdpMid": "0", "sdpMLineIndex": 0}).to_string(), "out_of_order"),
+        (json!({"type": "join", "camera": "cam1", "sdpOffer": "hello"}).to_string(), "invalid_sdp"),
+        (json!({"type": "join", "camera": "cam1", "sdpOffer": "v=0\r\ns=-\r\n"}).to_string(), "invalid_sdp"),
+        (json!({"type": "join", "camera": "../../etc/passwd", "sdpOffer": OFFER}).to_string(), "invalid_camera_id"),
+        (json!({"type": "join", "camera": "", "sdpOffer": OFFER}).to_string(), "invalid_camera_id"),
     ];
     for (frame, code) in cases {
         c.send_text(frame.clone()).await;
         let v = c.expect_error(code).await;
-        assert!(
-            v["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "{frame} -> {v}"
-        );
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{frame} -> {v}");
     }
     let id = c.join_ok("cam1").await;
     assert_eq!(c.expect("ice").await["candidate"], candidate_for(&id));
@@ -76,18 +54,12 @@ async fn a_frame_over_64_kib_closes_with_1009_and_other_viewers_are_unaffected()
 
     let mut big = app.connect().await;
     big.join_ok("cam1").await;
-    big.send_text("x".repeat(camview_proto::signaling::MAX_FRAME_BYTES + 1))
-        .await;
+    big.send_text("x".repeat(camview_proto::signaling::MAX_FRAME_BYTES + 1)).await;
     assert_eq!(big.expect_close().await, Some(CloseCode::Size));
     d.wait_viewer_count("cam1", 1).await; // the closed socket's viewer was released
 
     let mut exact = app.connect().await;
-    exact
-        .send_text(format!(
-            "\"{}\"",
-            "x".repeat(camview_proto::signaling::MAX_FRAME_BYTES - 2)
-        ))
-        .await;
+    exact.send_text(format!("\"{}\"", "x".repeat(camview_proto::signaling::MAX_FRAME_BYTES - 2))).await;
     exact.expect_error("malformed_message").await; // 64 KiB exactly is read (and is not an object)
 
     bystander.ice(CANDIDATE).await;
@@ -108,10 +80,7 @@ async fn a_fragmented_message_over_64_kib_also_closes_with_1009() {
     let half = "x".repeat(40 * 1024);
     let first = Frame::message(half.clone(), OpCode::Data(Data::Text), false);
     let rest = Frame::message(half, OpCode::Data(Data::Continue), true);
-    c.ws()
-        .send(WsMessage::Frame(first))
-        .await
-        .expect("send first fragment");
+    c.ws().send(WsMessage::Frame(first)).await.expect("send first fragment");
     let _ = c.ws().send(WsMessage::Frame(rest)).await; // the server may already be closing
     assert_eq!(c.expect_close().await, Some(CloseCode::Size));
 }

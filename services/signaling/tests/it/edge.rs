@@ -7,8 +7,7 @@ use crate::helpers::Deployment;
 use crate::observability::get;
 
 fn error_code(body: &str) -> String {
-    let v: Value =
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("JSON error body ({e}): {body}"));
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("JSON error body ({e}): {body}"));
     v["code"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -16,11 +15,7 @@ fn error_code(body: &str) -> String {
 async fn a_foreign_origin_gets_403_forbidden_and_no_socket() {
     let d = Deployment::new().await;
     let app = d.spawn_app(&[]).await;
-    for origin in [
-        "https://evil.example",
-        "null",
-        "http://127.0.0.1.evil.example:8080",
-    ] {
+    for origin in ["https://evil.example", "null", "http://127.0.0.1.evil.example:8080"] {
         let (status, _, body) = app.raw_upgrade(&[("Origin", origin)]).await;
         assert_eq!(status, 403, "{origin}");
         assert_eq!(error_code(&body), "forbidden", "{origin}");
@@ -46,9 +41,7 @@ async fn the_same_host_on_another_port_a_listed_origin_and_no_origin_upgrade() {
         let (status, head, _) = app.raw_upgrade(&headers).await;
         assert_eq!(status, 101, "{headers:?}: {head}");
     }
-    let (status, _, _) = app
-        .raw_upgrade(&[("Origin", "https://api.example.com")])
-        .await;
+    let (status, _, _) = app.raw_upgrade(&[("Origin", "https://api.example.com")]).await;
     assert_eq!(status, 403, "the port of a listed origin counts");
 }
 
@@ -78,37 +71,23 @@ async fn an_upgrade_flood_from_one_address_gets_429_with_retry_after_and_others_
     assert_eq!(error_code(body), "rate_limited");
     let retry_after = head
         .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("retry-after:")
-                .map(|v| v.trim().to_owned())
-        })
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("retry-after:").map(|v| v.trim().to_owned()))
         .expect("Retry-After header");
     assert!(retry_after.parse::<u64>().unwrap() >= 1, "{retry_after}");
-    let (status, _, _) = app
-        .raw_upgrade(&[("X-Forwarded-For", "198.51.100.9")])
-        .await;
+    let (status, _, _) = app.raw_upgrade(&[("X-Forwarded-For", "198.51.100.9")]).await;
     assert_eq!(status, 101, "another client address is not limited");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_peer_cannot_dodge_the_upgrade_limit_with_x_forwarded_for() {
     let d = Deployment::new().await;
-    let app = d
-        .spawn_app(&[
-            ("SIGNALING_UPGRADE_RATE_PER_SECOND", "1"),
-            ("SIGNALING_UPGRADE_BURST", "2"),
-        ])
-        .await;
+    let app = d.spawn_app(&[("SIGNALING_UPGRADE_RATE_PER_SECOND", "1"), ("SIGNALING_UPGRADE_BURST", "2")]).await;
     let mut last = 0;
     for i in 0..4 {
         let forwarded = format!("198.51.100.{i}");
         last = app.raw_upgrade(&[("X-Forwarded-For", &forwarded)]).await.0;
     }
-    assert_eq!(
-        last, 429,
-        "without TRUSTED_PROXIES the peer address is the key"
-    );
+    assert_eq!(last, 429, "without TRUSTED_PROXIES the peer address is the key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,13 +95,8 @@ async fn metrics_are_served_to_allowed_networks_only_and_healthz_stays_public() 
     let d = Deployment::new().await;
     let open = d.spawn_app(&[]).await;
     let (status, _) = get(open.port, "/metrics").await;
-    assert!(
-        status.contains(" 200 "),
-        "loopback is allowed by default: {status}"
-    );
-    let closed = d
-        .spawn_app(&[("METRICS_ALLOWED_NETWORKS", "10.0.0.0/8")])
-        .await;
+    assert!(status.contains(" 200 "), "loopback is allowed by default: {status}");
+    let closed = d.spawn_app(&[("METRICS_ALLOWED_NETWORKS", "10.0.0.0/8")]).await;
     let (status, body) = get(closed.port, "/metrics").await;
     assert!(status.contains(" 403 "), "{status}");
     assert_eq!(error_code(&body), "forbidden");
@@ -132,9 +106,5 @@ async fn metrics_are_served_to_allowed_networks_only_and_healthz_stays_public() 
     let health: Value = serde_json::from_str(&body).unwrap();
     let mut keys: Vec<_> = health.as_object().unwrap().keys().cloned().collect();
     keys.sort();
-    assert_eq!(
-        keys,
-        ["connections", "instance", "status"],
-        "no more than before"
-    );
+    assert_eq!(keys, ["connections", "instance", "status"], "no more than before");
 }

@@ -27,8 +27,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const WAIT: Duration = Duration::from_secs(10);
 
 pub const OFFER: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtpmap:96 H264/90000\r\n";
-pub const CANDIDATE: &str =
-    "candidate:842163049 1 udp 1677729535 192.0.2.3 49203 typ srflx raddr 0.0.0.0 rport 0";
+pub const CANDIDATE: &str = "candidate:842163049 1 udp 1677729535 192.0.2.3 49203 typ srflx raddr 0.0.0.0 rport 0";
 
 /// One deployment's shared state: a key prefix on the shared Redis, its auth store, and a
 /// token of a viewer granted every camera (what most tests join with).
@@ -60,21 +59,12 @@ impl Deployment {
     pub async fn on(server: &RedisServer) -> Self {
         let url = server.url();
         let keys = random_keys();
-        let bus = RedisBus::connect(&url, keys.clone())
-            .await
-            .expect("connect bus");
-        let registry = RedisRegistry::connect(&url, keys.clone())
-            .await
-            .expect("connect registry");
-        let redis = camview_common::config::RedisConfig {
-            url: url.clone(),
-            prefix: keys.prefix().to_owned(),
-            tls: None,
-        };
+        let bus = RedisBus::connect(&url, keys.clone()).await.expect("connect bus");
+        let registry = RedisRegistry::connect(&url, keys.clone()).await.expect("connect registry");
+        let redis =
+            camview_common::config::RedisConfig { url: url.clone(), prefix: keys.prefix().to_owned(), tls: None };
         let unused = std::path::Path::new("/nonexistent");
-        let store = camview_common::auth::store::open(Some(&redis), unused)
-            .await
-            .expect("auth store");
+        let store = camview_common::auth::store::open(Some(&redis), unused).await.expect("auth store");
         Self::with(url, keys, Arc::new(bus), Arc::new(registry), store).await
     }
 
@@ -83,8 +73,7 @@ impl Deployment {
     pub async fn in_process() -> Self {
         use camview_common::bus::memory::MemoryBus;
         use camview_common::registry::memory::MemoryRegistry;
-        let dir =
-            std::env::temp_dir().join(format!("camview-signaling-it-{}", uuid::Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("camview-signaling-it-{}", uuid::Uuid::new_v4()));
         let store = FileAuthStore::open(&dir).expect("file auth store");
         Self::with(
             String::new(),
@@ -103,20 +92,8 @@ impl Deployment {
         registry: Arc<dyn Registry>,
         store: Arc<dyn AuthStore>,
     ) -> Self {
-        let auth = Arc::new(
-            Authenticator::start(store.clone(), &auth_settings())
-                .await
-                .expect("authenticator"),
-        );
-        let mut d = Self {
-            url,
-            keys,
-            bus,
-            registry,
-            store,
-            auth,
-            token: String::new(),
-        };
+        let auth = Arc::new(Authenticator::start(store.clone(), &auth_settings()).await.expect("authenticator"));
+        let mut d = Self { url, keys, bus, registry, store, auth, token: String::new() };
         d.token = d.user_token("viewer", &[ALL_CAMERAS]).await;
         d
     }
@@ -139,11 +116,8 @@ impl Deployment {
 
     /// Creates a share of `camera`; returns its id and link token.
     pub async fn share_token(&self, camera: &str) -> (String, String) {
-        let (share, issued) = self
-            .auth
-            .create_share(camera, "admin", Duration::from_secs(3600))
-            .await
-            .expect("create share");
+        let (share, issued) =
+            self.auth.create_share(camera, "admin", Duration::from_secs(3600)).await.expect("create share");
         (share.id, issued.token)
     }
 
@@ -153,15 +127,9 @@ impl Deployment {
         let bus: Arc<dyn Bus> = if self.url.is_empty() {
             self.bus.clone()
         } else {
-            Arc::new(
-                RedisBus::connect(&self.url, self.keys.clone())
-                    .await
-                    .expect("connect bus"),
-            )
+            Arc::new(RedisBus::connect(&self.url, self.keys.clone()).await.expect("connect bus"))
         };
-        camview_common::auth::publish_revocation(bus.as_ref(), subject)
-            .await
-            .expect("publish revocation");
+        camview_common::auth::publish_revocation(bus.as_ref(), subject).await.expect("publish revocation");
     }
 
     /// Registers a started stream, as the media-controller does after `StartStream`.
@@ -171,10 +139,7 @@ impl Deployment {
             camera_id: camera.into(),
             state: StreamState::Live,
             rtp: None,
-            bandwidth: Bandwidth {
-                max_bandwidth: 3000,
-                min_bandwidth: 300,
-            },
+            bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
             created_at: now.clone(),
             updated_at: now,
             pipeline_id: None,
@@ -195,10 +160,7 @@ impl Deployment {
     }
 
     pub async fn viewer_count(&self, camera: &str) -> u64 {
-        self.registry
-            .viewer_count(camera)
-            .await
-            .expect("viewer count")
+        self.registry.viewer_count(camera).await.expect("viewer count")
     }
 
     /// Waits until `camera` has exactly `n` slots taken.
@@ -208,13 +170,7 @@ impl Deployment {
         camview_common::testing::wait_until(WAIT, &format!("{camera} has {n} viewers"), || {
             let registry = registry.clone();
             let camera = camera.clone();
-            async move {
-                registry
-                    .viewer_count(&camera)
-                    .await
-                    .map(|c| c == n)
-                    .unwrap_or(false)
-            }
+            async move { registry.viewer_count(&camera).await.map(|c| c == n).unwrap_or(false) }
         })
         .await;
     }
@@ -253,24 +209,13 @@ impl Deployment {
         camview_common::telemetry::init_for_tests();
         let settings = self.settings(overrides);
         // Each instance reads the signing key from the store, as a separate process would.
-        let auth = Authenticator::start(self.store.clone(), &settings.auth)
-            .await
-            .expect("authenticator");
-        let deps = Dependencies {
-            bus: self.bus.clone(),
-            registry: self.registry.clone(),
-            auth: Arc::new(auth),
-        };
+        let auth = Authenticator::start(self.store.clone(), &settings.auth).await.expect("authenticator");
+        let deps = Dependencies { bus: self.bus.clone(), registry: self.registry.clone(), auth: Arc::new(auth) };
         let app = Application::build(settings, deps).await.expect("build app");
         let port = app.port();
         let handle = app.handle();
         let server = tokio::spawn(app.run_until_stopped());
-        TestApp {
-            port,
-            handle,
-            server,
-            token: self.token.clone(),
-        }
+        TestApp { port, handle, server, token: self.token.clone() }
     }
 }
 
@@ -289,9 +234,7 @@ impl TestApp {
 
     /// A client whose joins carry the deployment's all-cameras viewer token.
     pub async fn connect(&self) -> Client {
-        Client::connect(self.port, "/")
-            .await
-            .with_token(&self.token)
+        Client::connect(self.port, "/").await.with_token(&self.token)
     }
 
     /// A client whose joins carry no token.
@@ -330,19 +273,12 @@ pub async fn raw_upgrade(port: u16, headers: &[(&str, &str)]) -> (u16, String, S
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
-            .await
-            .expect("a reply in time")
-            .expect("read");
+        let n = tokio::time::timeout(WAIT, s.read(&mut chunk)).await.expect("a reply in time").expect("read");
         buf.extend_from_slice(&chunk[..n]);
         let text = String::from_utf8_lossy(&buf).to_string();
         if let Some(end) = text.find("\r\n\r\n") {
             let head = text[..end].to_owned();
-            let status: u16 = head
-                .split(' ')
-                .nth(1)
-                .and_then(|c| c.parse().ok())
-                .expect("status code");
+            let status: u16 = head.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status code");
             if status == 101 {
                 return (status, head, String::new());
             }
@@ -360,10 +296,7 @@ pub async fn raw_upgrade(port: u16, headers: &[(&str, &str)]) -> (u16, String, S
             }
         }
         if n == 0 {
-            panic!(
-                "connection closed before a full reply: {}",
-                String::from_utf8_lossy(&buf)
-            );
+            panic!("connection closed before a full reply: {}", String::from_utf8_lossy(&buf));
         }
     }
 }
@@ -383,22 +316,17 @@ impl Client {
 
     /// Connects with extra request headers (a cookie, an Origin).
     pub async fn connect_with_headers(port: u16, headers: &[(&str, &str)]) -> Self {
-        let mut request = format!("ws://127.0.0.1:{port}/")
-            .into_client_request()
-            .expect("a ws:// URL");
+        let mut request = format!("ws://127.0.0.1:{port}/").into_client_request().expect("a ws:// URL");
         for (k, v) in headers {
             request.headers_mut().insert(
-                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
-                    .expect("header name"),
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
                 v.parse().expect("header value"),
             );
         }
         Self::connect_request(request).await
     }
 
-    async fn connect_request(
-        request: tokio_tungstenite::tungstenite::handshake::client::Request,
-    ) -> Self {
+    async fn connect_request(request: tokio_tungstenite::tungstenite::handshake::client::Request) -> Self {
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
             .await
             .expect("connect in time")
@@ -416,10 +344,7 @@ impl Client {
     }
 
     pub async fn send_text(&mut self, text: impl Into<String>) {
-        self.ws
-            .send(WsMessage::text(text.into()))
-            .await
-            .expect("send");
+        self.ws.send(WsMessage::text(text.into())).await.expect("send");
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -441,10 +366,7 @@ impl Client {
     }
 
     pub async fn ice(&mut self, candidate: &str) {
-        self.send(
-            json!({"type": "ice", "candidate": candidate, "sdpMid": "0", "sdpMLineIndex": 0}),
-        )
-        .await;
+        self.send(json!({"type": "ice", "candidate": candidate, "sdpMid": "0", "sdpMLineIndex": 0})).await;
     }
 
     /// The next JSON frame (pings and pongs are skipped); panics on close or timeout.
@@ -486,10 +408,7 @@ impl Client {
     /// Reads until the server closes; returns the close code (skipping other frames).
     pub async fn expect_close(&mut self) -> Option<CloseCode> {
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("close in time")
-            {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("close in time") {
                 Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| f.code),
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return None,
@@ -500,9 +419,6 @@ impl Client {
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
         // drain until the server acknowledges
-        let _ = tokio::time::timeout(WAIT, async {
-            while let Some(Ok(_)) = self.ws.next().await {}
-        })
-        .await;
+        let _ = tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
     }
 }

@@ -12,11 +12,7 @@ async fn viewers_spread_over_three_instances_get_their_own_answer_and_candidate(
     let d = Deployment::new().await;
     let _responder = Responder::start(&d);
     d.start_stream("cam1").await;
-    let apps = [
-        d.spawn_app(&[]).await,
-        d.spawn_app(&[]).await,
-        d.spawn_app(&[]).await,
-    ];
+    let apps = [d.spawn_app(&[]).await, d.spawn_app(&[]).await, d.spawn_app(&[]).await];
     let mut clients = Vec::new();
     for i in 0..6 {
         clients.push(apps[i % 3].connect().await);
@@ -28,19 +24,9 @@ async fn viewers_spread_over_three_instances_get_their_own_answer_and_candidate(
     for c in &mut clients {
         let answer = c.expect("answer").await;
         let id = answer["viewerId"].as_str().unwrap().to_owned();
-        assert!(
-            answer["sdpAnswer"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("answer-for-{id}")),
-            "{answer}"
-        );
+        assert!(answer["sdpAnswer"].as_str().unwrap().contains(&format!("answer-for-{id}")), "{answer}");
         let ice = c.expect("ice").await;
-        assert_eq!(
-            ice["candidate"],
-            candidate_for(&id),
-            "each socket gets its own viewer's candidate"
-        );
+        assert_eq!(ice["candidate"], candidate_for(&id), "each socket gets its own viewer's candidate");
         ids.push(id);
     }
     ids.sort();
@@ -49,18 +35,9 @@ async fn viewers_spread_over_three_instances_get_their_own_answer_and_candidate(
     assert_eq!(d.viewer_count("cam1").await, 6);
     let viewers = d.registry.list_viewers(Some("cam1")).await.unwrap();
     for app in &apps {
-        assert_eq!(
-            viewers
-                .iter()
-                .filter(|v| v.signaling_instance == app.instance_id())
-                .count(),
-            2
-        );
+        assert_eq!(viewers.iter().filter(|v| v.signaling_instance == app.instance_id()).count(), 2);
         assert!(app.instance_id().starts_with("signaling-"));
-        assert!(
-            d.registry.is_alive(app.instance_id()).await.unwrap(),
-            "liveness key set"
-        );
+        assert!(d.registry.is_alive(app.instance_id()).await.unwrap(), "liveness key set");
     }
 }
 
@@ -69,11 +46,7 @@ async fn thirty_concurrent_joins_over_three_instances_admit_exactly_the_limit() 
     let d = Deployment::new().await;
     let _responder = Responder::start(&d);
     d.start_stream("cam1").await;
-    let apps = [
-        d.spawn_app(&[]).await,
-        d.spawn_app(&[]).await,
-        d.spawn_app(&[]).await,
-    ];
+    let apps = [d.spawn_app(&[]).await, d.spawn_app(&[]).await, d.spawn_app(&[]).await];
     let mut clients = Vec::new();
     for i in 0..30 {
         clients.push(apps[i % 3].connect().await);
@@ -84,19 +57,8 @@ async fn thirty_concurrent_joins_over_three_instances_admit_exactly_the_limit() 
         v["type"].as_str().unwrap().to_owned() + ":" + v["code"].as_str().unwrap_or("")
     }))
     .await;
-    assert_eq!(
-        outcomes.iter().filter(|o| o.as_str() == "answer:").count(),
-        10,
-        "{outcomes:?}"
-    );
-    assert_eq!(
-        outcomes
-            .iter()
-            .filter(|o| o.as_str() == "error:stream_full")
-            .count(),
-        20,
-        "{outcomes:?}"
-    );
+    assert_eq!(outcomes.iter().filter(|o| o.as_str() == "answer:").count(), 10, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| o.as_str() == "error:stream_full").count(), 20, "{outcomes:?}");
     assert_eq!(d.viewer_count("cam1").await, 10);
 }
 
@@ -200,29 +162,13 @@ async fn stream_events_reach_the_viewer_and_stream_ended_lets_it_join_again() {
     });
     d.publish(app.instance_id(), stalled).await;
     assert_eq!(c.expect("streamState").await["state"], "stalled");
-    d.publish(
-        app.instance_id(),
-        Message::Renegotiate(Renegotiate {
-            viewer_id: id.clone(),
-            camera_id: "cam1".into(),
-        }),
-    )
-    .await;
+    d.publish(app.instance_id(), Message::Renegotiate(Renegotiate { viewer_id: id.clone(), camera_id: "cam1".into() }))
+        .await;
     c.expect("renegotiate").await;
-    assert_eq!(
-        c.join_ok("cam1").await,
-        id,
-        "a new offer after renegotiate keeps the viewer id"
-    );
+    assert_eq!(c.join_ok("cam1").await, id, "a new offer after renegotiate keeps the viewer id");
     c.expect("ice").await;
-    d.publish(
-        app.instance_id(),
-        Message::StreamEnded(StreamEnded {
-            viewer_id: id.clone(),
-            camera_id: "cam1".into(),
-        }),
-    )
-    .await;
+    d.publish(app.instance_id(), Message::StreamEnded(StreamEnded { viewer_id: id.clone(), camera_id: "cam1".into() }))
+        .await;
     c.expect("streamEnded").await;
     let _ = Client::connect(app.port, "/ws").await; // `/ws` works as well as `/`
     assert_ne!(c.join_ok("cam1").await, id);

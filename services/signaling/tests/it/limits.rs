@@ -57,14 +57,10 @@ async fn connections_past_the_limit_are_refused_with_too_many_connections_and_10
         }
         assert_eq!(v["code"], "too_many_connections");
         again.expect_close().await;
-        camview_common::testing::wait_until(
-            crate::helpers::WAIT,
-            "a connection slot frees",
-            || {
-                let n = app.handle.connection_count();
-                async move { n < 2 }
-            },
-        )
+        camview_common::testing::wait_until(crate::helpers::WAIT, "a connection slot frees", || {
+            let n = app.handle.connection_count();
+            async move { n < 2 }
+        })
         .await;
         again = Client::connect(app.port, "/").await;
     }
@@ -74,12 +70,7 @@ async fn connections_past_the_limit_are_refused_with_too_many_connections_and_10
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_answers_pings_is_closed_after_the_idle_timeout() {
     let d = Deployment::new().await;
-    let app = d
-        .spawn_app(&[
-            ("SIGNALING_PING_INTERVAL_MS", "100"),
-            ("SIGNALING_IDLE_TIMEOUT_MS", "400"),
-        ])
-        .await;
+    let app = d.spawn_app(&[("SIGNALING_PING_INTERVAL_MS", "100"), ("SIGNALING_IDLE_TIMEOUT_MS", "400")]).await;
     let mut live = app.connect().await;
     let mut silent = app.connect().await;
     // A tungstenite client only answers pings while it reads: `silent` reads nothing,
@@ -87,10 +78,7 @@ async fn a_client_that_never_answers_pings_is_closed_after_the_idle_timeout() {
     let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
     let mut pace = tokio::time::interval(std::time::Duration::from_millis(50));
     while app.handle.connection_count() > 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the silent socket was not dropped"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "the silent socket was not dropped");
         pace.tick().await;
         live.send(json!({"type": "dance"})).await;
         live.expect_error("unknown_message_type").await;

@@ -9,22 +9,12 @@ use crate::responder::{candidate_for, Responder};
 
 /// A plain HTTP/1.0 GET; returns the status line and the body.
 pub async fn get(port: u16, path: &str) -> (String, String) {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.expect("write");
     let mut raw = String::new();
-    tokio::time::timeout(WAIT, s.read_to_string(&mut raw))
-        .await
-        .expect("response in time")
-        .expect("read");
+    tokio::time::timeout(WAIT, s.read_to_string(&mut raw)).await.expect("response in time").expect("read");
     let (head, body) = raw.split_once("\r\n\r\n").expect("headers end");
-    (
-        head.lines().next().unwrap_or_default().to_owned(),
-        body.to_owned(),
-    )
+    (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
 }
 
 /// The value of one series in Prometheus text, 0 when absent.
@@ -86,7 +76,11 @@ async fn commands_about_one_viewer_continue_the_trace_of_its_join_and_its_connec
     let mut c = app.connect().await;
     let viewer_id = c.join_ok("traced").await;
     c.ice(&candidate_for("browser")).await;
-    d.publish(app.instance_id(), Message::ViewerStateChanged(ViewerStateChanged { viewer_id: viewer_id.clone(), state: ViewerState::Connected })).await;
+    d.publish(
+        app.instance_id(),
+        Message::ViewerStateChanged(ViewerStateChanged { viewer_id: viewer_id.clone(), state: ViewerState::Connected }),
+    )
+    .await;
     let media = r#"camview_viewer_join_seconds_count{phase="media"}"#;
     camview_common::testing::wait_until(WAIT, "the media phase is timed", || {
         let port = app.port;

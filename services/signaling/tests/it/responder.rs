@@ -33,10 +33,7 @@ pub struct Responder {
 
 /// The candidate the responder sends to `viewer_id`: its foundation is the viewer id.
 pub fn candidate_for(viewer_id: &str) -> String {
-    format!(
-        "candidate:{} 1 udp 2130706431 10.0.0.1 40000 typ host",
-        viewer_id.replace('-', "")
-    )
+    format!("candidate:{} 1 udp 2130706431 10.0.0.1 40000 typ host", viewer_id.replace('-', ""))
 }
 
 impl Responder {
@@ -67,10 +64,7 @@ impl Responder {
 
     async fn run(self, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) {
         loop {
-            let Ok(deliveries) = bus
-                .read_commands("test-responder", 16, Duration::from_millis(200))
-                .await
-            else {
+            let Ok(deliveries) = bus.read_commands("test-responder", 16, Duration::from_millis(200)).await else {
                 continue;
             };
             for d in deliveries {
@@ -90,10 +84,7 @@ impl Responder {
                             BusClient::reply(
                                 bus.as_ref(),
                                 &env,
-                                Message::failed(
-                                    ErrorCode::MediaServerError,
-                                    "endpoint creation failed",
-                                ),
+                                Message::failed(ErrorCode::MediaServerError, "endpoint creation failed"),
                             )
                             .await
                             .expect("reply");
@@ -103,10 +94,7 @@ impl Responder {
                         BusClient::reply(
                             bus.as_ref(),
                             &env,
-                            Message::ViewerAdded(ViewerAdded {
-                                viewer_id: add.viewer_id.clone(),
-                                sdp_answer: answer,
-                            }),
+                            Message::ViewerAdded(ViewerAdded { viewer_id: add.viewer_id.clone(), sdp_answer: answer }),
                         )
                         .await
                         .expect("reply");
@@ -119,21 +107,13 @@ impl Responder {
                             viewer_id: add.viewer_id.clone(),
                             candidate,
                         });
-                        bus.publish(
-                            &add.signaling_instance,
-                            &camview_common::bus::envelope(event, None, None),
-                        )
-                        .await
-                        .expect("publish");
+                        bus.publish(&add.signaling_instance, &camview_common::bus::envelope(event, None, None))
+                            .await
+                            .expect("publish");
                     }
                     Message::RemoveViewer(remove) => {
-                        registry
-                            .remove_viewer(&remove.camera_id, &remove.viewer_id)
-                            .await
-                            .expect("remove viewer");
-                        BusClient::reply(bus.as_ref(), &env, Message::Done(Done {}))
-                            .await
-                            .expect("reply");
+                        registry.remove_viewer(&remove.camera_id, &remove.viewer_id).await.expect("remove viewer");
+                        BusClient::reply(bus.as_ref(), &env, Message::Done(Done {})).await.expect("reply");
                     }
                     _ => {}
                 }

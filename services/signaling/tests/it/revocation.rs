@@ -36,21 +36,11 @@ async fn revoke_and_expect_ended_in_time(d: &Deployment, subject: Subject, c: &m
     let published = Instant::now();
     d.publish_revocation(subject).await;
     let ended = expect_revoked(c).await;
-    assert!(
-        ended - published < WITHIN,
-        "ended after {:?}",
-        ended - published
-    );
+    assert!(ended - published < WITHIN, "ended after {:?}", ended - published);
 }
 
 /// The viewer is still served: an event published now is its very next frame.
-async fn expect_still_watching(
-    d: &Deployment,
-    app: &TestApp,
-    c: &mut Client,
-    viewer_id: &str,
-    camera: &str,
-) {
+async fn expect_still_watching(d: &Deployment, app: &TestApp, c: &mut Client, viewer_id: &str, camera: &str) {
     let event = Message::StreamStateChanged(StreamStateChanged {
         viewer_id: viewer_id.into(),
         camera_id: camera.into(),
@@ -79,11 +69,7 @@ async fn revoking_a_share_ends_its_live_viewer_on_another_instance_within_two_se
     d.store.put_share(&share).await.unwrap();
     revoke_and_expect_ended_in_time(&d, Subject::Share { id: revoked_id }, &mut doomed).await;
     d.wait_viewer_count("cam1", 2).await;
-    assert_eq!(
-        responder.count("RemoveViewer"),
-        1,
-        "released through the media-controller"
-    );
+    assert_eq!(responder.count("RemoveViewer"), 1, "released through the media-controller");
 
     expect_still_watching(&d, &second, &mut kept_here, &kept_here_id, "cam1").await;
     expect_still_watching(&d, &first, &mut kept_there, &kept_there_id, "cam1").await;
@@ -101,14 +87,7 @@ async fn deleting_a_user_ends_its_viewers_and_spares_the_others() {
     let (mut doomed, _) = watching(&first, &frank, "cam1").await;
     let (mut other, other_id) = watching(&second, &d.token, "cam1").await;
     assert!(d.store.delete_user("frank").await.unwrap());
-    revoke_and_expect_ended_in_time(
-        &d,
-        Subject::User {
-            username: "frank".into(),
-        },
-        &mut doomed,
-    )
-    .await;
+    revoke_and_expect_ended_in_time(&d, Subject::User { username: "frank".into() }, &mut doomed).await;
     d.wait_viewer_count("cam1", 1).await;
     expect_still_watching(&d, &second, &mut other, &other_id, "cam1").await;
     let mut again = first.connect_as(&frank).await;
@@ -129,14 +108,7 @@ async fn a_grant_change_ends_only_viewers_of_cameras_no_longer_granted() {
     let mut user = d.store.get_user("grace").await.unwrap().unwrap();
     user.grants = vec!["cam1".into()];
     d.store.update_user(&user).await.unwrap();
-    revoke_and_expect_ended_in_time(
-        &d,
-        Subject::User {
-            username: "grace".into(),
-        },
-        &mut on_cam2,
-    )
-    .await;
+    revoke_and_expect_ended_in_time(&d, Subject::User { username: "grace".into() }, &mut on_cam2).await;
     d.wait_viewer_count("cam2", 0).await;
     expect_still_watching(&d, &app, &mut on_cam1, &cam1_id, "cam1").await;
     assert_eq!(d.viewer_count("cam1").await, 1);
@@ -147,9 +119,7 @@ async fn the_periodic_recheck_ends_a_viewer_whose_revocation_was_never_published
     let d = Deployment::new().await;
     let _responder = Responder::start(&d);
     d.start_stream("cam1").await;
-    let app = d
-        .spawn_app(&[("SIGNALING_AUTH_RECHECK_SECONDS", "1")])
-        .await;
+    let app = d.spawn_app(&[("SIGNALING_AUTH_RECHECK_SECONDS", "1")]).await;
     let (id, token) = d.share_token("cam1").await;
     let (mut doomed, _) = watching(&app, &token, "cam1").await;
     let (mut kept, kept_id) = watching(&app, &d.token, "cam1").await;
@@ -172,10 +142,7 @@ async fn revocation_works_with_the_in_process_bus_and_the_file_store() {
     let mut user = d.store.get_user("henry").await.unwrap().unwrap();
     user.token_version += 1; // a password change
     d.store.update_user(&user).await.unwrap();
-    d.publish_revocation(Subject::User {
-        username: "henry".into(),
-    })
-    .await;
+    d.publish_revocation(Subject::User { username: "henry".into() }).await;
     expect_revoked(&mut doomed).await;
     d.wait_viewer_count("cam1", 0).await;
 }

@@ -26,11 +26,7 @@ async fn graceful_shutdown_tells_viewers_and_releases_their_slots() {
 
     let started = tokio::time::Instant::now();
     app.handle.shutdown().await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "shutdown took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "shutdown took {:?}", started.elapsed());
     tokio::time::timeout(Duration::from_secs(5), app.server)
         .await
         .expect("server stops")
@@ -41,11 +37,7 @@ async fn graceful_shutdown_tells_viewers_and_releases_their_slots() {
         c.expect_error("shutting_down").await;
         assert_eq!(c.expect_close().await, Some(CloseCode::Away));
     }
-    assert_eq!(
-        d.viewer_count("cam1").await,
-        1,
-        "only the viewer on the other instance remains"
-    );
+    assert_eq!(d.viewer_count("cam1").await, 1, "only the viewer on the other instance remains");
     let reasons: Vec<_> = responder
         .commands()
         .into_iter()
@@ -54,14 +46,9 @@ async fn graceful_shutdown_tells_viewers_and_releases_their_slots() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        reasons,
-        [RemoveReason::ShuttingDown, RemoveReason::ShuttingDown]
-    );
+    assert_eq!(reasons, [RemoveReason::ShuttingDown, RemoveReason::ShuttingDown]);
     assert!(
-        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/", app.port))
-            .await
-            .is_err(),
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/", app.port)).await.is_err(),
         "no longer accepting"
     );
     elsewhere.send(serde_json::json!({"type": "dance"})).await;
@@ -73,31 +60,17 @@ async fn shutdown_frees_the_slots_itself_when_the_controller_does_not_answer() {
     let d = Deployment::new().await;
     let responder = Responder::start(&d);
     d.start_stream("cam1").await;
-    let app = d
-        .spawn_app(&[("SIGNALING_SHUTDOWN_GRACE_MS", "2000")])
-        .await;
+    let app = d.spawn_app(&[("SIGNALING_SHUTDOWN_GRACE_MS", "2000")]).await;
     let mut c = app.connect().await;
     c.join_ok("cam1").await;
     c.expect("ice").await;
     responder.go_silent();
     let started = tokio::time::Instant::now();
     app.handle.shutdown().await;
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "shutdown took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(4), "shutdown took {:?}", started.elapsed());
     c.expect_error("shutting_down").await;
-    assert_eq!(
-        d.viewer_count("cam1").await,
-        0,
-        "slot freed without the controller"
-    );
-    assert_eq!(
-        responder.count("RemoveViewer"),
-        1,
-        "the controller was still told"
-    );
+    assert_eq!(d.viewer_count("cam1").await, 0, "slot freed without the controller");
+    assert_eq!(responder.count("RemoveViewer"), 1, "the controller was still told");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,17 +125,12 @@ async fn the_binary_shuts_down_gracefully_on_sigterm() {
     .expect("the binary listens in time");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-    let mut viewer = crate::helpers::Client::connect(port, "/")
-        .await
-        .with_token(&d.token);
+    let mut viewer = crate::helpers::Client::connect(port, "/").await.with_token(&d.token);
     viewer.join_ok("cam1").await;
     viewer.expect("ice").await;
     assert_eq!(d.viewer_count("cam1").await, 1);
     let pid = child.id().expect("pid").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("run kill");
+    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
     assert!(status.success());
     viewer.expect_error("shutting_down").await;
     let exit = tokio::time::timeout(Duration::from_secs(6), child.wait())

@@ -168,7 +168,16 @@ async fn the_sdp_offer_describes_the_stream_with_the_sps_actually_sent() {
 async fn the_cli_sends_to_its_target_for_the_given_duration_and_exits_cleanly() {
     let receiver = Receiver::bind().await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_camera-sim"))
-        .args(["--target", &receiver.addr().to_string(), "--width", "160", "--height", "120", "--duration-seconds", "1.5"])
+        .args([
+            "--target",
+            &receiver.addr().to_string(),
+            "--width",
+            "160",
+            "--height",
+            "120",
+            "--duration-seconds",
+            "1.5",
+        ])
         .args(["--local-ip", "127.0.0.1", "--print-sdp", "127.0.0.1"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -71,7 +71,10 @@ impl FakeApi {
     }
 
     /// Waits for a keepalive whose body satisfies `condition`.
-    async fn request_where(&mut self, mut condition: impl FnMut(&KeepaliveRequest) -> bool) -> (String, KeepaliveRequest) {
+    async fn request_where(
+        &mut self,
+        mut condition: impl FnMut(&KeepaliveRequest) -> bool,
+    ) -> (String, KeepaliveRequest) {
         tokio::time::timeout(WAIT, async {
             loop {
                 let (target, body) = self.requests.recv().await.expect("server alive");
@@ -106,7 +109,11 @@ impl Logs {
     }
 
     fn lines_with(&self, needle: &str) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).lines().filter(|l| l.contains(needle)).map(str::to_owned).collect()
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -122,7 +129,14 @@ impl Write for Logs {
 }
 
 fn config(api: &FakeApi) -> KeepaliveConfig {
-    KeepaliveConfig { api: api.base.clone(), camera_id: "CAM-1".into(), interval: Duration::from_secs(1), request_timeout: Duration::from_secs(5), secret: None, local_ip: None }
+    KeepaliveConfig {
+        api: api.base.clone(),
+        camera_id: "CAM-1".into(),
+        interval: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(5),
+        secret: None,
+        local_ip: None,
+    }
 }
 
 #[tokio::test]

@@ -45,7 +45,11 @@ impl Receiver {
     }
 
     /// Receives and decodes until `done` says so; panics with what was seen after `WAIT`.
-    pub async fn decode_until(&self, probe: &mut H264Probe, mut done: impl FnMut(&[DecodedPicture]) -> bool) -> Vec<DecodedPicture> {
+    pub async fn decode_until(
+        &self,
+        probe: &mut H264Probe,
+        mut done: impl FnMut(&[DecodedPicture]) -> bool,
+    ) -> Vec<DecodedPicture> {
         let deadline = Instant::now() + WAIT;
         let mut pictures = Vec::new();
         let mut buf = vec![0u8; 2048];
@@ -62,7 +66,15 @@ impl Receiver {
 
 /// A small, fast camera on loopback.
 pub fn small_config(target: Option<SocketAddr>) -> CameraConfig {
-    CameraConfig { width: 320, height: 240, fps: 30, bitrate_kbps: 400, local_ip: "127.0.0.1".parse().unwrap(), target, ..Default::default() }
+    CameraConfig {
+        width: 320,
+        height: 240,
+        fps: 30,
+        bitrate_kbps: 400,
+        local_ip: "127.0.0.1".parse().unwrap(),
+        target,
+        ..Default::default()
+    }
 }
 
 pub async fn start(config: CameraConfig) -> CameraHandle {

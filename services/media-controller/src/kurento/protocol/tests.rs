@@ -186,7 +186,8 @@ fn invalid_session_on_resume_reports_session_lost_and_starts_a_new_session() {
     let fresh = sent(&outputs).remove(0);
     assert_eq!((fresh["method"].as_str(), &fresh["params"]), (Some("connect"), &json!({})));
     answer(&mut p, now, &fresh, json!({"sessionId": "sid-2", "serverId": "srv-1"}));
-    let connected = LinkState::Connected { session_id: "sid-2".into(), server_id: Some("srv-1".into()), resumed: false };
+    let connected =
+        LinkState::Connected { session_id: "sid-2".into(), server_id: Some("srv-1".into()), resumed: false };
     assert_eq!(states(&drain(&mut p)), vec![connected]);
 }
 
@@ -271,7 +272,14 @@ fn malformed_frames_are_ignored() {
     let mut p = connected(now);
     let mut reply = call(&mut p, now, "invoke");
     let request = sent(&drain(&mut p)).remove(0);
-    for junk in ["", "nonsense", "[]", "{\"id\":\"x\"}", "{\"method\":\"onEvent\"}", "{\"id\":null,\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,\"message\":\"bad\"}}"] {
+    for junk in [
+        "",
+        "nonsense",
+        "[]",
+        "{\"id\":\"x\"}",
+        "{\"method\":\"onEvent\"}",
+        "{\"id\":null,\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,\"message\":\"bad\"}}",
+    ] {
         p.frame(now, junk);
     }
     assert!(drain(&mut p).is_empty());
@@ -305,7 +313,9 @@ mod props {
             any::<i64>().prop_map(Value::from),
             "[ -~]{0,24}".prop_map(Value::from),
             Just(json!({"sessionId": "sid-2"})),
-            Just(json!({"value": {"type": "IceCandidateFound", "object": "o", "data": {"source": "o", "candidate": 5}}})),
+            Just(
+                json!({"value": {"type": "IceCandidateFound", "object": "o", "data": {"source": "o", "candidate": 5}}})
+            ),
             Just(json!({"code": 40101, "message": "gone", "data": {"type": "MEDIA_OBJECT_NOT_FOUND"}})),
             Just(json!([1, {"a": null}])),
         ]
@@ -313,8 +323,15 @@ mod props {
 
     /// Frames shaped like JSON-RPC 2.0 (ids near the calls in flight), or any text at all.
     fn frame() -> impl Strategy<Value = String> {
-        let id = prop_oneof![(FIRST_ID..FIRST_ID + 8).prop_map(Value::from), any::<i64>().prop_map(Value::from), "[a-z0-9]{0,6}".prop_map(Value::from)];
-        let keys = prop::collection::vec((prop_oneof![Just("result"), Just("error"), Just("method"), Just("params"), Just("jsonrpc")], value()), 0..4);
+        let id = prop_oneof![
+            (FIRST_ID..FIRST_ID + 8).prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z0-9]{0,6}".prop_map(Value::from)
+        ];
+        let keys = prop::collection::vec(
+            (prop_oneof![Just("result"), Just("error"), Just("method"), Just("params"), Just("jsonrpc")], value()),
+            0..4,
+        );
         let shaped = (prop::option::of(id), keys, prop::option::of(Just("onEvent"))).prop_map(|(id, fields, event)| {
             let mut v = json!({});
             if let Some(id) = id {

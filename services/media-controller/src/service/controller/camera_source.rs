@@ -24,31 +24,53 @@ impl Controller {
     pub(super) async fn camera_seen(&self, cmd: &CameraSeen) -> Result<Message, CommandError> {
         let lock = self.camera_lock(&cmd.camera_id);
         let _guard = lock.lock().await;
-        let mut stream = self.registry.get_stream(&cmd.camera_id).await?.ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
+        let mut stream = self
+            .registry
+            .get_stream(&cmd.camera_id)
+            .await?
+            .ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
         let relatch = match stream.camera_source.as_deref() {
-            Some(known) if known == cmd.source => return Ok(Message::CameraSourceSet(CameraSourceSet { stream, relatched: false })),
+            Some(known) if known == cmd.source => {
+                return Ok(Message::CameraSourceSet(CameraSourceSet { stream, relatched: false }))
+            }
             // Media flows from the latched source: the camera has not moved, or its media stops
             // at the old latch and the stream leaves `live`; a keepalive never disturbs a live
             // stream. The address is not recorded, so the next keepalive asks again.
-            Some(_) if stream.state == StreamState::Live => return Ok(Message::CameraSourceSet(CameraSourceSet { stream, relatched: false })),
+            Some(_) if stream.state == StreamState::Live => {
+                return Ok(Message::CameraSourceSet(CameraSourceSet { stream, relatched: false }))
+            }
             Some(_) => true,
             None => false,
         };
         if relatch {
-            let media_stream = media_stream_of(&stream).ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
+            let media_stream =
+                media_stream_of(&stream).ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
             let viewers = self.registry.list_viewers(Some(&cmd.camera_id)).await?;
             let endpoints: Vec<String> = viewers.iter().filter_map(|v| v.endpoint_id.clone()).collect();
-            let spec = StreamSpec { camera_id: cmd.camera_id.clone(), bandwidth: stream.bandwidth, offer: sdp::camera_offer(&cmd.camera_id, self.settings.codec, self.settings.payload_type) };
+            let spec = StreamSpec {
+                camera_id: cmd.camera_id.clone(),
+                bandwidth: stream.bandwidth,
+                offer: sdp::camera_offer(&cmd.camera_id, self.settings.codec, self.settings.payload_type),
+            };
             let media = self.media.replace_camera_endpoint(&media_stream, &spec, &endpoints).await?;
             let port = sdp::answer_video_port(&media.answer).ok_or(CommandError::NoRtpPort)?;
-            stream.rtp = Some(RtpTarget { host: self.settings.external_ip.clone(), port, codec: self.settings.codec, payload_type: self.settings.payload_type });
+            stream.rtp = Some(RtpTarget {
+                host: self.settings.external_ip.clone(),
+                port,
+                codec: self.settings.codec,
+                payload_type: self.settings.payload_type,
+            });
             stream.rtp_endpoint_id = Some(media.rtp_endpoint_id);
             // Media must arrive on the new endpoint before the stream is live again.
             stream.state = StreamState::WaitingForMedia;
             self.cancel_stall_timer(&cmd.camera_id);
             tracing::warn!(camera_id = %cmd.camera_id, port, "the camera's keepalive came from a new address: its RTP source is re-latched on a new port");
             for v in &viewers {
-                let msg = Message::StreamStateChanged(StreamStateChanged { viewer_id: v.viewer_id.clone(), camera_id: cmd.camera_id.clone(), state: stream.state });
+                let msg = Message::StreamStateChanged(StreamStateChanged {
+                    viewer_id: v.viewer_id.clone(),
+                    camera_id: cmd.camera_id.clone(),
+                    state: stream.state,
+                });
                 self.notify(&v.signaling_instance, msg).await;
             }
         }

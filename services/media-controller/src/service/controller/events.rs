@@ -16,7 +16,11 @@ impl Controller {
         match event {
             MediaEvent::IceCandidateFound { endpoint_id, candidate } => {
                 if let Some(v) = self.viewer_by_endpoint(&endpoint_id).await {
-                    self.notify(&v.signaling_instance, Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: v.viewer_id, candidate })).await;
+                    self.notify(
+                        &v.signaling_instance,
+                        Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: v.viewer_id, candidate }),
+                    )
+                    .await;
                 }
             }
             MediaEvent::IceStateChanged { endpoint_id, state } => {
@@ -34,12 +38,20 @@ impl Controller {
                     }
                     v.state = new_state;
                     let _ = self.registry.put_viewer(&v).await;
-                    self.notify(&v.signaling_instance, Message::ViewerStateChanged(ViewerStateChanged { viewer_id: v.viewer_id, state: new_state })).await;
+                    self.notify(
+                        &v.signaling_instance,
+                        Message::ViewerStateChanged(ViewerStateChanged { viewer_id: v.viewer_id, state: new_state }),
+                    )
+                    .await;
                 }
             }
-            MediaEvent::MediaFlow { element_id, direction: FlowDirection::In, flowing } => self.on_camera_flow(&element_id, flowing).await,
+            MediaEvent::MediaFlow { element_id, direction: FlowDirection::In, flowing } => {
+                self.on_camera_flow(&element_id, flowing).await
+            }
             MediaEvent::MediaFlow { .. } => {}
-            MediaEvent::Error { object_id, description } => tracing::warn!(object_id, description, "media server error event"),
+            MediaEvent::Error { object_id, description } => {
+                tracing::warn!(object_id, description, "media server error event")
+            }
             MediaEvent::Connected { resumed } => {
                 tracing::info!(resumed, "media server connected; reconciling");
                 if let Err(e) = self.reconcile().await {
@@ -53,7 +65,9 @@ impl Controller {
     /// Camera media arrives or stops: `live` at once, `stalled` after `stall_after` of silence.
     pub(super) async fn on_camera_flow(self: &Arc<Self>, rtp_endpoint_id: &str, flowing: bool) {
         let Ok(streams) = self.registry.list_streams().await else { return };
-        let Some(stream) = streams.into_iter().find(|s| s.rtp_endpoint_id.as_deref() == Some(rtp_endpoint_id)) else { return };
+        let Some(stream) = streams.into_iter().find(|s| s.rtp_endpoint_id.as_deref() == Some(rtp_endpoint_id)) else {
+            return;
+        };
         let camera_id = stream.camera_id.clone();
         if flowing {
             self.cancel_stall_timer(&camera_id);
@@ -93,7 +107,11 @@ impl Controller {
         }
         tracing::info!(camera_id, state = state.as_str(), "stream state changed");
         for v in self.registry.list_viewers(Some(camera_id)).await.unwrap_or_default() {
-            let msg = Message::StreamStateChanged(StreamStateChanged { viewer_id: v.viewer_id.clone(), camera_id: camera_id.to_owned(), state });
+            let msg = Message::StreamStateChanged(StreamStateChanged {
+                viewer_id: v.viewer_id.clone(),
+                camera_id: camera_id.to_owned(),
+                state,
+            });
             self.notify(&v.signaling_instance, msg).await;
         }
     }

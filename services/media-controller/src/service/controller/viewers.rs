@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use camview_common::clock::now_rfc3339;
-use camview_proto::bus::{AddIceCandidate, AddViewer, Done, Message, RemoveReason, RemoveViewer, StreamStateChanged, ViewerAdded};
+use camview_proto::bus::{
+    AddIceCandidate, AddViewer, Done, Message, RemoveReason, RemoveViewer, StreamStateChanged, ViewerAdded,
+};
 use camview_proto::stream::{StreamState, ViewerRecord, ViewerState};
 
 use super::{media_stream_of, CommandError, Controller};
@@ -26,7 +28,11 @@ pub(super) struct ViewerRoute {
 
 impl From<&ViewerRecord> for ViewerRoute {
     fn from(v: &ViewerRecord) -> Self {
-        Self { viewer_id: v.viewer_id.clone(), camera_id: v.camera_id.clone(), signaling_instance: v.signaling_instance.clone() }
+        Self {
+            viewer_id: v.viewer_id.clone(),
+            camera_id: v.camera_id.clone(),
+            signaling_instance: v.signaling_instance.clone(),
+        }
     }
 }
 
@@ -73,8 +79,13 @@ impl Controller {
     }
 
     async fn add_viewer_locked(&self, cmd: &AddViewer) -> Result<(Message, Joined), CommandError> {
-        let stream = self.registry.get_stream(&cmd.camera_id).await?.ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
-        let media_stream = media_stream_of(&stream).ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
+        let stream = self
+            .registry
+            .get_stream(&cmd.camera_id)
+            .await?
+            .ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
+        let media_stream =
+            media_stream_of(&stream).ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
         // A renegotiating viewer keeps its id and slot: its old endpoint goes first.
         if let Some(old) = self.registry.get_viewer(&cmd.viewer_id).await?.and_then(|v| v.endpoint_id) {
             self.viewers.remove(&old);
@@ -113,7 +124,11 @@ impl Controller {
     }
 
     pub(super) async fn add_ice_candidate(&self, cmd: &AddIceCandidate) -> Result<Message, CommandError> {
-        let viewer = self.registry.get_viewer(&cmd.viewer_id).await?.ok_or_else(|| CommandError::ViewerNotFound(cmd.viewer_id.clone()))?;
+        let viewer = self
+            .registry
+            .get_viewer(&cmd.viewer_id)
+            .await?
+            .ok_or_else(|| CommandError::ViewerNotFound(cmd.viewer_id.clone()))?;
         let endpoint = viewer.endpoint_id.ok_or_else(|| CommandError::ViewerNotFound(cmd.viewer_id.clone()))?;
         self.media.add_ice_candidate(&endpoint, &cmd.candidate).await?;
         Ok(Message::Done(Done {}))
@@ -127,7 +142,12 @@ impl Controller {
     }
 
     /// Releases a viewer's endpoint and frees its slot; a missing viewer is not an error.
-    pub async fn release_viewer(&self, camera_id: &str, viewer_id: &str, reason: RemoveReason) -> Result<(), CommandError> {
+    pub async fn release_viewer(
+        &self,
+        camera_id: &str,
+        viewer_id: &str,
+        reason: RemoveReason,
+    ) -> Result<(), CommandError> {
         if let Some(endpoint) = self.registry.get_viewer(viewer_id).await?.and_then(|v| v.endpoint_id) {
             self.viewers.remove(&endpoint);
             if let Err(e) = self.media.release(&endpoint).await {
@@ -147,7 +167,8 @@ impl Controller {
             return Some(route);
         }
         let streams = self.registry.list_streams().await.ok()?;
-        let stream = streams.into_iter().find(|s| s.pipeline_id.as_deref().is_some_and(|p| endpoint_id.starts_with(p)))?;
+        let stream =
+            streams.into_iter().find(|s| s.pipeline_id.as_deref().is_some_and(|p| endpoint_id.starts_with(p)))?;
         let viewers = self.registry.list_viewers(Some(&stream.camera_id)).await.ok()?;
         let route = viewers.iter().find(|v| v.endpoint_id.as_deref() == Some(endpoint_id)).map(ViewerRoute::from)?;
         self.viewers.insert(endpoint_id, route.clone());
