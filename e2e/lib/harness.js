@@ -7,7 +7,7 @@ const PAGE = `<!doctype html><html><body><div id="videos"></div><script>
 const viewers = {};
 window.makeViewer = async (name) => {
   const pc = new RTCPeerConnection();
-  const v = { pc, candidates: [], iceConnectedAt: null, firstFrameAt: null, createdAt: performance.now() };
+  const v = { pc, candidates: [], iceConnectedAt: null, answeredAt: null, firstPacketAt: null, firstFrameAt: null, createdAt: performance.now() };
   viewers[name] = v;
   const video = document.createElement('video');
   video.autoplay = true; video.muted = true; video.playsInline = true; video.id = 'video-' + name;
@@ -20,13 +20,17 @@ window.makeViewer = async (name) => {
   };
   const poll = setInterval(async () => {
     const st = await pc.getStats();
-    st.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0 && v.firstFrameAt === null) v.firstFrameAt = performance.now(); });
+    st.forEach((s) => {
+      if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
+      if (s.packetsReceived > 0 && v.firstPacketAt === null) v.firstPacketAt = performance.now();
+      if (s.framesDecoded > 0 && v.firstFrameAt === null) v.firstFrameAt = performance.now();
+    });
     if (v.firstFrameAt !== null) clearInterval(poll);
-  }, 20);
+  }, 10);
   await pc.setLocalDescription(await pc.createOffer());
   return pc.localDescription.sdp;
 };
-window.setAnswer = (name, sdp) => viewers[name].pc.setRemoteDescription({ type: 'answer', sdp });
+window.setAnswer = (name, sdp) => { viewers[name].answeredAt = performance.now(); return viewers[name].pc.setRemoteDescription({ type: 'answer', sdp }); };
 window.addCandidate = (name, c) => viewers[name].pc.addIceCandidate(c);
 window.takeCandidates = (name) => viewers[name].candidates.splice(0);
 window.viewerStats = async (name) => {
@@ -38,6 +42,7 @@ window.viewerStats = async (name) => {
   const c = inb ? (codecs[inb.codecId] || {}) : {};
   return {
     ice: v.pc.iceConnectionState, iceConnectedAt: v.iceConnectedAt, firstFrameAt: v.firstFrameAt,
+    answeredAt: v.answeredAt, firstPacketAt: v.firstPacketAt,
     framesDecoded: inb ? inb.framesDecoded : 0, keyFramesDecoded: inb ? inb.keyFramesDecoded : 0,
     framesReceived: inb ? inb.framesReceived : 0, framesDropped: inb ? inb.framesDropped : 0,
     packetsLost: inb ? inb.packetsLost : 0, pliCount: inb ? inb.pliCount : 0, freezeCount: inb ? inb.freezeCount : 0,
