@@ -3,7 +3,7 @@
 
 use super::event_stream::EventStream;
 use super::object::{KurentoEvent, Params};
-use super::protocol::{LinkState, Output, Protocol, Timing};
+use super::protocol::{EventSink, LinkState, Output, Protocol, Timing};
 use super::ClientError;
 use crate::metrics::RpcMetrics;
 use futures::{SinkExt, StreamExt};
@@ -44,7 +44,7 @@ enum Command {
     Subscribe {
         object: String,
         event: &'static str,
-        sink: mpsc::UnboundedSender<Value>,
+        sink: EventSink,
         timeout: Option<Duration>,
         reply: oneshot::Sender<CallResult>,
     },
@@ -53,8 +53,12 @@ enum Command {
 
 type CallResult = Result<Option<Value>, ClientError>;
 
+/// Requests waiting for the connection task; one more is refused with
+/// [`ClientError::Overloaded`] (a clear error at once, never an unbounded queue).
+const COMMAND_BUFFER: usize = 4096;
+
 struct Shared {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
     state: watch::Receiver<LinkState>,
     transitions: broadcast::Sender<LinkState>,
     metrics: RpcMetrics,
@@ -84,7 +88,7 @@ impl KurentoClient {
 
     /// Like [`KurentoClient::start`], recording request latency and errors into `metrics`.
     pub fn start_with_metrics(config: ClientConfig, metrics: RpcMetrics) -> Self {
-        let (commands, rx) = mpsc::unbounded_channel();
+        let (commands, rx) = mpsc::channel(COMMAND_BUFFER);
         let (state_tx, state) = watch::channel(LinkState::Connecting);
         let (transitions, _) = broadcast::channel(64);
         let shared = Arc::new(Shared { commands, state, transitions: transitions.clone(), metrics });
@@ -135,7 +139,11 @@ impl KurentoClient {
     /// Closes the socket for every clone: pending and later calls fail with `Closed`, event
     /// streams end. Server-side objects stay until released or garbage-collected.
     pub fn shutdown(&self) {
-        let _ = self.shared.commands.send(Command::Shutdown);
+        if let Err(mpsc::error::TrySendError::Full(command)) = self.shared.commands.try_send(Command::Shutdown) {
+            // Behind a full queue: the shutdown waits its turn rather than being lost.
+            let commands = self.shared.commands.clone();
+            tokio::spawn(async move { commands.send(command).await });
+        }
     }
 
     /// `create`: returns the new object's id.
@@ -179,7 +187,7 @@ impl KurentoClient {
     /// `subscribe` to event `E` of `object`. Prefer the generated `subscribe` on a handle,
     /// which only accepts events the class raises.
     pub async fn subscribe<E: KurentoEvent>(&self, object: &str) -> Result<EventStream<E>, ClientError> {
-        let (sink, events) = mpsc::unbounded_channel();
+        let (sink, events) = mpsc::channel(super::protocol::EVENT_BUFFER);
         let (reply, answer) = oneshot::channel();
         let request = Request {
             method: "subscribe",
@@ -241,7 +249,10 @@ impl KurentoClient {
     }
 
     async fn send(&self, command: Command, answer: oneshot::Receiver<CallResult>) -> CallResult {
-        self.shared.commands.send(command).map_err(|_| ClientError::Closed)?;
+        self.shared.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ClientError::Overloaded(COMMAND_BUFFER),
+            mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
+        })?;
         answer.await.unwrap_or(Err(ClientError::Closed))
     }
 }
@@ -292,7 +303,7 @@ fn first_request_id() -> u64 {
 /// The connection task: the only owner of the socket.
 async fn run(
     config: ClientConfig,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut commands: mpsc::Receiver<Command>,
     state: watch::Sender<LinkState>,
     transitions: broadcast::Sender<LinkState>,
 ) {

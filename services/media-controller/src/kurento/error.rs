@@ -35,6 +35,9 @@ pub enum ClientError {
     SessionLost,
     #[error("the media server client was shut down")]
     Closed,
+    /// The client's request queue is full: refused at once rather than queued without bound.
+    #[error("{0} requests to the media server are already waiting")]
+    Overloaded(usize),
     #[error("unexpected result of {operation}: {reason}")]
     Decode { operation: String, reason: String },
 }
@@ -52,6 +55,7 @@ impl ClientError {
             ClientError::Disconnected => "disconnected".into(),
             ClientError::SessionLost => "session_lost".into(),
             ClientError::Closed => "closed".into(),
+            ClientError::Overloaded(_) => "overloaded".into(),
             ClientError::Decode { .. } => "decode".into(),
         }
     }

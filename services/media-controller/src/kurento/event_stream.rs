@@ -16,7 +16,7 @@ pub struct EventStream<E> {
     object: String,
     subscription: String,
     client: KurentoClient,
-    rx: mpsc::UnboundedReceiver<Value>,
+    rx: mpsc::Receiver<Value>,
     _event: PhantomData<fn() -> E>,
 }
 
@@ -25,7 +25,7 @@ impl<E: KurentoEvent> EventStream<E> {
         client: KurentoClient,
         object: String,
         subscription: String,
-        rx: mpsc::UnboundedReceiver<Value>,
+        rx: mpsc::Receiver<Value>,
     ) -> Self {
         Self { object, subscription, client, rx, _event: PhantomData }
     }

@@ -23,7 +23,12 @@ pub const REQUEST_CACHE_TTL: Duration = Duration::from_secs(20);
 
 pub type Reply = oneshot::Sender<Result<Option<Value>, ClientError>>;
 /// Receives the `data` of each `onEvent` for one (object, event type).
-pub type EventSink = mpsc::UnboundedSender<Value>;
+pub type EventSink = mpsc::Sender<Value>;
+
+/// Events buffered per subscription. When a subscriber falls this far behind, newer events
+/// are dropped (and counted) rather than buffered without bound: the events are state
+/// reports that the next one supersedes, and ICE recovers a dropped candidate by itself.
+pub const EVENT_BUFFER: usize = 1024;
 
 /// What the owner of the client needs to know about the link to the media server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +120,8 @@ pub struct Protocol {
     subscribers: HashMap<(String, String), Vec<EventSink>>,
     outputs: VecDeque<Output>,
     last_state: Option<LinkState>,
+    /// Events dropped because their subscriber was [`EVENT_BUFFER`] behind.
+    events_dropped: u64,
 }
 
 impl Protocol {
@@ -131,6 +138,7 @@ impl Protocol {
             subscribers: HashMap::new(),
             outputs: VecDeque::new(),
             last_state: None,
+            events_dropped: 0,
         }
     }
 
@@ -380,7 +388,15 @@ impl Protocol {
         let Some(sinks) = self.subscribers.get_mut(&key) else {
             return tracing::debug!(object = %key.0, event = %key.1, "event without local subscriber");
         };
-        sinks.retain(|sink| sink.send(event.data.clone()).is_ok());
+        sinks.retain(|sink| match sink.try_send(event.data.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.events_dropped += 1;
+                tracing::warn!(object = %key.0, event = %key.1, dropped = self.events_dropped, "a subscriber is {EVENT_BUFFER} events behind; event dropped");
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
         if sinks.is_empty() {
             self.subscribers.remove(&key);
         }

@@ -169,7 +169,7 @@ fn a_call_older_than_the_server_request_cache_fails_as_disconnected() {
 fn invalid_session_on_resume_reports_session_lost_and_starts_a_new_session() {
     let now = Instant::now();
     let mut p = connected(now);
-    let (sink, mut events) = mpsc::unbounded_channel();
+    let (sink, mut events) = mpsc::channel(EVENT_BUFFER);
     let (tx, _rx) = oneshot::channel();
     p.subscribe(now, "P/W", "IceGatheringDone", sink, None, tx);
     let mut pending = call(&mut p, now, "invoke");
@@ -252,7 +252,7 @@ fn calls_time_out_at_their_deadline_even_while_disconnected() {
 fn events_reach_subscribers_even_before_the_subscribe_response() {
     let now = Instant::now();
     let mut p = connected(now);
-    let (sink, mut events) = mpsc::unbounded_channel();
+    let (sink, mut events) = mpsc::channel(EVENT_BUFFER);
     let (tx, _rx) = oneshot::channel();
     p.subscribe(now, "P/W", "IceGatheringDone", sink, None, tx);
     let request = sent(&drain(&mut p)).remove(0);
@@ -264,6 +264,39 @@ fn events_reach_subscribers_even_before_the_subscribe_response() {
     let other = json!({"jsonrpc": "2.0", "method": "onEvent", "params": {"value": {"data": data, "object": "P/X", "type": "IceGatheringDone"}}});
     p.frame(now, &other.to_string());
     assert!(events.try_recv().is_err(), "events of other objects are not delivered");
+}
+
+#[test]
+fn a_subscriber_that_falls_behind_loses_newer_events_not_its_subscription_nor_others_events() {
+    let now = Instant::now();
+    let mut p = connected(now);
+    let (slow, mut slow_events) = mpsc::channel(EVENT_BUFFER);
+    let (fast, mut fast_events) = mpsc::channel(EVENT_BUFFER + 8);
+    for sink in [slow, fast] {
+        let (tx, _rx) = oneshot::channel();
+        p.subscribe(now, "P/W", "IceCandidateFound", sink, None, tx);
+    }
+    drain(&mut p);
+    let event = |n: usize| {
+        let data = json!({"source": "P/W", "n": n});
+        json!({"jsonrpc": "2.0", "method": "onEvent", "params": {"value": {"data": data, "object": "P/W", "type": "IceCandidateFound"}}})
+            .to_string()
+    };
+    for n in 0..EVENT_BUFFER + 5 {
+        p.frame(now, &event(n));
+    }
+    let mut got = 0;
+    while slow_events.try_recv().is_ok() {
+        got += 1;
+    }
+    assert_eq!(got, EVENT_BUFFER, "the slow subscriber got what fits, the rest was dropped");
+    let mut fast_got = 0;
+    while fast_events.try_recv().is_ok() {
+        fast_got += 1;
+    }
+    assert_eq!(fast_got, EVENT_BUFFER + 5, "the other subscriber lost nothing");
+    p.frame(now, &event(9999));
+    assert_eq!(slow_events.try_recv().unwrap()["n"], 9999, "still subscribed once it caught up");
 }
 
 #[test]
