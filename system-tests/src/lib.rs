@@ -129,6 +129,11 @@ impl Service {
         output.insert(0, format!("{earlier}\n----- {} restarted -----", self.name));
     }
 
+    /// The process id of the running process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the process printed so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap_or_else(|p| p.into_inner()).join("\n")
@@ -376,6 +381,11 @@ impl Stack {
             }
             _ => {}
         }
+    }
+
+    /// The running services' names and process ids (the camera's included).
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        self.services.iter().map(|s| (s.name, s.pid())).collect()
     }
 
     /// What a `camview user|camera` command needs to work on this stack's Redis store.
