@@ -28,6 +28,8 @@ pub struct MediaCounters {
     pub rtp_foreign_in: AtomicU64,
     pub webrtc_packets_in: AtomicU64,
     pub webrtc_unknown_in: AtomicU64,
+    /// Datagrams routed to a viewer whose `Rtc` never accepted them (held early, then dropped).
+    pub webrtc_refused_in: AtomicU64,
     /// RTP packets written to viewers, and their payload bytes.
     pub rtp_packets_out: AtomicU64,
     pub rtp_bytes_out: AtomicU64,

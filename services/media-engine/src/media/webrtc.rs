@@ -159,6 +159,40 @@ pub fn stun_local_ufrag(d: &[u8]) -> Option<&str> {
     None
 }
 
+/// Datagrams held while str0m does not accept them yet (see `Viewer::receive`), at most.
+const MAX_EARLY: usize = 4;
+/// How long a held datagram may wait for str0m to accept it.
+const EARLY_TTL: Duration = Duration::from_secs(2);
+
+/// A datagram str0m refused when it arrived; fed again after the next accepted one.
+struct Early {
+    at: Instant,
+    local: SocketAddr,
+    remote: SocketAddr,
+    data: Vec<u8>,
+}
+
+enum Fed {
+    Handled,
+    Refused,
+    Invalid,
+}
+
+/// Gives one datagram to the viewer's `Rtc` if str0m accepts it.
+fn feed(g: &mut Inner, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> Fed {
+    let Some(rtc) = g.rtc.as_mut() else { return Fed::Invalid };
+    let Ok(contents) = data.try_into() else { return Fed::Invalid };
+    let input = Input::Receive(now, Receive { proto: Protocol::Udp, source: remote, destination: local, contents });
+    if !rtc.accepts(&input) {
+        return Fed::Refused;
+    }
+    if rtc.handle_input(input).is_err() {
+        return Fed::Invalid;
+    }
+    g.remote_addr = Some(remote);
+    Fed::Handled
+}
+
 /// Outgoing counters of one viewer.
 #[derive(Debug, Default)]
 pub struct ViewerStats {
@@ -211,6 +245,7 @@ struct Inner {
     /// `generateOffer` ran: the offer waiting for its answer (taken by `processAnswer`).
     offer_generated: bool,
     pending_offer: Option<str0m::change::SdpPendingOffer>,
+    early: Vec<Early>,
 }
 
 pub struct Viewer {
@@ -256,6 +291,7 @@ impl Viewer {
                 source: None,
                 offer_generated: false,
                 pending_offer: None,
+                early: vec![],
             }),
             sockets,
             mux: mux.clone(),
@@ -375,17 +411,39 @@ impl Viewer {
 
     fn receive(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
         let mut g = self.lock();
-        let Some(rtc) = g.rtc.as_mut() else { return };
-        let Ok(contents) = data.try_into() else { return };
-        let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source: remote, destination: local, contents });
-        if !rtc.accepts(&input) {
-            return;
+        let now = Instant::now();
+        match feed(&mut g, now, local, remote, data) {
+            Fed::Handled => {}
+            Fed::Refused => {
+                // The peer's DTLS ClientHello comes right after the answer to its STUN check,
+                // before this side's own (triggered) check of that address has succeeded: str0m
+                // refuses it until then. Dropping it costs the peer's 1 s retransmission timer,
+                // so it waits here (routed by the peer's STUN, bounded) until str0m takes it.
+                if g.early.len() < MAX_EARLY {
+                    g.early.push(Early { at: now, local, remote, data: data.to_vec() });
+                } else {
+                    MediaCounters::add(&self.mux.counters.webrtc_refused_in, 1);
+                }
+                return;
+            }
+            Fed::Invalid => return,
         }
-        if rtc.handle_input(input).is_err() {
-            return;
-        }
-        g.remote_addr = Some(remote);
+        self.replay_early(&mut g, now);
         self.drain(&mut g);
+    }
+
+    /// Feeds the held datagrams str0m accepts now; drops those held too long.
+    fn replay_early(&self, g: &mut Inner, now: Instant) {
+        if g.early.is_empty() {
+            return;
+        }
+        for e in std::mem::take(&mut g.early) {
+            match feed(g, now, e.local, e.remote, &e.data) {
+                Fed::Refused if now.duration_since(e.at) < EARLY_TTL => g.early.push(e),
+                Fed::Refused => MediaCounters::add(&self.mux.counters.webrtc_refused_in, 1),
+                _ => {}
+            }
+        }
     }
 
     async fn timer_loop(self: Arc<Self>) {
@@ -403,6 +461,7 @@ impl Viewer {
                             break;
                         }
                         let _ = rtc.handle_input(Input::Timeout(now));
+                        self.replay_early(&mut g, now);
                         self.drain(&mut g);
                     }
                 }
