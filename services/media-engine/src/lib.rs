@@ -78,9 +78,10 @@ impl Engine {
         let cfg = Arc::new(cfg);
         let cancel = CancellationToken::new();
         let counters = Arc::new(MediaCounters::default());
-        let mux = WebRtcMux::start(cfg.clone(), counters.clone(), cancel.clone()).context("cannot bind the WebRTC UDP port")?;
         let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
-        let ctx = MediaCtx { cfg: cfg.clone(), mux: mux.clone(), events: EventTx::new(etx), counters: counters.clone() };
+        let events = EventTx::new(etx);
+        let mux = WebRtcMux::start(cfg.clone(), events.clone(), counters.clone(), cancel.clone()).context("cannot bind the WebRTC UDP port")?;
+        let ctx = MediaCtx { cfg: cfg.clone(), mux: mux.clone(), events, counters: counters.clone() };
         let core = Arc::new(Mutex::new(Core::new(ctx)));
         let metrics = EngineMetrics::register(meter, Arc::downgrade(&core), &counters);
 
