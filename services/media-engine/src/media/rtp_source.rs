@@ -346,7 +346,7 @@ impl RtpSource {
             self.count_foreign();
             return false;
         }
-        let Some(pkt) = parse_rtp(d).filter(|p| p.pt == self.video.pt) else {
+        let Some(mut pkt) = parse_rtp(d).filter(|p| p.pt == self.video.pt) else {
             self.stats.garbage.fetch_add(1, Ordering::Relaxed);
             MediaCounters::add(&self.counters.rtp_garbage_in, 1);
             return false;
@@ -361,7 +361,7 @@ impl RtpSource {
             Latched::PortMoved => tracing::info!(endpoint = %self.id, source = %from, "RTP source moved to another port of the camera's address after silence"),
             Latched::Same => {}
         }
-        self.stats.packets.fetch_add(1, Ordering::Relaxed);
+        pkt.index = self.stats.packets.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
         self.stats.ssrc.store(pkt.ssrc, Ordering::Relaxed);
         MediaCounters::add(&self.counters.rtp_packets_in, 1);
@@ -373,9 +373,9 @@ impl RtpSource {
         if let Some(plid) = info.sps_profile_level_id {
             *self.sps_profile_level_id.lock().expect("plid lock") = Some(plid);
         }
-        let appended = self.cache.lock().expect("cache lock").push(&pkt, &info);
+        self.cache.lock().expect("cache lock").push(&pkt, &info);
         for w in self.fanout.read().expect("fan-out lock").iter() {
-            self.workers.send(*w, Cmd::Rtp { source: self.clone(), pkt: pkt.clone(), appended });
+            self.workers.send(*w, Cmd::Rtp { source: self.clone(), pkt: pkt.clone() });
         }
         true
     }

@@ -44,7 +44,7 @@ pub enum Cmd {
     Candidate(u64, Candidate),
     SetSource(u64, Option<Arc<RtpSource>>),
     /// A camera packet for every viewer of `source` on this worker.
-    Rtp { source: Arc<RtpSource>, pkt: RtpPacket, appended: bool },
+    Rtp { source: Arc<RtpSource>, pkt: RtpPacket },
     SourceSilent(u64),
 }
 
@@ -218,11 +218,11 @@ impl Worker {
                     self.by_source.entry(s).or_default().push(key);
                 }
             }
-            Cmd::Rtp { source, pkt, appended } => {
+            Cmd::Rtp { source, pkt } => {
                 let Some(keys) = self.by_source.get(&source.key) else { return };
                 for key in keys {
                     let Some(p) = self.peers.get_mut(key) else { continue };
-                    let (n, bytes) = p.on_rtp(&self.events, &source, &pkt, appended, now);
+                    let (n, bytes) = p.on_rtp(&self.events, &source, &pkt, now);
                     if n > 0 {
                         self.out.0 += n;
                         self.out.1 += bytes;

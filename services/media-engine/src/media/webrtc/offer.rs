@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, MediaKind, Mid};
-use str0m::{Rtc, RtcConfig};
+use str0m::RtcConfig;
 
 use super::{OfferError, Viewer};
 use crate::media::rtp_source::RtpSource;
@@ -71,7 +71,7 @@ impl Viewer {
                 )));
             }
         }
-        let mut cfg = Rtc::builder().set_rtp_mode(true).clear_codecs();
+        let mut cfg = self.mux.rtc_config();
         match camera {
             Some((VideoCodec::H264, plid, pm)) => cfg.codec_config().add_h264(96.into(), None, pm == 1, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID)),
             Some((VideoCodec::Vp8, _, _)) => cfg = cfg.enable_vp8(true),
@@ -109,7 +109,7 @@ impl Viewer {
             return Err(OfferError::AlreadyNegotiated);
         }
         let camera = camera_of(source);
-        let mut cfg: RtcConfig = Rtc::builder().set_rtp_mode(true).clear_codecs();
+        let mut cfg: RtcConfig = self.mux.rtc_config();
         let h264 = |cfg: &mut RtcConfig, plid: Option<u32>| cfg.codec_config().add_h264(OFFER_H264_PT.into(), None, true, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID));
         match camera {
             Some((VideoCodec::H264, plid, _)) => h264(&mut cfg, plid),

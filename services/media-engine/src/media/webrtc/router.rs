@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use str0m::crypto::dtls::DtlsCert;
+use str0m::{Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
@@ -41,6 +43,9 @@ pub struct WebRtcMux {
     table: Mutex<Table>,
     pub(crate) counters: Arc<MediaCounters>,
     pub(crate) cancel: CancellationToken,
+    /// One DTLS certificate for every viewer (as Kurento and Janus do): a join does not pay
+    /// for generating a key pair.
+    dtls_cert: Option<DtlsCert>,
 }
 
 impl WebRtcMux {
@@ -57,7 +62,8 @@ impl WebRtcMux {
             }
         }
         let workers = Workers::start(cfg.workers, &shared, events, counters.clone(), cancel.clone())?;
-        let mux = Arc::new(WebRtcMux { cfg, workers, shared: OnceLock::new(), table: Mutex::new(Table::default()), counters, cancel });
+        let dtls_cert = str0m::crypto::from_feature_flags().dtls_provider.generate_certificate();
+        let mux = Arc::new(WebRtcMux { cfg, workers, shared: OnceLock::new(), table: Mutex::new(Table::default()), counters, cancel, dtls_cert });
         let mut addrs = vec![];
         for s in shared {
             addrs.push(s.local_addr()?);
@@ -65,6 +71,15 @@ impl WebRtcMux {
         }
         let _ = mux.shared.set(addrs);
         Ok(mux)
+    }
+
+    /// The str0m settings of every viewer: RTP mode, no codecs yet, the engine's certificate.
+    pub(crate) fn rtc_config(&self) -> RtcConfig {
+        let cfg = Rtc::builder().set_rtp_mode(true).clear_codecs();
+        match &self.dtls_cert {
+            Some(c) => cfg.set_dtls_cert(c.clone()),
+            None => cfg,
+        }
     }
 
     /// Local addresses of the shared sockets (empty in range mode).

@@ -232,9 +232,10 @@ impl Peer {
     }
 
     /// A packet of the connected stream; returns how many packets (and payload bytes) were
-    /// written. `appended`: the packet is the newest of the source's fast-start cache, so a
-    /// snapshot taken now already holds it.
-    pub fn on_rtp(&mut self, events: &EventTx, source: &RtpSource, pkt: &RtpPacket, appended: bool, now: Instant) -> (u64, u64) {
+    /// written. A viewer starts with the source's fast-start cache up to this packet: the cache
+    /// may already hold later ones (the source runs ahead of the worker), which follow as their
+    /// own commands and must not be sent twice.
+    pub fn on_rtp(&mut self, events: &EventTx, source: &RtpSource, pkt: &RtpPacket, now: Instant) -> (u64, u64) {
         if !self.connected || self.source_key != Some(source.key) {
             return (0, 0);
         }
@@ -249,11 +250,13 @@ impl Peer {
         }
         let mut written = (0, 0);
         if !self.started {
-            let (snapshot, truncated) = {
+            let (mut snapshot, truncated) = {
                 let c = source.cache.lock().expect("cache lock");
                 (c.snapshot(), c.truncated())
             };
-            if snapshot.is_empty() {
+            snapshot.retain(|c| c.pkt.index <= pkt.index);
+            // Parameter sets re-timed ahead of a keyframe alone are no start.
+            if snapshot.iter().all(|c| c.ts_override.is_some()) {
                 self.shared.stats.dropped_before_start.fetch_add(1, Ordering::Relaxed);
                 source.request_keyframe();
                 return written;
@@ -263,10 +266,11 @@ impl Peer {
             }
             self.started = true;
             self.shared.stats.fast_start_packets.fetch_add(snapshot.len() as u64, Ordering::Relaxed);
+            let holds_pkt = snapshot.iter().any(|c| c.ts_override.is_none() && c.pkt.index == pkt.index);
             for c in &snapshot {
                 self.write(&c.pkt, c.ts_override, now, &mut written);
             }
-            if !appended {
+            if !holds_pkt {
                 self.write(pkt, None, now, &mut written);
             }
         } else {
