@@ -134,7 +134,8 @@ pub struct Tx {
 
 /// Negotiation state, RPC side. `rtc` is `Some` until the viewer is handed to its worker.
 struct Negotiation {
-    rtc: Option<Rtc>,
+    /// Boxed: a viewer keeps its negotiation state for life, an `Rtc` only until it goes live.
+    rtc: Option<Box<Rtc>>,
     live: bool,
     local_sdp: Option<String>,
     remote_sdp: Option<String>,
@@ -397,8 +398,16 @@ pub fn setup_tx(rtc: &mut Rtc, mid: Mid) -> Option<Tx> {
             s
         }
     };
+    if let Some(s) = api.stream_tx(&ssrc) {
+        // str0m keeps 3 s (up to 1024 packets) for retransmissions by default.
+        s.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, None);
+    }
     Some(Tx { ssrc, pt, codec })
 }
+
+/// Packets kept per viewer to answer NACKs, and for how long.
+const RTX_CACHE_PACKETS: usize = 32;
+const RTX_CACHE_AGE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Kurento's `IceCandidate` complex value.
 pub fn ice_candidate_json(candidate: &str, mid: &str) -> Value {

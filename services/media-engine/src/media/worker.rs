@@ -151,8 +151,7 @@ impl Worker {
             // Also after a round of commands: a steady stream of them must not starve timers.
             self.fire_timers(Instant::now());
             self.drain_dirty().await;
-            self.egress.flush().await;
-            self.flush_counters();
+            self.send().await;
         }
     }
 
@@ -191,7 +190,7 @@ impl Worker {
                     self.timers.remove(&(d, key));
                 }
                 p.rtc.disconnect();
-                let _ = drain_one(&mut p, key, &self.events, &mut self.egress, &mut self.timers);
+                let _ = drain_one(&mut p, key, now, &self.events, &mut self.egress, &mut self.timers, &mut self.out);
                 for l in &p.locals {
                     self.egress.release_socket(*l);
                 }
@@ -277,14 +276,20 @@ impl Worker {
         for key in &dirty {
             let Some(p) = self.peers.get_mut(key) else { continue };
             p.dirty = false;
-            let _ = drain_one(p, *key, &self.events, &mut self.egress, &mut self.timers);
+            let _ = drain_one(p, *key, Instant::now(), &self.events, &mut self.egress, &mut self.timers, &mut self.out);
             if self.egress.gathered() >= egress::FLUSH_AT {
-                self.egress.flush().await;
+                self.send().await;
             }
         }
         // Keep the list's allocation for the next round.
         self.dirty = dirty;
         self.dirty.clear();
+    }
+
+    /// Sends what was gathered; the counters include it before it leaves.
+    async fn send(&mut self) {
+        self.flush_counters();
+        self.egress.flush().await;
     }
 
     fn flush_counters(&mut self) {
@@ -300,12 +305,25 @@ impl Worker {
     }
 }
 
-/// Drains every output of one `Rtc`: transmits are gathered, events handled, and its timer
-/// entry moved to the new deadline.
-fn drain_one(p: &mut Peer, key: u64, events: &EventTx, egress: &mut Egress, timers: &mut BTreeSet<(Instant, u64)>) -> Result<(), str0m::RtcError> {
+/// Drains every output of one `Rtc`: transmits are gathered, events handled, the fast start
+/// fed a chunk at a time, and its timer entry moved to the new deadline.
+fn drain_one(p: &mut Peer, key: u64, now: Instant, events: &EventTx, egress: &mut Egress, timers: &mut BTreeSet<(Instant, u64)>, out: &mut (u64, u64)) -> Result<(), str0m::RtcError> {
+    // str0m sends what `write_rtp` queued only after time moves on: move it now rather than at
+    // the next timer tick.
+    if std::mem::take(&mut p.wrote) {
+        p.rtc.handle_input(Input::Timeout(now))?;
+    }
     loop {
         match p.rtc.poll_output()? {
             Output::Timeout(t) => {
+                let (n, bytes) = p.feed_backlog(now);
+                if n > 0 {
+                    out.0 += n;
+                    out.1 += bytes;
+                    p.wrote = false;
+                    p.rtc.handle_input(Input::Timeout(now))?;
+                    continue;
+                }
                 if p.deadline != Some(t) {
                     if let Some(old) = p.deadline.take() {
                         timers.remove(&(old, key));

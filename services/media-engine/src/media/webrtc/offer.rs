@@ -57,7 +57,7 @@ impl Viewer {
             sdp::SdpError::Parse(m) => OfferError::Parse(m),
         })?;
         let mut g = self.lock();
-        if g.rtc.is_some() {
+        if g.local_sdp.is_some() {
             return Err(OfferError::AlreadyNegotiated);
         }
         let offered = sdp::offered_video_codecs(&parsed);
@@ -93,7 +93,7 @@ impl Viewer {
         }
         g.mid = sdp::first_mid(&parsed).unwrap_or_else(|| "0".into());
         g.answer_codec = first_codec(&answer);
-        g.rtc = Some(rtc);
+        g.rtc = Some(Box::new(rtc));
         g.local_sdp = Some(answer.clone());
         g.remote_sdp = Some(offer.to_string());
         self.go_live(&mut g);
@@ -105,7 +105,7 @@ impl Viewer {
     /// ICE credentials and fingerprint. Candidates follow `gatherCandidates` (trickle).
     pub fn generate_offer(&self, source: Option<&Arc<RtpSource>>, announced_ipv4: Option<IpAddr>) -> Result<String, OfferError> {
         let mut g = self.lock();
-        if g.rtc.is_some() {
+        if g.local_sdp.is_some() {
             return Err(OfferError::AlreadyNegotiated);
         }
         let camera = camera_of(source);
@@ -132,7 +132,7 @@ impl Viewer {
             offer = sdp::strip_candidates(&offer);
         }
         g.mid = mid.to_string();
-        g.rtc = Some(rtc);
+        g.rtc = Some(Box::new(rtc));
         g.pending_offer = Some(pending);
         g.offer_generated = true;
         g.local_sdp = Some(offer.clone());

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use str0m::crypto::dtls::DtlsCert;
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
@@ -73,9 +74,13 @@ impl WebRtcMux {
         Ok(mux)
     }
 
-    /// The str0m settings of every viewer: RTP mode, no codecs yet, the engine's certificate.
+    /// The str0m settings of every viewer: RTP mode, no codecs yet, the engine's certificate,
+    /// and only the `mid` header extension: the engine does no bandwidth estimation, and
+    /// transport-wide sequence numbers would cost each viewer a 1,000-packet send register.
     pub(crate) fn rtc_config(&self) -> RtcConfig {
-        let cfg = Rtc::builder().set_rtp_mode(true).clear_codecs();
+        let mut exts = ExtensionMap::empty();
+        exts.set(4, Extension::RtpMid);
+        let cfg = Rtc::builder().set_rtp_mode(true).clear_codecs().set_extension_map(exts);
         match &self.dtls_cert {
             Some(c) => cfg.set_dtls_cert(c.clone()),
             None => cfg,

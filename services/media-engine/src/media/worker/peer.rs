@@ -5,6 +5,7 @@
 //! timer are never stale; datagrams str0m refuses while ICE is still settling are held (bounded)
 //! and fed again after the next accepted input, never silently dropped.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -17,12 +18,14 @@ use str0m::rtp::RtpWrite;
 use str0m::{Event, IceConnectionState, Input, Rtc};
 
 use crate::events::EventTx;
-use crate::media::packet::RtpPacket;
+use crate::media::packet::{Cached, RtpPacket};
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{setup_tx, Tx, ViewerShared};
 
 /// Datagrams held while str0m does not accept them yet, at most.
 const MAX_EARLY: usize = 4;
+/// Fast-start packets given to str0m between two drains.
+const START_CHUNK: usize = 8;
 /// How long a held datagram may wait for str0m to accept it.
 const EARLY_TTL: Duration = Duration::from_secs(2);
 
@@ -38,7 +41,7 @@ struct Early {
 pub struct NewPeer {
     pub key: u64,
     pub id: Arc<str>,
-    pub rtc: Rtc,
+    pub rtc: Box<Rtc>,
     pub tx: Option<Tx>,
     pub shared: Arc<ViewerShared>,
     /// The selected pair's local side, as Kurento reports it.
@@ -57,7 +60,7 @@ pub enum Fed {
 
 pub struct Peer {
     pub id: Arc<str>,
-    pub rtc: Rtc,
+    pub rtc: Box<Rtc>,
     tx: Option<Tx>,
     pub shared: Arc<ViewerShared>,
     local_candidate: String,
@@ -73,10 +76,14 @@ pub struct Peer {
     ts_offset: u32,
     remote_addr: Option<SocketAddr>,
     early: Vec<Early>,
+    /// Fast-start packets not yet given to str0m, then the live ones behind them.
+    backlog: VecDeque<Cached>,
     /// When the worker's timer wakes this `Rtc` (its entry in the worker's timer set).
     pub deadline: Option<Instant>,
     /// Queued in the worker's list of `Rtc`s to drain.
     pub dirty: bool,
+    /// RTP was written since the last drain.
+    pub wrote: bool,
 }
 
 impl Peer {
@@ -99,8 +106,10 @@ impl Peer {
             ts_offset: rand::random(),
             remote_addr: None,
             early: vec![],
+            backlog: VecDeque::new(),
             deadline: None,
             dirty: false,
+            wrote: false,
         }
     }
 
@@ -267,24 +276,49 @@ impl Peer {
             self.started = true;
             self.shared.stats.fast_start_packets.fetch_add(snapshot.len() as u64, Ordering::Relaxed);
             let holds_pkt = snapshot.iter().any(|c| c.ts_override.is_none() && c.pkt.index == pkt.index);
-            for c in &snapshot {
-                self.write(&c.pkt, c.ts_override, now, &mut written);
-            }
+            self.backlog.extend(snapshot);
             if !holds_pkt {
-                self.write(pkt, None, now, &mut written);
+                self.backlog.push_back(Cached { pkt: pkt.clone(), ts_override: None });
             }
+            written = self.feed_backlog(now);
+        } else if !self.backlog.is_empty() {
+            // Behind the fast start still on its way.
+            self.backlog.push_back(Cached { pkt: pkt.clone(), ts_override: None });
         } else {
             self.write(pkt, None, now, &mut written);
+            self.count_sent(written);
         }
         if !self.flow_out {
             self.flow_out = true;
             self.shared.flow_out.store(true, Ordering::Relaxed);
             events.flow(&self.id, "MediaFlowOutStateChanged", true);
         }
-        let stats = &self.shared.stats;
-        stats.packets_sent.fetch_add(written.0, Ordering::Relaxed);
-        stats.bytes_sent.fetch_add(written.1, Ordering::Relaxed);
         written
+    }
+
+    /// Writes the next few packets of the fast start (str0m queues what it is given until the
+    /// next drain, and its queue keeps its largest size: a whole GOP at once would cost every
+    /// viewer that much memory for good). Returns what was written.
+    pub fn feed_backlog(&mut self, now: Instant) -> (u64, u64) {
+        let mut written = (0, 0);
+        if self.backlog.is_empty() {
+            return written;
+        }
+        for _ in 0..START_CHUNK {
+            let Some(c) = self.backlog.pop_front() else { break };
+            self.write(&c.pkt, c.ts_override, now, &mut written);
+        }
+        if self.backlog.is_empty() {
+            self.backlog = VecDeque::new();
+        }
+        self.count_sent(written);
+        written
+    }
+
+    fn count_sent(&self, (packets, bytes): (u64, u64)) {
+        let stats = &self.shared.stats;
+        stats.packets_sent.fetch_add(packets, Ordering::Relaxed);
+        stats.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
     }
 
     fn write(&mut self, pkt: &RtpPacket, ts_override: Option<u32>, now: Instant, written: &mut (u64, u64)) {
@@ -295,6 +329,7 @@ impl Peer {
         let Some(stream) = api.stream_tx(&tx.ssrc) else { return };
         // The payload is the camera packet's, shared (an `Arc` clone), not copied.
         stream.write_rtp(RtpWrite::new(tx.pt.pt(), self.seq.into(), ts, now, pkt.payload.clone()).marker(pkt.marker).nackable(true));
+        self.wrote = true;
         written.0 += 1;
         written.1 += pkt.payload.len() as u64;
     }
