@@ -52,6 +52,8 @@ pub struct Config {
     pub gop_cache_packets: usize,
     /// Where `GET /metrics` and `GET /healthz` are served (`METRICS_ADDR`, default 0.0.0.0:9465).
     pub metrics_addr: SocketAddr,
+    /// Worker threads of the packet path (`ENGINE_WORKERS`, default one per core).
+    pub workers: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,7 @@ impl Config {
             flow_timeout: Duration::from_secs(2),
             gop_cache_packets: 4096,
             metrics_addr: "127.0.0.1:0".parse().expect("literal address"),
+            workers: 2,
         }
     }
 
@@ -133,6 +136,10 @@ impl Config {
             }
             Ok(Duration::from_millis(v))
         };
+        let workers: usize = opt("ENGINE_WORKERS", get("ENGINE_WORKERS"))?.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        if !(1..=1024).contains(&workers) {
+            return Err(ConfigError { var: "ENGINE_WORKERS", value: workers.to_string(), reason: "must be between 1 and 1024".into() });
+        }
         Ok(Config {
             ws_addr,
             ws_path,
@@ -151,6 +158,7 @@ impl Config {
             flow_timeout: ms("ENGINE_FLOW_TIMEOUT_MS", 2_000)?,
             gop_cache_packets: opt("ENGINE_GOP_CACHE_PACKETS", get("ENGINE_GOP_CACHE_PACKETS"))?.unwrap_or(4096),
             metrics_addr: opt("METRICS_ADDR", get("METRICS_ADDR"))?.unwrap_or_else(|| "0.0.0.0:9465".parse().expect("literal address")),
+            workers,
         })
     }
 }
@@ -197,6 +205,9 @@ mod tests {
         assert_eq!(cfg(&[("ENGINE_GC_PERIOD_MS", "0")]).unwrap_err().var, "ENGINE_GC_PERIOD_MS");
         assert_eq!(cfg(&[("ENGINE_WEBRTC_IPS", "0.0.0.0")]).unwrap_err().var, "ENGINE_WEBRTC_IPS");
         assert_eq!(cfg(&[("METRICS_ADDR", "9465")]).unwrap_err().var, "METRICS_ADDR");
+        assert_eq!(cfg(&[("ENGINE_WORKERS", "0")]).unwrap_err().var, "ENGINE_WORKERS");
+        assert_eq!(cfg(&[("ENGINE_WORKERS", "many")]).unwrap_err().var, "ENGINE_WORKERS");
+        assert_eq!(cfg(&[("ENGINE_WORKERS", "3")]).unwrap().workers, 3);
         let e = cfg(&[("ENGINE_WEBRTC_PORT", "x")]).unwrap_err();
         assert!(e.to_string().contains("ENGINE_WEBRTC_PORT"));
     }

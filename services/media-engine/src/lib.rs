@@ -40,6 +40,8 @@ pub struct EngineStats {
     pub rtp_foreign_in: u64,
     pub webrtc_packets_in: u64,
     pub webrtc_unknown_in: u64,
+    /// Datagrams routed to a viewer that its `Rtc` never accepted.
+    pub webrtc_refused_in: u64,
     pub rtp_packets_out: u64,
     pub rtp_bytes_in: u64,
     pub rtp_bytes_out: u64,
@@ -76,9 +78,10 @@ impl Engine {
         let cfg = Arc::new(cfg);
         let cancel = CancellationToken::new();
         let counters = Arc::new(MediaCounters::default());
-        let mux = WebRtcMux::start(cfg.clone(), counters.clone(), cancel.clone()).context("cannot bind the WebRTC UDP port")?;
         let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
-        let ctx = MediaCtx { cfg: cfg.clone(), mux: mux.clone(), events: EventTx::new(etx), counters: counters.clone() };
+        let events = EventTx::new(etx);
+        let mux = WebRtcMux::start(cfg.clone(), events.clone(), counters.clone(), cancel.clone()).context("cannot bind the WebRTC UDP port")?;
+        let ctx = MediaCtx { cfg: cfg.clone(), mux: mux.clone(), events, counters: counters.clone() };
         let core = Arc::new(Mutex::new(Core::new(ctx)));
         let metrics = EngineMetrics::register(meter, Arc::downgrade(&core), &counters);
 
@@ -139,6 +142,7 @@ impl Engine {
             rtp_foreign_in: c.rtp_foreign_in.load(Ordering::Relaxed),
             webrtc_packets_in: c.webrtc_packets_in.load(Ordering::Relaxed),
             webrtc_unknown_in: c.webrtc_unknown_in.load(Ordering::Relaxed),
+            webrtc_refused_in: c.webrtc_refused_in.load(Ordering::Relaxed),
             rtp_packets_out: c.rtp_packets_out.load(Ordering::Relaxed),
             rtp_bytes_in: c.rtp_bytes_in.load(Ordering::Relaxed),
             rtp_bytes_out: c.rtp_bytes_out.load(Ordering::Relaxed),

@@ -1,17 +1,20 @@
 //! Media plane: RTP in from cameras, WebRTC out to viewers.
 //!
-//! One task reads each camera socket and hands every packet (payload shared as `Arc<[u8]>`) to
-//! all viewers of that stream. Viewers are str0m `Rtc` instances behind their own mutex, fed by
-//! the WebRTC socket readers (one shared port demultiplexed by ICE ufrag and remote address, or
-//! one port per viewer) and by a per-viewer timer task.
+//! One task reads each camera socket and hands every packet (payload shared as `Arc<[u8]>`) once
+//! to each worker thread that has viewers of that stream (`worker`). A worker owns its viewers'
+//! str0m `Rtc`s outright, with one timer for all of them, and sends in batches. Datagrams from
+//! viewers (one shared port demultiplexed by ICE ufrag and remote address, or one port per
+//! viewer) are routed to the owning worker (`webrtc::WebRtcMux`).
 //!
-//! Lock order: a viewer's lock may be held while taking its source's cache lock, never the
-//! reverse; media code never takes the RPC core lock (events go through a channel).
+//! Locks: the packet path takes none but a source's fan-out list (read) and, when a viewer
+//! starts, its fast-start cache; media code never takes the RPC core lock (events go through a
+//! channel).
 
 pub mod packet;
 pub mod ports;
 pub mod rtp_source;
 pub mod webrtc;
+pub mod worker;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,6 +31,8 @@ pub struct MediaCounters {
     pub rtp_foreign_in: AtomicU64,
     pub webrtc_packets_in: AtomicU64,
     pub webrtc_unknown_in: AtomicU64,
+    /// Datagrams routed to a viewer whose `Rtc` never accepted them (held early, then dropped).
+    pub webrtc_refused_in: AtomicU64,
     /// RTP packets written to viewers, and their payload bytes.
     pub rtp_packets_out: AtomicU64,
     pub rtp_bytes_out: AtomicU64,

@@ -16,6 +16,9 @@ pub struct RtpPacket {
     pub ssrc: u32,
     pub marker: bool,
     pub payload: Arc<[u8]>,
+    /// Arrival order at its source (set by the source; 0 from `parse_rtp`): workers start a
+    /// viewer from the cache packets up to the one they are forwarding, never past it.
+    pub index: u64,
 }
 
 /// Parses an RTP packet (RFC 3550), `None` for anything that is not one.
@@ -48,6 +51,7 @@ pub fn parse_rtp(d: &[u8]) -> Option<RtpPacket> {
         ssrc: u32::from_be_bytes([d[8], d[9], d[10], d[11]]),
         marker: d[1] & 0x80 != 0,
         payload: Arc::from(&d[off..end]),
+        index: 0,
     })
 }
 

@@ -1,5 +1,6 @@
-//! The receive side of an RtpEndpoint: one task per camera socket, fan-out to viewers, the
-//! fast-start cache, flow detection and coalesced PLI towards the camera.
+//! The receive side of an RtpEndpoint: one task per camera socket, hand-off of each packet to
+//! the workers that have viewers of it (see `media::worker`), the fast-start cache, flow
+//! detection and coalesced PLI towards the camera.
 //!
 //! Invariant (source latching): once an RtpEndpoint has accepted media, every packet it
 //! forwards comes from one source address, the camera's. The RTP socket latches the address
@@ -26,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::packet::{inspect, parse_rtp, GopCache};
 use super::webrtc::Viewer;
+use super::worker::{Cmd, Workers};
 use super::MediaCounters;
 use crate::events::EventTx;
 use crate::sdp::{CameraVideo, VideoCodec};
@@ -112,6 +114,8 @@ pub struct SourceStats {
 
 pub struct RtpSource {
     pub id: String,
+    /// Names this source to the workers.
+    pub key: u64,
     pub video: CameraVideo,
     pub local_port: u16,
     sps_profile_level_id: Mutex<Option<u32>>,
@@ -120,7 +124,11 @@ pub struct RtpSource {
     /// The camera's RTP source address, set once by the RTP task when it latches.
     rtp_source: OnceLock<SocketAddr>,
     own_ssrc: u32,
-    viewers: RwLock<Vec<Arc<Viewer>>>,
+    /// Viewers (object id, worker), RPC side.
+    viewers: Mutex<Vec<(String, usize)>>,
+    /// Workers with at least one viewer of this source: each packet goes to each once.
+    fanout: RwLock<Vec<usize>>,
+    workers: Arc<Workers>,
     pub(crate) cache: Mutex<GopCache>,
     pub stats: SourceStats,
     flowing: AtomicBool,
@@ -144,7 +152,9 @@ impl RtpSource {
         gop_cache_packets: usize,
         events: EventTx,
         counters: Arc<MediaCounters>,
+        workers: Arc<Workers>,
     ) -> std::io::Result<Arc<Self>> {
+        static NEXT_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         rtp.set_nonblocking(true)?;
         rtcp.set_nonblocking(true)?;
         let local_port = rtp.local_addr()?.port();
@@ -160,7 +170,10 @@ impl RtpSource {
             rtcp: rtcp.clone(),
             rtp_source: OnceLock::new(),
             own_ssrc,
-            viewers: RwLock::new(vec![]),
+            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+            viewers: Mutex::new(vec![]),
+            fanout: RwLock::new(vec![]),
+            workers,
             stats: SourceStats::default(),
             flowing: AtomicBool::new(false),
             rtcp_seen: AtomicBool::new(false),
@@ -176,7 +189,8 @@ impl RtpSource {
 
     pub fn stop(&self) {
         self.cancel.cancel();
-        self.viewers.write().expect("viewer list lock poisoned only by a panic").clear();
+        self.viewers.lock().expect("viewer list lock poisoned only by a panic").clear();
+        self.fanout.write().expect("fan-out lock poisoned only by a panic").clear();
     }
 
     pub fn codec(&self) -> VideoCodec {
@@ -201,19 +215,29 @@ impl RtpSource {
         self.rtcp_seen.load(Ordering::Relaxed)
     }
 
-    pub fn add_viewer(&self, v: Arc<Viewer>) {
-        let mut vs = self.viewers.write().expect("viewer list lock");
-        if !vs.iter().any(|x| Arc::ptr_eq(x, &v)) {
-            vs.push(v);
+    pub fn add_viewer(&self, v: &Viewer) {
+        let mut vs = self.viewers.lock().expect("viewer list lock");
+        if !vs.iter().any(|(id, _)| *id == v.id) {
+            vs.push((v.id.clone(), v.worker()));
+            self.set_fanout(&vs);
         }
     }
 
     pub fn remove_viewer(&self, id: &str) {
-        self.viewers.write().expect("viewer list lock").retain(|v| v.id != id);
+        let mut vs = self.viewers.lock().expect("viewer list lock");
+        vs.retain(|(v, _)| v != id);
+        self.set_fanout(&vs);
+    }
+
+    fn set_fanout(&self, vs: &[(String, usize)]) {
+        let mut ws: Vec<usize> = vs.iter().map(|(_, w)| *w).collect();
+        ws.sort_unstable();
+        ws.dedup();
+        *self.fanout.write().expect("fan-out lock") = ws;
     }
 
     pub fn viewer_count(&self) -> usize {
-        self.viewers.read().expect("viewer list lock").len()
+        self.viewers.lock().expect("viewer list lock").len()
     }
 
     /// Asks the camera for a keyframe: one RTCP PLI per coalescing window, whoever asks.
@@ -304,8 +328,8 @@ impl RtpSource {
         self.events.flow(&self.id, "MediaFlowInStateChanged", flowing);
         self.events.flow(&self.id, "MediaFlowOutStateChanged", flowing);
         if !flowing {
-            for v in self.viewers.read().expect("viewer list lock").iter() {
-                v.on_source_silent();
+            for w in self.fanout.read().expect("fan-out lock").iter() {
+                self.workers.send(*w, Cmd::SourceSilent(self.key));
             }
         }
     }
@@ -316,13 +340,13 @@ impl RtpSource {
     }
 
     /// Handles one datagram; returns whether it was media of this stream.
-    fn on_datagram(&self, d: &[u8], from: SocketAddr, latch: &mut SourceLatch) -> bool {
+    fn on_datagram(self: &Arc<Self>, d: &[u8], from: SocketAddr, latch: &mut SourceLatch) -> bool {
         let now = Instant::now();
         if !latch.admit(from, now) {
             self.count_foreign();
             return false;
         }
-        let Some(pkt) = parse_rtp(d).filter(|p| p.pt == self.video.pt) else {
+        let Some(mut pkt) = parse_rtp(d).filter(|p| p.pt == self.video.pt) else {
             self.stats.garbage.fetch_add(1, Ordering::Relaxed);
             MediaCounters::add(&self.counters.rtp_garbage_in, 1);
             return false;
@@ -337,7 +361,7 @@ impl RtpSource {
             Latched::PortMoved => tracing::info!(endpoint = %self.id, source = %from, "RTP source moved to another port of the camera's address after silence"),
             Latched::Same => {}
         }
-        self.stats.packets.fetch_add(1, Ordering::Relaxed);
+        pkt.index = self.stats.packets.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
         self.stats.ssrc.store(pkt.ssrc, Ordering::Relaxed);
         MediaCounters::add(&self.counters.rtp_packets_in, 1);
@@ -349,10 +373,9 @@ impl RtpSource {
         if let Some(plid) = info.sps_profile_level_id {
             *self.sps_profile_level_id.lock().expect("plid lock") = Some(plid);
         }
-        // The cache lock is released before any viewer lock is taken (see the module order).
-        let appended = self.cache.lock().expect("cache lock").push(&pkt, &info);
-        for v in self.viewers.read().expect("viewer list lock").iter() {
-            v.on_rtp(&pkt, appended, self);
+        self.cache.lock().expect("cache lock").push(&pkt, &info);
+        for w in self.fanout.read().expect("fan-out lock").iter() {
+            self.workers.send(*w, Cmd::Rtp { source: self.clone(), pkt: pkt.clone() });
         }
         true
     }

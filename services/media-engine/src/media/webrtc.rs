@@ -1,142 +1,31 @@
-//! WebRtcEndpoints: one str0m `Rtc` (RTP mode) per viewer, sockets shared through `WebRtcMux`.
+//! WebRtcEndpoints as the RPC side sees them: negotiation (the str0m `Rtc` is built here, then
+//! handed to its worker, see `media::worker`), the state getters read (atomics the worker
+//! writes), candidates and events. Datagrams reach the worker through `WebRtcMux`.
 //!
-//! Invariants: a viewer's `Rtc` is only touched under its `inner` lock; every output of the
-//! `Rtc` is drained right after each input, so transmits and timeouts are never stale. Packets
-//! from unknown peers are counted and dropped, never panicking.
+//! Invariants: once handed over, a viewer's `Rtc` is only touched by its worker; the
+//! negotiation lock is RPC-side only, never taken on the packet path.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use str0m::format::Codec;
-use str0m::media::{MediaKind, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::rtp::{RtpWrite, Ssrc};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
-use tokio::net::UdpSocket;
-use tokio::sync::Notify;
+use str0m::format::{Codec, PayloadParams};
+use str0m::media::Mid;
+use str0m::rtp::Ssrc;
+use str0m::{Candidate, Rtc};
 use tokio_util::sync::CancellationToken;
 
-use super::packet::RtpPacket;
 use super::rtp_source::RtpSource;
-use super::{ports, MediaCounters};
-use crate::config::{Config, WebRtcPorts};
+use super::worker::peer::NewPeer;
+use super::worker::Cmd;
 use crate::events::EventTx;
 use crate::sdp::VideoCodec;
 
 mod offer;
+mod router;
 pub use offer::AnswerError;
-
-/// Shares WebRTC UDP sockets between viewers and routes datagrams to them.
-pub struct WebRtcMux {
-    cfg: Arc<Config>,
-    shared: std::sync::OnceLock<Vec<Arc<UdpSocket>>>,
-    by_ufrag: Mutex<HashMap<String, Weak<Viewer>>>,
-    by_addr: Mutex<HashMap<(SocketAddr, SocketAddr), Weak<Viewer>>>,
-    counters: Arc<MediaCounters>,
-    cancel: CancellationToken,
-}
-
-impl WebRtcMux {
-    /// Binds the shared sockets (shared mode) and starts their readers.
-    pub fn start(cfg: Arc<Config>, counters: Arc<MediaCounters>, cancel: CancellationToken) -> std::io::Result<Arc<Self>> {
-        let mut shared = vec![];
-        if let WebRtcPorts::Shared(port) = cfg.webrtc_ports {
-            let mut port = port;
-            for ip in &cfg.webrtc_ips {
-                let s = std::net::UdpSocket::bind(SocketAddr::new(*ip, port))
-                    .map_err(|e| std::io::Error::new(e.kind(), format!("ENGINE_WEBRTC_PORT: cannot bind {ip}:{port}: {e}")))?;
-                port = s.local_addr()?.port();
-                shared.push(s);
-            }
-        }
-        let mux = Arc::new(WebRtcMux {
-            cfg,
-            shared: std::sync::OnceLock::new(),
-            by_ufrag: Mutex::new(HashMap::new()),
-            by_addr: Mutex::new(HashMap::new()),
-            counters,
-            cancel,
-        });
-        let mut socks = vec![];
-        for s in shared {
-            socks.push(mux.spawn_reader(s, mux.cancel.clone())?);
-        }
-        let _ = mux.shared.set(socks);
-        Ok(mux)
-    }
-
-    /// Local addresses of the shared sockets (empty in range mode).
-    pub fn shared_addrs(&self) -> Vec<SocketAddr> {
-        self.shared.get().into_iter().flatten().filter_map(|s| s.local_addr().ok()).collect()
-    }
-
-    /// Starts a reader task for `s` that routes every datagram; it ends with `cancel`.
-    fn spawn_reader(self: &Arc<Self>, s: std::net::UdpSocket, cancel: CancellationToken) -> std::io::Result<Arc<UdpSocket>> {
-        s.set_nonblocking(true)?;
-        let sock = Arc::new(UdpSocket::from_std(s)?);
-        let local = sock.local_addr()?;
-        let weak = Arc::downgrade(self);
-        let reader = sock.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    r = reader.recv_from(&mut buf) => {
-                        let Ok((n, remote)) = r else { continue };
-                        match weak.upgrade() {
-                            Some(mux) => mux.route(local, remote, &buf[..n]),
-                            None => break,
-                        }
-                    }
-                }
-            }
-        });
-        Ok(sock)
-    }
-
-    /// Sockets for a new viewer: the shared ones, or a fresh port from the range.
-    fn sockets_for_viewer(self: &Arc<Self>, viewer_cancel: &CancellationToken) -> std::io::Result<Vec<Arc<UdpSocket>>> {
-        match self.cfg.webrtc_ports {
-            WebRtcPorts::Shared(_) => Ok(self.shared.get().cloned().unwrap_or_default()),
-            WebRtcPorts::Range => ports::bind_any_in_range(&self.cfg.webrtc_ips, self.cfg.min_port, self.cfg.max_port)?
-                .into_iter()
-                .map(|s| self.spawn_reader(s, viewer_cancel.clone()))
-                .collect(),
-        }
-    }
-
-    fn route(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
-        MediaCounters::add(&self.counters.webrtc_packets_in, 1);
-        let viewer = match stun_local_ufrag(data) {
-            Some(ufrag) => {
-                let v = self.by_ufrag.lock().expect("ufrag map lock").get(ufrag).cloned();
-                if let Some(v) = &v {
-                    self.by_addr.lock().expect("addr map lock").insert((local, remote), v.clone());
-                }
-                v
-            }
-            None => self.by_addr.lock().expect("addr map lock").get(&(local, remote)).cloned(),
-        };
-        match viewer.and_then(|w| w.upgrade()) {
-            Some(v) => v.receive(local, remote, data),
-            None => MediaCounters::add(&self.counters.webrtc_unknown_in, 1),
-        }
-    }
-
-    fn register(&self, ufrag: String, v: &Arc<Viewer>) {
-        self.by_ufrag.lock().expect("ufrag map lock").insert(ufrag, Arc::downgrade(v));
-    }
-
-    fn unregister(&self, v: &Viewer) {
-        self.by_ufrag.lock().expect("ufrag map lock").retain(|_, w| w.upgrade().is_some_and(|x| x.id != v.id));
-        self.by_addr.lock().expect("addr map lock").retain(|_, w| w.upgrade().is_some_and(|x| x.id != v.id));
-    }
-}
+pub use router::{Route, WebRtcMux};
 
 /// The local ufrag of a STUN message's USERNAME ("local:remote"), if `d` is one.
 pub fn stun_local_ufrag(d: &[u8]) -> Option<&str> {
@@ -170,6 +59,63 @@ pub struct ViewerStats {
     pub dropped_before_start: AtomicU64,
 }
 
+const ICE_STATES: [&str; 4] = ["DISCONNECTED", "CONNECTING", "CONNECTED", "READY"];
+const NO_SSRC: u64 = u64::MAX;
+
+/// What the worker tells the RPC side about a viewer (read by getters and `getStats`).
+#[derive(Debug)]
+pub struct ViewerShared {
+    pub stats: ViewerStats,
+    pub connected: AtomicBool,
+    pub flow_in: AtomicBool,
+    pub flow_out: AtomicBool,
+    ice_state: AtomicU8,
+    ssrc: AtomicU64,
+    /// 0: none yet; else `codec_code`.
+    tx_codec: AtomicU8,
+}
+
+fn codec_code(c: VideoCodec) -> u8 {
+    match c {
+        VideoCodec::H264 => 1,
+        VideoCodec::Vp8 => 2,
+    }
+}
+
+impl ViewerShared {
+    fn new() -> Self {
+        ViewerShared {
+            stats: ViewerStats::default(),
+            connected: AtomicBool::new(false),
+            flow_in: AtomicBool::new(false),
+            flow_out: AtomicBool::new(false),
+            ice_state: AtomicU8::new(0),
+            ssrc: AtomicU64::new(NO_SSRC),
+            tx_codec: AtomicU8::new(0),
+        }
+    }
+
+    pub fn set_ice_state(&self, s: &'static str) {
+        let i = ICE_STATES.iter().position(|x| *x == s).unwrap_or(0);
+        self.ice_state.store(i as u8, Ordering::Relaxed);
+    }
+
+    pub fn set_tx(&self, tx: Option<&Tx>) {
+        if let Some(t) = tx {
+            self.ssrc.store(*t.ssrc as u64, Ordering::Relaxed);
+            self.tx_codec.store(codec_code(t.codec), Ordering::Relaxed);
+        }
+    }
+
+    fn tx_codec(&self) -> Option<VideoCodec> {
+        match self.tx_codec.load(Ordering::Relaxed) {
+            1 => Some(VideoCodec::H264),
+            2 => Some(VideoCodec::Vp8),
+            _ => None,
+        }
+    }
+}
+
 /// Why `process_offer` failed, as a Kurento error.
 #[derive(Debug)]
 pub enum OfferError {
@@ -178,14 +124,19 @@ pub enum OfferError {
     AlreadyNegotiated,
 }
 
-struct Tx {
-    ssrc: Ssrc,
-    pt: str0m::format::PayloadParams,
-    codec: VideoCodec,
+/// The send side of a viewer: its SSRC, payload type and codec.
+#[derive(Debug)]
+pub struct Tx {
+    pub ssrc: Ssrc,
+    pub pt: PayloadParams,
+    pub codec: VideoCodec,
 }
 
-struct Inner {
-    rtc: Option<Rtc>,
+/// Negotiation state, RPC side. `rtc` is `Some` until the viewer is handed to its worker.
+struct Negotiation {
+    /// Boxed: a viewer keeps its negotiation state for life, an `Rtc` only until it goes live.
+    rtc: Option<Box<Rtc>>,
+    live: bool,
     local_sdp: Option<String>,
     remote_sdp: Option<String>,
     mid: String,
@@ -197,43 +148,40 @@ struct Inner {
     gathered: bool,
     pending_remote: Vec<Candidate>,
     tx: Option<Tx>,
-    connected: bool,
-    ice_state: &'static str,
-    started: bool,
-    seq: u64,
-    ts_offset: u32,
-    flow_in: bool,
-    flow_out: bool,
-    next_timeout: Instant,
-    remote_addr: Option<SocketAddr>,
-    pair_selected: bool,
     source: Option<Weak<RtpSource>>,
     /// `generateOffer` ran: the offer waiting for its answer (taken by `processAnswer`).
     offer_generated: bool,
     pending_offer: Option<str0m::change::SdpPendingOffer>,
+    /// Range mode: duplicates of this viewer's sockets, for its worker to send on.
+    sockets: Vec<std::net::UdpSocket>,
 }
 
 pub struct Viewer {
     pub id: String,
-    inner: Mutex<Inner>,
-    sockets: Vec<Arc<UdpSocket>>,
+    key: u64,
+    worker: usize,
+    neg: Mutex<Negotiation>,
+    locals: Vec<SocketAddr>,
     mux: Arc<WebRtcMux>,
     events: EventTx,
-    wake: Notify,
     cancel: CancellationToken,
-    pub stats: ViewerStats,
+    shared: Arc<ViewerShared>,
 }
 
 impl Viewer {
-    /// A viewer with its sockets and candidates; the `Rtc` is built when the offer arrives.
+    /// A viewer with its sockets and candidates, placed on a worker; the `Rtc` is built when
+    /// the offer arrives.
     pub fn new(id: String, mux: &Arc<WebRtcMux>, events: EventTx) -> std::io::Result<Arc<Self>> {
+        static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
         let cancel = mux.cancel.child_token();
-        let sockets = mux.sockets_for_viewer(&cancel)?;
-        let rand_seq: u16 = rand::random();
+        let (locals, sockets) = mux.sockets_for_viewer(&cancel)?;
         Ok(Arc::new(Viewer {
             id,
-            inner: Mutex::new(Inner {
+            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+            worker: mux.workers.place(),
+            neg: Mutex::new(Negotiation {
                 rtc: None,
+                live: false,
                 local_sdp: None,
                 remote_sdp: None,
                 mid: "0".into(),
@@ -243,38 +191,38 @@ impl Viewer {
                 gathered: false,
                 pending_remote: vec![],
                 tx: None,
-                connected: false,
-                ice_state: "DISCONNECTED",
-                started: false,
-                seq: rand_seq as u64,
-                ts_offset: rand::random(),
-                flow_in: false,
-                flow_out: false,
-                next_timeout: Instant::now() + Duration::from_secs(3600),
-                remote_addr: None,
-                pair_selected: false,
                 source: None,
                 offer_generated: false,
                 pending_offer: None,
+                sockets,
             }),
-            sockets,
+            locals,
             mux: mux.clone(),
             events,
-            wake: Notify::new(),
             cancel,
-            stats: ViewerStats::default(),
+            shared: Arc::new(ViewerShared::new()),
         }))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().expect("viewer lock poisoned only by a panic")
+    fn lock(&self) -> std::sync::MutexGuard<'_, Negotiation> {
+        self.neg.lock().expect("negotiation lock poisoned only by a panic")
+    }
+
+    fn route(&self) -> Route {
+        Route { worker: self.worker, key: self.key }
+    }
+
+    pub fn stats(&self) -> &ViewerStats {
+        &self.shared.stats
     }
 
     pub fn set_source(&self, source: Option<&Arc<RtpSource>>) {
         let mut g = self.lock();
         g.source = source.map(Arc::downgrade);
-        g.started = false;
-        g.flow_in = false;
+        self.shared.flow_in.store(false, Ordering::Relaxed);
+        if g.live {
+            self.mux.workers.send(self.worker, Cmd::SetSource(self.key, source.cloned()));
+        }
     }
 
     pub fn local_sdp(&self) -> Option<String> {
@@ -286,37 +234,38 @@ impl Viewer {
     }
 
     pub fn is_connected(&self) -> bool {
-        self.lock().connected
+        self.shared.connected.load(Ordering::Relaxed)
     }
 
     pub fn ice_state(&self) -> &'static str {
-        self.lock().ice_state
+        ICE_STATES[self.shared.ice_state.load(Ordering::Relaxed) as usize % ICE_STATES.len()]
     }
 
     pub fn flow_in(&self) -> bool {
-        self.lock().flow_in
+        self.shared.flow_in.load(Ordering::Relaxed)
     }
 
     pub fn flow_out(&self) -> bool {
-        self.lock().flow_out
+        self.shared.flow_out.load(Ordering::Relaxed)
     }
 
     pub fn ssrc(&self) -> Option<u32> {
-        self.lock().tx.as_ref().map(|t| *t.ssrc)
+        let s = self.shared.ssrc.load(Ordering::Relaxed);
+        (s != NO_SSRC).then_some(s as u32)
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.sockets.iter().filter_map(|s| s.local_addr().ok()).collect()
+        self.locals.clone()
     }
 
     fn candidates(&self, announced_ipv4: Option<IpAddr>) -> Vec<Candidate> {
         let mut out = vec![];
-        for addr in self.local_addrs() {
-            if let Ok(c) = Candidate::host(addr, "udp") {
+        for addr in &self.locals {
+            if let Ok(c) = Candidate::host(*addr, "udp") {
                 out.push(c);
             }
             if let Some(ext) = announced_ipv4.filter(|ip| ip.is_ipv4() && addr.is_ipv4() && *ip != addr.ip()) {
-                if let Ok(c) = Candidate::server_reflexive(SocketAddr::new(ext, addr.port()), addr, "udp") {
+                if let Ok(c) = Candidate::server_reflexive(SocketAddr::new(ext, addr.port()), *addr, "udp") {
                     out.push(c);
                 }
             }
@@ -332,12 +281,12 @@ impl Viewer {
             return;
         }
         g.gather_requested = true;
-        if g.rtc.is_some() {
+        if g.local_sdp.is_some() {
             self.emit_candidates(&mut g);
         }
     }
 
-    fn emit_candidates(&self, g: &mut Inner) {
+    fn emit_candidates(&self, g: &mut Negotiation) {
         g.gathered = true;
         self.events.emit(&self.id, "IceComponentStateChanged", json!({"streamId": 1, "componentId": 1, "state": "GATHERING"}));
         for c in &g.candidates {
@@ -355,219 +304,47 @@ impl Viewer {
         let s = s.strip_prefix("a=").unwrap_or(s);
         let c = Candidate::from_sdp_string(s).map_err(|e| e.to_string())?;
         let mut g = self.lock();
-        // Before the answer of a generated offer arrives, remote candidates wait with the rest.
-        let waiting_for_answer = g.pending_offer.is_some();
-        match g.rtc.as_mut() {
-            Some(rtc) if !waiting_for_answer => {
-                rtc.add_remote_candidate(c);
-                self.drain(&mut g);
-            }
-            _ => g.pending_remote.push(c),
+        if g.live {
+            self.mux.workers.send(self.worker, Cmd::Candidate(self.key, c));
+        } else {
+            // Before the offer (or the answer of a generated offer), candidates wait.
+            g.pending_remote.push(c);
         }
         Ok(())
     }
 
     /// The codec negotiated with the browser, once known.
     pub fn negotiated_codec(&self) -> Option<VideoCodec> {
-        let g = self.lock();
-        g.tx.as_ref().map(|t| t.codec).or(g.answer_codec)
+        self.shared.tx_codec().or_else(|| {
+            let g = self.lock();
+            g.tx.as_ref().map(|t| t.codec).or(g.answer_codec)
+        })
     }
 
-    fn receive(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
-        let mut g = self.lock();
-        let Some(rtc) = g.rtc.as_mut() else { return };
-        let Ok(contents) = data.try_into() else { return };
-        let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source: remote, destination: local, contents });
-        if !rtc.accepts(&input) {
-            return;
+    /// Hands the negotiated `Rtc` to the worker and routes its ufrag there (in that order: the
+    /// worker has the viewer before the first datagram for it).
+    fn go_live(&self, g: &mut Negotiation) {
+        let Some(mut rtc) = g.rtc.take() else { return };
+        for c in g.pending_remote.drain(..) {
+            rtc.add_remote_candidate(c);
         }
-        if rtc.handle_input(input).is_err() {
-            return;
-        }
-        g.remote_addr = Some(remote);
-        self.drain(&mut g);
-    }
-
-    async fn timer_loop(self: Arc<Self>) {
-        loop {
-            let next = self.lock().next_timeout;
-            tokio::select! {
-                _ = self.cancel.cancelled() => break,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep_until(next.into()) => {
-                    let mut g = self.lock();
-                    let now = Instant::now();
-                    g.next_timeout = now + Duration::from_secs(3600);
-                    if let Some(rtc) = g.rtc.as_mut() {
-                        if !rtc.is_alive() {
-                            break;
-                        }
-                        let _ = rtc.handle_input(Input::Timeout(now));
-                        self.drain(&mut g);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Drains every output of the `Rtc`: transmits go out, events are handled, the next
-    /// timeout is scheduled.
-    fn drain(&self, g: &mut Inner) {
-        loop {
-            let Some(rtc) = g.rtc.as_mut() else { return };
-            let out = match rtc.poll_output() {
-                Ok(o) => o,
-                Err(e) => {
-                    tracing::debug!(viewer = %self.id, error = %e, "rtc poll failed");
-                    return;
-                }
-            };
-            match out {
-                Output::Timeout(t) => {
-                    if t < g.next_timeout {
-                        g.next_timeout = t;
-                        self.wake.notify_one();
-                    }
-                    return;
-                }
-                Output::Transmit(t) => {
-                    if let Some(s) = self.sockets.iter().find(|s| s.local_addr().is_ok_and(|a| a == t.source)) {
-                        let _ = s.try_send_to(&t.contents, t.destination);
-                    }
-                }
-                Output::Event(e) => self.on_event(g, e),
-            }
-        }
-    }
-
-    fn on_event(&self, g: &mut Inner, e: Event) {
-        match e {
-            Event::IceConnectionStateChange(s) => {
-                let state = match s {
-                    IceConnectionState::New => return,
-                    IceConnectionState::Checking => "CONNECTING",
-                    IceConnectionState::Connected => "CONNECTED",
-                    IceConnectionState::Completed => "READY",
-                    IceConnectionState::Disconnected => "DISCONNECTED",
-                };
-                let ice = |state: &str| json!({"streamId": 1, "componentId": 1, "state": state});
-                if matches!(state, "CONNECTED" | "READY") && !g.pair_selected {
-                    // str0m may go from checking straight to completed; Kurento always reports
-                    // the selected pair and CONNECTED before READY.
-                    g.pair_selected = true;
-                    let local = g.candidates.first().map(|c| c.to_sdp_string()).unwrap_or_default();
-                    let remote = g.remote_addr.map(|a| format!("candidate:1 1 UDP 1 {} {} typ prflx", a.ip(), a.port())).unwrap_or_default();
-                    self.events.emit(
-                        &self.id,
-                        "NewCandidatePairSelected",
-                        json!({"candidatePair": {"__module__": "kurento", "__type__": "IceCandidatePair", "streamId": "1", "componentId": 1, "localCandidate": local, "remoteCandidate": remote}}),
-                    );
-                    if state == "READY" {
-                        self.events.emit(&self.id, "IceComponentStateChanged", ice("CONNECTED"));
-                    }
-                }
-                g.ice_state = state;
-                self.events.emit(&self.id, "IceComponentStateChanged", ice(state));
-                if state == "DISCONNECTED" && g.connected {
-                    g.connected = false;
-                    self.events.state_change(&self.id, "MediaStateChanged", false);
-                    self.events.state_change(&self.id, "ConnectionStateChanged", false);
-                }
-            }
-            Event::Connected => {
-                g.connected = true;
-                self.events.state_change(&self.id, "ConnectionStateChanged", true);
-                self.events.state_change(&self.id, "MediaStateChanged", true);
-                if let Some(src) = g.source.as_ref().and_then(Weak::upgrade) {
-                    if src.cache.lock().expect("cache lock").is_empty() {
-                        src.request_keyframe();
-                    }
-                }
-            }
-            Event::MediaAdded(m) if m.kind == MediaKind::Video && g.tx.is_none() => setup_tx(g, m.mid),
-            Event::KeyframeRequest(k) => {
-                match k.kind {
-                    str0m::media::KeyframeRequestKind::Pli => self.stats.plis_received.fetch_add(1, Ordering::Relaxed),
-                    str0m::media::KeyframeRequestKind::Fir => self.stats.firs_received.fetch_add(1, Ordering::Relaxed),
-                };
-                if let Some(src) = g.source.as_ref().and_then(Weak::upgrade) {
-                    src.request_keyframe();
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// A packet of the connected stream. `appended`: the packet is the newest of the source's
-    /// fast-start cache, so a snapshot taken now already holds it.
-    pub fn on_rtp(&self, pkt: &RtpPacket, appended: bool, source: &RtpSource) {
-        let mut g = self.lock();
-        if !g.connected {
-            return;
-        }
-        let Some(codec) = g.tx.as_ref().map(|t| t.codec) else { return };
-        if codec != source.codec() {
-            return;
-        }
-        if !g.flow_in {
-            g.flow_in = true;
-            self.events.flow(&self.id, "MediaFlowInStateChanged", true);
-        }
-        if !g.started {
-            let (snapshot, truncated) = {
-                let c = source.cache.lock().expect("cache lock");
-                (c.snapshot(), c.truncated())
-            };
-            if snapshot.is_empty() {
-                self.stats.dropped_before_start.fetch_add(1, Ordering::Relaxed);
-                source.request_keyframe();
-                return;
-            }
-            if truncated {
-                source.request_keyframe();
-            }
-            g.started = true;
-            self.stats.fast_start_packets.fetch_add(snapshot.len() as u64, Ordering::Relaxed);
-            for c in &snapshot {
-                self.write(&mut g, &c.pkt, c.ts_override);
-            }
-            if !appended {
-                self.write(&mut g, pkt, None);
-            }
-        } else {
-            self.write(&mut g, pkt, None);
-        }
-        if !g.flow_out {
-            g.flow_out = true;
-            self.events.flow(&self.id, "MediaFlowOutStateChanged", true);
-        }
-        self.drain(&mut g);
-    }
-
-    fn write(&self, g: &mut Inner, pkt: &RtpPacket, ts_override: Option<u32>) {
-        g.seq += 1;
-        let seq = g.seq;
-        let ts = ts_override.unwrap_or(pkt.ts).wrapping_add(g.ts_offset);
-        let (Some(rtc), Some(tx)) = (g.rtc.as_mut(), g.tx.as_ref()) else { return };
-        let mut api = rtc.direct_api();
-        let Some(stream) = api.stream_tx(&tx.ssrc) else { return };
-        stream.write_rtp(RtpWrite::new(tx.pt.pt(), seq.into(), ts, Instant::now(), pkt.payload.clone()).marker(pkt.marker).nackable(true));
-        self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
-        self.stats.bytes_sent.fetch_add(pkt.payload.len() as u64, Ordering::Relaxed);
-        MediaCounters::add(&self.mux.counters.rtp_packets_out, 1);
-        MediaCounters::add(&self.mux.counters.rtp_bytes_out, pkt.payload.len() as u64);
-    }
-
-    /// The source went silent: report flow stopped.
-    pub fn on_source_silent(&self) {
-        let mut g = self.lock();
-        if g.flow_in {
-            g.flow_in = false;
-            self.events.flow(&self.id, "MediaFlowInStateChanged", false);
-        }
-        if g.flow_out {
-            g.flow_out = false;
-            self.events.flow(&self.id, "MediaFlowOutStateChanged", false);
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        self.shared.set_tx(g.tx.as_ref());
+        let peer = NewPeer {
+            key: self.key,
+            id: Arc::from(self.id.as_str()),
+            rtc,
+            tx: g.tx.take(),
+            shared: self.shared.clone(),
+            local_candidate: g.candidates.first().map(|c| c.to_sdp_string()).unwrap_or_default(),
+            source: g.source.clone(),
+            sockets: std::mem::take(&mut g.sockets),
+        };
+        self.mux.workers.send(self.worker, Cmd::Add(Box::new(peer)));
+        self.mux.register(ufrag, self.route());
+        g.live = true;
+        if g.gather_requested && !g.gathered {
+            self.emit_candidates(g);
         }
     }
 
@@ -585,23 +362,33 @@ impl Viewer {
 
     pub fn stop(&self) {
         self.cancel.cancel();
-        self.mux.unregister(self);
+        self.mux.unregister(self.key);
         let mut g = self.lock();
-        if let Some(rtc) = g.rtc.as_mut() {
-            rtc.disconnect();
+        if g.live {
+            g.live = false;
+            self.mux.workers.send(self.worker, Cmd::Remove(self.key));
         }
-        self.drain(&mut g);
+    }
+
+    /// The worker this viewer lives on.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.stop();
+        self.mux.workers.unplace(self.worker);
     }
 }
 
 /// Chooses the payload type (the first H.264/VP8 one both sides have) and the SSRC this viewer
 /// sends with on `mid`, once the remote description is known.
-fn setup_tx(g: &mut Inner, mid: Mid) {
-    let Some(rtc) = g.rtc.as_mut() else { return };
+pub fn setup_tx(rtc: &mut Rtc, mid: Mid) -> Option<Tx> {
     let remote: Vec<_> = rtc.media(mid).map(|x| x.remote_pts().to_vec()).unwrap_or_default();
     let pick = |codec: Codec| rtc.codec_config().params().iter().find(|p| remote.contains(&p.pt()) && p.spec().codec == codec).cloned();
-    let chosen = pick(Codec::H264).map(|p| (p, VideoCodec::H264)).or_else(|| pick(Codec::Vp8).map(|p| (p, VideoCodec::Vp8)));
-    let Some((pt, codec)) = chosen else { return };
+    let (pt, codec) = pick(Codec::H264).map(|p| (p, VideoCodec::H264)).or_else(|| pick(Codec::Vp8).map(|p| (p, VideoCodec::Vp8)))?;
     let mut api = rtc.direct_api();
     let ssrc = match api.stream_tx_by_mid(mid, None).map(|s| s.ssrc()) {
         Some(s) => s,
@@ -611,8 +398,16 @@ fn setup_tx(g: &mut Inner, mid: Mid) {
             s
         }
     };
-    g.tx = Some(Tx { ssrc, pt, codec });
+    if let Some(s) = api.stream_tx(&ssrc) {
+        // str0m keeps 3 s (up to 1024 packets) for retransmissions by default.
+        s.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, None);
+    }
+    Some(Tx { ssrc, pt, codec })
 }
+
+/// Packets kept per viewer to answer NACKs, and for how long.
+const RTX_CACHE_PACKETS: usize = 32;
+const RTX_CACHE_AGE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Kurento's `IceCandidate` complex value.
 pub fn ice_candidate_json(candidate: &str, mid: &str) -> Value {

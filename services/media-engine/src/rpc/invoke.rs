@@ -293,7 +293,7 @@ impl Core {
                         json!({"description": format!("the viewer negotiated {} but the camera sends {}; transcoding is not supported", c.name(), src.codec().name()), "errorCode": K::ConnectError.code(), "type": "CONNECT_ERROR"}),
                     );
                 }
-                src.add_viewer(v.clone());
+                src.add_viewer(v);
                 v.set_source(Some(src));
             }
         }
@@ -334,7 +334,7 @@ impl Core {
                 );
             }
             ObjMedia::WebRtc(v) => {
-                let st = &v.stats;
+                let st = v.stats();
                 out.insert(
                     format!("{id}_outbound"),
                     json!({"__module__": "kurento", "__type__": "RTCOutboundRTPStreamStats", "id": format!("{id}_outbound"), "type": "outboundrtp", "timestampMillis": ts,

@@ -155,7 +155,7 @@ impl Core {
 
     fn start_rtp_source(&self, object: &str, video: CameraVideo, rtp: UdpSocket, rtcp: UdpSocket, ssrc: u32, code: K) -> Result<std::sync::Arc<RtpSource>, RpcError> {
         let cfg = &self.ctx.cfg;
-        RtpSource::start(object.to_string(), video, rtp, rtcp, ssrc, cfg.flow_timeout, cfg.gop_cache_packets, self.ctx.events.clone(), self.ctx.counters.clone())
+        RtpSource::start(object.to_string(), video, rtp, rtcp, ssrc, cfg.flow_timeout, cfg.gop_cache_packets, self.ctx.events.clone(), self.ctx.counters.clone(), self.ctx.mux.workers.clone())
             .map_err(|e| kerr(code, format!("cannot start the RTP receiver: {e}")))
     }
 
@@ -165,7 +165,7 @@ impl Core {
         if let Some(src) = &source {
             for s in sinks {
                 if let Some(ObjMedia::WebRtc(v)) = self.objects.get(&s).map(|o| &o.media) {
-                    src.add_viewer(v.clone());
+                    src.add_viewer(v);
                     v.set_source(Some(src));
                 }
             }

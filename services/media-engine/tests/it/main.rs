@@ -6,3 +6,4 @@ mod rpc;
 mod media;
 mod negotiate;
 mod source_latch;
+mod join;

@@ -370,3 +370,43 @@ async fn a_codec_mismatch_on_connect_raises_an_error_event_and_external_ipv4_is_
     assert_eq!(ev["data"]["errorCode"], 40004);
     assert!(ev["data"]["description"].as_str().unwrap().contains("H264"));
 }
+
+#[tokio::test]
+async fn a_viewer_joining_while_the_camera_bursts_gets_each_packet_once_and_in_order() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    cam.gop = 40;
+    let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
+    // Bursts of frames sent back to back: the camera reader runs ahead of the workers, so a
+    // viewer starting from the fast-start cache finds packets in it that are still on their way.
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let camera = tokio::spawn(async move {
+        while !s.load(Ordering::Relaxed) {
+            for _ in 0..20 {
+                cam.send_frame().await;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    // Each join is one chance for the race: several viewers, one after the other.
+    let mut viewers = vec![];
+    for _ in 0..4 {
+        let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
+        join(&mut c, &pipe, &rtp, &mut v).await;
+        assert!(v.drive_until(WAIT, |v| v.packets().len() >= 300).await, "received {} packets", v.packets().len());
+        viewers.push(v);
+    }
+    stop.store(true, Ordering::Relaxed);
+    camera.await.unwrap();
+    for v in &viewers {
+        // P frames are one packet [0x41, frame number & 0xff, ...]: in order and never twice.
+        let frames: Vec<u8> = v.packets().iter().filter(|p| p.payload.first() == Some(&0x41)).map(|p| p.payload[1]).collect();
+        assert!(frames.len() > 100);
+        for w in frames.windows(2) {
+            let step = w[1].wrapping_sub(w[0]);
+            assert!((1..=2).contains(&step), "P frames {} then {} (a repeat or a jump back): {frames:?}", w[0], w[1]);
+        }
+    }
+}

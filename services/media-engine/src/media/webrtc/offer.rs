@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, MediaKind, Mid};
-use str0m::{Rtc, RtcConfig};
+use str0m::RtcConfig;
 
-use super::{Inner, OfferError, Viewer};
+use super::{OfferError, Viewer};
 use crate::media::rtp_source::RtpSource;
 use crate::sdp::{self, VideoCodec};
 
@@ -51,13 +51,13 @@ fn first_codec(sdp_text: &str) -> Option<VideoCodec> {
 impl Viewer {
     /// Negotiates with a browser offer. `source` is the stream this viewer will carry, when
     /// known, so the answer names the camera's real codec parameters.
-    pub fn process_offer(self: &Arc<Self>, offer: &str, source: Option<&Arc<RtpSource>>, announced_ipv4: Option<IpAddr>) -> Result<String, OfferError> {
+    pub fn process_offer(&self, offer: &str, source: Option<&Arc<RtpSource>>, announced_ipv4: Option<IpAddr>) -> Result<String, OfferError> {
         let parsed = sdp::parse_offer(offer).map_err(|e| match e {
             sdp::SdpError::Empty => OfferError::Parse("Empty offer not valid".into()),
             sdp::SdpError::Parse(m) => OfferError::Parse(m),
         })?;
         let mut g = self.lock();
-        if g.rtc.is_some() {
+        if g.local_sdp.is_some() {
             return Err(OfferError::AlreadyNegotiated);
         }
         let offered = sdp::offered_video_codecs(&parsed);
@@ -71,7 +71,7 @@ impl Viewer {
                 )));
             }
         }
-        let mut cfg = Rtc::builder().set_rtp_mode(true).clear_codecs();
+        let mut cfg = self.mux.rtc_config();
         match camera {
             Some((VideoCodec::H264, plid, pm)) => cfg.codec_config().add_h264(96.into(), None, pm == 1, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID)),
             Some((VideoCodec::Vp8, _, _)) => cfg = cfg.enable_vp8(true),
@@ -91,41 +91,25 @@ impl Viewer {
         if !g.gather_requested {
             answer = sdp::strip_candidates(&answer);
         }
-        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
-        for c in g.pending_remote.drain(..).collect::<Vec<_>>() {
-            rtc.add_remote_candidate(c);
-        }
         g.mid = sdp::first_mid(&parsed).unwrap_or_else(|| "0".into());
         g.answer_codec = first_codec(&answer);
-        g.rtc = Some(rtc);
+        g.rtc = Some(Box::new(rtc));
         g.local_sdp = Some(answer.clone());
         g.remote_sdp = Some(offer.to_string());
-        self.go_live(g, ufrag);
+        self.go_live(&mut g);
         Ok(answer)
-    }
-
-    /// Once an `Rtc` exists: route its ufrag on the shared port, flush what it has to send,
-    /// trickle candidates if `gatherCandidates` came first, and start its timer.
-    fn go_live(self: &Arc<Self>, mut g: std::sync::MutexGuard<'_, Inner>, ufrag: String) {
-        self.mux.register(ufrag, self);
-        self.drain(&mut g);
-        if g.gather_requested && !g.gathered {
-            self.emit_candidates(&mut g);
-        }
-        drop(g);
-        tokio::spawn(self.clone().timer_loop());
     }
 
     /// `generateOffer`: one `sendonly` video line with the codecs this viewer can be fed
     /// (the camera's, when the stream is known; else H.264 packetization-mode=1 and VP8),
     /// ICE credentials and fingerprint. Candidates follow `gatherCandidates` (trickle).
-    pub fn generate_offer(self: &Arc<Self>, source: Option<&Arc<RtpSource>>, announced_ipv4: Option<IpAddr>) -> Result<String, OfferError> {
+    pub fn generate_offer(&self, source: Option<&Arc<RtpSource>>, announced_ipv4: Option<IpAddr>) -> Result<String, OfferError> {
         let mut g = self.lock();
-        if g.rtc.is_some() {
+        if g.local_sdp.is_some() {
             return Err(OfferError::AlreadyNegotiated);
         }
         let camera = camera_of(source);
-        let mut cfg: RtcConfig = Rtc::builder().set_rtp_mode(true).clear_codecs();
+        let mut cfg: RtcConfig = self.mux.rtc_config();
         let h264 = |cfg: &mut RtcConfig, plid: Option<u32>| cfg.codec_config().add_h264(OFFER_H264_PT.into(), None, true, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID));
         match camera {
             Some((VideoCodec::H264, plid, _)) => h264(&mut cfg, plid),
@@ -147,13 +131,16 @@ impl Viewer {
         if !g.gather_requested {
             offer = sdp::strip_candidates(&offer);
         }
-        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         g.mid = mid.to_string();
-        g.rtc = Some(rtc);
+        g.rtc = Some(Box::new(rtc));
         g.pending_offer = Some(pending);
         g.offer_generated = true;
         g.local_sdp = Some(offer.clone());
-        self.go_live(g, ufrag);
+        // The viewer goes to its worker with the answer (`processAnswer`): until then ICE has
+        // no remote credentials to check against.
+        if g.gather_requested && !g.gathered {
+            self.emit_candidates(&mut g);
+        }
         Ok(offer)
     }
 
@@ -173,20 +160,14 @@ impl Viewer {
         })?;
         let parsed = SdpAnswer::from_sdp_string(answer).map_err(|e| AnswerError::Parse(format!("Error parsing SDP answer: {e}")))?;
         let pending = g.pending_offer.take().ok_or_else(|| AnswerError::Process("the offer was spent by a failed answer; create a new endpoint".into()))?;
+        let mid = Mid::from(g.mid.as_str());
         let Some(rtc) = g.rtc.as_mut() else { return Err(AnswerError::Process("the endpoint has no session".into())) };
         rtc.sdp_api().accept_answer(pending, parsed).map_err(|e| AnswerError::Process(e.to_string()))?;
-        for c in g.pending_remote.drain(..).collect::<Vec<_>>() {
-            if let Some(rtc) = g.rtc.as_mut() {
-                rtc.add_remote_candidate(c);
-            }
-        }
         // str0m announces `MediaAdded` only for m-lines the remote side offered.
-        let mid = Mid::from(g.mid.as_str());
-        super::setup_tx(&mut g, mid);
+        g.tx = super::setup_tx(rtc, mid);
         g.answer_codec = first_codec(answer);
         g.remote_sdp = Some(answer.to_string());
-        self.drain(&mut g);
-        self.wake.notify_one();
+        self.go_live(&mut g);
         Ok(g.local_sdp.clone().unwrap_or_default())
     }
 }
