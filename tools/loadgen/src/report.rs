@@ -185,10 +185,13 @@ pub fn machine() -> serde_json::Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(str::trim).unwrap_or("unknown");
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    // Other work on the machine skews every figure; the record says how busy it was.
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     serde_json::json!({
         "cpu": model,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "kernel": kernel.trim(),
+        "loadavg_at_end": loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
     })
 }
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use camview_proto::signaling::{ClientMessage, ServerMessage};
-use camview_proto::stream::{IceCandidate, StreamRecord, StreamState};
+use camview_proto::rest::StreamView;
+use camview_proto::stream::{IceCandidate, StreamState};
 use futures_util::{SinkExt, StreamExt};
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -111,7 +112,7 @@ impl StackTarget {
         }
         let token = login(&http, &api).await?;
         let started = http.post(format!("{api}/streams/{CAMERA}/start")).bearer_auth(&token).json(&serde_json::json!({})).send().await;
-        let record: StreamRecord = match started {
+        let record: StreamView = match started {
             Ok(r) if r.status().is_success() => r.json().await.map_err(|e| TargetError::Setup(format!("start answer: {e}")))?,
             Ok(r) => return Err(TargetError::Setup(format!("POST /streams/{CAMERA}/start: {} {}", r.status(), r.text().await.unwrap_or_default()))),
             Err(e) => return Err(TargetError::Setup(format!("POST /streams/{CAMERA}/start: {e}"))),
@@ -147,7 +148,7 @@ impl StackTarget {
         let url = format!("{}/streams/{CAMERA}", self.api);
         let live = wait_until(Duration::from_secs(20), || async {
             match self.http.get(&url).bearer_auth(&self.token).send().await {
-                Ok(r) => r.json::<StreamRecord>().await.is_ok_and(|s| s.state == StreamState::Live),
+                Ok(r) => r.json::<StreamView>().await.is_ok_and(|s| s.state == StreamState::Live),
                 Err(_) => false,
             }
         })
