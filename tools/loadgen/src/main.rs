@@ -60,6 +60,10 @@ struct Args {
     /// A glass-to-glass stamp (SEI packet) before every n-th frame; 0 = none.
     #[arg(long, env = "BENCH_STAMP_EVERY", default_value_t = 10)]
     stamp_every: u32,
+    /// How viewers receive media: `count` (large SRTP packets counted from their clear
+    /// header, the rest through str0m, no NACK) or `full` (every packet decrypted by str0m).
+    #[arg(long, env = "BENCH_RECEIVE", value_enum, default_value = "count")]
+    receive: viewers::ReceiveMode,
     /// Viewer worker threads.
     #[arg(long, env = "BENCH_WORKERS", default_value_t = 1)]
     workers: usize,
@@ -143,6 +147,7 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
         join_timeout: Duration::from_secs_f64(args.join_timeout),
         settle: Duration::from_secs_f64(args.settle),
         workers: args.workers,
+        receive: args.receive,
     };
     stamp::now_micros();
     let camera = Camera::start(&cam, &log_dir)?;

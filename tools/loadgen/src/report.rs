@@ -61,6 +61,8 @@ pub struct Figures {
     pub viewers_over_1pct_loss: usize,
     /// Sequence numbers the server skipped (sent but lost on the way), summed over viewers.
     pub seq_gaps: u64,
+    /// Packets received twice (retransmitted though they had arrived), summed over viewers.
+    pub duplicates: u64,
     pub offer_to_answer_ms: Percentiles,
     pub offer_to_connected_ms: Percentiles,
     pub offer_to_first_rtp_ms: Percentiles,
@@ -100,6 +102,7 @@ impl Figures {
             loss_pct_max: 0.0,
             viewers_over_1pct_loss: 0,
             seq_gaps: 0,
+            duplicates: 0,
             offer_to_answer_ms: Percentiles::default(),
             offer_to_connected_ms: Percentiles::default(),
             offer_to_first_rtp_ms: Percentiles::default(),
@@ -128,6 +131,7 @@ pub fn table(runs: &[Figures]) -> String {
         ("viewer kbit/s mean", Box::new(|f| format!("{:.0}", f.viewer_kbps_mean))),
         ("loss vs camera % mean (max)", Box::new(|f| format!("{:.2} ({:.2})", f.loss_pct_mean, f.loss_pct_max))),
         ("viewers with loss > 1%", Box::new(|f| f.viewers_over_1pct_loss.to_string())),
+        ("seq gaps / duplicates (all viewers)", Box::new(|f| format!("{} / {}", f.seq_gaps, f.duplicates))),
         ("offer->answer ms p50 / p99", Box::new(move |f| pct(&f.offer_to_answer_ms))),
         ("offer->connected ms p50 / p99", Box::new(move |f| pct(&f.offer_to_connected_ms))),
         ("offer->first RTP ms p50 / p99", Box::new(move |f| pct(&f.offer_to_first_rtp_ms))),

@@ -9,7 +9,7 @@ use crate::camera::Camera;
 use crate::procs::{self, Sample};
 use crate::report::{Figures, Percentiles};
 use crate::targets::{Kind, ServerSettings, Target, TargetError};
-use crate::viewers::{Pool, ViewerReport};
+use crate::viewers::{Pool, ReceiveMode, ViewerReport};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunSettings {
@@ -23,6 +23,7 @@ pub struct RunSettings {
     /// Between all viewers receiving and the window, and for the idle sample.
     pub settle: Duration,
     pub workers: usize,
+    pub receive: ReceiveMode,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +51,7 @@ pub async fn run(kind: Kind, servers: &ServerSettings, camera: &Camera, s: &RunS
     tokio::time::sleep(s.settle.max(Duration::from_secs(1))).await;
     let idle_to = sample_all(&pids)?;
 
-    let pool = Arc::new(Pool::start(s.workers, target.addressing())?);
+    let pool = Arc::new(Pool::start(s.workers, target.addressing(), s.receive)?);
     let target = {
         if let Some(dead) = target.dead_processes() {
             return Err(RunError::ServerDied(dead));
@@ -157,6 +158,7 @@ fn viewer_figures(f: &mut Figures, viewers: &[ViewerReport], camera_packets: u64
     f.loss_pct_max = losses.iter().copied().fold(0.0, f64::max);
     f.viewers_over_1pct_loss = losses.iter().filter(|l| **l > 1.0).count();
     f.seq_gaps = counted.iter().map(|v| v.window_seq_gaps).sum();
+    f.duplicates = counted.iter().map(|v| v.window_duplicates).sum();
     f.offer_to_answer_ms = Percentiles::of(viewers.iter().map(|v| v.offer_to_answer_ms).collect());
     f.offer_to_connected_ms = Percentiles::of(viewers.iter().filter_map(|v| v.offer_to_connected_ms).collect());
     f.offer_to_first_rtp_ms = Percentiles::of(viewers.iter().filter_map(|v| v.offer_to_first_rtp_ms).collect());

@@ -100,6 +100,13 @@ impl EngineTarget {
     }
 }
 
+impl Drop for EngineTarget {
+    fn drop(&mut self) {
+        // Otherwise the client keeps reconnecting to the stopped engine.
+        self.media.client().shutdown();
+    }
+}
+
 /// Sends each IceCandidateFound to the viewer whose endpoint raised it.
 async fn route_candidates(mut events: broadcast::Receiver<MediaEvent>, routes: Routes) {
     loop {

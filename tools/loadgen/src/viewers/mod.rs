@@ -11,6 +11,7 @@
 //! With [`Addressing::PerViewer`] each viewer has its own socket on one given address (Janus
 //! needs its viewers on the address of its ICE interface).
 
+mod fast;
 mod stats;
 mod worker;
 
@@ -34,6 +35,17 @@ pub enum Addressing {
     Shared,
     /// One socket per viewer on this address, ephemeral port.
     PerViewer(Ipv4Addr),
+}
+
+/// How viewers treat arriving SRTP media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReceiveMode {
+    /// Every packet through str0m (decrypted, NACKs for losses), as a browser.
+    Full,
+    /// Large media packets counted from their clear header once SRTP is up (see `fast`);
+    /// the viewer sends no NACK (str0m would ask again for every packet only counted).
+    Count,
 }
 
 /// A viewer being negotiated; owned by the task that signals for it.
@@ -146,11 +158,11 @@ pub enum PoolError {
 }
 
 impl Pool {
-    pub fn start(workers: usize, addressing: Addressing) -> Result<Pool, PoolError> {
+    pub fn start(workers: usize, addressing: Addressing, mode: ReceiveMode) -> Result<Pool, PoolError> {
         let mut handles = Vec::new();
         for n in 0..workers.max(1) {
             let (tx, rx) = mpsc::channel();
-            let (worker, waker, port) = worker::Worker::new(addressing, rx)?;
+            let (worker, waker, port) = worker::Worker::new(addressing, mode, rx)?;
             let thread = std::thread::Builder::new().name(format!("viewers-{n}")).spawn(move || worker.run())?;
             handles.push(WorkerHandle { commands: tx, waker, port, thread: Some(thread) });
         }

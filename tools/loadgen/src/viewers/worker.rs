@@ -13,7 +13,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use super::stats::{Progress, ViewerStats};
-use super::{add_candidate, Addressing, Command, PoolError};
+use super::{add_candidate, fast, Addressing, Command, PoolError, ReceiveMode};
 
 const WAKER: Token = Token(usize::MAX);
 /// Datagrams per `recvmmsg`.
@@ -57,11 +57,12 @@ pub struct Worker {
     by_local: HashMap<SocketAddr, usize>,
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     bufs: Vec<Vec<u8>>,
+    mode: ReceiveMode,
 }
 
 impl Worker {
     /// The worker, its waker and (in Shared mode) the shared socket's port.
-    pub fn new(addressing: Addressing, commands: mpsc::Receiver<Command>) -> Result<(Worker, Arc<Waker>, u16), PoolError> {
+    pub fn new(addressing: Addressing, mode: ReceiveMode, commands: mpsc::Receiver<Command>) -> Result<(Worker, Arc<Waker>, u16), PoolError> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut w = Worker {
@@ -73,6 +74,7 @@ impl Worker {
             by_local: HashMap::new(),
             timers: BinaryHeap::new(),
             bufs: Vec::new(),
+            mode,
         };
         let mut port = 0;
         if addressing == Addressing::Shared {
@@ -216,6 +218,13 @@ impl Worker {
         if v.dead {
             return;
         }
+        if self.mode == ReceiveMode::Count {
+            if let Some(seq) = fast::countable(datagram, v.stats.decrypted, v.stats.media_ssrc) {
+                let seq = fast::extend(v.stats.max_seq, seq);
+                v.stats.on_counted(now, datagram.len(), seq);
+                return;
+            }
+        }
         let Ok(contents) = datagram.try_into() else { return };
         let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
         if let Err(e) = v.rtc.handle_input(input) {
@@ -252,6 +261,7 @@ impl Worker {
     /// of the datagram just handed to it (the size an RTP event it raises came in).
     fn drain_with(&mut self, idx: usize, wire_len: usize) {
         let v = &mut self.viewers[idx];
+        let mode = self.mode;
         loop {
             match v.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
@@ -268,7 +278,14 @@ impl Worker {
                     let _ = s.state.send(UdpSockRef::from(&s.io), &tx);
                 }
                 Ok(Output::Event(e)) => match e {
-                    Event::RtpPacket(p) => v.stats.on_rtp(Instant::now(), wire_len, *p.seq_no, &p.payload),
+                    Event::RtpPacket(p) => {
+                        if mode == ReceiveMode::Count && v.stats.decrypted == 0 {
+                            if let Some(rx) = v.rtc.direct_api().stream_rx(&p.header.ssrc) {
+                                rx.suppress_nack(true);
+                            }
+                        }
+                        v.stats.on_rtp(Instant::now(), wire_len, *p.header.ssrc, *p.seq_no, &p.payload);
+                    }
                     Event::Connected => {
                         v.stats.connected.get_or_insert(Instant::now());
                     }
