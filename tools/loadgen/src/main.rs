@@ -64,6 +64,10 @@ struct Args {
     /// header, the rest through str0m, no NACK) or `full` (every packet decrypted by str0m).
     #[arg(long, env = "BENCH_RECEIVE", value_enum, default_value = "count")]
     receive: viewers::ReceiveMode,
+    /// Microseconds a viewer worker lets datagrams queue after reading them: fewer wake-ups
+    /// for the burst a server sends per camera packet; adds at most this to measured times.
+    #[arg(long, env = "BENCH_COALESCE_US", default_value_t = 1000)]
+    coalesce_us: u64,
     /// Viewer worker threads.
     #[arg(long, env = "BENCH_WORKERS", default_value_t = 1)]
     workers: usize,
@@ -148,6 +152,7 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
         settle: Duration::from_secs_f64(args.settle),
         workers: args.workers,
         receive: args.receive,
+        coalesce: Duration::from_micros(args.coalesce_us),
     };
     stamp::now_micros();
     let camera = Camera::start(&cam, &log_dir)?;

@@ -24,6 +24,9 @@ pub struct RunSettings {
     pub settle: Duration,
     pub workers: usize,
     pub receive: ReceiveMode,
+    /// Pause of a viewer worker after a read, letting datagrams queue (adds at most this much
+    /// to the measured times).
+    pub coalesce: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +54,7 @@ pub async fn run(kind: Kind, servers: &ServerSettings, camera: &Camera, s: &RunS
     tokio::time::sleep(s.settle.max(Duration::from_secs(1))).await;
     let idle_to = sample_all(&pids)?;
 
-    let pool = Arc::new(Pool::start(s.workers, target.addressing(), s.receive)?);
+    let pool = Arc::new(Pool::start(s.workers, target.addressing(), s.receive, s.coalesce)?);
     let target = {
         if let Some(dead) = target.dead_processes() {
             return Err(RunError::ServerDied(dead));

@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind};
@@ -158,11 +158,12 @@ pub enum PoolError {
 }
 
 impl Pool {
-    pub fn start(workers: usize, addressing: Addressing, mode: ReceiveMode) -> Result<Pool, PoolError> {
+    /// `coalesce`: how long a worker lets datagrams queue after reading (see the worker).
+    pub fn start(workers: usize, addressing: Addressing, mode: ReceiveMode, coalesce: Duration) -> Result<Pool, PoolError> {
         let mut handles = Vec::new();
         for n in 0..workers.max(1) {
             let (tx, rx) = mpsc::channel();
-            let (worker, waker, port) = worker::Worker::new(addressing, mode, rx)?;
+            let (worker, waker, port) = worker::Worker::new(addressing, mode, coalesce, rx)?;
             let thread = std::thread::Builder::new().name(format!("viewers-{n}")).spawn(move || worker.run())?;
             handles.push(WorkerHandle { commands: tx, waker, port, thread: Some(thread) });
         }

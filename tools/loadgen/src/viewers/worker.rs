@@ -58,11 +58,12 @@ pub struct Worker {
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     bufs: Vec<Vec<u8>>,
     mode: ReceiveMode,
+    coalesce: Duration,
 }
 
 impl Worker {
     /// The worker, its waker and (in Shared mode) the shared socket's port.
-    pub fn new(addressing: Addressing, mode: ReceiveMode, commands: mpsc::Receiver<Command>) -> Result<(Worker, Arc<Waker>, u16), PoolError> {
+    pub fn new(addressing: Addressing, mode: ReceiveMode, coalesce: Duration, commands: mpsc::Receiver<Command>) -> Result<(Worker, Arc<Waker>, u16), PoolError> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut w = Worker {
@@ -75,6 +76,7 @@ impl Worker {
             timers: BinaryHeap::new(),
             bufs: Vec::new(),
             mode,
+            coalesce,
         };
         let mut port = 0;
         if addressing == Addressing::Shared {
@@ -110,10 +112,17 @@ impl Worker {
                     return;
                 }
             }
+            let mut read = false;
             for ev in events.iter() {
                 if ev.token() != WAKER {
                     self.read_socket(ev.token().0);
+                    read = true;
                 }
+            }
+            // A server sends one camera packet to every viewer in a burst; waking for each
+            // datagram of the burst costs more than the datagram. Let the next ones queue.
+            if read && !self.coalesce.is_zero() {
+                std::thread::sleep(self.coalesce);
             }
             if !self.commands() {
                 return;
