@@ -139,11 +139,13 @@ pub enum CameraError {
     NoMedia(Duration),
 }
 
+/// One x264 thread: with `zerolatency` x264 cuts each frame into one slice per thread, so the
+/// packet rate would otherwise depend on how many CPUs ffmpeg may use.
 fn ffmpeg_args(s: &CameraSettings) -> Vec<String> {
     let (fps, kbps) = (s.fps, s.bitrate_kbps);
     let line = format!(
         "-hide_banner -loglevel warning -nostdin -re -f lavfi -i testsrc2=size={}x{}:rate={fps} -c:v libx264 -profile:v baseline \
-         -pix_fmt yuv420p -preset ultrafast -tune zerolatency -g {fps} -bf 0 -b:v {kbps}k -maxrate {kbps}k -bufsize {}k \
+         -pix_fmt yuv420p -preset ultrafast -tune zerolatency -threads 1 -g {fps} -bf 0 -b:v {kbps}k -maxrate {kbps}k -bufsize {}k \
          -x264-params repeat-headers=1 -bsf:v h264_mp4toannexb -payload_type 96 -f rtp",
         s.width,
         s.height,
