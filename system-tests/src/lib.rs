@@ -114,9 +114,14 @@ impl Service {
     /// Kills the process with SIGKILL (no clean-up of any kind, as a crash) and starts it
     /// again the same way.
     pub fn kill_and_restart(&mut self) {
+        self.kill();
+        self.start_again();
+    }
+
+    /// Kills the process with SIGKILL and waits for it to be gone.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.start_again();
     }
 
     fn start_again(&mut self) {
@@ -180,6 +185,8 @@ pub struct StackOptions {
     /// A Redis of the stack's own with an append-only file, for tests that kill and restart
     /// it ([`Stack::redis`]); otherwise the test binary's shared server.
     pub own_redis: bool,
+    /// A second media-controller (`media-controller-standby`), started once the first leads.
+    pub standby_controller: bool,
 }
 
 impl StackOptions {
@@ -210,6 +217,10 @@ impl StackOptions {
         self.own_redis = true;
         self
     }
+    pub fn standby_controller(mut self) -> Self {
+        self.standby_controller = true;
+        self
+    }
 }
 
 /// A split deployment on loopback: media-engine, media-controller, API and signaling as
@@ -233,6 +244,7 @@ pub struct Stack {
     services: Vec<Service>,
     http: reqwest::Client,
     own_redis: Option<RedisServer>,
+    standby_env: Option<HashMap<String, String>>,
 }
 
 impl Stack {
@@ -271,6 +283,7 @@ impl Stack {
             admin_token: String::new(),
             services: Vec::new(),
             own_redis,
+            standby_env: None,
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client"),
         };
         let engine_env = base(
@@ -301,6 +314,12 @@ impl Stack {
             ]),
         );
         stack.services.push(Service::spawn("media-controller", "camview-media-controller", &[], &controller_env));
+        if options.standby_controller {
+            // Started once the first one leads (below), so which one leads is known.
+            let mut standby_env = controller_env.clone();
+            standby_env.insert("METRICS_ADDR".into(), format!("127.0.0.1:{}", free_port()));
+            stack.standby_env = Some(standby_env);
+        }
         let api_env = base(
             &options.api,
             redis_env(vec![
@@ -333,6 +352,9 @@ impl Stack {
             .login("admin", ADMIN_PASSWORD)
             .await
             .unwrap_or_else(|e| panic!("admin login: {e}\n{}", stack.all_output()));
+        if let Some(env) = stack.standby_env.take() {
+            stack.services.push(Service::spawn("media-controller-standby", "camview-media-controller", &[], &env));
+        }
         stack
     }
 

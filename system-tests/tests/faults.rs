@@ -147,3 +147,24 @@ async fn the_api_killed_and_restarted_never_interrupts_a_viewer_and_serves_again
         .unwrap_or_else(|e| panic!("media during the api restart: {e}\n{}", stack.all_output()));
     assert_eq!(viewer_count(&stack, "camapi").await, 1, "the restarted api sees the viewer\n{}", stack.all_output());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_leading_controller_is_killed_the_standby_takes_over_the_viewer_plays_on_and_new_joins_work() {
+    let mut stack = Stack::start_with(StackOptions::default().standby_controller()).await;
+    stack.start_stream("camlead").await;
+    stack.start_camera("camlead");
+    let (mut watching, _) = join_when_possible(&stack, "camlead", PATIENCE).await;
+    watching.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media: {e}\n{}", stack.all_output()));
+
+    let killed = Instant::now();
+    stack.service("media-controller").kill();
+    // The standby takes the lease once it expires (CONTROLLER_LEASE_TTL_SECONDS), adopts the
+    // stream's objects and serves the queue; the media path never involved the controller.
+    let (mut second, waited) = join_when_possible(&stack, "camlead", PATIENCE * 2).await;
+    eprintln!("a new join answered {:?} after the leader was SIGKILLed ({waited:?} of joining)", killed.elapsed());
+    second.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("the new viewer's media: {e}\n{}", stack.all_output()));
+    let before = watching.peer().packets().len();
+    watching.wait_for_media(before + 20, PATIENCE).await.unwrap_or_else(|e| panic!("the first viewer after the takeover: {e}\n{}", stack.all_output()));
+    assert!(!watching.asked_to_renegotiate(), "the adopted endpoint needed no renegotiation");
+    assert_eq!(viewer_count(&stack, "camlead").await, 2, "both viewers counted\n{}", stack.all_output());
+}
