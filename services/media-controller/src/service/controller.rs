@@ -3,8 +3,9 @@
 //! Invariants:
 //! - the registry is the source of truth for what should exist; media objects are created
 //!   from it and released when it says they are gone;
-//! - commands touching one camera run one at a time (a per-camera lock), different cameras
-//!   in parallel, so a slow media call on one stream never delays another;
+//! - a stream's own commands (start, stop, re-latch, state changes, reconciliation) run alone
+//!   on their camera (the write side of a per-camera lock); viewers' commands share it (read
+//!   side), so a popular camera's joins run in parallel; different cameras are independent;
 //! - every command gets exactly one reply (success or `Failed`) when it asked for one;
 //! - at most `max_streams` streams exist: the registry's streams plus those being created
 //!   (admitted, not yet registered) are counted under one admission lock, so starts of
@@ -24,10 +25,11 @@ use camview_proto::bus::{
 };
 use camview_proto::error::ErrorCode;
 use camview_proto::stream::{Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
-use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::{Mutex as AsyncMutex, RwLock};
 use tracing::Instrument;
 
 use super::media::{IceSettings, MediaError, MediaServer, MediaStream, StreamSpec};
+use super::lanes::LaneKey;
 use super::sdp;
 use crate::metrics::{ControllerMetrics, Outcome};
 
@@ -93,7 +95,8 @@ pub struct Controller {
     bus: Arc<dyn Bus>,
     media: Arc<dyn MediaServer>,
     settings: ControllerSettings,
-    camera_locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    /// Per camera: viewer work shares it (read), stream-level work holds it alone (write).
+    camera_locks: Mutex<HashMap<String, Arc<RwLock<()>>>>,
     /// Taken to count streams against `max_streams` and admit one more.
     admission: AsyncMutex<()>,
     /// Cameras admitted by the count whose stream is being created (not yet in the registry).
@@ -168,7 +171,7 @@ impl Controller {
         &self.media
     }
 
-    fn camera_lock(&self, camera_id: &str) -> Arc<AsyncMutex<()>> {
+    fn camera_lock(&self, camera_id: &str) -> Arc<RwLock<()>> {
         self.camera_locks.lock().expect("camera lock table poisoned").entry(camera_id.to_owned()).or_default().clone()
     }
 
@@ -206,17 +209,17 @@ impl Controller {
         self.handle_command(env).instrument(span).await;
     }
 
-    /// The lane a command runs in: its camera, so one camera's commands keep their order
-    /// while different cameras run in parallel.
-    pub fn lane_of(message: &Message) -> &str {
+    /// The lane a command runs in: a viewer's commands in that viewer's lane (in order, in
+    /// parallel with other viewers), a stream's commands alone on its camera (see `Lanes`).
+    pub fn lane_of(message: &Message) -> LaneKey<'_> {
         match message {
-            Message::StartStream(c) => &c.camera_id,
-            Message::StopStream(c) => &c.camera_id,
-            Message::AddViewer(c) => &c.camera_id,
-            Message::AddIceCandidate(c) => &c.camera_id,
-            Message::RemoveViewer(c) => &c.camera_id,
-            Message::CameraSeen(c) => &c.camera_id,
-            _ => "",
+            Message::AddViewer(c) => LaneKey::Viewer { camera: &c.camera_id, viewer: &c.viewer_id },
+            Message::AddIceCandidate(c) => LaneKey::Viewer { camera: &c.camera_id, viewer: &c.viewer_id },
+            Message::RemoveViewer(c) => LaneKey::Viewer { camera: &c.camera_id, viewer: &c.viewer_id },
+            Message::StartStream(c) => LaneKey::Camera(&c.camera_id),
+            Message::StopStream(c) => LaneKey::Camera(&c.camera_id),
+            Message::CameraSeen(c) => LaneKey::Camera(&c.camera_id),
+            _ => LaneKey::Camera(""),
         }
     }
 
@@ -318,7 +321,7 @@ impl Controller {
 
     async fn start_stream(&self, cmd: &StartStream) -> Result<Message, CommandError> {
         let lock = self.camera_lock(&cmd.camera_id);
-        let _guard = lock.lock().await;
+        let _guard = lock.write().await;
         if let Some(stream) = self.registry.get_stream(&cmd.camera_id).await? {
             return Ok(Message::StreamStarted(StreamStarted { stream, created: false }));
         }
@@ -390,7 +393,7 @@ impl Controller {
 
     async fn stop_stream(&self, cmd: &StopStream) -> Result<Message, CommandError> {
         let lock = self.camera_lock(&cmd.camera_id);
-        let _guard = lock.lock().await;
+        let _guard = lock.write().await;
         let stream = self
             .registry
             .get_stream(&cmd.camera_id)
@@ -439,7 +442,7 @@ impl Controller {
     pub async fn reconcile(&self) -> Result<(), CommandError> {
         for stream in self.registry.list_streams().await? {
             let lock = self.camera_lock(&stream.camera_id);
-            let _guard = lock.lock().await;
+            let _guard = lock.write().await;
             let alive = match media_stream_of(&stream) {
                 Some(ms) => self.media.adopt_stream(&ms).await?,
                 None => false,

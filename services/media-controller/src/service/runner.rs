@@ -207,9 +207,9 @@ pub async fn run(
                     for d in deliveries {
                         let controller = controller.clone();
                         let bus = bus.clone();
-                        let lane = Controller::lane_of(&d.envelope.message).to_owned();
+                        let message = d.envelope.message.clone();
                         lanes
-                            .push(&lane, async move {
+                            .push(Controller::lane_of(&message), async move {
                                 controller.handle(&d.envelope).await;
                                 if let Err(e) = bus.ack_command(&d.delivery_id).await {
                                     tracing::warn!(error = %e, "could not acknowledge a command");

@@ -23,7 +23,7 @@ use crate::service::sdp;
 impl Controller {
     pub(super) async fn camera_seen(&self, cmd: &CameraSeen) -> Result<Message, CommandError> {
         let lock = self.camera_lock(&cmd.camera_id);
-        let _guard = lock.lock().await;
+        let _guard = lock.write().await;
         let mut stream = self
             .registry
             .get_stream(&cmd.camera_id)

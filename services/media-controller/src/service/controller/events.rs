@@ -95,7 +95,7 @@ impl Controller {
     /// Stores a stream's new state and tells each of its viewers.
     pub(super) async fn set_stream_state(&self, camera_id: &str, state: StreamState) {
         let lock = self.camera_lock(camera_id);
-        let _guard = lock.lock().await;
+        let _guard = lock.write().await;
         let Ok(Some(mut stream)) = self.registry.get_stream(camera_id).await else { return };
         if stream.state == state {
             return;

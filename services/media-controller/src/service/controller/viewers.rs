@@ -69,7 +69,7 @@ pub(super) struct Joined {
 impl Controller {
     pub(super) async fn add_viewer(&self, cmd: &AddViewer) -> Result<(Message, Joined), CommandError> {
         let lock = self.camera_lock(&cmd.camera_id);
-        let _guard = lock.lock().await;
+        let _guard = lock.read().await;
         let result = self.add_viewer_locked(cmd).await;
         if result.is_err() {
             // The slot was reserved by signaling; a failed join must not keep it.
@@ -136,7 +136,7 @@ impl Controller {
 
     pub(super) async fn remove_viewer(&self, cmd: &RemoveViewer) -> Result<Message, CommandError> {
         let lock = self.camera_lock(&cmd.camera_id);
-        let _guard = lock.lock().await;
+        let _guard = lock.read().await;
         self.release_viewer(&cmd.camera_id, &cmd.viewer_id, cmd.reason).await?;
         Ok(Message::Done(Done {}))
     }
