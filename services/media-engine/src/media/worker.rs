@@ -35,6 +35,9 @@ use peer::{Fed, NewPeer, Peer};
 /// Commands a worker takes at most per round before it drains and sends.
 const ROUND: usize = 256;
 
+/// How long a worker waits for the rest of a frame before sending what it has.
+const FRAME_HOLD: Duration = Duration::from_millis(2);
+
 pub enum Cmd {
     /// A negotiated viewer goes live on this worker.
     Add(Box<NewPeer>),
@@ -73,7 +76,7 @@ impl Workers {
                             tracing::error!(worker = idx, error = %e, "cannot use a shared WebRTC socket");
                         }
                     }
-                    Worker { events, counters, egress, peers: HashMap::new(), by_source: HashMap::new(), timers: BTreeSet::new(), dirty: vec![], out: (0, 0), refused: 0 }
+                    Worker { events, counters, egress, peers: HashMap::new(), by_source: HashMap::new(), timers: BTreeSet::new(), dirty: vec![], out: (0, 0), refused: 0, frame_hold: None }
                         .run(rx, cancel)
                         .await
                 })
@@ -123,6 +126,8 @@ struct Worker {
     /// RTP packets and payload bytes written this round (added to the shared counters once).
     out: (u64, u64),
     refused: u64,
+    /// Drain no earlier than this: the rest of a frame is on its way.
+    frame_hold: Option<Instant>,
 }
 
 impl Worker {
@@ -132,7 +137,7 @@ impl Worker {
         tokio::pin!(sleep);
         loop {
             let next = self.timers.first().map(|t| t.0).unwrap_or_else(far);
-            sleep.as_mut().reset(next.into());
+            sleep.as_mut().reset(self.frame_hold.map_or(next, |h| h.min(next)).into());
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
@@ -149,7 +154,12 @@ impl Worker {
                 _ = &mut sleep => {}
             }
             // Also after a round of commands: a steady stream of them must not starve timers.
-            self.fire_timers(Instant::now());
+            let now = Instant::now();
+            self.fire_timers(now);
+            if self.frame_hold.is_some_and(|h| now < h) {
+                continue;
+            }
+            self.frame_hold = None;
             self.drain_dirty().await;
             self.send().await;
         }
@@ -219,6 +229,12 @@ impl Worker {
             }
             Cmd::Rtp { source, pkt } => {
                 let Some(keys) = self.by_source.get(&source.key) else { return };
+                // A camera sends a frame's packets back to back: hold the drain until the frame's
+                // last (marker) packet, or FRAME_HOLD, so each viewer gets the frame in one GSO send.
+                self.frame_hold = match pkt.marker {
+                    true => None,
+                    false => Some(self.frame_hold.unwrap_or(now + FRAME_HOLD)),
+                };
                 for key in keys {
                     let Some(p) = self.peers.get_mut(key) else { continue };
                     let (n, bytes) = p.on_rtp(&self.events, &source, &pkt, now);
