@@ -119,10 +119,13 @@ impl Figures {
     }
 }
 
+/// A table row: its label and how to show a run's figure.
+type Row = (&'static str, Box<dyn Fn(&Figures) -> String>);
+
 /// The side-by-side table: one column per target.
 pub fn table(runs: &[Figures]) -> String {
     let pct = |p: &Percentiles| if p.count == 0 { "-".to_string() } else if p.p99 < 10.0 { format!("{:.1} / {:.1}", p.p50, p.p99) } else { format!("{:.0} / {:.0}", p.p50, p.p99) };
-    let rows: Vec<(&str, Box<dyn Fn(&Figures) -> String>)> = vec![
+    let rows: Vec<Row> = vec![
         ("viewers requested / joined", Box::new(|f| format!("{} / {}", f.viewers_requested, f.joined))),
         ("connected / receiving media", Box::new(|f| format!("{} / {}", f.connected, f.receiving))),
         ("camera pkt/s, kbit/s", Box::new(|f| format!("{:.1}, {:.0}", f.camera_pps, f.camera_kbps))),
