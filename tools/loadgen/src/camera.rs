@@ -200,7 +200,7 @@ fn relay(input: &UdpSocket, output: &UdpSocket, counters: &Counters, destination
             last_ts = Some(ts);
             frames += 1;
             counters.frames.store(frames, Ordering::Relaxed);
-            if every > 0 && frames % u64::from(every) == 0 {
+            if every > 0 && frames.is_multiple_of(u64::from(every)) {
                 let mut sei = [0u8; 12 + stamp::SEI_LEN];
                 sei[0] = 0x80;
                 sei[1] = pkt[1] & 0x7f;

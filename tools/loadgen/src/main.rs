@@ -68,8 +68,10 @@ struct Args {
     /// for the burst a server sends per camera packet; adds at most this to measured times.
     #[arg(long, env = "BENCH_COALESCE_US", default_value_t = 1000)]
     coalesce_us: u64,
-    /// Viewer worker threads.
-    #[arg(long, env = "BENCH_WORKERS", default_value_t = 1)]
+    /// Viewer worker threads (all on the load generator's CPU). More than one mostly buys
+    /// more socket buffer (each worker has its own socket), which rides out moments when
+    /// other work on the machine keeps the load generator off its core.
+    #[arg(long, env = "BENCH_WORKERS", default_value_t = 4)]
     workers: usize,
     /// Directory of camview-media-engine, camview-api, ... and camera-sim.
     #[arg(long, env = "CAMVIEW_BIN_DIR", default_value = "target/release")]

@@ -61,6 +61,9 @@ pub struct Figures {
     pub viewers_over_1pct_loss: usize,
     /// Sequence numbers the server skipped (sent but lost on the way), summed over viewers.
     pub seq_gaps: u64,
+    /// seq_gaps / (packets received + seq_gaps), %: loss after the server numbered the
+    /// packets. Unlike the loss against the camera, a server's backlog cannot hide it.
+    pub seq_gap_loss_pct: f64,
     /// Packets received twice (retransmitted though they had arrived), summed over viewers.
     pub duplicates: u64,
     pub offer_to_answer_ms: Percentiles,
@@ -102,6 +105,7 @@ impl Figures {
             loss_pct_max: 0.0,
             viewers_over_1pct_loss: 0,
             seq_gaps: 0,
+            seq_gap_loss_pct: 0.0,
             duplicates: 0,
             offer_to_answer_ms: Percentiles::default(),
             offer_to_connected_ms: Percentiles::default(),
@@ -115,10 +119,13 @@ impl Figures {
     }
 }
 
+/// A table row: its label and how to show a run's figure.
+type Row = (&'static str, Box<dyn Fn(&Figures) -> String>);
+
 /// The side-by-side table: one column per target.
 pub fn table(runs: &[Figures]) -> String {
     let pct = |p: &Percentiles| if p.count == 0 { "-".to_string() } else if p.p99 < 10.0 { format!("{:.1} / {:.1}", p.p50, p.p99) } else { format!("{:.0} / {:.0}", p.p50, p.p99) };
-    let rows: Vec<(&str, Box<dyn Fn(&Figures) -> String>)> = vec![
+    let rows: Vec<Row> = vec![
         ("viewers requested / joined", Box::new(|f| format!("{} / {}", f.viewers_requested, f.joined))),
         ("connected / receiving media", Box::new(|f| format!("{} / {}", f.connected, f.receiving))),
         ("camera pkt/s, kbit/s", Box::new(|f| format!("{:.1}, {:.0}", f.camera_pps, f.camera_kbps))),
@@ -132,6 +139,7 @@ pub fn table(runs: &[Figures]) -> String {
         ("loss vs camera % mean (max)", Box::new(|f| format!("{:.2} ({:.2})", f.loss_pct_mean, f.loss_pct_max))),
         ("viewers with loss > 1%", Box::new(|f| f.viewers_over_1pct_loss.to_string())),
         ("seq gaps / duplicates (all viewers)", Box::new(|f| format!("{} / {}", f.seq_gaps, f.duplicates))),
+        ("loss by sequence gaps %", Box::new(|f| format!("{:.3}", f.seq_gap_loss_pct))),
         ("offer->answer ms p50 / p99", Box::new(move |f| pct(&f.offer_to_answer_ms))),
         ("offer->connected ms p50 / p99", Box::new(move |f| pct(&f.offer_to_connected_ms))),
         ("offer->first RTP ms p50 / p99", Box::new(move |f| pct(&f.offer_to_first_rtp_ms))),
@@ -193,7 +201,8 @@ pub fn machine() -> serde_json::Value {
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     serde_json::json!({
         "cpu": model,
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        // Not available_parallelism(): this process is pinned to the load generator's CPUs.
+        "cores": cpuinfo.lines().filter(|l| l.starts_with("processor")).count(),
         "kernel": kernel.trim(),
         "loadavg_at_end": loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
     })

@@ -162,6 +162,8 @@ fn viewer_figures(f: &mut Figures, viewers: &[ViewerReport], camera_packets: u64
     f.viewers_over_1pct_loss = losses.iter().filter(|l| **l > 1.0).count();
     f.seq_gaps = counted.iter().map(|v| v.window_seq_gaps).sum();
     f.duplicates = counted.iter().map(|v| v.window_duplicates).sum();
+    let received: u64 = counted.iter().map(|v| v.window_packets).sum();
+    f.seq_gap_loss_pct = f.seq_gaps as f64 * 100.0 / (received + f.seq_gaps).max(1) as f64;
     f.offer_to_answer_ms = Percentiles::of(viewers.iter().map(|v| v.offer_to_answer_ms).collect());
     f.offer_to_connected_ms = Percentiles::of(viewers.iter().filter_map(|v| v.offer_to_connected_ms).collect());
     f.offer_to_first_rtp_ms = Percentiles::of(viewers.iter().filter_map(|v| v.offer_to_first_rtp_ms).collect());
