@@ -162,9 +162,15 @@ async fn when_the_leading_controller_is_killed_the_standby_takes_over_the_viewer
     // stream's objects and serves the queue; the media path never involved the controller.
     let (mut second, waited) = join_when_possible(&stack, "camlead", PATIENCE * 2).await;
     eprintln!("a new join answered {:?} after the leader was SIGKILLed ({waited:?} of joining)", killed.elapsed());
-    second.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("the new viewer's media: {e}\n{}", stack.all_output()));
+    second
+        .wait_for_media(20, PATIENCE)
+        .await
+        .unwrap_or_else(|e| panic!("the new viewer's media: {e}\n{}", stack.all_output()));
     let before = watching.peer().packets().len();
-    watching.wait_for_media(before + 20, PATIENCE).await.unwrap_or_else(|e| panic!("the first viewer after the takeover: {e}\n{}", stack.all_output()));
+    watching
+        .wait_for_media(before + 20, PATIENCE)
+        .await
+        .unwrap_or_else(|e| panic!("the first viewer after the takeover: {e}\n{}", stack.all_output()));
     assert!(!watching.asked_to_renegotiate(), "the adopted endpoint needed no renegotiation");
     assert_eq!(viewer_count(&stack, "camlead").await, 2, "both viewers counted\n{}", stack.all_output());
 }

@@ -23,17 +23,30 @@ const CAMERA: &str = "camsoak";
 /// RSS (KiB), open descriptors and threads of a process.
 fn usage(pid: u32) -> Option<(u64, usize, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()?.parse().ok());
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()?.parse().ok())
+    };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
     Some((field("VmRSS:")?, fds, field("Threads:")?))
 }
 
 fn sample(stack: &Stack) -> HashMap<&'static str, (u64, usize, u64)> {
-    stack.pids().into_iter().filter(|(name, _)| *name != "camera").filter_map(|(name, pid)| Some((name, usage(pid)?))).collect()
+    stack
+        .pids()
+        .into_iter()
+        .filter(|(name, _)| *name != "camera")
+        .filter_map(|(name, pid)| Some((name, usage(pid)?)))
+        .collect()
 }
 
 async fn viewer_count(stack: &Stack) -> u64 {
-    let r = stack.http().get(format!("{}/streams/{CAMERA}", stack.api_url)).bearer_auth(&stack.admin_token).send().await.expect("GET /streams");
+    let r = stack
+        .http()
+        .get(format!("{}/streams/{CAMERA}", stack.api_url))
+        .bearer_auth(&stack.admin_token)
+        .send()
+        .await
+        .expect("GET /streams");
     r.json::<serde_json::Value>().await.expect("JSON")["viewers"].as_u64().unwrap_or(u64::MAX)
 }
 
@@ -75,7 +88,9 @@ async fn an_hour_of_random_joins_leaves_and_camera_pauses_leaks_nothing() {
                     let flag = stop.clone();
                     let polite = dice.roll(2) == 0;
                     let task = tokio::spawn(async move {
-                        let _ = viewer.drive_until(Duration::from_secs(24 * 3600), "the soak", |_| flag.load(Ordering::Relaxed)).await;
+                        let _ = viewer
+                            .drive_until(Duration::from_secs(24 * 3600), "the soak", |_| flag.load(Ordering::Relaxed))
+                            .await;
                         if polite {
                             let _ = viewer.leave().await;
                         }
@@ -103,7 +118,11 @@ async fn an_hour_of_random_joins_leaves_and_camera_pauses_leaks_nothing() {
         }
         if Instant::now() >= next_sample {
             let now = sample(&stack);
-            eprintln!("[{:>5}s] joins {joins} leaves {leaves} pauses {pauses} viewers {} | {now:?}", started.elapsed().as_secs(), viewers.len());
+            eprintln!(
+                "[{:>5}s] joins {joins} leaves {leaves} pauses {pauses} viewers {} | {now:?}",
+                started.elapsed().as_secs(),
+                viewers.len()
+            );
             if baseline.is_none() && started.elapsed() > Duration::from_secs(30) {
                 baseline = Some(now);
             }
@@ -118,7 +137,12 @@ async fn an_hour_of_random_joins_leaves_and_camera_pauses_leaks_nothing() {
     // Sockets closed without `leave` are released when signaling notices the close.
     let deadline = Instant::now() + PATIENCE;
     while viewer_count(&stack).await != 0 {
-        assert!(Instant::now() < deadline, "viewer slots leaked: {} left\n{}", viewer_count(&stack).await, stack.all_output());
+        assert!(
+            Instant::now() < deadline,
+            "viewer slots leaked: {} left\n{}",
+            viewer_count(&stack).await,
+            stack.all_output()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await; // polling the API
     }
     let end = sample(&stack);

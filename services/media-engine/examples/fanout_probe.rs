@@ -35,7 +35,10 @@ impl Rpc {
     async fn call(&mut self, method: &str, params: Value) -> Value {
         self.id += 1;
         let id = self.id;
-        self.ws.send(Message::text(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string())).await.unwrap();
+        self.ws
+            .send(Message::text(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()))
+            .await
+            .unwrap();
         loop {
             let Some(Ok(Message::Text(t))) = self.ws.next().await else { panic!("socket closed") };
             let v: Value = serde_json::from_str(t.as_str()).unwrap();
@@ -49,7 +52,11 @@ impl Rpc {
 
     async fn event_for(&mut self, object: &str, ty: &str) -> Value {
         loop {
-            if let Some(i) = self.events.iter().position(|e| e["params"]["value"]["object"] == object && e["params"]["value"]["type"] == ty) {
+            if let Some(i) = self
+                .events
+                .iter()
+                .position(|e| e["params"]["value"]["object"] == object && e["params"]["value"]["type"] == ty)
+            {
                 return self.events.remove(i)["params"]["value"].clone();
             }
             let Some(Ok(Message::Text(t))) = self.ws.next().await else { panic!("socket closed") };
@@ -65,7 +72,13 @@ struct Tally {
 }
 
 /// One viewer: str0m for ICE/DTLS/RTCP; SRTP packets are counted, not decrypted.
-async fn viewer(mut rtc: Rtc, sock: UdpSocket, tally: Arc<Tally>, first: tokio::sync::oneshot::Sender<Instant>, stop: Instant) {
+async fn viewer(
+    mut rtc: Rtc,
+    sock: UdpSocket,
+    tally: Arc<Tally>,
+    first: tokio::sync::oneshot::Sender<Instant>,
+    stop: Instant,
+) {
     let local = sock.local_addr().unwrap();
     let mut buf = vec![0u8; 2048];
     let mut first = Some(first);
@@ -102,7 +115,10 @@ async fn viewer(mut rtc: Rtc, sock: UdpSocket, tally: Arc<Tally>, first: tokio::
                     continue;
                 }
                 let Ok(contents) = d.try_into() else { continue };
-                let _ = rtc.handle_input(Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination: local, contents }));
+                let _ = rtc.handle_input(Input::Receive(
+                    Instant::now(),
+                    Receive { proto: Protocol::Udp, source, destination: local, contents },
+                ));
             }
             _ => {
                 let _ = rtc.handle_input(Input::Timeout(Instant::now()));
@@ -114,9 +130,14 @@ async fn viewer(mut rtc: Rtc, sock: UdpSocket, tally: Arc<Tally>, first: tokio::
 fn proc_stat(pid: u32) -> (f64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
     (ticks as f64 / 100.0, rss_kb)
 }
 
@@ -159,8 +180,20 @@ async fn main() {
     let rtp = rpc.call("create", json!({"type": "RtpEndpoint", "constructorParams": {"mediaPipeline": pipe}})).await;
     let cam = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let offer = format!("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video {} RTP/AVPF 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\na=sendonly\r\n", cam.local_addr().unwrap().port());
-    let answer = rpc.call("invoke", json!({"object": rtp, "operation": "processOffer", "operationParams": {"offer": offer}})).await;
-    let port: u16 = answer.as_str().unwrap().lines().find_map(|l| l.strip_prefix("m=video ")).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let answer = rpc
+        .call("invoke", json!({"object": rtp, "operation": "processOffer", "operationParams": {"offer": offer}}))
+        .await;
+    let port: u16 = answer
+        .as_str()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("m=video "))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let dest = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     // The camera: 25 frames/s of 3 packets of 1,000 bytes (600 kbps, 75 packets/s), a keyframe every 50.
     let sent = Arc::new(AtomicU64::new(0));
@@ -181,7 +214,10 @@ async fn main() {
                 payloads.push(vec![0x68, 0xce, 0x3c, 0x80]);
             }
             for i in 0..3u8 {
-                let mut p = vec![0x7c, (if key { 5 } else { 1 }) | if i == 0 { 0x80 } else { 0 } | if i == 2 { 0x40 } else { 0 }];
+                let mut p = vec![
+                    0x7c,
+                    (if key { 5 } else { 1 }) | if i == 0 { 0x80 } else { 0 } | if i == 2 { 0x40 } else { 0 },
+                ];
                 p.resize(1000, 0xab);
                 payloads.push(p);
             }
@@ -212,19 +248,24 @@ async fn main() {
         let mut api = rtc.sdp_api();
         api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
         let (offer, pending) = api.apply().unwrap();
-        let web = rpc.call("create", json!({"type": "WebRtcEndpoint", "constructorParams": {"mediaPipeline": pipe}})).await;
+        let web =
+            rpc.call("create", json!({"type": "WebRtcEndpoint", "constructorParams": {"mediaPipeline": pipe}})).await;
         let web = web.as_str().unwrap().to_string();
         rpc.call("subscribe", json!({"type": "IceCandidateFound", "object": web})).await;
         rpc.call("invoke", json!({"object": rtp, "operation": "connect", "operationParams": {"sink": web}})).await;
         let t0 = Instant::now();
         let answer = rpc.call("invoke", json!({"object": web, "operation": "processOffer", "operationParams": {"offer": offer.to_sdp_string()}})).await;
         let answered = Instant::now();
-        rtc.sdp_api().accept_answer(pending, str0m::change::SdpAnswer::from_sdp_string(answer.as_str().unwrap()).unwrap()).unwrap();
+        rtc.sdp_api()
+            .accept_answer(pending, str0m::change::SdpAnswer::from_sdp_string(answer.as_str().unwrap()).unwrap())
+            .unwrap();
         let cand = Candidate::host(sock.local_addr().unwrap(), "udp").unwrap().to_sdp_string();
         rpc.call("invoke", json!({"object": web, "operation": "addIceCandidate", "operationParams": {"candidate": {"candidate": cand, "sdpMid": "0", "sdpMLineIndex": 0}}})).await;
         rpc.call("invoke", json!({"object": web, "operation": "gatherCandidates", "operationParams": {}})).await;
         let ev = rpc.event_for(&web, "IceCandidateFound").await;
-        rtc.add_remote_candidate(Candidate::from_sdp_string(ev["data"]["candidate"]["candidate"].as_str().unwrap()).unwrap());
+        rtc.add_remote_candidate(
+            Candidate::from_sdp_string(ev["data"]["candidate"]["candidate"].as_str().unwrap()).unwrap(),
+        );
         let (ftx, frx) = tokio::sync::oneshot::channel();
         tokio::spawn(viewer(rtc, sock, tally.clone(), ftx, stop));
         joins.push(answered - t0);
@@ -245,15 +286,33 @@ async fn main() {
     let (p0, s0, t0) = (tally.packets.load(Ordering::Relaxed), sent.load(Ordering::Relaxed), Instant::now());
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let (cpu1, rss) = proc_stat(pid);
-    let (p1, s1, dt) = (tally.packets.load(Ordering::Relaxed), sent.load(Ordering::Relaxed), t0.elapsed().as_secs_f64());
+    let (p1, s1, dt) =
+        (tally.packets.load(Ordering::Relaxed), sent.load(Ordering::Relaxed), t0.elapsed().as_secs_f64());
     let cpu_pct = (cpu1 - cpu0) / dt * 100.0;
     let expected = (s1 - s0) as f64 * viewers as f64;
     println!("viewers {viewers} (connected {}), joined in {join_secs:.1}s", tally.connected.load(Ordering::Relaxed));
-    println!("engine CPU {cpu_pct:.1}% of a core = {:.4}% per viewer -> {:.0} viewers per core", cpu_pct / viewers as f64, viewers as f64 * 100.0 / cpu_pct.max(0.01));
-    println!("engine RSS {rss} KB (idle {rss_idle} KB) -> {:.1} KB per viewer", (rss.saturating_sub(rss_idle)) as f64 / viewers as f64);
-    println!("delivered {:.1}% of camera packets x viewers ({} of {expected:.0}), camera {:.1} packets/s", (p1 - p0) as f64 * 100.0 / expected.max(1.0), p1 - p0, (s1 - s0) as f64 / dt);
+    println!(
+        "engine CPU {cpu_pct:.1}% of a core = {:.4}% per viewer -> {:.0} viewers per core",
+        cpu_pct / viewers as f64,
+        viewers as f64 * 100.0 / cpu_pct.max(0.01)
+    );
+    println!(
+        "engine RSS {rss} KB (idle {rss_idle} KB) -> {:.1} KB per viewer",
+        (rss.saturating_sub(rss_idle)) as f64 / viewers as f64
+    );
+    println!(
+        "delivered {:.1}% of camera packets x viewers ({} of {expected:.0}), camera {:.1} packets/s",
+        (p1 - p0) as f64 * 100.0 / expected.max(1.0),
+        p1 - p0,
+        (s1 - s0) as f64 / dt
+    );
     println!("offer->answer p50 {:?} p99 {:?}", pct(&mut joins, 0.5), pct(&mut joins, 0.99));
-    println!("answer->first RTP p50 {:?} p99 {:?} ({} of {viewers} got video)", pct(&mut first_packet, 0.5), pct(&mut first_packet, 0.99), first_packet.len());
+    println!(
+        "answer->first RTP p50 {:?} p99 {:?} ({} of {viewers} got video)",
+        pct(&mut first_packet, 0.5),
+        pct(&mut first_packet, 0.99),
+        first_packet.len()
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

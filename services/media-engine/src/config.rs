@@ -104,7 +104,8 @@ impl Config {
         };
         let ws_path = get("ENGINE_WS_PATH").unwrap_or_else(|| "kurento".into()).trim_start_matches('/').to_string();
         let external_ip: IpAddr = opt("EXTERNAL_IP", get("EXTERNAL_IP"))?.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let rtp_bind_ip = opt("ENGINE_RTP_BIND_IP", get("ENGINE_RTP_BIND_IP"))?.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let rtp_bind_ip =
+            opt("ENGINE_RTP_BIND_IP", get("ENGINE_RTP_BIND_IP"))?.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let min_port: u16 = opt("KMS_MIN_PORT", get("KMS_MIN_PORT"))?.unwrap_or(40000);
         let max_port: u16 = opt("KMS_MAX_PORT", get("KMS_MAX_PORT"))?.unwrap_or(49999);
         if min_port == 0 || max_port < min_port.saturating_add(1) {
@@ -122,9 +123,16 @@ impl Config {
         let webrtc_ips = match get("ENGINE_WEBRTC_IPS") {
             None => vec![if external_ip.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { external_ip }],
             Some(v) => {
-                let ips = v.split(',').map(|s| parse::<IpAddr>("ENGINE_WEBRTC_IPS", s.trim())).collect::<Result<Vec<_>, _>>()?;
+                let ips = v
+                    .split(',')
+                    .map(|s| parse::<IpAddr>("ENGINE_WEBRTC_IPS", s.trim()))
+                    .collect::<Result<Vec<_>, _>>()?;
                 if ips.iter().any(|ip| ip.is_unspecified()) {
-                    return Err(ConfigError { var: "ENGINE_WEBRTC_IPS", value: v, reason: "list concrete interface addresses, not 0.0.0.0".into() });
+                    return Err(ConfigError {
+                        var: "ENGINE_WEBRTC_IPS",
+                        value: v,
+                        reason: "list concrete interface addresses, not 0.0.0.0".into(),
+                    });
                 }
                 ips
             }
@@ -136,9 +144,14 @@ impl Config {
             }
             Ok(Duration::from_millis(v))
         };
-        let workers: usize = opt("ENGINE_WORKERS", get("ENGINE_WORKERS"))?.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        let workers: usize = opt("ENGINE_WORKERS", get("ENGINE_WORKERS"))?
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
         if !(1..=1024).contains(&workers) {
-            return Err(ConfigError { var: "ENGINE_WORKERS", value: workers.to_string(), reason: "must be between 1 and 1024".into() });
+            return Err(ConfigError {
+                var: "ENGINE_WORKERS",
+                value: workers.to_string(),
+                reason: "must be between 1 and 1024".into(),
+            });
         }
         Ok(Config {
             ws_addr,
@@ -157,7 +170,8 @@ impl Config {
             request_cache_ttl: ms("ENGINE_REQUEST_CACHE_MS", 20_000)?,
             flow_timeout: ms("ENGINE_FLOW_TIMEOUT_MS", 2_000)?,
             gop_cache_packets: opt("ENGINE_GOP_CACHE_PACKETS", get("ENGINE_GOP_CACHE_PACKETS"))?.unwrap_or(4096),
-            metrics_addr: opt("METRICS_ADDR", get("METRICS_ADDR"))?.unwrap_or_else(|| "0.0.0.0:9465".parse().expect("literal address")),
+            metrics_addr: opt("METRICS_ADDR", get("METRICS_ADDR"))?
+                .unwrap_or_else(|| "0.0.0.0:9465".parse().expect("literal address")),
             workers,
         })
     }
@@ -214,7 +228,12 @@ mod tests {
 
     #[test]
     fn range_mode_and_lists_parse() {
-        let c = cfg(&[("ENGINE_WEBRTC_PORT", "range"), ("ENGINE_WEBRTC_IPS", "127.0.0.1, 127.0.0.2"), ("ENGINE_WS_ADDR", "127.0.0.1:0")]).unwrap();
+        let c = cfg(&[
+            ("ENGINE_WEBRTC_PORT", "range"),
+            ("ENGINE_WEBRTC_IPS", "127.0.0.1, 127.0.0.2"),
+            ("ENGINE_WS_ADDR", "127.0.0.1:0"),
+        ])
+        .unwrap();
         assert_eq!(c.webrtc_ports, WebRtcPorts::Range);
         assert_eq!(c.webrtc_ips.len(), 2);
         assert_eq!(c.ws_addr.port(), 0);

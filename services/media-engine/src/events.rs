@@ -33,7 +33,11 @@ impl EventTx {
     }
 
     pub fn flow(&self, object: &str, kind: &'static str, flowing: bool) {
-        self.emit(object, kind, json!({"state": if flowing {"FLOWING"} else {"NOT_FLOWING"}, "padName": "default", "mediaType": "VIDEO"}));
+        self.emit(
+            object,
+            kind,
+            json!({"state": if flowing {"FLOWING"} else {"NOT_FLOWING"}, "padName": "default", "mediaType": "VIDEO"}),
+        );
     }
 
     pub fn state_change(&self, object: &str, kind: &'static str, connected: bool) {

@@ -62,7 +62,9 @@ pub struct Engine {
 impl Engine {
     /// Binds the WebSocket listener and the WebRTC sockets and starts serving.
     pub async fn start(cfg: Config) -> anyhow::Result<Engine> {
-        let listener = TcpListener::bind(cfg.ws_addr).await.with_context(|| format!("KMS_LISTEN_ADDR/ENGINE_WS_ADDR: cannot listen on {}", cfg.ws_addr))?;
+        let listener = TcpListener::bind(cfg.ws_addr)
+            .await
+            .with_context(|| format!("KMS_LISTEN_ADDR/ENGINE_WS_ADDR: cannot listen on {}", cfg.ws_addr))?;
         Self::start_on(listener, cfg).await
     }
 
@@ -73,14 +75,19 @@ impl Engine {
 
     /// Like [`Engine::start_on`], with instruments from `meter` (tests read them through their
     /// own provider).
-    pub async fn start_on_with_meter(listener: TcpListener, cfg: Config, meter: &opentelemetry::metrics::Meter) -> anyhow::Result<Engine> {
+    pub async fn start_on_with_meter(
+        listener: TcpListener,
+        cfg: Config,
+        meter: &opentelemetry::metrics::Meter,
+    ) -> anyhow::Result<Engine> {
         let ws_addr = listener.local_addr()?;
         let cfg = Arc::new(cfg);
         let cancel = CancellationToken::new();
         let counters = Arc::new(MediaCounters::default());
         let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
         let events = EventTx::new(etx);
-        let mux = WebRtcMux::start(cfg.clone(), events.clone(), counters.clone(), cancel.clone()).context("cannot bind the WebRTC UDP port")?;
+        let mux = WebRtcMux::start(cfg.clone(), events.clone(), counters.clone(), cancel.clone())
+            .context("cannot bind the WebRTC UDP port")?;
         let ctx = MediaCtx { cfg: cfg.clone(), mux: mux.clone(), events, counters: counters.clone() };
         let core = Arc::new(Mutex::new(Core::new(ctx)));
         let metrics = EngineMetrics::register(meter, Arc::downgrade(&core), &counters);
@@ -112,7 +119,16 @@ impl Engine {
         });
         tokio::spawn(server::accept_loop(listener, core.clone(), cfg.ws_path.clone(), cancel.clone()));
         tracing::info!(%ws_addr, webrtc = ?mux.shared_addrs(), "media engine listening");
-        Ok(Engine { core, counters, mux, ws_addr, path: cfg.ws_path.clone(), cancel, metrics_addr: cfg.metrics_addr, _metrics: metrics })
+        Ok(Engine {
+            core,
+            counters,
+            mux,
+            ws_addr,
+            path: cfg.ws_path.clone(),
+            cancel,
+            metrics_addr: cfg.metrics_addr,
+            _metrics: metrics,
+        })
     }
 
     pub fn ws_addr(&self) -> SocketAddr {
@@ -152,9 +168,11 @@ impl Engine {
     /// Serves `GET /metrics` (this process' metrics) and `GET /healthz` (200 while the engine
     /// runs) on `METRICS_ADDR`.
     pub fn serve_metrics(&self) -> anyhow::Result<camview_common::telemetry::MetricsServer> {
-        let listener = std::net::TcpListener::bind(self.metrics_addr).with_context(|| format!("METRICS_ADDR: cannot listen on {}", self.metrics_addr))?;
+        let listener = std::net::TcpListener::bind(self.metrics_addr)
+            .with_context(|| format!("METRICS_ADDR: cannot listen on {}", self.metrics_addr))?;
         let cancel = self.cancel.clone();
-        camview_common::telemetry::serve_metrics(listener, move || !cancel.is_cancelled()).context("starting the metrics server")
+        camview_common::telemetry::serve_metrics(listener, move || !cancel.is_cancelled())
+            .context("starting the metrics server")
     }
 
     /// Stops every task; objects are dropped with the engine.

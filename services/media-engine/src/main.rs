@@ -4,7 +4,11 @@ use camview_common::telemetry::{self, LogFormat};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let log_format = match std::env::var("LOG_FORMAT").ok().filter(|v| !v.trim().is_empty()).map(|v| v.parse::<LogFormat>().map_err(|e| (v, e))) {
+    let log_format = match std::env::var("LOG_FORMAT")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.parse::<LogFormat>().map_err(|e| (v, e)))
+    {
         None => LogFormat::default(),
         Some(Ok(f)) => f,
         Some(Err((v, e))) => {
@@ -21,7 +25,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let _telemetry = telemetry::init("camview-media-engine", log_format);
     camview_media_engine::run(cfg, async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -51,7 +51,9 @@ impl EngineMetrics {
         let c = Arc::downgrade(counters);
         let foreign = meter
             .u64_observable_counter("camview_engine_rtp_foreign_packets_total")
-            .with_description("datagrams on camera sockets (RTP and RTCP) from another address than the camera's, dropped")
+            .with_description(
+                "datagrams on camera sockets (RTP and RTCP) from another address than the camera's, dropped",
+            )
             .with_callback(move |o| {
                 if let Some(c) = c.upgrade() {
                     o.observe(c.rtp_foreign_in.load(Relaxed), &[]);

@@ -55,7 +55,9 @@ impl MediaLine {
     }
 
     fn fmtp(&self, pt: &str) -> Option<String> {
-        self.attr_values("fmtp").find(|v| v.split_whitespace().next() == Some(pt)).map(|v| v.split_once(' ').map_or("", |x| x.1).trim().to_string())
+        self.attr_values("fmtp")
+            .find(|v| v.split_whitespace().next() == Some(pt))
+            .map(|v| v.split_once(' ').map_or("", |x| x.1).trim().to_string())
     }
 
     fn direction(&self) -> Option<&str> {
@@ -100,7 +102,10 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
             "m" => {
                 let mut it = value.split_whitespace();
                 let media = it.next().ok_or_else(|| SdpError::Parse("empty m-line".into()))?.to_string();
-                let port = it.next().and_then(|p| p.split('/').next()?.parse().ok()).ok_or_else(|| SdpError::Parse(format!("bad m-line port in {line:?}")))?;
+                let port = it
+                    .next()
+                    .and_then(|p| p.split('/').next()?.parse().ok())
+                    .ok_or_else(|| SdpError::Parse(format!("bad m-line port in {line:?}")))?;
                 let proto = it.next().ok_or_else(|| SdpError::Parse("m-line without protocol".into()))?.to_string();
                 let fmts: Vec<String> = it.map(str::to_string).collect();
                 if fmts.is_empty() {
@@ -126,7 +131,8 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
 fn parse_conn(value: &str) -> Result<IpAddr, SdpError> {
     let mut it = value.split_whitespace();
     let (_net, _ty, addr) = (it.next(), it.next(), it.next());
-    addr.and_then(|a| a.split('/').next()?.parse().ok()).ok_or_else(|| SdpError::Parse(format!("bad c= line {value:?}")))
+    addr.and_then(|a| a.split('/').next()?.parse().ok())
+        .ok_or_else(|| SdpError::Parse(format!("bad c= line {value:?}")))
 }
 
 /// What the camera sends, as accepted from its offer.
@@ -156,7 +162,10 @@ pub struct RtpAnswer {
 
 /// Parses an H.264 fmtp `profile-level-id` (6 hex digits).
 pub fn fmtp_param<'a>(fmtp: &'a str, key: &str) -> Option<&'a str> {
-    fmtp.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| k.trim().eq_ignore_ascii_case(key)).map(|(_, v)| v.trim())
+    fmtp.split(';')
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
+        .map(|(_, v)| v.trim())
 }
 
 pub fn parse_profile_level_id(v: &str) -> Option<u32> {
@@ -176,7 +185,8 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
     let mut video = None;
     for m in &offer.media {
         let profile_ok = m.proto == "RTP/AVP" || m.proto == "RTP/AVPF";
-        let accepted: Vec<(&String, VideoCodec)> = if profile_ok && m.media == "video" && video.is_none() && m.port != 0 {
+        let accepted: Vec<(&String, VideoCodec)> = if profile_ok && m.media == "video" && video.is_none() && m.port != 0
+        {
             m.fmts
                 .iter()
                 .filter_map(|pt| {
@@ -233,10 +243,16 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
         let _ = write!(out, "a=ssrc:{ssrc} cname:camview-media-engine\r\n");
         let (pt, codec) = accepted[0];
         let fmtp = m.fmtp(pt);
-        let profile_level_id = fmtp.as_deref().and_then(|f| fmtp_param(f, "profile-level-id")).and_then(parse_profile_level_id);
-        let packetization_mode = fmtp.as_deref().and_then(|f| fmtp_param(f, "packetization-mode")).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let profile_level_id =
+            fmtp.as_deref().and_then(|f| fmtp_param(f, "profile-level-id")).and_then(parse_profile_level_id);
+        let packetization_mode =
+            fmtp.as_deref().and_then(|f| fmtp_param(f, "packetization-mode")).and_then(|v| v.parse().ok()).unwrap_or(0);
         let conn = m.conn.or(offer.conn).filter(|ip| !ip.is_unspecified());
-        let rtcp_port = m.attr_values("rtcp").next().and_then(|v| v.split_whitespace().next()?.parse::<u16>().ok()).or_else(|| m.port.checked_add(1));
+        let rtcp_port = m
+            .attr_values("rtcp")
+            .next()
+            .and_then(|v| v.split_whitespace().next()?.parse::<u16>().ok())
+            .or_else(|| m.port.checked_add(1));
         let rtcp_remote = match (conn, rtcp_port) {
             (Some(ip), Some(p)) if !comedia && p > 1 => Some(SocketAddr::new(ip, p)),
             _ => None,
@@ -291,7 +307,10 @@ pub fn rtp_answer_video(answer: &Offer) -> Option<CameraVideo> {
 /// Removes `a=candidate` / `a=end-of-candidates` lines (Kurento answers carry candidates only
 /// when gathering ran before the offer was processed).
 pub fn strip_candidates(sdp: &str) -> String {
-    sdp.split("\r\n").filter(|l| !l.starts_with("a=candidate") && !l.starts_with("a=end-of-candidates")).collect::<Vec<_>>().join("\r\n")
+    sdp.split("\r\n")
+        .filter(|l| !l.starts_with("a=candidate") && !l.starts_with("a=end-of-candidates"))
+        .collect::<Vec<_>>()
+        .join("\r\n")
 }
 
 /// Sets `profile-level-id` and `packetization-mode` of every H.264 payload type in `sdp` to
@@ -360,7 +379,10 @@ mod tests {
         assert!(a.sdp.contains("a=rtcp-fb:96 nack pli\r\n"));
         assert!(!a.sdp.contains("transport-cc"));
         let v = a.video.unwrap();
-        assert_eq!((v.pt, v.codec, v.profile_level_id, v.packetization_mode), (96, VideoCodec::H264, Some(0x4d001f), 1));
+        assert_eq!(
+            (v.pt, v.codec, v.profile_level_id, v.packetization_mode),
+            (96, VideoCodec::H264, Some(0x4d001f), 1)
+        );
         assert_eq!(v.rtcp_remote, Some("192.0.2.50:5005".parse().unwrap()));
     }
 
@@ -388,8 +410,15 @@ mod tests {
     #[test]
     fn the_generated_offer_lists_h264_and_vp8_and_reads_the_camera_answer() {
         let o = rtp_offer("192.0.2.10".parse().unwrap(), 40020, 7, 1);
-        assert!(o.contains("c=IN IP4 192.0.2.10\r\n") && o.contains("m=video 40020 RTP/AVPF 96 97\r\na=recvonly\r\n"), "{o}");
-        assert!(o.contains("a=fmtp:96 packetization-mode=1\r\n") && o.contains("a=rtpmap:97 VP8/90000\r\na=rtcp-fb:97 nack pli\r\n"), "{o}");
+        assert!(
+            o.contains("c=IN IP4 192.0.2.10\r\n") && o.contains("m=video 40020 RTP/AVPF 96 97\r\na=recvonly\r\n"),
+            "{o}"
+        );
+        assert!(
+            o.contains("a=fmtp:96 packetization-mode=1\r\n")
+                && o.contains("a=rtpmap:97 VP8/90000\r\na=rtcp-fb:97 nack pli\r\n"),
+            "{o}"
+        );
         let answer = "v=0\r\no=- 0 0 IN IP4 192.0.2.50\r\ns=cam\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\nm=video 5004 RTP/AVPF 97\r\na=rtpmap:97 VP8/90000\r\na=sendonly\r\n";
         let v = rtp_answer_video(&parse_offer(answer).unwrap()).unwrap();
         assert_eq!((v.pt, v.codec, v.rtcp_remote), (97, VideoCodec::Vp8, Some("192.0.2.50:5005".parse().unwrap())));
@@ -398,15 +427,28 @@ mod tests {
 
     #[test]
     fn only_a_specific_unicast_connection_address_pins_the_camera_source() {
-        let source = |sdp: &str| rtp_answer(&parse_offer(sdp).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1).video.unwrap().source_ip;
+        let source = |sdp: &str| {
+            rtp_answer(&parse_offer(sdp).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1).video.unwrap().source_ip
+        };
         assert_eq!(source(CAMERA), Some("192.0.2.50".parse().unwrap()));
         assert_eq!(source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP4 0.0.0.0")), None);
         assert_eq!(source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP4 239.1.2.3")), None, "multicast");
         assert_eq!(source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP6 ::")), None);
-        assert_eq!(source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP6 2001:db8::5")), Some("2001:db8::5".parse().unwrap()));
-        assert_eq!(source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP6 ::ffff:192.0.2.5")), Some("192.0.2.5".parse().unwrap()), "IPv4-mapped");
+        assert_eq!(
+            source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP6 2001:db8::5")),
+            Some("2001:db8::5".parse().unwrap())
+        );
+        assert_eq!(
+            source(&CAMERA.replace("c=IN IP4 192.0.2.50", "c=IN IP6 ::ffff:192.0.2.5")),
+            Some("192.0.2.5".parse().unwrap()),
+            "IPv4-mapped"
+        );
         let answer = "v=0\r\no=- 0 0 IN IP4 192.0.2.50\r\ns=cam\r\nc=IN IP4 192.0.2.51\r\nt=0 0\r\nm=video 5004 RTP/AVPF 97\r\na=rtpmap:97 VP8/90000\r\na=sendonly\r\n";
-        assert_eq!(rtp_answer_video(&parse_offer(answer).unwrap()).unwrap().source_ip, Some("192.0.2.51".parse().unwrap()), "processAnswer pins too");
+        assert_eq!(
+            rtp_answer_video(&parse_offer(answer).unwrap()).unwrap().source_ip,
+            Some("192.0.2.51".parse().unwrap()),
+            "processAnswer pins too"
+        );
     }
 
     #[test]

@@ -18,7 +18,12 @@ use crate::rpc::Core;
 /// Largest accepted frame: SDP offers are a few KiB; anything far bigger is refused.
 const MAX_FRAME: usize = 1 << 20;
 
-pub(crate) async fn accept_loop(listener: TcpListener, core: Arc<Mutex<Core>>, path: String, cancel: CancellationToken) {
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    core: Arc<Mutex<Core>>,
+    path: String,
+    cancel: CancellationToken,
+) {
     let next_id = AtomicU64::new(1);
     loop {
         tokio::select! {
@@ -45,7 +50,9 @@ async fn connection(stream: TcpStream, id: u64, core: Arc<Mutex<Core>>, path: St
     let Ok(ws) = tokio_tungstenite::accept_hdr_async_with_config(stream, cb, Some(cfg)).await else { return };
     let (mut sink, mut source) = ws.split();
     if requested != path {
-        let _ = sink.send(Message::Close(Some(CloseFrame { code: CloseCode::Protocol, reason: "Invalid path".into() }))).await;
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame { code: CloseCode::Protocol, reason: "Invalid path".into() })))
+            .await;
         return;
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();

@@ -69,7 +69,8 @@ pub struct Camera {
 impl Camera {
     /// Binds the relay, then starts the encoder sending to it.
     pub fn start(settings: &CameraSettings, log_dir: &Path) -> Result<Camera, CameraError> {
-        let bind = |port| UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).map_err(|source| CameraError::Bind { port, source });
+        let bind =
+            |port| UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).map_err(|source| CameraError::Bind { port, source });
         let input = bind(settings.port)?;
         let rtcp = bind(settings.port + 1)?;
         let output = bind(0)?;
@@ -78,7 +79,8 @@ impl Camera {
         let destinations = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let relay = {
-            let (counters, destinations, stop, every) = (counters.clone(), destinations.clone(), stop.clone(), settings.stamp_every);
+            let (counters, destinations, stop, every) =
+                (counters.clone(), destinations.clone(), stop.clone(), settings.stamp_every);
             std::thread::Builder::new()
                 .name("camera-relay".into())
                 .spawn(move || {
@@ -88,8 +90,12 @@ impl Camera {
                 .map_err(CameraError::Io)?
         };
         let encoder = match settings.source {
-            Source::Ffmpeg => Proc::spawn("camera-ffmpeg", &settings.ffmpeg, &ffmpeg_args(settings), &[], None, log_dir)?,
-            Source::CameraSim => Proc::spawn("camera-sim", &settings.camera_sim, &camera_sim_args(settings), &[], None, log_dir)?,
+            Source::Ffmpeg => {
+                Proc::spawn("camera-ffmpeg", &settings.ffmpeg, &ffmpeg_args(settings), &[], None, log_dir)?
+            }
+            Source::CameraSim => {
+                Proc::spawn("camera-sim", &settings.camera_sim, &camera_sim_args(settings), &[], None, log_dir)?
+            }
         };
         Ok(Camera { _encoder: encoder, counters, destinations, stop, relay: Some(relay) })
     }
@@ -178,7 +184,14 @@ fn camera_sim_args(s: &CameraSettings) -> Vec<String> {
 
 /// The relay loop: reads the encoder's RTP, counts access units (a new RTP timestamp), writes
 /// its own gapless sequence numbers and sends each packet to every destination.
-fn relay(input: &UdpSocket, output: &UdpSocket, counters: &Counters, destinations: &Mutex<Vec<SocketAddr>>, stop: &AtomicBool, every: u32) {
+fn relay(
+    input: &UdpSocket,
+    output: &UdpSocket,
+    counters: &Counters,
+    destinations: &Mutex<Vec<SocketAddr>>,
+    stop: &AtomicBool,
+    every: u32,
+) {
     let mut buf = [0u8; 2048];
     let mut last_ts = None;
     let mut seq: u16 = rand_seq();

@@ -105,14 +105,18 @@ fn cpus(list: &str) -> Option<String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into())).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     if let Some(c) = cpus(&args.loadgen_cpus) {
         if let Err(e) = procs::pin_self(&c) {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
     match rt.block_on(bench(args)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(2),
@@ -125,7 +129,10 @@ fn main() -> ExitCode {
 
 /// Runs every target; Ok(false) when a target failed or no viewer received media.
 async fn bench(args: Args) -> anyhow::Result<bool> {
-    let log_dir = args.log_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("camview-bench-{}", std::process::id())));
+    let log_dir = args
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("camview-bench-{}", std::process::id())));
     std::fs::create_dir_all(&log_dir)?;
     let cam = CameraSettings {
         source: args.camera,

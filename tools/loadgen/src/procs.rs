@@ -32,7 +32,14 @@ pub struct Proc {
 impl Proc {
     /// Starts `program` with `env` added, stdout and stderr into `<log_dir>/<name>.log`, pinned
     /// to `cpus` (a `taskset -c` list) when given.
-    pub fn spawn(name: &str, program: &Path, args: &[String], env: &[(String, String)], cpus: Option<&str>, log_dir: &Path) -> Result<Proc, ProcError> {
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        cpus: Option<&str>,
+        log_dir: &Path,
+    ) -> Result<Proc, ProcError> {
         let log = log_dir.join(format!("{name}.log"));
         let file = File::create(&log).map_err(|source| ProcError::Log { path: log.clone(), source })?;
         let err = file.try_clone().map_err(|source| ProcError::Log { path: log.clone(), source })?;
@@ -45,7 +52,11 @@ impl Proc {
             None => Command::new(program),
         };
         cmd.args(args).envs(env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null()).stdout(file).stderr(err);
-        let child = cmd.spawn().map_err(|source| ProcError::Spawn { name: name.into(), program: program.display().to_string(), source })?;
+        let child = cmd.spawn().map_err(|source| ProcError::Spawn {
+            name: name.into(),
+            program: program.display().to_string(),
+            source,
+        })?;
         Ok(Proc { name: name.into(), child, log })
     }
 
@@ -100,9 +111,11 @@ const TICKS_PER_SECOND: f64 = 100.0;
 /// Reads `/proc/<pid>/stat` and `/proc/<pid>/status`.
 pub fn sample(pid: u32) -> Result<Sample, ProcError> {
     let at = Instant::now();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|source| ProcError::Proc { pid, source })?;
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|source| ProcError::Proc { pid, source })?;
     let ticks = parse_ticks(&stat).ok_or(ProcError::Parse { pid, file: "stat" })?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|source| ProcError::Proc { pid, source })?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|source| ProcError::Proc { pid, source })?;
     let rss_kb = parse_rss_kb(&status).ok_or(ProcError::Parse { pid, file: "status" })?;
     Ok(Sample { at, ticks, rss_kb })
 }

@@ -124,15 +124,38 @@ type Row = (&'static str, Box<dyn Fn(&Figures) -> String>);
 
 /// The side-by-side table: one column per target.
 pub fn table(runs: &[Figures]) -> String {
-    let pct = |p: &Percentiles| if p.count == 0 { "-".to_string() } else if p.p99 < 10.0 { format!("{:.1} / {:.1}", p.p50, p.p99) } else { format!("{:.0} / {:.0}", p.p50, p.p99) };
+    let pct = |p: &Percentiles| {
+        if p.count == 0 {
+            "-".to_string()
+        } else if p.p99 < 10.0 {
+            format!("{:.1} / {:.1}", p.p50, p.p99)
+        } else {
+            format!("{:.0} / {:.0}", p.p50, p.p99)
+        }
+    };
     let rows: Vec<Row> = vec![
         ("viewers requested / joined", Box::new(|f| format!("{} / {}", f.viewers_requested, f.joined))),
         ("connected / receiving media", Box::new(|f| format!("{} / {}", f.connected, f.receiving))),
         ("camera pkt/s, kbit/s", Box::new(|f| format!("{:.1}, {:.0}", f.camera_pps, f.camera_kbps))),
-        ("server CPU % of a core (idle)", Box::new(|f| format!("{:.1} ({:.1})", f.server_cpu_pct, f.server_cpu_idle_pct))),
+        (
+            "server CPU % of a core (idle)",
+            Box::new(|f| format!("{:.1} ({:.1})", f.server_cpu_pct, f.server_cpu_idle_pct)),
+        ),
         ("CPU per viewer, % of a core", Box::new(|f| format!("{:.3}", f.cpu_per_viewer_pct))),
-        ("viewers per core (extrapolated)", Box::new(|f| if f.cpu_per_viewer_pct > 0.0 { format!("{:.0}", 100.0 / f.cpu_per_viewer_pct) } else { "-".into() })),
-        ("RSS idle -> loaded, MB", Box::new(|f| format!("{:.1} -> {:.1}", f.rss_idle_kb as f64 / 1024.0, f.rss_loaded_kb as f64 / 1024.0))),
+        (
+            "viewers per core (extrapolated)",
+            Box::new(|f| {
+                if f.cpu_per_viewer_pct > 0.0 {
+                    format!("{:.0}", 100.0 / f.cpu_per_viewer_pct)
+                } else {
+                    "-".into()
+                }
+            }),
+        ),
+        (
+            "RSS idle -> loaded, MB",
+            Box::new(|f| format!("{:.1} -> {:.1}", f.rss_idle_kb as f64 / 1024.0, f.rss_loaded_kb as f64 / 1024.0)),
+        ),
         ("memory per viewer, KB", Box::new(|f| format!("{:.1}", f.rss_per_viewer_kb))),
         ("viewer pkt/s mean (min)", Box::new(|f| format!("{:.1} ({:.1})", f.viewer_pps_mean, f.viewer_pps_min))),
         ("viewer kbit/s mean", Box::new(|f| format!("{:.0}", f.viewer_kbps_mean))),
@@ -150,7 +173,9 @@ pub fn table(runs: &[Figures]) -> String {
     ];
     let label_w = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     let cells: Vec<Vec<String>> = rows.iter().map(|(_, get)| runs.iter().map(get).collect()).collect();
-    let col_w: Vec<usize> = (0..runs.len()).map(|i| cells.iter().map(|r| r[i].len()).chain([runs[i].target.name().len()]).max().unwrap_or(0)).collect();
+    let col_w: Vec<usize> = (0..runs.len())
+        .map(|i| cells.iter().map(|r| r[i].len()).chain([runs[i].target.name().len()]).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     let _ = write!(out, "| {:label_w$} |", "");
     for (i, f) in runs.iter().enumerate() {
@@ -195,7 +220,12 @@ pub fn udp_drops(ports: &[u16]) -> u64 {
 /// CPU model, core count and kernel, for the record.
 pub fn machine() -> serde_json::Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(str::trim).unwrap_or("unknown");
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(str::trim)
+        .unwrap_or("unknown");
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     // Other work on the machine skews every figure; the record says how busy it was.
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

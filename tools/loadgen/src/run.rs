@@ -68,9 +68,19 @@ pub async fn run(kind: Kind, servers: &ServerSettings, camera: &Camera, s: &RunS
     if let Some(e) = failed_joins.first() {
         eprintln!("[{}] {} joins failed, first: {e}", kind.name(), failed_joins.len());
     }
-    let all_in = procs::wait_until(s.join_timeout, || async { pool.progress().await.is_ok_and(|p| p.receiving + p.failed >= joined) }).await;
+    let all_in = procs::wait_until(s.join_timeout, || async {
+        pool.progress().await.is_ok_and(|p| p.receiving + p.failed >= joined)
+    })
+    .await;
     let progress = pool.progress().await?;
-    eprintln!("[{}] {} joined, {} connected, {} receiving{}", kind.name(), joined, progress.connected, progress.receiving, if all_in { "" } else { " (join timeout)" });
+    eprintln!(
+        "[{}] {} joined, {} connected, {} receiving{}",
+        kind.name(),
+        joined,
+        progress.connected,
+        progress.receiving,
+        if all_in { "" } else { " (join timeout)" }
+    );
     tokio::time::sleep(s.settle).await;
 
     let drops_from = crate::report::udp_drops(&progress.ports);
@@ -156,7 +166,10 @@ fn viewer_figures(f: &mut Figures, viewers: &[ViewerReport], camera_packets: u64
     }
     // Loss against what the camera sent in the same window (stamps included, as servers
     // forward them too); packets in flight at the window's edges make this +-1 packet.
-    let losses: Vec<f64> = counted.iter().map(|v| (1.0 - v.window_packets as f64 / camera_packets.max(1) as f64).max(0.0) * 100.0).collect();
+    let losses: Vec<f64> = counted
+        .iter()
+        .map(|v| (1.0 - v.window_packets as f64 / camera_packets.max(1) as f64).max(0.0) * 100.0)
+        .collect();
     f.loss_pct_mean = losses.iter().sum::<f64>() / n;
     f.loss_pct_max = losses.iter().copied().fold(0.0, f64::max);
     f.viewers_over_1pct_loss = losses.iter().filter(|l| **l > 1.0).count();
@@ -167,7 +180,8 @@ fn viewer_figures(f: &mut Figures, viewers: &[ViewerReport], camera_packets: u64
     f.offer_to_answer_ms = Percentiles::of(viewers.iter().map(|v| v.offer_to_answer_ms).collect());
     f.offer_to_connected_ms = Percentiles::of(viewers.iter().filter_map(|v| v.offer_to_connected_ms).collect());
     f.offer_to_first_rtp_ms = Percentiles::of(viewers.iter().filter_map(|v| v.offer_to_first_rtp_ms).collect());
-    f.glass_to_glass_ms = Percentiles::of(counted.iter().flat_map(|v| v.glass_us.iter().map(|us| f64::from(*us) / 1000.0)).collect());
+    f.glass_to_glass_ms =
+        Percentiles::of(counted.iter().flat_map(|v| v.glass_us.iter().map(|us| f64::from(*us) / 1000.0)).collect());
     f.viewer_errors = viewers.iter().filter(|v| v.error.is_some()).count();
     f.first_viewer_error = viewers.iter().find_map(|v| v.error.clone());
 }

@@ -149,8 +149,17 @@ async fn no_random_request_gets_a_5xx_or_an_error_without_a_json_code() {
         Just(json!(-1)),
     ];
     let field = prop_oneof![
-        Just("username"), Just("password"), Just("code"), Just("token"), Just("role"), Just("grants"),
-        Just("max_bandwidth"), Just("min_bandwidth"), Just("stats"), Just("ttl_seconds"), Just("camera")
+        Just("username"),
+        Just("password"),
+        Just("code"),
+        Just("token"),
+        Just("role"),
+        Just("grants"),
+        Just("max_bandwidth"),
+        Just("min_bandwidth"),
+        Just("stats"),
+        Just("ttl_seconds"),
+        Just("camera")
     ];
     let body = prop_oneof![
         Just(None),
@@ -163,12 +172,19 @@ async fn no_random_request_gets_a_5xx_or_an_error_without_a_json_code() {
             Some(v.to_string())
         }),
     ];
-    let method = prop_oneof![Just(Method::GET), Just(Method::POST), Just(Method::PUT), Just(Method::DELETE), Just(Method::PATCH)];
+    let method = prop_oneof![
+        Just(Method::GET),
+        Just(Method::POST),
+        Just(Method::PUT),
+        Just(Method::DELETE),
+        Just(Method::PATCH)
+    ];
     let case = (method, route, body, any::<bool>());
     let mut runner = TestRunner::deterministic();
     for _ in 0..300 {
         let (method, path, body, as_admin) = case.new_tree(&mut runner).expect("a case").current();
-        let mut request = if as_admin { app.as_user(&app.admin, method.clone(), &path) } else { app.anon(method.clone(), &path) };
+        let mut request =
+            if as_admin { app.as_user(&app.admin, method.clone(), &path) } else { app.anon(method.clone(), &path) };
         if let Some(body) = &body {
             request = request.header("content-type", "application/json").body(body.clone());
         }
@@ -177,7 +193,8 @@ async fn no_random_request_gets_a_5xx_or_an_error_without_a_json_code() {
         let text = response.text().await.unwrap_or_default();
         assert!(status.as_u16() < 500, "{method} {path} {body:?} (admin: {as_admin}) answered {status}: {text}");
         if status.is_client_error() {
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: {status} without a JSON body: {text}"));
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{method} {path}: {status} without a JSON body: {text}"));
             assert!(v["code"].is_string(), "{method} {path}: {status} without a code: {text}");
         }
     }
@@ -187,6 +204,12 @@ async fn no_random_request_gets_a_5xx_or_an_error_without_a_json_code() {
 /// Percent-encodes everything but unreserved characters, so any text can be a path segment.
 fn urlencoding(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }

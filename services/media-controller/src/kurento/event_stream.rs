@@ -21,12 +21,7 @@ pub struct EventStream<E> {
 }
 
 impl<E: KurentoEvent> EventStream<E> {
-    pub(crate) fn new(
-        client: KurentoClient,
-        object: String,
-        subscription: String,
-        rx: mpsc::Receiver<Value>,
-    ) -> Self {
+    pub(crate) fn new(client: KurentoClient, object: String, subscription: String, rx: mpsc::Receiver<Value>) -> Self {
         Self { object, subscription, client, rx, _event: PhantomData }
     }
 

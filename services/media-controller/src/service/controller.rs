@@ -28,8 +28,8 @@ use camview_proto::stream::{Codec, RtpTarget, StreamRecord, StreamState, ViewerR
 use tokio::sync::{Mutex as AsyncMutex, RwLock};
 use tracing::Instrument;
 
-use super::media::{IceSettings, MediaError, MediaServer, MediaStream, StreamSpec};
 use super::lanes::LaneKey;
+use super::media::{IceSettings, MediaError, MediaServer, MediaStream, StreamSpec};
 use super::sdp;
 use crate::metrics::{ControllerMetrics, Outcome};
 

@@ -74,7 +74,9 @@ impl Lanes {
         };
         let lane = self.cameras.entry(camera.to_owned()).or_default();
         let before: Vec<Tail> = match key {
-            LaneKey::Camera(_) => lane.exclusive.take().into_iter().chain(lane.viewers.drain().map(|(_, t)| t)).collect(),
+            LaneKey::Camera(_) => {
+                lane.exclusive.take().into_iter().chain(lane.viewers.drain().map(|(_, t)| t)).collect()
+            }
             LaneKey::Viewer { viewer, .. } => lane.exclusive.iter().chain(lane.viewers.get(viewer)).cloned().collect(),
         };
         let panics = self.panics.clone();
@@ -161,16 +163,17 @@ mod tests {
     async fn viewers_of_one_camera_run_in_parallel_each_in_order_and_the_cameras_own_work_waits_for_them() {
         let mut lanes = Lanes::new(8, || {});
         let log: Arc<Mutex<Vec<&'static str>>> = Arc::default();
-        let push_log = |lanes: &mut Lanes, key: LaneKey<'static>, what: &'static str, hold: Option<oneshot::Receiver<()>>| {
-            let l = log.clone();
-            let fut = lanes.push(key, async move {
-                if let Some(hold) = hold {
-                    let _ = hold.await;
-                }
-                l.lock().unwrap().push(what);
-            });
-            futures::executor::block_on(fut);
-        };
+        let push_log =
+            |lanes: &mut Lanes, key: LaneKey<'static>, what: &'static str, hold: Option<oneshot::Receiver<()>>| {
+                let l = log.clone();
+                let fut = lanes.push(key, async move {
+                    if let Some(hold) = hold {
+                        let _ = hold.await;
+                    }
+                    l.lock().unwrap().push(what);
+                });
+                futures::executor::block_on(fut);
+            };
         let v1 = LaneKey::Viewer { camera: "cam1", viewer: "v1" };
         let v2 = LaneKey::Viewer { camera: "cam1", viewer: "v2" };
         let (release_v1, held_v1) = oneshot::channel::<()>();
@@ -202,7 +205,8 @@ mod tests {
                 let _ = held.await;
             })
             .await;
-        let blocked = tokio::time::timeout(Duration::from_millis(100), lanes.push(LaneKey::Camera("cam2"), async {})).await;
+        let blocked =
+            tokio::time::timeout(Duration::from_millis(100), lanes.push(LaneKey::Camera("cam2"), async {})).await;
         assert!(blocked.is_err(), "a second push waits while the only slot is taken");
         release.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(2), lanes.push(LaneKey::Camera("cam2"), async {}))

@@ -528,10 +528,20 @@ async fn a_command_read_after_its_senders_deadline_is_dropped_unexecuted() {
 #[test]
 fn viewer_commands_run_in_their_viewers_lane_and_stream_commands_alone_on_the_camera() {
     use super::lanes::LaneKey;
-    let cand = IceCandidate { candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(), sdp_mid: None, sdp_m_line_index: Some(0) };
-    let ice = Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), camera_id: "cam1".into(), candidate: cand });
+    let cand = IceCandidate {
+        candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
+        sdp_mid: None,
+        sdp_m_line_index: Some(0),
+    };
+    let ice =
+        Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), camera_id: "cam1".into(), candidate: cand });
     assert_eq!(Controller::lane_of(&ice), LaneKey::Viewer { camera: "cam1", viewer: "v1" });
-    let add = Message::AddViewer(AddViewer { viewer_id: "v1".into(), camera_id: "cam1".into(), sdp_offer: "o".into(), signaling_instance: "s".into() });
+    let add = Message::AddViewer(AddViewer {
+        viewer_id: "v1".into(),
+        camera_id: "cam1".into(),
+        sdp_offer: "o".into(),
+        signaling_instance: "s".into(),
+    });
     assert_eq!(Controller::lane_of(&add), LaneKey::Viewer { camera: "cam1", viewer: "v1" });
     assert_eq!(Controller::lane_of(&start("cam2")), LaneKey::Camera("cam2"));
     assert_eq!(Controller::lane_of(&seen("cam3", "192.0.2.1")), LaneKey::Camera("cam3"));

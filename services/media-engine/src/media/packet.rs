@@ -162,7 +162,15 @@ pub struct GopCache {
 
 impl GopCache {
     pub fn new(codec: VideoCodec, limit: usize) -> Self {
-        GopCache { codec, limit: limit.max(16), gop: vec![], gop_has_sps: false, last_sps: None, last_pps: None, truncated: false }
+        GopCache {
+            codec,
+            limit: limit.max(16),
+            gop: vec![],
+            gop_has_sps: false,
+            last_sps: None,
+            last_pps: None,
+            truncated: false,
+        }
     }
 
     /// Adds a packet; returns whether it is now the last packet of the cache (so a viewer
@@ -235,7 +243,10 @@ mod tests {
         }
         assert!(parse_rtp(&[0x80, 96, 0, 1]).is_none());
         assert!(parse_rtp(&[0xa0, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff]).is_none(), "padding longer than the packet");
-        assert!(parse_rtp(&[0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0xde, 0xff, 0xff]).is_none(), "extension past the end");
+        assert!(
+            parse_rtp(&[0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0xde, 0xff, 0xff]).is_none(),
+            "extension past the end"
+        );
         let p = parse_rtp(&rtp(7, 9000, &[0x65, 1, 2])).unwrap();
         assert_eq!((p.seq, p.ts, p.ssrc, &p.payload[..]), (7, 9000, 0x01020304, &[0x65, 1, 2][..]));
     }
@@ -271,7 +282,12 @@ mod tests {
         let pk = |seq, ts, pl: &[u8]| parse_rtp(&rtp(seq, ts, pl)).unwrap();
         let p = pk(1, 0, &[0x41, 1]);
         assert!(!c.push(&p, &inspect(VideoCodec::H264, &p.payload)), "no keyframe yet");
-        for (seq, ts, pl) in [(2u16, 3000u32, &[0x67u8, 0x42, 0xc0, 0x1f][..]), (3, 3000, &[0x68, 1]), (4, 3000, &[0x65, 1]), (5, 6000, &[0x41, 1])] {
+        for (seq, ts, pl) in [
+            (2u16, 3000u32, &[0x67u8, 0x42, 0xc0, 0x1f][..]),
+            (3, 3000, &[0x68, 1]),
+            (4, 3000, &[0x65, 1]),
+            (5, 6000, &[0x41, 1]),
+        ] {
             let p = pk(seq, ts, pl);
             assert!(c.push(&p, &inspect(VideoCodec::H264, &p.payload)));
         }
@@ -281,6 +297,9 @@ mod tests {
         let p = pk(6, 9000, &[0x65, 2]);
         assert!(c.push(&p, &inspect(VideoCodec::H264, &p.payload)));
         let snap = c.snapshot();
-        assert_eq!(snap.iter().map(|c| (c.pkt.seq, c.ts_override)).collect::<Vec<_>>(), vec![(2, Some(9000)), (3, Some(9000)), (6, None)]);
+        assert_eq!(
+            snap.iter().map(|c| (c.pkt.seq, c.ts_override)).collect::<Vec<_>>(),
+            vec![(2, Some(9000)), (3, Some(9000)), (6, None)]
+        );
     }
 }

@@ -358,7 +358,9 @@ impl RtpSource {
                 let _ = self.rtp_source.set(from);
                 tracing::info!(endpoint = %self.id, source = %from, "RTP source latched; packets from other addresses are dropped");
             }
-            Latched::PortMoved => tracing::info!(endpoint = %self.id, source = %from, "RTP source moved to another port of the camera's address after silence"),
+            Latched::PortMoved => {
+                tracing::info!(endpoint = %self.id, source = %from, "RTP source moved to another port of the camera's address after silence")
+            }
             Latched::Same => {}
         }
         pkt.index = self.stats.packets.fetch_add(1, Ordering::Relaxed);
@@ -412,7 +414,10 @@ mod tests {
         let mut latch = SourceLatch::new(None, MOVE_AFTER);
         latch.latch(addr("198.51.100.7:5004"), t);
         let later = t + MOVE_AFTER;
-        assert!(!latch.admit(addr("203.0.113.9:5004"), later + Duration::from_secs(3600)), "another IP, however long the silence");
+        assert!(
+            !latch.admit(addr("203.0.113.9:5004"), later + Duration::from_secs(3600)),
+            "another IP, however long the silence"
+        );
         assert!(!latch.admit(addr("198.51.100.7:6000"), t + MOVE_AFTER / 2), "too early");
         assert!(latch.admit(addr("198.51.100.7:6000"), later));
         assert_eq!(latch.latch(addr("198.51.100.7:6000"), later), Latched::PortMoved);

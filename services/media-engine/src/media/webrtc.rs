@@ -288,9 +288,17 @@ impl Viewer {
 
     fn emit_candidates(&self, g: &mut Negotiation) {
         g.gathered = true;
-        self.events.emit(&self.id, "IceComponentStateChanged", json!({"streamId": 1, "componentId": 1, "state": "GATHERING"}));
+        self.events.emit(
+            &self.id,
+            "IceComponentStateChanged",
+            json!({"streamId": 1, "componentId": 1, "state": "GATHERING"}),
+        );
         for c in &g.candidates {
-            self.events.emit(&self.id, "IceCandidateFound", json!({"candidate": ice_candidate_json(&c.to_sdp_string(), &g.mid)}));
+            self.events.emit(
+                &self.id,
+                "IceCandidateFound",
+                json!({"candidate": ice_candidate_json(&c.to_sdp_string(), &g.mid)}),
+            );
         }
         self.events.emit(&self.id, "IceGatheringDone", json!({}));
     }
@@ -387,8 +395,11 @@ impl Drop for Viewer {
 /// sends with on `mid`, once the remote description is known.
 pub fn setup_tx(rtc: &mut Rtc, mid: Mid) -> Option<Tx> {
     let remote: Vec<_> = rtc.media(mid).map(|x| x.remote_pts().to_vec()).unwrap_or_default();
-    let pick = |codec: Codec| rtc.codec_config().params().iter().find(|p| remote.contains(&p.pt()) && p.spec().codec == codec).cloned();
-    let (pt, codec) = pick(Codec::H264).map(|p| (p, VideoCodec::H264)).or_else(|| pick(Codec::Vp8).map(|p| (p, VideoCodec::Vp8)))?;
+    let pick = |codec: Codec| {
+        rtc.codec_config().params().iter().find(|p| remote.contains(&p.pt()) && p.spec().codec == codec).cloned()
+    };
+    let (pt, codec) =
+        pick(Codec::H264).map(|p| (p, VideoCodec::H264)).or_else(|| pick(Codec::Vp8).map(|p| (p, VideoCodec::Vp8)))?;
     let mut api = rtc.direct_api();
     let ssrc = match api.stream_tx_by_mid(mid, None).map(|s| s.ssrc()) {
         Some(s) => s,

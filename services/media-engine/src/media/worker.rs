@@ -43,11 +43,19 @@ pub enum Cmd {
     Add(Box<NewPeer>),
     Remove(u64),
     /// A datagram from a viewer's peer (routed by the WebRTC mux).
-    Datagram { key: u64, local: SocketAddr, remote: SocketAddr, data: Vec<u8> },
+    Datagram {
+        key: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: Vec<u8>,
+    },
     Candidate(u64, Candidate),
     SetSource(u64, Option<Arc<RtpSource>>),
     /// A camera packet for every viewer of `source` on this worker.
-    Rtp { source: Arc<RtpSource>, pkt: RtpPacket },
+    Rtp {
+        source: Arc<RtpSource>,
+        pkt: RtpPacket,
+    },
     SourceSilent(u64),
 }
 
@@ -61,7 +69,13 @@ pub struct Workers {
 impl Workers {
     /// Starts `n` worker threads; `shared` are the shared WebRTC sockets (each worker sends on
     /// its own duplicate of them). They end with `cancel`.
-    pub fn start(n: usize, shared: &[std::net::UdpSocket], events: EventTx, counters: Arc<MediaCounters>, cancel: CancellationToken) -> std::io::Result<Arc<Workers>> {
+    pub fn start(
+        n: usize,
+        shared: &[std::net::UdpSocket],
+        events: EventTx,
+        counters: Arc<MediaCounters>,
+        cancel: CancellationToken,
+    ) -> std::io::Result<Arc<Workers>> {
         let mut txs = vec![];
         for idx in 0..n.max(1) {
             let (tx, rx) = unbounded_channel();
@@ -76,9 +90,20 @@ impl Workers {
                             tracing::error!(worker = idx, error = %e, "cannot use a shared WebRTC socket");
                         }
                     }
-                    Worker { events, counters, egress, peers: HashMap::new(), by_source: HashMap::new(), timers: BTreeSet::new(), dirty: vec![], out: (0, 0), refused: 0, frame_hold: None }
-                        .run(rx, cancel)
-                        .await
+                    Worker {
+                        events,
+                        counters,
+                        egress,
+                        peers: HashMap::new(),
+                        by_source: HashMap::new(),
+                        timers: BTreeSet::new(),
+                        dirty: vec![],
+                        out: (0, 0),
+                        refused: 0,
+                        frame_hold: None,
+                    }
+                    .run(rx, cancel)
+                    .await
                 })
             })?;
             txs.push(tx);
@@ -323,7 +348,15 @@ impl Worker {
 
 /// Drains every output of one `Rtc`: transmits are gathered, events handled, the fast start
 /// fed a chunk at a time, and its timer entry moved to the new deadline.
-fn drain_one(p: &mut Peer, key: u64, now: Instant, events: &EventTx, egress: &mut Egress, timers: &mut BTreeSet<(Instant, u64)>, out: &mut (u64, u64)) -> Result<(), str0m::RtcError> {
+fn drain_one(
+    p: &mut Peer,
+    key: u64,
+    now: Instant,
+    events: &EventTx,
+    egress: &mut Egress,
+    timers: &mut BTreeSet<(Instant, u64)>,
+    out: &mut (u64, u64),
+) -> Result<(), str0m::RtcError> {
     // str0m sends what `write_rtp` queued only after time moves on: move it now rather than at
     // the next timer tick.
     if std::mem::take(&mut p.wrote) {

@@ -46,13 +46,33 @@ pub struct Prop {
 }
 
 const MEDIA_OBJECT_EVENTS: &[&str] = &["Error"];
-const MEDIA_ELEMENT_EVENTS: &[&str] = &["ElementConnected", "ElementDisconnected", "MediaFlowOutStateChanged", "MediaFlowInStateChanged", "MediaTranscodingStateChanged"];
+const MEDIA_ELEMENT_EVENTS: &[&str] = &[
+    "ElementConnected",
+    "ElementDisconnected",
+    "MediaFlowOutStateChanged",
+    "MediaFlowInStateChanged",
+    "MediaTranscodingStateChanged",
+];
 const SESSION_ENDPOINT_EVENTS: &[&str] = &["MediaSessionTerminated", "MediaSessionStarted"];
 const BASE_RTP_EVENTS: &[&str] = &["MediaStateChanged", "ConnectionStateChanged"];
-const WEBRTC_EVENTS: &[&str] =
-    &["IceCandidateFound", "IceGatheringDone", "IceComponentStateChanged", "NewCandidatePairSelected", "DataChannelOpened", "DataChannelClosed", "DtlsConnectionStateChange"];
+const WEBRTC_EVENTS: &[&str] = &[
+    "IceCandidateFound",
+    "IceGatheringDone",
+    "IceComponentStateChanged",
+    "NewCandidatePairSelected",
+    "DataChannelOpened",
+    "DataChannelClosed",
+    "DtlsConnectionStateChange",
+];
 
-const BASE_RTP_HIERARCHY: &[&str] = &["kurento.BaseRtpEndpoint", "kurento.SdpEndpoint", "kurento.SessionEndpoint", "kurento.Endpoint", "kurento.MediaElement", "kurento.MediaObject"];
+const BASE_RTP_HIERARCHY: &[&str] = &[
+    "kurento.BaseRtpEndpoint",
+    "kurento.SdpEndpoint",
+    "kurento.SessionEndpoint",
+    "kurento.Endpoint",
+    "kurento.MediaElement",
+    "kurento.MediaObject",
+];
 
 macro_rules! prop {
     ($name:literal, $ty:ident, $ro:literal, $def:expr) => {
@@ -60,7 +80,8 @@ macro_rules! prop {
     };
 }
 
-const OBJECT_PROPS: &[Prop] = &[prop!("name", String, false, |_| Value::Null), prop!("sendTagsInEvents", Bool, false, |_| json!(false))];
+const OBJECT_PROPS: &[Prop] =
+    &[prop!("name", String, false, |_| Value::Null), prop!("sendTagsInEvents", Bool, false, |_| json!(false))];
 const PIPELINE_PROPS: &[Prop] = &[prop!("latencyStats", Bool, false, |_| json!(false))];
 const ELEMENT_PROPS: &[Prop] = &[
     prop!("encoderBitrate", Int, false, |_| json!(300000)),
@@ -117,8 +138,16 @@ impl Class {
         let lists: &[&[&str]] = match self {
             Class::MediaPipeline => &[MEDIA_OBJECT_EVENTS],
             Class::ServerManager => &[MEDIA_OBJECT_EVENTS, &["ObjectCreated", "ObjectDestroyed"]],
-            Class::RtpEndpoint => &[MEDIA_OBJECT_EVENTS, MEDIA_ELEMENT_EVENTS, SESSION_ENDPOINT_EVENTS, BASE_RTP_EVENTS, &["OnKeySoftLimit"]],
-            Class::WebRtcEndpoint => &[MEDIA_OBJECT_EVENTS, MEDIA_ELEMENT_EVENTS, SESSION_ENDPOINT_EVENTS, BASE_RTP_EVENTS, WEBRTC_EVENTS],
+            Class::RtpEndpoint => &[
+                MEDIA_OBJECT_EVENTS,
+                MEDIA_ELEMENT_EVENTS,
+                SESSION_ENDPOINT_EVENTS,
+                BASE_RTP_EVENTS,
+                &["OnKeySoftLimit"],
+            ],
+            Class::WebRtcEndpoint => {
+                &[MEDIA_OBJECT_EVENTS, MEDIA_ELEMENT_EVENTS, SESSION_ENDPOINT_EVENTS, BASE_RTP_EVENTS, WEBRTC_EVENTS]
+            }
         };
         lists.iter().any(|l| l.contains(&event))
     }

@@ -28,7 +28,12 @@ fn op_str<'a>(p: &'a Map<String, Value>, name: &str) -> Result<&'a str, RpcError
 fn media_type(p: &Map<String, Value>, name: &str) -> Result<Option<&'static str>, RpcError> {
     match p.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => MEDIA_TYPES.iter().find(|t| **t == s).copied().map(Some).ok_or_else(|| marshall(format!("Invalid value '{s}' for MediaType"))),
+        Some(Value::String(s)) => MEDIA_TYPES
+            .iter()
+            .find(|t| **t == s)
+            .copied()
+            .map(Some)
+            .ok_or_else(|| marshall(format!("Invalid value '{s}' for MediaType"))),
         Some(_) => Err(marshall(format!("'{name}' parameter should be a string"))),
     }
 }
@@ -49,7 +54,12 @@ impl Core {
         let o = self.objects.get_mut(object).ok_or_else(|| not_found(object))?;
         o.refs.insert(sid.to_string());
         let class = o.class;
-        let unknown = || kerr(K::MalformedTransaction, format!("Method '{op}' with {} parameters not found", params.map_or(0, |m| m.len())));
+        let unknown = || {
+            kerr(
+                K::MalformedTransaction,
+                format!("Method '{op}' with {} parameters not found", params.map_or(0, |m| m.len())),
+            )
+        };
         let mandatory = |names: &[&str]| -> Result<&Map<String, Value>, RpcError> {
             match params {
                 Some(m) => Ok(m),
@@ -61,7 +71,13 @@ impl Core {
         // Plain properties first.
         if let Some(prop) = class.props().find(|pr| accessor("get", pr.name) == op) {
             let o = &self.objects[object];
-            return Ok(o.props.get(prop.name).cloned().unwrap_or_else(|| if prop.name == "name" { json!(object) } else { (prop.default)(&self.ctx.cfg) }));
+            return Ok(o.props.get(prop.name).cloned().unwrap_or_else(|| {
+                if prop.name == "name" {
+                    json!(object)
+                } else {
+                    (prop.default)(&self.ctx.cfg)
+                }
+            }));
         }
         if let Some(prop) = class.props().find(|pr| accessor("set", pr.name) == op) {
             if prop.read_only {
@@ -100,15 +116,16 @@ impl Core {
             }
             "getTag" => {
                 let k = op_str(mandatory(&["key"])?, "key")?;
-                return self.objects[object]
-                    .tags
-                    .iter()
-                    .find(|(x, _)| x == k)
-                    .map(|(_, v)| json!(v))
-                    .ok_or_else(|| kerr(K::from_code(40110).unwrap_or(K::UnexpectedError), format!("Tag '{k}' not found")));
+                return self.objects[object].tags.iter().find(|(x, _)| x == k).map(|(_, v)| json!(v)).ok_or_else(
+                    || kerr(K::from_code(40110).unwrap_or(K::UnexpectedError), format!("Tag '{k}' not found")),
+                );
             }
             "getTags" => {
-                return Ok(json!(self.objects[object].tags.iter().map(|(k, v)| json!({"__module__": "kurento", "__type__": "Tag", "key": k, "value": v})).collect::<Vec<_>>()))
+                return Ok(json!(self.objects[object]
+                    .tags
+                    .iter()
+                    .map(|(k, v)| json!({"__module__": "kurento", "__type__": "Tag", "key": k, "value": v}))
+                    .collect::<Vec<_>>()))
             }
             "getGstreamerDot" | "dumpGstreamerDot" => return Ok(json!("")),
             _ => {}
@@ -140,7 +157,12 @@ impl Core {
                 let pairs: Vec<(String, String, &'static str)> = if op == "getSinkConnections" {
                     self.objects[object].sinks.iter().map(|(s, t)| (object.to_string(), s.clone(), *t)).collect()
                 } else {
-                    self.objects.iter().flat_map(|(src, o)| o.sinks.iter().filter(|(s, _)| s == object).map(move |(s, t)| (src.clone(), s.clone(), *t))).collect()
+                    self.objects
+                        .iter()
+                        .flat_map(|(src, o)| {
+                            o.sinks.iter().filter(|(s, _)| s == object).map(move |(s, t)| (src.clone(), s.clone(), *t))
+                        })
+                        .collect()
                 };
                 Ok(json!(pairs
                     .into_iter()
@@ -149,7 +171,8 @@ impl Core {
                     .collect::<Vec<_>>()))
             }
             "isMediaFlowingIn" | "isMediaFlowingOut" => {
-                let t = media_type(mandatory(&["mediaType"])?, "mediaType")?.ok_or_else(|| marshall("'mediaType' parameter is required"))?;
+                let t = media_type(mandatory(&["mediaType"])?, "mediaType")?
+                    .ok_or_else(|| marshall("'mediaType' parameter is required"))?;
                 if t != "VIDEO" {
                     return Ok(json!(false));
                 }
@@ -163,7 +186,9 @@ impl Core {
             "isMediaTranscoding" => Ok(json!(false)),
             "getMediaState" | "getConnectionState" => {
                 let connected = match &self.objects[object].media {
-                    ObjMedia::Rtp { source: Some(s), .. } => s.rtcp_seen() || (op == "getConnectionState" && s.is_flowing()),
+                    ObjMedia::Rtp { source: Some(s), .. } => {
+                        s.rtcp_seen() || (op == "getConnectionState" && s.is_flowing())
+                    }
                     ObjMedia::WebRtc(v) => v.is_connected(),
                     _ => false,
                 };
@@ -175,7 +200,10 @@ impl Core {
             }
             "requestKeyframe" => match &self.objects[object].media {
                 ObjMedia::WebRtc(v) if v.request_keyframe() => Ok(Value::Null),
-                _ => Err(kerr(K::MediaObjectOperationNotSupported, "Keyframe request failed (must be requested from a subscriber element)")),
+                _ => Err(kerr(
+                    K::MediaObjectOperationNotSupported,
+                    "Keyframe request failed (must be requested from a subscriber element)",
+                )),
             },
             "processOffer" => {
                 let offer = op_str(mandatory(&["offer"])?, "offer")?.to_string();
@@ -197,7 +225,13 @@ impl Core {
                 let sdp = match &self.objects[object].media {
                     ObjMedia::Rtp { negotiated: Some((l, r)), .. } => Some(if local { l.clone() } else { r.clone() }),
                     ObjMedia::Rtp { offer: Some(o), .. } if local => Some(o.sdp.clone()),
-                    ObjMedia::WebRtc(v) => if local { v.local_sdp() } else { v.remote_sdp() },
+                    ObjMedia::WebRtc(v) => {
+                        if local {
+                            v.local_sdp()
+                        } else {
+                            v.remote_sdp()
+                        }
+                    }
                     _ => None,
                 };
                 sdp.map(Value::String).ok_or_else(|| {
@@ -213,7 +247,13 @@ impl Core {
         }
     }
 
-    fn invoke_webrtc(&mut self, object: &str, op: &str, params: Option<&Map<String, Value>>, unknown: &dyn Fn() -> RpcError) -> RpcResult {
+    fn invoke_webrtc(
+        &mut self,
+        object: &str,
+        op: &str,
+        params: Option<&Map<String, Value>>,
+        unknown: &dyn Fn() -> RpcError,
+    ) -> RpcResult {
         let ObjMedia::WebRtc(v) = &self.objects[object].media else { return Err(unknown()) };
         let v = v.clone();
         match op {
@@ -233,14 +273,17 @@ impl Core {
                 if !c.get("sdpMLineIndex").is_some_and(|i| i.is_i64() || i.is_u64()) {
                     return Err(marshall("'sdpMLineIndex' parameter should be a integer"));
                 }
-                v.add_ice_candidate(cand).map_err(|e| kerr(K::IceAddCandidateError, format!("Error adding candidate: {e}")))?;
+                v.add_ice_candidate(cand)
+                    .map_err(|e| kerr(K::IceAddCandidateError, format!("Error adding candidate: {e}")))?;
                 Ok(Value::Null)
             }
-            "getIceConnectionState" => {
-                Ok(json!([{"__module__": "kurento", "__type__": "IceConnection", "streamId": "1", "componentId": 1, "state": v.ice_state()}]))
-            }
+            "getIceConnectionState" => Ok(
+                json!([{"__module__": "kurento", "__type__": "IceConnection", "streamId": "1", "componentId": 1, "state": v.ice_state()}]),
+            ),
             "getICECandidatePairs" => Ok(json!([])),
-            "createDataChannel" | "closeDataChannel" => Err(kerr(K::MediaObjectOperationNotSupported, "Data channels are not supported by this engine")),
+            "createDataChannel" | "closeDataChannel" => {
+                Err(kerr(K::MediaObjectOperationNotSupported, "Data channels are not supported by this engine"))
+            }
             _ => Err(unknown()),
         }
     }
@@ -261,18 +304,26 @@ impl Core {
             ObjMedia::Rtp { source: Some(s), .. } => Some(s.clone()),
             _ => None,
         };
-        if let Some(s) = self.objects.values().filter(|o| o.sinks.iter().any(|(s, t)| s == sink && *t == "VIDEO")).find_map(src_of) {
+        if let Some(s) =
+            self.objects.values().filter(|o| o.sinks.iter().any(|(s, t)| s == sink && *t == "VIDEO")).find_map(src_of)
+        {
             return Some(s);
         }
         let pipe = self.objects.get(sink)?.parent.clone()?;
-        let sources: Vec<_> = self.objects[&pipe].children.iter().filter_map(|c| self.objects.get(c)).filter_map(src_of).collect();
+        let sources: Vec<_> =
+            self.objects[&pipe].children.iter().filter_map(|c| self.objects.get(c)).filter_map(src_of).collect();
         (sources.len() == 1).then(|| sources[0].clone())
     }
 
     pub(super) fn connect(&mut self, source: &str, sink: &str, types: &[&'static str]) {
         for t in types {
             // A sink has at most one source per media type: the new one replaces the old.
-            let old: Vec<String> = self.objects.iter().filter(|(_, o)| o.sinks.iter().any(|(s, mt)| s == sink && mt == t)).map(|(k, _)| k.clone()).collect();
+            let old: Vec<String> = self
+                .objects
+                .iter()
+                .filter(|(_, o)| o.sinks.iter().any(|(s, mt)| s == sink && mt == t))
+                .map(|(k, _)| k.clone())
+                .collect();
             for o in old.iter().filter(|o| *o != source) {
                 self.disconnect(o, sink, &[t]);
             }
@@ -283,7 +334,9 @@ impl Core {
             }
         }
         if types.contains(&"VIDEO") {
-            if let (ObjMedia::Rtp { source: Some(src), .. }, ObjMedia::WebRtc(v)) = (&self.objects[source].media, &self.objects[sink].media) {
+            if let (ObjMedia::Rtp { source: Some(src), .. }, ObjMedia::WebRtc(v)) =
+                (&self.objects[source].media, &self.objects[sink].media)
+            {
                 if let Some(c) = v.negotiated_codec().filter(|c| *c != src.codec()) {
                     // Kurento would transcode; this engine only forwards, so say so where the
                     // controller listens for trouble.
@@ -309,7 +362,9 @@ impl Core {
             }
         }
         if types.contains(&"VIDEO") {
-            if let (Some(ObjMedia::Rtp { source: Some(src), .. }), Some(ObjMedia::WebRtc(v))) = (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media)) {
+            if let (Some(ObjMedia::Rtp { source: Some(src), .. }), Some(ObjMedia::WebRtc(v))) =
+                (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media))
+            {
                 src.remove_viewer(&v.id);
                 v.set_source(None);
             }
@@ -362,7 +417,12 @@ impl Core {
                     module("filters", &[]),
                 ],
             })),
-            "getPipelines" => Ok(json!(self.objects.iter().filter(|(_, o)| o.class == Class::MediaPipeline).map(|(k, _)| k.clone()).collect::<Vec<_>>())),
+            "getPipelines" => Ok(json!(self
+                .objects
+                .iter()
+                .filter(|(_, o)| o.class == Class::MediaPipeline)
+                .map(|(k, _)| k.clone())
+                .collect::<Vec<_>>())),
             "getSessions" => Ok(json!(self.sessions.keys().cloned().collect::<Vec<_>>())),
             "getMetadata" => Ok(json!("")),
             "getCpuCount" => Ok(json!(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))),
@@ -374,7 +434,9 @@ impl Core {
             }
             "getUsedMemory" => Ok(json!(0)),
             "getId" => Ok(json!(SERVER_MANAGER)),
-            _ => Err(kerr(K::MalformedTransaction, format!("Method '{op}' with {} parameters not found", params.len()))),
+            _ => {
+                Err(kerr(K::MalformedTransaction, format!("Method '{op}' with {} parameters not found", params.len())))
+            }
         }
     }
 }

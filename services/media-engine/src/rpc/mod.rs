@@ -55,7 +55,11 @@ struct Sub {
 pub(crate) enum ObjMedia {
     None,
     /// `negotiated`: (local, remote) SDP; `offer`: set by `generateOffer`.
-    Rtp { negotiated: Option<(String, String)>, source: Option<Arc<RtpSource>>, offer: Option<negotiate::RtpOffer> },
+    Rtp {
+        negotiated: Option<(String, String)>,
+        source: Option<Arc<RtpSource>>,
+        offer: Option<negotiate::RtpOffer>,
+    },
     WebRtc(Arc<Viewer>),
 }
 
@@ -211,7 +215,8 @@ impl Core {
             Ok(v) => v,
             Err(_) => return Some(error_frame(Value::Null, RpcError::plain(jc::PARSE_ERROR, "Parse error"))),
         };
-        let invalid = || Some(error_frame(Value::Null, RpcError::plain(jc::INVALID_REQUEST, "Invalid JSON-RPC request.")));
+        let invalid =
+            || Some(error_frame(Value::Null, RpcError::plain(jc::INVALID_REQUEST, "Invalid JSON-RPC request.")));
         let Value::Object(req) = v else { return invalid() };
         if req.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return invalid();
@@ -350,7 +355,8 @@ impl Core {
 
     fn create(&mut self, sid: &str, p: &Map<String, Value>) -> RpcResult {
         let ty = req_str(p, "type")?;
-        let class = Class::from_name(ty).ok_or_else(|| kerr(K::MediaObjectNotAvailable, format!("Factory '{ty}' not found")))?;
+        let class = Class::from_name(ty)
+            .ok_or_else(|| kerr(K::MediaObjectNotAvailable, format!("Factory '{ty}' not found")))?;
         let ctor = match p.get("constructorParams") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(m)) => m.clone(),
@@ -361,7 +367,9 @@ impl Core {
             Class::MediaPipeline => (format!("{uuid}_kurento.MediaPipeline"), None, ObjMedia::None),
             _ => {
                 let pipe = match ctor.get("mediaPipeline") {
-                    None | Some(Value::Null) => return Err(kerr(K::MarshallError, "'mediaPipeline' parameter is required")),
+                    None | Some(Value::Null) => {
+                        return Err(kerr(K::MarshallError, "'mediaPipeline' parameter is required"))
+                    }
                     Some(Value::String(s)) => s.clone(),
                     Some(_) => return Err(kerr(K::MarshallError, "'mediaPipeline' parameter should be a string")),
                 };
@@ -377,7 +385,10 @@ impl Core {
                 let media = match class {
                     Class::RtpEndpoint => {
                         if ctor.get("crypto").is_some_and(|c| c.as_object().is_some_and(|m| !m.is_empty())) {
-                            return Err(kerr(K::MediaObjectIllegalParamError, "SRTP (crypto) is not supported by this engine"));
+                            return Err(kerr(
+                                K::MediaObjectIllegalParamError,
+                                "SRTP (crypto) is not supported by this engine",
+                            ));
                         }
                         ObjMedia::Rtp { negotiated: None, source: None, offer: None }
                     }
@@ -439,7 +450,8 @@ impl Core {
             return Err(kerr(K::MediaObjectEventNotSupported, format!("Event '{kind}' not supported")));
         }
         let sub = uuid::Uuid::new_v4().to_string();
-        self.subs.insert(sub.clone(), Sub { session: sid.to_string(), object: object.to_string(), kind: kind.to_string() });
+        self.subs
+            .insert(sub.clone(), Sub { session: sid.to_string(), object: object.to_string(), kind: kind.to_string() });
         Ok(json!(sub))
     }
 
@@ -454,12 +466,15 @@ impl Core {
             p.children.retain(|c| c != id);
         }
         // Drop every connection to or from this element.
-        let feeders: Vec<String> = self.objects.iter().filter(|(_, o)| o.sinks.iter().any(|(s, _)| s == id)).map(|(k, _)| k.clone()).collect();
+        let feeders: Vec<String> =
+            self.objects.iter().filter(|(_, o)| o.sinks.iter().any(|(s, _)| s == id)).map(|(k, _)| k.clone()).collect();
         for f in feeders {
             if let Some(o) = self.objects.get_mut(&f) {
                 o.sinks.retain(|(s, _)| s != id);
             }
-            if let (Some(ObjMedia::Rtp { source: Some(src), .. }), ObjMedia::WebRtc(_)) = (self.objects.get(&f).map(|o| &o.media), &obj.media) {
+            if let (Some(ObjMedia::Rtp { source: Some(src), .. }), ObjMedia::WebRtc(_)) =
+                (self.objects.get(&f).map(|o| &o.media), &obj.media)
+            {
                 src.remove_viewer(id);
             }
         }
@@ -477,7 +492,8 @@ impl Core {
     }
 
     fn close_session(&mut self, sid: &str, release_all: bool) {
-        let ids: Vec<String> = self.objects.iter().filter(|(_, o)| o.refs.contains(sid)).map(|(k, _)| k.clone()).collect();
+        let ids: Vec<String> =
+            self.objects.iter().filter(|(_, o)| o.refs.contains(sid)).map(|(k, _)| k.clone()).collect();
         for id in ids {
             let Some(o) = self.objects.get_mut(&id) else { continue };
             o.refs.remove(sid);
@@ -513,14 +529,20 @@ impl Core {
     /// subscribed to (object, type) that has a socket.
     pub fn route_event(&mut self, ev: EngineEvent) {
         let Some(obj) = self.objects.get(&ev.object) else { return };
-        let sessions: HashSet<&str> = self.subs.values().filter(|s| s.object == ev.object && s.kind == ev.kind).map(|s| s.session.as_str()).collect();
+        let sessions: HashSet<&str> = self
+            .subs
+            .values()
+            .filter(|s| s.object == ev.object && s.kind == ev.kind)
+            .map(|s| s.session.as_str())
+            .collect();
         if sessions.is_empty() {
             return;
         }
         let mut data = ev.data;
         data.insert("source".into(), json!(ev.object));
         let send_tags = obj.props.get("sendTagsInEvents").and_then(Value::as_bool).unwrap_or(false);
-        let tags: Vec<Value> = if send_tags { obj.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect() } else { vec![] };
+        let tags: Vec<Value> =
+            if send_tags { obj.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect() } else { vec![] };
         data.insert("tags".into(), json!(tags));
         data.insert("timestampMillis".into(), json!(now_millis().to_string()));
         data.entry("type").or_insert(json!(ev.kind));

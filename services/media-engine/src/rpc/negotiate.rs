@@ -34,7 +34,9 @@ fn offer_error(e: OfferError) -> RpcError {
 
 fn answer_error(e: AnswerError) -> RpcError {
     match e {
-        AnswerError::NotOffered => kerr(K::SdpEndPointNotOfferGenerated, "Offer not generated. It is not possible to process an answer."),
+        AnswerError::NotOffered => {
+            kerr(K::SdpEndPointNotOfferGenerated, "Offer not generated. It is not possible to process an answer.")
+        }
         AnswerError::AlreadyProcessed => kerr(K::SdpEndPointAnswerAlreadyProcessed, "Sdp Answer already processed"),
         AnswerError::Parse(m) => kerr(K::SdpParseError, m),
         AnswerError::Process(m) => kerr(K::SdpEndPointProcessAnswerError, m),
@@ -67,7 +69,8 @@ impl Core {
             ObjMedia::WebRtc(v) => {
                 let v = v.clone();
                 let stream = self.stream_for(object);
-                let answer = v.process_offer(offer, stream.as_ref(), self.announced_ipv4(object)).map_err(offer_error)?;
+                let answer =
+                    v.process_offer(offer, stream.as_ref(), self.announced_ipv4(object)).map_err(offer_error)?;
                 self.ctx.events.emit(object, "MediaSessionStarted", json!({}));
                 Ok(json!(answer))
             }
@@ -81,10 +84,21 @@ impl Core {
                     None => (sdp::rtp_answer(&parsed, cfg.external_ip, 0, ssrc, version).sdp, None),
                     Some(_) => {
                         let (rtp, rtcp) = self.bind_rtp_pair(K::SdpEndPointProcessOfferError)?;
-                        let port = rtp.local_addr().map_err(|e| kerr(K::SdpEndPointProcessOfferError, e.to_string()))?.port();
+                        let port =
+                            rtp.local_addr().map_err(|e| kerr(K::SdpEndPointProcessOfferError, e.to_string()))?.port();
                         let a = sdp::rtp_answer(&parsed, cfg.external_ip, port, ssrc, version);
                         let video = a.video.expect("the same offer was accepted by the probe");
-                        (a.sdp, Some(self.start_rtp_source(object, video, rtp, rtcp, ssrc, K::SdpEndPointProcessOfferError)?))
+                        (
+                            a.sdp,
+                            Some(self.start_rtp_source(
+                                object,
+                                video,
+                                rtp,
+                                rtcp,
+                                ssrc,
+                                K::SdpEndPointProcessOfferError,
+                            )?),
+                        )
                     }
                 };
                 self.rtp_negotiated(object, answer.clone(), offer.to_string(), source, None);
@@ -113,7 +127,9 @@ impl Core {
                 let port = rtp.local_addr().map_err(|e| kerr(K::SdpEndPointGenerateOfferError, e.to_string()))?.port();
                 let ssrc: u32 = rand::random();
                 let offer = sdp::rtp_offer(self.ctx.cfg.external_ip, port, ssrc, now_millis() as u64 / 1000);
-                if let ObjMedia::Rtp { offer: slot, .. } = &mut self.objects.get_mut(object).expect("looked up above").media {
+                if let ObjMedia::Rtp { offer: slot, .. } =
+                    &mut self.objects.get_mut(object).expect("looked up above").media
+                {
                     *slot = Some(RtpOffer { sdp: offer.clone(), sockets: Some((rtp, rtcp)), ssrc });
                 }
                 Ok(json!(offer))
@@ -132,13 +148,20 @@ impl Core {
             ObjMedia::Rtp { offer: None, .. } => Err(answer_error(AnswerError::NotOffered)),
             ObjMedia::Rtp { negotiated: Some(_), .. } => Err(answer_error(AnswerError::AlreadyProcessed)),
             ObjMedia::Rtp { offer: Some(_), .. } => {
-                let video = sdp::rtp_answer_video(&parse(answer, "answer")?)
-                    .ok_or_else(|| kerr(K::SdpEndPointProcessAnswerError, "the answer accepts no H264 or VP8 video (or its video port is 0)"))?;
-                let Some(ObjMedia::Rtp { offer: Some(o), .. }) = self.objects.get_mut(object).map(|o| &mut o.media) else {
+                let video = sdp::rtp_answer_video(&parse(answer, "answer")?).ok_or_else(|| {
+                    kerr(
+                        K::SdpEndPointProcessAnswerError,
+                        "the answer accepts no H264 or VP8 video (or its video port is 0)",
+                    )
+                })?;
+                let Some(ObjMedia::Rtp { offer: Some(o), .. }) = self.objects.get_mut(object).map(|o| &mut o.media)
+                else {
                     return Err(answer_error(AnswerError::NotOffered));
                 };
                 let (sdp_offer, ssrc) = (o.sdp.clone(), o.ssrc);
-                let (rtp, rtcp) = o.sockets.take().ok_or_else(|| kerr(K::SdpEndPointProcessAnswerError, "the offer's ports were spent by a failed answer"))?;
+                let (rtp, rtcp) = o.sockets.take().ok_or_else(|| {
+                    kerr(K::SdpEndPointProcessAnswerError, "the offer's ports were spent by a failed answer")
+                })?;
                 let source = self.start_rtp_source(object, video, rtp, rtcp, ssrc, K::SdpEndPointProcessAnswerError)?;
                 let spent = RtpOffer { sdp: sdp_offer.clone(), sockets: None, ssrc };
                 self.rtp_negotiated(object, sdp_offer.clone(), answer.to_string(), Some(source), Some(spent));
@@ -150,18 +173,46 @@ impl Core {
 
     fn bind_rtp_pair(&self, code: K) -> Result<(UdpSocket, UdpSocket), RpcError> {
         let cfg = &self.ctx.cfg;
-        ports::bind_rtp_pair(cfg.rtp_bind_ip, cfg.min_port, cfg.max_port).map_err(|e| kerr(code, format!("cannot bind an RTP port: {e}")))
+        ports::bind_rtp_pair(cfg.rtp_bind_ip, cfg.min_port, cfg.max_port)
+            .map_err(|e| kerr(code, format!("cannot bind an RTP port: {e}")))
     }
 
-    fn start_rtp_source(&self, object: &str, video: CameraVideo, rtp: UdpSocket, rtcp: UdpSocket, ssrc: u32, code: K) -> Result<std::sync::Arc<RtpSource>, RpcError> {
+    fn start_rtp_source(
+        &self,
+        object: &str,
+        video: CameraVideo,
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        ssrc: u32,
+        code: K,
+    ) -> Result<std::sync::Arc<RtpSource>, RpcError> {
         let cfg = &self.ctx.cfg;
-        RtpSource::start(object.to_string(), video, rtp, rtcp, ssrc, cfg.flow_timeout, cfg.gop_cache_packets, self.ctx.events.clone(), self.ctx.counters.clone(), self.ctx.mux.workers.clone())
-            .map_err(|e| kerr(code, format!("cannot start the RTP receiver: {e}")))
+        RtpSource::start(
+            object.to_string(),
+            video,
+            rtp,
+            rtcp,
+            ssrc,
+            cfg.flow_timeout,
+            cfg.gop_cache_packets,
+            self.ctx.events.clone(),
+            self.ctx.counters.clone(),
+            self.ctx.mux.workers.clone(),
+        )
+        .map_err(|e| kerr(code, format!("cannot start the RTP receiver: {e}")))
     }
 
     /// Records a finished RtpEndpoint negotiation and feeds the already connected viewers.
-    fn rtp_negotiated(&mut self, object: &str, local: String, remote: String, source: Option<std::sync::Arc<RtpSource>>, offer: Option<RtpOffer>) {
-        let sinks: Vec<String> = self.objects[object].sinks.iter().filter(|(_, t)| *t == "VIDEO").map(|(s, _)| s.clone()).collect();
+    fn rtp_negotiated(
+        &mut self,
+        object: &str,
+        local: String,
+        remote: String,
+        source: Option<std::sync::Arc<RtpSource>>,
+        offer: Option<RtpOffer>,
+    ) {
+        let sinks: Vec<String> =
+            self.objects[object].sinks.iter().filter(|(_, t)| *t == "VIDEO").map(|(s, _)| s.clone()).collect();
         if let Some(src) = &source {
             for s in sinks {
                 if let Some(ObjMedia::WebRtc(v)) = self.objects.get(&s).map(|o| &o.media) {
@@ -170,7 +221,8 @@ impl Core {
                 }
             }
         }
-        self.objects.get_mut(object).expect("looked up by the caller").media = ObjMedia::Rtp { negotiated: Some((local, remote)), source, offer };
+        self.objects.get_mut(object).expect("looked up by the caller").media =
+            ObjMedia::Rtp { negotiated: Some((local, remote)), source, offer };
         self.ctx.events.emit(object, "MediaSessionStarted", json!({}));
     }
 }

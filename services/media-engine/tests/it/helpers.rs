@@ -69,7 +69,8 @@ impl Client {
 
     async fn recv_frame_until(&mut self, deadline: tokio::time::Instant) -> Option<Value> {
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?.expect("socket open").expect("frame");
+            let msg =
+                tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?.expect("socket open").expect("frame");
             if let Message::Text(t) = msg {
                 return Some(serde_json::from_str(t.as_str()).expect("JSON frame"));
             }
@@ -133,7 +134,9 @@ impl Client {
         }
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let Some(v) = self.recv_frame_until(deadline).await else { panic!("no {ty} event in time; queued: {:?}", self.events) };
+            let Some(v) = self.recv_frame_until(deadline).await else {
+                panic!("no {ty} event in time; queued: {:?}", self.events)
+            };
             if matches(&v) {
                 return v["params"]["value"].clone();
             }
@@ -174,7 +177,10 @@ pub fn camera_offer_vp8(rtp_port: u16) -> String {
 
 /// The `m=video` port of an SDP.
 pub fn video_port(sdp: &str) -> u16 {
-    sdp.lines().find_map(|l| l.strip_prefix("m=video ")).and_then(|r| r.split_whitespace().next()?.parse().ok()).expect("m=video line")
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("m=video "))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .expect("m=video line")
 }
 
 /// A synthetic H.264 camera: keyframe (SPS, PPS, IDR in FU-A) every `gop` frames, one-packet P
@@ -204,7 +210,16 @@ impl FakeCamera {
                 continue;
             }
             if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", p + 1)).await {
-                return FakeCamera { rtp, rtcp, dest: "127.0.0.1:9".parse().unwrap(), seq: 1000, ts: 90000, frame: 0, gop: 30, vp8: false };
+                return FakeCamera {
+                    rtp,
+                    rtcp,
+                    dest: "127.0.0.1:9".parse().unwrap(),
+                    seq: 1000,
+                    ts: 90000,
+                    frame: 0,
+                    gop: 30,
+                    vp8: false,
+                };
             }
         }
         panic!("no even port pair")
@@ -243,7 +258,8 @@ impl FakeCamera {
             let body = vec![0xabu8; 3000];
             let chunks: Vec<&[u8]> = body.chunks(1100).collect();
             for (i, c) in chunks.iter().enumerate() {
-                let mut fu = vec![0x7c, 0x05 | if i == 0 { 0x80 } else { 0 } | if i == chunks.len() - 1 { 0x40 } else { 0 }];
+                let mut fu =
+                    vec![0x7c, 0x05 | if i == 0 { 0x80 } else { 0 } | if i == chunks.len() - 1 { 0x40 } else { 0 }];
                 fu.extend_from_slice(c);
                 let last = i == chunks.len() - 1;
                 pkts.push(self.packet(last, &fu));

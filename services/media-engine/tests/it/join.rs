@@ -39,7 +39,15 @@ impl HandshakeWatcher {
         let local = sock.local_addr().unwrap();
         let mut rtc = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_h264(true).build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
-        HandshakeWatcher { rtc, sock, local, pending: None, client_hellos: vec![], connected_at: None, first_packet_at: None }
+        HandshakeWatcher {
+            rtc,
+            sock,
+            local,
+            pending: None,
+            client_hellos: vec![],
+            connected_at: None,
+            first_packet_at: None,
+        }
     }
 
     fn offer(&mut self) -> String {
@@ -85,7 +93,12 @@ impl HandshakeWatcher {
                 Ok(r) => {
                     let (n, source) = r.unwrap();
                     let contents = buf[..n].try_into().unwrap();
-                    self.rtc.handle_input(Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination: self.local, contents })).unwrap();
+                    self.rtc
+                        .handle_input(Input::Receive(
+                            Instant::now(),
+                            Receive { proto: Protocol::Udp, source, destination: self.local, contents },
+                        ))
+                        .unwrap();
                 }
                 Err(_) => self.rtc.handle_input(Input::Timeout(Instant::now())).unwrap(),
             }
@@ -118,20 +131,31 @@ async fn the_viewers_first_dtls_client_hello_is_answered_without_a_retransmissio
         c.invoke(&web, "addIceCandidate", json!({"candidate": {"candidate": Candidate::host(v.local, "udp").unwrap().to_sdp_string(), "sdpMid": "0", "sdpMLineIndex": 0}})).await;
         c.invoke(&web, "gatherCandidates", json!({})).await;
         let cand = c.event_where("IceCandidateFound", |e| e["object"] == json!(web)).await;
-        v.rtc.add_remote_candidate(Candidate::from_sdp_string(cand["data"]["candidate"]["candidate"].as_str().unwrap()).unwrap());
+        v.rtc.add_remote_candidate(
+            Candidate::from_sdp_string(cand["data"]["candidate"]["candidate"].as_str().unwrap()).unwrap(),
+        );
         v.run_until_first_packet(WAIT).await;
         let first = v.first_packet_at.expect("video arrives");
         assert!(!v.client_hellos.is_empty(), "the viewer is the DTLS client (the engine answers actpass with passive)");
         let mut seqs = v.client_hellos.clone();
         seqs.dedup();
-        assert_eq!(seqs.len(), v.client_hellos.len(), "a ClientHello was retransmitted (message_seq {:?}): the engine did not answer the first", v.client_hellos);
+        assert_eq!(
+            seqs.len(),
+            v.client_hellos.len(),
+            "a ClientHello was retransmitted (message_seq {:?}): the engine did not answer the first",
+            v.client_hellos
+        );
         joins.push((answered - offered, v.connected_at.unwrap() - answered, first - answered));
     }
     for (i, (answer, dtls, first)) in joins.iter().enumerate() {
         println!("join {i}: offer->answer {answer:?}, answer->connected {dtls:?}, answer->first RTP packet {first:?}");
     }
     let stats = engine.stats();
-    assert_eq!((stats.webrtc_unknown_in, stats.webrtc_refused_in), (0, 0), "every datagram of the joins reached its viewer and was taken");
+    assert_eq!(
+        (stats.webrtc_unknown_in, stats.webrtc_refused_in),
+        (0, 0),
+        "every datagram of the joins reached its viewer and was taken"
+    );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     camera.await.unwrap();
 }

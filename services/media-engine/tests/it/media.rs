@@ -43,7 +43,10 @@ async fn rtp_endpoint_answers_with_an_even_port_in_range_and_refuses_renegotiati
     assert_eq!(c.invoke(&rtp, "getLocalSessionDescriptor", json!({})).await, json!(answer));
     assert_eq!(c.invoke(&rtp, "getRemoteSessionDescriptor", json!({})).await, json!(camera_offer(cam.port())));
     let e = c.invoke_err(&rtp, "processOffer", json!({"offer": camera_offer(cam.port())})).await;
-    assert_eq!((e["code"].as_i64(), e["data"]["type"].as_str()), (Some(40208), Some("SDP_END_POINT_ALREADY_NEGOTIATED")));
+    assert_eq!(
+        (e["code"].as_i64(), e["data"]["type"].as_str()),
+        (Some(40208), Some("SDP_END_POINT_ALREADY_NEGOTIATED"))
+    );
 
     let pipe2 = c.create("MediaPipeline", json!({})).await;
     let rtp2 = c.create("RtpEndpoint", json!({"mediaPipeline": pipe2})).await;
@@ -78,7 +81,12 @@ async fn media_flow_events_follow_the_camera() {
     let ev = c.event_where("MediaFlowInStateChanged", |v| v["data"]["state"] == "NOT_FLOWING").await;
     assert_eq!(ev["object"], json!(rtp));
     let stats = c.invoke(&rtp, "getStats", json!({"mediaType": "VIDEO"})).await;
-    let inbound = stats.as_object().unwrap().values().find(|s| s["__type__"] == "RTCInboundRTPStreamStats").expect("inbound stats");
+    let inbound = stats
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|s| s["__type__"] == "RTCInboundRTPStreamStats")
+        .expect("inbound stats");
     assert!(inbound["packetsReceived"].as_u64().unwrap() >= 7, "a keyframe of 5 packets and two P frames: {inbound}");
     assert_eq!(inbound["ssrc"], "168496141");
 }
@@ -116,7 +124,12 @@ async fn garbage_on_the_rtp_and_webrtc_ports_is_dropped_and_the_engine_keeps_wor
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Real packets still flow and RPC still answers.
-    let received = |s: &Value| s.as_object().unwrap().values().find(|s| s["__type__"] == "RTCInboundRTPStreamStats").unwrap()["packetsReceived"].as_u64().unwrap();
+    let received = |s: &Value| {
+        s.as_object().unwrap().values().find(|s| s["__type__"] == "RTCInboundRTPStreamStats").unwrap()
+            ["packetsReceived"]
+            .as_u64()
+            .unwrap()
+    };
     let before = received(&c.invoke(&rtp, "getStats", json!({})).await);
     cam.send_frames(2).await; // two one-packet P frames (the keyframe went first)
     let deadline = Instant::now() + WAIT;
@@ -160,7 +173,14 @@ pub(crate) fn run_camera(mut cam: FakeCamera) -> (Arc<AtomicBool>, tokio::task::
 /// Creates a WebRtcEndpoint, negotiates with a str0m viewer and exchanges candidates.
 pub(crate) async fn join(c: &mut Client, pipe: &str, rtp: &str, v: &mut TestPeer) -> (String, String) {
     let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
-    for ev in ["IceCandidateFound", "IceGatheringDone", "IceComponentStateChanged", "NewCandidatePairSelected", "MediaFlowOutStateChanged", "MediaStateChanged"] {
+    for ev in [
+        "IceCandidateFound",
+        "IceGatheringDone",
+        "IceComponentStateChanged",
+        "NewCandidatePairSelected",
+        "MediaFlowOutStateChanged",
+        "MediaStateChanged",
+    ] {
         c.subscribe(&web, ev).await;
     }
     c.invoke(rtp, "connect", json!({"sink": web, "mediaType": "VIDEO"})).await;
@@ -200,13 +220,24 @@ async fn a_str0m_viewer_receives_the_camera_stream_through_the_engine() {
     let seqs = seqs(&v);
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gapless rewritten sequence numbers");
 
-    assert_eq!(c.event_where("NewCandidatePairSelected", |e| e["object"] == json!(web)).await["data"]["candidatePair"]["componentId"], 1);
+    assert_eq!(
+        c.event_where("NewCandidatePairSelected", |e| e["object"] == json!(web)).await["data"]["candidatePair"]
+            ["componentId"],
+        1
+    );
     c.event_where("IceComponentStateChanged", |e| e["data"]["state"] == "CONNECTED").await;
-    assert_eq!(c.event_where("MediaStateChanged", |e| e["object"] == json!(web)).await["data"]["newState"], "CONNECTED");
-    assert_eq!(c.event_where("MediaFlowOutStateChanged", |e| e["object"] == json!(web)).await["data"]["state"], "FLOWING");
+    assert_eq!(
+        c.event_where("MediaStateChanged", |e| e["object"] == json!(web)).await["data"]["newState"],
+        "CONNECTED"
+    );
+    assert_eq!(
+        c.event_where("MediaFlowOutStateChanged", |e| e["object"] == json!(web)).await["data"]["state"],
+        "FLOWING"
+    );
     assert_eq!(c.invoke(&web, "getMediaState", json!({})).await, "CONNECTED");
     let stats = c.invoke(&web, "getStats", json!({})).await;
-    let out = stats.as_object().unwrap().values().find(|s| s["__type__"] == "RTCOutboundRTPStreamStats").unwrap().clone();
+    let out =
+        stats.as_object().unwrap().values().find(|s| s["__type__"] == "RTCOutboundRTPStreamStats").unwrap().clone();
     assert!(out["packetsSent"].as_u64().unwrap() >= 60);
 
     stop.store(true, Ordering::Relaxed);
@@ -245,7 +276,8 @@ async fn a_late_viewer_starts_from_the_cached_keyframe_and_two_viewers_share_one
     assert!(a1.is_string() && a2.is_string());
     assert_eq!(engine.webrtc_addrs().len(), 1, "one shared UDP port serves both viewers");
     let fast = c.invoke(&web2, "getStats", json!({})).await;
-    let out = fast.as_object().unwrap().values().find(|s| s["__type__"] == "RTCOutboundRTPStreamStats").unwrap().clone();
+    let out =
+        fast.as_object().unwrap().values().find(|s| s["__type__"] == "RTCOutboundRTPStreamStats").unwrap().clone();
     assert!(out["fastStartPackets"].as_u64().unwrap() >= 5);
 
     stop.store(true, Ordering::Relaxed);
@@ -269,7 +301,10 @@ async fn keyframe_requests_reach_the_camera_as_one_coalesced_pli() {
     assert_eq!(n, 12);
     assert_eq!((buf[0], buf[1]), (0x81, 206), "RTCP PSFB with FMT=1 (PLI)");
     assert_eq!(&buf[8..12], &0x0a0b0c0du32.to_be_bytes(), "addressed to the camera's SSRC");
-    assert!(tokio::time::timeout(Duration::from_millis(300), cam.rtcp.recv_from(&mut buf)).await.is_err(), "the other requests were coalesced");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), cam.rtcp.recv_from(&mut buf)).await.is_err(),
+        "the other requests were coalesced"
+    );
 
     // A str0m viewer's own PLI travels the same way.
     let (stop, camera) = run_camera(cam);
@@ -281,7 +316,8 @@ async fn keyframe_requests_reach_the_camera_as_one_coalesced_pli() {
     v.drive_until(Duration::from_millis(300), |_| false).await;
     stop.store(true, Ordering::Relaxed);
     let cam = camera.await.unwrap();
-    let (n, _) = tokio::time::timeout(WAIT, cam.rtcp.recv_from(&mut buf)).await.expect("the viewer's PLI in time").unwrap();
+    let (n, _) =
+        tokio::time::timeout(WAIT, cam.rtcp.recv_from(&mut buf)).await.expect("the viewer's PLI in time").unwrap();
     assert_eq!((n, buf[1]), (12, 206));
 }
 
@@ -295,7 +331,10 @@ async fn a_browser_offer_without_h264_gets_a_clear_error() {
     c.invoke(&rtp, "connect", json!({"sink": web})).await;
     let mut v = TestPeer::bind(Codecs::Vp8).await.unwrap();
     let e = c.invoke_err(&web, "processOffer", json!({"offer": v.offer()})).await;
-    assert_eq!((e["code"].as_i64(), e["data"]["type"].as_str()), (Some(40205), Some("SDP_END_POINT_PROCESS_OFFER_ERROR")));
+    assert_eq!(
+        (e["code"].as_i64(), e["data"]["type"].as_str()),
+        (Some(40205), Some("SDP_END_POINT_PROCESS_OFFER_ERROR"))
+    );
     assert!(e["message"].as_str().unwrap().contains("H264"), "{e}");
 }
 
@@ -358,7 +397,11 @@ async fn a_codec_mismatch_on_connect_raises_an_error_event_and_external_ipv4_is_
     let answer = c.invoke(&web, "processOffer", json!({"offer": v.offer()})).await;
     assert!(answer.as_str().unwrap().contains("VP8/90000"));
     c.invoke(&web, "gatherCandidates", json!({})).await;
-    let srflx = c.event_where("IceCandidateFound", |e| e["data"]["candidate"]["candidate"].as_str().unwrap_or("").contains("198.51.100.1")).await;
+    let srflx = c
+        .event_where("IceCandidateFound", |e| {
+            e["data"]["candidate"]["candidate"].as_str().unwrap_or("").contains("198.51.100.1")
+        })
+        .await;
     assert!(srflx["data"]["candidate"]["candidate"].as_str().unwrap().contains("typ srflx"));
 
     let cam = FakeCamera::new().await;
@@ -402,7 +445,8 @@ async fn a_viewer_joining_while_the_camera_bursts_gets_each_packet_once_and_in_o
     camera.await.unwrap();
     for v in &viewers {
         // P frames are one packet [0x41, frame number & 0xff, ...]: in order and never twice.
-        let frames: Vec<u8> = v.packets().iter().filter(|p| p.payload.first() == Some(&0x41)).map(|p| p.payload[1]).collect();
+        let frames: Vec<u8> =
+            v.packets().iter().filter(|p| p.payload.first() == Some(&0x41)).map(|p| p.payload[1]).collect();
         assert!(frames.len() > 100);
         for w in frames.windows(2) {
             let step = w[1].wrapping_sub(w[0]);

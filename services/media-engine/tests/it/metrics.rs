@@ -49,7 +49,10 @@ async fn rtp_packets_and_bytes_are_counted_in_from_the_camera_and_out_to_the_vie
         assert_eq!(metrics.value("camview_engine_media_objects", &[("type", class)]), Some(0.0), "{class} released");
     }
     c.close().await;
-    wait_until(WAIT, "the closed session is no longer counted", || async { metrics.value("camview_engine_sessions", &[]) == Some(0.0) }).await;
+    wait_until(WAIT, "the closed session is no longer counted", || async {
+        metrics.value("camview_engine_sessions", &[]) == Some(0.0)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -58,7 +61,8 @@ async fn error_replies_are_counted_by_kurento_type_on_metrics_and_healthz_follow
     let server = engine.serve_metrics().expect("metrics server");
     let base = format!("http://{}", server.local_addr());
     let http = reqwest::Client::new();
-    let scrape = || async { http.get(format!("{base}/metrics")).send().await.expect("scrape").text().await.expect("body") };
+    let scrape =
+        || async { http.get(format!("{base}/metrics")).send().await.expect("scrape").text().await.expect("body") };
     let not_found = &[("code", "MEDIA_OBJECT_NOT_FOUND")];
     let before = sample(&scrape().await, "camview_errors_total", not_found).unwrap_or(0.0);
 

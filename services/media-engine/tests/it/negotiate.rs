@@ -33,9 +33,20 @@ async fn generate_offer_and_process_answer_follow_the_kurento_error_rules() {
     // WebRtcEndpoint: answer before offer, then one offer only.
     let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
     assert_eq!(code_of(&mut c, &web, "processAnswer", json!({"answer": "v=0\r\n"})).await, 40209);
-    let offer = c.invoke(&web, "generateOffer", json!({"options": {"offerToReceiveAudio": false, "offerToReceiveVideo": false}})).await;
+    let offer = c
+        .invoke(&web, "generateOffer", json!({"options": {"offerToReceiveAudio": false, "offerToReceiveVideo": false}}))
+        .await;
     let offer = offer.as_str().unwrap().to_string();
-    for part in ["m=video", "a=sendonly", "a=ice-ufrag:", "a=ice-pwd:", "a=fingerprint:", "H264/90000", "packetization-mode=1", "VP8/90000"] {
+    for part in [
+        "m=video",
+        "a=sendonly",
+        "a=ice-ufrag:",
+        "a=ice-pwd:",
+        "a=fingerprint:",
+        "H264/90000",
+        "packetization-mode=1",
+        "VP8/90000",
+    ] {
         assert!(offer.contains(part), "{part} in {offer}");
     }
     assert!(!offer.contains("a=candidate") && !offer.contains("m=audio"), "{offer}");
@@ -60,14 +71,26 @@ async fn generate_offer_and_process_answer_follow_the_kurento_error_rules() {
     let offer = c.invoke(&rtp, "generateOffer", json!({})).await.as_str().unwrap().to_string();
     let port = video_port(&offer);
     assert!(port.is_multiple_of(2) && (32000..=32999).contains(&port), "{port}");
-    for part in ["c=IN IP4 127.0.0.1\r\n", "RTP/AVPF 96 97\r\n", "a=recvonly\r\n", "a=rtpmap:96 H264/90000\r\n", "a=fmtp:96 packetization-mode=1\r\n", "a=rtpmap:97 VP8/90000\r\n", "a=rtcp-fb:96 nack pli\r\n"] {
+    for part in [
+        "c=IN IP4 127.0.0.1\r\n",
+        "RTP/AVPF 96 97\r\n",
+        "a=recvonly\r\n",
+        "a=rtpmap:96 H264/90000\r\n",
+        "a=fmtp:96 packetization-mode=1\r\n",
+        "a=rtpmap:97 VP8/90000\r\n",
+        "a=rtcp-fb:96 nack pli\r\n",
+    ] {
         assert!(offer.contains(part), "{part:?} in {offer}");
     }
     assert_eq!(code_of(&mut c, &rtp, "generateOffer", json!({})).await, 40208);
     assert_eq!(code_of(&mut c, &rtp, "processOffer", json!({"offer": camera_offer(5000)})).await, 40208);
     assert_eq!(code_of(&mut c, &rtp, "processAnswer", json!({"answer": "garbage"})).await, 40201);
     assert_eq!(code_of(&mut c, &rtp, "getRemoteSessionDescriptor", json!({})).await, 40203);
-    assert_eq!(c.invoke(&rtp, "processAnswer", json!({"answer": camera_answer(5000)})).await, json!(offer), "the local descriptor comes back");
+    assert_eq!(
+        c.invoke(&rtp, "processAnswer", json!({"answer": camera_answer(5000)})).await,
+        json!(offer),
+        "the local descriptor comes back"
+    );
     assert_eq!(c.invoke(&rtp, "getRemoteSessionDescriptor", json!({})).await, json!(camera_answer(5000)));
     assert_eq!(code_of(&mut c, &rtp, "processAnswer", json!({"answer": camera_answer(5000)})).await, 40210);
 
@@ -96,7 +119,10 @@ async fn a_viewer_negotiated_by_generate_offer_receives_the_camera_stream() {
     }
     c.invoke(&rtp, "connect", json!({"sink": web, "mediaType": "VIDEO"})).await;
     let offer = c.invoke(&web, "generateOffer", json!({})).await.as_str().unwrap().to_string();
-    assert!(offer.contains("profile-level-id=42e01f") && !offer.contains("VP8"), "the offer carries the camera's codec only: {offer}");
+    assert!(
+        offer.contains("profile-level-id=42e01f") && !offer.contains("VP8"),
+        "the offer carries the camera's codec only: {offer}"
+    );
     let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
     let answer = v.answer(&offer).unwrap();
     assert_eq!(c.invoke(&web, "processAnswer", json!({"answer": answer})).await, json!(offer));
@@ -113,7 +139,10 @@ async fn a_viewer_negotiated_by_generate_offer_receives_the_camera_stream() {
     assert_eq!(first_bytes(&v)[0], 0x67, "the viewer starts with the SPS of a keyframe");
     let seqs = seqs(&v);
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gapless rewritten sequence numbers");
-    assert_eq!(c.event_where("MediaFlowOutStateChanged", |e| e["object"] == json!(web)).await["data"]["state"], "FLOWING");
+    assert_eq!(
+        c.event_where("MediaFlowOutStateChanged", |e| e["object"] == json!(web)).await["data"]["state"],
+        "FLOWING"
+    );
 
     stop.store(true, Ordering::Relaxed);
     camera.await.unwrap();

@@ -62,7 +62,14 @@ async fn objects_get_kurento_ids_and_describe_gives_their_hierarchy() {
     assert_eq!(res["qualifiedType"], "kurento.WebRtcEndpoint");
     assert_eq!(
         res["hierarchy"],
-        json!(["kurento.BaseRtpEndpoint", "kurento.SdpEndpoint", "kurento.SessionEndpoint", "kurento.Endpoint", "kurento.MediaElement", "kurento.MediaObject"])
+        json!([
+            "kurento.BaseRtpEndpoint",
+            "kurento.SdpEndpoint",
+            "kurento.SessionEndpoint",
+            "kurento.Endpoint",
+            "kurento.MediaElement",
+            "kurento.MediaObject"
+        ])
     );
     assert!(res["sessionId"].is_string());
     let r = c.call("describe", json!({"object": pipe})).await;
@@ -83,7 +90,10 @@ async fn kurento_error_codes_for_unknown_objects_types_methods_and_bad_params() 
     let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
 
     let e = c.invoke_err("nope_kurento.MediaPipeline", "getName", json!({})).await;
-    assert_eq!(e, json!({"code": 40101, "message": "Object 'nope_kurento.MediaPipeline' not found", "data": {"type": "MEDIA_OBJECT_NOT_FOUND"}}));
+    assert_eq!(
+        e,
+        json!({"code": 40101, "message": "Object 'nope_kurento.MediaPipeline' not found", "data": {"type": "MEDIA_OBJECT_NOT_FOUND"}})
+    );
     let e = c.err("create", json!({"type": "PlayerEndpoint", "constructorParams": {"mediaPipeline": pipe}})).await;
     assert_eq!((e["code"].as_i64(), e["data"]["type"].as_str()), (Some(40108), Some("MEDIA_OBJECT_NOT_AVAILABLE")));
     let e = c.err("create", json!({"type": "RtpEndpoint", "constructorParams": {}})).await;
@@ -93,7 +103,10 @@ async fn kurento_error_codes_for_unknown_objects_types_methods_and_bad_params() 
     let e = c.err("frobnicate", json!({})).await;
     assert_eq!(e, json!({"code": -32601, "message": "Method not found."}));
     let e = c.invoke_err(&web, "fly", json!({"x": 1})).await;
-    assert_eq!((e["code"].as_i64(), e["message"].as_str()), (Some(40008), Some("Method 'fly' with 1 parameters not found")));
+    assert_eq!(
+        (e["code"].as_i64(), e["message"].as_str()),
+        (Some(40008), Some("Method 'fly' with 1 parameters not found"))
+    );
     let e = c.invoke_err(&web, "setMaxVideoSendBandwidth", json!({"maxVideoSendBandwidth": "fast"})).await;
     assert_eq!((e["code"].as_i64(), e["data"]["type"].as_str()), (Some(40001), Some("MARSHALL_ERROR")));
     let e = c.err("invoke", json!({"object": web, "operation": "processOffer"})).await;
@@ -109,7 +122,10 @@ async fn kurento_error_codes_for_unknown_objects_types_methods_and_bad_params() 
     let r = c.call("create", Value::Null).await;
     assert_eq!(r["error"]["code"], -32602);
     let e = c.err("subscribe", json!({"type": "OnIceCandidate", "object": web})).await;
-    assert_eq!(e, json!({"code": 40106, "message": "Event 'OnIceCandidate' not supported", "data": {"type": "MEDIA_OBJECT_EVENT_NOT_SUPPORTED"}}));
+    assert_eq!(
+        e,
+        json!({"code": 40106, "message": "Event 'OnIceCandidate' not supported", "data": {"type": "MEDIA_OBJECT_EVENT_NOT_SUPPORTED"}})
+    );
     let e = c.invoke_err(&pipe, "requestKeyframe", json!({})).await;
     assert_eq!(e["code"], 40008, "pipelines have no requestKeyframe");
     let rtp = c.create("RtpEndpoint", json!({"mediaPipeline": pipe})).await;
@@ -138,7 +154,9 @@ async fn getters_and_setters_follow_the_kmd_names() {
         ("TurnUrl", "turnUrl", json!("u:p@192.0.2.10:3478?transport=udp")),
         ("ExternalIPv4", "externalIPv4", json!("198.51.100.1")),
     ] {
-        let r = c.call("invoke", json!({"object": web, "operation": format!("set{op}"), "operationParams": {key: v}})).await;
+        let r = c
+            .call("invoke", json!({"object": web, "operation": format!("set{op}"), "operationParams": {key: v}}))
+            .await;
         assert_eq!(r["result"]["value"], Value::Null, "void methods answer value null: {r}");
         assert!(r["result"].as_object().unwrap().contains_key("value"));
         assert_eq!(c.invoke(&web, &format!("get{op}"), json!({})).await, v);
@@ -164,8 +182,12 @@ async fn the_request_cache_answers_a_repeated_id_without_executing_it_again() {
     assert_eq!(first, again);
     assert_eq!(engine.stats().core.pipelines, 1, "the retransmission was not executed");
     // Errors are cached too, and another id executes again.
-    let e1 = c.call_with_id(json!("x"), "invoke", json!({"object": "missing", "operation": "getName", "sessionId": sid})).await;
-    let e2 = c.call_with_id(json!("x"), "invoke", json!({"object": "missing", "operation": "getName", "sessionId": sid})).await;
+    let e1 = c
+        .call_with_id(json!("x"), "invoke", json!({"object": "missing", "operation": "getName", "sessionId": sid}))
+        .await;
+    let e2 = c
+        .call_with_id(json!("x"), "invoke", json!({"object": "missing", "operation": "getName", "sessionId": sid}))
+        .await;
     assert_eq!(e1, e2);
     c.call_with_id(json!(501), "create", params.clone()).await;
     assert_eq!(engine.stats().core.pipelines, 2);
@@ -204,7 +226,11 @@ async fn release_cascades_from_a_pipeline_and_is_idempotent() {
 
     let r = c.call("release", json!({"object": web})).await;
     assert!(r["result"]["sessionId"].is_string());
-    assert_eq!(c.invoke(&rtp, "getSinkConnections", json!({})).await, json!([]), "released sinks disappear from connections");
+    assert_eq!(
+        c.invoke(&rtp, "getSinkConnections", json!({})).await,
+        json!([]),
+        "released sinks disappear from connections"
+    );
     let r = c.call("release", json!({"object": pipe})).await;
     assert!(r.get("error").is_none());
     assert_eq!(engine.stats().core.objects, 0);
@@ -260,7 +286,10 @@ async fn subscriptions_survive_a_resume_and_events_are_delivered_once_per_sessio
     assert_eq!(data["type"], "ElementConnected");
     assert_eq!(data["tags"], json!([]));
     assert!(data["timestampMillis"].as_str().unwrap().parse::<u64>().is_ok(), "timestampMillis is a string of digits");
-    assert!(!b.saw_event_within("ElementConnected", Duration::from_millis(300)).await, "two subscriptions, one delivery");
+    assert!(
+        !b.saw_event_within("ElementConnected", Duration::from_millis(300)).await,
+        "two subscriptions, one delivery"
+    );
 
     // Unsubscribing one id keeps the other flowing; an unknown id is fine.
     let r = b.call("unsubscribe", json!({"subscription": s1, "object": rtp})).await;

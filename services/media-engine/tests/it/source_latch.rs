@@ -23,7 +23,9 @@ const INTRUDER_FILL: u8 = 0x5a;
 /// An offer like the media-controller's: no camera address (`c=IN IP4 0.0.0.0`), addresses
 /// learnt from the packets (`a=direction:active`).
 fn unpinned_offer(rtp_port: u16) -> String {
-    camera_offer(rtp_port).replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0").replace("a=sendonly", "a=sendonly\r\na=direction:active")
+    camera_offer(rtp_port)
+        .replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0")
+        .replace("a=sendonly", "a=sendonly\r\na=direction:active")
 }
 
 async fn engine_with(metrics: &TestMetrics) -> Engine {
@@ -52,7 +54,13 @@ fn intruder_packet(seq: u16) -> Vec<u8> {
 }
 
 fn inbound(stats: &Value) -> Value {
-    stats.as_object().unwrap().values().find(|s| s["__type__"] == "RTCInboundRTPStreamStats").expect("inbound stats").clone()
+    stats
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|s| s["__type__"] == "RTCInboundRTPStreamStats")
+        .expect("inbound stats")
+        .clone()
 }
 
 #[tokio::test]
@@ -76,19 +84,29 @@ async fn a_second_sender_into_a_live_streams_port_never_reaches_the_viewer_and_i
     for seq in 0..SENT {
         intruder.send_to(&intruder_packet(seq), dest).await.unwrap();
     }
-    wait_until(WAIT, "every intruder packet counted as foreign", || async { engine.stats().rtp_foreign_in >= SENT as u64 }).await;
+    wait_until(WAIT, "every intruder packet counted as foreign", || async {
+        engine.stats().rtp_foreign_in >= SENT as u64
+    })
+    .await;
     let before = v.packets().len();
     assert!(v.drive_until(WAIT, |v| v.packets().len() >= before + 40).await, "the camera keeps playing");
 
     for p in v.packets() {
-        assert!(!p.payload.windows(16).any(|w| w.iter().all(|b| *b == INTRUDER_FILL)), "an intruder packet reached the viewer: {:?}", p.seq_no);
+        assert!(
+            !p.payload.windows(16).any(|w| w.iter().all(|b| *b == INTRUDER_FILL)),
+            "an intruder packet reached the viewer: {:?}",
+            p.seq_no
+        );
     }
     let seqs: Vec<u64> = v.packets().iter().map(|p| *p.seq_no).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "nothing was spliced into the viewer's sequence");
     let stats = inbound(&c.invoke(&rtp, "getStats", json!({})).await);
     assert_eq!(stats["ssrc"], CAMERA_SSRC.to_string(), "only the camera's SSRC was ever accepted: {stats}");
     assert!(stats["foreignPackets"].as_u64().unwrap() >= SENT as u64, "{stats}");
-    assert!(metrics.value("camview_engine_rtp_foreign_packets_total", &[]) >= Some(SENT as f64), "the foreign counter rises on the metric too");
+    assert!(
+        metrics.value("camview_engine_rtp_foreign_packets_total", &[]) >= Some(SENT as f64),
+        "the foreign counter rises on the metric too"
+    );
 
     stop.store(true, Ordering::Relaxed);
     camera.await.unwrap();
@@ -126,9 +144,13 @@ async fn rtcp_is_accepted_only_from_the_cameras_address_so_plis_cannot_be_redire
     c.invoke(&rtp, "connect", json!({"sink": web})).await;
     c.invoke(&web, "requestKeyframe", json!({})).await;
     let mut buf = [0u8; 200];
-    let (n, _) = tokio::time::timeout(WAIT, cam.rtcp.recv_from(&mut buf)).await.expect("the PLI reaches the camera").unwrap();
+    let (n, _) =
+        tokio::time::timeout(WAIT, cam.rtcp.recv_from(&mut buf)).await.expect("the PLI reaches the camera").unwrap();
     assert_eq!((n, buf[1]), (12, 206));
-    assert!(tokio::time::timeout(Duration::from_millis(200), intruder.recv_from(&mut buf)).await.is_err(), "nothing goes to the intruder");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), intruder.recv_from(&mut buf)).await.is_err(),
+        "nothing goes to the intruder"
+    );
 }
 
 #[tokio::test]
@@ -143,7 +165,8 @@ async fn a_camera_sdp_with_its_own_address_admits_only_that_ip_even_before_the_f
     for seq in 0..10 {
         intruder.send_to(&intruder_packet(seq), cam.dest).await.unwrap();
     }
-    wait_until(WAIT, "the intruder's packets counted as foreign", || async { engine.stats().rtp_foreign_in >= 10 }).await;
+    wait_until(WAIT, "the intruder's packets counted as foreign", || async { engine.stats().rtp_foreign_in >= 10 })
+        .await;
     assert_eq!(engine.stats().rtp_packets_in, 0, "nothing from the intruder was taken as media");
 
     cam.send_frames(3).await;

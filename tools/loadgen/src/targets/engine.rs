@@ -61,8 +61,12 @@ impl EngineTarget {
             bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
             offer: camera_offer("bench", Codec::H264, 96),
         };
-        let stream = media.create_stream(&spec).await.map_err(|e| TargetError::Setup(format!("creating the camera's RtpEndpoint: {e}")))?;
-        let rtp_port = answer_video_port(&stream.answer).ok_or_else(|| TargetError::Setup(format!("no RTP port in the answer:\n{}", stream.answer)))?;
+        let stream = media
+            .create_stream(&spec)
+            .await
+            .map_err(|e| TargetError::Setup(format!("creating the camera's RtpEndpoint: {e}")))?;
+        let rtp_port = answer_video_port(&stream.answer)
+            .ok_or_else(|| TargetError::Setup(format!("no RTP port in the answer:\n{}", stream.answer)))?;
         Ok(EngineTarget { engine, media, stream, rtp_port, routes })
     }
 
@@ -81,7 +85,11 @@ impl EngineTarget {
     pub async fn join(&self, pool: &Arc<Pool>) -> Result<(), String> {
         let mut v = pool.new_viewer().map_err(|e| e.to_string())?;
         let offer = v.offer();
-        let viewer = self.media.create_viewer(&self.stream, &offer, &IceSettings::default()).await.map_err(|e| format!("WebRtcEndpoint: {e}"))?;
+        let viewer = self
+            .media
+            .create_viewer(&self.stream, &offer, &IceSettings::default())
+            .await
+            .map_err(|e| format!("WebRtcEndpoint: {e}"))?;
         let answered = Instant::now();
         v.accept(&viewer.answer).map_err(|e| format!("answer refused: {e}"))?;
         let (tx, mut rx) = mpsc::unbounded_channel();

@@ -43,13 +43,23 @@ impl JanusTarget {
     pub async fn start(s: &ServerSettings) -> Result<JanusTarget, TargetError> {
         let dir = s.log_dir.join("janus-config");
         let (ws_port, rtp_port) = (free_port()?, free_port()?);
-        write_config(&dir, &s.janus_iface, ws_port, rtp_port).map_err(|e| TargetError::Setup(format!("Janus config in {}: {e}", dir.display())))?;
-        let args = vec!["-F".to_string(), dir.display().to_string(), "-C".into(), dir.join("janus.jcfg").display().to_string()];
+        write_config(&dir, &s.janus_iface, ws_port, rtp_port)
+            .map_err(|e| TargetError::Setup(format!("Janus config in {}: {e}", dir.display())))?;
+        let args = vec![
+            "-F".to_string(),
+            dir.display().to_string(),
+            "-C".into(),
+            dir.join("janus.jcfg").display().to_string(),
+        ];
         let mut janus = Proc::spawn("janus", &s.janus, &args, &[], s.cpus.as_deref(), &s.log_dir)?;
         wait_tcp(&mut janus, ws_port, Duration::from_secs(20)).await?;
-        let mut req = format!("ws://127.0.0.1:{ws_port}/").into_client_request().map_err(|e| TargetError::Setup(e.to_string()))?;
+        let mut req = format!("ws://127.0.0.1:{ws_port}/")
+            .into_client_request()
+            .map_err(|e| TargetError::Setup(e.to_string()))?;
         req.headers_mut().insert("Sec-WebSocket-Protocol", "janus-protocol".parse().expect("a valid header value"));
-        let (ws, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| TargetError::Setup(format!("Janus WebSocket: {e}")))?;
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .map_err(|e| TargetError::Setup(format!("Janus WebSocket: {e}")))?;
         let (mut sink, mut stream) = ws.split();
         let (out, mut rx) = mpsc::unbounded_channel::<String>();
         tokio::spawn(async move {
@@ -96,7 +106,10 @@ impl JanusTarget {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending poisoned").insert(t, tx);
         self.out.send(body.to_string()).map_err(|_| "Janus WebSocket closed")?;
-        let v = tokio::time::timeout(Duration::from_secs(30), rx).await.map_err(|_| "no Janus answer in 30 s")?.map_err(|_| "Janus WebSocket closed")?;
+        let v = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .map_err(|_| "no Janus answer in 30 s")?
+            .map_err(|_| "Janus WebSocket closed")?;
         if v["janus"] == "error" {
             return Err(format!("Janus error: {}", v["error"]));
         }
@@ -107,8 +120,11 @@ impl JanusTarget {
     }
 
     pub async fn join(&self, pool: &Arc<Pool>) -> Result<(), String> {
-        let session = self.call(json!({"janus": "create"})).await?["data"]["id"].as_u64().ok_or("create: no session id")?;
-        let handle = self.call(json!({"janus": "attach", "session_id": session, "plugin": "janus.plugin.streaming"})).await?["data"]["id"]
+        let session =
+            self.call(json!({"janus": "create"})).await?["data"]["id"].as_u64().ok_or("create: no session id")?;
+        let handle = self
+            .call(json!({"janus": "attach", "session_id": session, "plugin": "janus.plugin.streaming"}))
+            .await?["data"]["id"]
             .as_u64()
             .ok_or("attach: no handle id")?;
         let (tx, mut candidates) = mpsc::unbounded_channel();

@@ -136,14 +136,18 @@ impl Target {
             Target::Stack(t) => t.processes_mut(),
             Target::Janus(t) => t.processes_mut(),
         };
-        let dead: Vec<String> = procs.into_iter().filter_map(|p| p.exited().map(|st| format!("{} exited ({st}):\n{}", p.name, p.tail(20)))).collect();
+        let dead: Vec<String> = procs
+            .into_iter()
+            .filter_map(|p| p.exited().map(|st| format!("{} exited ({st}):\n{}", p.name, p.tail(20))))
+            .collect();
         (!dead.is_empty()).then(|| dead.join("\n"))
     }
 }
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> Result<u16, TargetError> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| TargetError::Setup(format!("no free port: {e}")))?;
+    let l =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| TargetError::Setup(format!("no free port: {e}")))?;
     Ok(l.local_addr().map_err(|e| TargetError::Setup(e.to_string()))?.port())
 }
 
@@ -155,7 +159,11 @@ pub async fn wait_tcp(proc: &mut Proc, port: u16, limit: Duration) -> Result<(),
             return Ok(());
         }
         if proc.exited().is_some() || Instant::now() > deadline {
-            return Err(TargetError::NotReady { what: format!("{} on port {port}", proc.name), limit, log: proc.tail(20) });
+            return Err(TargetError::NotReady {
+                what: format!("{} on port {port}", proc.name),
+                limit,
+                log: proc.tail(20),
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use camview_proto::signaling::{ClientMessage, ServerMessage};
 use camview_proto::rest::StreamView;
+use camview_proto::signaling::{ClientMessage, ServerMessage};
 use camview_proto::stream::{IceCandidate, StreamState};
 use futures_util::{SinkExt, StreamExt};
 use tokio::task::AbortHandle;
@@ -53,14 +53,21 @@ impl StackTarget {
         let mut redis = crate::procs::Proc::spawn(
             "redis",
             std::path::Path::new("redis-server"),
-            &["--port", &redis_port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"].map(String::from),
+            &["--port", &redis_port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
+                .map(String::from),
             &[],
             s.cpus.as_deref(),
             &s.log_dir,
         )?;
         wait_tcp(&mut redis, redis_port, Duration::from_secs(10)).await?;
         procs.push(redis);
-        let redis_env = || vec![("REDIS_URL", format!("redis://127.0.0.1:{redis_port}")), ("REDIS_KEY_PREFIX", "bench:".to_string()), ("RUST_LOG", "warn".into())];
+        let redis_env = || {
+            vec![
+                ("REDIS_URL", format!("redis://127.0.0.1:{redis_port}")),
+                ("REDIS_KEY_PREFIX", "bench:".to_string()),
+                ("RUST_LOG", "warn".into()),
+            ]
+        };
 
         let (ws, rtc) = (free_port()?, free_port()?);
         let mut engine = s.spawn("media-engine", "camview-media-engine", engine_env(ws, rtc))?;
@@ -103,22 +110,48 @@ impl StackTarget {
         wait_tcp(&mut signaling, sig_port, Duration::from_secs(20)).await?;
         procs.push(signaling);
 
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| TargetError::Setup(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| TargetError::Setup(e.to_string()))?;
         let api = format!("http://127.0.0.1:{api_port}");
-        let healthy = wait_until(Duration::from_secs(30), || async { http.get(format!("{api}/health")).send().await.is_ok_and(|r| r.status().is_success()) }).await;
+        let healthy = wait_until(Duration::from_secs(30), || async {
+            http.get(format!("{api}/health")).send().await.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
         if !healthy {
             let logs: Vec<String> = procs.iter().map(|p| format!("--- {}\n{}", p.name, p.tail(10))).collect();
-            return Err(TargetError::NotReady { what: "GET /health".into(), limit: Duration::from_secs(30), log: logs.join("\n") });
+            return Err(TargetError::NotReady {
+                what: "GET /health".into(),
+                limit: Duration::from_secs(30),
+                log: logs.join("\n"),
+            });
         }
         let token = login(&http, &api).await?;
-        let started = http.post(format!("{api}/streams/{CAMERA}/start")).bearer_auth(&token).json(&serde_json::json!({})).send().await;
+        let started = http
+            .post(format!("{api}/streams/{CAMERA}/start"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({}))
+            .send()
+            .await;
         let record: StreamView = match started {
-            Ok(r) if r.status().is_success() => r.json().await.map_err(|e| TargetError::Setup(format!("start answer: {e}")))?,
-            Ok(r) => return Err(TargetError::Setup(format!("POST /streams/{CAMERA}/start: {} {}", r.status(), r.text().await.unwrap_or_default()))),
+            Ok(r) if r.status().is_success() => {
+                r.json().await.map_err(|e| TargetError::Setup(format!("start answer: {e}")))?
+            }
+            Ok(r) => {
+                return Err(TargetError::Setup(format!(
+                    "POST /streams/{CAMERA}/start: {} {}",
+                    r.status(),
+                    r.text().await.unwrap_or_default()
+                )))
+            }
             Err(e) => return Err(TargetError::Setup(format!("POST /streams/{CAMERA}/start: {e}"))),
         };
         let target = record.rtp.ok_or_else(|| TargetError::Setup("the started stream has no RTP target".into()))?;
-        let host: IpAddr = target.host.parse().map_err(|_| TargetError::Setup(format!("RTP host {} is not an address", target.host)))?;
+        let host: IpAddr = target
+            .host
+            .parse()
+            .map_err(|_| TargetError::Setup(format!("RTP host {} is not an address", target.host)))?;
         Ok(StackTarget {
             procs,
             api,
@@ -156,19 +189,25 @@ impl StackTarget {
         if live {
             Ok(())
         } else {
-            Err(TargetError::NotReady { what: format!("stream {CAMERA} live"), limit: Duration::from_secs(20), log: String::new() })
+            Err(TargetError::NotReady {
+                what: format!("stream {CAMERA} live"),
+                limit: Duration::from_secs(20),
+                log: String::new(),
+            })
         }
     }
 
     pub async fn join(&self, pool: &Arc<Pool>) -> Result<(), String> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&self.signaling).await.map_err(|e| format!("signaling WebSocket: {e}"))?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(&self.signaling).await.map_err(|e| format!("signaling WebSocket: {e}"))?;
         let mut v = pool.new_viewer().map_err(|e| e.to_string())?;
         let offer = v.offer();
         let join = ClientMessage::Join { camera: CAMERA.into(), sdp_offer: offer, token: Some(self.token.clone()) };
         ws.send(Message::text(json(&join))).await.map_err(|e| format!("join: {e}"))?;
         let mut early = Vec::new();
         let answered = loop {
-            let msg = ws.next().await.ok_or("signaling closed before the answer")?.map_err(|e| format!("signaling: {e}"))?;
+            let msg =
+                ws.next().await.ok_or("signaling closed before the answer")?.map_err(|e| format!("signaling: {e}"))?;
             let Message::Text(text) = msg else { continue };
             match serde_json::from_str::<ServerMessage>(&text) {
                 Ok(ServerMessage::Answer { sdp_answer, .. }) => {
@@ -177,14 +216,20 @@ impl StackTarget {
                     break at;
                 }
                 Ok(ServerMessage::Ice(c)) => early.push(c.candidate),
-                Ok(ServerMessage::Error { code, message }) => return Err(format!("signaling error {code:?}: {message}")),
+                Ok(ServerMessage::Error { code, message }) => {
+                    return Err(format!("signaling error {code:?}: {message}"))
+                }
                 _ => {}
             }
         };
         for c in early {
             let _ = v.add_remote_candidate(&c);
         }
-        let ours = ClientMessage::Ice(IceCandidate { candidate: v.candidate(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) });
+        let ours = ClientMessage::Ice(IceCandidate {
+            candidate: v.candidate(),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+        });
         ws.send(Message::text(json(&ours))).await.map_err(|e| format!("ice: {e}"))?;
         let r = pool.activate(v, answered);
         let pool = pool.clone();
@@ -217,11 +262,15 @@ fn json(m: &ClientMessage) -> String {
 
 async fn login(http: &reqwest::Client, api: &str) -> Result<String, TargetError> {
     let body = camview_proto::auth::LoginRequest { username: "admin".into(), password: ADMIN_PASSWORD.into() };
-    let r = http.post(format!("{api}/auth/login")).json(&body).send().await.map_err(|e| TargetError::Setup(format!("POST /auth/login: {e}")))?;
+    let r = http
+        .post(format!("{api}/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| TargetError::Setup(format!("POST /auth/login: {e}")))?;
     if !r.status().is_success() {
         return Err(TargetError::Setup(format!("POST /auth/login: {}", r.status())));
     }
     let v: serde_json::Value = r.json().await.map_err(|e| TargetError::Setup(format!("login answer: {e}")))?;
     v["token"].as_str().map(String::from).ok_or_else(|| TargetError::Setup("login answer has no token".into()))
 }
-

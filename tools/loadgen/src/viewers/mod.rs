@@ -159,7 +159,12 @@ pub enum PoolError {
 
 impl Pool {
     /// `coalesce`: how long a worker lets datagrams queue after reading (see the worker).
-    pub fn start(workers: usize, addressing: Addressing, mode: ReceiveMode, coalesce: Duration) -> Result<Pool, PoolError> {
+    pub fn start(
+        workers: usize,
+        addressing: Addressing,
+        mode: ReceiveMode,
+        coalesce: Duration,
+    ) -> Result<Pool, PoolError> {
         let mut handles = Vec::new();
         for n in 0..workers.max(1) {
             let (tx, rx) = mpsc::channel();
@@ -192,7 +197,8 @@ impl Pool {
     /// Hands a negotiated viewer to its worker; `answered` is when the server's SDP arrived.
     pub fn activate(&self, v: PendingViewer, answered: Instant) -> ViewerRef {
         let worker = v.id as usize % self.workers.len();
-        let new = worker::NewViewer { id: v.id, rtc: v.rtc, local: v.local, socket: v.socket, started: v.started, answered };
+        let new =
+            worker::NewViewer { id: v.id, rtc: v.rtc, local: v.local, socket: v.socket, started: v.started, answered };
         self.workers[worker].send(Command::Add(Box::new(new)));
         ViewerRef { id: v.id, worker }
     }

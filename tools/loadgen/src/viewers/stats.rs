@@ -41,7 +41,22 @@ struct WindowStart {
 
 impl ViewerStats {
     pub fn new(started: Instant, answered: Instant) -> Self {
-        ViewerStats { started, answered, connected: None, first_rtp: None, packets: 0, bytes: 0, max_seq: None, decrypted: 0, media_ssrc: None, seen: Seen::default(), duplicates: 0, window: None, glass_us: Vec::new(), error: None }
+        ViewerStats {
+            started,
+            answered,
+            connected: None,
+            first_rtp: None,
+            packets: 0,
+            bytes: 0,
+            max_seq: None,
+            decrypted: 0,
+            media_ssrc: None,
+            seen: Seen::default(),
+            duplicates: 0,
+            window: None,
+            glass_us: Vec::new(),
+            error: None,
+        }
     }
 
     /// One RTP packet str0m decrypted: `wire_len` bytes, extended sequence `seq`, `payload`.
@@ -70,7 +85,12 @@ impl ViewerStats {
     }
 
     pub fn start_window(&mut self) {
-        self.window = Some(WindowStart { duplicates: self.duplicates, packets: self.packets, bytes: self.bytes, max_seq: self.max_seq });
+        self.window = Some(WindowStart {
+            duplicates: self.duplicates,
+            packets: self.packets,
+            bytes: self.bytes,
+            max_seq: self.max_seq,
+        });
         self.glass_us.clear();
     }
 

@@ -63,7 +63,12 @@ pub struct Worker {
 
 impl Worker {
     /// The worker, its waker and (in Shared mode) the shared socket's port.
-    pub fn new(addressing: Addressing, mode: ReceiveMode, coalesce: Duration, commands: mpsc::Receiver<Command>) -> Result<(Worker, Arc<Waker>, u16), PoolError> {
+    pub fn new(
+        addressing: Addressing,
+        mode: ReceiveMode,
+        coalesce: Duration,
+        commands: mpsc::Receiver<Command>,
+    ) -> Result<(Worker, Arc<Waker>, u16), PoolError> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut w = Worker {
@@ -105,7 +110,10 @@ impl Worker {
     pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
         loop {
-            let wait = self.timers.peek().map_or(MAX_SLEEP, |Reverse((t, _))| t.saturating_duration_since(Instant::now()).min(MAX_SLEEP));
+            let wait = self
+                .timers
+                .peek()
+                .map_or(MAX_SLEEP, |Reverse((t, _))| t.saturating_duration_since(Instant::now()).min(MAX_SLEEP));
             if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != ErrorKind::Interrupted {
                     tracing::error!(error = %e, "viewer worker: poll failed");
@@ -161,7 +169,11 @@ impl Worker {
     }
 
     fn progress(&self) -> Progress {
-        let mut p = Progress { viewers: self.viewers.len(), ports: self.socks.iter().map(|s| s.port).collect(), ..Progress::default() };
+        let mut p = Progress {
+            viewers: self.viewers.len(),
+            ports: self.socks.iter().map(|s| s.port).collect(),
+            ..Progress::default()
+        };
         for v in &self.viewers {
             p.connected += usize::from(v.stats.connected.is_some());
             p.receiving += usize::from(v.stats.first_rtp.is_some());
@@ -282,7 +294,13 @@ impl Worker {
                 }
                 Ok(Output::Transmit(t)) => {
                     let s = &self.socks[v.sock];
-                    let tx = Transmit { destination: t.destination, ecn: None, contents: &t.contents, segment_size: None, src_ip: Some(v.local.ip()) };
+                    let tx = Transmit {
+                        destination: t.destination,
+                        ecn: None,
+                        contents: &t.contents,
+                        segment_size: None,
+                        src_ip: Some(v.local.ip()),
+                    };
                     // A failed send is a lost datagram: ICE, DTLS and NACK retransmit.
                     let _ = s.state.send(UdpSockRef::from(&s.io), &tx);
                 }

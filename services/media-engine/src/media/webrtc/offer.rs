@@ -51,7 +51,12 @@ fn first_codec(sdp_text: &str) -> Option<VideoCodec> {
 impl Viewer {
     /// Negotiates with a browser offer. `source` is the stream this viewer will carry, when
     /// known, so the answer names the camera's real codec parameters.
-    pub fn process_offer(&self, offer: &str, source: Option<&Arc<RtpSource>>, announced_ipv4: Option<IpAddr>) -> Result<String, OfferError> {
+    pub fn process_offer(
+        &self,
+        offer: &str,
+        source: Option<&Arc<RtpSource>>,
+        announced_ipv4: Option<IpAddr>,
+    ) -> Result<String, OfferError> {
         let parsed = sdp::parse_offer(offer).map_err(|e| match e {
             sdp::SdpError::Empty => OfferError::Parse("Empty offer not valid".into()),
             sdp::SdpError::Parse(m) => OfferError::Parse(m),
@@ -73,7 +78,9 @@ impl Viewer {
         }
         let mut cfg = self.mux.rtc_config();
         match camera {
-            Some((VideoCodec::H264, plid, pm)) => cfg.codec_config().add_h264(96.into(), None, pm == 1, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID)),
+            Some((VideoCodec::H264, plid, pm)) => {
+                cfg.codec_config().add_h264(96.into(), None, pm == 1, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID))
+            }
             Some((VideoCodec::Vp8, _, _)) => cfg = cfg.enable_vp8(true),
             None => cfg = cfg.enable_h264(true).enable_vp8(true),
         }
@@ -103,14 +110,20 @@ impl Viewer {
     /// `generateOffer`: one `sendonly` video line with the codecs this viewer can be fed
     /// (the camera's, when the stream is known; else H.264 packetization-mode=1 and VP8),
     /// ICE credentials and fingerprint. Candidates follow `gatherCandidates` (trickle).
-    pub fn generate_offer(&self, source: Option<&Arc<RtpSource>>, announced_ipv4: Option<IpAddr>) -> Result<String, OfferError> {
+    pub fn generate_offer(
+        &self,
+        source: Option<&Arc<RtpSource>>,
+        announced_ipv4: Option<IpAddr>,
+    ) -> Result<String, OfferError> {
         let mut g = self.lock();
         if g.local_sdp.is_some() {
             return Err(OfferError::AlreadyNegotiated);
         }
         let camera = camera_of(source);
         let mut cfg: RtcConfig = self.mux.rtc_config();
-        let h264 = |cfg: &mut RtcConfig, plid: Option<u32>| cfg.codec_config().add_h264(OFFER_H264_PT.into(), None, true, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID));
+        let h264 = |cfg: &mut RtcConfig, plid: Option<u32>| {
+            cfg.codec_config().add_h264(OFFER_H264_PT.into(), None, true, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID))
+        };
         match camera {
             Some((VideoCodec::H264, plid, _)) => h264(&mut cfg, plid),
             Some((VideoCodec::Vp8, _, _)) => cfg = cfg.enable_vp8(true),
@@ -158,8 +171,11 @@ impl Viewer {
             sdp::SdpError::Empty => AnswerError::Parse("Empty answer not valid".into()),
             sdp::SdpError::Parse(m) => AnswerError::Parse(format!("Error parsing SDP answer: {m}")),
         })?;
-        let parsed = SdpAnswer::from_sdp_string(answer).map_err(|e| AnswerError::Parse(format!("Error parsing SDP answer: {e}")))?;
-        let pending = g.pending_offer.take().ok_or_else(|| AnswerError::Process("the offer was spent by a failed answer; create a new endpoint".into()))?;
+        let parsed = SdpAnswer::from_sdp_string(answer)
+            .map_err(|e| AnswerError::Parse(format!("Error parsing SDP answer: {e}")))?;
+        let pending = g.pending_offer.take().ok_or_else(|| {
+            AnswerError::Process("the offer was spent by a failed answer; create a new endpoint".into())
+        })?;
         let mid = Mid::from(g.mid.as_str());
         let Some(rtc) = g.rtc.as_mut() else { return Err(AnswerError::Process("the endpoint has no session".into())) };
         rtc.sdp_api().accept_answer(pending, parsed).map_err(|e| AnswerError::Process(e.to_string()))?;

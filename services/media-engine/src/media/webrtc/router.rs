@@ -51,20 +51,34 @@ pub struct WebRtcMux {
 
 impl WebRtcMux {
     /// Binds the shared sockets (shared mode), starts the workers and the socket readers.
-    pub fn start(cfg: Arc<Config>, events: EventTx, counters: Arc<MediaCounters>, cancel: CancellationToken) -> std::io::Result<Arc<Self>> {
+    pub fn start(
+        cfg: Arc<Config>,
+        events: EventTx,
+        counters: Arc<MediaCounters>,
+        cancel: CancellationToken,
+    ) -> std::io::Result<Arc<Self>> {
         let mut shared = vec![];
         if let WebRtcPorts::Shared(port) = cfg.webrtc_ports {
             let mut port = port;
             for ip in &cfg.webrtc_ips {
-                let s = std::net::UdpSocket::bind(SocketAddr::new(*ip, port))
-                    .map_err(|e| std::io::Error::new(e.kind(), format!("ENGINE_WEBRTC_PORT: cannot bind {ip}:{port}: {e}")))?;
+                let s = std::net::UdpSocket::bind(SocketAddr::new(*ip, port)).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("ENGINE_WEBRTC_PORT: cannot bind {ip}:{port}: {e}"))
+                })?;
                 port = s.local_addr()?.port();
                 shared.push(s);
             }
         }
         let workers = Workers::start(cfg.workers, &shared, events, counters.clone(), cancel.clone())?;
         let dtls_cert = str0m::crypto::from_feature_flags().dtls_provider.generate_certificate();
-        let mux = Arc::new(WebRtcMux { cfg, workers, shared: OnceLock::new(), table: Mutex::new(Table::default()), counters, cancel, dtls_cert });
+        let mux = Arc::new(WebRtcMux {
+            cfg,
+            workers,
+            shared: OnceLock::new(),
+            table: Mutex::new(Table::default()),
+            counters,
+            cancel,
+            dtls_cert,
+        });
         let mut addrs = vec![];
         for s in shared {
             addrs.push(s.local_addr()?);
@@ -118,7 +132,10 @@ impl WebRtcMux {
 
     /// Sockets for a new viewer: the shared ones' addresses, or a fresh port from the range
     /// (its reader started here, duplicates returned for the worker to send on).
-    pub(crate) fn sockets_for_viewer(self: &Arc<Self>, viewer_cancel: &CancellationToken) -> std::io::Result<(Vec<SocketAddr>, Vec<std::net::UdpSocket>)> {
+    pub(crate) fn sockets_for_viewer(
+        self: &Arc<Self>,
+        viewer_cancel: &CancellationToken,
+    ) -> std::io::Result<(Vec<SocketAddr>, Vec<std::net::UdpSocket>)> {
         match self.cfg.webrtc_ports {
             WebRtcPorts::Shared(_) => Ok((self.shared_addrs(), vec![])),
             WebRtcPorts::Range => {

@@ -62,7 +62,12 @@ impl Egress {
         }
         s.set_nonblocking(true)?;
         let state = UdpSocketState::new((&s).into())?;
-        self.max_segments = if self.socks.is_empty() { state.max_gso_segments() } else { self.max_segments.min(state.max_gso_segments()) }.max(1);
+        self.max_segments = if self.socks.is_empty() {
+            state.max_gso_segments()
+        } else {
+            self.max_segments.min(state.max_gso_segments())
+        }
+        .max(1);
         self.socks.push(Sock { local, io: UdpSocket::from_std(s)?, state, users: 1, shared });
         Ok(())
     }
@@ -88,7 +93,11 @@ impl Egress {
         let start = self.buf.len();
         self.buf.extend_from_slice(data);
         if let Some(b) = self.batches.last_mut() {
-            let fits = b.sock == sock && b.dest == dest && !b.closed && b.count < self.max_segments && b.len + data.len() <= MAX_GSO_BYTES;
+            let fits = b.sock == sock
+                && b.dest == dest
+                && !b.closed
+                && b.count < self.max_segments
+                && b.len + data.len() <= MAX_GSO_BYTES;
             if fits && data.len() <= b.seg {
                 b.len += data.len();
                 b.count += 1;
@@ -103,7 +112,13 @@ impl Egress {
     pub async fn flush(&mut self) {
         for b in self.batches.drain(..) {
             let s = &self.socks[b.sock];
-            let t = Transmit { destination: b.dest, ecn: None, contents: &self.buf[b.start..b.start + b.len], segment_size: (b.count > 1).then_some(b.seg), src_ip: None };
+            let t = Transmit {
+                destination: b.dest,
+                ecn: None,
+                contents: &self.buf[b.start..b.start + b.len],
+                segment_size: (b.count > 1).then_some(b.seg),
+                src_ip: None,
+            };
             if s.io.async_io(Interest::WRITABLE, || s.state.send((&s.io).into(), &t)).await.is_err() {
                 // Unreachable peers and the like: the datagrams are lost, as on the network.
                 self.send_errors += b.count as u64;

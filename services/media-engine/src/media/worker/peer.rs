@@ -117,7 +117,14 @@ impl Peer {
     /// check at once, before this side's own (triggered) check of that address succeeded, and
     /// str0m refuses it until then: dropping it would cost the peer's 1 s retransmission timer,
     /// so it is held (routed here by the peer's STUN, bounded) and fed once str0m takes it.
-    pub fn receive(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8], refused: &mut u64) -> Fed {
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+        refused: &mut u64,
+    ) -> Fed {
         match self.feed(now, local, remote, data) {
             Some(true) => {}
             Some(false) => {
@@ -192,7 +199,10 @@ impl Peer {
                     // str0m may go from checking straight to completed; Kurento always reports
                     // the selected pair and CONNECTED before READY.
                     self.pair_selected = true;
-                    let remote = self.remote_addr.map(|a| format!("candidate:1 1 UDP 1 {} {} typ prflx", a.ip(), a.port())).unwrap_or_default();
+                    let remote = self
+                        .remote_addr
+                        .map(|a| format!("candidate:1 1 UDP 1 {} {} typ prflx", a.ip(), a.port()))
+                        .unwrap_or_default();
                     events.emit(
                         &self.id,
                         "NewCandidatePairSelected",
@@ -328,7 +338,9 @@ impl Peer {
         let mut api = self.rtc.direct_api();
         let Some(stream) = api.stream_tx(&tx.ssrc) else { return };
         // The payload is the camera packet's, shared (an `Arc` clone), not copied.
-        stream.write_rtp(RtpWrite::new(tx.pt.pt(), self.seq.into(), ts, now, pkt.payload.clone()).marker(pkt.marker).nackable(true));
+        stream.write_rtp(
+            RtpWrite::new(tx.pt.pt(), self.seq.into(), ts, now, pkt.payload.clone()).marker(pkt.marker).nackable(true),
+        );
         self.wrote = true;
         written.0 += 1;
         written.1 += pkt.payload.len() as u64;
