@@ -520,6 +520,29 @@ impl Stack {
         self.services.push(camera_sim);
     }
 
+    /// `GET /streams/{camera}` on the API as admin: the stream's JSON view (panics on anything
+    /// but 200).
+    pub async fn stream(&self, camera: &str) -> serde_json::Value {
+        let url = format!("{}/streams/{camera}", self.api_url);
+        let r = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        assert!(status.is_success(), "GET {url} answered {status}: {body}");
+        body
+    }
+
+    /// The number of viewers `GET /streams/{camera}` counts.
+    pub async fn viewer_count(&self, camera: &str) -> u64 {
+        let body = self.stream(camera).await;
+        body["viewers"].as_u64().unwrap_or_else(|| panic!("no viewer count in {body}"))
+    }
+
     /// `POST /streams/{camera}/stop` on the API as admin; returns the status.
     pub async fn stop_stream(&self, camera: &str) -> reqwest::StatusCode {
         let url = format!("{}/streams/{camera}/stop", self.api_url);

@@ -23,18 +23,6 @@ async fn join_when_possible(stack: &Stack, camera: &str, limit: Duration) -> (Vi
     }
 }
 
-async fn viewer_count(stack: &Stack, camera: &str) -> u64 {
-    let r = stack
-        .http()
-        .get(format!("{}/streams/{camera}", stack.api_url))
-        .bearer_auth(&stack.admin_token)
-        .send()
-        .await
-        .expect("GET /streams");
-    let body: serde_json::Value = r.json().await.expect("a JSON stream");
-    body["viewers"].as_u64().unwrap_or_else(|| panic!("no viewer count in {body}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_redis_restarts_from_its_append_only_file_the_watching_viewer_keeps_its_slot_and_new_joins_work() {
     // A liveness TTL shorter than the outage: every signaling key expires while Redis is down.
@@ -73,7 +61,7 @@ async fn after_redis_restarts_from_its_append_only_file_the_watching_viewer_keep
         stack.all_output()
     );
     assert_eq!(
-        viewer_count(&stack, "camfault").await,
+        stack.viewer_count("camfault").await,
         2,
         "no viewer was released and no slot leaked\n{}",
         stack.all_output()
@@ -108,7 +96,7 @@ async fn after_the_engine_is_killed_and_restarted_the_stream_is_recreated_and_th
         .await
         .unwrap_or_else(|e| panic!("media after the restart: {e}\n{}", stack.all_output()));
     eprintln!("the viewer played again {:?} after the engine was killed", killed.elapsed());
-    assert_eq!(viewer_count(&stack, "camengine").await, 1, "one viewer, no leaked slot\n{}", stack.all_output());
+    assert_eq!(stack.viewer_count("camengine").await, 1, "one viewer, no leaked slot\n{}", stack.all_output());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +114,7 @@ async fn after_signaling_is_killed_the_viewer_reconnects_and_plays_and_its_old_s
     // The dead instance's viewer is released once its liveness key expired (TTL 3 s).
     let mut released = false;
     for _ in 0..60 {
-        if viewer_count(&stack, "camsig").await == 1 {
+        if stack.viewer_count("camsig").await == 1 {
             released = true;
             break;
         }
@@ -145,7 +133,7 @@ async fn the_api_killed_and_restarted_never_interrupts_a_viewer_and_serves_again
         .wait_for_media(before + 30, PATIENCE)
         .await
         .unwrap_or_else(|e| panic!("media during the api restart: {e}\n{}", stack.all_output()));
-    assert_eq!(viewer_count(&stack, "camapi").await, 1, "the restarted api sees the viewer\n{}", stack.all_output());
+    assert_eq!(stack.viewer_count("camapi").await, 1, "the restarted api sees the viewer\n{}", stack.all_output());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,5 +160,5 @@ async fn when_the_leading_controller_is_killed_the_standby_takes_over_the_viewer
         .await
         .unwrap_or_else(|e| panic!("the first viewer after the takeover: {e}\n{}", stack.all_output()));
     assert!(!watching.asked_to_renegotiate(), "the adopted endpoint needed no renegotiation");
-    assert_eq!(viewer_count(&stack, "camlead").await, 2, "both viewers counted\n{}", stack.all_output());
+    assert_eq!(stack.viewer_count("camlead").await, 2, "both viewers counted\n{}", stack.all_output());
 }

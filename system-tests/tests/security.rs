@@ -270,15 +270,7 @@ async fn foreign_packets(stack: &Stack) -> f64 {
 }
 
 async fn rtp_port(stack: &Stack, camera: &str) -> u16 {
-    let r = stack
-        .http()
-        .get(format!("{}/streams/{camera}", stack.api_url))
-        .bearer_auth(&stack.admin_token)
-        .send()
-        .await
-        .expect("GET /streams/{camera}");
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: serde_json::Value = r.json().await.expect("a JSON stream");
+    let body = stack.stream(camera).await;
     body["rtp"]["port"].as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or_else(|| panic!("no rtp port in {body}"))
 }
 

@@ -39,17 +39,6 @@ fn sample(stack: &Stack) -> HashMap<&'static str, (u64, usize, u64)> {
         .collect()
 }
 
-async fn viewer_count(stack: &Stack) -> u64 {
-    let r = stack
-        .http()
-        .get(format!("{}/streams/{CAMERA}", stack.api_url))
-        .bearer_auth(&stack.admin_token)
-        .send()
-        .await
-        .expect("GET /streams");
-    r.json::<serde_json::Value>().await.expect("JSON")["viewers"].as_u64().unwrap_or(u64::MAX)
-}
-
 /// A small deterministic generator (xorshift), seeded by `SOAK_SEED`.
 struct Dice(u64);
 impl Dice {
@@ -136,11 +125,11 @@ async fn an_hour_of_random_joins_leaves_and_camera_pauses_leaks_nothing() {
     }
     // Sockets closed without `leave` are released when signaling notices the close.
     let deadline = Instant::now() + PATIENCE;
-    while viewer_count(&stack).await != 0 {
+    while stack.viewer_count(CAMERA).await != 0 {
         assert!(
             Instant::now() < deadline,
             "viewer slots leaked: {} left\n{}",
-            viewer_count(&stack).await,
+            stack.viewer_count(CAMERA).await,
             stack.all_output()
         );
         tokio::time::sleep(Duration::from_millis(200)).await; // polling the API
