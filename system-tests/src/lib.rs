@@ -471,20 +471,28 @@ impl Stack {
         assert!(dead.is_empty(), "while waiting for {what}: {}\n{}", dead.join(", "), self.all_output());
     }
 
-    /// `POST /streams/{camera}/start` on the API; returns the JSON answer.
-    pub async fn start_stream(&self, camera: &str) -> serde_json::Value {
-        let url = format!("{}/streams/{camera}/start", self.api_url);
-        let r = self
-            .http
-            .post(&url)
+    /// Sends `method url` as the admin; panics with every service's output if it cannot.
+    async fn as_admin(&self, method: reqwest::Method, url: &str) -> reqwest::Response {
+        self.http
+            .request(method.clone(), url)
             .bearer_auth(&self.admin_token)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.all_output()));
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}\n{}", self.all_output()))
+    }
+
+    /// [`Stack::as_admin`] answered with success: its JSON body.
+    async fn admin_json(&self, method: reqwest::Method, url: &str) -> serde_json::Value {
+        let r = self.as_admin(method.clone(), url).await;
         let status = r.status();
         let body: serde_json::Value = r.json().await.unwrap_or_default();
-        assert!(status.is_success(), "POST {url} answered {status}: {body}\n{}", self.all_output());
+        assert!(status.is_success(), "{method} {url} answered {status}: {body}\n{}", self.all_output());
         body
+    }
+
+    /// `POST /streams/{camera}/start` on the API; returns the JSON answer.
+    pub async fn start_stream(&self, camera: &str) -> serde_json::Value {
+        self.admin_json(reqwest::Method::POST, &format!("{}/streams/{camera}/start", self.api_url)).await
     }
 
     /// Starts `camera-sim` in API mode for `camera` (small picture, cheap on shared cores).
@@ -523,18 +531,7 @@ impl Stack {
     /// `GET /streams/{camera}` on the API as admin: the stream's JSON view (panics on anything
     /// but 200).
     pub async fn stream(&self, camera: &str) -> serde_json::Value {
-        let url = format!("{}/streams/{camera}", self.api_url);
-        let r = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.admin_token)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        let status = r.status();
-        let body: serde_json::Value = r.json().await.unwrap_or_default();
-        assert!(status.is_success(), "GET {url} answered {status}: {body}");
-        body
+        self.admin_json(reqwest::Method::GET, &format!("{}/streams/{camera}", self.api_url)).await
     }
 
     /// The number of viewers `GET /streams/{camera}` counts.
@@ -545,27 +542,14 @@ impl Stack {
 
     /// `POST /streams/{camera}/stop` on the API as admin; returns the status.
     pub async fn stop_stream(&self, camera: &str) -> reqwest::StatusCode {
-        let url = format!("{}/streams/{camera}/stop", self.api_url);
-        self.http
-            .post(&url)
-            .bearer_auth(&self.admin_token)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.all_output()))
-            .status()
+        self.as_admin(reqwest::Method::POST, &format!("{}/streams/{camera}/stop", self.api_url)).await.status()
     }
 
     /// The text of `GET <base>/metrics` (base: one of the `*_url` fields); the admin token is
     /// sent along (the API's `/metrics` may need it, the others ignore it).
     pub async fn metrics(&self, base: &str) -> String {
         let url = format!("{base}/metrics");
-        let r = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.admin_token)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", self.all_output()));
+        let r = self.as_admin(reqwest::Method::GET, &url).await;
         assert!(r.status().is_success(), "GET {url}: {}", r.status());
         r.text().await.unwrap_or_default()
     }
