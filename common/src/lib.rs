@@ -18,4 +18,6 @@ pub mod turn;
 
 pub use backend::{shutdown_signal, Backend, BackendError, DEFAULT_REDIS_CONNECT_TIMEOUT};
 pub use bus::{Bus, BusClient, BusError, Delivery};
-pub use registry::{Registry, RegistryError, SlotReservation};
+pub use registry::{
+    ControllerLease, Fence, Liveness, Registry, RegistryError, SlotReservation, StreamStore, ViewerSlots,
+};

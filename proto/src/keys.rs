@@ -111,6 +111,11 @@ impl Keys {
     }
 
     /// Media-server session the active controller resumes after a restart.
+    /// The fencing counter: incremented each time a controller newly takes the lease.
+    pub fn controller_fence(&self) -> String {
+        format!("{}controller:fence", self.prefix)
+    }
+
     pub fn controller_session(&self) -> String {
         format!("{}controller:session", self.prefix)
     }
@@ -150,6 +155,7 @@ mod tests {
             k.instances_index(),
             k.controller_heartbeat(),
             k.controller_lease(),
+            k.controller_fence(),
             k.controller_session(),
             k.commands_stream(),
             k.commands_group(),

@@ -3,19 +3,23 @@
 //! `tokio::time::Instant` deadline checked on read, so tests may pause time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use camview_proto::stream::{CameraStatus, ControllerHeartbeat, StreamRecord, ViewerRecord};
 use tokio::time::Instant;
 
-use super::{sort_viewers, Registry, RegistryError, SlotReservation};
+use super::{
+    sort_viewers, ControllerLease, Fence, Liveness, Registry, RegistryError, SlotReservation, StreamStore, ViewerSlots,
+};
 
 /// In-process [`Registry`]; share it behind an `Arc`.
 #[derive(Default)]
 pub struct MemoryRegistry {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+    /// Set on a view from [`Registry::fenced`]: the term its fenced writes carry.
+    fence: Option<Fence>,
 }
 
 #[derive(Default)]
@@ -33,6 +37,8 @@ struct State {
     instances: BTreeSet<String>,
     heartbeat: Option<(ControllerHeartbeat, Instant)>,
     lease: Option<(String, Instant)>,
+    /// The newest lease term (incremented on each new take).
+    term: u64,
     media_session: Option<String>,
 }
 
@@ -45,6 +51,17 @@ impl MemoryRegistry {
         // Every mutation below is a few map operations that cannot panic halfway in a way
         // that breaks an invariant, so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The state, for a fenced write: refused unless this view's term is the newest one.
+    fn state_to_write(&self) -> Result<MutexGuard<'_, State>, RegistryError> {
+        let state = self.state();
+        match &self.fence {
+            Some(fence) if fence.term() == 0 || fence.term() != state.term => {
+                Err(RegistryError::Fenced { term: fence.term() })
+            }
+            _ => Ok(state),
+        }
     }
 }
 
@@ -69,8 +86,15 @@ impl Registry for MemoryRegistry {
         Ok(())
     }
 
+    fn fenced(&self, fence: Fence) -> Arc<dyn Registry> {
+        Arc::new(MemoryRegistry { state: self.state.clone(), fence: Some(fence) })
+    }
+}
+
+#[async_trait]
+impl StreamStore for MemoryRegistry {
     async fn put_stream(&self, stream: &StreamRecord) -> Result<(), RegistryError> {
-        self.state().streams.insert(stream.camera_id.clone(), stream.clone());
+        self.state_to_write()?.streams.insert(stream.camera_id.clone(), stream.clone());
         Ok(())
     }
 
@@ -83,7 +107,7 @@ impl Registry for MemoryRegistry {
     }
 
     async fn delete_stream(&self, camera_id: &str) -> Result<bool, RegistryError> {
-        let mut state = self.state();
+        let mut state = self.state_to_write()?;
         state.slots.remove(camera_id);
         Ok(state.streams.remove(camera_id).is_some())
     }
@@ -104,14 +128,17 @@ impl Registry for MemoryRegistry {
     async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError> {
         Ok(self.state().cameras.get(camera_id).filter(|(_, until)| *until > Instant::now()).map(|(s, _)| s.clone()))
     }
+}
 
+#[async_trait]
+impl ViewerSlots for MemoryRegistry {
     async fn reserve_viewer_slot(
         &self,
         camera_id: &str,
         viewer_id: &str,
         limit: u32,
     ) -> Result<SlotReservation, RegistryError> {
-        let mut state = self.state();
+        let mut state = self.state_to_write()?;
         if !state.streams.contains_key(camera_id) {
             return Ok(SlotReservation::StreamNotFound);
         }
@@ -131,7 +158,7 @@ impl Registry for MemoryRegistry {
     }
 
     async fn put_viewer(&self, viewer: &ViewerRecord) -> Result<(), RegistryError> {
-        let mut state = self.state();
+        let mut state = self.state_to_write()?;
         let id = viewer.viewer_id.clone();
         if let Some(old) = state.viewers.insert(id.clone(), viewer.clone()) {
             if old.signaling_instance != viewer.signaling_instance {
@@ -167,7 +194,7 @@ impl Registry for MemoryRegistry {
     }
 
     async fn remove_viewer(&self, camera_id: &str, viewer_id: &str) -> Result<bool, RegistryError> {
-        let mut state = self.state();
+        let mut state = self.state_to_write()?;
         let mut removed = false;
         if let Some(slots) = state.slots.get_mut(camera_id) {
             removed |= slots.remove(viewer_id);
@@ -178,7 +205,10 @@ impl Registry for MemoryRegistry {
         }
         Ok(removed)
     }
+}
 
+#[async_trait]
+impl Liveness for MemoryRegistry {
     async fn refresh_liveness(&self, instance_id: &str, ttl: Duration) -> Result<(), RegistryError> {
         let mut state = self.state();
         state.alive.insert(instance_id.to_owned(), Instant::now() + ttl);
@@ -195,16 +225,19 @@ impl Registry for MemoryRegistry {
     }
 
     async fn forget_instance(&self, instance_id: &str) -> Result<(), RegistryError> {
-        self.state().instances.remove(instance_id);
+        self.state_to_write()?.instances.remove(instance_id);
         Ok(())
     }
+}
 
+#[async_trait]
+impl ControllerLease for MemoryRegistry {
     async fn put_controller_heartbeat(
         &self,
         heartbeat: &ControllerHeartbeat,
         ttl: Duration,
     ) -> Result<(), RegistryError> {
-        self.state().heartbeat = Some((heartbeat.clone(), Instant::now() + ttl));
+        self.state_to_write()?.heartbeat = Some((heartbeat.clone(), Instant::now() + ttl));
         Ok(())
     }
 
@@ -212,13 +245,16 @@ impl Registry for MemoryRegistry {
         Ok(live(&self.state().heartbeat).cloned())
     }
 
-    async fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<bool, RegistryError> {
+    async fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<Option<u64>, RegistryError> {
         let mut state = self.state();
         match live(&state.lease) {
-            Some(current) if current != holder => Ok(false),
-            _ => {
+            Some(current) if current != holder => Ok(None),
+            current => {
+                if current.is_none() {
+                    state.term += 1;
+                }
                 state.lease = Some((holder.to_owned(), Instant::now() + ttl));
-                Ok(true)
+                Ok(Some(state.term))
             }
         }
     }
@@ -232,7 +268,7 @@ impl Registry for MemoryRegistry {
     }
 
     async fn put_media_session(&self, session_id: &str) -> Result<(), RegistryError> {
-        self.state().media_session = Some(session_id.to_owned());
+        self.state_to_write()?.media_session = Some(session_id.to_owned());
         Ok(())
     }
 

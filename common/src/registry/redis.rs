@@ -7,103 +7,34 @@
 //! between; the caller then retries.
 
 mod codec;
+mod scripts;
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::redis_conn::RedisConn;
 use async_trait::async_trait;
 use camview_proto::keys::Keys;
 use camview_proto::stream::{CameraStatus, ControllerHeartbeat, StreamRecord, ViewerRecord};
-use redis::{Client, ErrorKind, RedisError, Script};
+use redis::{Client, ErrorKind, RedisError, ScriptInvocation};
 
 use self::codec::HashRecord;
-use super::{sort_viewers, Registry, RegistryError, SlotReservation};
+use self::scripts::*;
+use super::{
+    sort_viewers, ControllerLease, Fence, Liveness, Registry, RegistryError, SlotReservation, StreamStore, ViewerSlots,
+};
 
 /// How often a read-then-script update is retried when the data moved underneath it.
 const OPTIMISTIC_RETRIES: usize = 5;
-
-/// EXISTS stream -> SISMEMBER -> SCARD < limit -> SADD. Returns 0 reserved, 1 full,
-/// 2 no such stream.
-static RESERVE_SLOT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        if redis.call('EXISTS', KEYS[1]) == 0 then return 2 end
-        if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 0 end
-        if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 1 end
-        redis.call('SADD', KEYS[2], ARGV[1])
-        return 0
-        ",
-    )
-});
-
-/// Replaces a viewer hash and moves it between instance sets. KEYS: viewer, viewers
-/// index, new instance set, [old instance set]. ARGV: viewer id, expected old instance
-/// ('' for none), field/value pairs.
-static PUT_VIEWER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        local old = redis.call('HGET', KEYS[1], 'signaling_instance') or ''
-        if old ~= ARGV[2] then return -1 end
-        redis.call('DEL', KEYS[1])
-        redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-        redis.call('SADD', KEYS[2], ARGV[1])
-        if KEYS[4] then redis.call('SREM', KEYS[4], ARGV[1]) end
-        redis.call('SADD', KEYS[3], ARGV[1])
-        return 1
-        ",
-    )
-});
-
-/// Frees a slot and removes a viewer's record and index entries. KEYS: slot set, viewer,
-/// viewers index, [instance set]. ARGV: viewer id, expected instance ('' for none).
-/// Returns how many entries went away, or -1.
-static REMOVE_VIEWER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        local inst = redis.call('HGET', KEYS[2], 'signaling_instance') or ''
-        if inst ~= ARGV[2] then return -1 end
-        local n = redis.call('SREM', KEYS[1], ARGV[1]) + redis.call('DEL', KEYS[2]) + redis.call('SREM', KEYS[3], ARGV[1])
-        if KEYS[4] then n = n + redis.call('SREM', KEYS[4], ARGV[1]) end
-        return n
-        ",
-    )
-});
-
-/// Takes the lease if free, renews it if ARGV[1] holds it. Returns 1 if held now.
-static ACQUIRE_LEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        local holder = redis.call('GET', KEYS[1])
-        if holder == false then
-            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-            return 1
-        end
-        if holder == ARGV[1] then
-            redis.call('PEXPIRE', KEYS[1], ARGV[2])
-            return 1
-        end
-        return 0
-        ",
-    )
-});
-
-/// Deletes the lease only if ARGV[1] holds it.
-static RELEASE_LEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-        return 0
-        ",
-    )
-});
 
 /// [`Registry`] on Redis, through one reconnecting multiplexed connection. Cheap to
 /// share behind an `Arc`.
 pub struct RedisRegistry {
     conn: RedisConn,
     keys: Keys,
+    /// Set on a view from [`Registry::fenced`]: the term its fenced writes carry.
+    fence: Option<Fence>,
 }
 
 /// Maps a Redis error; data Redis holds but we cannot read is `Corrupt`, not `Unavailable`.
@@ -136,7 +67,7 @@ impl RedisRegistry {
     /// Like [`RedisRegistry::connect`], through a client from [`crate::redis_client::client`].
     pub async fn with_client(client: Client, keys: Keys) -> Result<Self, RegistryError> {
         let conn = RedisConn::connect(client).await.map_err(|e| RegistryError::Unavailable(e.to_string()))?;
-        Ok(Self { conn, keys })
+        Ok(Self { conn, keys, fence: None })
     }
 
     pub fn keys(&self) -> &Keys {
@@ -205,6 +136,21 @@ impl RedisRegistry {
         Ok(instance.unwrap_or_default())
     }
 
+    /// A fenced script call: the term counter as KEYS[1] and this view's term as ARGV[1].
+    fn fenced_call<'a>(&self, script: &'a redis::Script) -> ScriptInvocation<'a> {
+        let mut call = script.key(self.keys.controller_fence());
+        call.arg(self.fence.as_ref().map(|f| f.term().to_string()).unwrap_or_default());
+        call
+    }
+
+    /// Maps the error of a fenced write: `FENCED` first, then as [`error_at`].
+    fn write_error<'a>(&'a self, key: &'a str) -> impl FnOnce(RedisError) -> RegistryError + 'a {
+        move |e| match e.code() {
+            Some("FENCED") => RegistryError::Fenced { term: self.fence.as_ref().map_or(0, Fence::term) },
+            _ => error_at(key)(e),
+        }
+    }
+
     fn moved_underneath(key: &str) -> RegistryError {
         RegistryError::Unavailable(format!("{key} kept changing during {OPTIMISTIC_RETRIES} attempts"))
     }
@@ -220,14 +166,22 @@ impl Registry for RedisRegistry {
         Ok(())
     }
 
+    fn fenced(&self, fence: Fence) -> Arc<dyn Registry> {
+        Arc::new(RedisRegistry { conn: self.conn.clone(), keys: self.keys.clone(), fence: Some(fence) })
+    }
+}
+
+#[async_trait]
+impl StreamStore for RedisRegistry {
     async fn put_stream(&self, stream: &StreamRecord) -> Result<(), RegistryError> {
         let key = self.keys.stream(&stream.camera_id);
-        let fields = codec::encode(stream)?;
-        let index = self.keys.streams_index();
-        self.replace_hash(&key, &fields, |pipe| {
-            pipe.sadd(index, &stream.camera_id).ignore();
-        })
-        .await
+        let mut call = self.fenced_call(&PUT_STREAM);
+        call.key(&key).key(self.keys.streams_index()).arg(&stream.camera_id);
+        for (field, value) in codec::encode(stream)? {
+            call.arg(field).arg(value);
+        }
+        call.invoke_async::<i64>(&mut self.conn()).await.map_err(self.write_error(&key))?;
+        Ok(())
     }
 
     async fn get_stream(&self, camera_id: &str) -> Result<Option<StreamRecord>, RegistryError> {
@@ -244,16 +198,16 @@ impl Registry for RedisRegistry {
 
     async fn delete_stream(&self, camera_id: &str) -> Result<bool, RegistryError> {
         let key = self.keys.stream(camera_id);
-        let (deleted, unindexed): (u64, u64) = redis::pipe()
-            .atomic()
-            .del(&key)
-            .srem(self.keys.streams_index(), camera_id)
-            .del(self.keys.stream_viewers(camera_id))
-            .ignore()
-            .query_async(&mut self.conn())
+        let removed: i64 = self
+            .fenced_call(&DELETE_STREAM)
+            .key(&key)
+            .key(self.keys.streams_index())
+            .key(self.keys.stream_viewers(camera_id))
+            .arg(camera_id)
+            .invoke_async(&mut self.conn())
             .await
-            .map_err(error_at(&key))?;
-        Ok(deleted + unindexed > 0)
+            .map_err(self.write_error(&key))?;
+        Ok(removed > 0)
     }
 
     async fn put_camera_status(
@@ -273,7 +227,10 @@ impl Registry for RedisRegistry {
     async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError> {
         self.get_record(&self.keys.camera(camera_id)).await
     }
+}
 
+#[async_trait]
+impl ViewerSlots for RedisRegistry {
     async fn reserve_viewer_slot(
         &self,
         camera_id: &str,
@@ -281,14 +238,15 @@ impl Registry for RedisRegistry {
         limit: u32,
     ) -> Result<SlotReservation, RegistryError> {
         let slots = self.keys.stream_viewers(camera_id);
-        let code: i64 = RESERVE_SLOT
+        let code: i64 = self
+            .fenced_call(&RESERVE_SLOT)
             .key(self.keys.stream(camera_id))
             .key(&slots)
             .arg(viewer_id)
             .arg(limit)
             .invoke_async(&mut self.conn())
             .await
-            .map_err(error_at(&slots))?;
+            .map_err(self.write_error(&slots))?;
         match code {
             0 => Ok(SlotReservation::Reserved),
             1 => Ok(SlotReservation::Full),
@@ -307,8 +265,8 @@ impl Registry for RedisRegistry {
         let fields = codec::encode(viewer)?;
         for _ in 0..OPTIMISTIC_RETRIES {
             let old = self.viewer_instance(&key).await?;
-            let mut call = PUT_VIEWER.key(&key);
-            call.key(self.keys.viewers_index()).key(self.keys.instance_viewers(&viewer.signaling_instance));
+            let mut call = self.fenced_call(&PUT_VIEWER);
+            call.key(&key).key(self.keys.viewers_index()).key(self.keys.instance_viewers(&viewer.signaling_instance));
             if !old.is_empty() && old != viewer.signaling_instance {
                 call.key(self.keys.instance_viewers(&old));
             }
@@ -316,7 +274,7 @@ impl Registry for RedisRegistry {
             for (field, value) in &fields {
                 call.arg(field).arg(value);
             }
-            let done: i64 = call.invoke_async(&mut self.conn()).await.map_err(error_at(&key))?;
+            let done: i64 = call.invoke_async(&mut self.conn()).await.map_err(self.write_error(&key))?;
             if done == 1 {
                 return Ok(());
             }
@@ -347,20 +305,27 @@ impl Registry for RedisRegistry {
         let key = self.keys.viewer(viewer_id);
         for _ in 0..OPTIMISTIC_RETRIES {
             let instance = self.viewer_instance(&key).await?;
-            let mut call = REMOVE_VIEWER.key(self.keys.stream_viewers(camera_id));
-            call.key(&key).key(self.keys.viewers_index());
+            let mut call = self.fenced_call(&REMOVE_VIEWER);
+            call.key(self.keys.stream_viewers(camera_id)).key(&key).key(self.keys.viewers_index());
             if !instance.is_empty() {
                 call.key(self.keys.instance_viewers(&instance));
             }
-            let removed: i64 =
-                call.arg(viewer_id).arg(&instance).invoke_async(&mut self.conn()).await.map_err(error_at(&key))?;
+            let removed: i64 = call
+                .arg(viewer_id)
+                .arg(&instance)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(self.write_error(&key))?;
             if removed >= 0 {
                 return Ok(removed > 0);
             }
         }
         Err(Self::moved_underneath(&key))
     }
+}
 
+#[async_trait]
+impl Liveness for RedisRegistry {
     async fn refresh_liveness(&self, instance_id: &str, ttl: Duration) -> Result<(), RegistryError> {
         let key = self.keys.instance_alive(instance_id);
         redis::pipe()
@@ -389,9 +354,18 @@ impl Registry for RedisRegistry {
 
     async fn forget_instance(&self, instance_id: &str) -> Result<(), RegistryError> {
         let key = self.keys.instances_index();
-        redis::cmd("SREM").arg(&key).arg(instance_id).query_async::<()>(&mut self.conn()).await.map_err(error_at(&key))
+        self.fenced_call(&SET_REMOVE)
+            .key(&key)
+            .arg(instance_id)
+            .invoke_async::<i64>(&mut self.conn())
+            .await
+            .map_err(self.write_error(&key))?;
+        Ok(())
     }
+}
 
+#[async_trait]
+impl ControllerLease for RedisRegistry {
     async fn put_controller_heartbeat(
         &self,
         heartbeat: &ControllerHeartbeat,
@@ -400,14 +374,13 @@ impl Registry for RedisRegistry {
         let key = self.keys.controller_heartbeat();
         let json = serde_json::to_string(heartbeat)
             .map_err(|e| RegistryError::Corrupt { key: key.clone(), reason: e.to_string() })?;
-        redis::cmd("SET")
-            .arg(&key)
+        self.fenced_call(&SET_VALUE)
+            .key(&key)
             .arg(json)
-            .arg("PX")
             .arg(px(ttl))
-            .query_async::<()>(&mut self.conn())
+            .invoke_async::<()>(&mut self.conn())
             .await
-            .map_err(error_at(&key))
+            .map_err(self.write_error(&key))
     }
 
     async fn get_controller_heartbeat(&self) -> Result<Option<ControllerHeartbeat>, RegistryError> {
@@ -420,16 +393,17 @@ impl Registry for RedisRegistry {
         .transpose()
     }
 
-    async fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<bool, RegistryError> {
+    async fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<Option<u64>, RegistryError> {
         let key = self.keys.controller_lease();
-        let held: i64 = ACQUIRE_LEASE
+        let term: u64 = ACQUIRE_LEASE
             .key(&key)
+            .key(self.keys.controller_fence())
             .arg(holder)
             .arg(px(ttl))
             .invoke_async(&mut self.conn())
             .await
             .map_err(error_at(&key))?;
-        Ok(held == 1)
+        Ok((term > 0).then_some(term))
     }
 
     async fn release_lease(&self, holder: &str) -> Result<(), RegistryError> {
@@ -440,7 +414,12 @@ impl Registry for RedisRegistry {
 
     async fn put_media_session(&self, session_id: &str) -> Result<(), RegistryError> {
         let key = self.keys.controller_session();
-        redis::cmd("SET").arg(&key).arg(session_id).query_async::<()>(&mut self.conn()).await.map_err(error_at(&key))
+        self.fenced_call(&SET_VALUE)
+            .key(&key)
+            .arg(session_id)
+            .invoke_async::<()>(&mut self.conn())
+            .await
+            .map_err(self.write_error(&key))
     }
 
     async fn get_media_session(&self) -> Result<Option<String>, RegistryError> {

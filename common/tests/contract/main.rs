@@ -47,6 +47,8 @@ macro_rules! contract_suite {
             registry::controller_heartbeat_expires_after_its_ttl,
             registry::the_lease_is_exclusive_renewable_and_lapses_after_its_ttl,
             registry::a_released_lease_can_be_taken_by_another_holder,
+            registry::writes_fenced_with_an_ended_term_are_refused_and_change_nothing,
+            registry::a_fence_outside_any_term_refuses_every_write,
             registry::the_media_session_is_stored,
             bus::a_command_pushed_before_the_consumer_exists_is_delivered,
             bus::commands_are_delivered_in_push_order_at_most_max_at_a_time,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use camview_common::registry::{Fence, RegistryError};
 use camview_common::testing::wait_until;
 use camview_common::SlotReservation;
 use camview_proto::stream::{
@@ -302,25 +303,86 @@ pub async fn controller_heartbeat_expires_after_its_ttl(b: &impl Backend) {
 pub async fn the_lease_is_exclusive_renewable_and_lapses_after_its_ttl(b: &impl Backend) {
     let r = b.registry().await;
     let other = b.registry().await;
-    assert!(r.acquire_lease("mc-1", SHORT_TTL).await.unwrap());
-    assert!(!other.acquire_lease("mc-2", SHORT_TTL).await.unwrap(), "a second holder is refused");
-    assert!(r.acquire_lease("mc-1", Duration::from_secs(60)).await.unwrap(), "the holder renews");
-    assert!(!other.acquire_lease("mc-2", SHORT_TTL).await.unwrap());
-    assert!(r.acquire_lease("mc-1", SHORT_TTL).await.unwrap());
+    let term = r.acquire_lease("mc-1", SHORT_TTL).await.unwrap().expect("a free lease is taken");
+    assert_eq!(other.acquire_lease("mc-2", SHORT_TTL).await.unwrap(), None, "a second holder is refused");
+    assert_eq!(r.acquire_lease("mc-1", LONG_TTL).await.unwrap(), Some(term), "the holder renews in its term");
+    assert_eq!(other.acquire_lease("mc-2", SHORT_TTL).await.unwrap(), None);
+    assert_eq!(r.acquire_lease("mc-1", SHORT_TTL).await.unwrap(), Some(term));
     wait_until(EXPIRY_DEADLINE, "the unrenewed lease lapses and mc-2 takes it", || async {
-        other.acquire_lease("mc-2", Duration::from_secs(60)).await.unwrap()
+        other.acquire_lease("mc-2", LONG_TTL).await.unwrap().is_some()
     })
     .await;
-    assert!(!r.acquire_lease("mc-1", SHORT_TTL).await.unwrap(), "the old holder lost it");
+    let next = other.acquire_lease("mc-2", LONG_TTL).await.unwrap().expect("mc-2 holds it");
+    assert!(next > term, "a new take starts a greater term");
+    assert_eq!(r.acquire_lease("mc-1", SHORT_TTL).await.unwrap(), None, "the old holder lost it");
 }
 
 pub async fn a_released_lease_can_be_taken_by_another_holder(b: &impl Backend) {
     let r = b.registry().await;
-    assert!(r.acquire_lease("mc-1", Duration::from_secs(60)).await.unwrap());
+    let first = r.acquire_lease("mc-1", LONG_TTL).await.unwrap().expect("taken");
     r.release_lease("mc-2").await.unwrap();
-    assert!(!r.acquire_lease("mc-2", Duration::from_secs(60)).await.unwrap(), "only the holder can release");
+    assert_eq!(r.acquire_lease("mc-2", LONG_TTL).await.unwrap(), None, "only the holder can release");
     r.release_lease("mc-1").await.unwrap();
-    assert!(r.acquire_lease("mc-2", Duration::from_secs(60)).await.unwrap());
+    let second = r.acquire_lease("mc-2", LONG_TTL).await.unwrap().expect("taken after the release");
+    assert!(second > first);
+}
+
+/// A controller paused past its lease (SIGSTOP, GC, a slow VM) must not overwrite what its
+/// successor wrote: every write of its view carries its ended term and is refused.
+pub async fn writes_fenced_with_an_ended_term_are_refused_and_change_nothing(b: &impl Backend) {
+    let r = b.registry().await;
+    let (old_fence, new_fence) = (Fence::new(), Fence::new());
+    let old = r.fenced(old_fence.clone());
+    let new = r.fenced(new_fence.clone());
+    old_fence.enter(r.acquire_lease("mc-1", LONG_TTL).await.unwrap().expect("taken"));
+    old.put_stream(&stream("cam1")).await.expect("the holder writes in its term");
+    assert_eq!(old.reserve_viewer_slot("cam1", "v1", 10).await.unwrap(), SlotReservation::Reserved);
+    old.put_viewer(&viewer("v1", "cam1", "sig-1", "t1")).await.unwrap();
+    r.release_lease("mc-1").await.unwrap();
+    new_fence.enter(r.acquire_lease("mc-2", LONG_TTL).await.unwrap().expect("taken by the successor"));
+
+    let mut changed = stream("cam1");
+    changed.state = StreamState::Stalled;
+    let fenced = |res: Result<(), RegistryError>, what: &str| {
+        assert!(matches!(res, Err(RegistryError::Fenced { .. })), "{what}: {res:?}");
+    };
+    fenced(old.put_stream(&changed).await, "put_stream");
+    fenced(old.put_stream(&stream("cam2")).await, "put_stream of a new stream");
+    fenced(old.delete_stream("cam1").await.map(drop), "delete_stream");
+    fenced(old.reserve_viewer_slot("cam1", "v2", 10).await.map(drop), "reserve_viewer_slot");
+    fenced(old.put_viewer(&viewer("v1", "cam1", "sig-2", "t1")).await, "put_viewer");
+    fenced(old.remove_viewer("cam1", "v1").await.map(drop), "remove_viewer");
+    r.refresh_liveness("sig-1", LONG_TTL).await.unwrap();
+    fenced(old.forget_instance("sig-1").await, "forget_instance");
+    let beat = ControllerHeartbeat { instance_id: "mc-1".into(), kurento_connected: true, at: "t".into() };
+    fenced(old.put_controller_heartbeat(&beat, LONG_TTL).await, "put_controller_heartbeat");
+    fenced(old.put_media_session("stale").await, "put_media_session");
+
+    assert_eq!(r.get_stream("cam1").await.unwrap(), Some(stream("cam1")), "nothing changed");
+    assert_eq!(r.get_stream("cam2").await.unwrap(), None);
+    assert_eq!(ids(&r.list_viewers(Some("cam1")).await.unwrap()), ["v1"]);
+    assert_eq!(r.get_viewer("v1").await.unwrap().unwrap().signaling_instance, "sig-1");
+    assert_eq!(r.known_instances().await.unwrap(), ["sig-1"]);
+    assert_eq!(r.get_controller_heartbeat().await.unwrap(), None);
+    assert_eq!(r.get_media_session().await.unwrap(), None);
+
+    new.put_stream(&changed).await.expect("the successor writes in the newest term");
+    assert!(new.remove_viewer("cam1", "v1").await.unwrap());
+    assert_eq!(r.get_stream("cam1").await.unwrap(), Some(changed));
+    r.put_viewer(&viewer("v3", "cam1", "sig-1", "t3")).await.expect("unfenced writers (signaling) still write");
+}
+
+pub async fn a_fence_outside_any_term_refuses_every_write(b: &impl Backend) {
+    let r = b.registry().await;
+    let view = r.fenced(Fence::new());
+    assert!(matches!(view.put_stream(&stream("cam1")).await, Err(RegistryError::Fenced { term: 0 })));
+    let fence = Fence::new();
+    let view = r.fenced(fence.clone());
+    fence.enter(r.acquire_lease("mc-1", LONG_TTL).await.unwrap().expect("taken"));
+    view.put_stream(&stream("cam1")).await.unwrap();
+    fence.leave();
+    assert!(matches!(view.delete_stream("cam1").await, Err(RegistryError::Fenced { term: 0 })));
+    assert!(r.get_stream("cam1").await.unwrap().is_some());
 }
 
 pub async fn the_media_session_is_stored(b: &impl Backend) {

@@ -197,7 +197,8 @@ impl ControllerMetrics {
         self.ice_failures.add(1, &[]);
     }
 
-    /// A command that did not run to its end: `expired` or `panicked`.
+    /// A command that did not run here to its end: `expired`, `panicked`, or `not_leader`
+    /// (read after the lease lapsed and handed back to the queue).
     pub fn command_dropped(&self, reason: &'static str) {
         self.dropped.add(1, &[KeyValue::new("reason", reason)]);
     }

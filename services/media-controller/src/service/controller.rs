@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use camview_common::bus::{envelope, Bus};
 use camview_common::clock::now_rfc3339;
-use camview_common::registry::Registry;
+use camview_common::registry::{Fence, Registry, RegistryError};
 use camview_proto::bus::{
     Envelope, Message, RemoveReason, Renegotiate, StartStream, StopStream, StreamEnded, StreamStarted, StreamStopped,
 };
@@ -79,6 +79,8 @@ impl CommandError {
                 ErrorCode::MediaServerError
             }
             CommandError::Media(MediaError::Unavailable(_)) => ErrorCode::ControllerUnavailable,
+            // Another controller leads now: the sender may retry, and the new leader answers.
+            CommandError::Registry(RegistryError::Fenced { .. }) => ErrorCode::ControllerUnavailable,
             CommandError::Registry(_) => ErrorCode::RegistryUnavailable,
             CommandError::TooManyStreams(_) => ErrorCode::TooManyStreams,
         }
@@ -91,7 +93,14 @@ impl CommandError {
 
 /// The media-controller's behaviour over its three dependencies.
 pub struct Controller {
+    /// Every write goes through this fenced view: refused once another controller took the
+    /// lease after us (see [`Fence`]).
     registry: Arc<dyn Registry>,
+    /// The lease term this controller writes in, entered and left by the lease task.
+    fence: Fence,
+    /// Until when the lease is surely ours (None while not leading), set by the lease task:
+    /// a command read by a controller paused past this is handed back to the queue.
+    leading_until: Mutex<Option<std::time::Instant>>,
     bus: Arc<dyn Bus>,
     media: Arc<dyn MediaServer>,
     settings: ControllerSettings,
@@ -120,8 +129,11 @@ impl Controller {
         settings: ControllerSettings,
         metrics: ControllerMetrics,
     ) -> Arc<Self> {
+        let fence = Fence::new();
         Arc::new(Self {
-            registry,
+            registry: registry.fenced(fence.clone()),
+            fence,
+            leading_until: Mutex::new(None),
             bus,
             media,
             settings,
@@ -167,6 +179,25 @@ impl Controller {
         &self.registry
     }
 
+    /// Enters lease term `term`, ours until at least `valid_until`: the registry takes this
+    /// controller's writes and it executes commands.
+    pub fn enter_term(&self, term: u64, valid_until: std::time::Instant) {
+        self.fence.enter(term);
+        *self.leading_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(valid_until);
+    }
+
+    /// Leaves the lease term: writes still in flight are refused by the registry.
+    pub fn leave_term(&self) {
+        self.fence.leave();
+        *self.leading_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Whether the lease is surely ours now (false after a pause longer than the lease,
+    /// before the lease task even ran again).
+    fn leads_now(&self) -> bool {
+        self.leading_until.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|t| std::time::Instant::now() < t)
+    }
+
     pub fn media(&self) -> &Arc<dyn MediaServer> {
         &self.media
     }
@@ -206,7 +237,26 @@ impl Controller {
             self.metrics.command_dropped("expired");
             return;
         }
+        if !self.leads_now() {
+            self.hand_back(env).instrument(span).await;
+            return;
+        }
         self.handle_command(env).instrument(span).await;
+    }
+
+    /// A command read while the lease may already be another's (this process was paused past
+    /// it): it goes back to the queue for the leader, deadline unchanged, instead of running
+    /// here; if it cannot, its sender is told to retry.
+    async fn hand_back(&self, env: &Envelope) {
+        self.metrics.command_dropped("not_leader");
+        match self.bus.push_command(env).await {
+            Ok(()) => tracing::warn!("command read after this controller's lease lapsed; handed back to the queue"),
+            Err(e) => {
+                tracing::warn!(error = %e, "command read after the lease lapsed could not be handed back; refused");
+                let reply = Message::failed(ErrorCode::ControllerUnavailable, "the media-controller lost its lease");
+                self.reply(env, reply).await;
+            }
+        }
     }
 
     /// The lane a command runs in: a viewer's commands in that viewer's lane (in order, in

@@ -41,6 +41,11 @@ impl LeaseHold {
         self.leads_at(now)
     }
 
+    /// Until when the lease is surely ours, if it is.
+    pub fn valid_until(&self) -> Option<Instant> {
+        self.valid_until
+    }
+
     pub fn leads_at(&self, now: Instant) -> bool {
         self.valid_until.is_some_and(|t| now < t)
     }

@@ -79,18 +79,25 @@ pub async fn run(
                 let started = std::time::Instant::now();
                 let attempt = registry.acquire_lease(&settings.instance_id, settings.lease_ttl).await;
                 controller.set_bus_reachable(attempt.is_ok());
-                let renewal = match attempt {
-                    Ok(true) => Renewal::Held,
-                    Ok(false) => Renewal::TakenByAnother,
-                    Err(_) => Renewal::Unreachable,
+                let (renewal, term) = match attempt {
+                    Ok(Some(term)) => (Renewal::Held, Some(term)),
+                    Ok(None) => (Renewal::TakenByAnother, None),
+                    Err(_) => (Renewal::Unreachable, None),
                 };
                 let held = lease.on_renewal(started, renewal, std::time::Instant::now());
+                match (held, term, lease.valid_until()) {
+                    (true, Some(term), Some(until)) => controller.enter_term(term, until),
+                    (true, _, _) => {} // Redis unreachable, the term not over yet
+                    // Writes still in flight from the ended term are refused from now on.
+                    (false, _, _) => controller.leave_term(),
+                }
                 controller.metrics().set_leader(held);
                 if held != *active_tx.borrow() {
                     tracing::info!(instance = %settings.instance_id, active = held, "controller lease changed");
                     let _ = active_tx.send(held);
                 }
             }
+            controller.leave_term();
             let _ = registry.release_lease(&settings.instance_id).await;
             controller.metrics().set_leader(false);
         });

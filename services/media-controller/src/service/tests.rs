@@ -18,6 +18,8 @@ use camview_proto::stream::{Bandwidth, Codec, IceCandidate, StreamState, ViewerS
 use tokio::sync::broadcast;
 
 use super::controller::{Controller, ControllerSettings};
+
+mod fencing;
 use super::media::*;
 
 /// Records calls and hands out ids like Kurento's; `fail_viewers` makes viewer creation fail.
@@ -38,6 +40,9 @@ impl RecordingMedia {
     }
     fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
+    }
+    fn released(&self) -> Vec<String> {
+        self.released.lock().unwrap().clone()
     }
 }
 
@@ -123,11 +128,12 @@ struct Fixture {
     media: Arc<RecordingMedia>,
 }
 
-fn fixture() -> Fixture {
-    fixture_with_max_streams(64)
+async fn fixture() -> Fixture {
+    fixture_with_max_streams(64).await
 }
 
-fn fixture_with_max_streams(max_streams: u32) -> Fixture {
+/// A controller that holds the lease (as its lease task would have it).
+async fn fixture_with_max_streams(max_streams: u32) -> Fixture {
     let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
     let media = RecordingMedia::new();
@@ -146,6 +152,8 @@ fn fixture_with_max_streams(max_streams: u32) -> Fixture {
         settings,
         crate::metrics::ControllerMetrics::noop(),
     );
+    let term = registry.acquire_lease("mc-test", Duration::from_secs(3600)).await.unwrap().expect("a free lease");
+    controller.enter_term(term, std::time::Instant::now() + Duration::from_secs(3600));
     Fixture { controller, registry, bus, media }
 }
 
@@ -172,7 +180,7 @@ fn start(camera: &str) -> Message {
 
 #[tokio::test]
 async fn start_registers_the_stream_with_the_external_ip_and_the_answer_port() {
-    let f = fixture();
+    let f = fixture().await;
     let (client, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let Message::StreamStarted(s) = command(&f, &client, start("cam1")).await else { panic!("not started") };
     assert!(s.created);
@@ -184,7 +192,7 @@ async fn start_registers_the_stream_with_the_external_ip_and_the_answer_port() {
 
 #[tokio::test]
 async fn starting_a_started_stream_returns_it_unchanged() {
-    let f = fixture();
+    let f = fixture().await;
     let (client, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let Message::StreamStarted(first) = command(&f, &client, start("cam1")).await else { panic!() };
     let Message::StreamStarted(again) = command(&f, &client, start("cam1")).await else { panic!() };
@@ -195,7 +203,7 @@ async fn starting_a_started_stream_returns_it_unchanged() {
 
 #[tokio::test]
 async fn starts_of_different_cameras_in_parallel_never_overshoot_max_streams() {
-    let f = fixture_with_max_streams(2);
+    let f = fixture_with_max_streams(2).await;
     let starts = (0..6).map(|i| {
         let c = f.controller.clone();
         let env = envelope(start(&format!("cam{i}")), None, None);
@@ -217,7 +225,7 @@ async fn starts_of_different_cameras_in_parallel_never_overshoot_max_streams() {
 
 #[tokio::test]
 async fn stopping_an_unknown_stream_fails_with_stream_not_found() {
-    let f = fixture();
+    let f = fixture().await;
     let (client, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let reply = command(&f, &client, Message::StopStream(StopStream { camera_id: "nope".into() })).await;
     assert!(matches!(reply, Message::Failed(ref e) if e.code == ErrorCode::StreamNotFound), "{reply:?}");
@@ -225,7 +233,7 @@ async fn stopping_an_unknown_stream_fails_with_stream_not_found() {
 
 #[tokio::test]
 async fn a_viewer_gets_an_answer_then_candidates_are_gathered_and_stop_tells_it_the_stream_ended() {
-    let f = fixture();
+    let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
@@ -278,7 +286,7 @@ async fn a_viewer_gets_an_answer_then_candidates_are_gathered_and_stop_tells_it_
 
 #[tokio::test]
 async fn a_failed_viewer_frees_its_slot_and_gets_a_media_server_error() {
-    let f = fixture();
+    let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
     f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
@@ -296,7 +304,7 @@ async fn a_failed_viewer_frees_its_slot_and_gets_a_media_server_error() {
 
 #[tokio::test]
 async fn media_flow_makes_the_stream_live_and_silence_makes_it_stalled() {
-    let f = fixture();
+    let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let Message::StreamStarted(s) = command(&f, &api, start("cam1")).await else { panic!() };
     let rtp = s.stream.rtp_endpoint_id.unwrap();
@@ -320,7 +328,7 @@ async fn media_flow_makes_the_stream_live_and_silence_makes_it_stalled() {
 
 #[tokio::test]
 async fn viewers_of_a_dead_signaling_instance_are_released() {
-    let f = fixture();
+    let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let (sig, _) = BusClient::start(f.bus.clone(), "sig-dead").await.unwrap();
     command(&f, &api, start("cam1")).await;
@@ -345,7 +353,7 @@ async fn viewers_of_a_dead_signaling_instance_are_released() {
 
 #[tokio::test]
 async fn a_lost_media_session_recreates_streams_and_asks_viewers_to_renegotiate() {
-    let f = fixture();
+    let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
@@ -374,7 +382,7 @@ async fn a_lost_media_session_recreates_streams_and_asks_viewers_to_renegotiate(
 
 #[tokio::test]
 async fn remove_viewer_releases_the_endpoint_and_the_slot() {
-    let f = fixture();
+    let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
     f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
@@ -407,7 +415,7 @@ fn seen(camera: &str, source: &str) -> Message {
 
 #[tokio::test]
 async fn the_first_keepalive_address_is_recorded_and_the_same_address_again_changes_nothing() {
-    let f = fixture();
+    let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let Message::StreamStarted(started) = command(&f, &api, start("cam1")).await else { panic!("not started") };
     let Message::CameraSourceSet(first) = command(&f, &api, seen("cam1", "192.0.2.7")).await else {
@@ -427,7 +435,7 @@ async fn the_first_keepalive_address_is_recorded_and_the_same_address_again_chan
 #[tokio::test]
 async fn a_keepalive_from_a_new_address_once_media_stopped_gives_the_stream_a_new_camera_endpoint_under_its_viewers_and_a_new_port(
 ) {
-    let f = fixture();
+    let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
     let Message::StreamStarted(started) = command(&f, &api, start("cam1")).await else { panic!("not started") };
@@ -499,7 +507,7 @@ async fn a_keepalive_from_a_new_address_once_media_stopped_gives_the_stream_a_ne
 
 #[tokio::test]
 async fn a_keepalive_address_for_a_stream_that_is_not_started_is_stream_not_found() {
-    let f = fixture();
+    let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let Message::Failed(e) = command(&f, &api, seen("nope", "192.0.2.7")).await else { panic!("not refused") };
     assert_eq!(e.code, ErrorCode::StreamNotFound);
@@ -507,7 +515,7 @@ async fn a_keepalive_address_for_a_stream_that_is_not_started_is_stream_not_foun
 
 #[tokio::test]
 async fn a_command_read_after_its_senders_deadline_is_dropped_unexecuted() {
-    let f = fixture();
+    let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let mut env = envelope(start("late"), Some(api.instance_id().to_owned()), None);
     env.expires_at = Some("2026-01-01T00:00:00.000Z".into()); // long past
@@ -549,7 +557,7 @@ fn viewer_commands_run_in_their_viewers_lane_and_stream_commands_alone_on_the_ca
 
 #[tokio::test]
 async fn dead_instances_are_judged_only_once_the_registry_answered_for_the_grace_after_an_outage() {
-    let f = fixture();
+    let f = fixture().await;
     assert!(!f.controller.bus_reachable_for(Duration::ZERO), "never reached yet");
     f.controller.set_bus_reachable(true);
     assert!(f.controller.bus_reachable_for(Duration::ZERO));
@@ -560,7 +568,7 @@ async fn dead_instances_are_judged_only_once_the_registry_answered_for_the_grace
 
 #[tokio::test]
 async fn a_viewer_still_joining_when_the_controller_reconciles_keeps_its_slot_and_gets_its_answer() {
-    let f = fixture();
+    let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
