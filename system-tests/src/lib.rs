@@ -13,6 +13,7 @@
 //! Invariants: every child is killed when its [`Stack`] is dropped; a test that panics prints
 //! every child's captured output; every wait has a timeout.
 
+mod agreement;
 pub mod all_in_one;
 pub mod auth;
 pub mod scenario;
@@ -30,6 +31,7 @@ use camview_common::testing::{random_prefix, wait_until, RedisServer};
 
 pub use all_in_one::AllInOne;
 pub use auth::{cli, login, CliOutput, DataDir, ADMIN_PASSWORD};
+pub use agreement::MediaCounts;
 pub use viewer::{Viewer, ViewerError};
 
 /// How long a service may take to become ready, or a step of a scenario to happen.
@@ -116,6 +118,21 @@ impl Service {
     pub fn kill_and_restart(&mut self) {
         self.kill();
         self.start_again();
+    }
+
+    /// Freezes the process with SIGSTOP (as a long GC pause or a stalled VM would).
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused process run again with SIGCONT.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status();
+        assert!(status.as_ref().is_ok_and(|s| s.success()), "kill {signal} {}: {status:?}", self.name);
     }
 
     /// Kills the process with SIGKILL and waits for it to be gone.
@@ -429,6 +446,11 @@ impl Stack {
     }
 
     /// Captured output of every service, for failure messages.
+    /// The output of one service so far.
+    pub fn service_output(&self, name: &str) -> String {
+        self.services.iter().find(|s| s.name == name).map(Service::output).unwrap_or_default()
+    }
+
     pub fn all_output(&self) -> String {
         self.services.iter().map(|s| format!("----- {} -----\n{}\n", s.name, s.output())).collect()
     }

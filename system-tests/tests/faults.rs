@@ -66,6 +66,7 @@ async fn after_redis_restarts_from_its_append_only_file_the_watching_viewer_keep
         "no viewer was released and no slot leaked\n{}",
         stack.all_output()
     );
+    stack.assert_registry_and_media_agree().await;
 }
 
 /// A stack with a short liveness TTL, a live camera and one viewer playing it.
@@ -97,6 +98,7 @@ async fn after_the_engine_is_killed_and_restarted_the_stream_is_recreated_and_th
         .unwrap_or_else(|e| panic!("media after the restart: {e}\n{}", stack.all_output()));
     eprintln!("the viewer played again {:?} after the engine was killed", killed.elapsed());
     assert_eq!(stack.viewer_count("camengine").await, 1, "one viewer, no leaked slot\n{}", stack.all_output());
+    stack.assert_registry_and_media_agree().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,6 +124,7 @@ async fn after_signaling_is_killed_the_viewer_reconnects_and_plays_and_its_old_s
         // keeps the peer running
     }
     assert!(released, "the killed instance's viewer slot was never freed\n{}", stack.all_output());
+    stack.assert_registry_and_media_agree().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,6 +137,7 @@ async fn the_api_killed_and_restarted_never_interrupts_a_viewer_and_serves_again
         .await
         .unwrap_or_else(|e| panic!("media during the api restart: {e}\n{}", stack.all_output()));
     assert_eq!(stack.viewer_count("camapi").await, 1, "the restarted api sees the viewer\n{}", stack.all_output());
+    stack.assert_registry_and_media_agree().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,4 +165,52 @@ async fn when_the_leading_controller_is_killed_the_standby_takes_over_the_viewer
         .unwrap_or_else(|e| panic!("the first viewer after the takeover: {e}\n{}", stack.all_output()));
     assert!(!watching.asked_to_renegotiate(), "the adopted endpoint needed no renegotiation");
     assert_eq!(stack.viewer_count("camlead").await, 2, "both viewers counted\n{}", stack.all_output());
+    stack.assert_registry_and_media_agree().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_paused_past_its_lease_changes_nothing_when_it_resumes_and_stands_by() {
+    let lease = [("CONTROLLER_LEASE_TTL_SECONDS", "3")];
+    let mut stack = Stack::start_with(StackOptions::default().standby_controller().controller(&lease)).await;
+    stack.start_stream("campause").await;
+    stack.start_camera("campause");
+    let (mut watching, _) = join_when_possible(&stack, "campause", PATIENCE).await;
+    watching.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media: {e}\n{}", stack.all_output()));
+
+    let paused = Instant::now();
+    stack.service("media-controller").pause();
+    // A join sent at once is most likely read by the frozen leader's blocking read: it must
+    // neither run later nor leak a slot. Its sender is answered an error or the new leader's
+    // answer (when the standby read it), never both.
+    let mut caught = stack.viewer().await;
+    let caught_join = caught.join("campause", PATIENCE * 2).await;
+    eprintln!("the join sent during the pause: {caught_join:?} after {:?}", paused.elapsed());
+    caught.close().await;
+    // The standby takes over once the lease lapsed; new joins work meanwhile.
+    let (mut during, waited) = join_when_possible(&stack, "campause", PATIENCE * 2).await;
+    eprintln!("a join answered {:?} after the leader was paused ({waited:?} of joining)", paused.elapsed());
+    during.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media: {e}\n{}", stack.all_output()));
+
+    // The old leader wakes up believing it leads, with timers and reads due: whatever it had
+    // read goes back to the queue, its writes are refused, and it stands by.
+    stack.service("media-controller").resume();
+    let resumed = Instant::now();
+    let (mut after, _) = join_when_possible(&stack, "campause", PATIENCE).await;
+    after.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media: {e}\n{}", stack.all_output()));
+    stack
+        .eventually("the resumed controller stands by", || async {
+            stack.service_output("media-controller").contains("active=false")
+        })
+        .await;
+    eprintln!("the resumed leader stood by within {:?}", resumed.elapsed());
+    for (name, viewer) in [("watching", &mut watching), ("during", &mut during)] {
+        let before = viewer.peer().packets().len();
+        viewer
+            .wait_for_media(before + 20, PATIENCE)
+            .await
+            .unwrap_or_else(|e| panic!("{name} after the resume: {e}\n{}", stack.all_output()));
+        assert!(!viewer.asked_to_renegotiate(), "{name} was disturbed by the resumed controller");
+    }
+    assert_eq!(stack.viewer_count("campause").await, 3, "three live viewers, no leaked slot\n{}", stack.all_output());
+    stack.assert_registry_and_media_agree().await;
 }
