@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a user may do: `admin` everything, `viewer` watch the cameras granted to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
@@ -57,6 +58,7 @@ pub struct UserRecord {
 
 /// A user as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     pub username: String,
     pub role: Role,
@@ -97,6 +99,7 @@ pub struct CameraSecretRecord {
 
 /// `POST /auth/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
@@ -105,6 +108,7 @@ pub struct LoginRequest {
 
 /// `POST /auth/link`: a one-time login code (the demo's printed link).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LinkLoginRequest {
     pub code: String,
@@ -112,6 +116,7 @@ pub struct LinkLoginRequest {
 
 /// `POST /auth/share`: exchange a share link's token for a session cookie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ShareLoginRequest {
     pub token: String,
@@ -119,6 +124,7 @@ pub struct ShareLoginRequest {
 
 /// Answer of every login and of `POST /auth/refresh`; the same token is set as a cookie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub token: String,
     /// RFC 3339.
@@ -127,6 +133,7 @@ pub struct TokenResponse {
 
 /// Who is asking: a user or a share link.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Subject {
     User { username: String },
@@ -135,6 +142,7 @@ pub enum Subject {
 
 /// `GET /auth/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct MeResponse {
     #[serde(flatten)]
     pub subject: Subject,
@@ -146,6 +154,7 @@ pub struct MeResponse {
 
 /// `POST /users`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub username: String,
@@ -157,6 +166,7 @@ pub struct CreateUserRequest {
 
 /// `PUT /users/{name}/password`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PasswordRequest {
     pub password: String,
@@ -164,6 +174,7 @@ pub struct PasswordRequest {
 
 /// `PUT /users/{name}/grants`: the whole new list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GrantsRequest {
     pub grants: Vec<String>,
@@ -171,6 +182,7 @@ pub struct GrantsRequest {
 
 /// `POST /cameras/{id}/shares`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateShareRequest {
     /// Lifetime in seconds (default 24 h, at most 30 days).
@@ -180,6 +192,7 @@ pub struct CreateShareRequest {
 
 /// A share as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ShareInfo {
     pub id: String,
     pub camera_id: String,
@@ -192,6 +205,7 @@ pub struct ShareInfo {
 
 /// Answer of `POST /cameras/{id}/shares`: the link is shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct CreateShareResponse {
     pub share: ShareInfo,
     /// Opening it plays the camera with no account (the token rides in the fragment, so it

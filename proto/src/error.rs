@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// `{"code": "...", "message": "..."}`: the body of every error reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
@@ -22,6 +23,7 @@ macro_rules! error_codes {
     ($($variant:ident = ($name:literal, $status:literal)),+ $(,)?) => {
         /// Machine-readable error code; `http_status` is its status on the REST API.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
         #[serde(rename_all = "snake_case")]
         pub enum ErrorCode { $($variant),+ }
 

@@ -11,6 +11,7 @@ pub const DEFAULT_MIN_BANDWIDTH_KBPS: u32 = 300;
 
 /// Optional body of `POST /streams/{camera_id}/start`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StartStreamRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -21,6 +22,7 @@ pub struct StartStreamRequest {
 
 /// `GET /health`, in the original system's shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct HealthResponse {
     /// `healthy` or `degraded`.
     pub status: String,
@@ -32,8 +34,17 @@ pub struct HealthResponse {
     pub problems: Vec<String>,
 }
 
+/// `GET /health` to anyone but an admin: only the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct HealthStatus {
+    /// `healthy` or `degraded`.
+    pub status: String,
+}
+
 /// A stream as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct StreamView {
     pub camera_id: String,
     pub state: StreamState,
@@ -66,6 +77,7 @@ impl StreamView {
 
 /// `GET /streams`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct StreamList {
     pub streams: Vec<StreamView>,
     pub count: usize,
@@ -73,6 +85,7 @@ pub struct StreamList {
 
 /// `POST /streams/{id}/stop`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct StopStreamResponse {
     pub camera_id: String,
     pub stopped: bool,
@@ -85,6 +98,7 @@ pub type ViewerView = ViewerRecord;
 
 /// `GET /viewers` and `GET /viewers/{camera_id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ViewerList {
     pub viewers: Vec<ViewerView>,
     pub count: usize,
@@ -92,6 +106,7 @@ pub struct ViewerList {
 
 /// Body of `POST /cameras/{camera_id}/keepalive`: the camera's figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct KeepaliveRequest {
     #[serde(default)]
     pub stats: CameraStats,
@@ -99,6 +114,7 @@ pub struct KeepaliveRequest {
 
 /// Where a camera must send RTP, with the bitrate ceiling it should respect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct DesiredRtp {
     pub host: String,
     pub port: u16,
@@ -110,6 +126,7 @@ pub struct DesiredRtp {
 
 /// Answer to a keepalive: the desired state. `rtp: null` means "do not send".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct KeepaliveResponse {
     pub rtp: Option<DesiredRtp>,
     /// When the camera should call again.
@@ -118,6 +135,7 @@ pub struct KeepaliveResponse {
 
 /// `GET /ice-servers`: what a browser passes to `RTCPeerConnection`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IceServersResponse {
     pub ice_servers: Vec<IceServer>,
@@ -125,6 +143,7 @@ pub struct IceServersResponse {
 
 /// One entry of `RTCConfiguration.iceServers`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct IceServer {
     pub urls: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

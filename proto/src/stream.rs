@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Lifecycle of a camera stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StreamState {
     /// Pipeline exists, no media has arrived yet.
@@ -26,6 +27,7 @@ impl StreamState {
 
 /// Video codec a camera sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum Codec {
     H264,
     VP8,
@@ -43,6 +45,7 @@ impl Codec {
 
 /// Where a camera must send its RTP (RTCP goes to `port + 1`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct RtpTarget {
     pub host: String,
     pub port: u16,
@@ -59,6 +62,7 @@ pub struct Bandwidth {
 
 /// Figures a camera reports in its keepalive.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct CameraStats {
     /// Whether the camera is currently sending RTP.
     #[serde(default)]
@@ -77,6 +81,7 @@ pub struct CameraStats {
 
 /// The camera's side of a stream, as last reported through its keepalive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct CameraStatus {
     /// RFC 3339 time of the last keepalive.
     pub last_seen: String,
@@ -108,6 +113,7 @@ pub struct StreamRecord {
 
 /// Negotiation and connection state of one viewer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ViewerState {
     /// Slot reserved, offer sent to the media-controller.
@@ -122,6 +128,7 @@ pub enum ViewerState {
 
 /// One viewer of one stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ViewerRecord {
     pub viewer_id: String,
     pub camera_id: String,

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod ice;
 pub mod metrics;
+pub mod openapi;
 pub mod request_span;
 pub mod routes;
 pub mod security;

@@ -16,9 +16,7 @@ use crate::configuration::{IceSettings, SecuritySettings, Settings};
 use crate::error::{method_not_allowed, not_found};
 use crate::metrics::Metrics;
 use crate::request_span::request_span;
-use crate::routes::{
-    auth_routes, cameras, config_js, health, ice_servers, metrics, pages, shares, streams, users, viewers,
-};
+use crate::routes::{self, config_js};
 use crate::security::{cors, cross_site_check, rate_limit, Limits};
 use crate::security_headers::SecurityHeaders;
 
@@ -173,25 +171,8 @@ impl Application {
                 .wrap(from_fn(rate_limit))
                 .wrap(from_fn(request_span))
                 .wrap(security_headers.clone())
-                .service(resource("/").route(web::get().to(pages::index)))
-                .service(resource("/viewer").route(web::get().to(pages::viewer)))
-                .service(resource("/login").route(web::get().to(pages::login)))
-                .service(resource("/share").route(web::get().to(pages::share)))
-                .configure(auth_routes::configure)
-                .configure(users::configure)
-                .configure(shares::configure)
-                .service(resource("/static/{path:.*}").route(web::get().to(pages::asset)))
-                .service(resource("/config.js").route(web::get().to(config_js::config_js)))
-                .service(resource("/health").route(web::get().to(health::health)))
-                .service(resource("/metrics").route(web::get().to(metrics::get_metrics)))
-                .service(resource("/ice-servers").route(web::get().to(ice_servers::get_ice_servers)))
-                .service(resource("/streams").route(web::get().to(streams::list_streams)))
-                .service(resource("/streams/{camera_id}").route(web::get().to(streams::get_stream)))
-                .service(resource("/streams/{camera_id}/start").route(web::post().to(streams::start_stream)))
-                .service(resource("/streams/{camera_id}/stop").route(web::post().to(streams::stop_stream)))
-                .service(resource("/viewers").route(web::get().to(viewers::list_viewers)))
-                .service(resource("/viewers/{camera_id}").route(web::get().to(viewers::stream_viewers)))
-                .service(resource("/cameras/{camera_id}/keepalive").route(web::post().to(cameras::keepalive)))
+                // Every route is a row of `routes::ROUTES`, mounted from there and nowhere else.
+                .configure(routes::configure)
                 .default_service(web::to(not_found))
         });
         let server = match tls {

@@ -11,17 +11,8 @@ use camview_proto::auth::{LinkLoginRequest, LoginRequest, MeResponse, ShareLogin
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::security::{client_ip, removal_cookie, session_cookie, Authenticated};
-use crate::startup::{resource, AppState};
+use crate::startup::AppState;
 use camview_common::clock::unix_to_rfc3339;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/auth/login").route(web::post().to(login)))
-        .service(resource("/auth/link").route(web::post().to(link)))
-        .service(resource("/auth/share").route(web::post().to(share)))
-        .service(resource("/auth/logout").route(web::post().to(logout)))
-        .service(resource("/auth/me").route(web::get().to(me)))
-        .service(resource("/auth/refresh").route(web::post().to(refresh)));
-}
 
 /// 200 with the token, and the same token in the cookie.
 pub fn token_response(state: &AppState, issued: &Issued) -> HttpResponse {
@@ -32,6 +23,12 @@ pub fn token_response(state: &AppState, issued: &Issued) -> HttpResponse {
 }
 
 /// `POST /auth/login` `{"username","password"}`.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    request_body = LoginRequest,
+    responses((status = 200, description = "Logged in: the token, also set as the session cookie", body = TokenResponse))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     state: web::Data<AppState>,
@@ -59,6 +56,12 @@ pub async fn login(
 }
 
 /// `POST /auth/link` `{"code"}`: a one-time login link.
+#[utoipa::path(
+    post,
+    path = "/auth/link",
+    request_body = LinkLoginRequest,
+    responses((status = 200, description = "Logged in: the token, also set as the session cookie", body = TokenResponse))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn link(
     state: web::Data<AppState>,
@@ -83,6 +86,12 @@ pub async fn link(
 }
 
 /// `POST /auth/share` `{"token"}`: a share link's token for a cookie session of that share.
+#[utoipa::path(
+    post,
+    path = "/auth/share",
+    request_body = ShareLoginRequest,
+    responses((status = 200, description = "A session of the share: the token, also set as the cookie", body = TokenResponse))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn share(
     state: web::Data<AppState>,
@@ -116,12 +125,14 @@ pub async fn share(
 }
 
 /// `POST /auth/logout`: forgets the cookie (tokens expire on their own).
+#[utoipa::path(post, path = "/auth/logout", responses((status = 204, description = "The cookie is cleared")))]
 pub async fn logout(state: web::Data<AppState>, who: Authenticated) -> HttpResponse {
     tracing::info!(who = %who.0.label(), "logged out");
     HttpResponse::NoContent().cookie(removal_cookie(state.security.cookie_secure)).finish()
 }
 
 /// `GET /auth/me`.
+#[utoipa::path(get, path = "/auth/me", responses((status = 200, description = "Who the token is", body = MeResponse)))]
 pub async fn me(who: Authenticated) -> HttpResponse {
     let p = who.0;
     HttpResponse::Ok().insert_header((actix_web::http::header::CACHE_CONTROL, "no-store")).json(MeResponse {
@@ -133,6 +144,11 @@ pub async fn me(who: Authenticated) -> HttpResponse {
 }
 
 /// `POST /auth/refresh`: a fresh token (body and cookie) while access still holds.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    responses((status = 200, description = "A fresh token, also set as the cookie", body = TokenResponse))
+)]
 pub async fn refresh(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
     let issued = state.auth.refresh(&who.0).await?;
     Ok(token_response(&state, &issued))

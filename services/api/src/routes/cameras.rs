@@ -51,6 +51,13 @@ async fn camera_allowed(state: &AppState, req: &HttpRequest, camera_id: &str) ->
 /// Invariant: a status is stored only for a known camera, one with a started stream or a
 /// registered secret, so the number of stored statuses is bounded by what admins created
 /// (`MAX_STREAMS` streams plus the cameras given a secret), whatever ids a trusted network sends.
+#[utoipa::path(
+    post,
+    path = "/cameras/{camera_id}/keepalive",
+    params(("camera_id" = String, Path)),
+    request_body(content = Option<KeepaliveRequest>, description = "Optional: the camera's figures"),
+    responses((status = 200, description = "Where to send RTP (`rtp: null`: do not send)", body = KeepaliveResponse))
+)]
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn keepalive(
     state: web::Data<AppState>,

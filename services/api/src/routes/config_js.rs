@@ -14,6 +14,11 @@ use crate::startup::AppState;
 
 /// `GET /config.js`. Never cached without revalidation: a changed setting reaches every page on
 /// its next load.
+#[utoipa::path(
+    get,
+    path = "/config.js",
+    responses((status = 200, description = "A script setting window.CAMVIEW_CONFIG", content_type = "text/javascript", body = String))
+)]
 pub async fn config_js(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/javascript; charset=utf-8"))

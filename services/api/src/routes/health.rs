@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use camview_common::clock::parse_rfc3339;
-use camview_proto::rest::HealthResponse;
+use camview_proto::rest::{HealthResponse, HealthStatus};
 use camview_proto::stream::ControllerHeartbeat;
+use serde::Serialize;
 
 use crate::security::MaybeAuthenticated;
 use crate::startup::AppState;
@@ -13,8 +14,24 @@ use crate::startup::AppState;
 /// Longest a health check waits for the registry.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What `/health` answers: the full report to an admin, the status to anyone else.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum HealthBody {
+    Full(HealthResponse),
+    StatusOnly(HealthStatus),
+}
+
 /// `GET /health`: 200 `healthy`, or 503 `degraded`. Anonymous callers see only `status`;
 /// an admin's token shows the full report (counts and `problems`).
+#[utoipa::path(
+    get,
+    path = "/health",
+    responses(
+        (status = 200, description = "`healthy` (the full report to an admin, the status to others)", body = HealthBody),
+        (status = 503, description = "`degraded` (the full report with its problems to an admin)", body = HealthBody),
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn health(state: web::Data<AppState>, who: MaybeAuthenticated) -> HttpResponse {
     let report = match tokio::time::timeout(HEALTH_TIMEOUT, check(&state)).await {
@@ -28,9 +45,9 @@ pub async fn health(state: web::Data<AppState>, who: MaybeAuthenticated) -> Http
         HttpResponse::ServiceUnavailable()
     };
     if who.0.is_some_and(|p| p.is_admin()) {
-        response.json(report)
+        response.json(HealthBody::Full(report))
     } else {
-        response.json(serde_json::json!({ "status": report.status }))
+        response.json(HealthBody::StatusOnly(HealthStatus { status: report.status }))
     }
 }
 

@@ -9,6 +9,11 @@ use crate::security::{client_ip, MaybeAuthenticated};
 use crate::startup::AppState;
 
 /// `GET /metrics`: for clients in `METRICS_ALLOWED_NETWORKS`, or with an admin's token.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String))
+)]
 pub async fn get_metrics(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -21,22 +21,48 @@ use crate::startup::AppState;
 struct Assets;
 
 /// `GET /` (logged in).
-pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/",
+    responses(
+        (status = 200, description = "The camera list page", content_type = "text/html", body = String),
+        (status = 302, description = "No valid session cookie: to /login?next=/"),
+    )
+)]
+pub async fn index_page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     serve_logged_in(&state, &req, "index.html").await
 }
 
 /// `GET /viewer` (logged in; `?camera=ID` is read by the page itself).
-pub async fn viewer(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/viewer",
+    responses(
+        (status = 200, description = "The viewer page", content_type = "text/html", body = String),
+        (status = 302, description = "No valid session cookie: to /login?next=<this page>"),
+    )
+)]
+pub async fn viewer_page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     serve_logged_in(&state, &req, "viewer.html").await
 }
 
 /// `GET /login`.
-pub async fn login(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/login",
+    responses((status = 200, description = "The login page", content_type = "text/html", body = String))
+)]
+pub async fn login_page(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     serve(&state, "login.html").await
 }
 
 /// `GET /share` (the token rides in the fragment, read by the page).
-pub async fn share(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/share",
+    responses((status = 200, description = "The share link page", content_type = "text/html", body = String))
+)]
+pub async fn share_page(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     serve(&state, "share.html").await
 }
 
@@ -69,6 +95,12 @@ fn login_location(here: &str) -> String {
 }
 
 /// `GET /static/{path}`.
+#[utoipa::path(
+    get,
+    path = "/static/{path}",
+    params(("path" = String, Path, description = "A file of the viewer pages, e.g. viewer-core.js")),
+    responses((status = 200, description = "The file, typed by its extension", content_type = "application/octet-stream", body = String))
+)]
 pub async fn asset(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     serve(&state, &path.into_inner()).await
 }

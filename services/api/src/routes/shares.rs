@@ -14,33 +14,21 @@ use serde::Serialize;
 use crate::error::ApiError;
 use crate::extract::{AuthThen, CameraPath, OptionalJson};
 use crate::security::Admin;
-use crate::startup::{resource, AppState};
+use crate::startup::AppState;
 use camview_common::clock::unix_to_rfc3339;
 
 /// Shortest share lifetime.
 pub const MIN_SHARE_TTL: Duration = Duration::from_secs(60);
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/cameras/{camera_id}/shares").route(web::get().to(list_shares)).route(web::post().to(create_share)),
-    )
-    .service(resource("/shares/{share_id}").route(web::delete().to(revoke_share)))
-    .service(
-        resource("/cameras/{camera_id}/secret")
-            .route(web::post().to(rotate_secret))
-            .route(web::delete().to(delete_secret)),
-    );
-}
-
 /// `GET /cameras/{id}/shares`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ShareList {
     pub shares: Vec<ShareInfo>,
     pub count: usize,
 }
 
 /// `POST /cameras/{id}/secret`: shown once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CameraSecretResponse {
     pub camera_id: String,
     pub secret: String,
@@ -69,6 +57,13 @@ pub fn public_base(public_api_url: Option<&str>, scheme: &str, host: &str) -> St
 }
 
 /// `POST /cameras/{id}/shares` `{"expires_in_seconds"?}`: 201 with the link.
+#[utoipa::path(
+    post,
+    path = "/cameras/{camera_id}/shares",
+    params(("camera_id" = String, Path)),
+    request_body(content = Option<CreateShareRequest>, description = "Optional: without it the share lives 24 h"),
+    responses((status = 201, description = "The share and its link, shown once", body = CreateShareResponse))
+)]
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn create_share(
     state: web::Data<AppState>,
@@ -106,6 +101,12 @@ pub async fn create_share(
 }
 
 /// `GET /cameras/{id}/shares`: revoked and expired ones included (until pruned).
+#[utoipa::path(
+    get,
+    path = "/cameras/{camera_id}/shares",
+    params(("camera_id" = String, Path)),
+    responses((status = 200, description = "The camera's shares", body = ShareList))
+)]
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn list_shares(
     state: web::Data<AppState>,
@@ -118,6 +119,12 @@ pub async fn list_shares(
 }
 
 /// `DELETE /shares/{id}`: revokes; the link and its sessions stop working at once.
+#[utoipa::path(
+    delete,
+    path = "/shares/{share_id}",
+    params(("share_id" = String, Path)),
+    responses((status = 204, description = "Revoked (revoking twice is fine)"))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn revoke_share(
     state: web::Data<AppState>,
@@ -142,6 +149,12 @@ pub async fn revoke_share(
 }
 
 /// `POST /cameras/{id}/secret`: a new keepalive secret (replacing any), shown once.
+#[utoipa::path(
+    post,
+    path = "/cameras/{camera_id}/secret",
+    params(("camera_id" = String, Path)),
+    responses((status = 200, description = "The new secret, shown once", body = CameraSecretResponse))
+)]
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
@@ -156,6 +169,12 @@ pub async fn rotate_secret(
 }
 
 /// `DELETE /cameras/{id}/secret`: the camera is then accepted only from trusted networks.
+#[utoipa::path(
+    delete,
+    path = "/cameras/{camera_id}/secret",
+    params(("camera_id" = String, Path)),
+    responses((status = 204, description = "Deleted; 404 `not_found` when the camera had no secret"))
+)]
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn delete_secret(
     state: web::Data<AppState>,

@@ -41,7 +41,8 @@ pub(crate) async fn ask_controller(state: &AppState, message: Message) -> Result
     Ok(result?)
 }
 
-/// `GET /streams`.
+/// `GET /streams`: the streams the caller may watch.
+#[utoipa::path(get, path = "/streams", responses((status = 200, description = "The streams the caller may watch", body = StreamList)))]
 #[tracing::instrument(skip_all)]
 pub async fn list_streams(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
     let records = state.registry.list_streams().await?;
@@ -53,6 +54,12 @@ pub async fn list_streams(state: web::Data<AppState>, who: Authenticated) -> Res
 }
 
 /// `GET /streams/{camera_id}`.
+#[utoipa::path(
+    get,
+    path = "/streams/{camera_id}",
+    params(("camera_id" = String, Path)),
+    responses((status = 200, description = "The stream", body = StreamView))
+)]
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn get_stream(
     state: web::Data<AppState>,
@@ -72,6 +79,13 @@ pub async fn get_stream(
 
 /// `POST /streams/{camera_id}/start`, body optional. Idempotent: starting a started stream
 /// answers 200 with the stream unchanged, exactly like the first start.
+#[utoipa::path(
+    post,
+    path = "/streams/{camera_id}/start",
+    params(("camera_id" = String, Path)),
+    request_body(content = Option<StartStreamRequest>, description = "Optional bandwidth limits in kbps"),
+    responses((status = 200, description = "The started stream (also when it was started already)", body = StreamView))
+)]
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn start_stream(
     state: web::Data<AppState>,
@@ -92,6 +106,12 @@ pub async fn start_stream(
 }
 
 /// `POST /streams/{camera_id}/stop`: 404 for a stream that is not started.
+#[utoipa::path(
+    post,
+    path = "/streams/{camera_id}/stop",
+    params(("camera_id" = String, Path)),
+    responses((status = 200, description = "Stopped; its viewers were told", body = StopStreamResponse))
+)]
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn stop_stream(
     state: web::Data<AppState>,

@@ -7,7 +7,9 @@
 use actix_web::{web, HttpResponse};
 use camview_common::auth::password::check_new_password;
 use camview_common::auth::{self as auth, Principal};
-use camview_proto::auth::{CreateUserRequest, GrantsRequest, PasswordRequest, Subject, UserInfo, ALL_CAMERAS};
+use camview_proto::auth::{
+    CreateUserRequest, GrantsRequest, PasswordRequest, Subject, TokenResponse, UserInfo, ALL_CAMERAS,
+};
 use serde::Serialize;
 
 use crate::domain::CameraId;
@@ -15,20 +17,13 @@ use crate::error::ApiError;
 use crate::extract::{AuthThen, Json};
 use crate::routes::auth_routes::token_response;
 use crate::security::{Admin, Authenticated};
-use crate::startup::{resource, AppState};
+use crate::startup::AppState;
 
 /// Most grants on one user.
 pub const MAX_GRANTS: usize = 1000;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/users").route(web::get().to(list_users)).route(web::post().to(create_user)))
-        .service(resource("/users/{username}").route(web::delete().to(delete_user)))
-        .service(resource("/users/{username}/password").route(web::put().to(set_password)))
-        .service(resource("/users/{username}/grants").route(web::put().to(set_grants)));
-}
-
 /// `GET /users`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserList {
     pub users: Vec<UserInfo>,
     pub count: usize,
@@ -59,6 +54,8 @@ async fn revoke(state: &AppState, subject: Subject) {
     }
 }
 
+/// `GET /users`.
+#[utoipa::path(get, path = "/users", responses((status = 200, description = "Every user", body = UserList)))]
 #[tracing::instrument(skip_all)]
 pub async fn list_users(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let users: Vec<UserInfo> = state.auth.store().list_users().await?.iter().map(UserInfo::from).collect();
@@ -66,6 +63,12 @@ pub async fn list_users(state: web::Data<AppState>, _admin: Admin) -> Result<Htt
 }
 
 /// `POST /users`: 201 with the user; 409 `user_exists`.
+#[utoipa::path(
+    post,
+    path = "/users",
+    request_body = CreateUserRequest,
+    responses((status = 201, description = "The new user", body = UserInfo))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn create_user(
     state: web::Data<AppState>,
@@ -88,6 +91,12 @@ fn is_self(p: &Principal, username: &str) -> bool {
 }
 
 /// `DELETE /users/{username}`: not yourself.
+#[utoipa::path(
+    delete,
+    path = "/users/{username}",
+    params(("username" = String, Path)),
+    responses((status = 204, description = "Deleted; the user's live viewers are ended"))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn delete_user(
     state: web::Data<AppState>,
@@ -108,6 +117,16 @@ pub async fn delete_user(
 
 /// `PUT /users/{username}/password`: admin, or the user themself. Ends the user's other
 /// tokens; a user changing their own password gets a new token (body and cookie).
+#[utoipa::path(
+    put,
+    path = "/users/{username}/password",
+    params(("username" = String, Path)),
+    request_body = PasswordRequest,
+    responses(
+        (status = 200, description = "Your own password changed: a new token, also set as the cookie", body = TokenResponse),
+        (status = 204, description = "Another user's password changed (admin)"),
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn set_password(
     state: web::Data<AppState>,
@@ -136,6 +155,13 @@ pub async fn set_password(
 }
 
 /// `PUT /users/{username}/grants` `{"grants": [...]}`: the whole new list.
+#[utoipa::path(
+    put,
+    path = "/users/{username}/grants",
+    params(("username" = String, Path)),
+    request_body = GrantsRequest,
+    responses((status = 200, description = "The user with the new grants", body = UserInfo))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn set_grants(
     state: web::Data<AppState>,

@@ -9,6 +9,7 @@ use crate::security::Admin;
 use crate::startup::AppState;
 
 /// `GET /viewers`: every viewer of every stream.
+#[utoipa::path(get, path = "/viewers", responses((status = 200, description = "Every viewer", body = ViewerList)))]
 #[tracing::instrument(skip_all)]
 pub async fn list_viewers(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let viewers = state.registry.list_viewers(None).await?;
@@ -16,6 +17,12 @@ pub async fn list_viewers(state: web::Data<AppState>, _admin: Admin) -> Result<H
 }
 
 /// `GET /viewers/{camera_id}`: viewers of one stream; 404 when the stream is not started.
+#[utoipa::path(
+    get,
+    path = "/viewers/{camera_id}",
+    params(("camera_id" = String, Path)),
+    responses((status = 200, description = "The stream's viewers", body = ViewerList))
+)]
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn stream_viewers(
     state: web::Data<AppState>,
