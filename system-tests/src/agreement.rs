@@ -18,10 +18,9 @@ impl Stack {
     /// What the registry says should exist, read through `GET /streams`: one pipeline and one
     /// RtpEndpoint per started stream, one WebRtcEndpoint per viewer slot.
     pub async fn registry_media_counts(&self) -> MediaCounts {
-        let list: StreamList = serde_json::from_value(
-            self.admin_json(reqwest::Method::GET, &format!("{}/streams", self.api_url)).await,
-        )
-        .expect("GET /streams is a stream list");
+        let list: StreamList =
+            serde_json::from_value(self.admin_json(reqwest::Method::GET, &format!("{}/streams", self.api_url)).await)
+                .expect("GET /streams is a stream list");
         let streams = list.streams.len() as u64;
         let viewers = list.streams.iter().map(|s| s.viewers).sum();
         MediaCounts { pipelines: streams, rtp_endpoints: streams, webrtc_endpoints: viewers }
@@ -30,7 +29,8 @@ impl Stack {
     /// What the engine holds, from its `camview_engine_media_objects` gauge.
     pub async fn engine_media_counts(&self) -> MediaCounts {
         let text = self.metrics(&self.engine_metrics_url).await;
-        let count = |class: &str| sample(&text, "camview_engine_media_objects", &[("type", class)]).unwrap_or(0.0) as u64;
+        let count =
+            |class: &str| sample(&text, "camview_engine_media_objects", &[("type", class)]).unwrap_or(0.0) as u64;
         MediaCounts {
             pipelines: count("MediaPipeline"),
             rtp_endpoints: count("RtpEndpoint"),

@@ -29,9 +29,9 @@ use std::time::Duration;
 
 use camview_common::testing::{random_prefix, wait_until, RedisServer};
 
+pub use agreement::MediaCounts;
 pub use all_in_one::AllInOne;
 pub use auth::{cli, login, CliOutput, DataDir, ADMIN_PASSWORD};
-pub use agreement::MediaCounts;
 pub use viewer::{Viewer, ViewerError};
 
 /// How long a service may take to become ready, or a step of a scenario to happen.

@@ -66,6 +66,32 @@ impl MemoryRegistry {
 }
 
 impl State {
+    /// Reserves a slot; the outcome and whether it was newly taken.
+    fn reserve(&mut self, camera_id: &str, viewer_id: &str, limit: u32) -> (SlotReservation, bool) {
+        if !self.streams.contains_key(camera_id) {
+            return (SlotReservation::StreamNotFound, false);
+        }
+        let slots = self.slots.entry(camera_id.to_owned()).or_default();
+        if slots.contains(viewer_id) {
+            return (SlotReservation::Reserved, false);
+        }
+        if slots.len() as u64 >= u64::from(limit) {
+            return (SlotReservation::Full, false);
+        }
+        slots.insert(viewer_id.to_owned());
+        (SlotReservation::Reserved, true)
+    }
+
+    fn insert_viewer(&mut self, viewer: &ViewerRecord) {
+        let id = viewer.viewer_id.clone();
+        if let Some(old) = self.viewers.insert(id.clone(), viewer.clone()) {
+            if old.signaling_instance != viewer.signaling_instance {
+                self.unindex_viewer(&old.signaling_instance, &id);
+            }
+        }
+        self.instance_viewers.entry(viewer.signaling_instance.clone()).or_default().insert(id);
+    }
+
     fn unindex_viewer(&mut self, instance_id: &str, viewer_id: &str) -> bool {
         let Some(set) = self.instance_viewers.get_mut(instance_id) else { return false };
         let removed = set.remove(viewer_id);
@@ -138,19 +164,16 @@ impl ViewerSlots for MemoryRegistry {
         viewer_id: &str,
         limit: u32,
     ) -> Result<SlotReservation, RegistryError> {
+        Ok(self.state_to_write()?.reserve(camera_id, viewer_id, limit).0)
+    }
+
+    async fn reserve_viewer(&self, viewer: &ViewerRecord, limit: u32) -> Result<SlotReservation, RegistryError> {
         let mut state = self.state_to_write()?;
-        if !state.streams.contains_key(camera_id) {
-            return Ok(SlotReservation::StreamNotFound);
+        let (outcome, new) = state.reserve(&viewer.camera_id, &viewer.viewer_id, limit);
+        if new {
+            state.insert_viewer(viewer);
         }
-        let slots = state.slots.entry(camera_id.to_owned()).or_default();
-        if slots.contains(viewer_id) {
-            return Ok(SlotReservation::Reserved);
-        }
-        if slots.len() as u64 >= u64::from(limit) {
-            return Ok(SlotReservation::Full);
-        }
-        slots.insert(viewer_id.to_owned());
-        Ok(SlotReservation::Reserved)
+        Ok(outcome)
     }
 
     async fn viewer_count(&self, camera_id: &str) -> Result<u64, RegistryError> {
@@ -158,14 +181,7 @@ impl ViewerSlots for MemoryRegistry {
     }
 
     async fn put_viewer(&self, viewer: &ViewerRecord) -> Result<(), RegistryError> {
-        let mut state = self.state_to_write()?;
-        let id = viewer.viewer_id.clone();
-        if let Some(old) = state.viewers.insert(id.clone(), viewer.clone()) {
-            if old.signaling_instance != viewer.signaling_instance {
-                state.unindex_viewer(&old.signaling_instance, &id);
-            }
-        }
-        state.instance_viewers.entry(viewer.signaling_instance.clone()).or_default().insert(id);
+        self.state_to_write()?.insert_viewer(viewer);
         Ok(())
     }
 

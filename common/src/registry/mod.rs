@@ -111,6 +111,11 @@ pub trait ViewerSlots: Send + Sync + 'static {
         viewer_id: &str,
         limit: u32,
     ) -> Result<SlotReservation, RegistryError>;
+    /// Like [`ViewerSlots::reserve_viewer_slot`] for `viewer.viewer_id` on `viewer.camera_id`,
+    /// and, when the slot is newly reserved, writes `viewer` (indexed by its instance) in the
+    /// same atomic step, so no slot is ever held without a record naming its viewer and
+    /// instance. A viewer that already held its slot keeps its record. Fenced.
+    async fn reserve_viewer(&self, viewer: &ViewerRecord, limit: u32) -> Result<SlotReservation, RegistryError>;
     /// Number of slots taken on a stream.
     async fn viewer_count(&self, camera_id: &str) -> Result<u64, RegistryError>;
     /// Creates or replaces a viewer record and indexes it by signaling instance. It is

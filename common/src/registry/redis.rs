@@ -151,6 +151,34 @@ impl RedisRegistry {
         }
     }
 
+    /// A slot reservation, writing `record` with it when newly reserved.
+    async fn reserve(
+        &self,
+        camera_id: &str,
+        viewer_id: &str,
+        limit: u32,
+        record: Option<&ViewerRecord>,
+    ) -> Result<SlotReservation, RegistryError> {
+        let slots = self.keys.stream_viewers(camera_id);
+        let mut call = self.fenced_call(&RESERVE_SLOT);
+        call.key(self.keys.stream(camera_id)).key(&slots).arg(viewer_id).arg(limit);
+        if let Some(record) = record {
+            call.key(self.keys.viewer(viewer_id))
+                .key(self.keys.viewers_index())
+                .key(self.keys.instance_viewers(&record.signaling_instance));
+            for (field, value) in codec::encode(record)? {
+                call.arg(field).arg(value);
+            }
+        }
+        let code: i64 = call.invoke_async(&mut self.conn()).await.map_err(self.write_error(&slots))?;
+        match code {
+            0 => Ok(SlotReservation::Reserved),
+            1 => Ok(SlotReservation::Full),
+            2 => Ok(SlotReservation::StreamNotFound),
+            other => Err(RegistryError::Corrupt { key: slots, reason: format!("reservation script returned {other}") }),
+        }
+    }
+
     fn moved_underneath(key: &str) -> RegistryError {
         RegistryError::Unavailable(format!("{key} kept changing during {OPTIMISTIC_RETRIES} attempts"))
     }
@@ -237,22 +265,11 @@ impl ViewerSlots for RedisRegistry {
         viewer_id: &str,
         limit: u32,
     ) -> Result<SlotReservation, RegistryError> {
-        let slots = self.keys.stream_viewers(camera_id);
-        let code: i64 = self
-            .fenced_call(&RESERVE_SLOT)
-            .key(self.keys.stream(camera_id))
-            .key(&slots)
-            .arg(viewer_id)
-            .arg(limit)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(self.write_error(&slots))?;
-        match code {
-            0 => Ok(SlotReservation::Reserved),
-            1 => Ok(SlotReservation::Full),
-            2 => Ok(SlotReservation::StreamNotFound),
-            other => Err(RegistryError::Corrupt { key: slots, reason: format!("reservation script returned {other}") }),
-        }
+        self.reserve(camera_id, viewer_id, limit, None).await
+    }
+
+    async fn reserve_viewer(&self, viewer: &ViewerRecord, limit: u32) -> Result<SlotReservation, RegistryError> {
+        self.reserve(&viewer.camera_id, &viewer.viewer_id, limit, Some(viewer)).await
     }
 
     async fn viewer_count(&self, camera_id: &str) -> Result<u64, RegistryError> {

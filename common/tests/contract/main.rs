@@ -40,6 +40,7 @@ macro_rules! contract_suite {
             registry::remove_viewer_frees_a_slot_reserved_without_a_record,
             registry::fifty_concurrent_reservations_against_limit_ten_yield_ten_reserved_and_forty_full,
             registry::reserving_on_a_missing_stream_is_stream_not_found,
+            registry::reserving_a_viewer_writes_its_record_with_the_slot_and_an_existing_holder_keeps_its_record,
             registry::reserving_again_with_the_same_viewer_is_idempotent_even_when_full,
             registry::delete_stream_frees_its_slots,
             registry::liveness_expires_after_its_ttl,

@@ -300,6 +300,32 @@ pub async fn controller_heartbeat_expires_after_its_ttl(b: &impl Backend) {
     .await;
 }
 
+pub async fn reserving_a_viewer_writes_its_record_with_the_slot_and_an_existing_holder_keeps_its_record(
+    b: &impl Backend,
+) {
+    let r = b.registry().await;
+    r.put_stream(&stream("cam")).await.unwrap();
+    let mut joining = viewer("v1", "cam", "sig-1", "t1");
+    joining.state = ViewerState::Joining;
+    joining.endpoint_id = None;
+    assert_eq!(r.reserve_viewer(&joining, 1).await.unwrap(), SlotReservation::Reserved);
+    assert_eq!(r.get_viewer("v1").await.unwrap(), Some(joining.clone()), "the record came with the slot");
+    assert_eq!(r.viewers_of_instance("sig-1").await.unwrap(), ["v1"]);
+    assert_eq!(ids(&r.list_viewers(Some("cam")).await.unwrap()), ["v1"]);
+
+    let negotiating = viewer("v1", "cam", "sig-1", "t1");
+    r.put_viewer(&negotiating).await.unwrap();
+    assert_eq!(r.reserve_viewer(&joining, 1).await.unwrap(), SlotReservation::Reserved, "idempotent");
+    assert_eq!(r.get_viewer("v1").await.unwrap(), Some(negotiating), "a renegotiating viewer keeps its record");
+
+    let refused = viewer("v2", "cam", "sig-1", "t2");
+    assert_eq!(r.reserve_viewer(&refused, 1).await.unwrap(), SlotReservation::Full);
+    assert_eq!(r.get_viewer("v2").await.unwrap(), None, "no record without a slot");
+    let nowhere = viewer("v3", "missing", "sig-1", "t3");
+    assert_eq!(r.reserve_viewer(&nowhere, 1).await.unwrap(), SlotReservation::StreamNotFound);
+    assert_eq!(r.get_viewer("v3").await.unwrap(), None);
+}
+
 pub async fn the_lease_is_exclusive_renewable_and_lapses_after_its_ttl(b: &impl Backend) {
     let r = b.registry().await;
     let other = b.registry().await;

@@ -31,6 +31,9 @@ pub struct Settings {
     pub stall_after: Duration,
     /// `MAX_STREAMS`: how many streams may be started at once.
     pub max_streams: u32,
+    /// `MAX_VIEWERS_PER_STREAM` (10): the viewer limit of every stream, enforced by the slot
+    /// reservation this controller alone makes.
+    pub max_viewers_per_stream: u32,
     /// `CONTROLLER_LEASE_TTL_SECONDS`.
     pub lease_ttl: Duration,
     /// `SIGNALING_LIVENESS_TTL_SECONDS` (10, as signaling reads it): after the registry was
@@ -110,6 +113,7 @@ impl Settings {
             turn,
             stall_after: Duration::from_secs(r.ranged::<u64>("STREAM_STALL_SECONDS", 5, 1, 3600)?),
             max_streams: r.ranged::<u32>("MAX_STREAMS", DEFAULT_MAX_STREAMS, 1, 10_000)?,
+            max_viewers_per_stream: r.ranged::<u32>("MAX_VIEWERS_PER_STREAM", 10, 1, 10_000)?,
             lease_ttl: Duration::from_secs(r.ranged::<u64>("CONTROLLER_LEASE_TTL_SECONDS", 6, 2, 300)?),
             liveness_ttl: Duration::from_secs(r.ranged::<u64>("SIGNALING_LIVENESS_TTL_SECONDS", 10, 1, 3600)?),
             metrics_addr: r.parse("METRICS_ADDR", DEFAULT_METRICS_ADDR.parse().expect("literal address"))?,

@@ -94,6 +94,7 @@ pub fn start_with_meter(
             ice: settings.ice_settings(now),
             stall_after: settings.stall_after,
             max_streams: settings.max_streams,
+            max_viewers_per_stream: settings.max_viewers_per_stream,
         },
         ControllerMetrics::new(meter),
     );

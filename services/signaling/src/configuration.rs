@@ -24,8 +24,6 @@ pub struct Settings {
     pub redis: Option<RedisConfig>,
     /// `REDIS_KEY_PREFIX` (`camview:`), also used by the in-process mode for names.
     pub key_prefix: String,
-    /// `MAX_VIEWERS_PER_STREAM` (10), enforced across every instance.
-    pub max_viewers_per_stream: u32,
     /// `BUS_REQUEST_TIMEOUT_MS` (5000): how long to wait for the media-controller.
     pub bus_request_timeout: Duration,
     /// `AUTH_JWT_SECRET`, `AUTH_TOKEN_TTL_SECONDS`, `TRUSTED_PROXIES` (shared with the api).
@@ -75,7 +73,6 @@ impl std::fmt::Debug for Settings {
             .field("port", &self.port)
             .field("redis", &self.redis.as_ref().map(|r| (redact_url(&r.url), r.prefix.clone())))
             .field("key_prefix", &self.key_prefix)
-            .field("max_viewers_per_stream", &self.max_viewers_per_stream)
             .field("bus_request_timeout", &self.bus_request_timeout)
             .field("auth", &self.auth)
             .field("data_dir", &self.data_dir)
@@ -140,7 +137,6 @@ impl Settings {
             port: r.parse("SIGNALING_SERVER_PORT", 8765)?,
             redis,
             key_prefix,
-            max_viewers_per_stream: r.ranged("MAX_VIEWERS_PER_STREAM", 10, 1, 10_000)?,
             bus_request_timeout: Duration::from_millis(r.ranged::<u64>("BUS_REQUEST_TIMEOUT_MS", 5000, 10, 600_000)?),
             auth: AuthSettings::from_reader(&r)?,
             data_dir: camview_common::auth::store::default_data_dir(&r),
@@ -194,7 +190,6 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(s.address(), "0.0.0.0:8765");
         assert!(s.redis.is_none());
-        assert_eq!(s.max_viewers_per_stream, 10);
         assert_eq!(s.bus_request_timeout, Duration::from_secs(5));
         assert_eq!(s.liveness_interval(), Duration::from_secs(2));
         assert_eq!(s.max_connections, 1000);
@@ -210,7 +205,6 @@ mod tests {
     fn a_bad_value_names_its_variable() {
         for (name, value) in [
             ("SIGNALING_SERVER_PORT", "http"),
-            ("MAX_VIEWERS_PER_STREAM", "0"),
             ("BUS_REQUEST_TIMEOUT_MS", "soon"),
             ("SIGNALING_MAX_CONNECTIONS", "-1"),
             ("SIGNALING_RATE_LIMIT_BURST", "0"),

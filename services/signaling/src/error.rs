@@ -31,10 +31,6 @@ pub enum SessionError {
     Revoked,
     #[error("too many messages: slow down")]
     RateLimited,
-    #[error("stream {camera} already has {limit} viewers")]
-    StreamFull { camera: String, limit: u32 },
-    #[error("stream {0} is not started")]
-    StreamNotFound(String),
     /// A `Failed` reply of the media-controller, passed through.
     #[error("{}", .0.message)]
     Controller(ErrorBody),
@@ -62,8 +58,6 @@ impl SessionError {
             SessionError::Unauthorized(_) | SessionError::Revoked => ErrorCode::Unauthorized,
             SessionError::Forbidden(_) => ErrorCode::Forbidden,
             SessionError::RateLimited => ErrorCode::RateLimited,
-            SessionError::StreamFull { .. } => ErrorCode::StreamFull,
-            SessionError::StreamNotFound(_) => ErrorCode::StreamNotFound,
             SessionError::Controller(body) => body.code,
             SessionError::ControllerUnavailable => ErrorCode::ControllerUnavailable,
             SessionError::RegistryUnavailable => ErrorCode::RegistryUnavailable,
@@ -102,8 +96,7 @@ mod tests {
             (SessionError::Forbidden("not granted".into()), "forbidden"),
             (SessionError::Revoked, "unauthorized"),
             (SessionError::RateLimited, "rate_limited"),
-            (SessionError::StreamFull { camera: "c".into(), limit: 10 }, "stream_full"),
-            (SessionError::StreamNotFound("c".into()), "stream_not_found"),
+            (SessionError::Controller(ErrorBody::new(ErrorCode::StreamFull, "full")), "stream_full"),
             (SessionError::Controller(ErrorBody::new(ErrorCode::MediaServerError, "kms")), "media_server_error"),
             (SessionError::ControllerUnavailable, "controller_unavailable"),
             (SessionError::ShuttingDown, "shutting_down"),

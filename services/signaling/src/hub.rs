@@ -1,17 +1,18 @@
 //! The hub: what one signaling instance's connections share.
 //!
-//! It routes bus events to sockets by viewer id, runs joins and releases against the
-//! registry and the bus, keeps the instance's liveness key fresh, bounds connections, and
-//! drives graceful shutdown.
+//! It routes bus events to sockets by viewer id, runs joins and releases as commands to the
+//! media-controller (which alone reserves and frees viewer slots and writes viewer records),
+//! keeps the instance's liveness key fresh, bounds connections, and drives graceful shutdown.
 //!
 //! Invariants:
 //! - a viewer id is routed to at most one socket, and only from its join until its
 //!   release (or `Forget`); an event for an unrouted viewer is dropped with a debug log;
-//! - a slot reserved by a join is freed when the join fails, when the viewer is released,
-//!   or when the socket is gone by the time the answer arrives;
+//! - a viewer answered by the controller is released (`RemoveViewer`) when its socket closes,
+//!   also when the socket is gone by the time the answer arrives; a join whose answer never
+//!   came is undone the same way;
 //! - joins and releases run on the runtime that built the app (not on an HTTP worker) and
 //!   are tracked, so shutdown can wait for them;
-//! - a join is authenticated before its slot is reserved, and from then until its release
+//! - a join is authenticated before it is sent to the controller, and from then until its release
 //!   the viewer's principal is kept (see [`crate::revocation`]) so revocations end it;
 //! - no lock is held across an await.
 
@@ -24,11 +25,10 @@ use std::time::Duration;
 use camview_common::auth::limit::KeyedBuckets;
 use camview_common::auth::Authenticator;
 
-use camview_common::clock::now_rfc3339;
 use camview_common::telemetry;
-use camview_common::{BusClient, BusError, Registry, SlotReservation};
+use camview_common::{BusClient, BusError, Liveness};
 use camview_proto::bus::{AddIceCandidate, AddViewer, Envelope, Message, RemoveReason, RemoveViewer};
-use camview_proto::stream::{IceCandidate, ViewerRecord, ViewerState};
+use camview_proto::stream::{IceCandidate, ViewerState};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -67,7 +67,8 @@ pub struct Hub {
     pub(crate) instance_id: String,
     pub(crate) settings: Settings,
     pub(crate) auth: Arc<Authenticator>,
-    registry: Arc<dyn Registry>,
+    /// Signaling's only registry role: its own liveness key.
+    liveness: Arc<dyn Liveness>,
     bus: Arc<BusClient>,
     routes: Mutex<HashMap<String, mpsc::Sender<SocketEvent>>>,
     joins: Mutex<HashMap<String, JoinTrace>>,
@@ -87,7 +88,7 @@ impl Hub {
     pub(crate) fn new(
         instance_id: String,
         settings: Settings,
-        registry: Arc<dyn Registry>,
+        liveness: Arc<dyn Liveness>,
         bus: Arc<BusClient>,
         auth: Arc<Authenticator>,
     ) -> Arc<Self> {
@@ -98,7 +99,7 @@ impl Hub {
             instance_id,
             settings,
             auth,
-            registry,
+            liveness,
             bus,
             routes: Mutex::default(),
             joins: Mutex::default(),
@@ -236,7 +237,7 @@ impl Hub {
             if *shutdown.borrow() {
                 return;
             }
-            if let Err(e) = self.registry.refresh_liveness(&self.instance_id, self.settings.liveness_ttl).await {
+            if let Err(e) = self.liveness.refresh_liveness(&self.instance_id, self.settings.liveness_ttl).await {
                 tracing::warn!(error = %e, "could not refresh the liveness key");
             }
         }
@@ -286,73 +287,48 @@ impl Hub {
             }
             return Err(e);
         }
-        let limit = self.settings.max_viewers_per_stream;
-        let reservation =
-            self.registry.reserve_viewer_slot(&request.camera, &request.viewer_id, limit).await.map_err(|e| {
-                tracing::error!(error = %e, "slot reservation failed");
-                SessionError::RegistryUnavailable
-            })?;
-        match reservation {
-            SlotReservation::Reserved => {}
-            SlotReservation::Full => return Err(SessionError::StreamFull { camera: request.camera.clone(), limit }),
-            SlotReservation::StreamNotFound => return Err(SessionError::StreamNotFound(request.camera.clone())),
-        }
-        let record = ViewerRecord {
-            viewer_id: request.viewer_id.clone(),
-            camera_id: request.camera.clone(),
-            signaling_instance: self.instance_id.clone(),
-            state: ViewerState::Joining,
-            created_at: now_rfc3339(),
-            endpoint_id: None,
-        };
-        if let Err(e) = self.registry.put_viewer(&record).await {
-            tracing::error!(error = %e, "could not record the viewer");
-            self.free_slot(&request.camera, &request.viewer_id).await;
-            return Err(SessionError::RegistryUnavailable);
-        }
+        // The controller reserves the slot (or refuses: stream_full, stream_not_found) and
+        // writes the viewer's record; a failed join keeps neither.
         let command = Message::AddViewer(AddViewer {
             viewer_id: request.viewer_id.clone(),
             camera_id: request.camera.clone(),
             sdp_offer: request.sdp_offer.clone(),
             signaling_instance: self.instance_id.clone(),
         });
-        let error = match self.bus.request(command, self.settings.bus_request_timeout).await {
+        match self.bus.request(command, self.settings.bus_request_timeout).await {
             Ok(Message::ViewerAdded(added)) if added.viewer_id == request.viewer_id => {
                 tracing::info!("viewer answered");
-                return Ok(added.sdp_answer);
+                Ok(added.sdp_answer)
             }
             Ok(Message::Failed(body)) => {
                 tracing::warn!(code = %body.code, message = %body.message, "media-controller refused the viewer");
-                SessionError::Controller(body)
+                Err(SessionError::Controller(body))
             }
             Ok(other) => {
                 tracing::error!(kind = other.kind(), "unexpected reply to AddViewer");
-                SessionError::Internal
+                self.queue_removal(&request.viewer_id, &request.camera, RemoveReason::Failed).await;
+                Err(SessionError::Internal)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "AddViewer got no reply");
-                if matches!(e, BusError::Timeout { .. }) {
-                    // The controller may still process the command later: have it undo that too.
-                    let undo = RemoveViewer {
-                        viewer_id: request.viewer_id.clone(),
-                        camera_id: request.camera.clone(),
-                        reason: RemoveReason::Failed,
-                    };
-                    if let Err(e) = self.bus.send(Message::RemoveViewer(undo)).await {
-                        tracing::warn!(error = %e, "could not queue RemoveViewer after a timeout");
-                    }
+                // The command may have run or may still run (a deadline only stops it from
+                // starting late): have the controller undo whatever it did.
+                self.queue_removal(&request.viewer_id, &request.camera, RemoveReason::Failed).await;
+                match e {
+                    // Redis itself is down: the command was never queued.
+                    BusError::Unavailable(_) => Err(SessionError::RegistryUnavailable),
+                    _ => Err(SessionError::ControllerUnavailable),
                 }
-                SessionError::ControllerUnavailable
             }
-        };
-        self.free_slot(&request.camera, &request.viewer_id).await;
-        Err(error)
+        }
     }
 
-    /// Frees a slot directly in the registry (idempotent).
-    async fn free_slot(&self, camera: &str, viewer_id: &str) {
-        if let Err(e) = self.registry.remove_viewer(camera, viewer_id).await {
-            tracing::error!(%viewer_id, %camera, error = %e, "could not free the viewer slot");
+    /// Queues a `RemoveViewer` without a deadline: it runs whenever a controller reads it, and
+    /// removing a viewer twice or one that never joined does nothing.
+    async fn queue_removal(&self, viewer_id: &str, camera: &str, reason: RemoveReason) {
+        let undo = RemoveViewer { viewer_id: viewer_id.to_owned(), camera_id: camera.to_owned(), reason };
+        if let Err(e) = self.bus.send(Message::RemoveViewer(undo)).await {
+            tracing::error!(%viewer_id, %camera, error = %e, "could not queue RemoveViewer; the slot is freed when this instance's liveness lapses");
         }
     }
 
@@ -389,7 +365,8 @@ impl Hub {
     }
 
     /// Asks the media-controller to remove the viewer (it frees the slot); if it does not
-    /// confirm in time, frees the slot here so the limit is not eaten by a dead viewer.
+    /// confirm in time, queues the removal again without a deadline, so it still happens
+    /// once a controller serves the queue.
     /// `trace` is the `traceparent` of the viewer's join, which the release continues.
     async fn release(&self, viewer_id: &str, camera: &str, reason: RemoveReason, trace: Option<String>) {
         let span = tracing::info_span!("release", %viewer_id, camera_id = %camera, ?reason);
@@ -408,17 +385,27 @@ impl Hub {
             camera_id: camera.to_owned(),
             reason,
         });
-        match self.bus.request(command, timeout).await {
-            Ok(Message::Done(_)) => tracing::info!("viewer released"),
+        let released = match self.bus.request(command, timeout).await {
+            Ok(Message::Done(_)) => {
+                tracing::info!("viewer released");
+                true
+            }
             Ok(Message::Failed(body)) => {
-                tracing::warn!(code = %body.code, message = %body.message, "RemoveViewer failed; freeing the slot here")
+                tracing::warn!(code = %body.code, message = %body.message, "RemoveViewer failed; queued again");
+                false
             }
-            Ok(other) => tracing::warn!(kind = other.kind(), "unexpected reply to RemoveViewer; freeing the slot here"),
+            Ok(other) => {
+                tracing::warn!(kind = other.kind(), "unexpected reply to RemoveViewer; queued again");
+                false
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "RemoveViewer not confirmed; freeing the slot here")
+                tracing::warn!(error = %e, "RemoveViewer not confirmed; queued again");
+                false
             }
+        };
+        if !released {
+            self.queue_removal(viewer_id, camera, reason).await;
         }
-        self.free_slot(camera, viewer_id).await;
         self.metrics.released(reason);
     }
 

@@ -3,7 +3,7 @@
 use super::*;
 use camview_proto::bus::{Renegotiate, StreamEnded, StreamStateChanged, ViewerIceCandidate};
 use camview_proto::stream::StreamState;
-use camview_proto::ErrorCode;
+use camview_proto::{ErrorBody, ErrorCode};
 
 use crate::domain::tests::{candidate, OFFER};
 
@@ -90,7 +90,7 @@ fn a_failed_join_reports_the_code_and_lets_the_socket_join_again() {
     let [Action::Join(req)] = actions.as_slice() else { panic!() };
     let actions = s.handle_join_outcome(JoinOutcome::Failed {
         viewer_id: req.viewer_id.clone(),
-        error: SessionError::StreamFull { camera: "cam1".into(), limit: 10 },
+        error: SessionError::Controller(ErrorBody::new(ErrorCode::StreamFull, "stream cam1 already has 10 viewers")),
     });
     assert_eq!(actions[0], Action::Forget { viewer_id: req.viewer_id.clone() });
     assert_eq!(error_code(&actions), Some(ErrorCode::StreamFull));

@@ -20,8 +20,10 @@ fn fenced(body: &str) -> Script {
     Script::new(&format!("{FENCE_CHECK}{body}"))
 }
 
-/// EXISTS stream -> SISMEMBER -> SCARD < limit -> SADD. KEYS: fence, stream, slot set.
-/// ARGV: term, viewer id, limit. Returns 0 reserved, 1 full, 2 no such stream.
+/// EXISTS stream -> SISMEMBER -> SCARD < limit -> SADD, then, when newly reserved and
+/// fields are given, the viewer's record and its indexes. KEYS: fence, stream, slot set,
+/// [viewer, viewers index, instance set]. ARGV: term, viewer id, limit, [field/value pairs].
+/// Returns 0 reserved, 1 full, 2 no such stream.
 pub(super) static RESERVE_SLOT: LazyLock<Script> = LazyLock::new(|| {
     fenced(
         r"
@@ -29,6 +31,12 @@ pub(super) static RESERVE_SLOT: LazyLock<Script> = LazyLock::new(|| {
         if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 then return 0 end
         if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[3]) then return 1 end
         redis.call('SADD', KEYS[3], ARGV[2])
+        if KEYS[4] then
+            redis.call('DEL', KEYS[4])
+            redis.call('HSET', KEYS[4], unpack(ARGV, 4))
+            redis.call('SADD', KEYS[5], ARGV[2])
+            redis.call('SADD', KEYS[6], ARGV[2])
+        end
         return 0
         ",
     )

@@ -51,6 +51,8 @@ pub struct ControllerSettings {
     pub stall_after: Duration,
     /// `MAX_STREAMS`: a start of a new stream beyond this many is refused (`too_many_streams`).
     pub max_streams: u32,
+    /// `MAX_VIEWERS_PER_STREAM`: a join beyond this many viewers is refused (`stream_full`).
+    pub max_viewers_per_stream: u32,
 }
 
 /// Errors of one command, mapped once to a `Failed` reply.
@@ -68,6 +70,8 @@ pub enum CommandError {
     NoRtpPort,
     #[error("{0} streams are already started (MAX_STREAMS)")]
     TooManyStreams(u32),
+    #[error("stream {camera} already has {limit} viewers (MAX_VIEWERS_PER_STREAM)")]
+    StreamFull { camera: String, limit: u32 },
 }
 
 impl CommandError {
@@ -83,6 +87,7 @@ impl CommandError {
             CommandError::Registry(RegistryError::Fenced { .. }) => ErrorCode::ControllerUnavailable,
             CommandError::Registry(_) => ErrorCode::RegistryUnavailable,
             CommandError::TooManyStreams(_) => ErrorCode::TooManyStreams,
+            CommandError::StreamFull { .. } => ErrorCode::StreamFull,
         }
     }
 

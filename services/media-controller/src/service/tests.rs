@@ -144,6 +144,7 @@ async fn fixture_with_max_streams(max_streams: u32) -> Fixture {
         ice: IceSettings::default(),
         stall_after: Duration::from_millis(50),
         max_streams,
+        max_viewers_per_stream: 2,
     };
     let controller = Controller::new(
         registry.clone(),

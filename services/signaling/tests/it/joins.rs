@@ -63,8 +63,9 @@ async fn thirty_concurrent_joins_over_three_instances_admit_exactly_the_limit() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_join_for_a_stream_that_is_not_started_gets_stream_not_found() {
+async fn a_join_for_a_stream_that_is_not_started_gets_the_controllers_stream_not_found() {
     let d = Deployment::new().await;
+    let _responder = Responder::start(&d);
     let app = d.spawn_app(&[]).await;
     let mut c = app.connect().await;
     c.join("nosuchcamera").await;
@@ -74,9 +75,9 @@ async fn a_join_for_a_stream_that_is_not_started_gets_stream_not_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leave_frees_the_slot_for_the_next_viewer() {
     let d = Deployment::new().await;
-    let responder = Responder::start(&d);
+    let responder = Responder::start_with_limit(&d, 1);
     d.start_stream("cam1").await;
-    let app = d.spawn_app(&[("MAX_VIEWERS_PER_STREAM", "1")]).await;
+    let app = d.spawn_app(&[]).await;
     let mut first = app.connect().await;
     first.join_ok("cam1").await;
     let mut second = app.connect().await;
@@ -91,9 +92,9 @@ async fn leave_frees_the_slot_for_the_next_viewer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_socket_frees_the_slot_for_the_next_viewer() {
     let d = Deployment::new().await;
-    let _responder = Responder::start(&d);
+    let _responder = Responder::start_with_limit(&d, 1);
     d.start_stream("cam1").await;
-    let app = d.spawn_app(&[("MAX_VIEWERS_PER_STREAM", "1")]).await;
+    let app = d.spawn_app(&[]).await;
     let mut first = app.connect().await;
     first.join_ok("cam1").await;
     first.close().await;
@@ -177,9 +178,9 @@ async fn stream_events_reach_the_viewer_and_stream_ended_lets_it_join_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_in_process_bus_and_registry_serve_joins_like_redis() {
     let d = Deployment::in_process().await;
-    let _responder = Responder::start(&d);
+    let _responder = Responder::start_with_limit(&d, 1);
     d.start_stream("cam1").await;
-    let app = d.spawn_app(&[("MAX_VIEWERS_PER_STREAM", "1")]).await;
+    let app = d.spawn_app(&[]).await;
     let mut c = app.connect().await;
     let id = c.join_ok("cam1").await;
     assert_eq!(c.expect("ice").await["candidate"], candidate_for(&id));

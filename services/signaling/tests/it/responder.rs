@@ -1,15 +1,16 @@
 //! A stand-in media-controller speaking the real bus protocol: it reads commands from the
-//! queue, acknowledges them, answers `AddViewer` with `ViewerAdded` and then publishes one
-//! candidate unique to the viewer on its signaling instance's channel, and answers
-//! `RemoveViewer` by freeing the slot in the registry.
+//! queue, acknowledges them, reserves the viewer's slot and record as the controller does
+//! (refusing with `stream_full` / `stream_not_found`), answers `AddViewer` with `ViewerAdded`
+//! and then publishes one candidate unique to the viewer on its signaling instance's channel,
+//! and answers `RemoveViewer` by freeing the slot in the registry.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use camview_common::{Bus, BusClient, Registry};
+use camview_common::{Bus, BusClient, Registry, SlotReservation};
 use camview_proto::bus::{Done, Envelope, Message, ViewerAdded, ViewerIceCandidate};
-use camview_proto::stream::IceCandidate;
+use camview_proto::stream::{IceCandidate, ViewerRecord, ViewerState};
 use camview_proto::ErrorCode;
 
 use crate::helpers::Deployment;
@@ -29,6 +30,12 @@ pub struct Responder {
     pub failing: Arc<Mutex<HashSet<String>>>,
     /// When set, commands are read and acknowledged but never answered (a hung controller).
     pub silent: Arc<std::sync::atomic::AtomicBool>,
+    /// When set, the queue is not read at all (no controller running): commands wait.
+    pub paused: Arc<std::sync::atomic::AtomicBool>,
+    /// Set by the loop once it stopped reading because of `paused`.
+    pub parked: Arc<std::sync::atomic::AtomicBool>,
+    /// The controller's `MAX_VIEWERS_PER_STREAM`.
+    pub limit: u32,
 }
 
 /// The candidate the responder sends to `viewer_id`: its foundation is the viewer id.
@@ -38,7 +45,12 @@ pub fn candidate_for(viewer_id: &str) -> String {
 
 impl Responder {
     pub fn start(deployment: &Deployment) -> Self {
-        let responder = Self::default();
+        Self::start_with_limit(deployment, 10)
+    }
+
+    /// A responder whose streams take at most `limit` viewers.
+    pub fn start_with_limit(deployment: &Deployment, limit: u32) -> Self {
+        let responder = Self { limit, ..Self::default() };
         let r = responder.clone();
         let bus = deployment.bus.clone();
         let registry = deployment.registry.clone();
@@ -48,6 +60,26 @@ impl Responder {
 
     pub fn fail_camera(&self, camera: &str) {
         self.failing.lock().unwrap().insert(camera.to_owned());
+    }
+
+    /// Stops reading the queue, as when no controller runs, and returns once a read already
+    /// under way has finished; [`Responder::resume`] reads on.
+    pub async fn pause(&self) {
+        self.paused.store(true, std::sync::atomic::Ordering::SeqCst);
+        let parked = self.parked.clone();
+        camview_common::testing::wait_until(crate::helpers::WAIT, "the responder stops reading", || {
+            let parked = parked.clone();
+            async move { parked.load(std::sync::atomic::Ordering::SeqCst) }
+        })
+        .await;
+    }
+
+    pub fn resume(&self) {
+        self.paused.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn answer_again(&self) {
+        self.silent.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn go_silent(&self) {
@@ -64,6 +96,12 @@ impl Responder {
 
     async fn run(self, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) {
         loop {
+            let paused = self.paused.load(std::sync::atomic::Ordering::SeqCst);
+            self.parked.store(paused, std::sync::atomic::Ordering::SeqCst);
+            if paused {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
             let Ok(deliveries) = bus.read_commands("test-responder", 16, Duration::from_millis(200)).await else {
                 continue;
             };
@@ -75,12 +113,34 @@ impl Responder {
                     seen.commands.push(env.message.clone());
                     seen.envelopes.push(env.clone());
                 }
-                if self.silent.load(std::sync::atomic::Ordering::SeqCst) {
+                // As the controller: a command read after its sender's deadline is not run.
+                let expired = env.expires_at.as_deref().is_some_and(camview_common::clock::is_past);
+                if expired || self.silent.load(std::sync::atomic::Ordering::SeqCst) {
                     continue;
                 }
                 match &env.message {
                     Message::AddViewer(add) => {
+                        let record = ViewerRecord {
+                            viewer_id: add.viewer_id.clone(),
+                            camera_id: add.camera_id.clone(),
+                            signaling_instance: add.signaling_instance.clone(),
+                            state: ViewerState::Joining,
+                            created_at: "2026-12-07T00:00:00Z".into(),
+                            endpoint_id: None,
+                        };
+                        let refusal = match registry.reserve_viewer(&record, self.limit).await.expect("reserve") {
+                            SlotReservation::Reserved => None,
+                            SlotReservation::Full => Some(ErrorCode::StreamFull),
+                            SlotReservation::StreamNotFound => Some(ErrorCode::StreamNotFound),
+                        };
+                        if let Some(code) = refusal {
+                            BusClient::reply(bus.as_ref(), &env, Message::failed(code, "refused"))
+                                .await
+                                .expect("reply");
+                            continue;
+                        }
                         if self.failing.lock().unwrap().contains(&add.camera_id) {
+                            registry.remove_viewer(&add.camera_id, &add.viewer_id).await.expect("remove viewer");
                             BusClient::reply(
                                 bus.as_ref(),
                                 &env,

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use camview_common::clock::now_rfc3339;
+use camview_common::SlotReservation;
 use camview_proto::bus::{
     AddIceCandidate, AddViewer, Done, Message, RemoveReason, RemoveViewer, StreamStateChanged, ViewerAdded,
 };
@@ -71,14 +72,31 @@ impl Controller {
         let lock = self.camera_lock(&cmd.camera_id);
         let _guard = lock.read().await;
         let result = self.add_viewer_locked(cmd).await;
-        if result.is_err() {
-            // The slot was reserved by signaling; a failed join must not keep it.
+        if matches!(&result, Err(e) if !matches!(e, CommandError::StreamFull { .. } | CommandError::StreamNotFound(_)))
+        {
+            // A failed join keeps neither its slot nor its record.
             let _ = self.registry.remove_viewer(&cmd.camera_id, &cmd.viewer_id).await;
         }
         result
     }
 
     async fn add_viewer_locked(&self, cmd: &AddViewer) -> Result<(Message, Joined), CommandError> {
+        // The slot and a `joining` record in one step: no slot is ever held without a
+        // record naming its viewer and signaling instance (whose death frees it).
+        let joining = ViewerRecord {
+            viewer_id: cmd.viewer_id.clone(),
+            camera_id: cmd.camera_id.clone(),
+            signaling_instance: cmd.signaling_instance.clone(),
+            state: ViewerState::Joining,
+            created_at: now_rfc3339(),
+            endpoint_id: None,
+        };
+        let limit = self.settings.max_viewers_per_stream;
+        match self.registry.reserve_viewer(&joining, limit).await? {
+            SlotReservation::Reserved => {}
+            SlotReservation::Full => return Err(CommandError::StreamFull { camera: cmd.camera_id.clone(), limit }),
+            SlotReservation::StreamNotFound => return Err(CommandError::StreamNotFound(cmd.camera_id.clone())),
+        }
         let stream = self
             .registry
             .get_stream(&cmd.camera_id)
