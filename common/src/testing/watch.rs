@@ -26,6 +26,8 @@ pub struct FrameCounts {
     pub frames: u64,
     /// Complete frames with an IDR slice.
     pub keyframes: u64,
+    /// Frames with (part of) an IDR slice that were not complete: keyframes lost on the way.
+    pub broken_keyframes: u64,
     /// Frames that would have been shown (keyframes included).
     pub decodable: u64,
     /// Incomplete frames (or lost ones, seen as a timestamp gap).
@@ -156,6 +158,9 @@ impl FrameWatch {
             self.last_request = None;
         } else if !complete {
             self.counts.broken += 1;
+            if frame.packets.values().any(|p| p.idr) {
+                self.counts.broken_keyframes += 1;
+            }
             if self.playing {
                 self.playing = false;
                 self.broken_since = Some(now);
