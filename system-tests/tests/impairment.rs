@@ -116,6 +116,13 @@ async fn a_bad_camera_link_never_stalls_the_stream_and_the_viewer_gets_its_pictu
     let mixed = recovery(&viewer);
     eprintln!("camera leg, 10 s of loss/dup/reorder/delay+jitter: {counted:?} -> {:?}", path.rtp.counters(Way::Up));
     eprintln!("viewer: {before_mix:?} -> {mixed:?}");
+    eprintln!(
+        "keyframes during the mix: {} whole, {} broken on the way; picture breaks {}, mended {}",
+        mixed.frames.keyframes - before_mix.frames.keyframes,
+        mixed.frames.broken_keyframes - before_mix.frames.broken_keyframes,
+        mixed.frames.broken - before_mix.frames.broken,
+        mixed.frames.recoveries.len() - before_mix.frames.recoveries.len(),
+    );
     assert!(states.iter().all(|s| s == "live"), "the stream left `live` on a bad link: {states:?}");
     assert!(mixed.frames.frames > before_mix.frames.frames + 50, "frames kept coming: {mixed:?}");
 
