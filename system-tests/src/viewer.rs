@@ -77,10 +77,7 @@ impl Viewer {
     /// `text` (SDP or a candidate) with the engine's candidate address replaced by the relay's.
     fn routed(&self, text: &str) -> String {
         match self.route {
-            Some((engine, relay)) => text.replace(
-                &format!(" {} {} typ ", engine.ip(), engine.port()),
-                &format!(" {} {} typ ", relay.ip(), relay.port()),
-            ),
+            Some((engine, relay)) => reroute(text, engine, relay),
             None => text.to_owned(),
         }
     }
@@ -91,8 +88,7 @@ impl Viewer {
     pub async fn join(&mut self, camera: &str, limit: Duration) -> Result<String, ViewerError> {
         let mut offer = self.peer.offer();
         if self.route.is_some() {
-            // This viewer's own address is not to be reached directly.
-            offer = offer.split("\r\n").filter(|l| !l.starts_with("a=candidate:")).collect::<Vec<_>>().join("\r\n");
+            offer = without_candidates(&offer); // this viewer's own address is not to be reached directly
         }
         let mut join = serde_json::json!({"type": "join", "camera": camera, "sdpOffer": offer});
         if let Some(token) = &self.token {
@@ -221,5 +217,39 @@ fn refused(frame: &serde_json::Value) -> ViewerError {
     ViewerError::Refused {
         code: frame["code"].as_str().unwrap_or_default().to_owned(),
         message: frame["message"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// `text` with the candidate address `from` replaced by `to` (SDP `candidate:` syntax:
+/// `... <ip> <port> typ <type> ...`).
+fn reroute(text: &str, from: SocketAddr, to: SocketAddr) -> String {
+    text.replace(&format!(" {} {} typ ", from.ip(), from.port()), &format!(" {} {} typ ", to.ip(), to.port()))
+}
+
+/// An SDP without its `a=candidate:` lines.
+fn without_candidates(sdp: &str) -> String {
+    sdp.split("\r\n").filter(|l| !l.starts_with("a=candidate:")).collect::<Vec<_>>().join("\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_engines_candidate_is_rerouted_to_the_relay() {
+        let (engine, relay) = ("127.0.0.1:50000".parse().unwrap(), "127.0.0.1:41000".parse().unwrap());
+        let sdp = "a=candidate:1 1 udp 2130706175 127.0.0.1 50000 typ host\r\n\
+                   a=candidate:2 1 udp 2130706175 127.0.0.1 50001 typ host\r\na=rtcp:50000 IN IP4 127.0.0.1\r\n";
+        assert_eq!(
+            reroute(sdp, engine, relay),
+            "a=candidate:1 1 udp 2130706175 127.0.0.1 41000 typ host\r\n\
+             a=candidate:2 1 udp 2130706175 127.0.0.1 50001 typ host\r\na=rtcp:50000 IN IP4 127.0.0.1\r\n"
+        );
+    }
+
+    #[test]
+    fn an_offer_loses_its_candidates_and_nothing_else() {
+        let sdp = "v=0\r\na=candidate:1 1 udp 1 127.0.0.1 5 typ host\r\na=mid:0\r\n";
+        assert_eq!(without_candidates(sdp), "v=0\r\na=mid:0\r\n");
     }
 }
