@@ -1,6 +1,7 @@
 //! Test harness: a real `redis-server` on a free loopback port (plain, or TLS-only with
 //! certificates the test provides), random key prefixes so tests share one server, and a
-//! deadline-polling helper. [`peer`] is a browser-like WebRTC peer.
+//! deadline-polling helper. [`peer`] is a browser-like WebRTC peer (recovering from loss as
+//! a browser does with [`watch`]); [`relay`] is a UDP relay that impairs traffic ([`impair`]).
 //!
 //! The server runs under a small `sh` wrapper that kills it when its stdin closes, so a
 //! server held in a `static` (whose `Drop` never runs) still dies with the test binary;
@@ -15,9 +16,12 @@ use std::time::{Duration, Instant};
 
 use camview_proto::keys::Keys;
 
+pub mod impair;
 mod metrics;
 pub mod peer;
+pub mod relay;
 pub mod tls_ca;
+pub mod watch;
 pub use metrics::{sample, samples, series, Sample, TestMetrics};
 
 /// Every REST route that needs a login (method, path with sample ids), for the suites that

@@ -16,6 +16,7 @@
 mod agreement;
 pub mod all_in_one;
 pub mod auth;
+pub mod impaired;
 pub mod scenario;
 mod viewer;
 
@@ -32,6 +33,7 @@ use camview_common::testing::{random_prefix, wait_until, RedisServer};
 pub use agreement::MediaCounts;
 pub use all_in_one::AllInOne;
 pub use auth::{cli, login, CliOutput, DataDir, ADMIN_PASSWORD};
+pub use impaired::CameraPath;
 pub use viewer::{Viewer, ViewerError};
 
 /// How long a service may take to become ready, or a step of a scenario to happen.

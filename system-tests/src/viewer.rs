@@ -2,6 +2,7 @@
 //! [`TestPeer`] (recvonly video, VP8 and H.264, one host candidate on loopback), applies the
 //! answer, trickles candidates both ways and can run until ICE/DTLS connect and RTP arrives.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use camview_common::testing::peer::{Codecs, RtcError, TestPeer};
@@ -37,6 +38,8 @@ pub struct Viewer {
     token: Option<String>,
     /// Every server frame, in order.
     pub frames: Vec<serde_json::Value>,
+    /// The engine's candidate address and the relay standing in for it ([`Viewer::route_via`]).
+    route: Option<(SocketAddr, SocketAddr)>,
 }
 
 impl Viewer {
@@ -49,7 +52,7 @@ impl Viewer {
     pub async fn connect_with_token(url: &str, token: Option<String>) -> Result<Viewer, ViewerError> {
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
         let peer = TestPeer::bind(Codecs::Vp8AndH264).await?;
-        Ok(Viewer { ws, peer, viewer_id: None, token, frames: Vec::new() })
+        Ok(Viewer { ws, peer, viewer_id: None, token, frames: Vec::new(), route: None })
     }
 
     /// The peer connection: whether it is connected, what it received.
@@ -57,20 +60,49 @@ impl Viewer {
         &self.peer
     }
 
+    /// The peer connection, to change how it behaves (e.g. recover from loss like a browser).
+    pub fn peer_mut(&mut self) -> &mut TestPeer {
+        &mut self.peer
+    }
+
+    /// Sends all media traffic through `relay`, which forwards to the engine's candidate
+    /// `engine`: the engine's candidates (in the answer and trickled) are rewritten to the
+    /// relay's address before the peer sees them, and this viewer trickles no candidate of
+    /// its own (unreachable, as behind a NAT), so the engine learns the relay's address from
+    /// the viewer's connectivity checks (peer-reflexive). Call before [`Viewer::join`].
+    pub fn route_via(&mut self, engine: SocketAddr, relay: SocketAddr) {
+        self.route = Some((engine, relay));
+    }
+
+    /// `text` (SDP or a candidate) with the engine's candidate address replaced by the relay's.
+    fn routed(&self, text: &str) -> String {
+        match self.route {
+            Some((engine, relay)) => reroute(text, engine, relay),
+            None => text.to_owned(),
+        }
+    }
+
     /// Sends `join` for `camera` with a fresh offer and waits for the `answer` (an `error`
     /// frame becomes [`ViewerError::Refused`]); applies the answer and trickles this viewer's
     /// candidate. Returns the viewer id.
     pub async fn join(&mut self, camera: &str, limit: Duration) -> Result<String, ViewerError> {
-        let mut join = serde_json::json!({"type": "join", "camera": camera, "sdpOffer": self.peer.offer()});
+        let mut offer = self.peer.offer();
+        if self.route.is_some() {
+            offer = without_candidates(&offer); // this viewer's own address is not to be reached directly
+        }
+        let mut join = serde_json::json!({"type": "join", "camera": camera, "sdpOffer": offer});
         if let Some(token) = &self.token {
             join["token"] = token.clone().into();
         }
         self.ws.send(WsMessage::text(join.to_string())).await?;
         let answer = self.next_frame_of("answer", limit).await?;
         let viewer_id = answer["viewerId"].as_str().unwrap_or_default().to_owned();
-        self.peer.accept(answer["sdpAnswer"].as_str().unwrap_or_default())?;
-        let ice = serde_json::json!({"type": "ice", "candidate": self.peer.candidate_sdp(), "sdpMid": "0", "sdpMLineIndex": 0});
-        self.ws.send(WsMessage::text(ice.to_string())).await?;
+        let answer_sdp = self.routed(answer["sdpAnswer"].as_str().unwrap_or_default());
+        self.peer.accept(&answer_sdp)?;
+        if self.route.is_none() {
+            let ice = serde_json::json!({"type": "ice", "candidate": self.peer.candidate_sdp(), "sdpMid": "0", "sdpMLineIndex": 0});
+            self.ws.send(WsMessage::text(ice.to_string())).await?;
+        }
         self.viewer_id = Some(viewer_id.clone());
         Ok(viewer_id)
     }
@@ -121,7 +153,8 @@ impl Viewer {
                 if frame["type"] == "ice" {
                     if let Some(c) = frame["candidate"].as_str().filter(|c| !c.is_empty()) {
                         // A candidate the peer cannot parse is skipped, as a browser skips it.
-                        let _ = self.peer.add_remote_candidate(c);
+                        let c = self.routed(c);
+                        let _ = self.peer.add_remote_candidate(&c);
                     }
                 }
                 self.frames.push(frame.clone());
@@ -184,5 +217,39 @@ fn refused(frame: &serde_json::Value) -> ViewerError {
     ViewerError::Refused {
         code: frame["code"].as_str().unwrap_or_default().to_owned(),
         message: frame["message"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// `text` with the candidate address `from` replaced by `to` (SDP `candidate:` syntax:
+/// `... <ip> <port> typ <type> ...`).
+fn reroute(text: &str, from: SocketAddr, to: SocketAddr) -> String {
+    text.replace(&format!(" {} {} typ ", from.ip(), from.port()), &format!(" {} {} typ ", to.ip(), to.port()))
+}
+
+/// An SDP without its `a=candidate:` lines.
+fn without_candidates(sdp: &str) -> String {
+    sdp.split("\r\n").filter(|l| !l.starts_with("a=candidate:")).collect::<Vec<_>>().join("\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_engines_candidate_is_rerouted_to_the_relay() {
+        let (engine, relay) = ("127.0.0.1:50000".parse().unwrap(), "127.0.0.1:41000".parse().unwrap());
+        let sdp = "a=candidate:1 1 udp 2130706175 127.0.0.1 50000 typ host\r\n\
+                   a=candidate:2 1 udp 2130706175 127.0.0.1 50001 typ host\r\na=rtcp:50000 IN IP4 127.0.0.1\r\n";
+        assert_eq!(
+            reroute(sdp, engine, relay),
+            "a=candidate:1 1 udp 2130706175 127.0.0.1 41000 typ host\r\n\
+             a=candidate:2 1 udp 2130706175 127.0.0.1 50001 typ host\r\na=rtcp:50000 IN IP4 127.0.0.1\r\n"
+        );
+    }
+
+    #[test]
+    fn an_offer_loses_its_candidates_and_nothing_else() {
+        let sdp = "v=0\r\na=candidate:1 1 udp 1 127.0.0.1 5 typ host\r\na=mid:0\r\n";
+        assert_eq!(without_candidates(sdp), "v=0\r\na=mid:0\r\n");
     }
 }

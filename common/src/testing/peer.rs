@@ -5,6 +5,10 @@
 //! the controller tests over the bus, the system tests over signaling's WebSocket. The peer
 //! makes and takes SDP and candidates as strings, and [`TestPeer::step`] can be `select!`ed
 //! against the caller's transport.
+//!
+//! By default the peer only records. [`TestPeer::recover_like_a_browser`] makes it repair
+//! loss as a browser does: NACK missing packets when the answer offers `nack` feedback, and
+//! ask for a keyframe (PLI) when a picture broke (see [`super::watch`]).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -14,6 +18,8 @@ use str0m::media::{Direction, KeyframeRequestKind, MediaKind};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
+
+use super::watch::{FrameCounts, FrameWatch};
 
 pub use str0m::rtp::RtpPacket;
 pub use str0m::RtcError;
@@ -35,6 +41,34 @@ pub struct TestPeer {
     pending: Option<SdpPendingOffer>,
     connected_at: Option<Instant>,
     packets: Vec<RtpPacket>,
+    /// The other side's SDP (the answer, or the offer this peer answered).
+    remote_sdp: String,
+    browser: Option<Browser>,
+}
+
+/// What a peer recovering like a browser did ([`TestPeer::recovery`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recovery {
+    /// What the picture did: frames, keyframes, breaks and how long each took to mend.
+    pub frames: FrameCounts,
+    /// NACK and PLI messages sent (str0m's counts, from its once-a-second stats).
+    pub nacks_sent: u64,
+    pub plis_sent: u64,
+    /// RTP datagrams that arrived on another payload type than the media's: retransmissions.
+    pub rtx_received: u64,
+    /// Whether the other side's SDP offers `nack` feedback and an RTX payload type for the
+    /// media's payload type.
+    pub nack_negotiated: bool,
+    pub rtx_negotiated: bool,
+}
+
+#[derive(Default)]
+struct Browser {
+    watch: FrameWatch,
+    main_pt: Option<u8>,
+    /// NACKs switched on for the received stream (str0m sends none without RTX otherwise).
+    nack_on: bool,
+    figures: Recovery,
 }
 
 impl TestPeer {
@@ -47,9 +81,19 @@ impl TestPeer {
             .clear_codecs()
             .enable_vp8(true)
             .enable_h264(codecs == Codecs::Vp8AndH264)
+            .set_stats_interval(Some(Duration::from_secs(1)))
             .build(Instant::now());
         rtc.add_local_candidate(host_candidate(local));
-        Ok(TestPeer { rtc, sock, local, pending: None, connected_at: None, packets: Vec::new() })
+        Ok(TestPeer {
+            rtc,
+            sock,
+            local,
+            pending: None,
+            connected_at: None,
+            packets: Vec::new(),
+            remote_sdp: String::new(),
+            browser: None,
+        })
     }
 
     /// A recvonly video offer; [`TestPeer::accept`] takes the answer to it.
@@ -64,6 +108,7 @@ impl TestPeer {
 
     /// Applies the answer to the last [`TestPeer::offer`]; the error says why it was refused.
     pub fn accept(&mut self, answer: &str) -> Result<(), RtcError> {
+        self.remote_sdp = answer.to_owned();
         let answer = SdpAnswer::from_sdp_string(answer)?;
         let pending = self.pending.take().expect("accept follows offer");
         self.rtc.sdp_api().accept_answer(pending, answer)
@@ -71,8 +116,14 @@ impl TestPeer {
 
     /// Answers an offer made by the other side (Kurento's `generateOffer`).
     pub fn answer(&mut self, offer: &str) -> Result<String, RtcError> {
+        self.remote_sdp = offer.to_owned();
         let offer = SdpOffer::from_sdp_string(offer)?;
         Ok(self.rtc.sdp_api().accept_offer(offer)?.to_sdp_string())
+    }
+
+    /// The address this peer sends from and receives on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 
     /// This peer's only candidate, as an SDP `candidate:` attribute value.
@@ -110,18 +161,45 @@ impl TestPeer {
         }
     }
 
+    /// From now on, repairs loss as a browser does: NACKs missing packets (when the other
+    /// side offered `nack` feedback, even without RTX, as browsers do) and asks for a keyframe
+    /// (PLI) when a picture broke, repeating while none comes.
+    pub fn recover_like_a_browser(&mut self) {
+        self.browser.get_or_insert_with(Browser::default);
+    }
+
+    /// What [`TestPeer::recover_like_a_browser`] saw and did; `None` if it was not called.
+    pub fn recovery(&self) -> Option<Recovery> {
+        let b = self.browser.as_ref()?;
+        let mut figures = b.figures.clone();
+        figures.frames = b.watch.counts().clone();
+        if let Some(pt) = b.main_pt {
+            let lines: Vec<&str> = self.remote_sdp.lines().map(str::trim).collect();
+            figures.nack_negotiated = lines.contains(&format!("a=rtcp-fb:{pt} nack").as_str());
+            figures.rtx_negotiated =
+                lines.iter().any(|l| l.starts_with("a=fmtp:") && l.ends_with(&format!("apt={pt}")));
+        }
+        Some(figures)
+    }
+
     /// Sends what str0m has to send, then waits for one datagram or str0m's next timer (but
     /// not past `deadline`) and processes it, recording `Connected` and RTP packets.
     ///
     /// Safe to cancel in a `select!`: the only wait is for input, and a send cut short is
     /// one lost datagram, which ICE and DTLS retransmit as after loss on a real network.
     pub async fn step(&mut self, deadline: Instant) -> Result<(), RtcError> {
-        let timer = self.flush().await?;
+        let mut timer = self.flush().await?;
+        if let Some(at) = self.browser.as_ref().and_then(|b| b.watch.next_judgement()) {
+            timer = timer.min(at);
+        }
         let wait = timer.min(deadline).saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         let mut buf = [0u8; 2048];
         match tokio::time::timeout(wait, self.sock.recv_from(&mut buf)).await {
             Ok(received) => {
                 let (n, source) = received?;
+                if let Some(b) = &mut self.browser {
+                    b.count_retransmission(&buf[..n]);
+                }
                 let contents = buf[..n].try_into()?;
                 let input = Input::Receive(
                     Instant::now(),
@@ -130,6 +208,9 @@ impl TestPeer {
                 self.rtc.handle_input(input)?;
             }
             Err(_elapsed) => self.rtc.handle_input(Input::Timeout(Instant::now()))?,
+        }
+        if self.browser.as_mut().is_some_and(|b| b.watch.poll(Instant::now())) {
+            self.request_keyframe();
         }
         self.flush().await?;
         Ok(())
@@ -160,9 +241,46 @@ impl TestPeer {
                     let _ = self.sock.send_to(&t.contents, t.destination).await;
                 }
                 Output::Event(Event::Connected) => self.connected_at = Some(Instant::now()),
-                Output::Event(Event::RtpPacket(p)) => self.packets.push(p),
+                Output::Event(Event::RtpPacket(p)) => {
+                    self.browser_sees(&p);
+                    self.packets.push(p);
+                }
+                Output::Event(Event::MediaIngressStats(s)) => {
+                    if let Some(b) = &mut self.browser {
+                        (b.figures.nacks_sent, b.figures.plis_sent) = (s.nacks, s.plis);
+                    }
+                }
                 Output::Event(_) => {}
             }
+        }
+    }
+}
+
+impl TestPeer {
+    /// Feeds a received packet to the browser behaviour, switching NACKs on for its stream
+    /// when the other side offered `nack` feedback.
+    fn browser_sees(&mut self, p: &RtpPacket) {
+        let Some(b) = &mut self.browser else { return };
+        let pt = *p.header.payload_type;
+        b.main_pt = Some(pt);
+        b.watch.on_packet(p.timestamp, *p.seq_no, p.time.numer(), p.header.marker, &p.payload);
+        if !b.nack_on && self.remote_sdp.lines().any(|l| l.trim() == format!("a=rtcp-fb:{pt} nack")) {
+            if let Some(rx) = self.rtc.direct_api().stream_rx(&p.header.ssrc) {
+                rx.suppress_nack(false);
+                b.nack_on = true;
+            }
+        }
+    }
+}
+
+impl Browser {
+    /// Counts an RTP datagram on another payload type than the media's (the RTP header is in
+    /// the clear under SRTP; RTCP is told apart by its packet types 192..=223, RFC 5761).
+    fn count_retransmission(&mut self, datagram: &[u8]) {
+        let Some(main) = self.main_pt else { return };
+        let rtp = datagram.len() >= 12 && datagram[0] >> 6 == 2 && !(192..=223).contains(&datagram[1]);
+        if rtp && datagram[1] & 0x7f != main {
+            self.figures.rtx_received += 1;
         }
     }
 }
