@@ -89,3 +89,84 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::Class;
+    use super::*;
+    use crate::events::{IceComponentState, MediaType};
+    use camview_proto::kurento::KurentoErrorCode as K;
+
+    fn data(event: MediaEvent) -> Value {
+        Value::Object(event_data(&event))
+    }
+
+    #[test]
+    fn typed_events_become_kurentos_event_fields() {
+        let candidate =
+            MediaEvent::IceCandidateFound { candidate: "candidate:1 1 UDP 9 h 5 typ host".into(), sdp_mid: "0".into() };
+        assert_eq!(
+            data(candidate),
+            json!({"candidate": {"__module__": "kurento", "__type__": "IceCandidate",
+                "candidate": "candidate:1 1 UDP 9 h 5 typ host", "sdpMid": "0", "sdpMLineIndex": 0}})
+        );
+        let ice = MediaEvent::IceComponentStateChanged { state: IceComponentState::Ready };
+        assert_eq!(data(ice), json!({"streamId": 1, "componentId": 1, "state": "READY"}));
+        let flow = MediaEvent::MediaFlowOutStateChanged { flowing: false };
+        assert_eq!(data(flow), json!({"state": "NOT_FLOWING", "padName": "default", "mediaType": "VIDEO"}));
+        let up = MediaEvent::ConnectionStateChanged { connected: true };
+        assert_eq!(data(up), json!({"oldState": "DISCONNECTED", "newState": "CONNECTED"}));
+        let link = MediaEvent::ElementConnected { sink: "s".into(), media_type: MediaType::Video };
+        assert_eq!(
+            data(link),
+            json!({"sink": "s", "mediaType": "VIDEO", "sourceMediaDescription": "default", "sinkMediaDescription": "default"})
+        );
+        let error = MediaEvent::Error { description: "no".into(), code: K::ConnectError };
+        assert_eq!(data(error), json!({"description": "no", "errorCode": 40004, "type": "CONNECT_ERROR"}));
+        let pair = MediaEvent::NewCandidatePairSelected { local_candidate: "l".into(), remote_candidate: "r".into() };
+        assert_eq!(data(pair)["candidatePair"]["localCandidate"], "l");
+        assert_eq!(data(MediaEvent::IceGatheringDone), json!({}));
+    }
+
+    /// One of each variant with the class that raises it (the match makes a new variant a
+    /// compile error here until it is listed).
+    fn raised_by(event: &MediaEvent) -> Class {
+        match event {
+            MediaEvent::Error { .. } => Class::WebRtcEndpoint,
+            MediaEvent::ElementConnected { .. }
+            | MediaEvent::ElementDisconnected { .. }
+            | MediaEvent::MediaFlowInStateChanged { .. }
+            | MediaEvent::MediaFlowOutStateChanged { .. }
+            | MediaEvent::MediaStateChanged { .. }
+            | MediaEvent::MediaSessionStarted => Class::RtpEndpoint,
+            MediaEvent::ConnectionStateChanged { .. }
+            | MediaEvent::IceComponentStateChanged { .. }
+            | MediaEvent::IceCandidateFound { .. }
+            | MediaEvent::IceGatheringDone
+            | MediaEvent::NewCandidatePairSelected { .. } => Class::WebRtcEndpoint,
+        }
+    }
+
+    #[test]
+    fn every_media_event_is_declared_for_the_class_raising_it() {
+        let (s, t) = (String::new, || MediaType::Video);
+        let all = [
+            MediaEvent::Error { description: s(), code: K::ConnectError },
+            MediaEvent::ElementConnected { sink: s(), media_type: t() },
+            MediaEvent::ElementDisconnected { sink: s(), media_type: t() },
+            MediaEvent::MediaSessionStarted,
+            MediaEvent::MediaFlowInStateChanged { flowing: true },
+            MediaEvent::MediaFlowOutStateChanged { flowing: true },
+            MediaEvent::MediaStateChanged { connected: true },
+            MediaEvent::ConnectionStateChanged { connected: true },
+            MediaEvent::IceComponentStateChanged { state: IceComponentState::Gathering },
+            MediaEvent::IceCandidateFound { candidate: s(), sdp_mid: s() },
+            MediaEvent::IceGatheringDone,
+            MediaEvent::NewCandidatePairSelected { local_candidate: s(), remote_candidate: s() },
+        ];
+        for event in all {
+            let class = raised_by(&event);
+            assert!(class.raises(event.name()), "{} does not raise {}", class.name(), event.name());
+        }
+    }
+}
