@@ -91,14 +91,14 @@ impl Core {
             Property::Info | Property::Pipelines | Property::Sessions | Property::Metadata => {
                 return Err(params.unknown_operation(operation))
             }
-            Property::Name => o.props.get(p.name()).cloned().unwrap_or_else(|| json!(object)),
-            stored => o.props.get(stored.name()).cloned().unwrap_or_else(|| default_value(stored, &self.ctx.cfg)),
+            Property::Name => o.props.get(&p).map_or_else(|| json!(object), SetProperty::to_value),
+            stored => o.props.get(&stored).map_or_else(|| default_value(stored, &self.ctx.cfg), SetProperty::to_value),
         })
     }
 
     fn set_property(&mut self, object: &str, value: SetProperty) -> RpcResult {
         let o = self.objects.get_mut(object).expect("looked up by invoke");
-        o.props.insert(value.property().name().into(), value.to_value());
+        o.props.insert(value.property(), value);
         Ok(Value::Null)
     }
 

@@ -77,7 +77,8 @@ pub(crate) struct Obj {
     pub class: Class,
     pub parent: Option<String>,
     pub children: Vec<String>,
-    pub props: Map<String, Value>,
+    /// Values set on plain properties (unset ones read their default).
+    pub props: HashMap<model::Property, model::SetProperty>,
     pub tags: Vec<(String, String)>,
     pub refs: HashSet<String>,
     pub creation_time: i64,

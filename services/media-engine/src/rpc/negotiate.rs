@@ -4,9 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 
 use camview_proto::kurento::{KurentoErrorCode as K, RpcError};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::model::MediaType;
+use super::model::{MediaType, Property, SetProperty};
 use super::{kerr, now_millis, Core, ObjMedia, RpcResult};
 use crate::events::MediaEvent;
 use crate::media::ports;
@@ -56,9 +56,9 @@ impl Core {
     /// `externalIPv4` (property, else KMS_EXTERNAL_IPV4), announced as a server-reflexive
     /// candidate beside the host ones.
     fn announced_ipv4(&self, object: &str) -> Option<IpAddr> {
-        let announced = match self.objects[object].props.get("externalIPv4").and_then(Value::as_str) {
-            Some(s) => s.parse::<Ipv4Addr>().ok(),
-            None => self.ctx.cfg.announced_ipv4,
+        let announced = match self.objects[object].props.get(&Property::ExternalIPv4) {
+            Some(SetProperty::ExternalIPv4(s)) => s.parse::<Ipv4Addr>().ok(),
+            _ => self.ctx.cfg.announced_ipv4,
         };
         announced.map(IpAddr::V4)
     }

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use camview_proto::kurento::Notification;
 use serde_json::{json, Map, Value};
 
+use super::model::{Property, SetProperty};
 use super::{now_millis, Core};
 use crate::events::{EngineEvent, MediaEvent};
 
@@ -70,7 +71,7 @@ impl Core {
         }
         let mut data = event_data(&ev.event);
         data.insert("source".into(), json!(ev.object));
-        let send_tags = obj.props.get("sendTagsInEvents").and_then(Value::as_bool).unwrap_or(false);
+        let send_tags = matches!(obj.props.get(&Property::SendTagsInEvents), Some(SetProperty::SendTagsInEvents(true)));
         let tags: Vec<Value> =
             if send_tags { obj.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect() } else { vec![] };
         data.insert("tags".into(), json!(tags));

@@ -1,7 +1,7 @@
 //! The object registry: `create` (typed constructors), `describe`, `subscribe`, `release` and
 //! `closeSession` (PROTOCOL.md §5, §8, §3.3).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use camview_proto::kurento::{KurentoErrorCode as K, RpcError};
 use serde_json::{json, Map, Value};
@@ -41,7 +41,7 @@ impl Core {
                 class,
                 parent,
                 children: vec![],
-                props: Map::new(),
+                props: HashMap::new(),
                 tags: vec![],
                 refs: HashSet::from([sid.to_string()]),
                 creation_time: now_millis() / 1000,
