@@ -26,7 +26,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use model::Class;
-pub use request::Request;
+pub use request::{Frame, Request};
 
 use crate::config::Config;
 use crate::events::EventTx;
@@ -206,27 +206,11 @@ impl Core {
 
     /// Handles one text frame from connection `conn`; returns the response frame, if any.
     pub fn handle(&mut self, conn: u64, text: &str, now: Instant) -> Option<String> {
-        let v: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(_) => return Some(error_frame(Value::Null, RpcError::plain(jc::PARSE_ERROR, "Parse error"))),
+        let Frame { id, method, mut params } = match Frame::parse(text) {
+            Ok(f) => f,
+            Err((id, e)) => return Some(error_frame(id, e)),
         };
-        let invalid =
-            || Some(error_frame(Value::Null, RpcError::plain(jc::INVALID_REQUEST, "Invalid JSON-RPC request.")));
-        let Value::Object(req) = v else { return invalid() };
-        if req.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-            return invalid();
-        }
-        let id = req.get("id").cloned();
-        if id.as_ref().is_some_and(|i| i.is_object() || i.is_array()) {
-            return invalid();
-        }
-        let Some(method) = req.get("method").and_then(Value::as_str) else { return invalid() };
         let id_v = id.clone().unwrap_or(Value::Null);
-        let mut params = match req.get("params") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(p)) => Some(p.clone()),
-            Some(_) => return Some(error_frame(id_v, request::invalid_params("'params' should be an object"))),
-        };
         let bound = self.conns.get(&conn).and_then(|c| c.session.clone());
         let sid = match params.as_ref().and_then(|p| p.get("sessionId")) {
             None | Some(Value::Null) => bound,
@@ -247,7 +231,7 @@ impl Core {
                 }
             }
         }
-        let result = self.dispatch(method, params, sid.clone());
+        let result = self.dispatch(&method, params, sid.clone());
         let (resp, result_sid) = match result {
             Ok(r) => {
                 let rs = r.get("sessionId").and_then(Value::as_str).map(str::to_string);
