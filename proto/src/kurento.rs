@@ -102,7 +102,8 @@ pub mod jsonrpc_codes {
 
 macro_rules! kurento_codes {
     ($($variant:ident = ($code:literal, $symbol:literal)),+ $(,)?) => {
-        /// Kurento error codes with their `data.type` symbols (PROTOCOL.md §9).
+        /// Kurento error codes with their `data.type` symbols (PROTOCOL.md §9): the one table both
+        /// the engine (answering) and the controller's client (reading) use.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum KurentoErrorCode { $($variant),+ }
 
@@ -133,6 +134,8 @@ kurento_codes! {
     MediaObjectEventNotSupported = (40106, "MEDIA_OBJECT_EVENT_NOT_SUPPORTED"),
     MediaObjectIllegalParamError = (40107, "MEDIA_OBJECT_ILLEGAL_PARAM_ERROR"),
     MediaObjectNotAvailable = (40108, "MEDIA_OBJECT_NOT_AVAILABLE"),
+    MediaObjectNotFoundTransactionNoCommit = (40109, "MEDIA_OBJECT_NOT_FOUND_TRANSACTION_NO_COMMIT"),
+    MediaObjectTagKeyNotFound = (40110, "MEDIA_OBJECT_TAG_KEY_NOT_FOUND"),
     MediaObjectOperationNotSupported = (40111, "MEDIA_OBJECT_OPERATION_NOT_SUPPORTED"),
     SdpCreateError = (40200, "SDP_CREATE_ERROR"),
     SdpParseError = (40201, "SDP_PARSE_ERROR"),
@@ -146,8 +149,12 @@ kurento_codes! {
     SdpEndPointNotOfferGenerated = (40209, "SDP_END_POINT_NOT_OFFER_GENERATED"),
     SdpEndPointAnswerAlreadyProcessed = (40210, "SDP_END_POINT_ANSWER_ALREADY_PROCCESED"),
     SdpEndPointCannotCreateSession = (40211, "SDP_END_POINT_CANNOT_CREATE_SESSON"),
+    HttpEndPointRegistrationError = (40300, "HTTP_END_POINT_REGISTRATION_ERROR"),
     IceGatherCandidatesError = (40400, "ICE_GATHER_CANDIDATES_ERROR"),
     IceAddCandidateError = (40401, "ICE_ADD_CANDIDATE_ERROR"),
+    ServerManagerErrorKmdNotFound = (40500, "SERVER_MANAGER_ERROR_KMD_NOT_FOUND"),
+    UriPathFileNotFound = (40600, "URI_PATH_FILE_NOT_FOUND"),
+    PlayerSeekFail = (40700, "PLAYER_SEEK_FAIL"),
 }
 
 #[cfg(test)]

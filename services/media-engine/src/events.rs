@@ -1,15 +1,86 @@
-//! Events raised by media objects. Media code sends them on a channel; the RPC layer adds the
-//! Kurento envelope (`source`, `tags`, `timestampMillis`, `type`) and routes them to the
-//! subscribed sessions. Media code never takes the RPC lock, so there is no lock-order issue.
+//! Events raised by media objects, typed. Media code sends them on a channel; only the RPC layer
+//! (`rpc/notify.rs`) turns them into Kurento's `onEvent` JSON (event fields plus the envelope:
+//! `source`, `tags`, `timestampMillis`, `type`) and routes them to the subscribed sessions.
+//! Media code never takes the RPC lock, so there is no lock-order issue.
 
-use serde_json::{json, Map, Value};
+use camview_proto::kurento::KurentoErrorCode;
 use tokio::sync::mpsc::UnboundedSender;
 
+pub use crate::rpc::model::{IceComponentState, MediaType};
+
+/// One event of a media object, named as the Kurento event it becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaEvent {
+    /// Kurento `Error`: a failure inside the object.
+    Error {
+        description: String,
+        code: KurentoErrorCode,
+    },
+    ElementConnected {
+        sink: String,
+        media_type: MediaType,
+    },
+    ElementDisconnected {
+        sink: String,
+        media_type: MediaType,
+    },
+    MediaSessionStarted,
+    /// Video buffers started (`true`) or stopped arriving.
+    MediaFlowInStateChanged {
+        flowing: bool,
+    },
+    /// Video buffers started (`true`) or stopped leaving.
+    MediaFlowOutStateChanged {
+        flowing: bool,
+    },
+    /// RTCP from the peer appeared (`true`) or vanished.
+    MediaStateChanged {
+        connected: bool,
+    },
+    /// The peer transport came up (`true`) or went down.
+    ConnectionStateChanged {
+        connected: bool,
+    },
+    IceComponentStateChanged {
+        state: IceComponentState,
+    },
+    /// A local candidate (`candidate` attribute text) for the media line `sdp_mid`.
+    IceCandidateFound {
+        candidate: String,
+        sdp_mid: String,
+    },
+    IceGatheringDone,
+    NewCandidatePairSelected {
+        local_candidate: String,
+        remote_candidate: String,
+    },
+}
+
+impl MediaEvent {
+    /// The Kurento event name (what a session subscribes to).
+    pub fn name(&self) -> &'static str {
+        match self {
+            MediaEvent::Error { .. } => "Error",
+            MediaEvent::ElementConnected { .. } => "ElementConnected",
+            MediaEvent::ElementDisconnected { .. } => "ElementDisconnected",
+            MediaEvent::MediaSessionStarted => "MediaSessionStarted",
+            MediaEvent::MediaFlowInStateChanged { .. } => "MediaFlowInStateChanged",
+            MediaEvent::MediaFlowOutStateChanged { .. } => "MediaFlowOutStateChanged",
+            MediaEvent::MediaStateChanged { .. } => "MediaStateChanged",
+            MediaEvent::ConnectionStateChanged { .. } => "ConnectionStateChanged",
+            MediaEvent::IceComponentStateChanged { .. } => "IceComponentStateChanged",
+            MediaEvent::IceCandidateFound { .. } => "IceCandidateFound",
+            MediaEvent::IceGatheringDone => "IceGatheringDone",
+            MediaEvent::NewCandidatePairSelected { .. } => "NewCandidatePairSelected",
+        }
+    }
+}
+
+/// An event and the id of the object raising it.
 #[derive(Debug, Clone)]
 pub struct EngineEvent {
     pub object: String,
-    pub kind: &'static str,
-    pub data: Map<String, Value>,
+    pub event: MediaEvent,
 }
 
 #[derive(Debug, Clone)]
@@ -22,26 +93,9 @@ impl EventTx {
         EventTx { tx }
     }
 
-    /// Raises `kind` on `object` with event-specific fields `data` (a JSON object).
-    pub fn emit(&self, object: &str, kind: &'static str, data: Value) {
-        let data = match data {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
+    /// Raises `event` on `object`.
+    pub fn emit(&self, object: &str, event: MediaEvent) {
         // The receiver lives as long as the engine; after shutdown events are moot.
-        let _ = self.tx.send(EngineEvent { object: object.to_string(), kind, data });
-    }
-
-    pub fn flow(&self, object: &str, kind: &'static str, flowing: bool) {
-        self.emit(
-            object,
-            kind,
-            json!({"state": if flowing {"FLOWING"} else {"NOT_FLOWING"}, "padName": "default", "mediaType": "VIDEO"}),
-        );
-    }
-
-    pub fn state_change(&self, object: &str, kind: &'static str, connected: bool) {
-        let (old, new) = if connected { ("DISCONNECTED", "CONNECTED") } else { ("CONNECTED", "DISCONNECTED") };
-        self.emit(object, kind, json!({"oldState": old, "newState": new}));
+        let _ = self.tx.send(EngineEvent { object: object.to_string(), event });
     }
 }

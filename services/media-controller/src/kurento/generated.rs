@@ -2,7 +2,7 @@
 //! with one async method per KMD method and property accessor (inherited ones included);
 //! events live in [`events`]. Naming: camelCase becomes snake_case, `type` becomes `kind`.
 
-#![allow(clippy::too_many_arguments)]
+#![allow(clippy::too_many_arguments, clippy::enum_variant_names, clippy::upper_case_acronyms)]
 
 use super::object::{decode, decode_void, EmittedBy, KurentoEvent, Params, RemoteObject};
 use super::{ClientError, EventStream, KurentoClient};

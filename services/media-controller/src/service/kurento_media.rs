@@ -255,7 +255,7 @@ impl MediaServer for KurentoMedia {
         let ep = WebRtcEndpoint::create(
             &self.client,
             &pipeline,
-            WebRtcEndpointParams { recvonly: None, sendonly: Some(true) },
+            WebRtcEndpointParams { sendonly: Some(true), ..Default::default() },
         )
         .await?;
         let result = async {

@@ -1,6 +1,4 @@
 mod browsers;
-mod codegen;
-mod descriptors;
 mod engine;
 mod fake_kms;
 mod faults;

@@ -29,7 +29,7 @@ use super::packet::{inspect, parse_rtp, GopCache};
 use super::webrtc::Viewer;
 use super::worker::{Cmd, Workers};
 use super::MediaCounters;
-use crate::events::EventTx;
+use crate::events::{EventTx, MediaEvent};
 use crate::sdp::{CameraVideo, VideoCodec};
 
 /// Cameras send RTCP every few seconds: after this much silence its port may move.
@@ -314,7 +314,7 @@ impl RtpSource {
                         *self.rtcp_remote.lock().expect("rtcp remote lock") = Some(from);
                     }
                     if !self.rtcp_seen.swap(true, Ordering::Relaxed) {
-                        self.events.state_change(&self.id, "MediaStateChanged", true);
+                        self.events.emit(&self.id, MediaEvent::MediaStateChanged { connected: true });
                     }
                 }
             }
@@ -325,8 +325,8 @@ impl RtpSource {
         if self.flowing.swap(flowing, Ordering::Relaxed) == flowing {
             return;
         }
-        self.events.flow(&self.id, "MediaFlowInStateChanged", flowing);
-        self.events.flow(&self.id, "MediaFlowOutStateChanged", flowing);
+        self.events.emit(&self.id, MediaEvent::MediaFlowInStateChanged { flowing });
+        self.events.emit(&self.id, MediaEvent::MediaFlowOutStateChanged { flowing });
         if !flowing {
             for w in self.fanout.read().expect("fan-out lock").iter() {
                 self.workers.send(*w, Cmd::SourceSilent(self.key));

@@ -9,7 +9,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use serde_json::{json, Value};
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::Mid;
 use str0m::rtp::Ssrc;
@@ -19,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::rtp_source::RtpSource;
 use super::worker::peer::NewPeer;
 use super::worker::Cmd;
-use crate::events::EventTx;
+use crate::events::{EventTx, IceComponentState, MediaEvent};
 use crate::sdp::VideoCodec;
 
 mod offer;
@@ -288,19 +287,13 @@ impl Viewer {
 
     fn emit_candidates(&self, g: &mut Negotiation) {
         g.gathered = true;
-        self.events.emit(
-            &self.id,
-            "IceComponentStateChanged",
-            json!({"streamId": 1, "componentId": 1, "state": "GATHERING"}),
-        );
+        let gathering = MediaEvent::IceComponentStateChanged { state: IceComponentState::Gathering };
+        self.events.emit(&self.id, gathering);
         for c in &g.candidates {
-            self.events.emit(
-                &self.id,
-                "IceCandidateFound",
-                json!({"candidate": ice_candidate_json(&c.to_sdp_string(), &g.mid)}),
-            );
+            let found = MediaEvent::IceCandidateFound { candidate: c.to_sdp_string(), sdp_mid: g.mid.clone() };
+            self.events.emit(&self.id, found);
         }
-        self.events.emit(&self.id, "IceGatheringDone", json!({}));
+        self.events.emit(&self.id, MediaEvent::IceGatheringDone);
     }
 
     /// `addIceCandidate`; an empty candidate (end of candidates) is ignored.
@@ -419,11 +412,6 @@ pub fn setup_tx(rtc: &mut Rtc, mid: Mid) -> Option<Tx> {
 /// Packets kept per viewer to answer NACKs, and for how long.
 const RTX_CACHE_PACKETS: usize = 32;
 const RTX_CACHE_AGE: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Kurento's `IceCandidate` complex value.
-pub fn ice_candidate_json(candidate: &str, mid: &str) -> Value {
-    json!({"__module__": "kurento", "__type__": "IceCandidate", "candidate": candidate, "sdpMid": mid, "sdpMLineIndex": 0})
-}
 
 #[cfg(test)]
 mod tests {

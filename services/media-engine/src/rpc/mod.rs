@@ -1,25 +1,35 @@
 //! The Kurento JSON-RPC dispatcher: sessions, socket binding, the request cache, the object
 //! registry, subscriptions, event routing and garbage collection (PROTOCOL.md §2–§6, §12).
 //!
+//! A frame is parsed once into a [`Request`]; `invoke` operations are typed by the model
+//! generated from our descriptors ([`model`]) and each handled in its own function.
+//!
 //! It is socket-free: a connection is an id plus a channel of outgoing text frames, and time is
 //! passed in. Invariant: no client input panics; every failure is a JSON-RPC error object.
 
-mod classes;
+mod element;
 mod invoke;
+pub mod model;
 mod negotiate;
+mod notify;
+mod objects;
+pub mod params;
+mod request;
+mod server_manager;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use camview_proto::kurento::{jsonrpc_codes as jc, KurentoErrorCode as K, Notification, Response, RpcError};
+use camview_proto::kurento::{jsonrpc_codes as jc, KurentoErrorCode as K, Response, RpcError};
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
-pub use classes::Class;
+pub use model::Class;
+pub use request::{Frame, Request};
 
 use crate::config::Config;
-use crate::events::{EngineEvent, EventTx};
+use crate::events::EventTx;
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{Viewer, WebRtcMux};
 use crate::media::MediaCounters;
@@ -67,12 +77,13 @@ pub(crate) struct Obj {
     pub class: Class,
     pub parent: Option<String>,
     pub children: Vec<String>,
-    pub props: Map<String, Value>,
+    /// Values set on plain properties (unset ones read their default).
+    pub props: HashMap<model::Property, model::SetProperty>,
     pub tags: Vec<(String, String)>,
     pub refs: HashSet<String>,
     pub creation_time: i64,
     /// (sink id, media type) this element feeds.
-    pub sinks: Vec<(String, &'static str)>,
+    pub sinks: Vec<(String, model::MediaType)>,
     pub media: ObjMedia,
 }
 
@@ -102,22 +113,6 @@ type RpcResult = Result<Value, RpcError>;
 
 pub(crate) fn kerr(code: K, msg: impl Into<String>) -> RpcError {
     RpcError::kurento(code, msg)
-}
-
-fn required(name: &str) -> RpcError {
-    RpcError::plain(jc::SERVER_ERROR, format!("'{name}' parameter is required"))
-}
-
-fn should_be(name: &str, word: &str) -> RpcError {
-    RpcError::plain(jc::SERVER_ERROR, format!("'{name}' parameter should be a {word}"))
-}
-
-fn req_str<'a>(p: &'a Map<String, Value>, name: &str) -> Result<&'a str, RpcError> {
-    match p.get(name) {
-        None | Some(Value::Null) => Err(required(name)),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(should_be(name, "string")),
-    }
 }
 
 pub(crate) fn now_millis() -> i64 {
@@ -211,32 +206,16 @@ impl Core {
 
     /// Handles one text frame from connection `conn`; returns the response frame, if any.
     pub fn handle(&mut self, conn: u64, text: &str, now: Instant) -> Option<String> {
-        let v: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(_) => return Some(error_frame(Value::Null, RpcError::plain(jc::PARSE_ERROR, "Parse error"))),
+        let Frame { id, method, mut params } = match Frame::parse(text) {
+            Ok(f) => f,
+            Err((id, e)) => return Some(error_frame(id, e)),
         };
-        let invalid =
-            || Some(error_frame(Value::Null, RpcError::plain(jc::INVALID_REQUEST, "Invalid JSON-RPC request.")));
-        let Value::Object(req) = v else { return invalid() };
-        if req.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-            return invalid();
-        }
-        let id = req.get("id").cloned();
-        if id.as_ref().is_some_and(|i| i.is_object() || i.is_array()) {
-            return invalid();
-        }
-        let Some(method) = req.get("method").and_then(Value::as_str) else { return invalid() };
         let id_v = id.clone().unwrap_or(Value::Null);
-        let mut params = match req.get("params") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(p)) => Some(p.clone()),
-            Some(_) => return Some(error_frame(id_v, invalid_params("'params' should be an object"))),
-        };
         let bound = self.conns.get(&conn).and_then(|c| c.session.clone());
         let sid = match params.as_ref().and_then(|p| p.get("sessionId")) {
             None | Some(Value::Null) => bound,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Some(error_frame(id_v, should_be("sessionId", "string"))),
+            Some(_) => return Some(error_frame(id_v, request::should_be_top("sessionId", "string"))),
         };
         if let (Some(p), Some(s)) = (params.as_mut(), sid.as_ref()) {
             p.insert("sessionId".into(), json!(s));
@@ -252,7 +231,7 @@ impl Core {
                 }
             }
         }
-        let result = self.dispatch(method, params, sid.clone());
+        let result = self.dispatch(&method, params, sid.clone());
         let (resp, result_sid) = match result {
             Ok(r) => {
                 let rs = r.get("sessionId").and_then(Value::as_str).map(str::to_string);
@@ -288,220 +267,87 @@ impl Core {
     }
 
     fn dispatch(&mut self, method: &str, params: Option<Map<String, Value>>, sid: Option<String>) -> RpcResult {
-        match method {
-            "ping" => {
-                if let Some(s) = &sid {
-                    self.touch_session(s);
-                    return Ok(json!({"sessionId": s, "value": "pong"}));
-                }
-                Ok(json!({"value": "pong"}))
-            }
-            "connect" => match sid {
-                Some(s) if self.sessions.contains_key(&s) => {
-                    self.touch_session(&s);
-                    Ok(json!({"serverId": self.server_id, "sessionId": s}))
-                }
-                Some(_) => Err(kerr(K::InvalidSession, "Invalid session")),
-                None => {
-                    let s = uuid::Uuid::new_v4().to_string();
-                    self.touch_session(&s);
-                    Ok(json!({"serverId": self.server_id, "sessionId": s}))
-                }
-            },
-            "keepAlive" => match sid {
-                Some(s) if self.sessions.contains_key(&s) => {
-                    self.touch_session(&s);
-                    Ok(json!({"sessionId": s}))
-                }
-                _ => Err(kerr(K::InvalidSession, "Invalid session")),
-            },
-            "create" | "invoke" | "describe" | "subscribe" | "unsubscribe" | "release" | "closeSession" => {
-                let p = params.ok_or_else(|| invalid_params("'params' is required"))?;
+        // Any request of a session keeps it alive, even one that fails to parse.
+        let sid = match (request::SESSION_METHODS.contains(&method), &params) {
+            (true, Some(_)) => {
                 let sid = sid.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                 self.touch_session(&sid);
-                let value = match method {
-                    "create" => Some(self.create(&sid, &p)?),
-                    "invoke" => Some(self.invoke_request(&sid, &p)?),
-                    "describe" => {
-                        let mut d = self.describe(&sid, req_str(&p, "object")?)?;
-                        d.insert("sessionId".into(), json!(sid));
-                        return Ok(Value::Object(d));
-                    }
-                    "subscribe" => Some(self.subscribe(&sid, &p)?),
-                    "unsubscribe" => {
-                        let sub = req_str(&p, "subscription")?;
-                        self.subs.remove(sub);
-                        None
-                    }
-                    "release" => {
-                        self.release(req_str(&p, "object")?);
-                        None
-                    }
-                    _ => {
-                        let release_all = p.get("release").and_then(Value::as_bool).unwrap_or(false);
-                        self.close_session(&sid, release_all);
-                        Some(Value::Null)
-                    }
-                };
-                let mut r = json!({"sessionId": sid});
-                if let Some(v) = value {
-                    r["value"] = v;
-                }
-                Ok(r)
+                Some(sid)
             }
-            _ => Err(RpcError::plain(jc::METHOD_NOT_FOUND, "Method not found.")),
-        }
-    }
-
-    fn create(&mut self, sid: &str, p: &Map<String, Value>) -> RpcResult {
-        let ty = req_str(p, "type")?;
-        let class = Class::from_name(ty)
-            .ok_or_else(|| kerr(K::MediaObjectNotAvailable, format!("Factory '{ty}' not found")))?;
-        let ctor = match p.get("constructorParams") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(m)) => m.clone(),
-            Some(_) => return Err(kerr(K::MarshallError, "'constructorParams' should be an object")),
+            _ => sid,
         };
-        let uuid = uuid::Uuid::new_v4();
-        let (id, parent, media) = match class {
-            Class::MediaPipeline => (format!("{uuid}_kurento.MediaPipeline"), None, ObjMedia::None),
-            _ => {
-                let pipe = match ctor.get("mediaPipeline") {
-                    None | Some(Value::Null) => {
-                        return Err(kerr(K::MarshallError, "'mediaPipeline' parameter is required"))
-                    }
-                    Some(Value::String(s)) => s.clone(),
-                    Some(_) => return Err(kerr(K::MarshallError, "'mediaPipeline' parameter should be a string")),
-                };
-                if !self.objects.get(&pipe).is_some_and(|o| o.class == Class::MediaPipeline) {
-                    return Err(kerr(K::MediaObjectNotFound, format!("Object '{pipe}' not found")));
-                }
-                for flag in ["useIpv6", "recvonly", "sendonly", "useDataChannels"] {
-                    if ctor.get(flag).is_some_and(|v| !v.is_boolean() && !v.is_null()) {
-                        return Err(kerr(K::MarshallError, format!("'{flag}' parameter should be a boolean")));
-                    }
-                }
-                let id = format!("{pipe}/{uuid}_kurento.{}", class.name());
-                let media = match class {
-                    Class::RtpEndpoint => {
-                        if ctor.get("crypto").is_some_and(|c| c.as_object().is_some_and(|m| !m.is_empty())) {
-                            return Err(kerr(
-                                K::MediaObjectIllegalParamError,
-                                "SRTP (crypto) is not supported by this engine",
-                            ));
-                        }
-                        ObjMedia::Rtp { negotiated: None, source: None, offer: None }
-                    }
-                    _ => {
-                        let v = Viewer::new(id.clone(), &self.ctx.mux, self.ctx.events.clone())
-                            .map_err(|e| kerr(K::NotEnoughResources, format!("cannot bind a WebRTC port: {e}")))?;
-                        ObjMedia::WebRtc(v)
-                    }
-                };
-                (id, Some(pipe), media)
+        match (Request::from_frame(method, params.as_ref())?, sid) {
+            (Request::Ping, sid) => Ok(self.ping(sid)),
+            (Request::Connect, sid) => self.connect_session(sid),
+            (Request::KeepAlive, sid) => self.keep_alive(sid),
+            (request, Some(sid)) => self.dispatch_in_session(request, sid),
+            // Not reached: requests about objects carry params, so a session was touched above.
+            (_, None) => Err(request::invalid_params("'params' is required")),
+        }
+    }
+
+    fn ping(&mut self, sid: Option<String>) -> Value {
+        match sid {
+            Some(s) => {
+                self.touch_session(&s);
+                json!({"sessionId": s, "value": "pong"})
             }
+            None => json!({"value": "pong"}),
+        }
+    }
+
+    fn connect_session(&mut self, sid: Option<String>) -> RpcResult {
+        let s = match sid {
+            Some(s) if self.sessions.contains_key(&s) => s,
+            Some(_) => return Err(kerr(K::InvalidSession, "Invalid session")),
+            None => uuid::Uuid::new_v4().to_string(),
         };
-        if let Some(pp) = parent.as_ref().and_then(|p| self.objects.get_mut(p)) {
-            pp.children.push(id.clone());
-        }
-        self.objects.insert(
-            id.clone(),
-            Obj {
-                class,
-                parent,
-                children: vec![],
-                props: Map::new(),
-                tags: vec![],
-                refs: HashSet::from([sid.to_string()]),
-                creation_time: now_millis() / 1000,
-                sinks: vec![],
-                media,
-            },
-        );
-        Ok(json!(id))
+        self.touch_session(&s);
+        Ok(json!({"serverId": self.server_id, "sessionId": s}))
     }
 
-    fn describe(&mut self, sid: &str, object: &str) -> Result<Map<String, Value>, RpcError> {
-        let class = if object == SERVER_MANAGER {
-            Class::ServerManager
-        } else {
-            let o = self.objects.get_mut(object).ok_or_else(|| not_found(object))?;
-            o.refs.insert(sid.to_string());
-            o.class
+    fn keep_alive(&mut self, sid: Option<String>) -> RpcResult {
+        match sid {
+            Some(s) if self.sessions.contains_key(&s) => {
+                self.touch_session(&s);
+                Ok(json!({"sessionId": s}))
+            }
+            _ => Err(kerr(K::InvalidSession, "Invalid session")),
+        }
+    }
+
+    /// Requests about objects: the answer carries the session id (and `value`, if any).
+    fn dispatch_in_session(&mut self, request: Request, sid: String) -> RpcResult {
+        let value = match request {
+            Request::Create(ctor) => Some(self.create(&sid, ctor)?),
+            Request::Invoke { object, operation, params } => {
+                Some(self.invoke(&sid, &object, &operation, params.as_ref())?)
+            }
+            Request::Describe { object } => {
+                let mut d = self.describe(&sid, &object)?;
+                d.insert("sessionId".into(), json!(sid));
+                return Ok(Value::Object(d));
+            }
+            Request::Subscribe { object, event } => Some(self.subscribe(&sid, &object, &event)?),
+            Request::Unsubscribe { subscription } => {
+                self.subs.remove(&subscription);
+                None
+            }
+            Request::Release { object } => {
+                self.release(&object);
+                None
+            }
+            Request::CloseSession { release } => {
+                self.close_session(&sid, release);
+                Some(Value::Null)
+            }
+            Request::Ping | Request::Connect | Request::KeepAlive => unreachable!("handled by dispatch"),
         };
-        let mut m = Map::new();
-        m.insert("hierarchy".into(), json!(class.hierarchy()));
-        m.insert("qualifiedType".into(), json!(format!("kurento.{}", class.name())));
-        m.insert("type".into(), json!(class.name()));
-        Ok(m)
-    }
-
-    fn subscribe(&mut self, sid: &str, p: &Map<String, Value>) -> RpcResult {
-        let kind = req_str(p, "type")?;
-        let object = req_str(p, "object")?;
-        let class = if object == SERVER_MANAGER {
-            Class::ServerManager
-        } else {
-            let o = self.objects.get_mut(object).ok_or_else(|| not_found(object))?;
-            o.refs.insert(sid.to_string());
-            o.class
-        };
-        if !class.supports_event(kind) {
-            return Err(kerr(K::MediaObjectEventNotSupported, format!("Event '{kind}' not supported")));
+        let mut r = json!({"sessionId": sid});
+        if let Some(v) = value {
+            r["value"] = v;
         }
-        let sub = uuid::Uuid::new_v4().to_string();
-        self.subs
-            .insert(sub.clone(), Sub { session: sid.to_string(), object: object.to_string(), kind: kind.to_string() });
-        Ok(json!(sub))
-    }
-
-    /// Releases `id` and, for a pipeline, its children. Unknown ids are ignored (Kurento
-    /// swallows those errors).
-    pub(crate) fn release(&mut self, id: &str) {
-        let Some(obj) = self.objects.remove(id) else { return };
-        for child in &obj.children {
-            self.release(child);
-        }
-        if let Some(p) = obj.parent.as_ref().and_then(|p| self.objects.get_mut(p)) {
-            p.children.retain(|c| c != id);
-        }
-        // Drop every connection to or from this element.
-        let feeders: Vec<String> =
-            self.objects.iter().filter(|(_, o)| o.sinks.iter().any(|(s, _)| s == id)).map(|(k, _)| k.clone()).collect();
-        for f in feeders {
-            if let Some(o) = self.objects.get_mut(&f) {
-                o.sinks.retain(|(s, _)| s != id);
-            }
-            if let (Some(ObjMedia::Rtp { source: Some(src), .. }), ObjMedia::WebRtc(_)) =
-                (self.objects.get(&f).map(|o| &o.media), &obj.media)
-            {
-                src.remove_viewer(id);
-            }
-        }
-        for (sink, _) in &obj.sinks {
-            if let Some(ObjMedia::WebRtc(v)) = self.objects.get(sink).map(|o| &o.media) {
-                v.set_source(None);
-            }
-        }
-        match &obj.media {
-            ObjMedia::Rtp { source: Some(src), .. } => src.stop(),
-            ObjMedia::WebRtc(v) => v.stop(),
-            _ => {}
-        }
-        self.subs.retain(|_, s| s.object != id);
-    }
-
-    fn close_session(&mut self, sid: &str, release_all: bool) {
-        let ids: Vec<String> =
-            self.objects.iter().filter(|(_, o)| o.refs.contains(sid)).map(|(k, _)| k.clone()).collect();
-        for id in ids {
-            let Some(o) = self.objects.get_mut(&id) else { continue };
-            o.refs.remove(sid);
-            if release_all || o.refs.is_empty() {
-                self.release(&id);
-            }
-        }
-        self.subs.retain(|_, s| s.session != sid);
+        Ok(r)
     }
 
     /// One collector run (PROTOCOL.md §3.2): a session without a socket that was not seen since
@@ -524,44 +370,6 @@ impl Core {
             self.close_session(&sid, false);
         }
     }
-
-    /// Wraps an event in Kurento's `onEvent` envelope and sends it once to every session
-    /// subscribed to (object, type) that has a socket.
-    pub fn route_event(&mut self, ev: EngineEvent) {
-        let Some(obj) = self.objects.get(&ev.object) else { return };
-        let sessions: HashSet<&str> = self
-            .subs
-            .values()
-            .filter(|s| s.object == ev.object && s.kind == ev.kind)
-            .map(|s| s.session.as_str())
-            .collect();
-        if sessions.is_empty() {
-            return;
-        }
-        let mut data = ev.data;
-        data.insert("source".into(), json!(ev.object));
-        let send_tags = obj.props.get("sendTagsInEvents").and_then(Value::as_bool).unwrap_or(false);
-        let tags: Vec<Value> =
-            if send_tags { obj.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect() } else { vec![] };
-        data.insert("tags".into(), json!(tags));
-        data.insert("timestampMillis".into(), json!(now_millis().to_string()));
-        data.entry("type").or_insert(json!(ev.kind));
-        let note = Notification {
-            jsonrpc: "2.0".into(),
-            method: "onEvent".into(),
-            params: json!({"value": {"data": data, "object": ev.object, "type": ev.kind}}),
-        };
-        let text = serde_json::to_string(&note).expect("a Value always serialises");
-        for s in sessions {
-            if let Some(c) = self.sessions.get(s).and_then(|s| s.conn).and_then(|c| self.conns.get(&c)) {
-                let _ = c.tx.send(text.clone());
-            }
-        }
-    }
-}
-
-fn invalid_params(msg: &str) -> RpcError {
-    RpcError { code: jc::INVALID_PARAMS, message: msg.into(), data: Some(json!({"type": "INVALID_PARAMS"})) }
 }
 
 pub(crate) fn not_found(id: &str) -> RpcError {

@@ -4,9 +4,11 @@
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 
 use camview_proto::kurento::{KurentoErrorCode as K, RpcError};
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::model::{MediaType, Property, SetProperty};
 use super::{kerr, now_millis, Core, ObjMedia, RpcResult};
+use crate::events::MediaEvent;
 use crate::media::ports;
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{AnswerError, OfferError};
@@ -54,9 +56,9 @@ impl Core {
     /// `externalIPv4` (property, else KMS_EXTERNAL_IPV4), announced as a server-reflexive
     /// candidate beside the host ones.
     fn announced_ipv4(&self, object: &str) -> Option<IpAddr> {
-        let announced = match self.objects[object].props.get("externalIPv4").and_then(Value::as_str) {
-            Some(s) => s.parse::<Ipv4Addr>().ok(),
-            None => self.ctx.cfg.announced_ipv4,
+        let announced = match self.objects[object].props.get(&Property::ExternalIPv4) {
+            Some(SetProperty::ExternalIPv4(s)) => s.parse::<Ipv4Addr>().ok(),
+            _ => self.ctx.cfg.announced_ipv4,
         };
         announced.map(IpAddr::V4)
     }
@@ -71,7 +73,7 @@ impl Core {
                 let stream = self.stream_for(object);
                 let answer =
                     v.process_offer(offer, stream.as_ref(), self.announced_ipv4(object)).map_err(offer_error)?;
-                self.ctx.events.emit(object, "MediaSessionStarted", json!({}));
+                self.ctx.events.emit(object, MediaEvent::MediaSessionStarted);
                 Ok(json!(answer))
             }
             ObjMedia::Rtp { .. } => {
@@ -142,7 +144,7 @@ impl Core {
         match &self.objects[object].media {
             ObjMedia::WebRtc(v) => {
                 let local = v.clone().process_answer(answer).map_err(answer_error)?;
-                self.ctx.events.emit(object, "MediaSessionStarted", json!({}));
+                self.ctx.events.emit(object, MediaEvent::MediaSessionStarted);
                 Ok(json!(local))
             }
             ObjMedia::Rtp { offer: None, .. } => Err(answer_error(AnswerError::NotOffered)),
@@ -212,7 +214,7 @@ impl Core {
         offer: Option<RtpOffer>,
     ) {
         let sinks: Vec<String> =
-            self.objects[object].sinks.iter().filter(|(_, t)| *t == "VIDEO").map(|(s, _)| s.clone()).collect();
+            self.objects[object].sinks.iter().filter(|(_, t)| *t == MediaType::Video).map(|(s, _)| s.clone()).collect();
         if let Some(src) = &source {
             for s in sinks {
                 if let Some(ObjMedia::WebRtc(v)) = self.objects.get(&s).map(|o| &o.media) {
@@ -223,6 +225,6 @@ impl Core {
         }
         self.objects.get_mut(object).expect("looked up by the caller").media =
             ObjMedia::Rtp { negotiated: Some((local, remote)), source, offer };
-        self.ctx.events.emit(object, "MediaSessionStarted", json!({}));
+        self.ctx.events.emit(object, MediaEvent::MediaSessionStarted);
     }
 }

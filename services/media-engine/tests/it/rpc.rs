@@ -168,6 +168,11 @@ async fn getters_and_setters_follow_the_kmd_names() {
     assert_eq!(c.invoke(&web, "isMediaFlowingOut", json!({"mediaType": "VIDEO"})).await, false);
     c.invoke(&web, "addTag", json!({"key": "camera", "value": "cam-1"})).await;
     assert_eq!(c.invoke(&web, "getTag", json!({"key": "camera"})).await, "cam-1");
+    let e = c.invoke_err(&web, "getTag", json!({"key": "nope"})).await;
+    assert_eq!(
+        e,
+        json!({"code": 40110, "message": "Tag 'nope' not found", "data": {"type": "MEDIA_OBJECT_TAG_KEY_NOT_FOUND"}})
+    );
 }
 
 #[tokio::test]

@@ -11,13 +11,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use str0m::media::{KeyframeRequestKind, MediaKind};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpWrite;
 use str0m::{Event, IceConnectionState, Input, Rtc};
 
-use crate::events::EventTx;
+use crate::events::{EventTx, IceComponentState, MediaEvent};
 use crate::media::packet::{Cached, RtpPacket};
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{setup_tx, Tx, ViewerShared};
@@ -189,13 +188,13 @@ impl Peer {
             Event::IceConnectionStateChange(s) => {
                 let state = match s {
                     IceConnectionState::New => return,
-                    IceConnectionState::Checking => "CONNECTING",
-                    IceConnectionState::Connected => "CONNECTED",
-                    IceConnectionState::Completed => "READY",
-                    IceConnectionState::Disconnected => "DISCONNECTED",
+                    IceConnectionState::Checking => IceComponentState::Connecting,
+                    IceConnectionState::Connected => IceComponentState::Connected,
+                    IceConnectionState::Completed => IceComponentState::Ready,
+                    IceConnectionState::Disconnected => IceComponentState::Disconnected,
                 };
-                let ice = |state: &str| json!({"streamId": 1, "componentId": 1, "state": state});
-                if matches!(state, "CONNECTED" | "READY") && !self.pair_selected {
+                let ice = |state| MediaEvent::IceComponentStateChanged { state };
+                if matches!(state, IceComponentState::Connected | IceComponentState::Ready) && !self.pair_selected {
                     // str0m may go from checking straight to completed; Kurento always reports
                     // the selected pair and CONNECTED before READY.
                     self.pair_selected = true;
@@ -203,29 +202,27 @@ impl Peer {
                         .remote_addr
                         .map(|a| format!("candidate:1 1 UDP 1 {} {} typ prflx", a.ip(), a.port()))
                         .unwrap_or_default();
-                    events.emit(
-                        &self.id,
-                        "NewCandidatePairSelected",
-                        json!({"candidatePair": {"__module__": "kurento", "__type__": "IceCandidatePair", "streamId": "1", "componentId": 1, "localCandidate": self.local_candidate, "remoteCandidate": remote}}),
-                    );
-                    if state == "READY" {
-                        events.emit(&self.id, "IceComponentStateChanged", ice("CONNECTED"));
+                    let local_candidate = self.local_candidate.clone();
+                    let pair = MediaEvent::NewCandidatePairSelected { local_candidate, remote_candidate: remote };
+                    events.emit(&self.id, pair);
+                    if state == IceComponentState::Ready {
+                        events.emit(&self.id, ice(IceComponentState::Connected));
                     }
                 }
-                self.shared.set_ice_state(state);
-                events.emit(&self.id, "IceComponentStateChanged", ice(state));
-                if state == "DISCONNECTED" && self.connected {
+                self.shared.set_ice_state(state.as_str());
+                events.emit(&self.id, ice(state));
+                if state == IceComponentState::Disconnected && self.connected {
                     self.connected = false;
                     self.shared.connected.store(false, Ordering::Relaxed);
-                    events.state_change(&self.id, "MediaStateChanged", false);
-                    events.state_change(&self.id, "ConnectionStateChanged", false);
+                    events.emit(&self.id, MediaEvent::MediaStateChanged { connected: false });
+                    events.emit(&self.id, MediaEvent::ConnectionStateChanged { connected: false });
                 }
             }
             Event::Connected => {
                 self.connected = true;
                 self.shared.connected.store(true, Ordering::Relaxed);
-                events.state_change(&self.id, "ConnectionStateChanged", true);
-                events.state_change(&self.id, "MediaStateChanged", true);
+                events.emit(&self.id, MediaEvent::ConnectionStateChanged { connected: true });
+                events.emit(&self.id, MediaEvent::MediaStateChanged { connected: true });
                 if let Some(src) = self.upgrade_source() {
                     if src.cache.lock().expect("cache lock").is_empty() {
                         src.request_keyframe();
@@ -265,7 +262,7 @@ impl Peer {
         if !self.flow_in {
             self.flow_in = true;
             self.shared.flow_in.store(true, Ordering::Relaxed);
-            events.flow(&self.id, "MediaFlowInStateChanged", true);
+            events.emit(&self.id, MediaEvent::MediaFlowInStateChanged { flowing: true });
         }
         let mut written = (0, 0);
         if !self.started {
@@ -301,7 +298,7 @@ impl Peer {
         if !self.flow_out {
             self.flow_out = true;
             self.shared.flow_out.store(true, Ordering::Relaxed);
-            events.flow(&self.id, "MediaFlowOutStateChanged", true);
+            events.emit(&self.id, MediaEvent::MediaFlowOutStateChanged { flowing: true });
         }
         written
     }
@@ -351,12 +348,12 @@ impl Peer {
         if self.flow_in {
             self.flow_in = false;
             self.shared.flow_in.store(false, Ordering::Relaxed);
-            events.flow(&self.id, "MediaFlowInStateChanged", false);
+            events.emit(&self.id, MediaEvent::MediaFlowInStateChanged { flowing: false });
         }
         if self.flow_out {
             self.flow_out = false;
             self.shared.flow_out.store(false, Ordering::Relaxed);
-            events.flow(&self.id, "MediaFlowOutStateChanged", false);
+            events.emit(&self.id, MediaEvent::MediaFlowOutStateChanged { flowing: false });
         }
     }
 }

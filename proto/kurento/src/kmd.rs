@@ -1,6 +1,6 @@
-//! The KMD (Kurento module descriptor) model, shared by `build.rs` (which generates the client
-//! from `proto/kurento/`) and the conformance test (which compares our descriptors with the
-//! upstream 7.3.0 ones). Included with `#[path]` by both, so it depends on serde only.
+//! The KMD (Kurento module descriptor) model: what a `*.kmd.json` file declares, and several
+//! modules merged into the one namespace a server sees. Read by the generators (ours) and the
+//! conformance check (ours and upstream 7.3.0).
 //!
 //! Upstream files are not strict JSON (raw newlines in strings, `//` comments), hence
 //! [`parse_lenient`]; our own descriptors are strict JSON and go through the same function.

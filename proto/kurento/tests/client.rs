@@ -1,10 +1,6 @@
-//! The generator itself: naming rules and clear errors for descriptor shapes it cannot express.
+//! The client generator: naming rules and clear errors for descriptor shapes it cannot express.
 
-#[path = "../../codegen/kmd.rs"]
-#[allow(dead_code)]
-pub mod kmd;
-#[path = "../../codegen/rust.rs"]
-mod rust;
+use camview_kurento_model::{client as rust, kmd, names};
 
 fn model(text: &str) -> kmd::Model {
     kmd::Model::merge(vec![kmd::parse_lenient(text).expect("test descriptor parses")]).expect("merges")
@@ -21,7 +17,7 @@ fn camel_case_names_become_snake_case_including_acronyms() {
         ("externalIPv4", "external_ipv4"),
         ("maxVideoRecvBandwidth", "max_video_recv_bandwidth"),
     ] {
-        assert_eq!(rust::snake(kmd), rust, "{kmd}");
+        assert_eq!(names::snake(kmd), rust, "{kmd}");
     }
 }
 

@@ -1,0 +1,8 @@
+//! Generates the engine's typed requests from our descriptors in `proto/kurento/`
+//! (camview-kurento-model's server generator).
+
+fn main() {
+    let model = camview_kurento_model::our_model_for_build_script();
+    let code = camview_kurento_model::server::generate(&model).unwrap_or_else(|e| panic!("kurento descriptors: {e}"));
+    camview_kurento_model::write_out("kurento_server.rs", &code);
+}

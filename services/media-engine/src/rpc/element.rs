@@ -1,0 +1,194 @@
+//! Media elements: connections between them (`connect`, `disconnect`, `get*Connections`), flow
+//! state, stats, and which camera stream a viewer carries (PROTOCOL.md §7.1).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use camview_proto::kurento::KurentoErrorCode as K;
+use serde_json::{json, Map, Value};
+
+use super::model::{Class, MediaType};
+use super::{not_found, now_millis, Core, Obj, ObjMedia, RpcResult};
+use crate::events::MediaEvent;
+use crate::media::rtp_source::RtpSource;
+
+/// `connect` without a media type links these, in this order.
+const ALL_MEDIA: [MediaType; 3] = [MediaType::Audio, MediaType::Video, MediaType::Data];
+
+fn types_or_all(media_type: Option<MediaType>) -> Vec<MediaType> {
+    media_type.map_or_else(|| ALL_MEDIA.to_vec(), |t| vec![t])
+}
+
+fn connection_data(source: &str, sink: &str, t: MediaType) -> Value {
+    json!({"__module__": "kurento", "__type__": "ElementConnectionData", "source": source, "sink": sink,
+        "type": t.as_str(), "sourceDescription": "default", "sinkDescription": "default"})
+}
+
+impl Core {
+    fn is_element(&self, id: &str) -> bool {
+        self.objects.get(id).is_some_and(|o| o.class.is_a(Class::MediaElement))
+    }
+
+    pub(super) fn connect_op(&mut self, source: &str, sink: &str, media_type: Option<MediaType>) -> RpcResult {
+        if !self.is_element(sink) {
+            return Err(not_found(sink));
+        }
+        self.connect(source, sink, &types_or_all(media_type));
+        Ok(Value::Null)
+    }
+
+    pub(super) fn disconnect_op(&mut self, source: &str, sink: &str, media_type: Option<MediaType>) -> RpcResult {
+        if !self.is_element(sink) {
+            return Err(not_found(sink));
+        }
+        self.disconnect(source, sink, &types_or_all(media_type));
+        Ok(Value::Null)
+    }
+
+    pub(super) fn sink_connections(&self, object: &str, filter: Option<MediaType>) -> Value {
+        let links = self.objects[object].sinks.iter().filter(|(_, t)| filter.is_none_or(|f| f == *t));
+        json!(links.map(|(sink, t)| connection_data(object, sink, *t)).collect::<Vec<_>>())
+    }
+
+    pub(super) fn source_connections(&self, object: &str, filter: Option<MediaType>) -> Value {
+        let links = self.objects.iter().flat_map(|(src, o)| {
+            o.sinks.iter().filter(|(s, t)| s == object && filter.is_none_or(|f| f == *t)).map(move |(_, t)| (src, *t))
+        });
+        json!(links.map(|(src, t)| connection_data(src, object, t)).collect::<Vec<_>>())
+    }
+
+    /// `isMediaFlowingIn` (`inbound`) or `isMediaFlowingOut`; only video ever flows.
+    pub(super) fn is_flowing(&self, object: &str, media_type: MediaType, inbound: bool) -> bool {
+        if media_type != MediaType::Video {
+            return false;
+        }
+        match &self.objects[object].media {
+            ObjMedia::Rtp { source: Some(s), .. } => s.is_flowing(),
+            ObjMedia::WebRtc(v) if inbound => v.flow_in(),
+            ObjMedia::WebRtc(v) => v.flow_out(),
+            _ => false,
+        }
+    }
+
+    /// An offer was processed or generated (a second negotiation is 40208).
+    pub(super) fn is_negotiated(&self, object: &str) -> bool {
+        match &self.objects[object].media {
+            ObjMedia::Rtp { negotiated, offer, .. } => negotiated.is_some() || offer.is_some(),
+            ObjMedia::WebRtc(v) => v.local_sdp().is_some(),
+            ObjMedia::None => false,
+        }
+    }
+
+    /// The camera stream a WebRtcEndpoint will carry: its connected VIDEO source, else the
+    /// single negotiated RtpEndpoint of its pipeline.
+    pub(super) fn stream_for(&self, sink: &str) -> Option<Arc<RtpSource>> {
+        let src_of = |o: &Obj| match &o.media {
+            ObjMedia::Rtp { source: Some(s), .. } => Some(s.clone()),
+            _ => None,
+        };
+        if let Some(s) = self
+            .objects
+            .values()
+            .filter(|o| o.sinks.iter().any(|(s, t)| s == sink && *t == MediaType::Video))
+            .find_map(src_of)
+        {
+            return Some(s);
+        }
+        let pipe = self.objects.get(sink)?.parent.clone()?;
+        let sources: Vec<_> =
+            self.objects[&pipe].children.iter().filter_map(|c| self.objects.get(c)).filter_map(src_of).collect();
+        (sources.len() == 1).then(|| sources[0].clone())
+    }
+
+    pub(super) fn connect(&mut self, source: &str, sink: &str, types: &[MediaType]) {
+        for &t in types {
+            // A sink has at most one source per media type: the new one replaces the old.
+            let old: Vec<String> = self
+                .objects
+                .iter()
+                .filter(|(_, o)| o.sinks.iter().any(|(s, mt)| s == sink && *mt == t))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for o in old.iter().filter(|o| *o != source) {
+                self.disconnect(o, sink, &[t]);
+            }
+            let src = self.objects.get_mut(source).expect("checked by the caller");
+            if !src.sinks.iter().any(|(s, mt)| s == sink && *mt == t) {
+                src.sinks.push((sink.to_string(), t));
+                self.ctx.events.emit(source, MediaEvent::ElementConnected { sink: sink.to_string(), media_type: t });
+            }
+        }
+        if types.contains(&MediaType::Video) {
+            if let (ObjMedia::Rtp { source: Some(src), .. }, ObjMedia::WebRtc(v)) =
+                (&self.objects[source].media, &self.objects[sink].media)
+            {
+                if let Some(c) = v.negotiated_codec().filter(|c| *c != src.codec()) {
+                    // Kurento would transcode; this engine only forwards, so say so where the
+                    // controller listens for trouble.
+                    let description = format!(
+                        "the viewer negotiated {} but the camera sends {}; transcoding is not supported",
+                        c.name(),
+                        src.codec().name()
+                    );
+                    self.ctx.events.emit(sink, MediaEvent::Error { description, code: K::ConnectError });
+                }
+                src.add_viewer(v);
+                v.set_source(Some(src));
+            }
+        }
+    }
+
+    pub(super) fn disconnect(&mut self, source: &str, sink: &str, types: &[MediaType]) {
+        let Some(src) = self.objects.get_mut(source) else { return };
+        let before = src.sinks.len();
+        src.sinks.retain(|(s, t)| !(s == sink && types.contains(t)));
+        if src.sinks.len() != before {
+            for &t in types {
+                self.ctx.events.emit(source, MediaEvent::ElementDisconnected { sink: sink.to_string(), media_type: t });
+            }
+        }
+        if types.contains(&MediaType::Video) {
+            if let (Some(ObjMedia::Rtp { source: Some(src), .. }), Some(ObjMedia::WebRtc(v))) =
+                (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media))
+            {
+                src.remove_viewer(&v.id);
+                v.set_source(None);
+            }
+        }
+    }
+
+    pub(super) fn stats_of(&self, object: &str) -> Value {
+        let ts = now_millis();
+        let mut out = Map::new();
+        let id = format!("{object}_stats");
+        match &self.objects[object].media {
+            ObjMedia::Rtp { source: Some(s), .. } => {
+                let st = &s.stats;
+                out.insert(
+                    format!("{id}_inbound"),
+                    json!({"__module__": "kurento", "__type__": "RTCInboundRTPStreamStats", "id": format!("{id}_inbound"), "type": "inboundrtp", "timestampMillis": ts,
+                        "ssrc": st.ssrc.load(Ordering::Relaxed).to_string(), "codecId": s.codec().name(), "isRemote": false, "mediaTrackId": "video", "kind": "video",
+                        "packetsReceived": st.packets.load(Ordering::Relaxed), "bytesReceived": st.bytes.load(Ordering::Relaxed), "packetsLost": 0, "jitter": 0, "fractionLost": 0,
+                        "pliCount": st.plis_sent.load(Ordering::Relaxed), "firCount": 0, "nackCount": 0, "remb": 0, "sliCount": 0,
+                        "keyframeRequests": st.keyframe_requests.load(Ordering::Relaxed), "invalidPackets": st.garbage.load(Ordering::Relaxed),
+                        "foreignPackets": st.foreign.load(Ordering::Relaxed), "viewers": s.viewer_count()}),
+                );
+            }
+            ObjMedia::WebRtc(v) => {
+                let st = v.stats();
+                out.insert(
+                    format!("{id}_outbound"),
+                    json!({"__module__": "kurento", "__type__": "RTCOutboundRTPStreamStats", "id": format!("{id}_outbound"), "type": "outboundrtp", "timestampMillis": ts,
+                        "ssrc": v.ssrc().map(|s| s.to_string()).unwrap_or_default(), "isRemote": false, "mediaTrackId": "video", "kind": "video",
+                        "packetsSent": st.packets_sent.load(Ordering::Relaxed), "bytesSent": st.bytes_sent.load(Ordering::Relaxed),
+                        "pliCount": st.plis_received.load(Ordering::Relaxed), "firCount": st.firs_received.load(Ordering::Relaxed), "nackCount": 0, "remb": 0, "sliCount": 0,
+                        "fractionLost": 0, "packetsLost": 0, "targetBitrate": 0, "roundTripTime": 0,
+                        "fastStartPackets": st.fast_start_packets.load(Ordering::Relaxed)}),
+                );
+            }
+            _ => {}
+        }
+        out.insert(id.clone(), json!({"__module__": "kurento", "__type__": "EndpointStats", "id": id, "type": "endpoint", "timestampMillis": ts}));
+        Value::Object(out)
+    }
+}
