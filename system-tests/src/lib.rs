@@ -448,11 +448,6 @@ impl Stack {
     }
 
     /// Captured output of every service, for failure messages.
-    /// The output of one service so far.
-    pub fn service_output(&self, name: &str) -> String {
-        self.services.iter().find(|s| s.name == name).map(Service::output).unwrap_or_default()
-    }
-
     pub fn all_output(&self) -> String {
         self.services.iter().map(|s| format!("----- {} -----\n{}\n", s.name, s.output())).collect()
     }

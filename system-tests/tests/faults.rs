@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use camview_common::testing::sample;
 use camview_system_tests::{Stack, StackOptions, Viewer, ViewerError, PATIENCE};
 
 /// Joins `camera` with a new viewer, retrying refusals until `limit`; the viewer and how long
@@ -199,7 +200,8 @@ async fn a_leader_paused_past_its_lease_changes_nothing_when_it_resumes_and_stan
     after.wait_for_media(20, PATIENCE).await.unwrap_or_else(|e| panic!("media: {e}\n{}", stack.all_output()));
     stack
         .eventually("the resumed controller stands by", || async {
-            stack.service_output("media-controller").contains("active=false")
+            let metrics = stack.metrics(&stack.controller_metrics_url).await;
+            sample(&metrics, "camview_controller_leader", &[]) == Some(0.0)
         })
         .await;
     eprintln!("the resumed leader stood by within {:?}", resumed.elapsed());

@@ -34,6 +34,10 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 const RESUBSCRIBE_MAX_BACKOFF: Duration = Duration::from_millis(250);
 /// How long a reply waits for its requester's subscription to come back (see `publish_reply`).
 const REPLY_GRACE: Duration = Duration::from_secs(1);
+/// Entries pending this long under another consumer (a controller that died or was paused
+/// past its lease after reading them) are taken over by the reader, at most this often.
+const CLAIM_IDLE: Duration = Duration::from_secs(1);
+const CLAIM_EVERY: Duration = Duration::from_secs(1);
 
 /// [`Bus`] on Redis. Each instance is one "process": a consumer's unacknowledged backlog
 /// is handed out again by the first reads of a new instance.
@@ -47,6 +51,8 @@ pub struct RedisBus {
     /// Ids this instance handed out and has not acknowledged, so a backlog re-read after
     /// a connection loss does not hand them out twice.
     handed_out: Mutex<HashSet<String>>,
+    /// When entries abandoned by other consumers were last looked for.
+    last_claim: Mutex<Option<std::time::Instant>>,
 }
 
 #[derive(Clone)]
@@ -74,7 +80,15 @@ impl RedisBus {
         // Only the media-controller reads commands: connect the reader on first use.
         let reader =
             RedisConn::lazy(client.clone(), manager_config().set_response_timeout(None)).map_err(unavailable)?;
-        let bus = Self { client, keys, conn, reader, recovery: Mutex::default(), handed_out: Mutex::default() };
+        let bus = Self {
+            client,
+            keys,
+            conn,
+            reader,
+            recovery: Mutex::default(),
+            handed_out: Mutex::default(),
+            last_claim: Mutex::default(),
+        };
         bus.ensure_group().await?;
         Ok(bus)
     }
@@ -134,6 +148,49 @@ impl RedisBus {
         }
         .map_err(unavailable)?;
         parse_read_reply(reply)
+    }
+
+    /// Takes over entries pending under other consumers for at least [`CLAIM_IDLE`] (at most
+    /// every [`CLAIM_EVERY`]): a controller that read them and then died, or was paused past
+    /// its lease and so will not run them, leaves them to the one reading now. This
+    /// consumer's own pending entries are never claimed (they may be running).
+    async fn claim_abandoned(&self, consumer: &str, max: usize) -> Result<Vec<Entry>, BusError> {
+        {
+            let mut last = self.last_claim.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < CLAIM_EVERY) {
+                return Ok(Vec::new());
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let idle = CLAIM_IDLE.as_millis() as u64;
+        let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+            .arg(self.keys.commands_stream())
+            .arg(self.keys.commands_group())
+            .arg("IDLE")
+            .arg(idle)
+            .arg("-")
+            .arg("+")
+            .arg(max)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let ids: Vec<&str> =
+            pending.iter().filter(|(_, owner, _, _)| owner != consumer).map(|(id, ..)| id.as_str()).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reply: Value = redis::cmd("XCLAIM")
+            .arg(self.keys.commands_stream())
+            .arg(self.keys.commands_group())
+            .arg(consumer)
+            .arg(idle)
+            .arg(&ids)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let entries = parse_entries(reply)?;
+        tracing::warn!(claimed = entries.len(), "took over commands another controller read and left unacknowledged");
+        Ok(entries)
     }
 
     /// Turns entries into deliveries, leaving out those this instance already handed out.
@@ -200,8 +257,22 @@ fn parse_read_reply(reply: Value) -> Result<Vec<Entry>, BusError> {
     };
     let mut out = Vec::new();
     for entries in streams {
+        out.extend(parse_entries(entries)?);
+    }
+    Ok(out)
+}
+
+/// Parses stream entries (`[[id, fields], ...]`, as in `XREADGROUP` and `XCLAIM` replies);
+/// `XCLAIM` answers nil for an entry deleted meanwhile, which is skipped.
+fn parse_entries(entries: Value) -> Result<Vec<Entry>, BusError> {
+    let malformed = |what: &str| BusError::Malformed(format!("stream entries: {what}"));
+    let mut out = Vec::new();
+    {
         let Value::Array(entries) = entries else { return Err(malformed("entries are not an array")) };
         for entry in entries {
+            if entry == Value::Nil {
+                continue;
+            }
             let Value::Array(parts) = entry else { return Err(malformed("entry is not an array")) };
             let [id, fields] = <[Value; 2]>::try_from(parts).map_err(|_| malformed("entry is not [id, fields]"))?;
             let id = bytes(id).and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| malformed("entry id"))?;
@@ -276,6 +347,10 @@ impl Bus for RedisBus {
             if !deliveries.is_empty() {
                 return Ok(deliveries);
             }
+        }
+        let claimed = self.deliveries(self.claim_abandoned(consumer, max).await?).await?;
+        if !claimed.is_empty() {
+            return Ok(claimed);
         }
         let block = (!block.is_zero()).then_some(block);
         match self.read_entries(consumer, max, block, ">").await {

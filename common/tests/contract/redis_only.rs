@@ -215,3 +215,37 @@ async fn calls_while_redis_is_down_fail_as_unavailable_within_seconds() {
         .expect("connect gives up in time");
     assert!(matches!(connected, Err(RegistryError::Unavailable(_))));
 }
+
+/// A controller that read commands and then died, or was paused past its lease and leaves
+/// them alone, must not take them with it: the next reader, as another consumer, takes them
+/// over once they sat idle; its own commands (maybe still running) are never taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_another_consumer_read_and_left_unacknowledged_are_taken_over_once_idle() {
+    let server = RedisServer::shared();
+    let keys = random_keys();
+    let stale = RedisBus::connect(&server.url(), keys.clone()).await.unwrap();
+    let leader = RedisBus::connect(&server.url(), keys).await.unwrap();
+    let sent = command("abandoned");
+    stale.push_command(&sent).await.unwrap();
+    let read = stale.read_commands("mc-stale", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(read.len(), 1, "the stale controller read it and never acknowledges it");
+
+    let deadline = tokio::time::Instant::now() + RECONNECT_DEADLINE;
+    let got = loop {
+        assert!(tokio::time::Instant::now() < deadline, "the leader never took the abandoned command over");
+        let batch = leader.read_commands("mc-leader", 10, Duration::from_millis(100)).await.unwrap();
+        if !batch.is_empty() {
+            break batch;
+        }
+    };
+    assert_eq!(got.iter().map(|d| &d.envelope).collect::<Vec<_>>(), [&sent]);
+    assert_eq!(got[0].delivery_id, read[0].delivery_id, "the same entry, now the leader's");
+
+    // The leader's own unacknowledged command is not handed out to it again.
+    let later = tokio::time::Instant::now() + Duration::from_millis(2500);
+    while tokio::time::Instant::now() < later {
+        let batch = leader.read_commands("mc-leader", 10, Duration::from_millis(200)).await.unwrap();
+        assert!(batch.is_empty(), "handed out twice: {batch:?}");
+    }
+    leader.ack_command(&got[0].delivery_id).await.unwrap();
+}

@@ -198,7 +198,7 @@ impl ControllerMetrics {
     }
 
     /// A command that did not run here to its end: `expired`, `panicked`, or `not_leader`
-    /// (read after the lease lapsed and handed back to the queue).
+    /// (read after the lease lapsed, left unacknowledged for the leader to take over).
     pub fn command_dropped(&self, reason: &'static str) {
         self.dropped.add(1, &[KeyValue::new("reason", reason)]);
     }

@@ -104,7 +104,7 @@ pub struct Controller {
     /// The lease term this controller writes in, entered and left by the lease task.
     fence: Fence,
     /// Until when the lease is surely ours (None while not leading), set by the lease task:
-    /// a command read by a controller paused past this is handed back to the queue.
+    /// a command read by a controller paused past this is left to the leader.
     leading_until: Mutex<Option<std::time::Instant>>,
     bus: Arc<dyn Bus>,
     media: Arc<dyn MediaServer>,
@@ -199,7 +199,7 @@ impl Controller {
 
     /// Whether the lease is surely ours now (false after a pause longer than the lease,
     /// before the lease task even ran again).
-    fn leads_now(&self) -> bool {
+    pub fn leads_now(&self) -> bool {
         self.leading_until.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|t| std::time::Instant::now() < t)
     }
 
@@ -212,8 +212,10 @@ impl Controller {
     }
 
     /// Handles one command envelope inside a span named after the command, whose parent is
-    /// the sender's trace context, and replies on its sender's channel.
-    pub async fn handle(self: &Arc<Self>, env: &Envelope) {
+    /// the sender's trace context, and replies on its sender's channel. False when the
+    /// command was left to the leader (this controller's lease lapsed before it could run):
+    /// it must stay unacknowledged, so the leader takes it over.
+    pub async fn handle(self: &Arc<Self>, env: &Envelope) -> bool {
         let span = match &env.message {
             Message::StartStream(c) => tracing::info_span!("StartStream", id = %env.id, camera_id = %c.camera_id),
             Message::StopStream(c) => tracing::info_span!("StopStream", id = %env.id, camera_id = %c.camera_id),
@@ -229,7 +231,7 @@ impl Controller {
             Message::CameraSeen(c) => tracing::info_span!("CameraSeen", id = %env.id, camera_id = %c.camera_id),
             other => {
                 tracing::warn!(kind = other.kind(), "not a command; ignored");
-                return;
+                return true;
             }
         };
         camview_common::telemetry::link_parent(&span, env.traceparent.as_deref());
@@ -240,28 +242,18 @@ impl Controller {
             let _entered = span.enter();
             tracing::warn!(deadline, "command read after its sender's deadline; dropped unexecuted");
             self.metrics.command_dropped("expired");
-            return;
+            return true;
         }
         if !self.leads_now() {
-            self.hand_back(env).instrument(span).await;
-            return;
+            // The lease may be another's (this process was paused past it): the command
+            // stays pending for the leader, which takes it over (and may already run it).
+            let _entered = span.enter();
+            tracing::warn!("command read after this controller's lease lapsed; left to the leader");
+            self.metrics.command_dropped("not_leader");
+            return false;
         }
         self.handle_command(env).instrument(span).await;
-    }
-
-    /// A command read while the lease may already be another's (this process was paused past
-    /// it): it goes back to the queue for the leader, deadline unchanged, instead of running
-    /// here; if it cannot, its sender is told to retry.
-    async fn hand_back(&self, env: &Envelope) {
-        self.metrics.command_dropped("not_leader");
-        match self.bus.push_command(env).await {
-            Ok(()) => tracing::warn!("command read after this controller's lease lapsed; handed back to the queue"),
-            Err(e) => {
-                tracing::warn!(error = %e, "command read after the lease lapsed could not be handed back; refused");
-                let reply = Message::failed(ErrorCode::ControllerUnavailable, "the media-controller lost its lease");
-                self.reply(env, reply).await;
-            }
-        }
+        true
     }
 
     /// The lane a command runs in: a viewer's commands in that viewer's lane (in order, in

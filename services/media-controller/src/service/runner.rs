@@ -20,7 +20,6 @@ use super::lease::{LeaseHold, Renewal};
 use super::media::MediaEvent;
 
 /// Consumer name on the command queue: one for the role, since one holder consumes.
-pub const CONSUMER: &str = "active-controller";
 
 /// Timing of the loops.
 #[derive(Debug, Clone)]
@@ -187,13 +186,16 @@ pub async fn run(
     // Commands: reconcile when becoming active, then consume.
     let mut active = active_rx;
     'serve: loop {
-        while !*active.borrow() {
+        // Serve only while the lease is surely ours: after a pause longer than the lease the
+        // flag is stale until the lease task runs again.
+        while !*active.borrow() || !controller.leads_now() {
             if *shutdown.borrow() {
                 break 'serve;
             }
             tokio::select! {
                 r = active.changed() => if r.is_err() { break 'serve },
                 _ = shutdown.changed() => break 'serve,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
         }
         if let Err(e) = controller.reconcile().await {
@@ -202,9 +204,11 @@ pub async fn run(
         controller.refresh_gauges().await;
         let metrics = controller.metrics().clone();
         let mut lanes = Lanes::new(settings.max_in_flight, move || metrics.command_dropped("panicked"));
-        while *active.borrow() && !*shutdown.borrow() {
+        while *active.borrow() && controller.leads_now() && !*shutdown.borrow() {
+            // Each controller reads as its own consumer: what a dead or paused one read and
+            // left unacknowledged is taken over by the next reader (`RedisBus` claims it).
             let batch = tokio::select! {
-                b = bus.read_commands(CONSUMER, 16, Duration::from_millis(500)) => b,
+                b = bus.read_commands(&settings.instance_id, 16, Duration::from_millis(500)) => b,
                 _ = shutdown.changed() => break,
             };
             match batch {
@@ -217,7 +221,9 @@ pub async fn run(
                         let message = d.envelope.message.clone();
                         lanes
                             .push(Controller::lane_of(&message), async move {
-                                controller.handle(&d.envelope).await;
+                                if !controller.handle(&d.envelope).await {
+                                    return; // left pending for the leader
+                                }
                                 if let Err(e) = bus.ack_command(&d.delivery_id).await {
                                     tracing::warn!(error = %e, "could not acknowledge a command");
                                 }
