@@ -2,8 +2,13 @@
 //! Kurento envelope (`source`, `tags`, `timestampMillis`, `type`) and routes them to the
 //! subscribed sessions. Media code never takes the RPC lock, so there is no lock-order issue.
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::Sender;
+
+use crate::supervise::Faults;
 
 #[derive(Debug, Clone)]
 pub struct EngineEvent {
@@ -14,12 +19,15 @@ pub struct EngineEvent {
 
 #[derive(Debug, Clone)]
 pub struct EventTx {
-    tx: UnboundedSender<EngineEvent>,
+    tx: Sender<EngineEvent>,
+    faults: Arc<Faults>,
 }
 
 impl EventTx {
-    pub fn new(tx: UnboundedSender<EngineEvent>) -> Self {
-        EventTx { tx }
+    /// `tx` is bounded (see `Engine::start_on_with_meter`): when it is full the newest event is
+    /// dropped and counted (`queue="events"`).
+    pub fn new(tx: Sender<EngineEvent>, faults: Arc<Faults>) -> Self {
+        EventTx { tx, faults }
     }
 
     /// Raises `kind` on `object` with event-specific fields `data` (a JSON object).
@@ -29,7 +37,9 @@ impl EventTx {
             _ => Map::new(),
         };
         // The receiver lives as long as the engine; after shutdown events are moot.
-        let _ = self.tx.send(EngineEvent { object: object.to_string(), kind, data });
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(EngineEvent { object: object.to_string(), kind, data }) {
+            self.faults.full("events", 1);
+        }
     }
 
     pub fn flow(&self, object: &str, kind: &'static str, flowing: bool) {

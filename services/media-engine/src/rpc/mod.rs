@@ -14,7 +14,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use camview_proto::kurento::{jsonrpc_codes as jc, KurentoErrorCode as K, Notification, Response, RpcError};
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc::UnboundedSender;
 
 pub use classes::Class;
 
@@ -23,6 +22,7 @@ use crate::events::{EngineEvent, EventTx};
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{Viewer, WebRtcMux};
 use crate::media::MediaCounters;
+use crate::server::ConnTx;
 
 pub const SERVER_MANAGER: &str = "manager_ServerManager";
 
@@ -36,7 +36,7 @@ pub struct MediaCtx {
 }
 
 struct Conn {
-    tx: UnboundedSender<String>,
+    tx: ConnTx,
     session: Option<String>,
 }
 
@@ -170,7 +170,7 @@ impl Core {
         counts
     }
 
-    pub fn add_conn(&mut self, id: u64, tx: UnboundedSender<String>) {
+    pub fn add_conn(&mut self, id: u64, tx: ConnTx) {
         self.conns.insert(id, Conn { tx, session: None });
     }
 

@@ -20,6 +20,7 @@ use crate::config::{Config, WebRtcPorts};
 use crate::events::EventTx;
 use crate::media::worker::{Cmd, Workers};
 use crate::media::{ports, MediaCounters};
+use crate::supervise::{lock, spawn_supervised};
 
 /// Where a viewer lives: its worker and its key there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,22 +107,28 @@ impl WebRtcMux {
         self.shared.get().cloned().unwrap_or_default()
     }
 
-    /// Starts a reader task for `s` that routes every datagram; it ends with `cancel`.
+    /// Starts a reader task for `s` that routes every datagram; it ends with `cancel`. It serves
+    /// every viewer of the socket, so it is supervised: restarted after a panic, counted as
+    /// `task="webrtc-reader"`.
     fn spawn_reader(self: &Arc<Self>, s: std::net::UdpSocket, cancel: CancellationToken) -> std::io::Result<()> {
         s.set_nonblocking(true)?;
-        let sock = UdpSocket::from_std(s)?;
+        let sock = Arc::new(UdpSocket::from_std(s)?);
         let local = sock.local_addr()?;
         let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    r = sock.recv_from(&mut buf) => {
-                        let Ok((n, remote)) = r else { continue };
-                        match weak.upgrade() {
-                            Some(mux) => mux.route(local, remote, &buf[..n]),
-                            None => break,
+        let faults = self.counters.faults.clone();
+        spawn_supervised("webrtc-reader", faults, cancel.clone(), move || {
+            let (sock, weak, cancel) = (sock.clone(), weak.clone(), cancel.clone());
+            async move {
+                let mut buf = vec![0u8; 2048];
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        r = sock.recv_from(&mut buf) => {
+                            let Ok((n, remote)) = r else { continue };
+                            match weak.upgrade() {
+                                Some(mux) => mux.route(local, remote, &buf[..n]),
+                                None => break,
+                            }
                         }
                     }
                 }
@@ -151,10 +158,16 @@ impl WebRtcMux {
         }
     }
 
-    fn route(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
+    /// Routes one datagram of a WebRTC socket to its viewer's worker (the parse here is the
+    /// STUN USERNAME only; everything else is the viewer's `Rtc`'s, on its worker).
+    pub fn route(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
+        #[cfg(feature = "test-support")]
+        if data.starts_with(crate::testing::POISON_READER) {
+            panic!("test-support: a poisoned datagram for the socket reader");
+        }
         MediaCounters::add(&self.counters.webrtc_packets_in, 1);
         let route = {
-            let mut t = self.table.lock().expect("route table lock");
+            let mut t = lock(&self.table);
             match stun_local_ufrag(data) {
                 Some(ufrag) => {
                     let r = t.by_ufrag.get(ufrag).copied();
@@ -169,19 +182,21 @@ impl WebRtcMux {
             }
         };
         match route {
-            Some(r) => self.workers.send(r.worker, Cmd::Datagram { key: r.key, local, remote, data: data.to_vec() }),
+            Some(r) => {
+                self.workers.send_media(r.worker, Cmd::Datagram { key: r.key, local, remote, data: data.to_vec() })
+            }
             None => MediaCounters::add(&self.counters.webrtc_unknown_in, 1),
         }
     }
 
     pub(crate) fn register(&self, ufrag: String, r: Route) {
-        let mut t = self.table.lock().expect("route table lock");
+        let mut t = lock(&self.table);
         t.by_ufrag.insert(ufrag.clone(), r);
         t.owned.entry(r.key).or_default().0 = ufrag;
     }
 
     pub(crate) fn unregister(&self, key: u64) {
-        let mut t = self.table.lock().expect("route table lock");
+        let mut t = lock(&self.table);
         let Some((ufrag, addrs)) = t.owned.remove(&key) else { return };
         if t.by_ufrag.get(&ufrag).is_some_and(|r| r.key == key) {
             t.by_ufrag.remove(&ufrag);
