@@ -37,6 +37,28 @@ struct Table {
     owned: HashMap<u64, (String, Vec<(SocketAddr, SocketAddr)>)>,
 }
 
+/// Addresses learned per viewer, at most: STUN naming a viewer's ufrag from ever new source ports
+/// must not grow the table without bound. Beyond it the oldest is forgotten (a live viewer's
+/// consent checks, every few seconds, teach its address again).
+const MAX_ADDRS_PER_VIEWER: usize = 16;
+
+impl Table {
+    /// Routes datagrams from `pair` to `r` from now on.
+    fn learn(&mut self, pair: (SocketAddr, SocketAddr), r: Route) {
+        if self.by_addr.insert(pair, r) == Some(r) {
+            return;
+        }
+        let owned = &mut self.owned.entry(r.key).or_default().1;
+        owned.push(pair);
+        if owned.len() > MAX_ADDRS_PER_VIEWER {
+            let old = owned.remove(0);
+            if self.by_addr.get(&old).is_some_and(|x| x.key == r.key) {
+                self.by_addr.remove(&old);
+            }
+        }
+    }
+}
+
 /// Shares WebRTC UDP sockets between viewers and routes datagrams to their workers.
 pub struct WebRtcMux {
     pub(crate) cfg: Arc<Config>,
@@ -172,9 +194,7 @@ impl WebRtcMux {
                 Some(ufrag) => {
                     let r = t.by_ufrag.get(ufrag).copied();
                     if let Some(r) = r {
-                        if t.by_addr.insert((local, remote), r) != Some(r) {
-                            t.owned.entry(r.key).or_default().1.push((local, remote));
-                        }
+                        t.learn((local, remote), r);
                     }
                     r
                 }
@@ -206,5 +226,27 @@ impl WebRtcMux {
                 t.by_addr.remove(&a);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_viewer_learns_at_most_a_bounded_number_of_addresses_forgetting_the_oldest() {
+        let mut t = Table::default();
+        let r = Route { worker: 0, key: 7 };
+        let local: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let remote = |p: u16| SocketAddr::from(([192, 0, 2, 1], p));
+        for p in 0..1000 {
+            t.learn((local, remote(p)), r);
+        }
+        assert_eq!(t.by_addr.len(), MAX_ADDRS_PER_VIEWER);
+        assert_eq!(t.owned[&7].1.len(), MAX_ADDRS_PER_VIEWER);
+        assert!(t.by_addr.contains_key(&(local, remote(999))), "the newest stays");
+        assert!(!t.by_addr.contains_key(&(local, remote(0))), "the oldest went");
+        t.learn((local, remote(999)), r);
+        assert_eq!(t.owned[&7].1.len(), MAX_ADDRS_PER_VIEWER, "a known address is not counted twice");
     }
 }
