@@ -354,7 +354,7 @@ impl Viewer {
             sockets: std::mem::take(&mut g.sockets),
         };
         if let Err(Overloaded(cmd)) = self.mux.workers.send_control(self.worker, Cmd::Add(Box::new(peer))) {
-            if let Cmd::Add(p) = cmd {
+            if let Cmd::Add(p) = *cmd {
                 // The worker never saw it: its sockets go back for a retry.
                 g.sockets = p.sockets;
             }

@@ -41,7 +41,7 @@ pub struct Inbox {
 }
 
 /// The worker's queue is full: the command that did not fit.
-pub struct Overloaded(pub Cmd);
+pub struct Overloaded(pub Box<Cmd>);
 
 pub fn queue() -> (Queue, Inbox) {
     let (tx, rx) = channel(QUEUE);
@@ -68,7 +68,7 @@ impl Queue {
             Ok(()) | Err(TrySendError::Closed(_)) => Ok(()),
             Err(TrySendError::Full(cmd)) => {
                 faults.full("worker", 1);
-                Err(Overloaded(cmd))
+                Err(Overloaded(Box::new(cmd)))
             }
         }
     }
@@ -133,7 +133,8 @@ mod tests {
         for _ in 0..HEADROOM {
             assert!(q.control(Cmd::Remove(9), &faults).is_ok());
         }
-        assert!(matches!(q.control(Cmd::Remove(7), &faults), Err(Overloaded(Cmd::Remove(7)))), "full: refused");
+        let refused = q.control(Cmd::Remove(7), &faults).err().map(|Overloaded(c)| *c);
+        assert!(matches!(refused, Some(Cmd::Remove(7))), "full: refused, the command handed back");
         q.state(Cmd::Remove(8));
         q.state(Cmd::Remove(9));
         let pending: Vec<u64> =
