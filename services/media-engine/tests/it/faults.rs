@@ -187,3 +187,18 @@ async fn a_client_that_does_not_read_its_events_is_disconnected_and_others_are_s
     assert_eq!(driver.ok("ping", json!({})).await, "pong");
     drop(slow);
 }
+
+#[test]
+fn events_beyond_a_full_queue_are_dropped_newest_first_and_counted() {
+    use camview_media_engine::events::EventTx;
+    use camview_media_engine::supervise::Faults;
+    let faults = std::sync::Arc::new(Faults::default());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let events = EventTx::new(tx, faults.clone());
+    for kind in ["First", "Second", "Third", "Fourth"] {
+        events.emit("obj", kind, json!({}));
+    }
+    assert_eq!(faults.full_of("events"), 2);
+    let kept: Vec<&str> = std::iter::from_fn(|| rx.try_recv().ok()).map(|e| e.kind).collect();
+    assert_eq!(kept, ["First", "Second"], "the queued events stay, the newest are dropped");
+}
