@@ -3,8 +3,13 @@
 //! `source`, `tags`, `timestampMillis`, `type`) and routes them to the subscribed sessions.
 //! Media code never takes the RPC lock, so there is no lock-order issue.
 
+use std::sync::Arc;
+
 use camview_proto::kurento::KurentoErrorCode;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::Sender;
+
+use crate::supervise::Faults;
 
 pub use crate::rpc::model::{IceComponentState, MediaType};
 
@@ -85,17 +90,22 @@ pub struct EngineEvent {
 
 #[derive(Debug, Clone)]
 pub struct EventTx {
-    tx: UnboundedSender<EngineEvent>,
+    tx: Sender<EngineEvent>,
+    faults: Arc<Faults>,
 }
 
 impl EventTx {
-    pub fn new(tx: UnboundedSender<EngineEvent>) -> Self {
-        EventTx { tx }
+    /// `tx` is bounded (see `Engine::start_on_with_meter`): when it is full the newest event is
+    /// dropped and counted (`queue="events"`).
+    pub fn new(tx: Sender<EngineEvent>, faults: Arc<Faults>) -> Self {
+        EventTx { tx, faults }
     }
 
     /// Raises `event` on `object`.
     pub fn emit(&self, object: &str, event: MediaEvent) {
         // The receiver lives as long as the engine; after shutdown events are moot.
-        let _ = self.tx.send(EngineEvent { object: object.to_string(), event });
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(EngineEvent { object: object.to_string(), event }) {
+            self.faults.full("events", 1);
+        }
     }
 }

@@ -11,6 +11,9 @@ pub mod metrics;
 pub mod rpc;
 pub mod sdp;
 mod server;
+pub mod supervise;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -24,11 +27,16 @@ use tokio_util::sync::CancellationToken;
 pub use config::{Config, ConfigError, WebRtcPorts};
 pub use rpc::CoreStats;
 
-use events::EventTx;
+use events::{EngineEvent, EventTx};
 use media::webrtc::WebRtcMux;
 use media::MediaCounters;
 use metrics::EngineMetrics;
 use rpc::{Core, MediaCtx};
+use supervise::{lock, spawn_supervised, Faults};
+
+/// Events waiting for the router, at most: when full, the newest is dropped and counted
+/// (`camview_engine_queue_full_total{queue="events"}`). Media code never waits on it.
+pub const EVENT_QUEUE: usize = 16384;
 
 /// Counters for tests and monitoring.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,40 +92,38 @@ impl Engine {
         let cfg = Arc::new(cfg);
         let cancel = CancellationToken::new();
         let counters = Arc::new(MediaCounters::default());
-        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
-        let events = EventTx::new(etx);
+        let faults = counters.faults.clone();
+        // Bounded (EVENT_QUEUE): drop newest, counted.
+        let (etx, erx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
+        let events = EventTx::new(etx, faults.clone());
         let mux = WebRtcMux::start(cfg.clone(), events.clone(), counters.clone(), cancel.clone())
             .context("cannot bind the WebRTC UDP port")?;
         let ctx = MediaCtx { cfg: cfg.clone(), mux: mux.clone(), events, counters: counters.clone() };
         let core = Arc::new(Mutex::new(Core::new(ctx)));
         let metrics = EngineMetrics::register(meter, Arc::downgrade(&core), &counters);
 
-        let c = core.clone();
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    ev = erx.recv() => match ev {
-                        Some(ev) => c.lock().expect("core lock").route_event(ev),
-                        None => break,
-                    },
-                }
-            }
+        // The event router and the collector serve every session: supervised (restarted after a
+        // panic, counted); a restarted router goes on with the same queue.
+        let erx = Arc::new(tokio::sync::Mutex::new(erx));
+        let (c, stop) = (core.clone(), cancel.clone());
+        spawn_supervised("event-router", faults.clone(), cancel.clone(), move || {
+            route_events(c.clone(), erx.clone(), stop.clone())
         });
-        let c = core.clone();
-        let stop = cancel.clone();
+        let (c, stop) = (core.clone(), cancel.clone());
         let period = cfg.gc_period;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tick.tick() => c.lock().expect("core lock").collect_garbage(Instant::now()),
+        spawn_supervised("gc", faults.clone(), cancel.clone(), move || {
+            let (c, stop) = (c.clone(), stop.clone());
+            async move {
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tick.tick() => lock(&c).collect_garbage(Instant::now()),
+                    }
                 }
             }
         });
-        tokio::spawn(server::accept_loop(listener, core.clone(), cfg.ws_path.clone(), cancel.clone()));
+        server::spawn_accept_loop(listener, core.clone(), cfg.ws_path.clone(), faults, cancel.clone());
         tracing::info!(%ws_addr, webrtc = ?mux.shared_addrs(), "media engine listening");
         Ok(Engine {
             core,
@@ -146,13 +152,13 @@ impl Engine {
     }
 
     pub fn server_id(&self) -> String {
-        self.core.lock().expect("core lock").server_id().to_string()
+        lock(&self.core).server_id().to_string()
     }
 
     pub fn stats(&self) -> EngineStats {
         let c = &self.counters;
         EngineStats {
-            core: self.core.lock().expect("core lock").stats(),
+            core: lock(&self.core).stats(),
             rtp_packets_in: c.rtp_packets_in.load(Ordering::Relaxed),
             rtp_garbage_in: c.rtp_garbage_in.load(Ordering::Relaxed),
             rtp_foreign_in: c.rtp_foreign_in.load(Ordering::Relaxed),
@@ -163,6 +169,17 @@ impl Engine {
             rtp_bytes_in: c.rtp_bytes_in.load(Ordering::Relaxed),
             rtp_bytes_out: c.rtp_bytes_out.load(Ordering::Relaxed),
         }
+    }
+
+    /// Contained panics, task restarts and full queues so far (also on `/metrics`).
+    pub fn faults(&self) -> &Faults {
+        &self.counters.faults
+    }
+
+    /// Test support: makes worker `w`'s own loop panic (outside any viewer's handling).
+    #[cfg(feature = "test-support")]
+    pub fn inject_worker_panic(&self, w: usize) {
+        self.mux.workers.send_state(w, media::worker::Cmd::Panic);
     }
 
     /// Serves `GET /metrics` (this process' metrics) and `GET /healthz` (200 while the engine
@@ -184,6 +201,24 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.cancel.cancel();
+    }
+}
+
+/// The event router: wraps each event for its subscribers (under the core lock, briefly).
+async fn route_events(
+    core: Arc<Mutex<Core>>,
+    rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<EngineEvent>>>,
+    stop: CancellationToken,
+) {
+    let mut rx = rx.lock().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            ev = rx.recv() => match ev {
+                Some(ev) => lock(&core).route_event(ev),
+                None => break,
+            },
+        }
     }
 }
 

@@ -15,7 +15,7 @@ pub const SCOPE: &str = "camview-media-engine";
 
 /// Keeps the engine's observable instruments registered.
 pub struct EngineMetrics {
-    _counters: [ObservableCounter<u64>; 3],
+    _counters: [ObservableCounter<u64>; 6],
     _gauges: [ObservableGauge<u64>; 2],
 }
 
@@ -60,6 +60,41 @@ impl EngineMetrics {
                 }
             })
             .build();
+        let faults = |name: &'static str,
+                      label: &'static str,
+                      desc: &'static str,
+                      read: fn(&crate::supervise::Faults) -> Vec<(&'static str, u64)>| {
+            let c = Arc::downgrade(counters);
+            meter
+                .u64_observable_counter(name)
+                .with_description(desc)
+                .with_callback(move |o| {
+                    if let Some(c) = c.upgrade() {
+                        for (v, n) in read(&c.faults) {
+                            o.observe(n, &[KeyValue::new(label, v)]);
+                        }
+                    }
+                })
+                .build()
+        };
+        let panics = faults(
+            "camview_engine_panics_total",
+            "place",
+            "panics contained (viewer: that viewer was closed; rpc: that request got an error; camera: that datagram was dropped; connection: that WebSocket was closed)",
+            |f| f.panics(),
+        );
+        let restarts = faults(
+            "camview_engine_task_restarts_total",
+            "task",
+            "tasks serving many (socket readers, camera loops, workers, the accept loop, event router, collector) restarted after a panic",
+            |f| f.restarts(),
+        );
+        let full = faults(
+            "camview_engine_queue_full_total",
+            "queue",
+            "messages a full queue refused (worker: media dropped or the RPC refused; events: dropped; connection: the slow client disconnected)",
+            |f| f.queue_full(),
+        );
         let k = core.clone();
         let sessions = meter
             .u64_observable_gauge("camview_engine_sessions")
@@ -81,10 +116,10 @@ impl EngineMetrics {
                 }
             })
             .build();
-        Self { _counters: [packets, bytes, foreign], _gauges: [sessions, objects] }
+        Self { _counters: [packets, bytes, foreign, panics, restarts, full], _gauges: [sessions, objects] }
     }
 }
 
 fn lock(core: &Mutex<Core>) -> std::sync::MutexGuard<'_, Core> {
-    core.lock().expect("core lock")
+    crate::supervise::lock(core)
 }

@@ -3,6 +3,7 @@
 //! encoded; packetization, RTCP parsing and keyframe coalescing are the sans-IO modules.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +73,9 @@ impl SenderStats {
     }
 }
 
+/// Controls waiting for the camera task, at most.
+const CONTROL_QUEUE: usize = 64;
+
 /// Requests from the handle to the task.
 #[derive(Debug)]
 enum Control {
@@ -115,7 +119,8 @@ impl Camera {
         .map_err(CameraError::Task)??;
 
         let ssrc = rand::random::<u32>();
-        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        // Bounded (CONTROL_QUEUE): see `CameraHandle::send` for the policy when full.
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let (stats_tx, stats_rx) = watch::channel(SenderStats::default());
         let state = task::CameraTask::new(task::TaskParts {
             config: config.clone(),
@@ -131,6 +136,7 @@ impl Camera {
         tracing::info!(rtp = %local_rtp, ssrc, width, height, fps, "camera started");
         Ok(CameraHandle {
             control: control_tx,
+            refused: AtomicU64::new(0),
             stats: stats_rx,
             task,
             local_rtp,
@@ -145,7 +151,9 @@ impl Camera {
 /// Controls a running camera. Dropping it stops the camera; [`CameraHandle::stop`] also waits.
 #[derive(Debug)]
 pub struct CameraHandle {
-    control: mpsc::UnboundedSender<Control>,
+    control: mpsc::Sender<Control>,
+    /// Controls refused because the task was `CONTROL_QUEUE` behind.
+    refused: AtomicU64,
     stats: watch::Receiver<SenderStats>,
     task: JoinHandle<Result<(), CameraError>>,
     local_rtp: SocketAddr,
@@ -196,16 +204,31 @@ impl CameraHandle {
         self.send(Control::RequestKeyframe);
     }
 
+    /// Queues a control. The task takes controls between frames, so a full queue
+    /// (`CONTROL_QUEUE` waiting) means it is stuck: the control is refused, logged and counted
+    /// ([`CameraHandle::refused_controls`]) rather than queued without bound. `stop` waits for
+    /// room instead (and dropping the handle stops the task in any case).
     fn send(&self, control: Control) {
-        // A closed channel means the task ended; its error is reported by `stop`.
-        if self.control.send(control).is_err() {
-            tracing::debug!("camera task already ended");
+        match self.control.try_send(control) {
+            Ok(()) => {}
+            // The task ended; its error is reported by `stop`.
+            Err(mpsc::error::TrySendError::Closed(_)) => tracing::debug!("camera task already ended"),
+            Err(mpsc::error::TrySendError::Full(c)) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(control = ?c, queued = CONTROL_QUEUE, "camera task is behind; control refused");
+            }
         }
+    }
+
+    /// Controls refused so far because the camera task was too far behind.
+    pub fn refused_controls(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Stops sending, closes the sockets and returns the final counters.
     pub async fn stop(self) -> Result<SenderStats, CameraError> {
-        self.send(Control::Stop);
+        // Waits for room: a stop is never refused (an ended task closed the channel).
+        let _ = self.control.send(Control::Stop).await;
         self.task.await.map_err(CameraError::Task)??;
         let stats = self.stats.borrow().clone();
         Ok(stats)

@@ -19,8 +19,6 @@ use super::lanes::Lanes;
 use super::lease::{LeaseHold, Renewal};
 use super::media::MediaEvent;
 
-/// Consumer name on the command queue: one for the role, since one holder consumes.
-
 /// Timing of the loops.
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {

@@ -17,6 +17,9 @@ pub mod webrtc;
 pub mod worker;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::supervise::Faults;
 
 /// Counters of the media plane, for tests, `getStats` and the metrics (plain atomics on the
 /// hot path; the observable counters read them at collection time).
@@ -36,6 +39,8 @@ pub struct MediaCounters {
     /// RTP packets written to viewers, and their payload bytes.
     pub rtp_packets_out: AtomicU64,
     pub rtp_bytes_out: AtomicU64,
+    /// Contained panics, task restarts and full queues (`supervise`).
+    pub faults: Arc<Faults>,
 }
 
 impl MediaCounters {

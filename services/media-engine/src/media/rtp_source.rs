@@ -18,6 +18,7 @@
 //! the RTCP task reads the RTP latch through a `OnceLock` (no lock on the packet path).
 
 use std::net::{IpAddr, SocketAddr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ use super::worker::{Cmd, Workers};
 use super::MediaCounters;
 use crate::events::{EventTx, MediaEvent};
 use crate::sdp::{CameraVideo, VideoCodec};
+use crate::supervise::{lock, read, spawn_supervised, write};
 
 /// Cameras send RTCP every few seconds: after this much silence its port may move.
 const RTCP_PORT_MOVE_AFTER: Duration = Duration::from_secs(15);
@@ -182,15 +184,34 @@ impl RtpSource {
             cancel: CancellationToken::new(),
             counters,
         });
-        tokio::spawn(src.clone().rtp_loop(rtp, flow_timeout));
-        tokio::spawn(src.clone().rtcp_loop(rtcp));
+        // Each loop serves one camera and all its viewers: supervised (restarted after a panic,
+        // counted), with the source held weakly so a released endpoint ends them.
+        let faults = src.counters.faults.clone();
+        let (weak, rtp) = (Arc::downgrade(&src), Arc::new(rtp));
+        spawn_supervised("camera-rtp", faults.clone(), src.cancel.clone(), move || {
+            let (weak, rtp) = (weak.clone(), rtp.clone());
+            async move {
+                if let Some(src) = weak.upgrade() {
+                    src.rtp_loop(rtp, flow_timeout).await
+                }
+            }
+        });
+        let weak = Arc::downgrade(&src);
+        spawn_supervised("camera-rtcp", faults, src.cancel.clone(), move || {
+            let (weak, rtcp) = (weak.clone(), rtcp.clone());
+            async move {
+                if let Some(src) = weak.upgrade() {
+                    src.rtcp_loop(rtcp).await
+                }
+            }
+        });
         Ok(src)
     }
 
     pub fn stop(&self) {
         self.cancel.cancel();
-        self.viewers.lock().expect("viewer list lock poisoned only by a panic").clear();
-        self.fanout.write().expect("fan-out lock poisoned only by a panic").clear();
+        lock(&self.viewers).clear();
+        write(&self.fanout).clear();
     }
 
     pub fn codec(&self) -> VideoCodec {
@@ -199,7 +220,7 @@ impl RtpSource {
 
     /// The H.264 `profile-level-id` the camera really sends: from its SDP, else from its SPS.
     pub fn profile_level_id(&self) -> Option<u32> {
-        self.video.profile_level_id.or(*self.sps_profile_level_id.lock().expect("plid lock"))
+        self.video.profile_level_id.or(*lock(&self.sps_profile_level_id))
     }
 
     pub fn is_flowing(&self) -> bool {
@@ -216,7 +237,7 @@ impl RtpSource {
     }
 
     pub fn add_viewer(&self, v: &Viewer) {
-        let mut vs = self.viewers.lock().expect("viewer list lock");
+        let mut vs = lock(&self.viewers);
         if !vs.iter().any(|(id, _)| *id == v.id) {
             vs.push((v.id.clone(), v.worker()));
             self.set_fanout(&vs);
@@ -224,7 +245,7 @@ impl RtpSource {
     }
 
     pub fn remove_viewer(&self, id: &str) {
-        let mut vs = self.viewers.lock().expect("viewer list lock");
+        let mut vs = lock(&self.viewers);
         vs.retain(|(v, _)| v != id);
         self.set_fanout(&vs);
     }
@@ -233,11 +254,11 @@ impl RtpSource {
         let mut ws: Vec<usize> = vs.iter().map(|(_, w)| *w).collect();
         ws.sort_unstable();
         ws.dedup();
-        *self.fanout.write().expect("fan-out lock") = ws;
+        *write(&self.fanout) = ws;
     }
 
     pub fn viewer_count(&self) -> usize {
-        self.viewers.lock().expect("viewer list lock").len()
+        lock(&self.viewers).len()
     }
 
     /// Asks the camera for a keyframe: one RTCP PLI per coalescing window, whoever asks.
@@ -245,13 +266,13 @@ impl RtpSource {
         self.stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         {
-            let mut last = self.last_pli.lock().expect("pli lock");
+            let mut last = lock(&self.last_pli);
             if last.is_some_and(|t| now.duration_since(t) < PLI_COALESCE) {
                 return;
             }
             *last = Some(now);
         }
-        let Some(dest) = *self.rtcp_remote.lock().expect("rtcp remote lock") else { return };
+        let Some(dest) = *lock(&self.rtcp_remote) else { return };
         let media_ssrc = self.stats.ssrc.load(Ordering::Relaxed);
         let mut pli = [0u8; 12];
         pli[0] = 0x81; // V=2, FMT=1 (PLI)
@@ -264,10 +285,15 @@ impl RtpSource {
         }
     }
 
-    async fn rtp_loop(self: Arc<Self>, sock: UdpSocket, flow_timeout: Duration) {
+    async fn rtp_loop(self: Arc<Self>, sock: Arc<UdpSocket>, flow_timeout: Duration) {
         let mut buf = vec![0u8; 2048];
         let mut last_rx = Instant::now();
+        // A restarted loop keeps the camera's latched address (admitting its port only after
+        // the silence a port move needs): a restart never lets another sender in.
         let mut latch = SourceLatch::new(self.video.source_ip, flow_timeout);
+        if let Some(camera) = self.rtp_source() {
+            latch.latch(camera, Instant::now());
+        }
         loop {
             let silence = tokio::time::sleep_until((last_rx + flow_timeout).into());
             tokio::select! {
@@ -275,8 +301,14 @@ impl RtpSource {
                 r = sock.recv_from(&mut buf) => {
                     // Errors here are ICMP reports of earlier sends; keep reading.
                     if let Ok((n, from)) = r {
-                        if self.on_datagram(&buf[..n], from, &mut latch) {
-                            last_rx = Instant::now();
+                        // A datagram whose handling panics is dropped, counted; the loop goes on.
+                        match catch_unwind(AssertUnwindSafe(|| self.on_datagram(&buf[..n], from, &mut latch))) {
+                            Ok(true) => last_rx = Instant::now(),
+                            Ok(false) => {}
+                            Err(p) => {
+                                tracing::error!(endpoint = %self.id, panic = crate::supervise::panic_message(p.as_ref()), "handling a camera datagram panicked; dropped it");
+                                self.counters.faults.panicked("camera");
+                            }
                         }
                     }
                 }
@@ -311,7 +343,7 @@ impl RtpSource {
                     }
                     self.stats.rtcp_packets.fetch_add(1, Ordering::Relaxed);
                     if self.video.comedia {
-                        *self.rtcp_remote.lock().expect("rtcp remote lock") = Some(from);
+                        *lock(&self.rtcp_remote) = Some(from);
                     }
                     if !self.rtcp_seen.swap(true, Ordering::Relaxed) {
                         self.events.emit(&self.id, MediaEvent::MediaStateChanged { connected: true });
@@ -328,8 +360,8 @@ impl RtpSource {
         self.events.emit(&self.id, MediaEvent::MediaFlowInStateChanged { flowing });
         self.events.emit(&self.id, MediaEvent::MediaFlowOutStateChanged { flowing });
         if !flowing {
-            for w in self.fanout.read().expect("fan-out lock").iter() {
-                self.workers.send(*w, Cmd::SourceSilent(self.key));
+            for w in read(&self.fanout).iter() {
+                self.workers.send_media(*w, Cmd::SourceSilent(self.key));
             }
         }
     }
@@ -373,11 +405,11 @@ impl RtpSource {
         }
         let info = inspect(self.video.codec, &pkt.payload);
         if let Some(plid) = info.sps_profile_level_id {
-            *self.sps_profile_level_id.lock().expect("plid lock") = Some(plid);
+            *lock(&self.sps_profile_level_id) = Some(plid);
         }
-        self.cache.lock().expect("cache lock").push(&pkt, &info);
-        for w in self.fanout.read().expect("fan-out lock").iter() {
-            self.workers.send(*w, Cmd::Rtp { source: self.clone(), pkt: pkt.clone() });
+        lock(&self.cache).push(&pkt, &info);
+        for w in read(&self.fanout).iter() {
+            self.workers.send_media(*w, Cmd::Rtp { source: self.clone(), pkt: pkt.clone() });
         }
         true
     }

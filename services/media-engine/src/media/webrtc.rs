@@ -17,9 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::rtp_source::RtpSource;
 use super::worker::peer::NewPeer;
-use super::worker::Cmd;
+use super::worker::{Cmd, Overloaded};
 use crate::events::{EventTx, IceComponentState, MediaEvent};
 use crate::sdp::VideoCodec;
+use crate::supervise::lock;
 
 mod offer;
 mod router;
@@ -204,7 +205,7 @@ impl Viewer {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Negotiation> {
-        self.neg.lock().expect("negotiation lock poisoned only by a panic")
+        lock(&self.neg)
     }
 
     fn route(&self) -> Route {
@@ -220,7 +221,7 @@ impl Viewer {
         g.source = source.map(Arc::downgrade);
         self.shared.flow_in.store(false, Ordering::Relaxed);
         if g.live {
-            self.mux.workers.send(self.worker, Cmd::SetSource(self.key, source.cloned()));
+            self.mux.workers.send_state(self.worker, Cmd::SetSource(self.key, source.cloned()));
         }
     }
 
@@ -306,7 +307,10 @@ impl Viewer {
         let c = Candidate::from_sdp_string(s).map_err(|e| e.to_string())?;
         let mut g = self.lock();
         if g.live {
-            self.mux.workers.send(self.worker, Cmd::Candidate(self.key, c));
+            self.mux
+                .workers
+                .send_control(self.worker, Cmd::Candidate(self.key, c))
+                .map_err(|_| overloaded(self.worker))?;
         } else {
             // Before the offer (or the answer of a generated offer), candidates wait.
             g.pending_remote.push(c);
@@ -323,9 +327,10 @@ impl Viewer {
     }
 
     /// Hands the negotiated `Rtc` to the worker and routes its ufrag there (in that order: the
-    /// worker has the viewer before the first datagram for it).
-    fn go_live(&self, g: &mut Negotiation) {
-        let Some(mut rtc) = g.rtc.take() else { return };
+    /// worker has the viewer before the first datagram for it). A worker too far behind to take
+    /// it refuses it: the `Rtc` is dropped and the error says so (the negotiation can be retried).
+    fn go_live(&self, g: &mut Negotiation) -> Result<(), String> {
+        let Some(mut rtc) = g.rtc.take() else { return Ok(()) };
         for c in g.pending_remote.drain(..) {
             rtc.add_remote_candidate(c);
         }
@@ -341,12 +346,19 @@ impl Viewer {
             source: g.source.clone(),
             sockets: std::mem::take(&mut g.sockets),
         };
-        self.mux.workers.send(self.worker, Cmd::Add(Box::new(peer)));
+        if let Err(Overloaded(cmd)) = self.mux.workers.send_control(self.worker, Cmd::Add(Box::new(peer))) {
+            if let Cmd::Add(p) = *cmd {
+                // The worker never saw it: its sockets go back for a retry.
+                g.sockets = p.sockets;
+            }
+            return Err(overloaded(self.worker));
+        }
         self.mux.register(ufrag, self.route());
         g.live = true;
         if g.gather_requested && !g.gathered {
             self.emit_candidates(g);
         }
+        Ok(())
     }
 
     /// Asks the source for a keyframe (`requestKeyframe`).
@@ -367,7 +379,7 @@ impl Viewer {
         let mut g = self.lock();
         if g.live {
             g.live = false;
-            self.mux.workers.send(self.worker, Cmd::Remove(self.key));
+            self.mux.workers.send_state(self.worker, Cmd::Remove(self.key));
         }
     }
 
@@ -382,6 +394,10 @@ impl Drop for Viewer {
         self.stop();
         self.mux.workers.unplace(self.worker);
     }
+}
+
+fn overloaded(worker: usize) -> String {
+    format!("the media engine is overloaded (worker {worker}'s queue is full); try again shortly")
 }
 
 /// Chooses the payload type (the first H.264/VP8 one both sides have) and the SSRC this viewer

@@ -23,7 +23,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use camview_proto::kurento::{jsonrpc_codes as jc, KurentoErrorCode as K, Response, RpcError};
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc::UnboundedSender;
 
 pub use model::Class;
 pub use request::{Frame, Request};
@@ -33,6 +32,7 @@ use crate::events::EventTx;
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{Viewer, WebRtcMux};
 use crate::media::MediaCounters;
+use crate::server::ConnTx;
 
 pub const SERVER_MANAGER: &str = "manager_ServerManager";
 
@@ -46,7 +46,7 @@ pub struct MediaCtx {
 }
 
 struct Conn {
-    tx: UnboundedSender<String>,
+    tx: ConnTx,
     session: Option<String>,
 }
 
@@ -165,7 +165,7 @@ impl Core {
         counts
     }
 
-    pub fn add_conn(&mut self, id: u64, tx: UnboundedSender<String>) {
+    pub fn add_conn(&mut self, id: u64, tx: ConnTx) {
         self.conns.insert(id, Conn { tx, session: None });
     }
 

@@ -16,15 +16,15 @@ use crate::helpers::*;
 use crate::media::{pipeline_with_camera, run_camera};
 
 /// A receive-only str0m viewer that records the DTLS ClientHellos it sends.
-struct HandshakeWatcher {
+pub(crate) struct HandshakeWatcher {
     rtc: Rtc,
-    sock: UdpSocket,
+    pub(crate) sock: UdpSocket,
     local: SocketAddr,
     pending: Option<SdpPendingOffer>,
     /// `message_seq` of every ClientHello record sent, in order (a repeat is a retransmission).
     client_hellos: Vec<u16>,
     connected_at: Option<Instant>,
-    first_packet_at: Option<Instant>,
+    pub(crate) first_packet_at: Option<Instant>,
 }
 
 /// The handshake `message_seq` of a datagram starting with a DTLS ClientHello record.
@@ -34,7 +34,7 @@ fn client_hello_seq(d: &[u8]) -> Option<u16> {
 }
 
 impl HandshakeWatcher {
-    async fn bind() -> Self {
+    pub(crate) async fn bind() -> Self {
         let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
         let local = sock.local_addr().unwrap();
         let mut rtc = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_h264(true).build(Instant::now());
@@ -50,7 +50,7 @@ impl HandshakeWatcher {
         }
     }
 
-    fn offer(&mut self) -> String {
+    pub(crate) fn offer(&mut self) -> String {
         let mut api = self.rtc.sdp_api();
         api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
         let (offer, pending) = api.apply().unwrap();
@@ -58,7 +58,7 @@ impl HandshakeWatcher {
         offer.to_sdp_string()
     }
 
-    fn accept(&mut self, answer: &str) {
+    pub(crate) fn accept(&mut self, answer: &str) {
         let answer = str0m::change::SdpAnswer::from_sdp_string(answer).unwrap();
         self.rtc.sdp_api().accept_answer(self.pending.take().unwrap(), answer).unwrap();
     }
@@ -83,7 +83,7 @@ impl HandshakeWatcher {
     }
 
     /// Runs the peer until the first RTP packet arrives or `limit` passes.
-    async fn run_until_first_packet(&mut self, limit: Duration) {
+    pub(crate) async fn run_until_first_packet(&mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
         let mut buf = [0u8; 2048];
         while self.first_packet_at.is_none() && Instant::now() < deadline {
@@ -105,6 +105,27 @@ impl HandshakeWatcher {
             self.flush().await;
         }
     }
+}
+
+/// A watcher joins `rtp`'s stream as a new WebRtcEndpoint and plays; returns it, the endpoint
+/// and the engine's answer.
+pub(crate) async fn watcher_joins(c: &mut Client, pipe: &str, rtp: &str) -> (HandshakeWatcher, String, String) {
+    let mut v = HandshakeWatcher::bind().await;
+    let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
+    c.subscribe(&web, "IceCandidateFound").await;
+    c.invoke(rtp, "connect", json!({"sink": web, "mediaType": "VIDEO"})).await;
+    let offer = v.offer();
+    let answer = c.invoke(&web, "processOffer", json!({"offer": offer})).await.as_str().unwrap().to_string();
+    v.accept(&answer);
+    c.invoke(&web, "addIceCandidate", json!({"candidate": {"candidate": Candidate::host(v.local, "udp").unwrap().to_sdp_string(), "sdpMid": "0", "sdpMLineIndex": 0}})).await;
+    c.invoke(&web, "gatherCandidates", json!({})).await;
+    let cand = c.event_where("IceCandidateFound", |e| e["object"] == json!(web)).await;
+    v.rtc.add_remote_candidate(
+        Candidate::from_sdp_string(cand["data"]["candidate"]["candidate"].as_str().unwrap()).unwrap(),
+    );
+    v.run_until_first_packet(WAIT).await;
+    assert!(v.first_packet_at.is_some(), "the watcher plays");
+    (v, web, answer)
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! Integration tests of the media engine over a real WebSocket and real UDP.
 
+mod faults;
+mod fuzz;
 mod helpers;
 mod join;
 mod media;

@@ -36,7 +36,7 @@ pub(super) struct TaskParts {
     pub rtcp: Arc<UdpSocket>,
     pub encoder: H264Encoder,
     pub pattern: TestPattern,
-    pub control: mpsc::UnboundedReceiver<Control>,
+    pub control: mpsc::Receiver<Control>,
     pub stats: watch::Sender<SenderStats>,
 }
 
@@ -47,7 +47,7 @@ pub(super) struct CameraTask {
     config: CameraConfig,
     rtp: Arc<UdpSocket>,
     rtcp: Arc<UdpSocket>,
-    control: mpsc::UnboundedReceiver<Control>,
+    control: mpsc::Receiver<Control>,
     stats_tx: watch::Sender<SenderStats>,
     stats: SenderStats,
     /// Encoder and pattern while no job runs.

@@ -57,6 +57,11 @@ impl Viewer {
         source: Option<&Arc<RtpSource>>,
         announced_ipv4: Option<IpAddr>,
     ) -> Result<String, OfferError> {
+        #[cfg(feature = "test-support")]
+        if offer.contains(crate::testing::POISON_OFFER) {
+            let _held = self.lock();
+            panic!("test-support: a poisoned offer, under the negotiation lock");
+        }
         let parsed = sdp::parse_offer(offer).map_err(|e| match e {
             sdp::SdpError::Empty => OfferError::Parse("Empty offer not valid".into()),
             sdp::SdpError::Parse(m) => OfferError::Parse(m),
@@ -101,9 +106,9 @@ impl Viewer {
         g.mid = sdp::first_mid(&parsed).unwrap_or_else(|| "0".into());
         g.answer_codec = first_codec(&answer);
         g.rtc = Some(Box::new(rtc));
+        self.go_live(&mut g).map_err(OfferError::Process)?;
         g.local_sdp = Some(answer.clone());
         g.remote_sdp = Some(offer.to_string());
-        self.go_live(&mut g);
         Ok(answer)
     }
 
@@ -182,8 +187,8 @@ impl Viewer {
         // str0m announces `MediaAdded` only for m-lines the remote side offered.
         g.tx = super::setup_tx(rtc, mid);
         g.answer_codec = first_codec(answer);
+        self.go_live(&mut g).map_err(AnswerError::Process)?;
         g.remote_sdp = Some(answer.to_string());
-        self.go_live(&mut g);
         Ok(g.local_sdp.clone().unwrap_or_default())
     }
 }

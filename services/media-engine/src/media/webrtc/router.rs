@@ -20,6 +20,7 @@ use crate::config::{Config, WebRtcPorts};
 use crate::events::EventTx;
 use crate::media::worker::{Cmd, Workers};
 use crate::media::{ports, MediaCounters};
+use crate::supervise::{lock, spawn_supervised};
 
 /// Where a viewer lives: its worker and its key there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,28 @@ struct Table {
     by_addr: HashMap<(SocketAddr, SocketAddr), Route>,
     /// What each viewer (by key) put in the maps, to take it out again.
     owned: HashMap<u64, (String, Vec<(SocketAddr, SocketAddr)>)>,
+}
+
+/// Addresses learned per viewer, at most: STUN naming a viewer's ufrag from ever new source ports
+/// must not grow the table without bound. Beyond it the oldest is forgotten (a live viewer's
+/// consent checks, every few seconds, teach its address again).
+const MAX_ADDRS_PER_VIEWER: usize = 16;
+
+impl Table {
+    /// Routes datagrams from `pair` to `r` from now on.
+    fn learn(&mut self, pair: (SocketAddr, SocketAddr), r: Route) {
+        if self.by_addr.insert(pair, r) == Some(r) {
+            return;
+        }
+        let owned = &mut self.owned.entry(r.key).or_default().1;
+        owned.push(pair);
+        if owned.len() > MAX_ADDRS_PER_VIEWER {
+            let old = owned.remove(0);
+            if self.by_addr.get(&old).is_some_and(|x| x.key == r.key) {
+                self.by_addr.remove(&old);
+            }
+        }
+    }
 }
 
 /// Shares WebRTC UDP sockets between viewers and routes datagrams to their workers.
@@ -106,22 +129,28 @@ impl WebRtcMux {
         self.shared.get().cloned().unwrap_or_default()
     }
 
-    /// Starts a reader task for `s` that routes every datagram; it ends with `cancel`.
+    /// Starts a reader task for `s` that routes every datagram; it ends with `cancel`. It serves
+    /// every viewer of the socket, so it is supervised: restarted after a panic, counted as
+    /// `task="webrtc-reader"`.
     fn spawn_reader(self: &Arc<Self>, s: std::net::UdpSocket, cancel: CancellationToken) -> std::io::Result<()> {
         s.set_nonblocking(true)?;
-        let sock = UdpSocket::from_std(s)?;
+        let sock = Arc::new(UdpSocket::from_std(s)?);
         let local = sock.local_addr()?;
         let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    r = sock.recv_from(&mut buf) => {
-                        let Ok((n, remote)) = r else { continue };
-                        match weak.upgrade() {
-                            Some(mux) => mux.route(local, remote, &buf[..n]),
-                            None => break,
+        let faults = self.counters.faults.clone();
+        spawn_supervised("webrtc-reader", faults, cancel.clone(), move || {
+            let (sock, weak, cancel) = (sock.clone(), weak.clone(), cancel.clone());
+            async move {
+                let mut buf = vec![0u8; 2048];
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        r = sock.recv_from(&mut buf) => {
+                            let Ok((n, remote)) = r else { continue };
+                            match weak.upgrade() {
+                                Some(mux) => mux.route(local, remote, &buf[..n]),
+                                None => break,
+                            }
                         }
                     }
                 }
@@ -151,17 +180,21 @@ impl WebRtcMux {
         }
     }
 
-    fn route(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
+    /// Routes one datagram of a WebRTC socket to its viewer's worker (the parse here is the
+    /// STUN USERNAME only; everything else is the viewer's `Rtc`'s, on its worker).
+    pub fn route(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
+        #[cfg(feature = "test-support")]
+        if data.starts_with(crate::testing::POISON_READER) {
+            panic!("test-support: a poisoned datagram for the socket reader");
+        }
         MediaCounters::add(&self.counters.webrtc_packets_in, 1);
         let route = {
-            let mut t = self.table.lock().expect("route table lock");
+            let mut t = lock(&self.table);
             match stun_local_ufrag(data) {
                 Some(ufrag) => {
                     let r = t.by_ufrag.get(ufrag).copied();
                     if let Some(r) = r {
-                        if t.by_addr.insert((local, remote), r) != Some(r) {
-                            t.owned.entry(r.key).or_default().1.push((local, remote));
-                        }
+                        t.learn((local, remote), r);
                     }
                     r
                 }
@@ -169,19 +202,21 @@ impl WebRtcMux {
             }
         };
         match route {
-            Some(r) => self.workers.send(r.worker, Cmd::Datagram { key: r.key, local, remote, data: data.to_vec() }),
+            Some(r) => {
+                self.workers.send_media(r.worker, Cmd::Datagram { key: r.key, local, remote, data: data.to_vec() })
+            }
             None => MediaCounters::add(&self.counters.webrtc_unknown_in, 1),
         }
     }
 
     pub(crate) fn register(&self, ufrag: String, r: Route) {
-        let mut t = self.table.lock().expect("route table lock");
+        let mut t = lock(&self.table);
         t.by_ufrag.insert(ufrag.clone(), r);
         t.owned.entry(r.key).or_default().0 = ufrag;
     }
 
     pub(crate) fn unregister(&self, key: u64) {
-        let mut t = self.table.lock().expect("route table lock");
+        let mut t = lock(&self.table);
         let Some((ufrag, addrs)) = t.owned.remove(&key) else { return };
         if t.by_ufrag.get(&ufrag).is_some_and(|r| r.key == key) {
             t.by_ufrag.remove(&ufrag);
@@ -191,5 +226,27 @@ impl WebRtcMux {
                 t.by_addr.remove(&a);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_viewer_learns_at_most_a_bounded_number_of_addresses_forgetting_the_oldest() {
+        let mut t = Table::default();
+        let r = Route { worker: 0, key: 7 };
+        let local: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let remote = |p: u16| SocketAddr::from(([192, 0, 2, 1], p));
+        for p in 0..1000 {
+            t.learn((local, remote(p)), r);
+        }
+        assert_eq!(t.by_addr.len(), MAX_ADDRS_PER_VIEWER);
+        assert_eq!(t.owned[&7].1.len(), MAX_ADDRS_PER_VIEWER);
+        assert!(t.by_addr.contains_key(&(local, remote(999))), "the newest stays");
+        assert!(!t.by_addr.contains_key(&(local, remote(0))), "the oldest went");
+        t.learn((local, remote(999)), r);
+        assert_eq!(t.owned[&7].1.len(), MAX_ADDRS_PER_VIEWER, "a known address is not counted twice");
     }
 }

@@ -108,6 +108,12 @@ impl Egress {
         self.batches.push(Batch { sock, dest, start, len: data.len(), seg: data.len(), count: 1, closed: false });
     }
 
+    /// Drops everything gathered (after a panic in the worker's loop).
+    pub fn discard(&mut self) {
+        self.batches.clear();
+        self.buf.clear();
+    }
+
     /// Sends everything gathered.
     pub async fn flush(&mut self) {
         for b in self.batches.drain(..) {

@@ -5,7 +5,7 @@
 //! timer are never stale; datagrams str0m refuses while ICE is still settling are held (bounded)
 //! and fed again after the next accepted input, never silently dropped.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 use str0m::media::{KeyframeRequestKind, MediaKind};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpWrite;
-use str0m::{Event, IceConnectionState, Input, Rtc};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
+use super::egress::Egress;
 use crate::events::{EventTx, IceComponentState, MediaEvent};
 use crate::media::packet::{Cached, RtpPacket};
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{setup_tx, Tx, ViewerShared};
+use crate::supervise::lock;
 
 /// Datagrams held while str0m does not accept them yet, at most.
 const MAX_EARLY: usize = 4;
@@ -124,6 +126,10 @@ impl Peer {
         data: &[u8],
         refused: &mut u64,
     ) -> Fed {
+        #[cfg(feature = "test-support")]
+        if data.windows(crate::testing::POISON_VIEWER.len()).any(|w| w == crate::testing::POISON_VIEWER) {
+            panic!("test-support: a poisoned datagram for viewer {}", self.id);
+        }
         match self.feed(now, local, remote, data) {
             Some(true) => {}
             Some(false) => {
@@ -224,7 +230,7 @@ impl Peer {
                 events.emit(&self.id, MediaEvent::ConnectionStateChanged { connected: true });
                 events.emit(&self.id, MediaEvent::MediaStateChanged { connected: true });
                 if let Some(src) = self.upgrade_source() {
-                    if src.cache.lock().expect("cache lock").is_empty() {
+                    if lock(&src.cache).is_empty() {
                         src.request_keyframe();
                     }
                 }
@@ -267,7 +273,7 @@ impl Peer {
         let mut written = (0, 0);
         if !self.started {
             let (mut snapshot, truncated) = {
-                let c = source.cache.lock().expect("cache lock");
+                let c = lock(&source.cache);
                 (c.snapshot(), c.truncated())
             };
             snapshot.retain(|c| c.pkt.index <= pkt.index);
@@ -343,6 +349,18 @@ impl Peer {
         written.1 += pkt.payload.len() as u64;
     }
 
+    /// Its worker closed it after a fault: what the RPC side reads says so, and a connected
+    /// viewer reports the disconnection as it would on its own.
+    pub fn closed_by_fault(&self, events: &EventTx) {
+        self.shared.set_ice_state("DISCONNECTED");
+        self.shared.flow_in.store(false, Ordering::Relaxed);
+        self.shared.flow_out.store(false, Ordering::Relaxed);
+        if self.shared.connected.swap(false, Ordering::Relaxed) {
+            events.emit(&self.id, MediaEvent::MediaStateChanged { connected: false });
+            events.emit(&self.id, MediaEvent::ConnectionStateChanged { connected: false });
+        }
+    }
+
     /// The source went silent: report flow stopped.
     pub fn on_source_silent(&mut self, events: &EventTx) {
         if self.flow_in {
@@ -354,6 +372,50 @@ impl Peer {
             self.flow_out = false;
             self.shared.flow_out.store(false, Ordering::Relaxed);
             events.emit(&self.id, MediaEvent::MediaFlowOutStateChanged { flowing: false });
+        }
+    }
+}
+
+/// Drains every output of one `Rtc`: transmits are gathered, events handled, the fast start
+/// fed a chunk at a time, and its timer entry moved to the new deadline.
+pub fn drain_one(
+    p: &mut Peer,
+    key: u64,
+    now: Instant,
+    events: &EventTx,
+    egress: &mut Egress,
+    timers: &mut BTreeSet<(Instant, u64)>,
+    out: &mut (u64, u64),
+) -> Result<(), str0m::RtcError> {
+    // str0m sends what `write_rtp` queued only after time moves on: move it now rather than at
+    // the next timer tick.
+    if std::mem::take(&mut p.wrote) {
+        p.rtc.handle_input(Input::Timeout(now))?;
+    }
+    loop {
+        match p.rtc.poll_output()? {
+            Output::Timeout(t) => {
+                let (n, bytes) = p.feed_backlog(now);
+                if n > 0 {
+                    out.0 += n;
+                    out.1 += bytes;
+                    p.wrote = false;
+                    p.rtc.handle_input(Input::Timeout(now))?;
+                    continue;
+                }
+                if p.deadline != Some(t) {
+                    if let Some(old) = p.deadline.take() {
+                        timers.remove(&(old, key));
+                    }
+                    if p.rtc.is_alive() {
+                        timers.insert((t, key));
+                        p.deadline = Some(t);
+                    }
+                }
+                return Ok(());
+            }
+            Output::Transmit(t) => egress.push(t.source, t.destination, &t.contents),
+            Output::Event(e) => p.on_event(events, e),
         }
     }
 }
