@@ -34,9 +34,7 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
     if env.remove("REDIS_URL").is_some() {
         eprintln!("camview: REDIS_URL is ignored: the all-in-one binary uses its in-process bus; run the separate services for Redis");
     }
-    let lookup = env.clone();
-    let engine_config = camview_media_engine::Config::from_lookup(move |k| lookup.get(k).cloned())
-        .context("media-engine configuration")?;
+    let engine_config = camview_media_engine::Config::from_source(&env).context("media-engine configuration")?;
     let api_settings = camview_api::Settings::from_source(&env).context("api configuration")?;
     // One telemetry setup for every service in this process: the API's /metrics shows all of
     // their instruments. Held to the end of main: dropping it flushes spans and metrics.

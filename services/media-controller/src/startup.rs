@@ -81,7 +81,8 @@ pub fn start_with_meter(
 ) -> ControllerHandle {
     let instance_id = format!("media-controller-{}", uuid::Uuid::new_v4());
     let client = KurentoClient::start_with_metrics(settings.kurento.clone(), RpcMetrics::new(meter));
-    let media = KurentoMedia::new(client.clone());
+    let owner = settings.redis.as_ref().map_or("camview:", |r| r.prefix.as_str());
+    let media = KurentoMedia::owned_by(client.clone(), owner);
     let now = time_now_unix();
     let controller = Controller::new(
         deps.registry.clone(),

@@ -1,4 +1,5 @@
-//! Engine settings, read from the environment and validated at start.
+//! Engine settings, read from the environment with `camview_common::config` (as every
+//! service) and validated at start.
 //!
 //! Every error names the variable that was wrong, so a bad deployment stops with a message an
 //! operator can act on.
@@ -56,13 +57,8 @@ pub struct Config {
     pub workers: usize,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("invalid {var}={value:?}: {reason}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub value: String,
-    pub reason: String,
-}
+pub use camview_common::config::ConfigError;
+use camview_common::config::{Env, Reader, Source};
 
 impl Config {
     /// Settings for tests: everything on loopback, ephemeral ports, tiny timers left at defaults.
@@ -91,68 +87,57 @@ impl Config {
 
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::from_source(&Env)
     }
 
-    /// Reads settings through `get` (the environment, or a map in tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let ws_addr = match (get("KMS_LISTEN_ADDR"), get("ENGINE_WS_ADDR")) {
-            (Some(v), _) => parse("KMS_LISTEN_ADDR", &v)?,
-            (None, Some(v)) => parse("ENGINE_WS_ADDR", &v)?,
-            (None, None) => "0.0.0.0:8888".parse().expect("literal address"),
+    /// Reads settings from `source` (the environment, or a map in tests), with the shared
+    /// reader every service uses: empty values count as unset, errors name their variable.
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        let r = Reader::new(source);
+        let ws_addr = match (r.raw("KMS_LISTEN_ADDR"), r.raw("ENGINE_WS_ADDR")) {
+            (Some(_), _) => r.parse("KMS_LISTEN_ADDR", SocketAddr::from(([0, 0, 0, 0], 8888)))?,
+            (None, _) => r.parse("ENGINE_WS_ADDR", SocketAddr::from(([0, 0, 0, 0], 8888)))?,
         };
-        let ws_path = get("ENGINE_WS_PATH").unwrap_or_else(|| "kurento".into()).trim_start_matches('/').to_string();
-        let external_ip: IpAddr = opt("EXTERNAL_IP", get("EXTERNAL_IP"))?.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let rtp_bind_ip =
-            opt("ENGINE_RTP_BIND_IP", get("ENGINE_RTP_BIND_IP"))?.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let min_port: u16 = opt("KMS_MIN_PORT", get("KMS_MIN_PORT"))?.unwrap_or(40000);
-        let max_port: u16 = opt("KMS_MAX_PORT", get("KMS_MAX_PORT"))?.unwrap_or(49999);
+        let ws_path = r.string("ENGINE_WS_PATH", "kurento").trim_start_matches('/').to_string();
+        let external_ip: IpAddr = r.parse("EXTERNAL_IP", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
+        let rtp_bind_ip = r.parse("ENGINE_RTP_BIND_IP", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
+        let min_port: u16 = r.parse("KMS_MIN_PORT", 40000)?;
+        let max_port: u16 = r.parse("KMS_MAX_PORT", 49999)?;
         if min_port == 0 || max_port < min_port.saturating_add(1) {
-            return Err(ConfigError {
-                var: "KMS_MAX_PORT",
-                value: max_port.to_string(),
-                reason: format!("the range KMS_MIN_PORT..KMS_MAX_PORT ({min_port}..{max_port}) must hold at least two ports and start above 0"),
-            });
+            return Err(ConfigError::new(
+                "KMS_MAX_PORT",
+                &max_port.to_string(),
+                format!("the range KMS_MIN_PORT..KMS_MAX_PORT ({min_port}..{max_port}) must hold at least two ports and start above 0"),
+            ));
         }
-        let webrtc_ports = match get("ENGINE_WEBRTC_PORT") {
+        let webrtc_ports = match r.raw("ENGINE_WEBRTC_PORT") {
             None => WebRtcPorts::Shared(50000),
-            Some(v) if v.trim().eq_ignore_ascii_case("range") => WebRtcPorts::Range,
-            Some(v) => WebRtcPorts::Shared(parse("ENGINE_WEBRTC_PORT", &v)?),
+            Some(v) if v.eq_ignore_ascii_case("range") => WebRtcPorts::Range,
+            Some(_) => WebRtcPorts::Shared(r.parse("ENGINE_WEBRTC_PORT", 50000)?),
         };
-        let webrtc_ips = match get("ENGINE_WEBRTC_IPS") {
+        let webrtc_ips = match r.raw("ENGINE_WEBRTC_IPS") {
             None => vec![if external_ip.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { external_ip }],
             Some(v) => {
                 let ips = v
                     .split(',')
-                    .map(|s| parse::<IpAddr>("ENGINE_WEBRTC_IPS", s.trim()))
+                    .map(|s| {
+                        s.trim().parse::<IpAddr>().map_err(|e| ConfigError::new("ENGINE_WEBRTC_IPS", &v, e.to_string()))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 if ips.iter().any(|ip| ip.is_unspecified()) {
-                    return Err(ConfigError {
-                        var: "ENGINE_WEBRTC_IPS",
-                        value: v,
-                        reason: "list concrete interface addresses, not 0.0.0.0".into(),
-                    });
+                    return Err(ConfigError::new(
+                        "ENGINE_WEBRTC_IPS",
+                        &v,
+                        "list concrete interface addresses, not 0.0.0.0",
+                    ));
                 }
                 ips
             }
         };
-        let ms = |var: &'static str, default: u64| -> Result<Duration, ConfigError> {
-            let v: u64 = opt(var, get(var))?.unwrap_or(default);
-            if v == 0 {
-                return Err(ConfigError { var, value: "0".into(), reason: "must be above 0".into() });
-            }
-            Ok(Duration::from_millis(v))
+        let ms = |name: &str, default: u64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_millis(r.ranged(name, default, 1, u64::MAX)?))
         };
-        let workers: usize = opt("ENGINE_WORKERS", get("ENGINE_WORKERS"))?
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-        if !(1..=1024).contains(&workers) {
-            return Err(ConfigError {
-                var: "ENGINE_WORKERS",
-                value: workers.to_string(),
-                reason: "must be between 1 and 1024".into(),
-            });
-        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(1024);
         Ok(Config {
             ws_addr,
             ws_path,
@@ -162,33 +147,18 @@ impl Config {
             max_port,
             webrtc_ports,
             webrtc_ips,
-            announced_ipv4: opt("KMS_EXTERNAL_IPV4", get("KMS_EXTERNAL_IPV4"))?,
-            stun_address: get("KMS_STUN_IP").unwrap_or_default(),
-            stun_port: opt("KMS_STUN_PORT", get("KMS_STUN_PORT"))?.unwrap_or(3478),
-            turn_url: get("KMS_TURN_URL").unwrap_or_default(),
+            announced_ipv4: r.parse_opt("KMS_EXTERNAL_IPV4")?,
+            stun_address: r.string("KMS_STUN_IP", ""),
+            stun_port: r.parse("KMS_STUN_PORT", 3478)?,
+            turn_url: r.string("KMS_TURN_URL", ""),
             gc_period: ms("ENGINE_GC_PERIOD_MS", 240_000)?,
             request_cache_ttl: ms("ENGINE_REQUEST_CACHE_MS", 20_000)?,
             flow_timeout: ms("ENGINE_FLOW_TIMEOUT_MS", 2_000)?,
-            gop_cache_packets: opt("ENGINE_GOP_CACHE_PACKETS", get("ENGINE_GOP_CACHE_PACKETS"))?.unwrap_or(4096),
-            metrics_addr: opt("METRICS_ADDR", get("METRICS_ADDR"))?
-                .unwrap_or_else(|| "0.0.0.0:9465".parse().expect("literal address")),
-            workers,
+            gop_cache_packets: r.parse("ENGINE_GOP_CACHE_PACKETS", 4096)?,
+            metrics_addr: r.parse("METRICS_ADDR", SocketAddr::from(([0, 0, 0, 0], 9465)))?,
+            workers: r.ranged("ENGINE_WORKERS", cores, 1, 1024)?,
         })
     }
-}
-
-fn parse<T: std::str::FromStr>(var: &'static str, value: &str) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    value.trim().parse().map_err(|e: T::Err| ConfigError { var, value: value.into(), reason: e.to_string() })
-}
-
-fn opt<T: std::str::FromStr>(var: &'static str, value: Option<String>) -> Result<Option<T>, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    value.map(|v| parse(var, &v)).transpose()
 }
 
 #[cfg(test)]
@@ -198,7 +168,7 @@ mod tests {
 
     fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_lookup(|k| m.get(k).cloned())
+        Config::from_source(&m)
     }
 
     #[test]
@@ -213,14 +183,14 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable() {
-        assert_eq!(cfg(&[("KMS_LISTEN_ADDR", "nope")]).unwrap_err().var, "KMS_LISTEN_ADDR");
-        assert_eq!(cfg(&[("EXTERNAL_IP", "1.2.3")]).unwrap_err().var, "EXTERNAL_IP");
-        assert_eq!(cfg(&[("KMS_MIN_PORT", "5000"), ("KMS_MAX_PORT", "4000")]).unwrap_err().var, "KMS_MAX_PORT");
-        assert_eq!(cfg(&[("ENGINE_GC_PERIOD_MS", "0")]).unwrap_err().var, "ENGINE_GC_PERIOD_MS");
-        assert_eq!(cfg(&[("ENGINE_WEBRTC_IPS", "0.0.0.0")]).unwrap_err().var, "ENGINE_WEBRTC_IPS");
-        assert_eq!(cfg(&[("METRICS_ADDR", "9465")]).unwrap_err().var, "METRICS_ADDR");
-        assert_eq!(cfg(&[("ENGINE_WORKERS", "0")]).unwrap_err().var, "ENGINE_WORKERS");
-        assert_eq!(cfg(&[("ENGINE_WORKERS", "many")]).unwrap_err().var, "ENGINE_WORKERS");
+        assert_eq!(cfg(&[("KMS_LISTEN_ADDR", "nope")]).unwrap_err().name, "KMS_LISTEN_ADDR");
+        assert_eq!(cfg(&[("EXTERNAL_IP", "1.2.3")]).unwrap_err().name, "EXTERNAL_IP");
+        assert_eq!(cfg(&[("KMS_MIN_PORT", "5000"), ("KMS_MAX_PORT", "4000")]).unwrap_err().name, "KMS_MAX_PORT");
+        assert_eq!(cfg(&[("ENGINE_GC_PERIOD_MS", "0")]).unwrap_err().name, "ENGINE_GC_PERIOD_MS");
+        assert_eq!(cfg(&[("ENGINE_WEBRTC_IPS", "0.0.0.0")]).unwrap_err().name, "ENGINE_WEBRTC_IPS");
+        assert_eq!(cfg(&[("METRICS_ADDR", "9465")]).unwrap_err().name, "METRICS_ADDR");
+        assert_eq!(cfg(&[("ENGINE_WORKERS", "0")]).unwrap_err().name, "ENGINE_WORKERS");
+        assert_eq!(cfg(&[("ENGINE_WORKERS", "many")]).unwrap_err().name, "ENGINE_WORKERS");
         assert_eq!(cfg(&[("ENGINE_WORKERS", "3")]).unwrap().workers, 3);
         let e = cfg(&[("ENGINE_WEBRTC_PORT", "x")]).unwrap_err();
         assert!(e.to_string().contains("ENGINE_WEBRTC_PORT"));

@@ -35,6 +35,7 @@ use crate::metrics::{ControllerMetrics, Outcome};
 
 mod camera_source;
 mod events;
+mod orphans;
 mod viewers;
 
 use viewers::ViewerRoute;
@@ -484,7 +485,8 @@ impl Controller {
     /// Makes the media server match the registry after (re)connecting or taking the lease:
     /// objects that still exist are adopted (their events subscribed again), streams whose
     /// objects are gone are recreated (the camera learns the new port on its next
-    /// keepalive) and viewers whose endpoint is gone are asked to renegotiate. Fails, to be
+    /// keepalive) and viewers whose endpoint is gone are asked to renegotiate. Objects no
+    /// record names are released separately, by [`Controller::release_orphans`]. Fails, to be
     /// retried on the next connection, while the media server is unreachable.
     pub async fn reconcile(&self) -> Result<(), CommandError> {
         for stream in self.registry.list_streams().await? {

@@ -9,11 +9,13 @@ use camview_proto::stream::IceCandidate;
 use tokio::sync::broadcast;
 
 use super::media::{
-    FlowDirection, IceSettings, MediaError, MediaEvent, MediaServer, MediaStream, MediaViewer, StreamSpec,
+    FlowDirection, IceSettings, MediaError, MediaEvent, MediaServer, MediaStream, MediaViewer, PipelineInventory,
+    StreamSpec,
 };
 use crate::kurento::{
     events, ClientError, EventStream, IceCandidate as KurentoCandidate, KurentoClient, KurentoEvent, LinkState,
-    MediaFlowState, MediaPipeline, MediaType, RtpEndpoint, RtpEndpointParams, WebRtcEndpoint, WebRtcEndpointParams,
+    MediaFlowState, MediaPipeline, MediaType, RtpEndpoint, RtpEndpointParams, ServerManager, WebRtcEndpoint,
+    WebRtcEndpointParams, SERVER_MANAGER_ID,
 };
 
 impl From<ClientError> for MediaError {
@@ -29,15 +31,28 @@ impl From<ClientError> for MediaError {
 /// The controller's media server: Kurento (or camview-media-engine) over JSON-RPC.
 pub struct KurentoMedia {
     client: KurentoClient,
+    /// The value of the [`OWNER_TAG`] this deployment puts on its pipelines.
+    owner: String,
     events: broadcast::Sender<MediaEvent>,
     /// Objects whose events this session is subscribed to; emptied when the session is
     /// lost, since subscriptions belong to the session.
     subscribed: Arc<Mutex<HashSet<String>>>,
 }
 
+/// The tag marking a pipeline as this deployment's (its value: the deployment's Redis key
+/// prefix), so the inventory never lists another application's objects on a shared server.
+pub const OWNER_TAG: &str = "camview.owner";
+
 impl KurentoMedia {
-    /// Wraps a started client and turns its connection changes into [`MediaEvent`]s.
+    /// Wraps a started client and turns its connection changes into [`MediaEvent`]s; pipelines
+    /// are marked with the default owner `camview:`.
     pub fn new(client: KurentoClient) -> Arc<Self> {
+        Self::owned_by(client, "camview:")
+    }
+
+    /// Like [`KurentoMedia::new`], marking pipelines as `owner`'s (the Redis key prefix).
+    pub fn owned_by(client: KurentoClient, owner: impl Into<String>) -> Arc<Self> {
+        let owner = owner.into();
         let (events, _) = broadcast::channel(4096);
         let subscribed: Arc<Mutex<HashSet<String>>> = Arc::default();
         let mut link = client.connection_events();
@@ -67,7 +82,7 @@ impl KurentoMedia {
                 let _ = tx.send(event);
             }
         });
-        Arc::new(Self { client, events, subscribed })
+        Arc::new(Self { client, owner, events, subscribed })
     }
 
     pub fn client(&self) -> &KurentoClient {
@@ -212,7 +227,10 @@ fn kbps(v: u32) -> i32 {
 impl MediaServer for KurentoMedia {
     async fn create_stream(&self, spec: &StreamSpec) -> Result<MediaStream, MediaError> {
         let pipeline = MediaPipeline::create(&self.client).await?;
-        let result = self.create_camera_endpoint(&pipeline, spec).await;
+        let result = match pipeline.add_tag(OWNER_TAG, &self.owner).await {
+            Ok(()) => self.create_camera_endpoint(&pipeline, spec).await,
+            Err(e) => Err(e.into()),
+        };
         if result.is_err() {
             let _ = pipeline.release().await;
         }
@@ -322,6 +340,29 @@ impl MediaServer for KurentoMedia {
         }
         self.watch_viewer(&WebRtcEndpoint::attach(&self.client, endpoint_id)).await?;
         Ok(true)
+    }
+
+    async fn inventory(&self) -> Result<Vec<PipelineInventory>, MediaError> {
+        let pipelines = ServerManager::attach(&self.client, SERVER_MANAGER_ID).get_pipelines().await?;
+        let mut ours = Vec::new();
+        for pipeline in pipelines {
+            // A pipeline released meanwhile is simply not ours to list.
+            let tags = match pipeline.get_tags().await.map_err(MediaError::from) {
+                Ok(tags) => tags,
+                Err(MediaError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if !tags.iter().any(|t| t.key == OWNER_TAG && t.value == self.owner) {
+                continue;
+            }
+            let elements = match pipeline.get_children().await.map_err(MediaError::from) {
+                Ok(children) => children.iter().map(|c| c.id().to_owned()).collect(),
+                Err(MediaError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            ours.push(PipelineInventory { pipeline_id: pipeline.id().to_owned(), elements });
+        }
+        Ok(ours)
     }
 
     fn events(&self) -> broadcast::Receiver<MediaEvent> {

@@ -89,6 +89,14 @@ pub enum MediaError {
     Unavailable(String),
 }
 
+/// A pipeline this deployment created, as the media server holds it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineInventory {
+    pub pipeline_id: String,
+    /// Ids of the elements inside it (camera and viewer endpoints).
+    pub elements: Vec<String>,
+}
+
 /// Operations the controller needs from a media server.
 #[async_trait]
 pub trait MediaServer: Send + Sync + 'static {
@@ -124,6 +132,9 @@ pub trait MediaServer: Send + Sync + 'static {
     async fn adopt_stream(&self, stream: &MediaStream) -> Result<bool, MediaError>;
     /// Same for a viewer endpoint.
     async fn adopt_viewer(&self, endpoint_id: &str) -> Result<bool, MediaError>;
+    /// The pipelines this deployment created (marked at creation, so another application's
+    /// objects on a shared server are never listed) with their elements.
+    async fn inventory(&self) -> Result<Vec<PipelineInventory>, MediaError>;
     /// Events of every object this controller subscribed to, plus connection changes.
     fn events(&self) -> broadcast::Receiver<MediaEvent>;
     /// Whether the connection to the media server is up now.

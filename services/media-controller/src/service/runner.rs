@@ -199,6 +199,12 @@ pub async fn run(
         if let Err(e) = controller.reconcile().await {
             tracing::error!(error = %e, "reconciliation failed on taking the lease");
         }
+        // No command of this term runs yet: what no record names is left over.
+        match controller.release_orphans().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(released = n, "released media objects no registry record named"),
+            Err(e) => tracing::error!(error = %e, "could not release orphaned media objects"),
+        }
         controller.refresh_gauges().await;
         let metrics = controller.metrics().clone();
         let mut lanes = Lanes::new(settings.max_in_flight, move || metrics.command_dropped("panicked"));

@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 use super::controller::{Controller, ControllerSettings};
 
 mod fencing;
+mod orphans;
 use super::media::*;
 
 /// Records calls and hands out ids like Kurento's; `fail_viewers` makes viewer creation fail.
@@ -28,6 +29,8 @@ struct RecordingMedia {
     calls: Mutex<Vec<String>>,
     released: Mutex<Vec<String>>,
     fail_viewers: Mutex<bool>,
+    /// What `inventory` answers: set by a test as the server's state.
+    inventory: Mutex<Vec<PipelineInventory>>,
     events: Mutex<Option<broadcast::Sender<MediaEvent>>>,
 }
 
@@ -112,6 +115,9 @@ impl MediaServer for RecordingMedia {
     }
     async fn adopt_viewer(&self, endpoint_id: &str) -> Result<bool, MediaError> {
         Ok(!self.released.lock().unwrap().iter().any(|r| endpoint_id.starts_with(r.as_str())))
+    }
+    async fn inventory(&self) -> Result<Vec<PipelineInventory>, MediaError> {
+        Ok(self.inventory.lock().unwrap().clone())
     }
     fn events(&self) -> broadcast::Receiver<MediaEvent> {
         self.events.lock().unwrap().as_ref().unwrap().subscribe()
