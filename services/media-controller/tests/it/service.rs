@@ -214,3 +214,34 @@ async fn streams_lost_with_the_media_server_are_recreated_and_viewers_asked_to_r
     assert_eq!(s.pipelines(), 1);
     controller.shutdown().await;
 }
+
+/// A controller that dies between creating media objects and recording them leaves them on
+/// the engine; the next one to take the lease releases exactly those (and never another
+/// application's pipeline on the same server).
+#[tokio::test]
+async fn a_controller_taking_over_releases_the_objects_a_dead_one_left_unrecorded() {
+    use camview_media_controller::kurento::{ClientConfig, KurentoClient, MediaPipeline, WebRtcEndpoint};
+    use camview_media_controller::service::kurento_media::OWNER_TAG;
+
+    let s = stack().await;
+    let first = s.controller().await;
+    let stream = s.start_stream("cam-orphans").await;
+    let recorded = s.objects();
+    // What a dying controller left: a viewer endpoint in the stream's pipeline never recorded,
+    // and a whole pipeline of ours whose stream was never recorded. Plus a pipeline of another
+    // application, which is no business of ours.
+    let raw = KurentoClient::connect(ClientConfig::new(s.engine().ws_url())).await.expect("client");
+    let pipeline = MediaPipeline::attach(&raw, stream.pipeline_id.clone().unwrap());
+    WebRtcEndpoint::create(&raw, &pipeline, Default::default()).await.expect("stray endpoint");
+    let lost = MediaPipeline::create(&raw).await.expect("lost pipeline");
+    lost.add_tag(OWNER_TAG, &s.prefix).await.expect("tag");
+    let foreign = MediaPipeline::create(&raw).await.expect("foreign pipeline");
+    assert_eq!(s.objects(), recorded + 3);
+    first.abort();
+
+    let second = s.controller().await;
+    wait_until(PATIENCE, "the orphans are released", || async { s.objects() == recorded + 1 }).await;
+    assert!(foreign.get_children().await.is_ok(), "the other application's pipeline is left alone");
+    assert_eq!(s.stream("cam-orphans").await.unwrap().pipeline_id, stream.pipeline_id, "the stream is kept");
+    second.shutdown().await;
+}
