@@ -16,8 +16,9 @@ const { startStack, waitFor, getJson } = require('../lib/stack');
 
 const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'target', 'screenshots');
 const CAMERA = 'cam1';
-// The per-stream viewer limit is a signaling setting (MAX_VIEWERS_PER_STREAM, enforced across
-// instances by the registry's atomic slot reservation). 2 instead of the default 10: the third
+// The per-stream viewer limit is a media-controller setting (MAX_VIEWERS_PER_STREAM: the
+// controller alone reserves slots, atomically in the registry, whatever signaling instance the
+// viewer came through). 2 instead of the default 10: the third
 // viewer proves the same rule as the eleventh, at the cost of three browsers instead of eleven.
 const MAX_VIEWERS = 2;
 const STALL_SECONDS = 2;
@@ -60,8 +61,12 @@ before(async () => {
   stack = await startStack({
     camera: CAMERA,
     keepaliveSeconds: 1,
-    signalingEnv: { MAX_VIEWERS_PER_STREAM: String(MAX_VIEWERS), SIGNALING_LIVENESS_TTL_SECONDS: String(LIVENESS_TTL_SECONDS) },
-    controllerEnv: { STREAM_STALL_SECONDS: String(STALL_SECONDS), CONTROLLER_LEASE_TTL_SECONDS: '2' },
+    signalingEnv: { SIGNALING_LIVENESS_TTL_SECONDS: String(LIVENESS_TTL_SECONDS) },
+    controllerEnv: {
+      MAX_VIEWERS_PER_STREAM: String(MAX_VIEWERS),
+      STREAM_STALL_SECONDS: String(STALL_SECONDS),
+      CONTROLLER_LEASE_TTL_SECONDS: '2',
+    },
   });
   browser = await launchBrowser();
 });
