@@ -279,8 +279,12 @@ test('ICE that never connects shows the UDP/TURN hint and retries', { timeout: 3
   await page.goto(srv.viewerUrl('camera=cam5'));
   await page.click('#start');
   const join = await (await socketNo(srv)).waitFor('join');
-  // A real answer, but no server candidates ever arrive and the viewer's go nowhere.
-  srv.sockets[0].send({ type: 'answer', viewerId: 'v', sdpAnswer: await senderAnswer(sender, join.sdpOffer) });
+  // A real answer, but no server candidates ever arrive and the viewer's go nowhere. The
+  // answer must not carry the sender's own candidates either: with one gathered in time, the
+  // viewer's checks would reach it and ICE would connect after all (seen under load).
+  const answer = (await senderAnswer(sender, join.sdpOffer)).replace(/a=(candidate:|end-of-candidates).*\r\n/g, '');
+  assert.doesNotMatch(answer, /a=candidate/);
+  srv.sockets[0].send({ type: 'answer', viewerId: 'v', sdpAnswer: answer });
   await waitAttr(page, '#state-ice', 'data-state', 'failed');
   assert.match(await page.textContent('#message'), /check that UDP port\(s\) of the media server are reachable, or configure TURN/);
   assert.equal(await attr(page, '#message', 'data-code'), 'ice_timeout');
