@@ -15,6 +15,7 @@
 mod egress;
 pub mod peer;
 mod queue;
+mod seq;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;

@@ -17,6 +17,7 @@ use str0m::rtp::RtpWrite;
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use super::egress::Egress;
+use super::seq::SeqMap;
 use crate::events::{EventTx, IceComponentState, MediaEvent};
 use crate::media::packet::{Cached, RtpPacket};
 use crate::media::rtp_source::RtpSource;
@@ -73,7 +74,8 @@ pub struct Peer {
     started: bool,
     flow_in: bool,
     flow_out: bool,
-    seq: u64,
+    /// Output sequence numbers, following the camera's (see `seq.rs`).
+    seq: SeqMap,
     ts_offset: u32,
     remote_addr: Option<SocketAddr>,
     early: Vec<Early>,
@@ -103,7 +105,7 @@ impl Peer {
             started: false,
             flow_in: false,
             flow_out: false,
-            seq: rand::random::<u16>() as u64,
+            seq: SeqMap::new(rand::random()),
             ts_offset: rand::random(),
             remote_addr: None,
             early: vec![],
@@ -180,6 +182,7 @@ impl Peer {
     pub fn set_source(&mut self, source: Option<&Arc<RtpSource>>) {
         self.source = source.map(Arc::downgrade);
         self.source_key = source.map(|s| s.key);
+        self.seq.new_source();
         self.started = false;
         self.flow_in = false;
         self.shared.flow_in.store(false, Ordering::Relaxed);
@@ -335,14 +338,21 @@ impl Peer {
     }
 
     fn write(&mut self, pkt: &RtpPacket, ts_override: Option<u32>, now: Instant, written: &mut (u64, u64)) {
-        self.seq += 1;
+        // A re-timed parameter set is a packet of ours; any other keeps the camera's steps.
+        let seq = match ts_override {
+            Some(_) => self.seq.synthesized(),
+            None => match self.seq.camera(pkt.seq) {
+                Some(seq) => seq,
+                None => return, // a repeat of the newest packet
+            },
+        };
         let ts = ts_override.unwrap_or(pkt.ts).wrapping_add(self.ts_offset);
         let Some(tx) = self.tx.as_ref() else { return };
         let mut api = self.rtc.direct_api();
         let Some(stream) = api.stream_tx(&tx.ssrc) else { return };
         // The payload is the camera packet's, shared (an `Arc` clone), not copied.
         stream.write_rtp(
-            RtpWrite::new(tx.pt.pt(), self.seq.into(), ts, now, pkt.payload.clone()).marker(pkt.marker).nackable(true),
+            RtpWrite::new(tx.pt.pt(), seq.into(), ts, now, pkt.payload.clone()).marker(pkt.marker).nackable(true),
         );
         self.wrote = true;
         written.0 += 1;
