@@ -125,6 +125,19 @@ async fn a_bad_camera_link_never_stalls_the_stream_and_the_viewer_gets_its_pictu
     );
     assert!(states.iter().all(|s| s == "live"), "the stream left `live` on a bad link: {states:?}");
     assert!(mixed.frames.frames > before_mix.frames.frames + 50, "frames kept coming: {mixed:?}");
+    // The engine keeps the camera's sequence steps, so jitter and duplicates reach the viewer
+    // as what they are (reordered, repeated) and it can put keyframes back together.
+    let (whole, broken) = (
+        mixed.frames.keyframes - before_mix.frames.keyframes,
+        mixed.frames.broken_keyframes - before_mix.frames.broken_keyframes,
+    );
+    assert!(whole > broken, "keyframes mostly arrive whole on a jittery link ({whole} whole, {broken} broken)");
+    if mixed.frames.broken > before_mix.frames.broken {
+        assert!(
+            mixed.frames.recoveries.len() > before_mix.frames.recoveries.len(),
+            "a broken picture is mended during the mix: {mixed:?}"
+        );
+    }
 
     // A one-second outage of the camera's link: shorter than the flow timeout, so not a stall.
     path.rtp.set(Way::Up, Impairment::blackout());
