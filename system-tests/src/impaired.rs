@@ -1,13 +1,12 @@
 //! A bad network inside the stack: impairment relays ([`UdpRelay`]) between the camera and the
 //! engine, and between the engine and a viewer (see [`crate::Viewer::route_via`]).
 
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use camview_common::testing::impair::Impairment;
 use camview_common::testing::relay::UdpRelay;
 
-use crate::{Service, Stack};
+use crate::Stack;
 
 /// The camera's path to the engine: one relay for RTP and one on the next port for RTCP
 /// (the camera sends its sender reports to the RTP port + 1; the engine's PLIs come back
@@ -36,25 +35,7 @@ impl Stack {
         let engine = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let path = relay_pair(engine, rtp, rtcp, seed).await;
         let target = path.rtp.addr().to_string();
-        let keyframes = keyframe_interval_seconds.to_string();
-        let args = [
-            "--target",
-            &target,
-            "--width",
-            "320",
-            "--height",
-            "240",
-            "--fps",
-            "15",
-            "--bitrate-kbps",
-            "300",
-            "--keyframe-interval-seconds",
-            &keyframes,
-            "--local-ip",
-            "127.0.0.1",
-        ];
-        let env = HashMap::from([("RUST_LOG".to_owned(), "info".to_owned())]);
-        self.services.push(Service::spawn("camera", "camera-sim", &args, &env));
+        self.spawn_camera(&["--target", &target], keyframe_interval_seconds, "127.0.0.1");
         path
     }
 }

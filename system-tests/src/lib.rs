@@ -522,29 +522,19 @@ impl Stack {
     /// [`Stack::start_camera`] with the camera's RTP and keepalives leaving from `local_ip`
     /// (any 127.0.0.0/8 address is on the loopback), as a camera at that address.
     pub fn start_camera_at(&mut self, camera: &str, local_ip: &str) {
-        let args = [
-            "--api",
-            &self.api_url,
-            "--camera",
-            camera,
-            "--width",
-            "320",
-            "--height",
-            "240",
-            "--fps",
-            "15",
-            "--bitrate-kbps",
-            "300",
-            "--keyframe-interval-seconds",
-            "1",
-            "--local-ip",
-            local_ip,
-            "--keepalive-seconds",
-            "1",
-        ];
+        let api = self.api_url.clone();
+        self.spawn_camera(&["--api", &api, "--camera", camera, "--keepalive-seconds", "1"], 1, local_ip);
+    }
+
+    /// `camera-sim` with `mode` (API or direct target), a small picture cheap on shared
+    /// cores, a keyframe every `keyframe_interval_seconds`, sending from `local_ip`.
+    pub(crate) fn spawn_camera(&mut self, mode: &[&str], keyframe_interval_seconds: u32, local_ip: &str) {
+        let keyframes = keyframe_interval_seconds.to_string();
+        let picture = ["--width", "320", "--height", "240", "--fps", "15", "--bitrate-kbps", "300"];
+        let timing = ["--keyframe-interval-seconds", &keyframes, "--local-ip", local_ip];
+        let args: Vec<&str> = mode.iter().chain(&picture).chain(&timing).copied().collect();
         let env = HashMap::from([("RUST_LOG".to_owned(), "info".to_owned())]);
-        let camera_sim = Service::spawn("camera", "camera-sim", &args, &env);
-        self.services.push(camera_sim);
+        self.services.push(Service::spawn("camera", "camera-sim", &args, &env));
     }
 
     /// `GET /streams/{camera}` on the API as admin: the stream's JSON view (panics on anything

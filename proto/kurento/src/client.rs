@@ -4,7 +4,7 @@
 //! runtime names (`KurentoClient`, `Params`, ...) into scope. Shapes the runtime cannot express are build errors naming the descriptor entry.
 
 use crate::kmd::{ComplexType, Member, Method, Model, RemoteClass, TypeRef, PRIMITIVES};
-use crate::names::{capitalise, doc_comment, field_ident, indent, snake, variant_ident};
+use crate::names::{capitalise, doc_comment, enum_with_wire_names, field_ident, indent, snake};
 use std::fmt::Write;
 
 pub fn generate(model: &Model) -> Result<String, String> {
@@ -45,21 +45,11 @@ enum Site {
 impl Gen<'_> {
     fn enum_type(&self, t: &ComplexType) -> String {
         let name = &t.name;
-        let variants: Vec<(String, &String)> = t.values.iter().map(|v| (variant_ident(v), v)).collect();
-        let mut s = doc_comment(&t.doc, "");
-        s += "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]\n";
-        let _ = writeln!(s, "pub enum {name} {{");
-        for (ident, wire) in &variants {
-            let _ = writeln!(s, "    #[serde(rename = {wire:?})]\n    {ident},");
-        }
-        let _ = writeln!(s, "}}\n\nimpl {name} {{");
-        let all: Vec<String> = variants.iter().map(|(i, _)| format!("{name}::{i}")).collect();
-        let _ = writeln!(s, "    pub const ALL: &'static [{name}] = &[{}];\n", all.join(", "));
-        s += "    /// The wire string.\n    pub fn as_str(self) -> &'static str {\n        match self {\n";
-        for (ident, wire) in &variants {
-            let _ = writeln!(s, "            {name}::{ident} => {wire:?},");
-        }
-        s += "        }\n    }\n}\n\n";
+        let mut s = enum_with_wire_names(
+            t,
+            "Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize",
+            true,
+        );
         let _ = writeln!(
             s,
             "impl std::fmt::Display for {name} {{\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{\n        f.write_str(self.as_str())\n    }}\n}}\n"

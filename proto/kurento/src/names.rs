@@ -45,3 +45,29 @@ pub fn field_ident(name: &str) -> String {
 pub fn variant_ident(value: &str) -> String {
     value.split(['_', '-', '.']).filter(|p| !p.is_empty()).map(|p| capitalise(&p.to_lowercase())).collect()
 }
+
+/// The Rust enum of a KMD enum type with its `ALL` list and `as_str` (the wire strings), as
+/// both generators write it; `derives` and, when `serde`, a rename per variant, are theirs.
+pub fn enum_with_wire_names(t: &crate::kmd::ComplexType, derives: &str, serde: bool) -> String {
+    use std::fmt::Write;
+    let name = &t.name;
+    let variants: Vec<(String, &String)> = t.values.iter().map(|v| (variant_ident(v), v)).collect();
+    let mut s = doc_comment(&t.doc, "");
+    let _ = writeln!(s, "#[derive({derives})]");
+    let _ = writeln!(s, "pub enum {name} {{");
+    for (ident, wire) in &variants {
+        if serde {
+            let _ = writeln!(s, "    #[serde(rename = {wire:?})]");
+        }
+        let _ = writeln!(s, "    {ident},");
+    }
+    let _ = writeln!(s, "}}\n\nimpl {name} {{");
+    let all: Vec<String> = variants.iter().map(|(i, _)| format!("{name}::{i}")).collect();
+    let _ = writeln!(s, "    pub const ALL: &'static [{name}] = &[{}];\n", all.join(", "));
+    s += "    /// The wire string.\n    pub const fn as_str(self) -> &'static str {\n        match self {\n";
+    for (ident, wire) in &variants {
+        let _ = writeln!(s, "            {name}::{ident} => {wire:?},");
+    }
+    s += "        }\n    }\n}\n\n";
+    s
+}

@@ -16,7 +16,7 @@
 //! `should_be(name, word)` / `invalid_value(type, value)` errors.
 
 use crate::kmd::{ComplexType, Member, Model, TypeRef};
-use crate::names::{capitalise, doc_comment, field_ident, variant_ident};
+use crate::names::{capitalise, doc_comment, enum_with_wire_names, field_ident};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -132,21 +132,7 @@ impl Gen<'_> {
 
     fn enum_type(&self, t: &ComplexType) -> String {
         let name = &t.name;
-        let variants: Vec<(String, &String)> = t.values.iter().map(|v| (variant_ident(v), v)).collect();
-        let mut s = doc_comment(&t.doc, "");
-        s += "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\n";
-        let _ = writeln!(s, "pub enum {name} {{");
-        for (ident, _) in &variants {
-            let _ = writeln!(s, "    {ident},");
-        }
-        let _ = writeln!(s, "}}\n\nimpl {name} {{");
-        let all: Vec<String> = variants.iter().map(|(i, _)| format!("{name}::{i}")).collect();
-        let _ = writeln!(s, "    pub const ALL: &'static [{name}] = &[{}];\n", all.join(", "));
-        s += "    /// The wire string.\n    pub const fn as_str(self) -> &'static str {\n        match self {\n";
-        for (ident, wire) in &variants {
-            let _ = writeln!(s, "            {name}::{ident} => {wire:?},");
-        }
-        s += "        }\n    }\n}\n\n";
+        let mut s = enum_with_wire_names(t, "Debug, Clone, Copy, PartialEq, Eq, Hash", false);
         let _ = writeln!(s, "impl FromParam for {name} {{");
         s += "    fn from_param(name: &str, value: &Value) -> Result<Self, RpcError> {\n";
         s += "        let Value::String(text) = value else { return Err(should_be(name, \"string\")) };\n";
