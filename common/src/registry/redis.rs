@@ -245,9 +245,8 @@ impl StreamStore for RedisRegistry {
         ttl: Duration,
     ) -> Result<(), RegistryError> {
         let key = self.keys.camera(camera_id);
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.replace_hash(&key, &codec::encode(status)?, |pipe| {
-            pipe.pexpire(&key, ttl_ms as i64).ignore();
+            pipe.pexpire(&key, px(ttl) as i64).ignore();
         })
         .await
     }

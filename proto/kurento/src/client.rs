@@ -3,7 +3,7 @@
 //! output is included by the media-controller's `src/kurento/generated.rs`, which brings the
 //! runtime names (`KurentoClient`, `Params`, ...) into scope. Shapes the runtime cannot express are build errors naming the descriptor entry.
 
-use crate::kmd::{ComplexType, Member, Method, Model, RemoteClass, TypeRef, PRIMITIVES};
+use crate::kmd::{primitive_rust_type, ComplexType, Member, Method, Model, RemoteClass, TypeRef, PRIMITIVES};
 use crate::names::{capitalise, doc_comment, enum_with_wire_names, field_ident, indent, snake};
 use std::fmt::Write;
 
@@ -134,18 +134,15 @@ impl Gen<'_> {
         Ok(match t {
             TypeRef::Array(inner) => format!("Vec<{}>", self.owned_type(inner, site)?),
             TypeRef::Map(inner) => format!("std::collections::HashMap<String, {}>", self.owned_type(inner, site)?),
-            TypeRef::Named(n) => match *n {
-                "String" => "String".into(),
-                "boolean" => "bool".into(),
-                "int" => "i32".into(),
-                "int64" => "i64".into(),
-                "float" => "f32".into(),
-                "double" => "f64".into(),
-                n if self.model.classes.contains_key(n) => match site {
-                    Site::Data => "String".into(),
-                    Site::Return => n.to_string(),
+            TypeRef::Named(n) => match primitive_rust_type(n) {
+                Some(rust) => rust.into(),
+                None => match *n {
+                    n if self.model.classes.contains_key(n) => match site {
+                        Site::Data => "String".into(),
+                        Site::Return => n.to_string(),
+                    },
+                    n => self.complex_name(n)?,
                 },
-                n => self.complex_name(n)?,
             },
         })
     }

@@ -150,6 +150,19 @@ impl<'a> TypeRef<'a> {
 
 pub const PRIMITIVES: &[&str] = &["String", "boolean", "int", "int64", "float", "double"];
 
+/// The Rust type of a KMD primitive (one of [`PRIMITIVES`]), for both generators.
+pub fn primitive_rust_type(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "String" => "String",
+        "boolean" => "bool",
+        "int" => "i32",
+        "int64" => "i64",
+        "float" => "f32",
+        "double" => "f64",
+        _ => return None,
+    })
+}
+
 /// Several modules merged into one namespace, as the server sees them.
 #[derive(Debug, Clone, Default)]
 pub struct Model {

@@ -15,7 +15,7 @@
 //! `optional`, `unknown_operation`), the `FromParam` trait (implemented for the primitives), and
 //! `should_be(name, word)` / `invalid_value(type, value)` errors.
 
-use crate::kmd::{ComplexType, Member, Model, TypeRef};
+use crate::kmd::{primitive_rust_type, ComplexType, Member, Model, TypeRef};
 use crate::names::{capitalise, doc_comment, enum_with_wire_names, field_ident};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -176,17 +176,14 @@ impl Gen<'_> {
         Ok(match t {
             TypeRef::Array(inner) => format!("Vec<{}>", self.rust_type(inner)?),
             TypeRef::Map(_) => return Err("maps are not supported as parameters by the server generator".into()),
-            TypeRef::Named(n) => match *n {
-                "String" => "String".into(),
-                "boolean" => "bool".into(),
-                "int" => "i32".into(),
-                "int64" => "i64".into(),
-                "float" => "f32".into(),
-                "double" => "f64".into(),
-                // A remote object travels as its id; the handler resolves it.
-                n if self.model.classes.contains_key(n) => "String".into(),
-                n if self.model.complex_types.contains_key(n) => n.to_string(),
-                n => return Err(format!("unknown type `{n}`")),
+            TypeRef::Named(n) => match primitive_rust_type(n) {
+                Some(rust) => rust.into(),
+                None => match *n {
+                    // A remote object travels as its id; the handler resolves it.
+                    n if self.model.classes.contains_key(n) => "String".into(),
+                    n if self.model.complex_types.contains_key(n) => n.to_string(),
+                    n => return Err(format!("unknown type `{n}`")),
+                },
             },
         })
     }

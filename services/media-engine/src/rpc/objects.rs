@@ -59,14 +59,19 @@ impl Core {
         }
     }
 
+    /// The class of `object`, now also referenced by session `sid` (the server manager is
+    /// everyone's and counts no references).
+    fn reference(&mut self, sid: &str, object: &str) -> Result<Class, RpcError> {
+        if object == SERVER_MANAGER {
+            return Ok(Class::ServerManager);
+        }
+        let o = self.objects.get_mut(object).ok_or_else(|| not_found(object))?;
+        o.refs.insert(sid.to_string());
+        Ok(o.class)
+    }
+
     pub(super) fn describe(&mut self, sid: &str, object: &str) -> Result<Map<String, Value>, RpcError> {
-        let class = if object == SERVER_MANAGER {
-            Class::ServerManager
-        } else {
-            let o = self.objects.get_mut(object).ok_or_else(|| not_found(object))?;
-            o.refs.insert(sid.to_string());
-            o.class
-        };
+        let class = self.reference(sid, object)?;
         let mut m = Map::new();
         m.insert("hierarchy".into(), json!(class.hierarchy()));
         m.insert("qualifiedType".into(), json!(format!("kurento.{}", class.name())));
@@ -75,13 +80,7 @@ impl Core {
     }
 
     pub(super) fn subscribe(&mut self, sid: &str, object: &str, kind: &str) -> RpcResult {
-        let class = if object == SERVER_MANAGER {
-            Class::ServerManager
-        } else {
-            let o = self.objects.get_mut(object).ok_or_else(|| not_found(object))?;
-            o.refs.insert(sid.to_string());
-            o.class
-        };
+        let class = self.reference(sid, object)?;
         if !class.raises(kind) {
             return Err(kerr(K::MediaObjectEventNotSupported, format!("Event '{kind}' not supported")));
         }
