@@ -7,6 +7,7 @@ pub mod backend;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod lifecycle;
 pub mod redis_client;
 pub mod redis_conn;
 pub mod registry;
@@ -18,6 +19,7 @@ pub mod turn;
 
 pub use backend::{shutdown_signal, Backend, BackendError, DEFAULT_REDIS_CONNECT_TIMEOUT};
 pub use bus::{Bus, BusClient, BusError, Delivery};
+pub use lifecycle::{stop_pair, StopHandle, StopSignal};
 pub use registry::{
     ControllerLease, Fence, Liveness, Registry, RegistryError, SlotReservation, StreamStore, ViewerSlots,
 };

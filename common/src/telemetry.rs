@@ -14,7 +14,6 @@
 //!   real ids for log correlation and for the bus' `traceparent`; only export needs an endpoint.
 
 mod config;
-mod metrics_server;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -35,7 +34,6 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 pub use config::{ExporterChoice, TelemetryConfig, TelemetryError};
-pub use metrics_server::{serve_metrics, MetricsServer};
 
 /// `LOG_FORMAT`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -377,7 +375,7 @@ pub fn link_parent(span: &tracing::Span, traceparent: Option<&str>) -> bool {
 }
 
 /// Used by the metrics server and tests: how long a graceful stop may take.
-pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,6 @@
 //! - revocations are also broadcast on the bus ([`publish_revocation`]) so live viewers of
 //!   the subject are ended by whichever signaling instance holds them.
 
-pub mod http;
 pub mod limit;
 pub mod net;
 pub mod password;

@@ -5,7 +5,7 @@
 
 use camview_proto::rest::{IceServer, IceServersResponse};
 
-use crate::configuration::{IceSettings, TurnSettings};
+use crate::config::{IceSettings, TurnSettings};
 
 /// The user part of every TURN username.
 pub const TURN_USER: &str = "camview";

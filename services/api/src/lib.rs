@@ -4,7 +4,7 @@
 
 #![forbid(unsafe_code)]
 
-pub mod configuration;
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod extract;
@@ -17,5 +17,5 @@ pub mod security;
 pub mod security_headers;
 pub mod startup;
 
-pub use configuration::Settings;
+pub use config::Settings;
 pub use startup::{Application, Deps};

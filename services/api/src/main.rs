@@ -1,31 +1,25 @@
-//! `camview-api`: reads the environment, then serves until stopped.
+//! `camview-api`: reads the environment, then serves until Ctrl-C / SIGTERM.
 
-use camview_api::{Application, Settings};
+use camview_api::{Application, Deps, Settings};
+use camview_common::lifecycle::service_main;
+use camview_common::shutdown_signal;
 
-#[actix_web::main]
+#[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("camview-api: configuration error: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    // Held to the end of main: dropping it flushes buffered spans and metrics.
-    let _telemetry = camview_common::telemetry::init("camview-api", settings.log_format);
-    let app = match Application::build_from_settings(settings).await {
-        Ok(app) => app,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "camview-api failed to start");
-            eprintln!("camview-api: failed to start: {e:#}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match app.run_until_stopped().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "camview-api stopped with an error");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    service_main(
+        "camview-api",
+        Settings::from_env(),
+        |s| s.log_format,
+        |settings| async move {
+            let deps = Deps::from_settings(&settings).await?;
+            let app = Application::build(settings, deps).await?;
+            let handle = app.handle();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                handle.shutdown().await;
+            });
+            app.run_until_stopped().await
+        },
+    )
+    .await
 }

@@ -12,7 +12,7 @@ use anyhow::Context;
 use camview_common::auth::{self, AdminBootstrap, Authenticator};
 use camview_common::{Backend, Bus, BusClient, BusError, Registry};
 
-use crate::configuration::{IceSettings, SecuritySettings, Settings};
+use crate::config::{IceSettings, SecuritySettings, Settings};
 use crate::error::{method_not_allowed, not_found};
 use crate::metrics::Metrics;
 use crate::request_span::request_span;
@@ -185,25 +185,32 @@ impl Application {
         Ok(Self { port, server })
     }
 
-    /// Reads the environment's choice of bus and registry ([`Deps::from_settings`]), then builds.
-    pub async fn build_from_settings(settings: Settings) -> anyhow::Result<Self> {
-        let deps = Deps::from_settings(&settings).await?;
-        Self::build(settings, deps).await
-    }
-
     /// The port actually bound.
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// Stops the server from elsewhere (the all-in-one binary's shutdown).
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
+    pub fn handle(&self) -> AppHandle {
+        AppHandle { server: self.server.handle() }
     }
 
-    /// Serves until SIGINT/SIGTERM.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// Serves until [`AppHandle::shutdown`].
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("the API server failed")
+    }
+}
+
+/// Stops a running API; cheap to clone.
+#[derive(Clone)]
+pub struct AppHandle {
+    server: actix_web::dev::ServerHandle,
+}
+
+impl AppHandle {
+    /// Stops accepting, lets requests in flight finish, and returns once the server stopped.
+    pub async fn shutdown(&self) {
+        self.server.stop(true).await;
     }
 }
 

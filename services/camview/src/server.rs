@@ -10,6 +10,7 @@ use camview_common::auth::{self, AuthSettings, Authenticator};
 use camview_common::bus::{Bus, MemoryBus};
 use camview_common::config::Reader;
 use camview_common::registry::{MemoryRegistry, Registry};
+use camview_common::Backend;
 
 use crate::demo;
 
@@ -34,7 +35,7 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
     if env.remove("REDIS_URL").is_some() {
         eprintln!("camview: REDIS_URL is ignored: the all-in-one binary uses its in-process bus; run the separate services for Redis");
     }
-    let engine_config = camview_media_engine::Config::from_source(&env).context("media-engine configuration")?;
+    let engine_settings = camview_media_engine::Settings::from_source(&env).context("media-engine configuration")?;
     let api_settings = camview_api::Settings::from_source(&env).context("api configuration")?;
     // One telemetry setup for every service in this process: the API's /metrics shows all of
     // their instruments. Held to the end of main: dropping it flushes spans and metrics.
@@ -46,19 +47,30 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
         anyhow::bail!("--demo serves plain HTTP on loopback: unset TLS_CERT_FILE/TLS_KEY_FILE for the demo");
     }
 
-    let engine = camview_media_engine::Engine::start(engine_config).await.context("starting the media engine")?;
-    env.insert("KURENTO_WS_URL".into(), engine.ws_url());
-    let controller_settings =
+    // Every service is composed as its own binary composes it (`Application::build`), on one
+    // in-process bus and registry. The engine and the controller serve no ops port of their
+    // own here: the api's /metrics shows every instrument of this process.
+    let mut engine_settings = engine_settings;
+    engine_settings.metrics_addr = None;
+    let engine = camview_media_engine::startup::Application::build(engine_settings, Default::default())
+        .await
+        .context("starting the media engine")?;
+    let engine_url = engine.engine().ws_url();
+    env.insert("KURENTO_WS_URL".into(), engine_url.clone());
+    let mut controller_settings =
         camview_media_controller::config::Settings::from_source(&env).context("media-controller configuration")?;
+    controller_settings.metrics_addr = None;
     let signaling_settings =
-        camview_signaling::configuration::Settings::from_source(&env).context("signaling configuration")?;
+        camview_signaling::config::Settings::from_source(&env).context("signaling configuration")?;
 
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
     let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
-    let controller = camview_media_controller::startup::start(
-        &controller_settings,
-        camview_media_controller::startup::Dependencies { bus: bus.clone(), registry: registry.clone() },
-    );
+    let controller = camview_media_controller::startup::Application::build(
+        controller_settings,
+        camview_media_controller::startup::Dependencies::new(Backend { bus: bus.clone(), registry: registry.clone() }),
+    )
+    .await
+    .context("starting the media-controller")?;
     let signaling = camview_signaling::startup::Application::build(
         signaling_settings,
         camview_signaling::startup::Dependencies { bus: bus.clone(), registry: registry.clone(), auth: auth.clone() },
@@ -71,13 +83,17 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
     let api = camview_api::Application::build(api_settings, api_deps).await.context("starting the api")?;
 
     let (api_port, signaling_port) = (api.port(), signaling.port());
-    let api_handle = api.handle();
-    let signaling_handle = signaling.handle();
-    let api_task = tokio::spawn(api.run_until_stopped());
-    let signaling_task = tokio::spawn(signaling.run_until_stopped());
+    let (api_handle, signaling_handle) = (api.handle(), signaling.handle());
+    let (controller_handle, engine_handle) = (controller.handle(), engine.handle());
+    let tasks = [
+        ("api", tokio::spawn(api.run_until_stopped())),
+        ("signaling", tokio::spawn(signaling.run_until_stopped())),
+        ("media-controller", tokio::spawn(controller.run_until_stopped())),
+        ("media engine", tokio::spawn(engine.run_until_stopped())),
+    ];
     let host = env.get("EXTERNAL_IP").cloned().unwrap_or_else(|| "127.0.0.1".into());
     let (http, ws) = if api_tls { ("https", "wss") } else { ("http", "ws") };
-    println!("camview is running: api {http}://{host}:{api_port}/  signaling {ws}://{host}:{signaling_port}/  media server {}", engine.ws_url());
+    println!("camview is running: api {http}://{host}:{api_port}/  signaling {ws}://{host}:{signaling_port}/  media server {engine_url}");
 
     let demo = if cli.demo {
         Some(demo::start(&auth, &format!("http://127.0.0.1:{api_port}"), &cli.demo_camera).await?)
@@ -98,14 +114,15 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
     if let Some(demo) = demo {
         demo.stop().await;
     }
+    // Outside in: no new viewers, then no new commands, then the media.
     signaling_handle.shutdown().await;
-    api_handle.stop(true).await;
-    controller.shutdown().await;
-    engine.shutdown();
-    for (name, task) in [("api", api_task), ("signaling", signaling_task)] {
+    api_handle.shutdown().await;
+    controller_handle.shutdown().await;
+    engine_handle.shutdown().await;
+    for (name, task) in tasks {
         match task.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "{name} stopped with an error"),
+            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "{name} stopped with an error"),
             Err(e) => tracing::warn!(error = %e, "{name} task failed"),
         }
     }

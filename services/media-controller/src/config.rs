@@ -41,7 +41,9 @@ pub struct Settings {
     /// back, so every live instance had the chance to refresh its key.
     pub liveness_ttl: Duration,
     /// `METRICS_ADDR`: where `GET /metrics` and `GET /healthz` are served.
-    pub metrics_addr: SocketAddr,
+    /// None serves neither: only the all-in-one binary composes services so, its api's
+    /// `/metrics` showing every instrument of the process.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// A TURN server for media-server endpoints, with the TURN REST shared secret.
@@ -63,6 +65,11 @@ impl TurnSettings {
 }
 
 impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&camview_common::config::Env)
+    }
+
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         let r = Reader::new(source);
         let url = r.string("KURENTO_WS_URL", DEFAULT_KURENTO_WS_URL);
@@ -116,7 +123,7 @@ impl Settings {
             max_viewers_per_stream: r.ranged::<u32>("MAX_VIEWERS_PER_STREAM", 10, 1, 10_000)?,
             lease_ttl: Duration::from_secs(r.ranged::<u64>("CONTROLLER_LEASE_TTL_SECONDS", 6, 2, 300)?),
             liveness_ttl: Duration::from_secs(r.ranged::<u64>("SIGNALING_LIVENESS_TTL_SECONDS", 10, 1, 3600)?),
-            metrics_addr: r.parse("METRICS_ADDR", DEFAULT_METRICS_ADDR.parse().expect("literal address"))?,
+            metrics_addr: Some(r.parse("METRICS_ADDR", DEFAULT_METRICS_ADDR.parse().expect("literal address"))?),
         })
     }
 
@@ -161,13 +168,13 @@ mod tests {
         let settings = Settings::from_source(&[("UNRELATED", "x")]).unwrap();
         assert_eq!(settings.kurento.url, DEFAULT_KURENTO_WS_URL);
         assert_eq!(settings.kurento.timing.request_timeout, Duration::from_secs(10));
-        assert_eq!(settings.metrics_addr.to_string(), DEFAULT_METRICS_ADDR);
+        assert_eq!(settings.metrics_addr.unwrap().to_string(), DEFAULT_METRICS_ADDR);
     }
 
     #[test]
     fn a_bad_metrics_address_is_rejected_with_the_variable_name() {
         assert_eq!(Settings::from_source(&[("METRICS_ADDR", "9464")]).unwrap_err().name, "METRICS_ADDR");
-        assert_eq!(Settings::from_source(&[("METRICS_ADDR", "127.0.0.1:0")]).unwrap().metrics_addr.port(), 0);
+        assert_eq!(Settings::from_source(&[("METRICS_ADDR", "127.0.0.1:0")]).unwrap().metrics_addr.unwrap().port(), 0);
     }
 
     #[test]

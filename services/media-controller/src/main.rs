@@ -1,24 +1,27 @@
-//! `camview-media-controller`: drives streams and viewers on the media server from bus commands.
+//! `camview-media-controller`: drives streams and viewers on the media server from bus
+//! commands, until Ctrl-C / SIGTERM.
 
-use anyhow::Context;
-use camview_common::config::Env;
-use camview_common::{shutdown_signal, telemetry, DEFAULT_REDIS_CONNECT_TIMEOUT};
+use camview_common::lifecycle::service_main;
+use camview_common::shutdown_signal;
 use camview_media_controller::config::Settings;
-use camview_media_controller::startup::{serve_metrics, start, Dependencies};
+use camview_media_controller::startup::{Application, Dependencies};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let settings = Settings::from_source(&Env).context("configuration")?;
-    let _telemetry = telemetry::init("camview-media-controller", settings.log_format);
-    let deps = Dependencies::connect(settings.redis.as_ref(), DEFAULT_REDIS_CONNECT_TIMEOUT)
-        .await
-        .context("connecting to Redis")?;
-    let controller = start(&settings, deps);
-    let metrics = serve_metrics(&settings, &controller)?;
-    tracing::info!(addr = %metrics.local_addr(), "metrics served on /metrics and /healthz");
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    controller.shutdown().await;
-    metrics.shutdown().await;
-    Ok(())
+async fn main() -> std::process::ExitCode {
+    service_main(
+        "camview-media-controller",
+        Settings::from_env(),
+        |s| s.log_format,
+        |settings| async move {
+            let deps = Dependencies::connect(&settings).await?;
+            let app = Application::build(settings, deps).await?;
+            let handle = app.handle();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                handle.shutdown().await;
+            });
+            app.run_until_stopped().await
+        },
+    )
+    .await
 }

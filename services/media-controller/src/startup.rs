@@ -1,17 +1,100 @@
-//! Starting a media-controller: in its own binary, in the all-in-one binary and in tests.
-
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+//! Starting a media-controller, in the shape every camview service has:
+//! [`Application::build`]`(settings, dependencies)` connects and starts, then
+//! [`Application::port`] and [`Application::run_until_stopped`]; a [`StopHandle`] stops it from
+//! elsewhere (its `main`, the all-in-one binary). Tests start bare controllers with [`start`].
 
 use std::sync::Arc;
+
+use anyhow::Context;
+use camview_common::{stop_pair, Backend, Bus, Registry, StopHandle, StopSignal, DEFAULT_REDIS_CONNECT_TIMEOUT};
+use camview_http::{bind_ops, serve_ops, OpsServer};
+use opentelemetry::metrics::Meter;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::config::Settings;
 use crate::kurento::KurentoClient;
 use crate::metrics::{ControllerMetrics, RpcMetrics, SCOPE};
 use crate::service::{run, Controller, ControllerSettings, KurentoMedia, RunnerSettings};
 
-/// The bus and registry a controller works with.
-pub use camview_common::Backend as Dependencies;
+/// The bus and registry a controller works with, and where its instruments go.
+#[derive(Clone)]
+pub struct Dependencies {
+    pub bus: Arc<dyn Bus>,
+    pub registry: Arc<dyn Registry>,
+    pub meter: Meter,
+}
+
+impl Dependencies {
+    /// `backend`, with instruments on the process' meter provider (what `/metrics` serves).
+    pub fn new(backend: Backend) -> Self {
+        Self { bus: backend.bus, registry: backend.registry, meter: camview_common::telemetry::meter(SCOPE) }
+    }
+
+    /// Redis per `REDIS_URL` (retried for a while), else an in-process bus and registry.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let backend = Backend::connect(settings.redis.as_ref(), DEFAULT_REDIS_CONNECT_TIMEOUT)
+            .await
+            .context("connecting to Redis")?;
+        Ok(Self::new(backend))
+    }
+}
+
+/// A started controller with its ops server (`GET /metrics`, `GET /healthz` on
+/// `METRICS_ADDR`, none when that is unset by the all-in-one binary).
+pub struct Application {
+    controller: ControllerHandle,
+    ops: Option<OpsServer>,
+    stop: StopSignal,
+    handle: StopHandle,
+}
+
+impl Application {
+    /// Binds `METRICS_ADDR` (port 0 picks a free one), then connects to the media server
+    /// (retrying in the background) and starts the loops (leader or standby).
+    pub async fn build(settings: Settings, deps: Dependencies) -> anyhow::Result<Self> {
+        let ops_listener = bind_ops(settings.metrics_addr)?;
+        let controller = start(&settings, deps);
+        let health = controller.controller().clone();
+        let ops = ops_listener
+            .map(|l| serve_ops(l, move || health.is_healthy()))
+            .transpose()
+            .context("starting the ops server")?;
+        if let Some(ops) = &ops {
+            tracing::info!(addr = %ops.local_addr(), "metrics served on /metrics and /healthz");
+        }
+        let (handle, stop) = stop_pair();
+        Ok(Self { controller, ops, stop, handle })
+    }
+
+    /// The port of `/metrics` and `/healthz` (the controller serves nothing else), if served.
+    pub fn port(&self) -> Option<u16> {
+        self.ops.as_ref().map(|ops| ops.local_addr().port())
+    }
+
+    pub fn controller(&self) -> &ControllerHandle {
+        &self.controller
+    }
+
+    /// Stops the controller from elsewhere ([`StopHandle::shutdown`] returns once it has).
+    pub fn handle(&self) -> StopHandle {
+        self.handle.clone()
+    }
+
+    /// Runs until a stop is asked for, then gives the lease up, closes the media-server
+    /// connection and stops the ops server.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self { controller, ops, mut stop, handle } = self;
+        drop(handle);
+        stop.requested().await;
+        controller.shutdown().await;
+        if let Some(ops) = ops {
+            ops.shutdown().await;
+        }
+        stop.finished();
+        Ok(())
+    }
+}
 
 /// A running controller; dropping it does not stop it, [`ControllerHandle::shutdown`] does.
 pub struct ControllerHandle {
@@ -53,32 +136,10 @@ impl ControllerHandle {
     }
 }
 
-/// Serves `GET /metrics` (this process' metrics) and `GET /healthz` (the controller's health)
-/// on `METRICS_ADDR`.
-pub fn serve_metrics(
-    settings: &Settings,
-    controller: &ControllerHandle,
-) -> anyhow::Result<camview_common::telemetry::MetricsServer> {
-    use anyhow::Context;
-    let listener = std::net::TcpListener::bind(settings.metrics_addr)
-        .with_context(|| format!("METRICS_ADDR: cannot listen on {}", settings.metrics_addr))?;
-    let health = controller.controller().clone();
-    camview_common::telemetry::serve_metrics(listener, move || health.is_healthy())
-        .context("starting the metrics server")
-}
-
-/// Connects to the media server (retrying in the background) and starts the loops; metrics
-/// go to the process' meter provider.
+/// Connects to the media server (retrying in the background) and starts the loops, without
+/// an ops server ([`Application::build`] adds one).
 pub fn start(settings: &Settings, deps: Dependencies) -> ControllerHandle {
-    start_with_meter(settings, deps, &camview_common::telemetry::meter(SCOPE))
-}
-
-/// Like [`start`], with instruments from `meter` (tests read them through their own provider).
-pub fn start_with_meter(
-    settings: &Settings,
-    deps: Dependencies,
-    meter: &opentelemetry::metrics::Meter,
-) -> ControllerHandle {
+    let meter = &deps.meter;
     let instance_id = format!("media-controller-{}", uuid::Uuid::new_v4());
     let client = KurentoClient::start_with_metrics(settings.kurento.clone(), RpcMetrics::new(meter));
     let owner = settings.redis.as_ref().map_or("camview:", |r| r.prefix.as_str());

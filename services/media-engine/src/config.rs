@@ -18,7 +18,7 @@ pub enum WebRtcPorts {
 }
 
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct Settings {
     /// Kurento JSON-RPC WebSocket listener (`KMS_LISTEN_ADDR` or `ENGINE_WS_ADDR`).
     pub ws_addr: SocketAddr,
     /// WebSocket path without the leading `/` (`ENGINE_WS_PATH`, default `kurento`).
@@ -52,18 +52,23 @@ pub struct Config {
     /// Upper bound of the per-stream fast-start cache, in packets (`ENGINE_GOP_CACHE_PACKETS`).
     pub gop_cache_packets: usize,
     /// Where `GET /metrics` and `GET /healthz` are served (`METRICS_ADDR`, default 0.0.0.0:9465).
-    pub metrics_addr: SocketAddr,
+    /// None serves neither: only the all-in-one binary composes services so, its api's
+    /// `/metrics` showing every instrument of the process.
+    pub metrics_addr: Option<SocketAddr>,
     /// Worker threads of the packet path (`ENGINE_WORKERS`, default one per core).
     pub workers: usize,
+    /// `LOG_FORMAT`: `json` or `pretty`.
+    pub log_format: LogFormat,
 }
 
 pub use camview_common::config::ConfigError;
 use camview_common::config::{Env, Reader, Source};
+use camview_common::telemetry::LogFormat;
 
-impl Config {
+impl Settings {
     /// Settings for tests: everything on loopback, ephemeral ports, tiny timers left at defaults.
     pub fn for_tests() -> Self {
-        Config {
+        Settings {
             ws_addr: "127.0.0.1:0".parse().expect("literal address"),
             ws_path: "kurento".into(),
             external_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -80,8 +85,9 @@ impl Config {
             request_cache_ttl: Duration::from_secs(20),
             flow_timeout: Duration::from_secs(2),
             gop_cache_packets: 4096,
-            metrics_addr: "127.0.0.1:0".parse().expect("literal address"),
+            metrics_addr: Some("127.0.0.1:0".parse().expect("literal address")),
             workers: 2,
+            log_format: LogFormat::default(),
         }
     }
 
@@ -138,7 +144,7 @@ impl Config {
             Ok(Duration::from_millis(r.ranged(name, default, 1, u64::MAX)?))
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(1024);
-        Ok(Config {
+        Ok(Settings {
             ws_addr,
             ws_path,
             external_ip,
@@ -155,8 +161,9 @@ impl Config {
             request_cache_ttl: ms("ENGINE_REQUEST_CACHE_MS", 20_000)?,
             flow_timeout: ms("ENGINE_FLOW_TIMEOUT_MS", 2_000)?,
             gop_cache_packets: r.parse("ENGINE_GOP_CACHE_PACKETS", 4096)?,
-            metrics_addr: r.parse("METRICS_ADDR", SocketAddr::from(([0, 0, 0, 0], 9465)))?,
+            metrics_addr: Some(r.parse("METRICS_ADDR", SocketAddr::from(([0, 0, 0, 0], 9465)))?),
             workers: r.ranged("ENGINE_WORKERS", cores, 1, 1024)?,
+            log_format: r.parse("LOG_FORMAT", LogFormat::default())?,
         })
     }
 }
@@ -166,9 +173,9 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn cfg(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_source(&m)
+        Settings::from_source(&m)
     }
 
     #[test]
@@ -178,7 +185,7 @@ mod tests {
         assert_eq!(c.ws_path, "kurento");
         assert_eq!(c.gc_period, Duration::from_secs(240));
         assert_eq!(c.webrtc_ports, WebRtcPorts::Shared(50000));
-        assert_eq!(c.metrics_addr, "0.0.0.0:9465".parse().unwrap());
+        assert_eq!(c.metrics_addr, Some("0.0.0.0:9465".parse().unwrap()));
     }
 
     #[test]
@@ -192,6 +199,7 @@ mod tests {
         assert_eq!(cfg(&[("ENGINE_WORKERS", "0")]).unwrap_err().name, "ENGINE_WORKERS");
         assert_eq!(cfg(&[("ENGINE_WORKERS", "many")]).unwrap_err().name, "ENGINE_WORKERS");
         assert_eq!(cfg(&[("ENGINE_WORKERS", "3")]).unwrap().workers, 3);
+        assert_eq!(cfg(&[("LOG_FORMAT", "xml")]).unwrap_err().name, "LOG_FORMAT");
         let e = cfg(&[("ENGINE_WEBRTC_PORT", "x")]).unwrap_err();
         assert!(e.to_string().contains("ENGINE_WEBRTC_PORT"));
     }

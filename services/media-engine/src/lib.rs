@@ -1,16 +1,20 @@
 //! camview-media-engine: a Kurento-compatible (7.x JSON-RPC) media server that forwards camera
 //! RTP (H.264, VP8) to WebRTC viewers without transcoding.
 //!
-//! Start it in-process with [`Engine::start`] (port 0 in tests) or run it with [`run`].
+//! A service like every camview service: [`startup::Application::build`] binds its listeners
+//! and starts it, `run_until_stopped` serves (the binary's `main`, the all-in-one binary).
+//! Tests start the bare [`Engine`] with [`Engine::start`] (port 0).
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod error;
 pub mod events;
 pub mod media;
 pub mod metrics;
 pub mod rpc;
 pub mod sdp;
 mod server;
+pub mod startup;
 pub mod supervise;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -24,7 +28,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, ConfigError, WebRtcPorts};
+pub use config::{ConfigError, Settings, WebRtcPorts};
 pub use rpc::CoreStats;
 
 use events::{EngineEvent, EventTx};
@@ -63,13 +67,12 @@ pub struct Engine {
     ws_addr: SocketAddr,
     path: String,
     cancel: CancellationToken,
-    metrics_addr: SocketAddr,
     _metrics: EngineMetrics,
 }
 
 impl Engine {
     /// Binds the WebSocket listener and the WebRTC sockets and starts serving.
-    pub async fn start(cfg: Config) -> anyhow::Result<Engine> {
+    pub async fn start(cfg: Settings) -> anyhow::Result<Engine> {
         let listener = TcpListener::bind(cfg.ws_addr)
             .await
             .with_context(|| format!("KMS_LISTEN_ADDR/ENGINE_WS_ADDR: cannot listen on {}", cfg.ws_addr))?;
@@ -77,7 +80,7 @@ impl Engine {
     }
 
     /// Serves on an already bound listener; metrics go to the process' meter provider.
-    pub async fn start_on(listener: TcpListener, cfg: Config) -> anyhow::Result<Engine> {
+    pub async fn start_on(listener: TcpListener, cfg: Settings) -> anyhow::Result<Engine> {
         Self::start_on_with_meter(listener, cfg, &camview_common::telemetry::meter(metrics::SCOPE)).await
     }
 
@@ -85,7 +88,7 @@ impl Engine {
     /// own provider).
     pub async fn start_on_with_meter(
         listener: TcpListener,
-        cfg: Config,
+        cfg: Settings,
         meter: &opentelemetry::metrics::Meter,
     ) -> anyhow::Result<Engine> {
         let ws_addr = listener.local_addr()?;
@@ -125,16 +128,7 @@ impl Engine {
         });
         server::spawn_accept_loop(listener, core.clone(), cfg.ws_path.clone(), faults, cancel.clone());
         tracing::info!(%ws_addr, webrtc = ?mux.shared_addrs(), "media engine listening");
-        Ok(Engine {
-            core,
-            counters,
-            mux,
-            ws_addr,
-            path: cfg.ws_path.clone(),
-            cancel,
-            metrics_addr: cfg.metrics_addr,
-            _metrics: metrics,
-        })
+        Ok(Engine { core, counters, mux, ws_addr, path: cfg.ws_path.clone(), cancel, _metrics: metrics })
     }
 
     pub fn ws_addr(&self) -> SocketAddr {
@@ -182,16 +176,6 @@ impl Engine {
         self.mux.workers.send_state(w, media::worker::Cmd::Panic);
     }
 
-    /// Serves `GET /metrics` (this process' metrics) and `GET /healthz` (200 while the engine
-    /// runs) on `METRICS_ADDR`.
-    pub fn serve_metrics(&self) -> anyhow::Result<camview_common::telemetry::MetricsServer> {
-        let listener = std::net::TcpListener::bind(self.metrics_addr)
-            .with_context(|| format!("METRICS_ADDR: cannot listen on {}", self.metrics_addr))?;
-        let cancel = self.cancel.clone();
-        camview_common::telemetry::serve_metrics(listener, move || !cancel.is_cancelled())
-            .context("starting the metrics server")
-    }
-
     /// Stops every task; objects are dropped with the engine.
     pub fn shutdown(&self) {
         self.cancel.cancel();
@@ -220,15 +204,4 @@ async fn route_events(
             },
         }
     }
-}
-
-/// Runs, serving metrics on `METRICS_ADDR`, until `shutdown` resolves.
-pub async fn run(cfg: Config, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-    let engine = Engine::start(cfg).await?;
-    let metrics = engine.serve_metrics()?;
-    tracing::info!(addr = %metrics.local_addr(), "metrics served on /metrics and /healthz");
-    shutdown.await;
-    engine.shutdown();
-    metrics.shutdown().await;
-    Ok(())
 }

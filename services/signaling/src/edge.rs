@@ -10,12 +10,12 @@ use std::net::IpAddr;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
-use camview_common::auth::http::request_client_ip;
 use camview_common::auth::limit::retry_after_secs;
+use camview_http::request::request_client_ip;
 use camview_proto::error::ErrorBody;
 use camview_proto::ErrorCode;
 
-use crate::configuration::Settings;
+use crate::config::Settings;
 use crate::hub::Hub;
 use crate::metrics::Rejection;
 

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::configuration::Settings;
+use crate::config::Settings;
 use crate::error::SessionError;
 use crate::metrics::{JoinPhase, Metrics};
 use crate::revocation::Watch;

@@ -14,7 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod configuration;
+pub mod config;
 pub mod domain;
 pub mod edge;
 pub mod error;

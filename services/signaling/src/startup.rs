@@ -16,7 +16,7 @@ use anyhow::Context;
 use camview_common::auth::Authenticator;
 use camview_common::{Backend, Bus, BusClient, Registry};
 
-use crate::configuration::Settings;
+use crate::config::Settings;
 use crate::hub::Hub;
 use crate::revocation::AUTH_EVENTS_INSTANCE;
 use crate::{edge, ws};
@@ -144,8 +144,8 @@ impl Application {
     }
 
     /// Serves until [`AppHandle::shutdown`] completes.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("the signaling server failed")
     }
 }
 

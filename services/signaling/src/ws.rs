@@ -34,7 +34,7 @@ pub async fn upgrade(
     if let Some(refusal) = edge::upgrade_refusal(&req, &hub) {
         return Ok(refusal);
     }
-    let cookie = camview_common::auth::http::cookie_token(&req);
+    let cookie = camview_http::request::cookie_token(&req);
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let stream =
         stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);

@@ -9,7 +9,7 @@
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{web, HttpResponse};
 
-use crate::configuration::PublicSettings;
+use crate::config::PublicSettings;
 use crate::startup::AppState;
 
 /// `GET /config.js`. Never cached without revalidation: a changed setting reaches every page on

@@ -14,7 +14,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 use camview_common::auth::limit::{FailureBackoff, KeyedBuckets};
 
-use crate::configuration::SecuritySettings;
+use crate::config::SecuritySettings;
 use crate::error::ApiError;
 use crate::startup::AppState;
 

@@ -45,7 +45,7 @@ pub fn bearer_token(req: &HttpRequest) -> Option<Result<String, ApiError>> {
     Some(Ok(token.to_owned()))
 }
 
-pub use camview_common::auth::http::cookie_token;
+pub use camview_http::request::cookie_token;
 
 /// The bearer token, else the cookie's.
 fn request_token(req: &HttpRequest) -> Result<String, ApiError> {
@@ -63,7 +63,7 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
 
 /// The client's address: the peer, or behind a trusted proxy what it forwarded.
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
-    camview_common::auth::http::request_client_ip(req, &state.security.auth.trusted_proxies)
+    camview_http::request::request_client_ip(req, &state.security.auth.trusted_proxies)
 }
 
 async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {

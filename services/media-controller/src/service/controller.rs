@@ -19,18 +19,18 @@ use std::time::Duration;
 
 use camview_common::bus::{envelope, Bus};
 use camview_common::clock::now_rfc3339;
-use camview_common::registry::{Fence, Registry, RegistryError};
+use camview_common::registry::{Fence, Registry};
 use camview_proto::bus::{
     Envelope, Message, RemoveReason, Renegotiate, StartStream, StopStream, StreamEnded, StreamStarted, StreamStopped,
 };
-use camview_proto::error::ErrorCode;
 use camview_proto::stream::{Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
 use tokio::sync::{Mutex as AsyncMutex, RwLock};
 use tracing::Instrument;
 
 use super::lanes::LaneKey;
-use super::media::{IceSettings, MediaError, MediaServer, MediaStream, StreamSpec};
+use super::media::{IceSettings, MediaServer, MediaStream, StreamSpec};
 use super::sdp;
+pub use crate::error::CommandError;
 use crate::metrics::{ControllerMetrics, Outcome};
 
 mod camera_source;
@@ -54,47 +54,6 @@ pub struct ControllerSettings {
     pub max_streams: u32,
     /// `MAX_VIEWERS_PER_STREAM`: a join beyond this many viewers is refused (`stream_full`).
     pub max_viewers_per_stream: u32,
-}
-
-/// Errors of one command, mapped once to a `Failed` reply.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    #[error("stream {0} is not started")]
-    StreamNotFound(String),
-    #[error("viewer {0} not found")]
-    ViewerNotFound(String),
-    #[error("the media server rejected the request: {0}")]
-    Media(#[from] MediaError),
-    #[error("registry: {0}")]
-    Registry(#[from] camview_common::registry::RegistryError),
-    #[error("the media server answer has no usable video port")]
-    NoRtpPort,
-    #[error("{0} streams are already started (MAX_STREAMS)")]
-    TooManyStreams(u32),
-    #[error("stream {camera} already has {limit} viewers (MAX_VIEWERS_PER_STREAM)")]
-    StreamFull { camera: String, limit: u32 },
-}
-
-impl CommandError {
-    fn code(&self) -> ErrorCode {
-        match self {
-            CommandError::StreamNotFound(_) => ErrorCode::StreamNotFound,
-            CommandError::ViewerNotFound(_) => ErrorCode::ViewerNotFound,
-            CommandError::Media(MediaError::Rejected { .. } | MediaError::NotFound(_)) | CommandError::NoRtpPort => {
-                ErrorCode::MediaServerError
-            }
-            CommandError::Media(MediaError::Unavailable(_)) => ErrorCode::ControllerUnavailable,
-            // Another controller leads now: the sender may retry, and the new leader answers.
-            CommandError::Registry(RegistryError::Fenced { .. }) => ErrorCode::ControllerUnavailable,
-            CommandError::Registry(_) => ErrorCode::RegistryUnavailable,
-            CommandError::TooManyStreams(_) => ErrorCode::TooManyStreams,
-            CommandError::StreamFull { .. } => ErrorCode::StreamFull,
-        }
-    }
-
-    fn reply(&self) -> Message {
-        Message::failed(self.code(), self.to_string())
-    }
 }
 
 /// The media-controller's behaviour over its three dependencies.

@@ -14,8 +14,8 @@ use camview_common::registry::{RedisRegistry, Registry};
 use camview_common::testing::peer::{Codecs, TestPeer};
 use camview_common::testing::{random_keys, RedisServer};
 use camview_media_controller::config::Settings;
-use camview_media_controller::startup::{start_with_meter, ControllerHandle, Dependencies};
-use camview_media_engine::{Config, Engine};
+use camview_media_controller::startup::{start, ControllerHandle, Dependencies};
+use camview_media_engine::{Engine, Settings as EngineSettings};
 use camview_proto::bus::{AddIceCandidate, AddViewer, Envelope, Message, RemoveReason, RemoveViewer, StartStream};
 use camview_proto::error::ErrorBody;
 use camview_proto::keys::Keys;
@@ -30,7 +30,7 @@ pub struct Stack {
     engine: Option<Engine>,
     ws_addr: SocketAddr,
     ws_url: String,
-    pub deps: Dependencies,
+    pub deps: camview_common::Backend,
     pub api: Arc<BusClient>,
     redis_url: String,
     pub prefix: String,
@@ -38,7 +38,7 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> Stack {
-        let engine = Engine::start(Config::for_tests()).await.expect("engine starts");
+        let engine = Engine::start(EngineSettings::for_tests()).await.expect("engine starts");
         let redis = RedisServer::shared();
         let keys = random_keys();
         let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&redis.url(), keys.clone()).await.expect("bus"));
@@ -49,7 +49,7 @@ impl Stack {
             ws_addr: engine.ws_addr(),
             ws_url: engine.ws_url(),
             engine: Some(engine),
-            deps: Dependencies { bus, registry },
+            deps: camview_common::Backend { bus, registry },
             api,
             redis_url: redis.url(),
             prefix: keys.prefix().to_owned(),
@@ -90,12 +90,17 @@ impl Stack {
         settings: &Settings,
         meter: &opentelemetry::metrics::Meter,
     ) -> ControllerHandle {
+        start(settings, self.dependencies(meter).await)
+    }
+
+    /// A controller's own Redis connections, as a separate process would have, and `meter`.
+    pub async fn dependencies(&self, meter: &opentelemetry::metrics::Meter) -> Dependencies {
         let keys = Keys::new(self.prefix.clone());
         let bus: Arc<dyn Bus> =
             Arc::new(RedisBus::connect(&self.redis_url, keys.clone()).await.expect("controller bus"));
         let registry: Arc<dyn Registry> =
             Arc::new(RedisRegistry::connect(&self.redis_url, keys).await.expect("controller registry"));
-        start_with_meter(settings, Dependencies { bus, registry }, meter)
+        Dependencies { bus, registry, meter: meter.clone() }
     }
 
     /// Stops the engine (every object and session is lost with it) and starts a new one on
@@ -117,7 +122,7 @@ impl Stack {
                 Err(e) => panic!("cannot listen on {} again: {e}", self.ws_addr),
             }
         };
-        let engine = Engine::start_on(listener, Config::for_tests()).await.expect("the new engine starts");
+        let engine = Engine::start_on(listener, EngineSettings::for_tests()).await.expect("the new engine starts");
         assert_ne!(engine.server_id(), old_id, "a restarted engine is a new server");
         assert_eq!(engine.ws_url(), self.ws_url);
         self.engine = Some(engine);

@@ -7,7 +7,7 @@ use camview_media_controller::kurento::{
     AnyStats, ClientConfig, KurentoClient, MediaFlowState, MediaPipeline, MediaType, RtpEndpoint, ServerManager,
     WebRtcEndpoint, SERVER_MANAGER_ID,
 };
-use camview_media_engine::{Config, Engine};
+use camview_media_engine::{Engine, Settings as EngineSettings};
 use camview_proto::kurento::KurentoErrorCode;
 use std::net::SocketAddr;
 use tokio::net::UdpSocket;
@@ -39,7 +39,7 @@ fn rtp_packet(seq: u16, timestamp: u32, nal: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn the_generated_client_drives_a_camera_pipeline_on_the_media_engine() {
-    let engine = Engine::start(Config::for_tests()).await.expect("engine starts");
+    let engine = Engine::start(EngineSettings::for_tests()).await.expect("engine starts");
     let client = KurentoClient::connect(ClientConfig::new(engine.ws_url())).await.expect("client connects");
 
     let info = ServerManager::attach(&client, SERVER_MANAGER_ID).get_info().await.expect("getInfo");

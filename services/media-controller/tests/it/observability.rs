@@ -6,8 +6,8 @@ use camview_common::bus::envelope;
 use camview_common::testing::wait_until;
 use camview_media_controller::kurento::{ClientConfig, KurentoClient, MediaPipeline, RtpEndpoint};
 use camview_media_controller::metrics::RpcMetrics;
-use camview_media_controller::startup::serve_metrics;
-use camview_media_engine::{Config, Engine};
+use camview_media_controller::startup::Application;
+use camview_media_engine::{Engine, Settings as EngineSettings};
 use camview_proto::bus::{Message, StartStream, StopStream};
 use camview_proto::stream::Bandwidth;
 use opentelemetry::trace::{SpanKind, Status};
@@ -20,7 +20,7 @@ use crate::telemetry::{attribute, sample, TestMetrics, TestTraces};
 async fn each_kurento_request_is_a_client_span_under_the_callers_span_and_is_measured() {
     let traces = TestTraces::install();
     let metrics = TestMetrics::new();
-    let engine = Engine::start(Config::for_tests()).await.expect("engine starts");
+    let engine = Engine::start(EngineSettings::for_tests()).await.expect("engine starts");
     let client =
         KurentoClient::start_with_metrics(ClientConfig::new(engine.ws_url()), RpcMetrics::new(&metrics.meter()));
     client.wait_connected(PATIENCE).await.expect("connected");
@@ -181,9 +181,9 @@ async fn stream_and_viewer_gauges_follow_the_leader_a_standby_reports_none_and_t
 #[tokio::test]
 async fn the_metrics_endpoint_serves_prometheus_text_and_healthz_follows_the_media_server_connection() {
     let mut s = Stack::start().await;
-    let controller = s.controller().await;
-    let server = serve_metrics(&s.controller_settings(), &controller).expect("metrics server");
-    let base = format!("http://{}", server.local_addr());
+    let meter = camview_common::telemetry::meter(camview_media_controller::metrics::SCOPE);
+    let app = Application::build(s.controller_settings(), s.dependencies(&meter).await).await.expect("controller");
+    let base = format!("http://127.0.0.1:{}", app.port().expect("METRICS_ADDR is set"));
     let http = reqwest::Client::new();
     let healthz = |want: u16| {
         let (http, url) = (http.clone(), format!("{base}/healthz"));
@@ -204,6 +204,9 @@ async fn the_metrics_endpoint_serves_prometheus_text_and_healthz_follows_the_med
     wait_until(PATIENCE, "healthz is 503 without the media server", healthz(503)).await;
     s.restart_engine().await;
     wait_until(PATIENCE, "healthz is 200 again with the media server back", healthz(200)).await;
-    server.shutdown().await;
-    controller.shutdown().await;
+    let handle = app.handle();
+    let run = tokio::spawn(app.run_until_stopped());
+    handle.shutdown().await;
+    run.await.expect("run task").expect("stopped cleanly");
+    assert!(http.get(format!("{base}/healthz")).send().await.is_err(), "the ops server stops with the controller");
 }

@@ -11,7 +11,7 @@ use camview_media_engine::events::{EngineEvent, EventTx};
 use camview_media_engine::media::webrtc::WebRtcMux;
 use camview_media_engine::media::MediaCounters;
 use camview_media_engine::rpc::{Core, MediaCtx};
-use camview_media_engine::Config;
+use camview_media_engine::Settings;
 use libfuzzer_sys::fuzz_target;
 use tokio::sync::mpsc::Receiver;
 
@@ -26,7 +26,7 @@ fn harness() -> &'static Mutex<Harness> {
     H.get_or_init(|| {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let _g = rt.enter();
-        let cfg = Arc::new(Config::for_tests());
+        let cfg = Arc::new(Settings::for_tests());
         let counters = Arc::new(MediaCounters::default());
         let (tx, events) = tokio::sync::mpsc::channel(camview_media_engine::EVENT_QUEUE);
         let ev = EventTx::new(tx, counters.faults.clone());

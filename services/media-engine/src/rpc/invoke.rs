@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::model::{AddIceCandidateParams, AddTagParams, Class, Operation, Property, SetProperty};
 use super::params::Params;
 use super::{kerr, not_found, Core, ObjMedia, RpcResult, SERVER_MANAGER};
-use crate::config::Config;
+use crate::config::Settings;
 
 impl Core {
     pub(super) fn invoke(
@@ -170,7 +170,7 @@ impl Core {
 }
 
 /// What a stored property reads before anyone sets it (`name` defaults to the object id).
-fn default_value(p: Property, cfg: &Config) -> Value {
+fn default_value(p: Property, cfg: &Settings) -> Value {
     match p {
         Property::EncoderBitrate => json!(300000),
         Property::MinVideoSendBandwidth => json!(100),

@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 pub use model::Class;
 pub use request::{Frame, Request};
 
-use crate::config::Config;
+use crate::config::Settings;
 use crate::events::EventTx;
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{Viewer, WebRtcMux};
@@ -39,7 +39,7 @@ pub const SERVER_MANAGER: &str = "manager_ServerManager";
 /// What the media objects need from the engine.
 #[derive(Clone)]
 pub struct MediaCtx {
-    pub cfg: Arc<Config>,
+    pub cfg: Arc<Settings>,
     pub mux: Arc<WebRtcMux>,
     pub events: EventTx,
     pub counters: Arc<MediaCounters>,
@@ -111,9 +111,7 @@ pub struct Core {
 
 type RpcResult = Result<Value, RpcError>;
 
-pub(crate) fn kerr(code: K, msg: impl Into<String>) -> RpcError {
-    RpcError::kurento(code, msg)
-}
+pub(crate) use crate::error::{kerr, not_found};
 
 pub(crate) fn now_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -370,10 +368,6 @@ impl Core {
             self.close_session(&sid, false);
         }
     }
-}
-
-pub(crate) fn not_found(id: &str) -> RpcError {
-    kerr(K::MediaObjectNotFound, format!("Object '{id}' not found"))
 }
 
 /// An error response, counted on `camview_errors_total` (every caller sends it).

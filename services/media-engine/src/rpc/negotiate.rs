@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::model::{MediaType, Property, SetProperty};
 use super::{kerr, now_millis, Core, ObjMedia, RpcResult};
+use crate::error::{already_negotiated, answer_error, offer_error, parse};
 use crate::events::MediaEvent;
 use crate::media::ports;
 use crate::media::rtp_source::RtpSource;
@@ -20,36 +21,6 @@ pub(crate) struct RtpOffer {
     pub sdp: String,
     sockets: Option<(UdpSocket, UdpSocket)>,
     ssrc: u32,
-}
-
-fn already_negotiated() -> RpcError {
-    kerr(K::SdpEndPointAlreadyNegotiated, "Endpoint already negotiated")
-}
-
-fn offer_error(e: OfferError) -> RpcError {
-    match e {
-        OfferError::Parse(m) => kerr(K::SdpParseError, m),
-        OfferError::Process(m) => kerr(K::SdpEndPointProcessOfferError, m),
-        OfferError::AlreadyNegotiated => already_negotiated(),
-    }
-}
-
-fn answer_error(e: AnswerError) -> RpcError {
-    match e {
-        AnswerError::NotOffered => {
-            kerr(K::SdpEndPointNotOfferGenerated, "Offer not generated. It is not possible to process an answer.")
-        }
-        AnswerError::AlreadyProcessed => kerr(K::SdpEndPointAnswerAlreadyProcessed, "Sdp Answer already processed"),
-        AnswerError::Parse(m) => kerr(K::SdpParseError, m),
-        AnswerError::Process(m) => kerr(K::SdpEndPointProcessAnswerError, m),
-    }
-}
-
-fn parse(text: &str, what: &str) -> Result<sdp::Offer, RpcError> {
-    sdp::parse_offer(text).map_err(|e| match e {
-        sdp::SdpError::Empty => kerr(K::SdpParseError, format!("Empty {what} not valid")),
-        sdp::SdpError::Parse(m) => kerr(K::SdpParseError, format!("Error parsing SDP {what}: {m}")),
-    })
 }
 
 impl Core {

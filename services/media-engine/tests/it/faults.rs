@@ -8,16 +8,16 @@ use std::sync::atomic::Ordering;
 use camview_common::testing::peer::{Codecs, TestPeer};
 use camview_common::testing::{wait_until, TestMetrics};
 use camview_media_engine::testing::{POISON_OFFER, POISON_READER, POISON_VIEWER};
-use camview_media_engine::{Config, Engine};
+use camview_media_engine::{Engine, Settings};
 use serde_json::json;
 use tokio::net::UdpSocket;
 
 use crate::helpers::*;
 use crate::media::{join, pipeline_with_camera, run_camera};
 
-async fn engine_with(metrics: &TestMetrics, tweak: impl FnOnce(&mut Config)) -> Engine {
+async fn engine_with(metrics: &TestMetrics, tweak: impl FnOnce(&mut Settings)) -> Engine {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let mut cfg = Config::for_tests();
+    let mut cfg = Settings::for_tests();
     tweak(&mut cfg);
     Engine::start_on_with_meter(listener, cfg, &metrics.meter()).await.expect("engine starts")
 }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use camview_media_engine::{Config, Engine};
+use camview_media_engine::{Engine, Settings};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::{TcpStream, UdpSocket};
@@ -18,8 +18,8 @@ pub async fn spawn_engine() -> Engine {
     spawn_engine_with(|_| {}).await
 }
 
-pub async fn spawn_engine_with(tweak: impl FnOnce(&mut Config)) -> Engine {
-    let mut cfg = Config::for_tests();
+pub async fn spawn_engine_with(tweak: impl FnOnce(&mut Settings)) -> Engine {
+    let mut cfg = Settings::for_tests();
     tweak(&mut cfg);
     Engine::start(cfg).await.expect("engine starts")
 }

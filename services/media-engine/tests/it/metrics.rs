@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 
 use camview_common::testing::peer::{Codecs, TestPeer};
 use camview_common::testing::{sample, wait_until, TestMetrics};
-use camview_media_engine::{Config, Engine};
+use camview_media_engine::startup::{Application, Dependencies};
+use camview_media_engine::{Engine, Settings};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -14,7 +15,7 @@ use crate::media::{join, pipeline_with_camera, run_camera};
 
 async fn engine_with(metrics: &TestMetrics) -> Engine {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    Engine::start_on_with_meter(listener, Config::for_tests(), &metrics.meter()).await.expect("engine starts")
+    Engine::start_on_with_meter(listener, Settings::for_tests(), &metrics.meter()).await.expect("engine starts")
 }
 
 #[tokio::test]
@@ -57,23 +58,26 @@ async fn rtp_packets_and_bytes_are_counted_in_from_the_camera_and_out_to_the_vie
 
 #[tokio::test]
 async fn error_replies_are_counted_by_kurento_type_on_metrics_and_healthz_follows_the_engine() {
-    let engine = spawn_engine().await;
-    let server = engine.serve_metrics().expect("metrics server");
-    let base = format!("http://{}", server.local_addr());
+    let app = Application::build(Settings::for_tests(), Dependencies::default()).await.expect("engine starts");
+    let base = format!("http://{}", app.ops_addr().expect("METRICS_ADDR is set"));
     let http = reqwest::Client::new();
     let scrape =
         || async { http.get(format!("{base}/metrics")).send().await.expect("scrape").text().await.expect("body") };
     let not_found = &[("code", "MEDIA_OBJECT_NOT_FOUND")];
     let before = sample(&scrape().await, "camview_errors_total", not_found).unwrap_or(0.0);
 
-    let mut c = Client::connect(&engine).await;
+    let mut c = Client::connect(app.engine()).await;
     c.invoke_err("nope_kurento.MediaPipeline", "getName", json!({})).await;
     let after = sample(&scrape().await, "camview_errors_total", not_found).expect("errors_total for the error reply");
     assert!(after > before, "{before} -> {after}");
 
     let healthz = || async { http.get(format!("{base}/healthz")).send().await.expect("healthz").status().as_u16() };
     assert_eq!(healthz().await, 200);
-    engine.shutdown();
+    app.engine().shutdown();
     assert_eq!(healthz().await, 503, "a stopped engine is unhealthy");
-    server.shutdown().await;
+    let handle = app.handle();
+    let run = tokio::spawn(app.run_until_stopped());
+    handle.shutdown().await;
+    run.await.expect("run task").expect("stopped cleanly");
+    assert!(http.get(format!("{base}/healthz")).send().await.is_err(), "the ops server stops with the application");
 }

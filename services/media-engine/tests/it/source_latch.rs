@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use camview_common::testing::peer::{Codecs, TestPeer};
 use camview_common::testing::{wait_until, TestMetrics};
-use camview_media_engine::{Config, Engine};
+use camview_media_engine::{Engine, Settings};
 use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 
@@ -30,7 +30,7 @@ fn unpinned_offer(rtp_port: u16) -> String {
 
 async fn engine_with(metrics: &TestMetrics) -> Engine {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    Engine::start_on_with_meter(listener, Config::for_tests(), &metrics.meter()).await.expect("engine starts")
+    Engine::start_on_with_meter(listener, Settings::for_tests(), &metrics.meter()).await.expect("engine starts")
 }
 
 /// A pipeline with an RtpEndpoint negotiated with `offer`; points the camera at its port.

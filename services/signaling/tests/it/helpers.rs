@@ -13,7 +13,7 @@ use camview_proto::auth::{Role, Subject, UserRecord, ALL_CAMERAS};
 use camview_proto::bus::Message;
 use camview_proto::keys::Keys;
 use camview_proto::stream::{Bandwidth, StreamRecord, StreamState};
-use camview_signaling::configuration::Settings;
+use camview_signaling::config::Settings;
 use camview_signaling::startup::{AppHandle, Application, Dependencies};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -222,7 +222,7 @@ impl Deployment {
 pub struct TestApp {
     pub port: u16,
     pub handle: AppHandle,
-    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
     /// The deployment's all-cameras viewer token, used by [`TestApp::connect`].
     pub token: String,
 }

@@ -16,7 +16,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::stun_local_ufrag;
-use crate::config::{Config, WebRtcPorts};
+use crate::config::{Settings, WebRtcPorts};
 use crate::events::EventTx;
 use crate::media::worker::{Cmd, Workers};
 use crate::media::{ports, MediaCounters};
@@ -61,7 +61,7 @@ impl Table {
 
 /// Shares WebRTC UDP sockets between viewers and routes datagrams to their workers.
 pub struct WebRtcMux {
-    pub(crate) cfg: Arc<Config>,
+    pub(crate) cfg: Arc<Settings>,
     pub(crate) workers: Arc<Workers>,
     shared: OnceLock<Vec<SocketAddr>>,
     table: Mutex<Table>,
@@ -75,7 +75,7 @@ pub struct WebRtcMux {
 impl WebRtcMux {
     /// Binds the shared sockets (shared mode), starts the workers and the socket readers.
     pub fn start(
-        cfg: Arc<Config>,
+        cfg: Arc<Settings>,
         events: EventTx,
         counters: Arc<MediaCounters>,
         cancel: CancellationToken,

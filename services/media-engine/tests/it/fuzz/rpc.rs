@@ -11,7 +11,7 @@ use camview_media_engine::events::EventTx;
 use camview_media_engine::media::webrtc::WebRtcMux;
 use camview_media_engine::media::MediaCounters;
 use camview_media_engine::rpc::{Core, MediaCtx};
-use camview_media_engine::Config;
+use camview_media_engine::Settings;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
@@ -37,7 +37,7 @@ impl Harness {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let _g = rt.enter();
         // No request cache: the seeds' ids repeat, and every frame should reach the dispatcher.
-        let cfg = Arc::new(Config { request_cache_ttl: std::time::Duration::ZERO, ..Config::for_tests() });
+        let cfg = Arc::new(Settings { request_cache_ttl: std::time::Duration::ZERO, ..Settings::for_tests() });
         let counters = Arc::new(MediaCounters::default());
         let (tx, events) = tokio::sync::mpsc::channel(camview_media_engine::EVENT_QUEUE);
         let ev = EventTx::new(tx, counters.faults.clone());

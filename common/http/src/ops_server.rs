@@ -8,17 +8,32 @@ use std::sync::Arc;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
-use super::{prometheus_text, PROMETHEUS_CONTENT_TYPE, SHUTDOWN_GRACE};
+use camview_common::telemetry::{prometheus_text, PROMETHEUS_CONTENT_TYPE, SHUTDOWN_GRACE};
+
+/// `METRICS_ADDR` could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("METRICS_ADDR: cannot listen on {addr}: {source}")]
+pub struct OpsBindError {
+    pub addr: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Binds `METRICS_ADDR` before a service starts (so a taken port stops it at once); `None`
+/// binds nothing (a service composed into the all-in-one binary).
+pub fn bind_ops(addr: Option<SocketAddr>) -> Result<Option<std::net::TcpListener>, OpsBindError> {
+    addr.map(|addr| std::net::TcpListener::bind(addr).map_err(|source| OpsBindError { addr, source })).transpose()
+}
 
 /// A running metrics server; dropping it stops it without waiting.
 #[derive(Debug)]
-pub struct MetricsServer {
+pub struct OpsServer {
     addr: SocketAddr,
     handle: ServerHandle,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
-impl MetricsServer {
+impl OpsServer {
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -37,7 +52,7 @@ impl MetricsServer {
     }
 }
 
-impl Drop for MetricsServer {
+impl Drop for OpsServer {
     fn drop(&mut self) {
         if self.thread.is_some() {
             // The stop command is sent at once; the returned future only waits for completion.
@@ -48,10 +63,10 @@ impl Drop for MetricsServer {
 
 /// Serves this process' [`prometheus_text`] on `GET /metrics` and `health()` on `GET /healthz`
 /// (200 `{"status":"ok"}` or 503 `{"status":"unavailable"}`) from `listener`.
-pub fn serve_metrics(
+pub fn serve_ops(
     listener: std::net::TcpListener,
     health: impl Fn() -> bool + Send + Sync + 'static,
-) -> std::io::Result<MetricsServer> {
+) -> std::io::Result<OpsServer> {
     let addr = listener.local_addr()?;
     let health: Arc<dyn Fn() -> bool + Send + Sync> = Arc::new(health);
     let (started_tx, started_rx) = std::sync::mpsc::channel();
@@ -97,7 +112,7 @@ pub fn serve_metrics(
         })
     })?;
     match started_rx.recv() {
-        Ok(Ok(handle)) => Ok(MetricsServer { addr, handle, thread: Some(thread) }),
+        Ok(Ok(handle)) => Ok(OpsServer { addr, handle, thread: Some(thread) }),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(std::io::Error::other("metrics server thread ended before it started")),
     }

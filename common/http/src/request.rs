@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use actix_web::HttpRequest;
 
-use super::token::MAX_TOKEN_LEN;
-use super::{client_ip, Networks, COOKIE_NAME};
+use camview_common::auth::token::MAX_TOKEN_LEN;
+use camview_common::auth::{client_ip, Networks, COOKIE_NAME};
 
 /// The client's address: the peer, or the `X-Forwarded-For` entry a trusted proxy vouches
 /// for ([`client_ip`]).
