@@ -140,6 +140,9 @@
     no_video: 'Connected, but no video has arrived yet: the camera may not be sending',
     no_camera: 'Enter a camera id, then press Start',
     unsupported: 'This browser cannot play WebRTC video (RTCPeerConnection is missing)',
+    browser_lacks_codec: 'This camera sends {codec} video, which this browser cannot decode, and camview does not convert video. {hint}',
+    firefox_h264: 'Firefox decodes H.264 only with its OpenH264 plugin, which it downloads by itself and has not here: allow it (Add-ons and themes, Plugins, OpenH264: always activate) once Firefox can reach the internet, or watch in Chrome, Edge or Safari. VP8 cameras play in Firefox as they are.',
+    other_browser: 'Watch it in another browser (Chrome, Edge, Safari or Firefox with H.264).',
   };
 
   function fill(s, vars) {
@@ -414,6 +417,24 @@
     return '/viewer?camera=' + encodeURIComponent(cam);
   }
 
+  /**
+   * Whether this browser decodes the camera's codec (`rtp.codec` of a stream view: "H264",
+   * "VP8", ...), from `RTCRtpReceiver.getCapabilities('video').codecs`. Unknown capabilities or
+   * codec count as playable (the server still refuses what cannot play). Returns {ok} or
+   * {ok: false, code: 'codec_unsupported', key, text} with a sentence saying why, for Firefox
+   * without its OpenH264 plugin in particular.
+   */
+  function codecSupport(codec, capabilities, userAgent) {
+    if (!codec || !capabilities || !Array.isArray(capabilities.codecs) || !capabilities.codecs.length) return { ok: true };
+    var want = 'video/' + String(codec).toLowerCase();
+    var has = capabilities.codecs.some(function (c) { return String(c.mimeType || '').toLowerCase() === want; });
+    if (has) return { ok: true };
+    var firefox = /firefox\//i.test(userAgent || '');
+    var hint = uiText(firefox && want === 'video/h264' ? 'firefox_h264' : 'other_browser');
+    var label = { h264: 'H.264', h265: 'H.265 (HEVC)', vp8: 'VP8', vp9: 'VP9', av1: 'AV1' }[String(codec).toLowerCase()] || String(codec);
+    return { ok: false, code: 'codec_unsupported', key: 'browser_lacks_codec', retry: false, text: uiText('browser_lacks_codec', { codec: label, hint: hint }) };
+  }
+
   var api = {
     API_PORT: API_PORT, SIGNALING_PORT: SIGNALING_PORT, SIGNALING_PATH: SIGNALING_PATH, TEXT: TEXT,
     deriveConfig: deriveConfig, validCameraId: validCameraId, passThroughParams: passThroughParams, viewerLink: viewerLink,
@@ -423,6 +444,7 @@
     gridCameras: gridCameras, gridColumns: gridColumns,
     safeNext: safeNext, loginUrl: loginUrl, fragmentParam: fragmentParam, retryAfterSeconds: retryAfterSeconds,
     describeLoginFailure: describeLoginFailure, refreshDelay: refreshDelay, shareViewerUrl: shareViewerUrl,
+    codecSupport: codecSupport,
   };
   if (typeof module !== 'undefined' && module.exports) module.exports = api;
   else root.CamviewCore = api;

@@ -340,10 +340,23 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
       fail(check);
       return;
     }
+    // A codec this browser cannot decode is said in words before any join (never a black video).
+    var codec = check.stream.rtp && check.stream.rtp.codec;
+    var support = core.codecSupport(codec, receiverCapabilities(), navigator.userAgent);
+    if (!support.ok) {
+      setStep('api', 'failed', codec + ': not decodable here');
+      fail(support);
+      return;
+    }
     S.streamState = check.state;
     setStep('api', 'ok', core.streamStateLabel(check.state) + ', ' + (check.stream.viewers || 0) + ' viewer(s)');
     renderStreamState();
     openSocket(gen);
+  }
+
+  /** What this browser decodes (null when it cannot say). */
+  function receiverCapabilities() {
+    try { return window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities ? RTCRtpReceiver.getCapabilities('video') : null; } catch (e) { return null; }
   }
 
   function openSocket(gen) {

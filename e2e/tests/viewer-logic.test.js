@@ -292,3 +292,24 @@ test('share links: the token and codes come from the fragment, the camera from t
   assert.equal(core.shareViewerUrl({ token: 't' }, { grants: ['*'] }), null, 'a share names one camera, never all');
   assert.equal(core.shareViewerUrl({ camera: '../x' }, null), null);
 });
+
+test('a camera codec the browser cannot decode is said in words, with why for Firefox and H.264', () => {
+  const firefoxCaps = { codecs: [{ mimeType: 'video/VP8' }, { mimeType: 'video/rtx' }, { mimeType: 'video/VP9' }, { mimeType: 'video/AV1' }] };
+  const chromiumCaps = { codecs: [{ mimeType: 'video/VP8' }, { mimeType: 'video/H264', sdpFmtpLine: 'profile-level-id=42e01f' }] };
+  const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0';
+  const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36';
+  assert.deepEqual(core.codecSupport('VP8', firefoxCaps, FIREFOX), { ok: true });
+  assert.deepEqual(core.codecSupport('H264', chromiumCaps, CHROME), { ok: true });
+  const h264 = core.codecSupport('H264', firefoxCaps, FIREFOX);
+  assert.equal(h264.ok, false);
+  assert.equal(h264.code, 'codec_unsupported');
+  assert.match(h264.text, /H\.264/);
+  assert.match(h264.text, /OpenH264/);
+  const hevc = core.codecSupport('H265', chromiumCaps, CHROME);
+  assert.equal(hevc.ok, false);
+  assert.match(hevc.text, /H\.265/);
+  assert.doesNotMatch(hevc.text, /OpenH264/);
+  // Nothing known: let the server decide.
+  assert.deepEqual(core.codecSupport('H264', null, FIREFOX), { ok: true });
+  assert.deepEqual(core.codecSupport(null, firefoxCaps, FIREFOX), { ok: true });
+});
