@@ -6,6 +6,7 @@ pub mod kurento_media;
 pub mod lanes;
 pub mod lease;
 pub mod media;
+pub mod placement;
 pub mod runner;
 pub mod sdp;
 #[cfg(test)]
