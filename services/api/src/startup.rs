@@ -120,6 +120,8 @@ pub struct AppState {
     pub public_api_origin: Option<String>,
     /// `PUBLIC_API_URL` as written, for share links.
     pub public_api_url: Option<String>,
+    /// Snapshot taps and their pictures.
+    pub snapshots: Arc<crate::snapshot::Snapshots>,
 }
 
 /// The API server, bound and ready to run.
@@ -143,7 +145,10 @@ impl Application {
             .map(|u| u.origin().ascii_serialization())
             .filter(|o| o != "null");
         let cors_origins = settings.security.cors_allowed_origins.clone();
+        let snapshots =
+            crate::snapshot::Snapshots::new(settings.snapshots.clone(), deps.bus.clone(), settings.bus_request_timeout);
         let state = web::Data::new(AppState {
+            snapshots,
             registry: deps.registry,
             bus: deps.bus,
             bus_request_timeout: settings.bus_request_timeout,
