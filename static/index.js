@@ -1,5 +1,7 @@
 // camview stream list: GET {apiUrl}/streams every few seconds (only the cameras this login may
-// watch), each row links to the viewer. Who is logged in, and a logout link.
+// watch), each row links to the viewer and shows a snapshot of a live H.264 camera
+// (GET {apiUrl}/streams/{id}/snapshot.jpg, renewed every few seconds). Who is logged in, and a
+// logout link.
 /* global CamviewCore, CamviewSession */
 'use strict';
 (function () {
@@ -10,6 +12,8 @@
   var $ = function (id) { return document.getElementById(id); };
   var pass = core.passThroughParams(location.search).toString();
   var busy = false;
+  var SNAPSHOT_MS = 5000;
+  var thumbs = {}; // camera id -> {img, at}: kept across renders, so a picture never flickers
   window.camviewList = { config: CONFIG, streams: null, lastError: null, refresh: refresh };
 
   $('api-url').textContent = CONFIG.apiUrl;
@@ -28,6 +32,31 @@
     return td;
   }
 
+  /** The row's snapshot: a live H.264 stream's latest keyframe, renewed every SNAPSHOT_MS. */
+  function thumbnail(s) {
+    var t = thumbs[s.camera_id];
+    if (!t) {
+      var img = document.createElement('img');
+      img.className = 'thumb';
+      img.alt = 'Snapshot of ' + s.camera_id;
+      img.width = 160;
+      img.height = 90;
+      img.addEventListener('load', function () { img.setAttribute('data-snapshot', 'ok'); img.hidden = false; });
+      // 503 (no keyframe yet) or 415 (not H.264): keep the last picture, if any, else none.
+      img.addEventListener('error', function () {
+        if (img.getAttribute('data-snapshot') !== 'ok') { img.setAttribute('data-snapshot', 'none'); img.hidden = true; }
+      });
+      t = thumbs[s.camera_id] = { img: img, at: 0 };
+    }
+    var h264 = !(s.rtp && s.rtp.codec && String(s.rtp.codec).toUpperCase() !== 'H264');
+    if (s.state === 'live' && h264 && Date.now() - t.at >= SNAPSHOT_MS) {
+      t.at = Date.now();
+      t.img.src = CONFIG.apiUrl + '/streams/' + encodeURIComponent(s.camera_id) + '/snapshot.jpg?t=' + t.at;
+    }
+    if (!h264) t.img.hidden = true;
+    return t.img;
+  }
+
   function render(streams) {
     var rows = $('stream-rows');
     rows.textContent = '';
@@ -36,6 +65,7 @@
       tr.setAttribute('data-camera', s.camera_id);
       tr.setAttribute('data-state', s.state);
       cell(tr, 'Camera', s.camera_id, 'cam');
+      cell(tr, 'Snapshot', thumbnail(s), 'snapshot');
       var badge = document.createElement('span');
       badge.className = 'badge';
       badge.setAttribute('data-state', s.state);
