@@ -110,10 +110,16 @@ async fn a_snapshot_is_a_jpeg_of_the_keyframe_the_media_server_sends_and_strange
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     assert_eq!(r.headers()["x-snapshot-size"], "160x120");
     let jpeg = r.bytes().await.unwrap();
+    let decoded_at = std::time::Instant::now();
     assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
-    // Asked again within the second: the cached picture, not a new decode.
+    // Asked again within the second: the cached picture, not a new decode (the fake sends two
+    // different keyframes over and over). Only checked when this machine was that quick.
     let again = app.get("/streams/snapcam/snapshot.jpg").await.bytes().await.unwrap();
-    assert_eq!(again, jpeg);
+    if decoded_at.elapsed() < camview_api::snapshot::MIN_DECODE_INTERVAL {
+        assert_eq!(again, jpeg, "a second picture within the decode interval");
+    } else {
+        println!("the second request came {:?} after the first: cache not checked", decoded_at.elapsed());
+    }
     fake.abort();
 }
 
