@@ -72,7 +72,7 @@ async fn a_live_h264_cameras_snapshot_is_a_jpeg_of_its_picture_size_and_an_idle_
         .await;
 
     let url = format!("{}/streams/{CAMERA}/snapshot.jpg", stack.api_url);
-    let jpeg = fetch_snapshot(stack.http(), &url, &stack.admin_token, || stack.all_output()).await;
+    fetch_snapshot(stack.http(), &url, &stack.admin_token, || stack.all_output()).await;
 
     // Anonymous callers and unknown streams get the API's usual JSON errors.
     let anonymous = stack.http().get(&url).send().await.unwrap();
