@@ -32,29 +32,47 @@
     return td;
   }
 
-  /** The row's snapshot: a live H.264 stream's latest keyframe, renewed every SNAPSHOT_MS. */
+  /**
+   * The row's snapshot: a live H.264 stream's latest keyframe, renewed every SNAPSHOT_MS; a
+   * picture once shown stays until a newer one loads (a stalled stream keeps its last view).
+   */
   function thumbnail(s) {
     var t = thumbs[s.camera_id];
     if (!t) {
+      var box = document.createElement('span');
+      box.className = 'thumb-box';
       var img = document.createElement('img');
       img.className = 'thumb';
       img.alt = 'Snapshot of ' + s.camera_id;
       img.width = 160;
       img.height = 90;
-      img.addEventListener('load', function () { img.setAttribute('data-snapshot', 'ok'); img.hidden = false; });
-      // 503 (no keyframe yet) or 415 (not H.264): keep the last picture, if any, else none.
-      img.addEventListener('error', function () {
-        if (img.getAttribute('data-snapshot') !== 'ok') { img.setAttribute('data-snapshot', 'none'); img.hidden = true; }
+      img.hidden = true;
+      var note = document.createElement('span');
+      note.className = 'small thumb-note';
+      box.appendChild(img);
+      box.appendChild(note);
+      t = thumbs[s.camera_id] = { box: box, img: img, note: note, at: 0 };
+      img.addEventListener('load', function () {
+        img.setAttribute('data-snapshot', 'ok');
+        img.hidden = false;
+        note.textContent = '';
       });
-      t = thumbs[s.camera_id] = { img: img, at: 0 };
+      // 503 (no keyframe yet), 415 (not H.264): the last picture stays, else a word why.
+      img.addEventListener('error', function () {
+        if (img.getAttribute('data-snapshot') !== 'ok') note.textContent = 'no picture yet';
+      });
     }
-    var h264 = !(s.rtp && s.rtp.codec && String(s.rtp.codec).toUpperCase() !== 'H264');
-    if (s.state === 'live' && h264 && Date.now() - t.at >= SNAPSHOT_MS) {
+    var codec = s.rtp && s.rtp.codec ? String(s.rtp.codec).toUpperCase() : 'H264';
+    var shown = t.img.getAttribute('data-snapshot') === 'ok';
+    if (codec !== 'H264') {
+      t.note.textContent = 'no snapshots of ' + codec;
+    } else if (s.state === 'live' && Date.now() - t.at >= SNAPSHOT_MS) {
       t.at = Date.now();
       t.img.src = CONFIG.apiUrl + '/streams/' + encodeURIComponent(s.camera_id) + '/snapshot.jpg?t=' + t.at;
+    } else if (!shown && s.state !== 'live') {
+      t.note.textContent = 'not live';
     }
-    if (!h264) t.img.hidden = true;
-    return t.img;
+    return t.box;
   }
 
   function render(streams) {
