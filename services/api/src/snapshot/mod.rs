@@ -221,3 +221,33 @@ impl Snapshots {
 fn rand_session() -> u64 {
     uuid::Uuid::new_v4().as_u64_pair().0 >> 1
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings<const N: usize>(vars: [(&str, &str); N]) -> Result<SnapshotSettings, ConfigError> {
+        SnapshotSettings::from_reader(&Reader::new(&vars))
+    }
+
+    #[test]
+    fn the_tap_address_is_snapshot_rtp_ip_else_external_ip_else_loopback() {
+        assert_eq!(settings([]).unwrap().rtp_ip.to_string(), "127.0.0.1");
+        assert_eq!(settings([("EXTERNAL_IP", "192.0.2.4")]).unwrap().rtp_ip.to_string(), "192.0.2.4");
+        let both = settings([("EXTERNAL_IP", "192.0.2.4"), ("SNAPSHOT_RTP_IP", "10.1.2.3")]).unwrap();
+        assert_eq!(both.rtp_ip.to_string(), "10.1.2.3");
+        assert_eq!((both.idle, both.keyframe_wait), (Duration::from_secs(30), Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn an_address_the_media_server_cannot_send_to_stops_the_start_naming_its_variable() {
+        for bad in ["0.0.0.0", "::", "239.1.1.1", "api.local"] {
+            let e = settings([("SNAPSHOT_RTP_IP", bad)]).expect_err(bad).to_string();
+            assert!(e.contains("SNAPSHOT_RTP_IP"), "{e}");
+        }
+        let e = settings([("EXTERNAL_IP", "0.0.0.0")]).unwrap_err().to_string();
+        assert!(e.contains("EXTERNAL_IP"), "the default's source is named: {e}");
+        assert!(settings([("SNAPSHOT_IDLE_SECONDS", "1")]).is_err());
+        assert!(settings([("SNAPSHOT_KEYFRAME_WAIT_MS", "0")]).is_err());
+    }
+}
