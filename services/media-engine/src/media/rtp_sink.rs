@@ -8,7 +8,9 @@
 //!   cache (the latest keyframe and what followed): the source hands them over under its cache
 //!   lock (`RtpSource::add_sink`), and one task per sink sends them; nothing sends under a lock;
 //! - a slow or unreachable peer never slows the camera's path: the queue is bounded, and a
-//!   packet beyond it is dropped and counted (`dropped`);
+//!   packet beyond it is dropped and counted (`dropped`, `camview_engine_queue_full_total{queue="rtp_sink"}`);
+//! - what it sends counts in `camview_engine_packets_total{direction="out"}` and its bytes, like
+//!   what viewers get;
 //! - the payload type is the one the sink negotiated, the SSRC its own (as its answer says);
 //!   sequence numbers and timestamps are the camera's;
 //! - RTCP is read only from the peer's IP; its PLI/FIR become a keyframe request to the source.
@@ -23,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::packet::RtpPacket;
 use super::rtp_source::RtpSource;
+use super::MediaCounters;
 use crate::sdp::VideoCodec;
 use crate::supervise::lock;
 
@@ -49,12 +52,14 @@ pub struct RtpSink {
     /// The source feeding it, for keyframe requests (weak: the source holds its sinks).
     source: Mutex<Option<Weak<RtpSource>>>,
     pub stats: SinkStats,
+    counters: Arc<MediaCounters>,
     cancel: CancellationToken,
 }
 
 impl RtpSink {
     /// Takes over the bound sockets and starts the send and RTCP tasks. Must run inside a tokio
     /// runtime.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         id: String,
         codec: VideoCodec,
@@ -63,6 +68,7 @@ impl RtpSink {
         ssrc: u32,
         rtp: std::net::UdpSocket,
         rtcp: std::net::UdpSocket,
+        counters: Arc<MediaCounters>,
     ) -> std::io::Result<Arc<Self>> {
         rtp.set_nonblocking(true)?;
         rtcp.set_nonblocking(true)?;
@@ -78,6 +84,7 @@ impl RtpSink {
             tx,
             source: Mutex::new(None),
             stats: SinkStats::default(),
+            counters,
             cancel: CancellationToken::new(),
         });
         tokio::spawn(send_loop(Arc::downgrade(&sink), rtp, rx, sink.cancel.clone()));
@@ -104,6 +111,7 @@ impl RtpSink {
         let datagram = rtp_datagram(pkt, self.pt, self.ssrc, ts_override);
         if self.tx.try_send(datagram).is_err() {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.counters.faults.full("rtp_sink", 1);
         }
     }
 
@@ -158,6 +166,8 @@ async fn send_loop(sink: Weak<RtpSink>, sock: UdpSocket, mut rx: mpsc::Receiver<
             let Some(s) = sink.upgrade() else { break };
             s.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
             s.stats.bytes_sent.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+            MediaCounters::add(&s.counters.rtp_packets_out, 1);
+            MediaCounters::add(&s.counters.rtp_bytes_out, datagram.len().saturating_sub(12) as u64);
         }
     }
 }

@@ -197,7 +197,8 @@ impl Core {
         let dest = video
             .rtp_remote
             .ok_or_else(|| kerr(code, "a receive-only offer must name a unicast address (c=) and port to send to"))?;
-        let sink = RtpSink::start(object.to_string(), video.codec, video.pt, dest, ssrc, rtp, rtcp)
+        let counters = self.ctx.counters.clone();
+        let sink = RtpSink::start(object.to_string(), video.codec, video.pt, dest, ssrc, rtp, rtcp, counters)
             .map_err(|e| kerr(code, format!("cannot start the RTP sender: {e}")))?;
         self.objects.get_mut(object).expect("looked up by the caller").media = ObjMedia::Rtp {
             negotiated: Some((a.sdp.clone(), offer.to_string())),

@@ -96,6 +96,8 @@ async fn a_receive_only_rtp_endpoint_sends_its_connected_cameras_rtp_from_the_la
         }
     }
     println!("tap received {packets} packets up to two live keyframes");
+    let out = engine.stats().rtp_packets_out;
+    assert!(out >= packets, "the tap's packets count as sent: {out} < {packets}");
 
     // The tap's peer asks for a keyframe on the answer's RTCP port: the camera endpoint asks the camera.
     let before = inbound_stat(&c.invoke(&camera_ep, "getStats", json!({})).await, "keyframeRequests");
