@@ -128,6 +128,7 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    snapshots: Arc<crate::snapshot::Snapshots>,
 }
 
 impl Application {
@@ -148,7 +149,7 @@ impl Application {
         let snapshots =
             crate::snapshot::Snapshots::new(settings.snapshots.clone(), deps.bus.clone(), settings.bus_request_timeout);
         let state = web::Data::new(AppState {
-            snapshots,
+            snapshots: snapshots.clone(),
             registry: deps.registry,
             bus: deps.bus,
             bus_request_timeout: settings.bus_request_timeout,
@@ -187,7 +188,7 @@ impl Application {
         .with_context(|| format!("listening on {address}"))?
         .run();
         tracing::info!(%address, port, tls = settings.tls.is_some(), "camview-api listening");
-        Ok(Self { port, server })
+        Ok(Self { port, server, snapshots })
     }
 
     /// Reads the environment's choice of bus and registry ([`Deps::from_settings`]), then builds.
@@ -206,9 +207,12 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM.
+    /// Serves until SIGINT/SIGTERM (or [`Application::handle`] stops it), then releases the
+    /// snapshot taps.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.snapshots.close_all(Duration::from_secs(2)).await;
+        served
     }
 }
 

@@ -31,7 +31,7 @@ use camview_proto::{ErrorBody, ErrorCode};
 use tokio::net::UdpSocket;
 
 use picture::{keyframe_to_jpeg, DecodePolicy, Jpeg};
-use tap::{parse_answer, Tap};
+use tap::{parse_answer, Tap, TapEnd};
 
 /// At most one decode per camera this often.
 pub const MIN_DECODE_INTERVAL: Duration = Duration::from_secs(1);
@@ -195,9 +195,32 @@ impl Snapshots {
         tokio::spawn(async move {
             let end = running.clone().run(sock, answer, idle).await;
             tracing::info!(camera_id = %running.camera_id, ?end, "snapshot tap ended");
-            this.close(&running).await;
+            if end != TapEnd::Stopped {
+                this.close(&running).await;
+            }
         });
         Ok(tap)
+    }
+
+    /// At shutdown: ends every open tap and releases its endpoint, waiting at most `within` (so
+    /// a restarted api leaves no tap sending to a port nobody reads).
+    pub async fn close_all(&self, within: Duration) {
+        let slots: Vec<Arc<CameraSlot>> =
+            self.slots.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut open = vec![];
+        for slot in slots {
+            if let Some(tap) = slot.tap.lock().await.take().filter(|t| !t.is_ended()) {
+                tap.stop();
+                open.push(tap);
+            }
+        }
+        let closing = futures_util::future::join_all(open.iter().map(|t| self.close(t)));
+        if tokio::time::timeout(within, closing).await.is_err() {
+            tracing::warn!(
+                taps = open.len(),
+                "closing the snapshot taps took too long; the media server keeps them until their streams stop"
+            );
+        }
     }
 
     /// Releases the tap's endpoint; a failure is logged (the pipeline's stop or the

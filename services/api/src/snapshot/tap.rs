@@ -84,6 +84,8 @@ pub struct Tap {
     keyframe: watch::Sender<u64>,
     /// Set when a request arrives, so the task can ask for a keyframe at once.
     wanted: Notify,
+    /// Set at shutdown: the task ends at once (its endpoint is closed by whoever stopped it).
+    stop: Notify,
     ended: watch::Sender<bool>,
 }
 
@@ -99,6 +101,7 @@ pub enum TapEnd {
     Idle,
     Silent,
     SocketFailed,
+    Stopped,
 }
 
 impl Tap {
@@ -110,6 +113,7 @@ impl Tap {
             state: Mutex::new(TapState { keeper: KeyframeKeeper::default(), latest: 0, last_request: Instant::now() }),
             keyframe: watch::channel(0).0,
             wanted: Notify::new(),
+            stop: Notify::new(),
             ended: watch::channel(false).0,
         })
     }
@@ -120,6 +124,11 @@ impl Tap {
 
     pub fn is_ended(&self) -> bool {
         *self.ended.borrow()
+    }
+
+    /// Ends the receive task without closing the endpoint (the caller closes it).
+    pub fn stop(&self) {
+        self.stop.notify_one();
     }
 
     /// A snapshot was asked for: postpones the idle close.
@@ -197,6 +206,7 @@ impl Tap {
                         return TapEnd::Silent;
                     }
                 }
+                _ = self.stop.notified() => return TapEnd::Stopped,
                 _ = self.wanted.notified() => {
                     if *self.keyframe.borrow() == 0 {
                         // Nothing kept yet: ask the camera for a keyframe through the tap.

@@ -14,6 +14,8 @@ use camview_proto::snapshot::TapOpened;
 use camview_proto::stream::{Codec, RtpTarget};
 use tokio::net::UdpSocket;
 
+use camview_api::snapshot::{SnapshotSettings, Snapshots};
+
 use crate::helpers::{assert_error, redis_backend, spawn_on, Options, TestApp};
 use crate::responder::sample_stream;
 
@@ -39,8 +41,16 @@ fn sdp_address(sdp: &str) -> SocketAddr {
 
 /// Answers every `OpenTap` from `media` (sending the x264 packets to the offer's address when
 /// `send` is set, and a stranger's copy of them from another socket first) and every
-/// `CloseTap` with `Done`.
+/// `CloseTap` with `Done`, recording the endpoints closed in `closed`.
 fn fake_controller(bus: Arc<dyn Bus>, send: bool) -> tokio::task::JoinHandle<()> {
+    fake_controller_recording(bus, send, Arc::default())
+}
+
+fn fake_controller_recording(
+    bus: Arc<dyn Bus>,
+    send: bool,
+    closed: Arc<std::sync::Mutex<Vec<String>>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let Ok(deliveries) = bus.read_commands("fake-controller", 16, Duration::from_millis(200)).await else {
@@ -80,7 +90,10 @@ fn fake_controller(bus: Arc<dyn Bus>, send: bool) -> tokio::task::JoinHandle<()>
                             sdp_answer: answer,
                         })
                     }
-                    Message::CloseTap(_) => Message::Done(Done {}),
+                    Message::CloseTap(c) => {
+                        closed.lock().unwrap().push(c.endpoint_id.clone());
+                        Message::Done(Done {})
+                    }
                     other => Message::failed(camview_proto::ErrorCode::Internal, other.kind()),
                 };
                 let _ = bus.ack_command(&d.delivery_id).await;
@@ -145,5 +158,27 @@ async fn a_vp8_stream_is_415_snapshot_unsupported_codec_and_an_unknown_one_404()
     let viewer = app.viewer("bob", &["othercam"]).await;
     let r = app.as_user(&viewer, reqwest::Method::GET, "/streams/vp8cam/snapshot.jpg").send().await.unwrap();
     assert_error(r, 403, "forbidden").await;
+    fake.abort();
+}
+
+#[tokio::test]
+async fn at_shutdown_every_open_tap_is_closed_on_the_media_server() {
+    let backend = redis_backend(&RedisServer::shared().url()).await;
+    let closed: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let fake = fake_controller_recording(backend.bus.clone(), true, closed.clone());
+    let (client, _events) = BusClient::start(backend.bus.clone(), "api-shutdown-test").await.unwrap();
+    let settings = SnapshotSettings {
+        rtp_ip: "127.0.0.1".parse().unwrap(),
+        idle: Duration::from_secs(30),
+        keyframe_wait: Duration::from_secs(3),
+    };
+    let snapshots = Snapshots::new(settings, client, Duration::from_secs(5));
+    let jpeg = snapshots.snapshot("shutcam").await.expect("a snapshot");
+    assert_eq!((jpeg.width, jpeg.height), (160, 120));
+    assert!(closed.lock().unwrap().is_empty(), "a tap in use stays open");
+    snapshots.close_all(Duration::from_secs(5)).await;
+    let closed = closed.lock().unwrap().clone();
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert!(closed[0].ends_with("_kurento.RtpEndpoint"), "{closed:?}");
     fake.abort();
 }
