@@ -1,5 +1,7 @@
 // camview stream list: GET {apiUrl}/streams every few seconds (only the cameras this login may
-// watch), each row links to the viewer. Who is logged in, and a logout link.
+// watch), each row links to the viewer and shows a snapshot of a live H.264 camera
+// (GET {apiUrl}/streams/{id}/snapshot.jpg, renewed every few seconds). Who is logged in, and a
+// logout link.
 /* global CamviewCore, CamviewSession */
 'use strict';
 (function () {
@@ -10,6 +12,8 @@
   var $ = function (id) { return document.getElementById(id); };
   var pass = core.passThroughParams(location.search).toString();
   var busy = false;
+  var SNAPSHOT_MS = 5000;
+  var thumbs = {}; // camera id -> {img, at}: kept across renders, so a picture never flickers
   window.camviewList = { config: CONFIG, streams: null, lastError: null, refresh: refresh };
 
   $('api-url').textContent = CONFIG.apiUrl;
@@ -28,6 +32,49 @@
     return td;
   }
 
+  /**
+   * The row's snapshot: a live H.264 stream's latest keyframe, renewed every SNAPSHOT_MS; a
+   * picture once shown stays until a newer one loads (a stalled stream keeps its last view).
+   */
+  function thumbnail(s) {
+    var t = thumbs[s.camera_id];
+    if (!t) {
+      var box = document.createElement('span');
+      box.className = 'thumb-box';
+      var img = document.createElement('img');
+      img.className = 'thumb';
+      img.alt = 'Snapshot of ' + s.camera_id;
+      img.width = 160;
+      img.height = 90;
+      img.hidden = true;
+      var note = document.createElement('span');
+      note.className = 'small thumb-note';
+      box.appendChild(img);
+      box.appendChild(note);
+      t = thumbs[s.camera_id] = { box: box, img: img, note: note, at: 0 };
+      img.addEventListener('load', function () {
+        img.setAttribute('data-snapshot', 'ok');
+        img.hidden = false;
+        note.textContent = '';
+      });
+      // 503 (no keyframe yet), 415 (not H.264): the last picture stays, else a word why.
+      img.addEventListener('error', function () {
+        if (img.getAttribute('data-snapshot') !== 'ok') note.textContent = 'no picture yet';
+      });
+    }
+    var codec = s.rtp && s.rtp.codec ? String(s.rtp.codec).toUpperCase() : 'H264';
+    var shown = t.img.getAttribute('data-snapshot') === 'ok';
+    if (codec !== 'H264') {
+      t.note.textContent = 'no snapshots of ' + codec;
+    } else if (s.state === 'live' && Date.now() - t.at >= SNAPSHOT_MS) {
+      t.at = Date.now();
+      t.img.src = CONFIG.apiUrl + '/streams/' + encodeURIComponent(s.camera_id) + '/snapshot.jpg?t=' + t.at;
+    } else if (!shown && s.state !== 'live') {
+      t.note.textContent = 'not live';
+    }
+    return t.box;
+  }
+
   function render(streams) {
     var rows = $('stream-rows');
     rows.textContent = '';
@@ -36,6 +83,7 @@
       tr.setAttribute('data-camera', s.camera_id);
       tr.setAttribute('data-state', s.state);
       cell(tr, 'Camera', s.camera_id, 'cam');
+      cell(tr, 'Snapshot', thumbnail(s), 'snapshot');
       var badge = document.createElement('span');
       badge.className = 'badge';
       badge.setAttribute('data-state', s.state);

@@ -33,6 +33,7 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/auth/refresh"),
     ("GET", "/streams"),
     ("GET", "/streams/cam1"),
+    ("GET", "/streams/cam1/snapshot.jpg"),
     ("POST", "/streams/cam1/start"),
     ("POST", "/streams/cam1/stop"),
     ("GET", "/viewers"),

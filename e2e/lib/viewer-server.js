@@ -9,6 +9,8 @@ const path = require('node:path');
 const WebSocket = require('ws');
 
 const STATIC_DIR = path.resolve(__dirname, '../../static');
+/** What `GET /streams/{id}/snapshot.jpg` answers: a 160x120 JPEG as the API makes them. */
+const SNAPSHOT_JPEG = fs.readFileSync(path.join(__dirname, 'snapshot.jpg'));
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png', '.svg': 'image/svg+xml' };
 
 // The API's Content-Security-Policy (services/api/src/security_headers.rs), so every page test
@@ -90,6 +92,13 @@ function startViewerServer({ streams = {}, onSocket = () => {}, iceServers = [],
     if (u.pathname === '/auth/me') return json(200, { kind: 'user', username: 'tester', role: 'admin', grants: ['*'], expires_at: new Date(Date.now() + 900000).toISOString() });
     if (u.pathname === '/auth/logout' && req.method === 'POST') { res.writeHead(204); return res.end(); }
     if (u.pathname === '/streams') return json(200, { streams: Object.values(streams), count: Object.keys(streams).length });
+    const snap = u.pathname.match(/^\/streams\/([^/]+)\/snapshot\.jpg$/);
+    if (snap) {
+      const id = decodeURIComponent(snap[1]);
+      if (!streams[id]) return json(404, { code: 'stream_not_found', message: `stream ${id} is not started` });
+      res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'private, no-cache' });
+      return res.end(SNAPSHOT_JPEG);
+    }
     const m = u.pathname.match(/^\/streams\/([^/]+)$/);
     if (m) {
       const id = decodeURIComponent(m[1]);

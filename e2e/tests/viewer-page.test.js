@@ -404,6 +404,10 @@ test('the stream list links to the viewer and the grid embeds viewers', { timeou
     assert.equal(rows[0][2], '/viewer?camera=a1&api=%2F&signaling=%2Fws');
     assert.match(rows[1][3], /2 min ago/);
     assert.match(rows[2][3], /never/);
+    // A live stream shows its snapshot; the others ask for none.
+    await page.waitForSelector('#stream-rows tr[data-camera="a1"] img.thumb[data-snapshot="ok"]');
+    assert.equal(await page.$$eval('#stream-rows img.thumb[src]', (imgs) => imgs.length), 1);
+    assert.ok(srv.requests.includes('GET /streams/a1/snapshot.jpg'), srv.requests.join(', '));
     await page.screenshot({ path: path.join(SHOTS, `index-${name}.png`), fullPage: true });
     assert.deepEqual(page.errors, []);
   }

@@ -61,6 +61,10 @@ pub enum Message {
     Renegotiate(Renegotiate),
     // Broadcast to every signaling instance on the auth channel.
     AccessRevoked(crate::auth::AccessRevoked),
+    // Snapshot tap (commands, and the reply to `OpenTap`).
+    OpenTap(crate::snapshot::OpenTap),
+    CloseTap(crate::snapshot::CloseTap),
+    TapOpened(crate::snapshot::TapOpened),
 }
 
 impl Message {
@@ -85,6 +89,9 @@ impl Message {
             Message::StreamEnded(_) => "StreamEnded",
             Message::Renegotiate(_) => "Renegotiate",
             Message::AccessRevoked(_) => "AccessRevoked",
+            Message::OpenTap(_) => "OpenTap",
+            Message::CloseTap(_) => "CloseTap",
+            Message::TapOpened(_) => "TapOpened",
         }
     }
 
@@ -98,6 +105,8 @@ impl Message {
                 | Message::AddIceCandidate(_)
                 | Message::RemoveViewer(_)
                 | Message::CameraSeen(_)
+                | Message::OpenTap(_)
+                | Message::CloseTap(_)
         )
     }
 

@@ -63,6 +63,9 @@ error_codes! {
     StreamFull = ("stream_full", 409),
     TooManyStreams = ("too_many_streams", 409),
     ViewerNotFound = ("viewer_not_found", 404),
+    // Snapshots: no keyframe received yet (retry later), or a camera codec that cannot be decoded.
+    SnapshotUnavailable = ("snapshot_unavailable", 503),
+    SnapshotUnsupportedCodec = ("snapshot_unsupported_codec", 415),
     // Signaling protocol.
     MalformedMessage = ("malformed_message", 400),
     UnknownMessageType = ("unknown_message_type", 400),

@@ -55,6 +55,8 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// `EMBED_ALLOWED_ORIGINS`: who may frame `/viewer?embed=1` besides this origin.
     pub embed: EmbedSettings,
+    /// `SNAPSHOT_*`: the snapshot taps (`crate::snapshot`).
+    pub snapshots: crate::snapshot::SnapshotSettings,
 }
 
 /// ICE servers handed to browsers by `GET /ice-servers`.
@@ -171,6 +173,7 @@ impl Settings {
             security: SecuritySettings { cookie_secure: security.cookie_secure || tls.is_some(), ..security },
             tls,
             embed: EmbedSettings::from_reader(&r)?,
+            snapshots: crate::snapshot::SnapshotSettings::from_reader(&r)?,
         })
     }
 

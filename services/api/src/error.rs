@@ -63,6 +63,12 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("too many failed attempts: retry in {} s", retry_after_secs(*retry_after))]
     TooManyRequests { retry_after: Duration },
+    #[error("no keyframe of this camera has arrived yet: retry in {} s", retry_after_secs(*retry_after))]
+    SnapshotUnavailable { retry_after: Duration },
+    #[error("snapshots are made of H.264 keyframes; this camera sends {0}")]
+    SnapshotUnsupportedCodec(String),
+    #[error("making the snapshot failed")]
+    Snapshot(#[source] crate::snapshot::SnapshotError),
 }
 
 impl From<AuthError> for ApiError {
@@ -109,6 +115,9 @@ impl ApiError {
             ApiError::ShareNotFound(_) => ErrorCode::ShareNotFound,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::TooManyRequests { .. } => ErrorCode::TooManyRequests,
+            ApiError::SnapshotUnavailable { .. } => ErrorCode::SnapshotUnavailable,
+            ApiError::SnapshotUnsupportedCodec(_) => ErrorCode::SnapshotUnsupportedCodec,
+            ApiError::Snapshot(_) => ErrorCode::Internal,
         }
     }
 
@@ -180,7 +189,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => {
                 response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer realm=\"camview\""));
             }
-            ApiError::RateLimited { retry_after } | ApiError::TooManyRequests { retry_after } => {
+            ApiError::RateLimited { retry_after }
+            | ApiError::TooManyRequests { retry_after }
+            | ApiError::SnapshotUnavailable { retry_after } => {
                 response
                     .insert_header((actix_web::http::header::RETRY_AFTER, retry_after_secs(*retry_after).to_string()));
             }

@@ -15,6 +15,7 @@ pub mod request_span;
 pub mod routes;
 pub mod security;
 pub mod security_headers;
+pub mod snapshot;
 pub mod startup;
 
 pub use config::Settings;

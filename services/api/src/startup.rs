@@ -120,12 +120,15 @@ pub struct AppState {
     pub public_api_origin: Option<String>,
     /// `PUBLIC_API_URL` as written, for share links.
     pub public_api_url: Option<String>,
+    /// Snapshot taps and their pictures.
+    pub snapshots: Arc<crate::snapshot::Snapshots>,
 }
 
 /// The API server, bound and ready to run.
 pub struct Application {
     port: u16,
     server: Server,
+    snapshots: Arc<crate::snapshot::Snapshots>,
 }
 
 impl Application {
@@ -143,7 +146,10 @@ impl Application {
             .map(|u| u.origin().ascii_serialization())
             .filter(|o| o != "null");
         let cors_origins = settings.security.cors_allowed_origins.clone();
+        let snapshots =
+            crate::snapshot::Snapshots::new(settings.snapshots.clone(), deps.bus.clone(), settings.bus_request_timeout);
         let state = web::Data::new(AppState {
+            snapshots: snapshots.clone(),
             registry: deps.registry,
             bus: deps.bus,
             bus_request_timeout: settings.bus_request_timeout,
@@ -182,7 +188,7 @@ impl Application {
         .with_context(|| format!("listening on {address}"))?
         .run();
         tracing::info!(%address, port, tls = settings.tls.is_some(), "camview-api listening");
-        Ok(Self { port, server })
+        Ok(Self { port, server, snapshots })
     }
 
     /// The port actually bound.
@@ -195,9 +201,11 @@ impl Application {
         AppHandle { server: self.server.handle() }
     }
 
-    /// Serves until [`AppHandle::shutdown`].
+    /// Serves until [`AppHandle::shutdown`], then releases the snapshot taps.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await.context("the API server failed")
+        let served = self.server.await;
+        self.snapshots.close_all(Duration::from_secs(2)).await;
+        served.context("the API server failed")
     }
 }
 

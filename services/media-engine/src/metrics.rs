@@ -92,7 +92,7 @@ impl EngineMetrics {
         let full = faults(
             "camview_engine_queue_full_total",
             "queue",
-            "messages a full queue refused (worker: media dropped or the RPC refused; events: dropped; connection: the slow client disconnected)",
+            "messages a full queue refused (worker: media dropped or the RPC refused; events: dropped; connection: the slow client disconnected; rtp_sink: a packet for an RtpEndpoint's peer dropped)",
             |f| f.queue_full(),
         );
         let k = core.clone();

@@ -151,6 +151,11 @@ pub struct CameraVideo {
     /// The camera's own unicast address from `c=` (not `0.0.0.0`/`::`, not multicast): its RTP
     /// and RTCP are accepted only from this IP (see `media::rtp_source::SourceLatch`).
     pub source_ip: Option<IpAddr>,
+    /// The offerer only receives (`a=recvonly`): the endpoint is a sink that sends the RTP
+    /// of its connected source to `rtp_remote` (see `media::rtp_sink`).
+    pub peer_receives_only: bool,
+    /// Where the peer receives RTP: `c=` and the `m=` port (`None` for `0.0.0.0` or port 0).
+    pub rtp_remote: Option<SocketAddr>,
 }
 
 /// The answer and, when the video line was accepted, the camera description.
@@ -266,6 +271,8 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
             rtcp_remote,
             comedia,
             source_ip: conn.map(|ip| ip.to_canonical()).filter(|ip| is_unicast(*ip)),
+            peer_receives_only: m.direction() == Some("recvonly"),
+            rtp_remote: conn.filter(|ip| is_unicast(*ip)).map(|ip| SocketAddr::new(ip, m.port)),
         });
     }
     RtpAnswer { sdp: out, video }

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod shares;
+pub mod snapshots;
 pub mod streams;
 pub mod users;
 pub mod viewers;
@@ -132,6 +133,9 @@ route_table! {
     GET "/ice-servers" => ice_servers::get_ice_servers, User, [];
     GET "/streams" => streams::list_streams, User, [RegistryUnavailable];
     GET "/streams/{camera_id}" => streams::get_stream, User, [Forbidden, StreamNotFound, RegistryUnavailable];
+    GET "/streams/{camera_id}/snapshot.jpg" => snapshots::snapshot, User,
+        [Forbidden, StreamNotFound, SnapshotUnavailable, SnapshotUnsupportedCodec, ControllerUnavailable,
+         MediaServerError, Internal, RegistryUnavailable];
     POST "/streams/{camera_id}/start" => streams::start_stream, Admin,
         [TooManyStreams, ControllerUnavailable, MediaServerError, Internal, RegistryUnavailable];
     POST "/streams/{camera_id}/stop" => streams::stop_stream, Admin,

@@ -13,6 +13,7 @@ mod keepalive;
 mod misc;
 mod openapi;
 mod responder;
+mod snapshots;
 mod streams;
 mod tls;
 mod viewers;

@@ -36,6 +36,7 @@ use crate::metrics::{ControllerMetrics, Outcome};
 mod camera_source;
 mod events;
 mod orphans;
+mod taps;
 mod viewers;
 
 use viewers::ViewerRoute;
@@ -189,6 +190,8 @@ impl Controller {
                 tracing::info_span!("RemoveViewer", id = %env.id, camera_id = %c.camera_id, viewer_id = %c.viewer_id)
             }
             Message::CameraSeen(c) => tracing::info_span!("CameraSeen", id = %env.id, camera_id = %c.camera_id),
+            Message::OpenTap(c) => tracing::info_span!("OpenTap", id = %env.id, camera_id = %c.camera_id),
+            Message::CloseTap(c) => tracing::info_span!("CloseTap", id = %env.id, camera_id = %c.camera_id),
             other => {
                 tracing::warn!(kind = other.kind(), "not a command; ignored");
                 return true;
@@ -226,6 +229,8 @@ impl Controller {
             Message::StartStream(c) => LaneKey::Camera(&c.camera_id),
             Message::StopStream(c) => LaneKey::Camera(&c.camera_id),
             Message::CameraSeen(c) => LaneKey::Camera(&c.camera_id),
+            Message::OpenTap(c) => LaneKey::Viewer { camera: &c.camera_id, viewer: &c.tap_id },
+            Message::CloseTap(c) => LaneKey::Viewer { camera: &c.camera_id, viewer: &c.tap_id },
             _ => LaneKey::Camera(""),
         }
     }
@@ -242,6 +247,8 @@ impl Controller {
             Message::AddIceCandidate(c) => self.add_ice_candidate(c).await,
             Message::RemoveViewer(c) => self.remove_viewer(c).await,
             Message::CameraSeen(c) => self.camera_seen(c).await,
+            Message::OpenTap(c) => self.open_tap(c).await,
+            Message::CloseTap(c) => self.close_tap(c).await,
             _ => return,
         };
         self.count_outcome(&env.message, &result);

@@ -307,6 +307,22 @@ impl MediaServer for KurentoMedia {
         Ok(result?)
     }
 
+    async fn create_tap(&self, stream: &MediaStream, offer: &str) -> Result<MediaViewer, MediaError> {
+        let pipeline = MediaPipeline::attach(&self.client, &stream.pipeline_id);
+        let camera = RtpEndpoint::attach(&self.client, &stream.rtp_endpoint_id);
+        let tap = RtpEndpoint::create(&self.client, &pipeline, RtpEndpointParams::default()).await?;
+        let result = async {
+            camera.connect(&tap, Some(MediaType::Video)).await?;
+            let answer = tap.process_offer(offer).await?;
+            Ok::<_, ClientError>(MediaViewer { endpoint_id: tap.id().to_owned(), answer })
+        }
+        .await;
+        if result.is_err() {
+            let _ = tap.release().await;
+        }
+        Ok(result?)
+    }
+
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError> {
         Ok(WebRtcEndpoint::attach(&self.client, endpoint_id).gather_candidates().await?)
     }

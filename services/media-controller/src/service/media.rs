@@ -135,6 +135,14 @@ pub trait MediaServer: Send + Sync + 'static {
     /// The pipelines this deployment created (marked at creation, so another application's
     /// objects on a shared server are never listed) with their elements.
     async fn inventory(&self) -> Result<Vec<PipelineInventory>, MediaError>;
+    /// Creates a snapshot tap: an RtpEndpoint in the stream's pipeline, connected from its
+    /// camera endpoint (video), answering `offer` (receive-only: the media server sends the
+    /// camera's RTP to the offer's address). Released again on failure. Not every media
+    /// server port offers it: the default refuses.
+    async fn create_tap(&self, stream: &MediaStream, offer: &str) -> Result<MediaViewer, MediaError> {
+        let _ = (stream, offer);
+        Err(MediaError::Rejected { code: 0, message: "snapshot taps are not supported by this media server".into() })
+    }
     /// Events of every object this controller subscribed to, plus connection changes.
     fn events(&self) -> broadcast::Receiver<MediaEvent>;
     /// Whether the connection to the media server is up now.

@@ -21,6 +21,7 @@ use super::controller::{Controller, ControllerSettings};
 
 mod fencing;
 mod orphans;
+mod taps;
 use super::media::*;
 
 /// Records calls and hands out ids like Kurento's; `fail_viewers` makes viewer creation fail.

@@ -12,6 +12,7 @@
 
 pub mod packet;
 pub mod ports;
+pub mod rtp_sink;
 pub mod rtp_source;
 pub mod webrtc;
 pub mod worker;

@@ -27,6 +27,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::packet::{inspect, parse_rtp, GopCache};
+use super::rtp_sink::RtpSink;
 use super::webrtc::Viewer;
 use super::worker::{Cmd, Workers};
 use super::MediaCounters;
@@ -130,6 +131,9 @@ pub struct RtpSource {
     viewers: Mutex<Vec<(String, usize)>>,
     /// Workers with at least one viewer of this source: each packet goes to each once.
     fanout: RwLock<Vec<usize>>,
+    /// RtpEndpoints this source feeds (`rtp_sink`); written under the cache lock, read on
+    /// the packet path under it too, so a sink gets each packet once (cache replay or live).
+    sinks: RwLock<Vec<Arc<RtpSink>>>,
     workers: Arc<Workers>,
     pub(crate) cache: Mutex<GopCache>,
     pub stats: SourceStats,
@@ -175,6 +179,7 @@ impl RtpSource {
             key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
             viewers: Mutex::new(vec![]),
             fanout: RwLock::new(vec![]),
+            sinks: RwLock::new(vec![]),
             workers,
             stats: SourceStats::default(),
             flowing: AtomicBool::new(false),
@@ -212,6 +217,7 @@ impl RtpSource {
         self.cancel.cancel();
         lock(&self.viewers).clear();
         write(&self.fanout).clear();
+        write(&self.sinks).clear();
     }
 
     pub fn codec(&self) -> VideoCodec {
@@ -255,6 +261,36 @@ impl RtpSource {
         ws.sort_unstable();
         ws.dedup();
         *write(&self.fanout) = ws;
+    }
+
+    /// Starts feeding an RtpEndpoint sink: first the fast-start cache (the latest keyframe and
+    /// what followed), then every packet as it arrives. When the cache holds no whole GOP the
+    /// camera is asked for a keyframe.
+    pub fn add_sink(&self, sink: &Arc<RtpSink>) {
+        let fresh_gop = {
+            let cache = lock(&self.cache);
+            let mut sinks = write(&self.sinks);
+            if sinks.iter().any(|s| s.id == sink.id) {
+                return;
+            }
+            for c in cache.snapshot() {
+                sink.forward(&c.pkt, c.ts_override);
+            }
+            sinks.push(sink.clone());
+            !cache.is_empty() && !cache.truncated()
+        };
+        if !fresh_gop {
+            self.request_keyframe();
+        }
+    }
+
+    pub fn remove_sink(&self, id: &str) {
+        let _cache = lock(&self.cache);
+        write(&self.sinks).retain(|s| s.id != id);
+    }
+
+    pub fn sink_count(&self) -> usize {
+        read(&self.sinks).len()
     }
 
     pub fn viewer_count(&self) -> usize {
@@ -407,7 +443,13 @@ impl RtpSource {
         if let Some(plid) = info.sps_profile_level_id {
             *lock(&self.sps_profile_level_id) = Some(plid);
         }
-        lock(&self.cache).push(&pkt, &info);
+        {
+            let mut cache = lock(&self.cache);
+            cache.push(&pkt, &info);
+            for sink in read(&self.sinks).iter() {
+                sink.forward(&pkt, None);
+            }
+        }
         for w in read(&self.fanout).iter() {
             self.workers.send_media(*w, Cmd::Rtp { source: self.clone(), pkt: pkt.clone() });
         }

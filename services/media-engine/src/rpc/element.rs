@@ -64,6 +64,7 @@ impl Core {
         }
         match &self.objects[object].media {
             ObjMedia::Rtp { source: Some(s), .. } => s.is_flowing(),
+            ObjMedia::Rtp { sink: Some(s), .. } if !inbound => s.has_source(),
             ObjMedia::WebRtc(v) if inbound => v.flow_in(),
             ObjMedia::WebRtc(v) => v.flow_out(),
             _ => false,
@@ -135,7 +136,30 @@ impl Core {
                 src.add_viewer(v);
                 v.set_source(Some(src));
             }
+            self.link_rtp_sink(source, sink);
         }
+    }
+
+    /// Feeds RtpEndpoint `sink` (negotiated receive-only, see `media::rtp_sink`) from
+    /// RtpEndpoint `source` when both are negotiated; a codec the sink did not negotiate is
+    /// reported as an `Error` event (this engine never transcodes) and nothing is sent.
+    pub(super) fn link_rtp_sink(&self, source: &str, sink: &str) {
+        let (Some(ObjMedia::Rtp { source: Some(src), .. }), Some(ObjMedia::Rtp { sink: Some(out), .. })) =
+            (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media))
+        else {
+            return;
+        };
+        if out.codec != src.codec() {
+            let description = format!(
+                "the RtpEndpoint negotiated {} but its source sends {}; transcoding is not supported",
+                out.codec.name(),
+                src.codec().name()
+            );
+            self.ctx.events.emit(sink, MediaEvent::Error { description, code: K::ConnectError });
+            return;
+        }
+        src.add_sink(out);
+        out.set_source(Some(src));
     }
 
     pub(super) fn disconnect(&mut self, source: &str, sink: &str, types: &[MediaType]) {
@@ -153,6 +177,12 @@ impl Core {
             {
                 src.remove_viewer(&v.id);
                 v.set_source(None);
+            }
+            if let (Some(ObjMedia::Rtp { source: Some(src), .. }), Some(ObjMedia::Rtp { sink: Some(out), .. })) =
+                (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media))
+            {
+                src.remove_sink(&out.id);
+                out.set_source(None);
             }
         }
     }

@@ -29,6 +29,7 @@ pub use request::{Frame, Request};
 
 use crate::config::Settings;
 use crate::events::EventTx;
+use crate::media::rtp_sink::RtpSink;
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{Viewer, WebRtcMux};
 use crate::media::MediaCounters;
@@ -69,6 +70,9 @@ pub(crate) enum ObjMedia {
         negotiated: Option<(String, String)>,
         source: Option<Arc<RtpSource>>,
         offer: Option<negotiate::RtpOffer>,
+        /// Set when the peer's offer was receive-only: this endpoint sends its connected
+        /// source's RTP to the peer.
+        sink: Option<Arc<RtpSink>>,
     },
     WebRtc(Arc<Viewer>),
 }

@@ -11,6 +11,7 @@ use super::{kerr, now_millis, Core, ObjMedia, RpcResult};
 use crate::error::{already_negotiated, answer_error, offer_error, parse};
 use crate::events::MediaEvent;
 use crate::media::ports;
+use crate::media::rtp_sink::RtpSink;
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{AnswerError, OfferError};
 use crate::sdp::{self, CameraVideo};
@@ -53,6 +54,9 @@ impl Core {
                 let probe = sdp::rtp_answer(&parsed, cfg.external_ip, 0, 0, 0);
                 let ssrc: u32 = rand::random();
                 let version = now_millis() as u64 / 1000;
+                if probe.video.as_ref().is_some_and(|v| v.peer_receives_only) {
+                    return self.process_receive_only_offer(object, offer, &parsed, ssrc, version);
+                }
                 let (answer, source) = match probe.video {
                     None => (sdp::rtp_answer(&parsed, cfg.external_ip, 0, ssrc, version).sdp, None),
                     Some(_) => {
@@ -144,6 +148,48 @@ impl Core {
         }
     }
 
+    /// A receive-only offer (a snapshot tap, another node's RtpEndpoint): this endpoint
+    /// becomes a sink that sends its connected source's RTP to the offer's address
+    /// (`media::rtp_sink`), from the port its answer names.
+    fn process_receive_only_offer(
+        &mut self,
+        object: &str,
+        offer: &str,
+        parsed: &sdp::Offer,
+        ssrc: u32,
+        version: u64,
+    ) -> RpcResult {
+        let code = K::SdpEndPointProcessOfferError;
+        let cfg = self.ctx.cfg.clone();
+        let (rtp, rtcp) = self.bind_rtp_pair(code)?;
+        let port = rtp.local_addr().map_err(|e| kerr(code, e.to_string()))?.port();
+        let a = sdp::rtp_answer(parsed, cfg.external_ip, port, ssrc, version);
+        let video = a.video.expect("the same offer was accepted by the probe");
+        let dest = video
+            .rtp_remote
+            .ok_or_else(|| kerr(code, "a receive-only offer must name a unicast address (c=) and port to send to"))?;
+        let counters = self.ctx.counters.clone();
+        let sink = RtpSink::start(object.to_string(), video.codec, video.pt, dest, ssrc, rtp, rtcp, counters)
+            .map_err(|e| kerr(code, format!("cannot start the RTP sender: {e}")))?;
+        self.objects.get_mut(object).expect("looked up by the caller").media = ObjMedia::Rtp {
+            negotiated: Some((a.sdp.clone(), offer.to_string())),
+            source: None,
+            offer: None,
+            sink: Some(sink),
+        };
+        let feeders: Vec<String> = self
+            .objects
+            .iter()
+            .filter(|(_, o)| o.sinks.iter().any(|(s, t)| s == object && *t == MediaType::Video))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for f in feeders {
+            self.link_rtp_sink(&f, object);
+        }
+        self.ctx.events.emit(object, MediaEvent::MediaSessionStarted);
+        Ok(json!(a.sdp))
+    }
+
     fn bind_rtp_pair(&self, code: K) -> Result<(UdpSocket, UdpSocket), RpcError> {
         let cfg = &self.ctx.cfg;
         ports::bind_rtp_pair(cfg.rtp_bind_ip, cfg.min_port, cfg.max_port)
@@ -187,15 +233,18 @@ impl Core {
         let sinks: Vec<String> =
             self.objects[object].sinks.iter().filter(|(_, t)| *t == MediaType::Video).map(|(s, _)| s.clone()).collect();
         if let Some(src) = &source {
-            for s in sinks {
-                if let Some(ObjMedia::WebRtc(v)) = self.objects.get(&s).map(|o| &o.media) {
+            for s in &sinks {
+                if let Some(ObjMedia::WebRtc(v)) = self.objects.get(s).map(|o| &o.media) {
                     src.add_viewer(v);
                     v.set_source(Some(src));
                 }
             }
         }
         self.objects.get_mut(object).expect("looked up by the caller").media =
-            ObjMedia::Rtp { negotiated: Some((local, remote)), source, offer };
+            ObjMedia::Rtp { negotiated: Some((local, remote)), source, offer, sink: None };
+        for s in &sinks {
+            self.link_rtp_sink(object, s);
+        }
         self.ctx.events.emit(object, MediaEvent::MediaSessionStarted);
     }
 }

@@ -8,4 +8,5 @@ mod media;
 mod metrics;
 mod negotiate;
 mod rpc;
+mod rtp_sink;
 mod source_latch;
