@@ -63,6 +63,8 @@ error_codes! {
     StreamFull = ("stream_full", 409),
     TooManyStreams = ("too_many_streams", 409),
     ViewerNotFound = ("viewer_not_found", 404),
+    // A WHEP `PATCH` whose `If-Match` names another ICE session.
+    PreconditionFailed = ("precondition_failed", 412),
     // Signaling protocol.
     MalformedMessage = ("malformed_message", 400),
     UnknownMessageType = ("unknown_message_type", 400),

@@ -63,6 +63,18 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("too many failed attempts: retry in {} s", retry_after_secs(*retry_after))]
     TooManyRequests { retry_after: Duration },
+    #[error("unsupported content type {got:?}: send {want}")]
+    WrongContentType { got: String, want: &'static str },
+    #[error("invalid SDP: {0}")]
+    InvalidSdp(&'static str),
+    #[error("invalid ICE candidate: {0}")]
+    InvalidCandidate(&'static str),
+    #[error("no WHEP session {0:?} for this camera")]
+    WhepSessionNotFound(String),
+    #[error("If-Match names another ICE session of this WHEP session")]
+    PreconditionFailed,
+    #[error("ICE restarts are not supported: DELETE this session and POST a new offer")]
+    IceRestartUnsupported,
 }
 
 impl From<AuthError> for ApiError {
@@ -109,6 +121,12 @@ impl ApiError {
             ApiError::ShareNotFound(_) => ErrorCode::ShareNotFound,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::TooManyRequests { .. } => ErrorCode::TooManyRequests,
+            ApiError::WrongContentType { .. } => ErrorCode::UnsupportedMediaType,
+            ApiError::InvalidSdp(_) => ErrorCode::InvalidSdp,
+            ApiError::InvalidCandidate(_) => ErrorCode::InvalidCandidate,
+            ApiError::WhepSessionNotFound(_) => ErrorCode::ViewerNotFound,
+            ApiError::PreconditionFailed => ErrorCode::PreconditionFailed,
+            ApiError::IceRestartUnsupported => ErrorCode::InvalidBody,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod routes;
 pub mod security;
 pub mod security_headers;
 pub mod startup;
+pub mod whep;
 
 pub use configuration::Settings;
 pub use startup::{Application, Deps};

@@ -19,6 +19,7 @@ use crate::request_span::request_span;
 use crate::routes::{self, config_js};
 use crate::security::{cors, cross_site_check, rate_limit, Limits};
 use crate::security_headers::SecurityHeaders;
+use crate::whep::WhepSessions;
 
 /// What the API talks to. Inject in-process implementations for the all-in-one binary.
 #[derive(Clone)]
@@ -29,28 +30,29 @@ pub struct Deps {
     pub bus: Arc<BusClient>,
     /// Checks tokens against the users and shares in the auth store.
     pub auth: Arc<Authenticator>,
+    /// The WHEP sessions of this instance, fed by the bus client's events.
+    pub whep: Arc<WhepSessions>,
 }
 
 impl Deps {
-    /// Starts a [`BusClient`] on `bus` under a fresh `api-<uuid>` instance id, and drains
-    /// the envelopes that are not replies (late replies after a timeout) in the background.
+    /// Starts a [`BusClient`] on `bus` under a fresh `api-<uuid>` instance id, routes the
+    /// envelopes that are not replies to the WHEP sessions (late replies are dropped there), and
+    /// keeps the instance's liveness key fresh, first once before returning.
     pub async fn start(
         bus: Arc<dyn Bus>,
         registry: Arc<dyn Registry>,
         auth: Arc<Authenticator>,
     ) -> Result<Self, BusError> {
         let instance_id = format!("api-{}", uuid::Uuid::new_v4());
-        let (client, mut events) = BusClient::start(bus, instance_id.clone()).await?;
-        tokio::spawn(async move {
-            while let Some(envelope) = events.recv().await {
-                tracing::debug!(
-                    kind = envelope.message.kind(),
-                    "ignoring a bus message that answers no pending request"
-                );
-            }
-        });
+        let (client, events) = BusClient::start(bus, instance_id.clone()).await?;
+        let whep = WhepSessions::new(instance_id.clone());
+        tokio::spawn(whep.clone().run_router(client.clone(), events));
+        if let Err(e) = registry.refresh_liveness(&instance_id, crate::whep::LIVENESS_TTL).await {
+            tracing::warn!(error = %e, "could not write the api instance's liveness key");
+        }
+        tokio::spawn(whep.clone().run_liveness(registry.clone()));
         tracing::info!(instance_id, "bus client started");
-        Ok(Self { registry, bus: client, auth })
+        Ok(Self { registry, bus: client, auth, whep })
     }
 
     /// In-process bus and registry: single-process mode, nothing is shared but `auth`.
@@ -120,6 +122,8 @@ pub struct AppState {
     pub public_api_origin: Option<String>,
     /// `PUBLIC_API_URL` as written, for share links.
     pub public_api_url: Option<String>,
+    /// The WHEP sessions of this instance.
+    pub whep: Arc<WhepSessions>,
 }
 
 /// The API server, bound and ready to run.
@@ -159,6 +163,7 @@ impl Application {
             security: settings.security,
             public_api_origin,
             public_api_url,
+            whep: deps.whep,
         });
         let tls = settings.tls.as_ref().map(|t| t.server_config()).transpose()?;
         let security_headers = SecurityHeaders::new(&settings.embed, tls.is_some());

@@ -16,3 +16,4 @@ mod responder;
 mod streams;
 mod tls;
 mod viewers;
+mod whep;
