@@ -51,6 +51,7 @@ impl Deps {
             tracing::warn!(error = %e, "could not write the api instance's liveness key");
         }
         tokio::spawn(whep.clone().run_liveness(registry.clone()));
+        tokio::spawn(whep.clone().run_revocations(auth.clone(), client.clone()));
         tracing::info!(instance_id, "bus client started");
         Ok(Self { registry, bus: client, auth, whep })
     }

@@ -49,7 +49,7 @@ pub async fn join(
     let session_id = uuid::Uuid::new_v4().to_string();
     let info = SessionInfo {
         camera_id: camera_id.clone(),
-        owner: who.label(),
+        principal: who.clone(),
         etag: format!("\"{}\"", uuid::Uuid::new_v4().simple()),
         client_ufrag: ice_ufrag(&offer).map(str::to_owned),
     };
@@ -138,7 +138,7 @@ fn owned_session(
         .get(session_id)
         .filter(|s| s.camera_id == camera_id)
         .ok_or_else(|| ApiError::WhepSessionNotFound(session_id.chars().take(80).collect()))?;
-    if info.owner != who.label() && !who.is_admin() {
+    if info.principal.subject != who.subject && !who.is_admin() {
         return Err(ApiError::Forbidden("this WHEP session belongs to someone else".into()));
     }
     Ok(info)

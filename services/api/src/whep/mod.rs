@@ -16,12 +16,14 @@
 //! - no lock is held across an await.
 
 pub mod flow;
+pub mod revocation;
 pub mod sdp;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use camview_common::auth::Principal;
 use camview_common::{BusClient, Registry};
 use camview_proto::bus::{Envelope, Message, RemoveReason, RemoveViewer};
 use camview_proto::stream::{IceCandidate, ViewerState};
@@ -38,8 +40,9 @@ const GATHER_BUFFER: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
     pub camera_id: String,
-    /// `Principal::label` of the creator: only it (or an admin) may patch or delete.
-    pub owner: String,
+    /// Who opened it: only they (or an admin) may patch or delete it, and it ends when they
+    /// lose access to the camera.
+    pub principal: Principal,
     /// The entity tag of the session's ICE session (RFC 9725 `ETag`/`If-Match`).
     pub etag: String,
     /// The client's ICE ufrag from its offer: a `PATCH` with another one is an ICE restart.
@@ -111,6 +114,11 @@ impl WhepSessions {
 
     pub fn get(&self, viewer_id: &str) -> Option<SessionInfo> {
         self.table().get(viewer_id).map(|s| s.info.clone())
+    }
+
+    /// Every open session (copied out of the lock).
+    pub fn all(&self) -> Vec<(String, SessionInfo)> {
+        self.table().iter().map(|(id, s)| (id.clone(), s.info.clone())).collect()
     }
 
     /// Takes the session out of the table; `None` if another path already did.
@@ -229,7 +237,14 @@ mod tests {
     use camview_proto::bus::{StreamEnded, ViewerIceCandidate, ViewerStateChanged};
 
     fn info() -> SessionInfo {
-        SessionInfo { camera_id: "cam1".into(), owner: "user:ann".into(), etag: "\"e\"".into(), client_ufrag: None }
+        let principal = Principal {
+            subject: camview_proto::auth::Subject::User { username: "ann".into() },
+            role: camview_proto::auth::Role::Viewer,
+            grants: vec!["cam1".into()],
+            expires_at: 0,
+            token_version: 0,
+        };
+        SessionInfo { camera_id: "cam1".into(), principal, etag: "\"e\"".into(), client_ufrag: None }
     }
 
     fn candidate() -> IceCandidate {

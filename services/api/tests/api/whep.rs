@@ -191,3 +191,23 @@ async fn options_names_the_offer_type_without_credentials() {
     assert_eq!(response.status(), 204);
     assert_eq!(response.headers()["accept-post"], "application/sdp");
 }
+
+#[tokio::test]
+async fn a_session_ends_when_its_owner_loses_the_camera() {
+    let (app, token) = setup("wcam7", "whal").await;
+    let response = offer(&app, &token, "wcam7").await;
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let session = location.rsplit('/').next().unwrap().to_owned();
+    let regranted = app
+        .as_admin(Method::PUT, "/users/whal/grants")
+        .json(&serde_json::json!({"grants": ["elsewhere"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(regranted.status(), 200);
+    eventually("the revoked session's release", async || app.registry.viewer_count("wcam7").await.unwrap() == 0).await;
+    assert_eq!(seen(&app, "RemoveViewer")[0]["viewer_id"], session.as_str());
+    let gone = app.as_admin(Method::DELETE, &location).send().await.unwrap();
+    assert_error(gone, 404, "viewer_not_found").await;
+}
