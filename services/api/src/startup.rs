@@ -52,6 +52,7 @@ impl Deps {
         }
         tokio::spawn(whep.clone().run_liveness(registry.clone()));
         tokio::spawn(whep.clone().run_revocations(auth.clone(), client.clone()));
+        tokio::spawn(whep.clone().run_expiry(client.clone()));
         tracing::info!(instance_id, "bus client started");
         Ok(Self { registry, bus: client, auth, whep })
     }

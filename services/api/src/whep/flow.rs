@@ -106,7 +106,7 @@ async fn run_join(state: &AppState, id: &str, info: SessionInfo, offer: String) 
         }
     };
     let gathered = gather(candidates).await;
-    state.whep.answered(id);
+    state.whep.answered(id, std::time::Instant::now());
     tracing::info!(candidates = gathered.len(), "WHEP viewer answered");
     Ok(Joined { session_id: id.to_owned(), etag, answer: with_candidates(&answer, &gathered) })
 }

@@ -8,8 +8,10 @@
 //!
 //! Invariants:
 //! - a session is in the table from just before its `AddViewer` until its `DELETE`, its failure
-//!   (ICE failed, endpoint lost) or the end of its stream; each of these removes it once, and
-//!   all but the end of the stream (where the controller already released it) send one
+//!   (ICE failed, endpoint lost, not connected [`CONNECT_TIMEOUT`] after its answer, ICE
+//!   disconnected for [`DISCONNECT_GRACE`]: a player that vanished without `DELETE`), its
+//!   owner's loss of access or the end of its stream; each of these removes it once, and all
+//!   but the end of the stream (where the controller already released it) send one
 //!   `RemoveViewer`;
 //! - the liveness key is refreshed before the first `AddViewer` and every `TTL / 5` after, so
 //!   if this instance dies the controller releases its viewers as it does a signaling instance's;
@@ -21,7 +23,7 @@ pub mod sdp;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use camview_common::auth::Principal;
 use camview_common::{BusClient, Registry};
@@ -35,6 +37,12 @@ use tokio::sync::mpsc;
 pub const LIVENESS_TTL: Duration = Duration::from_secs(10);
 /// Server candidates buffered per session while its answer is being completed.
 const GATHER_BUFFER: usize = 64;
+/// A session whose ICE has not connected this long after its answer ends.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A session whose ICE stays disconnected this long ends (the player is gone).
+pub const DISCONNECT_GRACE: Duration = Duration::from_secs(15);
+/// How often deadlines are checked.
+const EXPIRY_TICK: Duration = Duration::from_secs(1);
 
 /// One WHEP session as the api instance knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +61,8 @@ struct Session {
     info: SessionInfo,
     /// Set while the answer waits for the server's candidates.
     gather: Option<mpsc::Sender<IceCandidate>>,
+    /// When the session ends unless its ICE (re)connects first.
+    deadline: Option<Instant>,
 }
 
 /// What became of a session after a bus event.
@@ -98,7 +108,7 @@ impl WhepSessions {
     /// Records a session about to join; its server candidates come out of the receiver.
     pub fn open(&self, viewer_id: &str, info: SessionInfo) -> mpsc::Receiver<IceCandidate> {
         let (tx, rx) = mpsc::channel(GATHER_BUFFER);
-        if self.table().insert(viewer_id.to_owned(), Session { info, gather: Some(tx) }).is_none() {
+        if self.table().insert(viewer_id.to_owned(), Session { info, gather: Some(tx), deadline: None }).is_none() {
             self.metrics.active.add(1, &[]);
         }
         rx
@@ -106,10 +116,24 @@ impl WhepSessions {
 
     /// The answer went out: later server candidates are not needed (the client has them or
     /// finds the server by its connectivity checks).
-    pub fn answered(&self, viewer_id: &str) {
+    /// From `now` it has [`CONNECT_TIMEOUT`] to connect.
+    pub fn answered(&self, viewer_id: &str, now: Instant) {
         if let Some(s) = self.table().get_mut(viewer_id) {
             s.gather = None;
+            s.deadline.get_or_insert(now + CONNECT_TIMEOUT);
         }
+    }
+
+    /// Takes out the sessions whose deadline passed at `now`: (viewer id, camera id).
+    pub fn expired(&self, now: Instant) -> Vec<(String, String)> {
+        let mut table = self.table();
+        let gone: Vec<String> =
+            table.iter().filter(|(_, s)| s.deadline.is_some_and(|d| d <= now)).map(|(id, _)| id.clone()).collect();
+        let out: Vec<(String, String)> =
+            gone.into_iter().filter_map(|id| table.remove(&id).map(|s| (id, s.info.camera_id))).collect();
+        drop(table);
+        self.metrics.active.add(-(out.len() as i64), &[]);
+        out
     }
 
     pub fn get(&self, viewer_id: &str) -> Option<SessionInfo> {
@@ -130,14 +154,26 @@ impl WhepSessions {
         removed
     }
 
-    /// Applies one bus event; says whether it ended a session.
-    pub fn dispatch(&self, message: &Message) -> Option<Ended> {
+    /// Applies one bus event that arrived at `now`; says whether it ended a session.
+    pub fn dispatch(&self, message: &Message, now: Instant) -> Option<Ended> {
         match message {
             Message::ViewerIceCandidate(e) => {
                 let table = self.table();
                 if let Some(tx) = table.get(&e.viewer_id).and_then(|s| s.gather.as_ref()) {
                     // A full buffer only drops a redundant candidate.
                     let _ = tx.try_send(e.candidate.clone());
+                }
+                None
+            }
+            Message::ViewerStateChanged(e) if e.state == ViewerState::Connected => {
+                if let Some(s) = self.table().get_mut(&e.viewer_id) {
+                    s.deadline = None;
+                }
+                None
+            }
+            Message::ViewerStateChanged(e) if e.state == ViewerState::Disconnected => {
+                if let Some(s) = self.table().get_mut(&e.viewer_id) {
+                    s.deadline.get_or_insert(now + DISCONNECT_GRACE);
                 }
                 None
             }
@@ -164,7 +200,7 @@ impl WhepSessions {
     /// Routes the bus events of this instance until the receiver ends.
     pub async fn run_router(self: Arc<Self>, bus: Arc<BusClient>, mut events: mpsc::Receiver<Envelope>) {
         while let Some(envelope) = events.recv().await {
-            match self.dispatch(&envelope.message) {
+            match self.dispatch(&envelope.message, Instant::now()) {
                 Some(Ended::Release { viewer_id, camera_id }) => {
                     self.metrics.released("failed");
                     let remove = RemoveViewer { viewer_id, camera_id, reason: RemoveReason::Failed };
@@ -177,6 +213,23 @@ impl WhepSessions {
             }
         }
         tracing::debug!("bus event stream ended");
+    }
+
+    /// Ends the sessions whose deadline passed, every [`EXPIRY_TICK`], forever.
+    pub async fn run_expiry(self: Arc<Self>, bus: Arc<BusClient>) {
+        let mut tick = tokio::time::interval(EXPIRY_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            for (viewer_id, camera_id) in self.expired(Instant::now()) {
+                tracing::info!(%viewer_id, "WHEP session not connected in time (player gone?); releasing it");
+                self.metrics.released("timed_out");
+                let remove = RemoveViewer { viewer_id, camera_id, reason: RemoveReason::Failed };
+                if let Err(e) = bus.send(Message::RemoveViewer(remove)).await {
+                    tracing::error!(error = %e, "could not queue RemoveViewer; the slot is freed when this instance's liveness lapses");
+                }
+            }
+        }
     }
 
     /// Refreshes this instance's liveness key every `LIVENESS_TTL / 5`, forever.
@@ -260,13 +313,13 @@ mod tests {
         let sessions = WhepSessions::new("api-1");
         let mut rx = sessions.open("v1", info());
         let event = Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: "v1".into(), candidate: candidate() });
-        assert_eq!(sessions.dispatch(&event), None);
+        assert_eq!(sessions.dispatch(&event, Instant::now()), None);
         assert_eq!(rx.try_recv().unwrap(), candidate());
-        sessions.answered("v1");
-        assert_eq!(sessions.dispatch(&event), None);
+        sessions.answered("v1", Instant::now());
+        assert_eq!(sessions.dispatch(&event, Instant::now()), None);
         assert!(rx.try_recv().is_err(), "no candidate after the answer");
         let other = Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: "v2".into(), candidate: candidate() });
-        assert_eq!(sessions.dispatch(&other), None);
+        assert_eq!(sessions.dispatch(&other, Instant::now()), None);
     }
 
     #[test]
@@ -277,16 +330,41 @@ mod tests {
         let failed =
             Message::ViewerStateChanged(ViewerStateChanged { viewer_id: "v1".into(), state: ViewerState::Failed });
         assert_eq!(
-            sessions.dispatch(&failed),
+            sessions.dispatch(&failed, Instant::now()),
             Some(Ended::Release { viewer_id: "v1".into(), camera_id: "cam1".into() })
         );
-        assert_eq!(sessions.dispatch(&failed), None, "released once");
+        assert_eq!(sessions.dispatch(&failed, Instant::now()), None, "released once");
         let connected =
             Message::ViewerStateChanged(ViewerStateChanged { viewer_id: "v2".into(), state: ViewerState::Connected });
-        assert_eq!(sessions.dispatch(&connected), None);
+        assert_eq!(sessions.dispatch(&connected, Instant::now()), None);
         let ended = Message::StreamEnded(StreamEnded { viewer_id: "v2".into(), camera_id: "cam1".into() });
-        assert_eq!(sessions.dispatch(&ended), Some(Ended::Forgotten));
+        assert_eq!(sessions.dispatch(&ended, Instant::now()), Some(Ended::Forgotten));
         assert!(sessions.is_empty());
         assert_eq!(sessions.remove("v2"), None);
+    }
+
+    #[test]
+    fn a_session_ends_unless_it_connects_in_time_or_comes_back_from_a_disconnect() {
+        let sessions = WhepSessions::new("api-1");
+        let t0 = Instant::now();
+        let state = |id: &str, state| Message::ViewerStateChanged(ViewerStateChanged { viewer_id: id.into(), state });
+        for id in ["never", "plays", "vanishes", "blips"] {
+            let _rx = sessions.open(id, info());
+            sessions.answered(id, t0);
+        }
+        for id in ["plays", "vanishes", "blips"] {
+            sessions.dispatch(&state(id, ViewerState::Connected), t0);
+        }
+        let t1 = t0 + Duration::from_secs(5);
+        sessions.dispatch(&state("vanishes", ViewerState::Disconnected), t1);
+        sessions.dispatch(&state("blips", ViewerState::Disconnected), t1);
+        sessions.dispatch(&state("blips", ViewerState::Connected), t1 + Duration::from_secs(2));
+        assert_eq!(sessions.expired(t1 + DISCONNECT_GRACE - Duration::from_millis(1)), vec![]);
+        assert_eq!(sessions.expired(t1 + DISCONNECT_GRACE), vec![("vanishes".to_owned(), "cam1".to_owned())]);
+        assert_eq!(sessions.expired(t0 + CONNECT_TIMEOUT), vec![("never".to_owned(), "cam1".to_owned())]);
+        let mut left: Vec<String> = sessions.all().into_iter().map(|(id, _)| id).collect();
+        left.sort();
+        assert_eq!(left, ["blips", "plays"]);
+        assert_eq!(sessions.expired(t0 + CONNECT_TIMEOUT * 10), vec![], "connected sessions never expire");
     }
 }
