@@ -17,9 +17,11 @@ use futures_util::StreamExt;
 
 use crate::error::ApiError;
 use crate::extract::{AuthThen, CameraPath};
+use crate::ice::ice_servers;
 use crate::security::Authenticated;
 use crate::startup::AppState;
 use crate::whep::flow;
+use crate::whep::links::ice_server_links;
 
 /// The content type of an offer and an answer.
 pub const SDP: &str = "application/sdp";
@@ -79,7 +81,8 @@ impl FromRequest for TextBody {
     request_body(content = String, content_type = "application/sdp", description = "The player's SDP offer"),
     responses((status = 201, description = "The SDP answer, with the server's ICE candidates", content_type = "application/sdp", body = String,
         headers(("Location" = String, description = "The session: /whep/{camera_id}/{session_id}"),
-                ("ETag" = String, description = "The session's ICE entity tag, for If-Match"))))
+                ("ETag" = String, description = "The session's ICE entity tag, for If-Match"),
+                ("Link" = String, description = "One per STUN/TURN server: `<url>; rel=\"ice-server\"`, TURN with fresh credentials"))))
 )]
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn whep_offer(
@@ -94,12 +97,18 @@ pub async fn whep_offer(
         return Err(ApiError::Forbidden(format!("you may not watch camera {camera_id}")));
     }
     let offer = body.of_type(SDP)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let links = ice_server_links(&ice_servers(&state.ice, now));
     let joined = flow::join(state, camera_id.clone(), &who, offer).await?;
-    Ok(HttpResponse::Created()
+    let mut response = HttpResponse::Created();
+    response
         .content_type(SDP)
         .insert_header((header::LOCATION, format!("/whep/{camera_id}/{}", joined.session_id)))
-        .insert_header((header::ETAG, joined.etag))
-        .body(joined.answer))
+        .insert_header((header::ETAG, joined.etag));
+    for link in links {
+        response.append_header((header::LINK, link));
+    }
+    Ok(response.body(joined.answer))
 }
 
 /// `OPTIONS /whep/{camera_id}`: what the endpoint takes (CORS preflights of listed origins are

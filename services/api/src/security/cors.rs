@@ -22,7 +22,14 @@ pub fn cors(origins: &[String]) -> Condition<Cors> {
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers(["authorization", "content-type", "if-match", crate::request_span::TRACEPARENT])
         // WHEP players read the session's Location and ETag.
-        .expose_headers([crate::request_span::TRACE_ID_HEADER, "retry-after", "location", "etag", "accept-post"])
+        .expose_headers([
+            crate::request_span::TRACE_ID_HEADER,
+            "retry-after",
+            "location",
+            "etag",
+            "link",
+            "accept-post",
+        ])
         .supports_credentials()
         .max_age(3600);
     for origin in origins {

@@ -18,6 +18,7 @@
 //! - no lock is held across an await.
 
 pub mod flow;
+pub mod links;
 pub mod revocation;
 pub mod sdp;
 

@@ -67,6 +67,8 @@ async fn an_offer_gets_201_with_the_sdp_answer_its_server_candidates_a_location_
     let session = location.strip_prefix("/whep/wcam1/").expect("Location under the camera's resource");
     assert_eq!(session.len(), 36, "{location}");
     let etag = headers["etag"].to_str().unwrap();
+    // The test app's STUN_SERVERS, as RFC 9725 Link headers.
+    assert_eq!(headers["link"], "<stun:stun.test:3478>; rel=\"ice-server\"");
     assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() > 2, "{etag}");
     let answer = response.text().await.unwrap();
     assert!(answer.starts_with("v=0\r\n") && answer.contains("a=ice-ufrag:srv1"), "{answer}");
