@@ -106,11 +106,20 @@ async fn offers_are_refused_with_the_status_and_code_of_each_fault() {
 #[tokio::test]
 async fn the_viewer_limit_is_the_controllers_and_answers_409_stream_full() {
     let (app, token) = setup("wcam3", "wdan").await;
+    let metric = |text: &str, series: &str| camview_common::testing::series(text, series).unwrap_or(0.0);
+    let (ok, full) =
+        (r#"camview_whep_joins_total{outcome="ok"}"#, r#"camview_whep_joins_total{outcome="stream_full"}"#);
+    let before = app.get("/metrics").await.text().await.unwrap();
     for _ in 0..WHEP_VIEWER_LIMIT {
         assert_eq!(offer(&app, &token, "wcam3").await.status(), 201);
     }
     assert_error(offer(&app, &token, "wcam3").await, 409, "stream_full").await;
     assert_eq!(app.registry.viewer_count("wcam3").await.unwrap(), u64::from(WHEP_VIEWER_LIMIT));
+    // Tests share the process's metrics: each expects at least its own increments.
+    let after = app.get("/metrics").await.text().await.unwrap();
+    assert!(metric(&after, ok) - metric(&before, ok) >= f64::from(WHEP_VIEWER_LIMIT), "{after}");
+    assert!(metric(&after, full) - metric(&before, full) >= 1.0, "{after}");
+    assert!(metric(&after, "camview_whep_sessions_active") >= f64::from(WHEP_VIEWER_LIMIT), "{after}");
 }
 
 #[tokio::test]
