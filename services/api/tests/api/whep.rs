@@ -8,7 +8,7 @@ use camview_proto::bus::{Message, RemoveReason, ViewerStateChanged};
 use camview_proto::stream::ViewerState;
 use reqwest::{Method, Response};
 
-use crate::helpers::{assert_error, spawn_app, TestApp};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, Options, TestApp};
 use crate::responder::{server_candidate, WHEP_VIEWER_LIMIT};
 
 const OFFER: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
@@ -221,4 +221,41 @@ async fn a_session_ends_when_its_owner_loses_the_camera() {
     assert_eq!(seen(&app, "RemoveViewer")[0]["viewer_id"], session.as_str());
     let gone = app.as_admin(Method::DELETE, &location).send().await.unwrap();
     assert_error(gone, 404, "viewer_not_found").await;
+}
+
+#[tokio::test]
+async fn a_player_on_a_listed_origin_may_post_patch_and_read_location_etag_and_links_and_others_may_not() {
+    let options =
+        Options { env: vec![("CORS_ALLOWED_ORIGINS", "https://player.example".to_owned())], ..Default::default() };
+    let app = spawn_app_with(options).await;
+    assert_eq!(app.start("wcam8").await.status(), 200);
+    let token = app.viewer("wivy", &["wcam8"]).await;
+    let preflight = |origin: &'static str, method: &'static str, path: &'static str| {
+        app.anon(Method::OPTIONS, path)
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", method)
+            .header("Access-Control-Request-Headers", "authorization, content-type, if-match")
+            .send()
+    };
+    for (method, path) in [("POST", "/whep/wcam8"), ("PATCH", "/whep/wcam8/abc"), ("DELETE", "/whep/wcam8/abc")] {
+        let allowed = preflight("https://player.example", method, path).await.unwrap();
+        assert_eq!(allowed.headers()["access-control-allow-origin"], "https://player.example", "{method} {path}");
+        let methods = allowed.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+        assert!(methods.contains(method), "{method} {path}: {methods}");
+        let foreign = preflight("https://evil.example", method, path).await.unwrap();
+        assert!(foreign.headers().get("access-control-allow-origin").is_none(), "{method} {path}");
+    }
+    let response = app
+        .as_user(&token, Method::POST, "/whep/wcam8")
+        .header("Origin", "https://player.example")
+        .header("content-type", "application/sdp")
+        .body(OFFER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let exposed = response.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
+    for header in ["location", "etag", "link"] {
+        assert!(exposed.contains(header), "{header} in {exposed}");
+    }
 }
