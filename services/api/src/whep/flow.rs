@@ -3,8 +3,10 @@
 //! `routes::whep` only read the request and write the answer.
 //!
 //! Invariants: the controller alone reserves the viewer slot (`AddViewer`, same command and
-//! limit as the WebSocket path); a join whose client is gone by the time it is answered, or
-//! that got no answer, is undone with `RemoveViewer`; an error leaves no session behind.
+//! limit as the WebSocket path); a join that got no answer is undone with `RemoveViewer`, and
+//! so is one whose handler was dropped before the answer; a client that hung up while actix
+//! still ran its handler (HTTP/1 does) never connects, and the connect timeout ends that
+//! session; an error leaves no session behind.
 
 use std::time::Duration;
 
@@ -38,7 +40,7 @@ pub struct Joined {
 }
 
 /// Joins `camera_id` with `offer` for `who` (already allowed to watch it). Runs on its own
-/// task, so a client that hangs up mid-join cannot leave a reserved slot behind.
+/// task, so a dropped handler cannot leave a reserved slot behind.
 pub async fn join(
     state: actix_web::web::Data<AppState>,
     camera_id: String,
