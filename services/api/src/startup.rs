@@ -45,14 +45,7 @@ impl Deps {
     ) -> Result<Self, BusError> {
         let instance_id = format!("api-{}", uuid::Uuid::new_v4());
         let (client, events) = BusClient::start(bus, instance_id.clone()).await?;
-        let whep = WhepSessions::new(instance_id.clone());
-        tokio::spawn(whep.clone().run_router(client.clone(), events));
-        if let Err(e) = registry.refresh_liveness(&instance_id, crate::whep::LIVENESS_TTL).await {
-            tracing::warn!(error = %e, "could not write the api instance's liveness key");
-        }
-        tokio::spawn(whep.clone().run_liveness(registry.clone()));
-        tokio::spawn(whep.clone().run_revocations(auth.clone(), client.clone()));
-        tokio::spawn(whep.clone().run_expiry(client.clone()));
+        let whep = WhepSessions::start(&client, events, registry.clone(), auth.clone()).await;
         tracing::info!(instance_id, "bus client started");
         Ok(Self { registry, bus: client, auth, whep })
     }

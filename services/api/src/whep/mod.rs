@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use camview_common::auth::Principal;
+use camview_common::auth::{Authenticator, Principal};
 use camview_common::{BusClient, Registry};
 use camview_proto::bus::{Envelope, Message, RemoveReason, RemoveViewer};
 use camview_proto::stream::{IceCandidate, ViewerState};
@@ -85,6 +85,26 @@ pub struct WhepSessions {
 impl WhepSessions {
     pub fn new(instance_id: impl Into<String>) -> Arc<Self> {
         Arc::new(Self { instance_id: instance_id.into(), sessions: Mutex::default(), metrics: WhepMetrics::default() })
+    }
+
+    /// The sessions of the api instance that owns `client` (whose other events it takes), with
+    /// their background work: event routing, the liveness key (written once before this
+    /// returns), revocations and deadlines.
+    pub async fn start(
+        client: &Arc<BusClient>,
+        events: mpsc::Receiver<Envelope>,
+        registry: Arc<dyn Registry>,
+        auth: Arc<Authenticator>,
+    ) -> Arc<Self> {
+        let whep = Self::new(client.instance_id());
+        tokio::spawn(whep.clone().run_router(client.clone(), events));
+        if let Err(e) = registry.refresh_liveness(client.instance_id(), LIVENESS_TTL).await {
+            tracing::warn!(error = %e, "could not write the api instance's liveness key");
+        }
+        tokio::spawn(whep.clone().run_liveness(registry));
+        tokio::spawn(whep.clone().run_revocations(auth, client.clone()));
+        tokio::spawn(whep.clone().run_expiry(client.clone()));
+        whep
     }
 
     /// The api instance id: the `signaling_instance` of its WHEP viewers.
