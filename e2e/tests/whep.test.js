@@ -46,7 +46,9 @@ window.ready = true;
 </script></body></html>`;
 
 test('a standard WHEP player (whip-whep in Chromium) watches a camera, is held to the viewer limit, leaves with DELETE, and a vanished one loses its slot', { timeout: 120000 }, async () => {
-  const stack = await startStack({ camera: CAMERA, signalingInstances: 0, controllerEnv: { MAX_VIEWERS_PER_STREAM: '1' } });
+  const stack = await startStack({
+    camera: CAMERA, signalingInstances: 0, controllerEnv: { MAX_VIEWERS_PER_STREAM: '1' }, apiEnv: { WHEP_DISCONNECT_GRACE_SECONDS: '2' },
+  });
   let browser;
   try {
     const started = await stack.admin.post(`/streams/${CAMERA}/start`);
@@ -90,12 +92,12 @@ test('a standard WHEP player (whip-whep in Chromium) watches a camera, is held t
     await waitFor('the slot to be free after DELETE', 10000, async () => (await stack.admin.get(`/viewers/${CAMERA}`)).body?.count === 0);
 
     // A player that vanishes without DELETE (its peer connection closed) loses its slot once
-    // the engine reports it disconnected and the api's grace (15 s) passes.
+    // the engine reports it disconnected and the api's grace (WHEP_DISCONNECT_GRACE_SECONDS) passes.
     const again = await page.evaluate(([u, t]) => window.watch(u, t), [whepUrl, token]);
     await waitFor('the second session to connect', 20000, async () => (await stack.admin.get(`/viewers/${CAMERA}`)).body?.viewers?.[0]?.state === 'connected');
     const t1 = Date.now();
     await page.evaluate(() => window.pc.close());
-    await waitFor('the vanished player\'s slot to be free', 30000, async () => (await stack.admin.get(`/viewers/${CAMERA}`)).body?.count === 0);
+    await waitFor('the vanished player\'s slot to be free', 20000, async () => (await stack.admin.get(`/viewers/${CAMERA}`)).body?.count === 0);
     console.log(`whep: a vanished player's slot was freed ${Date.now() - t1} ms after it closed`);
     const deleted = await page.evaluate(async ([u, t]) => (await fetch(u, { method: 'DELETE', headers: { authorization: 'Bearer ' + t } })).status, [`${stack.apiUrl}${again}`, token]);
     assert.strictEqual(deleted, 404, 'the expired session is gone');

@@ -55,6 +55,8 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// `EMBED_ALLOWED_ORIGINS`: who may frame `/viewer?embed=1` besides this origin.
     pub embed: EmbedSettings,
+    /// `WHEP_CONNECT_TIMEOUT_SECONDS` (30), `WHEP_DISCONNECT_GRACE_SECONDS` (15).
+    pub whep: crate::whep::Deadlines,
 }
 
 /// ICE servers handed to browsers by `GET /ice-servers`.
@@ -171,6 +173,10 @@ impl Settings {
             security: SecuritySettings { cookie_secure: security.cookie_secure || tls.is_some(), ..security },
             tls,
             embed: EmbedSettings::from_reader(&r)?,
+            whep: crate::whep::Deadlines {
+                connect: Duration::from_secs(r.ranged::<u64>("WHEP_CONNECT_TIMEOUT_SECONDS", 30, 1, 3600)?),
+                disconnect_grace: Duration::from_secs(r.ranged::<u64>("WHEP_DISCONNECT_GRACE_SECONDS", 15, 1, 3600)?),
+            },
         })
     }
 

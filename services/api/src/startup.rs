@@ -135,6 +135,7 @@ impl Application {
             .with_context(|| format!("binding API_SERVER_HOST:API_SERVER_PORT = {address}"))?;
         let port = listener.local_addr().context("reading the bound address")?.port();
         bootstrap_admin(&deps.auth, settings.security.admin_password.as_deref()).await?;
+        deps.whep.set_deadlines(settings.whep);
         let public_api_url = settings.public.api_url.as_ref().map(|u| u.as_str().to_owned());
         let public_api_origin = public_api_url
             .as_deref()

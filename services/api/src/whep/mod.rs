@@ -8,8 +8,8 @@
 //!
 //! Invariants:
 //! - a session is in the table from just before its `AddViewer` until its `DELETE`, its failure
-//!   (ICE failed, endpoint lost, not connected [`CONNECT_TIMEOUT`] after its answer, ICE
-//!   disconnected for [`DISCONNECT_GRACE`]: a player that vanished without `DELETE`), its
+//!   (ICE failed, endpoint lost, not connected in time after its answer, ICE disconnected
+//!   too long: a player that vanished without `DELETE`; see [`Deadlines`]), its
 //!   owner's loss of access or the end of its stream; each of these removes it once, and all
 //!   but the end of the stream (where the controller already released it) send one
 //!   `RemoveViewer`;
@@ -38,10 +38,20 @@ use tokio::sync::mpsc;
 pub const LIVENESS_TTL: Duration = Duration::from_secs(10);
 /// Server candidates buffered per session while its answer is being completed.
 const GATHER_BUFFER: usize = 64;
-/// A session whose ICE has not connected this long after its answer ends.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// A session whose ICE stays disconnected this long ends (the player is gone).
-pub const DISCONNECT_GRACE: Duration = Duration::from_secs(15);
+/// When a session that is not connected ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// A session whose ICE has not connected this long after its answer ends.
+    pub connect: Duration,
+    /// A session whose ICE stays disconnected this long ends (the player is gone).
+    pub disconnect_grace: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self { connect: Duration::from_secs(30), disconnect_grace: Duration::from_secs(15) }
+    }
+}
 /// How often deadlines are checked.
 const EXPIRY_TICK: Duration = Duration::from_secs(1);
 
@@ -78,13 +88,19 @@ pub enum Ended {
 /// The WHEP sessions of this api instance.
 pub struct WhepSessions {
     instance_id: String,
+    deadlines: Mutex<Deadlines>,
     sessions: Mutex<HashMap<String, Session>>,
     pub(crate) metrics: WhepMetrics,
 }
 
 impl WhepSessions {
     pub fn new(instance_id: impl Into<String>) -> Arc<Self> {
-        Arc::new(Self { instance_id: instance_id.into(), sessions: Mutex::default(), metrics: WhepMetrics::default() })
+        Arc::new(Self {
+            instance_id: instance_id.into(),
+            deadlines: Mutex::default(),
+            sessions: Mutex::default(),
+            metrics: WhepMetrics::default(),
+        })
     }
 
     /// The sessions of the api instance that owns `client` (whose other events it takes), with
@@ -105,6 +121,16 @@ impl WhepSessions {
         tokio::spawn(whep.clone().run_revocations(auth, client.clone()));
         tokio::spawn(whep.clone().run_expiry(client.clone()));
         whep
+    }
+
+    /// Sets the deadlines of sessions answered from now on (the settings are read after the bus
+    /// client, hence after [`WhepSessions::start`]).
+    pub fn set_deadlines(&self, deadlines: Deadlines) {
+        *self.deadlines.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = deadlines;
+    }
+
+    fn deadlines(&self) -> Deadlines {
+        *self.deadlines.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The api instance id: the `signaling_instance` of its WHEP viewers.
@@ -137,11 +163,12 @@ impl WhepSessions {
 
     /// The answer went out: later server candidates are not needed (the client has them or
     /// finds the server by its connectivity checks).
-    /// From `now` it has [`CONNECT_TIMEOUT`] to connect.
+    /// From `now` it has [`Deadlines::connect`] to connect.
     pub fn answered(&self, viewer_id: &str, now: Instant) {
+        let connect = self.deadlines().connect;
         if let Some(s) = self.table().get_mut(viewer_id) {
             s.gather = None;
-            s.deadline.get_or_insert(now + CONNECT_TIMEOUT);
+            s.deadline.get_or_insert(now + connect);
         }
     }
 
@@ -193,8 +220,9 @@ impl WhepSessions {
                 None
             }
             Message::ViewerStateChanged(e) if e.state == ViewerState::Disconnected => {
+                let grace = self.deadlines().disconnect_grace;
                 if let Some(s) = self.table().get_mut(&e.viewer_id) {
-                    s.deadline.get_or_insert(now + DISCONNECT_GRACE);
+                    s.deadline.get_or_insert(now + grace);
                 }
                 None
             }
@@ -380,12 +408,13 @@ mod tests {
         sessions.dispatch(&state("vanishes", ViewerState::Disconnected), t1);
         sessions.dispatch(&state("blips", ViewerState::Disconnected), t1);
         sessions.dispatch(&state("blips", ViewerState::Connected), t1 + Duration::from_secs(2));
-        assert_eq!(sessions.expired(t1 + DISCONNECT_GRACE - Duration::from_millis(1)), vec![]);
-        assert_eq!(sessions.expired(t1 + DISCONNECT_GRACE), vec![("vanishes".to_owned(), "cam1".to_owned())]);
-        assert_eq!(sessions.expired(t0 + CONNECT_TIMEOUT), vec![("never".to_owned(), "cam1".to_owned())]);
+        let Deadlines { connect, disconnect_grace } = Deadlines::default();
+        assert_eq!(sessions.expired(t1 + disconnect_grace - Duration::from_millis(1)), vec![]);
+        assert_eq!(sessions.expired(t1 + disconnect_grace), vec![("vanishes".to_owned(), "cam1".to_owned())]);
+        assert_eq!(sessions.expired(t0 + connect), vec![("never".to_owned(), "cam1".to_owned())]);
         let mut left: Vec<String> = sessions.all().into_iter().map(|(id, _)| id).collect();
         left.sort();
         assert_eq!(left, ["blips", "plays"]);
-        assert_eq!(sessions.expired(t0 + CONNECT_TIMEOUT * 10), vec![], "connected sessions never expire");
+        assert_eq!(sessions.expired(t0 + connect * 10), vec![], "connected sessions never expire");
     }
 }

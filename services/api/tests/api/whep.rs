@@ -259,3 +259,28 @@ async fn a_player_on_a_listed_origin_may_post_patch_and_read_location_etag_and_l
         assert!(exposed.contains(header), "{header} in {exposed}");
     }
 }
+
+#[tokio::test]
+async fn a_session_that_never_connects_ends_and_frees_its_slot_even_when_its_player_hung_up_during_the_join() {
+    let options = Options { env: vec![("WHEP_CONNECT_TIMEOUT_SECONDS", "1".to_owned())], ..Default::default() };
+    let app = spawn_app_with(options).await;
+    assert_eq!(app.start("wcam9").await.status(), 200);
+    let token = app.viewer("wjim", &["wcam9"]).await;
+    // The answer waits for the server's candidates (a quarter second after the last one):
+    // this player gives up before, and the stand-in controller never reports it connected.
+    let hung_up = app
+        .as_user(&token, Method::POST, "/whep/wcam9")
+        .header("content-type", "application/sdp")
+        .body(OFFER)
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the player gave up: {hung_up:?}");
+    eventually("the abandoned viewer's release", async || {
+        !seen(&app, "RemoveViewer").is_empty() && app.registry.viewer_count("wcam9").await.unwrap() == 0
+    })
+    .await;
+    assert_eq!(seen(&app, "AddViewer").len(), 1);
+    let reasons: Vec<_> = seen(&app, "RemoveViewer").into_iter().map(|r| r["reason"].clone()).collect();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+}
