@@ -49,6 +49,9 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/shares/abc"),
     ("POST", "/cameras/cam1/secret"),
     ("DELETE", "/cameras/cam1/secret"),
+    ("POST", "/whep/cam1"),
+    ("PATCH", "/whep/cam1/abc"),
+    ("DELETE", "/whep/cam1/abc"),
 ];
 
 /// How long a fresh server may take to answer PING.

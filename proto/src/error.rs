@@ -66,6 +66,8 @@ error_codes! {
     // Snapshots: no keyframe received yet (retry later), or a camera codec that cannot be decoded.
     SnapshotUnavailable = ("snapshot_unavailable", 503),
     SnapshotUnsupportedCodec = ("snapshot_unsupported_codec", 415),
+    // A WHEP `PATCH` whose `If-Match` names another ICE session.
+    PreconditionFailed = ("precondition_failed", 412),
     // Signaling protocol.
     MalformedMessage = ("malformed_message", 400),
     UnknownMessageType = ("unknown_message_type", 400),

@@ -13,6 +13,7 @@ pub mod rest;
 pub mod signaling;
 pub mod snapshot;
 pub mod stream;
+pub mod viewer_input;
 
 pub use error::{ErrorBody, ErrorCode};
 

@@ -124,6 +124,8 @@ pub enum ViewerState {
     Connected,
     /// ICE or the media server failed for this viewer.
     Failed,
+    /// ICE lost the viewer after connecting (it may come back to `connected`).
+    Disconnected,
 }
 
 /// One viewer of one stream.

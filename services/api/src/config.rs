@@ -57,6 +57,8 @@ pub struct Settings {
     pub embed: EmbedSettings,
     /// `SNAPSHOT_*`: the snapshot taps (`crate::snapshot`).
     pub snapshots: crate::snapshot::SnapshotSettings,
+    /// `WHEP_CONNECT_TIMEOUT_SECONDS` (30), `WHEP_DISCONNECT_GRACE_SECONDS` (15).
+    pub whep: crate::whep::Deadlines,
 }
 
 /// ICE servers handed to browsers by `GET /ice-servers`.
@@ -174,6 +176,10 @@ impl Settings {
             tls,
             embed: EmbedSettings::from_reader(&r)?,
             snapshots: crate::snapshot::SnapshotSettings::from_reader(&r)?,
+            whep: crate::whep::Deadlines {
+                connect: Duration::from_secs(r.ranged::<u64>("WHEP_CONNECT_TIMEOUT_SECONDS", 30, 1, 3600)?),
+                disconnect_grace: Duration::from_secs(r.ranged::<u64>("WHEP_DISCONNECT_GRACE_SECONDS", 15, 1, 3600)?),
+            },
         })
     }
 

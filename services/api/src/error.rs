@@ -69,6 +69,18 @@ pub enum ApiError {
     SnapshotUnsupportedCodec(String),
     #[error("making the snapshot failed")]
     Snapshot(#[source] crate::snapshot::SnapshotError),
+    #[error("unsupported content type {got:?}: send {want}")]
+    WrongContentType { got: String, want: &'static str },
+    #[error("invalid SDP: {0}")]
+    InvalidSdp(&'static str),
+    #[error("invalid ICE candidate: {0}")]
+    InvalidCandidate(&'static str),
+    #[error("no WHEP session {0:?} for this camera")]
+    WhepSessionNotFound(String),
+    #[error("If-Match names another ICE session of this WHEP session")]
+    PreconditionFailed,
+    #[error("ICE restarts are not supported: DELETE this session and POST a new offer")]
+    IceRestartUnsupported,
 }
 
 impl From<AuthError> for ApiError {
@@ -118,6 +130,12 @@ impl ApiError {
             ApiError::SnapshotUnavailable { .. } => ErrorCode::SnapshotUnavailable,
             ApiError::SnapshotUnsupportedCodec(_) => ErrorCode::SnapshotUnsupportedCodec,
             ApiError::Snapshot(_) => ErrorCode::Internal,
+            ApiError::WrongContentType { .. } => ErrorCode::UnsupportedMediaType,
+            ApiError::InvalidSdp(_) => ErrorCode::InvalidSdp,
+            ApiError::InvalidCandidate(_) => ErrorCode::InvalidCandidate,
+            ApiError::WhepSessionNotFound(_) => ErrorCode::ViewerNotFound,
+            ApiError::PreconditionFailed => ErrorCode::PreconditionFailed,
+            ApiError::IceRestartUnsupported => ErrorCode::InvalidBody,
         }
     }
 

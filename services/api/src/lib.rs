@@ -17,6 +17,7 @@ pub mod security;
 pub mod security_headers;
 pub mod snapshot;
 pub mod startup;
+pub mod whep;
 
 pub use config::Settings;
 pub use startup::{Application, Deps};

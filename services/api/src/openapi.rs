@@ -18,7 +18,7 @@ use crate::routes::{Annotations, RouteSpec, ROUTES};
 
 /// Every route: the per-address rate limit of the middleware.
 const EVERY_ROUTE: &[ErrorCode] = &[ErrorCode::RateLimited];
-/// POST, PUT, DELETE: the cross-site check refuses a cookie request from a foreign origin.
+/// POST, PUT, PATCH, DELETE: the cross-site check refuses a cookie request from a foreign origin.
 const UNSAFE_METHOD: &[ErrorCode] = &[ErrorCode::Forbidden];
 /// A `{camera_id}` path segment (`extract::CameraPath`).
 const CAMERA_PATH: &[ErrorCode] = &[ErrorCode::InvalidCameraId];
@@ -29,7 +29,7 @@ const JSON_BODY: &[ErrorCode] =
 /// Every error code `route` can answer, in a stable order and without repeats; `has_body` when
 /// its handler reads a JSON body.
 pub fn error_codes(route: &RouteSpec, has_body: bool) -> Vec<ErrorCode> {
-    let unsafe_method = route.method != "GET";
+    let unsafe_method = !matches!(route.method, "GET" | "OPTIONS");
     let camera_path = route.path.contains("{camera_id}");
     let parts: [&[ErrorCode]; 6] = [
         route.access.errors(),
@@ -93,7 +93,7 @@ fn complete(operation: &mut Value, route: &RouteSpec) {
             p["schema"] = json!({"type": "string", "pattern": format!("^[A-Za-z0-9_-]{{1,{MAX_LEN}}}$")});
         }
     }
-    let has_body = operation.get("requestBody").is_some();
+    let has_body = has_json_body(operation);
     let mut by_status: Vec<(u16, Vec<ErrorCode>)> = Vec::new();
     for code in error_codes(route, has_body) {
         match by_status.iter_mut().find(|(s, _)| *s == code.http_status()) {
@@ -108,6 +108,11 @@ fn complete(operation: &mut Value, route: &RouteSpec) {
         // table test then finds the codes missing and names them.
         responses.entry(status.to_string()).or_insert_with(|| error_response(&names));
     }
+}
+
+/// Whether the operation takes a JSON body (WHEP's SDP bodies have their own codes).
+pub fn has_json_body(operation: &Value) -> bool {
+    operation.get("requestBody").is_some_and(|b| b["content"].get("application/json").is_some())
 }
 
 /// An error answer with one of `codes`.

@@ -19,6 +19,7 @@ use crate::request_span::request_span;
 use crate::routes::{self, config_js};
 use crate::security::{cors, cross_site_check, rate_limit, Limits};
 use crate::security_headers::SecurityHeaders;
+use crate::whep::WhepSessions;
 
 /// What the API talks to. Inject in-process implementations for the all-in-one binary.
 #[derive(Clone)]
@@ -29,28 +30,24 @@ pub struct Deps {
     pub bus: Arc<BusClient>,
     /// Checks tokens against the users and shares in the auth store.
     pub auth: Arc<Authenticator>,
+    /// The WHEP sessions of this instance, fed by the bus client's events.
+    pub whep: Arc<WhepSessions>,
 }
 
 impl Deps {
-    /// Starts a [`BusClient`] on `bus` under a fresh `api-<uuid>` instance id, and drains
-    /// the envelopes that are not replies (late replies after a timeout) in the background.
+    /// Starts a [`BusClient`] on `bus` under a fresh `api-<uuid>` instance id, routes the
+    /// envelopes that are not replies to the WHEP sessions (late replies are dropped there), and
+    /// keeps the instance's liveness key fresh, first once before returning.
     pub async fn start(
         bus: Arc<dyn Bus>,
         registry: Arc<dyn Registry>,
         auth: Arc<Authenticator>,
     ) -> Result<Self, BusError> {
         let instance_id = format!("api-{}", uuid::Uuid::new_v4());
-        let (client, mut events) = BusClient::start(bus, instance_id.clone()).await?;
-        tokio::spawn(async move {
-            while let Some(envelope) = events.recv().await {
-                tracing::debug!(
-                    kind = envelope.message.kind(),
-                    "ignoring a bus message that answers no pending request"
-                );
-            }
-        });
+        let (client, events) = BusClient::start(bus, instance_id.clone()).await?;
+        let whep = WhepSessions::start(&client, events, registry.clone(), auth.clone()).await;
         tracing::info!(instance_id, "bus client started");
-        Ok(Self { registry, bus: client, auth })
+        Ok(Self { registry, bus: client, auth, whep })
     }
 
     /// In-process bus and registry: single-process mode, nothing is shared but `auth`.
@@ -122,6 +119,8 @@ pub struct AppState {
     pub public_api_url: Option<String>,
     /// Snapshot taps and their pictures.
     pub snapshots: Arc<crate::snapshot::Snapshots>,
+    /// The WHEP sessions of this instance.
+    pub whep: Arc<WhepSessions>,
 }
 
 /// The API server, bound and ready to run.
@@ -139,6 +138,7 @@ impl Application {
             .with_context(|| format!("binding API_SERVER_HOST:API_SERVER_PORT = {address}"))?;
         let port = listener.local_addr().context("reading the bound address")?.port();
         bootstrap_admin(&deps.auth, settings.security.admin_password.as_deref()).await?;
+        deps.whep.set_deadlines(settings.whep);
         let public_api_url = settings.public.api_url.as_ref().map(|u| u.as_str().to_owned());
         let public_api_origin = public_api_url
             .as_deref()
@@ -165,6 +165,7 @@ impl Application {
             security: settings.security,
             public_api_origin,
             public_api_url,
+            whep: deps.whep,
         });
         let tls = settings.tls.as_ref().map(|t| t.server_config()).transpose()?;
         let security_headers = SecurityHeaders::new(&settings.embed, tls.is_some());

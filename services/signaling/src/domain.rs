@@ -8,14 +8,7 @@ use camview_proto::stream::IceCandidate;
 
 use crate::error::SessionError;
 
-/// Largest SDP offer accepted (a real browser offer is a few KiB).
-pub const MAX_SDP_BYTES: usize = 48 * 1024;
-/// Longest ICE candidate line.
-pub const MAX_CANDIDATE_BYTES: usize = 1024;
-/// Longest `sdpMid`.
-pub const MAX_SDP_MID_LEN: usize = 64;
-/// Highest `sdpMLineIndex` accepted.
-pub const MAX_M_LINE_INDEX: u32 = 64;
+pub use camview_proto::viewer_input::{MAX_CANDIDATE_BYTES, MAX_M_LINE_INDEX, MAX_SDP_BYTES, MAX_SDP_MID_LEN};
 
 /// The camera-id rule of every entry point ([`CameraId`]).
 pub fn validate_camera_id(raw: &str) -> Result<(), SessionError> {
@@ -24,19 +17,7 @@ pub fn validate_camera_id(raw: &str) -> Result<(), SessionError> {
 
 /// An SDP offer: starts with `v=0`, has at least one `m=` line, bounded, no NUL bytes.
 pub fn validate_sdp_offer(sdp: &str) -> Result<(), SessionError> {
-    if sdp.len() > MAX_SDP_BYTES {
-        return Err(SessionError::InvalidSdp("offer is larger than 48 KiB"));
-    }
-    if !sdp.starts_with("v=0") {
-        return Err(SessionError::InvalidSdp("an SDP starts with v=0"));
-    }
-    if sdp.contains('\0') {
-        return Err(SessionError::InvalidSdp("offer contains a NUL byte"));
-    }
-    if !sdp.lines().any(|l| l.starts_with("m=")) {
-        return Err(SessionError::InvalidSdp("offer has no m= line"));
-    }
-    Ok(())
+    camview_proto::viewer_input::check_sdp_offer(sdp).map_err(SessionError::InvalidSdp)
 }
 
 /// Whether `c` is an end-of-candidates marker (an empty candidate), which is dropped.
@@ -47,35 +28,7 @@ pub fn is_end_of_candidates(c: &IceCandidate) -> bool {
 /// A browser ICE candidate: `candidate:<foundation> <component> <transport> <priority>
 /// <address> <port> typ <type> ...`, with `sdpMid` or `sdpMLineIndex`.
 pub fn validate_candidate(c: &IceCandidate) -> Result<(), SessionError> {
-    let line = c.candidate.strip_prefix("a=").unwrap_or(&c.candidate);
-    if line.len() > MAX_CANDIDATE_BYTES {
-        return Err(SessionError::InvalidCandidate("candidate is longer than 1024 bytes"));
-    }
-    if line.bytes().any(|b| b.is_ascii_control()) {
-        return Err(SessionError::InvalidCandidate("candidate contains control characters"));
-    }
-    let Some(rest) = line.strip_prefix("candidate:") else {
-        return Err(SessionError::InvalidCandidate("a candidate starts with candidate:"));
-    };
-    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    if fields.len() < 8 || fields[6] != "typ" {
-        return Err(SessionError::InvalidCandidate(
-            "expected foundation component transport priority address port typ type",
-        ));
-    }
-    if fields[1].parse::<u8>().is_err() || fields[3].parse::<u32>().is_err() || fields[5].parse::<u16>().is_err() {
-        return Err(SessionError::InvalidCandidate("component, priority and port must be numbers"));
-    }
-    if c.sdp_mid.is_none() && c.sdp_m_line_index.is_none() {
-        return Err(SessionError::InvalidCandidate("sdpMid or sdpMLineIndex is required"));
-    }
-    if c.sdp_mid.as_ref().is_some_and(|m| m.len() > MAX_SDP_MID_LEN || m.bytes().any(|b| b.is_ascii_control())) {
-        return Err(SessionError::InvalidCandidate("sdpMid is too long or has control characters"));
-    }
-    if c.sdp_m_line_index.is_some_and(|i| i > MAX_M_LINE_INDEX) {
-        return Err(SessionError::InvalidCandidate("sdpMLineIndex is out of range"));
-    }
-    Ok(())
+    camview_proto::viewer_input::check_candidate(c).map_err(SessionError::InvalidCandidate)
 }
 
 #[cfg(test)]

@@ -26,11 +26,12 @@ pub mod snapshots;
 pub mod streams;
 pub mod users;
 pub mod viewers;
+pub mod whep;
 
 /// One route: a row of [`ROUTES`].
 #[derive(Debug, Clone, Copy)]
 pub struct RouteSpec {
-    /// `GET`, `POST`, `PUT` or `DELETE`.
+    /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS`.
     pub method: &'static str,
     /// As actix matches it (`{name:regex}` allowed); [`RouteSpec::document_path`] is the document's.
     pub path: &'static str,
@@ -143,4 +144,11 @@ route_table! {
     GET "/viewers" => viewers::list_viewers, Admin, [RegistryUnavailable];
     GET "/viewers/{camera_id}" => viewers::stream_viewers, Admin, [StreamNotFound, RegistryUnavailable];
     POST "/cameras/{camera_id}/keepalive" => cameras::keepalive, Camera, [RegistryUnavailable];
+    POST "/whep/{camera_id}" => whep::whep_offer, User, [Forbidden, UnsupportedMediaType, PayloadTooLarge, InvalidSdp,
+        StreamNotFound, StreamFull, ControllerUnavailable, MediaServerError, Internal, RegistryUnavailable];
+    OPTIONS "/whep/{camera_id}" => whep::whep_options, Public, [];
+    PATCH "/whep/{camera_id}/{session_id}" => whep::whep_patch, User, [Forbidden, ViewerNotFound,
+        UnsupportedMediaType, PayloadTooLarge, InvalidSdp, InvalidCandidate, InvalidBody, PreconditionFailed,
+        ControllerUnavailable, RegistryUnavailable];
+    DELETE "/whep/{camera_id}/{session_id}" => whep::whep_delete, User, [Forbidden, ViewerNotFound];
 }

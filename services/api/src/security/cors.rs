@@ -19,9 +19,17 @@ use crate::startup::AppState;
 /// CORS for `origins` (each `scheme://host[:port]`), with credentials; none when empty.
 pub fn cors(origins: &[String]) -> Condition<Cors> {
     let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
-        .allowed_headers(["authorization", "content-type", crate::request_span::TRACEPARENT])
-        .expose_headers([crate::request_span::TRACE_ID_HEADER, "retry-after"])
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers(["authorization", "content-type", "if-match", crate::request_span::TRACEPARENT])
+        // WHEP players read the session's Location and ETag.
+        .expose_headers([
+            crate::request_span::TRACE_ID_HEADER,
+            "retry-after",
+            "location",
+            "etag",
+            "link",
+            "accept-post",
+        ])
         .supports_credentials()
         .max_age(3600);
     for origin in origins {

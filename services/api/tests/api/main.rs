@@ -17,3 +17,4 @@ mod snapshots;
 mod streams;
 mod tls;
 mod viewers;
+mod whep;

@@ -7,11 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use camview_common::clock::now_rfc3339;
-use camview_common::{Bus, BusClient, Registry};
+use camview_common::{Bus, BusClient, Registry, SlotReservation};
 use camview_proto::bus::{
-    CameraSeen, CameraSourceSet, Envelope, Message, StartStream, StopStream, StreamStarted, StreamStopped,
+    CameraSeen, CameraSourceSet, Done, Envelope, Message, StartStream, StopStream, StreamStarted, StreamStopped,
+    ViewerAdded, ViewerIceCandidate,
 };
-use camview_proto::stream::{Codec, ControllerHeartbeat, RtpTarget, StreamRecord, StreamState};
+use camview_proto::stream::{
+    Codec, ControllerHeartbeat, IceCandidate, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState,
+};
 use camview_proto::ErrorCode;
 use tokio::task::JoinHandle;
 
@@ -54,7 +57,17 @@ impl Responder {
                     record.lock().unwrap().push(delivery.envelope.clone());
                     let reply = handle(registry.as_ref(), &delivery.envelope.message, &next_port).await;
                     bus.ack_command(&delivery.delivery_id).await.expect("responder: ack");
+                    let answered = matches!(reply, Message::ViewerAdded(_));
                     BusClient::reply(bus.as_ref(), &delivery.envelope, reply).await.expect("responder: reply");
+                    // As the controller does once the answer is out: gather, send the candidate.
+                    if let (true, Message::AddViewer(add)) = (answered, &delivery.envelope.message) {
+                        let event = Message::ViewerIceCandidate(ViewerIceCandidate {
+                            viewer_id: add.viewer_id.clone(),
+                            candidate: server_candidate(),
+                        });
+                        let env = camview_common::bus::envelope(event, None, None);
+                        bus.publish(&add.signaling_instance, &env).await.expect("responder: publish a candidate");
+                    }
                 }
             }
         });
@@ -125,7 +138,52 @@ async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU1
             registry.put_stream(&stream).await.expect("responder: put_stream");
             Message::CameraSourceSet(CameraSourceSet { stream, relatched })
         }
+        // The controller's slot rule (limit WHEP_VIEWER_LIMIT here) and answer.
+        Message::AddViewer(add) => {
+            let record = ViewerRecord {
+                viewer_id: add.viewer_id.clone(),
+                camera_id: add.camera_id.clone(),
+                signaling_instance: add.signaling_instance.clone(),
+                state: ViewerState::Negotiating,
+                created_at: now_rfc3339(),
+                endpoint_id: Some(format!("endpoint-{}", add.viewer_id)),
+            };
+            match registry.reserve_viewer(&record, WHEP_VIEWER_LIMIT).await.expect("responder: reserve_viewer") {
+                SlotReservation::Reserved => {
+                    Message::ViewerAdded(ViewerAdded { viewer_id: add.viewer_id.clone(), sdp_answer: ANSWER.into() })
+                }
+                SlotReservation::Full => Message::failed(
+                    ErrorCode::StreamFull,
+                    format!("stream {} already has {WHEP_VIEWER_LIMIT} viewers", add.camera_id),
+                ),
+                SlotReservation::StreamNotFound => {
+                    Message::failed(ErrorCode::StreamNotFound, format!("no stream {}", add.camera_id))
+                }
+            }
+        }
+        Message::RemoveViewer(remove) => {
+            registry.remove_viewer(&remove.camera_id, &remove.viewer_id).await.expect("responder: remove_viewer");
+            Message::Done(Done {})
+        }
+        Message::AddIceCandidate(_) => Message::Done(Done {}),
         other => Message::failed(ErrorCode::Internal, format!("the test responder does not handle {}", other.kind())),
+    }
+}
+
+/// Viewers per stream the responder admits.
+pub const WHEP_VIEWER_LIMIT: u32 = 2;
+
+/// The SDP answer of every viewer the responder admits.
+pub const ANSWER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+    m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-ufrag:srv1\r\na=ice-pwd:0123456789abcdef01234567\r\n\
+    a=sendonly\r\na=rtpmap:96 H264/90000\r\n";
+
+/// The one server candidate the responder sends after each answer.
+pub fn server_candidate() -> IceCandidate {
+    IceCandidate {
+        candidate: "candidate:1 1 UDP 2015363327 192.0.2.10 40128 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
     }
 }
 

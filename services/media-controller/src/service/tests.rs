@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 use super::controller::{Controller, ControllerSettings};
 
 mod fencing;
+mod ice_states;
 mod orphans;
 mod taps;
 use super::media::*;

@@ -27,6 +27,7 @@ impl Controller {
                 let new_state = match state.as_str() {
                     "CONNECTED" | "READY" => ViewerState::Connected,
                     "FAILED" => ViewerState::Failed,
+                    "DISCONNECTED" => ViewerState::Disconnected,
                     _ => return,
                 };
                 let Some(route) = self.viewer_by_endpoint(&endpoint_id).await else { return };

@@ -238,6 +238,9 @@ impl Peer {
                     }
                 }
             }
+            // The browser closed its DTLS (it closed the peer connection): str0m goes inert
+            // and its ICE reports nothing more, so report the viewer gone as ICE would.
+            Event::Closed => self.on_event(events, Event::IceConnectionStateChange(IceConnectionState::Disconnected)),
             Event::MediaAdded(m) if m.kind == MediaKind::Video && self.tx.is_none() => {
                 self.tx = setup_tx(&mut self.rtc, m.mid);
                 self.shared.set_tx(self.tx.as_ref());
