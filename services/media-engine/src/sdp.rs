@@ -6,11 +6,15 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::codec_params::{h264_sprop_profile_level_id, h265_fmtp_ptl, H265Ptl};
+
 /// Video codecs the engine forwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoCodec {
     H264,
     Vp8,
+    /// Forwarded as is (RFC 7798 payload), to viewers whose offer has it.
+    H265,
 }
 
 impl VideoCodec {
@@ -18,6 +22,17 @@ impl VideoCodec {
         match self {
             VideoCodec::H264 => "H264",
             VideoCodec::Vp8 => "VP8",
+            VideoCodec::H265 => "H265",
+        }
+    }
+
+    /// From an SDP encoding name (any case); `None` for codecs the engine does not forward.
+    pub fn from_name(name: &str) -> Option<VideoCodec> {
+        match name.to_ascii_uppercase().as_str() {
+            "H264" => Some(VideoCodec::H264),
+            "VP8" => Some(VideoCodec::Vp8),
+            "H265" => Some(VideoCodec::H265),
+            _ => None,
         }
     }
 }
@@ -142,7 +157,10 @@ pub struct CameraVideo {
     pub codec: VideoCodec,
     /// The fmtp parameters as offered (copied into the answer).
     pub fmtp: Option<String>,
+    /// H.264: the `profile-level-id` of `sprop-parameter-sets`, else of the fmtp.
     pub profile_level_id: Option<u32>,
+    /// H.265: profile/tier/level of `sprop-sps`/`sprop-vps`, else of the fmtp.
+    pub h265_ptl: Option<H265Ptl>,
     pub packetization_mode: u8,
     /// Where PLI/FIR go: offer `c=` and `m=` port + 1, or `a=rtcp`.
     pub rtcp_remote: Option<SocketAddr>,
@@ -160,14 +178,9 @@ pub struct RtpAnswer {
     pub video: Option<CameraVideo>,
 }
 
-/// Parses an H.264 fmtp `profile-level-id` (6 hex digits).
-pub fn fmtp_param<'a>(fmtp: &'a str, key: &str) -> Option<&'a str> {
-    fmtp.split(';')
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
-        .map(|(_, v)| v.trim())
-}
+pub use crate::codec_params::fmtp_param;
 
+/// Parses an H.264 fmtp `profile-level-id` (6 hex digits).
 pub fn parse_profile_level_id(v: &str) -> Option<u32> {
     if v.len() != 6 {
         return None;
@@ -175,7 +188,7 @@ pub fn parse_profile_level_id(v: &str) -> Option<u32> {
     u32::from_str_radix(v, 16).ok()
 }
 
-/// Builds the RtpEndpoint answer (PROTOCOL.md §7.3): offered profile mirrored, only H.264/VP8
+/// Builds the RtpEndpoint answer (PROTOCOL.md §7.3): offered profile mirrored, only H.264/VP8/H.265
 /// video kept in offer order, fmtp copied, direction inverted, unsupported lines rejected with
 /// port 0. `port` is the even RTP port the engine bound (RTCP on port + 1).
 pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_version: u64) -> RtpAnswer {
@@ -191,11 +204,7 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
                 .iter()
                 .filter_map(|pt| {
                     let (name, clock) = m.rtpmap(pt)?;
-                    let codec = match name.to_ascii_uppercase().as_str() {
-                        "H264" => VideoCodec::H264,
-                        "VP8" => VideoCodec::Vp8,
-                        _ => return None,
-                    };
+                    let codec = VideoCodec::from_name(&name)?;
                     (clock == 90000 && pt.parse::<u8>().is_ok_and(|p| p < 128)).then_some((pt, codec))
                 })
                 .collect()
@@ -243,8 +252,11 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
         let _ = write!(out, "a=ssrc:{ssrc} cname:camview-media-engine\r\n");
         let (pt, codec) = accepted[0];
         let fmtp = m.fmtp(pt);
-        let profile_level_id =
-            fmtp.as_deref().and_then(|f| fmtp_param(f, "profile-level-id")).and_then(parse_profile_level_id);
+        let profile_level_id = fmtp.as_deref().and_then(|f| {
+            h264_sprop_profile_level_id(f)
+                .or_else(|| fmtp_param(f, "profile-level-id").and_then(parse_profile_level_id))
+        });
+        let h265_ptl = fmtp.as_deref().filter(|_| codec == VideoCodec::H265).and_then(h265_fmtp_ptl);
         let packetization_mode =
             fmtp.as_deref().and_then(|f| fmtp_param(f, "packetization-mode")).and_then(|v| v.parse().ok()).unwrap_or(0);
         let conn = m.conn.or(offer.conn).filter(|ip| !ip.is_unspecified());
@@ -262,6 +274,7 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
             codec,
             fmtp,
             profile_level_id,
+            h265_ptl,
             packetization_mode,
             rtcp_remote,
             comedia,
@@ -297,7 +310,7 @@ pub fn rtp_offer(addr: IpAddr, port: u16, ssrc: u32, session_version: u64) -> St
     )
 }
 
-/// What the camera will send, from its answer to `rtp_offer`: the first H.264/VP8 payload type
+/// What the camera will send, from its answer to `rtp_offer`: the first H.264/VP8/H.265 payload type
 /// of its video line, with its `c=`/port (or `a=rtcp`) for RTCP. `None`: video was rejected.
 pub fn rtp_answer_video(answer: &Offer) -> Option<CameraVideo> {
     // The answer describes the camera's side exactly like an offer would: reuse the parser.
@@ -316,17 +329,38 @@ pub fn strip_candidates(sdp: &str) -> String {
 /// Sets `profile-level-id` and `packetization-mode` of every H.264 payload type in `sdp` to
 /// what the camera really sends.
 pub fn force_h264_fmtp(sdp: &str, profile_level_id: u32, packetization_mode: u8) -> String {
-    let h264_pts: Vec<String> = sdp
+    let set = [
+        ("packetization-mode", packetization_mode.to_string()),
+        ("profile-level-id", format!("{profile_level_id:06x}")),
+    ];
+    force_fmtp(sdp, "H264", &set)
+}
+
+/// Sets `profile-id`, `tier-flag` and `level-id` of every H.265 payload type in `sdp` to what
+/// the camera really sends (str0m would narrow the level to the browser's).
+pub fn force_h265_fmtp(sdp: &str, ptl: H265Ptl) -> String {
+    let set = [
+        ("profile-id", ptl.profile_id.to_string()),
+        ("tier-flag", ptl.tier_flag.to_string()),
+        ("level-id", ptl.level_id.to_string()),
+    ];
+    force_fmtp(sdp, "H265", &set)
+}
+
+/// Replaces (or adds) the `set` parameters in the fmtp of every `codec` payload type.
+fn force_fmtp(sdp: &str, codec: &str, set: &[(&str, String)]) -> String {
+    let marker = format!(" {codec}/");
+    let pts: Vec<String> = sdp
         .split("\r\n")
         .filter_map(|l| l.strip_prefix("a=rtpmap:"))
-        .filter(|v| v.to_ascii_uppercase().contains(" H264/"))
+        .filter(|v| v.to_ascii_uppercase().contains(&marker))
         .filter_map(|v| v.split_whitespace().next().map(str::to_string))
         .collect();
     sdp.split("\r\n")
         .map(|l| {
             let Some(rest) = l.strip_prefix("a=fmtp:") else { return l.to_string() };
             let Some((pt, params)) = rest.split_once(' ') else { return l.to_string() };
-            if !h264_pts.iter().any(|p| p == pt) {
+            if !pts.iter().any(|p| p == pt) {
                 return l.to_string();
             }
             let mut kept: Vec<String> = params
@@ -335,12 +369,11 @@ pub fn force_h264_fmtp(sdp: &str, profile_level_id: u32, packetization_mode: u8)
                 .filter(|kv| !kv.is_empty())
                 .filter(|kv| {
                     let k = kv.split('=').next().unwrap_or("").trim().to_ascii_lowercase();
-                    k != "profile-level-id" && k != "packetization-mode"
+                    !set.iter().any(|(name, _)| *name == k)
                 })
                 .map(str::to_string)
                 .collect();
-            kept.push(format!("packetization-mode={packetization_mode}"));
-            kept.push(format!("profile-level-id={profile_level_id:06x}"));
+            kept.extend(set.iter().map(|(k, v)| format!("{k}={v}")));
             format!("a=fmtp:{pt} {}", kept.join(";"))
         })
         .collect::<Vec<_>>()
@@ -392,8 +425,31 @@ mod tests {
         let a = rtp_answer(&parse_offer(&savp).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1);
         assert!(a.sdp.contains("m=video 0 RTP/SAVPF 96"));
         assert!(a.video.is_none());
-        let h265 = CAMERA.replace("H264/90000", "H265/90000");
-        assert!(rtp_answer(&parse_offer(&h265).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1).video.is_none());
+        let mp2t = CAMERA.replace("H264/90000", "MP2T/90000");
+        assert!(rtp_answer(&parse_offer(&mp2t).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1).video.is_none());
+    }
+
+    #[test]
+    fn an_h265_camera_is_accepted_with_its_profile_from_sprop_sps() {
+        // libx265 Main 10 level 4 (see codec_params.rs), as ffmpeg's RTP muxer writes it.
+        let h265 = "v=0\r\no=- 0 0 IN IP4 192.0.2.50\r\ns=cam\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\nm=video 5004 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\na=fmtp:96 sprop-vps=QAEMAf//AiAAAAMAkAAAAwAAAwB4lZgJ; sprop-sps=QgEBAiAAAAMAkAAAAwAAAwB4oAPAgBDk2WVmkkyvAWgIAAADAAgAAAMAyEA=; sprop-pps=RAHBcrRiQA==\r\na=sendonly\r\n";
+        let a = rtp_answer(&parse_offer(h265).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1);
+        assert!(a.sdp.contains("a=rtpmap:96 H265/90000\r\n"), "{}", a.sdp);
+        let v = a.video.unwrap();
+        assert_eq!(v.codec, VideoCodec::H265);
+        assert_eq!(v.h265_ptl, Some(H265Ptl { profile_id: 2, tier_flag: 0, level_id: 120 }));
+        assert_eq!(v.profile_level_id, None);
+    }
+
+    #[test]
+    fn h264_sprop_parameter_sets_outrank_a_claimed_profile_level_id() {
+        // libx264 main 3.1's SPS; the fmtp claims constrained baseline.
+        let o = CAMERA.replace(
+            "profile-level-id=4d001f",
+            "profile-level-id=42e01f;sprop-parameter-sets=Z01AH+ygUBf8uAiAAAADAIAAABkHjBjL,aOvjyyA=",
+        );
+        let v = rtp_answer(&parse_offer(&o).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1).video.unwrap();
+        assert_eq!(v.profile_level_id, Some(0x4d401f));
     }
 
     #[test]
@@ -465,5 +521,12 @@ mod tests {
         let out = force_h264_fmtp(sdp, 0x4d001f, 1);
         assert!(out.contains("a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"));
         assert!(out.contains("a=fmtp:96 x=1"));
+    }
+
+    #[test]
+    fn h265_fmtp_is_forced_to_the_camera_values() {
+        let sdp = "m=video 9 UDP/TLS/RTP/SAVPF 49 96\r\na=rtpmap:49 H265/90000\r\na=fmtp:49 level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST\r\na=rtpmap:96 VP8/90000\r\n";
+        let out = force_h265_fmtp(sdp, H265Ptl { profile_id: 1, tier_flag: 0, level_id: 120 });
+        assert!(out.contains("a=fmtp:49 tx-mode=SRST;profile-id=1;tier-flag=0;level-id=120\r\n"), "{out}");
     }
 }

@@ -30,6 +30,7 @@ use super::packet::{inspect, parse_rtp, GopCache};
 use super::webrtc::Viewer;
 use super::worker::{Cmd, Workers};
 use super::MediaCounters;
+use crate::codec_params::H265Ptl;
 use crate::events::{EventTx, MediaEvent};
 use crate::sdp::{CameraVideo, VideoCodec};
 use crate::supervise::{lock, read, spawn_supervised, write};
@@ -121,6 +122,8 @@ pub struct RtpSource {
     pub video: CameraVideo,
     pub local_port: u16,
     sps_profile_level_id: Mutex<Option<u32>>,
+    /// H.265 profile/tier/level of the camera's in-band VPS/SPS.
+    inband_h265_ptl: Mutex<Option<H265Ptl>>,
     rtcp: Arc<UdpSocket>,
     rtcp_remote: Mutex<Option<SocketAddr>>,
     /// The camera's RTP source address, set once by the RTP task when it latches.
@@ -169,6 +172,7 @@ impl RtpSource {
             video,
             local_port,
             sps_profile_level_id: Mutex::new(None),
+            inband_h265_ptl: Mutex::new(None),
             rtcp: rtcp.clone(),
             rtp_source: OnceLock::new(),
             own_ssrc,
@@ -218,9 +222,15 @@ impl RtpSource {
         self.video.codec
     }
 
-    /// The H.264 `profile-level-id` the camera really sends: from its SDP, else from its SPS.
+    /// The H.264 `profile-level-id` the camera really sends: from its in-band SPS (the truth,
+    /// whatever the SDP claims), else from its SDP (`sprop-parameter-sets`, `profile-level-id`).
     pub fn profile_level_id(&self) -> Option<u32> {
-        self.video.profile_level_id.or(*lock(&self.sps_profile_level_id))
+        (*lock(&self.sps_profile_level_id)).or(self.video.profile_level_id)
+    }
+
+    /// The H.265 profile/tier/level the camera really sends: in-band VPS/SPS, else its SDP.
+    pub fn h265_ptl(&self) -> Option<H265Ptl> {
+        (*lock(&self.inband_h265_ptl)).or(self.video.h265_ptl)
     }
 
     pub fn is_flowing(&self) -> bool {
@@ -406,6 +416,9 @@ impl RtpSource {
         let info = inspect(self.video.codec, &pkt.payload);
         if let Some(plid) = info.sps_profile_level_id {
             *lock(&self.sps_profile_level_id) = Some(plid);
+        }
+        if let Some(ptl) = info.h265_ptl {
+            *lock(&self.inband_h265_ptl) = Some(ptl);
         }
         lock(&self.cache).push(&pkt, &info);
         for w in read(&self.fanout).iter() {

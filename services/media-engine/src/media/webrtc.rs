@@ -24,7 +24,7 @@ use crate::supervise::lock;
 
 mod offer;
 mod router;
-pub use offer::AnswerError;
+pub use offer::{AnswerError, CODEC_UNSUPPORTED};
 pub use router::{Route, WebRtcMux};
 
 /// The local ufrag of a STUN message's USERNAME ("local:remote"), if `d` is one.
@@ -79,6 +79,7 @@ fn codec_code(c: VideoCodec) -> u8 {
     match c {
         VideoCodec::H264 => 1,
         VideoCodec::Vp8 => 2,
+        VideoCodec::H265 => 3,
     }
 }
 
@@ -111,6 +112,7 @@ impl ViewerShared {
         match self.tx_codec.load(Ordering::Relaxed) {
             1 => Some(VideoCodec::H264),
             2 => Some(VideoCodec::Vp8),
+            3 => Some(VideoCodec::H265),
             _ => None,
         }
     }
@@ -400,15 +402,17 @@ fn overloaded(worker: usize) -> String {
     format!("the media engine is overloaded (worker {worker}'s queue is full); try again shortly")
 }
 
-/// Chooses the payload type (the first H.264/VP8 one both sides have) and the SSRC this viewer
+/// Chooses the payload type (the first H.264/H.265/VP8 one both sides have) and the SSRC this viewer
 /// sends with on `mid`, once the remote description is known.
 pub fn setup_tx(rtc: &mut Rtc, mid: Mid) -> Option<Tx> {
     let remote: Vec<_> = rtc.media(mid).map(|x| x.remote_pts().to_vec()).unwrap_or_default();
     let pick = |codec: Codec| {
         rtc.codec_config().params().iter().find(|p| remote.contains(&p.pt()) && p.spec().codec == codec).cloned()
     };
-    let (pt, codec) =
-        pick(Codec::H264).map(|p| (p, VideoCodec::H264)).or_else(|| pick(Codec::Vp8).map(|p| (p, VideoCodec::Vp8)))?;
+    let (pt, codec) = pick(Codec::H264)
+        .map(|p| (p, VideoCodec::H264))
+        .or_else(|| pick(Codec::H265).map(|p| (p, VideoCodec::H265)))
+        .or_else(|| pick(Codec::Vp8).map(|p| (p, VideoCodec::Vp8)))?;
     let mut api = rtc.direct_api();
     let ssrc = match api.stream_tx_by_mid(mid, None).map(|s| s.ssrc()) {
         Some(s) => s,

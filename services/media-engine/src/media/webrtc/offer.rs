@@ -11,6 +11,7 @@ use str0m::media::{Direction, MediaKind, Mid};
 use str0m::RtcConfig;
 
 use super::{OfferError, Viewer};
+use crate::codec_params::H265Ptl;
 use crate::media::rtp_source::RtpSource;
 use crate::sdp::{self, VideoCodec};
 
@@ -31,21 +32,36 @@ pub enum AnswerError {
 const OFFER_H264_PT: u8 = 102;
 const DEFAULT_PROFILE_LEVEL_ID: u32 = 0x42e01f;
 
-type Camera = (VideoCodec, Option<u32>, u8);
+/// H.265 payload type of generated offers and answers (str0m's default H.265 one).
+const H265_PT: u8 = 49;
 
-fn camera_of(source: Option<&Arc<RtpSource>>) -> Option<Camera> {
-    source.map(|s| (s.codec(), s.profile_level_id(), s.video.packetization_mode))
+/// What the camera sends, as far as a viewer's SDP cares.
+#[derive(Clone, Copy)]
+struct Camera {
+    codec: VideoCodec,
+    profile_level_id: Option<u32>,
+    packetization_mode: u8,
+    h265: H265Ptl,
 }
 
-/// The first H.264/VP8 codec of an SDP's first video line.
-fn first_codec(sdp_text: &str) -> Option<VideoCodec> {
-    sdp::parse_offer(sdp_text).ok().and_then(|a| {
-        sdp::offered_video_codecs(&a).into_iter().find_map(|c| match c.as_str() {
-            "H264" => Some(VideoCodec::H264),
-            "VP8" => Some(VideoCodec::Vp8),
-            _ => None,
-        })
+fn camera_of(source: Option<&Arc<RtpSource>>) -> Option<Camera> {
+    source.map(|s| Camera {
+        codec: s.codec(),
+        profile_level_id: s.profile_level_id(),
+        packetization_mode: s.video.packetization_mode,
+        h265: s.h265_ptl().unwrap_or(H265Ptl::DEFAULT),
     })
+}
+
+/// The start of the error message when a browser lacks the camera's codec: the controller
+/// reports it to the viewer as `codec_unsupported`.
+pub const CODEC_UNSUPPORTED: &str = "codec_unsupported";
+
+/// The first codec the engine forwards in an SDP's first video line.
+fn first_codec(sdp_text: &str) -> Option<VideoCodec> {
+    sdp::parse_offer(sdp_text)
+        .ok()
+        .and_then(|a| sdp::offered_video_codecs(&a).into_iter().find_map(|c| VideoCodec::from_name(&c)))
 }
 
 impl Viewer {
@@ -72,10 +88,10 @@ impl Viewer {
         }
         let offered = sdp::offered_video_codecs(&parsed);
         let camera = camera_of(source);
-        if let Some((codec, _, _)) = camera {
+        if let Some(Camera { codec, .. }) = camera {
             if !offered.iter().any(|c| c == codec.name()) {
                 return Err(OfferError::Process(format!(
-                    "the browser offer has no {} payload type, and the camera sends {}; transcoding is not supported",
+                    "{CODEC_UNSUPPORTED}: the browser offer has no {} payload type, and the camera sends {}; transcoding is not supported",
                     codec.name(),
                     codec.name()
                 )));
@@ -83,10 +99,17 @@ impl Viewer {
         }
         let mut cfg = self.mux.rtc_config();
         match camera {
-            Some((VideoCodec::H264, plid, pm)) => {
-                cfg.codec_config().add_h264(96.into(), None, pm == 1, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID))
+            Some(c) if c.codec == VideoCodec::H264 => cfg.codec_config().add_h264(
+                96.into(),
+                None,
+                c.packetization_mode == 1,
+                c.profile_level_id.unwrap_or(DEFAULT_PROFILE_LEVEL_ID),
+            ),
+            Some(c) if c.codec == VideoCodec::H265 => {
+                let H265Ptl { profile_id, tier_flag, level_id } = c.h265;
+                cfg.codec_config().add_h265(H265_PT.into(), None, profile_id, tier_flag, level_id)
             }
-            Some((VideoCodec::Vp8, _, _)) => cfg = cfg.enable_vp8(true),
+            Some(_) => cfg = cfg.enable_vp8(true),
             None => cfg = cfg.enable_h264(true).enable_vp8(true),
         }
         let mut rtc = cfg.build(Instant::now());
@@ -97,8 +120,21 @@ impl Viewer {
         let sdp_offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Parse(e.to_string()))?;
         let answer = rtc.sdp_api().accept_offer(sdp_offer).map_err(|e| OfferError::Process(e.to_string()))?;
         let mut answer = answer.to_sdp_string();
-        if let Some((VideoCodec::H264, plid, pm)) = camera {
-            answer = sdp::force_h264_fmtp(&answer, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID), pm);
+        if let Some(c) = camera.filter(|c| first_codec(&answer) != Some(c.codec)) {
+            // The browser named the codec, but no variant of it str0m could match (an H.265
+            // profile or tier the camera does not send).
+            return Err(OfferError::Process(format!(
+                "{CODEC_UNSUPPORTED}: the browser offer has no {} payload type matching the camera's profile; transcoding is not supported",
+                c.codec.name()
+            )));
+        }
+        match camera {
+            Some(c) if c.codec == VideoCodec::H264 => {
+                let plid = c.profile_level_id.unwrap_or(DEFAULT_PROFILE_LEVEL_ID);
+                answer = sdp::force_h264_fmtp(&answer, plid, c.packetization_mode);
+            }
+            Some(c) if c.codec == VideoCodec::H265 => answer = sdp::force_h265_fmtp(&answer, c.h265),
+            _ => {}
         }
         if !g.gather_requested {
             answer = sdp::strip_candidates(&answer);
@@ -130,8 +166,12 @@ impl Viewer {
             cfg.codec_config().add_h264(OFFER_H264_PT.into(), None, true, plid.unwrap_or(DEFAULT_PROFILE_LEVEL_ID))
         };
         match camera {
-            Some((VideoCodec::H264, plid, _)) => h264(&mut cfg, plid),
-            Some((VideoCodec::Vp8, _, _)) => cfg = cfg.enable_vp8(true),
+            Some(c) if c.codec == VideoCodec::H264 => h264(&mut cfg, c.profile_level_id),
+            Some(c) if c.codec == VideoCodec::H265 => {
+                let H265Ptl { profile_id, tier_flag, level_id } = c.h265;
+                cfg.codec_config().add_h265(H265_PT.into(), None, profile_id, tier_flag, level_id)
+            }
+            Some(_) => cfg = cfg.enable_vp8(true),
             None => {
                 h264(&mut cfg, None);
                 cfg = cfg.enable_vp8(true);
