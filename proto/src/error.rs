@@ -63,6 +63,8 @@ error_codes! {
     StreamFull = ("stream_full", 409),
     TooManyStreams = ("too_many_streams", 409),
     ViewerNotFound = ("viewer_not_found", 404),
+    // The browser cannot receive the camera's codec (H.265 to a browser without it); never transcoded.
+    CodecUnsupported = ("codec_unsupported", 415),
     // Signaling protocol.
     MalformedMessage = ("malformed_message", 400),
     UnknownMessageType = ("unknown_message_type", 400),

@@ -31,6 +31,9 @@ impl StreamState {
 pub enum Codec {
     H264,
     VP8,
+    /// Forwarded as H.265 (RFC 7798) to browsers that offer it (Safari, Chrome with hardware
+    /// decoding); others get `codec_unsupported`.
+    H265,
 }
 
 impl Codec {
@@ -39,6 +42,7 @@ impl Codec {
         match self {
             Codec::H264 => "H264",
             Codec::VP8 => "VP8",
+            Codec::H265 => "H265",
         }
     }
 }

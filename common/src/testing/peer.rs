@@ -31,6 +31,8 @@ pub enum Codecs {
     Vp8,
     /// VP8 and H.264, as browsers have.
     Vp8AndH264,
+    /// VP8, H.264 and H.265 (Main), as Safari and Chrome with hardware decoding have.
+    Vp8H264AndH265,
 }
 
 /// One peer connection on its own loopback UDP socket.
@@ -80,7 +82,8 @@ impl TestPeer {
             .set_rtp_mode(true)
             .clear_codecs()
             .enable_vp8(true)
-            .enable_h264(codecs == Codecs::Vp8AndH264)
+            .enable_h264(codecs != Codecs::Vp8)
+            .enable_h265(codecs == Codecs::Vp8H264AndH265)
             .set_stats_interval(Some(Duration::from_secs(1)))
             .build(Instant::now());
         rtc.add_local_candidate(host_candidate(local));

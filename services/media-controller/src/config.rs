@@ -82,7 +82,8 @@ impl Settings {
         let codec = match r.string("CAMERA_CODEC", "H264").to_ascii_uppercase().as_str() {
             "H264" => Codec::H264,
             "VP8" => Codec::VP8,
-            other => return Err(ConfigError::new("CAMERA_CODEC", other, "must be H264 or VP8")),
+            "H265" => Codec::H265,
+            other => return Err(ConfigError::new("CAMERA_CODEC", other, "must be H264, H265 or VP8")),
         };
         // `none` turns STUN off, as the API reads it; only the first entry reaches the media server.
         let stun_servers: Vec<String> =

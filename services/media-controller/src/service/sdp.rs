@@ -4,12 +4,14 @@ use camview_proto::stream::Codec;
 
 /// The RtpEndpoint offer describing a camera's stream: RTP/AVPF with NACK and PLI so the
 /// media server can ask the camera for keyframes, `sendonly` because cameras only send.
+///
+/// No profile is claimed: the controller does not know which one the camera encodes, and the
+/// media server reads it from the camera's own parameter sets (H.264 SPS, H.265 VPS/SPS) and
+/// names it in its answers to viewers.
 pub fn camera_offer(camera_id: &str, codec: Codec, payload_type: u8) -> String {
     let fmtp = match codec {
-        Codec::H264 => {
-            format!("a=fmtp:{payload_type} packetization-mode=1;profile-level-id=42e01f;level-asymmetry-allowed=1\r\n")
-        }
-        Codec::VP8 => String::new(),
+        Codec::H264 => format!("a=fmtp:{payload_type} packetization-mode=1;level-asymmetry-allowed=1\r\n"),
+        Codec::VP8 | Codec::H265 => String::new(),
     };
     format!(
         "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns={camera_id}\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
@@ -30,6 +32,17 @@ pub fn answer_video_port(answer: &str) -> Option<u16> {
         .find(|port| *port != 0)
 }
 
+/// Whether a viewer's answer rejects its video (every `m=video` line with port 0): what
+/// Kurento answers when the browser offered none of the camera's codecs.
+pub fn answer_rejects_video(answer: &str) -> bool {
+    let mut ports = answer
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("m=video "))
+        .map(|rest| rest.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()));
+    let first = ports.next();
+    first.is_some() && std::iter::once(first.flatten()).chain(ports).all(|p| p == Some(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +54,7 @@ mod tests {
         assert!(offer.contains("m=video 9 RTP/AVPF 96\r\n"));
         assert!(offer.contains("a=rtpmap:96 H264/90000\r\n"));
         assert!(offer.contains("packetization-mode=1"));
+        assert!(!offer.contains("profile-level-id"), "the camera's profile is not known here: {offer}");
         assert!(offer.contains("a=rtcp-fb:96 nack pli\r\n"));
         assert!(offer.contains("a=sendonly\r\n"));
     }
@@ -50,6 +64,21 @@ mod tests {
         let offer = camera_offer("cam1", Codec::VP8, 100);
         assert!(offer.contains("a=rtpmap:100 VP8/90000\r\n"));
         assert!(!offer.contains("fmtp"));
+    }
+
+    #[test]
+    fn camera_offer_for_h265_names_h265_without_a_profile() {
+        let offer = camera_offer("cam1", Codec::H265, 96);
+        assert!(offer.contains("m=video 9 RTP/AVPF 96\r\na=rtpmap:96 H265/90000\r\n"), "{offer}");
+        assert!(!offer.contains("fmtp"));
+    }
+
+    #[test]
+    fn a_viewer_answer_with_every_video_line_at_port_zero_rejects_video() {
+        assert!(answer_rejects_video("v=0\r\nm=video 0 UDP/TLS/RTP/SAVPF 96\r\na=inactive\r\n"));
+        assert!(!answer_rejects_video("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"));
+        assert!(!answer_rejects_video("v=0\r\nm=audio 0 RTP/AVP 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"));
+        assert!(!answer_rejects_video("answer without media lines"));
     }
 
     #[test]

@@ -235,7 +235,9 @@ impl GopCache {
         if info.has_pps && !info.keyframe_start && nal_codec {
             self.last_pps = Some(pkt.clone());
         }
-        let new_gop_start = info.keyframe_start || (info.has_sps && self.gop.first().is_none_or(|f| f.ts != pkt.ts));
+        // A keyframe's parameter sets start its GOP (H.265 sends its VPS first).
+        let params = info.has_sps || info.has_vps;
+        let new_gop_start = info.keyframe_start || (params && self.gop.first().is_none_or(|f| f.ts != pkt.ts));
         if new_gop_start && self.gop.first().is_none_or(|f| f.ts != pkt.ts) {
             self.gop.clear();
             self.gop_has_sps = false;
