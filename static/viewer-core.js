@@ -113,6 +113,8 @@
   var TEXT = {
     not_started: "This camera's stream is not started. Start it through the API, then press Start again.",
     stream_full: 'This camera already has the maximum number of viewers. Try again later.',
+    codec_unsupported: 'This browser cannot play the video format this camera sends, and camview does not convert video ({message}). ' +
+      'H.265 (HEVC) cameras play in Safari, and in Chrome or Edge on computers that decode HEVC in hardware.',
     stalled: 'The camera stopped sending; waiting for it to come back',
     waiting_for_media: 'The stream is started; waiting for the first video from the camera',
     ended: 'The stream was stopped',
@@ -164,6 +166,7 @@
     switch (code) {
       case 'stream_not_found': r = { key: 'not_started', retry: false, fatal: true }; break;
       case 'stream_full': r = { key: 'stream_full', retry: false, fatal: true }; break;
+      case 'codec_unsupported': r = { key: 'codec_unsupported', retry: false, fatal: true }; break;
       case 'unauthorized':
         // The server ends a live viewer whose access was taken away with this message.
         if (/revoked/i.test(message || '')) r = { key: 'access_revoked', retry: false, fatal: true, code: 'access_revoked' };

@@ -112,6 +112,9 @@ test('signaling errors map to sentences and to retry decisions', () => {
   const full = core.describeSignalingError('stream_full', 'stream c already has 10 viewers', 'joining');
   assert.match(full.text, /already has the maximum number of viewers/);
   assert.deepEqual([full.retry, full.fatal], [false, true]);
+  const codec = core.describeSignalingError('codec_unsupported', "this browser cannot play the camera's video: the camera sends H265", 'joining');
+  assert.match(codec.text, /cannot play the video format this camera sends.*camera sends H265.*Safari/);
+  assert.deepEqual([codec.retry, codec.fatal, codec.code], [false, true, 'codec_unsupported']);
   const nf = core.describeSignalingError('stream_not_found', 'stream c is not started', 'joining');
   assert.match(nf.text, /stream is not started/);
   assert.equal(nf.retry, false);
