@@ -187,7 +187,13 @@ mod tests {
         let record = StreamRecord {
             camera_id: "cam".into(),
             state: StreamState::Live,
-            rtp: Some(RtpTarget { host: "10.0.0.1".into(), port: 5004, codec: Codec::VP8, payload_type: 97 }),
+            rtp: Some(RtpTarget {
+                host: "10.0.0.1".into(),
+                port: 5004,
+                codec: Codec::VP8,
+                payload_type: 97,
+                audio: None,
+            }),
             bandwidth: Bandwidth { max_bandwidth: 2000, min_bandwidth: 100 },
             created_at: "t0".into(),
             updated_at: "t1".into(),

@@ -92,6 +92,7 @@ pub fn start_with_meter(
             external_ip: settings.external_ip.clone(),
             codec: settings.codec,
             payload_type: settings.payload_type,
+            audio: settings.audio,
             ice: settings.ice_settings(now),
             stall_after: settings.stall_after,
             max_streams: settings.max_streams,

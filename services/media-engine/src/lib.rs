@@ -4,6 +4,7 @@
 //! Start it in-process with [`Engine::start`] (port 0 in tests) or run it with [`run`].
 #![forbid(unsafe_code)]
 
+pub mod audio;
 pub mod codec_params;
 pub mod config;
 pub mod events;

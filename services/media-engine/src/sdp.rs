@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::audio::{self, AudioCodec, CameraAudio};
 use crate::codec_params::{h264_sprop_profile_level_id, h265_fmtp_ptl, H265Ptl};
 
 /// Video codecs the engine forwards.
@@ -56,11 +57,11 @@ pub struct MediaLine {
 }
 
 impl MediaLine {
-    fn attr_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn attr_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.attrs.iter().filter_map(move |a| a.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
     }
 
-    fn rtpmap(&self, pt: &str) -> Option<(String, u32)> {
+    pub(crate) fn rtpmap(&self, pt: &str) -> Option<(String, u32)> {
         let v = self.attr_values("rtpmap").find(|v| v.split_whitespace().next() == Some(pt))?;
         let enc = v.split_whitespace().nth(1)?;
         let mut it = enc.split('/');
@@ -69,13 +70,13 @@ impl MediaLine {
         Some((name, clock))
     }
 
-    fn fmtp(&self, pt: &str) -> Option<String> {
+    pub(crate) fn fmtp(&self, pt: &str) -> Option<String> {
         self.attr_values("fmtp")
             .find(|v| v.split_whitespace().next() == Some(pt))
             .map(|v| v.split_once(' ').map_or("", |x| x.1).trim().to_string())
     }
 
-    fn direction(&self) -> Option<&str> {
+    pub(crate) fn direction(&self) -> Option<&str> {
         self.attrs.iter().map(String::as_str).find(|a| matches!(*a, "sendonly" | "recvonly" | "sendrecv" | "inactive"))
     }
 }
@@ -176,6 +177,10 @@ pub struct CameraVideo {
 pub struct RtpAnswer {
     pub sdp: String,
     pub video: Option<CameraVideo>,
+    /// The camera's audio, when an audio port was given and its line accepted.
+    pub audio: Option<CameraAudio>,
+    /// The codec of the first acceptable audio line (also without a port: a probe).
+    pub audio_codec: Option<AudioCodec>,
 }
 
 pub use crate::codec_params::fmtp_param;
@@ -192,11 +197,31 @@ pub fn parse_profile_level_id(v: &str) -> Option<u32> {
 /// video kept in offer order, fmtp copied, direction inverted, unsupported lines rejected with
 /// port 0. `port` is the even RTP port the engine bound (RTCP on port + 1).
 pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_version: u64) -> RtpAnswer {
+    rtp_answer_av(offer, addr, port, None, ssrc, session_version)
+}
+
+/// [`rtp_answer`] with the camera's first G.711/Opus audio line answered on `audio_port`
+/// (its RTP and RTCP carry SSRC `ssrc + 1`); without one, audio lines are rejected.
+pub fn rtp_answer_av(
+    offer: &Offer,
+    addr: IpAddr,
+    port: u16,
+    audio_port: Option<u16>,
+    ssrc: u32,
+    session_version: u64,
+) -> RtpAnswer {
     let ipv = if addr.is_ipv4() { "IP4" } else { "IP6" };
     let mut out = String::new();
     let _ = write!(out, "v=0\r\no=- {session_version} {session_version} IN {ipv} {addr}\r\ns=Kurento Media Server\r\nc=IN {ipv} {addr}\r\nt=0 0\r\n");
-    let mut video = None;
+    let (mut video, mut audio, mut audio_codec) = (None, None, None);
     for m in &offer.media {
+        if let Some(accepted) = audio::accept(m).filter(|_| audio_codec.is_none()) {
+            audio_codec = Some(accepted.1);
+            if let Some(p) = audio_port {
+                audio = Some(audio::answer_line(&mut out, offer, m, accepted, p, ssrc.wrapping_add(1)));
+                continue;
+            }
+        }
         let profile_ok = m.proto == "RTP/AVP" || m.proto == "RTP/AVPF";
         let accepted: Vec<(&String, VideoCodec)> = if profile_ok && m.media == "video" && video.is_none() && m.port != 0
         {
@@ -259,16 +284,7 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
         let h265_ptl = fmtp.as_deref().filter(|_| codec == VideoCodec::H265).and_then(h265_fmtp_ptl);
         let packetization_mode =
             fmtp.as_deref().and_then(|f| fmtp_param(f, "packetization-mode")).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let conn = m.conn.or(offer.conn).filter(|ip| !ip.is_unspecified());
-        let rtcp_port = m
-            .attr_values("rtcp")
-            .next()
-            .and_then(|v| v.split_whitespace().next()?.parse::<u16>().ok())
-            .or_else(|| m.port.checked_add(1));
-        let rtcp_remote = match (conn, rtcp_port) {
-            (Some(ip), Some(p)) if !comedia && p > 1 => Some(SocketAddr::new(ip, p)),
-            _ => None,
-        };
+        let (rtcp_remote, conn) = camera_rtcp(offer, m, comedia);
         video = Some(CameraVideo {
             pt: pt.parse().expect("filtered above to a number below 128"),
             codec,
@@ -281,11 +297,27 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
             source_ip: conn.map(|ip| ip.to_canonical()).filter(|ip| is_unicast(*ip)),
         });
     }
-    RtpAnswer { sdp: out, video }
+    RtpAnswer { sdp: out, video, audio, audio_codec }
+}
+
+/// Where a camera's media line wants its RTCP (`c=` with `a=rtcp` or port + 1; none with
+/// comedia), and its connection address.
+pub(crate) fn camera_rtcp(offer: &Offer, m: &MediaLine, comedia: bool) -> (Option<SocketAddr>, Option<IpAddr>) {
+    let conn = m.conn.or(offer.conn).filter(|ip| !ip.is_unspecified());
+    let rtcp_port = m
+        .attr_values("rtcp")
+        .next()
+        .and_then(|v| v.split_whitespace().next()?.parse::<u16>().ok())
+        .or_else(|| m.port.checked_add(1));
+    let rtcp_remote = match (conn, rtcp_port) {
+        (Some(ip), Some(p)) if !comedia && p > 1 => Some(SocketAddr::new(ip, p)),
+        _ => None,
+    };
+    (rtcp_remote, conn)
 }
 
 /// A specific unicast address: not unspecified (already filtered), multicast or broadcast.
-fn is_unicast(ip: IpAddr) -> bool {
+pub(crate) fn is_unicast(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => !v4.is_unspecified() && !v4.is_multicast() && !v4.is_broadcast(),
         IpAddr::V6(v6) => !v6.is_unspecified() && !v6.is_multicast(),

@@ -1,6 +1,6 @@
 //! The SDP the controller writes for a camera, and what it reads from the answer.
 
-use camview_proto::stream::Codec;
+use camview_proto::stream::{AudioCodec, Codec, RtpAudio};
 
 /// The RtpEndpoint offer describing a camera's stream: RTP/AVPF with NACK and PLI so the
 /// media server can ask the camera for keyframes, `sendonly` because cameras only send.
@@ -20,6 +20,32 @@ pub fn camera_offer(camera_id: &str, codec: Codec, payload_type: u8) -> String {
          a=direction:active\r\na=sendonly\r\n",
         codec.rtpmap_name()
     )
+}
+
+/// [`camera_offer`] with the camera's audio line: G.711 or Opus (`recvonly` on the media
+/// server, which forwards it to browsers that offer it). AAC is not offered: browsers cannot
+/// play it, so the media server need not receive it (the stream says so, see [`stream_audio`]).
+pub fn camera_offer_av(camera_id: &str, codec: Codec, payload_type: u8, audio: Option<AudioCodec>) -> String {
+    let mut offer = camera_offer(camera_id, codec, payload_type);
+    if let Some(a) = audio.filter(|a| a.playable()) {
+        let pt = a.payload_type();
+        offer.push_str(&format!(
+            "m=audio 9 RTP/AVP {pt}\r\na=rtpmap:{pt} {}\r\na=direction:active\r\na=sendonly\r\n",
+            a.rtpmap()
+        ));
+    }
+    offer
+}
+
+/// What the stream reports about its camera's audio: the port the media server's answer
+/// gives it (none when rejected or not offered), and whether browsers can play it.
+pub fn stream_audio(audio: Option<AudioCodec>, answer: &str) -> Option<RtpAudio> {
+    let port = answer
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("m=audio "))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u16>().ok())
+        .find(|port| *port != 0);
+    audio.map(|codec| RtpAudio::new(codec, port.filter(|_| codec.playable())))
 }
 
 /// The port of the first accepted `m=video` line of an answer; None when it was rejected
@@ -57,6 +83,27 @@ mod tests {
         assert!(!offer.contains("profile-level-id"), "the camera's profile is not known here: {offer}");
         assert!(offer.contains("a=rtcp-fb:96 nack pli\r\n"));
         assert!(offer.contains("a=sendonly\r\n"));
+    }
+
+    #[test]
+    fn camera_audio_is_offered_when_browsers_can_play_it_and_reported_either_way() {
+        let offer = camera_offer_av("cam1", Codec::H264, 96, Some(AudioCodec::PCMU));
+        assert!(offer.contains("m=video 9 RTP/AVPF 96\r\n"), "{offer}");
+        assert!(offer.ends_with("m=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=direction:active\r\na=sendonly\r\n"));
+        let opus = camera_offer_av("cam1", Codec::H264, 96, Some(AudioCodec::OPUS));
+        assert!(opus.contains("m=audio 9 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n"), "{opus}");
+        assert!(!camera_offer_av("cam1", Codec::H264, 96, Some(AudioCodec::AAC)).contains("m=audio"));
+        assert!(!camera_offer_av("cam1", Codec::H264, 96, None).contains("m=audio"));
+
+        let answer = "v=0\r\nm=video 40012 RTP/AVPF 96\r\nm=audio 40014 RTP/AVP 0\r\n";
+        let pcmu = stream_audio(Some(AudioCodec::PCMU), answer).unwrap();
+        assert_eq!((pcmu.port, pcmu.playable, pcmu.payload_type, pcmu.note), (Some(40014), true, 0, None));
+        let aac = stream_audio(Some(AudioCodec::AAC), "v=0\r\nm=video 40012 RTP/AVPF 96\r\n").unwrap();
+        assert_eq!((aac.port, aac.playable), (None, false));
+        assert!(aac.note.unwrap().contains("not playable in browsers; the video plays alone"));
+        assert_eq!(stream_audio(None, answer), None);
+        let json = serde_json::to_value(stream_audio(Some(AudioCodec::AAC), "").unwrap()).unwrap();
+        assert_eq!((json["codec"].as_str(), json["playable"].as_bool()), (Some("AAC"), Some(false)), "{json}");
     }
 
     #[test]

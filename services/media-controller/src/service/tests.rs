@@ -154,6 +154,7 @@ async fn fixture_with_max_streams(max_streams: u32) -> Fixture {
         external_ip: "192.0.2.10".into(),
         codec: Codec::H264,
         payload_type: 96,
+        audio: None,
         ice: IceSettings::default(),
         stall_after: Duration::from_millis(50),
         max_streams,

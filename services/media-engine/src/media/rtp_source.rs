@@ -30,6 +30,7 @@ use super::packet::{inspect, parse_rtp, GopCache};
 use super::webrtc::Viewer;
 use super::worker::{Cmd, Workers};
 use super::MediaCounters;
+use crate::audio::{AudioCodec, CameraAudio};
 use crate::codec_params::H265Ptl;
 use crate::events::{EventTx, MediaEvent};
 use crate::sdp::{CameraVideo, VideoCodec};
@@ -119,7 +120,12 @@ pub struct RtpSource {
     pub id: String,
     /// Names this source to the workers.
     pub key: u64,
+    /// The camera's transport (payload type, RTCP target, source address) and, for a video
+    /// source, its codec.
     pub video: CameraVideo,
+    /// An audio source (`start_audio`): packets pass through, no keyframes, no flow events
+    /// (the stream's state follows its video).
+    pub audio: Option<AudioCodec>,
     pub local_port: u16,
     sps_profile_level_id: Mutex<Option<u32>>,
     /// H.265 profile/tier/level of the camera's in-band VPS/SPS.
@@ -159,6 +165,64 @@ impl RtpSource {
         counters: Arc<MediaCounters>,
         workers: Arc<Workers>,
     ) -> std::io::Result<Arc<Self>> {
+        Self::start_inner(
+            id,
+            video,
+            None,
+            rtp,
+            rtcp,
+            own_ssrc,
+            flow_timeout,
+            gop_cache_packets,
+            events,
+            counters,
+            workers,
+        )
+    }
+
+    /// An audio source: the camera's audio port pair, forwarded as is to the viewers connected
+    /// for audio.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_audio(
+        id: String,
+        audio: CameraAudio,
+        rtp: std::net::UdpSocket,
+        rtcp: std::net::UdpSocket,
+        own_ssrc: u32,
+        flow_timeout: Duration,
+        events: EventTx,
+        counters: Arc<MediaCounters>,
+        workers: Arc<Workers>,
+    ) -> std::io::Result<Arc<Self>> {
+        let transport = CameraVideo {
+            pt: audio.pt,
+            codec: VideoCodec::H264, // unused: an audio source neither inspects nor caches
+            fmtp: None,
+            profile_level_id: None,
+            h265_ptl: None,
+            packetization_mode: 0,
+            rtcp_remote: audio.rtcp_remote,
+            comedia: audio.comedia,
+            source_ip: audio.source_ip,
+        };
+        let codec = Some(audio.codec);
+        Self::start_inner(id, transport, codec, rtp, rtcp, own_ssrc, flow_timeout, 16, events, counters, workers)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_inner(
+        id: String,
+        video: CameraVideo,
+        audio: Option<AudioCodec>,
+        rtp: std::net::UdpSocket,
+        rtcp: std::net::UdpSocket,
+        own_ssrc: u32,
+        flow_timeout: Duration,
+        gop_cache_packets: usize,
+        events: EventTx,
+        counters: Arc<MediaCounters>,
+        workers: Arc<Workers>,
+    ) -> std::io::Result<Arc<Self>> {
         static NEXT_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         rtp.set_nonblocking(true)?;
         rtcp.set_nonblocking(true)?;
@@ -170,6 +234,7 @@ impl RtpSource {
             cache: Mutex::new(GopCache::new(video.codec, gop_cache_packets)),
             rtcp_remote: Mutex::new(video.rtcp_remote),
             video,
+            audio,
             local_port,
             sps_profile_level_id: Mutex::new(None),
             inband_h265_ptl: Mutex::new(None),
@@ -355,7 +420,7 @@ impl RtpSource {
                     if self.video.comedia {
                         *lock(&self.rtcp_remote) = Some(from);
                     }
-                    if !self.rtcp_seen.swap(true, Ordering::Relaxed) {
+                    if !self.rtcp_seen.swap(true, Ordering::Relaxed) && self.audio.is_none() {
                         self.events.emit(&self.id, MediaEvent::MediaStateChanged { connected: true });
                     }
                 }
@@ -410,6 +475,12 @@ impl RtpSource {
         self.stats.ssrc.store(pkt.ssrc, Ordering::Relaxed);
         MediaCounters::add(&self.counters.rtp_packets_in, 1);
         MediaCounters::add(&self.counters.rtp_bytes_in, pkt.payload.len() as u64);
+        if self.audio.is_some() {
+            for w in read(&self.fanout).iter() {
+                self.workers.send_media(*w, Cmd::Rtp { source: self.clone(), pkt: pkt.clone() });
+            }
+            return true;
+        }
         if !self.is_flowing() {
             self.set_flowing(true);
         }

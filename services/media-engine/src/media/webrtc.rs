@@ -134,6 +134,13 @@ pub struct Tx {
     pub codec: VideoCodec,
 }
 
+/// The audio send side of a viewer: its SSRC and payload type.
+#[derive(Debug)]
+pub struct AudioTx {
+    pub ssrc: Ssrc,
+    pub pt: str0m::media::Pt,
+}
+
 /// Negotiation state, RPC side. `rtc` is `Some` until the viewer is handed to its worker.
 struct Negotiation {
     /// Boxed: a viewer keeps its negotiation state for life, an `Rtc` only until it goes live.
@@ -151,6 +158,8 @@ struct Negotiation {
     pending_remote: Vec<Candidate>,
     tx: Option<Tx>,
     source: Option<Weak<RtpSource>>,
+    /// The camera's audio, when connected for audio (`connect` with AUDIO before the offer).
+    audio_source: Option<Weak<RtpSource>>,
     /// `generateOffer` ran: the offer waiting for its answer (taken by `processAnswer`).
     offer_generated: bool,
     pending_offer: Option<str0m::change::SdpPendingOffer>,
@@ -194,6 +203,7 @@ impl Viewer {
                 pending_remote: vec![],
                 tx: None,
                 source: None,
+                audio_source: None,
                 offer_generated: false,
                 pending_offer: None,
                 sockets,
@@ -224,6 +234,15 @@ impl Viewer {
         self.shared.flow_in.store(false, Ordering::Relaxed);
         if g.live {
             self.mux.workers.send_state(self.worker, Cmd::SetSource(self.key, source.cloned()));
+        }
+    }
+
+    /// Connects (or disconnects) the camera's audio source.
+    pub fn set_audio_source(&self, source: Option<&Arc<RtpSource>>) {
+        let mut g = self.lock();
+        g.audio_source = source.map(Arc::downgrade);
+        if g.live {
+            self.mux.workers.send_state(self.worker, Cmd::SetAudioSource(self.key, source.cloned()));
         }
     }
 
@@ -346,6 +365,7 @@ impl Viewer {
             shared: self.shared.clone(),
             local_candidate: g.candidates.first().map(|c| c.to_sdp_string()).unwrap_or_default(),
             source: g.source.clone(),
+            audio_source: g.audio_source.clone(),
             sockets: std::mem::take(&mut g.sockets),
         };
         if let Err(Overloaded(cmd)) = self.mux.workers.send_control(self.worker, Cmd::Add(Box::new(peer))) {
@@ -427,6 +447,28 @@ pub fn setup_tx(rtc: &mut Rtc, mid: Mid) -> Option<Tx> {
         s.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, None);
     }
     Some(Tx { ssrc, pt, codec })
+}
+
+/// The audio payload type (the first PCMU/PCMA/Opus one both sides have) and SSRC this viewer
+/// sends the camera's audio with on `mid`.
+pub fn setup_audio_tx(rtc: &mut Rtc, mid: Mid) -> Option<AudioTx> {
+    let remote: Vec<_> = rtc.media(mid).map(|x| x.remote_pts().to_vec()).unwrap_or_default();
+    let pt = rtc
+        .codec_config()
+        .params()
+        .iter()
+        .find(|p| remote.contains(&p.pt()) && matches!(p.spec().codec, Codec::PCMU | Codec::PCMA | Codec::Opus))?
+        .pt();
+    let mut api = rtc.direct_api();
+    let ssrc = match api.stream_tx_by_mid(mid, None).map(|s| s.ssrc()) {
+        Some(s) => s,
+        None => {
+            let s: Ssrc = rand::random::<u32>().into();
+            api.declare_stream_tx(s, None, mid, None);
+            s
+        }
+    };
+    Some(AudioTx { ssrc, pt })
 }
 
 /// Packets kept per viewer to answer NACKs, and for how long.

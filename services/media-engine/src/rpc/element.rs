@@ -136,6 +136,14 @@ impl Core {
                 v.set_source(Some(src));
             }
         }
+        if types.contains(&MediaType::Audio) {
+            if let (ObjMedia::Rtp { audio: Some(src), .. }, ObjMedia::WebRtc(v)) =
+                (&self.objects[source].media, &self.objects[sink].media)
+            {
+                src.add_viewer(v);
+                v.set_audio_source(Some(src));
+            }
+        }
     }
 
     pub(super) fn disconnect(&mut self, source: &str, sink: &str, types: &[MediaType]) {
@@ -153,6 +161,14 @@ impl Core {
             {
                 src.remove_viewer(&v.id);
                 v.set_source(None);
+            }
+        }
+        if types.contains(&MediaType::Audio) {
+            if let (Some(ObjMedia::Rtp { audio: Some(src), .. }), Some(ObjMedia::WebRtc(v))) =
+                (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media))
+            {
+                src.remove_viewer(&v.id);
+                v.set_audio_source(None);
             }
         }
     }

@@ -69,6 +69,8 @@ pub(crate) enum ObjMedia {
         negotiated: Option<(String, String)>,
         source: Option<Arc<RtpSource>>,
         offer: Option<negotiate::RtpOffer>,
+        /// The camera's G.711/Opus audio (`processOffer` with an audio line).
+        audio: Option<Arc<RtpSource>>,
     },
     WebRtc(Arc<Viewer>),
 }

@@ -22,7 +22,7 @@ impl Core {
                     return Err(kerr(K::MediaObjectIllegalParamError, "SRTP (crypto) is not supported by this engine"));
                 }
                 let id = format!("{}/{uuid}_kurento.RtpEndpoint", p.media_pipeline);
-                (id, Some(p.media_pipeline), ObjMedia::Rtp { negotiated: None, source: None, offer: None })
+                (id, Some(p.media_pipeline), ObjMedia::Rtp { negotiated: None, source: None, offer: None, audio: None })
             }
             Constructor::WebRtcEndpoint(p) => {
                 self.check_pipeline(&p.media_pipeline)?;
@@ -107,19 +107,22 @@ impl Core {
             if let Some(o) = self.objects.get_mut(&f) {
                 o.sinks.retain(|(s, _)| s != id);
             }
-            if let (Some(ObjMedia::Rtp { source: Some(src), .. }), ObjMedia::WebRtc(_)) =
+            if let (Some(ObjMedia::Rtp { source, audio, .. }), ObjMedia::WebRtc(_)) =
                 (self.objects.get(&f).map(|o| &o.media), &obj.media)
             {
-                src.remove_viewer(id);
+                for src in [source, audio].into_iter().flatten() {
+                    src.remove_viewer(id);
+                }
             }
         }
         for (sink, _) in &obj.sinks {
             if let Some(ObjMedia::WebRtc(v)) = self.objects.get(sink).map(|o| &o.media) {
                 v.set_source(None);
+                v.set_audio_source(None);
             }
         }
         match &obj.media {
-            ObjMedia::Rtp { source: Some(src), .. } => src.stop(),
+            ObjMedia::Rtp { source, audio, .. } => [source, audio].into_iter().flatten().for_each(|s| s.stop()),
             ObjMedia::WebRtc(v) => v.stop(),
             _ => {}
         }

@@ -75,3 +75,142 @@ async fn a_viewer_without_h265_gets_codec_unsupported_and_the_camera_keeps_its_o
     camera.await.unwrap();
     c.ok("release", json!({"object": pipe})).await;
 }
+
+/// The H.264 camera's offer with an audio line (`audio` is its m-line tail: payload type and
+/// attributes) on `audio_port`.
+fn camera_offer_with_audio(rtp_port: u16, audio_port: u16, audio: &str) -> String {
+    format!("{}m=audio {audio_port} RTP/AVP {audio}a=sendonly\r\n", camera_offer(rtp_port))
+}
+
+/// The `m=audio` port of an SDP.
+fn audio_port(sdp: &str) -> u16 {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .expect("m=audio line")
+}
+
+/// The camera's audio: 20 ms packets of payload type `pt` and `samples` per packet.
+struct AudioSender {
+    sock: tokio::net::UdpSocket,
+    dest: SocketAddr,
+    pt: u8,
+    samples: u32,
+    seq: u16,
+    ts: u32,
+}
+
+impl AudioSender {
+    async fn send(&mut self) {
+        let mut p = vec![0x80, self.pt];
+        p.extend_from_slice(&self.seq.to_be_bytes());
+        p.extend_from_slice(&self.ts.to_be_bytes());
+        p.extend_from_slice(&0x0a0b0c0eu32.to_be_bytes());
+        p.extend_from_slice(&[0xd5; 160]);
+        self.sock.send_to(&p, self.dest).await.unwrap();
+        self.seq = self.seq.wrapping_add(1);
+        self.ts = self.ts.wrapping_add(self.samples);
+    }
+}
+
+/// A camera sending H.264 and `audio` (payload type `pt`); a viewer that offers audio gets the
+/// audio packets as sent (payload type of the answer's `rtpmap`), one that offers only video
+/// still gets its video.
+async fn camera_audio_reaches_a_viewer_that_offers_it(audio: &str, pt: u8, rtpmap: &str, samples: u32) {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    let pipe = c.create("MediaPipeline", json!({})).await;
+    let rtp = c.create("RtpEndpoint", json!({"mediaPipeline": pipe})).await;
+    let offer = camera_offer_with_audio(cam.port(), cam.port() + 2, audio);
+    let answer = c.invoke(&rtp, "processOffer", json!({"offer": offer})).await.as_str().unwrap().to_string();
+    assert!(answer.contains(&format!("a=rtpmap:{pt} {rtpmap}\r\n")), "the audio line is answered: {answer}");
+    assert_ne!(audio_port(&answer), 0, "{answer}");
+    let localhost = "127.0.0.1".parse().unwrap();
+    cam.dest = SocketAddr::new(localhost, video_port(&answer));
+    let mut sender = AudioSender {
+        sock: tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        dest: SocketAddr::new(localhost, audio_port(&answer)),
+        pt,
+        samples,
+        seq: 7,
+        ts: 1234,
+    };
+    let (stop, camera) = run_camera(cam);
+    let stop_audio = stop.clone();
+    let audio_task = tokio::spawn(async move {
+        while !stop_audio.load(Ordering::Relaxed) {
+            sender.send().await;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+
+    let mut listener = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
+    listener.also_offer_audio();
+    let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
+    c.invoke(&rtp, "connect", json!({"sink": web, "mediaType": "AUDIO"})).await;
+    let (_, answer) = crate::media::join_endpoint(&mut c, &pipe, &rtp, &web, &mut listener).await;
+    let answered_pt = answer
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("a=rtpmap:").filter(|r| r.to_ascii_lowercase().contains(&rtpmap.to_ascii_lowercase()))
+        })
+        .and_then(|r| r.split_whitespace().next()?.parse::<u8>().ok())
+        .unwrap_or_else(|| panic!("the viewer's answer accepts {rtpmap}: {answer}"));
+    let audio_of = |v: &TestPeer| v.packets().iter().filter(|p| *p.header.payload_type == answered_pt).count();
+    assert!(
+        listener.drive_until(WAIT, |v| audio_of(v) >= 20 && v.packets().len() >= 40).await,
+        "audio packets: {}, all: {}",
+        audio_of(&listener),
+        listener.packets().len()
+    );
+    let first_audio = listener.packets().iter().find(|p| *p.header.payload_type == answered_pt).unwrap();
+    assert_eq!(&first_audio.payload[..], &[0xd5u8; 160][..], "the camera's payload, untouched");
+
+    let mut video_only = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
+    let (_, answer) = join(&mut c, &pipe, &rtp, &mut video_only).await;
+    assert!(!answer.contains("m=audio"), "{answer}");
+    assert!(video_only.drive_until(WAIT, |v| v.packets().len() >= 20).await, "the video-only viewer gets video");
+
+    stop.store(true, Ordering::Relaxed);
+    camera.await.unwrap();
+    audio_task.await.unwrap();
+    c.ok("release", json!({"object": pipe})).await;
+    assert_eq!(engine.stats().core.objects, 0);
+}
+
+#[tokio::test]
+async fn pcmu_audio_from_the_camera_reaches_a_viewer_that_offers_it_and_video_only_viewers_still_play() {
+    camera_audio_reaches_a_viewer_that_offers_it("0\r\na=rtpmap:0 PCMU/8000\r\n", 0, "PCMU/8000", 160).await;
+}
+
+#[tokio::test]
+async fn opus_audio_from_the_camera_reaches_a_viewer_that_offers_it() {
+    camera_audio_reaches_a_viewer_that_offers_it("111\r\na=rtpmap:111 opus/48000/2\r\n", 111, "opus/48000/2", 960)
+        .await;
+}
+
+#[tokio::test]
+async fn aac_audio_is_rejected_and_the_video_still_reaches_viewers() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    let pipe = c.create("MediaPipeline", json!({})).await;
+    let rtp = c.create("RtpEndpoint", json!({"mediaPipeline": pipe})).await;
+    let aac = "97\r\na=rtpmap:97 mpeg4-generic/48000/2\r\na=fmtp:97 streamtype=5;profile-level-id=1;mode=AAC-hbr\r\n";
+    let offer = camera_offer_with_audio(cam.port(), cam.port() + 2, aac);
+    let answer = c.invoke(&rtp, "processOffer", json!({"offer": offer})).await.as_str().unwrap().to_string();
+    assert_eq!(audio_port(&answer), 0, "AAC is not forwardable: its line is rejected: {answer}");
+    cam.dest = SocketAddr::new("127.0.0.1".parse().unwrap(), video_port(&answer));
+    let (stop, camera) = run_camera(cam);
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
+    v.also_offer_audio();
+    let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
+    c.invoke(&rtp, "connect", json!({"sink": web, "mediaType": "AUDIO"})).await;
+    let (_, answer) = crate::media::join_endpoint(&mut c, &pipe, &rtp, &web, &mut v).await;
+    assert!(answer.contains("m=audio 0 "), "the viewer's audio line is rejected: {answer}");
+    assert!(v.drive_until(WAIT, |v| v.packets().len() >= 20).await, "video plays alone: {}", v.packets().len());
+    stop.store(true, Ordering::Relaxed);
+    camera.await.unwrap();
+    c.ok("release", json!({"object": pipe})).await;
+}

@@ -173,6 +173,18 @@ pub(crate) fn run_camera(mut cam: FakeCamera) -> (Arc<AtomicBool>, tokio::task::
 /// Creates a WebRtcEndpoint, negotiates with a str0m viewer and exchanges candidates.
 pub(crate) async fn join(c: &mut Client, pipe: &str, rtp: &str, v: &mut TestPeer) -> (String, String) {
     let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
+    join_endpoint(c, pipe, rtp, &web, v).await
+}
+
+/// [`join`] on an existing WebRtcEndpoint `web` (connected for more than video beforehand).
+pub(crate) async fn join_endpoint(
+    c: &mut Client,
+    _pipe: &str,
+    rtp: &str,
+    web: &str,
+    v: &mut TestPeer,
+) -> (String, String) {
+    let web = web.to_string();
     for ev in [
         "IceCandidateFound",
         "IceGatheringDone",

@@ -11,6 +11,7 @@ use str0m::media::{Direction, MediaKind, Mid};
 use str0m::RtcConfig;
 
 use super::{OfferError, Viewer};
+use crate::audio::AudioCodec;
 use crate::codec_params::H265Ptl;
 use crate::media::rtp_source::RtpSource;
 use crate::sdp::{self, VideoCodec};
@@ -64,6 +65,15 @@ fn first_codec(sdp_text: &str) -> Option<VideoCodec> {
         .and_then(|a| sdp::offered_video_codecs(&a).into_iter().find_map(|c| VideoCodec::from_name(&c)))
 }
 
+/// Whether a browser offer has an audio line with `codec`.
+fn offers_audio(offer: &sdp::Offer, codec: AudioCodec) -> bool {
+    offer
+        .media
+        .iter()
+        .filter(|m| m.media == "audio" && m.port != 0)
+        .any(|m| m.fmts.iter().filter_map(|pt| m.rtpmap(pt)).any(|(name, _)| name.eq_ignore_ascii_case(codec.name())))
+}
+
 impl Viewer {
     /// Negotiates with a browser offer. `source` is the stream this viewer will carry, when
     /// known, so the answer names the camera's real codec parameters.
@@ -111,6 +121,15 @@ impl Viewer {
             }
             Some(_) => cfg = cfg.enable_vp8(true),
             None => cfg = cfg.enable_h264(true).enable_vp8(true),
+        }
+        // The camera's audio, when the browser offers its codec; else str0m rejects audio lines.
+        let audio = g.audio_source.as_ref().and_then(std::sync::Weak::upgrade).and_then(|a| a.audio);
+        if let Some(codec) = audio.filter(|c| offers_audio(&parsed, *c)) {
+            cfg = match codec {
+                AudioCodec::Pcmu => cfg.enable_pcmu(true, false),
+                AudioCodec::Pcma => cfg.enable_pcma(true, false),
+                AudioCodec::Opus => cfg.enable_opus(true, false),
+            };
         }
         let mut rtc = cfg.build(Instant::now());
         g.candidates = self.candidates(announced_ipv4);
