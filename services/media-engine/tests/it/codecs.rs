@@ -214,3 +214,44 @@ async fn aac_audio_is_rejected_and_the_video_still_reaches_viewers() {
     camera.await.unwrap();
     c.ok("release", json!({"object": pipe})).await;
 }
+
+/// ffmpeg, killed when dropped.
+struct Ffmpeg(std::process::Child);
+
+impl Drop for Ffmpeg {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_real_libx265_rtp_camera_reaches_an_h265_viewer_with_the_profile_of_its_sps() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let pipe = c.create("MediaPipeline", json!({})).await;
+    let rtp = c.create("RtpEndpoint", json!({"mediaPipeline": pipe})).await;
+    c.subscribe(&rtp, "MediaFlowInStateChanged").await;
+    let answer = c.invoke(&rtp, "processOffer", json!({"offer": camera_offer_h265(5004)})).await;
+    let port = video_port(answer.as_str().unwrap());
+    // ffmpeg's RFC 7798 packetizer, libx265 repeating its VPS/SPS/PPS before every keyframe.
+    let camera = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+        .args(["-pix_fmt", "yuv420p", "-c:v", "libx265", "-preset", "ultrafast", "-tune", "zerolatency"])
+        .args(["-x265-params", "repeat-headers=1:keyint=25:log-level=error", "-payload_type", "96", "-f", "rtp"])
+        .arg(format!("rtp://127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs (scripts/test installs it)");
+    let _camera = Ffmpeg(camera);
+    c.event("MediaFlowInStateChanged").await;
+
+    let mut v = TestPeer::bind(Codecs::Vp8H264AndH265).await.unwrap();
+    let (_web, answer) = join(&mut c, &pipe, &rtp, &mut v).await;
+    // libx265 at 320x240: Main (1), Main tier (0), level 2 (60), read from its in-band SPS.
+    assert!(answer.contains("profile-id=1;tier-flag=0;level-id=60"), "{answer}");
+    assert!(v.drive_until(WAIT, |v| v.packets().len() >= 30).await, "received {} packets", v.packets().len());
+    let first = first_bytes(&v)[0];
+    assert!(first == 0x40 || first == 48 << 1, "the viewer starts with the VPS (alone or aggregated): {first:#x}");
+    c.ok("release", json!({"object": pipe})).await;
+}
