@@ -226,6 +226,11 @@ impl Viewer {
         &self.peer
     }
 
+    /// The peer connection, to change what it offers before `join`.
+    pub fn peer_mut(&mut self) -> &mut TestPeer {
+        &mut self.peer
+    }
+
     /// Sends `AddViewer` with a fresh offer as signaling does (the controller reserves the
     /// slot); the controller's reply (`ViewerAdded` or `Failed`).
     pub async fn add(&mut self, _stack: &Stack) -> Message {
@@ -313,7 +318,8 @@ impl Viewer {
 
     /// Feeds the packets received since the last call to the H.264 probe, as RTP datagrams.
     fn decode_new_packets(&mut self) {
-        for p in &self.peer.packets()[self.probed..] {
+        // The camera's audio (the peer's PCMU 0, PCMA 8 and Opus 111) is no picture.
+        for p in self.peer.packets()[self.probed..].iter().filter(|p| !matches!(*p.header.payload_type, 0 | 8 | 111)) {
             let mut datagram = Vec::with_capacity(12 + p.payload.len());
             datagram.extend_from_slice(&[0x80, (u8::from(p.header.marker) << 7) | *p.header.payload_type]);
             datagram.extend_from_slice(&p.header.sequence_number.to_be_bytes());

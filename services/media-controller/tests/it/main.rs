@@ -1,3 +1,4 @@
+mod audio;
 mod browsers;
 mod engine;
 mod fake_kms;

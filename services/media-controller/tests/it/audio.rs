@@ -1,0 +1,64 @@
+//! Camera audio through the media-controller and the real engine: with `CAMERA_AUDIO=pcmu` the
+//! stream names an audio port, the camera's G.711 reaches a browser that offers audio (the
+//! controller connects every viewer for audio as well as video), and its video still plays.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use camview_common::testing::wait_until;
+use camview_proto::stream::{AudioCodec, StreamState};
+
+use crate::browsers::{camera_towards, Stack, Viewer, PATIENCE};
+
+/// 20 ms G.711 packets (payload type 0) to `dest` until `stop`.
+fn send_pcmu(dest: SocketAddr, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("a UDP socket");
+        let (mut seq, mut ts) = (1u16, 0u32);
+        while !stop.load(Ordering::Relaxed) {
+            let mut p = vec![0x80, 0];
+            p.extend_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(&ts.to_be_bytes());
+            p.extend_from_slice(&0x5eed_0001u32.to_be_bytes());
+            p.extend_from_slice(&[0xff; 160]);
+            let _ = sock.send_to(&p, dest).await;
+            (seq, ts) = (seq.wrapping_add(1), ts.wrapping_add(160));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_cameras_pcmu_audio_reaches_a_browser_that_offers_audio_beside_its_video() {
+    let s = Stack::start().await;
+    let mut settings = s.controller_settings();
+    settings.audio = Some(AudioCodec::PCMU);
+    let meter = camview_common::telemetry::meter(camview_media_controller::metrics::SCOPE);
+    let controller = s.controller_with(&settings, &meter).await;
+    let stream = s.start_stream("cam-audio").await;
+    let rtp = stream.rtp.clone().expect("an RTP target");
+    let audio = rtp.audio.clone().expect("the stream reports its audio");
+    assert_eq!((audio.codec, audio.payload_type, audio.playable), (AudioCodec::PCMU, 0, true));
+    let port = audio.port.expect("an audio port");
+    assert_ne!(port, rtp.port);
+
+    let camera = camera_towards(&stream).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sound = send_pcmu(SocketAddr::new("127.0.0.1".parse().unwrap(), port), stop.clone());
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-audio").await == Some(StreamState::Live) })
+        .await;
+
+    let mut v = Viewer::new(&s, "sig-audio", "cam-audio", "v-audio", true).await;
+    v.peer_mut().also_offer_audio();
+    let answer = v.join(&s).await;
+    assert!(answer.contains(" PCMU/8000"), "the audio line is answered: {answer}");
+    let audio_packets = |v: &Viewer| v.peer().packets().iter().filter(|p| *p.header.payload_type == 0).count();
+    let heard = v.drive_until(PATIENCE, |v| audio_packets(v) >= 10 && v.pictures.len() >= 5).await;
+    assert!(heard, "audio packets: {}, pictures: {}", audio_packets(&v), v.pictures.len());
+
+    stop.store(true, Ordering::Relaxed);
+    sound.await.unwrap();
+    camera.stop().await.expect("camera stops");
+    controller.shutdown().await;
+}
