@@ -209,6 +209,17 @@
     return { ok: false, key: 'api_error', text: uiText('api_error', { code: code, message: message }), retry: false, code: code };
   }
 
+  /**
+   * The camera's sound from a stream view (`rtp.audio`): {value, text}. AAC says it cannot
+   * play in browsers (the video plays alone).
+   */
+  function audioLabel(stream) {
+    var a = stream && stream.rtp && stream.rtp.audio;
+    if (!a || !a.codec) return { value: 'none', text: 'none' };
+    if (a.playable === false) return { value: a.codec, text: a.codec + ': not playable in browsers, video only' };
+    return { value: a.codec, text: a.codec };
+  }
+
   /** Human label of a stream state. */
   function streamStateLabel(state) {
     return { waiting_for_media: 'waiting for media', live: 'live', stalled: 'stalled' }[state] || String(state || 'unknown');
@@ -421,7 +432,7 @@
     API_PORT: API_PORT, SIGNALING_PORT: SIGNALING_PORT, SIGNALING_PATH: SIGNALING_PATH, TEXT: TEXT,
     deriveConfig: deriveConfig, validCameraId: validCameraId, passThroughParams: passThroughParams, viewerLink: viewerLink,
     backoffDelay: backoffDelay, uiText: uiText, describeSignalingError: describeSignalingError,
-    describeStreamCheck: describeStreamCheck, streamStateLabel: streamStateLabel, overlayForState: overlayForState,
+    describeStreamCheck: describeStreamCheck, audioLabel: audioLabel, streamStateLabel: streamStateLabel, overlayForState: overlayForState,
     orderCodecs: orderCodecs, snapshot: snapshot, computeStats: computeStats, formatAgo: formatAgo,
     gridCameras: gridCameras, gridColumns: gridColumns,
     safeNext: safeNext, loginUrl: loginUrl, fragmentParam: fragmentParam, retryAfterSeconds: retryAfterSeconds,

@@ -342,6 +342,8 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
       return;
     }
     S.streamState = check.state;
+    var sound = core.audioLabel(check.stream);
+    setStat('stat-audio', sound.value, sound.text);
     setStep('api', 'ok', core.streamStateLabel(check.state) + ', ' + (check.stream.viewers || 0) + ' viewer(s)');
     renderStreamState();
     openSocket(gen);

@@ -108,6 +108,14 @@ test('backoff doubles from 1 s up to 30 s with bounded jitter', () => {
   }
 });
 
+test('the camera\'s audio is labelled from the stream view; AAC says it cannot play', () => {
+  assert.deepEqual(core.audioLabel({ state: 'live', rtp: { port: 1 } }), { value: 'none', text: 'none' });
+  assert.deepEqual(core.audioLabel({ rtp: { audio: { codec: 'PCMU', payload_type: 0, port: 40014, playable: true } } }), { value: 'PCMU', text: 'PCMU' });
+  const aac = core.audioLabel({ rtp: { audio: { codec: 'AAC', payload_type: 97, playable: false, note: 'x' } } });
+  assert.deepEqual(aac, { value: 'AAC', text: 'AAC: not playable in browsers, video only' });
+  assert.deepEqual(core.audioLabel(null), { value: 'none', text: 'none' });
+});
+
 test('signaling errors map to sentences and to retry decisions', () => {
   const full = core.describeSignalingError('stream_full', 'stream c already has 10 viewers', 'joining');
   assert.match(full.text, /already has the maximum number of viewers/);
