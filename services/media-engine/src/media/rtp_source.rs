@@ -30,11 +30,13 @@ use super::packet::{inspect, parse_rtp, GopCache};
 use super::webrtc::Viewer;
 use super::worker::{Cmd, Workers};
 use super::MediaCounters;
-use crate::audio::{AudioCodec, CameraAudio};
+use crate::audio::AudioCodec;
 use crate::codec_params::H265Ptl;
 use crate::events::{EventTx, MediaEvent};
 use crate::sdp::{CameraVideo, VideoCodec};
 use crate::supervise::{lock, read, spawn_supervised, write};
+
+mod audio;
 
 /// Cameras send RTCP every few seconds: after this much silence its port may move.
 const RTCP_PORT_MOVE_AFTER: Duration = Duration::from_secs(15);
@@ -178,35 +180,6 @@ impl RtpSource {
             counters,
             workers,
         )
-    }
-
-    /// An audio source: the camera's audio port pair, forwarded as is to the viewers connected
-    /// for audio.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start_audio(
-        id: String,
-        audio: CameraAudio,
-        rtp: std::net::UdpSocket,
-        rtcp: std::net::UdpSocket,
-        own_ssrc: u32,
-        flow_timeout: Duration,
-        events: EventTx,
-        counters: Arc<MediaCounters>,
-        workers: Arc<Workers>,
-    ) -> std::io::Result<Arc<Self>> {
-        let transport = CameraVideo {
-            pt: audio.pt,
-            codec: VideoCodec::H264, // unused: an audio source neither inspects nor caches
-            fmtp: None,
-            profile_level_id: None,
-            h265_ptl: None,
-            packetization_mode: 0,
-            rtcp_remote: audio.rtcp_remote,
-            comedia: audio.comedia,
-            source_ip: audio.source_ip,
-        };
-        let codec = Some(audio.codec);
-        Self::start_inner(id, transport, codec, rtp, rtcp, own_ssrc, flow_timeout, 16, events, counters, workers)
     }
 
     #[allow(clippy::too_many_arguments)]

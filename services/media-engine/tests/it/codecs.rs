@@ -11,6 +11,95 @@ use serde_json::json;
 use crate::helpers::*;
 use crate::media::{first_bytes, join, run_camera};
 
+#[tokio::test]
+async fn an_h264_cameras_sps_names_its_profile_in_viewer_answers_whatever_its_sdp_claims() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    cam.sps = SPS_MAIN_31; // its SDP (camera_offer) claims constrained baseline 42e01f
+    let pipe = c.create("MediaPipeline", json!({})).await;
+    let rtp = c.create("RtpEndpoint", json!({"mediaPipeline": pipe})).await;
+    c.subscribe(&rtp, "MediaFlowInStateChanged").await;
+    let answer = c.invoke(&rtp, "processOffer", json!({"offer": camera_offer(cam.port())})).await;
+    cam.dest = SocketAddr::new("127.0.0.1".parse().unwrap(), video_port(answer.as_str().unwrap()));
+    cam.send_frames(1).await;
+    c.event("MediaFlowInStateChanged").await;
+    let (stop, camera) = run_camera(cam);
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
+    let (_web, answer) = join(&mut c, &pipe, &rtp, &mut v).await;
+    assert!(answer.contains("profile-level-id=4d401f"), "the SPS's main profile, not the SDP's claim: {answer}");
+    assert!(v.drive_until(WAIT, |v| v.packets().len() >= 20).await, "received {} packets", v.packets().len());
+    stop.store(true, Ordering::Relaxed);
+    camera.await.unwrap();
+    c.ok("release", json!({"object": pipe})).await;
+}
+
+/// An offer whose H.264 payload types are only those with `keep` in their fmtp (and their RTX).
+fn only_h264(offer: String, keep: &str) -> String {
+    let fmtp = |pt: &str| offer.lines().find_map(|l| l.strip_prefix(&format!("a=fmtp:{pt} "))).unwrap_or_default();
+    let h264: Vec<String> = offer
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+        .filter(|r| r.contains(" H264/"))
+        .filter_map(|r| r.split_whitespace().next().map(str::to_string))
+        .collect();
+    let mut dropped: Vec<String> = h264.iter().filter(|pt| !fmtp(pt).contains(keep)).cloned().collect();
+    let rtx: Vec<String> = offer
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=fmtp:"))
+        .filter(|r| dropped.iter().any(|pt| r.ends_with(&format!("apt={pt}"))))
+        .filter_map(|r| r.split_whitespace().next().map(str::to_string))
+        .collect();
+    dropped.extend(rtx);
+    let names = |l: &str| {
+        dropped
+            .iter()
+            .any(|pt| ["a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"].iter().any(|a| l.starts_with(&format!("{a}{pt} "))))
+    };
+    offer
+        .split("\r\n")
+        .filter(|l| !names(l))
+        .map(|l| match l.strip_prefix("m=video ") {
+            Some(rest) => {
+                let kept: Vec<&str> = rest.split(' ').filter(|t| !dropped.iter().any(|pt| pt == t)).collect();
+                format!("m=video {}", kept.join(" "))
+            }
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[tokio::test]
+async fn a_browser_without_the_cameras_h264_profile_still_gets_it_named_by_its_real_profile() {
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    cam.sps = SPS_MAIN_31;
+    let pipe = c.create("MediaPipeline", json!({})).await;
+    let rtp = c.create("RtpEndpoint", json!({"mediaPipeline": pipe})).await;
+    c.subscribe(&rtp, "MediaFlowInStateChanged").await;
+    let answer = c.invoke(&rtp, "processOffer", json!({"offer": camera_offer(cam.port())})).await;
+    cam.dest = SocketAddr::new("127.0.0.1".parse().unwrap(), video_port(answer.as_str().unwrap()));
+    cam.send_frames(1).await;
+    c.event("MediaFlowInStateChanged").await;
+    let (stop, camera) = run_camera(cam);
+    // Like Safari or Firefox: constrained baseline only, no main profile.
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
+    let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
+    let edit = |o: String| {
+        let o = only_h264(o, "profile-level-id=42e01f");
+        assert!(!o.contains("4d001f") && o.contains("42e01f"), "{o}");
+        o
+    };
+    let (_, answer) = crate::media::join_offering(&mut c, &pipe, &rtp, &web, &mut v, edit).await;
+    assert!(answer.contains("profile-level-id=4d401f") && answer.contains(" H264/90000"), "{answer}");
+    assert!(v.drive_until(WAIT, |v| v.packets().len() >= 20).await, "received {} packets", v.packets().len());
+    stop.store(true, Ordering::Relaxed);
+    camera.await.unwrap();
+    c.ok("release", json!({"object": pipe})).await;
+}
+
 fn camera_offer_h265(rtp_port: u16) -> String {
     format!("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video {rtp_port} RTP/AVPF 96\r\na=rtpmap:96 H265/90000\r\na=rtcp-fb:96 nack pli\r\na=sendonly\r\n")
 }

@@ -197,10 +197,17 @@ pub struct FakeCamera {
     pub vp8: bool,
     /// Send H.265 (RFC 7798: libx265's VPS/SPS/PPS, IDR in FUs) instead of H.264.
     pub h265: bool,
+    /// The H.264 SPS sent before each keyframe.
+    pub sps: &'static [u8],
 }
 
 pub const SPS: &[u8] = &[0x67, 0x42, 0xe0, 0x1f, 0xda, 0x02, 0x80, 0xf6, 0x80];
 pub const PPS: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
+/// libx264's SPS for `-profile:v main -level 3.1` (640x360): `profile-level-id` 4d401f.
+pub const SPS_MAIN_31: &[u8] = &[
+    0x67, 0x4d, 0x40, 0x1f, 0xec, 0xa0, 0x50, 0x17, 0xfc, 0xb8, 0x08, 0x80, 0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00,
+    0x19, 0x07, 0x8c, 0x18, 0xcb,
+];
 
 /// libx265's parameter sets for a 640x360 test pattern: Main, Main tier, level 2.1.
 pub const H265_VPS: &str = "40010c01ffff01600000030090000003000003003f959809";
@@ -231,6 +238,7 @@ impl FakeCamera {
                     gop: 30,
                     vp8: false,
                     h265: false,
+                    sps: SPS,
                 };
             }
         }
@@ -282,7 +290,8 @@ impl FakeCamera {
             p.extend_from_slice(&[0x11; 200]);
             pkts.push(self.packet(true, &p));
         } else if key {
-            pkts.push(self.packet(false, SPS));
+            let sps = self.sps;
+            pkts.push(self.packet(false, sps));
             pkts.push(self.packet(false, PPS));
             let body = vec![0xabu8; 3000];
             let chunks: Vec<&[u8]> = body.chunks(1100).collect();

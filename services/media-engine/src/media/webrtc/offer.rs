@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, MediaKind, Mid};
-use str0m::RtcConfig;
+use str0m::{Rtc, RtcConfig};
 
 use super::{OfferError, Viewer};
 use crate::audio::AudioCodec;
@@ -32,6 +32,10 @@ pub enum AnswerError {
 /// H.264 payload type of generated offers (VP8 keeps str0m's 96, RTX 97).
 const OFFER_H264_PT: u8 = 102;
 const DEFAULT_PROFILE_LEVEL_ID: u32 = 0x42e01f;
+
+/// Constrained baseline, baseline, main and high (level 3.1), each a distinct profile to str0m:
+/// what a viewer may offer instead of the camera's own profile.
+const H264_FALLBACK_PROFILES: [u32; 4] = [0x42e01f, 0x42001f, 0x4d001f, 0x64001f];
 
 /// H.265 payload type of generated offers and answers (str0m's default H.265 one).
 const H265_PT: u8 = 49;
@@ -107,38 +111,25 @@ impl Viewer {
                 )));
             }
         }
-        let mut cfg = self.mux.rtc_config();
-        match camera {
-            Some(c) if c.codec == VideoCodec::H264 => cfg.codec_config().add_h264(
-                96.into(),
-                None,
-                c.packetization_mode == 1,
-                c.profile_level_id.unwrap_or(DEFAULT_PROFILE_LEVEL_ID),
-            ),
-            Some(c) if c.codec == VideoCodec::H265 => {
-                let H265Ptl { profile_id, tier_flag, level_id } = c.h265;
-                cfg.codec_config().add_h265(H265_PT.into(), None, profile_id, tier_flag, level_id)
-            }
-            Some(_) => cfg = cfg.enable_vp8(true),
-            None => cfg = cfg.enable_h264(true).enable_vp8(true),
-        }
         // The camera's audio, when the browser offers its codec; else str0m rejects audio lines.
         let audio = g.audio_source.as_ref().and_then(std::sync::Weak::upgrade).and_then(|a| a.audio);
-        if let Some(codec) = audio.filter(|c| offers_audio(&parsed, *c)) {
-            cfg = match codec {
-                AudioCodec::Pcmu => cfg.enable_pcmu(true, false),
-                AudioCodec::Pcma => cfg.enable_pcma(true, false),
-                AudioCodec::Opus => cfg.enable_opus(true, false),
-            };
-        }
-        let mut rtc = cfg.build(Instant::now());
+        let audio = audio.filter(|c| offers_audio(&parsed, *c));
         g.candidates = self.candidates(announced_ipv4);
-        for c in &g.candidates {
-            rtc.add_local_candidate(c.clone());
+        let accept = |h264_fallback: bool| -> Result<(Rtc, String), OfferError> {
+            let mut rtc = self.answer_config(camera, audio, h264_fallback).build(Instant::now());
+            for c in &g.candidates {
+                rtc.add_local_candidate(c.clone());
+            }
+            let sdp_offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Parse(e.to_string()))?;
+            let answer = rtc.sdp_api().accept_offer(sdp_offer).map_err(|e| OfferError::Process(e.to_string()))?;
+            Ok((rtc, answer.to_sdp_string()))
+        };
+        let (mut rtc, mut answer) = accept(false)?;
+        if camera.is_some_and(|c| c.codec == VideoCodec::H264) && first_codec(&answer) != Some(VideoCodec::H264) {
+            // A browser that offers H.264 but not the camera's profile still gets the stream
+            // (browsers decode every common profile), told the camera's real profile below.
+            (rtc, answer) = accept(true)?;
         }
-        let sdp_offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Parse(e.to_string()))?;
-        let answer = rtc.sdp_api().accept_offer(sdp_offer).map_err(|e| OfferError::Process(e.to_string()))?;
-        let mut answer = answer.to_sdp_string();
         if let Some(c) = camera.filter(|c| first_codec(&answer) != Some(c.codec)) {
             // The browser named the codec, but no variant of it str0m could match (an H.265
             // profile or tier the camera does not send).
@@ -165,6 +156,37 @@ impl Viewer {
         g.local_sdp = Some(answer.clone());
         g.remote_sdp = Some(offer.to_string());
         Ok(answer)
+    }
+
+    /// The `Rtc` configuration answering a browser: the camera's video codec (its own H.264
+    /// profile, or with `h264_fallback` the common ones instead), and its audio codec.
+    fn answer_config(&self, camera: Option<Camera>, audio: Option<AudioCodec>, h264_fallback: bool) -> RtcConfig {
+        let mut cfg = self.mux.rtc_config();
+        match camera {
+            Some(c) if c.codec == VideoCodec::H264 && h264_fallback => {
+                for (pt, plid) in (96u8..).step_by(2).zip(H264_FALLBACK_PROFILES) {
+                    cfg.codec_config().add_h264(pt.into(), None, c.packetization_mode == 1, plid);
+                }
+            }
+            Some(c) if c.codec == VideoCodec::H264 => cfg.codec_config().add_h264(
+                96.into(),
+                None,
+                c.packetization_mode == 1,
+                c.profile_level_id.unwrap_or(DEFAULT_PROFILE_LEVEL_ID),
+            ),
+            Some(c) if c.codec == VideoCodec::H265 => {
+                let H265Ptl { profile_id, tier_flag, level_id } = c.h265;
+                cfg.codec_config().add_h265(H265_PT.into(), None, profile_id, tier_flag, level_id)
+            }
+            Some(_) => cfg = cfg.enable_vp8(true),
+            None => cfg = cfg.enable_h264(true).enable_vp8(true),
+        }
+        match audio {
+            Some(AudioCodec::Pcmu) => cfg.enable_pcmu(true, false),
+            Some(AudioCodec::Pcma) => cfg.enable_pcma(true, false),
+            Some(AudioCodec::Opus) => cfg.enable_opus(true, false),
+            None => cfg,
+        }
     }
 
     /// `generateOffer`: one `sendonly` video line with the codecs this viewer can be fed
