@@ -1,6 +1,7 @@
 //! Camera audio through the media-controller and the real engine: with `CAMERA_AUDIO=pcmu` the
 //! stream names an audio port, the camera's G.711 reaches a browser that offers audio (the
-//! controller connects every viewer for audio as well as video), and its video still plays.
+//! controller connects every viewer for audio as well as video), and its video still plays;
+//! with `aac` the stream says the sound is not playable in browsers and the video plays alone.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +60,30 @@ async fn a_cameras_pcmu_audio_reaches_a_browser_that_offers_audio_beside_its_vid
 
     stop.store(true, Ordering::Relaxed);
     sound.await.unwrap();
+    camera.stop().await.expect("camera stops");
+    controller.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_aac_camera_is_reported_not_playable_and_its_video_plays_alone() {
+    let s = Stack::start().await;
+    let mut settings = s.controller_settings();
+    settings.audio = Some(AudioCodec::AAC);
+    let meter = camview_common::telemetry::meter(camview_media_controller::metrics::SCOPE);
+    let controller = s.controller_with(&settings, &meter).await;
+    let stream = s.start_stream("cam-aac").await;
+    let audio = stream.rtp.clone().and_then(|r| r.audio).expect("the stream reports its audio");
+    assert_eq!((audio.codec, audio.playable, audio.port), (AudioCodec::AAC, false, None));
+    assert!(audio.note.as_deref().unwrap_or_default().contains("not playable in browsers"), "{audio:?}");
+
+    let camera = camera_towards(&stream).await;
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-aac").await == Some(StreamState::Live) })
+        .await;
+    let mut v = Viewer::new(&s, "sig-aac", "cam-aac", "v-aac", true).await;
+    v.peer_mut().also_offer_audio();
+    let answer = v.join(&s).await;
+    assert!(answer.contains("m=audio 0 "), "no audio to give: {answer}");
+    assert!(v.drive_until(PATIENCE, |v| v.pictures.len() >= 5).await, "pictures: {}", v.pictures.len());
     camera.stop().await.expect("camera stops");
     controller.shutdown().await;
 }
