@@ -205,8 +205,19 @@ impl Viewer {
     /// A browser whose events arrive on its own signaling instance `instance`; `h264`
     /// false offers VP8 only.
     pub async fn new(stack: &Stack, instance: &str, camera_id: &str, viewer_id: &str, h264: bool) -> Viewer {
-        let (sig, events) = BusClient::start(stack.deps.bus.clone(), instance).await.expect("signaling bus client");
         let codecs = if h264 { Codecs::Vp8AndH264 } else { Codecs::Vp8 };
+        Self::with_codecs(stack, instance, camera_id, viewer_id, codecs).await
+    }
+
+    /// [`Viewer::new`] offering `codecs`.
+    pub async fn with_codecs(
+        stack: &Stack,
+        instance: &str,
+        camera_id: &str,
+        viewer_id: &str,
+        codecs: Codecs,
+    ) -> Viewer {
+        let (sig, events) = BusClient::start(stack.deps.bus.clone(), instance).await.expect("signaling bus client");
         Viewer {
             viewer_id: viewer_id.into(),
             camera_id: camera_id.into(),

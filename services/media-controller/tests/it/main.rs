@@ -1,5 +1,5 @@
-mod audio;
 mod browsers;
+mod codecs;
 mod engine;
 mod fake_kms;
 mod faults;

@@ -1,14 +1,18 @@
-//! Camera audio through the media-controller and the real engine: with `CAMERA_AUDIO=pcmu` the
+//! Camera codecs through the media-controller and the real engine: with `CAMERA_AUDIO=pcmu` the
 //! stream names an audio port, the camera's G.711 reaches a browser that offers audio (the
 //! controller connects every viewer for audio as well as video), and its video still plays;
 //! with `aac` the stream says the sound is not playable in browsers and the video plays alone.
+//! And `CAMERA_CODEC=H265`: a real libx265 camera reaches a browser that offers H.265, and one
+//! that does not is told `codec_unsupported`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use camview_common::testing::peer::Codecs;
 use camview_common::testing::wait_until;
-use camview_proto::stream::{AudioCodec, StreamState};
+use camview_proto::error::ErrorCode;
+use camview_proto::stream::{AudioCodec, Codec, StreamState};
 
 use crate::browsers::{camera_towards, Stack, Viewer, PATIENCE};
 
@@ -85,5 +89,49 @@ async fn an_aac_camera_is_reported_not_playable_and_its_video_plays_alone() {
     assert!(answer.contains("m=audio 0 "), "no audio to give: {answer}");
     assert!(v.drive_until(PATIENCE, |v| v.pictures.len() >= 5).await, "pictures: {}", v.pictures.len());
     camera.stop().await.expect("camera stops");
+    controller.shutdown().await;
+}
+
+/// ffmpeg, killed when dropped.
+struct Ffmpeg(std::process::Child);
+
+impl Drop for Ffmpeg {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn an_h265_camera_reaches_a_browser_with_h265_and_one_without_is_told_codec_unsupported() {
+    let s = Stack::start().await;
+    let mut settings = s.controller_settings();
+    settings.codec = Codec::H265;
+    let meter = camview_common::telemetry::meter(camview_media_controller::metrics::SCOPE);
+    let controller = s.controller_with(&settings, &meter).await;
+    let stream = s.start_stream("cam-hevc").await;
+    assert_eq!(stream.rtp.as_ref().map(|r| r.codec), Some(Codec::H265));
+    let camera = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+        .args(["-pix_fmt", "yuv420p", "-c:v", "libx265", "-preset", "ultrafast", "-tune", "zerolatency"])
+        .args(["-x265-params", "repeat-headers=1:keyint=25:log-level=error", "-payload_type", "96", "-f", "rtp"])
+        .arg(format!("rtp://{}", crate::browsers::target(&stream)))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs (scripts/test installs it)");
+    let _camera = Ffmpeg(camera);
+    wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-hevc").await == Some(StreamState::Live) })
+        .await;
+
+    let mut refused = Viewer::new(&s, "sig-hevc", "cam-hevc", "v-h264", true).await;
+    let error = crate::browsers::failure(refused.add(&s).await);
+    assert_eq!(error.code, ErrorCode::CodecUnsupported, "{error:?}");
+    assert!(error.message.contains("H265"), "{}", error.message);
+
+    let mut v = Viewer::with_codecs(&s, "sig-hevc", "cam-hevc", "v-hevc", Codecs::Vp8H264AndH265).await;
+    let answer = v.join(&s).await;
+    assert!(answer.contains(" H265/90000") && answer.contains("level-id=60"), "the camera's own level: {answer}");
+    let watched = v.drive_until(PATIENCE, |v| v.peer().packets().len() >= 30).await;
+    assert!(watched, "packets: {}", v.peer().packets().len());
     controller.shutdown().await;
 }
