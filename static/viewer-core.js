@@ -113,6 +113,8 @@
   var TEXT = {
     not_started: "This camera's stream is not started. Start it through the API, then press Start again.",
     stream_full: 'This camera already has the maximum number of viewers. Try again later.',
+    codec_unsupported: 'This browser cannot play the video format this camera sends, and camview does not convert video ({message}). ' +
+      'H.265 (HEVC) cameras play in Safari, and in Chrome or Edge on computers that decode HEVC in hardware.',
     stalled: 'The camera stopped sending; waiting for it to come back',
     waiting_for_media: 'The stream is started; waiting for the first video from the camera',
     ended: 'The stream was stopped',
@@ -167,6 +169,7 @@
     switch (code) {
       case 'stream_not_found': r = { key: 'not_started', retry: false, fatal: true }; break;
       case 'stream_full': r = { key: 'stream_full', retry: false, fatal: true }; break;
+      case 'codec_unsupported': r = { key: 'codec_unsupported', retry: false, fatal: true }; break;
       case 'unauthorized':
         // The server ends a live viewer whose access was taken away with this message.
         if (/revoked/i.test(message || '')) r = { key: 'access_revoked', retry: false, fatal: true, code: 'access_revoked' };
@@ -207,6 +210,17 @@
     if (status === 0) return { ok: false, key: 'api_unreachable', text: uiText('api_unreachable', { url: apiUrl }), retry: true, code: 'api_unreachable' };
     if (status === 429 || status >= 500) return { ok: false, key: 'api_error', text: uiText('api_error', { code: code, message: message }) + '; retrying', retry: true, code: code };
     return { ok: false, key: 'api_error', text: uiText('api_error', { code: code, message: message }), retry: false, code: code };
+  }
+
+  /**
+   * The camera's sound from a stream view (`rtp.audio`): {value, text}. AAC says it cannot
+   * play in browsers (the video plays alone).
+   */
+  function audioLabel(stream) {
+    var a = stream && stream.rtp && stream.rtp.audio;
+    if (!a || !a.codec) return { value: 'none', text: 'none' };
+    if (a.playable === false) return { value: a.codec, text: a.codec + ': not playable in browsers, video only' };
+    return { value: a.codec, text: a.codec };
   }
 
   /** Human label of a stream state. */
@@ -439,7 +453,7 @@
     API_PORT: API_PORT, SIGNALING_PORT: SIGNALING_PORT, SIGNALING_PATH: SIGNALING_PATH, TEXT: TEXT,
     deriveConfig: deriveConfig, validCameraId: validCameraId, passThroughParams: passThroughParams, viewerLink: viewerLink,
     backoffDelay: backoffDelay, uiText: uiText, describeSignalingError: describeSignalingError,
-    describeStreamCheck: describeStreamCheck, streamStateLabel: streamStateLabel, overlayForState: overlayForState,
+    describeStreamCheck: describeStreamCheck, audioLabel: audioLabel, streamStateLabel: streamStateLabel, overlayForState: overlayForState,
     orderCodecs: orderCodecs, snapshot: snapshot, computeStats: computeStats, formatAgo: formatAgo,
     gridCameras: gridCameras, gridColumns: gridColumns,
     safeNext: safeNext, loginUrl: loginUrl, fragmentParam: fragmentParam, retryAfterSeconds: retryAfterSeconds,

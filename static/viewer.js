@@ -25,7 +25,7 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
   var $ = function (id) { return document.getElementById(id); };
   var els = {
     form: $('camera-form'), input: $('camera-input'), start: $('start'), stop: $('stop'),
-    stage: $('stage'), video: $('video'), overlay: $('overlay'), overlayText: $('overlay-text'),
+    stage: $('stage'), video: $('video'), mute: $('mute'), overlay: $('overlay'), overlayText: $('overlay-text'),
     status: $('status'), message: $('message'), embedCamera: $('embed-camera'), embedStart: $('embed-start'),
     endpoints: $('endpoints'), linkList: $('link-list'),
   };
@@ -244,6 +244,7 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     S.frozenPolls = 0;
     S.lastFrames = -1;
     els.video.srcObject = null;
+    showMute(false);
   }
 
   /**
@@ -349,6 +350,8 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
       return;
     }
     S.streamState = check.state;
+    var sound = core.audioLabel(check.stream);
+    setStat('stat-audio', sound.value, sound.text);
     setStep('api', 'ok', core.streamStateLabel(check.state) + ', ' + (check.stream.viewers || 0) + ' viewer(s)');
     renderStreamState();
     openSocket(gen);
@@ -421,6 +424,26 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     send({ type: 'ice', candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex });
   }
 
+  /** The mute control: shown once the camera's audio arrives; the video starts muted. */
+  function showMute(on) {
+    if (!els.mute) return;
+    els.mute.hidden = !on;
+    var muted = els.video.muted;
+    els.mute.textContent = muted ? 'Unmute' : 'Mute';
+    els.mute.setAttribute('aria-pressed', muted ? 'false' : 'true');
+    els.mute.title = muted ? 'Play the camera\'s sound' : 'Silence the camera\'s sound';
+  }
+  if (els.mute) {
+    els.mute.addEventListener('click', function () {
+      els.video.muted = !els.video.muted;
+      if (!els.video.muted) {
+        var p = els.video.play();
+        if (p && p.catch) p.catch(function (e) { log('play() refused', String(e)); });
+      }
+      showMute(true);
+    });
+  }
+
   /** New receive-only peer connection, offer, join. Used at connect and on `renegotiate`. */
   async function startPeer(gen) {
     closePc();
@@ -429,6 +452,8 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     var pc = new RTCPeerConnection({ iceServers: S.iceServers });
     S.pc = pc;
     var tr = pc.addTransceiver('video', { direction: 'recvonly' });
+    // The camera's audio (G.711/Opus) when it has some; the page starts muted (autoplay).
+    pc.addTransceiver('audio', { direction: 'recvonly' });
     try {
       if (tr.setCodecPreferences && window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities) {
         var caps = RTCRtpReceiver.getCapabilities('video');
@@ -446,7 +471,11 @@ var CONFIG = CamviewCore.deriveConfig(window.location, window.CAMVIEW_CONFIG);
     };
     pc.ontrack = function (ev) {
       if (gen !== S.gen || pc !== S.pc) return;
-      els.video.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
+      // Video and audio tracks may come in separate streams: one MediaStream holds both.
+      if (S.tracksOf !== pc) { S.tracksOf = pc; S.media = new MediaStream(); }
+      S.media.addTrack(ev.track);
+      if (els.video.srcObject !== S.media) els.video.srcObject = S.media;
+      if (ev.track.kind === 'audio') { showMute(true); return; }
       var p = els.video.play();
       if (p && p.catch) p.catch(function (e) { log('play() refused', String(e)); });
       setStep('video', 'working', 'track received, waiting for frames');

@@ -108,10 +108,21 @@ test('backoff doubles from 1 s up to 30 s with bounded jitter', () => {
   }
 });
 
+test('the camera\'s audio is labelled from the stream view; AAC says it cannot play', () => {
+  assert.deepEqual(core.audioLabel({ state: 'live', rtp: { port: 1 } }), { value: 'none', text: 'none' });
+  assert.deepEqual(core.audioLabel({ rtp: { audio: { codec: 'PCMU', payload_type: 0, port: 40014, playable: true } } }), { value: 'PCMU', text: 'PCMU' });
+  const aac = core.audioLabel({ rtp: { audio: { codec: 'AAC', payload_type: 97, playable: false, note: 'x' } } });
+  assert.deepEqual(aac, { value: 'AAC', text: 'AAC: not playable in browsers, video only' });
+  assert.deepEqual(core.audioLabel(null), { value: 'none', text: 'none' });
+});
+
 test('signaling errors map to sentences and to retry decisions', () => {
   const full = core.describeSignalingError('stream_full', 'stream c already has 10 viewers', 'joining');
   assert.match(full.text, /already has the maximum number of viewers/);
   assert.deepEqual([full.retry, full.fatal], [false, true]);
+  const codec = core.describeSignalingError('codec_unsupported', "this browser cannot play the camera's video: the camera sends H265", 'joining');
+  assert.match(codec.text, /cannot play the video format this camera sends.*camera sends H265.*Safari/);
+  assert.deepEqual([codec.retry, codec.fatal, codec.code], [false, true, 'codec_unsupported']);
   const nf = core.describeSignalingError('stream_not_found', 'stream c is not started', 'joining');
   assert.match(nf.text, /stream is not started/);
   assert.equal(nf.retry, false);

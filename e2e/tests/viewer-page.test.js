@@ -147,7 +147,8 @@ test('the join offer is receive-only with H.264 first; stalled, live and ended a
   assert.equal(join.camera, 'cam1');
   assert.equal(join.token, 'tok');
   assert.match(join.sdpOffer, /a=recvonly/);
-  assert.doesNotMatch(join.sdpOffer, /a=sendrecv|m=audio/);
+  assert.doesNotMatch(join.sdpOffer, /a=sendrecv/);
+  assert.match(join.sdpOffer, /^m=audio /m, 'the camera\'s audio is asked for too (receive-only)');
   const mline = join.sdpOffer.match(/^m=video \d+ \S+ ([\d ]+)$/m)[1].split(' ');
   const rtpmap = new RegExp(`^a=rtpmap:${mline[0]} (\\w+)/`, 'm');
   assert.equal(join.sdpOffer.match(rtpmap)[1], 'H264', 'H.264 is the preferred codec');
@@ -304,6 +305,13 @@ async function senderAnswer(sender, offer) {
     let n = 0;
     setInterval(() => { g.fillStyle = `hsl(${(n++ * 7) % 360},70%,45%)`; g.fillRect(0, 0, 640, 360); g.fillStyle = '#fff'; g.font = '48px sans-serif'; g.fillText('camview test ' + n, 40, 200); }, 33);
     const track = canvas.captureStream(30).getVideoTracks()[0];
+    // The camera's sound: a tone.
+    const ac = new AudioContext();
+    const tone = ac.createOscillator();
+    const dest = ac.createMediaStreamDestination();
+    tone.connect(dest);
+    tone.start();
+    const audio = dest.stream.getAudioTracks()[0];
     const pc = new RTCPeerConnection();
     window.senderPc = pc;
     window.senderCandidates = [];
@@ -312,6 +320,8 @@ async function senderAnswer(sender, offer) {
     const tr = pc.getTransceivers()[0];
     tr.direction = 'sendonly';
     await tr.sender.replaceTrack(track);
+    const atr = pc.getTransceivers().find((x) => x.receiver.track.kind === 'audio');
+    if (atr) { atr.direction = 'sendonly'; await atr.sender.replaceTrack(audio); }
     await pc.setLocalDescription(await pc.createAnswer());
     return pc.localDescription.sdp;
   }, offer);
@@ -367,6 +377,16 @@ test('a receive-only WebRTC session plays, with ICE trickled both ways and live 
   assert.ok(Number(await attr(page, '#stat-fps', 'data-value')) > 0);
   assert.ok(await attr(page, '#stat-rtt', 'data-value') !== '', 'round-trip time from the candidate pair');
   assert.ok(await page.evaluate(() => document.getElementById('video').videoWidth) === 640);
+  // The camera's audio arrived beside the video; the page starts muted, the control unmutes.
+  assert.deepEqual(await page.evaluate(() => {
+    const v = document.getElementById('video');
+    return [v.srcObject.getAudioTracks().length, v.srcObject.getVideoTracks().length, v.muted];
+  }), [1, 1, true]);
+  assert.equal(await page.isVisible('#mute'), true);
+  assert.equal(await page.textContent('#mute'), 'Unmute');
+  await page.click('#mute');
+  assert.equal(await page.evaluate(() => document.getElementById('video').muted), false);
+  assert.equal(await page.textContent('#mute'), 'Mute');
   const stats = await page.evaluate(() => window.camview.stats);
   t.diagnostic(`stats ${JSON.stringify(stats)}`);
   await page.screenshot({ path: path.join(SHOTS, 'viewer-playing-desktop.png') });

@@ -68,6 +68,8 @@ error_codes! {
     SnapshotUnsupportedCodec = ("snapshot_unsupported_codec", 415),
     // A WHEP `PATCH` whose `If-Match` names another ICE session.
     PreconditionFailed = ("precondition_failed", 412),
+    // The browser cannot receive the camera's codec (H.265 to a browser without it); never transcoded.
+    CodecUnsupported = ("codec_unsupported", 415),
     // Signaling protocol.
     MalformedMessage = ("malformed_message", 400),
     UnknownMessageType = ("unknown_message_type", 400),

@@ -122,6 +122,9 @@ pub struct DesiredRtp {
     pub payload_type: u8,
     /// kbps.
     pub max_bandwidth: u32,
+    /// Where the camera's audio goes (G.711/Opus; `port` absent: send none, e.g. AAC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<crate::stream::RtpAudio>,
 }
 
 /// Answer to a keepalive: the desired state. `rtp: null` means "do not send".
@@ -187,7 +190,13 @@ mod tests {
         let record = StreamRecord {
             camera_id: "cam".into(),
             state: StreamState::Live,
-            rtp: Some(RtpTarget { host: "10.0.0.1".into(), port: 5004, codec: Codec::VP8, payload_type: 97 }),
+            rtp: Some(RtpTarget {
+                host: "10.0.0.1".into(),
+                port: 5004,
+                codec: Codec::VP8,
+                payload_type: 97,
+                audio: None,
+            }),
             bandwidth: Bandwidth { max_bandwidth: 2000, min_bandwidth: 100 },
             created_at: "t0".into(),
             updated_at: "t1".into(),
@@ -230,6 +239,7 @@ mod tests {
                 codec: Codec::H264,
                 payload_type: 96,
                 max_bandwidth: 3000,
+                audio: None,
             }),
             keepalive_interval_seconds: 5,
         };

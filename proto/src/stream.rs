@@ -31,6 +31,9 @@ impl StreamState {
 pub enum Codec {
     H264,
     VP8,
+    /// Forwarded as H.265 (RFC 7798) to browsers that offer it (Safari, Chrome with hardware
+    /// decoding); others get `codec_unsupported`.
+    H265,
 }
 
 impl Codec {
@@ -39,6 +42,7 @@ impl Codec {
         match self {
             Codec::H264 => "H264",
             Codec::VP8 => "VP8",
+            Codec::H265 => "H265",
         }
     }
 }
@@ -51,6 +55,73 @@ pub struct RtpTarget {
     pub port: u16,
     pub codec: Codec,
     pub payload_type: u8,
+    /// The camera's audio (`CAMERA_AUDIO`), when it has some: where to send it, or why
+    /// browsers cannot play it (AAC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<RtpAudio>,
+}
+
+/// Audio codec a camera sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub enum AudioCodec {
+    PCMU,
+    PCMA,
+    OPUS,
+    /// Not a WebRTC codec: not playable in browsers, the video plays alone.
+    AAC,
+}
+
+impl AudioCodec {
+    /// Whether browsers can receive it over WebRTC (G.711 and Opus; not AAC).
+    pub fn playable(self) -> bool {
+        self != AudioCodec::AAC
+    }
+
+    /// The payload type cameras use for it (static for G.711).
+    pub fn payload_type(self) -> u8 {
+        match self {
+            AudioCodec::PCMU => 0,
+            AudioCodec::PCMA => 8,
+            AudioCodec::OPUS => 111,
+            AudioCodec::AAC => 97,
+        }
+    }
+
+    /// Encoding as in an SDP `rtpmap`.
+    pub fn rtpmap(self) -> &'static str {
+        match self {
+            AudioCodec::PCMU => "PCMU/8000",
+            AudioCodec::PCMA => "PCMA/8000",
+            AudioCodec::OPUS => "opus/48000/2",
+            AudioCodec::AAC => "mpeg4-generic/48000/2",
+        }
+    }
+}
+
+/// A camera's audio as its stream reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RtpAudio {
+    pub codec: AudioCodec,
+    pub payload_type: u8,
+    /// Where the camera sends its audio RTP (RTCP on `port + 1`); none when it is not received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Whether browsers can play it.
+    pub playable: bool,
+    /// Why not, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl RtpAudio {
+    /// The audio of a stream whose camera sends `codec`, received on `port` (if at all).
+    pub fn new(codec: AudioCodec, port: Option<u16>) -> Self {
+        let note = (!codec.playable())
+            .then(|| format!("{codec:?} audio is not a WebRTC codec: not playable in browsers; the video plays alone"));
+        RtpAudio { codec, payload_type: codec.payload_type(), port, playable: codec.playable(), note }
+    }
 }
 
 /// Bandwidth limits of a stream in kbps.
@@ -171,7 +242,13 @@ pub(crate) mod tests_support {
         StreamRecord {
             camera_id: "56C1CADCF1FA4C6CAEBA3E2FD85EFEBF".into(),
             state: StreamState::WaitingForMedia,
-            rtp: Some(RtpTarget { host: "192.0.2.10".into(), port: 40012, codec: Codec::H264, payload_type: 96 }),
+            rtp: Some(RtpTarget {
+                host: "192.0.2.10".into(),
+                port: 40012,
+                codec: Codec::H264,
+                payload_type: 96,
+                audio: None,
+            }),
             bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
             created_at: "2026-11-24T01:00:00Z".into(),
             updated_at: "2026-11-24T01:00:00Z".into(),

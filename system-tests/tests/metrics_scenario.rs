@@ -137,7 +137,8 @@ async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_q
     .await
     .remember(&mut seen);
 
-    // A browser that offers VP8 only is refused by the media server, and that shows as errors.
+    // A browser that offers VP8 only is refused by the media server (`codec_unsupported`, which
+    // reaches the browser), and that shows as errors.
     let (mut refused, _) =
         tokio_tungstenite::connect_async(stack.signaling_ws_url.as_str()).await.expect("a fourth socket");
     let join = serde_json::json!({"type": "join", "camera": CAMERA, "sdpOffer": vp8_only_offer().await, "token": stack.admin_token});
@@ -155,7 +156,7 @@ async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_q
     })
     .await
     .expect("an error frame in time");
-    assert_eq!(error["code"], "media_server_error", "{error}");
+    assert_eq!(error["code"], "codec_unsupported", "{error}");
     // The fifth socket is over signaling's limit.
     if let Ok((mut over, _)) = tokio_tungstenite::connect_async(stack.signaling_ws_url.as_str()).await {
         let _ = tokio::time::timeout(PATIENCE, over.next()).await; // refused sockets are closed at once
@@ -167,7 +168,7 @@ async fn a_scripted_session_shows_in_every_services_metrics_and_the_dashboards_q
     .await;
     s.remember(&mut seen);
     assert!(
-        sum(&[&s.controller], "camview_errors_total", &[("code", "media_server_error")]) >= Some(1.0),
+        sum(&[&s.controller], "camview_errors_total", &[("code", "codec_unsupported")]) >= Some(1.0),
         "{}",
         s.controller
     );

@@ -31,6 +31,8 @@ pub enum Codecs {
     Vp8,
     /// VP8 and H.264, as browsers have.
     Vp8AndH264,
+    /// VP8, H.264 and H.265 (Main), as Safari and Chrome with hardware decoding have.
+    Vp8H264AndH265,
 }
 
 /// One peer connection on its own loopback UDP socket.
@@ -44,6 +46,8 @@ pub struct TestPeer {
     /// The other side's SDP (the answer, or the offer this peer answered).
     remote_sdp: String,
     browser: Option<Browser>,
+    /// [`TestPeer::offer`] adds a recvonly audio line too (PCMU, PCMA, Opus).
+    offer_audio: bool,
 }
 
 /// What a peer recovering like a browser did ([`TestPeer::recovery`]).
@@ -80,7 +84,11 @@ impl TestPeer {
             .set_rtp_mode(true)
             .clear_codecs()
             .enable_vp8(true)
-            .enable_h264(codecs == Codecs::Vp8AndH264)
+            .enable_h264(codecs != Codecs::Vp8)
+            .enable_h265(codecs == Codecs::Vp8H264AndH265)
+            .enable_opus(true, false)
+            .enable_pcmu(true, false)
+            .enable_pcma(true, false)
             .set_stats_interval(Some(Duration::from_secs(1)))
             .build(Instant::now());
         rtc.add_local_candidate(host_candidate(local));
@@ -93,13 +101,22 @@ impl TestPeer {
             packets: Vec::new(),
             remote_sdp: String::new(),
             browser: None,
+            offer_audio: false,
         })
+    }
+
+    /// Makes [`TestPeer::offer`] offer a recvonly audio line (Opus, PCMU, PCMA) after the video.
+    pub fn also_offer_audio(&mut self) {
+        self.offer_audio = true;
     }
 
     /// A recvonly video offer; [`TestPeer::accept`] takes the answer to it.
     pub fn offer(&mut self) -> String {
         let mut api = self.rtc.sdp_api();
         api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        if self.offer_audio {
+            api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        }
         // Adding a media is a change, so there is always an offer to make.
         let (offer, pending) = api.apply().expect("an offer for the added media");
         self.pending = Some(pending);

@@ -22,7 +22,13 @@ pub fn stream(camera_id: &str) -> StreamRecord {
     StreamRecord {
         camera_id: camera_id.into(),
         state: StreamState::Live,
-        rtp: Some(RtpTarget { host: "192.0.2.10".into(), port: 40012, codec: Codec::H264, payload_type: 96 }),
+        rtp: Some(RtpTarget {
+            host: "192.0.2.10".into(),
+            port: 40012,
+            codec: Codec::H264,
+            payload_type: 96,
+            audio: None,
+        }),
         bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
         created_at: "2026-11-24T01:00:00.000Z".into(),
         updated_at: "2026-11-24T01:00:05.000Z".into(),

@@ -4,7 +4,7 @@ use crate::kurento::ClientConfig;
 use crate::service::media::IceSettings;
 use camview_common::config::{ConfigError, Reader, RedisConfig, Source};
 use camview_common::telemetry::LogFormat;
-use camview_proto::stream::Codec;
+use camview_proto::stream::{AudioCodec, Codec};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -23,6 +23,8 @@ pub struct Settings {
     /// `CAMERA_CODEC` and `CAMERA_PAYLOAD_TYPE`: what cameras send.
     pub codec: Codec,
     pub payload_type: u8,
+    /// `CAMERA_AUDIO` (`none`, `pcmu`, `pcma`, `opus`, `aac`): the cameras' audio.
+    pub audio: Option<AudioCodec>,
     /// `STUN_SERVERS` (the first entry: Kurento takes one IP literal).
     pub stun: Option<(IpAddr, u16)>,
     /// `TURN_URLS` + `TURN_SECRET`.
@@ -89,7 +91,16 @@ impl Settings {
         let codec = match r.string("CAMERA_CODEC", "H264").to_ascii_uppercase().as_str() {
             "H264" => Codec::H264,
             "VP8" => Codec::VP8,
-            other => return Err(ConfigError::new("CAMERA_CODEC", other, "must be H264 or VP8")),
+            "H265" => Codec::H265,
+            other => return Err(ConfigError::new("CAMERA_CODEC", other, "must be H264, H265 or VP8")),
+        };
+        let audio = match r.string("CAMERA_AUDIO", "none").to_ascii_uppercase().as_str() {
+            "NONE" => None,
+            "PCMU" => Some(AudioCodec::PCMU),
+            "PCMA" => Some(AudioCodec::PCMA),
+            "OPUS" => Some(AudioCodec::OPUS),
+            "AAC" => Some(AudioCodec::AAC),
+            other => return Err(ConfigError::new("CAMERA_AUDIO", other, "must be none, pcmu, pcma, opus or aac")),
         };
         // `none` turns STUN off, as the API reads it; only the first entry reaches the media server.
         let stun_servers: Vec<String> =
@@ -115,6 +126,7 @@ impl Settings {
             external_ip,
             redis,
             codec,
+            audio,
             payload_type: r.ranged::<u8>("CAMERA_PAYLOAD_TYPE", 96, 96, 127)?,
             stun,
             turn,
@@ -217,6 +229,16 @@ mod tests {
         assert_eq!(Settings::from_source(&[("CAMERA_PAYLOAD_TYPE", "200")]).unwrap_err().name, "CAMERA_PAYLOAD_TYPE");
         let s = Settings::from_source(&[("CAMERA_CODEC", "vp8"), ("STREAM_STALL_SECONDS", "3")]).unwrap();
         assert_eq!((s.codec, s.payload_type, s.stall_after), (Codec::VP8, 96, Duration::from_secs(3)));
+        assert_eq!(Settings::from_source(&[("CAMERA_CODEC", "h265")]).unwrap().codec, Codec::H265);
+    }
+
+    #[test]
+    fn camera_audio_defaults_to_none_and_is_validated() {
+        assert_eq!(Settings::from_source(&[("UNRELATED", "x")]).unwrap().audio, None);
+        assert_eq!(Settings::from_source(&[("CAMERA_AUDIO", "pcmu")]).unwrap().audio, Some(AudioCodec::PCMU));
+        assert_eq!(Settings::from_source(&[("CAMERA_AUDIO", "Opus")]).unwrap().audio, Some(AudioCodec::OPUS));
+        assert_eq!(Settings::from_source(&[("CAMERA_AUDIO", "aac")]).unwrap().audio, Some(AudioCodec::AAC));
+        assert_eq!(Settings::from_source(&[("CAMERA_AUDIO", "mp3")]).unwrap_err().name, "CAMERA_AUDIO");
     }
 
     #[test]

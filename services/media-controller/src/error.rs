@@ -26,6 +26,8 @@ pub enum CommandError {
     TooManyStreams(u32),
     #[error("stream {camera} already has {limit} viewers (MAX_VIEWERS_PER_STREAM)")]
     StreamFull { camera: String, limit: u32 },
+    #[error("this browser cannot play the camera's video: {0}")]
+    CodecUnsupported(String),
 }
 
 impl CommandError {
@@ -33,6 +35,7 @@ impl CommandError {
         match self {
             CommandError::StreamNotFound(_) => ErrorCode::StreamNotFound,
             CommandError::ViewerNotFound(_) => ErrorCode::ViewerNotFound,
+            CommandError::CodecUnsupported(_) => ErrorCode::CodecUnsupported,
             CommandError::Media(MediaError::Rejected { .. } | MediaError::NotFound(_)) | CommandError::NoRtpPort => {
                 ErrorCode::MediaServerError
             }

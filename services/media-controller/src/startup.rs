@@ -153,6 +153,7 @@ pub fn start(settings: &Settings, deps: Dependencies) -> ControllerHandle {
             external_ip: settings.external_ip.clone(),
             codec: settings.codec,
             payload_type: settings.payload_type,
+            audio: settings.audio,
             ice: settings.ice_settings(now),
             stall_after: settings.stall_after,
             max_streams: settings.max_streams,

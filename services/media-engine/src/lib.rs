@@ -6,6 +6,8 @@
 //! Tests start the bare [`Engine`] with [`Engine::start`] (port 0).
 #![forbid(unsafe_code)]
 
+pub mod audio;
+pub mod codec_params;
 pub mod config;
 mod error;
 pub mod events;

@@ -6,11 +6,19 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::audio::{self, AudioCodec, CameraAudio};
+use crate::codec_params::{h264_sprop_profile_level_id, h265_fmtp_ptl, H265Ptl};
+
+mod fmtp;
+pub use fmtp::{force_h264_fmtp, force_h265_fmtp};
+
 /// Video codecs the engine forwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoCodec {
     H264,
     Vp8,
+    /// Forwarded as is (RFC 7798 payload), to viewers whose offer has it.
+    H265,
 }
 
 impl VideoCodec {
@@ -18,6 +26,17 @@ impl VideoCodec {
         match self {
             VideoCodec::H264 => "H264",
             VideoCodec::Vp8 => "VP8",
+            VideoCodec::H265 => "H265",
+        }
+    }
+
+    /// From an SDP encoding name (any case); `None` for codecs the engine does not forward.
+    pub fn from_name(name: &str) -> Option<VideoCodec> {
+        match name.to_ascii_uppercase().as_str() {
+            "H264" => Some(VideoCodec::H264),
+            "VP8" => Some(VideoCodec::Vp8),
+            "H265" => Some(VideoCodec::H265),
+            _ => None,
         }
     }
 }
@@ -41,11 +60,11 @@ pub struct MediaLine {
 }
 
 impl MediaLine {
-    fn attr_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn attr_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.attrs.iter().filter_map(move |a| a.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
     }
 
-    fn rtpmap(&self, pt: &str) -> Option<(String, u32)> {
+    pub(crate) fn rtpmap(&self, pt: &str) -> Option<(String, u32)> {
         let v = self.attr_values("rtpmap").find(|v| v.split_whitespace().next() == Some(pt))?;
         let enc = v.split_whitespace().nth(1)?;
         let mut it = enc.split('/');
@@ -54,13 +73,13 @@ impl MediaLine {
         Some((name, clock))
     }
 
-    fn fmtp(&self, pt: &str) -> Option<String> {
+    pub(crate) fn fmtp(&self, pt: &str) -> Option<String> {
         self.attr_values("fmtp")
             .find(|v| v.split_whitespace().next() == Some(pt))
             .map(|v| v.split_once(' ').map_or("", |x| x.1).trim().to_string())
     }
 
-    fn direction(&self) -> Option<&str> {
+    pub(crate) fn direction(&self) -> Option<&str> {
         self.attrs.iter().map(String::as_str).find(|a| matches!(*a, "sendonly" | "recvonly" | "sendrecv" | "inactive"))
     }
 }
@@ -142,7 +161,10 @@ pub struct CameraVideo {
     pub codec: VideoCodec,
     /// The fmtp parameters as offered (copied into the answer).
     pub fmtp: Option<String>,
+    /// H.264: the `profile-level-id` of `sprop-parameter-sets`, else of the fmtp.
     pub profile_level_id: Option<u32>,
+    /// H.265: profile/tier/level of `sprop-sps`/`sprop-vps`, else of the fmtp.
+    pub h265_ptl: Option<H265Ptl>,
     pub packetization_mode: u8,
     /// Where PLI/FIR go: offer `c=` and `m=` port + 1, or `a=rtcp`.
     pub rtcp_remote: Option<SocketAddr>,
@@ -163,16 +185,15 @@ pub struct CameraVideo {
 pub struct RtpAnswer {
     pub sdp: String,
     pub video: Option<CameraVideo>,
+    /// The camera's audio, when an audio port was given and its line accepted.
+    pub audio: Option<CameraAudio>,
+    /// The codec of the first acceptable audio line (also without a port: a probe).
+    pub audio_codec: Option<AudioCodec>,
 }
+
+pub use crate::codec_params::fmtp_param;
 
 /// Parses an H.264 fmtp `profile-level-id` (6 hex digits).
-pub fn fmtp_param<'a>(fmtp: &'a str, key: &str) -> Option<&'a str> {
-    fmtp.split(';')
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
-        .map(|(_, v)| v.trim())
-}
-
 pub fn parse_profile_level_id(v: &str) -> Option<u32> {
     if v.len() != 6 {
         return None;
@@ -180,15 +201,35 @@ pub fn parse_profile_level_id(v: &str) -> Option<u32> {
     u32::from_str_radix(v, 16).ok()
 }
 
-/// Builds the RtpEndpoint answer (PROTOCOL.md §7.3): offered profile mirrored, only H.264/VP8
+/// Builds the RtpEndpoint answer (PROTOCOL.md §7.3): offered profile mirrored, only H.264/VP8/H.265
 /// video kept in offer order, fmtp copied, direction inverted, unsupported lines rejected with
 /// port 0. `port` is the even RTP port the engine bound (RTCP on port + 1).
 pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_version: u64) -> RtpAnswer {
+    rtp_answer_av(offer, addr, port, None, ssrc, session_version)
+}
+
+/// [`rtp_answer`] with the camera's first G.711/Opus audio line answered on `audio_port`
+/// (its RTP and RTCP carry SSRC `ssrc + 1`); without one, audio lines are rejected.
+pub fn rtp_answer_av(
+    offer: &Offer,
+    addr: IpAddr,
+    port: u16,
+    audio_port: Option<u16>,
+    ssrc: u32,
+    session_version: u64,
+) -> RtpAnswer {
     let ipv = if addr.is_ipv4() { "IP4" } else { "IP6" };
     let mut out = String::new();
     let _ = write!(out, "v=0\r\no=- {session_version} {session_version} IN {ipv} {addr}\r\ns=Kurento Media Server\r\nc=IN {ipv} {addr}\r\nt=0 0\r\n");
-    let mut video = None;
+    let (mut video, mut audio, mut audio_codec) = (None, None, None);
     for m in &offer.media {
+        if let Some(accepted) = audio::accept(m).filter(|_| audio_codec.is_none()) {
+            audio_codec = Some(accepted.1);
+            if let Some(p) = audio_port {
+                audio = Some(audio::answer_line(&mut out, offer, m, accepted, p, ssrc.wrapping_add(1)));
+                continue;
+            }
+        }
         let profile_ok = m.proto == "RTP/AVP" || m.proto == "RTP/AVPF";
         let accepted: Vec<(&String, VideoCodec)> = if profile_ok && m.media == "video" && video.is_none() && m.port != 0
         {
@@ -196,11 +237,7 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
                 .iter()
                 .filter_map(|pt| {
                     let (name, clock) = m.rtpmap(pt)?;
-                    let codec = match name.to_ascii_uppercase().as_str() {
-                        "H264" => VideoCodec::H264,
-                        "VP8" => VideoCodec::Vp8,
-                        _ => return None,
-                    };
+                    let codec = VideoCodec::from_name(&name)?;
                     (clock == 90000 && pt.parse::<u8>().is_ok_and(|p| p < 128)).then_some((pt, codec))
                 })
                 .collect()
@@ -248,25 +285,20 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
         let _ = write!(out, "a=ssrc:{ssrc} cname:camview-media-engine\r\n");
         let (pt, codec) = accepted[0];
         let fmtp = m.fmtp(pt);
-        let profile_level_id =
-            fmtp.as_deref().and_then(|f| fmtp_param(f, "profile-level-id")).and_then(parse_profile_level_id);
+        let profile_level_id = fmtp.as_deref().and_then(|f| {
+            h264_sprop_profile_level_id(f)
+                .or_else(|| fmtp_param(f, "profile-level-id").and_then(parse_profile_level_id))
+        });
+        let h265_ptl = fmtp.as_deref().filter(|_| codec == VideoCodec::H265).and_then(h265_fmtp_ptl);
         let packetization_mode =
             fmtp.as_deref().and_then(|f| fmtp_param(f, "packetization-mode")).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let conn = m.conn.or(offer.conn).filter(|ip| !ip.is_unspecified());
-        let rtcp_port = m
-            .attr_values("rtcp")
-            .next()
-            .and_then(|v| v.split_whitespace().next()?.parse::<u16>().ok())
-            .or_else(|| m.port.checked_add(1));
-        let rtcp_remote = match (conn, rtcp_port) {
-            (Some(ip), Some(p)) if !comedia && p > 1 => Some(SocketAddr::new(ip, p)),
-            _ => None,
-        };
+        let (rtcp_remote, conn) = camera_rtcp(offer, m, comedia);
         video = Some(CameraVideo {
             pt: pt.parse().expect("filtered above to a number below 128"),
             codec,
             fmtp,
             profile_level_id,
+            h265_ptl,
             packetization_mode,
             rtcp_remote,
             comedia,
@@ -275,11 +307,27 @@ pub fn rtp_answer(offer: &Offer, addr: IpAddr, port: u16, ssrc: u32, session_ver
             rtp_remote: conn.filter(|ip| is_unicast(*ip)).map(|ip| SocketAddr::new(ip, m.port)),
         });
     }
-    RtpAnswer { sdp: out, video }
+    RtpAnswer { sdp: out, video, audio, audio_codec }
+}
+
+/// Where a camera's media line wants its RTCP (`c=` with `a=rtcp` or port + 1; none with
+/// comedia), and its connection address.
+pub(crate) fn camera_rtcp(offer: &Offer, m: &MediaLine, comedia: bool) -> (Option<SocketAddr>, Option<IpAddr>) {
+    let conn = m.conn.or(offer.conn).filter(|ip| !ip.is_unspecified());
+    let rtcp_port = m
+        .attr_values("rtcp")
+        .next()
+        .and_then(|v| v.split_whitespace().next()?.parse::<u16>().ok())
+        .or_else(|| m.port.checked_add(1));
+    let rtcp_remote = match (conn, rtcp_port) {
+        (Some(ip), Some(p)) if !comedia && p > 1 => Some(SocketAddr::new(ip, p)),
+        _ => None,
+    };
+    (rtcp_remote, conn)
 }
 
 /// A specific unicast address: not unspecified (already filtered), multicast or broadcast.
-fn is_unicast(ip: IpAddr) -> bool {
+pub(crate) fn is_unicast(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => !v4.is_unspecified() && !v4.is_multicast() && !v4.is_broadcast(),
         IpAddr::V6(v6) => !v6.is_unspecified() && !v6.is_multicast(),
@@ -304,7 +352,7 @@ pub fn rtp_offer(addr: IpAddr, port: u16, ssrc: u32, session_version: u64) -> St
     )
 }
 
-/// What the camera will send, from its answer to `rtp_offer`: the first H.264/VP8 payload type
+/// What the camera will send, from its answer to `rtp_offer`: the first H.264/VP8/H.265 payload type
 /// of its video line, with its `c=`/port (or `a=rtcp`) for RTCP. `None`: video was rejected.
 pub fn rtp_answer_video(answer: &Offer) -> Option<CameraVideo> {
     // The answer describes the camera's side exactly like an offer would: reuse the parser.
@@ -316,40 +364,6 @@ pub fn rtp_answer_video(answer: &Offer) -> Option<CameraVideo> {
 pub fn strip_candidates(sdp: &str) -> String {
     sdp.split("\r\n")
         .filter(|l| !l.starts_with("a=candidate") && !l.starts_with("a=end-of-candidates"))
-        .collect::<Vec<_>>()
-        .join("\r\n")
-}
-
-/// Sets `profile-level-id` and `packetization-mode` of every H.264 payload type in `sdp` to
-/// what the camera really sends.
-pub fn force_h264_fmtp(sdp: &str, profile_level_id: u32, packetization_mode: u8) -> String {
-    let h264_pts: Vec<String> = sdp
-        .split("\r\n")
-        .filter_map(|l| l.strip_prefix("a=rtpmap:"))
-        .filter(|v| v.to_ascii_uppercase().contains(" H264/"))
-        .filter_map(|v| v.split_whitespace().next().map(str::to_string))
-        .collect();
-    sdp.split("\r\n")
-        .map(|l| {
-            let Some(rest) = l.strip_prefix("a=fmtp:") else { return l.to_string() };
-            let Some((pt, params)) = rest.split_once(' ') else { return l.to_string() };
-            if !h264_pts.iter().any(|p| p == pt) {
-                return l.to_string();
-            }
-            let mut kept: Vec<String> = params
-                .split(';')
-                .map(str::trim)
-                .filter(|kv| !kv.is_empty())
-                .filter(|kv| {
-                    let k = kv.split('=').next().unwrap_or("").trim().to_ascii_lowercase();
-                    k != "profile-level-id" && k != "packetization-mode"
-                })
-                .map(str::to_string)
-                .collect();
-            kept.push(format!("packetization-mode={packetization_mode}"));
-            kept.push(format!("profile-level-id={profile_level_id:06x}"));
-            format!("a=fmtp:{pt} {}", kept.join(";"))
-        })
         .collect::<Vec<_>>()
         .join("\r\n")
 }
@@ -399,8 +413,31 @@ mod tests {
         let a = rtp_answer(&parse_offer(&savp).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1);
         assert!(a.sdp.contains("m=video 0 RTP/SAVPF 96"));
         assert!(a.video.is_none());
-        let h265 = CAMERA.replace("H264/90000", "H265/90000");
-        assert!(rtp_answer(&parse_offer(&h265).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1).video.is_none());
+        let mp2t = CAMERA.replace("H264/90000", "MP2T/90000");
+        assert!(rtp_answer(&parse_offer(&mp2t).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1).video.is_none());
+    }
+
+    #[test]
+    fn an_h265_camera_is_accepted_with_its_profile_from_sprop_sps() {
+        // libx265 Main 10 level 4 (see codec_params.rs), as ffmpeg's RTP muxer writes it.
+        let h265 = "v=0\r\no=- 0 0 IN IP4 192.0.2.50\r\ns=cam\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\nm=video 5004 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\na=fmtp:96 sprop-vps=QAEMAf//AiAAAAMAkAAAAwAAAwB4lZgJ; sprop-sps=QgEBAiAAAAMAkAAAAwAAAwB4oAPAgBDk2WVmkkyvAWgIAAADAAgAAAMAyEA=; sprop-pps=RAHBcrRiQA==\r\na=sendonly\r\n";
+        let a = rtp_answer(&parse_offer(h265).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1);
+        assert!(a.sdp.contains("a=rtpmap:96 H265/90000\r\n"), "{}", a.sdp);
+        let v = a.video.unwrap();
+        assert_eq!(v.codec, VideoCodec::H265);
+        assert_eq!(v.h265_ptl, Some(H265Ptl { profile_id: 2, tier_flag: 0, level_id: 120 }));
+        assert_eq!(v.profile_level_id, None);
+    }
+
+    #[test]
+    fn h264_sprop_parameter_sets_outrank_a_claimed_profile_level_id() {
+        // libx264 main 3.1's SPS; the fmtp claims constrained baseline.
+        let o = CAMERA.replace(
+            "profile-level-id=4d001f",
+            "profile-level-id=42e01f;sprop-parameter-sets=Z01AH+ygUBf8uAiAAAADAIAAABkHjBjL,aOvjyyA=",
+        );
+        let v = rtp_answer(&parse_offer(&o).unwrap(), "192.0.2.10".parse().unwrap(), 40012, 7, 1).video.unwrap();
+        assert_eq!(v.profile_level_id, Some(0x4d401f));
     }
 
     #[test]
@@ -464,13 +501,5 @@ mod tests {
         assert!(parse_offer("hello").is_err());
         assert!(parse_offer("v=0\r\nm=video x RTP/AVP 96\r\n").is_err());
         assert!(parse_offer("v=0\r\nm=video 5000 RTP/AVP\r\n").is_err());
-    }
-
-    #[test]
-    fn h264_fmtp_is_forced_to_the_camera_values() {
-        let sdp = "m=video 9 UDP/TLS/RTP/SAVPF 102 96\r\na=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\na=rtpmap:96 VP8/90000\r\na=fmtp:96 x=1\r\n";
-        let out = force_h264_fmtp(sdp, 0x4d001f, 1);
-        assert!(out.contains("a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"));
-        assert!(out.contains("a=fmtp:96 x=1"));
     }
 }

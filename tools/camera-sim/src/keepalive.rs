@@ -308,7 +308,14 @@ mod tests {
     use super::*;
 
     fn desired(port: u16) -> DesiredRtp {
-        DesiredRtp { host: "127.0.0.1".into(), port, codec: Codec::H264, payload_type: 96, max_bandwidth: 3000 }
+        DesiredRtp {
+            host: "127.0.0.1".into(),
+            port,
+            codec: Codec::H264,
+            payload_type: 96,
+            max_bandwidth: 3000,
+            audio: None,
+        }
     }
 
     fn answer(rtp: Option<DesiredRtp>, interval: u32) -> KeepaliveResponse {

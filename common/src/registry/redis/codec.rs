@@ -92,7 +92,13 @@ mod tests {
         let fields = round_trip(StreamRecord {
             camera_id: "1234".into(),
             state: StreamState::WaitingForMedia,
-            rtp: Some(RtpTarget { host: "192.0.2.1".into(), port: 5004, codec: Codec::VP8, payload_type: 96 }),
+            rtp: Some(RtpTarget {
+                host: "192.0.2.1".into(),
+                port: 5004,
+                codec: Codec::VP8,
+                payload_type: 96,
+                audio: None,
+            }),
             bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
             created_at: "2026-11-24T01:00:00.000Z".into(),
             updated_at: "2026-11-24T01:00:00.000Z".into(),

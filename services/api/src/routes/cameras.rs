@@ -84,6 +84,7 @@ pub async fn keepalive(
             codec: t.codec,
             payload_type: t.payload_type,
             max_bandwidth,
+            audio: t.audio,
         })
     });
     Ok(HttpResponse::Ok().json(KeepaliveResponse { rtp, keepalive_interval_seconds: state.camera_keepalive_seconds }))

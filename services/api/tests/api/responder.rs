@@ -96,6 +96,7 @@ async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU1
                     port: next_port.fetch_add(2, Ordering::Relaxed),
                     codec: Codec::H264,
                     payload_type: 96,
+                    audio: None,
                 }),
                 bandwidth: *bandwidth,
                 created_at: now.clone(),
@@ -193,7 +194,7 @@ pub fn sample_stream(camera_id: &str) -> StreamRecord {
     StreamRecord {
         camera_id: camera_id.into(),
         state: StreamState::WaitingForMedia,
-        rtp: Some(RtpTarget { host: RTP_HOST.into(), port: 50_000, codec: Codec::H264, payload_type: 96 }),
+        rtp: Some(RtpTarget { host: RTP_HOST.into(), port: 50_000, codec: Codec::H264, payload_type: 96, audio: None }),
         bandwidth: camview_proto::stream::Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
         created_at: now.clone(),
         updated_at: now,

@@ -151,7 +151,8 @@ async fn no_keyframe_within_the_wait_is_503_snapshot_unavailable_with_retry_afte
 async fn a_vp8_stream_is_415_snapshot_unsupported_codec_and_an_unknown_one_404() {
     let (app, fake) = app_with_fake_controller(false).await;
     let mut vp8 = sample_stream("vp8cam");
-    vp8.rtp = Some(RtpTarget { host: "127.0.0.1".into(), port: 50_000, codec: Codec::VP8, payload_type: 97 });
+    vp8.rtp =
+        Some(RtpTarget { host: "127.0.0.1".into(), port: 50_000, codec: Codec::VP8, payload_type: 97, audio: None });
     app.registry.put_stream(&vp8).await.unwrap();
     assert_error(app.get("/streams/vp8cam/snapshot.jpg").await, 415, "snapshot_unsupported_codec").await;
     assert_error(app.get("/streams/nocam/snapshot.jpg").await, 404, "stream_not_found").await;

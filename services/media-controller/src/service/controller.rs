@@ -23,7 +23,7 @@ use camview_common::registry::{Fence, Registry};
 use camview_proto::bus::{
     Envelope, Message, RemoveReason, Renegotiate, StartStream, StopStream, StreamEnded, StreamStarted, StreamStopped,
 };
-use camview_proto::stream::{Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
+use camview_proto::stream::{AudioCodec, Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
 use tokio::sync::{Mutex as AsyncMutex, RwLock};
 use tracing::Instrument;
 
@@ -48,6 +48,8 @@ pub struct ControllerSettings {
     pub external_ip: String,
     pub codec: Codec,
     pub payload_type: u8,
+    /// `CAMERA_AUDIO`: the cameras' audio codec, if they send audio.
+    pub audio: Option<AudioCodec>,
     pub ice: IceSettings,
     /// No media for this long turns a live stream `stalled`.
     pub stall_after: Duration,
@@ -373,7 +375,12 @@ impl Controller {
         let spec = StreamSpec {
             camera_id: camera_id.to_owned(),
             bandwidth,
-            offer: sdp::camera_offer(camera_id, self.settings.codec, self.settings.payload_type),
+            offer: sdp::camera_offer_av(
+                camera_id,
+                self.settings.codec,
+                self.settings.payload_type,
+                self.settings.audio,
+            ),
         };
         let media = self.media.create_stream(&spec).await?;
         let Some(port) = sdp::answer_video_port(&media.answer) else {
@@ -389,6 +396,7 @@ impl Controller {
                 port,
                 codec: self.settings.codec,
                 payload_type: self.settings.payload_type,
+                audio: sdp::stream_audio(self.settings.audio, &media.answer),
             }),
             bandwidth,
             created_at,

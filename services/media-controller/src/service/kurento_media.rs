@@ -247,7 +247,12 @@ impl MediaServer for KurentoMedia {
         let new = self.create_camera_endpoint(&pipeline, spec).await?;
         let rtp = RtpEndpoint::attach(&self.client, &new.rtp_endpoint_id);
         for endpoint in viewer_endpoints {
-            if let Err(e) = rtp.connect(&WebRtcEndpoint::attach(&self.client, endpoint), Some(MediaType::Video)).await {
+            let viewer = WebRtcEndpoint::attach(&self.client, endpoint);
+            let connected = async {
+                rtp.connect(&viewer, Some(MediaType::Video)).await?;
+                rtp.connect(&viewer, Some(MediaType::Audio)).await
+            };
+            if let Err(e) = connected.await {
                 let e = MediaError::from(e);
                 if matches!(e, MediaError::NotFound(_)) {
                     continue; // a viewer leaving meanwhile is no reason to keep the old source
@@ -295,7 +300,10 @@ impl MediaServer for KurentoMedia {
                     .map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })
             };
             // Independent calls in parallel; the offer is answered once all are done.
-            tokio::try_join!(ice_settings, watch, rtp.connect(&ep, Some(MediaType::Video)))?;
+            // Audio too: the camera's G.711/Opus reaches browsers that offer it (a camera without
+            // audio leaves this connection idle).
+            let (video, audio) = (rtp.connect(&ep, Some(MediaType::Video)), rtp.connect(&ep, Some(MediaType::Audio)));
+            tokio::try_join!(ice_settings, watch, video, audio)?;
             let answer = ep.process_offer(offer).await?;
             Ok::<_, ClientError>(MediaViewer { endpoint_id: ep.id().to_owned(), answer })
         }

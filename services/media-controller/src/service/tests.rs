@@ -73,12 +73,19 @@ impl MediaServer for RecordingMedia {
         if *self.fail_viewers.lock().unwrap() {
             return Err(MediaError::Rejected { code: 40205, message: "no H264 in offer".into() });
         }
+        if offer == "offer without H265" {
+            // The engine's refusal.
+            let message = "codec_unsupported: the browser offer has no H265 payload type".into();
+            return Err(MediaError::Rejected { code: 40205, message });
+        }
         let n = self.calls.lock().unwrap().len();
         self.calls.lock().unwrap().push(format!("create_viewer {offer}"));
-        Ok(MediaViewer {
-            endpoint_id: format!("{}/w{n}_kurento.WebRtcEndpoint", stream.pipeline_id),
-            answer: format!("answer to {offer}"),
-        })
+        // Kurento's refusal: the video line rejected with port 0.
+        let answer = match offer {
+            "offer Kurento rejects" => "v=0\r\nm=video 0 UDP/TLS/RTP/SAVPF 96\r\n".to_owned(),
+            _ => format!("answer to {offer}"),
+        };
+        Ok(MediaViewer { endpoint_id: format!("{}/w{n}_kurento.WebRtcEndpoint", stream.pipeline_id), answer })
     }
     async fn replace_camera_endpoint(
         &self,
@@ -149,6 +156,7 @@ async fn fixture_with_max_streams(max_streams: u32) -> Fixture {
         external_ip: "192.0.2.10".into(),
         codec: Codec::H264,
         payload_type: 96,
+        audio: None,
         ice: IceSettings::default(),
         stall_after: Duration::from_millis(50),
         max_streams,
@@ -309,6 +317,27 @@ async fn a_failed_viewer_frees_its_slot_and_gets_a_media_server_error() {
     let reply = command(&f, &api, add).await;
     assert!(matches!(reply, Message::Failed(ref e) if e.code == ErrorCode::MediaServerError), "{reply:?}");
     assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_browser_without_the_cameras_codec_gets_codec_unsupported_from_the_engine_or_kurento() {
+    let f = fixture().await;
+    let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    command(&f, &api, start("cam1")).await;
+    for (viewer, offer) in [("v1", "offer without H265"), ("v2", "offer Kurento rejects")] {
+        let add = Message::AddViewer(AddViewer {
+            viewer_id: viewer.into(),
+            camera_id: "cam1".into(),
+            sdp_offer: offer.into(),
+            signaling_instance: "sig-1".into(),
+        });
+        let reply = command(&f, &api, add).await;
+        let Message::Failed(e) = reply else { panic!("{viewer}: {reply:?}") };
+        assert_eq!(e.code, ErrorCode::CodecUnsupported, "{viewer}: {e:?}");
+        assert!(e.message.starts_with("this browser cannot play the camera's video"), "{e:?}");
+    }
+    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0, "both slots are free again");
+    assert!(f.media.released().iter().any(|r| r.ends_with("_kurento.WebRtcEndpoint")), "the rejected endpoint went");
 }
 
 #[tokio::test]

@@ -210,8 +210,19 @@ impl Viewer {
     /// A browser whose events arrive on its own signaling instance `instance`; `h264`
     /// false offers VP8 only.
     pub async fn new(stack: &Stack, instance: &str, camera_id: &str, viewer_id: &str, h264: bool) -> Viewer {
-        let (sig, events) = BusClient::start(stack.deps.bus.clone(), instance).await.expect("signaling bus client");
         let codecs = if h264 { Codecs::Vp8AndH264 } else { Codecs::Vp8 };
+        Self::with_codecs(stack, instance, camera_id, viewer_id, codecs).await
+    }
+
+    /// [`Viewer::new`] offering `codecs`.
+    pub async fn with_codecs(
+        stack: &Stack,
+        instance: &str,
+        camera_id: &str,
+        viewer_id: &str,
+        codecs: Codecs,
+    ) -> Viewer {
+        let (sig, events) = BusClient::start(stack.deps.bus.clone(), instance).await.expect("signaling bus client");
         Viewer {
             viewer_id: viewer_id.into(),
             camera_id: camera_id.into(),
@@ -229,6 +240,11 @@ impl Viewer {
     /// The peer connection: whether it is connected, what it received.
     pub fn peer(&self) -> &TestPeer {
         &self.peer
+    }
+
+    /// The peer connection, to change what it offers before `join`.
+    pub fn peer_mut(&mut self) -> &mut TestPeer {
+        &mut self.peer
     }
 
     /// Sends `AddViewer` with a fresh offer as signaling does (the controller reserves the
@@ -318,7 +334,8 @@ impl Viewer {
 
     /// Feeds the packets received since the last call to the H.264 probe, as RTP datagrams.
     fn decode_new_packets(&mut self) {
-        for p in &self.peer.packets()[self.probed..] {
+        // The camera's audio (the peer's PCMU 0, PCMA 8 and Opus 111) is no picture.
+        for p in self.peer.packets()[self.probed..].iter().filter(|p| !matches!(*p.header.payload_type, 0 | 8 | 111)) {
             let mut datagram = Vec::with_capacity(12 + p.payload.len());
             datagram.extend_from_slice(&[0x80, (u8::from(p.header.marker) << 7) | *p.header.payload_type]);
             datagram.extend_from_slice(&p.header.sequence_number.to_be_bytes());

@@ -62,7 +62,7 @@ async fn an_engine_restart_recreates_the_stream_and_asks_the_viewer_to_renegotia
 }
 
 #[tokio::test]
-async fn a_media_server_error_on_one_viewer_does_not_touch_the_others() {
+async fn a_viewer_refused_for_its_codecs_does_not_touch_the_others() {
     let s = Stack::start().await;
     let controller = s.controller().await;
     let stream = s.start_stream("cam-mixed").await;
@@ -77,10 +77,11 @@ async fn a_media_server_error_on_one_viewer_does_not_touch_the_others() {
     );
     let objects = s.objects();
 
-    // A browser that cannot decode H.264 offers VP8 only; the engine refuses the offer.
+    // A browser that cannot decode H.264 offers VP8 only; the engine refuses the offer, and the
+    // browser is told `codec_unsupported` (what the viewer page explains in words).
     let mut vp8 = Viewer::new(&s, "sig-vp8", "cam-mixed", "v-vp8", false).await;
     let error = failure(vp8.add(&s).await);
-    assert_eq!(error.code, ErrorCode::MediaServerError, "{error:?}");
+    assert_eq!(error.code, ErrorCode::CodecUnsupported, "{error:?}");
     assert!(error.message.contains("H264"), "the reason reaches the caller: {}", error.message);
     assert_eq!(s.deps.registry.get_viewer("v-vp8").await.unwrap(), None);
     assert_eq!(s.slots("cam-mixed").await, 1, "the failed viewer's slot was freed, the other one kept");

@@ -1,4 +1,5 @@
 mod browsers;
+mod codecs;
 mod engine;
 mod fake_kms;
 mod faults;

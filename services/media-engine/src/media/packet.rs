@@ -1,10 +1,11 @@
-//! RTP packet parsing, H.264/VP8 keyframe detection and the fast-start cache.
+//! RTP packet parsing, H.264/H.265/VP8 keyframe detection and the fast-start cache.
 //!
 //! Invariants: parsing never panics on arbitrary bytes (every index is bounds-checked); a packet's
 //! payload is one `Arc<[u8]>` shared by every viewer it is sent to.
 
 use std::sync::Arc;
 
+use crate::codec_params::{h264_profile_level_id, h265_nal_type, h265_ptl, H265Ptl};
 use crate::sdp::VideoCodec;
 
 /// A received RTP packet, header fields decoded, payload shared.
@@ -58,19 +59,66 @@ pub fn parse_rtp(d: &[u8]) -> Option<RtpPacket> {
 /// What a payload carries, as far as fast start cares.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PayloadInfo {
-    /// Starts a keyframe (H.264: IDR slice start; VP8: key frame first partition).
+    /// Starts a keyframe (H.264: IDR slice start; H.265: IRAP slice start; VP8: key frame
+    /// first partition).
     pub keyframe_start: bool,
+    /// H.265 only: a VPS.
+    pub has_vps: bool,
     pub has_sps: bool,
     pub has_pps: bool,
     /// `profile-level-id` read from an SPS in this packet.
     pub sps_profile_level_id: Option<u32>,
+    /// H.265 profile/tier/level read from a VPS or SPS in this packet.
+    pub h265_ptl: Option<H265Ptl>,
 }
 
 pub fn inspect(codec: VideoCodec, payload: &[u8]) -> PayloadInfo {
     match codec {
         VideoCodec::H264 => inspect_h264(payload),
         VideoCodec::Vp8 => PayloadInfo { keyframe_start: vp8_keyframe_start(payload), ..Default::default() },
+        VideoCodec::H265 => inspect_h265(payload),
     }
+}
+
+/// RFC 7798: two-byte NAL header (type in bits 1..7 of the first byte); 48 is an aggregation
+/// packet (16-bit sizes, then units), 49 a fragmentation unit (FU header: S bit 0x80, type in
+/// the low 6 bits).
+fn inspect_h265(p: &[u8]) -> PayloadInfo {
+    let mut info = PayloadInfo::default();
+    let nal = |nal: &[u8], start: bool, info: &mut PayloadInfo| match h265_nal_type(nal) {
+        Some(16..=21) if start => info.keyframe_start = true,
+        Some(32) => {
+            info.has_vps = true;
+            info.h265_ptl = info.h265_ptl.or_else(|| h265_ptl(nal));
+        }
+        Some(33) => {
+            info.has_sps = true;
+            info.h265_ptl = h265_ptl(nal).or(info.h265_ptl);
+        }
+        Some(34) => info.has_pps = true,
+        _ => {}
+    };
+    match h265_nal_type(p) {
+        Some(0..=47) => nal(p, true, &mut info),
+        Some(48) => {
+            let mut off = 2;
+            while off + 2 <= p.len() {
+                let size = u16::from_be_bytes([p[off], p[off + 1]]) as usize;
+                off += 2;
+                let Some(unit) = p.get(off..off + size) else { break };
+                nal(unit, true, &mut info);
+                off += size;
+            }
+        }
+        Some(49) => {
+            if let Some(&fu) = p.get(2) {
+                let fake = [(fu & 0x3f) << 1];
+                nal(&fake, fu & 0x80 != 0, &mut info);
+            }
+        }
+        _ => {}
+    }
+    info
 }
 
 fn inspect_h264(p: &[u8]) -> PayloadInfo {
@@ -82,9 +130,7 @@ fn inspect_h264(p: &[u8]) -> PayloadInfo {
             5 if start => info.keyframe_start = true,
             7 => {
                 info.has_sps = true;
-                if nal.len() >= 4 {
-                    info.sps_profile_level_id = Some(u32::from_be_bytes([0, nal[1], nal[2], nal[3]]));
-                }
+                info.sps_profile_level_id = h264_profile_level_id(nal);
             }
             8 => info.has_pps = true,
             _ => {}
@@ -154,6 +200,8 @@ pub struct GopCache {
     limit: usize,
     gop: Vec<RtpPacket>,
     gop_has_sps: bool,
+    /// H.265 only.
+    last_vps: Option<RtpPacket>,
     last_sps: Option<RtpPacket>,
     last_pps: Option<RtpPacket>,
     /// The GOP outgrew `limit`: only its start is kept and late joiners need a fresh keyframe.
@@ -167,6 +215,7 @@ impl GopCache {
             limit: limit.max(16),
             gop: vec![],
             gop_has_sps: false,
+            last_vps: None,
             last_sps: None,
             last_pps: None,
             truncated: false,
@@ -176,13 +225,19 @@ impl GopCache {
     /// Adds a packet; returns whether it is now the last packet of the cache (so a viewer
     /// started from a snapshot taken after this call already has it).
     pub fn push(&mut self, pkt: &RtpPacket, info: &PayloadInfo) -> bool {
-        if info.has_sps && !info.keyframe_start && self.codec == VideoCodec::H264 {
+        let nal_codec = matches!(self.codec, VideoCodec::H264 | VideoCodec::H265);
+        if info.has_vps && !info.keyframe_start && nal_codec {
+            self.last_vps = Some(pkt.clone());
+        }
+        if info.has_sps && !info.keyframe_start && nal_codec {
             self.last_sps = Some(pkt.clone());
         }
-        if info.has_pps && !info.keyframe_start && self.codec == VideoCodec::H264 {
+        if info.has_pps && !info.keyframe_start && nal_codec {
             self.last_pps = Some(pkt.clone());
         }
-        let new_gop_start = info.keyframe_start || (info.has_sps && self.gop.first().is_none_or(|f| f.ts != pkt.ts));
+        // A keyframe's parameter sets start its GOP (H.265 sends its VPS first).
+        let params = info.has_sps || info.has_vps;
+        let new_gop_start = info.keyframe_start || (params && self.gop.first().is_none_or(|f| f.ts != pkt.ts));
         if new_gop_start && self.gop.first().is_none_or(|f| f.ts != pkt.ts) {
             self.gop.clear();
             self.gop_has_sps = false;
@@ -214,7 +269,7 @@ impl GopCache {
         let Some(first) = self.gop.first() else { return vec![] };
         let mut out = Vec::with_capacity(self.gop.len() + 2);
         if !self.gop_has_sps {
-            for p in [&self.last_sps, &self.last_pps].into_iter().flatten() {
+            for p in [&self.last_vps, &self.last_sps, &self.last_pps].into_iter().flatten() {
                 out.push(Cached { pkt: p.clone(), ts_override: Some(first.ts) });
             }
         }
@@ -253,11 +308,12 @@ mod tests {
 
     #[test]
     fn h264_keyframes_and_parameter_sets_are_found() {
-        let sps = [0x67, 0x42, 0xc0, 0x1f, 0xaa];
+        let sps = [0x67, 0x42, 0xc0, 0x1f, 0xaa, 0x01];
         let info = inspect(VideoCodec::H264, &sps);
         assert!(info.has_sps && !info.keyframe_start);
         assert_eq!(info.sps_profile_level_id, Some(0x42c01f));
         let mut stap = vec![24, 0, 5];
+        stap[2] = sps.len() as u8;
         stap.extend_from_slice(&sps);
         stap.extend_from_slice(&[0, 2, 0x68, 0xce]);
         let info = inspect(VideoCodec::H264, &stap);
@@ -266,6 +322,24 @@ mod tests {
         assert!(!inspect(VideoCodec::H264, &[0x7c, 0x05, 1]).keyframe_start, "FU-A middle");
         assert!(!inspect(VideoCodec::H264, &[0x41, 1]).keyframe_start);
         assert!(!inspect(VideoCodec::H264, &[24, 0xff, 0xff]).has_sps, "truncated STAP-A");
+    }
+
+    #[test]
+    fn h265_keyframes_and_parameter_sets_are_found() {
+        // libx265's VPS and SPS (Main, level 2.1; see codec_params.rs) in one aggregation packet.
+        let vps = [0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0, 0, 3, 0, 0x90, 0, 0, 3, 0, 0, 3, 0, 0x3f, 0x95];
+        let mut ap = vec![48 << 1, 1, 0, vps.len() as u8];
+        ap.extend_from_slice(&vps);
+        ap.extend_from_slice(&[0, 3, 0x44, 0x01, 0xc1]);
+        let info = inspect(VideoCodec::H265, &ap);
+        assert!(info.has_vps && info.has_pps && !info.keyframe_start, "{info:?}");
+        assert_eq!(info.h265_ptl, Some(H265Ptl { profile_id: 1, tier_flag: 0, level_id: 63 }));
+        assert!(inspect(VideoCodec::H265, &[0x26, 0x01, 0xaf]).keyframe_start, "an IDR_W_RADL slice");
+        assert!(inspect(VideoCodec::H265, &[49 << 1, 1, 0x80 | 19, 0xaa]).keyframe_start, "FU start of an IDR");
+        assert!(!inspect(VideoCodec::H265, &[49 << 1, 1, 19, 0xaa]).keyframe_start, "FU middle");
+        assert!(!inspect(VideoCodec::H265, &[0x02, 0x01, 0xd0]).keyframe_start, "a TRAIL_R slice");
+        assert!(!inspect(VideoCodec::H265, &[48 << 1, 1, 0xff, 0xff]).has_vps, "truncated aggregation");
+        assert_eq!(inspect(VideoCodec::H265, &[]), PayloadInfo::default());
     }
 
     #[test]

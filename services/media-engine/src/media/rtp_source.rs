@@ -31,9 +31,13 @@ use super::rtp_sink::RtpSink;
 use super::webrtc::Viewer;
 use super::worker::{Cmd, Workers};
 use super::MediaCounters;
+use crate::audio::AudioCodec;
+use crate::codec_params::H265Ptl;
 use crate::events::{EventTx, MediaEvent};
 use crate::sdp::{CameraVideo, VideoCodec};
 use crate::supervise::{lock, read, spawn_supervised, write};
+
+mod audio;
 
 /// Cameras send RTCP every few seconds: after this much silence its port may move.
 const RTCP_PORT_MOVE_AFTER: Duration = Duration::from_secs(15);
@@ -119,9 +123,16 @@ pub struct RtpSource {
     pub id: String,
     /// Names this source to the workers.
     pub key: u64,
+    /// The camera's transport (payload type, RTCP target, source address) and, for a video
+    /// source, its codec.
     pub video: CameraVideo,
+    /// An audio source (`start_audio`): packets pass through, no keyframes, no flow events
+    /// (the stream's state follows its video).
+    pub audio: Option<AudioCodec>,
     pub local_port: u16,
     sps_profile_level_id: Mutex<Option<u32>>,
+    /// H.265 profile/tier/level of the camera's in-band VPS/SPS.
+    inband_h265_ptl: Mutex<Option<H265Ptl>>,
     rtcp: Arc<UdpSocket>,
     rtcp_remote: Mutex<Option<SocketAddr>>,
     /// The camera's RTP source address, set once by the RTP task when it latches.
@@ -160,6 +171,35 @@ impl RtpSource {
         counters: Arc<MediaCounters>,
         workers: Arc<Workers>,
     ) -> std::io::Result<Arc<Self>> {
+        Self::start_inner(
+            id,
+            video,
+            None,
+            rtp,
+            rtcp,
+            own_ssrc,
+            flow_timeout,
+            gop_cache_packets,
+            events,
+            counters,
+            workers,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_inner(
+        id: String,
+        video: CameraVideo,
+        audio: Option<AudioCodec>,
+        rtp: std::net::UdpSocket,
+        rtcp: std::net::UdpSocket,
+        own_ssrc: u32,
+        flow_timeout: Duration,
+        gop_cache_packets: usize,
+        events: EventTx,
+        counters: Arc<MediaCounters>,
+        workers: Arc<Workers>,
+    ) -> std::io::Result<Arc<Self>> {
         static NEXT_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         rtp.set_nonblocking(true)?;
         rtcp.set_nonblocking(true)?;
@@ -171,8 +211,10 @@ impl RtpSource {
             cache: Mutex::new(GopCache::new(video.codec, gop_cache_packets)),
             rtcp_remote: Mutex::new(video.rtcp_remote),
             video,
+            audio,
             local_port,
             sps_profile_level_id: Mutex::new(None),
+            inband_h265_ptl: Mutex::new(None),
             rtcp: rtcp.clone(),
             rtp_source: OnceLock::new(),
             own_ssrc,
@@ -224,9 +266,15 @@ impl RtpSource {
         self.video.codec
     }
 
-    /// The H.264 `profile-level-id` the camera really sends: from its SDP, else from its SPS.
+    /// The H.264 `profile-level-id` the camera really sends: from its in-band SPS (the truth,
+    /// whatever the SDP claims), else from its SDP (`sprop-parameter-sets`, `profile-level-id`).
     pub fn profile_level_id(&self) -> Option<u32> {
-        self.video.profile_level_id.or(*lock(&self.sps_profile_level_id))
+        (*lock(&self.sps_profile_level_id)).or(self.video.profile_level_id)
+    }
+
+    /// The H.265 profile/tier/level the camera really sends: in-band VPS/SPS, else its SDP.
+    pub fn h265_ptl(&self) -> Option<H265Ptl> {
+        (*lock(&self.inband_h265_ptl)).or(self.video.h265_ptl)
     }
 
     pub fn is_flowing(&self) -> bool {
@@ -381,7 +429,7 @@ impl RtpSource {
                     if self.video.comedia {
                         *lock(&self.rtcp_remote) = Some(from);
                     }
-                    if !self.rtcp_seen.swap(true, Ordering::Relaxed) {
+                    if !self.rtcp_seen.swap(true, Ordering::Relaxed) && self.audio.is_none() {
                         self.events.emit(&self.id, MediaEvent::MediaStateChanged { connected: true });
                     }
                 }
@@ -436,12 +484,21 @@ impl RtpSource {
         self.stats.ssrc.store(pkt.ssrc, Ordering::Relaxed);
         MediaCounters::add(&self.counters.rtp_packets_in, 1);
         MediaCounters::add(&self.counters.rtp_bytes_in, pkt.payload.len() as u64);
+        if self.audio.is_some() {
+            for w in read(&self.fanout).iter() {
+                self.workers.send_media(*w, Cmd::Rtp { source: self.clone(), pkt: pkt.clone() });
+            }
+            return true;
+        }
         if !self.is_flowing() {
             self.set_flowing(true);
         }
         let info = inspect(self.video.codec, &pkt.payload);
         if let Some(plid) = info.sps_profile_level_id {
             *lock(&self.sps_profile_level_id) = Some(plid);
+        }
+        if let Some(ptl) = info.h265_ptl {
+            *lock(&self.inband_h265_ptl) = Some(ptl);
         }
         {
             let mut cache = lock(&self.cache);

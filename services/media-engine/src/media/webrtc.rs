@@ -24,7 +24,7 @@ use crate::supervise::lock;
 
 mod offer;
 mod router;
-pub use offer::AnswerError;
+pub use offer::{AnswerError, CODEC_UNSUPPORTED};
 pub use router::{Route, WebRtcMux};
 
 /// The local ufrag of a STUN message's USERNAME ("local:remote"), if `d` is one.
@@ -79,6 +79,7 @@ fn codec_code(c: VideoCodec) -> u8 {
     match c {
         VideoCodec::H264 => 1,
         VideoCodec::Vp8 => 2,
+        VideoCodec::H265 => 3,
     }
 }
 
@@ -111,6 +112,7 @@ impl ViewerShared {
         match self.tx_codec.load(Ordering::Relaxed) {
             1 => Some(VideoCodec::H264),
             2 => Some(VideoCodec::Vp8),
+            3 => Some(VideoCodec::H265),
             _ => None,
         }
     }
@@ -132,6 +134,13 @@ pub struct Tx {
     pub codec: VideoCodec,
 }
 
+/// The audio send side of a viewer: its SSRC and payload type.
+#[derive(Debug)]
+pub struct AudioTx {
+    pub ssrc: Ssrc,
+    pub pt: str0m::media::Pt,
+}
+
 /// Negotiation state, RPC side. `rtc` is `Some` until the viewer is handed to its worker.
 struct Negotiation {
     /// Boxed: a viewer keeps its negotiation state for life, an `Rtc` only until it goes live.
@@ -149,6 +158,8 @@ struct Negotiation {
     pending_remote: Vec<Candidate>,
     tx: Option<Tx>,
     source: Option<Weak<RtpSource>>,
+    /// The camera's audio, when connected for audio (`connect` with AUDIO before the offer).
+    audio_source: Option<Weak<RtpSource>>,
     /// `generateOffer` ran: the offer waiting for its answer (taken by `processAnswer`).
     offer_generated: bool,
     pending_offer: Option<str0m::change::SdpPendingOffer>,
@@ -192,6 +203,7 @@ impl Viewer {
                 pending_remote: vec![],
                 tx: None,
                 source: None,
+                audio_source: None,
                 offer_generated: false,
                 pending_offer: None,
                 sockets,
@@ -222,6 +234,15 @@ impl Viewer {
         self.shared.flow_in.store(false, Ordering::Relaxed);
         if g.live {
             self.mux.workers.send_state(self.worker, Cmd::SetSource(self.key, source.cloned()));
+        }
+    }
+
+    /// Connects (or disconnects) the camera's audio source.
+    pub fn set_audio_source(&self, source: Option<&Arc<RtpSource>>) {
+        let mut g = self.lock();
+        g.audio_source = source.map(Arc::downgrade);
+        if g.live {
+            self.mux.workers.send_state(self.worker, Cmd::SetAudioSource(self.key, source.cloned()));
         }
     }
 
@@ -344,6 +365,7 @@ impl Viewer {
             shared: self.shared.clone(),
             local_candidate: g.candidates.first().map(|c| c.to_sdp_string()).unwrap_or_default(),
             source: g.source.clone(),
+            audio_source: g.audio_source.clone(),
             sockets: std::mem::take(&mut g.sockets),
         };
         if let Err(Overloaded(cmd)) = self.mux.workers.send_control(self.worker, Cmd::Add(Box::new(peer))) {
@@ -400,15 +422,17 @@ fn overloaded(worker: usize) -> String {
     format!("the media engine is overloaded (worker {worker}'s queue is full); try again shortly")
 }
 
-/// Chooses the payload type (the first H.264/VP8 one both sides have) and the SSRC this viewer
+/// Chooses the payload type (the first H.264/H.265/VP8 one both sides have) and the SSRC this viewer
 /// sends with on `mid`, once the remote description is known.
 pub fn setup_tx(rtc: &mut Rtc, mid: Mid) -> Option<Tx> {
     let remote: Vec<_> = rtc.media(mid).map(|x| x.remote_pts().to_vec()).unwrap_or_default();
     let pick = |codec: Codec| {
         rtc.codec_config().params().iter().find(|p| remote.contains(&p.pt()) && p.spec().codec == codec).cloned()
     };
-    let (pt, codec) =
-        pick(Codec::H264).map(|p| (p, VideoCodec::H264)).or_else(|| pick(Codec::Vp8).map(|p| (p, VideoCodec::Vp8)))?;
+    let (pt, codec) = pick(Codec::H264)
+        .map(|p| (p, VideoCodec::H264))
+        .or_else(|| pick(Codec::H265).map(|p| (p, VideoCodec::H265)))
+        .or_else(|| pick(Codec::Vp8).map(|p| (p, VideoCodec::Vp8)))?;
     let mut api = rtc.direct_api();
     let ssrc = match api.stream_tx_by_mid(mid, None).map(|s| s.ssrc()) {
         Some(s) => s,
@@ -423,6 +447,28 @@ pub fn setup_tx(rtc: &mut Rtc, mid: Mid) -> Option<Tx> {
         s.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, None);
     }
     Some(Tx { ssrc, pt, codec })
+}
+
+/// The audio payload type (the first PCMU/PCMA/Opus one both sides have) and SSRC this viewer
+/// sends the camera's audio with on `mid`.
+pub fn setup_audio_tx(rtc: &mut Rtc, mid: Mid) -> Option<AudioTx> {
+    let remote: Vec<_> = rtc.media(mid).map(|x| x.remote_pts().to_vec()).unwrap_or_default();
+    let pt = rtc
+        .codec_config()
+        .params()
+        .iter()
+        .find(|p| remote.contains(&p.pt()) && matches!(p.spec().codec, Codec::PCMU | Codec::PCMA | Codec::Opus))?
+        .pt();
+    let mut api = rtc.direct_api();
+    let ssrc = match api.stream_tx_by_mid(mid, None).map(|s| s.ssrc()) {
+        Some(s) => s,
+        None => {
+            let s: Ssrc = rand::random::<u32>().into();
+            api.declare_stream_tx(s, None, mid, None);
+            s
+        }
+    };
+    Some(AudioTx { ssrc, pt })
 }
 
 /// Packets kept per viewer to answer NACKs, and for how long.

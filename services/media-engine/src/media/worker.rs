@@ -56,6 +56,8 @@ pub enum Cmd {
     },
     Candidate(u64, Candidate),
     SetSource(u64, Option<Arc<RtpSource>>),
+    /// A viewer's audio source changed (connected for audio, or released).
+    SetAudioSource(u64, Option<Arc<RtpSource>>),
     /// A camera packet for every viewer of `source` on this worker.
     Rtp {
         source: Arc<RtpSource>,
@@ -282,6 +284,7 @@ impl Worker {
         let Some(p) = self.peers.remove(&key) else { return };
         tracing::error!(viewer = %p.id, place, panic = panic_message(panic), "handling a viewer panicked; closing that viewer");
         self.unindex(key, p.source_key);
+        self.unindex(key, p.audio_source_key);
         if let Some(d) = p.deadline {
             self.timers.remove(&(d, key));
         }
@@ -327,6 +330,16 @@ impl Worker {
                     w.by_source.entry(s).or_default().push(key);
                 }
             }),
+            Cmd::SetAudioSource(key, source) => self.guarded(key, "source", |w| {
+                let Some(p) = w.peers.get_mut(&key) else { return };
+                let old = p.audio_source_key;
+                p.set_audio_source(source.as_ref());
+                let new = p.audio_source_key;
+                w.unindex(key, old);
+                if let Some(s) = new {
+                    w.by_source.entry(s).or_default().push(key);
+                }
+            }),
             Cmd::Rtp { source, pkt } => self.rtp(&source, &pkt, now),
             Cmd::SourceSilent(source) => {
                 let Some(keys) = self.by_source.get(&source) else { return };
@@ -357,7 +370,7 @@ impl Worker {
             }
         }
         let peer = Peer::new(p, locals);
-        if let Some(s) = peer.source_key {
+        for s in [peer.source_key, peer.audio_source_key].into_iter().flatten() {
             self.by_source.entry(s).or_default().push(key);
         }
         self.peers.insert(key, peer);
@@ -367,6 +380,7 @@ impl Worker {
     fn remove(&mut self, key: u64, now: Instant) {
         let Some(mut p) = self.peers.remove(&key) else { return };
         self.unindex(key, p.source_key);
+        self.unindex(key, p.audio_source_key);
         if let Some(d) = p.deadline {
             self.timers.remove(&(d, key));
         }
@@ -383,10 +397,12 @@ impl Worker {
         let Some(keys) = self.by_source.get(&source.key) else { return };
         // A camera sends a frame's packets back to back: hold the drain until the frame's
         // last (marker) packet, or FRAME_HOLD, so each viewer gets the frame in one GSO send.
-        self.frame_hold = match pkt.marker {
-            true => None,
-            false => Some(self.frame_hold.unwrap_or(now + FRAME_HOLD)),
-        };
+        if source.audio.is_none() {
+            self.frame_hold = match pkt.marker {
+                true => None,
+                false => Some(self.frame_hold.unwrap_or(now + FRAME_HOLD)),
+            };
+        }
         let mut failed = vec![];
         for key in keys {
             let Some(p) = self.peers.get_mut(key) else { continue };

@@ -138,6 +138,14 @@ impl Core {
             }
             self.link_rtp_sink(source, sink);
         }
+        if types.contains(&MediaType::Audio) {
+            if let (ObjMedia::Rtp { audio: Some(src), .. }, ObjMedia::WebRtc(v)) =
+                (&self.objects[source].media, &self.objects[sink].media)
+            {
+                src.add_viewer(v);
+                v.set_audio_source(Some(src));
+            }
+        }
     }
 
     /// Feeds RtpEndpoint `sink` (negotiated receive-only, see `media::rtp_sink`) from
@@ -183,6 +191,14 @@ impl Core {
             {
                 src.remove_sink(&out.id);
                 out.set_source(None);
+            }
+        }
+        if types.contains(&MediaType::Audio) {
+            if let (Some(ObjMedia::Rtp { audio: Some(src), .. }), Some(ObjMedia::WebRtc(v))) =
+                (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media))
+            {
+                src.remove_viewer(&v.id);
+                v.set_audio_source(None);
             }
         }
     }

@@ -73,6 +73,8 @@ pub(crate) enum ObjMedia {
         /// Set when the peer's offer was receive-only: this endpoint sends its connected
         /// source's RTP to the peer.
         sink: Option<Arc<RtpSink>>,
+        /// The camera's G.711/Opus audio (`processOffer` with an audio line).
+        audio: Option<Arc<RtpSource>>,
     },
     WebRtc(Arc<Viewer>),
 }

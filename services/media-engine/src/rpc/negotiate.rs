@@ -58,27 +58,34 @@ impl Core {
                     return self.process_receive_only_offer(object, offer, &parsed, ssrc, version);
                 }
                 let (answer, source) = match probe.video {
-                    None => (sdp::rtp_answer(&parsed, cfg.external_ip, 0, ssrc, version).sdp, None),
+                    None => (sdp::rtp_answer(&parsed, cfg.external_ip, 0, ssrc, version), None),
                     Some(_) => {
                         let (rtp, rtcp) = self.bind_rtp_pair(K::SdpEndPointProcessOfferError)?;
                         let port =
                             rtp.local_addr().map_err(|e| kerr(K::SdpEndPointProcessOfferError, e.to_string()))?.port();
-                        let a = sdp::rtp_answer(&parsed, cfg.external_ip, port, ssrc, version);
-                        let video = a.video.expect("the same offer was accepted by the probe");
-                        (
-                            a.sdp,
-                            Some(self.start_rtp_source(
-                                object,
-                                video,
-                                rtp,
-                                rtcp,
-                                ssrc,
-                                K::SdpEndPointProcessOfferError,
-                            )?),
-                        )
+                        // The camera's G.711/Opus audio gets its own port pair (as Kurento's).
+                        let audio_pair = match probe.audio_codec {
+                            Some(_) => Some(self.bind_rtp_pair(K::SdpEndPointProcessOfferError)?),
+                            None => None,
+                        };
+                        let audio_port = audio_pair.as_ref().and_then(|(a, _)| a.local_addr().ok()).map(|a| a.port());
+                        let a = sdp::rtp_answer_av(&parsed, cfg.external_ip, port, audio_port, ssrc, version);
+                        let video = a.video.clone().expect("the same offer was accepted by the probe");
+                        let code = K::SdpEndPointProcessOfferError;
+                        (a, Some((self.start_rtp_source(object, video, rtp, rtcp, ssrc, code)?, audio_pair)))
                     }
                 };
+                let (source, audio) = match (source, &answer.audio) {
+                    (Some((video, Some((rtp, rtcp)))), Some(a)) => {
+                        let audio = self.start_audio_source(object, a.clone(), rtp, rtcp, ssrc.wrapping_add(1))?;
+                        (Some(video), Some(audio))
+                    }
+                    (Some((video, _)), _) => (Some(video), None),
+                    (None, _) => (None, None),
+                };
+                let answer = answer.sdp;
                 self.rtp_negotiated(object, answer.clone(), offer.to_string(), source, None);
+                self.rtp_audio_negotiated(object, audio);
                 Ok(json!(answer))
             }
             ObjMedia::None => Err(kerr(K::MalformedTransaction, "Method 'processOffer' with 1 parameters not found")),
@@ -176,6 +183,7 @@ impl Core {
             source: None,
             offer: None,
             sink: Some(sink),
+            audio: None,
         };
         let feeders: Vec<String> = self
             .objects
@@ -221,6 +229,37 @@ impl Core {
         .map_err(|e| kerr(code, format!("cannot start the RTP receiver: {e}")))
     }
 
+    fn start_audio_source(
+        &self,
+        object: &str,
+        audio: crate::audio::CameraAudio,
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        ssrc: u32,
+    ) -> Result<std::sync::Arc<RtpSource>, RpcError> {
+        let cfg = &self.ctx.cfg;
+        let (events, counters, workers) =
+            (self.ctx.events.clone(), self.ctx.counters.clone(), self.ctx.mux.workers.clone());
+        RtpSource::start_audio(object.to_string(), audio, rtp, rtcp, ssrc, cfg.flow_timeout, events, counters, workers)
+            .map_err(|e| kerr(K::SdpEndPointProcessOfferError, format!("cannot start the audio receiver: {e}")))
+    }
+
+    /// Records the camera's audio source and feeds the viewers already connected for audio.
+    fn rtp_audio_negotiated(&mut self, object: &str, audio: Option<std::sync::Arc<RtpSource>>) {
+        let Some(src) = audio else { return };
+        let sinks: Vec<String> =
+            self.objects[object].sinks.iter().filter(|(_, t)| *t == MediaType::Audio).map(|(s, _)| s.clone()).collect();
+        for s in sinks {
+            if let Some(ObjMedia::WebRtc(v)) = self.objects.get(&s).map(|o| &o.media) {
+                src.add_viewer(v);
+                v.set_audio_source(Some(&src));
+            }
+        }
+        if let Some(ObjMedia::Rtp { audio, .. }) = self.objects.get_mut(object).map(|o| &mut o.media) {
+            *audio = Some(src);
+        }
+    }
+
     /// Records a finished RtpEndpoint negotiation and feeds the already connected viewers.
     fn rtp_negotiated(
         &mut self,
@@ -241,7 +280,7 @@ impl Core {
             }
         }
         self.objects.get_mut(object).expect("looked up by the caller").media =
-            ObjMedia::Rtp { negotiated: Some((local, remote)), source, offer, sink: None };
+            ObjMedia::Rtp { negotiated: Some((local, remote)), source, offer, sink: None, audio: None };
         for s in &sinks {
             self.link_rtp_sink(object, s);
         }

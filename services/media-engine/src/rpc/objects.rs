@@ -22,7 +22,11 @@ impl Core {
                     return Err(kerr(K::MediaObjectIllegalParamError, "SRTP (crypto) is not supported by this engine"));
                 }
                 let id = format!("{}/{uuid}_kurento.RtpEndpoint", p.media_pipeline);
-                (id, Some(p.media_pipeline), ObjMedia::Rtp { negotiated: None, source: None, offer: None, sink: None })
+                (
+                    id,
+                    Some(p.media_pipeline),
+                    ObjMedia::Rtp { negotiated: None, source: None, offer: None, sink: None, audio: None },
+                )
             }
             Constructor::WebRtcEndpoint(p) => {
                 self.check_pipeline(&p.media_pipeline)?;
@@ -108,21 +112,32 @@ impl Core {
                 o.sinks.retain(|(s, _)| s != id);
             }
             match (self.objects.get(&f).map(|o| &o.media), &obj.media) {
-                (Some(ObjMedia::Rtp { source: Some(src), .. }), ObjMedia::WebRtc(_)) => src.remove_viewer(id),
+                (Some(ObjMedia::Rtp { source, audio, .. }), ObjMedia::WebRtc(_)) => {
+                    for src in [source, audio].into_iter().flatten() {
+                        src.remove_viewer(id);
+                    }
+                }
                 (Some(ObjMedia::Rtp { source: Some(src), .. }), ObjMedia::Rtp { .. }) => src.remove_sink(id),
                 _ => {}
             }
         }
         for (sink, _) in &obj.sinks {
             match self.objects.get(sink).map(|o| &o.media) {
-                Some(ObjMedia::WebRtc(v)) => v.set_source(None),
+                Some(ObjMedia::WebRtc(v)) => {
+                    v.set_source(None);
+                    v.set_audio_source(None);
+                }
                 Some(ObjMedia::Rtp { sink: Some(s), .. }) => s.set_source(None),
                 _ => {}
             }
         }
         match &obj.media {
-            ObjMedia::Rtp { source: Some(src), .. } => src.stop(),
-            ObjMedia::Rtp { sink: Some(sink), .. } => sink.stop(),
+            ObjMedia::Rtp { source, audio, sink, .. } => {
+                [source, audio].into_iter().flatten().for_each(|s| s.stop());
+                if let Some(sink) = sink {
+                    sink.stop();
+                }
+            }
             ObjMedia::WebRtc(v) => v.stop(),
             _ => {}
         }

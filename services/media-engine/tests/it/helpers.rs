@@ -195,10 +195,28 @@ pub struct FakeCamera {
     pub gop: u32,
     /// Send VP8 (payload descriptor + key/delta frames) instead of H.264.
     pub vp8: bool,
+    /// Send H.265 (RFC 7798: libx265's VPS/SPS/PPS, IDR in FUs) instead of H.264.
+    pub h265: bool,
+    /// The H.264 SPS sent before each keyframe.
+    pub sps: &'static [u8],
 }
 
 pub const SPS: &[u8] = &[0x67, 0x42, 0xe0, 0x1f, 0xda, 0x02, 0x80, 0xf6, 0x80];
 pub const PPS: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
+/// libx264's SPS for `-profile:v main -level 3.1` (640x360): `profile-level-id` 4d401f.
+pub const SPS_MAIN_31: &[u8] = &[
+    0x67, 0x4d, 0x40, 0x1f, 0xec, 0xa0, 0x50, 0x17, 0xfc, 0xb8, 0x08, 0x80, 0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00,
+    0x19, 0x07, 0x8c, 0x18, 0xcb,
+];
+
+/// libx265's parameter sets for a 640x360 test pattern: Main, Main tier, level 2.1.
+pub const H265_VPS: &str = "40010c01ffff01600000030090000003000003003f959809";
+pub const H265_SPS: &str = "42010101600000030090000003000003003fa00502016965959a4932bc05a02000000300200000030321";
+pub const H265_PPS: &str = "4401c172b46240";
+
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
 
 impl FakeCamera {
     pub async fn new() -> FakeCamera {
@@ -219,6 +237,8 @@ impl FakeCamera {
                     frame: 0,
                     gop: 30,
                     vp8: false,
+                    h265: false,
+                    sps: SPS,
                 };
             }
         }
@@ -252,8 +272,26 @@ impl FakeCamera {
             second.extend_from_slice(&[0x33; 300]);
             pkts.push(self.packet(false, &first));
             pkts.push(self.packet(true, &second));
+        } else if self.h265 && key {
+            for ps in [H265_VPS, H265_SPS, H265_PPS] {
+                pkts.push(self.packet(false, &unhex(ps)));
+            }
+            let body = vec![0xabu8; 3000];
+            let chunks: Vec<&[u8]> = body.chunks(1100).collect();
+            for (i, c) in chunks.iter().enumerate() {
+                // FU (type 49) of an IDR_N_LP (type 20) slice.
+                let last = i == chunks.len() - 1;
+                let mut fu = vec![49 << 1, 1, 20 | if i == 0 { 0x80 } else { 0 } | if last { 0x40 } else { 0 }];
+                fu.extend_from_slice(c);
+                pkts.push(self.packet(last, &fu));
+            }
+        } else if self.h265 {
+            let mut p = vec![0x02, 0x01, (self.frame & 0xff) as u8];
+            p.extend_from_slice(&[0x11; 200]);
+            pkts.push(self.packet(true, &p));
         } else if key {
-            pkts.push(self.packet(false, SPS));
+            let sps = self.sps;
+            pkts.push(self.packet(false, sps));
             pkts.push(self.packet(false, PPS));
             let body = vec![0xabu8; 3000];
             let chunks: Vec<&[u8]> = body.chunks(1100).collect();

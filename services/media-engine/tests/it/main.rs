@@ -1,5 +1,6 @@
 //! Integration tests of the media engine over a real WebSocket and real UDP.
 
+mod codecs;
 mod faults;
 mod fuzz;
 mod helpers;

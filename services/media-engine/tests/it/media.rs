@@ -173,6 +173,30 @@ pub(crate) fn run_camera(mut cam: FakeCamera) -> (Arc<AtomicBool>, tokio::task::
 /// Creates a WebRtcEndpoint, negotiates with a str0m viewer and exchanges candidates.
 pub(crate) async fn join(c: &mut Client, pipe: &str, rtp: &str, v: &mut TestPeer) -> (String, String) {
     let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
+    join_endpoint(c, pipe, rtp, &web, v).await
+}
+
+/// [`join`] on an existing WebRtcEndpoint `web` (connected for more than video beforehand).
+pub(crate) async fn join_endpoint(
+    c: &mut Client,
+    pipe: &str,
+    rtp: &str,
+    web: &str,
+    v: &mut TestPeer,
+) -> (String, String) {
+    join_offering(c, pipe, rtp, web, v, |o| o).await
+}
+
+/// [`join_endpoint`] with the viewer's offer edited by `edit` first (a browser with fewer codecs).
+pub(crate) async fn join_offering(
+    c: &mut Client,
+    _pipe: &str,
+    rtp: &str,
+    web: &str,
+    v: &mut TestPeer,
+    edit: impl FnOnce(String) -> String,
+) -> (String, String) {
+    let web = web.to_string();
     for ev in [
         "IceCandidateFound",
         "IceGatheringDone",
@@ -184,7 +208,7 @@ pub(crate) async fn join(c: &mut Client, pipe: &str, rtp: &str, v: &mut TestPeer
         c.subscribe(&web, ev).await;
     }
     c.invoke(rtp, "connect", json!({"sink": web, "mediaType": "VIDEO"})).await;
-    let offer = v.offer();
+    let offer = edit(v.offer());
     let answer = c.invoke(&web, "processOffer", json!({"offer": offer})).await.as_str().unwrap().to_string();
     assert!(!answer.contains("a=candidate"), "no candidates before gatherCandidates");
     v.accept(&answer).unwrap();

@@ -89,7 +89,14 @@ impl FakeApi {
 }
 
 fn send_to(port: u16) -> KeepaliveResponse {
-    let rtp = DesiredRtp { host: "localhost".into(), port, codec: Codec::H264, payload_type: 101, max_bandwidth: 3000 };
+    let rtp = DesiredRtp {
+        host: "localhost".into(),
+        port,
+        codec: Codec::H264,
+        payload_type: 101,
+        max_bandwidth: 3000,
+        audio: None,
+    };
     KeepaliveResponse { rtp: Some(rtp), keepalive_interval_seconds: 1 }
 }
 

@@ -50,7 +50,12 @@ impl Controller {
             let spec = StreamSpec {
                 camera_id: cmd.camera_id.clone(),
                 bandwidth: stream.bandwidth,
-                offer: sdp::camera_offer(&cmd.camera_id, self.settings.codec, self.settings.payload_type),
+                offer: sdp::camera_offer_av(
+                    &cmd.camera_id,
+                    self.settings.codec,
+                    self.settings.payload_type,
+                    self.settings.audio,
+                ),
             };
             let media = self.media.replace_camera_endpoint(&media_stream, &spec, &endpoints).await?;
             let port = sdp::answer_video_port(&media.answer).ok_or(CommandError::NoRtpPort)?;
@@ -59,6 +64,7 @@ impl Controller {
                 port,
                 codec: self.settings.codec,
                 payload_type: self.settings.payload_type,
+                audio: sdp::stream_audio(self.settings.audio, &media.answer),
             });
             stream.rtp_endpoint_id = Some(media.rtp_endpoint_id);
             // Media must arrive on the new endpoint before the stream is live again.

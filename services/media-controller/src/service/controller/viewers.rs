@@ -18,6 +18,8 @@ use camview_proto::bus::{
 use camview_proto::stream::{StreamState, ViewerRecord, ViewerState};
 
 use super::{media_stream_of, CommandError, Controller};
+use crate::service::media::MediaError;
+use crate::service::sdp;
 
 /// Where a viewer's events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +113,15 @@ impl Controller {
                 tracing::warn!(error = %e, viewer_id = %cmd.viewer_id, "could not release the previous endpoint");
             }
         }
-        let viewer = self.media.create_viewer(&media_stream, &cmd.sdp_offer, &self.settings.ice).await?;
+        let viewer =
+            self.media.create_viewer(&media_stream, &cmd.sdp_offer, &self.settings.ice).await.map_err(codec_refusal)?;
+        if sdp::answer_rejects_video(&viewer.answer) {
+            // Kurento's way of saying the browser offered none of the camera's codecs.
+            let _ = self.media.release(&viewer.endpoint_id).await;
+            let why =
+                format!("the media server rejected the browser's video; the camera sends {}", stream_codec(&stream));
+            return Err(CommandError::CodecUnsupported(why));
+        }
         let record = ViewerRecord {
             viewer_id: cmd.viewer_id.clone(),
             camera_id: cmd.camera_id.clone(),
@@ -192,4 +202,19 @@ impl Controller {
         self.viewers.insert(endpoint_id, route.clone());
         Some(route)
     }
+}
+
+/// The engine's refusal of a browser without the camera's codec (its message starts with
+/// `codec_unsupported:`) is `codec_unsupported`; any other media error stays one.
+fn codec_refusal(e: MediaError) -> CommandError {
+    match e {
+        MediaError::Rejected { message, .. } if message.starts_with("codec_unsupported:") => {
+            CommandError::CodecUnsupported(message.trim_start_matches("codec_unsupported:").trim().to_owned())
+        }
+        e => CommandError::Media(e),
+    }
+}
+
+fn stream_codec(stream: &camview_proto::stream::StreamRecord) -> &'static str {
+    stream.rtp.as_ref().map_or("another codec", |r| r.codec.rtpmap_name())
 }

@@ -21,7 +21,7 @@ use super::seq::SeqMap;
 use crate::events::{EventTx, IceComponentState, MediaEvent};
 use crate::media::packet::{Cached, RtpPacket};
 use crate::media::rtp_source::RtpSource;
-use crate::media::webrtc::{setup_tx, Tx, ViewerShared};
+use crate::media::webrtc::{setup_audio_tx, setup_tx, AudioTx, Tx, ViewerShared};
 use crate::supervise::lock;
 
 /// Datagrams held while str0m does not accept them yet, at most.
@@ -49,6 +49,7 @@ pub struct NewPeer {
     /// The selected pair's local side, as Kurento reports it.
     pub local_candidate: String,
     pub source: Option<Weak<RtpSource>>,
+    pub audio_source: Option<Weak<RtpSource>>,
     /// Range mode: this viewer's own sockets (duplicates for sending).
     pub sockets: Vec<std::net::UdpSocket>,
 }
@@ -68,6 +69,11 @@ pub struct Peer {
     local_candidate: String,
     pub source: Option<Weak<RtpSource>>,
     pub source_key: Option<u64>,
+    /// The camera's audio source, sent as is on `audio_tx`.
+    pub audio_source_key: Option<u64>,
+    audio_tx: Option<AudioTx>,
+    audio_seq: SeqMap,
+    audio_ts_offset: u32,
     pub locals: Vec<SocketAddr>,
     connected: bool,
     pair_selected: bool,
@@ -99,6 +105,10 @@ impl Peer {
             local_candidate: p.local_candidate,
             source_key: p.source.as_ref().and_then(Weak::upgrade).map(|s| s.key),
             source: p.source,
+            audio_source_key: p.audio_source.as_ref().and_then(Weak::upgrade).map(|s| s.key),
+            audio_tx: None,
+            audio_seq: SeqMap::new(rand::random()),
+            audio_ts_offset: rand::random(),
             locals,
             connected: false,
             pair_selected: false,
@@ -188,6 +198,25 @@ impl Peer {
         self.shared.flow_in.store(false, Ordering::Relaxed);
     }
 
+    pub fn set_audio_source(&mut self, source: Option<&Arc<RtpSource>>) {
+        self.audio_source_key = source.map(|s| s.key);
+        self.audio_seq.new_source();
+    }
+
+    /// A packet of the camera's audio, written as is (no fast start: audio has no keyframes).
+    fn on_audio(&mut self, pkt: &RtpPacket, now: Instant) -> (u64, u64) {
+        let Some(tx) = self.audio_tx.as_ref().filter(|_| self.connected) else { return (0, 0) };
+        let Some(seq) = self.audio_seq.camera(pkt.seq) else { return (0, 0) };
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_tx(&tx.ssrc) else { return (0, 0) };
+        let ts = pkt.ts.wrapping_add(self.audio_ts_offset);
+        stream.write_rtp(RtpWrite::new(tx.pt, seq.into(), ts, now, pkt.payload.clone()).marker(pkt.marker));
+        self.wrote = true;
+        let written = (1, pkt.payload.len() as u64);
+        self.count_sent(written);
+        written
+    }
+
     fn upgrade_source(&self) -> Option<Arc<RtpSource>> {
         self.source.as_ref().and_then(Weak::upgrade)
     }
@@ -245,6 +274,9 @@ impl Peer {
                 self.tx = setup_tx(&mut self.rtc, m.mid);
                 self.shared.set_tx(self.tx.as_ref());
             }
+            Event::MediaAdded(m) if m.kind == MediaKind::Audio && self.audio_tx.is_none() => {
+                self.audio_tx = setup_audio_tx(&mut self.rtc, m.mid);
+            }
             Event::KeyframeRequest(k) => {
                 let stats = &self.shared.stats;
                 match k.kind {
@@ -264,6 +296,9 @@ impl Peer {
     /// may already hold later ones (the source runs ahead of the worker), which follow as their
     /// own commands and must not be sent twice.
     pub fn on_rtp(&mut self, events: &EventTx, source: &RtpSource, pkt: &RtpPacket, now: Instant) -> (u64, u64) {
+        if source.audio.is_some() && self.audio_source_key == Some(source.key) {
+            return self.on_audio(pkt, now);
+        }
         if !self.connected || self.source_key != Some(source.key) {
             return (0, 0);
         }

@@ -1,9 +1,10 @@
-//! The engine's own parsers on mutated real inputs: RTP and payload inspection (H.264, VP8)
+//! The engine's own parsers on mutated real inputs: RTP and payload inspection (H.264, H.265, VP8)
 //! with the fast-start cache behind them, the STUN USERNAME the WebRTC router reads, camera SDP
 //! (offer parsing and the RtpEndpoint answer) and the SDP helpers used on browser offers.
 
 use std::net::IpAddr;
 
+use camview_media_engine::codec_params::{self, H265Ptl};
 use camview_media_engine::media::packet::{inspect, parse_rtp, GopCache};
 use camview_media_engine::media::webrtc::stun_local_ufrag;
 use camview_media_engine::sdp::{self, VideoCodec};
@@ -30,6 +31,8 @@ pub fn camera_sdps() -> Vec<String> {
             camera_offer(5012),
             "m=video 5014 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\nm=audio 5016 RTP/AVP 0\r\n"
         ),
+        // H.265 with its parameter sets in the fmtp, and Opus audio.
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 5018 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\na=fmtp:96 sprop-vps=QAEMAf//AiAAAAMAkAAAAwAAAwB4lZgJ; sprop-sps=QgEBAiAAAAMAkAAAAwAAAwB4oAPAgBDk2WVmkkyvAWgIAAADAAgAAAMAyEA=; sprop-pps=RAHBcrRiQA==\r\na=sendonly\r\nm=audio 5020 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\na=sendonly\r\n".to_string(),
     ]
 }
 
@@ -37,6 +40,7 @@ fn exercise_sdp(text: &str) {
     let ip: IpAddr = "192.0.2.1".parse().unwrap();
     if let Ok(offer) = sdp::parse_offer(text) {
         let answer = sdp::rtp_answer(&offer, ip, 40000, 0x1234, 7);
+        let _ = sdp::rtp_answer_av(&offer, ip, 40000, Some(40002), 0x1234, 7);
         let _ = sdp::parse_offer(&answer.sdp).map(|a| sdp::rtp_answer_video(&a));
         let _ = sdp::rtp_answer_video(&offer);
         let _ = sdp::offered_video_codecs(&offer);
@@ -44,6 +48,9 @@ fn exercise_sdp(text: &str) {
     }
     let _ = sdp::strip_candidates(text);
     let _ = sdp::force_h264_fmtp(text, 0x42e01f, 1);
+    let _ = sdp::force_h265_fmtp(text, H265Ptl::DEFAULT);
+    let _ = codec_params::h265_fmtp_ptl(text);
+    let _ = codec_params::h264_sprop_profile_level_id(text);
     let _ = sdp::fmtp_param(text, "profile-level-id").map(sdp::parse_profile_level_id);
     // The parser processOffer hands a browser's offer to.
     let _ = str0m::change::SdpOffer::from_sdp_string(text);
@@ -61,12 +68,14 @@ proptest! {
         let d = mutate(&seeds, pick, &edits);
         let mut h264 = GopCache::new(VideoCodec::H264, 64);
         let mut vp8 = GopCache::new(VideoCodec::Vp8, 64);
-        for codec in [VideoCodec::H264, VideoCodec::Vp8] {
+        let mut h265 = GopCache::new(VideoCodec::H265, 64);
+        for codec in [VideoCodec::H264, VideoCodec::Vp8, VideoCodec::H265] {
             let _ = inspect(codec, &d);
         }
+        let _ = (codec_params::h264_profile_level_id(&d), codec_params::h265_ptl(&d));
         if let Some(p) = parse_rtp(&d) {
             prop_assert!(p.payload.len() <= d.len().saturating_sub(12));
-            for (codec, cache) in [(VideoCodec::H264, &mut h264), (VideoCodec::Vp8, &mut vp8)] {
+            for (codec, cache) in [(VideoCodec::H264, &mut h264), (VideoCodec::Vp8, &mut vp8), (VideoCodec::H265, &mut h265)] {
                 let info = inspect(codec, &p.payload);
                 cache.push(&p, &info);
                 let _ = cache.snapshot();
