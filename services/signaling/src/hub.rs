@@ -49,7 +49,7 @@ const MAX_TRACKED_ADDRESSES: usize = 100_000;
 #[derive(Debug)]
 pub enum SocketEvent {
     /// A bus event about the socket's viewer.
-    Bus(Message),
+    Bus(Box<Message>),
     /// The viewer lost its access: end it.
     Revoked { viewer_id: String },
 }
@@ -193,7 +193,7 @@ impl Hub {
             return;
         };
         let kind = envelope.message.kind();
-        match to.try_send(SocketEvent::Bus(envelope.message)) {
+        match to.try_send(SocketEvent::Bus(Box::new(envelope.message))) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(%viewer_id, kind, "viewer socket is not keeping up; event dropped")

@@ -130,7 +130,7 @@ async fn run(
                 }
             },
             Some(event) = events_rx.recv() => match event {
-                SocketEvent::Bus(message) => session.handle_bus(message),
+                SocketEvent::Bus(message) => session.handle_bus(*message),
                 SocketEvent::Revoked { viewer_id } => session.handle_revoked(&viewer_id),
             },
             Some(outcome) = outcome_rx.recv() => session.handle_join_outcome(outcome),
