@@ -14,6 +14,19 @@ use tokio::sync::watch;
 use crate::config::ConfigError;
 use crate::telemetry::{self, LogFormat};
 
+/// Runs an application (`run`: its `run_until_stopped()`) until Ctrl-C or SIGTERM, which
+/// asks it to stop gracefully (`stop`: its handle's `shutdown()`).
+pub async fn run_until_signal<E>(
+    run: impl Future<Output = Result<(), E>>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), E> {
+    tokio::spawn(async move {
+        crate::shutdown_signal().await;
+        stop.await;
+    });
+    run.await
+}
+
 /// The exit status of a service stopped by an invalid setting (as `sysexits`' usage error).
 pub const EXIT_BAD_CONFIG: u8 = 2;
 

@@ -18,6 +18,35 @@ use crate::error::ApiError;
 /// Largest accepted request body.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
+/// The declared content type (if any) and a future of the body, refused with
+/// `payload_too_large` as soon as it declares or sends more than `limit` bytes (never buffered
+/// past it).
+pub(crate) fn limited_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    limit: usize,
+) -> (Option<String>, impl Future<Output = Result<Vec<u8>, ApiError>> + 'static) {
+    let content_type = req.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("<not text>").to_owned());
+    let declared_length =
+        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let mut payload = payload.take();
+    let body = async move {
+        if declared_length.is_some_and(|n| n > limit as u64) {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::Payload(e.to_string()))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    (content_type, body)
+}
+
 /// An optional JSON body: `None` when the request has no body.
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub Option<T>);
@@ -27,22 +56,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type = req.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("<not text>").to_owned());
-        let declared_length =
-            req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        let mut payload = payload.take();
+        let (content_type, body) = limited_body(req, payload, BODY_LIMIT);
         Box::pin(async move {
-            if declared_length.is_some_and(|n| n > BODY_LIMIT as u64) {
-                return Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT });
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::Payload(e.to_string()))?;
-                if body.len() + chunk.len() > BODY_LIMIT {
-                    return Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT });
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = body.await?;
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(OptionalJson(None));
             }

@@ -1,8 +1,7 @@
 //! `camview-api`: reads the environment, then serves until Ctrl-C / SIGTERM.
 
 use camview_api::{Application, Deps, Settings};
-use camview_common::lifecycle::service_main;
-use camview_common::shutdown_signal;
+use camview_common::lifecycle::{run_until_signal, service_main};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -14,11 +13,7 @@ async fn main() -> std::process::ExitCode {
             let deps = Deps::from_settings(&settings).await?;
             let app = Application::build(settings, deps).await?;
             let handle = app.handle();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                handle.shutdown().await;
-            });
-            app.run_until_stopped().await
+            run_until_signal(app.run_until_stopped(), async move { handle.shutdown().await }).await
         },
     )
     .await

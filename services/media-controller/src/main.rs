@@ -1,8 +1,7 @@
 //! `camview-media-controller`: drives streams and viewers on the media server from bus
 //! commands, until Ctrl-C / SIGTERM.
 
-use camview_common::lifecycle::service_main;
-use camview_common::shutdown_signal;
+use camview_common::lifecycle::{run_until_signal, service_main};
 use camview_media_controller::config::Settings;
 use camview_media_controller::startup::{Application, Dependencies};
 
@@ -16,11 +15,7 @@ async fn main() -> std::process::ExitCode {
             let deps = Dependencies::connect(&settings).await?;
             let app = Application::build(settings, deps).await?;
             let handle = app.handle();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                handle.shutdown().await;
-            });
-            app.run_until_stopped().await
+            run_until_signal(app.run_until_stopped(), async move { handle.shutdown().await }).await
         },
     )
     .await

@@ -1,7 +1,6 @@
 //! `camview-media-engine`: settings from the environment, then serve until Ctrl-C / SIGTERM.
 
-use camview_common::lifecycle::service_main;
-use camview_common::shutdown_signal;
+use camview_common::lifecycle::{run_until_signal, service_main};
 use camview_media_engine::startup::{Application, Dependencies};
 use camview_media_engine::Settings;
 
@@ -14,11 +13,7 @@ async fn main() -> std::process::ExitCode {
         |settings| async move {
             let app = Application::build(settings, Dependencies::default()).await?;
             let handle = app.handle();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                handle.shutdown().await;
-            });
-            app.run_until_stopped().await
+            run_until_signal(app.run_until_stopped(), async move { handle.shutdown().await }).await
         },
     )
     .await

@@ -1,8 +1,8 @@
 //! `camview-signaling`: reads the environment, then serves viewer WebSockets until Ctrl-C /
 //! SIGTERM, and shuts down gracefully.
 
-use camview_common::lifecycle::service_main;
-use camview_common::{shutdown_signal, DEFAULT_REDIS_CONNECT_TIMEOUT};
+use camview_common::lifecycle::{run_until_signal, service_main};
+use camview_common::DEFAULT_REDIS_CONNECT_TIMEOUT;
 use camview_signaling::config::Settings;
 use camview_signaling::startup::{Application, Dependencies};
 
@@ -17,11 +17,7 @@ async fn main() -> std::process::ExitCode {
             let deps = Dependencies::connect(&settings, DEFAULT_REDIS_CONNECT_TIMEOUT).await?;
             let app = Application::build(settings, deps).await?;
             let handle = app.handle();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                handle.shutdown().await;
-            });
-            app.run_until_stopped().await
+            run_until_signal(app.run_until_stopped(), async move { handle.shutdown().await }).await
         },
     )
     .await

@@ -10,13 +10,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::{self, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use camview_proto::viewer_input::MAX_SDP_BYTES;
-use futures_util::StreamExt;
 
 use crate::error::ApiError;
-use crate::extract::{AuthThen, CameraPath};
+use crate::extract::{limited_body, AuthThen, CameraPath};
 use crate::ice::ice_servers;
 use crate::security::Authenticated;
 use crate::startup::AppState;
@@ -51,22 +50,9 @@ impl FromRequest for TextBody {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type = req.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("<not text>").to_owned());
-        let declared_length =
-            req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        let mut payload = payload.take();
+        let (content_type, body) = limited_body(req, payload, MAX_SDP_BYTES);
         Box::pin(async move {
-            if declared_length.is_some_and(|n| n > MAX_SDP_BYTES as u64) {
-                return Err(ApiError::PayloadTooLarge { limit: MAX_SDP_BYTES });
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::Payload(e.to_string()))?;
-                if body.len() + chunk.len() > MAX_SDP_BYTES {
-                    return Err(ApiError::PayloadTooLarge { limit: MAX_SDP_BYTES });
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = body.await?;
             let text = String::from_utf8(body).map_err(|_| ApiError::InvalidSdp("the body is not UTF-8 text"))?;
             Ok(TextBody { content_type: content_type.unwrap_or_default(), text })
         })
