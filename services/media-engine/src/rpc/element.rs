@@ -64,6 +64,7 @@ impl Core {
         }
         match &self.objects[object].media {
             ObjMedia::Rtp { source: Some(s), .. } => s.is_flowing(),
+            ObjMedia::Player(p) => p.is_flowing(),
             ObjMedia::WebRtc(v) if inbound => v.flow_in(),
             ObjMedia::WebRtc(v) => v.flow_out(),
             _ => false,
@@ -75,17 +76,14 @@ impl Core {
         match &self.objects[object].media {
             ObjMedia::Rtp { negotiated, offer, .. } => negotiated.is_some() || offer.is_some(),
             ObjMedia::WebRtc(v) => v.local_sdp().is_some(),
-            ObjMedia::None => false,
+            ObjMedia::None | ObjMedia::Player(_) => false,
         }
     }
 
     /// The camera stream a WebRtcEndpoint will carry: its connected VIDEO source, else the
     /// single negotiated RtpEndpoint of its pipeline.
     pub(super) fn stream_for(&self, sink: &str) -> Option<Arc<RtpSource>> {
-        let src_of = |o: &Obj| match &o.media {
-            ObjMedia::Rtp { source: Some(s), .. } => Some(s.clone()),
-            _ => None,
-        };
+        let src_of = |o: &Obj| o.media.feed();
         if let Some(s) = self
             .objects
             .values()
@@ -135,6 +133,10 @@ impl Core {
                 src.add_viewer(v);
                 v.set_source(Some(src));
             }
+            if let (ObjMedia::Player(p), ObjMedia::WebRtc(v)) = (&self.objects[source].media, &self.objects[sink].media)
+            {
+                p.add_viewer(v);
+            }
         }
     }
 
@@ -154,6 +156,12 @@ impl Core {
                 src.remove_viewer(&v.id);
                 v.set_source(None);
             }
+            if let (Some(ObjMedia::Player(p)), Some(ObjMedia::WebRtc(v))) =
+                (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media))
+            {
+                p.remove_viewer(&v.id);
+                v.set_source(None);
+            }
         }
     }
 
@@ -161,8 +169,9 @@ impl Core {
         let ts = now_millis();
         let mut out = Map::new();
         let id = format!("{object}_stats");
-        match &self.objects[object].media {
-            ObjMedia::Rtp { source: Some(s), .. } => {
+        let media = &self.objects[object].media;
+        match (media, media.feed()) {
+            (ObjMedia::Rtp { .. } | ObjMedia::Player(_), Some(s)) => {
                 let st = &s.stats;
                 out.insert(
                     format!("{id}_inbound"),
@@ -174,7 +183,7 @@ impl Core {
                         "foreignPackets": st.foreign.load(Ordering::Relaxed), "viewers": s.viewer_count()}),
                 );
             }
-            ObjMedia::WebRtc(v) => {
+            (ObjMedia::WebRtc(v), _) => {
                 let st = v.stats();
                 out.insert(
                     format!("{id}_outbound"),

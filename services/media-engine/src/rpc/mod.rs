@@ -29,6 +29,7 @@ pub use request::{Frame, Request};
 
 use crate::config::Config;
 use crate::events::EventTx;
+use crate::media::player::Player;
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{Viewer, WebRtcMux};
 use crate::media::MediaCounters;
@@ -71,6 +72,20 @@ pub(crate) enum ObjMedia {
         offer: Option<negotiate::RtpOffer>,
     },
     WebRtc(Arc<Viewer>),
+    /// A PlayerEndpoint (an RTSP camera).
+    Player(Arc<Player>),
+}
+
+impl ObjMedia {
+    /// The camera stream this element feeds: a negotiated RtpEndpoint's, or a described
+    /// PlayerEndpoint's.
+    pub(crate) fn feed(&self) -> Option<Arc<RtpSource>> {
+        match self {
+            ObjMedia::Rtp { source: Some(s), .. } => Some(s.clone()),
+            ObjMedia::Player(p) => p.source(),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) struct Obj {

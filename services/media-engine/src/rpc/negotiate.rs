@@ -106,7 +106,9 @@ impl Core {
                 self.rtp_negotiated(object, answer.clone(), offer.to_string(), source, None);
                 Ok(json!(answer))
             }
-            ObjMedia::None => Err(kerr(K::MalformedTransaction, "Method 'processOffer' with 1 parameters not found")),
+            ObjMedia::None | ObjMedia::Player(_) => {
+                Err(kerr(K::MalformedTransaction, "Method 'processOffer' with 1 parameters not found"))
+            }
         }
     }
 
@@ -136,7 +138,9 @@ impl Core {
                 }
                 Ok(json!(offer))
             }
-            ObjMedia::None => Err(kerr(K::MalformedTransaction, "Method 'generateOffer' with 0 parameters not found")),
+            ObjMedia::None | ObjMedia::Player(_) => {
+                Err(kerr(K::MalformedTransaction, "Method 'generateOffer' with 0 parameters not found"))
+            }
         }
     }
 
@@ -169,7 +173,9 @@ impl Core {
                 self.rtp_negotiated(object, sdp_offer.clone(), answer.to_string(), Some(source), Some(spent));
                 Ok(json!(sdp_offer))
             }
-            ObjMedia::None => Err(kerr(K::MalformedTransaction, "Method 'processAnswer' with 1 parameters not found")),
+            ObjMedia::None | ObjMedia::Player(_) => {
+                Err(kerr(K::MalformedTransaction, "Method 'processAnswer' with 1 parameters not found"))
+            }
         }
     }
 

@@ -7,5 +7,6 @@ mod join;
 mod media;
 mod metrics;
 mod negotiate;
+mod player;
 mod rpc;
 mod source_latch;
