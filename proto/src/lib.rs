@@ -11,6 +11,7 @@ pub mod keys;
 pub mod kurento;
 pub mod rest;
 pub mod signaling;
+pub mod source;
 pub mod stream;
 
 pub use error::{ErrorBody, ErrorCode};

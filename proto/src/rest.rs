@@ -18,6 +18,10 @@ pub struct StartStreamRequest {
     pub max_bandwidth: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_bandwidth: Option<u32>,
+    /// An RTSP camera to pull from (`rtsp://user:pass@host/path` or `rtsps://`); without it the
+    /// stream waits for a camera that pushes RTP. Never returned: views show it redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// `GET /health`, in the original system's shape.
@@ -57,6 +61,9 @@ pub struct StreamView {
     pub updated_at: String,
     /// Last keepalive of the camera, if it has a control channel.
     pub camera: Option<CameraStatus>,
+    /// The RTSP source of a pulled camera, its password replaced by `***`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl StreamView {
@@ -71,6 +78,7 @@ impl StreamView {
             created_at: record.created_at,
             updated_at: record.updated_at,
             camera,
+            source: record.source,
         }
     }
 }
@@ -162,7 +170,7 @@ mod tests {
     fn start_request_accepts_an_empty_object_and_rejects_unknown_fields() {
         assert_eq!(serde_json::from_str::<StartStreamRequest>("{}").unwrap(), StartStreamRequest::default());
         assert!(serde_json::from_str::<StartStreamRequest>(r#"{"max_bandwith": 1}"#).is_err());
-        roundtrip(&StartStreamRequest { max_bandwidth: Some(3000), min_bandwidth: Some(300) });
+        roundtrip(&StartStreamRequest { max_bandwidth: Some(3000), min_bandwidth: Some(300), source: None });
     }
 
     #[test]
@@ -194,6 +202,7 @@ mod tests {
             pipeline_id: None,
             rtp_endpoint_id: None,
             camera_source: None,
+            source: None,
         };
         let camera =
             CameraStatus { last_seen: "t2".into(), stats: CameraStats { sending: true, ..Default::default() } };

@@ -133,7 +133,7 @@ route_table! {
     GET "/streams" => streams::list_streams, User, [RegistryUnavailable];
     GET "/streams/{camera_id}" => streams::get_stream, User, [Forbidden, StreamNotFound, RegistryUnavailable];
     POST "/streams/{camera_id}/start" => streams::start_stream, Admin,
-        [TooManyStreams, ControllerUnavailable, MediaServerError, Internal, RegistryUnavailable];
+        [InvalidSource, TooManyStreams, ControllerUnavailable, MediaServerError, Internal, RegistryUnavailable];
     POST "/streams/{camera_id}/stop" => streams::stop_stream, Admin,
         [StreamNotFound, ControllerUnavailable, MediaServerError, Internal, RegistryUnavailable];
     GET "/viewers" => viewers::list_viewers, Admin, [RegistryUnavailable];

@@ -2,6 +2,7 @@
 //! controller logic depends only on this trait, so it is unit-tested without a server.
 
 use async_trait::async_trait;
+use camview_proto::source::SourceUrl;
 use camview_proto::stream::{Bandwidth, IceCandidate};
 use tokio::sync::broadcast;
 
@@ -12,9 +13,14 @@ pub struct StreamSpec {
     pub bandwidth: Bandwidth,
     /// SDP offer describing the camera's stream.
     pub offer: String,
+    /// An RTSP camera to pull from: the stream gets a PlayerEndpoint with this URI instead of
+    /// an RtpEndpoint answering `offer` (its `Debug` is redacted).
+    pub source: Option<SourceUrl>,
 }
 
-/// Media-server objects of one stream.
+/// Media-server objects of one stream. For a stream pulled from an RTSP camera,
+/// `rtp_endpoint_id` names its PlayerEndpoint (the element viewers connect to) and `answer` is
+/// empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaStream {
     pub pipeline_id: String,

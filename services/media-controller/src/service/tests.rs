@@ -21,6 +21,7 @@ use super::controller::{Controller, ControllerSettings};
 
 mod fencing;
 mod orphans;
+mod rtsp_source;
 use super::media::*;
 
 /// Records calls and hands out ids like Kurento's; `fail_viewers` makes viewer creation fail.
@@ -52,7 +53,8 @@ impl RecordingMedia {
 #[async_trait]
 impl MediaServer for RecordingMedia {
     async fn create_stream(&self, spec: &StreamSpec) -> Result<MediaStream, MediaError> {
-        self.calls.lock().unwrap().push(format!("create_stream {}", spec.camera_id));
+        let source = spec.source.as_ref().map(|s| format!(" source={}", s.expose())).unwrap_or_default();
+        self.calls.lock().unwrap().push(format!("create_stream {}{source}", spec.camera_id));
         // A media call takes time: other commands run meanwhile.
         tokio::task::yield_now().await;
         let p = format!("{}_kurento.MediaPipeline", spec.camera_id);
@@ -182,6 +184,7 @@ fn start(camera: &str) -> Message {
     Message::StartStream(StartStream {
         camera_id: camera.into(),
         bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+        source: None,
     })
 }
 

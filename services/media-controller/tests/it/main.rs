@@ -3,6 +3,7 @@ mod engine;
 mod fake_kms;
 mod faults;
 mod observability;
+mod rtsp;
 mod service;
 mod telemetry;
 mod transport;

@@ -1,0 +1,43 @@
+//! A stream started with an RTSP source: the URL reaches the media server whole, is stored
+//! under the controller's own key, and the record holds it redacted; a recreation after the
+//! media server lost the stream opens the same source again; a stop forgets it.
+
+use camview_common::bus::BusClient;
+use camview_proto::bus::{Message, StartStream, StopStream};
+use camview_proto::source::SourceUrl;
+use camview_proto::stream::Bandwidth;
+
+use super::super::media::MediaEvent;
+use super::{command, fixture};
+
+const URL: &str = "rtsp://admin:s3cret@192.0.2.9:554/live";
+
+fn start_pulled(camera: &str) -> Message {
+    Message::StartStream(StartStream {
+        camera_id: camera.into(),
+        bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+        source: Some(SourceUrl::parse(URL).unwrap()),
+    })
+}
+
+#[tokio::test]
+async fn a_pulled_stream_keeps_its_url_to_the_controller_and_reopens_it_after_the_media_server_lost_it() {
+    let f = fixture().await;
+    let (api, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let Message::StreamStarted(s) = command(&f, &api, start_pulled("cam1")).await else { panic!("not started") };
+    assert_eq!(s.stream.source.as_deref(), Some("rtsp://admin:***@192.0.2.9:554/live"));
+    assert_eq!(s.stream.rtp, None, "no RTP target for a pulled camera");
+    assert_eq!(f.registry.get_stream_source("cam1").await.unwrap().as_deref(), Some(URL));
+    assert_eq!(f.media.calls(), [format!("create_stream cam1 source={URL}")]);
+
+    f.media.released.lock().unwrap().push("cam1_kurento.MediaPipeline".into());
+    f.controller.on_media_event(MediaEvent::Connected { resumed: false }).await;
+    let creates: Vec<String> = f.media.calls().into_iter().filter(|c| c.starts_with("create_stream")).collect();
+    assert_eq!(creates, [format!("create_stream cam1 source={URL}"), format!("create_stream cam1 source={URL}")]);
+    let record = f.registry.get_stream("cam1").await.unwrap().unwrap();
+    assert_eq!(record.source, s.stream.source, "still a pulled stream, still redacted");
+
+    let stopped = command(&f, &api, Message::StopStream(StopStream { camera_id: "cam1".into() })).await;
+    assert!(matches!(stopped, Message::StreamStopped(_)), "{stopped:?}");
+    assert_eq!(f.registry.get_stream_source("cam1").await.unwrap(), None);
+}
