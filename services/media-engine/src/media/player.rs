@@ -139,9 +139,24 @@ impl Player {
             vs.push(v.clone());
         }
         if let Some(src) = self.source() {
-            src.add_viewer(v);
-            v.set_source(Some(&src));
+            self.feed_viewer(&src, v);
         }
+    }
+
+    /// Feeds `v` from `src`, unless it negotiated another codec (it joined before the camera
+    /// was described): this engine never transcodes, so it gets an `Error` and no media.
+    fn feed_viewer(&self, src: &Arc<RtpSource>, v: &Arc<Viewer>) {
+        if let Some(c) = v.negotiated_codec().filter(|c| *c != src.codec()) {
+            let description = format!(
+                "the viewer negotiated {} but the RTSP camera sends {}; transcoding is not supported",
+                c.name(),
+                src.codec().name()
+            );
+            self.deps.events.emit(&v.id, MediaEvent::Error { description, code: K::ConnectError });
+            return;
+        }
+        src.add_viewer(v);
+        v.set_source(Some(src));
     }
 
     pub fn remove_viewer(&self, id: &str) {
@@ -171,9 +186,9 @@ impl Player {
             old.stop();
         }
         drop(current);
-        for v in lock(&self.viewers).iter() {
-            src.add_viewer(v);
-            v.set_source(Some(&src));
+        let viewers = lock(&self.viewers).clone();
+        for v in &viewers {
+            self.feed_viewer(&src, v);
         }
         src
     }

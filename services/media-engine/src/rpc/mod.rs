@@ -170,8 +170,9 @@ impl Core {
 
     /// Live media objects per class (the `camview_engine_media_objects` gauge); every media
     /// class appears, with 0 when none is alive.
-    pub fn media_objects(&self) -> [(&'static str, u64); 3] {
-        let mut counts = [Class::MediaPipeline, Class::RtpEndpoint, Class::WebRtcEndpoint].map(|c| (c.name(), 0u64));
+    pub fn media_objects(&self) -> [(&'static str, u64); 4] {
+        let mut counts = [Class::MediaPipeline, Class::RtpEndpoint, Class::WebRtcEndpoint, Class::PlayerEndpoint]
+            .map(|c| (c.name(), 0u64));
         for o in self.objects.values() {
             if let Some(slot) = counts.iter_mut().find(|(name, _)| *name == o.class.name()) {
                 slot.1 += 1;

@@ -226,3 +226,24 @@ async fn a_player_endpoint_refuses_uris_it_cannot_play_when_created() {
     assert_eq!(e["message"], "'uri' parameter is required");
     c.ok("release", json!({"object": pipe})).await;
 }
+
+#[tokio::test]
+async fn a_viewer_that_negotiated_another_codec_before_the_camera_was_described_gets_an_error_not_garbage() {
+    let Some(camera) = RtspCamera::start(USER, PASSWORD) else { return };
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let (pipe, player) = player(&mut c, &camera.url()).await;
+    let mut v = TestPeer::bind(Codecs::Vp8).await.unwrap();
+    let (web, answer) = join(&mut c, &pipe, &player, &mut v).await;
+    assert!(answer.contains("VP8/90000"), "nothing known of the camera yet: {answer}");
+    c.subscribe(&web, "Error").await;
+    c.invoke(&player, "play", json!({})).await;
+    assert_eq!(flow(&mut c, &player).await, "FLOWING");
+    let error = event_driving(&mut c, &mut v, "Error", &web).await;
+    let description = error["data"]["description"].as_str().unwrap();
+    assert!(description.contains("negotiated VP8 but the RTSP camera sends H264"), "{description}");
+    let stats = c.invoke(&player, "getStats", json!({})).await;
+    let inbound = stats.as_object().unwrap().values().find(|s| s["__type__"] == "RTCInboundRTPStreamStats").unwrap();
+    assert_eq!(inbound["viewers"], 0, "the VP8 viewer is not fed H.264: {inbound}");
+    c.ok("release", json!({"object": pipe})).await;
+}
