@@ -23,15 +23,26 @@ pub struct RtspCamera {
     port: u16,
     user: String,
     password: String,
+    udp_only: bool,
 }
 
 impl RtspCamera {
     /// Starts a camera on a free loopback port, or `None` (outside CI) when the GStreamer
     /// packages are missing.
     pub fn start(user: &str, password: &str) -> Option<RtspCamera> {
+        Self::start_with(user, password, false)
+    }
+
+    /// [`RtspCamera::start`] for a camera that sends RTP over UDP only (it refuses a SETUP
+    /// asking for TCP-interleaved transport).
+    pub fn start_udp_only(user: &str, password: &str) -> Option<RtspCamera> {
+        Self::start_with(user, password, true)
+    }
+
+    fn start_with(user: &str, password: &str, udp_only: bool) -> Option<RtspCamera> {
         let port =
             TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()).expect("a free port").port();
-        let mut camera = RtspCamera { child: None, port, user: user.into(), password: password.into() };
+        let mut camera = RtspCamera { child: None, port, user: user.into(), password: password.into(), udp_only };
         match camera.spawn() {
             Ok(()) => Some(camera),
             Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
@@ -47,6 +58,7 @@ impl RtspCamera {
             .arg("-c")
             .arg(SCRIPT)
             .args([self.port.to_string(), self.user.clone(), self.password.clone()])
+            .args(self.udp_only.then_some("udp"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -3,7 +3,9 @@
 GStreamer's RTSP server (Debian's gir1.2-gst-rtsp-server-1.0) serving H.264 (x264, baseline, SPS/PPS before every keyframe) of a
 test pattern at rtsp://127.0.0.1:PORT/cam behind digest auth (USER/PASSWORD).
 
-    rtsp_camera.py PORT USER PASSWORD
+    rtsp_camera.py PORT USER PASSWORD [udp]
+
+With "udp" it refuses TCP-interleaved transport (RTP only over UDP).
 
 Prints "READY <port>" on stdout once it listens; runs until killed.
 """
@@ -39,6 +41,8 @@ def main():
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(PIPELINE)
     factory.set_shared(True)
+    if sys.argv[4:] == ["udp"]:
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP)
     permissions = GstRtspServer.RTSPPermissions()
     permissions.add_permission_for_role("viewer", GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, True)
     permissions.add_permission_for_role("viewer", GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, True)

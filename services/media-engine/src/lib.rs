@@ -24,7 +24,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, ConfigError, WebRtcPorts};
+pub use config::{Config, ConfigError, RtspTransport, WebRtcPorts};
 pub use rpc::CoreStats;
 
 use events::{EngineEvent, EventTx};

@@ -28,6 +28,7 @@ use super::rtp_source::RtpSource;
 use super::webrtc::Viewer;
 use super::worker::Workers;
 use super::MediaCounters;
+use crate::config::RtspTransport;
 use crate::events::{EventTx, MediaEvent};
 use crate::sdp::CameraVideo;
 use crate::supervise::{lock, spawn_supervised};
@@ -48,6 +49,7 @@ pub struct PlayerDeps {
     pub events: EventTx,
     pub counters: Arc<MediaCounters>,
     pub workers: Arc<Workers>,
+    pub transport: RtspTransport,
 }
 
 pub struct Player {
@@ -251,7 +253,7 @@ impl Player {
             })?;
         let video = uri::camera_video(codec, pt, session.sdp());
         session
-            .setup(index, SetupOptions::default().transport(Transport::default()))
+            .setup(index, SetupOptions::default().transport(transport(self.deps.transport)))
             .await
             .map_err(|e| e.to_string())?;
         let playing = session.play(PlayOptions::default()).await.map_err(|e| e.to_string())?;
@@ -290,5 +292,12 @@ impl Player {
                 Ok(Some(Ok(_))) => {}
             }
         }
+    }
+}
+
+fn transport(t: RtspTransport) -> Transport {
+    match t {
+        RtspTransport::Tcp => Transport::Tcp(Default::default()),
+        RtspTransport::Udp => Transport::Udp(Default::default()),
     }
 }

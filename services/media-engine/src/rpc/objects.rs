@@ -67,6 +67,7 @@ impl Core {
             events: self.ctx.events.clone(),
             counters: self.ctx.counters.clone(),
             workers: self.ctx.mux.workers.clone(),
+            transport: self.ctx.cfg.rtsp_transport,
         }
     }
 

@@ -247,3 +247,19 @@ async fn a_viewer_that_negotiated_another_codec_before_the_camera_was_described_
     assert_eq!(inbound["viewers"], 0, "the VP8 viewer is not fed H.264: {inbound}");
     c.ok("release", json!({"object": pipe})).await;
 }
+
+#[tokio::test]
+async fn with_udp_transport_a_camera_that_refuses_tcp_plays_and_the_viewer_decodes_it() {
+    let Some(camera) = RtspCamera::start_udp_only(USER, PASSWORD) else { return };
+    let engine =
+        crate::helpers::spawn_engine_with(|cfg| cfg.rtsp_transport = camview_media_engine::RtspTransport::Udp).await;
+    let mut c = Client::connect(&engine).await;
+    let (pipe, player) = player(&mut c, &camera.url()).await;
+    c.invoke(&player, "play", json!({})).await;
+    assert_eq!(flow(&mut c, &player).await, "FLOWING");
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
+    join(&mut c, &pipe, &player, &mut v).await;
+    let mut dec = Decoded::new();
+    assert!(decode_idrs(&mut v, &mut dec, 1).await, "decoded {} pictures over UDP", dec.pictures.len());
+    c.ok("release", json!({"object": pipe})).await;
+}
