@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A tiny RTSP camera for the PlayerEndpoint tests (camview_common::testing::rtsp):
 GStreamer's RTSP server (Debian's gir1.2-gst-rtsp-server-1.0) serving H.264 (x264, baseline, SPS/PPS before every keyframe) of a
-test pattern at rtsp://127.0.0.1:PORT/cam behind digest auth (USER/PASSWORD).
+test pattern and G.711 audio at rtsp://127.0.0.1:PORT/cam behind digest auth (USER/PASSWORD).
 
     rtsp_camera.py PORT USER PASSWORD [udp]
 
@@ -22,7 +22,10 @@ PIPELINE = (
     "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 "
     "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bitrate=300 "
     "! video/x-h264,profile=constrained-baseline "
-    "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+    "! rtph264pay name=pay0 pt=96 config-interval=-1 "
+    # G.711 audio beside the video, as most IP cameras send.
+    "audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=8000,channels=1 ! mulawenc "
+    "! rtppcmupay name=pay1 pt=0 )"
 )
 
 
