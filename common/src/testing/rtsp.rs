@@ -1,5 +1,6 @@
 //! A real RTSP camera for tests: GStreamer's RTSP server from Debian (`rtsp_camera.py`, run by
-//! the system `/usr/bin/python3` with `python3-gi`) serving live H.264 at
+//! the system `/usr/bin/python3` with `python3-gi`) serving live H.264 (SPS/PPS only in the
+//! SDP, a common camera quirk) and G.711 audio at
 //! `rtsp://USER:PASSWORD@127.0.0.1:PORT/cam` behind digest auth. It can be killed and started
 //! again on the same port, as a camera that reboots.
 //!
@@ -34,7 +35,8 @@ impl RtspCamera {
     }
 
     /// [`RtspCamera::start`] for a camera that sends RTP over UDP only (it refuses a SETUP
-    /// asking for TCP-interleaved transport).
+    /// asking for TCP-interleaved transport) and, unlike the default camera, its SPS/PPS in the
+    /// stream too (the default one puts them only in the SDP, as many cameras do).
     pub fn start_udp_only(user: &str, password: &str) -> Option<RtspCamera> {
         Self::start_with(user, password, true)
     }
@@ -58,7 +60,7 @@ impl RtspCamera {
             .arg("-c")
             .arg(SCRIPT)
             .args([self.port.to_string(), self.user.clone(), self.password.clone()])
-            .args(self.udp_only.then_some("udp"))
+            .args(self.udp_only.then_some(["udp", "inband-params"]).into_iter().flatten())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

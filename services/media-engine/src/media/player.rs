@@ -11,6 +11,7 @@
 //! on), another codec replaces it under every viewer. Credentials live only in the
 //! [`SourceUri`], which prints itself redacted.
 
+mod params;
 mod uri;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,7 @@ use futures_util::StreamExt;
 use retina::client::{PacketItem, PlayOptions, SessionOptions, SetupOptions, Transport};
 use tokio_util::sync::CancellationToken;
 
+pub use params::ParamSetInjector;
 pub use uri::{Backoff, SourceUri, UriError};
 
 use super::rtp_source::RtpSource;
@@ -30,7 +32,7 @@ use super::worker::Workers;
 use super::MediaCounters;
 use crate::config::RtspTransport;
 use crate::events::{EventTx, MediaEvent};
-use crate::sdp::CameraVideo;
+use crate::sdp::{CameraVideo, VideoCodec};
 use crate::supervise::{lock, spawn_supervised};
 
 /// First wait before reconnecting; doubles up to [`RECONNECT_MAX`].
@@ -40,6 +42,8 @@ const RECONNECT_MAX: Duration = Duration::from_secs(30);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A playing session silent for this many flow timeouts is dropped and reopened.
 const STALL_FLOW_TIMEOUTS: u32 = 5;
+
+type Playing = retina::client::Session<retina::client::Playing>;
 
 /// What a player needs from the engine.
 #[derive(Clone)]
@@ -201,10 +205,10 @@ impl Player {
             let ended = tokio::select! {
                 _ = cancel.cancelled() => Ended::Cancelled,
                 r = tokio::time::timeout(OPEN_TIMEOUT, self.open()) => match r {
-                    Ok(Ok((session, src))) => {
+                    Ok(Ok((session, src, params))) => {
                         self.reported.store(false, Ordering::Relaxed);
                         backoff.reset();
-                        self.pump(session, &src, &cancel).await
+                        self.pump(session, &src, params, &cancel).await
                     }
                     Ok(Err(e)) => Ended::Failed(e),
                     Err(_) => Ended::Failed(format!("no answer within {OPEN_TIMEOUT:?}")),
@@ -236,7 +240,7 @@ impl Player {
     }
 
     /// DESCRIBE, SETUP of the first video stream we can forward, PLAY.
-    async fn open(&self) -> Result<(retina::client::Session<retina::client::Playing>, Arc<RtpSource>), String> {
+    async fn open(&self) -> Result<(Playing, Arc<RtpSource>, ParamSetInjector), String> {
         let options = SessionOptions::default().creds(self.uri.creds()).user_agent("camview-media-engine".into());
         let mut session =
             retina::client::Session::describe(self.uri.url().clone(), options).await.map_err(|e| e.to_string())?;
@@ -252,20 +256,22 @@ impl Player {
                 format!("no H.264 or VP8 video stream (the camera offers {})", offered.join(", "))
             })?;
         let video = uri::camera_video(codec, pt, session.sdp());
+        let params = ParamSetInjector::new(video.fmtp.as_deref().filter(|_| codec == VideoCodec::H264));
         session
             .setup(index, SetupOptions::default().transport(transport(self.deps.transport)))
             .await
             .map_err(|e| e.to_string())?;
         let playing = session.play(PlayOptions::default()).await.map_err(|e| e.to_string())?;
         tracing::info!(endpoint = %self.id, source = %self.uri, codec = codec.name(), pt, "RTSP camera playing");
-        Ok((playing, self.use_video(video)))
+        Ok((playing, self.use_video(video), params))
     }
 
     /// Forwards the session's RTP packets until it ends, stalls or `cancel` fires.
     async fn pump(
         &self,
-        mut session: retina::client::Session<retina::client::Playing>,
+        mut session: Playing,
         src: &Arc<RtpSource>,
+        mut params: ParamSetInjector,
         cancel: &CancellationToken,
     ) -> Ended {
         let flow_timeout = self.deps.flow_timeout;
@@ -287,7 +293,9 @@ impl Player {
                 Ok(Some(Err(e))) => return Ended::Failed(e.to_string()),
                 Ok(Some(Ok(PacketItem::Rtp(pkt)))) => {
                     silent_for = 0;
-                    src.feed(pkt.raw());
+                    for p in params.process(pkt.raw()) {
+                        src.feed(&p);
+                    }
                 }
                 Ok(Some(Ok(_))) => {}
             }

@@ -124,7 +124,7 @@ impl Logs {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_viewer_decodes_a_real_rtsp_camera_played_by_a_player_endpoint_and_no_log_shows_its_password() {
+async fn a_viewer_decodes_a_real_rtsp_camera_whose_sps_and_pps_are_only_in_its_sdp_and_no_log_shows_its_password() {
     let Some(camera) = RtspCamera::start(USER, PASSWORD) else { return };
     let (logs, _guard) = Logs::capture();
     let engine = spawn_engine().await;
