@@ -456,6 +456,13 @@ impl Controller {
             self.forget_source(camera_id, source).await;
             return Err(e.into());
         }
+        let mut stream = stream;
+        if source.is_some() && self.media.is_camera_flowing(&media.rtp_endpoint_id).await.unwrap_or(false) {
+            // A pulled camera may have started before the record existed: its flow event
+            // found no stream. Asked now, under the camera's lock, nothing is missed.
+            stream.state = StreamState::Live;
+            self.registry.put_stream(&stream).await?;
+        }
         tracing::info!(camera_id, port, source = stream.source.as_deref(), "stream started");
         Ok(stream)
     }

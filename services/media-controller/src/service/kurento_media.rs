@@ -343,6 +343,10 @@ impl MediaServer for KurentoMedia {
         Ok(result?)
     }
 
+    async fn is_camera_flowing(&self, element_id: &str) -> Result<bool, MediaError> {
+        Ok(RtpEndpoint::attach(&self.client, element_id).is_media_flowing_in(MediaType::Video).await?)
+    }
+
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError> {
         Ok(WebRtcEndpoint::attach(&self.client, endpoint_id).gather_candidates().await?)
     }

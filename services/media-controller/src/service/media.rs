@@ -129,6 +129,9 @@ pub trait MediaServer: Send + Sync + 'static {
         spec: &StreamSpec,
         viewer_endpoints: &[String],
     ) -> Result<MediaStream, MediaError>;
+    /// Whether video flows into a stream's camera element now (`isMediaFlowingIn`): a pulled
+    /// camera may start before its stream is registered, so its first flow event found none.
+    async fn is_camera_flowing(&self, element_id: &str) -> Result<bool, MediaError>;
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError>;
     async fn add_ice_candidate(&self, endpoint_id: &str, candidate: &IceCandidate) -> Result<(), MediaError>;
     /// Releases an object (a pipeline takes its endpoints with it). Idempotent.

@@ -29,6 +29,8 @@ use super::media::*;
 struct RecordingMedia {
     calls: Mutex<Vec<String>>,
     released: Mutex<Vec<String>>,
+    /// What `is_camera_flowing` answers.
+    camera_flowing: Mutex<bool>,
     fail_viewers: Mutex<bool>,
     /// What `inventory` answers: set by a test as the server's state.
     inventory: Mutex<Vec<PipelineInventory>>,
@@ -63,6 +65,9 @@ impl MediaServer for RecordingMedia {
             pipeline_id: p,
             answer: "v=0\r\nm=video 40012 RTP/AVPF 96\r\n".into(),
         })
+    }
+    async fn is_camera_flowing(&self, _element_id: &str) -> Result<bool, MediaError> {
+        Ok(*self.camera_flowing.lock().unwrap())
     }
     async fn create_viewer(
         &self,

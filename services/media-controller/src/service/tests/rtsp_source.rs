@@ -5,7 +5,7 @@
 use camview_common::bus::BusClient;
 use camview_proto::bus::{Message, StartStream, StopStream};
 use camview_proto::source::SourceUrl;
-use camview_proto::stream::Bandwidth;
+use camview_proto::stream::{Bandwidth, StreamState};
 
 use super::super::media::MediaEvent;
 use super::{command, fixture};
@@ -40,4 +40,14 @@ async fn a_pulled_stream_keeps_its_url_to_the_controller_and_reopens_it_after_th
     let stopped = command(&f, &api, Message::StopStream(StopStream { camera_id: "cam1".into() })).await;
     assert!(matches!(stopped, Message::StreamStopped(_)), "{stopped:?}");
     assert_eq!(f.registry.get_stream_source("cam1").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_pulled_camera_already_flowing_when_its_stream_is_registered_is_live_at_once() {
+    let f = fixture().await;
+    *f.media.camera_flowing.lock().unwrap() = true;
+    let (api, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let Message::StreamStarted(s) = command(&f, &api, start_pulled("cam1")).await else { panic!("not started") };
+    assert_eq!(s.stream.state, StreamState::Live, "its first flow event came before the record");
+    assert_eq!(f.registry.get_stream("cam1").await.unwrap().unwrap().state, StreamState::Live);
 }
