@@ -37,6 +37,7 @@ use crate::metrics::{ControllerMetrics, Outcome};
 mod camera_source;
 mod events;
 mod orphans;
+mod pulled;
 mod viewers;
 
 use viewers::ViewerRoute;
@@ -126,6 +127,8 @@ pub struct Controller {
     reachable_since: Mutex<Option<std::time::Instant>>,
     /// Endpoint -> viewer, so media events need no registry scan.
     viewers: viewers::ViewerIndex,
+    /// Cameras whose PlayerEndpoint is to be played again (`pulled`).
+    replays: Mutex<HashSet<String>>,
 }
 
 impl Controller {
@@ -152,6 +155,7 @@ impl Controller {
             bus_reachable: AtomicBool::new(false),
             reachable_since: Mutex::new(None),
             viewers: viewers::ViewerIndex::default(),
+            replays: Mutex::default(),
         })
     }
 

@@ -177,7 +177,7 @@ impl KurentoMedia {
     }
 
     /// A PlayerEndpoint in `pipeline` playing the stream's RTSP source, with the same events
-    /// as a camera's RtpEndpoint plus `EndOfStream` (media stopped: the engine reconnects);
+    /// as a camera's RtpEndpoint plus `EndOfStream` (the controller plays it again, `pulled`);
     /// released again if any step fails. The URI is sent, never logged.
     async fn create_player_endpoint(
         &self,
@@ -191,7 +191,7 @@ impl KurentoMedia {
                 .await
                 .map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })?;
             self.forward(player.subscribe::<events::EndOfStream>().await?, |e| {
-                Some(MediaEvent::MediaFlow { element_id: e.source, direction: FlowDirection::In, flowing: false })
+                Some(MediaEvent::SourceEnded { element_id: e.source })
             });
             player.play().await?;
             Ok::<_, ClientError>(MediaStream {
@@ -341,6 +341,10 @@ impl MediaServer for KurentoMedia {
             self.subscribed.lock().expect("subscriptions poisoned").remove(ep.id());
         }
         Ok(result?)
+    }
+
+    async fn play(&self, element_id: &str) -> Result<(), MediaError> {
+        Ok(PlayerEndpoint::attach(&self.client, element_id).play().await?)
     }
 
     async fn is_camera_flowing(&self, element_id: &str) -> Result<bool, MediaError> {

@@ -63,6 +63,10 @@ pub enum MediaEvent {
         direction: FlowDirection,
         flowing: bool,
     },
+    /// A PlayerEndpoint's source ended (`EndOfStream`).
+    SourceEnded {
+        element_id: String,
+    },
     /// An error event of a media object.
     Error {
         object_id: String,
@@ -132,6 +136,8 @@ pub trait MediaServer: Send + Sync + 'static {
     /// Whether video flows into a stream's camera element now (`isMediaFlowingIn`): a pulled
     /// camera may start before its stream is registered, so its first flow event found none.
     async fn is_camera_flowing(&self, element_id: &str) -> Result<bool, MediaError>;
+    /// `play` on a pulled stream's PlayerEndpoint (again, after its source failed or ended).
+    async fn play(&self, element_id: &str) -> Result<(), MediaError>;
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError>;
     async fn add_ice_candidate(&self, endpoint_id: &str, candidate: &IceCandidate) -> Result<(), MediaError>;
     /// Releases an object (a pipeline takes its endpoints with it). Idempotent.

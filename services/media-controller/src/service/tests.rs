@@ -66,6 +66,10 @@ impl MediaServer for RecordingMedia {
             answer: "v=0\r\nm=video 40012 RTP/AVPF 96\r\n".into(),
         })
     }
+    async fn play(&self, element_id: &str) -> Result<(), MediaError> {
+        self.calls.lock().unwrap().push(format!("play {element_id}"));
+        Ok(())
+    }
     async fn is_camera_flowing(&self, _element_id: &str) -> Result<bool, MediaError> {
         Ok(*self.camera_flowing.lock().unwrap())
     }

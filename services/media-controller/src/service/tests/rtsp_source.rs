@@ -2,7 +2,10 @@
 //! under the controller's own key, and the record holds it redacted; a recreation after the
 //! media server lost the stream opens the same source again; a stop forgets it.
 
+use std::time::Duration;
+
 use camview_common::bus::BusClient;
+use camview_common::testing::wait_until;
 use camview_proto::bus::{Message, StartStream, StopStream};
 use camview_proto::source::SourceUrl;
 use camview_proto::stream::{Bandwidth, StreamState};
@@ -50,4 +53,24 @@ async fn a_pulled_camera_already_flowing_when_its_stream_is_registered_is_live_a
     let Message::StreamStarted(s) = command(&f, &api, start_pulled("cam1")).await else { panic!("not started") };
     assert_eq!(s.stream.state, StreamState::Live, "its first flow event came before the record");
     assert_eq!(f.registry.get_stream("cam1").await.unwrap().unwrap().state, StreamState::Live);
+}
+
+#[tokio::test]
+async fn a_pulled_streams_player_that_failed_or_ended_is_played_again_once_and_a_pushed_camera_never() {
+    let f = fixture().await;
+    let (api, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
+    let Message::StreamStarted(pulled) = command(&f, &api, start_pulled("cam1")).await else { panic!("not started") };
+    let Message::StreamStarted(pushed) = command(&f, &api, super::start("cam2")).await else { panic!("not started") };
+    let player = pulled.stream.rtp_endpoint_id.clone().unwrap();
+    let error = |object_id: &str| MediaEvent::Error { object_id: object_id.into(), description: "EOS".into() };
+    f.controller.on_media_event(error(pushed.stream.rtp_endpoint_id.as_deref().unwrap())).await;
+    f.controller.on_media_event(error(&player)).await;
+    f.controller.on_media_event(MediaEvent::SourceEnded { element_id: player.clone() }).await;
+    let plays = || f.media.calls().into_iter().filter(|c| c.starts_with("play ")).collect::<Vec<_>>();
+    wait_until(Duration::from_secs(10), "the player is played again", || async { !plays().is_empty() }).await;
+    assert_eq!(plays(), [format!("play {player}")], "one call for both events, none for the pushed camera");
+    wait_until(Duration::from_secs(10), "the ended source turns the stream stalled", || async {
+        f.registry.get_stream("cam1").await.unwrap().unwrap().state == StreamState::Stalled
+    })
+    .await;
 }
