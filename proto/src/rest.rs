@@ -9,8 +9,8 @@ pub const MAX_BANDWIDTH_KBPS: u32 = 100_000;
 pub const DEFAULT_MAX_BANDWIDTH_KBPS: u32 = 3000;
 pub const DEFAULT_MIN_BANDWIDTH_KBPS: u32 = 300;
 
-/// Optional body of `POST /streams/{camera_id}/start`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Optional body of `POST /streams/{camera_id}/start`. Its `Debug` shows the source redacted.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StartStreamRequest {
@@ -22,6 +22,16 @@ pub struct StartStreamRequest {
     /// stream waits for a camera that pushes RTP. Never returned: views show it redacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+impl std::fmt::Debug for StartStreamRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartStreamRequest")
+            .field("max_bandwidth", &self.max_bandwidth)
+            .field("min_bandwidth", &self.min_bandwidth)
+            .field("source", &self.source.as_deref().map(crate::source::redact))
+            .finish()
+    }
 }
 
 /// `GET /health`, in the original system's shape.
@@ -171,6 +181,9 @@ mod tests {
         assert_eq!(serde_json::from_str::<StartStreamRequest>("{}").unwrap(), StartStreamRequest::default());
         assert!(serde_json::from_str::<StartStreamRequest>(r#"{"max_bandwith": 1}"#).is_err());
         roundtrip(&StartStreamRequest { max_bandwidth: Some(3000), min_bandwidth: Some(300), source: None });
+        let pulled = StartStreamRequest { source: Some("rtsp://u:pw7@h/c".into()), ..Default::default() };
+        assert_eq!(roundtrip(&pulled).source.as_deref(), Some("rtsp://u:pw7@h/c"));
+        assert!(!format!("{pulled:?}").contains("pw7"), "a logged request never shows the password");
     }
 
     #[test]
