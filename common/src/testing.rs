@@ -20,6 +20,7 @@ pub mod impair;
 mod metrics;
 pub mod peer;
 pub mod relay;
+pub mod rtsp;
 pub mod tls_ca;
 pub mod watch;
 pub use metrics::{sample, samples, series, Sample, TestMetrics};

@@ -121,6 +121,10 @@ impl Message {
 pub struct StartStream {
     pub camera_id: String,
     pub bandwidth: Bandwidth,
+    /// An RTSP camera the media server pulls from (credentials included; the controller
+    /// stores it under its own key), instead of the default camera that pushes RTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::source::SourceUrl>,
 }
 
 /// Release a camera's pipeline and tell its viewers.
@@ -283,6 +287,7 @@ mod tests {
             Message::StartStream(StartStream {
                 camera_id: "cam".into(),
                 bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+                source: None,
             }),
             Message::StopStream(StopStream { camera_id: "cam".into() }),
             Message::AddViewer(AddViewer {

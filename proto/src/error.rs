@@ -48,6 +48,7 @@ error_codes! {
     InvalidCameraId = ("invalid_camera_id", 400),
     InvalidJson = ("invalid_json", 400),
     InvalidBody = ("invalid_body", 422),
+    InvalidSource = ("invalid_source", 400),
     UnsupportedMediaType = ("unsupported_media_type", 415),
     PayloadTooLarge = ("payload_too_large", 413),
     NotFound = ("not_found", 404),

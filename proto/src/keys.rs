@@ -70,6 +70,12 @@ impl Keys {
         format!("{}stream:{camera_id}:viewers", self.prefix)
     }
 
+    /// String: the source URL (credentials included) of a stream pulled from an RTSP camera;
+    /// only the media-controller reads it.
+    pub fn stream_source(&self, camera_id: &str) -> String {
+        format!("{}source:{camera_id}", self.prefix)
+    }
+
     /// Hash of a camera's last keepalive.
     pub fn camera(&self, camera_id: &str) -> String {
         format!("{}camera:{camera_id}", self.prefix)

@@ -12,6 +12,7 @@ pub mod kurento;
 pub mod rest;
 pub mod signaling;
 pub mod snapshot;
+pub mod source;
 pub mod stream;
 pub mod viewer_input;
 

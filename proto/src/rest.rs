@@ -9,8 +9,8 @@ pub const MAX_BANDWIDTH_KBPS: u32 = 100_000;
 pub const DEFAULT_MAX_BANDWIDTH_KBPS: u32 = 3000;
 pub const DEFAULT_MIN_BANDWIDTH_KBPS: u32 = 300;
 
-/// Optional body of `POST /streams/{camera_id}/start`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Optional body of `POST /streams/{camera_id}/start`. Its `Debug` shows the source redacted.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StartStreamRequest {
@@ -18,6 +18,20 @@ pub struct StartStreamRequest {
     pub max_bandwidth: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_bandwidth: Option<u32>,
+    /// An RTSP camera to pull from (`rtsp://user:pass@host/path` or `rtsps://`); without it the
+    /// stream waits for a camera that pushes RTP. Never returned: views show it redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl std::fmt::Debug for StartStreamRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartStreamRequest")
+            .field("max_bandwidth", &self.max_bandwidth)
+            .field("min_bandwidth", &self.min_bandwidth)
+            .field("source", &self.source.as_deref().map(crate::source::redact))
+            .finish()
+    }
 }
 
 /// `GET /health`, in the original system's shape.
@@ -57,6 +71,9 @@ pub struct StreamView {
     pub updated_at: String,
     /// Last keepalive of the camera, if it has a control channel.
     pub camera: Option<CameraStatus>,
+    /// The RTSP source of a pulled camera, its password replaced by `***`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl StreamView {
@@ -71,6 +88,7 @@ impl StreamView {
             created_at: record.created_at,
             updated_at: record.updated_at,
             camera,
+            source: record.source,
         }
     }
 }
@@ -165,7 +183,10 @@ mod tests {
     fn start_request_accepts_an_empty_object_and_rejects_unknown_fields() {
         assert_eq!(serde_json::from_str::<StartStreamRequest>("{}").unwrap(), StartStreamRequest::default());
         assert!(serde_json::from_str::<StartStreamRequest>(r#"{"max_bandwith": 1}"#).is_err());
-        roundtrip(&StartStreamRequest { max_bandwidth: Some(3000), min_bandwidth: Some(300) });
+        roundtrip(&StartStreamRequest { max_bandwidth: Some(3000), min_bandwidth: Some(300), source: None });
+        let pulled = StartStreamRequest { source: Some("rtsp://u:pw7@h/c".into()), ..Default::default() };
+        assert_eq!(roundtrip(&pulled).source.as_deref(), Some("rtsp://u:pw7@h/c"));
+        assert!(!format!("{pulled:?}").contains("pw7"), "a logged request never shows the password");
     }
 
     #[test]
@@ -203,6 +224,7 @@ mod tests {
             pipeline_id: None,
             rtp_endpoint_id: None,
             camera_source: None,
+            source: None,
         };
         let camera =
             CameraStatus { last_seen: "t2".into(), stats: CameraStats { sending: true, ..Default::default() } };

@@ -180,6 +180,10 @@ pub struct StreamRecord {
     /// camera's RTP source. Internal: not part of the REST view.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub camera_source: Option<String>,
+    /// The RTSP source of a stream started with one, redacted ([`crate::source::redact`]):
+    /// the full URL lives only under the controller's own key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Negotiation and connection state of one viewer.
@@ -255,6 +259,7 @@ pub(crate) mod tests_support {
             pipeline_id: Some("p_kurento.MediaPipeline".into()),
             rtp_endpoint_id: None,
             camera_source: None,
+            source: None,
         }
     }
 }

@@ -40,6 +40,8 @@ struct State {
     /// The newest lease term (incremented on each new take).
     term: u64,
     media_session: Option<String>,
+    /// Camera id -> source URL with credentials (only the controller reads it).
+    stream_sources: HashMap<String, String>,
 }
 
 impl MemoryRegistry {
@@ -153,6 +155,19 @@ impl StreamStore for MemoryRegistry {
 
     async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError> {
         Ok(self.state().cameras.get(camera_id).filter(|(_, until)| *until > Instant::now()).map(|(s, _)| s.clone()))
+    }
+
+    async fn put_stream_source(&self, camera_id: &str, source: Option<&str>) -> Result<(), RegistryError> {
+        let mut state = self.state_to_write()?;
+        match source {
+            Some(s) => state.stream_sources.insert(camera_id.to_owned(), s.to_owned()),
+            None => state.stream_sources.remove(camera_id),
+        };
+        Ok(())
+    }
+
+    async fn get_stream_source(&self, camera_id: &str) -> Result<Option<String>, RegistryError> {
+        Ok(self.state().stream_sources.get(camera_id).cloned())
     }
 }
 

@@ -98,6 +98,12 @@ pub trait StreamStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<(), RegistryError>;
     async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError>;
+
+    /// Stores, or with `None` deletes, the source URL of a stream pulled from an RTSP camera,
+    /// credentials included, under a key of its own: only the media-controller reads it (the
+    /// stream record holds the redacted form). Fenced.
+    async fn put_stream_source(&self, camera_id: &str, source: Option<&str>) -> Result<(), RegistryError>;
+    async fn get_stream_source(&self, camera_id: &str) -> Result<Option<String>, RegistryError>;
 }
 
 /// Viewer slots (the per-stream limit) and viewer records.

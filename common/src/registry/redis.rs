@@ -254,6 +254,28 @@ impl StreamStore for RedisRegistry {
     async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError> {
         self.get_record(&self.keys.camera(camera_id)).await
     }
+
+    async fn put_stream_source(&self, camera_id: &str, source: Option<&str>) -> Result<(), RegistryError> {
+        let key = self.keys.stream_source(camera_id);
+        let call = match source {
+            Some(url) => {
+                let mut call = self.fenced_call(&SET_VALUE);
+                call.key(&key).arg(url);
+                call
+            }
+            None => {
+                let mut call = self.fenced_call(&DELETE_VALUE);
+                call.key(&key);
+                call
+            }
+        };
+        call.invoke_async::<()>(&mut self.conn()).await.map_err(self.write_error(&key))
+    }
+
+    async fn get_stream_source(&self, camera_id: &str) -> Result<Option<String>, RegistryError> {
+        let key = self.keys.stream_source(camera_id);
+        redis::cmd("GET").arg(&key).query_async(&mut self.conn()).await.map_err(error_at(&key))
+    }
 }
 
 #[async_trait]

@@ -51,6 +51,7 @@ macro_rules! contract_suite {
             registry::writes_fenced_with_an_ended_term_are_refused_and_change_nothing,
             registry::a_fence_outside_any_term_refuses_every_write,
             registry::the_media_session_is_stored,
+            registry::a_stream_source_is_kept_apart_from_the_record_until_deleted,
             bus::a_command_pushed_before_the_consumer_exists_is_delivered,
             bus::commands_are_delivered_in_push_order_at_most_max_at_a_time,
             bus::an_unacknowledged_command_is_redelivered_to_the_same_consumer_after_a_restart,

@@ -35,6 +35,7 @@ pub fn stream(camera_id: &str) -> StreamRecord {
         pipeline_id: Some("p_kurento.MediaPipeline".into()),
         rtp_endpoint_id: Some("r_kurento.RtpEndpoint".into()),
         camera_source: None,
+        source: None,
     }
 }
 
@@ -67,6 +68,22 @@ pub async fn a_stream_can_be_put_got_listed_and_deleted(b: &impl Backend) {
     assert!(!r.delete_stream("cam1").await.unwrap());
     assert_eq!(r.get_stream("cam1").await.unwrap(), None);
     assert!(r.list_streams().await.unwrap().is_empty());
+}
+
+pub async fn a_stream_source_is_kept_apart_from_the_record_until_deleted(b: &impl Backend) {
+    let r = b.registry().await;
+    let url = "rtsp://admin:s3cret@192.0.2.7/live";
+    assert_eq!(r.get_stream_source("cam1").await.unwrap(), None);
+    r.put_stream(&StreamRecord { source: Some("rtsp://admin:***@192.0.2.7/live".into()), ..stream("cam1") })
+        .await
+        .unwrap();
+    r.put_stream_source("cam1", Some(url)).await.unwrap();
+    assert_eq!(r.get_stream_source("cam1").await.unwrap().as_deref(), Some(url));
+    assert_eq!(r.get_stream_source("cam2").await.unwrap(), None, "per camera");
+    let record = r.get_stream("cam1").await.unwrap().unwrap();
+    assert_eq!(record.source.as_deref(), Some("rtsp://admin:***@192.0.2.7/live"), "the record keeps the redacted form");
+    r.put_stream_source("cam1", None).await.unwrap();
+    assert_eq!(r.get_stream_source("cam1").await.unwrap(), None);
 }
 
 pub async fn put_stream_replaces_every_field(b: &impl Backend) {

@@ -25,6 +25,8 @@ pub enum ApiError {
     InvalidBody(String),
     #[error(transparent)]
     InvalidBandwidth(#[from] BandwidthError),
+    #[error("invalid source: {0}")]
+    InvalidSource(#[from] camview_proto::source::SourceUrlError),
     #[error("unsupported content type {0:?}: send application/json")]
     UnsupportedMediaType(String),
     #[error("request body larger than {limit} bytes")]
@@ -109,6 +111,7 @@ impl ApiError {
             ApiError::InvalidCameraId { .. } => ErrorCode::InvalidCameraId,
             ApiError::InvalidJson(_) => ErrorCode::InvalidJson,
             ApiError::InvalidBody(_) | ApiError::InvalidBandwidth(_) => ErrorCode::InvalidBody,
+            ApiError::InvalidSource(_) => ErrorCode::InvalidSource,
             ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::StreamNotFound(_) => ErrorCode::StreamNotFound,

@@ -185,7 +185,7 @@ mod tests {
         let parsed = extract(Some("application/json"), br#"{"max_bandwidth": 10}"#.to_vec()).await;
         assert!(matches!(
             parsed,
-            Ok(OptionalJson(Some(StartStreamRequest { max_bandwidth: Some(10), min_bandwidth: None })))
+            Ok(OptionalJson(Some(StartStreamRequest { max_bandwidth: Some(10), min_bandwidth: None, source: None })))
         ));
     }
 

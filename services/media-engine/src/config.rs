@@ -17,6 +17,15 @@ pub enum WebRtcPorts {
     Range,
 }
 
+/// How a PlayerEndpoint asks an RTSP camera to send RTP (`ENGINE_RTSP_TRANSPORT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtspTransport {
+    /// Interleaved in the RTSP TCP connection (the default: works through NAT and firewalls).
+    Tcp,
+    /// Separate UDP ports (LAN cameras; out-of-order packets are dropped).
+    Udp,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Kurento JSON-RPC WebSocket listener (`KMS_LISTEN_ADDR` or `ENGINE_WS_ADDR`).
@@ -59,6 +68,8 @@ pub struct Settings {
     pub workers: usize,
     /// `LOG_FORMAT`: `json` or `pretty`.
     pub log_format: LogFormat,
+    /// `ENGINE_RTSP_TRANSPORT`: `tcp` (default) or `udp`.
+    pub rtsp_transport: RtspTransport,
 }
 
 pub use camview_common::config::ConfigError;
@@ -88,6 +99,7 @@ impl Settings {
             metrics_addr: Some("127.0.0.1:0".parse().expect("literal address")),
             workers: 2,
             log_format: LogFormat::default(),
+            rtsp_transport: RtspTransport::Tcp,
         }
     }
 
@@ -143,6 +155,11 @@ impl Settings {
         let ms = |name: &str, default: u64| -> Result<Duration, ConfigError> {
             Ok(Duration::from_millis(r.ranged(name, default, 1, u64::MAX)?))
         };
+        let rtsp_transport = match r.string("ENGINE_RTSP_TRANSPORT", "tcp").to_ascii_lowercase().as_str() {
+            "tcp" => RtspTransport::Tcp,
+            "udp" => RtspTransport::Udp,
+            other => return Err(ConfigError::new("ENGINE_RTSP_TRANSPORT", other, "expected tcp or udp")),
+        };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(1024);
         Ok(Settings {
             ws_addr,
@@ -164,6 +181,7 @@ impl Settings {
             metrics_addr: Some(r.parse("METRICS_ADDR", SocketAddr::from(([0, 0, 0, 0], 9465)))?),
             workers: r.ranged("ENGINE_WORKERS", cores, 1, 1024)?,
             log_format: r.parse("LOG_FORMAT", LogFormat::default())?,
+            rtsp_transport,
         })
     }
 }
@@ -200,6 +218,9 @@ mod tests {
         assert_eq!(cfg(&[("ENGINE_WORKERS", "many")]).unwrap_err().name, "ENGINE_WORKERS");
         assert_eq!(cfg(&[("ENGINE_WORKERS", "3")]).unwrap().workers, 3);
         assert_eq!(cfg(&[("LOG_FORMAT", "xml")]).unwrap_err().name, "LOG_FORMAT");
+        assert_eq!(cfg(&[("ENGINE_RTSP_TRANSPORT", "quic")]).unwrap_err().name, "ENGINE_RTSP_TRANSPORT");
+        assert_eq!(cfg(&[]).unwrap().rtsp_transport, RtspTransport::Tcp);
+        assert_eq!(cfg(&[("ENGINE_RTSP_TRANSPORT", "UDP")]).unwrap().rtsp_transport, RtspTransport::Udp);
         let e = cfg(&[("ENGINE_WEBRTC_PORT", "x")]).unwrap_err();
         assert!(e.to_string().contains("ENGINE_WEBRTC_PORT"));
     }

@@ -30,6 +30,8 @@ pub enum MediaEvent {
         media_type: MediaType,
     },
     MediaSessionStarted,
+    /// A PlayerEndpoint's source ended its stream (it reconnects).
+    EndOfStream,
     /// Video buffers started (`true`) or stopped arriving.
     MediaFlowInStateChanged {
         flowing: bool,
@@ -69,6 +71,7 @@ impl MediaEvent {
             MediaEvent::ElementConnected { .. } => "ElementConnected",
             MediaEvent::ElementDisconnected { .. } => "ElementDisconnected",
             MediaEvent::MediaSessionStarted => "MediaSessionStarted",
+            MediaEvent::EndOfStream => "EndOfStream",
             MediaEvent::MediaFlowInStateChanged { .. } => "MediaFlowInStateChanged",
             MediaEvent::MediaFlowOutStateChanged { .. } => "MediaFlowOutStateChanged",
             MediaEvent::MediaStateChanged { .. } => "MediaStateChanged",

@@ -30,7 +30,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ConfigError, Settings, WebRtcPorts};
+pub use config::{ConfigError, RtspTransport, Settings, WebRtcPorts};
 pub use rpc::CoreStats;
 
 use events::{EngineEvent, EventTx};

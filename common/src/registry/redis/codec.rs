@@ -105,6 +105,7 @@ mod tests {
             pipeline_id: None,
             rtp_endpoint_id: None,
             camera_source: None,
+            source: None,
         });
         assert_eq!(field(&fields, "camera_id"), Some("1234"));
         assert_eq!(field(&fields, "state"), Some("waiting_for_media"));
@@ -124,6 +125,7 @@ mod tests {
             pipeline_id: Some("p".into()),
             rtp_endpoint_id: Some("r".into()),
             camera_source: None,
+            source: None,
         });
         assert_eq!(field(&fields, "rtp"), None);
     }

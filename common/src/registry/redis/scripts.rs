@@ -115,6 +115,9 @@ pub(super) static SET_VALUE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// Deletes a key. KEYS: fence, key. ARGV: term.
+pub(super) static DELETE_VALUE: LazyLock<Script> = LazyLock::new(|| fenced("return redis.call('DEL', KEYS[2])"));
+
 /// Takes the lease if free (starting a new term), renews it if ARGV[1] holds it. KEYS:
 /// lease, term counter. ARGV: holder, px. Returns the holder's term, or 0 if another holds it.
 pub(super) static ACQUIRE_LEASE: LazyLock<Script> = LazyLock::new(|| {

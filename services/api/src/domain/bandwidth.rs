@@ -41,7 +41,7 @@ mod tests {
     use super::*;
 
     fn req(max: Option<u32>, min: Option<u32>) -> StartStreamRequest {
-        StartStreamRequest { max_bandwidth: max, min_bandwidth: min }
+        StartStreamRequest { max_bandwidth: max, min_bandwidth: min, source: None }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use camview_common::bus::envelope;
 use camview_common::{BusError, Registry};
 use camview_proto::bus::{Message, StartStream, StopStream};
 use camview_proto::rest::{StartStreamRequest, StopStreamResponse, StreamList, StreamView};
+use camview_proto::source::SourceUrl;
 use camview_proto::stream::StreamRecord;
 use camview_proto::ErrorCode;
 
@@ -83,8 +84,8 @@ pub async fn get_stream(
     post,
     path = "/streams/{camera_id}/start",
     params(("camera_id" = String, Path)),
-    request_body(content = Option<StartStreamRequest>, description = "Optional bandwidth limits in kbps"),
-    responses((status = 200, description = "The started stream (also when it was started already)", body = StreamView))
+    request_body(content = Option<StartStreamRequest>, description = "Optional bandwidth limits in kbps and RTSP source (`rtsp://user:pass@host/path`)"),
+    responses((status = 200, description = "The started stream (also when it was started already); its source redacted", body = StreamView))
 )]
 #[tracing::instrument(skip_all, fields(camera_id = %camera.0))]
 pub async fn start_stream(
@@ -93,8 +94,11 @@ pub async fn start_stream(
     input: AuthThen<Admin, OptionalJson<StartStreamRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let AuthThen(_admin, body) = input;
-    let bandwidth = bandwidth_from_request(&body.0.unwrap_or_default())?;
-    let command = Message::StartStream(StartStream { camera_id: camera.0.to_string(), bandwidth });
+    let body = body.0.unwrap_or_default();
+    let bandwidth = bandwidth_from_request(&body)?;
+    // Validated here, carried to the controller, never logged or returned in full.
+    let source = body.source.as_deref().map(SourceUrl::parse).transpose()?;
+    let command = Message::StartStream(StartStream { camera_id: camera.0.to_string(), bandwidth, source });
     match ask_controller(&state, command).await? {
         Message::StreamStarted(started) => {
             tracing::info!(created = started.created, "stream started");

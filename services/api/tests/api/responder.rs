@@ -83,7 +83,7 @@ pub async fn write_heartbeat(registry: &dyn Registry, kurento_connected: bool) {
 
 async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU16) -> Message {
     match message {
-        Message::StartStream(StartStream { camera_id, bandwidth }) => {
+        Message::StartStream(StartStream { camera_id, bandwidth, source }) => {
             if let Some(stream) = registry.get_stream(camera_id).await.expect("responder: get_stream") {
                 return Message::StreamStarted(StreamStarted { stream, created: false });
             }
@@ -104,6 +104,8 @@ async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU1
                 pipeline_id: Some(format!("pipeline-{camera_id}")),
                 rtp_endpoint_id: None,
                 camera_source: None,
+                // As the controller does: the record holds the source redacted.
+                source: source.as_ref().map(camview_proto::source::SourceUrl::redacted),
             };
             registry.put_stream(&stream).await.expect("responder: put_stream");
             Message::StreamStarted(StreamStarted { stream, created: true })
@@ -201,5 +203,6 @@ pub fn sample_stream(camera_id: &str) -> StreamRecord {
         pipeline_id: None,
         rtp_endpoint_id: None,
         camera_source: None,
+        source: None,
     }
 }

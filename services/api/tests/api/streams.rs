@@ -124,3 +124,41 @@ async fn start_carries_the_callers_trace_into_the_bus_command() {
     assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
     assert_ne!(traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "a new span id");
 }
+
+#[tokio::test]
+async fn start_with_an_rtsp_source_sends_it_whole_to_the_controller_and_shows_it_only_redacted() {
+    let app = spawn_app().await;
+    let url = "rtsp://admin:hunter2@192.0.2.7:554/Streaming/101";
+    let redacted = "rtsp://admin:***@192.0.2.7:554/Streaming/101";
+    let response = app.post_json("/streams/cam-rtsp/start", &json!({"source": url})).await;
+    let started = ok_json(response).await;
+    assert_eq!(started["source"], redacted);
+    let seen = app.responder.as_ref().unwrap().seen.lock().unwrap().clone();
+    let sent = seen.iter().find_map(|e| match &e.message {
+        camview_proto::bus::Message::StartStream(s) => s.source.clone(),
+        _ => None,
+    });
+    assert_eq!(sent.expect("a source in the command").expose(), url, "the controller gets the full URL");
+    let one = ok_json(app.get("/streams/cam-rtsp").await).await;
+    let list = ok_json(app.get("/streams").await).await;
+    assert_eq!((&one["source"], &list["streams"][0]["source"]), (&json!(redacted), &json!(redacted)));
+    for body in [started.to_string(), one.to_string(), list.to_string()] {
+        assert!(!body.contains("hunter2"), "a view shows the password: {body}");
+    }
+    let plain = ok_json(app.start("cam-pushed").await).await;
+    assert!(plain.get("source").is_none(), "a pushed camera has no source: {plain}");
+}
+
+#[tokio::test]
+async fn start_refuses_a_source_that_is_not_an_rtsp_url_with_a_clear_400_and_asks_nothing() {
+    let app = spawn_app().await;
+    for bad in ["http://cam/x", "file:///etc/passwd", "rtsp://", "rtsp://u:p@/x", "rtsp://cam/a b"] {
+        let body =
+            assert_error(app.post_json("/streams/cam-bad/start", &json!({"source": bad})).await, 400, "invalid_source")
+                .await;
+        assert!(body["message"].as_str().unwrap().starts_with("invalid source: "), "{body}");
+        assert!(!body["message"].as_str().unwrap().contains("u:p"), "{body}");
+    }
+    assert_error(app.post_json("/streams/cam-bad/start", &json!({"source": 7})).await, 422, "invalid_body").await;
+    assert!(app.responder.as_ref().unwrap().seen.lock().unwrap().is_empty(), "no command reached the controller");
+}

@@ -23,6 +23,7 @@ use camview_common::registry::{Fence, Registry};
 use camview_proto::bus::{
     Envelope, Message, RemoveReason, Renegotiate, StartStream, StopStream, StreamEnded, StreamStarted, StreamStopped,
 };
+use camview_proto::source::SourceUrl;
 use camview_proto::stream::{AudioCodec, Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
 use tokio::sync::{Mutex as AsyncMutex, RwLock};
 use tracing::Instrument;
@@ -36,6 +37,7 @@ use crate::metrics::{ControllerMetrics, Outcome};
 mod camera_source;
 mod events;
 mod orphans;
+mod pulled;
 mod taps;
 mod viewers;
 
@@ -87,6 +89,8 @@ pub struct Controller {
     reachable_since: Mutex<Option<std::time::Instant>>,
     /// Endpoint -> viewer, so media events need no registry scan.
     viewers: viewers::ViewerIndex,
+    /// Cameras whose PlayerEndpoint is to be played again (`pulled`).
+    replays: Mutex<HashSet<String>>,
 }
 
 impl Controller {
@@ -113,6 +117,7 @@ impl Controller {
             bus_reachable: AtomicBool::new(false),
             reachable_since: Mutex::new(None),
             viewers: viewers::ViewerIndex::default(),
+            replays: Mutex::default(),
         })
     }
 
@@ -342,7 +347,8 @@ impl Controller {
             return Ok(Message::StreamStarted(StreamStarted { stream, created: false }));
         }
         let _creating = self.admit_new_stream(&cmd.camera_id).await?;
-        let stream = self.create_stream_objects(&cmd.camera_id, cmd.bandwidth, now_rfc3339()).await?;
+        let stream =
+            self.create_stream_objects(&cmd.camera_id, cmd.bandwidth, now_rfc3339(), cmd.source.as_ref()).await?;
         Ok(Message::StreamStarted(StreamStarted { stream, created: true }))
     }
 
@@ -365,12 +371,15 @@ impl Controller {
         Ok(CreatingGuard { set: &self.creating, camera_id: camera_id.to_owned() })
     }
 
-    /// Creates the media objects of a stream and registers it `waiting_for_media`.
+    /// Creates the media objects of a stream and registers it `waiting_for_media`; a stream
+    /// with a `source` (an RTSP camera) has that URL stored under the controller's own key
+    /// first, so a later reconciliation can open it again.
     async fn create_stream_objects(
         &self,
         camera_id: &str,
         bandwidth: camview_proto::stream::Bandwidth,
         created_at: String,
+        source: Option<&SourceUrl>,
     ) -> Result<StreamRecord, CommandError> {
         let spec = StreamSpec {
             camera_id: camera_id.to_owned(),
@@ -381,17 +390,31 @@ impl Controller {
                 self.settings.payload_type,
                 self.settings.audio,
             ),
+            source: source.cloned(),
         };
-        let media = self.media.create_stream(&spec).await?;
-        let Some(port) = sdp::answer_video_port(&media.answer) else {
-            let _ = self.media.release(&media.pipeline_id).await;
-            return Err(CommandError::NoRtpPort);
+        if let Some(url) = source {
+            self.registry.put_stream_source(camera_id, Some(url.expose())).await?;
+        }
+        let media = match self.media.create_stream(&spec).await {
+            Ok(media) => media,
+            Err(e) => {
+                self.forget_source(camera_id, source).await;
+                return Err(e.into());
+            }
+        };
+        let port = match (source, sdp::answer_video_port(&media.answer)) {
+            (Some(_), _) => None,
+            (None, Some(port)) => Some(port),
+            (None, None) => {
+                let _ = self.media.release(&media.pipeline_id).await;
+                return Err(CommandError::NoRtpPort);
+            }
         };
         let stream = StreamRecord {
             camera_id: camera_id.to_owned(),
             state: StreamState::WaitingForMedia,
             // The answer's own address is wrong behind containers: cameras use EXTERNAL_IP.
-            rtp: Some(RtpTarget {
+            rtp: port.map(|port| RtpTarget {
                 host: self.settings.external_ip.clone(),
                 port,
                 codec: self.settings.codec,
@@ -404,13 +427,31 @@ impl Controller {
             pipeline_id: Some(media.pipeline_id.clone()),
             rtp_endpoint_id: Some(media.rtp_endpoint_id.clone()),
             camera_source: None,
+            source: source.map(SourceUrl::redacted),
         };
         if let Err(e) = self.registry.put_stream(&stream).await {
             let _ = self.media.release(&media.pipeline_id).await;
+            self.forget_source(camera_id, source).await;
             return Err(e.into());
         }
-        tracing::info!(camera_id, port, "stream started");
+        let mut stream = stream;
+        if source.is_some() && self.media.is_camera_flowing(&media.rtp_endpoint_id).await.unwrap_or(false) {
+            // A pulled camera may have started before the record existed: its flow event
+            // found no stream. Asked now, under the camera's lock, nothing is missed.
+            stream.state = StreamState::Live;
+            self.registry.put_stream(&stream).await?;
+        }
+        tracing::info!(camera_id, port, source = stream.source.as_deref(), "stream started");
         Ok(stream)
+    }
+
+    /// Deletes the stored source URL of a stream that was not created after all.
+    async fn forget_source(&self, camera_id: &str, source: Option<&SourceUrl>) {
+        if source.is_some() {
+            if let Err(e) = self.registry.put_stream_source(camera_id, None).await {
+                tracing::warn!(error = %e, camera_id, "could not delete the stored source URL");
+            }
+        }
     }
 
     async fn stop_stream(&self, cmd: &StopStream) -> Result<Message, CommandError> {
@@ -439,6 +480,9 @@ impl Controller {
             }
         }
         self.registry.delete_stream(&cmd.camera_id).await?;
+        if stream.source.is_some() {
+            self.registry.put_stream_source(&cmd.camera_id, None).await?;
+        }
         self.cancel_stall_timer(&cmd.camera_id);
         tracing::info!(camera_id = %cmd.camera_id, viewers = viewers.len(), "stream stopped");
         Ok(Message::StreamStopped(StreamStopped {
@@ -490,12 +534,28 @@ impl Controller {
                 continue;
             }
             tracing::warn!(camera_id = %stream.camera_id, "stream objects lost on the media server; recreating");
-            self.create_stream_objects(&stream.camera_id, stream.bandwidth, stream.created_at.clone()).await?;
+            let source = match stream.source {
+                Some(_) => self.stored_source(&stream.camera_id).await?,
+                None => None,
+            };
+            self.create_stream_objects(&stream.camera_id, stream.bandwidth, stream.created_at.clone(), source.as_ref())
+                .await?;
             for v in viewers.iter().filter(|v| v.endpoint_id.is_some() || v.state != ViewerState::Joining) {
                 self.renegotiate(v).await?;
             }
         }
         Ok(())
+    }
+
+    /// The source URL stored for a pulled stream (None if it is missing or no longer valid:
+    /// the stream is then recreated as a pushed camera's, and says so in the log).
+    async fn stored_source(&self, camera_id: &str) -> Result<Option<SourceUrl>, CommandError> {
+        let stored = self.registry.get_stream_source(camera_id).await?;
+        let source = stored.as_deref().and_then(|s| SourceUrl::parse(s).ok());
+        if source.is_none() {
+            tracing::warn!(camera_id, "the stream's stored source URL is missing or invalid");
+        }
+        Ok(source)
     }
 
     async fn renegotiate(&self, v: &ViewerRecord) -> Result<(), CommandError> {

@@ -14,8 +14,8 @@ use super::media::{
 };
 use crate::kurento::{
     events, ClientError, EventStream, IceCandidate as KurentoCandidate, KurentoClient, KurentoEvent, LinkState,
-    MediaFlowState, MediaPipeline, MediaType, RtpEndpoint, RtpEndpointParams, ServerManager, WebRtcEndpoint,
-    WebRtcEndpointParams, SERVER_MANAGER_ID,
+    MediaFlowState, MediaPipeline, MediaType, PlayerEndpoint, PlayerEndpointParams, RtpEndpoint, RtpEndpointParams,
+    ServerManager, WebRtcEndpoint, WebRtcEndpointParams, SERVER_MANAGER_ID,
 };
 
 impl From<ClientError> for MediaError {
@@ -176,13 +176,49 @@ impl KurentoMedia {
         })
     }
 
+    /// A PlayerEndpoint in `pipeline` playing the stream's RTSP source, with the same events
+    /// as a camera's RtpEndpoint plus `EndOfStream` (the controller plays it again, `pulled`);
+    /// released again if any step fails. The URI is sent, never logged.
+    async fn create_player_endpoint(
+        &self,
+        pipeline: &MediaPipeline,
+        source: &camview_proto::source::SourceUrl,
+    ) -> Result<MediaStream, MediaError> {
+        let player =
+            PlayerEndpoint::create(&self.client, pipeline, source.expose(), PlayerEndpointParams::default()).await?;
+        let result = async {
+            self.watch_rtp(&RtpEndpoint::attach(&self.client, player.id()))
+                .await
+                .map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })?;
+            self.forward(player.subscribe::<events::EndOfStream>().await?, |e| {
+                Some(MediaEvent::SourceEnded { element_id: e.source })
+            });
+            player.play().await?;
+            Ok::<_, ClientError>(MediaStream {
+                pipeline_id: pipeline.id().to_owned(),
+                rtp_endpoint_id: player.id().to_owned(),
+                answer: String::new(),
+            })
+        }
+        .await;
+        if result.is_err() {
+            let _ = player.release().await;
+            self.subscribed.lock().expect("subscriptions poisoned").remove(player.id());
+        }
+        Ok(result?)
+    }
+
     /// An RtpEndpoint in `pipeline` with the stream's bandwidth and events, answering the
-    /// camera's offer; released again if any step fails.
+    /// camera's offer (or, for a stream with a source, a PlayerEndpoint); released again if
+    /// any step fails.
     async fn create_camera_endpoint(
         &self,
         pipeline: &MediaPipeline,
         spec: &StreamSpec,
     ) -> Result<MediaStream, MediaError> {
+        if let Some(source) = &spec.source {
+            return self.create_player_endpoint(pipeline, source).await;
+        }
         let rtp = RtpEndpoint::create(&self.client, pipeline, RtpEndpointParams::default()).await?;
         let result = async {
             rtp.set_max_video_recv_bandwidth(kbps(spec.bandwidth.max_bandwidth)).await?;
@@ -329,6 +365,14 @@ impl MediaServer for KurentoMedia {
             let _ = tap.release().await;
         }
         Ok(result?)
+    }
+
+    async fn play(&self, element_id: &str) -> Result<(), MediaError> {
+        Ok(PlayerEndpoint::attach(&self.client, element_id).play().await?)
+    }
+
+    async fn is_camera_flowing(&self, element_id: &str) -> Result<bool, MediaError> {
+        Ok(RtpEndpoint::attach(&self.client, element_id).is_media_flowing_in(MediaType::Video).await?)
     }
 
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError> {

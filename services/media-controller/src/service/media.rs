@@ -2,6 +2,7 @@
 //! controller logic depends only on this trait, so it is unit-tested without a server.
 
 use async_trait::async_trait;
+use camview_proto::source::SourceUrl;
 use camview_proto::stream::{Bandwidth, IceCandidate};
 use tokio::sync::broadcast;
 
@@ -12,9 +13,14 @@ pub struct StreamSpec {
     pub bandwidth: Bandwidth,
     /// SDP offer describing the camera's stream.
     pub offer: String,
+    /// An RTSP camera to pull from: the stream gets a PlayerEndpoint with this URI instead of
+    /// an RtpEndpoint answering `offer` (its `Debug` is redacted).
+    pub source: Option<SourceUrl>,
 }
 
-/// Media-server objects of one stream.
+/// Media-server objects of one stream. For a stream pulled from an RTSP camera,
+/// `rtp_endpoint_id` names its PlayerEndpoint (the element viewers connect to) and `answer` is
+/// empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaStream {
     pub pipeline_id: String,
@@ -56,6 +62,10 @@ pub enum MediaEvent {
         element_id: String,
         direction: FlowDirection,
         flowing: bool,
+    },
+    /// A PlayerEndpoint's source ended (`EndOfStream`).
+    SourceEnded {
+        element_id: String,
     },
     /// An error event of a media object.
     Error {
@@ -123,6 +133,11 @@ pub trait MediaServer: Send + Sync + 'static {
         spec: &StreamSpec,
         viewer_endpoints: &[String],
     ) -> Result<MediaStream, MediaError>;
+    /// Whether video flows into a stream's camera element now (`isMediaFlowingIn`): a pulled
+    /// camera may start before its stream is registered, so its first flow event found none.
+    async fn is_camera_flowing(&self, element_id: &str) -> Result<bool, MediaError>;
+    /// `play` on a pulled stream's PlayerEndpoint (again, after its source failed or ended).
+    async fn play(&self, element_id: &str) -> Result<(), MediaError>;
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError>;
     async fn add_ice_candidate(&self, endpoint_id: &str, candidate: &IceCandidate) -> Result<(), MediaError>;
     /// Releases an object (a pipeline takes its endpoints with it). Idempotent.

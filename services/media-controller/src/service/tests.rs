@@ -22,6 +22,7 @@ use super::controller::{Controller, ControllerSettings};
 mod fencing;
 mod ice_states;
 mod orphans;
+mod rtsp_source;
 mod taps;
 use super::media::*;
 
@@ -30,6 +31,8 @@ use super::media::*;
 struct RecordingMedia {
     calls: Mutex<Vec<String>>,
     released: Mutex<Vec<String>>,
+    /// What `is_camera_flowing` answers.
+    camera_flowing: Mutex<bool>,
     fail_viewers: Mutex<bool>,
     /// What `inventory` answers: set by a test as the server's state.
     inventory: Mutex<Vec<PipelineInventory>>,
@@ -54,7 +57,8 @@ impl RecordingMedia {
 #[async_trait]
 impl MediaServer for RecordingMedia {
     async fn create_stream(&self, spec: &StreamSpec) -> Result<MediaStream, MediaError> {
-        self.calls.lock().unwrap().push(format!("create_stream {}", spec.camera_id));
+        let source = spec.source.as_ref().map(|s| format!(" source={}", s.expose())).unwrap_or_default();
+        self.calls.lock().unwrap().push(format!("create_stream {}{source}", spec.camera_id));
         // A media call takes time: other commands run meanwhile.
         tokio::task::yield_now().await;
         let p = format!("{}_kurento.MediaPipeline", spec.camera_id);
@@ -63,6 +67,13 @@ impl MediaServer for RecordingMedia {
             pipeline_id: p,
             answer: "v=0\r\nm=video 40012 RTP/AVPF 96\r\n".into(),
         })
+    }
+    async fn play(&self, element_id: &str) -> Result<(), MediaError> {
+        self.calls.lock().unwrap().push(format!("play {element_id}"));
+        Ok(())
+    }
+    async fn is_camera_flowing(&self, _element_id: &str) -> Result<bool, MediaError> {
+        Ok(*self.camera_flowing.lock().unwrap())
     }
     async fn create_viewer(
         &self,
@@ -192,6 +203,7 @@ fn start(camera: &str) -> Message {
     Message::StartStream(StartStream {
         camera_id: camera.into(),
         bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+        source: None,
     })
 }
 

@@ -140,6 +140,7 @@ impl Stack {
         let start = Message::StartStream(StartStream {
             camera_id: camera.into(),
             bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+            source: None,
         });
         self.api.request(start, PATIENCE).await.expect("a reply to StartStream")
     }

@@ -5,6 +5,7 @@ mod fake_kms;
 mod faults;
 mod observability;
 mod placement_sim;
+mod rtsp;
 mod service;
 mod telemetry;
 mod transport;

@@ -84,6 +84,7 @@ async fn a_command_runs_in_a_span_named_after_it_under_the_senders_trace_and_its
         Message::StartStream(StartStream {
             camera_id: "cam-traced".into(),
             bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
+            source: None,
         }),
         Some("api-traced".into()),
         None,

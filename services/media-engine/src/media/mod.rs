@@ -11,6 +11,7 @@
 //! channel).
 
 pub mod packet;
+pub mod player;
 pub mod ports;
 pub mod rtp_sink;
 pub mod rtp_source;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-use super::packet::{inspect, parse_rtp, GopCache};
+use super::packet::{inspect, parse_rtp, GopCache, RtpPacket};
 use super::rtp_sink::RtpSink;
 use super::webrtc::Viewer;
 use super::worker::{Cmd, Workers};
@@ -133,7 +133,8 @@ pub struct RtpSource {
     sps_profile_level_id: Mutex<Option<u32>>,
     /// H.265 profile/tier/level of the camera's in-band VPS/SPS.
     inband_h265_ptl: Mutex<Option<H265Ptl>>,
-    rtcp: Arc<UdpSocket>,
+    /// None for a source fed by its owner (a PlayerEndpoint: see [`RtpSource::start_fed`]).
+    rtcp: Option<Arc<UdpSocket>>,
     rtcp_remote: Mutex<Option<SocketAddr>>,
     /// The camera's RTP source address, set once by the RTP task when it latches.
     rtp_source: OnceLock<SocketAddr>,
@@ -200,7 +201,6 @@ impl RtpSource {
         counters: Arc<MediaCounters>,
         workers: Arc<Workers>,
     ) -> std::io::Result<Arc<Self>> {
-        static NEXT_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         rtp.set_nonblocking(true)?;
         rtcp.set_nonblocking(true)?;
         let local_port = rtp.local_addr()?.port();
@@ -215,10 +215,10 @@ impl RtpSource {
             local_port,
             sps_profile_level_id: Mutex::new(None),
             inband_h265_ptl: Mutex::new(None),
-            rtcp: rtcp.clone(),
+            rtcp: Some(rtcp.clone()),
             rtp_source: OnceLock::new(),
             own_ssrc,
-            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+            key: next_key(),
             viewers: Mutex::new(vec![]),
             fanout: RwLock::new(vec![]),
             sinks: RwLock::new(vec![]),
@@ -253,6 +253,60 @@ impl RtpSource {
             }
         });
         Ok(src)
+    }
+
+    /// A source without sockets or tasks: its owner hands it whole RTP packets ([`Self::feed`])
+    /// and says when they stop ([`Self::set_flowing`]). The PlayerEndpoint of an RTSP camera
+    /// feeds one from its RTSP session (`media::player`); keyframe requests go nowhere (RTSP
+    /// has no PLI: the camera's GOP decides).
+    pub fn start_fed(
+        id: String,
+        video: CameraVideo,
+        gop_cache_packets: usize,
+        events: EventTx,
+        counters: Arc<MediaCounters>,
+        workers: Arc<Workers>,
+    ) -> Arc<Self> {
+        Arc::new(RtpSource {
+            id,
+            cache: Mutex::new(GopCache::new(video.codec, gop_cache_packets)),
+            rtcp_remote: Mutex::new(None),
+            video,
+            audio: None,
+            local_port: 0,
+            sps_profile_level_id: Mutex::new(None),
+            inband_h265_ptl: Mutex::new(None),
+            rtcp: None,
+            rtp_source: OnceLock::new(),
+            own_ssrc: 0,
+            key: next_key(),
+            viewers: Mutex::new(vec![]),
+            fanout: RwLock::new(vec![]),
+            sinks: RwLock::new(vec![]),
+            workers,
+            stats: SourceStats::default(),
+            flowing: AtomicBool::new(false),
+            rtcp_seen: AtomicBool::new(false),
+            last_pli: Mutex::new(None),
+            events,
+            cancel: CancellationToken::new(),
+            counters,
+        })
+    }
+
+    /// Hands one whole RTP packet of a fed source to its viewers; returns whether it was media
+    /// of this stream (the negotiated payload type).
+    pub fn feed(self: &Arc<Self>, d: &[u8]) -> bool {
+        match parse_rtp(d).filter(|p| p.pt == self.video.pt) {
+            Some(pkt) => {
+                self.forward(d.len(), pkt);
+                true
+            }
+            None => {
+                self.count_garbage();
+                false
+            }
+        }
     }
 
     pub fn stop(&self) {
@@ -356,7 +410,7 @@ impl RtpSource {
             }
             *last = Some(now);
         }
-        let Some(dest) = *lock(&self.rtcp_remote) else { return };
+        let (Some(dest), Some(rtcp)) = (*lock(&self.rtcp_remote), self.rtcp.as_ref()) else { return };
         let media_ssrc = self.stats.ssrc.load(Ordering::Relaxed);
         let mut pli = [0u8; 12];
         pli[0] = 0x81; // V=2, FMT=1 (PLI)
@@ -364,7 +418,7 @@ impl RtpSource {
         pli[3] = 2; // length in 32-bit words minus one
         pli[4..8].copy_from_slice(&self.own_ssrc.to_be_bytes());
         pli[8..12].copy_from_slice(&media_ssrc.to_be_bytes());
-        if self.rtcp.try_send_to(&pli, dest).is_ok() {
+        if rtcp.try_send_to(&pli, dest).is_ok() {
             self.stats.plis_sent.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -437,7 +491,9 @@ impl RtpSource {
         }
     }
 
-    fn set_flowing(&self, flowing: bool) {
+    /// Raises the flow events when media starts or stops (a fed source's owner calls it when
+    /// its session ends; camera sockets after the flow timeout).
+    pub fn set_flowing(&self, flowing: bool) {
         if self.flowing.swap(flowing, Ordering::Relaxed) == flowing {
             return;
         }
@@ -462,9 +518,8 @@ impl RtpSource {
             self.count_foreign();
             return false;
         }
-        let Some(mut pkt) = parse_rtp(d).filter(|p| p.pt == self.video.pt) else {
-            self.stats.garbage.fetch_add(1, Ordering::Relaxed);
-            MediaCounters::add(&self.counters.rtp_garbage_in, 1);
+        let Some(pkt) = parse_rtp(d).filter(|p| p.pt == self.video.pt) else {
+            self.count_garbage();
             return false;
         };
         match latch.latch(from, now) {
@@ -479,8 +534,20 @@ impl RtpSource {
             }
             Latched::Same => {}
         }
+        self.forward(d.len(), pkt);
+        true
+    }
+
+    fn count_garbage(&self) {
+        self.stats.garbage.fetch_add(1, Ordering::Relaxed);
+        MediaCounters::add(&self.counters.rtp_garbage_in, 1);
+    }
+
+    /// Counts an accepted packet of `len` bytes, caches it and hands it to each worker with
+    /// viewers of this stream.
+    fn forward(self: &Arc<Self>, len: usize, mut pkt: RtpPacket) {
         pkt.index = self.stats.packets.fetch_add(1, Ordering::Relaxed);
-        self.stats.bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(len as u64, Ordering::Relaxed);
         self.stats.ssrc.store(pkt.ssrc, Ordering::Relaxed);
         MediaCounters::add(&self.counters.rtp_packets_in, 1);
         MediaCounters::add(&self.counters.rtp_bytes_in, pkt.payload.len() as u64);
@@ -488,7 +555,7 @@ impl RtpSource {
             for w in read(&self.fanout).iter() {
                 self.workers.send_media(*w, Cmd::Rtp { source: self.clone(), pkt: pkt.clone() });
             }
-            return true;
+            return;
         }
         if !self.is_flowing() {
             self.set_flowing(true);
@@ -510,8 +577,12 @@ impl RtpSource {
         for w in read(&self.fanout).iter() {
             self.workers.send_media(*w, Cmd::Rtp { source: self.clone(), pkt: pkt.clone() });
         }
-        true
     }
+}
+
+fn next_key() -> u64 {
+    static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+    NEXT_KEY.fetch_add(1, Ordering::Relaxed)
 }
 
 #[cfg(test)]

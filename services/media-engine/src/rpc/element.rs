@@ -65,6 +65,7 @@ impl Core {
         match &self.objects[object].media {
             ObjMedia::Rtp { source: Some(s), .. } => s.is_flowing(),
             ObjMedia::Rtp { sink: Some(s), .. } if !inbound => s.has_source(),
+            ObjMedia::Player(p) => p.is_flowing(),
             ObjMedia::WebRtc(v) if inbound => v.flow_in(),
             ObjMedia::WebRtc(v) => v.flow_out(),
             _ => false,
@@ -76,17 +77,14 @@ impl Core {
         match &self.objects[object].media {
             ObjMedia::Rtp { negotiated, offer, .. } => negotiated.is_some() || offer.is_some(),
             ObjMedia::WebRtc(v) => v.local_sdp().is_some(),
-            ObjMedia::None => false,
+            ObjMedia::None | ObjMedia::Player(_) => false,
         }
     }
 
     /// The camera stream a WebRtcEndpoint will carry: its connected VIDEO source, else the
     /// single negotiated RtpEndpoint of its pipeline.
     pub(super) fn stream_for(&self, sink: &str) -> Option<Arc<RtpSource>> {
-        let src_of = |o: &Obj| match &o.media {
-            ObjMedia::Rtp { source: Some(s), .. } => Some(s.clone()),
-            _ => None,
-        };
+        let src_of = |o: &Obj| o.media.feed();
         if let Some(s) = self
             .objects
             .values()
@@ -137,6 +135,10 @@ impl Core {
                 v.set_source(Some(src));
             }
             self.link_rtp_sink(source, sink);
+            if let (ObjMedia::Player(p), ObjMedia::WebRtc(v)) = (&self.objects[source].media, &self.objects[sink].media)
+            {
+                p.add_viewer(v);
+            }
         }
         if types.contains(&MediaType::Audio) {
             if let (ObjMedia::Rtp { audio: Some(src), .. }, ObjMedia::WebRtc(v)) =
@@ -192,6 +194,12 @@ impl Core {
                 src.remove_sink(&out.id);
                 out.set_source(None);
             }
+            if let (Some(ObjMedia::Player(p)), Some(ObjMedia::WebRtc(v))) =
+                (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media))
+            {
+                p.remove_viewer(&v.id);
+                v.set_source(None);
+            }
         }
         if types.contains(&MediaType::Audio) {
             if let (Some(ObjMedia::Rtp { audio: Some(src), .. }), Some(ObjMedia::WebRtc(v))) =
@@ -207,8 +215,9 @@ impl Core {
         let ts = now_millis();
         let mut out = Map::new();
         let id = format!("{object}_stats");
-        match &self.objects[object].media {
-            ObjMedia::Rtp { source: Some(s), .. } => {
+        let media = &self.objects[object].media;
+        match (media, media.feed()) {
+            (ObjMedia::Rtp { .. } | ObjMedia::Player(_), Some(s)) => {
                 let st = &s.stats;
                 out.insert(
                     format!("{id}_inbound"),
@@ -220,7 +229,7 @@ impl Core {
                         "foreignPackets": st.foreign.load(Ordering::Relaxed), "viewers": s.viewer_count()}),
                 );
             }
-            ObjMedia::WebRtc(v) => {
+            (ObjMedia::WebRtc(v), _) => {
                 let st = v.stats();
                 out.insert(
                     format!("{id}_outbound"),

@@ -3,6 +3,8 @@
 //! elements in `element.rs`, negotiation in `negotiate.rs`, the server manager in
 //! `server_manager.rs`).
 
+use std::sync::Arc;
+
 use camview_proto::kurento::KurentoErrorCode as K;
 use serde_json::{json, Map, Value};
 
@@ -10,6 +12,7 @@ use super::model::{AddIceCandidateParams, AddTagParams, Class, Operation, Proper
 use super::params::Params;
 use super::{kerr, not_found, Core, ObjMedia, RpcResult, SERVER_MANAGER};
 use crate::config::Settings;
+use crate::media::player::Player;
 
 impl Core {
     pub(super) fn invoke(
@@ -53,6 +56,8 @@ impl Core {
             Operation::GetRemoteSessionDescriptor => self.session_descriptor(object, false),
             Operation::GatherCandidates => self.gather_candidates(object, operation, &params),
             Operation::AddIceCandidate(p) => self.add_ice_candidate(object, p, operation, &params),
+            Operation::Play => self.player_op(object, operation, &params, Player::play),
+            Operation::Pause | Operation::Stop => self.player_op(object, operation, &params, |p| p.stop()),
             Operation::CreateDataChannel(_) | Operation::CloseDataChannel(_) => {
                 Err(kerr(K::MediaObjectOperationNotSupported, "Data channels are not supported by this engine"))
             }
@@ -77,6 +82,7 @@ impl Core {
                         s.rtcp_seen() || (p == Property::ConnectionState && s.is_flowing())
                     }
                     ObjMedia::WebRtc(v) => v.is_connected(),
+                    ObjMedia::Player(p) => p.is_flowing(),
                     _ => false,
                 };
                 json!(if connected { "CONNECTED" } else { "DISCONNECTED" })
@@ -153,6 +159,13 @@ impl Core {
                 kerr(K::SdpEndPointNoRemoteSdpError, "Remote SDP not set")
             }
         })
+    }
+
+    /// `play`, `pause` and `stop` of a PlayerEndpoint (the only UriEndpoint).
+    fn player_op(&self, object: &str, operation: &str, params: &Params, op: impl Fn(&Arc<Player>)) -> RpcResult {
+        let ObjMedia::Player(p) = &self.objects[object].media else { return Err(params.unknown_operation(operation)) };
+        op(p);
+        Ok(Value::Null)
     }
 
     fn gather_candidates(&self, object: &str, operation: &str, params: &Params) -> RpcResult {

@@ -29,6 +29,7 @@ pub use request::{Frame, Request};
 
 use crate::config::Settings;
 use crate::events::EventTx;
+use crate::media::player::Player;
 use crate::media::rtp_sink::RtpSink;
 use crate::media::rtp_source::RtpSource;
 use crate::media::webrtc::{Viewer, WebRtcMux};
@@ -77,6 +78,20 @@ pub(crate) enum ObjMedia {
         audio: Option<Arc<RtpSource>>,
     },
     WebRtc(Arc<Viewer>),
+    /// A PlayerEndpoint (an RTSP camera).
+    Player(Arc<Player>),
+}
+
+impl ObjMedia {
+    /// The camera stream this element feeds: a negotiated RtpEndpoint's, or a described
+    /// PlayerEndpoint's.
+    pub(crate) fn feed(&self) -> Option<Arc<RtpSource>> {
+        match self {
+            ObjMedia::Rtp { source: Some(s), .. } => Some(s.clone()),
+            ObjMedia::Player(p) => p.source(),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) struct Obj {
@@ -159,8 +174,9 @@ impl Core {
 
     /// Live media objects per class (the `camview_engine_media_objects` gauge); every media
     /// class appears, with 0 when none is alive.
-    pub fn media_objects(&self) -> [(&'static str, u64); 3] {
-        let mut counts = [Class::MediaPipeline, Class::RtpEndpoint, Class::WebRtcEndpoint].map(|c| (c.name(), 0u64));
+    pub fn media_objects(&self) -> [(&'static str, u64); 4] {
+        let mut counts = [Class::MediaPipeline, Class::RtpEndpoint, Class::WebRtcEndpoint, Class::PlayerEndpoint]
+            .map(|c| (c.name(), 0u64));
         for o in self.objects.values() {
             if let Some(slot) = counts.iter_mut().find(|(name, _)| *name == o.class.name()) {
                 slot.1 += 1;

@@ -88,7 +88,9 @@ impl Core {
                 self.rtp_audio_negotiated(object, audio);
                 Ok(json!(answer))
             }
-            ObjMedia::None => Err(kerr(K::MalformedTransaction, "Method 'processOffer' with 1 parameters not found")),
+            ObjMedia::None | ObjMedia::Player(_) => {
+                Err(kerr(K::MalformedTransaction, "Method 'processOffer' with 1 parameters not found"))
+            }
         }
     }
 
@@ -118,7 +120,9 @@ impl Core {
                 }
                 Ok(json!(offer))
             }
-            ObjMedia::None => Err(kerr(K::MalformedTransaction, "Method 'generateOffer' with 0 parameters not found")),
+            ObjMedia::None | ObjMedia::Player(_) => {
+                Err(kerr(K::MalformedTransaction, "Method 'generateOffer' with 0 parameters not found"))
+            }
         }
     }
 
@@ -151,7 +155,9 @@ impl Core {
                 self.rtp_negotiated(object, sdp_offer.clone(), answer.to_string(), Some(source), Some(spent));
                 Ok(json!(sdp_offer))
             }
-            ObjMedia::None => Err(kerr(K::MalformedTransaction, "Method 'processAnswer' with 1 parameters not found")),
+            ObjMedia::None | ObjMedia::Player(_) => {
+                Err(kerr(K::MalformedTransaction, "Method 'processAnswer' with 1 parameters not found"))
+            }
         }
     }
 

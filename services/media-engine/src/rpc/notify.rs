@@ -46,7 +46,7 @@ pub(crate) fn event_data(event: &MediaEvent) -> Map<String, Value> {
         MediaEvent::NewCandidatePairSelected { local_candidate, remote_candidate } => json!({"candidatePair": {
             "__module__": "kurento", "__type__": "IceCandidatePair", "streamId": "1", "componentId": 1,
             "localCandidate": local_candidate, "remoteCandidate": remote_candidate}}),
-        MediaEvent::MediaSessionStarted | MediaEvent::IceGatheringDone => json!({}),
+        MediaEvent::MediaSessionStarted | MediaEvent::IceGatheringDone | MediaEvent::EndOfStream => json!({}),
     };
     match data {
         Value::Object(m) => m,
@@ -145,6 +145,7 @@ mod tests {
             | MediaEvent::IceCandidateFound { .. }
             | MediaEvent::IceGatheringDone
             | MediaEvent::NewCandidatePairSelected { .. } => Class::WebRtcEndpoint,
+            MediaEvent::EndOfStream => Class::PlayerEndpoint,
         }
     }
 
@@ -164,6 +165,7 @@ mod tests {
             MediaEvent::IceCandidateFound { candidate: s(), sdp_mid: s() },
             MediaEvent::IceGatheringDone,
             MediaEvent::NewCandidatePairSelected { local_candidate: s(), remote_candidate: s() },
+            MediaEvent::EndOfStream,
         ];
         for event in all {
             let class = raised_by(&event);

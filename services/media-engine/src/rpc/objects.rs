@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::model::{Class, Constructor};
 use super::{kerr, not_found, now_millis, Core, Obj, ObjMedia, RpcResult, Sub, SERVER_MANAGER};
+use crate::media::player::{Player, PlayerDeps};
 use crate::media::webrtc::Viewer;
 
 impl Core {
@@ -27,6 +28,13 @@ impl Core {
                     Some(p.media_pipeline),
                     ObjMedia::Rtp { negotiated: None, source: None, offer: None, sink: None, audio: None },
                 )
+            }
+            Constructor::PlayerEndpoint(p) => {
+                self.check_pipeline(&p.media_pipeline)?;
+                let id = format!("{}/{uuid}_kurento.PlayerEndpoint", p.media_pipeline);
+                let player = Player::new(id.clone(), &p.uri, self.player_deps())
+                    .map_err(|e| kerr(K::MediaObjectIllegalParamError, format!("Cannot play this URI: {e}")))?;
+                (id, Some(p.media_pipeline), ObjMedia::Player(player))
             }
             Constructor::WebRtcEndpoint(p) => {
                 self.check_pipeline(&p.media_pipeline)?;
@@ -54,6 +62,17 @@ impl Core {
             },
         );
         Ok(json!(id))
+    }
+
+    fn player_deps(&self) -> PlayerDeps {
+        PlayerDeps {
+            flow_timeout: self.ctx.cfg.flow_timeout,
+            gop_cache_packets: self.ctx.cfg.gop_cache_packets,
+            events: self.ctx.events.clone(),
+            counters: self.ctx.counters.clone(),
+            workers: self.ctx.mux.workers.clone(),
+            transport: self.ctx.cfg.rtsp_transport,
+        }
     }
 
     fn check_pipeline(&self, pipe: &str) -> Result<(), RpcError> {
@@ -120,6 +139,9 @@ impl Core {
                 (Some(ObjMedia::Rtp { source: Some(src), .. }), ObjMedia::Rtp { .. }) => src.remove_sink(id),
                 _ => {}
             }
+            if let Some(ObjMedia::Player(p)) = self.objects.get(&f).map(|o| &o.media) {
+                p.remove_viewer(id);
+            }
         }
         for (sink, _) in &obj.sinks {
             match self.objects.get(sink).map(|o| &o.media) {
@@ -139,6 +161,7 @@ impl Core {
                 }
             }
             ObjMedia::WebRtc(v) => v.stop(),
+            ObjMedia::Player(p) => p.release(),
             _ => {}
         }
         self.subs.retain(|_, s| s.object != id);

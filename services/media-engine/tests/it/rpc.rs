@@ -94,7 +94,7 @@ async fn kurento_error_codes_for_unknown_objects_types_methods_and_bad_params() 
         e,
         json!({"code": 40101, "message": "Object 'nope_kurento.MediaPipeline' not found", "data": {"type": "MEDIA_OBJECT_NOT_FOUND"}})
     );
-    let e = c.err("create", json!({"type": "PlayerEndpoint", "constructorParams": {"mediaPipeline": pipe}})).await;
+    let e = c.err("create", json!({"type": "RecorderEndpoint", "constructorParams": {"mediaPipeline": pipe}})).await;
     assert_eq!((e["code"].as_i64(), e["data"]["type"].as_str()), (Some(40108), Some("MEDIA_OBJECT_NOT_AVAILABLE")));
     let e = c.err("create", json!({"type": "RtpEndpoint", "constructorParams": {}})).await;
     assert_eq!(e["code"], 40001);

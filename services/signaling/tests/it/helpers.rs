@@ -145,6 +145,7 @@ impl Deployment {
             pipeline_id: None,
             rtp_endpoint_id: None,
             camera_source: None,
+            source: None,
         };
         self.registry.put_stream(&stream).await.expect("put stream");
     }

@@ -60,6 +60,7 @@ impl EngineTarget {
             camera_id: "bench".into(),
             bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
             offer: camera_offer("bench", Codec::H264, 96),
+            source: None,
         };
         let stream = media
             .create_stream(&spec)

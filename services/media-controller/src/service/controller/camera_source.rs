@@ -29,6 +29,10 @@ impl Controller {
             .get_stream(&cmd.camera_id)
             .await?
             .ok_or_else(|| CommandError::StreamNotFound(cmd.camera_id.clone()))?;
+        if stream.source.is_some() {
+            // Pulled from an RTSP camera: there is no RTP source to latch.
+            return Ok(Message::CameraSourceSet(CameraSourceSet { stream, relatched: false }));
+        }
         let relatch = match stream.camera_source.as_deref() {
             Some(known) if known == cmd.source => {
                 return Ok(Message::CameraSourceSet(CameraSourceSet { stream, relatched: false }))
@@ -56,6 +60,7 @@ impl Controller {
                     self.settings.payload_type,
                     self.settings.audio,
                 ),
+                source: None,
             };
             let media = self.media.replace_camera_endpoint(&media_stream, &spec, &endpoints).await?;
             let port = sdp::answer_video_port(&media.answer).ok_or(CommandError::NoRtpPort)?;

@@ -51,7 +51,12 @@ impl Controller {
             }
             MediaEvent::MediaFlow { .. } => {}
             MediaEvent::Error { object_id, description } => {
-                tracing::warn!(object_id, description, "media server error event")
+                tracing::warn!(object_id, description, "media server error event");
+                self.replay_source(&object_id).await;
+            }
+            MediaEvent::SourceEnded { element_id } => {
+                self.on_camera_flow(&element_id, false).await;
+                self.replay_source(&element_id).await;
             }
             MediaEvent::Connected { resumed } => {
                 tracing::info!(resumed, "media server connected; reconciling");
