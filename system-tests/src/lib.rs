@@ -18,6 +18,7 @@ pub mod all_in_one;
 pub mod auth;
 pub mod impaired;
 pub mod scenario;
+pub mod snapshot;
 mod viewer;
 
 use std::collections::HashMap;

@@ -1,8 +1,10 @@
 //! The whole system with an RTSP camera (GStreamer's RTSP server from Debian): started through
 //! the REST API with its URL, played through the controller's PlayerEndpoint on the engine to a
-//! viewer joining over signaling; the password never appears in an answer or a log line.
+//! viewer joining over signaling, and its snapshot served; the password never appears in an
+//! answer or a log line.
 
 use camview_common::testing::rtsp::RtspCamera;
+use camview_system_tests::snapshot::fetch_snapshot;
 use camview_system_tests::{AllInOne, DataDir, Viewer, PATIENCE};
 use serde_json::{json, Value};
 
@@ -36,6 +38,10 @@ async fn an_rtsp_camera_started_through_the_api_plays_to_a_viewer_and_its_passwo
     let (_, list) = camview.call(reqwest::Method::GET, "/streams", Some(&camview.admin_token)).await;
     assert_eq!(list["streams"][0]["source"], json!(redacted));
     assert_eq!(list["streams"][0]["state"], "live", "{list}");
+
+    // Snapshots of an RTSP camera: the tap is fed from the PlayerEndpoint's stream.
+    let url = format!("{}/streams/cam-rtsp/snapshot.jpg", camview.api_url);
+    fetch_snapshot(&http, &url, &camview.admin_token, || camview.service.output()).await;
 
     let output = camview.service.output();
     assert!(output.contains("rtsp://admin:***@127.0.0.1"), "the redacted source is logged");

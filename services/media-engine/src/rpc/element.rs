@@ -151,14 +151,16 @@ impl Core {
     }
 
     /// Feeds RtpEndpoint `sink` (negotiated receive-only, see `media::rtp_sink`) from
-    /// RtpEndpoint `source` when both are negotiated; a codec the sink did not negotiate is
-    /// reported as an `Error` event (this engine never transcodes) and nothing is sent.
+    /// `source` (a negotiated RtpEndpoint, or a PlayerEndpoint whose camera is described) when
+    /// both are ready; a codec the sink did not negotiate is reported as an `Error` event (this
+    /// engine never transcodes) and nothing is sent.
     pub(super) fn link_rtp_sink(&self, source: &str, sink: &str) {
-        let (Some(ObjMedia::Rtp { source: Some(src), .. }), Some(ObjMedia::Rtp { sink: Some(out), .. })) =
-            (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media))
+        let (Some(src), Some(ObjMedia::Rtp { sink: Some(out), .. })) =
+            (self.objects.get(source).and_then(|o| camera_stream(&o.media)), self.objects.get(sink).map(|o| &o.media))
         else {
             return;
         };
+        let src = &src;
         if out.codec != src.codec() {
             let description = format!(
                 "the RtpEndpoint negotiated {} but its source sends {}; transcoding is not supported",
@@ -188,9 +190,10 @@ impl Core {
                 src.remove_viewer(&v.id);
                 v.set_source(None);
             }
-            if let (Some(ObjMedia::Rtp { source: Some(src), .. }), Some(ObjMedia::Rtp { sink: Some(out), .. })) =
-                (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media))
-            {
+            if let (Some(src), Some(ObjMedia::Rtp { sink: Some(out), .. })) = (
+                self.objects.get(source).and_then(|o| camera_stream(&o.media)),
+                self.objects.get(sink).map(|o| &o.media),
+            ) {
                 src.remove_sink(&out.id);
                 out.set_source(None);
             }
@@ -245,5 +248,15 @@ impl Core {
         }
         out.insert(id.clone(), json!({"__module__": "kurento", "__type__": "EndpointStats", "id": id, "type": "endpoint", "timestampMillis": ts}));
         Value::Object(out)
+    }
+}
+
+/// The camera stream an element carries: a negotiated RtpEndpoint's, or a PlayerEndpoint's
+/// once its camera is described.
+pub(super) fn camera_stream(media: &ObjMedia) -> Option<std::sync::Arc<crate::media::rtp_source::RtpSource>> {
+    match media {
+        ObjMedia::Rtp { source: Some(src), .. } => Some(src.clone()),
+        ObjMedia::Player(p) => p.source(),
+        _ => None,
     }
 }

@@ -136,7 +136,11 @@ impl Core {
                         src.remove_viewer(id);
                     }
                 }
-                (Some(ObjMedia::Rtp { source: Some(src), .. }), ObjMedia::Rtp { .. }) => src.remove_sink(id),
+                (Some(feeder), ObjMedia::Rtp { .. }) => {
+                    if let Some(src) = super::element::camera_stream(feeder) {
+                        src.remove_sink(id);
+                    }
+                }
                 _ => {}
             }
             if let Some(ObjMedia::Player(p)) = self.objects.get(&f).map(|o| &o.media) {
