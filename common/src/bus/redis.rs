@@ -38,6 +38,25 @@ const REPLY_GRACE: Duration = Duration::from_secs(1);
 /// past its lease after reading them) are taken over by the reader, at most this often.
 const CLAIM_IDLE: Duration = Duration::from_secs(1);
 const CLAIM_EVERY: Duration = Duration::from_secs(1);
+/// Consumers idle this long with nothing pending are removed from the group (each controller
+/// process reads as its own consumer, so without this the group keeps one per restart).
+pub const CONSUMER_EXPIRY: Duration = Duration::from_secs(600);
+
+/// Deletes, in one atomic step, the group's consumers other than `ARGV[1]` that have nothing
+/// pending and were idle at least `ARGV[2]` ms; returns how many. Atomic, so a consumer that
+/// reads between the look and the delete cannot lose the entries it just read.
+const FORGET_IDLE_CONSUMERS: &str = r#"
+local gone = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[3])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[1] and tonumber(f['pending']) == 0 and tonumber(f['idle']) >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[3], f['name'])
+    gone = gone + 1
+  end
+end
+return gone
+"#;
 
 /// [`Bus`] on Redis. Each instance is one "process": a consumer's unacknowledged backlog
 /// is handed out again by the first reads of a new instance.
@@ -53,6 +72,10 @@ pub struct RedisBus {
     handed_out: Mutex<HashSet<String>>,
     /// When entries abandoned by other consumers were last looked for.
     last_claim: Mutex<Option<std::time::Instant>>,
+    /// Idle consumers with nothing pending are forgotten after this ([`CONSUMER_EXPIRY`]).
+    consumer_expiry: Duration,
+    /// When idle consumers were last looked for.
+    last_forget: Mutex<Option<std::time::Instant>>,
 }
 
 #[derive(Clone)]
@@ -88,9 +111,43 @@ impl RedisBus {
             recovery: Mutex::default(),
             handed_out: Mutex::default(),
             last_claim: Mutex::default(),
+            consumer_expiry: CONSUMER_EXPIRY,
+            last_forget: Mutex::default(),
         };
         bus.ensure_group().await?;
         Ok(bus)
+    }
+
+    /// How long a consumer with nothing pending may stay idle before the reader removes it
+    /// from the group (tests shorten [`CONSUMER_EXPIRY`]).
+    pub fn with_consumer_expiry(mut self, expiry: Duration) -> Self {
+        self.consumer_expiry = expiry;
+        self
+    }
+
+    /// Removes consumers other than `consumer` that have nothing pending and were idle for
+    /// the expiry (at most once per expiry, checked by the reader). A controller that comes
+    /// back later is simply a new consumer again.
+    async fn forget_idle_consumers(&self, consumer: &str) -> Result<(), BusError> {
+        {
+            let mut last = self.last_forget.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < self.consumer_expiry.min(Duration::from_secs(60))) {
+                return Ok(());
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let gone: u64 = redis::Script::new(FORGET_IDLE_CONSUMERS)
+            .key(self.keys.commands_stream())
+            .arg(consumer)
+            .arg(self.consumer_expiry.as_millis() as u64)
+            .arg(self.keys.commands_group())
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        if gone > 0 {
+            tracing::info!(gone, "forgot idle command consumers with nothing pending (earlier controller processes)");
+        }
+        Ok(())
     }
 
     /// Creates the group from the stream's start, so commands pushed before any consumer
@@ -349,6 +406,9 @@ impl Bus for RedisBus {
             }
         }
         let claimed = self.deliveries(self.claim_abandoned(consumer, max).await?).await?;
+        if let Err(e) = self.forget_idle_consumers(consumer).await {
+            tracing::debug!(error = %e, "could not forget idle consumers; trying again later");
+        }
         if !claimed.is_empty() {
             return Ok(claimed);
         }

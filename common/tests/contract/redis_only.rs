@@ -249,3 +249,64 @@ async fn commands_another_consumer_read_and_left_unacknowledged_are_taken_over_o
     }
     leader.ack_command(&got[0].delivery_id).await.unwrap();
 }
+
+/// Names of the command group's consumers, sorted.
+async fn consumers(server: &RedisServer, keys: &Keys) -> Vec<String> {
+    let mut raw = raw_connection(server).await;
+    let info: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(keys.commands_stream())
+        .arg(keys.commands_group())
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let mut names: Vec<String> = info
+        .iter()
+        .map(|c| match &c["name"] {
+            redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            redis::Value::SimpleString(s) => s.clone(),
+            other => panic!("consumer name {other:?}"),
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn idle_consumers_with_nothing_pending_are_forgotten_and_one_holding_entries_is_kept_until_they_are_taken_over() {
+    let server = RedisServer::shared();
+    let keys = random_keys();
+    let expiry = Duration::from_millis(200);
+    // An earlier controller process that acknowledged all it read, and one that died holding
+    // an unacknowledged command.
+    let earlier = RedisBus::connect(&server.url(), keys.clone()).await.unwrap();
+    earlier.push_command(&command("done")).await.unwrap();
+    let done = earlier.read_commands("mc-earlier", 10, Duration::ZERO).await.unwrap();
+    earlier.ack_command(&done[0].delivery_id).await.unwrap();
+    earlier.push_command(&command("held")).await.unwrap();
+    let held = earlier.read_commands("mc-died", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(consumers(server, &keys).await, ["mc-died", "mc-earlier"]);
+
+    let leader = RedisBus::connect(&server.url(), keys.clone()).await.unwrap().with_consumer_expiry(expiry);
+    let deadline = tokio::time::Instant::now() + RECONNECT_DEADLINE;
+    let mut taken = Vec::new();
+    let mut seen_kept = false;
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "consumers now: {:?}", consumers(server, &keys).await);
+        taken.extend(leader.read_commands("mc-leader", 10, Duration::from_millis(100)).await.unwrap());
+        let now = consumers(server, &keys).await;
+        assert!(now.contains(&"mc-leader".to_owned()), "the reader itself is never forgotten: {now:?}");
+        if taken.is_empty() && !now.contains(&"mc-earlier".to_owned()) {
+            // The idle one is gone while the dead one still holds its entry.
+            assert_eq!(now, ["mc-died", "mc-leader"]);
+            seen_kept = true;
+        }
+        if !taken.is_empty() && now == ["mc-leader"] {
+            break;
+        }
+    }
+    assert!(seen_kept, "a consumer holding an entry was forgotten before it was taken over");
+    assert_eq!(taken[0].delivery_id, held[0].delivery_id, "the held command was taken over, not lost");
+    leader.ack_command(&taken[0].delivery_id).await.unwrap();
+}
