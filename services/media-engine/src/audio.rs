@@ -84,20 +84,7 @@ pub(crate) fn answer_line(
     ssrc: u32,
 ) -> CameraAudio {
     let _ = write!(out, "m=audio {port} {} {pt}\r\n", m.proto);
-    if let Some(mid) = m.attr_values("mid").next() {
-        let _ = write!(out, "a=mid:{mid}\r\n");
-    }
-    let dir = match m.direction() {
-        Some("sendonly") => "recvonly",
-        Some("recvonly") => "sendonly",
-        Some("inactive") => "inactive",
-        _ => "sendrecv",
-    };
-    let _ = write!(out, "a={dir}\r\n");
-    let comedia = m.attr_values("direction").any(|d| d.trim() == "active");
-    if comedia {
-        let _ = write!(out, "a=direction:passive\r\n");
-    }
+    let comedia = crate::sdp::write_answer_direction(out, m);
     let _ = write!(out, "a=rtpmap:{pt} {}\r\n", codec.rtpmap());
     if let Some(f) = m.fmtp(&pt.to_string()) {
         let _ = write!(out, "a=fmtp:{pt} {f}\r\n");

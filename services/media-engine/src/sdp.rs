@@ -254,20 +254,7 @@ pub fn rtp_answer_av(
         }
         let pts: Vec<&str> = accepted.iter().map(|(pt, _)| pt.as_str()).collect();
         let _ = write!(out, "m=video {port} {} {}\r\n", m.proto, pts.join(" "));
-        if let Some(mid) = m.attr_values("mid").next() {
-            let _ = write!(out, "a=mid:{mid}\r\n");
-        }
-        let dir = match m.direction() {
-            Some("sendonly") => "recvonly",
-            Some("recvonly") => "sendonly",
-            Some("inactive") => "inactive",
-            _ => "sendrecv",
-        };
-        let _ = write!(out, "a={dir}\r\n");
-        let comedia = m.attr_values("direction").any(|d| d.trim() == "active");
-        if comedia {
-            let _ = write!(out, "a=direction:passive\r\n");
-        }
+        let comedia = write_answer_direction(&mut out, m);
         for (pt, codec) in &accepted {
             let _ = write!(out, "a=rtpmap:{pt} {}/90000\r\n", codec.name());
             if let Some(f) = m.fmtp(pt) {
@@ -381,6 +368,27 @@ pub fn offered_video_codecs(offer: &Offer) -> Vec<String> {
 /// The first `a=mid` of the offer, used as `sdpMid` of our candidates.
 pub fn first_mid(offer: &Offer) -> Option<String> {
     offer.media.first().and_then(|m| m.attr_values("mid").next()).map(str::to_string)
+}
+
+/// Writes an answer's `a=mid`, its direction (the offer's mirrored) and, for a camera that
+/// asked to be learnt from its packets (`a=direction:active`, RFC 4145), `a=direction:passive`;
+/// returns whether it asked.
+pub(crate) fn write_answer_direction(out: &mut String, m: &MediaLine) -> bool {
+    if let Some(mid) = m.attr_values("mid").next() {
+        let _ = write!(out, "a=mid:{mid}\r\n");
+    }
+    let dir = match m.direction() {
+        Some("sendonly") => "recvonly",
+        Some("recvonly") => "sendonly",
+        Some("inactive") => "inactive",
+        _ => "sendrecv",
+    };
+    let _ = write!(out, "a={dir}\r\n");
+    let comedia = m.attr_values("direction").any(|d| d.trim() == "active");
+    if comedia {
+        let _ = write!(out, "a=direction:passive\r\n");
+    }
+    comedia
 }
 
 #[cfg(test)]

@@ -206,31 +206,16 @@ impl RtpSource {
         let local_port = rtp.local_addr()?.port();
         let rtp = UdpSocket::from_std(rtp)?;
         let rtcp = Arc::new(UdpSocket::from_std(rtcp)?);
-        let src = Arc::new(RtpSource {
+        let src = Arc::new(Self::new(
             id,
-            cache: Mutex::new(GopCache::new(video.codec, gop_cache_packets)),
-            rtcp_remote: Mutex::new(video.rtcp_remote),
             video,
             audio,
-            local_port,
-            sps_profile_level_id: Mutex::new(None),
-            inband_h265_ptl: Mutex::new(None),
-            rtcp: Some(rtcp.clone()),
-            rtp_source: OnceLock::new(),
-            own_ssrc,
-            key: next_key(),
-            viewers: Mutex::new(vec![]),
-            fanout: RwLock::new(vec![]),
-            sinks: RwLock::new(vec![]),
-            workers,
-            stats: SourceStats::default(),
-            flowing: AtomicBool::new(false),
-            rtcp_seen: AtomicBool::new(false),
-            last_pli: Mutex::new(None),
+            (local_port, Some(rtcp.clone()), own_ssrc),
+            gop_cache_packets,
             events,
-            cancel: CancellationToken::new(),
             counters,
-        });
+            workers,
+        ));
         // Each loop serves one camera and all its viewers: supervised (restarted after a panic,
         // counted), with the source held weakly so a released endpoint ends them.
         let faults = src.counters.faults.clone();
@@ -267,18 +252,34 @@ impl RtpSource {
         counters: Arc<MediaCounters>,
         workers: Arc<Workers>,
     ) -> Arc<Self> {
-        Arc::new(RtpSource {
+        Arc::new(Self::new(id, video, None, (0, None, 0), gop_cache_packets, events, counters, workers))
+    }
+
+    /// The state both kinds of source start with; `(local_port, rtcp, own_ssrc)` are a socket
+    /// source's (zeros and no socket for a fed one).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        id: String,
+        video: CameraVideo,
+        audio: Option<AudioCodec>,
+        (local_port, rtcp, own_ssrc): (u16, Option<Arc<UdpSocket>>, u32),
+        gop_cache_packets: usize,
+        events: EventTx,
+        counters: Arc<MediaCounters>,
+        workers: Arc<Workers>,
+    ) -> Self {
+        RtpSource {
             id,
             cache: Mutex::new(GopCache::new(video.codec, gop_cache_packets)),
-            rtcp_remote: Mutex::new(None),
+            rtcp_remote: Mutex::new(video.rtcp_remote),
             video,
-            audio: None,
-            local_port: 0,
+            audio,
+            local_port,
             sps_profile_level_id: Mutex::new(None),
             inband_h265_ptl: Mutex::new(None),
-            rtcp: None,
+            rtcp,
             rtp_source: OnceLock::new(),
-            own_ssrc: 0,
+            own_ssrc,
             key: next_key(),
             viewers: Mutex::new(vec![]),
             fanout: RwLock::new(vec![]),
@@ -291,7 +292,7 @@ impl RtpSource {
             events,
             cancel: CancellationToken::new(),
             counters,
-        })
+        }
     }
 
     /// Hands one whole RTP packet of a fed source to its viewers; returns whether it was media
