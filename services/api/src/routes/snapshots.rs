@@ -9,7 +9,7 @@ use camview_proto::stream::Codec;
 
 use crate::error::ApiError;
 use crate::extract::CameraPath;
-use crate::security::Authenticated;
+use crate::security::{ensure_may_watch, Authenticated};
 use crate::snapshot::SnapshotError;
 use crate::startup::AppState;
 
@@ -30,9 +30,7 @@ pub async fn snapshot(
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
     let camera_id = camera.0.to_string();
-    if !who.0.may_watch(&camera_id) {
-        return Err(ApiError::Forbidden(format!("you may not watch camera {camera_id}")));
-    }
+    ensure_may_watch(&who.0, &camera_id)?;
     let record =
         state.registry.get_stream(&camera_id).await?.ok_or_else(|| ApiError::StreamNotFound(camera_id.clone()))?;
     if let Some(codec) = record.rtp.as_ref().map(|r| r.codec).filter(|c| *c != Codec::H264) {

@@ -13,7 +13,7 @@ use crate::domain::bandwidth_from_request;
 use crate::error::ApiError;
 use crate::extract::{AuthThen, CameraPath, OptionalJson};
 use crate::metrics::ControllerOutcome;
-use crate::security::{Admin, Authenticated};
+use crate::security::{ensure_may_watch, Admin, Authenticated};
 use crate::startup::AppState;
 
 /// A registry record with its viewer count and the camera's last keepalive.
@@ -67,9 +67,7 @@ pub async fn get_stream(
     who: Authenticated,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
-    if !who.0.may_watch(camera.0.as_str()) {
-        return Err(ApiError::Forbidden(format!("you may not watch camera {}", camera.0)));
-    }
+    ensure_may_watch(&who.0, camera.0.as_str())?;
     let record = state
         .registry
         .get_stream(camera.0.as_str())

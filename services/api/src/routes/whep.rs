@@ -17,7 +17,7 @@ use camview_proto::viewer_input::MAX_SDP_BYTES;
 use crate::error::ApiError;
 use crate::extract::{limited_body, AuthThen, CameraPath};
 use crate::ice::ice_servers;
-use crate::security::Authenticated;
+use crate::security::{ensure_may_watch, Authenticated};
 use crate::startup::AppState;
 use crate::whep::flow;
 use crate::whep::links::ice_server_links;
@@ -78,10 +78,8 @@ pub async fn whep_offer(
 ) -> Result<HttpResponse, ApiError> {
     let AuthThen(Authenticated(who), body) = input;
     let camera_id = camera.0.to_string();
-    if !who.may_watch(&camera_id) {
-        tracing::info!(principal = %who.label(), "WHEP offer refused: camera not granted");
-        return Err(ApiError::Forbidden(format!("you may not watch camera {camera_id}")));
-    }
+    ensure_may_watch(&who, &camera_id)
+        .inspect_err(|_| tracing::info!(principal = %who.label(), "WHEP offer refused: camera not granted"))?;
     let offer = body.of_type(SDP)?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let links = ice_server_links(&ice_servers(&state.ice, now));
@@ -135,9 +133,7 @@ pub async fn whep_patch(
 ) -> Result<HttpResponse, ApiError> {
     let AuthThen(Authenticated(who), body) = input;
     let camera_id = camera.0.to_string();
-    if !who.may_watch(&camera_id) {
-        return Err(ApiError::Forbidden(format!("you may not watch camera {camera_id}")));
-    }
+    ensure_may_watch(&who, &camera_id)?;
     let if_match = req.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("<not text>"));
     let fragment = body.of_type(SDP_FRAGMENT)?;
     flow::trickle(&state, &camera_id, &session_id(&req), &who, if_match, &fragment).await?;

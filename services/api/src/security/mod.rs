@@ -21,4 +21,6 @@ pub use access::Access;
 pub use cookie::{removal_cookie, session_cookie};
 pub use cors::{cors, cross_site_check};
 pub use limits::{rate_limit, Limits};
-pub use principal::{bearer_token, client_ip, cookie_token, Admin, Authenticated, MaybeAuthenticated};
+pub use principal::{
+    bearer_token, client_ip, cookie_token, ensure_may_watch, Admin, Authenticated, MaybeAuthenticated,
+};

@@ -18,6 +18,16 @@ use crate::startup::AppState;
 #[derive(Debug)]
 pub struct Authenticated(pub Principal);
 
+/// `403 forbidden` unless `who` may watch `camera_id`: the one check of every route that
+/// serves one camera's stream (its record, its snapshot, a WHEP session).
+pub fn ensure_may_watch(who: &Principal, camera_id: &str) -> Result<(), ApiError> {
+    if who.may_watch(camera_id) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("you may not watch camera {camera_id}")))
+    }
+}
+
 /// A request with a valid token of an admin.
 #[derive(Debug)]
 pub struct Admin(pub Principal);

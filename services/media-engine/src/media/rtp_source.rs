@@ -158,37 +158,11 @@ pub struct RtpSource {
 }
 
 impl RtpSource {
-    /// Takes over the bound sockets and starts the receive tasks. Must run inside a tokio runtime.
+    /// Takes over the bound sockets and starts the receive tasks (`audio`: the camera's
+    /// audio line, see [`Self::start_audio`]; `None` for its video). Must run inside a tokio
+    /// runtime.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
-        id: String,
-        video: CameraVideo,
-        rtp: std::net::UdpSocket,
-        rtcp: std::net::UdpSocket,
-        own_ssrc: u32,
-        flow_timeout: Duration,
-        gop_cache_packets: usize,
-        events: EventTx,
-        counters: Arc<MediaCounters>,
-        workers: Arc<Workers>,
-    ) -> std::io::Result<Arc<Self>> {
-        Self::start_inner(
-            id,
-            video,
-            None,
-            rtp,
-            rtcp,
-            own_ssrc,
-            flow_timeout,
-            gop_cache_packets,
-            events,
-            counters,
-            workers,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn start_inner(
         id: String,
         video: CameraVideo,
         audio: Option<AudioCodec>,

@@ -223,6 +223,7 @@ impl Core {
         RtpSource::start(
             object.to_string(),
             video,
+            None,
             rtp,
             rtcp,
             ssrc,

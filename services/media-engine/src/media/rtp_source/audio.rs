@@ -40,6 +40,6 @@ impl RtpSource {
             rtp_remote: None,
         };
         let codec = Some(audio.codec);
-        Self::start_inner(id, transport, codec, rtp, rtcp, own_ssrc, flow_timeout, 16, events, counters, workers)
+        Self::start(id, transport, codec, rtp, rtcp, own_ssrc, flow_timeout, 16, events, counters, workers)
     }
 }
