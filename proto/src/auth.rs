@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::CameraId;
+
 /// What a user may do: `admin` everything, `viewer` watch the cameras granted to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
@@ -76,7 +78,7 @@ impl From<&UserRecord> for UserInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShareRecord {
     pub id: String,
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub created_by: String,
     /// RFC 3339.
     pub created_at: String,
@@ -91,7 +93,7 @@ pub struct ShareRecord {
 /// long, so a slow hash adds nothing and would cost every keepalive).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CameraSecretRecord {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     /// Lower-case hex SHA-256 of the secret.
     pub secret_sha256: String,
     pub created_at: String,
@@ -195,7 +197,7 @@ pub struct CreateShareRequest {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ShareInfo {
     pub id: String,
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub created_by: String,
     pub created_at: String,
     /// RFC 3339.
@@ -238,7 +240,7 @@ mod tests {
         });
         roundtrip(&ShareRecord {
             id: "s1".into(),
-            camera_id: "cam1".into(),
+            camera_id: CameraId::from_static("cam1"),
             created_by: "admin".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
             expires_at: 1,

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{CameraId, ViewerId};
+
 use crate::error::{ErrorBody, ErrorCode};
 use crate::stream::{Bandwidth, IceCandidate, StreamRecord, StreamState, ViewerState};
 
@@ -119,7 +121,7 @@ impl Message {
 /// Create the pipeline and RTP endpoint of a camera. Idempotent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartStream {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub bandwidth: Bandwidth,
     /// An RTSP camera the media server pulls from (credentials included; the controller
     /// stores it under its own key), instead of the default camera that pushes RTP.
@@ -130,14 +132,14 @@ pub struct StartStream {
 /// Release a camera's pipeline and tell its viewers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopStream {
-    pub camera_id: String,
+    pub camera_id: CameraId,
 }
 
 /// Create a viewer's WebRTC endpoint and answer its offer. The slot is already reserved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddViewer {
-    pub viewer_id: String,
-    pub camera_id: String,
+    pub viewer_id: ViewerId,
+    pub camera_id: CameraId,
     pub sdp_offer: String,
     /// Signaling instance whose channel receives the viewer's events.
     pub signaling_instance: String,
@@ -146,12 +148,12 @@ pub struct AddViewer {
 /// A browser ICE candidate for a viewer's endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddIceCandidate {
-    pub viewer_id: String,
+    pub viewer_id: ViewerId,
     /// The viewer's camera: the controller runs one camera's commands in order, so the
-    /// candidate follows its `AddViewer`. Empty from older senders (then run in order with
+    /// candidate follows its `AddViewer`. Absent from older senders (then run in order with
     /// every other such command).
-    #[serde(default)]
-    pub camera_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera_id: Option<CameraId>,
     pub candidate: IceCandidate,
 }
 
@@ -169,8 +171,8 @@ pub enum RemoveReason {
 /// Release a viewer's endpoint and free its slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoveViewer {
-    pub viewer_id: String,
-    pub camera_id: String,
+    pub viewer_id: ViewerId,
+    pub camera_id: CameraId,
     pub reason: RemoveReason,
 }
 
@@ -190,7 +192,7 @@ pub struct StreamStarted {
 /// media is taken from its new address only once a keepalive from it proved the camera moved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CameraSeen {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub source: String,
 }
 
@@ -205,14 +207,14 @@ pub struct CameraSourceSet {
 /// Reply to [`StopStream`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamStopped {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub viewers_released: u64,
 }
 
 /// Reply to [`AddViewer`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViewerAdded {
-    pub viewer_id: String,
+    pub viewer_id: ViewerId,
     pub sdp_answer: String,
 }
 
@@ -223,37 +225,37 @@ pub struct Done {}
 /// A media-server ICE candidate for the browser of `viewer_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViewerIceCandidate {
-    pub viewer_id: String,
+    pub viewer_id: ViewerId,
     pub candidate: IceCandidate,
 }
 
 /// A viewer's connection state changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViewerStateChanged {
-    pub viewer_id: String,
+    pub viewer_id: ViewerId,
     pub state: ViewerState,
 }
 
 /// The stream a viewer watches changed state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamStateChanged {
-    pub viewer_id: String,
-    pub camera_id: String,
+    pub viewer_id: ViewerId,
+    pub camera_id: CameraId,
     pub state: StreamState,
 }
 
 /// The stream a viewer watched was stopped; its endpoint is gone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamEnded {
-    pub viewer_id: String,
-    pub camera_id: String,
+    pub viewer_id: ViewerId,
+    pub camera_id: CameraId,
 }
 
 /// The viewer's endpoint was recreated; the browser must send a new offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Renegotiate {
-    pub viewer_id: String,
-    pub camera_id: String,
+    pub viewer_id: ViewerId,
+    pub camera_id: CameraId,
 }
 
 #[cfg(test)]
@@ -285,43 +287,55 @@ mod tests {
     fn every_message() -> Vec<Message> {
         vec![
             Message::StartStream(StartStream {
-                camera_id: "cam".into(),
+                camera_id: CameraId::from_static("cam"),
                 bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
                 source: None,
             }),
-            Message::StopStream(StopStream { camera_id: "cam".into() }),
+            Message::StopStream(StopStream { camera_id: CameraId::from_static("cam") }),
             Message::AddViewer(AddViewer {
-                viewer_id: "v".into(),
-                camera_id: "cam".into(),
+                viewer_id: ViewerId::from_static("v"),
+                camera_id: CameraId::from_static("cam"),
                 sdp_offer: "v=0\r\n".into(),
                 signaling_instance: "sig-1".into(),
             }),
             Message::AddIceCandidate(AddIceCandidate {
-                viewer_id: "v".into(),
-                camera_id: "cam".into(),
+                viewer_id: ViewerId::from_static("v"),
+                camera_id: Some(CameraId::from_static("cam")),
                 candidate: candidate(),
             }),
             Message::RemoveViewer(RemoveViewer {
-                viewer_id: "v".into(),
-                camera_id: "cam".into(),
+                viewer_id: ViewerId::from_static("v"),
+                camera_id: CameraId::from_static("cam"),
                 reason: RemoveReason::InstanceDead,
             }),
-            Message::CameraSeen(CameraSeen { camera_id: "cam".into(), source: "192.0.2.7".into() }),
+            Message::CameraSeen(CameraSeen { camera_id: CameraId::from_static("cam"), source: "192.0.2.7".into() }),
             Message::StreamStarted(StreamStarted { stream: sample_stream(), created: true }),
-            Message::StreamStopped(StreamStopped { camera_id: "cam".into(), viewers_released: 2 }),
+            Message::StreamStopped(StreamStopped { camera_id: CameraId::from_static("cam"), viewers_released: 2 }),
             Message::CameraSourceSet(CameraSourceSet { stream: sample_stream(), relatched: true }),
-            Message::ViewerAdded(ViewerAdded { viewer_id: "v".into(), sdp_answer: "v=0\r\n".into() }),
+            Message::ViewerAdded(ViewerAdded { viewer_id: ViewerId::from_static("v"), sdp_answer: "v=0\r\n".into() }),
             Message::Done(Done {}),
             Message::failed(ErrorCode::ControllerUnavailable, "no controller"),
-            Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: "v".into(), candidate: candidate() }),
-            Message::ViewerStateChanged(ViewerStateChanged { viewer_id: "v".into(), state: ViewerState::Connected }),
+            Message::ViewerIceCandidate(ViewerIceCandidate {
+                viewer_id: ViewerId::from_static("v"),
+                candidate: candidate(),
+            }),
+            Message::ViewerStateChanged(ViewerStateChanged {
+                viewer_id: ViewerId::from_static("v"),
+                state: ViewerState::Connected,
+            }),
             Message::StreamStateChanged(StreamStateChanged {
-                viewer_id: "v".into(),
-                camera_id: "cam".into(),
+                viewer_id: ViewerId::from_static("v"),
+                camera_id: CameraId::from_static("cam"),
                 state: StreamState::Stalled,
             }),
-            Message::StreamEnded(StreamEnded { viewer_id: "v".into(), camera_id: "cam".into() }),
-            Message::Renegotiate(Renegotiate { viewer_id: "v".into(), camera_id: "cam".into() }),
+            Message::StreamEnded(StreamEnded {
+                viewer_id: ViewerId::from_static("v"),
+                camera_id: CameraId::from_static("cam"),
+            }),
+            Message::Renegotiate(Renegotiate {
+                viewer_id: ViewerId::from_static("v"),
+                camera_id: CameraId::from_static("cam"),
+            }),
         ]
     }
 
@@ -338,7 +352,7 @@ mod tests {
 
     #[test]
     fn envelope_has_the_documented_top_level_fields() {
-        let env = envelope(Message::StopStream(StopStream { camera_id: "cam".into() }));
+        let env = envelope(Message::StopStream(StopStream { camera_id: CameraId::from_static("cam") }));
         let v = serde_json::to_value(&env).unwrap();
         let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
         keys.sort();

@@ -3,6 +3,8 @@
 //! Services never write a key as a string literal: they ask [`Keys`], so a test can run
 //! beside another on one Redis with a random prefix.
 
+use crate::ids::{CameraId, ViewerId};
+
 /// Default prefix of every key and channel.
 pub const DEFAULT_PREFIX: &str = "camview:";
 
@@ -56,7 +58,7 @@ impl Keys {
     }
 
     /// Hash of one stream's fields.
-    pub fn stream(&self, camera_id: &str) -> String {
+    pub fn stream(&self, camera_id: &CameraId) -> String {
         format!("{}stream:{camera_id}", self.prefix)
     }
 
@@ -66,23 +68,23 @@ impl Keys {
     }
 
     /// Set of viewer ids holding a slot of a stream (the viewer limit counts its members).
-    pub fn stream_viewers(&self, camera_id: &str) -> String {
+    pub fn stream_viewers(&self, camera_id: &CameraId) -> String {
         format!("{}stream:{camera_id}:viewers", self.prefix)
     }
 
     /// String: the source URL (credentials included) of a stream pulled from an RTSP camera;
     /// only the media-controller reads it.
-    pub fn stream_source(&self, camera_id: &str) -> String {
+    pub fn stream_source(&self, camera_id: &CameraId) -> String {
         format!("{}source:{camera_id}", self.prefix)
     }
 
     /// Hash of a camera's last keepalive.
-    pub fn camera(&self, camera_id: &str) -> String {
+    pub fn camera(&self, camera_id: &CameraId) -> String {
         format!("{}camera:{camera_id}", self.prefix)
     }
 
     /// Hash of one viewer's fields.
-    pub fn viewer(&self, viewer_id: &str) -> String {
+    pub fn viewer(&self, viewer_id: &ViewerId) -> String {
         format!("{}viewer:{viewer_id}", self.prefix)
     }
 
@@ -149,12 +151,13 @@ mod tests {
     #[test]
     fn every_name_starts_with_the_prefix() {
         let k = Keys::new("t-123:");
+        let c = CameraId::from_static("c");
         let names = [
-            k.stream("c"),
+            k.stream(&c),
             k.streams_index(),
-            k.stream_viewers("c"),
-            k.camera("c"),
-            k.viewer("v"),
+            k.stream_viewers(&c),
+            k.camera(&c),
+            k.viewer(&ViewerId::from_static("v")),
             k.viewers_index(),
             k.instance_viewers("i"),
             k.instance_alive("i"),
@@ -178,6 +181,6 @@ mod tests {
 
     #[test]
     fn default_prefix_is_camview() {
-        assert_eq!(Keys::default().stream("cam1"), "camview:stream:cam1");
+        assert_eq!(Keys::default().stream(&CameraId::from_static("cam1")), "camview:stream:cam1");
     }
 }

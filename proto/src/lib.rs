@@ -5,8 +5,8 @@
 
 pub mod auth;
 pub mod bus;
-pub mod camera_id;
 pub mod error;
+pub mod ids;
 pub mod keys;
 pub mod kurento;
 pub mod rest;
@@ -17,6 +17,7 @@ pub mod stream;
 pub mod viewer_input;
 
 pub use error::{ErrorBody, ErrorCode};
+pub use ids::{CameraId, IdError, ViewerId};
 
 #[cfg(test)]
 pub(crate) fn roundtrip<T>(value: &T) -> T

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::CameraId;
+
 use crate::stream::{CameraStats, CameraStatus, RtpTarget, StreamRecord, StreamState, ViewerRecord};
 
 /// Bounds for the optional bandwidth limits of a start request, in kbps.
@@ -60,7 +62,7 @@ pub struct HealthStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct StreamView {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub state: StreamState,
     /// Where the camera sends RTP; null until the media server answered.
     pub rtp: Option<RtpTarget>,
@@ -105,7 +107,7 @@ pub struct StreamList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct StopStreamResponse {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub stopped: bool,
     /// Viewers that were told the stream ended.
     pub viewers_released: u64,
@@ -176,6 +178,7 @@ pub struct IceServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::ViewerId;
     use crate::roundtrip;
     use crate::stream::{Bandwidth, Codec, ViewerState};
 
@@ -209,7 +212,7 @@ mod tests {
     #[test]
     fn stream_view_and_list_round_trip() {
         let record = StreamRecord {
-            camera_id: "cam".into(),
+            camera_id: CameraId::from_static("cam"),
             state: StreamState::Live,
             rtp: Some(RtpTarget {
                 host: "10.0.0.1".into(),
@@ -231,15 +234,15 @@ mod tests {
         let view = StreamView::new(record, 3, Some(camera));
         assert_eq!(view.max_bandwidth, 2000);
         roundtrip(&StreamList { streams: vec![view], count: 1 });
-        roundtrip(&StopStreamResponse { camera_id: "cam".into(), stopped: true, viewers_released: 2 });
+        roundtrip(&StopStreamResponse { camera_id: CameraId::from_static("cam"), stopped: true, viewers_released: 2 });
     }
 
     #[test]
     fn viewer_list_round_trips() {
         roundtrip(&ViewerList {
             viewers: vec![ViewerRecord {
-                viewer_id: "v".into(),
-                camera_id: "c".into(),
+                viewer_id: ViewerId::from_static("v"),
+                camera_id: CameraId::from_static("c"),
                 signaling_instance: "s".into(),
                 state: ViewerState::Connected,
                 created_at: "t".into(),

@@ -16,6 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::ViewerId;
+
 use crate::error::ErrorCode;
 use crate::stream::{IceCandidate, StreamState};
 
@@ -43,7 +45,7 @@ pub enum ClientMessage {
 pub enum ServerMessage {
     #[serde(rename_all = "camelCase")]
     Answer {
-        viewer_id: String,
+        viewer_id: ViewerId,
         sdp_answer: String,
     },
     Ice(IceCandidate),
@@ -93,7 +95,7 @@ mod tests {
     #[test]
     fn every_server_message_round_trips_with_its_type() {
         let all = [
-            (ServerMessage::Answer { viewer_id: "v".into(), sdp_answer: "v=0".into() }, "answer"),
+            (ServerMessage::Answer { viewer_id: ViewerId::from_static("v"), sdp_answer: "v=0".into() }, "answer"),
             (
                 ServerMessage::Ice(IceCandidate {
                     candidate: "c".into(),
@@ -111,8 +113,11 @@ mod tests {
             assert_eq!(serde_json::to_value(&m).unwrap()["type"], ty);
             roundtrip(&m);
         }
-        let answer =
-            serde_json::to_value(ServerMessage::Answer { viewer_id: "v".into(), sdp_answer: "s".into() }).unwrap();
+        let answer = serde_json::to_value(ServerMessage::Answer {
+            viewer_id: ViewerId::from_static("v"),
+            sdp_answer: "s".into(),
+        })
+        .unwrap();
         assert_eq!(answer, serde_json::json!({"type":"answer","viewerId":"v","sdpAnswer":"s"}));
     }
 

@@ -4,12 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::CameraId;
+
 /// Open a tap on a started stream: an RtpEndpoint in its pipeline, connected from the camera
 /// endpoint (video), answering `sdp_offer` (receive-only, naming the api's address and port).
 /// Replied to with [`TapOpened`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenTap {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     /// Chosen by the api; orders the tap's commands after each other (the controller's lane).
     pub tap_id: String,
     pub sdp_offer: String,
@@ -19,7 +21,7 @@ pub struct OpenTap {
 /// `m=video` port are where the RTP comes from).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TapOpened {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub tap_id: String,
     pub endpoint_id: String,
     pub sdp_answer: String,
@@ -28,7 +30,7 @@ pub struct TapOpened {
 /// Release a tap's endpoint (only an endpoint of that camera's pipeline). Replied to with `Done`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CloseTap {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub tap_id: String,
     pub endpoint_id: String,
 }
@@ -42,14 +44,22 @@ mod tests {
     #[test]
     fn tap_messages_round_trip_and_only_open_and_close_are_commands() {
         let messages = [
-            Message::OpenTap(OpenTap { camera_id: "cam".into(), tap_id: "t".into(), sdp_offer: "v=0\r\n".into() }),
+            Message::OpenTap(OpenTap {
+                camera_id: CameraId::from_static("cam"),
+                tap_id: "t".into(),
+                sdp_offer: "v=0\r\n".into(),
+            }),
             Message::TapOpened(TapOpened {
-                camera_id: "cam".into(),
+                camera_id: CameraId::from_static("cam"),
                 tap_id: "t".into(),
                 endpoint_id: "p/e".into(),
                 sdp_answer: "v=0\r\n".into(),
             }),
-            Message::CloseTap(CloseTap { camera_id: "cam".into(), tap_id: "t".into(), endpoint_id: "p/e".into() }),
+            Message::CloseTap(CloseTap {
+                camera_id: CameraId::from_static("cam"),
+                tap_id: "t".into(),
+                endpoint_id: "p/e".into(),
+            }),
         ];
         for message in messages {
             let env = Envelope {

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{CameraId, ViewerId};
+
 /// Lifecycle of a camera stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
@@ -162,7 +164,7 @@ pub struct CameraStatus {
 /// A started stream as the registry holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamRecord {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub state: StreamState,
     pub rtp: Option<RtpTarget>,
     pub bandwidth: Bandwidth,
@@ -207,8 +209,8 @@ pub enum ViewerState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ViewerRecord {
-    pub viewer_id: String,
-    pub camera_id: String,
+    pub viewer_id: ViewerId,
+    pub camera_id: CameraId,
     /// Id of the signaling instance holding the viewer's WebSocket.
     pub signaling_instance: String,
     pub state: ViewerState,
@@ -244,7 +246,7 @@ pub(crate) mod tests_support {
 
     pub(crate) fn sample_stream() -> StreamRecord {
         StreamRecord {
-            camera_id: "56C1CADCF1FA4C6CAEBA3E2FD85EFEBF".into(),
+            camera_id: CameraId::from_static("56C1CADCF1FA4C6CAEBA3E2FD85EFEBF"),
             state: StreamState::WaitingForMedia,
             rtp: Some(RtpTarget {
                 host: "192.0.2.10".into(),
@@ -282,8 +284,8 @@ mod tests {
     #[test]
     fn viewer_record_round_trips() {
         roundtrip(&ViewerRecord {
-            viewer_id: "v1".into(),
-            camera_id: "cam".into(),
+            viewer_id: ViewerId::from_static("v1"),
+            camera_id: CameraId::from_static("cam"),
             signaling_instance: "sig-1".into(),
             state: ViewerState::Negotiating,
             created_at: "2026-11-24T01:00:00Z".into(),

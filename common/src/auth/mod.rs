@@ -22,6 +22,7 @@ use std::time::Duration;
 use camview_proto::auth::{AccessRevoked, CameraSecretRecord, Role, ShareRecord, Subject, UserRecord, ALL_CAMERAS};
 use camview_proto::bus::Message;
 use camview_proto::keys::AUTH_EVENTS_INSTANCE;
+use camview_proto::CameraId;
 
 use crate::bus::{envelope, Bus, BusError};
 use crate::config::{ConfigError, Reader};
@@ -114,8 +115,8 @@ impl Principal {
         self.role == Role::Admin
     }
 
-    pub fn may_watch(&self, camera_id: &str) -> bool {
-        self.is_admin() || self.grants.iter().any(|g| g == ALL_CAMERAS || g == camera_id)
+    pub fn may_watch(&self, camera_id: &CameraId) -> bool {
+        self.is_admin() || self.grants.iter().any(|g| g == ALL_CAMERAS || *g == *camera_id)
     }
 
     /// For logs: a username or a share id, never a token.
@@ -260,7 +261,7 @@ impl Authenticator {
             sub: share.id.clone(),
             kind: TokenKind::Share,
             role: Role::Viewer,
-            grants: vec![share.camera_id.clone()],
+            grants: vec![share.camera_id.to_string()],
             ver: 0,
             iat: now,
             exp,
@@ -290,7 +291,7 @@ impl Authenticator {
     /// Creates a share of `camera_id` for `ttl` and its link token.
     pub async fn create_share(
         &self,
-        camera_id: &str,
+        camera_id: &CameraId,
         created_by: &str,
         ttl: Duration,
     ) -> Result<(ShareRecord, Issued), AuthStoreError> {
@@ -346,7 +347,7 @@ impl Authenticator {
                 Ok(Principal {
                     subject: Subject::Share { id: share.id },
                     role: Role::Viewer,
-                    grants: vec![share.camera_id],
+                    grants: vec![share.camera_id.into()],
                     expires_at: claims.exp,
                     token_version: 0,
                 })
@@ -356,7 +357,7 @@ impl Authenticator {
 
     /// Whether `principal` still has access to `camera_id` (used to re-check live viewers):
     /// the user exists with the same token version and the grant, or the share is live.
-    pub async fn still_allowed(&self, principal: &Principal, camera_id: &str) -> Result<bool, AuthStoreError> {
+    pub async fn still_allowed(&self, principal: &Principal, camera_id: &CameraId) -> Result<bool, AuthStoreError> {
         let token_version = match principal.subject {
             Subject::User { .. } => Some(principal.token_version),
             Subject::Share { .. } => None,
@@ -364,17 +365,17 @@ impl Authenticator {
         match &principal.subject {
             Subject::User { username } => Ok(self.store.get_user(username).await?.is_some_and(|u| {
                 token_version.is_none_or(|v| v == u.token_version)
-                    && (u.role == Role::Admin || u.grants.iter().any(|g| g == ALL_CAMERAS || g == camera_id))
+                    && (u.role == Role::Admin || u.grants.iter().any(|g| g == ALL_CAMERAS || *g == *camera_id))
             })),
             Subject::Share { id } => Ok(self.store.get_share(id).await?.is_some_and(|s| {
-                s.revoked_at.is_none() && s.expires_at > crate::clock::now_unix() && s.camera_id == camera_id
+                s.revoked_at.is_none() && s.expires_at > crate::clock::now_unix() && s.camera_id == *camera_id
             })),
         }
     }
 
     /// Checks a camera's keepalive secret: `Ok(true)` if the camera has one and `secret`
     /// matches, `Ok(false)` otherwise.
-    pub async fn camera_secret_matches(&self, camera_id: &str, secret: &str) -> Result<bool, AuthStoreError> {
+    pub async fn camera_secret_matches(&self, camera_id: &CameraId, secret: &str) -> Result<bool, AuthStoreError> {
         Ok(self
             .store
             .get_camera_secret(camera_id)
@@ -384,7 +385,7 @@ impl Authenticator {
 }
 
 /// Creates (or replaces) a camera's secret; returns the secret, shown once.
-pub async fn new_camera_secret(store: &dyn AuthStore, camera_id: &str) -> Result<String, AuthStoreError> {
+pub async fn new_camera_secret(store: &dyn AuthStore, camera_id: &CameraId) -> Result<String, AuthStoreError> {
     let secret = password::random_token(32);
     store
         .put_camera_secret(&CameraSecretRecord {

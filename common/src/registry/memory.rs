@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use camview_proto::stream::{CameraStatus, ControllerHeartbeat, StreamRecord, ViewerRecord};
+use camview_proto::{CameraId, ViewerId};
 use tokio::time::Instant;
 
 use super::{
@@ -24,14 +25,14 @@ pub struct MemoryRegistry {
 
 #[derive(Default)]
 struct State {
-    streams: BTreeMap<String, StreamRecord>,
+    streams: BTreeMap<CameraId, StreamRecord>,
     /// Camera id -> viewer ids holding a slot.
-    slots: HashMap<String, BTreeSet<String>>,
+    slots: HashMap<CameraId, BTreeSet<ViewerId>>,
     /// Camera id -> last keepalive and its expiry.
-    cameras: HashMap<String, (CameraStatus, Instant)>,
-    viewers: HashMap<String, ViewerRecord>,
+    cameras: HashMap<CameraId, (CameraStatus, Instant)>,
+    viewers: HashMap<ViewerId, ViewerRecord>,
     /// Signaling instance id -> viewer ids.
-    instance_viewers: HashMap<String, BTreeSet<String>>,
+    instance_viewers: HashMap<String, BTreeSet<ViewerId>>,
     /// Instance id -> liveness deadline.
     alive: HashMap<String, Instant>,
     instances: BTreeSet<String>,
@@ -41,7 +42,7 @@ struct State {
     term: u64,
     media_session: Option<String>,
     /// Camera id -> source URL with credentials (only the controller reads it).
-    stream_sources: HashMap<String, String>,
+    stream_sources: HashMap<CameraId, String>,
 }
 
 impl MemoryRegistry {
@@ -69,7 +70,7 @@ impl MemoryRegistry {
 
 impl State {
     /// Reserves a slot; the outcome and whether it was newly taken.
-    fn reserve(&mut self, camera_id: &str, viewer_id: &str, limit: u32) -> (SlotReservation, bool) {
+    fn reserve(&mut self, camera_id: &CameraId, viewer_id: &ViewerId, limit: u32) -> (SlotReservation, bool) {
         if !self.streams.contains_key(camera_id) {
             return (SlotReservation::StreamNotFound, false);
         }
@@ -94,7 +95,7 @@ impl State {
         self.instance_viewers.entry(viewer.signaling_instance.clone()).or_default().insert(id);
     }
 
-    fn unindex_viewer(&mut self, instance_id: &str, viewer_id: &str) -> bool {
+    fn unindex_viewer(&mut self, instance_id: &str, viewer_id: &ViewerId) -> bool {
         let Some(set) = self.instance_viewers.get_mut(instance_id) else { return false };
         let removed = set.remove(viewer_id);
         if set.is_empty() {
@@ -126,7 +127,7 @@ impl StreamStore for MemoryRegistry {
         Ok(())
     }
 
-    async fn get_stream(&self, camera_id: &str) -> Result<Option<StreamRecord>, RegistryError> {
+    async fn get_stream(&self, camera_id: &CameraId) -> Result<Option<StreamRecord>, RegistryError> {
         Ok(self.state().streams.get(camera_id).cloned())
     }
 
@@ -134,7 +135,7 @@ impl StreamStore for MemoryRegistry {
         Ok(self.state().streams.values().cloned().collect())
     }
 
-    async fn delete_stream(&self, camera_id: &str) -> Result<bool, RegistryError> {
+    async fn delete_stream(&self, camera_id: &CameraId) -> Result<bool, RegistryError> {
         let mut state = self.state_to_write()?;
         state.slots.remove(camera_id);
         Ok(state.streams.remove(camera_id).is_some())
@@ -142,7 +143,7 @@ impl StreamStore for MemoryRegistry {
 
     async fn put_camera_status(
         &self,
-        camera_id: &str,
+        camera_id: &CameraId,
         status: &CameraStatus,
         ttl: Duration,
     ) -> Result<(), RegistryError> {
@@ -153,11 +154,11 @@ impl StreamStore for MemoryRegistry {
         Ok(())
     }
 
-    async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError> {
+    async fn get_camera_status(&self, camera_id: &CameraId) -> Result<Option<CameraStatus>, RegistryError> {
         Ok(self.state().cameras.get(camera_id).filter(|(_, until)| *until > Instant::now()).map(|(s, _)| s.clone()))
     }
 
-    async fn put_stream_source(&self, camera_id: &str, source: Option<&str>) -> Result<(), RegistryError> {
+    async fn put_stream_source(&self, camera_id: &CameraId, source: Option<&str>) -> Result<(), RegistryError> {
         let mut state = self.state_to_write()?;
         match source {
             Some(s) => state.stream_sources.insert(camera_id.to_owned(), s.to_owned()),
@@ -166,7 +167,7 @@ impl StreamStore for MemoryRegistry {
         Ok(())
     }
 
-    async fn get_stream_source(&self, camera_id: &str) -> Result<Option<String>, RegistryError> {
+    async fn get_stream_source(&self, camera_id: &CameraId) -> Result<Option<String>, RegistryError> {
         Ok(self.state().stream_sources.get(camera_id).cloned())
     }
 }
@@ -175,8 +176,8 @@ impl StreamStore for MemoryRegistry {
 impl ViewerSlots for MemoryRegistry {
     async fn reserve_viewer_slot(
         &self,
-        camera_id: &str,
-        viewer_id: &str,
+        camera_id: &CameraId,
+        viewer_id: &ViewerId,
         limit: u32,
     ) -> Result<SlotReservation, RegistryError> {
         Ok(self.state_to_write()?.reserve(camera_id, viewer_id, limit).0)
@@ -191,7 +192,7 @@ impl ViewerSlots for MemoryRegistry {
         Ok(outcome)
     }
 
-    async fn viewer_count(&self, camera_id: &str) -> Result<u64, RegistryError> {
+    async fn viewer_count(&self, camera_id: &CameraId) -> Result<u64, RegistryError> {
         Ok(self.state().slots.get(camera_id).map_or(0, |s| s.len() as u64))
     }
 
@@ -200,11 +201,11 @@ impl ViewerSlots for MemoryRegistry {
         Ok(())
     }
 
-    async fn get_viewer(&self, viewer_id: &str) -> Result<Option<ViewerRecord>, RegistryError> {
+    async fn get_viewer(&self, viewer_id: &ViewerId) -> Result<Option<ViewerRecord>, RegistryError> {
         Ok(self.state().viewers.get(viewer_id).cloned())
     }
 
-    async fn list_viewers(&self, camera_id: Option<&str>) -> Result<Vec<ViewerRecord>, RegistryError> {
+    async fn list_viewers(&self, camera_id: Option<&CameraId>) -> Result<Vec<ViewerRecord>, RegistryError> {
         let state = self.state();
         let mut viewers: Vec<ViewerRecord> = match camera_id {
             Some(camera_id) => state
@@ -220,11 +221,11 @@ impl ViewerSlots for MemoryRegistry {
         Ok(viewers)
     }
 
-    async fn viewers_of_instance(&self, instance_id: &str) -> Result<Vec<String>, RegistryError> {
+    async fn viewers_of_instance(&self, instance_id: &str) -> Result<Vec<ViewerId>, RegistryError> {
         Ok(self.state().instance_viewers.get(instance_id).map(|s| s.iter().cloned().collect()).unwrap_or_default())
     }
 
-    async fn remove_viewer(&self, camera_id: &str, viewer_id: &str) -> Result<bool, RegistryError> {
+    async fn remove_viewer(&self, camera_id: &CameraId, viewer_id: &ViewerId) -> Result<bool, RegistryError> {
         let mut state = self.state_to_write()?;
         let mut removed = false;
         if let Some(slots) = state.slots.get_mut(camera_id) {

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use camview_proto::stream::{CameraStatus, ControllerHeartbeat, StreamRecord, ViewerRecord};
+use camview_proto::{CameraId, ViewerId};
 
 /// Outcome of an atomic viewer-slot reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,28 +83,28 @@ impl Fence {
 pub trait StreamStore: Send + Sync + 'static {
     /// Creates or replaces a stream and adds it to the index. Fenced.
     async fn put_stream(&self, stream: &StreamRecord) -> Result<(), RegistryError>;
-    async fn get_stream(&self, camera_id: &str) -> Result<Option<StreamRecord>, RegistryError>;
+    async fn get_stream(&self, camera_id: &CameraId) -> Result<Option<StreamRecord>, RegistryError>;
     /// Every started stream, sorted by camera id.
     async fn list_streams(&self) -> Result<Vec<StreamRecord>, RegistryError>;
     /// Removes a stream with its index entry and its slot set; true if it existed. Fenced.
     /// Viewer records are removed separately with [`ViewerSlots::remove_viewer`].
-    async fn delete_stream(&self, camera_id: &str) -> Result<bool, RegistryError>;
+    async fn delete_stream(&self, camera_id: &CameraId) -> Result<bool, RegistryError>;
 
     /// Stores a camera's last keepalive for `ttl` (it outlives the camera's stream, so the API can
     /// show it; the TTL bounds what any caller with a valid id can leave behind).
     async fn put_camera_status(
         &self,
-        camera_id: &str,
+        camera_id: &CameraId,
         status: &CameraStatus,
         ttl: Duration,
     ) -> Result<(), RegistryError>;
-    async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError>;
+    async fn get_camera_status(&self, camera_id: &CameraId) -> Result<Option<CameraStatus>, RegistryError>;
 
     /// Stores, or with `None` deletes, the source URL of a stream pulled from an RTSP camera,
     /// credentials included, under a key of its own: only the media-controller reads it (the
     /// stream record holds the redacted form). Fenced.
-    async fn put_stream_source(&self, camera_id: &str, source: Option<&str>) -> Result<(), RegistryError>;
-    async fn get_stream_source(&self, camera_id: &str) -> Result<Option<String>, RegistryError>;
+    async fn put_stream_source(&self, camera_id: &CameraId, source: Option<&str>) -> Result<(), RegistryError>;
+    async fn get_stream_source(&self, camera_id: &CameraId) -> Result<Option<String>, RegistryError>;
 }
 
 /// Viewer slots (the per-stream limit) and viewer records.
@@ -113,8 +114,8 @@ pub trait ViewerSlots: Send + Sync + 'static {
     /// already has `limit` slots taken. Idempotent for a viewer that already holds one. Fenced.
     async fn reserve_viewer_slot(
         &self,
-        camera_id: &str,
-        viewer_id: &str,
+        camera_id: &CameraId,
+        viewer_id: &ViewerId,
         limit: u32,
     ) -> Result<SlotReservation, RegistryError>;
     /// Like [`ViewerSlots::reserve_viewer_slot`] for `viewer.viewer_id` on `viewer.camera_id`,
@@ -123,19 +124,19 @@ pub trait ViewerSlots: Send + Sync + 'static {
     /// instance. A viewer that already held its slot keeps its record. Fenced.
     async fn reserve_viewer(&self, viewer: &ViewerRecord, limit: u32) -> Result<SlotReservation, RegistryError>;
     /// Number of slots taken on a stream.
-    async fn viewer_count(&self, camera_id: &str) -> Result<u64, RegistryError>;
+    async fn viewer_count(&self, camera_id: &CameraId) -> Result<u64, RegistryError>;
     /// Creates or replaces a viewer record and indexes it by signaling instance. It is
     /// listed under its camera through its slot, so reserve the slot first. Fenced.
     async fn put_viewer(&self, viewer: &ViewerRecord) -> Result<(), RegistryError>;
-    async fn get_viewer(&self, viewer_id: &str) -> Result<Option<ViewerRecord>, RegistryError>;
+    async fn get_viewer(&self, viewer_id: &ViewerId) -> Result<Option<ViewerRecord>, RegistryError>;
     /// Viewers with a record that hold a slot of one stream, or every viewer record;
     /// sorted by creation time then id.
-    async fn list_viewers(&self, camera_id: Option<&str>) -> Result<Vec<ViewerRecord>, RegistryError>;
+    async fn list_viewers(&self, camera_id: Option<&CameraId>) -> Result<Vec<ViewerRecord>, RegistryError>;
     /// Ids of the viewers held by one signaling instance.
-    async fn viewers_of_instance(&self, instance_id: &str) -> Result<Vec<String>, RegistryError>;
+    async fn viewers_of_instance(&self, instance_id: &str) -> Result<Vec<ViewerId>, RegistryError>;
     /// Frees the viewer's slot on `camera_id` and removes its record and index entries;
     /// true if anything was removed. Works for a slot reserved without a record. Fenced.
-    async fn remove_viewer(&self, camera_id: &str, viewer_id: &str) -> Result<bool, RegistryError>;
+    async fn remove_viewer(&self, camera_id: &CameraId, viewer_id: &ViewerId) -> Result<bool, RegistryError>;
 }
 
 /// Liveness of service instances (signaling).

@@ -17,6 +17,7 @@ use crate::redis_conn::RedisConn;
 use async_trait::async_trait;
 use camview_proto::keys::Keys;
 use camview_proto::stream::{CameraStatus, ControllerHeartbeat, StreamRecord, ViewerRecord};
+use camview_proto::{CameraId, ViewerId};
 use redis::{Client, ErrorKind, RedisError, ScriptInvocation};
 
 use self::codec::HashRecord;
@@ -118,9 +119,18 @@ impl RedisRegistry {
         pipe.query_async::<()>(&mut self.conn()).await.map_err(error_at(key))
     }
 
-    async fn members(&self, key: &str) -> Result<Vec<String>, RegistryError> {
-        let mut members: Vec<String> =
+    /// A set's members, sorted; a member that is not a valid `T` (an id) makes the set corrupt.
+    async fn members<T>(&self, key: &str) -> Result<Vec<T>, RegistryError>
+    where
+        T: TryFrom<String> + Ord,
+        T::Error: std::fmt::Display,
+    {
+        let raw: Vec<String> =
             redis::cmd("SMEMBERS").arg(key).query_async(&mut self.conn()).await.map_err(error_at(key))?;
+        let mut members = raw
+            .into_iter()
+            .map(|m| T::try_from(m).map_err(|e| RegistryError::Corrupt { key: key.to_owned(), reason: e.to_string() }))
+            .collect::<Result<Vec<T>, _>>()?;
         members.sort();
         Ok(members)
     }
@@ -154,14 +164,14 @@ impl RedisRegistry {
     /// A slot reservation, writing `record` with it when newly reserved.
     async fn reserve(
         &self,
-        camera_id: &str,
-        viewer_id: &str,
+        camera_id: &CameraId,
+        viewer_id: &ViewerId,
         limit: u32,
         record: Option<&ViewerRecord>,
     ) -> Result<SlotReservation, RegistryError> {
         let slots = self.keys.stream_viewers(camera_id);
         let mut call = self.fenced_call(&RESERVE_SLOT);
-        call.key(self.keys.stream(camera_id)).key(&slots).arg(viewer_id).arg(limit);
+        call.key(self.keys.stream(camera_id)).key(&slots).arg(viewer_id.as_str()).arg(limit);
         if let Some(record) = record {
             call.key(self.keys.viewer(viewer_id))
                 .key(self.keys.viewers_index())
@@ -204,7 +214,7 @@ impl StreamStore for RedisRegistry {
     async fn put_stream(&self, stream: &StreamRecord) -> Result<(), RegistryError> {
         let key = self.keys.stream(&stream.camera_id);
         let mut call = self.fenced_call(&PUT_STREAM);
-        call.key(&key).key(self.keys.streams_index()).arg(&stream.camera_id);
+        call.key(&key).key(self.keys.streams_index()).arg(stream.camera_id.as_str());
         for (field, value) in codec::encode(stream)? {
             call.arg(field).arg(value);
         }
@@ -212,7 +222,7 @@ impl StreamStore for RedisRegistry {
         Ok(())
     }
 
-    async fn get_stream(&self, camera_id: &str) -> Result<Option<StreamRecord>, RegistryError> {
+    async fn get_stream(&self, camera_id: &CameraId) -> Result<Option<StreamRecord>, RegistryError> {
         self.get_record(&self.keys.stream(camera_id)).await
     }
 
@@ -224,14 +234,14 @@ impl StreamStore for RedisRegistry {
         Ok(streams)
     }
 
-    async fn delete_stream(&self, camera_id: &str) -> Result<bool, RegistryError> {
+    async fn delete_stream(&self, camera_id: &CameraId) -> Result<bool, RegistryError> {
         let key = self.keys.stream(camera_id);
         let removed: i64 = self
             .fenced_call(&DELETE_STREAM)
             .key(&key)
             .key(self.keys.streams_index())
             .key(self.keys.stream_viewers(camera_id))
-            .arg(camera_id)
+            .arg(camera_id.as_str())
             .invoke_async(&mut self.conn())
             .await
             .map_err(self.write_error(&key))?;
@@ -240,7 +250,7 @@ impl StreamStore for RedisRegistry {
 
     async fn put_camera_status(
         &self,
-        camera_id: &str,
+        camera_id: &CameraId,
         status: &CameraStatus,
         ttl: Duration,
     ) -> Result<(), RegistryError> {
@@ -251,11 +261,11 @@ impl StreamStore for RedisRegistry {
         .await
     }
 
-    async fn get_camera_status(&self, camera_id: &str) -> Result<Option<CameraStatus>, RegistryError> {
+    async fn get_camera_status(&self, camera_id: &CameraId) -> Result<Option<CameraStatus>, RegistryError> {
         self.get_record(&self.keys.camera(camera_id)).await
     }
 
-    async fn put_stream_source(&self, camera_id: &str, source: Option<&str>) -> Result<(), RegistryError> {
+    async fn put_stream_source(&self, camera_id: &CameraId, source: Option<&str>) -> Result<(), RegistryError> {
         let key = self.keys.stream_source(camera_id);
         let call = match source {
             Some(url) => {
@@ -272,7 +282,7 @@ impl StreamStore for RedisRegistry {
         call.invoke_async::<()>(&mut self.conn()).await.map_err(self.write_error(&key))
     }
 
-    async fn get_stream_source(&self, camera_id: &str) -> Result<Option<String>, RegistryError> {
+    async fn get_stream_source(&self, camera_id: &CameraId) -> Result<Option<String>, RegistryError> {
         let key = self.keys.stream_source(camera_id);
         redis::cmd("GET").arg(&key).query_async(&mut self.conn()).await.map_err(error_at(&key))
     }
@@ -282,8 +292,8 @@ impl StreamStore for RedisRegistry {
 impl ViewerSlots for RedisRegistry {
     async fn reserve_viewer_slot(
         &self,
-        camera_id: &str,
-        viewer_id: &str,
+        camera_id: &CameraId,
+        viewer_id: &ViewerId,
         limit: u32,
     ) -> Result<SlotReservation, RegistryError> {
         self.reserve(camera_id, viewer_id, limit, None).await
@@ -293,7 +303,7 @@ impl ViewerSlots for RedisRegistry {
         self.reserve(&viewer.camera_id, &viewer.viewer_id, limit, Some(viewer)).await
     }
 
-    async fn viewer_count(&self, camera_id: &str) -> Result<u64, RegistryError> {
+    async fn viewer_count(&self, camera_id: &CameraId) -> Result<u64, RegistryError> {
         let key = self.keys.stream_viewers(camera_id);
         redis::cmd("SCARD").arg(&key).query_async(&mut self.conn()).await.map_err(error_at(&key))
     }
@@ -308,7 +318,7 @@ impl ViewerSlots for RedisRegistry {
             if !old.is_empty() && old != viewer.signaling_instance {
                 call.key(self.keys.instance_viewers(&old));
             }
-            call.arg(&viewer.viewer_id).arg(&old);
+            call.arg(viewer.viewer_id.as_str()).arg(&old);
             for (field, value) in &fields {
                 call.arg(field).arg(value);
             }
@@ -320,26 +330,27 @@ impl ViewerSlots for RedisRegistry {
         Err(Self::moved_underneath(&key))
     }
 
-    async fn get_viewer(&self, viewer_id: &str) -> Result<Option<ViewerRecord>, RegistryError> {
+    async fn get_viewer(&self, viewer_id: &ViewerId) -> Result<Option<ViewerRecord>, RegistryError> {
         self.get_record(&self.keys.viewer(viewer_id)).await
     }
 
-    async fn list_viewers(&self, camera_id: Option<&str>) -> Result<Vec<ViewerRecord>, RegistryError> {
+    async fn list_viewers(&self, camera_id: Option<&CameraId>) -> Result<Vec<ViewerRecord>, RegistryError> {
         let index = match camera_id {
             Some(camera_id) => self.keys.stream_viewers(camera_id),
             None => self.keys.viewers_index(),
         };
-        let keys: Vec<String> = self.members(&index).await?.iter().map(|id| self.keys.viewer(id)).collect();
+        let ids: Vec<ViewerId> = self.members(&index).await?;
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.viewer(id)).collect();
         let mut viewers: Vec<ViewerRecord> = self.get_records(&keys).await?;
         sort_viewers(&mut viewers);
         Ok(viewers)
     }
 
-    async fn viewers_of_instance(&self, instance_id: &str) -> Result<Vec<String>, RegistryError> {
+    async fn viewers_of_instance(&self, instance_id: &str) -> Result<Vec<ViewerId>, RegistryError> {
         self.members(&self.keys.instance_viewers(instance_id)).await
     }
 
-    async fn remove_viewer(&self, camera_id: &str, viewer_id: &str) -> Result<bool, RegistryError> {
+    async fn remove_viewer(&self, camera_id: &CameraId, viewer_id: &ViewerId) -> Result<bool, RegistryError> {
         let key = self.keys.viewer(viewer_id);
         for _ in 0..OPTIMISTIC_RETRIES {
             let instance = self.viewer_instance(&key).await?;
@@ -349,7 +360,7 @@ impl ViewerSlots for RedisRegistry {
                 call.key(self.keys.instance_viewers(&instance));
             }
             let removed: i64 = call
-                .arg(viewer_id)
+                .arg(viewer_id.as_str())
                 .arg(&instance)
                 .invoke_async(&mut self.conn())
                 .await

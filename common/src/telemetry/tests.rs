@@ -1,3 +1,4 @@
+use camview_proto::CameraId;
 use opentelemetry::trace::{SpanId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt;
@@ -75,7 +76,9 @@ fn envelopes_built_inside_a_span_carry_its_traceparent() {
         let span = tracing::info_span!("join");
         let env = span.in_scope(|| {
             crate::bus::envelope(
-                camview_proto::bus::Message::StopStream(camview_proto::bus::StopStream { camera_id: "cam-1".into() }),
+                camview_proto::bus::Message::StopStream(camview_proto::bus::StopStream {
+                    camera_id: CameraId::from_static("cam-1"),
+                }),
                 None,
                 None,
             )
@@ -111,7 +114,9 @@ fn a_seconds_histogram_keeps_its_name_and_uses_the_seconds_buckets() {
 fn shared_error_and_bus_lag_instruments_use_the_catalog_names() {
     record_error("test_only_code");
     let mut env = crate::bus::envelope(
-        camview_proto::bus::Message::StopStream(camview_proto::bus::StopStream { camera_id: "cam-1".into() }),
+        camview_proto::bus::Message::StopStream(camview_proto::bus::StopStream {
+            camera_id: CameraId::from_static("cam-1"),
+        }),
         None,
         None,
     );

@@ -2,6 +2,7 @@
 //! a real redis-server (a random key prefix), and the file store's own promises (a second
 //! handle sees changes, concurrent writers lose nothing, mode 0600) are checked below.
 
+use camview_proto::CameraId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ fn user(name: &str, role: Role) -> UserRecord {
 fn share(id: &str, camera: &str, expires_at: u64) -> ShareRecord {
     ShareRecord {
         id: id.into(),
-        camera_id: camera.into(),
+        camera_id: camera.parse().expect("a test camera id"),
         created_by: "admin".into(),
         created_at: format!("2026-01-01T00:00:0{id}Z"),
         expires_at,
@@ -86,7 +87,7 @@ pub async fn shares_are_listed_per_camera_and_long_expired_ones_pruned(s: Arc<dy
     s.put_share(&share("2", "cam2", now() + 60)).await.unwrap();
     s.put_share(&share("3", "cam1", now() - 3 * 86_400)).await.unwrap();
     let ids = |v: Vec<ShareRecord>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
-    assert_eq!(ids(s.list_shares(Some("cam1")).await.unwrap()), ["1"]);
+    assert_eq!(ids(s.list_shares(Some(&CameraId::from_static("cam1"))).await.unwrap()), ["1"]);
     assert_eq!(ids(s.list_shares(None).await.unwrap()), ["1", "2"]);
     let mut revoked = share("1", "cam1", now() + 60);
     revoked.revoked_at = Some("2026-01-01T00:00:00Z".into());
@@ -96,15 +97,18 @@ pub async fn shares_are_listed_per_camera_and_long_expired_ones_pruned(s: Arc<dy
 }
 
 pub async fn camera_secrets_are_stored_listed_and_deleted(s: Arc<dyn AuthStore>) {
-    let rec =
-        |id: &str| CameraSecretRecord { camera_id: id.into(), secret_sha256: "ab".into(), created_at: "t".into() };
+    let rec = |id: &str| CameraSecretRecord {
+        camera_id: id.parse().expect("a test camera id"),
+        secret_sha256: "ab".into(),
+        created_at: "t".into(),
+    };
     s.put_camera_secret(&rec("b")).await.unwrap();
     s.put_camera_secret(&rec("a")).await.unwrap();
-    assert_eq!(s.get_camera_secret("a").await.unwrap(), Some(rec("a")));
+    assert_eq!(s.get_camera_secret(&CameraId::from_static("a")).await.unwrap(), Some(rec("a")));
     let ids: Vec<_> = s.list_camera_secrets().await.unwrap().into_iter().map(|r| r.camera_id).collect();
     assert_eq!(ids, ["a", "b"]);
-    assert!(s.delete_camera_secret("a").await.unwrap());
-    assert!(s.get_camera_secret("a").await.unwrap().is_none());
+    assert!(s.delete_camera_secret(&CameraId::from_static("a")).await.unwrap());
+    assert!(s.get_camera_secret(&CameraId::from_static("a")).await.unwrap().is_none());
 }
 
 pub async fn a_login_code_works_once(s: Arc<dyn AuthStore>) {
@@ -182,6 +186,7 @@ mod authenticator {
 
     use camview_common::auth::{self, AuthError, AuthSettings, Authenticator, Networks};
     use camview_proto::auth::{Role, Subject};
+    use camview_proto::CameraId;
 
     async fn authenticator() -> Authenticator {
         let settings =
@@ -203,7 +208,11 @@ mod authenticator {
         let (issued, _) = a.login("ann", "password-1").await.unwrap();
         let p = a.authenticate(&issued.token).await.unwrap();
         assert_eq!(p.subject, Subject::User { username: "ann".into() });
-        assert!(p.may_watch("cam1") && !p.may_watch("cam2") && !p.is_admin());
+        assert!(
+            p.may_watch(&CameraId::from_static("cam1"))
+                && !p.may_watch(&CameraId::from_static("cam2"))
+                && !p.is_admin()
+        );
         let mut ann = store.get_user("ann").await.unwrap().unwrap();
         auth::set_password(&mut ann, "password-2").await;
         store.update_user(&ann).await.unwrap();
@@ -224,20 +233,25 @@ mod authenticator {
         bob.grants = vec!["cam2".into()];
         store.update_user(&bob).await.unwrap();
         let p = a.authenticate(&issued.token).await.unwrap();
-        assert!(!p.may_watch("cam1") && p.may_watch("cam2"));
-        assert!(!a.still_allowed(&p, "cam1").await.unwrap());
-        assert!(a.still_allowed(&p, "cam2").await.unwrap());
+        assert!(!p.may_watch(&CameraId::from_static("cam1")) && p.may_watch(&CameraId::from_static("cam2")));
+        assert!(!a.still_allowed(&p, &CameraId::from_static("cam1")).await.unwrap());
+        assert!(a.still_allowed(&p, &CameraId::from_static("cam2")).await.unwrap());
         bob.token_version += 1;
         store.update_user(&bob).await.unwrap();
-        assert!(!a.still_allowed(&p, "cam2").await.unwrap(), "a raised token version ends it");
+        assert!(!a.still_allowed(&p, &CameraId::from_static("cam2")).await.unwrap(), "a raised token version ends it");
     }
 
     #[tokio::test]
     async fn a_share_token_watches_one_camera_until_revoked() {
         let a = authenticator().await;
-        let (mut share, issued) = a.create_share("cam1", "admin", Duration::from_secs(3600)).await.unwrap();
+        let (mut share, issued) =
+            a.create_share(&CameraId::from_static("cam1"), "admin", Duration::from_secs(3600)).await.unwrap();
         let p = a.authenticate(&issued.token).await.unwrap();
-        assert!(p.may_watch("cam1") && !p.may_watch("cam2") && !p.is_admin());
+        assert!(
+            p.may_watch(&CameraId::from_static("cam1"))
+                && !p.may_watch(&CameraId::from_static("cam2"))
+                && !p.is_admin()
+        );
         share.revoked_at = Some("now".into());
         a.store().put_share(&share).await.unwrap();
         assert!(unauthenticated(a.authenticate(&issued.token).await));

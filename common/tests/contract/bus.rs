@@ -1,5 +1,6 @@
 //! Bus cases: the durable command queue, instance channels and request/reply.
 
+use camview_proto::CameraId;
 use std::time::Duration;
 
 use camview_common::bus::{envelope, Subscription};
@@ -14,11 +15,22 @@ const EVENTUALLY: Duration = Duration::from_secs(5);
 const NO_WAIT: Duration = Duration::ZERO;
 
 fn command(camera_id: &str) -> Envelope {
-    envelope(Message::StopStream(StopStream { camera_id: camera_id.into() }), Some("api-1".into()), None)
+    envelope(
+        Message::StopStream(StopStream { camera_id: camera_id.parse().expect("a test camera id") }),
+        Some("api-1".into()),
+        None,
+    )
 }
 
 fn event(viewer_id: &str) -> Envelope {
-    envelope(Message::StreamEnded(StreamEnded { viewer_id: viewer_id.into(), camera_id: "cam".into() }), None, None)
+    envelope(
+        Message::StreamEnded(StreamEnded {
+            viewer_id: viewer_id.parse().expect("a test viewer id"),
+            camera_id: CameraId::from_static("cam"),
+        }),
+        None,
+        None,
+    )
 }
 
 async fn next(sub: &mut Subscription) -> Envelope {
@@ -180,7 +192,10 @@ fn spawn_responder(bus: std::sync::Arc<dyn camview_common::Bus>) -> tokio::task:
 pub async fn a_request_gets_the_reply_of_a_responder(b: &impl Backend) {
     let responder = spawn_responder(b.bus().await);
     let (client, _events) = BusClient::start(b.bus().await, "api-1").await.unwrap();
-    let reply = client.request(Message::StopStream(StopStream { camera_id: "cam".into() }), EVENTUALLY).await.unwrap();
+    let reply = client
+        .request(Message::StopStream(StopStream { camera_id: CameraId::from_static("cam") }), EVENTUALLY)
+        .await
+        .unwrap();
     assert_eq!(reply, Message::Done(Done {}));
     responder.abort();
 }
@@ -188,7 +203,10 @@ pub async fn a_request_gets_the_reply_of_a_responder(b: &impl Backend) {
 pub async fn a_request_times_out_when_nobody_answers(b: &impl Backend) {
     let (client, _events) = BusClient::start(b.bus().await, "api-1").await.unwrap();
     let err = client
-        .request(Message::StopStream(StopStream { camera_id: "cam".into() }), Duration::from_millis(100))
+        .request(
+            Message::StopStream(StopStream { camera_id: CameraId::from_static("cam") }),
+            Duration::from_millis(100),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, BusError::Timeout { kind: "StopStream", .. }), "{err:?}");

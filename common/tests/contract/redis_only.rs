@@ -1,6 +1,8 @@
 //! Redis-only behaviour: reconnecting after the server restarts, and data in Redis that
 //! no camview writer produced (reported or skipped, never a panic).
 
+use camview_proto::CameraId;
+use camview_proto::ViewerId;
 use std::time::Duration;
 
 use camview_common::bus::{envelope, RedisBus};
@@ -17,11 +19,18 @@ const CONSUMER: &str = "media-controller";
 const RECONNECT_DEADLINE: Duration = Duration::from_secs(15);
 
 fn command(camera_id: &str) -> Envelope {
-    envelope(Message::StopStream(StopStream { camera_id: camera_id.into() }), None, None)
+    envelope(Message::StopStream(StopStream { camera_id: camera_id.parse().expect("a test camera id") }), None, None)
 }
 
 fn event(viewer_id: &str) -> Envelope {
-    envelope(Message::StreamEnded(StreamEnded { viewer_id: viewer_id.into(), camera_id: "cam".into() }), None, None)
+    envelope(
+        Message::StreamEnded(StreamEnded {
+            viewer_id: viewer_id.parse().expect("a test viewer id"),
+            camera_id: CameraId::from_static("cam"),
+        }),
+        None,
+        None,
+    )
 }
 
 async fn raw_connection(server: &RedisServer) -> redis::aio::MultiplexedConnection {
@@ -40,8 +49,12 @@ async fn the_registry_keeps_working_after_redis_restarts() {
         registry.put_stream(&stream("after")).await.is_ok()
     })
     .await;
-    assert_eq!(registry.get_stream("after").await.unwrap(), Some(stream("after")));
-    assert_eq!(registry.get_stream("before").await.unwrap(), None, "the restarted server has no persistence");
+    assert_eq!(registry.get_stream(&CameraId::from_static("after")).await.unwrap(), Some(stream("after")));
+    assert_eq!(
+        registry.get_stream(&CameraId::from_static("before")).await.unwrap(),
+        None,
+        "the restarted server has no persistence"
+    );
     assert!(
         registry.acquire_lease("mc-1", Duration::from_secs(5)).await.unwrap().is_some(),
         "scripts are loaded again"
@@ -166,26 +179,43 @@ async fn unreadable_registry_entries_are_reported_as_corrupt() {
 
     registry.put_stream(&stream("bad-json")).await.unwrap();
     redis::cmd("HSET")
-        .arg(keys.stream("bad-json"))
+        .arg(keys.stream(&CameraId::from_static("bad-json")))
         .arg("bandwidth")
         .arg("{oops")
         .query_async::<i64>(&mut raw)
         .await
         .unwrap();
-    assert_corrupt(registry.get_stream("bad-json").await, &keys.stream("bad-json")).await;
-    assert_corrupt(registry.list_streams().await, &keys.stream("bad-json")).await;
+    assert_corrupt(
+        registry.get_stream(&CameraId::from_static("bad-json")).await,
+        &keys.stream(&CameraId::from_static("bad-json")),
+    )
+    .await;
+    assert_corrupt(registry.list_streams().await, &keys.stream(&CameraId::from_static("bad-json"))).await;
 
-    redis::cmd("SET").arg(keys.camera("wrong-type")).arg("x").query_async::<()>(&mut raw).await.unwrap();
-    assert_corrupt(registry.get_camera_status("wrong-type").await, &keys.camera("wrong-type")).await;
+    redis::cmd("SET")
+        .arg(keys.camera(&CameraId::from_static("wrong-type")))
+        .arg("x")
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    assert_corrupt(
+        registry.get_camera_status(&CameraId::from_static("wrong-type")).await,
+        &keys.camera(&CameraId::from_static("wrong-type")),
+    )
+    .await;
 
     redis::cmd("HSET")
-        .arg(keys.viewer("partial"))
+        .arg(keys.viewer(&ViewerId::from_static("partial")))
         .arg("viewer_id")
         .arg("partial")
         .query_async::<i64>(&mut raw)
         .await
         .unwrap();
-    assert_corrupt(registry.get_viewer("partial").await, &keys.viewer("partial")).await;
+    assert_corrupt(
+        registry.get_viewer(&ViewerId::from_static("partial")).await,
+        &keys.viewer(&ViewerId::from_static("partial")),
+    )
+    .await;
 
     redis::cmd("SET").arg(keys.controller_heartbeat()).arg("not json").query_async::<()>(&mut raw).await.unwrap();
     assert_corrupt(registry.get_controller_heartbeat().await, &keys.controller_heartbeat()).await;
@@ -201,7 +231,9 @@ async fn calls_while_redis_is_down_fail_as_unavailable_within_seconds() {
     server.stop();
 
     let limit = Duration::from_secs(10);
-    let got = tokio::time::timeout(limit, registry.get_stream("cam")).await.expect("the registry gives up in time");
+    let got = tokio::time::timeout(limit, registry.get_stream(&CameraId::from_static("cam")))
+        .await
+        .expect("the registry gives up in time");
     assert!(matches!(got, Err(RegistryError::Unavailable(_))), "{got:?}");
     let pushed =
         tokio::time::timeout(limit, bus.push_command(&command("cam"))).await.expect("the bus gives up in time");

@@ -2,6 +2,7 @@
 //! here, and clients configured the way services are (`REDIS_URL`, `REDIS_TLS_*`, through
 //! `Backend::connect`).
 
+use camview_proto::{CameraId, ViewerId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -136,10 +137,19 @@ async fn connect(config: &RedisConfig) -> Result<Backend, BackendError> {
 /// A stream round-trips through the registry and an envelope through the bus.
 async fn assert_round_trips(backend: &Backend) {
     backend.registry.put_stream(&stream("cam-tls")).await.expect("put over TLS");
-    assert_eq!(backend.registry.get_stream("cam-tls").await.expect("get over TLS"), Some(stream("cam-tls")));
+    assert_eq!(
+        backend.registry.get_stream(&CameraId::from_static("cam-tls")).await.expect("get over TLS"),
+        Some(stream("cam-tls"))
+    );
     let mut sub = backend.bus.subscribe("sig-tls").await.expect("subscribe over TLS");
-    let sent =
-        envelope(Message::StreamEnded(StreamEnded { viewer_id: "v1".into(), camera_id: "cam-tls".into() }), None, None);
+    let sent = envelope(
+        Message::StreamEnded(StreamEnded {
+            viewer_id: ViewerId::from_static("v1"),
+            camera_id: CameraId::from_static("cam-tls"),
+        }),
+        None,
+        None,
+    );
     backend.bus.publish("sig-tls", &sent).await.expect("publish over TLS");
     let got =
         tokio::time::timeout(EVENTUALLY, sub.recv()).await.expect("the envelope in time").expect("subscription open");

@@ -3,6 +3,7 @@
 //! Invariant: every error answer is an [`ErrorBody`] whose status comes from
 //! [`ErrorCode::http_status`]; 5xx bodies carry a fixed message and the cause is logged.
 
+use camview_proto::CameraId;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -12,13 +13,13 @@ use camview_common::auth::{AuthError, AuthStoreError};
 use camview_common::{BusError, RegistryError};
 use camview_proto::{ErrorBody, ErrorCode};
 
-use crate::domain::{BandwidthError, CameraIdError};
+use crate::domain::{BandwidthError, IdError};
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("invalid camera id {id:?}: {reason}")]
-    InvalidCameraId { id: String, reason: CameraIdError },
+    InvalidCameraId { id: String, reason: IdError },
     #[error("malformed JSON: {0}")]
     InvalidJson(String),
     #[error("invalid request body: {0}")]
@@ -32,7 +33,7 @@ pub enum ApiError {
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("no started stream for camera {0}")]
-    StreamNotFound(String),
+    StreamNotFound(CameraId),
     #[error("no such route")]
     NotFound,
     #[error("method not allowed on this route")]

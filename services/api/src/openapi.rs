@@ -11,7 +11,7 @@
 use serde_json::{json, Value};
 use utoipa::OpenApi;
 
-use camview_proto::camera_id::MAX_LEN;
+use camview_proto::ids::MAX_LEN;
 use camview_proto::ErrorCode;
 
 use crate::routes::{Annotations, RouteSpec, ROUTES};

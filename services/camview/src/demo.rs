@@ -27,7 +27,11 @@ impl Demo {
 
 /// Starts the stream as `admin` (retrying while the controller takes its lease) and the
 /// camera with a fresh secret.
-pub async fn start(authenticator: &Authenticator, api: &str, camera_id: &str) -> anyhow::Result<Demo> {
+pub async fn start(
+    authenticator: &Authenticator,
+    api: &str,
+    camera_id: &camview_proto::CameraId,
+) -> anyhow::Result<Demo> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().context("http client")?;
     let url = format!("{api}/streams/{camera_id}/start");
     // The api created `admin` at its start (ensure_admin) if there was no user.
@@ -63,7 +67,7 @@ pub async fn start(authenticator: &Authenticator, api: &str, camera_id: &str) ->
             .context("starting the demo camera")?;
     let config = KeepaliveConfig {
         api: api.to_owned(),
-        camera_id: camera_id.to_owned(),
+        camera_id: camera_id.to_string(),
         interval: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),
         secret: Some(CameraSecret::new(secret)),

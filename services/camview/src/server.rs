@@ -2,6 +2,7 @@
 //! [`Authenticator`] over the file store in the data directory, shared by the api and
 //! signaling.
 
+use camview_proto::CameraId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,10 +25,11 @@ pub struct Options {
 }
 
 pub async fn run(cli: Options) -> anyhow::Result<()> {
-    if cli.demo {
-        camview_api::domain::CameraId::parse(&cli.demo_camera)
-            .with_context(|| format!("--demo-camera {:?}", cli.demo_camera))?;
-    }
+    let demo_camera = if cli.demo {
+        Some(CameraId::parse(&cli.demo_camera).with_context(|| format!("--demo-camera {:?}", cli.demo_camera))?)
+    } else {
+        None
+    };
     let mut env: HashMap<String, String> = std::env::vars().collect();
     for (k, v) in ALL_IN_ONE_DEFAULTS {
         env.entry((*k).to_owned()).or_insert_with(|| (*v).to_owned());
@@ -95,10 +97,9 @@ pub async fn run(cli: Options) -> anyhow::Result<()> {
     let (http, ws) = if api_tls { ("https", "wss") } else { ("http", "ws") };
     println!("camview is running: api {http}://{host}:{api_port}/  signaling {ws}://{host}:{signaling_port}/  media server {engine_url}");
 
-    let demo = if cli.demo {
-        Some(demo::start(&auth, &format!("http://127.0.0.1:{api_port}"), &cli.demo_camera).await?)
-    } else {
-        None
+    let demo = match &demo_camera {
+        Some(camera) => Some(demo::start(&auth, &format!("http://127.0.0.1:{api_port}"), camera).await?),
+        None => None,
     };
     if demo.is_some() {
         let code = auth.create_login_code(auth::ADMIN_USERNAME).await.context("creating the demo login link")?;

@@ -6,6 +6,7 @@
 use camview_common::registry::RegistryError;
 use camview_proto::bus::Message;
 use camview_proto::error::ErrorCode;
+use camview_proto::{CameraId, ViewerId};
 
 use crate::service::media::MediaError;
 
@@ -13,9 +14,9 @@ use crate::service::media::MediaError;
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error("stream {0} is not started")]
-    StreamNotFound(String),
+    StreamNotFound(CameraId),
     #[error("viewer {0} not found")]
-    ViewerNotFound(String),
+    ViewerNotFound(ViewerId),
     #[error("the media server rejected the request: {0}")]
     Media(#[from] MediaError),
     #[error("registry: {0}")]
@@ -25,7 +26,7 @@ pub enum CommandError {
     #[error("{0} streams are already started (MAX_STREAMS)")]
     TooManyStreams(u32),
     #[error("stream {camera} already has {limit} viewers (MAX_VIEWERS_PER_STREAM)")]
-    StreamFull { camera: String, limit: u32 },
+    StreamFull { camera: CameraId, limit: u32 },
     #[error("this browser cannot play the camera's video: {0}")]
     CodecUnsupported(String),
 }

@@ -11,6 +11,7 @@
 
 use camview_common::auth::token::MAX_TOKEN_LEN;
 use camview_common::auth::{AuthError, Authenticator, Principal};
+use camview_proto::CameraId;
 
 use crate::error::SessionError;
 
@@ -18,7 +19,7 @@ use crate::error::SessionError;
 pub async fn authorize_join(
     auth: &Authenticator,
     token: Option<&str>,
-    camera: &str,
+    camera: &CameraId,
 ) -> Result<Principal, SessionError> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(SessionError::Unauthorized("a token is required: log in, or send it in join".into()));
@@ -69,14 +70,26 @@ mod tests {
         let user = new_user("alice", "correct horse battery", Role::Viewer, vec!["cam1".into()]).await;
         auth.store().create_user(&user).await.unwrap();
         let token = auth.issue_session(&user).token;
-        assert!(authorize_join(&auth, Some(&token), "cam1").await.is_ok());
+        assert!(authorize_join(&auth, Some(&token), &CameraId::from_static("cam1")).await.is_ok());
         let code = |r: Result<Principal, SessionError>| r.unwrap_err().code();
-        assert_eq!(code(authorize_join(&auth, Some(&token), "cam2").await), ErrorCode::Forbidden);
-        assert_eq!(code(authorize_join(&auth, None, "cam1").await), ErrorCode::Unauthorized);
-        assert_eq!(code(authorize_join(&auth, Some(""), "cam1").await), ErrorCode::Unauthorized);
-        assert_eq!(code(authorize_join(&auth, Some("garbage"), "cam1").await), ErrorCode::Unauthorized);
+        assert_eq!(
+            code(authorize_join(&auth, Some(&token), &CameraId::from_static("cam2")).await),
+            ErrorCode::Forbidden
+        );
+        assert_eq!(code(authorize_join(&auth, None, &CameraId::from_static("cam1")).await), ErrorCode::Unauthorized);
+        assert_eq!(
+            code(authorize_join(&auth, Some(""), &CameraId::from_static("cam1")).await),
+            ErrorCode::Unauthorized
+        );
+        assert_eq!(
+            code(authorize_join(&auth, Some("garbage"), &CameraId::from_static("cam1")).await),
+            ErrorCode::Unauthorized
+        );
         let huge = "a".repeat(MAX_TOKEN_LEN + 1);
-        assert_eq!(code(authorize_join(&auth, Some(&huge), "cam1").await), ErrorCode::Unauthorized);
+        assert_eq!(
+            code(authorize_join(&auth, Some(&huge), &CameraId::from_static("cam1")).await),
+            ErrorCode::Unauthorized
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -3,16 +3,16 @@
 //! Invariant: a value that passes is bounded in size and safe to put in a Redis key, a
 //! bus envelope and a log line; nothing here panics on any input.
 
-use camview_proto::camera_id::CameraId;
 use camview_proto::stream::IceCandidate;
+use camview_proto::CameraId;
 
 use crate::error::SessionError;
 
 pub use camview_proto::viewer_input::{MAX_CANDIDATE_BYTES, MAX_M_LINE_INDEX, MAX_SDP_BYTES, MAX_SDP_MID_LEN};
 
 /// The camera-id rule of every entry point ([`CameraId`]).
-pub fn validate_camera_id(raw: &str) -> Result<(), SessionError> {
-    CameraId::parse(raw).map(|_| ()).map_err(|e| SessionError::InvalidCameraId(e.message()))
+pub fn parse_camera_id(raw: &str) -> Result<CameraId, SessionError> {
+    CameraId::parse(raw).map_err(SessionError::InvalidCameraId)
 }
 
 /// An SDP offer: starts with `v=0`, has at least one `m=` line, bounded, no NUL bytes.
@@ -44,10 +44,10 @@ pub(crate) mod tests {
 
     #[test]
     fn camera_ids_follow_the_api_rules() {
-        assert!(validate_camera_id("56C1CADCF1FA4C6CAEBA3E2FD85EFEBF").is_ok());
-        assert!(validate_camera_id("cam_1-a").is_ok());
+        assert!(parse_camera_id("56C1CADCF1FA4C6CAEBA3E2FD85EFEBF").is_ok());
+        assert!(parse_camera_id("cam_1-a").is_ok());
         for bad in ["", "a b", "../x", "cam:1", &"x".repeat(65), "caméra"] {
-            assert!(matches!(validate_camera_id(bad), Err(SessionError::InvalidCameraId(_))), "{bad:?}");
+            assert!(matches!(parse_camera_id(bad), Err(SessionError::InvalidCameraId(_))), "{bad:?}");
         }
     }
 

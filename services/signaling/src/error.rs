@@ -5,7 +5,7 @@
 
 use camview_proto::error::ErrorBody;
 use camview_proto::signaling::ServerMessage;
-use camview_proto::ErrorCode;
+use camview_proto::{ErrorCode, IdError};
 
 /// A failure reported to one viewer; the socket stays usable unless said otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,7 +19,7 @@ pub enum SessionError {
     #[error("invalid SDP offer: {0}")]
     InvalidSdp(&'static str),
     #[error("invalid camera id: {0}")]
-    InvalidCameraId(&'static str),
+    InvalidCameraId(IdError),
     #[error("invalid ICE candidate: {0}")]
     InvalidCandidate(&'static str),
     #[error("unauthorized: {0}")]
@@ -76,6 +76,7 @@ impl SessionError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use camview_proto::CameraId;
 
     #[test]
     fn a_revoked_viewer_is_told_access_revoked() {
@@ -90,7 +91,7 @@ mod tests {
             (SessionError::UnknownType("dance".into()), "unknown_message_type"),
             (SessionError::OutOfOrder("join first"), "out_of_order"),
             (SessionError::InvalidSdp("no m= line"), "invalid_sdp"),
-            (SessionError::InvalidCameraId("empty"), "invalid_camera_id"),
+            (SessionError::InvalidCameraId(IdError::Empty(CameraId::KIND)), "invalid_camera_id"),
             (SessionError::InvalidCandidate("empty"), "invalid_candidate"),
             (SessionError::Unauthorized("no token".into()), "unauthorized"),
             (SessionError::Forbidden("not granted".into()), "forbidden"),

@@ -16,6 +16,7 @@
 //!   the viewer's principal is kept (see [`crate::revocation`]) so revocations end it;
 //! - no lock is held across an await.
 
+use camview_proto::{CameraId, ViewerId};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
@@ -51,7 +52,7 @@ pub enum SocketEvent {
     /// A bus event about the socket's viewer.
     Bus(Box<Message>),
     /// The viewer lost its access: end it.
-    Revoked { viewer_id: String },
+    Revoked { viewer_id: ViewerId },
 }
 
 /// What the hub remembers of a routed viewer's join: its trace, so later commands about the
@@ -70,10 +71,10 @@ pub struct Hub {
     /// Signaling's only registry role: its own liveness key.
     liveness: Arc<dyn Liveness>,
     bus: Arc<BusClient>,
-    routes: Mutex<HashMap<String, mpsc::Sender<SocketEvent>>>,
-    joins: Mutex<HashMap<String, JoinTrace>>,
+    routes: Mutex<HashMap<ViewerId, mpsc::Sender<SocketEvent>>>,
+    joins: Mutex<HashMap<ViewerId, JoinTrace>>,
     /// Who each authenticated viewer is and what it watches, for revocations.
-    pub(crate) watches: Mutex<HashMap<String, Watch>>,
+    pub(crate) watches: Mutex<HashMap<ViewerId, Watch>>,
     /// Bumped by every `AccessRevoked`: a join that saw it change re-checks its access.
     pub(crate) revocation_generation: AtomicU64,
     upgrades: Mutex<KeyedBuckets<IpAddr>>,
@@ -143,23 +144,23 @@ impl Hub {
         upgrades.take(&client, std::time::Instant::now())
     }
 
-    pub(crate) fn routes(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<SocketEvent>>> {
+    pub(crate) fn routes(&self) -> std::sync::MutexGuard<'_, HashMap<ViewerId, mpsc::Sender<SocketEvent>>> {
         // invariant: no code panics while holding the lock (plain map operations only)
         self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn joins(&self) -> std::sync::MutexGuard<'_, HashMap<String, JoinTrace>> {
+    fn joins(&self) -> std::sync::MutexGuard<'_, HashMap<ViewerId, JoinTrace>> {
         // invariant: no code panics while holding the lock (plain map operations only)
         self.joins.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn route(&self, viewer_id: &str, to: mpsc::Sender<SocketEvent>) {
+    pub(crate) fn route(&self, viewer_id: &ViewerId, to: mpsc::Sender<SocketEvent>) {
         if self.routes().insert(viewer_id.to_owned(), to).is_none() {
             self.metrics.viewers_changed(1);
         }
     }
 
-    pub(crate) fn unroute(&self, viewer_id: &str) {
+    pub(crate) fn unroute(&self, viewer_id: &ViewerId) {
         if self.routes().remove(viewer_id).is_some() {
             self.metrics.viewers_changed(-1);
         }
@@ -168,7 +169,7 @@ impl Hub {
     }
 
     /// The `traceparent` of the viewer's `join` span, while the viewer is routed here.
-    fn join_traceparent(&self, viewer_id: &str) -> Option<String> {
+    fn join_traceparent(&self, viewer_id: &ViewerId) -> Option<String> {
         self.joins().get(viewer_id).and_then(|j| j.traceparent.clone())
     }
 
@@ -179,7 +180,7 @@ impl Hub {
 
     /// Hands one bus event to the socket of its viewer.
     fn dispatch(&self, envelope: Envelope) {
-        let Some(viewer_id) = event_viewer_id(&envelope.message).map(str::to_owned) else {
+        let Some(viewer_id) = event_viewer_id(&envelope.message).cloned() else {
             tracing::debug!(kind = envelope.message.kind(), "ignoring a bus message that is not a viewer event");
             return;
         };
@@ -205,7 +206,7 @@ impl Hub {
     }
 
     /// Times the `media` phase of a join the first time its viewer connects.
-    fn media_connected(&self, viewer_id: &str) {
+    fn media_connected(&self, viewer_id: &ViewerId) {
         let took = match self.joins().get_mut(viewer_id) {
             Some(join) if !join.connected => {
                 join.connected = true;
@@ -325,7 +326,7 @@ impl Hub {
 
     /// Queues a `RemoveViewer` without a deadline: it runs whenever a controller reads it, and
     /// removing a viewer twice or one that never joined does nothing.
-    async fn queue_removal(&self, viewer_id: &str, camera: &str, reason: RemoveReason) {
+    async fn queue_removal(&self, viewer_id: &ViewerId, camera: &CameraId, reason: RemoveReason) {
         let undo = RemoveViewer { viewer_id: viewer_id.to_owned(), camera_id: camera.to_owned(), reason };
         if let Err(e) = self.bus.send(Message::RemoveViewer(undo)).await {
             tracing::error!(%viewer_id, %camera, error = %e, "could not queue RemoveViewer; the slot is freed when this instance's liveness lapses");
@@ -333,7 +334,7 @@ impl Hub {
     }
 
     /// Forwards a browser candidate (fire and forget: the command queue is durable).
-    pub(crate) fn spawn_add_ice(self: &Arc<Self>, viewer_id: String, camera: String, candidate: IceCandidate) {
+    pub(crate) fn spawn_add_ice(self: &Arc<Self>, viewer_id: ViewerId, camera: CameraId, candidate: IceCandidate) {
         let hub = self.clone();
         let span = tracing::info_span!("add_ice_candidate", viewer_id = %viewer_id);
         telemetry::link_parent(&span, self.join_traceparent(&viewer_id).as_deref());
@@ -343,7 +344,7 @@ impl Hub {
                     .bus
                     .send(Message::AddIceCandidate(AddIceCandidate {
                         viewer_id: viewer_id.clone(),
-                        camera_id: camera,
+                        camera_id: Some(camera),
                         candidate,
                     }))
                     .await
@@ -357,7 +358,7 @@ impl Hub {
     }
 
     /// Releases a viewer in the background (see [`Hub::release`]).
-    pub(crate) fn spawn_release(self: &Arc<Self>, viewer_id: String, camera: String, reason: RemoveReason) {
+    pub(crate) fn spawn_release(self: &Arc<Self>, viewer_id: ViewerId, camera: CameraId, reason: RemoveReason) {
         let trace = self.join_traceparent(&viewer_id);
         self.unroute(&viewer_id);
         let hub = self.clone();
@@ -368,13 +369,13 @@ impl Hub {
     /// confirm in time, queues the removal again without a deadline, so it still happens
     /// once a controller serves the queue.
     /// `trace` is the `traceparent` of the viewer's join, which the release continues.
-    async fn release(&self, viewer_id: &str, camera: &str, reason: RemoveReason, trace: Option<String>) {
+    async fn release(&self, viewer_id: &ViewerId, camera: &CameraId, reason: RemoveReason, trace: Option<String>) {
         let span = tracing::info_span!("release", %viewer_id, camera_id = %camera, ?reason);
         telemetry::link_parent(&span, trace.as_deref());
         self.release_in_span(viewer_id, camera, reason).instrument(span).await
     }
 
-    async fn release_in_span(&self, viewer_id: &str, camera: &str, reason: RemoveReason) {
+    async fn release_in_span(&self, viewer_id: &ViewerId, camera: &CameraId, reason: RemoveReason) {
         self.unroute(viewer_id);
         let timeout = match reason {
             RemoveReason::ShuttingDown => self.settings.bus_request_timeout.min(self.settings.shutdown_grace / 2),

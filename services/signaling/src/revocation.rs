@@ -17,6 +17,7 @@
 //! published while a join is being authenticated is not lost: the join re-checks when the
 //! revocation generation moved.
 
+use camview_proto::{CameraId, ViewerId};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +41,11 @@ const REVOKE_SEND_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Watch {
     pub principal: Principal,
-    pub camera: String,
+    pub camera: CameraId,
 }
 
 impl Hub {
-    pub(crate) fn watches(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Watch>> {
+    pub(crate) fn watches(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<ViewerId, Watch>> {
         // invariant: no code panics while holding the lock (plain map operations only)
         self.watches.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -108,7 +109,7 @@ impl Hub {
 
     /// Ends the viewers (of `subject`, or all) that lost their access; returns how many.
     pub(crate) async fn recheck(&self, subject: Option<&Subject>) -> usize {
-        let watched: Vec<(String, Watch)> = self
+        let watched: Vec<(ViewerId, Watch)> = self
             .watches()
             .iter()
             .filter(|(_, w)| subject.is_none_or(|s| w.principal.subject == *s))
@@ -125,7 +126,7 @@ impl Hub {
     }
 
     /// Whether the viewer keeps its access; a store failure keeps it until the next check.
-    async fn allowed(&self, viewer_id: &str, watch: &Watch) -> bool {
+    async fn allowed(&self, viewer_id: &ViewerId, watch: &Watch) -> bool {
         match self.auth.still_allowed(&watch.principal, &watch.camera).await {
             Ok(allowed) => allowed,
             Err(e) => {
@@ -136,7 +137,7 @@ impl Hub {
     }
 
     /// Tells the viewer's socket to end it (error frame, release, close 4401).
-    async fn revoke(&self, viewer_id: &str, watch: &Watch) {
+    async fn revoke(&self, viewer_id: &ViewerId, watch: &Watch) {
         let socket = self.routes().get(viewer_id).cloned();
         tracing::info!(%viewer_id, principal = %watch.principal.label(), camera_id = %watch.camera, "access revoked: ending the viewer");
         self.metrics.viewer_revoked();

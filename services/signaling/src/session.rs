@@ -20,8 +20,9 @@ use std::time::Instant;
 use camview_proto::bus::{Message, RemoveReason};
 use camview_proto::signaling::{ClientMessage, ServerMessage};
 use camview_proto::stream::{IceCandidate, ViewerState};
+use camview_proto::{CameraId, ViewerId};
 
-use crate::domain::{is_end_of_candidates, validate_camera_id, validate_candidate, validate_sdp_offer};
+use crate::domain::{is_end_of_candidates, parse_camera_id, validate_candidate, validate_sdp_offer};
 use crate::error::SessionError;
 use crate::rate::{RateLimiter, Verdict};
 
@@ -34,8 +35,8 @@ const MAX_EARLY_EVENTS: usize = 256;
 /// record the viewer, send `AddViewer`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct JoinRequest {
-    pub viewer_id: String,
-    pub camera: String,
+    pub viewer_id: ViewerId,
+    pub camera: CameraId,
     pub sdp_offer: String,
     /// The `join`'s `token` field; the I/O loop falls back to the upgrade's cookie.
     pub token: Option<String>,
@@ -59,13 +60,13 @@ impl std::fmt::Debug for JoinRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
     Answered {
-        viewer_id: String,
-        camera: String,
+        viewer_id: ViewerId,
+        camera: CameraId,
         sdp_answer: String,
     },
     /// The executor already freed the slot.
     Failed {
-        viewer_id: String,
+        viewer_id: ViewerId,
         error: SessionError,
     },
 }
@@ -97,19 +98,19 @@ pub enum Action {
     Join(JoinRequest),
     /// Forward a browser candidate to the media-controller.
     AddIce {
-        viewer_id: String,
-        camera: String,
+        viewer_id: ViewerId,
+        camera: CameraId,
         candidate: IceCandidate,
     },
     /// Stop routing, send `RemoveViewer`, make sure the slot is freed.
     Release {
-        viewer_id: String,
-        camera: String,
+        viewer_id: ViewerId,
+        camera: CameraId,
         reason: RemoveReason,
     },
     /// Stop routing events of a viewer the media-controller already removed.
     Forget {
-        viewer_id: String,
+        viewer_id: ViewerId,
     },
     /// Close the socket; the session accepts no more input.
     Close(CloseKind),
@@ -119,21 +120,21 @@ pub enum Action {
 enum State {
     Idle,
     Joining {
-        viewer_id: String,
-        camera: String,
+        viewer_id: ViewerId,
+        camera: CameraId,
         early_candidates: Vec<IceCandidate>,
         early_events: Vec<Message>,
         leave_requested: bool,
     },
     Joined {
-        viewer_id: String,
-        camera: String,
+        viewer_id: ViewerId,
+        camera: CameraId,
         viewer_state: Option<ViewerState>,
     },
     /// The media server lost the endpoint; the next `join` for `camera` reuses `viewer_id` (and its slot).
     AwaitingReoffer {
-        viewer_id: String,
-        camera: String,
+        viewer_id: ViewerId,
+        camera: CameraId,
     },
     Closed,
 }
@@ -151,7 +152,7 @@ impl ViewerSession {
     }
 
     /// The viewer id this socket currently speaks for, if any.
-    pub fn viewer_id(&self) -> Option<&str> {
+    pub fn viewer_id(&self) -> Option<&ViewerId> {
         match &self.state {
             State::Joining { viewer_id, .. }
             | State::Joined { viewer_id, .. }
@@ -214,17 +215,18 @@ impl ViewerSession {
         if matches!(self.state, State::Joining { .. } | State::Joined { .. }) {
             return error(SessionError::OutOfOrder("this socket already joined: send leave first"));
         }
-        if let Err(e) = validate_camera_id(&camera).and_then(|()| validate_sdp_offer(&sdp_offer)) {
-            return error(e);
-        }
+        let camera = match parse_camera_id(&camera).and_then(|camera| validate_sdp_offer(&sdp_offer).map(|()| camera)) {
+            Ok(camera) => camera,
+            Err(e) => return error(e),
+        };
         let mut actions = Vec::new();
         let (viewer_id, reoffer) = match std::mem::replace(&mut self.state, State::Idle) {
             State::AwaitingReoffer { viewer_id, camera: old } if old == camera => (viewer_id, true),
             State::AwaitingReoffer { viewer_id, camera: old } => {
                 actions.push(Action::Release { viewer_id, camera: old, reason: RemoveReason::Left });
-                (new_viewer_id(), false)
+                (ViewerId::random(), false)
             }
-            _ => (new_viewer_id(), false),
+            _ => (ViewerId::random(), false),
         };
         self.state = State::Joining {
             viewer_id: viewer_id.clone(),
@@ -374,7 +376,7 @@ impl ViewerSession {
 
     /// The hub found that `viewer_id`'s access was revoked: tell the viewer, release it
     /// and close. A viewer whose join is still in flight is released by the executor.
-    pub fn handle_revoked(&mut self, viewer_id: &str) -> Vec<Action> {
+    pub fn handle_revoked(&mut self, viewer_id: &ViewerId) -> Vec<Action> {
         if self.viewer_id() != Some(viewer_id) {
             return vec![];
         }
@@ -383,9 +385,11 @@ impl ViewerSession {
 
     /// The stream was stopped: the media-controller already removed the viewer.
     fn ended(&mut self) -> Vec<Action> {
-        let viewer_id = self.viewer_id().unwrap_or_default().to_owned();
+        let viewer_id = self.viewer_id().cloned();
         self.state = State::Idle;
-        vec![Action::Send(ServerMessage::StreamEnded), Action::Forget { viewer_id }]
+        let mut actions = vec![Action::Send(ServerMessage::StreamEnded)];
+        actions.extend(viewer_id.map(|viewer_id| Action::Forget { viewer_id }));
+        actions
     }
 
     /// The socket ends (or must end) for `why`: release what this socket holds and close.
@@ -416,12 +420,8 @@ fn error(e: SessionError) -> Vec<Action> {
     vec![Action::Send(e.to_message())]
 }
 
-fn new_viewer_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
 /// The viewer an event is about; `None` for messages that are not viewer events.
-pub fn event_viewer_id(message: &Message) -> Option<&str> {
+pub fn event_viewer_id(message: &Message) -> Option<&ViewerId> {
     match message {
         Message::ViewerIceCandidate(e) => Some(&e.viewer_id),
         Message::ViewerStateChanged(e) => Some(&e.viewer_id),

@@ -3,6 +3,8 @@
 //! answers every bad frame with an error rather than an action on the system, and never asks
 //! for more than one join at a time.
 
+use camview_proto::CameraId;
+use camview_proto::ViewerId;
 use proptest::prelude::*;
 
 use super::*;
@@ -89,10 +91,10 @@ proptest! {
     #[test]
     fn no_sequence_of_frames_and_events_panics_or_runs_two_joins_at_once(inputs in prop::collection::vec(input(), 1..40)) {
         let mut session = ViewerSession::new(RateLimiter::new(1000, 1000, 1000));
-        let mut joining: Option<(String, String)> = None;
-        let mut viewer: Option<String> = None;
+        let mut joining: Option<(ViewerId, CameraId)> = None;
+        let mut viewer: Option<ViewerId> = None;
         for input in inputs {
-            let id = joining.as_ref().map(|(id, _)| id.clone()).or_else(|| viewer.clone()).unwrap_or_else(|| "nobody".into());
+            let id = joining.as_ref().map(|(id, _)| id.clone()).or_else(|| viewer.clone()).unwrap_or_else(|| ViewerId::from_static("nobody"));
             let actions = match input {
                 Input::Text(text) => session.handle_text(Instant::now(), &text),
                 Input::Binary => session.handle_binary(Instant::now()),
@@ -107,9 +109,9 @@ proptest! {
                     Some((viewer_id, _)) => session.handle_join_outcome(JoinOutcome::Failed { viewer_id, error: SessionError::ControllerUnavailable }),
                     None => vec![],
                 },
-                Input::Renegotiate => session.handle_bus(Message::Renegotiate(Renegotiate { viewer_id: id, camera_id: "cam1".into() })),
-                Input::Ended => session.handle_bus(Message::StreamEnded(StreamEnded { viewer_id: id, camera_id: "cam1".into() })),
-                Input::StateChanged => session.handle_bus(Message::StreamStateChanged(StreamStateChanged { viewer_id: id, camera_id: "cam1".into(), state: StreamState::Live })),
+                Input::Renegotiate => session.handle_bus(Message::Renegotiate(Renegotiate { viewer_id: id, camera_id: CameraId::from_static("cam1") })),
+                Input::Ended => session.handle_bus(Message::StreamEnded(StreamEnded { viewer_id: id, camera_id: CameraId::from_static("cam1") })),
+                Input::StateChanged => session.handle_bus(Message::StreamStateChanged(StreamStateChanged { viewer_id: id, camera_id: CameraId::from_static("cam1"), state: StreamState::Live })),
                 Input::RemoteCandidate => session.handle_bus(Message::ViewerIceCandidate(ViewerIceCandidate {
                     viewer_id: id,
                     candidate: camview_proto::stream::IceCandidate { candidate: "candidate:9 1 udp 1 10.0.0.1 9 typ host".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) },

@@ -3,6 +3,8 @@
 use super::*;
 use camview_proto::bus::{Renegotiate, StreamEnded, StreamStateChanged, ViewerIceCandidate};
 use camview_proto::stream::StreamState;
+use camview_proto::CameraId;
+use camview_proto::ViewerId;
 use camview_proto::{ErrorBody, ErrorCode};
 
 use crate::domain::tests::{candidate, OFFER};
@@ -33,12 +35,12 @@ fn error_code(actions: &[Action]) -> Option<ErrorCode> {
 }
 
 /// Joins and answers; returns the viewer id.
-fn joined(s: &mut ViewerSession, camera: &str) -> String {
+fn joined(s: &mut ViewerSession, camera: &str) -> ViewerId {
     let actions = text(s, join_frame(camera));
     let [Action::Join(req)] = actions.as_slice() else { panic!("{actions:?}") };
     let viewer_id = req.viewer_id.clone();
     let actions = s.handle_join_outcome(JoinOutcome::Answered {
-        camera: "cam1".into(),
+        camera: CameraId::from_static("cam1"),
         viewer_id: viewer_id.clone(),
         sdp_answer: "v=0 answer".into(),
     });
@@ -46,8 +48,8 @@ fn joined(s: &mut ViewerSession, camera: &str) -> String {
     viewer_id
 }
 
-fn ice_event(viewer_id: &str, line: &str) -> Message {
-    Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: viewer_id.into(), candidate: candidate(line) })
+fn ice_event(viewer_id: &ViewerId, line: &str) -> Message {
+    Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: viewer_id.clone(), candidate: candidate(line) })
 }
 
 #[test]
@@ -58,7 +60,7 @@ fn a_valid_join_asks_the_executor_to_join_with_a_fresh_viewer_id() {
     assert_eq!(req.camera, "cam1");
     assert_eq!(req.sdp_offer, OFFER);
     assert!(uuid::Uuid::parse_str(&req.viewer_id).is_ok());
-    assert_eq!(s.viewer_id(), Some(req.viewer_id.as_str()));
+    assert_eq!(s.viewer_id(), Some(&req.viewer_id));
 }
 
 #[test]
@@ -73,12 +75,15 @@ fn the_answer_is_sent_with_the_viewer_id_and_early_candidates_are_flushed_after_
         "server candidate buffered too"
     );
     let actions = s.handle_join_outcome(JoinOutcome::Answered {
-        camera: "cam1".into(),
+        camera: CameraId::from_static("cam1"),
         viewer_id: id.clone(),
         sdp_answer: "v=0 a".into(),
     });
     assert_eq!(actions[0], Action::Send(ServerMessage::Answer { viewer_id: id.clone(), sdp_answer: "v=0 a".into() }));
-    assert_eq!(actions[1], Action::AddIce { viewer_id: id.clone(), camera: "cam1".into(), candidate: candidate(CAND) });
+    assert_eq!(
+        actions[1],
+        Action::AddIce { viewer_id: id.clone(), camera: CameraId::from_static("cam1"), candidate: candidate(CAND) }
+    );
     assert_eq!(actions[2], Action::Send(ServerMessage::Ice(candidate("candidate:9 1 udp 1 10.0.0.1 9 typ host"))));
     assert_eq!(actions.len(), 3);
 }
@@ -120,7 +125,7 @@ fn bad_frames_get_their_error_code_and_the_socket_still_joins() {
     assert_eq!(error_code(&text(&mut s, join_frame("cam1"))), Some(ErrorCode::OutOfOrder));
     assert_eq!(
         text(&mut s, ice_frame(CAND)),
-        vec![Action::AddIce { viewer_id: id, camera: "cam1".into(), candidate: candidate(CAND) }]
+        vec![Action::AddIce { viewer_id: id, camera: CameraId::from_static("cam1"), candidate: candidate(CAND) }]
     );
     assert!(text(&mut s, ice_frame("")).is_empty(), "end of candidates is dropped");
 }
@@ -131,7 +136,11 @@ fn leave_releases_the_viewer_and_a_new_join_gets_a_new_id() {
     let id = joined(&mut s, "cam1");
     assert_eq!(
         text(&mut s, serde_json::json!({"type":"leave"})),
-        vec![Action::Release { viewer_id: id.clone(), camera: "cam1".into(), reason: RemoveReason::Left }]
+        vec![Action::Release {
+            viewer_id: id.clone(),
+            camera: CameraId::from_static("cam1"),
+            reason: RemoveReason::Left
+        }]
     );
     assert!(text(&mut s, serde_json::json!({"type":"leave"})).is_empty(), "leave when idle is harmless");
     assert_ne!(joined(&mut s, "cam1"), id);
@@ -144,13 +153,17 @@ fn leave_during_a_join_releases_the_viewer_once_it_is_answered() {
     let [Action::Join(req)] = actions.as_slice() else { panic!() };
     assert!(text(&mut s, serde_json::json!({"type":"leave"})).is_empty());
     let actions = s.handle_join_outcome(JoinOutcome::Answered {
-        camera: "cam1".into(),
+        camera: CameraId::from_static("cam1"),
         viewer_id: req.viewer_id.clone(),
         sdp_answer: "v=0".into(),
     });
     assert_eq!(
         actions,
-        vec![Action::Release { viewer_id: req.viewer_id.clone(), camera: "cam1".into(), reason: RemoveReason::Left }]
+        vec![Action::Release {
+            viewer_id: req.viewer_id.clone(),
+            camera: CameraId::from_static("cam1"),
+            reason: RemoveReason::Left
+        }]
     );
 }
 
@@ -159,14 +172,14 @@ fn server_events_become_frames_and_events_of_other_viewers_are_ignored() {
     let mut s = session();
     let id = joined(&mut s, "cam1");
     assert_eq!(s.handle_bus(ice_event(&id, CAND)), vec![Action::Send(ServerMessage::Ice(candidate(CAND)))]);
-    assert!(s.handle_bus(ice_event("someone-else", CAND)).is_empty());
+    assert!(s.handle_bus(ice_event(&ViewerId::from_static("someone-else"), CAND)).is_empty());
     let state = Message::StreamStateChanged(StreamStateChanged {
         viewer_id: id.clone(),
-        camera_id: "cam1".into(),
+        camera_id: CameraId::from_static("cam1"),
         state: StreamState::Stalled,
     });
     assert_eq!(s.handle_bus(state), vec![Action::Send(ServerMessage::StreamState { state: StreamState::Stalled })]);
-    let ended = Message::StreamEnded(StreamEnded { viewer_id: id.clone(), camera_id: "cam1".into() });
+    let ended = Message::StreamEnded(StreamEnded { viewer_id: id.clone(), camera_id: CameraId::from_static("cam1") });
     assert_eq!(s.handle_bus(ended), vec![Action::Send(ServerMessage::StreamEnded), Action::Forget { viewer_id: id }]);
     assert!(s.viewer_id().is_none());
     assert_eq!(s.close(CloseKind::ClientGone), vec![Action::Close(CloseKind::ClientGone)], "nothing left to release");
@@ -176,7 +189,7 @@ fn server_events_become_frames_and_events_of_other_viewers_are_ignored() {
 fn renegotiate_keeps_the_viewer_id_for_the_next_offer() {
     let mut s = session();
     let id = joined(&mut s, "cam1");
-    let reneg = Message::Renegotiate(Renegotiate { viewer_id: id.clone(), camera_id: "cam1".into() });
+    let reneg = Message::Renegotiate(Renegotiate { viewer_id: id.clone(), camera_id: CameraId::from_static("cam1") });
     assert_eq!(s.handle_bus(reneg), vec![Action::Send(ServerMessage::Renegotiate)]);
     let actions = text(&mut s, join_frame("cam1"));
     let [Action::Join(req)] = actions.as_slice() else { panic!("{actions:?}") };
@@ -191,7 +204,7 @@ fn closing_a_joined_socket_releases_its_viewer_and_shutdown_says_so_first() {
     assert_eq!(error_code(&actions), Some(ErrorCode::ShuttingDown));
     assert_eq!(
         actions[1],
-        Action::Release { viewer_id: id, camera: "cam1".into(), reason: RemoveReason::ShuttingDown }
+        Action::Release { viewer_id: id, camera: CameraId::from_static("cam1"), reason: RemoveReason::ShuttingDown }
     );
     assert_eq!(actions[2], Action::Close(CloseKind::ShuttingDown));
     assert!(s.is_closed());
@@ -236,13 +249,17 @@ fn a_join_hands_its_token_to_the_executor_and_never_prints_it() {
 fn a_revoked_viewer_is_told_released_and_closed() {
     let mut s = session();
     let id = joined(&mut s, "cam1");
-    assert!(s.handle_revoked("someone-else").is_empty());
+    assert!(s.handle_revoked(&ViewerId::from_static("someone-else")).is_empty());
     let actions = s.handle_revoked(&id);
     assert_eq!(
         actions,
         vec![
             Action::Send(crate::error::SessionError::Revoked.to_message()),
-            Action::Release { viewer_id: id, camera: "cam1".into(), reason: RemoveReason::SocketClosed },
+            Action::Release {
+                viewer_id: id,
+                camera: CameraId::from_static("cam1"),
+                reason: RemoveReason::SocketClosed
+            },
             Action::Close(CloseKind::Revoked),
         ]
     );
@@ -264,12 +281,12 @@ fn a_viewer_revoked_while_joining_is_closed_and_left_to_the_executor() {
 fn a_new_offer_for_another_camera_after_renegotiate_releases_the_old_viewer() {
     let mut s = session();
     let id = joined(&mut s, "cam1");
-    let reneg = Message::Renegotiate(Renegotiate { viewer_id: id.clone(), camera_id: "cam1".into() });
+    let reneg = Message::Renegotiate(Renegotiate { viewer_id: id.clone(), camera_id: CameraId::from_static("cam1") });
     s.handle_bus(reneg);
     let actions = text(&mut s, join_frame("cam2"));
     assert_eq!(
         actions[0],
-        Action::Release { viewer_id: id.clone(), camera: "cam1".into(), reason: RemoveReason::Left }
+        Action::Release { viewer_id: id.clone(), camera: CameraId::from_static("cam1"), reason: RemoveReason::Left }
     );
     let Action::Join(req) = &actions[1] else { panic!("{actions:?}") };
     assert_ne!(req.viewer_id, id);

@@ -18,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine;
 use camview_proto::auth::{CameraSecretRecord, ShareRecord, UserRecord};
+use camview_proto::CameraId;
 use serde::{Deserialize, Serialize};
 
 use super::{now_unix, prunable, sort_shares, AuthStore, AuthStoreError};
@@ -29,7 +30,7 @@ struct State {
     #[serde(default)]
     shares: BTreeMap<String, ShareRecord>,
     #[serde(default)]
-    camera_secrets: BTreeMap<String, CameraSecretRecord>,
+    camera_secrets: BTreeMap<CameraId, CameraSecretRecord>,
     /// code digest -> (username, expiry in unix seconds)
     #[serde(default)]
     login_codes: BTreeMap<String, (String, u64)>,
@@ -222,8 +223,8 @@ impl AuthStore for FileAuthStore {
         self.read(move |s| s.shares.get(&id).cloned()).await
     }
 
-    async fn list_shares(&self, camera_id: Option<&str>) -> Result<Vec<ShareRecord>, AuthStoreError> {
-        let camera = camera_id.map(str::to_owned);
+    async fn list_shares(&self, camera_id: Option<&CameraId>) -> Result<Vec<ShareRecord>, AuthStoreError> {
+        let camera = camera_id.cloned();
         let now = now_unix();
         let mut out: Vec<ShareRecord> = self
             .read(move |s| {
@@ -246,12 +247,12 @@ impl AuthStore for FileAuthStore {
         .await
     }
 
-    async fn get_camera_secret(&self, camera_id: &str) -> Result<Option<CameraSecretRecord>, AuthStoreError> {
+    async fn get_camera_secret(&self, camera_id: &CameraId) -> Result<Option<CameraSecretRecord>, AuthStoreError> {
         let id = camera_id.to_owned();
         self.read(move |s| s.camera_secrets.get(&id).cloned()).await
     }
 
-    async fn delete_camera_secret(&self, camera_id: &str) -> Result<bool, AuthStoreError> {
+    async fn delete_camera_secret(&self, camera_id: &CameraId) -> Result<bool, AuthStoreError> {
         let id = camera_id.to_owned();
         self.write(move |s| s.camera_secrets.remove(&id).is_some()).await
     }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use camview_proto::auth::{CameraSecretRecord, ShareRecord, UserRecord};
+use camview_proto::CameraId;
 
 /// Errors of the auth store.
 #[derive(Debug, thiserror::Error)]
@@ -44,11 +45,11 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn get_share(&self, id: &str) -> Result<Option<ShareRecord>, AuthStoreError>;
     /// Shares of one camera or all, sorted by creation time; shares expired for more than a
     /// day are pruned on the way.
-    async fn list_shares(&self, camera_id: Option<&str>) -> Result<Vec<ShareRecord>, AuthStoreError>;
+    async fn list_shares(&self, camera_id: Option<&CameraId>) -> Result<Vec<ShareRecord>, AuthStoreError>;
 
     async fn put_camera_secret(&self, secret: &CameraSecretRecord) -> Result<(), AuthStoreError>;
-    async fn get_camera_secret(&self, camera_id: &str) -> Result<Option<CameraSecretRecord>, AuthStoreError>;
-    async fn delete_camera_secret(&self, camera_id: &str) -> Result<bool, AuthStoreError>;
+    async fn get_camera_secret(&self, camera_id: &CameraId) -> Result<Option<CameraSecretRecord>, AuthStoreError>;
+    async fn delete_camera_secret(&self, camera_id: &CameraId) -> Result<bool, AuthStoreError>;
     /// Every camera with a secret, sorted by id.
     async fn list_camera_secrets(&self) -> Result<Vec<CameraSecretRecord>, AuthStoreError>;
 

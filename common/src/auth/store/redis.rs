@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use camview_proto::auth::{CameraSecretRecord, ShareRecord, UserRecord};
 use camview_proto::keys::Keys;
+use camview_proto::CameraId;
 use redis::{AsyncCommands, Client};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -100,13 +101,13 @@ impl AuthStore for RedisAuthStore {
         self.hget(self.keys.auth_shares(), id).await
     }
 
-    async fn list_shares(&self, camera_id: Option<&str>) -> Result<Vec<ShareRecord>, AuthStoreError> {
+    async fn list_shares(&self, camera_id: Option<&CameraId>) -> Result<Vec<ShareRecord>, AuthStoreError> {
         let now = now_unix();
         let mut out = Vec::new();
         for (id, share) in self.hvals::<ShareRecord>(self.keys.auth_shares()).await? {
             if prunable(&share, now) {
                 let _: i64 = self.conn.clone().hdel(self.keys.auth_shares(), &id).await?;
-            } else if camera_id.is_none_or(|c| c == share.camera_id) {
+            } else if camera_id.is_none_or(|c| *c == share.camera_id) {
                 out.push(share);
             }
         }
@@ -115,16 +116,17 @@ impl AuthStore for RedisAuthStore {
     }
 
     async fn put_camera_secret(&self, secret: &CameraSecretRecord) -> Result<(), AuthStoreError> {
-        let _: () = self.conn.clone().hset(self.keys.auth_camera_secrets(), &secret.camera_id, encode(secret)).await?;
+        let _: () =
+            self.conn.clone().hset(self.keys.auth_camera_secrets(), secret.camera_id.as_str(), encode(secret)).await?;
         Ok(())
     }
 
-    async fn get_camera_secret(&self, camera_id: &str) -> Result<Option<CameraSecretRecord>, AuthStoreError> {
+    async fn get_camera_secret(&self, camera_id: &CameraId) -> Result<Option<CameraSecretRecord>, AuthStoreError> {
         self.hget(self.keys.auth_camera_secrets(), camera_id).await
     }
 
-    async fn delete_camera_secret(&self, camera_id: &str) -> Result<bool, AuthStoreError> {
-        let n: i64 = self.conn.clone().hdel(self.keys.auth_camera_secrets(), camera_id).await?;
+    async fn delete_camera_secret(&self, camera_id: &CameraId) -> Result<bool, AuthStoreError> {
+        let n: i64 = self.conn.clone().hdel(self.keys.auth_camera_secrets(), camera_id.as_str()).await?;
         Ok(n == 1)
     }
 

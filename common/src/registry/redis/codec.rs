@@ -75,6 +75,7 @@ mod tests {
     };
 
     use super::*;
+    use camview_proto::{CameraId, ViewerId};
 
     fn round_trip<T: HashRecord + PartialEq + std::fmt::Debug>(record: T) -> Vec<(String, String)> {
         let fields = encode(&record).unwrap();
@@ -90,7 +91,7 @@ mod tests {
     #[test]
     fn a_stream_keeps_strings_plain_and_nested_values_as_json() {
         let fields = round_trip(StreamRecord {
-            camera_id: "1234".into(),
+            camera_id: CameraId::from_static("1234"),
             state: StreamState::WaitingForMedia,
             rtp: Some(RtpTarget {
                 host: "192.0.2.1".into(),
@@ -116,7 +117,7 @@ mod tests {
     #[test]
     fn a_stream_without_rtp_target_round_trips() {
         let fields = round_trip(StreamRecord {
-            camera_id: "cam".into(),
+            camera_id: CameraId::from_static("cam"),
             state: StreamState::Live,
             rtp: None,
             bandwidth: Bandwidth { max_bandwidth: 1, min_bandwidth: 1 },
@@ -133,8 +134,8 @@ mod tests {
     #[test]
     fn viewers_and_camera_statuses_round_trip() {
         let fields = round_trip(ViewerRecord {
-            viewer_id: "v".into(),
-            camera_id: "true".into(),
+            viewer_id: ViewerId::from_static("v"),
+            camera_id: CameraId::from_static("true"),
             signaling_instance: "sig-1".into(),
             state: ViewerState::Joining,
             created_at: "t".into(),

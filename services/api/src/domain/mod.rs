@@ -4,5 +4,5 @@ mod bandwidth;
 mod public_url;
 
 pub use bandwidth::{bandwidth_from_request, BandwidthError};
-pub use camview_proto::camera_id::{CameraId, CameraIdError};
+pub use camview_proto::{CameraId, IdError, ViewerId};
 pub use public_url::{PublicUrl, PublicUrlError, UrlKind};

@@ -5,6 +5,7 @@ use camview_common::clock::now_rfc3339;
 use camview_proto::bus::{CameraSeen, Message};
 use camview_proto::rest::{DesiredRtp, KeepaliveRequest, KeepaliveResponse};
 use camview_proto::stream::{CameraStatus, StreamRecord};
+use camview_proto::CameraId;
 use camview_proto::ErrorCode;
 
 use super::streams::ask_controller;
@@ -25,7 +26,7 @@ enum CameraProof {
 /// Whether this keepalive may speak for `camera_id`: a matching `Authorization: Bearer
 /// <secret>`, or no secret at all from `CAMERA_TRUSTED_NETWORKS`. A wrong secret is refused
 /// from anywhere.
-async fn camera_allowed(state: &AppState, req: &HttpRequest, camera_id: &str) -> Result<CameraProof, ApiError> {
+async fn camera_allowed(state: &AppState, req: &HttpRequest, camera_id: &CameraId) -> Result<CameraProof, ApiError> {
     match bearer_token(req) {
         Some(Ok(secret)) => {
             if state.auth.camera_secret_matches(camera_id, &secret).await? {
@@ -65,7 +66,7 @@ pub async fn keepalive(
     camera: CameraPath,
     body: OptionalJson<KeepaliveRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let camera_id = camera.0.as_str();
+    let camera_id = &camera.0;
     let proof = camera_allowed(&state, &req, camera_id).await?;
     let request = body.0.unwrap_or_default();
     let mut stream = state.registry.get_stream(camera_id).await?;

@@ -4,6 +4,7 @@
 //! Invariant: a share's link token and a camera's secret are shown once, in the answer
 //! that creates them, and never logged.
 
+use camview_proto::CameraId;
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -30,7 +31,7 @@ pub struct ShareList {
 /// `POST /cameras/{id}/secret`: shown once.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CameraSecretResponse {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub secret: String,
 }
 
@@ -87,7 +88,7 @@ pub async fn create_share(
         Subject::User { username } => username.clone(),
         Subject::Share { id } => id.clone(),
     };
-    let (share, issued) = state.auth.create_share(camera.0.as_str(), &created_by, ttl).await?;
+    let (share, issued) = state.auth.create_share(&camera.0, &created_by, ttl).await?;
     let conn = req.connection_info().clone();
     let base = public_base(state.public_api_url.as_deref(), conn.scheme(), conn.host());
     tracing::info!(share = %share.id, by = %created_by, ttl_seconds = ttl.as_secs(), "share created");
@@ -113,8 +114,7 @@ pub async fn list_shares(
     _admin: Admin,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
-    let shares: Vec<ShareInfo> =
-        state.auth.store().list_shares(Some(camera.0.as_str())).await?.iter().map(info).collect();
+    let shares: Vec<ShareInfo> = state.auth.store().list_shares(Some(&camera.0)).await?.iter().map(info).collect();
     Ok(HttpResponse::Ok().json(ShareList { count: shares.len(), shares }))
 }
 
@@ -161,11 +161,11 @@ pub async fn rotate_secret(
     admin: Admin,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
-    let secret = auth::new_camera_secret(state.auth.store().as_ref(), camera.0.as_str()).await?;
+    let secret = auth::new_camera_secret(state.auth.store().as_ref(), &camera.0).await?;
     tracing::info!(by = %admin.0.label(), "camera secret set");
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .json(CameraSecretResponse { camera_id: camera.0.to_string(), secret }))
+        .json(CameraSecretResponse { camera_id: camera.0.clone(), secret }))
 }
 
 /// `DELETE /cameras/{id}/secret`: the camera is then accepted only from trusted networks.
@@ -181,7 +181,7 @@ pub async fn delete_secret(
     admin: Admin,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.auth.store().delete_camera_secret(camera.0.as_str()).await? {
+    if !state.auth.store().delete_camera_secret(&camera.0).await? {
         return Err(ApiError::NotFound);
     }
     tracing::info!(by = %admin.0.label(), "camera secret deleted");

@@ -29,7 +29,7 @@ pub async fn snapshot(
     who: Authenticated,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
-    let camera_id = camera.0.to_string();
+    let camera_id = camera.0.clone();
     ensure_may_watch(&who.0, &camera_id)?;
     let record =
         state.registry.get_stream(&camera_id).await?.ok_or_else(|| ApiError::StreamNotFound(camera_id.clone()))?;

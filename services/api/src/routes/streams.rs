@@ -67,12 +67,9 @@ pub async fn get_stream(
     who: Authenticated,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
-    ensure_may_watch(&who.0, camera.0.as_str())?;
-    let record = state
-        .registry
-        .get_stream(camera.0.as_str())
-        .await?
-        .ok_or_else(|| ApiError::StreamNotFound(camera.0.to_string()))?;
+    ensure_may_watch(&who.0, &camera.0)?;
+    let record =
+        state.registry.get_stream(&camera.0).await?.ok_or_else(|| ApiError::StreamNotFound(camera.0.clone()))?;
     Ok(HttpResponse::Ok().json(stream_view(state.registry.as_ref(), record).await?))
 }
 
@@ -96,7 +93,7 @@ pub async fn start_stream(
     let bandwidth = bandwidth_from_request(&body)?;
     // Validated here, carried to the controller, never logged or returned in full.
     let source = body.source.as_deref().map(SourceUrl::parse).transpose()?;
-    let command = Message::StartStream(StartStream { camera_id: camera.0.to_string(), bandwidth, source });
+    let command = Message::StartStream(StartStream { camera_id: camera.0.clone(), bandwidth, source });
     match ask_controller(&state, command).await? {
         Message::StreamStarted(started) => {
             tracing::info!(created = started.created, "stream started");
@@ -120,7 +117,7 @@ pub async fn stop_stream(
     _admin: Admin,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
-    let camera_id = camera.0.to_string();
+    let camera_id = camera.0.clone();
     if state.registry.get_stream(&camera_id).await?.is_none() {
         return Err(ApiError::StreamNotFound(camera_id));
     }

@@ -29,7 +29,7 @@ pub async fn stream_viewers(
     _admin: Admin,
     camera: CameraPath,
 ) -> Result<HttpResponse, ApiError> {
-    let camera_id = camera.0.as_str();
+    let camera_id = &camera.0;
     let viewers = state.registry.list_viewers(Some(camera_id)).await?;
     if viewers.is_empty() && state.registry.get_stream(camera_id).await?.is_none() {
         return Err(ApiError::StreamNotFound(camera_id.to_owned()));

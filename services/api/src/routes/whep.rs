@@ -77,7 +77,7 @@ pub async fn whep_offer(
     input: AuthThen<Authenticated, TextBody>,
 ) -> Result<HttpResponse, ApiError> {
     let AuthThen(Authenticated(who), body) = input;
-    let camera_id = camera.0.to_string();
+    let camera_id = camera.0.clone();
     ensure_may_watch(&who, &camera_id)
         .inspect_err(|_| tracing::info!(principal = %who.label(), "WHEP offer refused: camera not granted"))?;
     let offer = body.of_type(SDP)?;
@@ -132,7 +132,7 @@ pub async fn whep_patch(
     input: AuthThen<Authenticated, TextBody>,
 ) -> Result<HttpResponse, ApiError> {
     let AuthThen(Authenticated(who), body) = input;
-    let camera_id = camera.0.to_string();
+    let camera_id = camera.0.clone();
     ensure_may_watch(&who, &camera_id)?;
     let if_match = req.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("<not text>"));
     let fragment = body.of_type(SDP_FRAGMENT)?;
@@ -154,6 +154,6 @@ pub async fn whep_delete(
     camera: CameraPath,
     who: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    flow::leave(&state, camera.0.as_str(), &session_id(&req), &who.0).await?;
+    flow::leave(&state, &camera.0, &session_id(&req), &who.0).await?;
     Ok(HttpResponse::Ok().finish())
 }

@@ -1,6 +1,7 @@
 //! The extractors that say who is asking: [`Authenticated`], [`Admin`] and, for the routes
 //! that answer everybody but more to some, [`MaybeAuthenticated`].
 
+use camview_proto::CameraId;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -20,7 +21,7 @@ pub struct Authenticated(pub Principal);
 
 /// `403 forbidden` unless `who` may watch `camera_id`: the one check of every route that
 /// serves one camera's stream (its record, its snapshot, a WHEP session).
-pub fn ensure_may_watch(who: &Principal, camera_id: &str) -> Result<(), ApiError> {
+pub fn ensure_may_watch(who: &Principal, camera_id: &CameraId) -> Result<(), ApiError> {
     if who.may_watch(camera_id) {
         Ok(())
     } else {

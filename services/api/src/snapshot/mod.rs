@@ -17,6 +17,7 @@ pub mod h264;
 pub mod picture;
 pub mod tap;
 
+use camview_proto::CameraId;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -70,9 +71,9 @@ impl SnapshotSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error("no keyframe of camera {0} has arrived yet")]
-    NoKeyframe(String),
+    NoKeyframe(CameraId),
     #[error("stream {0} is not started")]
-    StreamNotFound(String),
+    StreamNotFound(CameraId),
     #[error("the media-controller refused the snapshot tap: {}", .0.message)]
     Controller(ErrorBody),
     #[error("the media-controller did not answer: {0}")]
@@ -113,7 +114,7 @@ pub struct Snapshots {
     settings: SnapshotSettings,
     bus: Arc<BusClient>,
     bus_timeout: Duration,
-    slots: Mutex<HashMap<String, Arc<CameraSlot>>>,
+    slots: Mutex<HashMap<CameraId, Arc<CameraSlot>>>,
 }
 
 impl Snapshots {
@@ -121,14 +122,14 @@ impl Snapshots {
         Arc::new(Self { settings, bus, bus_timeout, slots: Mutex::default() })
     }
 
-    fn slot(&self, camera_id: &str) -> Arc<CameraSlot> {
+    fn slot(&self, camera_id: &CameraId) -> Arc<CameraSlot> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner()).entry(camera_id.to_owned()).or_default().clone()
     }
 
     /// A JPEG of the camera's latest keyframe (the caller checked the stream is an H.264
     /// stream the caller may watch).
     #[tracing::instrument(skip(self))]
-    pub async fn snapshot(self: &Arc<Self>, camera_id: &str) -> Result<Arc<Jpeg>, SnapshotError> {
+    pub async fn snapshot(self: &Arc<Self>, camera_id: &CameraId) -> Result<Arc<Jpeg>, SnapshotError> {
         let slot = self.slot(camera_id);
         let tap = self.tap(&slot, camera_id).await?;
         tap.touch();
@@ -155,7 +156,7 @@ impl Snapshots {
         Ok(jpeg)
     }
 
-    async fn tap(self: &Arc<Self>, slot: &CameraSlot, camera_id: &str) -> Result<Arc<Tap>, SnapshotError> {
+    async fn tap(self: &Arc<Self>, slot: &CameraSlot, camera_id: &CameraId) -> Result<Arc<Tap>, SnapshotError> {
         let mut open = slot.tap.lock().await;
         if let Some(tap) = open.as_ref().filter(|t| !t.is_ended()) {
             return Ok(tap.clone());
@@ -165,7 +166,7 @@ impl Snapshots {
         Ok(tap)
     }
 
-    async fn open_tap(self: &Arc<Self>, camera_id: &str) -> Result<Arc<Tap>, SnapshotError> {
+    async fn open_tap(self: &Arc<Self>, camera_id: &CameraId) -> Result<Arc<Tap>, SnapshotError> {
         let unspecified = match self.settings.rtp_ip {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -189,7 +190,7 @@ impl Snapshots {
             self.close(&tap).await;
             return Err(SnapshotError::BadAnswer(opened.sdp_answer));
         };
-        tracing::info!(camera_id, endpoint_id = %tap.endpoint_id, source = %answer.source, port, "snapshot tap opened");
+        tracing::info!(%camera_id, endpoint_id = %tap.endpoint_id, source = %answer.source, port, "snapshot tap opened");
         let (this, running) = (self.clone(), tap.clone());
         let idle = self.settings.idle;
         tokio::spawn(async move {

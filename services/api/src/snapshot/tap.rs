@@ -6,6 +6,7 @@
 //! no snapshot was asked for during the idle period or no packet came for `SILENCE`; the
 //! state lock is never held across I/O.
 
+use camview_proto::CameraId;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,7 +77,7 @@ pub fn parse_answer(sdp: &str) -> Option<AnswerInfo> {
 
 /// The tap's state, shared by its receive task and the requests.
 pub struct Tap {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub tap_id: String,
     pub endpoint_id: String,
     state: Mutex<TapState>,
@@ -105,7 +106,7 @@ pub enum TapEnd {
 }
 
 impl Tap {
-    pub fn new(camera_id: String, tap_id: String, endpoint_id: String) -> Arc<Self> {
+    pub fn new(camera_id: CameraId, tap_id: String, endpoint_id: String) -> Arc<Self> {
         Arc::new(Tap {
             camera_id,
             tap_id,

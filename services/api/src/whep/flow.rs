@@ -8,6 +8,7 @@
 //! still ran its handler (HTTP/1 does) never connects, and the connect timeout ends that
 //! session; an error leaves no session behind.
 
+use camview_proto::{CameraId, ViewerId};
 use std::time::Duration;
 
 use camview_common::auth::Principal;
@@ -34,7 +35,7 @@ pub const GATHER_QUIET: Duration = Duration::from_millis(250);
 /// An answered offer.
 #[derive(Debug)]
 pub struct Joined {
-    pub session_id: String,
+    pub session_id: ViewerId,
     pub etag: String,
     pub answer: String,
 }
@@ -43,12 +44,12 @@ pub struct Joined {
 /// task, so a dropped handler cannot leave a reserved slot behind.
 pub async fn join(
     state: actix_web::web::Data<AppState>,
-    camera_id: String,
+    camera_id: CameraId,
     who: &Principal,
     offer: String,
 ) -> Result<Joined, ApiError> {
     check_sdp_offer(&offer).map_err(ApiError::InvalidSdp)?;
-    let session_id = uuid::Uuid::new_v4().to_string();
+    let session_id = ViewerId::random();
     let info = SessionInfo {
         camera_id: camera_id.clone(),
         principal: who.clone(),
@@ -75,7 +76,7 @@ pub async fn join(
     rx.await.map_err(|_| ApiError::UnexpectedReply("the WHEP join task ended"))?
 }
 
-async fn run_join(state: &AppState, id: &str, info: SessionInfo, offer: String) -> Result<Joined, ApiError> {
+async fn run_join(state: &AppState, id: &ViewerId, info: SessionInfo, offer: String) -> Result<Joined, ApiError> {
     let camera_id = info.camera_id.clone();
     let etag = info.etag.clone();
     let candidates = state.whep.open(id, info);
@@ -87,7 +88,7 @@ async fn run_join(state: &AppState, id: &str, info: SessionInfo, offer: String) 
     });
     let reply = ask_controller(state, command).await;
     let answer = match reply {
-        Ok(Message::ViewerAdded(added)) if added.viewer_id == id => added.sdp_answer,
+        Ok(Message::ViewerAdded(added)) if added.viewer_id == *id => added.sdp_answer,
         Ok(Message::Failed(body)) => {
             // The controller keeps neither slot nor record of a refused join.
             state.whep.remove(id);
@@ -131,32 +132,30 @@ async fn gather(mut rx: mpsc::Receiver<IceCandidate>) -> Vec<IceCandidate> {
 /// The open session `session_id` of `camera_id`, if `who` may act on it.
 fn owned_session(
     state: &AppState,
-    camera_id: &str,
+    camera_id: &CameraId,
     session_id: &str,
     who: &Principal,
-) -> Result<SessionInfo, ApiError> {
-    let info = state
-        .whep
-        .get(session_id)
-        .filter(|s| s.camera_id == camera_id)
-        .ok_or_else(|| ApiError::WhepSessionNotFound(session_id.chars().take(80).collect()))?;
+) -> Result<(ViewerId, SessionInfo), ApiError> {
+    let not_found = || ApiError::WhepSessionNotFound(session_id.chars().take(80).collect());
+    let id = ViewerId::parse(session_id).map_err(|_| not_found())?;
+    let info = state.whep.get(&id).filter(|s| s.camera_id == *camera_id).ok_or_else(not_found)?;
     if info.principal.subject != who.subject && !who.is_admin() {
         return Err(ApiError::Forbidden("this WHEP session belongs to someone else".into()));
     }
-    Ok(info)
+    Ok((id, info))
 }
 
 /// `PATCH`: forwards the client's trickled candidates. An ICE restart (`If-Match: *` or a new
 /// ufrag) is refused with 422, as RFC 9725 asks of a resource that only trickles.
 pub async fn trickle(
     state: &AppState,
-    camera_id: &str,
+    camera_id: &CameraId,
     session_id: &str,
     who: &Principal,
     if_match: Option<&str>,
     body: &str,
 ) -> Result<(), ApiError> {
-    let info = owned_session(state, camera_id, session_id, who)?;
+    let (viewer_id, info) = owned_session(state, camera_id, session_id, who)?;
     match if_match.map(str::trim) {
         Some("*") => return Err(ApiError::IceRestartUnsupported),
         Some(tag) if tag != info.etag => return Err(ApiError::PreconditionFailed),
@@ -169,24 +168,24 @@ pub async fn trickle(
         }
     }
     for candidate in fragment.candidates {
-        let command = AddIceCandidate { viewer_id: session_id.to_owned(), camera_id: camera_id.to_owned(), candidate };
+        let command = AddIceCandidate { viewer_id: viewer_id.clone(), camera_id: Some(camera_id.clone()), candidate };
         state.bus.send(Message::AddIceCandidate(command)).await?;
     }
     Ok(())
 }
 
 /// `DELETE`: ends the session and frees its slot.
-pub async fn leave(state: &AppState, camera_id: &str, session_id: &str, who: &Principal) -> Result<(), ApiError> {
-    owned_session(state, camera_id, session_id, who)?;
-    if state.whep.remove(session_id).is_some() {
+pub async fn leave(state: &AppState, camera_id: &CameraId, session_id: &str, who: &Principal) -> Result<(), ApiError> {
+    let (viewer_id, _) = owned_session(state, camera_id, session_id, who)?;
+    if state.whep.remove(&viewer_id).is_some() {
         state.whep.metrics.released("deleted");
-        release(state, session_id, camera_id, RemoveReason::Left).await;
+        release(state, &viewer_id, camera_id, RemoveReason::Left).await;
     }
     Ok(())
 }
 
 /// Asks the controller to remove the viewer; queues the removal again if it does not confirm.
-async fn release(state: &AppState, viewer_id: &str, camera_id: &str, reason: RemoveReason) {
+async fn release(state: &AppState, viewer_id: &ViewerId, camera_id: &CameraId, reason: RemoveReason) {
     let command = Message::RemoveViewer(RemoveViewer {
         viewer_id: viewer_id.to_owned(),
         camera_id: camera_id.to_owned(),
@@ -202,7 +201,7 @@ async fn release(state: &AppState, viewer_id: &str, camera_id: &str, reason: Rem
 }
 
 /// Queues a `RemoveViewer` without a deadline (removing twice does nothing).
-async fn queue_removal(state: &AppState, viewer_id: &str, camera_id: &str, reason: RemoveReason) {
+async fn queue_removal(state: &AppState, viewer_id: &ViewerId, camera_id: &CameraId, reason: RemoveReason) {
     let undo = RemoveViewer { viewer_id: viewer_id.to_owned(), camera_id: camera_id.to_owned(), reason };
     if let Err(e) = state.bus.send(Message::RemoveViewer(undo)).await {
         tracing::error!(%viewer_id, error = %e, "could not queue RemoveViewer; the slot is freed when this instance's liveness lapses");

@@ -22,6 +22,7 @@ pub mod links;
 pub mod revocation;
 pub mod sdp;
 
+use camview_proto::{CameraId, ViewerId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,7 +59,7 @@ const EXPIRY_TICK: Duration = Duration::from_secs(1);
 /// One WHEP session as the api instance knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     /// Who opened it: only they (or an admin) may patch or delete it, and it ends when they
     /// lose access to the camera.
     pub principal: Principal,
@@ -80,7 +81,7 @@ struct Session {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
     /// The viewer failed: remove it from the controller.
-    Release { viewer_id: String, camera_id: String },
+    Release { viewer_id: ViewerId, camera_id: CameraId },
     /// The controller already removed it (stream stopped).
     Forgotten,
 }
@@ -89,7 +90,7 @@ pub enum Ended {
 pub struct WhepSessions {
     instance_id: String,
     deadlines: Mutex<Deadlines>,
-    sessions: Mutex<HashMap<String, Session>>,
+    sessions: Mutex<HashMap<ViewerId, Session>>,
     pub(crate) metrics: WhepMetrics,
 }
 
@@ -138,7 +139,7 @@ impl WhepSessions {
         &self.instance_id
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ViewerId, Session>> {
         // invariant: no code panics while holding the lock (plain map operations only)
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -153,7 +154,7 @@ impl WhepSessions {
     }
 
     /// Records a session about to join; its server candidates come out of the receiver.
-    pub fn open(&self, viewer_id: &str, info: SessionInfo) -> mpsc::Receiver<IceCandidate> {
+    pub fn open(&self, viewer_id: &ViewerId, info: SessionInfo) -> mpsc::Receiver<IceCandidate> {
         let (tx, rx) = mpsc::channel(GATHER_BUFFER);
         if self.table().insert(viewer_id.to_owned(), Session { info, gather: Some(tx), deadline: None }).is_none() {
             self.metrics.active.add(1, &[]);
@@ -164,7 +165,7 @@ impl WhepSessions {
     /// The answer went out: later server candidates are not needed (the client has them or
     /// finds the server by its connectivity checks).
     /// From `now` it has [`Deadlines::connect`] to connect.
-    pub fn answered(&self, viewer_id: &str, now: Instant) {
+    pub fn answered(&self, viewer_id: &ViewerId, now: Instant) {
         let connect = self.deadlines().connect;
         if let Some(s) = self.table().get_mut(viewer_id) {
             s.gather = None;
@@ -173,28 +174,28 @@ impl WhepSessions {
     }
 
     /// Takes out the sessions whose deadline passed at `now`: (viewer id, camera id).
-    pub fn expired(&self, now: Instant) -> Vec<(String, String)> {
+    pub fn expired(&self, now: Instant) -> Vec<(ViewerId, CameraId)> {
         let mut table = self.table();
-        let gone: Vec<String> =
+        let gone: Vec<ViewerId> =
             table.iter().filter(|(_, s)| s.deadline.is_some_and(|d| d <= now)).map(|(id, _)| id.clone()).collect();
-        let out: Vec<(String, String)> =
+        let out: Vec<(ViewerId, CameraId)> =
             gone.into_iter().filter_map(|id| table.remove(&id).map(|s| (id, s.info.camera_id))).collect();
         drop(table);
         self.metrics.active.add(-(out.len() as i64), &[]);
         out
     }
 
-    pub fn get(&self, viewer_id: &str) -> Option<SessionInfo> {
+    pub fn get(&self, viewer_id: &ViewerId) -> Option<SessionInfo> {
         self.table().get(viewer_id).map(|s| s.info.clone())
     }
 
     /// Every open session (copied out of the lock).
-    pub fn all(&self) -> Vec<(String, SessionInfo)> {
+    pub fn all(&self) -> Vec<(ViewerId, SessionInfo)> {
         self.table().iter().map(|(id, s)| (id.clone(), s.info.clone())).collect()
     }
 
     /// Takes the session out of the table; `None` if another path already did.
-    pub fn remove(&self, viewer_id: &str) -> Option<SessionInfo> {
+    pub fn remove(&self, viewer_id: &ViewerId) -> Option<SessionInfo> {
         let removed = self.table().remove(viewer_id).map(|s| s.info);
         if removed.is_some() {
             self.metrics.active.add(-1, &[]);
@@ -346,7 +347,7 @@ mod tests {
             expires_at: 0,
             token_version: 0,
         };
-        SessionInfo { camera_id: "cam1".into(), principal, etag: "\"e\"".into(), client_ufrag: None }
+        SessionInfo { camera_id: CameraId::from_static("cam1"), principal, etag: "\"e\"".into(), client_ufrag: None }
     }
 
     fn candidate() -> IceCandidate {
@@ -360,46 +361,61 @@ mod tests {
     #[test]
     fn candidates_reach_a_session_only_until_its_answer() {
         let sessions = WhepSessions::new("api-1");
-        let mut rx = sessions.open("v1", info());
-        let event = Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: "v1".into(), candidate: candidate() });
+        let mut rx = sessions.open(&ViewerId::from_static("v1"), info());
+        let event = Message::ViewerIceCandidate(ViewerIceCandidate {
+            viewer_id: ViewerId::from_static("v1"),
+            candidate: candidate(),
+        });
         assert_eq!(sessions.dispatch(&event, Instant::now()), None);
         assert_eq!(rx.try_recv().unwrap(), candidate());
-        sessions.answered("v1", Instant::now());
+        sessions.answered(&ViewerId::from_static("v1"), Instant::now());
         assert_eq!(sessions.dispatch(&event, Instant::now()), None);
         assert!(rx.try_recv().is_err(), "no candidate after the answer");
-        let other = Message::ViewerIceCandidate(ViewerIceCandidate { viewer_id: "v2".into(), candidate: candidate() });
+        let other = Message::ViewerIceCandidate(ViewerIceCandidate {
+            viewer_id: ViewerId::from_static("v2"),
+            candidate: candidate(),
+        });
         assert_eq!(sessions.dispatch(&other, Instant::now()), None);
     }
 
     #[test]
     fn a_failed_viewer_is_released_once_and_an_ended_stream_only_forgets_it() {
         let sessions = WhepSessions::new("api-1");
-        let _rx = sessions.open("v1", info());
-        let _rx2 = sessions.open("v2", info());
-        let failed =
-            Message::ViewerStateChanged(ViewerStateChanged { viewer_id: "v1".into(), state: ViewerState::Failed });
+        let _rx = sessions.open(&ViewerId::from_static("v1"), info());
+        let _rx2 = sessions.open(&ViewerId::from_static("v2"), info());
+        let failed = Message::ViewerStateChanged(ViewerStateChanged {
+            viewer_id: ViewerId::from_static("v1"),
+            state: ViewerState::Failed,
+        });
         assert_eq!(
             sessions.dispatch(&failed, Instant::now()),
-            Some(Ended::Release { viewer_id: "v1".into(), camera_id: "cam1".into() })
+            Some(Ended::Release { viewer_id: ViewerId::from_static("v1"), camera_id: CameraId::from_static("cam1") })
         );
         assert_eq!(sessions.dispatch(&failed, Instant::now()), None, "released once");
-        let connected =
-            Message::ViewerStateChanged(ViewerStateChanged { viewer_id: "v2".into(), state: ViewerState::Connected });
+        let connected = Message::ViewerStateChanged(ViewerStateChanged {
+            viewer_id: ViewerId::from_static("v2"),
+            state: ViewerState::Connected,
+        });
         assert_eq!(sessions.dispatch(&connected, Instant::now()), None);
-        let ended = Message::StreamEnded(StreamEnded { viewer_id: "v2".into(), camera_id: "cam1".into() });
+        let ended = Message::StreamEnded(StreamEnded {
+            viewer_id: ViewerId::from_static("v2"),
+            camera_id: CameraId::from_static("cam1"),
+        });
         assert_eq!(sessions.dispatch(&ended, Instant::now()), Some(Ended::Forgotten));
         assert!(sessions.is_empty());
-        assert_eq!(sessions.remove("v2"), None);
+        assert_eq!(sessions.remove(&ViewerId::from_static("v2")), None);
     }
 
     #[test]
     fn a_session_ends_unless_it_connects_in_time_or_comes_back_from_a_disconnect() {
         let sessions = WhepSessions::new("api-1");
         let t0 = Instant::now();
-        let state = |id: &str, state| Message::ViewerStateChanged(ViewerStateChanged { viewer_id: id.into(), state });
+        let state = |id: &'static str, state| {
+            Message::ViewerStateChanged(ViewerStateChanged { viewer_id: ViewerId::from_static(id), state })
+        };
         for id in ["never", "plays", "vanishes", "blips"] {
-            let _rx = sessions.open(id, info());
-            sessions.answered(id, t0);
+            let _rx = sessions.open(&ViewerId::from_static(id), info());
+            sessions.answered(&ViewerId::from_static(id), t0);
         }
         for id in ["plays", "vanishes", "blips"] {
             sessions.dispatch(&state(id, ViewerState::Connected), t0);
@@ -410,9 +426,15 @@ mod tests {
         sessions.dispatch(&state("blips", ViewerState::Connected), t1 + Duration::from_secs(2));
         let Deadlines { connect, disconnect_grace } = Deadlines::default();
         assert_eq!(sessions.expired(t1 + disconnect_grace - Duration::from_millis(1)), vec![]);
-        assert_eq!(sessions.expired(t1 + disconnect_grace), vec![("vanishes".to_owned(), "cam1".to_owned())]);
-        assert_eq!(sessions.expired(t0 + connect), vec![("never".to_owned(), "cam1".to_owned())]);
-        let mut left: Vec<String> = sessions.all().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(
+            sessions.expired(t1 + disconnect_grace),
+            vec![(ViewerId::from_static("vanishes"), CameraId::from_static("cam1"))]
+        );
+        assert_eq!(
+            sessions.expired(t0 + connect),
+            vec![(ViewerId::from_static("never"), CameraId::from_static("cam1"))]
+        );
+        let mut left: Vec<ViewerId> = sessions.all().into_iter().map(|(id, _)| id).collect();
         left.sort();
         assert_eq!(left, ["blips", "plays"]);
         assert_eq!(sessions.expired(t0 + connect * 10), vec![], "connected sessions never expire");

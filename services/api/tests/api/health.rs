@@ -1,3 +1,5 @@
+use camview_proto::CameraId;
+use camview_proto::ViewerId;
 use std::time::Duration;
 
 use camview_common::testing::RedisServer;
@@ -11,11 +13,11 @@ async fn health_is_healthy_in_the_original_shape_with_a_fresh_heartbeat() {
     let app = spawn_app().await;
     ok_json(app.start("cam1").await).await;
     for v in ["v1", "v2"] {
-        app.registry.reserve_viewer_slot("cam1", v, 10).await.unwrap();
+        app.registry.reserve_viewer_slot(&CameraId::from_static("cam1"), &ViewerId::from_static(v), 10).await.unwrap();
         app.registry
             .put_viewer(&camview_proto::stream::ViewerRecord {
-                viewer_id: v.into(),
-                camera_id: "cam1".into(),
+                viewer_id: ViewerId::from_static(v),
+                camera_id: CameraId::from_static("cam1"),
                 signaling_instance: "sig".into(),
                 state: camview_proto::stream::ViewerState::Connected,
                 created_at: camview_common::clock::now_rfc3339(),

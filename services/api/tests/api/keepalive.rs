@@ -1,4 +1,5 @@
 use camview_proto::bus::Message;
+use camview_proto::CameraId;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -20,14 +21,14 @@ async fn keepalives_for_unknown_camera_ids_store_nothing_so_statuses_stay_bounde
     }
     for i in 0..20 {
         assert!(
-            app.registry.get_camera_status(&format!("flood{i}")).await.unwrap().is_none(),
+            app.registry.get_camera_status(&CameraId::parse(&format!("flood{i}")).unwrap()).await.unwrap().is_none(),
             "flood{i} left a status behind"
         );
     }
     // A known camera (started stream) is remembered.
     ok_json(app.start("known").await).await;
     ok_json(app.post("/cameras/known/keepalive").await).await;
-    assert!(app.registry.get_camera_status("known").await.unwrap().is_some());
+    assert!(app.registry.get_camera_status(&CameraId::from_static("known")).await.unwrap().is_some());
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! commands from the queue, acknowledges them, updates the registry as the controller
 //! would, and replies on the requester's channel.
 
+use camview_proto::CameraId;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -191,10 +192,10 @@ pub fn server_candidate() -> IceCandidate {
 }
 
 /// A stream record as the controller writes it, for tests that seed the registry by hand.
-pub fn sample_stream(camera_id: &str) -> StreamRecord {
+pub fn sample_stream(camera_id: &'static str) -> StreamRecord {
     let now = now_rfc3339();
     StreamRecord {
-        camera_id: camera_id.into(),
+        camera_id: CameraId::from_static(camera_id),
         state: StreamState::WaitingForMedia,
         rtp: Some(RtpTarget { host: RTP_HOST.into(), port: 50_000, codec: Codec::H264, payload_type: 96, audio: None }),
         bandwidth: camview_proto::stream::Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },

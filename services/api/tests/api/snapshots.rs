@@ -2,6 +2,7 @@
 //! `OpenTap` and plays a media server: it sends real libx264 RTP (the unit tests' capture) from
 //! the address its answer names, to the address the api's offer names.
 
+use camview_proto::CameraId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,7 +175,7 @@ async fn at_shutdown_every_open_tap_is_closed_on_the_media_server() {
         keyframe_wait: Duration::from_secs(3),
     };
     let snapshots = Snapshots::new(settings, client, Duration::from_secs(5));
-    let jpeg = snapshots.snapshot("shutcam").await.expect("a snapshot");
+    let jpeg = snapshots.snapshot(&CameraId::from_static("shutcam")).await.expect("a snapshot");
     assert_eq!((jpeg.width, jpeg.height), (160, 120));
     assert!(closed.lock().unwrap().is_empty(), "a tap in use stays open");
     snapshots.close_all(Duration::from_secs(5)).await;

@@ -1,12 +1,13 @@
 use camview_proto::stream::{ViewerRecord, ViewerState};
+use camview_proto::{CameraId, ViewerId};
 use serde_json::json;
 
 use crate::helpers::{assert_error, ok_json, spawn_app};
 
-fn viewer(id: &str, camera: &str) -> ViewerRecord {
+fn viewer(id: &'static str, camera: &'static str) -> ViewerRecord {
     ViewerRecord {
-        viewer_id: id.into(),
-        camera_id: camera.into(),
+        viewer_id: ViewerId::from_static(id),
+        camera_id: CameraId::from_static(camera),
         signaling_instance: "sig-1".into(),
         state: ViewerState::Connected,
         created_at: camview_common::clock::now_rfc3339(),
@@ -20,7 +21,7 @@ async fn viewers_are_listed_overall_and_per_stream_and_counted_in_the_stream() {
     ok_json(app.start("camA").await).await;
     ok_json(app.start("camB").await).await;
     for (v, cam) in [("v1", "camA"), ("v2", "camA"), ("v3", "camB")] {
-        app.registry.reserve_viewer_slot(cam, v, 10).await.unwrap();
+        app.registry.reserve_viewer_slot(&CameraId::from_static(cam), &ViewerId::from_static(v), 10).await.unwrap();
         app.registry.put_viewer(&viewer(v, cam)).await.unwrap();
     }
 

@@ -1,6 +1,7 @@
 //! WHEP (`/whep/...`) against the real app, a real Redis and the stand-in controller: status
 //! codes, content types, access, the viewer limit, trickle, delete, failure and liveness.
 
+use camview_proto::{CameraId, ViewerId};
 use std::time::Duration;
 
 use camview_common::bus::envelope;
@@ -79,7 +80,7 @@ async fn an_offer_gets_201_with_the_sdp_answer_its_server_candidates_a_location_
     assert_eq!(added[0]["viewer_id"], session);
     assert_eq!(added[0]["camera_id"], "wcam1");
     assert!(added[0]["signaling_instance"].as_str().unwrap().starts_with("api-"), "{}", added[0]);
-    assert_eq!(app.registry.viewer_count("wcam1").await.unwrap(), 1);
+    assert_eq!(app.registry.viewer_count(&CameraId::from_static("wcam1")).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -100,7 +101,11 @@ async fn offers_are_refused_with_the_status_and_code_of_each_fault() {
     let huge = app.as_user(&token, Method::POST, "/whep/wcam2").header("content-type", "application/sdp").body(huge);
     assert_error(huge.send().await.unwrap(), 413, "payload_too_large").await;
     assert_error(offer(&app, &token, "bad%20id").await, 400, "invalid_camera_id").await;
-    assert_eq!(app.registry.viewer_count("wcam2").await.unwrap(), 0, "no refused offer holds a slot");
+    assert_eq!(
+        app.registry.viewer_count(&CameraId::from_static("wcam2")).await.unwrap(),
+        0,
+        "no refused offer holds a slot"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +119,7 @@ async fn the_viewer_limit_is_the_controllers_and_answers_409_stream_full() {
         assert_eq!(offer(&app, &token, "wcam3").await.status(), 201);
     }
     assert_error(offer(&app, &token, "wcam3").await, 409, "stream_full").await;
-    assert_eq!(app.registry.viewer_count("wcam3").await.unwrap(), u64::from(WHEP_VIEWER_LIMIT));
+    assert_eq!(app.registry.viewer_count(&CameraId::from_static("wcam3")).await.unwrap(), u64::from(WHEP_VIEWER_LIMIT));
     // Tests share the process's metrics: each expects at least its own increments.
     let after = app.get("/metrics").await.text().await.unwrap();
     assert!(metric(&after, ok) - metric(&before, ok) >= f64::from(WHEP_VIEWER_LIMIT), "{after}");
@@ -161,10 +166,10 @@ async fn a_patch_forwards_the_players_candidates_and_delete_frees_the_slot() {
     let foreign = app.as_user(&someone, Method::DELETE, &location).send().await.unwrap();
     assert_error(foreign, 403, "forbidden").await;
 
-    assert_eq!(app.registry.viewer_count("wcam4").await.unwrap(), 1);
+    assert_eq!(app.registry.viewer_count(&CameraId::from_static("wcam4")).await.unwrap(), 1);
     let deleted = app.as_user(&token, Method::DELETE, &location).send().await.unwrap();
     assert_eq!(deleted.status(), 200);
-    assert_eq!(app.registry.viewer_count("wcam4").await.unwrap(), 0, "DELETE freed the slot");
+    assert_eq!(app.registry.viewer_count(&CameraId::from_static("wcam4")).await.unwrap(), 0, "DELETE freed the slot");
     let removed = seen(&app, "RemoveViewer");
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0]["reason"], serde_json::to_value(RemoveReason::Left).unwrap());
@@ -179,7 +184,7 @@ async fn a_viewer_the_controller_reports_failed_is_released_and_its_session_ends
     let (app, token) = setup("wcam5", "wgus").await;
     let response = offer(&app, &token, "wcam5").await;
     let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let session = location.rsplit('/').next().unwrap().to_owned();
+    let session = ViewerId::parse(location.rsplit('/').next().unwrap()).expect("the session id is a viewer id");
     let instance = seen(&app, "AddViewer")[0]["signaling_instance"].as_str().unwrap().to_owned();
     // The api instance is alive as a signaling instance is, so its viewers die with it.
     assert!(app.registry.is_alive(&instance).await.unwrap(), "{instance} refreshes its liveness key");
@@ -187,7 +192,10 @@ async fn a_viewer_the_controller_reports_failed_is_released_and_its_session_ends
     let failed =
         Message::ViewerStateChanged(ViewerStateChanged { viewer_id: session.clone(), state: ViewerState::Failed });
     app.bus.publish(&instance, &envelope(failed, None, None)).await.unwrap();
-    eventually("the failed viewer's release", async || app.registry.viewer_count("wcam5").await.unwrap() == 0).await;
+    eventually("the failed viewer's release", async || {
+        app.registry.viewer_count(&CameraId::from_static("wcam5")).await.unwrap() == 0
+    })
+    .await;
     let removed = seen(&app, "RemoveViewer");
     assert_eq!(removed[0]["viewer_id"], session.as_str());
     assert_eq!(removed[0]["reason"], serde_json::to_value(RemoveReason::Failed).unwrap());
@@ -217,7 +225,10 @@ async fn a_session_ends_when_its_owner_loses_the_camera() {
         .await
         .unwrap();
     assert_eq!(regranted.status(), 200);
-    eventually("the revoked session's release", async || app.registry.viewer_count("wcam7").await.unwrap() == 0).await;
+    eventually("the revoked session's release", async || {
+        app.registry.viewer_count(&CameraId::from_static("wcam7")).await.unwrap() == 0
+    })
+    .await;
     assert_eq!(seen(&app, "RemoveViewer")[0]["viewer_id"], session.as_str());
     let gone = app.as_admin(Method::DELETE, &location).send().await.unwrap();
     assert_error(gone, 404, "viewer_not_found").await;
@@ -277,7 +288,8 @@ async fn a_session_that_never_connects_ends_and_frees_its_slot_even_when_its_pla
         .await;
     assert!(hung_up.is_err(), "the player gave up: {hung_up:?}");
     eventually("the abandoned viewer's release", async || {
-        !seen(&app, "RemoveViewer").is_empty() && app.registry.viewer_count("wcam9").await.unwrap() == 0
+        !seen(&app, "RemoveViewer").is_empty()
+            && app.registry.viewer_count(&CameraId::from_static("wcam9")).await.unwrap() == 0
     })
     .await;
     assert_eq!(seen(&app, "AddViewer").len(), 1);

@@ -31,7 +31,7 @@ pub async fn run(command: CameraCommand, target: &Target) -> Result<(), CliError
 }
 
 async fn add(target: &Target, id: &str, replace: bool) -> Result<(), CliError> {
-    check_camera_id(id)?;
+    let id = &check_camera_id(id)?;
     if !replace && target.store.get_camera_secret(id).await?.is_some() {
         return Err(CliError::Runtime(format!("camera {id:?} already has a secret (--replace to make a new one)")));
     }
@@ -52,7 +52,7 @@ fn instructions(id: &str, secret: &str) -> String {
 }
 
 async fn remove(target: &Target, id: &str) -> Result<(), CliError> {
-    check_camera_id(id)?;
+    let id = &check_camera_id(id)?;
     if target.store.delete_camera_secret(id).await? {
         println!("camera {id}: secret removed");
         Ok(())
@@ -79,6 +79,7 @@ fn table(cameras: &[CameraSecretRecord]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use camview_proto::CameraId;
 
     #[test]
     fn the_instructions_show_the_secret_as_a_bearer_header_and_as_the_simulator_flag() {
@@ -90,7 +91,7 @@ mod tests {
     #[test]
     fn the_camera_table_never_shows_a_digest() {
         let rec = CameraSecretRecord {
-            camera_id: "cam1".into(),
+            camera_id: CameraId::from_static("cam1"),
             secret_sha256: "abcdef0123".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
         };

@@ -85,6 +85,6 @@ pub async fn run(command: Command) -> ExitCode {
 }
 
 /// Checks a camera id with the API's own rule.
-fn check_camera_id(id: &str) -> Result<(), CliError> {
-    camview_api::domain::CameraId::parse(id).map(|_| ()).map_err(|e| CliError::Usage(format!("{id:?}: {e}")))
+fn check_camera_id(id: &str) -> Result<camview_proto::CameraId, CliError> {
+    camview_proto::CameraId::parse(id).map_err(|e| CliError::Usage(format!("{id:?}: {e}")))
 }

@@ -12,6 +12,7 @@
 //!   different cameras in parallel cannot overshoot; only that count is serialized, not the
 //!   media calls.
 
+use camview_proto::CameraId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,13 +76,13 @@ pub struct Controller {
     media: Arc<dyn MediaServer>,
     settings: ControllerSettings,
     /// Per camera: viewer work shares it (read), stream-level work holds it alone (write).
-    camera_locks: Mutex<HashMap<String, Arc<RwLock<()>>>>,
+    camera_locks: Mutex<HashMap<CameraId, Arc<RwLock<()>>>>,
     /// Taken to count streams against `max_streams` and admit one more.
     admission: AsyncMutex<()>,
     /// Cameras admitted by the count whose stream is being created (not yet in the registry).
-    creating: Mutex<HashSet<String>>,
+    creating: Mutex<HashSet<CameraId>>,
     /// Pending `stalled` timers per camera, aborted when media flows again.
-    stall_timers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    stall_timers: Mutex<HashMap<CameraId, tokio::task::JoinHandle<()>>>,
     metrics: ControllerMetrics,
     /// Whether the last registry round trip (the lease renewal) succeeded.
     bus_reachable: AtomicBool,
@@ -90,7 +91,7 @@ pub struct Controller {
     /// Endpoint -> viewer, so media events need no registry scan.
     viewers: viewers::ViewerIndex,
     /// Cameras whose PlayerEndpoint is to be played again (`pulled`).
-    replays: Mutex<HashSet<String>>,
+    replays: Mutex<HashSet<CameraId>>,
 }
 
 impl Controller {
@@ -175,7 +176,7 @@ impl Controller {
         &self.media
     }
 
-    fn camera_lock(&self, camera_id: &str) -> Arc<RwLock<()>> {
+    fn camera_lock(&self, camera_id: &CameraId) -> Arc<RwLock<()>> {
         self.camera_locks.lock().expect("camera lock table poisoned").entry(camera_id.to_owned()).or_default().clone()
     }
 
@@ -231,7 +232,9 @@ impl Controller {
     pub fn lane_of(message: &Message) -> LaneKey<'_> {
         match message {
             Message::AddViewer(c) => LaneKey::Viewer { camera: &c.camera_id, viewer: &c.viewer_id },
-            Message::AddIceCandidate(c) => LaneKey::Viewer { camera: &c.camera_id, viewer: &c.viewer_id },
+            Message::AddIceCandidate(c) => {
+                LaneKey::Viewer { camera: c.camera_id.as_ref().map_or("", |c| c.as_str()), viewer: &c.viewer_id }
+            }
             Message::RemoveViewer(c) => LaneKey::Viewer { camera: &c.camera_id, viewer: &c.viewer_id },
             Message::StartStream(c) => LaneKey::Camera(&c.camera_id),
             Message::StopStream(c) => LaneKey::Camera(&c.camera_id),
@@ -307,7 +310,7 @@ impl Controller {
     }
 
     /// Brings one stream's gauges in line with the registry (leader only).
-    async fn refresh_stream_gauge(&self, camera_id: &str) {
+    async fn refresh_stream_gauge(&self, camera_id: &CameraId) {
         if !self.metrics.is_leader() {
             return;
         }
@@ -331,9 +334,9 @@ impl Controller {
         else {
             return;
         };
-        let mut counts: BTreeMap<String, u64> = streams.into_iter().map(|s| (s.camera_id, 0)).collect();
+        let mut counts: BTreeMap<String, u64> = streams.into_iter().map(|s| (s.camera_id.into(), 0)).collect();
         for v in viewers {
-            if let Some(n) = counts.get_mut(&v.camera_id) {
+            if let Some(n) = counts.get_mut(v.camera_id.as_str()) {
                 *n += 1;
             }
         }
@@ -358,13 +361,13 @@ impl Controller {
     ///
     /// The set of cameras being created is read before the registry: a creation that finishes
     /// in between was registered before it left the set, so it is counted either way, once.
-    async fn admit_new_stream(&self, camera_id: &str) -> Result<CreatingGuard<'_>, CommandError> {
+    async fn admit_new_stream(&self, camera_id: &CameraId) -> Result<CreatingGuard<'_>, CommandError> {
         let _admission = self.admission.lock().await;
         let mut counted = self.creating.lock().expect("creating set poisoned").clone();
         counted.extend(self.registry.list_streams().await?.into_iter().map(|s| s.camera_id));
         let max = self.settings.max_streams;
         if counted.len() >= max as usize {
-            tracing::warn!(camera_id, max, "stream refused: MAX_STREAMS reached");
+            tracing::warn!(%camera_id, max, "stream refused: MAX_STREAMS reached");
             return Err(CommandError::TooManyStreams(max));
         }
         self.creating.lock().expect("creating set poisoned").insert(camera_id.to_owned());
@@ -376,7 +379,7 @@ impl Controller {
     /// first, so a later reconciliation can open it again.
     async fn create_stream_objects(
         &self,
-        camera_id: &str,
+        camera_id: &CameraId,
         bandwidth: camview_proto::stream::Bandwidth,
         created_at: String,
         source: Option<&SourceUrl>,
@@ -441,15 +444,15 @@ impl Controller {
             stream.state = StreamState::Live;
             self.registry.put_stream(&stream).await?;
         }
-        tracing::info!(camera_id, port, source = stream.source.as_deref(), "stream started");
+        tracing::info!(%camera_id, port, source = stream.source.as_deref(), "stream started");
         Ok(stream)
     }
 
     /// Deletes the stored source URL of a stream that was not created after all.
-    async fn forget_source(&self, camera_id: &str, source: Option<&SourceUrl>) {
+    async fn forget_source(&self, camera_id: &CameraId, source: Option<&SourceUrl>) {
         if source.is_some() {
             if let Err(e) = self.registry.put_stream_source(camera_id, None).await {
-                tracing::warn!(error = %e, camera_id, "could not delete the stored source URL");
+                tracing::warn!(error = %e, %camera_id, "could not delete the stored source URL");
             }
         }
     }
@@ -549,11 +552,11 @@ impl Controller {
 
     /// The source URL stored for a pulled stream (None if it is missing or no longer valid:
     /// the stream is then recreated as a pushed camera's, and says so in the log).
-    async fn stored_source(&self, camera_id: &str) -> Result<Option<SourceUrl>, CommandError> {
+    async fn stored_source(&self, camera_id: &CameraId) -> Result<Option<SourceUrl>, CommandError> {
         let stored = self.registry.get_stream_source(camera_id).await?;
         let source = stored.as_deref().and_then(|s| SourceUrl::parse(s).ok());
         if source.is_none() {
-            tracing::warn!(camera_id, "the stream's stored source URL is missing or invalid");
+            tracing::warn!(%camera_id, "the stream's stored source URL is missing or invalid");
         }
         Ok(source)
     }
@@ -595,8 +598,8 @@ impl Controller {
 /// A camera admitted against `max_streams` whose stream is being created; leaves the set when
 /// dropped, whatever the outcome.
 struct CreatingGuard<'a> {
-    set: &'a Mutex<HashSet<String>>,
-    camera_id: String,
+    set: &'a Mutex<HashSet<CameraId>>,
+    camera_id: CameraId,
 }
 
 impl Drop for CreatingGuard<'_> {

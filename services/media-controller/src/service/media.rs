@@ -4,12 +4,13 @@
 use async_trait::async_trait;
 use camview_proto::source::SourceUrl;
 use camview_proto::stream::{Bandwidth, IceCandidate};
+use camview_proto::CameraId;
 use tokio::sync::broadcast;
 
 /// What a camera sends, as the controller describes it in the RtpEndpoint offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSpec {
-    pub camera_id: String,
+    pub camera_id: CameraId,
     pub bandwidth: Bandwidth,
     /// SDP offer describing the camera's stream.
     pub offer: String,

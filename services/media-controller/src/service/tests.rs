@@ -1,6 +1,7 @@
 //! Controller behaviour against the in-process bus and registry and a recording media
 //! server (the real media server is exercised by the integration tests).
 
+use camview_proto::{CameraId, ViewerId};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -201,7 +202,7 @@ async fn command(f: &Fixture, client: &BusClient, message: Message) -> Message {
 
 fn start(camera: &str) -> Message {
     Message::StartStream(StartStream {
-        camera_id: camera.into(),
+        camera_id: camera.parse().expect("a test camera id"),
         bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
         source: None,
     })
@@ -216,7 +217,7 @@ async fn start_registers_the_stream_with_the_external_ip_and_the_answer_port() {
     let rtp = s.stream.rtp.clone().unwrap();
     assert_eq!((rtp.host.as_str(), rtp.port, rtp.payload_type), ("192.0.2.10", 40012, 96));
     assert_eq!(s.stream.state, StreamState::WaitingForMedia);
-    assert_eq!(f.registry.get_stream("cam1").await.unwrap(), Some(s.stream));
+    assert_eq!(f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap(), Some(s.stream));
 }
 
 #[tokio::test]
@@ -256,7 +257,8 @@ async fn starts_of_different_cameras_in_parallel_never_overshoot_max_streams() {
 async fn stopping_an_unknown_stream_fails_with_stream_not_found() {
     let f = fixture().await;
     let (client, _events) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
-    let reply = command(&f, &client, Message::StopStream(StopStream { camera_id: "nope".into() })).await;
+    let reply =
+        command(&f, &client, Message::StopStream(StopStream { camera_id: CameraId::from_static("nope") })).await;
     assert!(matches!(reply, Message::Failed(ref e) if e.code == ErrorCode::StreamNotFound), "{reply:?}");
 }
 
@@ -266,10 +268,13 @@ async fn a_viewer_gets_an_answer_then_candidates_are_gathered_and_stop_tells_it_
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
-    assert_eq!(f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap(), SlotReservation::Reserved);
+    assert_eq!(
+        f.registry.reserve_viewer_slot(&CameraId::from_static("cam1"), &ViewerId::from_static("v1"), 10).await.unwrap(),
+        SlotReservation::Reserved
+    );
     let add = Message::AddViewer(AddViewer {
-        viewer_id: "v1".into(),
-        camera_id: "cam1".into(),
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: CameraId::from_static("cam1"),
         sdp_offer: "offer-1".into(),
         signaling_instance: "sig-1".into(),
     });
@@ -279,7 +284,7 @@ async fn a_viewer_gets_an_answer_then_candidates_are_gathered_and_stop_tells_it_
     let create = calls.iter().position(|c| c == "create_viewer offer-1").unwrap();
     let gather = calls.iter().position(|c| c.starts_with("gather ")).expect("candidates gathered");
     assert!(gather > create);
-    let viewer = f.registry.get_viewer("v1").await.unwrap().unwrap();
+    let viewer = f.registry.get_viewer(&ViewerId::from_static("v1")).await.unwrap().unwrap();
     assert_eq!(viewer.state, ViewerState::Negotiating);
 
     let cand = IceCandidate {
@@ -290,13 +295,17 @@ async fn a_viewer_gets_an_answer_then_candidates_are_gathered_and_stop_tells_it_
     let reply = command(
         &f,
         &sig,
-        Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), camera_id: "cam1".into(), candidate: cand }),
+        Message::AddIceCandidate(AddIceCandidate {
+            viewer_id: ViewerId::from_static("v1"),
+            camera_id: Some(CameraId::from_static("cam1")),
+            candidate: cand,
+        }),
     )
     .await;
     assert!(matches!(reply, Message::Done(_)));
 
     let Message::StreamStopped(stopped) =
-        command(&f, &api, Message::StopStream(StopStream { camera_id: "cam1".into() })).await
+        command(&f, &api, Message::StopStream(StopStream { camera_id: CameraId::from_static("cam1") })).await
     else {
         panic!()
     };
@@ -308,8 +317,8 @@ async fn a_viewer_gets_an_answer_then_candidates_are_gathered_and_stop_tells_it_
         }
     };
     assert_eq!(ended.viewer_id, "v1");
-    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
-    assert!(f.registry.get_stream("cam1").await.unwrap().is_none());
+    assert_eq!(f.registry.viewer_count(&CameraId::from_static("cam1")).await.unwrap(), 0);
+    assert!(f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap().is_none());
     assert!(f.media.released.lock().unwrap().iter().any(|r| r == "cam1_kurento.MediaPipeline"));
 }
 
@@ -318,17 +327,17 @@ async fn a_failed_viewer_frees_its_slot_and_gets_a_media_server_error() {
     let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
-    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    f.registry.reserve_viewer_slot(&CameraId::from_static("cam1"), &ViewerId::from_static("v1"), 10).await.unwrap();
     *f.media.fail_viewers.lock().unwrap() = true;
     let add = Message::AddViewer(AddViewer {
-        viewer_id: "v1".into(),
-        camera_id: "cam1".into(),
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: CameraId::from_static("cam1"),
         sdp_offer: "o".into(),
         signaling_instance: "sig-1".into(),
     });
     let reply = command(&f, &api, add).await;
     assert!(matches!(reply, Message::Failed(ref e) if e.code == ErrorCode::MediaServerError), "{reply:?}");
-    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
+    assert_eq!(f.registry.viewer_count(&CameraId::from_static("cam1")).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -338,8 +347,8 @@ async fn a_browser_without_the_cameras_codec_gets_codec_unsupported_from_the_eng
     command(&f, &api, start("cam1")).await;
     for (viewer, offer) in [("v1", "offer without H265"), ("v2", "offer Kurento rejects")] {
         let add = Message::AddViewer(AddViewer {
-            viewer_id: viewer.into(),
-            camera_id: "cam1".into(),
+            viewer_id: viewer.parse().expect("a test viewer id"),
+            camera_id: CameraId::from_static("cam1"),
             sdp_offer: offer.into(),
             signaling_instance: "sig-1".into(),
         });
@@ -348,7 +357,7 @@ async fn a_browser_without_the_cameras_codec_gets_codec_unsupported_from_the_eng
         assert_eq!(e.code, ErrorCode::CodecUnsupported, "{viewer}: {e:?}");
         assert!(e.message.starts_with("this browser cannot play the camera's video"), "{e:?}");
     }
-    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0, "both slots are free again");
+    assert_eq!(f.registry.viewer_count(&CameraId::from_static("cam1")).await.unwrap(), 0, "both slots are free again");
     assert!(f.media.released().iter().any(|r| r.ends_with("_kurento.WebRtcEndpoint")), "the rejected endpoint went");
 }
 
@@ -361,19 +370,19 @@ async fn media_flow_makes_the_stream_live_and_silence_makes_it_stalled() {
     f.controller
         .on_media_event(MediaEvent::MediaFlow { element_id: rtp.clone(), direction: FlowDirection::In, flowing: true })
         .await;
-    assert_eq!(f.registry.get_stream("cam1").await.unwrap().unwrap().state, StreamState::Live);
+    assert_eq!(f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap().unwrap().state, StreamState::Live);
     f.controller
         .on_media_event(MediaEvent::MediaFlow { element_id: rtp.clone(), direction: FlowDirection::In, flowing: false })
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while f.registry.get_stream("cam1").await.unwrap().unwrap().state != StreamState::Stalled {
+    while f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap().unwrap().state != StreamState::Stalled {
         assert!(tokio::time::Instant::now() < deadline, "never stalled");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     f.controller
         .on_media_event(MediaEvent::MediaFlow { element_id: rtp, direction: FlowDirection::In, flowing: true })
         .await;
-    assert_eq!(f.registry.get_stream("cam1").await.unwrap().unwrap().state, StreamState::Live);
+    assert_eq!(f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap().unwrap().state, StreamState::Live);
 }
 
 #[tokio::test]
@@ -383,10 +392,10 @@ async fn viewers_of_a_dead_signaling_instance_are_released() {
     let (sig, _) = BusClient::start(f.bus.clone(), "sig-dead").await.unwrap();
     command(&f, &api, start("cam1")).await;
     f.registry.refresh_liveness("sig-dead", Duration::from_millis(20)).await.unwrap();
-    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    f.registry.reserve_viewer_slot(&CameraId::from_static("cam1"), &ViewerId::from_static("v1"), 10).await.unwrap();
     let add = Message::AddViewer(AddViewer {
-        viewer_id: "v1".into(),
-        camera_id: "cam1".into(),
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: CameraId::from_static("cam1"),
         sdp_offer: "o".into(),
         signaling_instance: "sig-dead".into(),
     });
@@ -397,7 +406,7 @@ async fn viewers_of_a_dead_signaling_instance_are_released() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(f.controller.sweep_dead_instances().await.unwrap(), 1);
-    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
+    assert_eq!(f.registry.viewer_count(&CameraId::from_static("cam1")).await.unwrap(), 0);
     assert!(f.registry.known_instances().await.unwrap().is_empty());
 }
 
@@ -407,10 +416,10 @@ async fn a_lost_media_session_recreates_streams_and_asks_viewers_to_renegotiate(
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
-    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    f.registry.reserve_viewer_slot(&CameraId::from_static("cam1"), &ViewerId::from_static("v1"), 10).await.unwrap();
     let add = Message::AddViewer(AddViewer {
-        viewer_id: "v1".into(),
-        camera_id: "cam1".into(),
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: CameraId::from_static("cam1"),
         sdp_offer: "o".into(),
         signaling_instance: "sig-1".into(),
     });
@@ -426,8 +435,11 @@ async fn a_lost_media_session_recreates_streams_and_asks_viewers_to_renegotiate(
         }
     };
     assert_eq!(renegotiate.viewer_id, "v1");
-    assert!(f.registry.get_stream("cam1").await.unwrap().is_some());
-    let _ = f.controller.release_viewer("cam1", "gone", RemoveReason::Left).await;
+    assert!(f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap().is_some());
+    let _ = f
+        .controller
+        .release_viewer(&CameraId::from_static("cam1"), &ViewerId::from_static("gone"), RemoveReason::Left)
+        .await;
 }
 
 #[tokio::test]
@@ -435,32 +447,32 @@ async fn remove_viewer_releases_the_endpoint_and_the_slot() {
     let f = fixture().await;
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     command(&f, &api, start("cam1")).await;
-    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    f.registry.reserve_viewer_slot(&CameraId::from_static("cam1"), &ViewerId::from_static("v1"), 10).await.unwrap();
     let add = Message::AddViewer(AddViewer {
-        viewer_id: "v1".into(),
-        camera_id: "cam1".into(),
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: CameraId::from_static("cam1"),
         sdp_offer: "o".into(),
         signaling_instance: "api-1".into(),
     });
     command(&f, &api, add).await;
-    let endpoint = f.registry.get_viewer("v1").await.unwrap().unwrap().endpoint_id.unwrap();
+    let endpoint = f.registry.get_viewer(&ViewerId::from_static("v1")).await.unwrap().unwrap().endpoint_id.unwrap();
     let reply = command(
         &f,
         &api,
         Message::RemoveViewer(RemoveViewer {
-            viewer_id: "v1".into(),
-            camera_id: "cam1".into(),
+            viewer_id: ViewerId::from_static("v1"),
+            camera_id: CameraId::from_static("cam1"),
             reason: RemoveReason::Left,
         }),
     )
     .await;
     assert!(matches!(reply, Message::Done(_)));
     assert!(f.media.released.lock().unwrap().contains(&endpoint));
-    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 0);
+    assert_eq!(f.registry.viewer_count(&CameraId::from_static("cam1")).await.unwrap(), 0);
 }
 
 fn seen(camera: &str, source: &str) -> Message {
-    Message::CameraSeen(CameraSeen { camera_id: camera.into(), source: source.into() })
+    Message::CameraSeen(CameraSeen { camera_id: camera.parse().expect("a test camera id"), source: source.into() })
 }
 
 #[tokio::test]
@@ -479,7 +491,10 @@ async fn the_first_keepalive_address_is_recorded_and_the_same_address_again_chan
     };
     assert!(!again.relatched);
     assert!(!f.media.calls().iter().any(|c| c.starts_with("replace_camera_endpoint")));
-    assert_eq!(f.registry.get_stream("cam1").await.unwrap().unwrap().camera_source.as_deref(), Some("192.0.2.7"));
+    assert_eq!(
+        f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap().unwrap().camera_source.as_deref(),
+        Some("192.0.2.7")
+    );
 }
 
 #[tokio::test]
@@ -489,15 +504,15 @@ async fn a_keepalive_from_a_new_address_once_media_stopped_gives_the_stream_a_ne
     let (api, _) = BusClient::start(f.bus.clone(), "api-1").await.unwrap();
     let (sig, mut sig_events) = BusClient::start(f.bus.clone(), "sig-1").await.unwrap();
     let Message::StreamStarted(started) = command(&f, &api, start("cam1")).await else { panic!("not started") };
-    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    f.registry.reserve_viewer_slot(&CameraId::from_static("cam1"), &ViewerId::from_static("v1"), 10).await.unwrap();
     let add = Message::AddViewer(AddViewer {
-        viewer_id: "v1".into(),
-        camera_id: "cam1".into(),
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: CameraId::from_static("cam1"),
         sdp_offer: "offer-1".into(),
         signaling_instance: "sig-1".into(),
     });
     command(&f, &sig, add).await;
-    let endpoint = f.registry.get_viewer("v1").await.unwrap().unwrap().endpoint_id.unwrap();
+    let endpoint = f.registry.get_viewer(&ViewerId::from_static("v1")).await.unwrap().unwrap().endpoint_id.unwrap();
     command(&f, &api, seen("cam1", "192.0.2.7")).await;
     let rtp_id = started.stream.rtp_endpoint_id.clone().unwrap();
 
@@ -521,7 +536,7 @@ async fn a_keepalive_from_a_new_address_once_media_stopped_gives_the_stream_a_ne
         .on_media_event(MediaEvent::MediaFlow { element_id: rtp_id, direction: FlowDirection::In, flowing: false })
         .await;
     wait_until(Duration::from_secs(2), "the stream stalls", || async {
-        f.registry.get_stream("cam1").await.unwrap().unwrap().state == StreamState::Stalled
+        f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap().unwrap().state == StreamState::Stalled
     })
     .await;
     let Message::CameraSourceSet(moved) = command(&f, &api, seen("cam1", "198.51.100.9")).await else {
@@ -537,7 +552,7 @@ async fn a_keepalive_from_a_new_address_once_media_stopped_gives_the_stream_a_ne
     );
     assert_eq!(moved.stream.state, StreamState::WaitingForMedia);
     assert_eq!(moved.stream.camera_source.as_deref(), Some("198.51.100.9"));
-    assert_eq!(f.registry.get_stream("cam1").await.unwrap(), Some(moved.stream.clone()));
+    assert_eq!(f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap(), Some(moved.stream.clone()));
     assert!(
         f.media.calls().contains(&format!("replace_camera_endpoint cam1 under [{endpoint}]")),
         "{:?}",
@@ -545,7 +560,7 @@ async fn a_keepalive_from_a_new_address_once_media_stopped_gives_the_stream_a_ne
     );
     assert!(f.media.released.lock().unwrap().contains(&old_rtp));
     // The viewer keeps its endpoint and slot, and hears that media must come again.
-    assert_eq!(f.registry.get_viewer("v1").await.unwrap().unwrap().endpoint_id, Some(endpoint));
+    assert_eq!(f.registry.get_viewer(&ViewerId::from_static("v1")).await.unwrap().unwrap().endpoint_id, Some(endpoint));
     let state = loop {
         let env = tokio::time::timeout(Duration::from_secs(2), sig_events.recv()).await.unwrap().unwrap();
         if let Message::StreamStateChanged(s) = env.message {
@@ -576,7 +591,10 @@ async fn a_command_read_after_its_senders_deadline_is_dropped_unexecuted() {
         c.handle(&handled).await
     });
     assert!(reply.is_err(), "no reply to an expired command: {reply:?}");
-    assert!(f.registry.get_stream("late").await.unwrap().is_none(), "the expired start did not happen");
+    assert!(
+        f.registry.get_stream(&CameraId::from_static("late")).await.unwrap().is_none(),
+        "the expired start did not happen"
+    );
     assert!(f.media.calls().is_empty());
 
     // The same command within its deadline runs.
@@ -591,12 +609,15 @@ fn viewer_commands_run_in_their_viewers_lane_and_stream_commands_alone_on_the_ca
         sdp_mid: None,
         sdp_m_line_index: Some(0),
     };
-    let ice =
-        Message::AddIceCandidate(AddIceCandidate { viewer_id: "v1".into(), camera_id: "cam1".into(), candidate: cand });
+    let ice = Message::AddIceCandidate(AddIceCandidate {
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: Some(CameraId::from_static("cam1")),
+        candidate: cand,
+    });
     assert_eq!(Controller::lane_of(&ice), LaneKey::Viewer { camera: "cam1", viewer: "v1" });
     let add = Message::AddViewer(AddViewer {
-        viewer_id: "v1".into(),
-        camera_id: "cam1".into(),
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: CameraId::from_static("cam1"),
         sdp_offer: "o".into(),
         signaling_instance: "s".into(),
     });
@@ -624,10 +645,10 @@ async fn a_viewer_still_joining_when_the_controller_reconciles_keeps_its_slot_an
     command(&f, &api, start("cam1")).await;
     // Signaling reserved the slot and recorded the viewer; its AddViewer waits in the queue
     // while the controller takes the lease and reconciles.
-    f.registry.reserve_viewer_slot("cam1", "v1", 10).await.unwrap();
+    f.registry.reserve_viewer_slot(&CameraId::from_static("cam1"), &ViewerId::from_static("v1"), 10).await.unwrap();
     let joining = camview_proto::stream::ViewerRecord {
-        viewer_id: "v1".into(),
-        camera_id: "cam1".into(),
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: CameraId::from_static("cam1"),
         signaling_instance: "sig-1".into(),
         state: ViewerState::Joining,
         created_at: camview_common::clock::now_rfc3339(),
@@ -635,11 +656,15 @@ async fn a_viewer_still_joining_when_the_controller_reconciles_keeps_its_slot_an
     };
     f.registry.put_viewer(&joining).await.unwrap();
     f.controller.reconcile().await.unwrap();
-    assert_eq!(f.registry.viewer_count("cam1").await.unwrap(), 1, "the slot of the join in flight is kept");
+    assert_eq!(
+        f.registry.viewer_count(&CameraId::from_static("cam1")).await.unwrap(),
+        1,
+        "the slot of the join in flight is kept"
+    );
 
     let add = Message::AddViewer(AddViewer {
-        viewer_id: "v1".into(),
-        camera_id: "cam1".into(),
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: CameraId::from_static("cam1"),
         sdp_offer: "o".into(),
         signaling_instance: "sig-1".into(),
     });

@@ -3,6 +3,7 @@
 //! bus the way signaling does, with its own signaling instance channel for the controller's
 //! events.
 
+use camview_proto::{CameraId, ViewerId};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -138,7 +139,7 @@ impl Stack {
     /// The controller's reply to a StartStream for `camera`, whatever it is.
     pub async fn request_start(&self, camera: &str) -> Message {
         let start = Message::StartStream(StartStream {
-            camera_id: camera.into(),
+            camera_id: camera.parse().expect("a test camera id"),
             bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
             source: None,
         });
@@ -146,7 +147,7 @@ impl Stack {
     }
 
     pub async fn stream(&self, camera: &str) -> Option<StreamRecord> {
-        self.deps.registry.get_stream(camera).await.expect("registry")
+        self.deps.registry.get_stream(&camera.parse::<CameraId>().expect("a test camera id")).await.expect("registry")
     }
 
     pub async fn state_of(&self, camera: &str) -> Option<StreamState> {
@@ -164,7 +165,7 @@ impl Stack {
     }
 
     pub async fn slots(&self, camera: &str) -> u64 {
-        self.deps.registry.viewer_count(camera).await.expect("registry")
+        self.deps.registry.viewer_count(&camera.parse::<CameraId>().expect("a test camera id")).await.expect("registry")
     }
 }
 
@@ -191,8 +192,8 @@ pub async fn camera_towards(stream: &StreamRecord) -> CameraHandle {
 /// A browser watching one camera: a [`TestPeer`] plus the signaling instance channel on which
 /// the controller sends this viewer's events, and an H.264 decoder over what the peer receives.
 pub struct Viewer {
-    pub viewer_id: String,
-    pub camera_id: String,
+    pub viewer_id: ViewerId,
+    pub camera_id: CameraId,
     pub sig: Arc<BusClient>,
     events: mpsc::Receiver<Envelope>,
     peer: TestPeer,
@@ -225,8 +226,8 @@ impl Viewer {
     ) -> Viewer {
         let (sig, events) = BusClient::start(stack.deps.bus.clone(), instance).await.expect("signaling bus client");
         Viewer {
-            viewer_id: viewer_id.into(),
-            camera_id: camera_id.into(),
+            viewer_id: viewer_id.parse().expect("a test viewer id"),
+            camera_id: camera_id.parse().expect("a test camera id"),
             sig,
             events,
             peer: TestPeer::bind(codecs).await.expect("a loopback UDP socket"),
@@ -253,7 +254,7 @@ impl Viewer {
     pub async fn add(&mut self, _stack: &Stack) -> Message {
         let add = Message::AddViewer(AddViewer {
             viewer_id: self.viewer_id.clone(),
-            camera_id: self.camera_id.clone(),
+            camera_id: self.camera_id.parse::<CameraId>().expect("a test camera id"),
             sdp_offer: self.peer.offer(),
             signaling_instance: self.sig.instance_id().into(),
         });
@@ -275,7 +276,7 @@ impl Viewer {
             IceCandidate { candidate: self.peer.candidate_sdp(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) };
         let add = Message::AddIceCandidate(AddIceCandidate {
             viewer_id: self.viewer_id.clone(),
-            camera_id: self.camera_id.clone(),
+            camera_id: Some(self.camera_id.clone()),
             candidate,
         });
         let reply = self.sig.request(add, PATIENCE).await.expect("a reply to AddIceCandidate");
@@ -287,7 +288,7 @@ impl Viewer {
     pub async fn leave(&self) -> Message {
         let remove = Message::RemoveViewer(RemoveViewer {
             viewer_id: self.viewer_id.clone(),
-            camera_id: self.camera_id.clone(),
+            camera_id: self.camera_id.parse::<CameraId>().expect("a test camera id"),
             reason: RemoveReason::Left,
         });
         self.sig.request(remove, PATIENCE).await.expect("a reply to RemoveViewer")

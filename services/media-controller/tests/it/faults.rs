@@ -1,6 +1,7 @@
 //! Faults around viewers: the media server restarting under a live stream, the media server
 //! refusing one viewer, and a signaling instance dying with its viewers.
 
+use camview_proto::ViewerId;
 use std::time::Duration;
 
 use camview_common::testing::wait_until;
@@ -34,7 +35,7 @@ async fn an_engine_restart_recreates_the_stream_and_asks_the_viewer_to_renegotia
     assert_eq!(after.created_at, before.created_at, "the same stream, recreated");
     assert_eq!(s.engine().stats().core.pipelines, 1);
     assert_eq!(
-        s.deps.registry.get_viewer("v-restart").await.unwrap(),
+        s.deps.registry.get_viewer(&ViewerId::from_static("v-restart")).await.unwrap(),
         None,
         "the lost endpoint's viewer record is gone"
     );
@@ -83,13 +84,19 @@ async fn a_viewer_refused_for_its_codecs_does_not_touch_the_others() {
     let error = failure(vp8.add(&s).await);
     assert_eq!(error.code, ErrorCode::CodecUnsupported, "{error:?}");
     assert!(error.message.contains("H264"), "the reason reaches the caller: {}", error.message);
-    assert_eq!(s.deps.registry.get_viewer("v-vp8").await.unwrap(), None);
+    assert_eq!(s.deps.registry.get_viewer(&ViewerId::from_static("v-vp8")).await.unwrap(), None);
     assert_eq!(s.slots("cam-mixed").await, 1, "the failed viewer's slot was freed, the other one kept");
     assert_eq!(s.objects(), objects, "the refused endpoint was released");
 
     let seen = good.pictures.len();
     assert!(good.drive_until(PATIENCE, |v| v.pictures.len() >= seen + 10).await, "the first viewer keeps receiving");
-    let record = s.deps.registry.get_viewer("v-good").await.unwrap().expect("the first viewer is still registered");
+    let record = s
+        .deps
+        .registry
+        .get_viewer(&ViewerId::from_static("v-good"))
+        .await
+        .unwrap()
+        .expect("the first viewer is still registered");
     assert_eq!(record.state, ViewerState::Connected);
     assert!(!good.told_state(ViewerState::Failed));
 
@@ -113,12 +120,15 @@ async fn viewers_of_a_signaling_instance_whose_liveness_expired_are_released() {
     s.deps.registry.refresh_liveness("sig-dying", Duration::from_secs(1)).await.unwrap();
 
     wait_until(PATIENCE, "the dead instance's viewer is released", || async {
-        s.deps.registry.get_viewer("v-orphan").await.unwrap().is_none()
+        s.deps.registry.get_viewer(&ViewerId::from_static("v-orphan")).await.unwrap().is_none()
     })
     .await;
     assert_eq!(s.objects(), stream_objects + 1, "its endpoint is gone from the engine, the live instance's one is not");
     assert_eq!(s.slots("cam-orphan").await, 1, "its slot is free");
-    assert!(s.deps.registry.get_viewer("v-alive").await.unwrap().is_some(), "the live instance keeps its viewer");
+    assert!(
+        s.deps.registry.get_viewer(&ViewerId::from_static("v-alive")).await.unwrap().is_some(),
+        "the live instance keeps its viewer"
+    );
     wait_until(PATIENCE, "the dead instance is forgotten", || async {
         !s.deps.registry.known_instances().await.unwrap().iter().any(|i| i == "sig-dying")
     })

@@ -10,6 +10,7 @@ use camview_media_controller::startup::Application;
 use camview_media_engine::{Engine, Settings as EngineSettings};
 use camview_proto::bus::{Message, StartStream, StopStream};
 use camview_proto::stream::Bandwidth;
+use camview_proto::CameraId;
 use opentelemetry::trace::{SpanKind, Status};
 use tracing::Instrument;
 
@@ -82,7 +83,7 @@ async fn a_command_runs_in_a_span_named_after_it_under_the_senders_trace_and_its
     let sender_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut env = envelope(
         Message::StartStream(StartStream {
-            camera_id: "cam-traced".into(),
+            camera_id: CameraId::from_static("cam-traced"),
             bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
             source: None,
         }),
@@ -153,14 +154,20 @@ async fn stream_and_viewer_gauges_follow_the_leader_a_standby_reports_none_and_t
     viewers[0].leave().await;
     gauge_reaches(&leader_metrics, "camview_stream_viewers", &stream, Some(1.0)).await;
 
-    let stop =
-        s.api.request(Message::StopStream(StopStream { camera_id: "cam-gauges".into() }), PATIENCE).await.unwrap();
+    let stop = s
+        .api
+        .request(Message::StopStream(StopStream { camera_id: CameraId::from_static("cam-gauges") }), PATIENCE)
+        .await
+        .unwrap();
     assert!(matches!(stop, Message::StreamStopped(_)), "{stop:?}");
     gauge_reaches(&leader_metrics, "camview_streams_active", &[], Some(0.0)).await;
     gauge_reaches(&leader_metrics, "camview_stream_viewers", &stream, None).await;
     assert_eq!(leader_metrics.value("camview_stream_stops_total", &[("outcome", "ok")]), Some(1.0));
-    let again =
-        s.api.request(Message::StopStream(StopStream { camera_id: "cam-gauges".into() }), PATIENCE).await.unwrap();
+    let again = s
+        .api
+        .request(Message::StopStream(StopStream { camera_id: CameraId::from_static("cam-gauges") }), PATIENCE)
+        .await
+        .unwrap();
     assert!(matches!(again, Message::Failed(_)), "{again:?}");
     assert_eq!(leader_metrics.value("camview_stream_stops_total", &[("outcome", "stream_not_found")]), Some(1.0));
 

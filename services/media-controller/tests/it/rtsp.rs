@@ -8,6 +8,7 @@ use camview_common::testing::wait_until;
 use camview_proto::bus::{Message, StartStream, StopStream};
 use camview_proto::source::SourceUrl;
 use camview_proto::stream::{Bandwidth, StreamState};
+use camview_proto::CameraId;
 
 use crate::browsers::{Stack, Viewer, PATIENCE};
 
@@ -19,7 +20,7 @@ async fn a_stream_started_with_an_rtsp_source_plays_to_a_viewer_and_keeps_its_cr
     let s = Stack::start().await;
     let _controller = s.controller().await;
     let start = Message::StartStream(StartStream {
-        camera_id: "cam-rtsp".into(),
+        camera_id: CameraId::from_static("cam-rtsp"),
         bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
         source: Some(SourceUrl::parse(&camera.url()).unwrap()),
     });
@@ -32,7 +33,7 @@ async fn a_stream_started_with_an_rtsp_source_plays_to_a_viewer_and_keeps_its_cr
     assert_eq!(stream.rtp, None, "nothing for a camera to push to");
     let endpoint = stream.rtp_endpoint_id.clone().unwrap();
     assert!(endpoint.ends_with("_kurento.PlayerEndpoint"), "{endpoint}");
-    let stored = s.deps.registry.get_stream_source("cam-rtsp").await.unwrap();
+    let stored = s.deps.registry.get_stream_source(&CameraId::from_static("cam-rtsp")).await.unwrap();
     assert_eq!(stored.as_deref(), Some(camera.url().as_str()), "the controller's own key holds the full URL");
     wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-rtsp").await == Some(StreamState::Live) })
         .await;
@@ -44,8 +45,12 @@ async fn a_stream_started_with_an_rtsp_source_plays_to_a_viewer_and_keeps_its_cr
     assert!(watched, "decoded {} pictures from {} packets", v.pictures.len(), v.peer().packets().len());
     assert_eq!((v.pictures[0].width, v.pictures[0].height), (320, 240), "the camera's own pictures");
 
-    let stop = Message::StopStream(StopStream { camera_id: "cam-rtsp".into() });
+    let stop = Message::StopStream(StopStream { camera_id: CameraId::from_static("cam-rtsp") });
     assert!(matches!(s.api.request(stop, PATIENCE).await.unwrap(), Message::StreamStopped(_)));
-    assert_eq!(s.deps.registry.get_stream_source("cam-rtsp").await.unwrap(), None, "deleted with the stream");
+    assert_eq!(
+        s.deps.registry.get_stream_source(&CameraId::from_static("cam-rtsp")).await.unwrap(),
+        None,
+        "deleted with the stream"
+    );
     wait_until(PATIENCE, "the pipeline is released", || async { s.pipelines() == 0 }).await;
 }

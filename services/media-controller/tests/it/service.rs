@@ -8,6 +8,7 @@ use camview_common::testing::wait_until;
 use camview_proto::bus::{Message, StopStream};
 use camview_proto::error::ErrorCode;
 use camview_proto::stream::{StreamState, ViewerRecord, ViewerState};
+use camview_proto::{CameraId, ViewerId};
 
 use crate::browsers::{camera_towards, target, Stack, Viewer, PATIENCE};
 
@@ -23,7 +24,7 @@ async fn a_started_stream_goes_live_with_camera_media_and_stop_releases_its_pipe
     let rtp = stream.rtp.clone().unwrap();
     assert_eq!(rtp.host, "127.0.0.1", "the RTP target uses EXTERNAL_IP");
     assert_eq!((rtp.payload_type, stream.state), (96, StreamState::WaitingForMedia));
-    assert_eq!(s.deps.registry.get_stream("cam-live").await.unwrap().as_ref(), Some(&stream));
+    assert_eq!(s.deps.registry.get_stream(&CameraId::from_static("cam-live")).await.unwrap().as_ref(), Some(&stream));
     assert_eq!(s.pipelines(), 1);
 
     let again = s.start_stream("cam-live").await;
@@ -34,12 +35,19 @@ async fn a_started_stream_goes_live_with_camera_media_and_stop_releases_its_pipe
     wait_until(PATIENCE, "the stream is live", || async { s.state_of("cam-live").await == Some(StreamState::Live) })
         .await;
 
-    let stop = s.api.request(Message::StopStream(StopStream { camera_id: "cam-live".into() }), PATIENCE).await.unwrap();
+    let stop = s
+        .api
+        .request(Message::StopStream(StopStream { camera_id: CameraId::from_static("cam-live") }), PATIENCE)
+        .await
+        .unwrap();
     assert!(matches!(stop, Message::StreamStopped(_)), "{stop:?}");
     assert_eq!(s.state_of("cam-live").await, None);
     assert_eq!(s.pipelines(), 0, "the engine released the pipeline");
-    let unknown =
-        s.api.request(Message::StopStream(StopStream { camera_id: "cam-live".into() }), PATIENCE).await.unwrap();
+    let unknown = s
+        .api
+        .request(Message::StopStream(StopStream { camera_id: CameraId::from_static("cam-live") }), PATIENCE)
+        .await
+        .unwrap();
     assert!(matches!(unknown, Message::Failed(ref e) if e.code == ErrorCode::StreamNotFound), "{unknown:?}");
     camera.stop().await.expect("camera stops");
     controller.shutdown().await;
@@ -70,8 +78,11 @@ async fn a_start_beyond_max_streams_is_refused_with_too_many_streams_and_restart
     let again = s.start_stream("cam-max-1").await;
     assert_eq!(again, first, "restarting a started stream at the limit returns it unchanged");
 
-    let stop =
-        s.api.request(Message::StopStream(StopStream { camera_id: "cam-max-2".into() }), PATIENCE).await.unwrap();
+    let stop = s
+        .api
+        .request(Message::StopStream(StopStream { camera_id: CameraId::from_static("cam-max-2") }), PATIENCE)
+        .await
+        .unwrap();
     assert!(matches!(stop, Message::StreamStopped(_)), "{stop:?}");
     let third = s.start_stream("cam-max-3").await;
     assert_eq!(third.state, StreamState::WaitingForMedia, "a stop frees a place");
@@ -115,8 +126,11 @@ async fn a_crashed_controller_is_replaced_and_the_live_stream_survives_on_the_en
     let again = s.start_stream("cam-crash").await;
     assert_eq!(again.rtp, stream.rtp);
     assert_eq!(s.pipelines(), 1);
-    let stop =
-        s.api.request(Message::StopStream(StopStream { camera_id: "cam-crash".into() }), PATIENCE).await.unwrap();
+    let stop = s
+        .api
+        .request(Message::StopStream(StopStream { camera_id: CameraId::from_static("cam-crash") }), PATIENCE)
+        .await
+        .unwrap();
     assert!(matches!(stop, Message::StreamStopped(_)), "{stop:?}");
     assert_eq!(s.pipelines(), 0);
     camera.stop().await.expect("camera stops");
@@ -172,10 +186,17 @@ async fn streams_lost_with_the_media_server_are_recreated_and_viewers_asked_to_r
     let controller = s.controller().await;
     let stream = s.start_stream("cam-lost").await;
     let (sig, mut sig_events) = BusClient::start(s.deps.bus.clone(), "sig-lost").await.unwrap();
-    assert_eq!(s.deps.registry.reserve_viewer_slot("cam-lost", "v-lost", 10).await.unwrap(), SlotReservation::Reserved);
+    assert_eq!(
+        s.deps
+            .registry
+            .reserve_viewer_slot(&CameraId::from_static("cam-lost"), &ViewerId::from_static("v-lost"), 10)
+            .await
+            .unwrap(),
+        SlotReservation::Reserved
+    );
     let viewer = ViewerRecord {
-        viewer_id: "v-lost".into(),
-        camera_id: "cam-lost".into(),
+        viewer_id: ViewerId::from_static("v-lost"),
+        camera_id: CameraId::from_static("cam-lost"),
         signaling_instance: sig.instance_id().into(),
         state: ViewerState::Connected,
         created_at: camview_common::clock::now_rfc3339(),
@@ -209,7 +230,13 @@ async fn streams_lost_with_the_media_server_are_recreated_and_viewers_asked_to_r
     .await
     .expect("the viewer is asked to renegotiate");
     assert_eq!(renegotiate.viewer_id, "v-lost");
-    let recreated = s.deps.registry.get_stream("cam-lost").await.unwrap().expect("the stream is still registered");
+    let recreated = s
+        .deps
+        .registry
+        .get_stream(&CameraId::from_static("cam-lost"))
+        .await
+        .unwrap()
+        .expect("the stream is still registered");
     assert_ne!(recreated.pipeline_id, stream.pipeline_id, "a new pipeline was created");
     assert_eq!(s.pipelines(), 1);
     controller.shutdown().await;

@@ -4,6 +4,7 @@
 use camview_common::testing::wait_until;
 use camview_proto::bus::Message;
 use camview_proto::stream::{StreamState, ViewerState};
+use camview_proto::ViewerId;
 
 use crate::browsers::{camera_towards, Stack, Viewer, PATIENCE};
 
@@ -21,7 +22,7 @@ async fn a_viewer_joins_with_a_real_offer_receives_media_and_leaving_releases_it
     let mut v = Viewer::new(&s, "sig-view", "cam-view", "v-view", true).await;
     let answer = v.join(&s).await;
     assert!(answer.contains("H264/90000"), "{answer}");
-    let record = s.deps.registry.get_viewer("v-view").await.unwrap().expect("a viewer record");
+    let record = s.deps.registry.get_viewer(&ViewerId::from_static("v-view")).await.unwrap().expect("a viewer record");
     assert_eq!((record.signaling_instance.as_str(), record.camera_id.as_str()), ("sig-view", "cam-view"));
     let endpoint = record.endpoint_id.clone().expect("an endpoint id");
     assert!(
@@ -50,14 +51,14 @@ async fn a_viewer_joins_with_a_real_offer_receives_media_and_leaving_releases_it
         "the viewer was told the stream is live: {:?}",
         v.events_seen
     );
-    let record = s.deps.registry.get_viewer("v-view").await.unwrap().expect("a viewer record");
+    let record = s.deps.registry.get_viewer(&ViewerId::from_static("v-view")).await.unwrap().expect("a viewer record");
     assert_eq!(record.state, ViewerState::Connected);
     assert_eq!(s.slots("cam-view").await, 1);
 
     let left = v.leave().await;
     assert!(matches!(left, Message::Done(_)), "{left:?}");
     assert_eq!(s.objects(), stream_objects, "the viewer's endpoint was released on the engine");
-    assert_eq!(s.deps.registry.get_viewer("v-view").await.unwrap(), None);
+    assert_eq!(s.deps.registry.get_viewer(&ViewerId::from_static("v-view")).await.unwrap(), None);
     assert_eq!(s.slots("cam-view").await, 0, "the slot is free");
     assert_eq!(s.state_of("cam-view").await, Some(StreamState::Live), "the stream stays up without viewers");
 

@@ -1,6 +1,7 @@
 //! Test harness: a signaling instance on port 0 against the shared test Redis, a
 //! tokio-tungstenite client with typed helpers, and waits with timeouts (never bare sleeps).
 
+use camview_proto::CameraId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,8 +117,11 @@ impl Deployment {
 
     /// Creates a share of `camera`; returns its id and link token.
     pub async fn share_token(&self, camera: &str) -> (String, String) {
-        let (share, issued) =
-            self.auth.create_share(camera, "admin", Duration::from_secs(3600)).await.expect("create share");
+        let (share, issued) = self
+            .auth
+            .create_share(&camera.parse::<CameraId>().unwrap(), "admin", Duration::from_secs(3600))
+            .await
+            .expect("create share");
         (share.id, issued.token)
     }
 
@@ -136,7 +140,7 @@ impl Deployment {
     pub async fn start_stream(&self, camera: &str) {
         let now = camview_common::clock::now_rfc3339();
         let stream = StreamRecord {
-            camera_id: camera.into(),
+            camera_id: camera.parse().unwrap(),
             state: StreamState::Live,
             rtp: None,
             bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
@@ -155,13 +159,13 @@ impl Deployment {
         let registry = self.registry.clone();
         camview_common::testing::wait_until(WAIT, "the registry answers", || {
             let registry = registry.clone();
-            async move { registry.viewer_count("any").await.is_ok() }
+            async move { registry.viewer_count(&CameraId::from_static("any")).await.is_ok() }
         })
         .await;
     }
 
     pub async fn viewer_count(&self, camera: &str) -> u64 {
-        self.registry.viewer_count(camera).await.expect("viewer count")
+        self.registry.viewer_count(&camera.parse::<CameraId>().unwrap()).await.expect("viewer count")
     }
 
     /// Waits until `camera` has exactly `n` slots taken.
@@ -171,7 +175,7 @@ impl Deployment {
         camview_common::testing::wait_until(WAIT, &format!("{camera} has {n} viewers"), || {
             let registry = registry.clone();
             let camera = camera.clone();
-            async move { registry.viewer_count(&camera).await.map(|c| c == n).unwrap_or(false) }
+            async move { registry.viewer_count(&camera.parse().unwrap()).await.map(|c| c == n).unwrap_or(false) }
         })
         .await;
     }

@@ -2,6 +2,8 @@
 
 use camview_proto::bus::{Message, Renegotiate, StreamEnded, StreamStateChanged};
 use camview_proto::stream::StreamState;
+use camview_proto::CameraId;
+use camview_proto::ViewerId;
 use futures_util::future::join_all;
 
 use crate::helpers::{Client, Deployment, CANDIDATE, WAIT};
@@ -33,7 +35,7 @@ async fn viewers_spread_over_three_instances_get_their_own_answer_and_candidate(
     ids.dedup();
     assert_eq!(ids.len(), 6);
     assert_eq!(d.viewer_count("cam1").await, 6);
-    let viewers = d.registry.list_viewers(Some("cam1")).await.unwrap();
+    let viewers = d.registry.list_viewers(Some(&CameraId::from_static("cam1"))).await.unwrap();
     for app in &apps {
         assert_eq!(viewers.iter().filter(|v| v.signaling_instance == app.instance_id()).count(), 2);
         assert!(app.instance_id().starts_with("signaling-"));
@@ -157,19 +159,31 @@ async fn stream_events_reach_the_viewer_and_stream_ended_lets_it_join_again() {
     let id = c.join_ok("cam1").await;
     c.expect("ice").await;
     let stalled = Message::StreamStateChanged(StreamStateChanged {
-        viewer_id: id.clone(),
-        camera_id: "cam1".into(),
+        viewer_id: id.parse::<ViewerId>().unwrap(),
+        camera_id: CameraId::from_static("cam1"),
         state: StreamState::Stalled,
     });
     d.publish(app.instance_id(), stalled).await;
     assert_eq!(c.expect("streamState").await["state"], "stalled");
-    d.publish(app.instance_id(), Message::Renegotiate(Renegotiate { viewer_id: id.clone(), camera_id: "cam1".into() }))
-        .await;
+    d.publish(
+        app.instance_id(),
+        Message::Renegotiate(Renegotiate {
+            viewer_id: id.parse::<ViewerId>().unwrap(),
+            camera_id: CameraId::from_static("cam1"),
+        }),
+    )
+    .await;
     c.expect("renegotiate").await;
     assert_eq!(c.join_ok("cam1").await, id, "a new offer after renegotiate keeps the viewer id");
     c.expect("ice").await;
-    d.publish(app.instance_id(), Message::StreamEnded(StreamEnded { viewer_id: id.clone(), camera_id: "cam1".into() }))
-        .await;
+    d.publish(
+        app.instance_id(),
+        Message::StreamEnded(StreamEnded {
+            viewer_id: id.parse::<ViewerId>().unwrap(),
+            camera_id: CameraId::from_static("cam1"),
+        }),
+    )
+    .await;
     c.expect("streamEnded").await;
     let _ = Client::connect(app.port, "/ws").await; // `/ws` works as well as `/`
     assert_ne!(c.join_ok("cam1").await, id);

@@ -2,6 +2,7 @@
 
 use camview_proto::bus::{Message, ViewerStateChanged};
 use camview_proto::stream::ViewerState;
+use camview_proto::ViewerId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{Deployment, WAIT};
@@ -78,7 +79,10 @@ async fn commands_about_one_viewer_continue_the_trace_of_its_join_and_its_connec
     c.ice(&candidate_for("browser")).await;
     d.publish(
         app.instance_id(),
-        Message::ViewerStateChanged(ViewerStateChanged { viewer_id: viewer_id.clone(), state: ViewerState::Connected }),
+        Message::ViewerStateChanged(ViewerStateChanged {
+            viewer_id: viewer_id.parse::<ViewerId>().unwrap(),
+            state: ViewerState::Connected,
+        }),
     )
     .await;
     let media = r#"camview_viewer_join_seconds_count{phase="media"}"#;

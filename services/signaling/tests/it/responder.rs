@@ -139,7 +139,7 @@ impl Responder {
                                 .expect("reply");
                             continue;
                         }
-                        if self.failing.lock().unwrap().contains(&add.camera_id) {
+                        if self.failing.lock().unwrap().contains(add.camera_id.as_str()) {
                             registry.remove_viewer(&add.camera_id, &add.viewer_id).await.expect("remove viewer");
                             BusClient::reply(
                                 bus.as_ref(),

@@ -42,8 +42,8 @@ async fn revoke_and_expect_ended_in_time(d: &Deployment, subject: Subject, c: &m
 /// The viewer is still served: an event published now is its very next frame.
 async fn expect_still_watching(d: &Deployment, app: &TestApp, c: &mut Client, viewer_id: &str, camera: &str) {
     let event = Message::StreamStateChanged(StreamStateChanged {
-        viewer_id: viewer_id.into(),
-        camera_id: camera.into(),
+        viewer_id: viewer_id.parse().unwrap(),
+        camera_id: camera.parse().unwrap(),
         state: StreamState::Stalled,
     });
     d.publish(app.instance_id(), event).await;

@@ -3,6 +3,7 @@
 //! and an RtpEndpoint for the camera, then per viewer a WebRtcEndpoint (create, subscribe,
 //! connect, processOffer), gatherCandidates and addIceCandidate.
 
+use camview_proto::CameraId;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -57,7 +58,7 @@ impl EngineTarget {
         let routes: Routes = Arc::default();
         tokio::spawn(route_candidates(media.events(), routes.clone()));
         let spec = StreamSpec {
-            camera_id: "bench".into(),
+            camera_id: CameraId::from_static("bench"),
             bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
             offer: camera_offer("bench", Codec::H264, 96),
             source: None,

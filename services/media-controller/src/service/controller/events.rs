@@ -1,6 +1,7 @@
 //! Media-server events: viewers' ICE candidates and states, the camera's media flow (live,
 //! stalled) and the connection to the media server (reconcile on reconnect).
 
+use camview_proto::CameraId;
 use std::sync::Arc;
 
 use camview_common::clock::now_rfc3339;
@@ -92,14 +93,14 @@ impl Controller {
         }
     }
 
-    pub(super) fn cancel_stall_timer(&self, camera_id: &str) {
+    pub(super) fn cancel_stall_timer(&self, camera_id: &CameraId) {
         if let Some(t) = self.stall_timers.lock().expect("stall timers poisoned").remove(camera_id) {
             t.abort();
         }
     }
 
     /// Stores a stream's new state and tells each of its viewers.
-    pub(super) async fn set_stream_state(&self, camera_id: &str, state: StreamState) {
+    pub(super) async fn set_stream_state(&self, camera_id: &CameraId, state: StreamState) {
         let lock = self.camera_lock(camera_id);
         let _guard = lock.write().await;
         let Ok(Some(mut stream)) = self.registry.get_stream(camera_id).await else { return };
@@ -111,7 +112,7 @@ impl Controller {
         if self.registry.put_stream(&stream).await.is_err() {
             return;
         }
-        tracing::info!(camera_id, state = state.as_str(), "stream state changed");
+        tracing::info!(%camera_id, state = state.as_str(), "stream state changed");
         for v in self.registry.list_viewers(Some(camera_id)).await.unwrap_or_default() {
             let msg = Message::StreamStateChanged(StreamStateChanged {
                 viewer_id: v.viewer_id.clone(),

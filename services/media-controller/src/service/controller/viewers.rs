@@ -7,6 +7,7 @@
 //! source of truth: an endpoint the index does not know (another controller created it) is
 //! looked up there once and remembered.
 
+use camview_proto::{CameraId, ViewerId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -24,8 +25,8 @@ use crate::service::sdp;
 /// Where a viewer's events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ViewerRoute {
-    pub viewer_id: String,
-    pub camera_id: String,
+    pub viewer_id: ViewerId,
+    pub camera_id: CameraId,
     pub signaling_instance: String,
 }
 
@@ -172,18 +173,18 @@ impl Controller {
     /// Releases a viewer's endpoint and frees its slot; a missing viewer is not an error.
     pub async fn release_viewer(
         &self,
-        camera_id: &str,
-        viewer_id: &str,
+        camera_id: &CameraId,
+        viewer_id: &ViewerId,
         reason: RemoveReason,
     ) -> Result<(), CommandError> {
         if let Some(endpoint) = self.registry.get_viewer(viewer_id).await?.and_then(|v| v.endpoint_id) {
             self.viewers.remove(&endpoint);
             if let Err(e) = self.media.release(&endpoint).await {
-                tracing::warn!(error = %e, viewer_id, "could not release the viewer endpoint");
+                tracing::warn!(error = %e, %viewer_id, "could not release the viewer endpoint");
             }
         }
         self.registry.remove_viewer(camera_id, viewer_id).await?;
-        tracing::info!(camera_id, viewer_id, ?reason, "viewer released");
+        tracing::info!(%camera_id, %viewer_id, ?reason, "viewer released");
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! A controller whose lease term ended (paused past it, or another took the lease) changes
 //! nothing: commands it reads go back to the queue, and writes already in flight are refused.
 
+use camview_proto::CameraId;
 use std::time::{Duration, Instant};
 
 use camview_common::bus::envelope;
@@ -19,7 +20,7 @@ async fn a_command_read_after_the_lease_lapsed_is_left_unacknowledged_and_unexec
     let env = envelope(start("cam1"), None, None);
     assert!(!f.controller.handle(&env).await, "not to be acknowledged: the leader takes it over");
     assert!(f.media.calls().is_empty(), "nothing was created: {:?}", f.media.calls());
-    assert_eq!(f.registry.get_stream("cam1").await.unwrap(), None);
+    assert_eq!(f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -35,7 +36,11 @@ async fn a_write_in_flight_after_another_controller_took_the_lease_is_refused_an
         matches!(&reply, Message::Failed(e) if e.code == ErrorCode::ControllerUnavailable),
         "the sender is told to retry with the leader: {reply:?}"
     );
-    assert_eq!(f.registry.get_stream("cam1").await.unwrap(), None, "the new leader's state is untouched");
+    assert_eq!(
+        f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap(),
+        None,
+        "the new leader's state is untouched"
+    );
     assert_eq!(f.media.calls().iter().filter(|c| c.starts_with("create_stream")).count(), 1);
     assert_eq!(f.media.released().len(), 1, "the pipeline made meanwhile is released");
 }

@@ -4,6 +4,7 @@
 use camview_common::bus::BusClient;
 use camview_proto::bus::Message;
 use camview_proto::stream::{ViewerRecord, ViewerState};
+use camview_proto::{CameraId, ViewerId};
 
 use super::super::media::PipelineInventory;
 use super::{command, fixture, start};
@@ -17,8 +18,8 @@ async fn objects_no_record_names_are_released_and_every_named_one_is_kept() {
     let camera = started.stream.rtp_endpoint_id.clone().unwrap();
     let watched = format!("{pipeline}/w1_kurento.WebRtcEndpoint");
     let viewer = ViewerRecord {
-        viewer_id: "v1".into(),
-        camera_id: "cam1".into(),
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: CameraId::from_static("cam1"),
         signaling_instance: "sig-1".into(),
         state: ViewerState::Connected,
         created_at: "t".into(),

@@ -6,15 +6,24 @@ use camview_proto::bus::Message;
 use camview_proto::error::ErrorCode;
 use camview_proto::snapshot::{CloseTap, OpenTap};
 use camview_proto::stream::{ViewerRecord, ViewerState};
+use camview_proto::{CameraId, ViewerId};
 
 use super::{command, fixture, start};
 
 fn open(camera: &str) -> Message {
-    Message::OpenTap(OpenTap { camera_id: camera.into(), tap_id: "t1".into(), sdp_offer: "v=0\r\n".into() })
+    Message::OpenTap(OpenTap {
+        camera_id: camera.parse().expect("a test camera id"),
+        tap_id: "t1".into(),
+        sdp_offer: "v=0\r\n".into(),
+    })
 }
 
 fn close(camera: &str, endpoint: &str) -> Message {
-    Message::CloseTap(CloseTap { camera_id: camera.into(), tap_id: "t1".into(), endpoint_id: endpoint.into() })
+    Message::CloseTap(CloseTap {
+        camera_id: camera.parse().expect("a test camera id"),
+        tap_id: "t1".into(),
+        endpoint_id: endpoint.into(),
+    })
 }
 
 #[tokio::test]
@@ -38,8 +47,8 @@ async fn close_tap_releases_only_a_tap_inside_that_cameras_pipeline() {
     let (pipeline, camera) = (one.stream.pipeline_id.unwrap(), one.stream.rtp_endpoint_id.unwrap());
     let watched = format!("{pipeline}/w1_kurento.WebRtcEndpoint");
     let viewer = ViewerRecord {
-        viewer_id: "v1".into(),
-        camera_id: "cam1".into(),
+        viewer_id: ViewerId::from_static("v1"),
+        camera_id: CameraId::from_static("cam1"),
         signaling_instance: "sig-1".into(),
         state: ViewerState::Connected,
         created_at: "t".into(),
