@@ -9,6 +9,7 @@ pub mod camera_id;
 pub mod error;
 pub mod keys;
 pub mod kurento;
+pub mod node;
 pub mod rest;
 pub mod signaling;
 pub mod snapshot;

@@ -310,3 +310,26 @@ async fn idle_consumers_with_nothing_pending_are_forgotten_and_one_holding_entri
     assert_eq!(taken[0].delivery_id, held[0].delivery_id, "the held command was taken over, not lost");
     leader.ack_command(&taken[0].delivery_id).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_nodes_prunes_the_index_entries_of_lapsed_heartbeats_and_leaves_no_key_behind() {
+    use camview_common::MediaNodes;
+    let server = RedisServer::shared();
+    let keys = random_keys();
+    let registry = RedisRegistry::connect(&server.url(), keys.clone()).await.unwrap();
+    let mut raw = raw_connection(server).await;
+    registry.put_node(&crate::nodes::node("node-gone", 1), Duration::from_millis(200)).await.unwrap();
+    registry.put_node(&crate::nodes::node("node-live", 1), Duration::from_secs(60)).await.unwrap();
+    wait_until(Duration::from_secs(5), "node-gone's record expires", || {
+        let mut raw = raw.clone();
+        let key = keys.media_node("node-gone");
+        async move { !redis::cmd("EXISTS").arg(key).query_async::<bool>(&mut raw).await.unwrap() }
+    })
+    .await;
+    let index: u64 = redis::cmd("ZCARD").arg(keys.media_nodes_index()).query_async(&mut raw).await.unwrap();
+    assert_eq!(index, 2, "the index entry outlives the record until a read");
+    assert_eq!(registry.list_nodes().await.unwrap().len(), 1);
+    let index: Vec<String> =
+        redis::cmd("ZRANGE").arg(keys.media_nodes_index()).arg(0).arg(-1).query_async(&mut raw).await.unwrap();
+    assert_eq!(index, ["node-live"]);
+}
