@@ -6,7 +6,7 @@ use std::time::Duration;
 use camview_common::bus::{envelope, RedisBus};
 use camview_common::registry::RedisRegistry;
 use camview_common::testing::{random_keys, wait_until, RedisServer};
-use camview_common::{Bus, ControllerLease, RegistryError, StreamStore, ViewerSlots};
+use camview_common::{Bus, ControllerLease, MediaNodes, RegistryError, StreamStore, ViewerSlots};
 use camview_proto::bus::{Envelope, Message, StopStream, StreamEnded};
 use camview_proto::keys::Keys;
 
@@ -189,6 +189,11 @@ async fn unreadable_registry_entries_are_reported_as_corrupt() {
 
     redis::cmd("SET").arg(keys.controller_heartbeat()).arg("not json").query_async::<()>(&mut raw).await.unwrap();
     assert_corrupt(registry.get_controller_heartbeat().await, &keys.controller_heartbeat()).await;
+
+    registry.put_node(&crate::nodes::node("bad-node", 1), Duration::from_secs(60)).await.unwrap();
+    redis::cmd("SET").arg(keys.media_node("bad-node")).arg("{oops").query_async::<()>(&mut raw).await.unwrap();
+    assert_corrupt(registry.get_node("bad-node").await, &keys.media_node("bad-node")).await;
+    assert_corrupt(registry.list_nodes().await, &keys.media_node("bad-node")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,7 +318,6 @@ async fn idle_consumers_with_nothing_pending_are_forgotten_and_one_holding_entri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_nodes_prunes_the_index_entries_of_lapsed_heartbeats_and_leaves_no_key_behind() {
-    use camview_common::MediaNodes;
     let server = RedisServer::shared();
     let keys = random_keys();
     let registry = RedisRegistry::connect(&server.url(), keys.clone()).await.unwrap();

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use camview_common::clock::parse_rfc3339;
 use camview_common::config::Reader;
 use camview_common::registry::{MediaNodes, RedisRegistry};
 use camview_common::testing::peer::{Codecs, TestPeer};
@@ -75,7 +76,8 @@ async fn the_engine_heartbeat_reports_its_address_capacity_and_the_load_of_a_cam
         assert!(tokio::time::Instant::now() < deadline, "the heartbeat never showed the camera and viewer: {n:?}");
     };
     assert!(loaded.load.cpu_percent >= 0.0 && loaded.load.cpu_percent <= 100.0, "{:?}", loaded.load);
-    assert!(loaded.updated_at > first.updated_at, "a later heartbeat");
+    let at = |n: &MediaNode| parse_rfc3339(&n.updated_at).expect("an RFC 3339 time");
+    assert!(at(&loaded) > at(&first), "a later heartbeat: {} then {}", first.updated_at, loaded.updated_at);
 
     stop.store(true, Ordering::Relaxed);
     camera.await.unwrap();
