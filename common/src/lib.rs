@@ -21,5 +21,5 @@ pub use backend::{shutdown_signal, Backend, BackendError, DEFAULT_REDIS_CONNECT_
 pub use bus::{Bus, BusClient, BusError, Delivery};
 pub use lifecycle::{stop_pair, StopHandle, StopSignal};
 pub use registry::{
-    ControllerLease, Fence, Liveness, Registry, RegistryError, SlotReservation, StreamStore, ViewerSlots,
+    ControllerLease, Fence, Liveness, MediaNodes, Registry, RegistryError, SlotReservation, StreamStore, ViewerSlots,
 };

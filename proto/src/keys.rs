@@ -128,6 +128,23 @@ impl Keys {
         format!("{}controller:session", self.prefix)
     }
 
+    /// String with a TTL: one media node's JSON [`crate::node::MediaNode`], rewritten by each
+    /// heartbeat; it expires when the heartbeat stops.
+    pub fn media_node(&self, node_id: &str) -> String {
+        format!("{}node:{node_id}", self.prefix)
+    }
+
+    /// Sorted set of media node ids, scored by the expiry (unix ms) of their last heartbeat;
+    /// members past their score are pruned on read.
+    pub fn media_nodes_index(&self) -> String {
+        format!("{}nodes", self.prefix)
+    }
+
+    /// String without expiry: set while the controller has marked the node draining.
+    pub fn media_node_draining(&self, node_id: &str) -> String {
+        format!("{}node:{node_id}:draining", self.prefix)
+    }
+
     /// Redis Stream of commands to the media-controller.
     pub fn commands_stream(&self) -> String {
         format!("{}commands", self.prefix)
@@ -169,6 +186,9 @@ mod tests {
             k.commands_stream(),
             k.commands_group(),
             k.instance_channel("i"),
+            k.media_node("n"),
+            k.media_nodes_index(),
+            k.media_node_draining("n"),
         ];
         for n in &names {
             assert!(n.starts_with("t-123:"), "{n}");

@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod kurento;
+pub mod node;
 pub mod rest;
 pub mod signaling;
 pub mod snapshot;

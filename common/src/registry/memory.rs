@@ -2,11 +2,14 @@
 //! operation (slot reservation included) is atomic. Expiring entries carry a
 //! `tokio::time::Instant` deadline checked on read, so tests may pause time.
 
+mod nodes;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use camview_proto::node::MediaNode;
 use camview_proto::stream::{CameraStatus, ControllerHeartbeat, StreamRecord, ViewerRecord};
 use camview_proto::{CameraId, ViewerId};
 use tokio::time::Instant;
@@ -43,6 +46,10 @@ struct State {
     media_session: Option<String>,
     /// Camera id -> source URL with credentials (only the controller reads it).
     stream_sources: HashMap<CameraId, String>,
+    /// Node id -> last heartbeat and its expiry (sorted: nodes are listed by id).
+    nodes: BTreeMap<String, (MediaNode, Instant)>,
+    /// Nodes the controller marked draining.
+    drained_nodes: BTreeSet<String>,
 }
 
 impl MemoryRegistry {

@@ -9,12 +9,15 @@
 //! - [`ViewerSlots::remove_viewer`] frees the slot, the record and every index entry at once;
 //! - the lease has at most one holder; it lapses when not renewed within its TTL;
 //! - each new take of the lease starts a greater term, and a write fenced with an older term
-//!   changes nothing (see [`Fence`]).
+//!   changes nothing (see [`Fence`]);
+//! - media nodes: see [`nodes`].
 
 pub mod memory;
+pub mod nodes;
 pub mod redis;
 
 pub use memory::MemoryRegistry;
+pub use nodes::MediaNodes;
 pub use redis::RedisRegistry;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -178,7 +181,7 @@ pub trait ControllerLease: Send + Sync + 'static {
 /// the media-controller. A service takes only the roles it needs where it can. See the
 /// module docs for the invariants.
 #[async_trait]
-pub trait Registry: StreamStore + ViewerSlots + Liveness + ControllerLease {
+pub trait Registry: StreamStore + ViewerSlots + Liveness + ControllerLease + MediaNodes {
     /// Succeeds when the backing store answers.
     async fn ping(&self) -> Result<(), RegistryError>;
 

@@ -7,6 +7,7 @@
 //! between; the caller then retries.
 
 mod codec;
+mod nodes;
 mod scripts;
 
 use std::collections::HashMap;

@@ -6,6 +6,7 @@
 mod auth_store;
 mod backend;
 mod bus;
+mod nodes;
 mod redis_only;
 mod registry;
 mod tls;
@@ -52,6 +53,11 @@ macro_rules! contract_suite {
             registry::a_fence_outside_any_term_refuses_every_write,
             registry::the_media_session_is_stored,
             registry::a_stream_source_is_kept_apart_from_the_record_until_deleted,
+            nodes::node_heartbeats_are_got_and_listed_sorted_by_id_and_the_newest_replaces_the_last,
+            nodes::a_node_disappears_once_its_heartbeat_lapses_and_comes_back_with_the_next,
+            nodes::a_draining_mark_outlives_the_next_heartbeat_until_cleared,
+            nodes::forgetting_a_node_removes_its_record_and_its_draining_mark,
+            nodes::node_heartbeats_are_not_fenced_but_draining_marks_and_forgetting_are,
             bus::a_command_pushed_before_the_consumer_exists_is_delivered,
             bus::commands_are_delivered_in_push_order_at_most_max_at_a_time,
             bus::an_unacknowledged_command_is_redelivered_to_the_same_consumer_after_a_restart,

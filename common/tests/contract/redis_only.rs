@@ -8,7 +8,7 @@ use std::time::Duration;
 use camview_common::bus::{envelope, RedisBus};
 use camview_common::registry::RedisRegistry;
 use camview_common::testing::{random_keys, wait_until, RedisServer};
-use camview_common::{Bus, ControllerLease, RegistryError, StreamStore, ViewerSlots};
+use camview_common::{Bus, ControllerLease, MediaNodes, RegistryError, StreamStore, ViewerSlots};
 use camview_proto::bus::{Envelope, Message, StopStream, StreamEnded};
 use camview_proto::keys::Keys;
 
@@ -219,6 +219,11 @@ async fn unreadable_registry_entries_are_reported_as_corrupt() {
 
     redis::cmd("SET").arg(keys.controller_heartbeat()).arg("not json").query_async::<()>(&mut raw).await.unwrap();
     assert_corrupt(registry.get_controller_heartbeat().await, &keys.controller_heartbeat()).await;
+
+    registry.put_node(&crate::nodes::node("bad-node", 1), Duration::from_secs(60)).await.unwrap();
+    redis::cmd("SET").arg(keys.media_node("bad-node")).arg("{oops").query_async::<()>(&mut raw).await.unwrap();
+    assert_corrupt(registry.get_node("bad-node").await, &keys.media_node("bad-node")).await;
+    assert_corrupt(registry.list_nodes().await, &keys.media_node("bad-node")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,4 +346,26 @@ async fn idle_consumers_with_nothing_pending_are_forgotten_and_one_holding_entri
     assert!(seen_kept, "a consumer holding an entry was forgotten before it was taken over");
     assert_eq!(taken[0].delivery_id, held[0].delivery_id, "the held command was taken over, not lost");
     leader.ack_command(&taken[0].delivery_id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_nodes_prunes_the_index_entries_of_lapsed_heartbeats_and_leaves_no_key_behind() {
+    let server = RedisServer::shared();
+    let keys = random_keys();
+    let registry = RedisRegistry::connect(&server.url(), keys.clone()).await.unwrap();
+    let mut raw = raw_connection(server).await;
+    registry.put_node(&crate::nodes::node("node-gone", 1), Duration::from_millis(200)).await.unwrap();
+    registry.put_node(&crate::nodes::node("node-live", 1), Duration::from_secs(60)).await.unwrap();
+    wait_until(Duration::from_secs(5), "node-gone's record expires", || {
+        let mut raw = raw.clone();
+        let key = keys.media_node("node-gone");
+        async move { !redis::cmd("EXISTS").arg(key).query_async::<bool>(&mut raw).await.unwrap() }
+    })
+    .await;
+    let index: u64 = redis::cmd("ZCARD").arg(keys.media_nodes_index()).query_async(&mut raw).await.unwrap();
+    assert_eq!(index, 2, "the index entry outlives the record until a read");
+    assert_eq!(registry.list_nodes().await.unwrap().len(), 1);
+    let index: Vec<String> =
+        redis::cmd("ZRANGE").arg(keys.media_nodes_index()).arg(0).arg(-1).query_async(&mut raw).await.unwrap();
+    assert_eq!(index, ["node-live"]);
 }

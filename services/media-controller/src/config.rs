@@ -2,6 +2,7 @@
 
 use crate::kurento::ClientConfig;
 use crate::service::media::IceSettings;
+use crate::service::nodes::{parse_kurento_nodes, KurentoNode};
 use camview_common::config::{ConfigError, Reader, RedisConfig, Source};
 use camview_common::telemetry::LogFormat;
 use camview_proto::stream::{AudioCodec, Codec};
@@ -46,6 +47,11 @@ pub struct Settings {
     /// None serves neither: only the all-in-one binary composes services so, its api's
     /// `/metrics` showing every instrument of the process.
     pub metrics_addr: Option<SocketAddr>,
+    /// `KURENTO_NODES`: Kurento servers this controller polls and registers as media nodes
+    /// (engines register themselves); empty polls none.
+    pub kurento_nodes: Vec<KurentoNode>,
+    /// `KURENTO_NODES_POLL_MS` (2000): how often they are polled; a record lives three periods.
+    pub kurento_nodes_poll: Duration,
 }
 
 /// A TURN server for media-server endpoints, with the TURN REST shared secret.
@@ -136,6 +142,8 @@ impl Settings {
             lease_ttl: Duration::from_secs(r.ranged::<u64>("CONTROLLER_LEASE_TTL_SECONDS", 6, 2, 300)?),
             liveness_ttl: Duration::from_secs(r.ranged::<u64>("SIGNALING_LIVENESS_TTL_SECONDS", 10, 1, 3600)?),
             metrics_addr: Some(r.parse("METRICS_ADDR", DEFAULT_METRICS_ADDR.parse().expect("literal address"))?),
+            kurento_nodes: parse_kurento_nodes(&r.string("KURENTO_NODES", ""))?,
+            kurento_nodes_poll: Duration::from_millis(r.ranged::<u64>("KURENTO_NODES_POLL_MS", 2000, 100, 60_000)?),
         })
     }
 

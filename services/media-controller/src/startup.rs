@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::config::Settings;
 use crate::kurento::KurentoClient;
 use crate::metrics::{ControllerMetrics, RpcMetrics, SCOPE};
+use crate::service::node_poller::spawn_node_pollers;
 use crate::service::{run, Controller, ControllerSettings, KurentoMedia, RunnerSettings};
 
 /// The bus and registry a controller works with, and where its instruments go.
@@ -103,6 +104,8 @@ pub struct ControllerHandle {
     task: JoinHandle<()>,
     client: KurentoClient,
     controller: Arc<Controller>,
+    /// The `KURENTO_NODES` pollers; they stop with the controller.
+    node_pollers: Vec<JoinHandle<()>>,
 }
 
 impl ControllerHandle {
@@ -126,12 +129,18 @@ impl ControllerHandle {
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "controller task failed");
         }
+        for poller in self.node_pollers {
+            if let Err(e) = poller.await {
+                tracing::error!(error = %e, "Kurento node poller failed");
+            }
+        }
         self.client.shutdown();
     }
 
     /// Stops abruptly, as a crash would: no lease release, no cleanup.
     pub fn abort(self) {
         self.task.abort();
+        self.node_pollers.iter().for_each(JoinHandle::abort);
         self.client.shutdown();
     }
 }
@@ -165,9 +174,11 @@ pub fn start(settings: &Settings, deps: Dependencies) -> ControllerHandle {
     runner.lease_ttl = settings.lease_ttl;
     runner.liveness_grace = settings.liveness_ttl;
     let (stop, stopped) = watch::channel(false);
+    let node_pollers =
+        spawn_node_pollers(&settings.kurento_nodes, settings.kurento_nodes_poll, deps.registry.clone(), &stopped);
     let task = tokio::spawn(run(controller.clone(), deps.bus, runner, stopped));
     tracing::info!(instance = %instance_id, url = %settings.kurento.url, "media-controller started");
-    ControllerHandle { instance_id, stop, task, client, controller }
+    ControllerHandle { instance_id, stop, task, client, controller, node_pollers }
 }
 
 fn time_now_unix() -> i64 {

@@ -70,6 +70,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `ENGINE_RTSP_TRANSPORT`: `tcp` (default) or `udp`.
     pub rtsp_transport: RtspTransport,
+    /// The node heartbeat (`REDIS_URL`, `NODE_*`); `None` without `REDIS_URL`.
+    pub node: Option<crate::node::NodeSettings>,
 }
 
 pub use camview_common::config::ConfigError;
@@ -100,6 +102,7 @@ impl Settings {
             workers: 2,
             log_format: LogFormat::default(),
             rtsp_transport: RtspTransport::Tcp,
+            node: None,
         }
     }
 
@@ -182,6 +185,7 @@ impl Settings {
             workers: r.ranged("ENGINE_WORKERS", cores, 1, 1024)?,
             log_format: r.parse("LOG_FORMAT", LogFormat::default())?,
             rtsp_transport,
+            node: crate::node::NodeSettings::from_reader(&r, external_ip)?,
         })
     }
 }

@@ -9,10 +9,12 @@
 pub mod audio;
 pub mod codec_params;
 pub mod config;
+pub mod cpu;
 mod error;
 pub mod events;
 pub mod media;
 pub mod metrics;
+pub mod node;
 pub mod rpc;
 pub mod sdp;
 mod server;
@@ -128,6 +130,26 @@ impl Engine {
                 }
             }
         });
+        let (gauge, stop) = (counters.cpu.clone(), cancel.clone());
+        spawn_supervised("cpu-meter", faults.clone(), cancel.clone(), move || {
+            cpu::run_cpu_meter(gauge.clone(), stop.clone())
+        });
+        if let Some(node) = &cfg.node {
+            let rpc_url =
+                node.rpc_url.clone().unwrap_or_else(|| node::default_rpc_url(cfg.external_ip, ws_addr, &cfg.ws_path));
+            tracing::info!(node_id = %node.node_id, %rpc_url, period = ?node.period, "publishing node heartbeats");
+            let hb = Arc::new(node::heartbeat::Heartbeat {
+                settings: node.clone(),
+                rpc_url,
+                external_ip: cfg.external_ip,
+                core: core.clone(),
+                counters: counters.clone(),
+            });
+            let stop = cancel.clone();
+            spawn_supervised("node-heartbeat", faults.clone(), cancel.clone(), move || {
+                node::heartbeat::run(hb.clone(), stop.clone())
+            });
+        }
         server::spawn_accept_loop(listener, core.clone(), cfg.ws_path.clone(), faults, cancel.clone());
         tracing::info!(%ws_addr, webrtc = ?mux.shared_addrs(), "media engine listening");
         Ok(Engine { core, counters, mux, ws_addr, path: cfg.ws_path.clone(), cancel, _metrics: metrics })

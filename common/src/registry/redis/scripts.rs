@@ -16,7 +16,7 @@ if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
 end
 ";
 
-fn fenced(body: &str) -> Script {
+pub(super) fn fenced(body: &str) -> Script {
     Script::new(&format!("{FENCE_CHECK}{body}"))
 }
 

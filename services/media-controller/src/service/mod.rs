@@ -6,6 +6,8 @@ pub mod kurento_media;
 pub mod lanes;
 pub mod lease;
 pub mod media;
+pub mod node_poller;
+pub mod nodes;
 pub mod placement;
 pub mod runner;
 pub mod sdp;

@@ -3,6 +3,7 @@ mod codecs;
 mod engine;
 mod fake_kms;
 mod faults;
+mod kurento_nodes;
 mod observability;
 mod placement_sim;
 mod rtsp;

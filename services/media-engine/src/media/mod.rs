@@ -21,6 +21,7 @@ pub mod worker;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::cpu::CpuGauge;
 use crate::supervise::Faults;
 
 /// Counters of the media plane, for tests, `getStats` and the metrics (plain atomics on the
@@ -43,6 +44,8 @@ pub struct MediaCounters {
     pub rtp_bytes_out: AtomicU64,
     /// Contained panics, task restarts and full queues (`supervise`).
     pub faults: Arc<Faults>,
+    /// The process' CPU use (`cpu::run_cpu_meter`).
+    pub cpu: Arc<CpuGauge>,
 }
 
 impl MediaCounters {

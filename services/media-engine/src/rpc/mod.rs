@@ -185,6 +185,20 @@ impl Core {
         counts
     }
 
+    /// Camera sources (RtpEndpoints that are not sinks, PlayerEndpoints) and viewers
+    /// (WebRtcEndpoints): the load a node heartbeat reports.
+    pub fn node_counts(&self) -> (u32, u32) {
+        let (mut streams, mut viewers) = (0u32, 0u32);
+        for o in self.objects.values() {
+            match &o.media {
+                ObjMedia::Rtp { sink: None, .. } | ObjMedia::Player(_) => streams = streams.saturating_add(1),
+                ObjMedia::WebRtc(_) => viewers = viewers.saturating_add(1),
+                _ => {}
+            }
+        }
+        (streams, viewers)
+    }
+
     pub fn add_conn(&mut self, id: u64, tx: ConnTx) {
         self.conns.insert(id, Conn { tx, session: None });
     }

@@ -29,7 +29,8 @@ impl Core {
             Operation::Get(Property::Metadata) => Ok(json!("")),
             Operation::Get(Property::Id) => Ok(json!(SERVER_MANAGER)),
             Operation::GetCpuCount => Ok(json!(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))),
-            Operation::GetUsedCpu(_) => Ok(json!(0.0)),
+            // The CPU meter's last period (1 s), whatever interval is asked: the call never blocks.
+            Operation::GetUsedCpu(_) => Ok(json!(self.ctx.counters.cpu.percent())),
             Operation::GetUsedMemory => Ok(json!(0)),
             _ => Err(params.unknown_operation(operation)),
         }

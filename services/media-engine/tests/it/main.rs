@@ -8,6 +8,7 @@ mod join;
 mod media;
 mod metrics;
 mod negotiate;
+mod node;
 mod player;
 mod rpc;
 mod rtp_sink;
