@@ -184,6 +184,18 @@ pub struct StreamRecord {
     /// the full URL lives only under the controller's own key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The audio codec a pulled camera's source describes, as the media server reported it
+    /// once the camera played (a pushed camera's audio is `rtp.audio`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_audio: Option<AudioCodec>,
+}
+
+impl StreamRecord {
+    /// The camera's audio, pushed (`rtp.audio`) or pulled (`source_audio`, received by the
+    /// media server itself: no port), if it has some.
+    pub fn audio(&self) -> Option<RtpAudio> {
+        self.rtp.as_ref().and_then(|r| r.audio.clone()).or_else(|| self.source_audio.map(|c| RtpAudio::new(c, None)))
+    }
 }
 
 /// Negotiation and connection state of one viewer.
@@ -260,6 +272,7 @@ pub(crate) mod tests_support {
             rtp_endpoint_id: None,
             camera_source: None,
             source: None,
+            source_audio: None,
         }
     }
 }
