@@ -293,6 +293,22 @@ mod tests {
     }
 
     #[test]
+    fn a_streams_audio_is_its_pushed_cameras_rtp_audio_else_what_its_pulled_source_describes() {
+        let mut s = sample_stream();
+        assert_eq!(s.audio(), None);
+        s.rtp = None;
+        s.source_audio = Some(AudioCodec::AAC);
+        roundtrip(&s);
+        assert_eq!(serde_json::to_value(&s).unwrap()["source_audio"], "AAC");
+        let aac = s.audio().unwrap();
+        assert_eq!((aac.codec, aac.port, aac.playable), (AudioCodec::AAC, None, false));
+        assert!(aac.note.unwrap().contains("not playable in browsers"));
+        s.rtp =
+            sample_stream().rtp.map(|r| RtpTarget { audio: Some(RtpAudio::new(AudioCodec::PCMU, Some(40014))), ..r });
+        assert_eq!(s.audio().unwrap().port, Some(40014), "a camera pushing RTP says where its audio goes");
+    }
+
+    #[test]
     fn viewer_record_round_trips() {
         roundtrip(&ViewerRecord {
             viewer_id: "v1".into(),
