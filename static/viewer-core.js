@@ -213,11 +213,12 @@
   }
 
   /**
-   * The camera's sound from a stream view (`rtp.audio`): {value, text}. AAC says it cannot
-   * play in browsers (the video plays alone).
+   * The camera's sound from a stream view (`audio`: a pushed camera's `rtp.audio`, or what a
+   * pulled RTSP camera describes): {value, text}. AAC says it cannot play in browsers (the
+   * video plays alone).
    */
   function audioLabel(stream) {
-    var a = stream && stream.rtp && stream.rtp.audio;
+    var a = stream && (stream.audio || (stream.rtp && stream.rtp.audio));
     if (!a || !a.codec) return { value: 'none', text: 'none' };
     if (a.playable === false) return { value: a.codec, text: a.codec + ': not playable in browsers, video only' };
     return { value: a.codec, text: a.codec };

@@ -114,6 +114,9 @@ test('the camera\'s audio is labelled from the stream view; AAC says it cannot p
   const aac = core.audioLabel({ rtp: { audio: { codec: 'AAC', payload_type: 97, playable: false, note: 'x' } } });
   assert.deepEqual(aac, { value: 'AAC', text: 'AAC: not playable in browsers, video only' });
   assert.deepEqual(core.audioLabel(null), { value: 'none', text: 'none' });
+  const pulled = core.audioLabel({ rtp: null, source: 'rtsp://u:***@cam/x', audio: { codec: 'AAC', payload_type: 97, playable: false } });
+  assert.deepEqual(pulled, { value: 'AAC', text: 'AAC: not playable in browsers, video only' }, 'a pulled camera names its audio at the top level');
+  assert.deepEqual(core.audioLabel({ rtp: null, audio: { codec: 'PCMA', payload_type: 8, playable: true } }), { value: 'PCMA', text: 'PCMA' });
 });
 
 test('signaling errors map to sentences and to retry decisions', () => {

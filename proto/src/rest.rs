@@ -76,10 +76,15 @@ pub struct StreamView {
     /// The RTSP source of a pulled camera, its password replaced by `***`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The camera's audio, pushed (as `rtp.audio`) or pulled (as its source describes it,
+    /// known once it played): the codec, whether browsers can play it, and why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<crate::stream::RtpAudio>,
 }
 
 impl StreamView {
     pub fn new(record: StreamRecord, viewers: u64, camera: Option<CameraStatus>) -> Self {
+        let audio = record.audio();
         Self {
             camera_id: record.camera_id,
             state: record.state,
@@ -91,6 +96,7 @@ impl StreamView {
             updated_at: record.updated_at,
             camera,
             source: record.source,
+            audio,
         }
     }
 }
@@ -228,6 +234,7 @@ mod tests {
             rtp_endpoint_id: None,
             camera_source: None,
             source: None,
+            source_audio: None,
         };
         let camera =
             CameraStatus { last_seen: "t2".into(), stats: CameraStats { sending: true, ..Default::default() } };

@@ -186,6 +186,18 @@ pub struct StreamRecord {
     /// the full URL lives only under the controller's own key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The audio codec a pulled camera's source describes, as the media server reported it
+    /// once the camera played (a pushed camera's audio is `rtp.audio`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_audio: Option<AudioCodec>,
+}
+
+impl StreamRecord {
+    /// The camera's audio, pushed (`rtp.audio`) or pulled (`source_audio`, received by the
+    /// media server itself: no port), if it has some.
+    pub fn audio(&self) -> Option<RtpAudio> {
+        self.rtp.as_ref().and_then(|r| r.audio.clone()).or_else(|| self.source_audio.map(|c| RtpAudio::new(c, None)))
+    }
 }
 
 /// Negotiation and connection state of one viewer.
@@ -262,6 +274,7 @@ pub(crate) mod tests_support {
             rtp_endpoint_id: None,
             camera_source: None,
             source: None,
+            source_audio: None,
         }
     }
 }
@@ -279,6 +292,22 @@ mod tests {
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["state"], "waiting_for_media");
         assert_eq!(v["rtp"]["codec"], "H264");
+    }
+
+    #[test]
+    fn a_streams_audio_is_its_pushed_cameras_rtp_audio_else_what_its_pulled_source_describes() {
+        let mut s = sample_stream();
+        assert_eq!(s.audio(), None);
+        s.rtp = None;
+        s.source_audio = Some(AudioCodec::AAC);
+        roundtrip(&s);
+        assert_eq!(serde_json::to_value(&s).unwrap()["source_audio"], "AAC");
+        let aac = s.audio().unwrap();
+        assert_eq!((aac.codec, aac.port, aac.playable), (AudioCodec::AAC, None, false));
+        assert!(aac.note.unwrap().contains("not playable in browsers"));
+        s.rtp =
+            sample_stream().rtp.map(|r| RtpTarget { audio: Some(RtpAudio::new(AudioCodec::PCMU, Some(40014))), ..r });
+        assert_eq!(s.audio().unwrap().port, Some(40014), "a camera pushing RTP says where its audio goes");
     }
 
     #[test]

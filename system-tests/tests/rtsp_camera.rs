@@ -1,7 +1,7 @@
 //! The whole system with an RTSP camera (GStreamer's RTSP server from Debian): started through
 //! the REST API with its URL, played through the controller's PlayerEndpoint on the engine to a
-//! viewer joining over signaling, and its snapshot served; the password never appears in an
-//! answer or a log line.
+//! viewer joining over signaling, its G.711 audio named by `GET /streams/{id}`, and its
+//! snapshot served; the password never appears in an answer or a log line.
 
 use camview_common::testing::rtsp::RtspCamera;
 use camview_system_tests::snapshot::fetch_snapshot;
@@ -38,6 +38,15 @@ async fn an_rtsp_camera_started_through_the_api_plays_to_a_viewer_and_its_passwo
     let (_, list) = camview.call(reqwest::Method::GET, "/streams", Some(&camview.admin_token)).await;
     assert_eq!(list["streams"][0]["source"], json!(redacted));
     assert_eq!(list["streams"][0]["state"], "live", "{list}");
+    // The camera's G.711, as its DESCRIBE named it, once it played.
+    let stream =
+        || async { camview.call(reqwest::Method::GET, "/streams/cam-rtsp", Some(&camview.admin_token)).await.1 };
+    camview_common::testing::wait_until(PATIENCE, "the stream names its audio", || async {
+        !stream().await["audio"].is_null()
+    })
+    .await;
+    let audio = stream().await["audio"].clone();
+    assert_eq!(audio, json!({"codec": "PCMU", "payload_type": 0, "playable": true}), "{audio}");
 
     // Snapshots of an RTSP camera: the tap is fed from the PlayerEndpoint's stream.
     let url = format!("{}/streams/cam-rtsp/snapshot.jpg", camview.api_url);

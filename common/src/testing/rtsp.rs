@@ -4,8 +4,11 @@
 //! `rtsp://USER:PASSWORD@127.0.0.1:PORT/cam` behind digest auth. It can be killed and started
 //! again on the same port, as a camera that reboots.
 //!
-//! Needs `python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-{base,good,ugly}`
-//! (installed by `scripts/test`). [`RtspCamera::start`] returns `None` when they are missing,
+//! [`RtspCamera::start_with_audio`] serves PCMA or AAC (`mpeg4-generic`, through `voaacenc`)
+//! instead of the default PCMU.
+//!
+//! Needs `python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-{base,good,ugly,bad}`
+//! (installed by `scripts/test`; `bad` has the AAC encoder). [`RtspCamera::start`] returns `None` when they are missing,
 //! except under `CI=true`, where a missing package fails the test instead of skipping it.
 
 use std::io::{BufRead, BufReader};
@@ -25,26 +28,54 @@ pub struct RtspCamera {
     user: String,
     password: String,
     udp_only: bool,
+    audio: CameraAudio,
+}
+
+/// The audio a test camera sends beside its video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraAudio {
+    /// G.711 mu-law, payload type 0 (the default).
+    Pcmu,
+    /// G.711 A-law, payload type 8.
+    Pcma,
+    /// AAC-LC as `mpeg4-generic`, payload type 97: not a WebRTC codec.
+    Aac,
+}
+
+impl CameraAudio {
+    fn flag(self) -> &'static str {
+        match self {
+            CameraAudio::Pcmu => "pcmu",
+            CameraAudio::Pcma => "pcma",
+            CameraAudio::Aac => "aac",
+        }
+    }
 }
 
 impl RtspCamera {
     /// Starts a camera on a free loopback port, or `None` (outside CI) when the GStreamer
     /// packages are missing.
     pub fn start(user: &str, password: &str) -> Option<RtspCamera> {
-        Self::start_with(user, password, false)
+        Self::start_with(user, password, false, CameraAudio::Pcmu)
+    }
+
+    /// [`RtspCamera::start`] for a camera sending `audio`.
+    pub fn start_with_audio(user: &str, password: &str, audio: CameraAudio) -> Option<RtspCamera> {
+        Self::start_with(user, password, false, audio)
     }
 
     /// [`RtspCamera::start`] for a camera that sends RTP over UDP only (it refuses a SETUP
     /// asking for TCP-interleaved transport) and, unlike the default camera, its SPS/PPS in the
     /// stream too (the default one puts them only in the SDP, as many cameras do).
     pub fn start_udp_only(user: &str, password: &str) -> Option<RtspCamera> {
-        Self::start_with(user, password, true)
+        Self::start_with(user, password, true, CameraAudio::Pcmu)
     }
 
-    fn start_with(user: &str, password: &str, udp_only: bool) -> Option<RtspCamera> {
+    fn start_with(user: &str, password: &str, udp_only: bool, audio: CameraAudio) -> Option<RtspCamera> {
         let port =
             TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()).expect("a free port").port();
-        let mut camera = RtspCamera { child: None, port, user: user.into(), password: password.into(), udp_only };
+        let mut camera =
+            RtspCamera { child: None, port, user: user.into(), password: password.into(), udp_only, audio };
         match camera.spawn() {
             Ok(()) => Some(camera),
             Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
@@ -61,6 +92,7 @@ impl RtspCamera {
             .arg(SCRIPT)
             .args([self.port.to_string(), self.user.clone(), self.password.clone()])
             .args(self.udp_only.then_some(["udp", "inband-params"]).into_iter().flatten())
+            .arg(self.audio.flag())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

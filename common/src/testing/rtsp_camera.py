@@ -4,10 +4,12 @@ GStreamer's RTSP server (Debian's gir1.2-gst-rtsp-server-1.0) serving H.264 (x26
 of a test pattern and G.711 audio at rtsp://127.0.0.1:PORT/cam behind digest auth
 (USER/PASSWORD).
 
-    rtsp_camera.py PORT USER PASSWORD [udp] [inband-params]
+    rtsp_camera.py PORT USER PASSWORD [udp] [inband-params] [pcma|aac]
 
 With "udp" it refuses TCP-interleaved transport (RTP only over UDP); with "inband-params" the
-SPS/PPS also travel in the stream (by default only in the SDP, as many cameras do).
+SPS/PPS also travel in the stream (by default only in the SDP, as many cameras do). The audio
+is G.711 mu-law (PCMU, payload type 0) unless "pcma" (A-law, 8) or "aac" (AAC-LC through
+voaacenc, mpeg4-generic, 97) is given.
 
 Prints "READY <port>" on stdout once it listens; runs until killed.
 """
@@ -21,10 +23,17 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 
-def pipeline(inband_params):
-    """H.264 of a test pattern plus G.711 audio, as most IP cameras send. Many cameras put the
-    SPS/PPS only in the SDP (sprop-parameter-sets): that is the default here; with
-    inband_params they also come before every keyframe."""
+AUDIO = {
+    "pcmu": "audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0",
+    "pcma": "audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 pt=8",
+    "aac": "audio/x-raw,rate=16000,channels=1 ! audioconvert ! voaacenc ! rtpmp4gpay name=pay1 pt=97",
+}
+
+
+def pipeline(inband_params, audio):
+    """H.264 of a test pattern plus audio (G.711 by default), as most IP cameras send. Many
+    cameras put the SPS/PPS only in the SDP (sprop-parameter-sets): that is the default here;
+    with inband_params they also come before every keyframe."""
     repeat = "" if inband_params else " option-string=repeat-headers=0"
     interval = " config-interval=-1" if inband_params else ""
     return (
@@ -32,8 +41,7 @@ def pipeline(inband_params):
         f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bitrate=300{repeat} "
         "! video/x-h264,profile=constrained-baseline "
         f"! rtph264pay name=pay0 pt=96{interval} "
-        "audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=8000,channels=1 ! mulawenc "
-        "! rtppcmupay name=pay1 pt=0 )"
+        f"audiotestsrc is-live=true wave=sine ! {AUDIO[audio]} )"
     )
 
 
@@ -50,7 +58,8 @@ def main():
     auth.add_digest(user, password, token)
     server.set_auth(auth)
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(pipeline("inband-params" in flags))
+    audio = next((f for f in flags if f in AUDIO), "pcmu")
+    factory.set_launch(pipeline("inband-params" in flags, audio))
     factory.set_shared(True)
     if "udp" in flags:
         factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP)

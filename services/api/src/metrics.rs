@@ -7,6 +7,8 @@
 use std::time::Duration;
 
 use camview_common::telemetry::{meter, SECONDS_BUCKETS};
+use camview_common::BusError;
+use camview_proto::bus::Message;
 use opentelemetry::metrics::{Counter, Histogram};
 use opentelemetry::KeyValue;
 
@@ -20,6 +22,16 @@ pub enum ControllerOutcome {
 }
 
 impl ControllerOutcome {
+    /// The outcome of a bus request's result: a `Failed` reply, a timeout, or no bus.
+    pub fn of(result: &Result<Message, BusError>) -> Self {
+        match result {
+            Ok(Message::Failed(_)) => ControllerOutcome::Failed,
+            Ok(_) => ControllerOutcome::Ok,
+            Err(BusError::Timeout { .. }) => ControllerOutcome::Timeout,
+            Err(_) => ControllerOutcome::Unavailable,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             ControllerOutcome::Ok => "ok",
@@ -31,7 +43,9 @@ impl ControllerOutcome {
 }
 
 /// `camview_http_requests_total`, `camview_http_request_duration_seconds`,
-/// `camview_controller_requests_total`.
+/// `camview_controller_requests_total`. Clones share the instruments (the snapshot service
+/// counts its tap requests with one).
+#[derive(Clone)]
 pub struct Metrics {
     requests: Counter<u64>,
     duration: Histogram<f64>,

@@ -146,8 +146,13 @@ impl Application {
             .map(|u| u.origin().ascii_serialization())
             .filter(|o| o != "null");
         let cors_origins = settings.security.cors_allowed_origins.clone();
-        let snapshots =
-            crate::snapshot::Snapshots::new(settings.snapshots.clone(), deps.bus.clone(), settings.bus_request_timeout);
+        let metrics = Metrics::default();
+        let snapshots = crate::snapshot::Snapshots::new(
+            settings.snapshots.clone(),
+            deps.bus.clone(),
+            settings.bus_request_timeout,
+            metrics.clone(),
+        );
         let state = web::Data::new(AppState {
             snapshots: snapshots.clone(),
             registry: deps.registry,
@@ -159,7 +164,7 @@ impl Application {
             ice: settings.ice,
             config_js: config_js::render(&settings.public),
             static_dir: settings.static_dir,
-            metrics: Metrics::default(),
+            metrics,
             auth: deps.auth,
             limits: Limits::new(&settings.security),
             security: settings.security,

@@ -30,7 +30,7 @@ impl AudioCodec {
         self.rtpmap().split('/').next().unwrap_or_default()
     }
 
-    fn from_rtpmap(name: &str, clock: u32) -> Option<AudioCodec> {
+    pub(crate) fn from_rtpmap(name: &str, clock: u32) -> Option<AudioCodec> {
         match (name.to_ascii_uppercase().as_str(), clock) {
             ("PCMU", 8000) => Some(AudioCodec::Pcmu),
             ("PCMA", 8000) => Some(AudioCodec::Pcma),

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use camview_common::bus::envelope;
-use camview_common::{BusError, Registry};
+use camview_common::Registry;
 use camview_proto::bus::{Message, StartStream, StopStream};
 use camview_proto::rest::{StartStreamRequest, StopStreamResponse, StreamList, StreamView};
 use camview_proto::source::SourceUrl;
@@ -32,13 +32,7 @@ pub(crate) async fn ask_controller(state: &AppState, message: Message) -> Result
     // Built inside this span, so it carries the request's trace context.
     let envelope = envelope(message, None, None);
     let result = state.bus.request_envelope(envelope, state.bus_request_timeout).await;
-    let outcome = match &result {
-        Ok(Message::Failed(_)) => ControllerOutcome::Failed,
-        Ok(_) => ControllerOutcome::Ok,
-        Err(BusError::Timeout { .. }) => ControllerOutcome::Timeout,
-        Err(_) => ControllerOutcome::Unavailable,
-    };
-    state.metrics.controller_request(kind, outcome);
+    state.metrics.controller_request(kind, ControllerOutcome::of(&result));
     Ok(result?)
 }
 

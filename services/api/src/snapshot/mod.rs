@@ -25,12 +25,13 @@ use std::time::{Duration, Instant};
 
 use camview_common::bus::envelope;
 use camview_common::config::{ConfigError, Reader};
-use camview_common::BusClient;
+use camview_common::{BusClient, BusError};
 use camview_proto::bus::Message;
 use camview_proto::snapshot::{CloseTap, OpenTap};
 use camview_proto::{ErrorBody, ErrorCode};
 use tokio::net::UdpSocket;
 
+use crate::metrics::{ControllerOutcome, Metrics};
 use picture::{keyframe_to_jpeg, DecodePolicy, Jpeg};
 use tap::{parse_answer, Tap, TapEnd};
 
@@ -114,12 +115,23 @@ pub struct Snapshots {
     settings: SnapshotSettings,
     bus: Arc<BusClient>,
     bus_timeout: Duration,
+    /// `OpenTap` and `CloseTap` count in `camview_controller_requests_total` like every other
+    /// request to the controller.
+    metrics: Metrics,
     slots: Mutex<HashMap<CameraId, Arc<CameraSlot>>>,
 }
 
 impl Snapshots {
-    pub fn new(settings: SnapshotSettings, bus: Arc<BusClient>, bus_timeout: Duration) -> Arc<Self> {
-        Arc::new(Self { settings, bus, bus_timeout, slots: Mutex::default() })
+    pub fn new(settings: SnapshotSettings, bus: Arc<BusClient>, bus_timeout: Duration, metrics: Metrics) -> Arc<Self> {
+        Arc::new(Self { settings, bus, bus_timeout, metrics, slots: Mutex::default() })
+    }
+
+    /// One request to the media-controller, counted by command and outcome.
+    async fn ask_controller(&self, command: Message) -> Result<Message, BusError> {
+        let kind = command.kind();
+        let result = self.bus.request_envelope(envelope(command, None, None), self.bus_timeout).await;
+        self.metrics.controller_request(kind, ControllerOutcome::of(&result));
+        result
     }
 
     fn slot(&self, camera_id: &CameraId) -> Arc<CameraSlot> {
@@ -177,7 +189,7 @@ impl Snapshots {
         let offer = tap::offer(self.settings.rtp_ip, port, rand_session());
         let command =
             Message::OpenTap(OpenTap { camera_id: camera_id.to_owned(), tap_id: tap_id.clone(), sdp_offer: offer });
-        let opened = match self.bus.request_envelope(envelope(command, None, None), self.bus_timeout).await? {
+        let opened = match self.ask_controller(command).await? {
             Message::TapOpened(t) => t,
             Message::Failed(body) if body.code == ErrorCode::StreamNotFound => {
                 return Err(SnapshotError::StreamNotFound(camera_id.to_owned()))
@@ -232,7 +244,7 @@ impl Snapshots {
             tap_id: tap.tap_id.clone(),
             endpoint_id: tap.endpoint_id.clone(),
         });
-        match self.bus.request_envelope(envelope(command, None, None), self.bus_timeout).await {
+        match self.ask_controller(command).await {
             Ok(Message::Done(_)) => {}
             Ok(other) => {
                 tracing::warn!(camera_id = %tap.camera_id, reply = other.kind(), "closing a snapshot tap failed")

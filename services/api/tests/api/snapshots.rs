@@ -15,6 +15,7 @@ use camview_proto::snapshot::TapOpened;
 use camview_proto::stream::{Codec, RtpTarget};
 use tokio::net::UdpSocket;
 
+use camview_api::metrics::Metrics;
 use camview_api::snapshot::{SnapshotSettings, Snapshots};
 
 use crate::helpers::{assert_error, redis_backend, spawn_on, Options, TestApp};
@@ -163,8 +164,18 @@ async fn a_vp8_stream_is_415_snapshot_unsupported_codec_and_an_unknown_one_404()
     fake.abort();
 }
 
+/// Tap requests in `camview_controller_requests_total` (this binary's tests share the process
+/// registry and run in parallel: callers compare before and after, expecting at least their own).
+fn tap_requests() -> [f64; 2] {
+    let text = camview_common::telemetry::prometheus_text();
+    ["OpenTap", "CloseTap"].map(|c| {
+        let series = format!(r#"camview_controller_requests_total{{command="{c}",outcome="ok"}}"#);
+        camview_common::testing::series(&text, &series).unwrap_or(0.0)
+    })
+}
+
 #[tokio::test]
-async fn at_shutdown_every_open_tap_is_closed_on_the_media_server() {
+async fn at_shutdown_every_open_tap_is_closed_on_the_media_server_and_both_requests_are_counted() {
     let backend = redis_backend(&RedisServer::shared().url()).await;
     let closed: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
     let fake = fake_controller_recording(backend.bus.clone(), true, closed.clone());
@@ -174,7 +185,8 @@ async fn at_shutdown_every_open_tap_is_closed_on_the_media_server() {
         idle: Duration::from_secs(30),
         keyframe_wait: Duration::from_secs(3),
     };
-    let snapshots = Snapshots::new(settings, client, Duration::from_secs(5));
+    let before = tap_requests();
+    let snapshots = Snapshots::new(settings, client, Duration::from_secs(5), Metrics::default());
     let jpeg = snapshots.snapshot(&CameraId::from_static("shutcam")).await.expect("a snapshot");
     assert_eq!((jpeg.width, jpeg.height), (160, 120));
     assert!(closed.lock().unwrap().is_empty(), "a tap in use stays open");
@@ -182,5 +194,8 @@ async fn at_shutdown_every_open_tap_is_closed_on_the_media_server() {
     let closed = closed.lock().unwrap().clone();
     assert_eq!(closed.len(), 1, "{closed:?}");
     assert!(closed[0].ends_with("_kurento.RtpEndpoint"), "{closed:?}");
+    let after = tap_requests();
+    assert!(after[0] >= before[0] + 1.0, "OpenTap counted: {before:?} -> {after:?}");
+    assert!(after[1] >= before[1] + 1.0, "CloseTap counted: {before:?} -> {after:?}");
     fake.abort();
 }

@@ -431,6 +431,7 @@ impl Controller {
             rtp_endpoint_id: Some(media.rtp_endpoint_id.clone()),
             camera_source: None,
             source: source.map(SourceUrl::redacted),
+            source_audio: None,
         };
         if let Err(e) = self.registry.put_stream(&stream).await {
             let _ = self.media.release(&media.pipeline_id).await;
@@ -442,6 +443,7 @@ impl Controller {
             // A pulled camera may have started before the record existed: its flow event
             // found no stream. Asked now, under the camera's lock, nothing is missed.
             stream.state = StreamState::Live;
+            stream.source_audio = self.pulled_audio(camera_id, &media.rtp_endpoint_id).await;
             self.registry.put_stream(&stream).await?;
         }
         tracing::info!(%camera_id, port, source = stream.source.as_deref(), "stream started");

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use camview_proto::stream::IceCandidate;
+use camview_proto::stream::{AudioCodec, IceCandidate};
 use tokio::sync::broadcast;
 
 use super::media::{
@@ -13,9 +13,9 @@ use super::media::{
     StreamSpec,
 };
 use crate::kurento::{
-    events, ClientError, EventStream, IceCandidate as KurentoCandidate, KurentoClient, KurentoEvent, LinkState,
-    MediaFlowState, MediaPipeline, MediaType, PlayerEndpoint, PlayerEndpointParams, RtpEndpoint, RtpEndpointParams,
-    ServerManager, WebRtcEndpoint, WebRtcEndpointParams, SERVER_MANAGER_ID,
+    events, AnyStats, ClientError, EventStream, IceCandidate as KurentoCandidate, KurentoClient, KurentoEvent,
+    LinkState, MediaFlowState, MediaPipeline, MediaType, PlayerEndpoint, PlayerEndpointParams, RtpEndpoint,
+    RtpEndpointParams, ServerManager, WebRtcEndpoint, WebRtcEndpointParams, SERVER_MANAGER_ID,
 };
 
 impl From<ClientError> for MediaError {
@@ -176,9 +176,29 @@ impl KurentoMedia {
         })
     }
 
-    /// A PlayerEndpoint in `pipeline` playing the stream's RTSP source, with the same events
-    /// as a camera's RtpEndpoint plus `EndOfStream` (the controller plays it again, `pulled`);
-    /// released again if any step fails. The URI is sent, never logged.
+    /// Subscribes once per object and session to a PlayerEndpoint's events: those of a camera's
+    /// RtpEndpoint plus `EndOfStream` (the controller plays it again, `pulled`).
+    async fn watch_player(&self, player: &PlayerEndpoint) -> Result<(), MediaError> {
+        self.watch_rtp(&RtpEndpoint::attach(&self.client, player.id())).await?;
+        let key = format!("{}#EndOfStream", player.id());
+        if !self.subscribed.lock().expect("subscriptions poisoned").insert(key.clone()) {
+            return Ok(());
+        }
+        match player.subscribe::<events::EndOfStream>().await {
+            Ok(stream) => {
+                self.forward(stream, |e| Some(MediaEvent::SourceEnded { element_id: e.source }));
+                Ok(())
+            }
+            Err(e) => {
+                self.subscribed.lock().expect("subscriptions poisoned").remove(&key);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A PlayerEndpoint in `pipeline` playing the stream's RTSP source, its events watched
+    /// ([`Self::watch_player`]); released again if any step fails. The URI is sent, never
+    /// logged.
     async fn create_player_endpoint(
         &self,
         pipeline: &MediaPipeline,
@@ -187,12 +207,9 @@ impl KurentoMedia {
         let player =
             PlayerEndpoint::create(&self.client, pipeline, source.expose(), PlayerEndpointParams::default()).await?;
         let result = async {
-            self.watch_rtp(&RtpEndpoint::attach(&self.client, player.id()))
+            self.watch_player(&player)
                 .await
                 .map_err(|e| ClientError::Decode { operation: "subscribe".into(), reason: e.to_string() })?;
-            self.forward(player.subscribe::<events::EndOfStream>().await?, |e| {
-                Some(MediaEvent::SourceEnded { element_id: e.source })
-            });
             player.play().await?;
             Ok::<_, ClientError>(MediaStream {
                 pipeline_id: pipeline.id().to_owned(),
@@ -203,7 +220,7 @@ impl KurentoMedia {
         .await;
         if result.is_err() {
             let _ = player.release().await;
-            self.subscribed.lock().expect("subscriptions poisoned").remove(player.id());
+            self.subscribed.lock().expect("subscriptions poisoned").retain(|id| !id.starts_with(player.id()));
         }
         Ok(result?)
     }
@@ -252,6 +269,11 @@ impl KurentoMedia {
             },
         }
     }
+}
+
+/// Whether a Kurento object id names a PlayerEndpoint (ids end in `_kurento.<Class>`).
+fn is_player(object_id: &str) -> bool {
+    object_id.ends_with("_kurento.PlayerEndpoint")
 }
 
 /// Kurento bandwidth properties are `int` kbps.
@@ -371,6 +393,14 @@ impl MediaServer for KurentoMedia {
         Ok(PlayerEndpoint::attach(&self.client, element_id).play().await?)
     }
 
+    async fn camera_audio(&self, element_id: &str) -> Result<Option<AudioCodec>, MediaError> {
+        let stats = PlayerEndpoint::attach(&self.client, element_id).get_stats(Some(MediaType::Audio)).await?;
+        Ok(stats.values().find_map(|s| match s {
+            AnyStats::RTCInboundRTPStreamStats(s) => s.codec_id.as_deref().and_then(super::sdp::audio_codec_of_rtpmap),
+            _ => None,
+        }))
+    }
+
     async fn is_camera_flowing(&self, element_id: &str) -> Result<bool, MediaError> {
         Ok(RtpEndpoint::attach(&self.client, element_id).is_media_flowing_in(MediaType::Video).await?)
     }
@@ -398,7 +428,15 @@ impl MediaServer for KurentoMedia {
         if !(self.describe(&stream.pipeline_id).await? && self.describe(&stream.rtp_endpoint_id).await?) {
             return Ok(false);
         }
-        self.watch_rtp(&RtpEndpoint::attach(&self.client, &stream.rtp_endpoint_id)).await?;
+        if is_player(&stream.rtp_endpoint_id) {
+            // A pulled camera's player: its `EndOfStream` too, and `play` in case its source
+            // ended while no controller listened (a playing player ignores it).
+            let player = PlayerEndpoint::attach(&self.client, &stream.rtp_endpoint_id);
+            self.watch_player(&player).await?;
+            player.play().await?;
+        } else {
+            self.watch_rtp(&RtpEndpoint::attach(&self.client, &stream.rtp_endpoint_id)).await?;
+        }
         Ok(true)
     }
 

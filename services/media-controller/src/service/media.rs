@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use camview_proto::source::SourceUrl;
-use camview_proto::stream::{Bandwidth, IceCandidate};
+use camview_proto::stream::{AudioCodec, Bandwidth, IceCandidate};
 use camview_proto::CameraId;
 use tokio::sync::broadcast;
 
@@ -137,6 +137,13 @@ pub trait MediaServer: Send + Sync + 'static {
     /// Whether video flows into a stream's camera element now (`isMediaFlowingIn`): a pulled
     /// camera may start before its stream is registered, so its first flow event found none.
     async fn is_camera_flowing(&self, element_id: &str) -> Result<bool, MediaError>;
+    /// The audio codec a pulled camera's PlayerEndpoint found in its source (`getStats` for
+    /// AUDIO; camview's engine names it in `codecId`), or `None` when it reports none (a
+    /// camera without audio, or a media server that does not say).
+    async fn camera_audio(&self, element_id: &str) -> Result<Option<AudioCodec>, MediaError> {
+        let _ = element_id;
+        Ok(None)
+    }
     /// `play` on a pulled stream's PlayerEndpoint (again, after its source failed or ended).
     async fn play(&self, element_id: &str) -> Result<(), MediaError>;
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError>;

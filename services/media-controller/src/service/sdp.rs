@@ -69,6 +69,22 @@ pub fn answer_rejects_video(answer: &str) -> bool {
     first.is_some() && std::iter::once(first.flatten()).chain(ports).all(|p| p == Some(0))
 }
 
+/// The audio codec of an `rtpmap` encoding (`PCMU/8000`, `opus/48000/2`,
+/// `mpeg4-generic/48000/2`), as a media server reports a pulled camera's audio; `None` for
+/// codecs a stream cannot name.
+pub fn audio_codec_of_rtpmap(encoding: &str) -> Option<AudioCodec> {
+    let mut parts = encoding.split('/');
+    let name = parts.next()?.trim().to_ascii_uppercase();
+    let clock: Option<u32> = parts.next().and_then(|c| c.trim().parse().ok());
+    match (name.as_str(), clock) {
+        ("PCMU", Some(8000)) => Some(AudioCodec::PCMU),
+        ("PCMA", Some(8000)) => Some(AudioCodec::PCMA),
+        ("OPUS", Some(48000)) => Some(AudioCodec::OPUS),
+        ("MPEG4-GENERIC" | "MP4A-LATM", _) => Some(AudioCodec::AAC),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +99,18 @@ mod tests {
         assert!(!offer.contains("profile-level-id"), "the camera's profile is not known here: {offer}");
         assert!(offer.contains("a=rtcp-fb:96 nack pli\r\n"));
         assert!(offer.contains("a=sendonly\r\n"));
+    }
+
+    #[test]
+    fn a_pulled_cameras_audio_encoding_names_its_codec_and_aac_is_known_as_such() {
+        assert_eq!(audio_codec_of_rtpmap("PCMU/8000"), Some(AudioCodec::PCMU));
+        assert_eq!(audio_codec_of_rtpmap("pcma/8000"), Some(AudioCodec::PCMA));
+        assert_eq!(audio_codec_of_rtpmap("opus/48000/2"), Some(AudioCodec::OPUS));
+        assert_eq!(audio_codec_of_rtpmap("mpeg4-generic/16000"), Some(AudioCodec::AAC));
+        assert_eq!(audio_codec_of_rtpmap("MP4A-LATM/90000"), Some(AudioCodec::AAC));
+        assert_eq!(audio_codec_of_rtpmap("PCMU/16000"), None, "not G.711's clock");
+        assert_eq!(audio_codec_of_rtpmap("G726-32/8000"), None);
+        assert_eq!(audio_codec_of_rtpmap(""), None);
     }
 
     #[test]

@@ -147,6 +147,10 @@ impl Core {
                 src.add_viewer(v);
                 v.set_audio_source(Some(src));
             }
+            if let (ObjMedia::Player(p), ObjMedia::WebRtc(v)) = (&self.objects[source].media, &self.objects[sink].media)
+            {
+                p.add_audio_viewer(v);
+            }
         }
     }
 
@@ -211,16 +215,22 @@ impl Core {
                 src.remove_viewer(&v.id);
                 v.set_audio_source(None);
             }
+            if let (Some(ObjMedia::Player(p)), Some(ObjMedia::WebRtc(v))) =
+                (self.objects.get(source).map(|o| &o.media), self.objects.get(sink).map(|o| &o.media))
+            {
+                p.remove_audio_viewer(&v.id);
+                v.set_audio_source(None);
+            }
         }
     }
 
-    pub(super) fn stats_of(&self, object: &str) -> Value {
+    pub(super) fn stats_of(&self, object: &str, filter: Option<MediaType>) -> Value {
         let ts = now_millis();
         let mut out = Map::new();
         let id = format!("{object}_stats");
         let media = &self.objects[object].media;
         match (media, media.feed()) {
-            (ObjMedia::Rtp { .. } | ObjMedia::Player(_), Some(s)) => {
+            (ObjMedia::Rtp { .. } | ObjMedia::Player(_), Some(s)) if filter.is_none_or(|f| f == MediaType::Video) => {
                 let st = &s.stats;
                 out.insert(
                     format!("{id}_inbound"),
@@ -246,9 +256,34 @@ impl Core {
             }
             _ => {}
         }
+        if let (ObjMedia::Player(p), None | Some(MediaType::Audio)) = (media, filter) {
+            if let Some(audio) = p.camera_audio() {
+                out.insert(
+                    format!("{id}_inbound_audio"),
+                    player_audio_stats(&id, ts, &audio, p.audio_source().as_deref()),
+                );
+            }
+        }
         out.insert(id.clone(), json!({"__module__": "kurento", "__type__": "EndpointStats", "id": id, "type": "endpoint", "timestampMillis": ts}));
         Value::Object(out)
     }
+}
+
+/// A PlayerEndpoint's camera audio as `getStats` reports it: its `codecId` is the camera's
+/// `rtpmap` encoding (`PCMU/8000`, `mpeg4-generic/48000/2`), which tells the controller what the
+/// stream's audio is; counters are zero for audio that is only described (AAC).
+fn player_audio_stats(
+    id: &str,
+    ts: i64,
+    audio: &crate::media::player::CameraAudioInfo,
+    src: Option<&RtpSource>,
+) -> Value {
+    let count = |f: fn(&crate::media::rtp_source::SourceStats) -> u64| src.map_or(0, |s| f(&s.stats));
+    json!({"__module__": "kurento", "__type__": "RTCInboundRTPStreamStats", "id": format!("{id}_inbound_audio"), "type": "inboundrtp", "timestampMillis": ts,
+        "ssrc": count(|s| u64::from(s.ssrc.load(Ordering::Relaxed))).to_string(), "codecId": audio.encoding, "isRemote": false, "mediaTrackId": "audio", "kind": "audio",
+        "packetsReceived": count(|s| s.packets.load(Ordering::Relaxed)), "bytesReceived": count(|s| s.bytes.load(Ordering::Relaxed)),
+        "packetsLost": 0, "jitter": 0, "fractionLost": 0, "pliCount": 0, "firCount": 0, "nackCount": 0, "remb": 0, "sliCount": 0,
+        "forwarded": audio.codec.is_some(), "viewers": src.map_or(0, |s| s.viewer_count())})
 }
 
 /// The camera stream an element carries: a negotiated RtpEndpoint's, or a PlayerEndpoint's

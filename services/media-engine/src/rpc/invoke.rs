@@ -47,7 +47,7 @@ impl Core {
             Operation::IsMediaFlowingOut(p) => Ok(json!(self.is_flowing(object, p.media_type, false))),
             // Media is forwarded, never re-encoded.
             Operation::IsMediaTranscoding(_) => Ok(json!(false)),
-            Operation::GetStats(_) => Ok(self.stats_of(object)),
+            Operation::GetStats(p) => Ok(self.stats_of(object, p.media_type)),
             Operation::RequestKeyframe => self.request_keyframe(object),
             Operation::ProcessOffer(p) => self.process_offer(object, &p.offer),
             Operation::GenerateOffer(_) => self.generate_offer(object),

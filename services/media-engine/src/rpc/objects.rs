@@ -145,6 +145,7 @@ impl Core {
             }
             if let Some(ObjMedia::Player(p)) = self.objects.get(&f).map(|o| &o.media) {
                 p.remove_viewer(id);
+                p.remove_audio_viewer(id);
             }
         }
         for (sink, _) in &obj.sinks {

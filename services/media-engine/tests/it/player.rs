@@ -1,6 +1,7 @@
 //! PlayerEndpoint against a real RTSP camera (GStreamer's RTSP server from Debian, see
-//! `camview_common::testing::rtsp`): a str0m viewer decodes what the engine forwards, the camera
-//! going away and coming back, wrong credentials and unplayable URIs.
+//! `camview_common::testing::rtsp`): a str0m viewer decodes what the engine forwards and hears
+//! the camera's G.711 (AAC only described), the camera going away and coming back, wrong
+//! credentials and unplayable URIs.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -8,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use camera_sim::probe::{DecodedPicture, H264Probe};
 use camview_common::testing::peer::{Codecs, TestPeer};
-use camview_common::testing::rtsp::RtspCamera;
+use camview_common::testing::rtsp::{CameraAudio, RtspCamera};
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_engine, Client, WAIT};
-use crate::media::join;
+use crate::media::{join, join_endpoint};
 
 const USER: &str = "viewer";
 const PASSWORD: &str = "pw-Zq81xK";
@@ -154,7 +155,7 @@ async fn a_viewer_decodes_a_real_rtsp_camera_whose_sps_and_pps_are_only_in_its_s
 }
 
 #[tokio::test]
-async fn media_resumes_after_the_rtsp_camera_goes_away_and_comes_back() {
+async fn media_resumes_after_the_rtsp_camera_goes_away_ends_its_stream_is_played_again_and_comes_back() {
     let Some(mut camera) = RtspCamera::start(USER, PASSWORD) else { return };
     let engine = spawn_engine().await;
     let mut c = Client::connect(&engine).await;
@@ -169,6 +170,11 @@ async fn media_resumes_after_the_rtsp_camera_goes_away_and_comes_back() {
     camera.kill();
     let state = event_driving(&mut c, &mut v, "MediaFlowInStateChanged", &player).await;
     assert_eq!(state["data"]["state"], "NOT_FLOWING", "the stream is not live while the camera is away");
+    // Its connection closed: the end of its stream. As with Kurento, the player stops there
+    // and the application plays it again (the controller does, `pulled.rs`).
+    event_driving(&mut c, &mut v, "EndOfStream", &player).await;
+    assert_eq!(c.invoke(&player, "isMediaFlowingIn", json!({"mediaType": "VIDEO"})).await, false);
+    c.invoke(&player, "play", json!({})).await;
     let error = event_driving(&mut c, &mut v, "Error", &player).await;
     let description = error["data"]["description"].as_str().unwrap();
     assert!(description.contains("cannot play rtsp://viewer:***@127.0.0.1"), "{description}");
@@ -261,5 +267,85 @@ async fn with_udp_transport_a_camera_that_refuses_tcp_plays_and_the_viewer_decod
     join(&mut c, &pipe, &player, &mut v).await;
     let mut dec = Decoded::new();
     assert!(decode_idrs(&mut v, &mut dec, 1).await, "decoded {} pictures over UDP", dec.pictures.len());
+    c.ok("release", json!({"object": pipe})).await;
+}
+
+/// Drives the viewer until `done` holds for it (decoding what it received), or `WAIT` passed.
+async fn drive_until(v: &mut TestPeer, dec: &mut Decoded, done: impl Fn(&TestPeer, &Decoded) -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        dec.update(v);
+        if done(v, dec) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        v.step(deadline).await.expect("str0m takes the engine's datagrams");
+    }
+}
+
+fn packets_of(v: &TestPeer, pt: u8) -> usize {
+    v.packets().iter().filter(|p| *p.header.payload_type == pt).count()
+}
+
+/// The camera's audio as a PlayerEndpoint's `getStats` for AUDIO reports it.
+async fn audio_stats(c: &mut Client, player: &str) -> Value {
+    let stats = c.invoke(player, "getStats", json!({"mediaType": "AUDIO"})).await;
+    let audio = stats.as_object().unwrap().values().find(|s| s["kind"] == "audio").cloned();
+    audio.unwrap_or_else(|| panic!("no audio stats: {stats}"))
+}
+
+/// A viewer of `player` connected for AUDIO and VIDEO, offering audio.
+async fn join_with_audio(c: &mut Client, pipe: &str, player: &str) -> (TestPeer, String) {
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
+    v.also_offer_audio();
+    let web = c.create("WebRtcEndpoint", json!({"mediaPipeline": pipe})).await;
+    c.invoke(player, "connect", json!({"sink": web, "mediaType": "AUDIO"})).await;
+    let (_, answer) = join_endpoint(c, pipe, player, &web, &mut v).await;
+    (v, answer)
+}
+
+#[tokio::test]
+async fn an_rtsp_cameras_g711_audio_reaches_a_viewer_that_offers_it_untranscoded_beside_the_video() {
+    let Some(camera) = RtspCamera::start_with_audio(USER, PASSWORD, CameraAudio::Pcma) else { return };
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let (pipe, player) = player(&mut c, &camera.url()).await;
+    c.invoke(&player, "play", json!({})).await;
+    assert_eq!(flow(&mut c, &player).await, "FLOWING");
+
+    let (mut v, answer) = join_with_audio(&mut c, &pipe, &player).await;
+    assert!(answer.contains(" PCMA/8000"), "the camera's audio codec from its DESCRIBE: {answer}");
+    let mut dec = Decoded::new();
+    let heard = drive_until(&mut v, &mut dec, |v, d| packets_of(v, 8) >= 20 && d.idrs() >= 1).await;
+    assert!(heard, "PCMA packets: {}, IDR pictures: {}", packets_of(&v, 8), dec.idrs());
+    let sizes: Vec<usize> =
+        v.packets().iter().filter(|p| *p.header.payload_type == 8).map(|p| p.payload.len()).collect();
+    assert!(sizes.iter().all(|n| *n > 0), "G.711 as the camera packetized it: {sizes:?}");
+    let audio = audio_stats(&mut c, &player).await;
+    assert_eq!(audio["codecId"], "PCMA/8000", "{audio}");
+    assert!(audio["packetsReceived"].as_u64().unwrap() > 0 && audio["viewers"] == 1, "{audio}");
+    c.ok("release", json!({"object": pipe})).await;
+    assert_eq!(engine.stats().core.objects, 0);
+}
+
+#[tokio::test]
+async fn an_rtsp_cameras_aac_is_described_not_forwarded_and_its_video_plays_alone() {
+    let Some(camera) = RtspCamera::start_with_audio(USER, PASSWORD, CameraAudio::Aac) else { return };
+    let engine = spawn_engine().await;
+    let mut c = Client::connect(&engine).await;
+    let (pipe, player) = player(&mut c, &camera.url()).await;
+    c.invoke(&player, "play", json!({})).await;
+    assert_eq!(flow(&mut c, &player).await, "FLOWING");
+
+    let (mut v, answer) = join_with_audio(&mut c, &pipe, &player).await;
+    assert!(answer.contains("m=audio 0 "), "no audio to give: {answer}");
+    let mut dec = Decoded::new();
+    assert!(decode_idrs(&mut v, &mut dec, 1).await, "decoded {} pictures", dec.pictures.len());
+    assert_eq!(packets_of(&v, 0) + packets_of(&v, 8) + packets_of(&v, 111), 0, "only video");
+    let audio = audio_stats(&mut c, &player).await;
+    assert_eq!(audio["codecId"], "mpeg4-generic/16000", "{audio}");
+    assert_eq!((audio["forwarded"].clone(), audio["packetsReceived"].clone()), (json!(false), json!(0)), "{audio}");
     c.ok("release", json!({"object": pipe})).await;
 }

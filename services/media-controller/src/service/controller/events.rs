@@ -79,6 +79,9 @@ impl Controller {
         if flowing {
             self.cancel_stall_timer(&camera_id);
             self.set_stream_state(&camera_id, StreamState::Live).await;
+            if stream.source.is_some() {
+                self.learn_pulled_audio(&camera_id, rtp_endpoint_id).await;
+            }
         } else {
             let this = Arc::clone(self);
             let cam = camera_id.clone();

@@ -2,10 +2,17 @@
 //! source failed (`Error`) or ended (`EndOfStream`), and its applications call `play` again;
 //! the controller does so [`REPLAY_AFTER`] later, at most one pending call per camera, and
 //! only while the stream still has that element. camview's engine reconnects by itself (with
-//! back-off), so there the call finds the player running and changes nothing.
+//! back-off) after failures, and stops at the end of a stream as Kurento's does.
+//!
+//! A pulled camera's audio is known only once its player described it: when its media flows,
+//! the controller asks the media server (`camera_audio`) and records the codec in the stream
+//! (`source_audio`; AAC is reported not playable, as for a pushed camera).
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use camview_common::clock::now_rfc3339;
+use camview_proto::stream::AudioCodec;
 
 use super::Controller;
 
@@ -40,5 +47,34 @@ impl Controller {
                 Err(e) => tracing::warn!(camera_id = %camera, error = %e, "could not play the RTSP camera again"),
             }
         });
+    }
+
+    /// The audio codec `element_id`'s camera describes, if the media server says (a failure
+    /// is logged and reads as unknown).
+    pub(super) async fn pulled_audio(&self, camera_id: &str, element_id: &str) -> Option<AudioCodec> {
+        match self.media.camera_audio(element_id).await {
+            Ok(audio) => audio,
+            Err(e) => {
+                tracing::warn!(camera_id, error = %e, "could not ask the media server for the RTSP camera's audio");
+                None
+            }
+        }
+    }
+
+    /// A pulled stream's media flows: records its camera's audio codec when it changed.
+    pub(super) async fn learn_pulled_audio(&self, camera_id: &str, element_id: &str) {
+        let audio = self.pulled_audio(camera_id, element_id).await;
+        let lock = self.camera_lock(camera_id);
+        let _guard = lock.write().await;
+        let Ok(Some(mut stream)) = self.registry.get_stream(camera_id).await else { return };
+        if stream.rtp_endpoint_id.as_deref() != Some(element_id) || stream.source_audio == audio {
+            return;
+        }
+        stream.source_audio = audio;
+        stream.updated_at = now_rfc3339();
+        match self.registry.put_stream(&stream).await {
+            Ok(()) => tracing::info!(camera_id, audio = ?audio, "the RTSP camera's audio is known"),
+            Err(e) => tracing::warn!(camera_id, error = %e, "could not record the RTSP camera's audio"),
+        }
     }
 }
