@@ -61,7 +61,7 @@ async fn a_stream_started_with_an_rtsp_source_plays_to_a_viewer_and_keeps_its_cr
 /// `StartStream` of `camera` pulled from `url`, through the bus as the api sends it.
 async fn start_pulled(s: &Stack, camera: &str, url: &str) -> camview_proto::stream::StreamRecord {
     let start = Message::StartStream(StartStream {
-        camera_id: camera.into(),
+        camera_id: camera.parse().expect("a test camera id"),
         bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
         source: Some(SourceUrl::parse(url).unwrap()),
     });

@@ -8,6 +8,7 @@
 //! the controller asks the media server (`camera_audio`) and records the codec in the stream
 //! (`source_audio`; AAC is reported not playable, as for a pushed camera).
 
+use camview_proto::CameraId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,18 +52,18 @@ impl Controller {
 
     /// The audio codec `element_id`'s camera describes, if the media server says (a failure
     /// is logged and reads as unknown).
-    pub(super) async fn pulled_audio(&self, camera_id: &str, element_id: &str) -> Option<AudioCodec> {
+    pub(super) async fn pulled_audio(&self, camera_id: &CameraId, element_id: &str) -> Option<AudioCodec> {
         match self.media.camera_audio(element_id).await {
             Ok(audio) => audio,
             Err(e) => {
-                tracing::warn!(camera_id, error = %e, "could not ask the media server for the RTSP camera's audio");
+                tracing::warn!(%camera_id, error = %e, "could not ask the media server for the RTSP camera's audio");
                 None
             }
         }
     }
 
     /// A pulled stream's media flows: records its camera's audio codec when it changed.
-    pub(super) async fn learn_pulled_audio(&self, camera_id: &str, element_id: &str) {
+    pub(super) async fn learn_pulled_audio(&self, camera_id: &CameraId, element_id: &str) {
         let audio = self.pulled_audio(camera_id, element_id).await;
         let lock = self.camera_lock(camera_id);
         let _guard = lock.write().await;
@@ -73,8 +74,8 @@ impl Controller {
         stream.source_audio = audio;
         stream.updated_at = now_rfc3339();
         match self.registry.put_stream(&stream).await {
-            Ok(()) => tracing::info!(camera_id, audio = ?audio, "the RTSP camera's audio is known"),
-            Err(e) => tracing::warn!(camera_id, error = %e, "could not record the RTSP camera's audio"),
+            Ok(()) => tracing::info!(%camera_id, audio = ?audio, "the RTSP camera's audio is known"),
+            Err(e) => tracing::warn!(%camera_id, error = %e, "could not record the RTSP camera's audio"),
         }
     }
 }
