@@ -22,7 +22,8 @@ fn command(camera_id: &str) -> Envelope {
     )
 }
 
-fn event(viewer_id: &str) -> Envelope {
+/// A viewer event, for the bus tests here and in `redis_only`.
+pub(crate) fn event(viewer_id: &str) -> Envelope {
     envelope(
         Message::StreamEnded(StreamEnded {
             viewer_id: viewer_id.parse().expect("a test viewer id"),

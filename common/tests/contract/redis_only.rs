@@ -9,9 +9,10 @@ use camview_common::bus::{envelope, RedisBus};
 use camview_common::registry::RedisRegistry;
 use camview_common::testing::{random_keys, wait_until, RedisServer};
 use camview_common::{Bus, ControllerLease, MediaNodes, RegistryError, StreamStore, ViewerSlots};
-use camview_proto::bus::{Envelope, Message, StopStream, StreamEnded};
+use camview_proto::bus::{Envelope, Message, StopStream};
 use camview_proto::keys::Keys;
 
+use crate::bus::event;
 use crate::registry::stream;
 
 const CONSUMER: &str = "media-controller";
@@ -20,17 +21,6 @@ const RECONNECT_DEADLINE: Duration = Duration::from_secs(15);
 
 fn command(camera_id: &str) -> Envelope {
     envelope(Message::StopStream(StopStream { camera_id: camera_id.parse().expect("a test camera id") }), None, None)
-}
-
-fn event(viewer_id: &str) -> Envelope {
-    envelope(
-        Message::StreamEnded(StreamEnded {
-            viewer_id: viewer_id.parse().expect("a test viewer id"),
-            camera_id: CameraId::from_static("cam"),
-        }),
-        None,
-        None,
-    )
 }
 
 async fn raw_connection(server: &RedisServer) -> redis::aio::MultiplexedConnection {
