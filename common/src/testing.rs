@@ -39,6 +39,7 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/streams/cam1/stop"),
     ("GET", "/viewers"),
     ("GET", "/viewers/cam1"),
+    ("GET", "/nodes"),
     ("GET", "/ice-servers"),
     ("GET", "/users"),
     ("POST", "/users"),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// What serves the node's JSON-RPC URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum NodeKind {
     /// camview-media-engine: publishes its own heartbeat.
     Engine,
@@ -20,6 +21,7 @@ pub enum NodeKind {
 
 /// What a node may carry, as configured for it; `None` declares no limit for that resource.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct NodeCapacity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streams: Option<u32>,
@@ -35,6 +37,7 @@ pub struct NodeCapacity {
 
 /// What a node carried at its last heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct NodeLoad {
     /// Camera sources (RtpEndpoints fed by a camera, PlayerEndpoints; Kurento: pipelines).
     pub streams: u32,
@@ -66,6 +69,45 @@ pub struct MediaNode {
     pub draining: bool,
     /// RFC 3339, when the heartbeat was written.
     pub updated_at: String,
+}
+
+/// A media node as operators see it (`GET /nodes`): the record without its JSON-RPC URL, which is
+/// a control endpoint (whoever reaches it drives every pipeline) and stays inside the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct NodeView {
+    pub node_id: String,
+    pub kind: NodeKind,
+    /// The address cameras send RTP to and browsers reach.
+    pub external_ip: String,
+    pub capacity: NodeCapacity,
+    pub load: NodeLoad,
+    /// Leaving: takes no new stream (its own record or the controller's mark).
+    pub draining: bool,
+    /// RFC 3339, when its last heartbeat was written.
+    pub updated_at: String,
+}
+
+impl From<&MediaNode> for NodeView {
+    fn from(n: &MediaNode) -> Self {
+        Self {
+            node_id: n.node_id.clone(),
+            kind: n.kind,
+            external_ip: n.external_ip.clone(),
+            capacity: n.capacity,
+            load: n.load,
+            draining: n.draining,
+            updated_at: n.updated_at.clone(),
+        }
+    }
+}
+
+/// `GET /nodes`: the live media nodes, sorted by id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct NodeList {
+    pub nodes: Vec<NodeView>,
+    pub count: usize,
 }
 
 #[cfg(test)]
@@ -107,5 +149,16 @@ mod tests {
         let json = serde_json::to_value(MediaNode { capacity: NodeCapacity::default(), ..sample() }).unwrap();
         assert_eq!(json["capacity"], serde_json::json!({}));
         assert_eq!(json["kind"], "engine");
+    }
+
+    #[test]
+    fn the_operators_view_of_a_node_leaves_out_its_rpc_url() {
+        let view = NodeView::from(&sample());
+        roundtrip(&NodeList { nodes: vec![view.clone()], count: 1 });
+        let json = serde_json::to_value(&view).unwrap();
+        assert!(json.get("rpc_url").is_none(), "{json}");
+        assert_eq!(json["node_id"], "engine-a");
+        assert_eq!(json["load"]["viewers"], 12);
+        assert_eq!(json["capacity"]["streams"], 200);
     }
 }

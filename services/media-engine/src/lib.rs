@@ -107,7 +107,8 @@ impl Engine {
             .context("cannot bind the WebRTC UDP port")?;
         let ctx = MediaCtx { cfg: cfg.clone(), mux: mux.clone(), events, counters: counters.clone() };
         let core = Arc::new(Mutex::new(Core::new(ctx)));
-        let metrics = EngineMetrics::register(meter, Arc::downgrade(&core), &counters);
+        let node_id = cfg.node.as_ref().map(|n| n.node_id.as_str());
+        let metrics = EngineMetrics::register(meter, Arc::downgrade(&core), &counters, node_id);
 
         // The event router and the collector serve every session: supervised (restarted after a
         // panic, counted); a restarted router goes on with the same queue.

@@ -19,6 +19,7 @@ pub mod config_js;
 pub mod health;
 pub mod ice_servers;
 pub mod metrics;
+pub mod nodes;
 pub mod openapi;
 pub mod pages;
 pub mod shares;
@@ -143,6 +144,7 @@ route_table! {
         [StreamNotFound, ControllerUnavailable, MediaServerError, Internal, RegistryUnavailable];
     GET "/viewers" => viewers::list_viewers, Admin, [RegistryUnavailable];
     GET "/viewers/{camera_id}" => viewers::stream_viewers, Admin, [StreamNotFound, RegistryUnavailable];
+    GET "/nodes" => nodes::list_nodes, Admin, [RegistryUnavailable];
     POST "/cameras/{camera_id}/keepalive" => cameras::keepalive, Camera, [RegistryUnavailable];
     POST "/whep/{camera_id}" => whep::whep_offer, User, [Forbidden, UnsupportedMediaType, PayloadTooLarge, InvalidSdp,
         StreamNotFound, StreamFull, ControllerUnavailable, MediaServerError, Internal, RegistryUnavailable];

@@ -11,6 +11,7 @@ mod helpers;
 mod in_process;
 mod keepalive;
 mod misc;
+mod nodes;
 mod openapi;
 mod responder;
 mod snapshots;

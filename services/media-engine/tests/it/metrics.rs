@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use camview_common::testing::peer::{Codecs, TestPeer};
-use camview_common::testing::{sample, wait_until, TestMetrics};
+use camview_common::testing::{random_prefix, sample, wait_until, TestMetrics};
 use camview_media_engine::startup::{Application, Dependencies};
 use camview_media_engine::{Engine, Settings};
 use serde_json::json;
@@ -80,4 +80,43 @@ async fn error_replies_are_counted_by_kurento_type_on_metrics_and_healthz_follow
     handle.shutdown().await;
     run.await.expect("run task").expect("stopped cleanly");
     assert!(http.get(format!("{base}/healthz")).send().await.is_err(), "the ops server stops with the application");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_media_node_labels_every_sample_with_its_node_id_and_reports_its_load() {
+    let metrics = TestMetrics::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let settings = Settings { node: Some(crate::node::node_settings(&random_prefix())), ..Settings::for_tests() };
+    let engine = Engine::start_on_with_meter(listener, settings, &metrics.meter()).await.expect("engine starts");
+    let node = [("node", "engine-under-test")];
+    assert_eq!(metrics.value("camview_engine_streams", &node), Some(0.0));
+    assert_eq!(metrics.value("camview_engine_viewers", &node), Some(0.0));
+
+    let mut c = Client::connect(&engine).await;
+    let mut cam = FakeCamera::new().await;
+    let (pipe, rtp, _) = pipeline_with_camera(&mut c, &mut cam).await;
+    let (stop, camera) = run_camera(cam);
+    let mut v = TestPeer::bind(Codecs::Vp8AndH264).await.unwrap();
+    join(&mut c, &pipe, &rtp, &mut v).await;
+    assert!(v.drive_until(WAIT, |v| v.packets().len() >= 10).await, "received {} packets", v.packets().len());
+
+    assert_eq!(metrics.value("camview_engine_streams", &node), Some(1.0));
+    assert_eq!(metrics.value("camview_engine_viewers", &node), Some(1.0));
+    let out = [("direction", "out"), ("node", "engine-under-test")];
+    assert!(metrics.value("camview_engine_bytes_total", &out) > Some(0.0), "forwarded bytes by node");
+    assert_eq!(metrics.value("camview_engine_sessions", &node), Some(1.0));
+    let cpu = metrics.value("camview_engine_cpu_percent", &node).expect("the CPU gauge by node");
+    assert!((0.0..=100.0).contains(&cpu), "{cpu}");
+    let text = metrics.text();
+    let unlabelled: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("camview_engine_") && !l.contains("node=\"engine-under-test\""))
+        .collect();
+    assert!(unlabelled.is_empty(), "engine samples without the node label: {unlabelled:?}");
+
+    stop.store(true, Ordering::Relaxed);
+    camera.await.unwrap();
+    c.ok("release", json!({"object": pipe})).await;
+    assert_eq!(metrics.value("camview_engine_streams", &node), Some(0.0));
+    assert_eq!(metrics.value("camview_engine_viewers", &node), Some(0.0));
 }

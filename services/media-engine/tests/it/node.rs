@@ -21,7 +21,7 @@ use crate::media::{join, pipeline_with_camera, run_camera};
 
 const PERIOD_MS: &str = "200";
 
-fn node_settings(prefix: &str) -> NodeSettings {
+pub(crate) fn node_settings(prefix: &str) -> NodeSettings {
     let vars: HashMap<String, String> = [
         ("REDIS_URL", RedisServer::shared().url()),
         ("REDIS_KEY_PREFIX", prefix.to_owned()),
