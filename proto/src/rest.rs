@@ -76,6 +76,10 @@ pub struct StreamView {
     /// The RTSP source of a pulled camera, its password replaced by `***`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The media node carrying the stream, when streams are placed on a pool of nodes; `rtp`
+    /// then points at that node's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
 }
 
 impl StreamView {
@@ -91,6 +95,7 @@ impl StreamView {
             updated_at: record.updated_at,
             camera,
             source: record.source,
+            node_id: record.node_id,
         }
     }
 }
@@ -228,6 +233,7 @@ mod tests {
             rtp_endpoint_id: None,
             camera_source: None,
             source: None,
+            node_id: None,
         };
         let camera =
             CameraStatus { last_seen: "t2".into(), stats: CameraStats { sending: true, ..Default::default() } };

@@ -186,6 +186,11 @@ pub struct StreamRecord {
     /// the full URL lives only under the controller's own key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The media node carrying the stream (its `MediaNode::node_id`), when the controller places
+    /// streams on a pool of nodes (`MEDIA_NODES=registry`); the RTP target's host is that node's
+    /// address. None with a single media server, and in records written before nodes existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
 }
 
 /// Negotiation and connection state of one viewer.
@@ -262,6 +267,7 @@ pub(crate) mod tests_support {
             rtp_endpoint_id: None,
             camera_source: None,
             source: None,
+            node_id: None,
         }
     }
 }

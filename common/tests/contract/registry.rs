@@ -37,6 +37,7 @@ pub fn stream(camera_id: &str) -> StreamRecord {
         rtp_endpoint_id: Some("r_kurento.RtpEndpoint".into()),
         camera_source: None,
         source: None,
+        node_id: None,
     }
 }
 

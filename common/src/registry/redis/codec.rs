@@ -107,6 +107,7 @@ mod tests {
             rtp_endpoint_id: None,
             camera_source: None,
             source: None,
+            node_id: None,
         });
         assert_eq!(field(&fields, "camera_id"), Some("1234"));
         assert_eq!(field(&fields, "state"), Some("waiting_for_media"));
@@ -127,6 +128,7 @@ mod tests {
             rtp_endpoint_id: Some("r".into()),
             camera_source: None,
             source: None,
+            node_id: None,
         });
         assert_eq!(field(&fields, "rtp"), None);
     }

@@ -107,6 +107,7 @@ async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU1
                 camera_source: None,
                 // As the controller does: the record holds the source redacted.
                 source: source.as_ref().map(camview_proto::source::SourceUrl::redacted),
+                node_id: None,
             };
             registry.put_stream(&stream).await.expect("responder: put_stream");
             Message::StreamStarted(StreamStarted { stream, created: true })
@@ -205,5 +206,6 @@ pub fn sample_stream(camera_id: &'static str) -> StreamRecord {
         rtp_endpoint_id: None,
         camera_source: None,
         source: None,
+        node_id: None,
     }
 }

@@ -37,6 +37,9 @@ pub struct KurentoMedia {
     /// Objects whose events this session is subscribed to; emptied when the session is
     /// lost, since subscriptions belong to the session.
     subscribed: Arc<Mutex<HashSet<String>>>,
+    /// The pool's node this server is (None with a single media server): named in its
+    /// connection events and in the streams it creates.
+    node_id: Option<String>,
 }
 
 /// The tag marking a pipeline as this deployment's (its value: the deployment's Redis key
@@ -52,7 +55,14 @@ impl KurentoMedia {
 
     /// Like [`KurentoMedia::new`], marking pipelines as `owner`'s (the Redis key prefix).
     pub fn owned_by(client: KurentoClient, owner: impl Into<String>) -> Arc<Self> {
+        Self::node(client, owner, None)
+    }
+
+    /// Like [`KurentoMedia::owned_by`], for the media node `node_id` of a pool: its events and
+    /// streams name the node.
+    pub fn node(client: KurentoClient, owner: impl Into<String>, node_id: Option<String>) -> Arc<Self> {
         let owner = owner.into();
+        let node = node_id.clone();
         let (events, _) = broadcast::channel(4096);
         let subscribed: Arc<Mutex<HashSet<String>>> = Arc::default();
         let mut link = client.connection_events();
@@ -70,23 +80,28 @@ impl KurentoMedia {
                         if !resumed {
                             subs.lock().expect("subscriptions poisoned").clear();
                         }
-                        MediaEvent::Connected { resumed }
+                        MediaEvent::Connected { resumed, node_id: node.clone() }
                     }
                     LinkState::SessionLost { .. } => {
                         subs.lock().expect("subscriptions poisoned").clear();
-                        MediaEvent::Disconnected
+                        MediaEvent::Disconnected { node_id: node.clone() }
                     }
-                    LinkState::Disconnected | LinkState::Closed => MediaEvent::Disconnected,
+                    LinkState::Disconnected | LinkState::Closed => MediaEvent::Disconnected { node_id: node.clone() },
                     LinkState::Connecting => continue,
                 };
                 let _ = tx.send(event);
             }
         });
-        Arc::new(Self { client, owner, events, subscribed })
+        Arc::new(Self { client, owner, events, subscribed, node_id })
     }
 
     pub fn client(&self) -> &KurentoClient {
         &self.client
+    }
+
+    /// The pool's node this server is, if any.
+    pub fn node_id(&self) -> Option<&str> {
+        self.node_id.as_deref()
     }
 
     /// Forwards one typed event stream into the shared event channel.
@@ -198,6 +213,7 @@ impl KurentoMedia {
                 pipeline_id: pipeline.id().to_owned(),
                 rtp_endpoint_id: player.id().to_owned(),
                 answer: String::new(),
+                node_id: self.node_id.clone(),
             })
         }
         .await;
@@ -232,6 +248,7 @@ impl KurentoMedia {
                 pipeline_id: pipeline.id().to_owned(),
                 rtp_endpoint_id: rtp.id().to_owned(),
                 answer,
+                node_id: self.node_id.clone(),
             })
         }
         .await;

@@ -67,6 +67,7 @@ impl MediaServer for RecordingMedia {
             rtp_endpoint_id: format!("{p}/rtp_kurento.RtpEndpoint"),
             pipeline_id: p,
             answer: "v=0\r\nm=video 40012 RTP/AVPF 96\r\n".into(),
+            node_id: spec.node_id.clone(),
         })
     }
     async fn play(&self, element_id: &str) -> Result<(), MediaError> {
@@ -117,6 +118,7 @@ impl MediaServer for RecordingMedia {
             pipeline_id: stream.pipeline_id.clone(),
             rtp_endpoint_id: format!("{}/rtp{n}_kurento.RtpEndpoint", stream.pipeline_id),
             answer,
+            node_id: stream.node_id.clone(),
         })
     }
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError> {
@@ -173,6 +175,7 @@ async fn fixture_with_max_streams(max_streams: u32) -> Fixture {
         stall_after: Duration::from_millis(50),
         max_streams,
         max_viewers_per_stream: 2,
+        placement: None,
     };
     let controller = Controller::new(
         registry.clone(),
@@ -426,7 +429,7 @@ async fn a_lost_media_session_recreates_streams_and_asks_viewers_to_renegotiate(
     command(&f, &sig, add).await;
     // The server lost the session: the pipeline is gone.
     f.media.released.lock().unwrap().push("cam1_kurento.MediaPipeline".into());
-    f.controller.on_media_event(MediaEvent::Connected { resumed: false }).await;
+    f.controller.on_media_event(MediaEvent::Connected { resumed: false, node_id: None }).await;
     assert_eq!(f.media.calls().iter().filter(|c| c.starts_with("create_stream")).count(), 2);
     let renegotiate = loop {
         let env = tokio::time::timeout(Duration::from_secs(2), sig_events.recv()).await.unwrap().unwrap();

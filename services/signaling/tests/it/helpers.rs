@@ -150,6 +150,7 @@ impl Deployment {
             rtp_endpoint_id: None,
             camera_source: None,
             source: None,
+            node_id: None,
         };
         self.registry.put_stream(&stream).await.expect("put stream");
     }
