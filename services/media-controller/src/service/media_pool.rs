@@ -156,8 +156,9 @@ impl MediaPool {
         let node_id = self.node_of_stream(stream).ok_or_else(|| {
             MediaError::NotFound(format!("{} is on no media node this pool knows", stream.pipeline_id))
         })?;
+        let node = self.connected(&node_id).await?;
         self.remember(&stream.pipeline_id, &node_id);
-        self.connected(&node_id).await
+        Ok(node)
     }
 
     /// Connects to every node with a live heartbeat not connected yet (a discovery refresh);
