@@ -290,7 +290,10 @@ mod tests {
         let s = Settings::from_source(&[("MEDIA_NODES", "Registry"), ("MEDIA_NODES_REFRESH_MS", "500")]).unwrap();
         assert_eq!((s.media_nodes, s.media_nodes_refresh), (MediaNodesMode::Registry, Duration::from_millis(500)));
         assert_eq!(Settings::from_source(&[("MEDIA_NODES", "many")]).unwrap_err().name, "MEDIA_NODES");
-        assert_eq!(Settings::from_source(&[("MEDIA_NODES_REFRESH_MS", "1")]).unwrap_err().name, "MEDIA_NODES_REFRESH_MS");
+        assert_eq!(
+            Settings::from_source(&[("MEDIA_NODES_REFRESH_MS", "1")]).unwrap_err().name,
+            "MEDIA_NODES_REFRESH_MS"
+        );
     }
 
     #[test]

@@ -15,9 +15,9 @@ use tokio::task::JoinHandle;
 use crate::config::{MediaNodesMode, Settings};
 use crate::kurento::KurentoClient;
 use crate::metrics::{ControllerMetrics, RpcMetrics, SCOPE};
-use crate::service::node_poller::spawn_node_pollers;
 use crate::service::media::MediaServer;
 use crate::service::media_pool::MediaPool;
+use crate::service::node_poller::spawn_node_pollers;
 use crate::service::placement::Policy;
 use crate::service::{run, Controller, ControllerSettings, KurentoMedia, RunnerSettings};
 

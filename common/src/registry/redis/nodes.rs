@@ -146,7 +146,12 @@ impl MediaNodes for RedisRegistry {
 
     async fn put_camera_node(&self, camera_id: &CameraId, node_id: &str) -> Result<(), RegistryError> {
         let key = self.keys.camera_node(camera_id);
-        self.fenced_call(&SET_VALUE).key(&key).arg(node_id).invoke_async::<()>(&mut self.conn()).await.map_err(self.write_error(&key))
+        self.fenced_call(&SET_VALUE)
+            .key(&key)
+            .arg(node_id)
+            .invoke_async::<()>(&mut self.conn())
+            .await
+            .map_err(self.write_error(&key))
     }
 
     async fn get_camera_node(&self, camera_id: &CameraId) -> Result<Option<String>, RegistryError> {

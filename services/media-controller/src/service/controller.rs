@@ -32,10 +32,10 @@ use tracing::Instrument;
 use super::lanes::LaneKey;
 use super::media::{IceSettings, MediaServer, MediaStream, StreamSpec};
 use super::placement::Policy;
-use camview_proto::node::MediaNode;
 use super::sdp;
 pub use crate::error::CommandError;
 use crate::metrics::{ControllerMetrics, Outcome};
+use camview_proto::node::MediaNode;
 
 mod camera_source;
 mod events;

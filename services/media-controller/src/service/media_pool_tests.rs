@@ -107,12 +107,8 @@ async fn the_inventory_is_the_union_of_the_nodes_and_adoption_follows_the_stream
     let recorded = MediaStream { answer: String::new(), ..on_b.clone() };
     assert!(fresh.adopt_stream(&recorded).await.unwrap(), "found on its node");
     let on_an_unregistered_node = MediaStream { node_id: Some("node-a".into()), ..recorded.clone() };
-    let other = MediaPool::new(
-        Arc::new(MemoryRegistry::new()),
-        ClientConfig::new("ws://unused"),
-        None,
-        "camview-test:",
-    );
+    let other =
+        MediaPool::new(Arc::new(MemoryRegistry::new()), ClientConfig::new("ws://unused"), None, "camview-test:");
     assert!(
         matches!(other.adopt_stream(&on_an_unregistered_node).await, Err(MediaError::Unavailable(_))),
         "a node without a heartbeat cannot be reached"
@@ -121,14 +117,8 @@ async fn the_inventory_is_the_union_of_the_nodes_and_adoption_follows_the_stream
     assert!(!other.adopt_stream(&no_node).await.unwrap(), "a stream of no node is recreated");
     fresh.release(&on_b.pipeline_id).await.expect("released through the adopting pool");
     assert_eq!(n.b.stats().core.pipelines, 0);
-    assert!(matches!(
-        n.pool.create_stream(&spec("cam-c", None)).await,
-        Err(MediaError::Unavailable(_))
-    ));
-    assert!(matches!(
-        n.pool.create_stream(&spec("cam-c", Some("node-z"))).await,
-        Err(MediaError::Unavailable(_))
-    ));
+    assert!(matches!(n.pool.create_stream(&spec("cam-c", None)).await, Err(MediaError::Unavailable(_))));
+    assert!(matches!(n.pool.create_stream(&spec("cam-c", Some("node-z"))).await, Err(MediaError::Unavailable(_))));
     n.pool.shutdown();
     fresh.shutdown();
 }

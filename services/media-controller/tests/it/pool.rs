@@ -42,7 +42,12 @@ async fn node(stack: &Stack, id: &str, last_octet: u8) -> Node {
         redis: RedisConfig { url: stack.redis_url().into(), prefix: stack.prefix.clone(), tls: None },
         node_id: id.into(),
         rpc_url: None,
-        capacity: NodeCapacity { streams: Some(STREAMS), viewers: Some(VIEWERS), bitrate_kbps: None, cpu_percent: None },
+        capacity: NodeCapacity {
+            streams: Some(STREAMS),
+            viewers: Some(VIEWERS),
+            bitrate_kbps: None,
+            cpu_percent: None,
+        },
         period: Duration::from_millis(200),
     });
     let engine = Engine::start(settings).await.expect("engine starts");
