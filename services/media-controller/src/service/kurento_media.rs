@@ -55,25 +55,44 @@ impl KurentoMedia {
 
     /// Like [`KurentoMedia::new`], marking pipelines as `owner`'s (the Redis key prefix).
     pub fn owned_by(client: KurentoClient, owner: impl Into<String>) -> Arc<Self> {
-        Self::node(client, owner, None)
+        Self::build(client, owner.into(), None, broadcast::channel(4096).0)
     }
 
     /// Like [`KurentoMedia::owned_by`], for the media node `node_id` of a pool: its events and
-    /// streams name the node.
-    pub fn node(client: KurentoClient, owner: impl Into<String>, node_id: Option<String>) -> Arc<Self> {
-        let owner = owner.into();
+    /// streams name the node, and its events go to the pool's channel `events` (sent there from
+    /// the first one on, so none is lost before anyone subscribed).
+    pub fn node(
+        client: KurentoClient,
+        owner: impl Into<String>,
+        node_id: String,
+        events: broadcast::Sender<MediaEvent>,
+    ) -> Arc<Self> {
+        Self::build(client, owner.into(), Some(node_id), events)
+    }
+
+    fn build(
+        client: KurentoClient,
+        owner: String,
+        node_id: Option<String>,
+        events: broadcast::Sender<MediaEvent>,
+    ) -> Arc<Self> {
         let node = node_id.clone();
-        let (events, _) = broadcast::channel(4096);
         let subscribed: Arc<Mutex<HashSet<String>>> = Arc::default();
         let mut link = client.connection_events();
+        // The client announces a transition before it becomes the state: a state already
+        // `Connected` here was announced before this subscription, so it is reported from here.
+        let mut missed = Some(client.connection_state()).filter(|s| matches!(s, LinkState::Connected { .. }));
         let tx = events.clone();
         let subs = subscribed.clone();
         tokio::spawn(async move {
             loop {
-                let state = match link.recv().await {
-                    Ok(s) => s,
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => break,
+                let state = match missed.take() {
+                    Some(s) => s,
+                    None => match link.recv().await {
+                        Ok(s) => s,
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
                 };
                 let event = match state {
                     LinkState::Connected { resumed, .. } => {

@@ -7,7 +7,7 @@
 //! node) and when an inventory lists a node's pipelines. Calls that carry a [`MediaStream`]
 //! (viewers, taps, a camera endpoint's replacement) go to the stream's node directly.
 //!
-//! Events of every node are merged into one channel; `Connected` and `Disconnected` name their
+//! Events of every node go to one channel (each node's [`KurentoMedia`] sends into it); `Connected` and `Disconnected` name their
 //! node, so a node's reconnect re-adopts that node's streams alone. Health: connected while at
 //! least one node is. Nodes are found in the registry's node records ([`MediaNodes`]).
 //!
@@ -96,22 +96,7 @@ impl MediaPool {
             Some(m) => KurentoClient::start_with_metrics(config, m.clone()),
             None => KurentoClient::start(config),
         };
-        let media = KurentoMedia::node(client, self.owner.clone(), Some(node_id.to_owned()));
-        let mut rx = media.events();
-        let tx = self.events.clone();
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(event) => {
-                        let _ = tx.send(event);
-                    }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(lost = n, "media node events lagged");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
+        let media = KurentoMedia::node(client, self.owner.clone(), node_id.to_owned(), self.events.clone());
         tracing::info!(node_id, url = rpc_url, "connecting to a media node");
         nodes.insert(node_id.to_owned(), media.clone());
         media

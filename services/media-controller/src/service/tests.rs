@@ -23,6 +23,7 @@ use super::controller::{Controller, ControllerSettings};
 mod fencing;
 mod ice_states;
 mod orphans;
+mod placed;
 mod rtsp_source;
 mod taps;
 use super::media::*;
@@ -59,7 +60,8 @@ impl RecordingMedia {
 impl MediaServer for RecordingMedia {
     async fn create_stream(&self, spec: &StreamSpec) -> Result<MediaStream, MediaError> {
         let source = spec.source.as_ref().map(|s| format!(" source={}", s.expose())).unwrap_or_default();
-        self.calls.lock().unwrap().push(format!("create_stream {}{source}", spec.camera_id));
+        let node = spec.node_id.as_ref().map(|n| format!(" node={n}")).unwrap_or_default();
+        self.calls.lock().unwrap().push(format!("create_stream {}{source}{node}", spec.camera_id));
         // A media call takes time: other commands run meanwhile.
         tokio::task::yield_now().await;
         let p = format!("{}_kurento.MediaPipeline", spec.camera_id);
@@ -163,6 +165,11 @@ async fn fixture() -> Fixture {
 
 /// A controller that holds the lease (as its lease task would have it).
 async fn fixture_with_max_streams(max_streams: u32) -> Fixture {
+    fixture_with(max_streams, None).await
+}
+
+/// [`fixture_with_max_streams`] placing streams on the registry's nodes with `placement`.
+async fn fixture_with(max_streams: u32, placement: Option<super::placement::Policy>) -> Fixture {
     let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
     let media = RecordingMedia::new();
@@ -175,7 +182,7 @@ async fn fixture_with_max_streams(max_streams: u32) -> Fixture {
         stall_after: Duration::from_millis(50),
         max_streams,
         max_viewers_per_stream: 2,
-        placement: None,
+        placement,
     };
     let controller = Controller::new(
         registry.clone(),
