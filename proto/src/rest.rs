@@ -244,6 +244,15 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_on_a_media_node_shows_the_node_and_a_single_server_stream_shows_none() {
+        let on_node = StreamRecord { node_id: Some("node-b".into()), ..crate::stream::tests_support::sample_stream() };
+        let view = StreamView::new(on_node, 0, None);
+        assert_eq!(serde_json::to_value(&view).unwrap()["node_id"], "node-b");
+        let single = StreamView::new(crate::stream::tests_support::sample_stream(), 0, None);
+        assert!(serde_json::to_value(&single).unwrap().get("node_id").is_none(), "no field without a node");
+    }
+
+    #[test]
     fn viewer_list_round_trips() {
         roundtrip(&ViewerList {
             viewers: vec![ViewerRecord {

@@ -279,6 +279,17 @@ mod tests {
     use crate::roundtrip;
 
     #[test]
+    fn a_record_written_before_media_nodes_reads_without_a_node() {
+        let mut json = serde_json::to_value(sample_stream()).unwrap();
+        assert!(json.get("node_id").is_none(), "None is not written");
+        json.as_object_mut().unwrap().remove("node_id");
+        let read: StreamRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(read.node_id, None);
+        let placed = StreamRecord { node_id: Some("node-a".into()), ..sample_stream() };
+        assert_eq!(serde_json::from_value::<StreamRecord>(serde_json::to_value(&placed).unwrap()).unwrap(), placed);
+    }
+
+    #[test]
     fn stream_record_round_trips_with_snake_case_state() {
         let s = sample_stream();
         roundtrip(&s);
