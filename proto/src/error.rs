@@ -83,6 +83,8 @@ error_codes! {
     ControllerUnavailable = ("controller_unavailable", 503),
     RegistryUnavailable = ("registry_unavailable", 503),
     MediaServerError = ("media_server_error", 502),
+    // No media node can take a new stream (every node full, draining or gone).
+    NoMediaNode = ("no_media_node", 503),
     ShuttingDown = ("shutting_down", 503),
     Internal = ("internal", 500),
 }

@@ -140,6 +140,12 @@ impl Keys {
         format!("{}nodes", self.prefix)
     }
 
+    /// String without expiry: the media node a camera's stream was last placed on, kept after
+    /// the stream stops so a restarted camera returns to it (placement stickiness).
+    pub fn camera_node(&self, camera_id: &CameraId) -> String {
+        format!("{}camera_node:{camera_id}", self.prefix)
+    }
+
     /// String without expiry: set while the controller has marked the node draining.
     pub fn media_node_draining(&self, node_id: &str) -> String {
         format!("{}node:{node_id}:draining", self.prefix)

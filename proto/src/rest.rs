@@ -80,6 +80,10 @@ pub struct StreamView {
     /// known once it played): the codec, whether browsers can play it, and why not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<crate::stream::RtpAudio>,
+    /// The media node carrying the stream, when streams are placed on a pool of nodes; `rtp`
+    /// then points at that node's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
 }
 
 impl StreamView {
@@ -97,6 +101,7 @@ impl StreamView {
             camera,
             source: record.source,
             audio,
+            node_id: record.node_id,
         }
     }
 }
@@ -235,6 +240,7 @@ mod tests {
             camera_source: None,
             source: None,
             source_audio: None,
+            node_id: None,
         };
         let camera =
             CameraStatus { last_seen: "t2".into(), stats: CameraStats { sending: true, ..Default::default() } };
@@ -242,6 +248,15 @@ mod tests {
         assert_eq!(view.max_bandwidth, 2000);
         roundtrip(&StreamList { streams: vec![view], count: 1 });
         roundtrip(&StopStreamResponse { camera_id: CameraId::from_static("cam"), stopped: true, viewers_released: 2 });
+    }
+
+    #[test]
+    fn a_stream_on_a_media_node_shows_the_node_and_a_single_server_stream_shows_none() {
+        let on_node = StreamRecord { node_id: Some("node-b".into()), ..crate::stream::tests_support::sample_stream() };
+        let view = StreamView::new(on_node, 0, None);
+        assert_eq!(serde_json::to_value(&view).unwrap()["node_id"], "node-b");
+        let single = StreamView::new(crate::stream::tests_support::sample_stream(), 0, None);
+        assert!(serde_json::to_value(&single).unwrap().get("node_id").is_none(), "no field without a node");
     }
 
     #[test]

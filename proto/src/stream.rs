@@ -190,6 +190,11 @@ pub struct StreamRecord {
     /// once the camera played (a pushed camera's audio is `rtp.audio`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_audio: Option<AudioCodec>,
+    /// The media node carrying the stream (its `MediaNode::node_id`), when the controller places
+    /// streams on a pool of nodes (`MEDIA_NODES=registry`); the RTP target's host is that node's
+    /// address. None with a single media server, and in records written before nodes existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
 }
 
 impl StreamRecord {
@@ -275,6 +280,7 @@ pub(crate) mod tests_support {
             camera_source: None,
             source: None,
             source_audio: None,
+            node_id: None,
         }
     }
 }
@@ -284,6 +290,17 @@ mod tests {
     use super::tests_support::sample_stream;
     use super::*;
     use crate::roundtrip;
+
+    #[test]
+    fn a_record_written_before_media_nodes_reads_without_a_node() {
+        let mut json = serde_json::to_value(sample_stream()).unwrap();
+        assert!(json.get("node_id").is_none(), "None is not written");
+        json.as_object_mut().unwrap().remove("node_id");
+        let read: StreamRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(read.node_id, None);
+        let placed = StreamRecord { node_id: Some("node-a".into()), ..sample_stream() };
+        assert_eq!(serde_json::from_value::<StreamRecord>(serde_json::to_value(&placed).unwrap()).unwrap(), placed);
+    }
 
     #[test]
     fn stream_record_round_trips_with_snake_case_state() {

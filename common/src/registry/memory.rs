@@ -50,6 +50,8 @@ struct State {
     nodes: BTreeMap<String, (MediaNode, Instant)>,
     /// Nodes the controller marked draining.
     drained_nodes: BTreeSet<String>,
+    /// Camera id -> the node its stream was last placed on.
+    camera_nodes: HashMap<CameraId, String>,
 }
 
 impl MemoryRegistry {

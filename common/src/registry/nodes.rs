@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use camview_proto::node::MediaNode;
+use camview_proto::CameraId;
 
 use super::RegistryError;
 
@@ -37,4 +38,9 @@ pub trait MediaNodes: Send + Sync + 'static {
     /// Removes a node's record, index entry and draining mark; true if its heartbeat was live.
     /// Fenced.
     async fn forget_node(&self, node_id: &str) -> Result<bool, RegistryError>;
+    /// Records the node a camera's stream was placed on; it outlives the stream, so a camera
+    /// that starts again returns to its node (placement stickiness). Fenced.
+    async fn put_camera_node(&self, camera_id: &CameraId, node_id: &str) -> Result<(), RegistryError>;
+    /// The node a camera's stream was last placed on, if any.
+    async fn get_camera_node(&self, camera_id: &CameraId) -> Result<Option<String>, RegistryError>;
 }

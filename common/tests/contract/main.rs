@@ -58,6 +58,7 @@ macro_rules! contract_suite {
             nodes::a_draining_mark_outlives_the_next_heartbeat_until_cleared,
             nodes::forgetting_a_node_removes_its_record_and_its_draining_mark,
             nodes::node_heartbeats_are_not_fenced_but_draining_marks_and_forgetting_are,
+            nodes::a_cameras_node_is_kept_after_its_stream_and_its_write_is_fenced,
             bus::a_command_pushed_before_the_consumer_exists_is_delivered,
             bus::commands_are_delivered_in_push_order_at_most_max_at_a_time,
             bus::an_unacknowledged_command_is_redelivered_to_the_same_consumer_after_a_restart,

@@ -95,3 +95,19 @@ pub async fn node_heartbeats_are_not_fenced_but_draining_marks_and_forgetting_ar
     view.set_node_draining("node-a", true).await.unwrap();
     assert!(r.get_node("node-a").await.unwrap().unwrap().draining);
 }
+
+pub async fn a_cameras_node_is_kept_after_its_stream_and_its_write_is_fenced(b: &impl Backend) {
+    let r = b.registry().await;
+    let camera: camview_proto::CameraId = "cam-sticky".parse().unwrap();
+    assert_eq!(r.get_camera_node(&camera).await.unwrap(), None);
+    let view = r.fenced(Fence::new());
+    assert!(matches!(view.put_camera_node(&camera, "node-a").await, Err(RegistryError::Fenced { term: 0 })));
+    assert_eq!(r.get_camera_node(&camera).await.unwrap(), None, "a refused write changed nothing");
+    let fence = Fence::new();
+    let view = r.fenced(fence.clone());
+    fence.enter(r.acquire_lease("mc-1", LONG_TTL).await.unwrap().expect("taken"));
+    view.put_camera_node(&camera, "node-a").await.unwrap();
+    assert_eq!(r.get_camera_node(&camera).await.unwrap().as_deref(), Some("node-a"));
+    view.put_camera_node(&camera, "node-b").await.unwrap();
+    assert_eq!(r.get_camera_node(&camera).await.unwrap().as_deref(), Some("node-b"), "the last placement wins");
+}

@@ -38,6 +38,7 @@ pub fn stream(camera_id: &str) -> StreamRecord {
         camera_source: None,
         source: None,
         source_audio: None,
+        node_id: None,
     }
 }
 

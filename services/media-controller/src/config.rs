@@ -52,6 +52,23 @@ pub struct Settings {
     pub kurento_nodes: Vec<KurentoNode>,
     /// `KURENTO_NODES_POLL_MS` (2000): how often they are polled; a record lives three periods.
     pub kurento_nodes_poll: Duration,
+    /// `MEDIA_NODES`: `single` (default) drives the one media server at `KURENTO_WS_URL`,
+    /// cameras sending to `EXTERNAL_IP`; `registry` places streams on the media nodes of the
+    /// registry (engines' heartbeats, `KURENTO_NODES`), each stream's RTP target at its node.
+    pub media_nodes: MediaNodesMode,
+    /// `MEDIA_NODES_REFRESH_MS` (2000): how often a pool connects to newly registered nodes
+    /// ahead of their first stream.
+    pub media_nodes_refresh: Duration,
+}
+
+/// Where streams go: `MEDIA_NODES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MediaNodesMode {
+    /// One media server (`KURENTO_WS_URL`, `EXTERNAL_IP`).
+    #[default]
+    Single,
+    /// A pool of the registry's media nodes, streams placed by load.
+    Registry,
 }
 
 /// A TURN server for media-server endpoints, with the TURN REST shared secret.
@@ -144,6 +161,12 @@ impl Settings {
             metrics_addr: Some(r.parse("METRICS_ADDR", DEFAULT_METRICS_ADDR.parse().expect("literal address"))?),
             kurento_nodes: parse_kurento_nodes(&r.string("KURENTO_NODES", ""))?,
             kurento_nodes_poll: Duration::from_millis(r.ranged::<u64>("KURENTO_NODES_POLL_MS", 2000, 100, 60_000)?),
+            media_nodes: match r.string("MEDIA_NODES", "single").to_ascii_lowercase().as_str() {
+                "single" => MediaNodesMode::Single,
+                "registry" => MediaNodesMode::Registry,
+                other => return Err(ConfigError::new("MEDIA_NODES", other, "must be single or registry")),
+            },
+            media_nodes_refresh: Duration::from_millis(r.ranged::<u64>("MEDIA_NODES_REFRESH_MS", 2000, 100, 60_000)?),
         })
     }
 
@@ -258,6 +281,19 @@ mod tests {
             let e = Settings::from_source(&[("MAX_STREAMS", bad)]).unwrap_err();
             assert_eq!(e.name, "MAX_STREAMS", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn media_nodes_default_to_a_single_server_and_are_validated() {
+        let s = Settings::from_source(&[("UNRELATED", "x")]).unwrap();
+        assert_eq!((s.media_nodes, s.media_nodes_refresh), (MediaNodesMode::Single, Duration::from_secs(2)));
+        let s = Settings::from_source(&[("MEDIA_NODES", "Registry"), ("MEDIA_NODES_REFRESH_MS", "500")]).unwrap();
+        assert_eq!((s.media_nodes, s.media_nodes_refresh), (MediaNodesMode::Registry, Duration::from_millis(500)));
+        assert_eq!(Settings::from_source(&[("MEDIA_NODES", "many")]).unwrap_err().name, "MEDIA_NODES");
+        assert_eq!(
+            Settings::from_source(&[("MEDIA_NODES_REFRESH_MS", "1")]).unwrap_err().name,
+            "MEDIA_NODES_REFRESH_MS"
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum CommandError {
     StreamFull { camera: CameraId, limit: u32 },
     #[error("this browser cannot play the camera's video: {0}")]
     CodecUnsupported(String),
+    #[error("no media node can take a new stream (every node is full, draining or without a heartbeat)")]
+    NoMediaNode,
 }
 
 impl CommandError {
@@ -46,6 +48,7 @@ impl CommandError {
             CommandError::Registry(_) => ErrorCode::RegistryUnavailable,
             CommandError::TooManyStreams(_) => ErrorCode::TooManyStreams,
             CommandError::StreamFull { .. } => ErrorCode::StreamFull,
+            CommandError::NoMediaNode => ErrorCode::NoMediaNode,
         }
     }
 

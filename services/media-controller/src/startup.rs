@@ -12,10 +12,13 @@ use opentelemetry::metrics::Meter;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Settings;
+use crate::config::{MediaNodesMode, Settings};
 use crate::kurento::KurentoClient;
 use crate::metrics::{ControllerMetrics, RpcMetrics, SCOPE};
+use crate::service::media::MediaServer;
+use crate::service::media_pool::MediaPool;
 use crate::service::node_poller::spawn_node_pollers;
+use crate::service::placement::Policy;
 use crate::service::{run, Controller, ControllerSettings, KurentoMedia, RunnerSettings};
 
 /// The bus and registry a controller works with, and where its instruments go.
@@ -102,7 +105,7 @@ pub struct ControllerHandle {
     instance_id: String,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
-    client: KurentoClient,
+    media: MediaConnection,
     controller: Arc<Controller>,
     /// The `KURENTO_NODES` pollers; they stop with the controller.
     node_pollers: Vec<JoinHandle<()>>,
@@ -134,15 +137,48 @@ impl ControllerHandle {
                 tracing::error!(error = %e, "Kurento node poller failed");
             }
         }
-        self.client.shutdown();
+        self.media.shutdown();
     }
 
     /// Stops abruptly, as a crash would: no lease release, no cleanup.
     pub fn abort(self) {
         self.task.abort();
         self.node_pollers.iter().for_each(JoinHandle::abort);
-        self.client.shutdown();
+        self.media.shutdown();
     }
+}
+
+/// The controller's connections to media servers: one, or a pool of nodes.
+enum MediaConnection {
+    Single(KurentoClient),
+    /// The pool and its discovery refresh.
+    Pool(Arc<MediaPool>, JoinHandle<()>),
+}
+
+impl MediaConnection {
+    fn shutdown(&self) {
+        match self {
+            MediaConnection::Single(client) => client.shutdown(),
+            MediaConnection::Pool(pool, refresh) => {
+                refresh.abort();
+                pool.shutdown();
+            }
+        }
+    }
+}
+
+/// Connects a pool to newly registered nodes every `period` (until aborted).
+fn spawn_refresh(pool: Arc<MediaPool>, period: std::time::Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = pool.refresh().await {
+                tracing::debug!(error = %e, "media node discovery refresh failed");
+            }
+        }
+    })
 }
 
 /// Connects to the media server (retrying in the background) and starts the loops, without
@@ -150,9 +186,20 @@ impl ControllerHandle {
 pub fn start(settings: &Settings, deps: Dependencies) -> ControllerHandle {
     let meter = &deps.meter;
     let instance_id = format!("media-controller-{}", uuid::Uuid::new_v4());
-    let client = KurentoClient::start_with_metrics(settings.kurento.clone(), RpcMetrics::new(meter));
     let owner = settings.redis.as_ref().map_or("camview:", |r| r.prefix.as_str());
-    let media = KurentoMedia::owned_by(client.clone(), owner);
+    let (media, connection): (Arc<dyn MediaServer>, _) = match settings.media_nodes {
+        MediaNodesMode::Single => {
+            let client = KurentoClient::start_with_metrics(settings.kurento.clone(), RpcMetrics::new(meter));
+            (KurentoMedia::owned_by(client.clone(), owner), MediaConnection::Single(client))
+        }
+        MediaNodesMode::Registry => {
+            let pool =
+                MediaPool::new(deps.registry.clone(), settings.kurento.clone(), Some(RpcMetrics::new(meter)), owner);
+            let refresh = spawn_refresh(pool.clone(), settings.media_nodes_refresh);
+            (pool.clone() as Arc<dyn MediaServer>, MediaConnection::Pool(pool, refresh))
+        }
+    };
+    let placement = (settings.media_nodes == MediaNodesMode::Registry).then(Policy::default);
     let now = time_now_unix();
     let controller = Controller::new(
         deps.registry.clone(),
@@ -167,6 +214,7 @@ pub fn start(settings: &Settings, deps: Dependencies) -> ControllerHandle {
             stall_after: settings.stall_after,
             max_streams: settings.max_streams,
             max_viewers_per_stream: settings.max_viewers_per_stream,
+            placement,
         },
         ControllerMetrics::new(meter),
     );
@@ -177,8 +225,15 @@ pub fn start(settings: &Settings, deps: Dependencies) -> ControllerHandle {
     let node_pollers =
         spawn_node_pollers(&settings.kurento_nodes, settings.kurento_nodes_poll, deps.registry.clone(), &stopped);
     let task = tokio::spawn(run(controller.clone(), deps.bus, runner, stopped));
-    tracing::info!(instance = %instance_id, url = %settings.kurento.url, "media-controller started");
-    ControllerHandle { instance_id, stop, task, client, controller, node_pollers }
+    match settings.media_nodes {
+        MediaNodesMode::Single => {
+            tracing::info!(instance = %instance_id, url = %settings.kurento.url, "media-controller started")
+        }
+        MediaNodesMode::Registry => {
+            tracing::info!(instance = %instance_id, "media-controller started, placing streams on the registry's media nodes")
+        }
+    }
+    ControllerHandle { instance_id, stop, task, media: connection, controller, node_pollers }
 }
 
 fn time_now_unix() -> i64 {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use camview_proto::node::MediaNode;
+use camview_proto::CameraId;
 use tokio::time::Instant;
 
 use super::{MemoryRegistry, State};
@@ -51,5 +52,14 @@ impl MediaNodes for MemoryRegistry {
         let mut state = self.state_to_write()?;
         state.drained_nodes.remove(node_id);
         Ok(state.nodes.remove(node_id).is_some_and(|(_, until)| until > Instant::now()))
+    }
+
+    async fn put_camera_node(&self, camera_id: &CameraId, node_id: &str) -> Result<(), RegistryError> {
+        self.state_to_write()?.camera_nodes.insert(camera_id.to_owned(), node_id.to_owned());
+        Ok(())
+    }
+
+    async fn get_camera_node(&self, camera_id: &CameraId) -> Result<Option<String>, RegistryError> {
+        Ok(self.state().camera_nodes.get(camera_id).cloned())
     }
 }

@@ -108,6 +108,7 @@ mod tests {
             camera_source: None,
             source: None,
             source_audio: None,
+            node_id: None,
         });
         assert_eq!(field(&fields, "camera_id"), Some("1234"));
         assert_eq!(field(&fields, "state"), Some("waiting_for_media"));
@@ -129,6 +130,7 @@ mod tests {
             camera_source: None,
             source: None,
             source_audio: None,
+            node_id: None,
         });
         assert_eq!(field(&fields, "rtp"), None);
     }

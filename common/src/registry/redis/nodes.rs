@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use camview_proto::keys::Keys;
 use camview_proto::node::MediaNode;
+use camview_proto::CameraId;
 use redis::Script;
 
 use super::scripts::{fenced, DELETE_VALUE, SET_VALUE};
@@ -141,5 +142,20 @@ impl MediaNodes for RedisRegistry {
             .await
             .map_err(self.write_error(&key))?;
         Ok(removed > 0)
+    }
+
+    async fn put_camera_node(&self, camera_id: &CameraId, node_id: &str) -> Result<(), RegistryError> {
+        let key = self.keys.camera_node(camera_id);
+        self.fenced_call(&SET_VALUE)
+            .key(&key)
+            .arg(node_id)
+            .invoke_async::<()>(&mut self.conn())
+            .await
+            .map_err(self.write_error(&key))
+    }
+
+    async fn get_camera_node(&self, camera_id: &CameraId) -> Result<Option<String>, RegistryError> {
+        let key = self.keys.camera_node(camera_id);
+        redis::cmd("GET").arg(&key).query_async(&mut self.conn()).await.map_err(error_at(&key))
     }
 }

@@ -139,7 +139,8 @@ route_table! {
         [Forbidden, StreamNotFound, SnapshotUnavailable, SnapshotUnsupportedCodec, ControllerUnavailable,
          MediaServerError, Internal, RegistryUnavailable];
     POST "/streams/{camera_id}/start" => streams::start_stream, Admin,
-        [InvalidSource, TooManyStreams, ControllerUnavailable, MediaServerError, Internal, RegistryUnavailable];
+        [InvalidSource, TooManyStreams, NoMediaNode, ControllerUnavailable, MediaServerError, Internal,
+         RegistryUnavailable];
     POST "/streams/{camera_id}/stop" => streams::stop_stream, Admin,
         [StreamNotFound, ControllerUnavailable, MediaServerError, Internal, RegistryUnavailable];
     GET "/viewers" => viewers::list_viewers, Admin, [RegistryUnavailable];

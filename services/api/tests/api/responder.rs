@@ -108,6 +108,7 @@ async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU1
                 // As the controller does: the record holds the source redacted.
                 source: source.as_ref().map(camview_proto::source::SourceUrl::redacted),
                 source_audio: None,
+                node_id: None,
             };
             registry.put_stream(&stream).await.expect("responder: put_stream");
             Message::StreamStarted(StreamStarted { stream, created: true })
@@ -207,5 +208,6 @@ pub fn sample_stream(camera_id: &'static str) -> StreamRecord {
         camera_source: None,
         source: None,
         source_audio: None,
+        node_id: None,
     }
 }

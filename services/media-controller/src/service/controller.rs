@@ -22,27 +22,29 @@ use camview_common::bus::{envelope, Bus};
 use camview_common::clock::now_rfc3339;
 use camview_common::registry::{Fence, Registry};
 use camview_proto::bus::{
-    Envelope, Message, RemoveReason, Renegotiate, StartStream, StopStream, StreamEnded, StreamStarted, StreamStopped,
+    Envelope, Message, RemoveReason, StartStream, StopStream, StreamEnded, StreamStarted, StreamStopped,
 };
 use camview_proto::source::SourceUrl;
-use camview_proto::stream::{AudioCodec, Codec, RtpTarget, StreamRecord, StreamState, ViewerRecord, ViewerState};
+use camview_proto::stream::{AudioCodec, Codec, RtpTarget, StreamRecord, StreamState};
 use tokio::sync::{Mutex as AsyncMutex, RwLock};
 use tracing::Instrument;
 
 use super::lanes::LaneKey;
 use super::media::{IceSettings, MediaServer, MediaStream, StreamSpec};
+use super::placement::Policy;
 use super::sdp;
 pub use crate::error::CommandError;
 use crate::metrics::{ControllerMetrics, Outcome};
+use camview_proto::node::MediaNode;
 
 mod camera_source;
 mod events;
 mod orphans;
+mod placing;
 mod pulled;
+mod reconcile;
 mod taps;
 mod viewers;
-
-use viewers::ViewerRoute;
 
 /// What the controller needs to know beyond its dependencies.
 #[derive(Debug, Clone)]
@@ -60,6 +62,10 @@ pub struct ControllerSettings {
     pub max_streams: u32,
     /// `MAX_VIEWERS_PER_STREAM`: a join beyond this many viewers is refused (`stream_full`).
     pub max_viewers_per_stream: u32,
+    /// `MEDIA_NODES=registry`: streams are placed on the registry's media nodes by this policy
+    /// (the media server is then a pool routing to them) and a stream's RTP target is its
+    /// node's address. None: one media server at `external_ip`, as before nodes existed.
+    pub placement: Option<Policy>,
 }
 
 /// The media-controller's behaviour over its three dependencies.
@@ -79,8 +85,9 @@ pub struct Controller {
     camera_locks: Mutex<HashMap<CameraId, Arc<RwLock<()>>>>,
     /// Taken to count streams against `max_streams` and admit one more.
     admission: AsyncMutex<()>,
-    /// Cameras admitted by the count whose stream is being created (not yet in the registry).
-    creating: Mutex<HashSet<CameraId>>,
+    /// Cameras admitted by the count whose stream is being created (not yet in the registry),
+    /// with the node each was placed on (counted as that node's load until registered).
+    creating: Mutex<HashMap<CameraId, Option<String>>>,
     /// Pending `stalled` timers per camera, aborted when media flows again.
     stall_timers: Mutex<HashMap<CameraId, tokio::task::JoinHandle<()>>>,
     metrics: ControllerMetrics,
@@ -349,29 +356,41 @@ impl Controller {
         if let Some(stream) = self.registry.get_stream(&cmd.camera_id).await? {
             return Ok(Message::StreamStarted(StreamStarted { stream, created: false }));
         }
-        let _creating = self.admit_new_stream(&cmd.camera_id).await?;
-        let stream =
-            self.create_stream_objects(&cmd.camera_id, cmd.bandwidth, now_rfc3339(), cmd.source.as_ref()).await?;
+        let creating = self.admit_new_stream(&cmd.camera_id).await?;
+        let stream = self
+            .create_stream_objects(
+                &cmd.camera_id,
+                cmd.bandwidth,
+                now_rfc3339(),
+                cmd.source.as_ref(),
+                creating.node.as_ref(),
+            )
+            .await?;
         Ok(Message::StreamStarted(StreamStarted { stream, created: true }))
     }
 
     /// Counts the streams that exist or are being created and, below `max_streams`, admits
     /// `camera_id` as being created until the returned guard is dropped (after its stream is
-    /// registered, or its creation failed).
+    /// registered, or its creation failed). With a pool of media nodes, the stream is placed
+    /// here too, under the same lock, so parallel starts see each other's nodes.
     ///
     /// The set of cameras being created is read before the registry: a creation that finishes
     /// in between was registered before it left the set, so it is counted either way, once.
     async fn admit_new_stream(&self, camera_id: &CameraId) -> Result<CreatingGuard<'_>, CommandError> {
         let _admission = self.admission.lock().await;
-        let mut counted = self.creating.lock().expect("creating set poisoned").clone();
-        counted.extend(self.registry.list_streams().await?.into_iter().map(|s| s.camera_id));
+        let creating = self.creating.lock().expect("creating set poisoned").clone();
+        let streams = self.registry.list_streams().await?;
+        let mut counted: HashSet<&CameraId> = creating.keys().collect();
+        counted.extend(streams.iter().map(|s| &s.camera_id));
         let max = self.settings.max_streams;
         if counted.len() >= max as usize {
             tracing::warn!(%camera_id, max, "stream refused: MAX_STREAMS reached");
             return Err(CommandError::TooManyStreams(max));
         }
-        self.creating.lock().expect("creating set poisoned").insert(camera_id.to_owned());
-        Ok(CreatingGuard { set: &self.creating, camera_id: camera_id.to_owned() })
+        let node = self.place_stream(camera_id, None, &streams, &creating).await?;
+        let node_id = node.as_ref().map(|n| n.node_id.clone());
+        self.creating.lock().expect("creating set poisoned").insert(camera_id.to_owned(), node_id);
+        Ok(CreatingGuard { set: &self.creating, camera_id: camera_id.to_owned(), node })
     }
 
     /// Creates the media objects of a stream and registers it `waiting_for_media`; a stream
@@ -383,6 +402,7 @@ impl Controller {
         bandwidth: camview_proto::stream::Bandwidth,
         created_at: String,
         source: Option<&SourceUrl>,
+        node: Option<&MediaNode>,
     ) -> Result<StreamRecord, CommandError> {
         let spec = StreamSpec {
             camera_id: camera_id.to_owned(),
@@ -394,6 +414,7 @@ impl Controller {
                 self.settings.audio,
             ),
             source: source.cloned(),
+            node_id: node.map(|n| n.node_id.clone()),
         };
         if let Some(url) = source {
             self.registry.put_stream_source(camera_id, Some(url.expose())).await?;
@@ -416,9 +437,10 @@ impl Controller {
         let stream = StreamRecord {
             camera_id: camera_id.to_owned(),
             state: StreamState::WaitingForMedia,
-            // The answer's own address is wrong behind containers: cameras use EXTERNAL_IP.
+            // The answer's own address is wrong behind containers: cameras use EXTERNAL_IP,
+            // or the address of the node the stream was placed on.
             rtp: port.map(|port| RtpTarget {
-                host: self.settings.external_ip.clone(),
+                host: node.map_or_else(|| self.settings.external_ip.clone(), |n| n.external_ip.clone()),
                 port,
                 codec: self.settings.codec,
                 payload_type: self.settings.payload_type,
@@ -432,11 +454,18 @@ impl Controller {
             camera_source: None,
             source: source.map(SourceUrl::redacted),
             source_audio: None,
+            node_id: node.map(|n| n.node_id.clone()),
         };
         if let Err(e) = self.registry.put_stream(&stream).await {
             let _ = self.media.release(&media.pipeline_id).await;
             self.forget_source(camera_id, source).await;
             return Err(e.into());
+        }
+        if let Some(node) = node {
+            // Kept after the stream stops: the camera returns to this node (stickiness).
+            if let Err(e) = self.registry.put_camera_node(camera_id, &node.node_id).await {
+                tracing::warn!(error = %e, %camera_id, "could not record the stream's node; a restart may place it elsewhere");
+            }
         }
         let mut stream = stream;
         if source.is_some() && self.media.is_camera_flowing(&media.rtp_endpoint_id).await.unwrap_or(false) {
@@ -446,7 +475,7 @@ impl Controller {
             stream.source_audio = self.pulled_audio(camera_id, &media.rtp_endpoint_id).await;
             self.registry.put_stream(&stream).await?;
         }
-        tracing::info!(%camera_id, port, source = stream.source.as_deref(), "stream started");
+        tracing::info!(%camera_id, port, source = stream.source.as_deref(), node_id = stream.node_id.as_deref(), "stream started");
         Ok(stream)
     }
 
@@ -505,77 +534,6 @@ impl Controller {
         }
     }
 
-    /// Makes the media server match the registry after (re)connecting or taking the lease:
-    /// objects that still exist are adopted (their events subscribed again), streams whose
-    /// objects are gone are recreated (the camera learns the new port on its next
-    /// keepalive) and viewers whose endpoint is gone are asked to renegotiate. Objects no
-    /// record names are released separately, by [`Controller::release_orphans`]. Fails, to be
-    /// retried on the next connection, while the media server is unreachable.
-    pub async fn reconcile(&self) -> Result<(), CommandError> {
-        for stream in self.registry.list_streams().await? {
-            let lock = self.camera_lock(&stream.camera_id);
-            let _guard = lock.write().await;
-            let alive = match media_stream_of(&stream) {
-                Some(ms) => self.media.adopt_stream(&ms).await?,
-                None => false,
-            };
-            let viewers = self.registry.list_viewers(Some(&stream.camera_id)).await?;
-            if alive {
-                for v in viewers {
-                    let endpoint_alive = match &v.endpoint_id {
-                        Some(e) => self.media.adopt_viewer(e).await?,
-                        // Still joining: its AddViewer is queued and runs after this (or
-                        // expires, and its signaling frees the slot). Asking it to
-                        // renegotiate now would free the slot under a join in flight.
-                        None if v.state == ViewerState::Joining => continue,
-                        None => false,
-                    };
-                    if endpoint_alive {
-                        self.viewers.insert(v.endpoint_id.as_deref().unwrap_or_default(), ViewerRoute::from(&v));
-                    } else {
-                        self.renegotiate(&v).await?;
-                    }
-                }
-                continue;
-            }
-            tracing::warn!(camera_id = %stream.camera_id, "stream objects lost on the media server; recreating");
-            let source = match stream.source {
-                Some(_) => self.stored_source(&stream.camera_id).await?,
-                None => None,
-            };
-            self.create_stream_objects(&stream.camera_id, stream.bandwidth, stream.created_at.clone(), source.as_ref())
-                .await?;
-            for v in viewers.iter().filter(|v| v.endpoint_id.is_some() || v.state != ViewerState::Joining) {
-                self.renegotiate(v).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The source URL stored for a pulled stream (None if it is missing or no longer valid:
-    /// the stream is then recreated as a pushed camera's, and says so in the log).
-    async fn stored_source(&self, camera_id: &CameraId) -> Result<Option<SourceUrl>, CommandError> {
-        let stored = self.registry.get_stream_source(camera_id).await?;
-        let source = stored.as_deref().and_then(|s| SourceUrl::parse(s).ok());
-        if source.is_none() {
-            tracing::warn!(%camera_id, "the stream's stored source URL is missing or invalid");
-        }
-        Ok(source)
-    }
-
-    async fn renegotiate(&self, v: &ViewerRecord) -> Result<(), CommandError> {
-        self.registry.remove_viewer(&v.camera_id, &v.viewer_id).await?;
-        if let Some(endpoint) = &v.endpoint_id {
-            self.viewers.remove(endpoint);
-        }
-        self.notify(
-            &v.signaling_instance,
-            Message::Renegotiate(Renegotiate { viewer_id: v.viewer_id.clone(), camera_id: v.camera_id.clone() }),
-        )
-        .await;
-        Ok(())
-    }
-
     /// Releases the viewers of signaling instances whose liveness key expired.
     pub async fn sweep_dead_instances(&self) -> Result<usize, CommandError> {
         let mut released = 0;
@@ -600,8 +558,10 @@ impl Controller {
 /// A camera admitted against `max_streams` whose stream is being created; leaves the set when
 /// dropped, whatever the outcome.
 struct CreatingGuard<'a> {
-    set: &'a Mutex<HashSet<CameraId>>,
+    set: &'a Mutex<HashMap<CameraId, Option<String>>>,
     camera_id: CameraId,
+    /// The node the stream was placed on (None with a single media server).
+    node: Option<MediaNode>,
 }
 
 impl Drop for CreatingGuard<'_> {
@@ -616,5 +576,6 @@ fn media_stream_of(stream: &StreamRecord) -> Option<MediaStream> {
         pipeline_id: stream.pipeline_id.clone()?,
         rtp_endpoint_id: stream.rtp_endpoint_id.clone()?,
         answer: String::new(),
+        node_id: stream.node_id.clone(),
     })
 }

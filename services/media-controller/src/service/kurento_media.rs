@@ -37,6 +37,9 @@ pub struct KurentoMedia {
     /// Objects whose events this session is subscribed to; emptied when the session is
     /// lost, since subscriptions belong to the session.
     subscribed: Arc<Mutex<HashSet<String>>>,
+    /// The pool's node this server is (None with a single media server): named in its
+    /// connection events and in the streams it creates.
+    node_id: Option<String>,
 }
 
 /// The tag marking a pipeline as this deployment's (its value: the deployment's Redis key
@@ -52,41 +55,72 @@ impl KurentoMedia {
 
     /// Like [`KurentoMedia::new`], marking pipelines as `owner`'s (the Redis key prefix).
     pub fn owned_by(client: KurentoClient, owner: impl Into<String>) -> Arc<Self> {
-        let owner = owner.into();
-        let (events, _) = broadcast::channel(4096);
+        Self::build(client, owner.into(), None, broadcast::channel(4096).0)
+    }
+
+    /// Like [`KurentoMedia::owned_by`], for the media node `node_id` of a pool: its events and
+    /// streams name the node, and its events go to the pool's channel `events` (sent there from
+    /// the first one on, so none is lost before anyone subscribed).
+    pub fn node(
+        client: KurentoClient,
+        owner: impl Into<String>,
+        node_id: String,
+        events: broadcast::Sender<MediaEvent>,
+    ) -> Arc<Self> {
+        Self::build(client, owner.into(), Some(node_id), events)
+    }
+
+    fn build(
+        client: KurentoClient,
+        owner: String,
+        node_id: Option<String>,
+        events: broadcast::Sender<MediaEvent>,
+    ) -> Arc<Self> {
+        let node = node_id.clone();
         let subscribed: Arc<Mutex<HashSet<String>>> = Arc::default();
         let mut link = client.connection_events();
+        // The client announces a transition before it becomes the state: a state already
+        // `Connected` here was announced before this subscription, so it is reported from here.
+        let mut missed = Some(client.connection_state()).filter(|s| matches!(s, LinkState::Connected { .. }));
         let tx = events.clone();
         let subs = subscribed.clone();
         tokio::spawn(async move {
             loop {
-                let state = match link.recv().await {
-                    Ok(s) => s,
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => break,
+                let state = match missed.take() {
+                    Some(s) => s,
+                    None => match link.recv().await {
+                        Ok(s) => s,
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
                 };
                 let event = match state {
                     LinkState::Connected { resumed, .. } => {
                         if !resumed {
                             subs.lock().expect("subscriptions poisoned").clear();
                         }
-                        MediaEvent::Connected { resumed }
+                        MediaEvent::Connected { resumed, node_id: node.clone() }
                     }
                     LinkState::SessionLost { .. } => {
                         subs.lock().expect("subscriptions poisoned").clear();
-                        MediaEvent::Disconnected
+                        MediaEvent::Disconnected { node_id: node.clone() }
                     }
-                    LinkState::Disconnected | LinkState::Closed => MediaEvent::Disconnected,
+                    LinkState::Disconnected | LinkState::Closed => MediaEvent::Disconnected { node_id: node.clone() },
                     LinkState::Connecting => continue,
                 };
                 let _ = tx.send(event);
             }
         });
-        Arc::new(Self { client, owner, events, subscribed })
+        Arc::new(Self { client, owner, events, subscribed, node_id })
     }
 
     pub fn client(&self) -> &KurentoClient {
         &self.client
+    }
+
+    /// The pool's node this server is, if any.
+    pub fn node_id(&self) -> Option<&str> {
+        self.node_id.as_deref()
     }
 
     /// Forwards one typed event stream into the shared event channel.
@@ -215,6 +249,7 @@ impl KurentoMedia {
                 pipeline_id: pipeline.id().to_owned(),
                 rtp_endpoint_id: player.id().to_owned(),
                 answer: String::new(),
+                node_id: self.node_id.clone(),
             })
         }
         .await;
@@ -249,6 +284,7 @@ impl KurentoMedia {
                 pipeline_id: pipeline.id().to_owned(),
                 rtp_endpoint_id: rtp.id().to_owned(),
                 answer,
+                node_id: self.node_id.clone(),
             })
         }
         .await;

@@ -17,6 +17,9 @@ pub struct StreamSpec {
     /// An RTSP camera to pull from: the stream gets a PlayerEndpoint with this URI instead of
     /// an RtpEndpoint answering `offer` (its `Debug` is redacted).
     pub source: Option<SourceUrl>,
+    /// The media node chosen for the stream (a pool of nodes routes the stream there); None
+    /// with a single media server.
+    pub node_id: Option<String>,
 }
 
 /// Media-server objects of one stream. For a stream pulled from an RTSP camera,
@@ -28,6 +31,9 @@ pub struct MediaStream {
     pub rtp_endpoint_id: String,
     /// The media server's SDP answer; its `m=video` port is where the camera sends.
     pub answer: String,
+    /// The media node holding the objects (None with a single media server): every call about
+    /// the stream, its viewers and taps goes there.
+    pub node_id: Option<String>,
 }
 
 /// STUN/TURN settings given to every viewer endpoint (IP literals, Kurento format).
@@ -74,11 +80,16 @@ pub enum MediaEvent {
         description: String,
     },
     /// The connection (re)opened; `resumed` is false for a new session, whose objects
-    /// (if any survive) must be adopted again.
+    /// (if any survive) must be adopted again. `node_id` names the media node of a pool (its
+    /// streams alone are concerned); None with a single media server.
     Connected {
         resumed: bool,
+        node_id: Option<String>,
     },
-    Disconnected,
+    /// The connection to the media server (or to the pool's node `node_id`) was lost.
+    Disconnected {
+        node_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

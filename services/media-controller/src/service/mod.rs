@@ -6,6 +6,7 @@ pub mod kurento_media;
 pub mod lanes;
 pub mod lease;
 pub mod media;
+pub mod media_pool;
 pub mod node_poller;
 pub mod nodes;
 pub mod placement;

@@ -144,7 +144,7 @@ pub async fn run(
                     _ = shutdown.changed() => break,
                 };
                 match event {
-                    Ok(event) if *active.borrow() || matches!(event, MediaEvent::Disconnected) => {
+                    Ok(event) if *active.borrow() || matches!(event, MediaEvent::Disconnected { .. }) => {
                         let c = controller.clone();
                         tokio::spawn(async move { c.on_media_event(event).await });
                     }

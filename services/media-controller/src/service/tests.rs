@@ -23,6 +23,7 @@ use super::controller::{Controller, ControllerSettings};
 mod fencing;
 mod ice_states;
 mod orphans;
+mod placed;
 mod rtsp_source;
 mod taps;
 use super::media::*;
@@ -59,7 +60,8 @@ impl RecordingMedia {
 impl MediaServer for RecordingMedia {
     async fn create_stream(&self, spec: &StreamSpec) -> Result<MediaStream, MediaError> {
         let source = spec.source.as_ref().map(|s| format!(" source={}", s.expose())).unwrap_or_default();
-        self.calls.lock().unwrap().push(format!("create_stream {}{source}", spec.camera_id));
+        let node = spec.node_id.as_ref().map(|n| format!(" node={n}")).unwrap_or_default();
+        self.calls.lock().unwrap().push(format!("create_stream {}{source}{node}", spec.camera_id));
         // A media call takes time: other commands run meanwhile.
         tokio::task::yield_now().await;
         let p = format!("{}_kurento.MediaPipeline", spec.camera_id);
@@ -67,6 +69,7 @@ impl MediaServer for RecordingMedia {
             rtp_endpoint_id: format!("{p}/rtp_kurento.RtpEndpoint"),
             pipeline_id: p,
             answer: "v=0\r\nm=video 40012 RTP/AVPF 96\r\n".into(),
+            node_id: spec.node_id.clone(),
         })
     }
     async fn play(&self, element_id: &str) -> Result<(), MediaError> {
@@ -117,6 +120,7 @@ impl MediaServer for RecordingMedia {
             pipeline_id: stream.pipeline_id.clone(),
             rtp_endpoint_id: format!("{}/rtp{n}_kurento.RtpEndpoint", stream.pipeline_id),
             answer,
+            node_id: stream.node_id.clone(),
         })
     }
     async fn gather_candidates(&self, endpoint_id: &str) -> Result<(), MediaError> {
@@ -161,6 +165,11 @@ async fn fixture() -> Fixture {
 
 /// A controller that holds the lease (as its lease task would have it).
 async fn fixture_with_max_streams(max_streams: u32) -> Fixture {
+    fixture_with(max_streams, None).await
+}
+
+/// [`fixture_with_max_streams`] placing streams on the registry's nodes with `placement`.
+async fn fixture_with(max_streams: u32, placement: Option<super::placement::Policy>) -> Fixture {
     let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
     let media = RecordingMedia::new();
@@ -173,6 +182,7 @@ async fn fixture_with_max_streams(max_streams: u32) -> Fixture {
         stall_after: Duration::from_millis(50),
         max_streams,
         max_viewers_per_stream: 2,
+        placement,
     };
     let controller = Controller::new(
         registry.clone(),
@@ -426,7 +436,7 @@ async fn a_lost_media_session_recreates_streams_and_asks_viewers_to_renegotiate(
     command(&f, &sig, add).await;
     // The server lost the session: the pipeline is gone.
     f.media.released.lock().unwrap().push("cam1_kurento.MediaPipeline".into());
-    f.controller.on_media_event(MediaEvent::Connected { resumed: false }).await;
+    f.controller.on_media_event(MediaEvent::Connected { resumed: false, node_id: None }).await;
     assert_eq!(f.media.calls().iter().filter(|c| c.starts_with("create_stream")).count(), 2);
     let renegotiate = loop {
         let env = tokio::time::timeout(Duration::from_secs(2), sig_events.recv()).await.unwrap().unwrap();

@@ -40,6 +40,15 @@ pub struct Stack {
 impl Stack {
     pub async fn start() -> Stack {
         let engine = Engine::start(EngineSettings::for_tests()).await.expect("engine starts");
+        Self::around(Some(engine)).await
+    }
+
+    /// Redis and the API's bus client, without an engine (media nodes are started apart).
+    pub async fn without_engine() -> Stack {
+        Self::around(None).await
+    }
+
+    async fn around(engine: Option<Engine>) -> Stack {
         let redis = RedisServer::shared();
         let keys = random_keys();
         let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&redis.url(), keys.clone()).await.expect("bus"));
@@ -47,14 +56,18 @@ impl Stack {
             Arc::new(RedisRegistry::connect(&redis.url(), keys.clone()).await.expect("registry"));
         let (api, _events) = BusClient::start(bus.clone(), "api-test").await.expect("bus client");
         Stack {
-            ws_addr: engine.ws_addr(),
-            ws_url: engine.ws_url(),
-            engine: Some(engine),
+            ws_addr: engine.as_ref().map_or_else(|| "127.0.0.1:9".parse().expect("an address"), Engine::ws_addr),
+            ws_url: engine.as_ref().map_or_else(|| "ws://127.0.0.1:9/kurento".into(), Engine::ws_url),
+            engine,
             deps: camview_common::Backend { bus, registry },
             api,
             redis_url: redis.url(),
             prefix: keys.prefix().to_owned(),
         }
+    }
+
+    pub fn redis_url(&self) -> &str {
+        &self.redis_url
     }
 
     pub fn engine(&self) -> &Engine {

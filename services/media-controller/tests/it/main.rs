@@ -6,6 +6,7 @@ mod faults;
 mod kurento_nodes;
 mod observability;
 mod placement_sim;
+mod pool;
 mod rtsp;
 mod service;
 mod telemetry;

@@ -151,6 +151,7 @@ impl Deployment {
             camera_source: None,
             source: None,
             source_audio: None,
+            node_id: None,
         };
         self.registry.put_stream(&stream).await.expect("put stream");
     }

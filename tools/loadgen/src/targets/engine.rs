@@ -62,6 +62,7 @@ impl EngineTarget {
             bandwidth: Bandwidth { max_bandwidth: 3000, min_bandwidth: 300 },
             offer: camera_offer("bench", Codec::H264, 96),
             source: None,
+            node_id: None,
         };
         let stream = media
             .create_stream(&spec)

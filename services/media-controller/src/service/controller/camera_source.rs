@@ -61,11 +61,14 @@ impl Controller {
                     self.settings.audio,
                 ),
                 source: None,
+                node_id: stream.node_id.clone(),
             };
             let media = self.media.replace_camera_endpoint(&media_stream, &spec, &endpoints).await?;
             let port = sdp::answer_video_port(&media.answer).ok_or(CommandError::NoRtpPort)?;
+            // Same node, same address: only the port changes.
+            let host = stream.rtp.as_ref().map_or_else(|| self.settings.external_ip.clone(), |r| r.host.clone());
             stream.rtp = Some(RtpTarget {
-                host: self.settings.external_ip.clone(),
+                host,
                 port,
                 codec: self.settings.codec,
                 payload_type: self.settings.payload_type,

@@ -59,13 +59,13 @@ impl Controller {
                 self.on_camera_flow(&element_id, false).await;
                 self.replay_source(&element_id).await;
             }
-            MediaEvent::Connected { resumed } => {
-                tracing::info!(resumed, "media server connected; reconciling");
-                if let Err(e) = self.reconcile().await {
-                    tracing::error!(error = %e, "reconciliation with the media server failed");
+            MediaEvent::Connected { resumed, node_id } => {
+                tracing::info!(resumed, node_id, "media server connected; reconciling");
+                if let Err(e) = self.reconcile_node(node_id.as_deref()).await {
+                    tracing::error!(error = %e, node_id, "reconciliation with the media server failed");
                 }
             }
-            MediaEvent::Disconnected => tracing::warn!("media server connection lost"),
+            MediaEvent::Disconnected { node_id } => tracing::warn!(node_id, "media server connection lost"),
         }
     }
 

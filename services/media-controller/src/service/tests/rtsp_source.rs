@@ -35,7 +35,7 @@ async fn a_pulled_stream_keeps_its_url_to_the_controller_and_reopens_it_after_th
     assert_eq!(f.media.calls(), [format!("create_stream cam1 source={URL}")]);
 
     f.media.released.lock().unwrap().push("cam1_kurento.MediaPipeline".into());
-    f.controller.on_media_event(MediaEvent::Connected { resumed: false }).await;
+    f.controller.on_media_event(MediaEvent::Connected { resumed: false, node_id: None }).await;
     let creates: Vec<String> = f.media.calls().into_iter().filter(|c| c.starts_with("create_stream")).collect();
     assert_eq!(creates, [format!("create_stream cam1 source={URL}"), format!("create_stream cam1 source={URL}")]);
     let record = f.registry.get_stream(&CameraId::from_static("cam1")).await.unwrap().unwrap();

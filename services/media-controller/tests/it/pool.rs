@@ -1,0 +1,156 @@
+//! Placement on a pool of media nodes (`MEDIA_NODES=registry`), end to end: three real engines
+//! on their own loopback addresses (127.0.0.2-4) heartbeat into the real test Redis, and a
+//! controller places streams on them. Streams spread; each record names its node and sends the
+//! camera to that node's address; a viewer's endpoint is on its stream's node and plays; a
+//! restarted camera returns to its node even when another has more headroom; full nodes take
+//! nothing and, when all are full, a start is refused with `no_media_node`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use camview_common::config::RedisConfig;
+use camview_common::testing::wait_until;
+use camview_media_controller::config::Settings;
+use camview_media_engine::node::NodeSettings;
+use camview_media_engine::{Engine, Settings as EngineSettings};
+use camview_proto::bus::{Message, StopStream};
+use camview_proto::error::ErrorCode;
+use camview_proto::node::NodeCapacity;
+use camview_proto::stream::StreamRecord;
+
+use crate::browsers::{camera_towards, failure, Stack, Viewer, PATIENCE};
+
+/// Streams and viewers each node may carry.
+const STREAMS: u32 = 4;
+const VIEWERS: u32 = 3;
+
+struct Node {
+    id: String,
+    ip: String,
+    engine: Engine,
+}
+
+async fn node(stack: &Stack, id: &str, last_octet: u8) -> Node {
+    let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last_octet));
+    let mut settings = EngineSettings::for_tests();
+    settings.ws_addr = SocketAddr::new(ip, 0);
+    settings.external_ip = ip;
+    settings.rtp_bind_ip = ip;
+    settings.webrtc_ips = vec![ip];
+    settings.node = Some(NodeSettings {
+        redis: RedisConfig { url: stack.redis_url().into(), prefix: stack.prefix.clone(), tls: None },
+        node_id: id.into(),
+        rpc_url: None,
+        capacity: NodeCapacity {
+            streams: Some(STREAMS),
+            viewers: Some(VIEWERS),
+            bitrate_kbps: None,
+            cpu_percent: None,
+        },
+        period: Duration::from_millis(200),
+    });
+    let engine = Engine::start(settings).await.expect("engine starts");
+    Node { id: id.into(), ip: ip.to_string(), engine }
+}
+
+fn pool_settings(stack: &Stack) -> Settings {
+    Settings::from_source(&[
+        ("MEDIA_NODES", "registry"),
+        ("MEDIA_NODES_REFRESH_MS", "200"),
+        ("STREAM_STALL_SECONDS", "1"),
+        ("CONTROLLER_LEASE_TTL_SECONDS", "2"),
+        ("REDIS_URL", stack.redis_url()),
+        ("REDIS_KEY_PREFIX", stack.prefix.as_str()),
+        ("METRICS_ADDR", "127.0.0.1:0"),
+    ])
+    .expect("settings")
+}
+
+/// The node a started stream's record names, checked against where its camera is sent.
+fn placed<'a>(nodes: &'a [Node], stream: &StreamRecord) -> &'a Node {
+    let id = stream.node_id.as_deref().expect("the record names its node");
+    let node = nodes.iter().find(|n| n.id == id).expect("one of the nodes");
+    assert_eq!(stream.rtp.as_ref().expect("an RTP target").host, node.ip, "the camera is sent to its node");
+    node
+}
+
+/// Pipelines per node, as the engines themselves count them.
+fn pipelines(nodes: &[Node]) -> BTreeMap<String, usize> {
+    nodes.iter().map(|n| (n.id.clone(), n.engine.stats().core.pipelines)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_spread_over_three_nodes_stick_to_their_node_and_stop_at_full_capacity() {
+    let stack = Stack::without_engine().await;
+    let nodes = vec![node(&stack, "node-a", 2).await, node(&stack, "node-b", 3).await, node(&stack, "node-c", 4).await];
+    wait_until(PATIENCE, "three node heartbeats", || async {
+        stack.deps.registry.list_nodes().await.expect("registry").len() == 3
+    })
+    .await;
+    let controller = stack.controller_with(&pool_settings(&stack), &camview_common::telemetry::meter("pool")).await;
+
+    // Six streams spread evenly: each placement counts the streams already placed.
+    let mut on = BTreeMap::<String, Vec<String>>::new();
+    for i in 1..=6 {
+        let camera = format!("cam-{i}");
+        let stream = stack.start_stream(&camera).await;
+        on.entry(placed(&nodes, &stream).id.clone()).or_default().push(camera);
+    }
+    let even: BTreeMap<String, usize> = nodes.iter().map(|n| (n.id.clone(), 2)).collect();
+    assert_eq!(on.iter().map(|(n, c)| (n.clone(), c.len())).collect::<BTreeMap<_, _>>(), even, "{on:?}");
+    assert_eq!(pipelines(&nodes), even, "each engine holds the pipelines of its streams");
+
+    // A viewer of a stream on node B gets its endpoint there and plays.
+    let b = &nodes[1];
+    let (watched, restarted) = (on[&b.id][0].clone(), on[&b.id][1].clone());
+    let stream = stack.stream(&watched).await.expect("started");
+    let _camera = camera_towards(&stream).await;
+    let mut viewer = Viewer::new(&stack, "sig-pool-1", &watched, "viewer-1", true).await;
+    let answer = viewer.join(&stack).await;
+    let objects_before = b.engine.stats().core.objects;
+    assert!(
+        viewer.drive_until(PATIENCE, |v| v.peer().connected() && v.pictures.len() >= 3).await,
+        "the viewer plays from node B"
+    );
+    let candidates: Vec<String> = viewer
+        .events_seen
+        .iter()
+        .filter_map(|m| match m {
+            Message::ViewerIceCandidate(c) => Some(c.candidate.candidate.clone()),
+            _ => None,
+        })
+        .chain(answer.lines().filter(|l| l.starts_with("a=candidate")).map(str::to_owned))
+        .collect();
+    assert!(!candidates.is_empty() && candidates.iter().all(|c| c.contains(&format!(" {} ", b.ip))), "{candidates:?}");
+    let mut second = Viewer::new(&stack, "sig-pool-2", &watched, "viewer-2", true).await;
+    second.join(&stack).await;
+    assert_eq!(b.engine.stats().core.objects, objects_before + 1, "the second viewer's endpoint is on node B too");
+
+    // Node B now carries 2 of 3 viewers: with one stream stopped it has less headroom than the
+    // others (1/3 left against 1/2), yet the restarted camera returns to it.
+    let stop = Message::StopStream(StopStream { camera_id: restarted.parse().unwrap() });
+    assert!(matches!(stack.api.request(stop, PATIENCE).await.unwrap(), Message::StreamStopped(_)));
+    assert_eq!(b.engine.stats().core.pipelines, 1);
+    let again = stack.start_stream(&restarted).await;
+    assert_eq!(placed(&nodes, &again).id, b.id, "a restarted camera returns to its node");
+    assert_eq!(pipelines(&nodes), even);
+
+    // Six more fill every node to its capacity, never beyond it; the next start is refused.
+    for i in 7..=12 {
+        let stream = stack.start_stream(&format!("cam-{i}")).await;
+        placed(&nodes, &stream);
+        assert!(pipelines(&nodes).values().all(|n| *n <= STREAMS as usize), "{:?}", pipelines(&nodes));
+    }
+    let full: BTreeMap<String, usize> = nodes.iter().map(|n| (n.id.clone(), STREAMS as usize)).collect();
+    assert_eq!(pipelines(&nodes), full);
+    let refused = failure(stack.request_start("cam-13").await);
+    assert_eq!(refused.code, ErrorCode::NoMediaNode, "{refused:?}");
+    assert!(stack.stream("cam-13").await.is_none());
+    assert_eq!(pipelines(&nodes), full, "a refused start leaves nothing behind");
+
+    controller.shutdown().await;
+    for n in nodes {
+        n.engine.shutdown();
+    }
+}
