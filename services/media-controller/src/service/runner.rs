@@ -158,7 +158,7 @@ pub async fn run(
         });
     }
 
-    // Sweep dead signaling instances.
+    // Sweep dead signaling instances, and move the streams of lost media nodes.
     {
         let controller = controller.clone();
         let active = active_rx.clone();
@@ -175,6 +175,13 @@ pub async fn run(
                 if *active.borrow() && controller.bus_reachable_for(grace) {
                     if let Err(e) = controller.sweep_dead_instances().await {
                         tracing::warn!(error = %e, "sweep of dead instances failed");
+                    }
+                    // A node's record lapses three heartbeats after its last one: after a
+                    // registry outage longer than that, `grace` lets live nodes write again first.
+                    match controller.fail_over_lost_nodes().await {
+                        Ok(0) => {}
+                        Ok(moved) => tracing::warn!(moved, "streams of lost media nodes moved to live nodes"),
+                        Err(e) => tracing::warn!(error = %e, "failover of lost media nodes failed"),
                     }
                 }
             }

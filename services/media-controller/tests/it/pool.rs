@@ -3,7 +3,8 @@
 //! controller places streams on them. Streams spread; each record names its node and sends the
 //! camera to that node's address; a viewer's endpoint is on its stream's node and plays; a
 //! restarted camera returns to its node even when another has more headroom; full nodes take
-//! nothing and, when all are full, a start is refused with `no_media_node`.
+//! nothing and, when all are full, a start is refused with `no_media_node`. When a node dies,
+//! its streams move to live nodes and their viewers play again after renegotiating.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -19,7 +20,7 @@ use camview_proto::error::ErrorCode;
 use camview_proto::node::NodeCapacity;
 use camview_proto::stream::StreamRecord;
 
-use crate::browsers::{camera_towards, failure, Stack, Viewer, PATIENCE};
+use crate::browsers::{camera_towards, failure, target, Stack, Viewer, PATIENCE};
 
 /// Streams and viewers each node may carry.
 const STREAMS: u32 = 4;
@@ -55,7 +56,11 @@ async fn node(stack: &Stack, id: &str, last_octet: u8) -> Node {
 }
 
 fn pool_settings(stack: &Stack) -> Settings {
-    Settings::from_source(&[
+    pool_settings_with(stack, &[])
+}
+
+fn pool_settings_with(stack: &Stack, extra: &[(&str, &str)]) -> Settings {
+    let base = [
         ("MEDIA_NODES", "registry"),
         ("MEDIA_NODES_REFRESH_MS", "200"),
         ("STREAM_STALL_SECONDS", "1"),
@@ -63,8 +68,10 @@ fn pool_settings(stack: &Stack) -> Settings {
         ("REDIS_URL", stack.redis_url()),
         ("REDIS_KEY_PREFIX", stack.prefix.as_str()),
         ("METRICS_ADDR", "127.0.0.1:0"),
-    ])
-    .expect("settings")
+    ];
+    let all: std::collections::HashMap<String, String> =
+        base.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    Settings::from_source(&all).expect("settings")
 }
 
 /// The node a started stream's record names, checked against where its camera is sent.
@@ -148,6 +155,73 @@ async fn streams_spread_over_three_nodes_stick_to_their_node_and_stop_at_full_ca
     assert_eq!(refused.code, ErrorCode::NoMediaNode, "{refused:?}");
     assert!(stack.stream("cam-13").await.is_none());
     assert_eq!(pipelines(&nodes), full, "a refused start leaves nothing behind");
+
+    controller.shutdown().await;
+    for n in nodes {
+        n.engine.shutdown();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_nodes_streams_move_to_live_nodes_and_their_viewers_play_again() {
+    let stack = Stack::without_engine().await;
+    let mut nodes =
+        vec![node(&stack, "node-a", 2).await, node(&stack, "node-b", 3).await, node(&stack, "node-c", 4).await];
+    wait_until(PATIENCE, "three node heartbeats", || async {
+        stack.deps.registry.list_nodes().await.expect("registry").len() == 3
+    })
+    .await;
+    // The controller acts on lapsed records only once the registry has answered for the
+    // liveness grace (SIGNALING_LIVENESS_TTL_SECONDS, 10 s by default): 1 s here, so the figure
+    // below is a running controller's, not one just started.
+    let settings = pool_settings_with(&stack, &[("SIGNALING_LIVENESS_TTL_SECONDS", "1")]);
+    let controller = stack.controller_with(&settings, &camview_common::telemetry::meter("failover")).await;
+    let mut on = BTreeMap::<String, String>::new();
+    for i in 1..=3 {
+        let camera = format!("cam-{i}");
+        let stream = stack.start_stream(&camera).await;
+        on.insert(placed(&nodes, &stream).id.clone(), camera);
+    }
+    assert_eq!(on.len(), 3, "one stream per node: {on:?}");
+
+    // A viewer plays camera B from node B.
+    let watched = on["node-b"].clone();
+    let before = stack.stream(&watched).await.expect("started");
+    let camera = camera_towards(&before).await;
+    let mut viewer = Viewer::new(&stack, "sig-failover", &watched, "viewer-failover", true).await;
+    viewer.join(&stack).await;
+    assert!(viewer.drive_until(PATIENCE, |v| v.peer().connected() && v.pictures.len() >= 3).await, "plays from B");
+
+    // Node B dies: its engine stops and so does its heartbeat.
+    let dead = nodes.remove(1);
+    dead.engine.shutdown();
+    let died = std::time::Instant::now();
+    assert!(
+        viewer.drive_until(Duration::from_secs(30), |v| v.told_to_renegotiate()).await,
+        "the viewer of the lost node's stream is asked to renegotiate"
+    );
+    let after = stack.stream(&watched).await.expect("the stream still exists");
+    let new_node = placed(&nodes, &after);
+    assert_ne!(new_node.id, dead.id, "the stream moved to a live node");
+    for other in nodes.iter().map(|n| &on[&n.id]) {
+        let s = stack.stream(other).await.expect("started");
+        assert_ne!(s.node_id.as_deref(), Some(dead.id.as_str()), "no stream is left on the lost node");
+    }
+    assert_eq!(stack.slots(&watched).await, 0, "the viewer's slot is freed for its new offer");
+
+    // The camera follows its new target (its next keepalive says it), the browser re-offers,
+    // and it plays from the new node.
+    camera.set_target(Some(target(&after)));
+    viewer.reset_peer_connection().await;
+    viewer.join(&stack).await;
+    assert!(
+        viewer.drive_until(PATIENCE, |v| v.peer().connected() && v.pictures.len() >= 3).await,
+        "the viewer plays again, from {}",
+        new_node.id
+    );
+    // A figure, not an assertion (docs/placement.md, "Failover"): the record's TTL (3 heartbeats
+    // of 200 ms here) + up to one sweep (3 s) + re-creation + renegotiation + ICE and pictures.
+    println!("failover: node death to the viewer playing again: {} ms", died.elapsed().as_millis());
 
     controller.shutdown().await;
     for n in nodes {

@@ -1,9 +1,11 @@
 //! Reconciliation: making the media server match the registry after (re)connecting to it (or to
-//! one node of a pool) or taking the lease.
+//! one node of a pool) or taking the lease, and moving the streams of a lost node (failover).
+
+use std::collections::HashSet;
 
 use camview_proto::bus::Renegotiate;
 use camview_proto::source::SourceUrl;
-use camview_proto::stream::{ViewerRecord, ViewerState};
+use camview_proto::stream::{StreamRecord, ViewerRecord, ViewerState};
 use camview_proto::{bus::Message, CameraId};
 
 use super::viewers::ViewerRoute;
@@ -51,22 +53,60 @@ impl Controller {
                 continue;
             }
             tracing::warn!(camera_id = %stream.camera_id, "stream objects lost on the media server; recreating");
-            let source = match stream.source {
-                Some(_) => self.stored_source(&stream.camera_id).await?,
-                None => None,
-            };
-            let node = self.place_again(&stream).await?;
-            self.create_stream_objects(
-                &stream.camera_id,
-                stream.bandwidth,
-                stream.created_at.clone(),
-                source.as_ref(),
-                node.as_ref(),
-            )
-            .await?;
-            for v in viewers.iter().filter(|v| v.endpoint_id.is_some() || v.state != ViewerState::Joining) {
-                self.renegotiate(v).await?;
+            self.recreate(&stream, &viewers).await?;
+        }
+        Ok(())
+    }
+
+    /// Failover (`MEDIA_NODES=registry`): the streams of media nodes whose heartbeat lapsed are
+    /// placed again on live nodes and created there, and their viewers asked to renegotiate
+    /// (each re-offers and gets an endpoint on the new node); each camera learns its new
+    /// target from its next keepalive. A draining node still heartbeats and keeps its streams.
+    /// Returns how many streams moved.
+    pub async fn fail_over_lost_nodes(&self) -> Result<usize, CommandError> {
+        if self.settings.placement.is_none() {
+            return Ok(0);
+        }
+        let live: HashSet<String> = self.registry.list_nodes().await?.into_iter().map(|n| n.node_id).collect();
+        let lost_node = |s: &StreamRecord| s.node_id.as_ref().is_some_and(|n| !live.contains(n));
+        let cameras: Vec<CameraId> =
+            self.registry.list_streams().await?.into_iter().filter(|s| lost_node(s)).map(|s| s.camera_id).collect();
+        let mut moved = 0;
+        for camera_id in cameras {
+            let lock = self.camera_lock(&camera_id);
+            let _guard = lock.write().await;
+            // Read again under the lock: the stream may have stopped or moved meanwhile.
+            let Some(stream) = self.registry.get_stream(&camera_id).await?.filter(|s| lost_node(s)) else { continue };
+            tracing::warn!(%camera_id, node_id = ?stream.node_id, "media node lost (heartbeat lapsed); moving its stream");
+            let viewers = self.registry.list_viewers(Some(&camera_id)).await?;
+            // One stream that cannot move now (every live node full) does not hold the others
+            // back; it is tried again at the next sweep.
+            match self.recreate(&stream, &viewers).await {
+                Ok(()) => moved += 1,
+                Err(e) => tracing::warn!(%camera_id, error = %e, "could not move the stream of a lost node"),
             }
+        }
+        Ok(moved)
+    }
+
+    /// Creates a registered stream's objects again (on its node while it can take it, else on
+    /// another) and asks its viewers to renegotiate. Called under the camera's lock.
+    async fn recreate(&self, stream: &StreamRecord, viewers: &[ViewerRecord]) -> Result<(), CommandError> {
+        let source = match stream.source {
+            Some(_) => self.stored_source(&stream.camera_id).await?,
+            None => None,
+        };
+        let node = self.place_again(stream).await?;
+        self.create_stream_objects(
+            &stream.camera_id,
+            stream.bandwidth,
+            stream.created_at.clone(),
+            source.as_ref(),
+            node.as_ref(),
+        )
+        .await?;
+        for v in viewers.iter().filter(|v| v.endpoint_id.is_some() || v.state != ViewerState::Joining) {
+            self.renegotiate(v).await?;
         }
         Ok(())
     }
