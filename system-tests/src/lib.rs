@@ -207,6 +207,10 @@ pub struct StackOptions {
     pub own_redis: bool,
     /// A second media-controller (`media-controller-standby`), started once the first leads.
     pub standby_controller: bool,
+    /// Instead of the one engine, this many media nodes (`media-node-1`...), engines on
+    /// 127.0.0.2, 127.0.0.3... heartbeating into the stack's Redis, and controllers placing
+    /// streams on them (`MEDIA_NODES=registry`).
+    pub media_nodes: u8,
 }
 
 impl StackOptions {
@@ -239,6 +243,10 @@ impl StackOptions {
     }
     pub fn standby_controller(mut self) -> Self {
         self.standby_controller = true;
+        self
+    }
+    pub fn media_nodes(mut self, n: u8) -> Self {
+        self.media_nodes = n;
         self
     }
 }
@@ -317,22 +325,50 @@ impl Stack {
                 ("METRICS_ADDR", engine_metrics.clone()),
             ],
         );
-        stack.services.push(Service::spawn("media-engine", "camview-media-engine", &[], &engine_env));
-        stack.wait_for_tcp("media-engine", ("127.0.0.1", engine_ws_port)).await;
-
         let redis_env = |own: Vec<(&'static str, String)>| {
             let mut v = vec![("REDIS_URL", redis_url.clone()), ("REDIS_KEY_PREFIX", key_prefix.clone())];
             v.extend(own);
             v
         };
-        let controller_env = base(
-            &options.controller,
-            redis_env(vec![
-                ("KURENTO_WS_URL", kurento_ws_url.clone()),
-                ("EXTERNAL_IP", "127.0.0.1".into()),
-                ("METRICS_ADDR", controller_metrics),
-            ]),
-        );
+        if options.media_nodes == 0 {
+            stack.services.push(Service::spawn("media-engine", "camview-media-engine", &[], &engine_env));
+            stack.wait_for_tcp("media-engine", ("127.0.0.1", engine_ws_port)).await;
+        }
+        assert!(options.media_nodes <= 4, "at most four media nodes (127.0.0.2-5)");
+        for n in 1..=options.media_nodes {
+            let (ip, port) = (format!("127.0.0.{}", n + 1), free_port());
+            let metrics = format!("{ip}:{}", free_port());
+            if n == 1 {
+                stack.kurento_ws_url = format!("ws://{ip}:{port}/kurento");
+                stack.engine_metrics_url = format!("http://{metrics}");
+            }
+            let env = base(
+                &options.engine,
+                redis_env(vec![
+                    ("KMS_LISTEN_ADDR", format!("{ip}:{port}")),
+                    ("EXTERNAL_IP", ip.clone()),
+                    ("ENGINE_RTP_BIND_IP", ip.clone()),
+                    ("ENGINE_WEBRTC_PORT", "0".into()),
+                    ("ENGINE_WEBRTC_IPS", ip.clone()),
+                    ("METRICS_ADDR", metrics),
+                    ("NODE_ID", format!("node-{n}")),
+                    ("NODE_HEARTBEAT_MS", "200".into()),
+                ]),
+            );
+            let name: &'static str =
+                ["media-node-1", "media-node-2", "media-node-3", "media-node-4"][usize::from(n - 1)];
+            stack.services.push(Service::spawn(name, "camview-media-engine", &[], &env));
+            stack.wait_for_tcp(name, (ip.as_str(), port)).await;
+        }
+        let mut controller_own = vec![
+            ("KURENTO_WS_URL", kurento_ws_url.clone()),
+            ("EXTERNAL_IP", "127.0.0.1".into()),
+            ("METRICS_ADDR", controller_metrics),
+        ];
+        if options.media_nodes > 0 {
+            controller_own.extend([("MEDIA_NODES", "registry".into()), ("MEDIA_NODES_REFRESH_MS", "200".into())]);
+        }
+        let controller_env = base(&options.controller, redis_env(controller_own));
         stack.services.push(Service::spawn("media-controller", "camview-media-controller", &[], &controller_env));
         if options.standby_controller {
             // Started once the first one leads (below), so which one leads is known.
@@ -542,6 +578,12 @@ impl Stack {
     /// but 200).
     pub async fn stream(&self, camera: &str) -> serde_json::Value {
         self.admin_json(reqwest::Method::GET, &format!("{}/streams/{camera}", self.api_url)).await
+    }
+
+    /// `GET /nodes` on the API as admin: the live media nodes (`nodes`: id, address, load).
+    pub async fn nodes(&self) -> Vec<serde_json::Value> {
+        let body = self.admin_json(reqwest::Method::GET, &format!("{}/nodes", self.api_url)).await;
+        body["nodes"].as_array().cloned().unwrap_or_default()
     }
 
     /// The number of viewers `GET /streams/{camera}` counts.
