@@ -241,6 +241,7 @@ mod tests {
             source: None,
             source_audio: None,
             node_id: None,
+            relays: Vec::new(),
         };
         let camera =
             CameraStatus { last_seen: "t2".into(), stats: CameraStats { sending: true, ..Default::default() } };

@@ -195,6 +195,22 @@ pub struct StreamRecord {
     /// address. None with a single media server, and in records written before nodes existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
+    /// Relays of a popular stream (`RELAY_AFTER_VIEWERS`): copies of its video on other media
+    /// nodes, each fed by an RtpEndpoint -> RtpEndpoint link from the stream's own node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<RelayRecord>,
+}
+
+/// One relay of a stream: a pipeline on `node_id` whose RtpEndpoint `source_endpoint_id`
+/// receives the stream's video from `sink_endpoint_id`, an RtpEndpoint in the stream's own
+/// pipeline. Viewers placed on the relay connect to its source endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RelayRecord {
+    pub node_id: String,
+    pub pipeline_id: String,
+    pub source_endpoint_id: String,
+    pub sink_endpoint_id: String,
 }
 
 impl StreamRecord {
@@ -281,6 +297,7 @@ pub(crate) mod tests_support {
             source: None,
             source_audio: None,
             node_id: None,
+            relays: Vec::new(),
         }
     }
 }

@@ -39,6 +39,7 @@ pub fn stream(camera_id: &str) -> StreamRecord {
         source: None,
         source_audio: None,
         node_id: None,
+        relays: Vec::new(),
     }
 }
 

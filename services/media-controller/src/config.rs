@@ -56,6 +56,9 @@ pub struct Settings {
     /// cameras sending to `EXTERNAL_IP`; `registry` places streams on the media nodes of the
     /// registry (engines' heartbeats, `KURENTO_NODES`), each stream's RTP target at its node.
     pub media_nodes: MediaNodesMode,
+    /// `RELAY_AFTER_VIEWERS` (0: never): with `MEDIA_NODES=registry`, the most viewers of one
+    /// stream a node takes; the next ones go to a relay of the stream on another node.
+    pub relay_after_viewers: u32,
     /// `MEDIA_NODES_REFRESH_MS` (2000): how often a pool connects to newly registered nodes
     /// ahead of their first stream.
     pub media_nodes_refresh: Duration,
@@ -167,6 +170,7 @@ impl Settings {
                 other => return Err(ConfigError::new("MEDIA_NODES", other, "must be single or registry")),
             },
             media_nodes_refresh: Duration::from_millis(r.ranged::<u64>("MEDIA_NODES_REFRESH_MS", 2000, 100, 60_000)?),
+            relay_after_viewers: r.ranged::<u32>("RELAY_AFTER_VIEWERS", 0, 0, 10_000)?,
         })
     }
 

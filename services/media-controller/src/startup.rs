@@ -214,6 +214,8 @@ pub fn start(settings: &Settings, deps: Dependencies) -> ControllerHandle {
             stall_after: settings.stall_after,
             max_streams: settings.max_streams,
             max_viewers_per_stream: settings.max_viewers_per_stream,
+            relay_after: (settings.relay_after_viewers > 0 && placement.is_some())
+                .then_some(settings.relay_after_viewers),
             placement,
         },
         ControllerMetrics::new(meter),

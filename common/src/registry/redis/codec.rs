@@ -16,7 +16,7 @@ pub(crate) trait HashRecord: Serialize + DeserializeOwned {
 }
 
 impl HashRecord for camview_proto::stream::StreamRecord {
-    const JSON_FIELDS: &'static [&'static str] = &["rtp", "bandwidth"];
+    const JSON_FIELDS: &'static [&'static str] = &["rtp", "bandwidth", "relays"];
 }
 
 impl HashRecord for camview_proto::stream::ViewerRecord {
@@ -109,6 +109,7 @@ mod tests {
             source: None,
             source_audio: None,
             node_id: None,
+            relays: Vec::new(),
         });
         assert_eq!(field(&fields, "camera_id"), Some("1234"));
         assert_eq!(field(&fields, "state"), Some("waiting_for_media"));
@@ -131,6 +132,7 @@ mod tests {
             source: None,
             source_audio: None,
             node_id: None,
+            relays: Vec::new(),
         });
         assert_eq!(field(&fields, "rtp"), None);
     }

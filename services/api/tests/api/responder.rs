@@ -109,6 +109,7 @@ async fn handle(registry: &dyn Registry, message: &Message, next_port: &AtomicU1
                 source: source.as_ref().map(camview_proto::source::SourceUrl::redacted),
                 source_audio: None,
                 node_id: None,
+                relays: Vec::new(),
             };
             registry.put_stream(&stream).await.expect("responder: put_stream");
             Message::StreamStarted(StreamStarted { stream, created: true })
@@ -209,5 +210,6 @@ pub fn sample_stream(camera_id: &'static str) -> StreamRecord {
         source: None,
         source_audio: None,
         node_id: None,
+        relays: Vec::new(),
     }
 }

@@ -43,6 +43,7 @@ mod orphans;
 mod placing;
 mod pulled;
 mod reconcile;
+mod relays;
 mod taps;
 mod viewers;
 
@@ -66,6 +67,9 @@ pub struct ControllerSettings {
     /// (the media server is then a pool routing to them) and a stream's RTP target is its
     /// node's address. None: one media server at `external_ip`, as before nodes existed.
     pub placement: Option<Policy>,
+    /// `RELAY_AFTER_VIEWERS` (placement only): a node takes at most this many viewers of one
+    /// stream; the next ones go to a relay of it on another node.
+    pub relay_after: Option<u32>,
 }
 
 /// The media-controller's behaviour over its three dependencies.
@@ -99,6 +103,8 @@ pub struct Controller {
     viewers: viewers::ViewerIndex,
     /// Cameras whose PlayerEndpoint is to be played again (`pulled`).
     replays: Mutex<HashSet<CameraId>>,
+    /// Per camera, with relays on: one viewer decision at a time (`relays`).
+    relay_locks: Mutex<HashMap<CameraId, Arc<AsyncMutex<()>>>>,
 }
 
 impl Controller {
@@ -126,6 +132,7 @@ impl Controller {
             reachable_since: Mutex::new(None),
             viewers: viewers::ViewerIndex::default(),
             replays: Mutex::default(),
+            relay_locks: Mutex::default(),
         })
     }
 
@@ -455,6 +462,7 @@ impl Controller {
             source: source.map(SourceUrl::redacted),
             source_audio: None,
             node_id: node.map(|n| n.node_id.clone()),
+            relays: Vec::new(),
         };
         if let Err(e) = self.registry.put_stream(&stream).await {
             let _ = self.media.release(&media.pipeline_id).await;
@@ -507,6 +515,9 @@ impl Controller {
             if let Some(endpoint) = &v.endpoint_id {
                 self.viewers.remove(endpoint);
             }
+        }
+        for relay in &stream.relays {
+            self.release_relay(relay).await;
         }
         if let Some(pipeline) = &stream.pipeline_id {
             if let Err(e) = self.media.release(pipeline).await {

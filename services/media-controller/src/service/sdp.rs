@@ -22,6 +22,22 @@ pub fn camera_offer(camera_id: &str, codec: Codec, payload_type: u8) -> String {
     )
 }
 
+/// The offer a relay's sink (an RtpEndpoint in the stream's pipeline) answers: receive-only at
+/// the relay source's address and port, so the sink sends the stream's video there.
+pub fn relay_offer(ip: &str, port: u16, codec: Codec, payload_type: u8) -> String {
+    let ipv = if ip.contains(':') { "IP6" } else { "IP4" };
+    let fmtp = match codec {
+        Codec::H264 => format!("a=fmtp:{payload_type} packetization-mode=1\r\n"),
+        Codec::VP8 | Codec::H265 => String::new(),
+    };
+    format!(
+        "v=0\r\no=- 0 0 IN {ipv} {ip}\r\ns=camview relay\r\nc=IN {ipv} {ip}\r\nt=0 0\r\n\
+         m=video {port} RTP/AVPF {payload_type}\r\na=rtpmap:{payload_type} {}/90000\r\n{fmtp}\
+         a=rtcp-fb:{payload_type} nack pli\r\na=recvonly\r\n",
+        codec.rtpmap_name()
+    )
+}
+
 /// [`camera_offer`] with the camera's audio line: G.711 or Opus (`recvonly` on the media
 /// server, which forwards it to browsers that offer it). AAC is not offered: browsers cannot
 /// play it, so the media server need not receive it (the stream says so, see [`stream_audio`]).

@@ -183,6 +183,7 @@ async fn fixture_with(max_streams: u32, placement: Option<super::placement::Poli
         max_streams,
         max_viewers_per_stream: 2,
         placement,
+        relay_after: None,
     };
     let controller = Controller::new(
         registry.clone(),

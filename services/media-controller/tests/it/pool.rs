@@ -228,3 +228,70 @@ async fn a_lost_nodes_streams_move_to_live_nodes_and_their_viewers_play_again() 
         n.engine.shutdown();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_popular_stream_relays_to_other_nodes_whose_viewers_play_and_the_limit_holds_across_them() {
+    let stack = Stack::without_engine().await;
+    let nodes = vec![node(&stack, "node-a", 2).await, node(&stack, "node-b", 3).await, node(&stack, "node-c", 4).await];
+    wait_until(PATIENCE, "three node heartbeats", || async {
+        stack.deps.registry.list_nodes().await.expect("registry").len() == 3
+    })
+    .await;
+    let settings = pool_settings_with(&stack, &[("RELAY_AFTER_VIEWERS", "1"), ("MAX_VIEWERS_PER_STREAM", "3")]);
+    let controller = stack.controller_with(&settings, &camview_common::telemetry::meter("relay")).await;
+    let stream = stack.start_stream("cam-hot").await;
+    let origin = placed(&nodes, &stream).id.clone();
+    let _camera = camera_towards(&stream).await;
+
+    // One viewer per node: the first on the stream's own node, the next two on relays.
+    let mut viewers = Vec::new();
+    let mut homes = Vec::new();
+    for i in 1..=3 {
+        let mut viewer = Viewer::new(&stack, &format!("sig-relay-{i}"), "cam-hot", &format!("viewer-{i}"), true).await;
+        let before: Vec<usize> = nodes.iter().map(|n| n.engine.stats().core.objects).collect();
+        viewer.join(&stack).await;
+        // Its endpoint is on the node whose objects grew (a new relay adds a pipeline and an
+        // RtpEndpoint there too, and a sink on the stream's own node).
+        let grew: Vec<&Node> =
+            nodes.iter().zip(&before).filter(|(n, b)| n.engine.stats().core.objects > **b).map(|(n, _)| n).collect();
+        let home = grew.iter().find(|n| n.id != origin || grew.len() == 1).expect("a node took the viewer");
+        homes.push(home.id.clone());
+        viewers.push(viewer);
+    }
+    assert_eq!(homes[0], origin, "the first viewer is on the stream's own node");
+    let distinct: std::collections::BTreeSet<&String> = homes.iter().collect();
+    assert_eq!(distinct.len(), 3, "each further viewer on a relay of its own node: {homes:?}");
+    let record = stack.stream("cam-hot").await.expect("started");
+    assert_eq!(record.relays.len(), 2, "{:?}", record.relays);
+    for viewer in &mut viewers {
+        let id = viewer.viewer_id.clone();
+        assert!(
+            viewer.drive_until(PATIENCE, |v| v.peer().connected() && v.pictures.len() >= 3).await,
+            "{id} plays ({} packets)",
+            viewer.peer().packets().len()
+        );
+    }
+
+    // The stream's limit (3) holds across the nodes: a fourth viewer is refused.
+    let mut fourth = Viewer::new(&stack, "sig-relay-4", "cam-hot", "viewer-4", true).await;
+    assert_eq!(failure(fourth.add(&stack).await).code, ErrorCode::StreamFull);
+    assert_eq!(stack.slots("cam-hot").await, 3);
+
+    // The viewer of the second relay leaves: that relay is torn down, the other stays.
+    let gone = homes[2].clone();
+    assert!(matches!(viewers[2].leave().await, Message::Done(_)));
+    let pipelines_of = |id: &str| nodes.iter().find(|n| n.id == id).expect("a node").engine.stats().core.pipelines;
+    assert_eq!(pipelines_of(&gone), 0, "the idle relay's pipeline is released");
+    assert_eq!(pipelines_of(&homes[1]), 1, "the used relay stays");
+    assert_eq!(stack.stream("cam-hot").await.expect("started").relays.len(), 1);
+
+    // A stop takes every relay with it.
+    let stop = Message::StopStream(StopStream { camera_id: "cam-hot".parse().unwrap() });
+    assert!(matches!(stack.api.request(stop, PATIENCE).await.unwrap(), Message::StreamStopped(_)));
+    assert!(pipelines(&nodes).values().all(|n| *n == 0), "{:?}", pipelines(&nodes));
+
+    controller.shutdown().await;
+    for n in nodes {
+        n.engine.shutdown();
+    }
+}

@@ -152,6 +152,7 @@ impl Deployment {
             source: None,
             source_audio: None,
             node_id: None,
+            relays: Vec::new(),
         };
         self.registry.put_stream(&stream).await.expect("put stream");
     }

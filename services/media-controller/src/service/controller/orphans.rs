@@ -18,8 +18,10 @@ impl Controller {
         let streams = self.registry.list_streams().await?;
         let mut released = 0;
         for pipeline in self.media.inventory().await? {
-            let Some(stream) = streams.iter().find(|s| s.pipeline_id.as_deref() == Some(pipeline.pipeline_id.as_str()))
-            else {
+            let Some(stream) = streams.iter().find(|s| {
+                s.pipeline_id.as_deref() == Some(pipeline.pipeline_id.as_str())
+                    || s.relays.iter().any(|r| r.pipeline_id == pipeline.pipeline_id)
+            }) else {
                 tracing::warn!(pipeline = %pipeline.pipeline_id, "releasing a pipeline no stream names");
                 self.media.release(&pipeline.pipeline_id).await?;
                 released += 1;
@@ -32,6 +34,7 @@ impl Controller {
                 .iter()
                 .filter_map(|v| v.endpoint_id.as_deref())
                 .chain(stream.rtp_endpoint_id.as_deref())
+                .chain(stream.relays.iter().flat_map(|r| [r.sink_endpoint_id.as_str(), r.source_endpoint_id.as_str()]))
                 .collect();
             for element in pipeline.elements.iter().filter(|e| !named.contains(e.as_str())) {
                 tracing::warn!(camera_id = %stream.camera_id, element, "releasing an element no record names");

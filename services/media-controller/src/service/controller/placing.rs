@@ -75,6 +75,24 @@ impl Controller {
         }
     }
 
+    /// The node for a new relay of `stream`: the policy's choice among the live nodes that
+    /// carry neither the stream nor one of its relays.
+    pub(super) async fn place_relay(&self, stream: &StreamRecord) -> Result<MediaNode, CommandError> {
+        let Some(policy) = &self.settings.placement else { return Err(CommandError::NoMediaNode) };
+        let taken: Vec<&str> =
+            stream.node_id.as_deref().into_iter().chain(stream.relays.iter().map(|r| r.node_id.as_str())).collect();
+        let records: Vec<MediaNode> =
+            self.registry.list_nodes().await?.into_iter().filter(|n| !taken.contains(&n.node_id.as_str())).collect();
+        let nodes: Vec<_> = records.iter().map(placement_node).collect();
+        match place(policy, &nodes, stream.camera_id.as_str(), None) {
+            Some(placed) => Ok(records[placed.index].clone()),
+            None => {
+                tracing::warn!(camera_id = %stream.camera_id, "no media node can take a relay");
+                Err(CommandError::NoMediaNode)
+            }
+        }
+    }
+
     /// The node for a registered stream whose objects were lost: its own node while it can
     /// take it, else another (placed under the admission lock like a new stream).
     pub(super) async fn place_again(&self, stream: &StreamRecord) -> Result<Option<MediaNode>, CommandError> {

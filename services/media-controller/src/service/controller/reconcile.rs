@@ -33,6 +33,11 @@ impl Controller {
                 Some(ms) => self.media.adopt_stream(&ms).await?,
                 None => false,
             };
+            if alive {
+                // Relays are adopted like streams (their pipelines routed again); a lost one
+                // leaves the record, and its viewers' endpoints, gone with it, renegotiate below.
+                self.adopt_relays(&stream).await?;
+            }
             let viewers = self.registry.list_viewers(Some(&stream.camera_id)).await?;
             if alive {
                 for v in viewers {
@@ -92,6 +97,10 @@ impl Controller {
     /// Creates a registered stream's objects again (on its node while it can take it, else on
     /// another) and asks its viewers to renegotiate. Called under the camera's lock.
     async fn recreate(&self, stream: &StreamRecord, viewers: &[ViewerRecord]) -> Result<(), CommandError> {
+        // Its relays were fed from the lost objects: gone with them (the new record has none).
+        for relay in &stream.relays {
+            self.release_relay(relay).await;
+        }
         let source = match stream.source {
             Some(_) => self.stored_source(&stream.camera_id).await?,
             None => None,
@@ -107,6 +116,24 @@ impl Controller {
         .await?;
         for v in viewers.iter().filter(|v| v.endpoint_id.is_some() || v.state != ViewerState::Joining) {
             self.renegotiate(v).await?;
+        }
+        Ok(())
+    }
+
+    async fn adopt_relays(&self, stream: &StreamRecord) -> Result<(), CommandError> {
+        let mut kept = Vec::new();
+        for relay in &stream.relays {
+            if self.media.adopt_stream(&super::relays::relay_media(relay)).await? {
+                kept.push(relay.clone());
+            } else {
+                tracing::warn!(camera_id = %stream.camera_id, node_id = %relay.node_id, "relay lost; dropped");
+                self.release_relay(relay).await;
+            }
+        }
+        if kept.len() != stream.relays.len() {
+            let mut updated = stream.clone();
+            updated.relays = kept;
+            self.registry.put_stream(&updated).await?;
         }
         Ok(())
     }

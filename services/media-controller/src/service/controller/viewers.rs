@@ -74,6 +74,11 @@ impl Controller {
     pub(super) async fn add_viewer(&self, cmd: &AddViewer) -> Result<(Message, Joined), CommandError> {
         let lock = self.camera_lock(&cmd.camera_id);
         let _guard = lock.read().await;
+        let relay_lock = self.settings.relay_after.map(|_| self.relay_lock(&cmd.camera_id));
+        let _relay_guard = match &relay_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
         let result = self.add_viewer_locked(cmd).await;
         if matches!(&result, Err(e) if !matches!(e, CommandError::StreamFull { .. } | CommandError::StreamNotFound(_)))
         {
@@ -114,8 +119,9 @@ impl Controller {
                 tracing::warn!(error = %e, viewer_id = %cmd.viewer_id, "could not release the previous endpoint");
             }
         }
+        let home = self.viewer_home(&stream, media_stream, &cmd.viewer_id).await?;
         let viewer =
-            self.media.create_viewer(&media_stream, &cmd.sdp_offer, &self.settings.ice).await.map_err(codec_refusal)?;
+            self.media.create_viewer(&home, &cmd.sdp_offer, &self.settings.ice).await.map_err(codec_refusal)?;
         if sdp::answer_rejects_video(&viewer.answer) {
             // Kurento's way of saying the browser offered none of the camera's codecs.
             let _ = self.media.release(&viewer.endpoint_id).await;
@@ -167,6 +173,11 @@ impl Controller {
         let lock = self.camera_lock(&cmd.camera_id);
         let _guard = lock.read().await;
         self.release_viewer(&cmd.camera_id, &cmd.viewer_id, cmd.reason).await?;
+        if self.settings.relay_after.is_some() {
+            let relay_lock = self.relay_lock(&cmd.camera_id);
+            let _relay_guard = relay_lock.lock().await;
+            self.drop_idle_relays(&cmd.camera_id).await?;
+        }
         Ok(Message::Done(Done {}))
     }
 
@@ -196,8 +207,12 @@ impl Controller {
             return Some(route);
         }
         let streams = self.registry.list_streams().await.ok()?;
-        let stream =
-            streams.into_iter().find(|s| s.pipeline_id.as_deref().is_some_and(|p| endpoint_id.starts_with(p)))?;
+        let stream = streams.into_iter().find(|s| {
+            s.pipeline_id
+                .iter()
+                .chain(s.relays.iter().map(|r| &r.pipeline_id))
+                .any(|p| endpoint_id.starts_with(p.as_str()))
+        })?;
         let viewers = self.registry.list_viewers(Some(&stream.camera_id)).await.ok()?;
         let route = viewers.iter().find(|v| v.endpoint_id.as_deref() == Some(endpoint_id)).map(ViewerRoute::from)?;
         self.viewers.insert(endpoint_id, route.clone());
