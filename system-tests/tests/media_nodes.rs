@@ -2,7 +2,8 @@
 //! heartbeat into Redis, and the controller places streams on them (`MEDIA_NODES=registry`).
 //! Streams spread, each says its node and address; the viewer limit holds; killing a node moves
 //! its stream to a live node, the camera follows its next keepalive, and the viewers play again
-//! after renegotiating. The time is printed, never asserted.
+//! after renegotiating; a popular stream relays to a second engine whose viewer plays. The time
+//! is printed, never asserted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -82,4 +83,38 @@ async fn streams_spread_over_three_engine_processes_and_a_killed_nodes_viewers_p
         assert_eq!(node_of(&stack, other).await, placed[other], "{other} stayed on its live node");
     }
     stack.eventually("GET /nodes lists the two live engines", || async { stack.nodes().await.len() == 2 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_popular_stream_relays_to_a_second_engine_process_and_viewers_on_both_play() {
+    let options = StackOptions::default()
+        .media_nodes(3)
+        .controller(&[("RELAY_AFTER_VIEWERS", "1"), ("MAX_VIEWERS_PER_STREAM", "2")]);
+    let mut stack = Stack::start_with(options).await;
+    stack.eventually("GET /nodes lists the three engines", || async { stack.nodes().await.len() == 3 }).await;
+    let camera = "cam-hot";
+    stack.start_stream(camera).await;
+    let origin = node_of(&stack, camera).await;
+    stack.start_camera(camera);
+
+    let mut first = joined(&stack, camera).await;
+    let mut second = joined(&stack, camera).await;
+    let (a, b) = tokio::join!(first.wait_for_media(20, PATIENCE), second.wait_for_media(20, PATIENCE));
+    for played in [a, b] {
+        played.unwrap_or_else(|e| panic!("media: {e}\n{}", stack.all_output()));
+    }
+    // The nodes' own heartbeats: one viewer on the stream's node, one on another (the relay).
+    let viewers_per_node = || async {
+        let nodes = stack.nodes().await;
+        let on: BTreeMap<String, u64> = nodes
+            .iter()
+            .map(|n| (n["node_id"].as_str().unwrap_or_default().to_owned(), n["load"]["viewers"].as_u64().unwrap_or(0)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
+        on.len() == 2 && on.get(&origin) == Some(&1) && on.values().sum::<u64>() == 2
+    };
+    stack.eventually("one viewer on the stream's node and one on a relay node", viewers_per_node).await;
+    let mut third = stack.viewer().await;
+    assert!(refused_as_full(third.join(camera, PATIENCE).await), "the viewer limit holds across nodes");
+    assert_eq!(stack.viewer_count(camera).await, 2, "{}", stack.all_output());
 }
