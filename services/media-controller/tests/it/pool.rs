@@ -55,6 +55,17 @@ async fn node(stack: &Stack, id: &str, last_octet: u8) -> Node {
     Node { id: id.into(), ip: ip.to_string(), engine }
 }
 
+/// A stack without its own engine, and three nodes on 127.0.0.2-4 whose heartbeats are in.
+async fn three_nodes() -> (Stack, Vec<Node>) {
+    let stack = Stack::without_engine().await;
+    let nodes = vec![node(&stack, "node-a", 2).await, node(&stack, "node-b", 3).await, node(&stack, "node-c", 4).await];
+    wait_until(PATIENCE, "three node heartbeats", || async {
+        stack.deps.registry.list_nodes().await.expect("registry").len() == 3
+    })
+    .await;
+    (stack, nodes)
+}
+
 fn pool_settings(stack: &Stack) -> Settings {
     pool_settings_with(stack, &[])
 }
@@ -89,12 +100,7 @@ fn pipelines(nodes: &[Node]) -> BTreeMap<String, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_spread_over_three_nodes_stick_to_their_node_and_stop_at_full_capacity() {
-    let stack = Stack::without_engine().await;
-    let nodes = vec![node(&stack, "node-a", 2).await, node(&stack, "node-b", 3).await, node(&stack, "node-c", 4).await];
-    wait_until(PATIENCE, "three node heartbeats", || async {
-        stack.deps.registry.list_nodes().await.expect("registry").len() == 3
-    })
-    .await;
+    let (stack, nodes) = three_nodes().await;
     let controller = stack.controller_with(&pool_settings(&stack), &camview_common::telemetry::meter("pool")).await;
 
     // Six streams spread evenly: each placement counts the streams already placed.
@@ -164,13 +170,7 @@ async fn streams_spread_over_three_nodes_stick_to_their_node_and_stop_at_full_ca
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_nodes_streams_move_to_live_nodes_and_their_viewers_play_again() {
-    let stack = Stack::without_engine().await;
-    let mut nodes =
-        vec![node(&stack, "node-a", 2).await, node(&stack, "node-b", 3).await, node(&stack, "node-c", 4).await];
-    wait_until(PATIENCE, "three node heartbeats", || async {
-        stack.deps.registry.list_nodes().await.expect("registry").len() == 3
-    })
-    .await;
+    let (stack, mut nodes) = three_nodes().await;
     // The controller acts on lapsed records only once the registry has answered for the
     // liveness grace (SIGNALING_LIVENESS_TTL_SECONDS, 10 s by default): 1 s here, so the figure
     // below is a running controller's, not one just started.
@@ -231,12 +231,7 @@ async fn a_lost_nodes_streams_move_to_live_nodes_and_their_viewers_play_again() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_popular_stream_relays_to_other_nodes_whose_viewers_play_and_the_limit_holds_across_them() {
-    let stack = Stack::without_engine().await;
-    let nodes = vec![node(&stack, "node-a", 2).await, node(&stack, "node-b", 3).await, node(&stack, "node-c", 4).await];
-    wait_until(PATIENCE, "three node heartbeats", || async {
-        stack.deps.registry.list_nodes().await.expect("registry").len() == 3
-    })
-    .await;
+    let (stack, nodes) = three_nodes().await;
     let settings = pool_settings_with(&stack, &[("RELAY_AFTER_VIEWERS", "1"), ("MAX_VIEWERS_PER_STREAM", "3")]);
     let controller = stack.controller_with(&settings, &camview_common::telemetry::meter("relay")).await;
     let stream = stack.start_stream("cam-hot").await;

@@ -15,7 +15,7 @@ use camview_proto::CameraId;
 
 use super::{CommandError, Controller};
 use crate::service::nodes::placement_node;
-use crate::service::placement::place;
+use crate::service::placement::{place, Node, Policy};
 
 impl Controller {
     /// The node for a new stream of `camera_id` (None with a single media server), given the
@@ -62,17 +62,7 @@ impl Controller {
                 node
             })
             .collect();
-        match place(policy, &nodes, camera_id.as_str(), previous.as_deref()) {
-            Some(placed) => {
-                let node = records[placed.index].clone();
-                tracing::info!(%camera_id, node_id = %node.node_id, reason = ?placed.reason, "stream placed");
-                Ok(Some(node))
-            }
-            None => {
-                tracing::warn!(%camera_id, nodes = records.len(), "no media node can take the stream");
-                Err(CommandError::NoMediaNode)
-            }
-        }
+        chosen(policy, &records, &nodes, camera_id, previous.as_deref(), "stream").map(Some)
     }
 
     /// The node for a new relay of `stream`: the policy's choice among the live nodes that
@@ -84,13 +74,7 @@ impl Controller {
         let records: Vec<MediaNode> =
             self.registry.list_nodes().await?.into_iter().filter(|n| !taken.contains(&n.node_id.as_str())).collect();
         let nodes: Vec<_> = records.iter().map(placement_node).collect();
-        match place(policy, &nodes, stream.camera_id.as_str(), None) {
-            Some(placed) => Ok(records[placed.index].clone()),
-            None => {
-                tracing::warn!(camera_id = %stream.camera_id, "no media node can take a relay");
-                Err(CommandError::NoMediaNode)
-            }
-        }
+        chosen(policy, &records, &nodes, &stream.camera_id, None, "relay")
     }
 
     /// The node for a registered stream whose objects were lost: its own node while it can
@@ -104,5 +88,28 @@ impl Controller {
         let others: Vec<StreamRecord> =
             self.registry.list_streams().await?.into_iter().filter(|s| s.camera_id != stream.camera_id).collect();
         self.place_stream(&stream.camera_id, stream.node_id.clone(), &others, &creating).await
+    }
+}
+
+/// The policy's choice for `camera_id` among `nodes` (the placement view of `records`, in the
+/// same order), logged; `NoMediaNode` when none is eligible. `what` names what is placed.
+fn chosen(
+    policy: &Policy,
+    records: &[MediaNode],
+    nodes: &[Node],
+    camera_id: &CameraId,
+    previous: Option<&str>,
+    what: &str,
+) -> Result<MediaNode, CommandError> {
+    match place(policy, nodes, camera_id.as_str(), previous) {
+        Some(placed) => {
+            let node = records[placed.index].clone();
+            tracing::info!(%camera_id, node_id = %node.node_id, reason = ?placed.reason, what, "placed");
+            Ok(node)
+        }
+        None => {
+            tracing::warn!(%camera_id, nodes = records.len(), what, "no media node can take it");
+            Err(CommandError::NoMediaNode)
+        }
     }
 }

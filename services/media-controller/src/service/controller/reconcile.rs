@@ -33,13 +33,11 @@ impl Controller {
                 Some(ms) => self.media.adopt_stream(&ms).await?,
                 None => false,
             };
+            let viewers = self.registry.list_viewers(Some(&stream.camera_id)).await?;
             if alive {
                 // Relays are adopted like streams (their pipelines routed again); a lost one
                 // leaves the record, and its viewers' endpoints, gone with it, renegotiate below.
                 self.adopt_relays(&stream).await?;
-            }
-            let viewers = self.registry.list_viewers(Some(&stream.camera_id)).await?;
-            if alive {
                 for v in viewers {
                     let endpoint_alive = match &v.endpoint_id {
                         Some(e) => self.media.adopt_viewer(e).await?,
